@@ -1,0 +1,1 @@
+"""cnnviz: an interactive convolution visualizer. Pure computation lives here; Streamlit code lives in cnnviz.ui."""

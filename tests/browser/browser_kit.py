@@ -1,0 +1,33 @@
+"""Helpers for the real-browser tests (imported by test modules as `browser_kit`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the script run triggered by the last interaction has finished."""
+    page.wait_for_timeout(400)  # let the rerun start before waiting for it to end
+    page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def open_page(page, app_url: str, path: str = "") -> None:
+    page.goto(f"{app_url}/{path}")
+    page.wait_for_selector("[data-testid=stApp]")
+    wait_idle(page)
+
+
+def assert_no_exception(page) -> None:
+    errors = page.locator("[data-testid=stException]")
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def save_screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot for the README."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
