@@ -1,0 +1,156 @@
+"""Turn uploaded bytes into a float image in [0, 1], or a message a student can act on.
+
+Every Pillow mode is normalised to grayscale (H, W) or colour (H, W, 3) float32. Oversized
+images are refused from their header before any pixel is decoded (decompression bombs), and
+large ones are downscaled so a page stays responsive.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Refuse anything declaring more pixels than this before decoding: 20000x20000 is a bomb,
+# a 50-megapixel camera photo is not.
+MAX_PIXELS = 64_000_000
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+class ImageError(ValueError):
+    """An upload that cannot be used, with a message that says what to do instead."""
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image and what happened on the way."""
+
+    pixels: np.ndarray  # float32 in [0, 1], (H, W) or (H, W, 3)
+    original_size: tuple[int, int]  # (width, height) before any downscaling
+    downscaled: bool  # True when the longer side was reduced to max_side
+    format: str  # Pillow's format name, e.g. "PNG"
+    frames: int  # frames or pages in the file; only the first is used
+
+
+def load_image(data: bytes, *, max_side: int = 1024) -> np.ndarray:
+    """Decode ``data`` into float32 pixels in [0, 1], (H, W) or (H, W, 3).
+
+    Args:
+        data: the file's bytes (PNG, JPEG, WebP, BMP, GIF or TIFF).
+        max_side: the longer side is downscaled to this many pixels if larger.
+
+    Returns:
+        The pixels. Use ``load_image_info`` to learn whether they were downscaled.
+
+    Raises:
+        ImageError: the bytes are empty, not an image, truncated, or declare too many pixels.
+        TypeError: ``data`` is not bytes.
+        ValueError: ``max_side`` is below 1.
+    """
+    return load_image_info(data, max_side=max_side).pixels
+
+
+def load_image_info(data: bytes, *, max_side: int = 1024) -> LoadedImage:
+    """Like ``load_image``, but also report the original size, format, frames and downscaling."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"load_image needs the file's bytes, got {type(data).__name__}")
+    if not isinstance(max_side, int) or isinstance(max_side, bool) or max_side < 1:
+        raise ValueError(f"max_side must be a positive int, got max_side={max_side!r}")
+    if len(data) == 0:
+        raise ImageError("The file is empty (0 bytes). Choose the image file again, or try another one.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(bytes(data)))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(
+                    f"This image declares {width}x{height} pixels, more than cnnviz will decode "
+                    f"({MAX_PIXELS // 1_000_000} megapixels). Resize it below that and upload it again."
+                )
+            if image.format not in FORMATS:
+                raise ImageError(
+                    f"{image.format} files are not supported. Save the image as PNG or JPEG and upload that."
+                )
+            frames = getattr(image, "n_frames", 1)
+            image.seek(0)
+            if image.format == "JPEG":
+                # Let the JPEG decoder skip detail we would throw away when downscaling.
+                image.draft("RGB" if image.mode in ("RGB", "YCbCr", "CMYK") else image.mode, (max_side, max_side))
+            image.load()
+            fmt = image.format
+            image = ImageOps.exif_transpose(image)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(
+            "This image declares far more pixels than it could hold (a decompression bomb). Upload a normal photo or PNG."
+        ) from error
+    except UnidentifiedImageError as error:
+        raise ImageError(
+            "This file is not an image cnnviz can read. Upload a PNG, JPEG, WebP, BMP, GIF or TIFF file."
+        ) from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(
+            f"This image file is damaged or incomplete ({error}). Download or export it again and re-upload."
+        ) from error
+
+    pixels = _to_float(image)
+    longest = max(pixels.shape[:2])
+    downscaled = longest > max_side
+    if downscaled:
+        pixels = _downscale(pixels, max_side)
+    return LoadedImage(pixels, (width, height), downscaled, fmt, frames)
+
+
+def _to_float(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info) or (
+        mode in ("RGB", "L") and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        composited = Image.alpha_composite(white, rgba)
+        gray = mode in ("LA",) or (mode == "L")
+        return _scale_uint8(np.asarray(composited.convert("L" if gray else "RGB")))
+    if mode == "1":
+        return np.asarray(image, dtype=np.float32)  # booleans: 0 or 1
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return (np.asarray(image, dtype=np.float32) / 65535.0).clip(0.0, 1.0)
+    if mode in ("I", "F"):
+        return _scale_range(np.asarray(image, dtype=np.float64), 65535.0 if mode == "I" else 1.0)
+    if mode in _GRAY_MODES or mode == "L":
+        return _scale_uint8(np.asarray(image.convert("L")))
+    return _scale_uint8(np.asarray(image.convert("RGB")))
+
+
+def _scale_uint8(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float32) / 255.0
+
+
+def _scale_range(array: np.ndarray, nominal_max: float) -> np.ndarray:
+    # 32-bit and float images have no fixed range: keep values already in [0, nominal_max],
+    # otherwise stretch what is there; NaN and infinity become 0.
+    array = np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(array.min()), float(array.max())
+    if low >= 0.0 and high <= nominal_max:
+        return (array / nominal_max).astype(np.float32)
+    if high == low:
+        return np.zeros_like(array, dtype=np.float32)
+    return ((array - low) / (high - low)).astype(np.float32)
+
+
+def _downscale(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    channels = [pixels] if pixels.ndim == 2 else [pixels[..., c] for c in range(pixels.shape[2])]
+    resized = [
+        np.asarray(Image.fromarray(channel.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
+        for channel in channels
+    ]
+    out = resized[0] if pixels.ndim == 2 else np.stack(resized, axis=-1)  # (h, w) or (h, w, 3)
+    return out.clip(0.0, 1.0).astype(np.float32)

@@ -1,0 +1,307 @@
+"""Convolution and pooling on numpy arrays: the engine behind every page.
+
+The functions take (H, W) or (H, W, C) numpy arrays, compute in float64 with torch, and
+return new numpy arrays; inputs are never modified. Bad arguments raise ``ValueError``
+with the offending values and what to change, never a torch traceback.
+
+    >>> import numpy as np
+    >>> from cnnviz.ops import conv2d, output_size
+    >>> conv2d(np.arange(1, 10).reshape(3, 3), np.eye(3))
+    array([[15.]])
+    >>> output_size(28, 3, stride=2, padding=1)
+    14
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Pair = Union[int, Sequence[int]]
+PaddingArg = Union[int, Sequence[int], str]
+Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+POOL_KINDS = ("max", "avg")
+
+
+def _as_pair(value: Pair, name: str, *, minimum: int) -> tuple[int, int]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} must be an int or a (rows, cols) pair of ints, got {name}={value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {name}={value!r}")
+    return pair
+
+
+def _as_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    array = np.asarray(image)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{name} must be (H, W) or (H, W, C), got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty: shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity: replace those values with numbers")
+    return array.astype(np.float64, copy=False)
+
+
+def _to_nchw(image: np.ndarray) -> torch.Tensor:
+    tensor = torch.from_numpy(np.array(image, dtype=np.float64, order="C"))  # a copy: never shares memory with the input
+    if image.ndim == 2:
+        return tensor[None, None]  # (1, 1, H, W)
+    return tensor.permute(2, 0, 1)[None]  # (1, C, H, W)
+
+
+def _from_nchw(tensor: torch.Tensor, like_ndim: int) -> np.ndarray:
+    if like_ndim == 2:
+        return tensor[0, 0].numpy().copy()  # (H', W')
+    return tensor[0].permute(1, 2, 0).numpy().copy()  # (H', W', C)
+
+
+def output_size(n: int, kernel: int, stride: int = 1, padding: int | Sequence[int] = 0, dilation: int = 1) -> int:
+    """Length of a convolution or pooling output along one axis.
+
+    Args:
+        n: input length.
+        kernel: kernel length.
+        stride: step between windows.
+        padding: added on each side (int), or a (before, after) pair.
+        dilation: spacing between kernel taps.
+
+    Returns:
+        floor((n + before + after - dilation*(kernel-1) - 1) / stride) + 1, the length torch produces.
+
+    Raises:
+        ValueError: an argument is out of range, or the window does not fit in the padded input.
+    """
+    for name, value, minimum in (("n", n, 1), ("kernel", kernel, 1), ("stride", stride, 1), ("dilation", dilation, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"{name} must be an int of at least {minimum}, got {name}={value!r}")
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        before = after = int(padding)
+    else:
+        before, after = _as_pair(padding, "padding", minimum=0)
+    if before < 0:
+        raise ValueError(f"padding cannot be negative, got padding={padding!r}")
+    span = dilation * (kernel - 1) + 1
+    padded = n + before + after
+    if span > padded:
+        raise ValueError(
+            f"the kernel spans {span} (kernel {kernel}, dilation {dilation}) but the padded input is only "
+            f"{padded} ({n} + {before} + {after}): use a smaller kernel or dilation, or more padding"
+        )
+    return (padded - span) // stride + 1
+
+
+def resolve_padding(
+    padding: PaddingArg,
+    kernel_hw: tuple[int, int],
+    *,
+    stride: Pair = 1,
+    dilation: Pair = 1,
+    input_hw: tuple[int, int],
+) -> Pads:
+    """Turn a padding argument into explicit ((top, bottom), (left, right)) amounts.
+
+    "valid" is no padding. "same" pads so the output has ceil(n / stride) units, splitting an
+    odd total with the extra unit at the bottom/right (TensorFlow's rule; with stride 1 it is
+    exactly torch's ``padding="same"``).
+
+    Args:
+        padding: int, (rows, cols), "valid" or "same".
+        kernel_hw: (kernel rows, kernel cols).
+        stride: int or (rows, cols).
+        dilation: int or (rows, cols).
+        input_hw: (input rows, input cols).
+
+    Returns:
+        ((top, bottom), (left, right)).
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding != "same":
+            raise ValueError(f"padding must be an int, a (rows, cols) pair, 'valid' or 'same', got padding={padding!r}")
+        strides = _as_pair(stride, "stride", minimum=1)
+        dilations = _as_pair(dilation, "dilation", minimum=1)
+        pads = []
+        for n, k, s, d in zip(input_hw, kernel_hw, strides, dilations):
+            out = math.ceil(n / s)
+            total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return (pads[0], pads[1])
+    rows, cols = _as_pair(padding, "padding", minimum=0)
+    return ((rows, rows), (cols, cols))
+
+
+def pad(image: np.ndarray, pads: Pads, mode: str = "zeros") -> np.ndarray:
+    """Pad an (H, W) or (H, W, C) image exactly as ``conv2d`` does before sliding the kernel.
+
+    Args:
+        image: the array to pad.
+        pads: ((top, bottom), (left, right)).
+        mode: zeros, reflect, replicate or circular.
+
+    Returns:
+        The padded array, float64.
+    """
+    array = _as_image(image)
+    (top, bottom), (left, right) = pads
+    if min(top, bottom, left, right) < 0:
+        raise ValueError(f"padding cannot be negative, got pads={pads!r}")
+    _check_mode(mode, array.shape[:2], pads)
+    return _from_nchw(_pad_nchw(_to_nchw(array), pads, mode), array.ndim)
+
+
+def _check_mode(mode: str, input_hw: tuple[int, int], pads: Pads) -> None:
+    if mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {', '.join(PADDING_MODES)}, got padding_mode={mode!r}")
+    (top, bottom), (left, right) = pads
+    h, w = input_hw
+    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        raise ValueError(
+            f"reflect padding must be smaller than the input: padding {pads} on a {h}x{w} input. "
+            "Use less padding, or the replicate or zeros mode"
+        )
+    if mode == "circular" and (max(top, bottom) > h or max(left, right) > w):
+        raise ValueError(
+            f"circular padding cannot wrap more than the input once: padding {pads} on a {h}x{w} input. "
+            "Use less padding, or another mode"
+        )
+
+
+def _pad_nchw(x: torch.Tensor, pads: Pads, mode: str) -> torch.Tensor:
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    torch_mode = "constant" if mode == "zeros" else mode
+    return F.pad(x, (left, right, top, bottom), mode=torch_mode)  # (N, C, H+top+bottom, W+left+right)
+
+
+def conv2d(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    stride: Pair = 1,
+    padding: PaddingArg = 0,
+    dilation: Pair = 1,
+    padding_mode: str = "zeros",
+    bias: float = 0.0,
+    flip: bool = False,
+) -> np.ndarray:
+    """Slide ``kernel`` over ``image``: cross-correlation by default, as ``nn.Conv2d``.
+
+    Args:
+        image: (H, W) or (H, W, C) array.
+        kernel: (kh, kw), applied to each channel separately (output keeps the channels), or
+            (C, kh, kw), one filter summed over channels like one output channel of ``nn.Conv2d``
+            (output is (H', W')).
+        stride: int or (rows, cols), at least 1.
+        padding: int, (rows, cols), "valid" or "same" (see ``resolve_padding``).
+        dilation: int or (rows, cols), at least 1.
+        padding_mode: zeros, reflect, replicate or circular.
+        bias: added to every output value.
+        flip: True rotates the kernel 180 degrees first, giving true mathematical convolution.
+
+    Returns:
+        float64 array: (H', W'), or (H', W', C) for a 2-D kernel on a (H, W, C) image.
+
+    Raises:
+        ValueError: naming the bad value and what to change.
+    """
+    array = _as_image(image)
+    weights = np.asarray(kernel)
+    if weights.ndim not in (2, 3):
+        raise ValueError(f"kernel must be (kh, kw) or (C, kh, kw), got shape {weights.shape}")
+    if weights.size == 0:
+        raise ValueError(f"kernel is empty: shape {weights.shape}. Give it at least one row and one column")
+    if not np.issubdtype(weights.dtype, np.number) or not np.isfinite(weights).all():
+        raise ValueError("kernel contains NaN, infinity or non-numbers: every cell needs a finite number")
+    if not math.isfinite(float(bias)):
+        raise ValueError(f"bias must be a finite number, got bias={bias!r}")
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    if weights.ndim == 3 and weights.shape[0] != channels:
+        raise ValueError(
+            f"a 3-D kernel needs one slice per image channel: kernel has {weights.shape[0]}, image has {channels}"
+        )
+    strides = _as_pair(stride, "stride", minimum=1)
+    dilations = _as_pair(dilation, "dilation", minimum=1)
+    kernel_hw = weights.shape[-2:]
+    pads = resolve_padding(padding, kernel_hw, stride=strides, dilation=dilations, input_hw=array.shape[:2])
+    _check_mode(padding_mode, array.shape[:2], pads)
+    for axis, name in ((0, "rows"), (1, "cols")):
+        span = dilations[axis] * (kernel_hw[axis] - 1) + 1
+        padded = array.shape[axis] + sum(pads[axis])
+        if span > padded:
+            raise ValueError(
+                f"kernel {kernel_hw[0]}x{kernel_hw[1]} with dilation {dilations[0]}x{dilations[1]} spans {span} {name} "
+                f"but the padded input has only {padded}: reduce the kernel size or dilation, or add padding"
+            )
+
+    weights = weights.astype(np.float64)
+    if flip:
+        weights = weights[..., ::-1, ::-1].copy()  # torch cannot view negative strides
+    x = _pad_nchw(_to_nchw(array), pads, padding_mode)  # (1, C, Hp, Wp)
+    w = torch.from_numpy(np.ascontiguousarray(weights))
+    if weights.ndim == 2:
+        w = w[None, None].expand(channels, 1, *kernel_hw)  # (C, 1, kh, kw): one depthwise filter per channel
+        groups = channels
+    else:
+        w = w[None]  # (1, C, kh, kw): one filter over all channels
+        groups = 1
+    y = F.conv2d(x, w, stride=strides, dilation=dilations, groups=groups) + float(bias)  # (1, C or 1, H', W')
+    if weights.ndim == 3:
+        return y[0, 0].numpy().copy()  # (H', W')
+    return _from_nchw(y, array.ndim)
+
+
+def pool2d(
+    x: np.ndarray,
+    kind: str = "max",
+    size: Pair = 2,
+    stride: Pair | None = None,
+    padding: Pair = 0,
+) -> np.ndarray:
+    """Max or average pooling per channel, with torch's semantics.
+
+    Args:
+        x: (H, W) or (H, W, C) array.
+        kind: "max" or "avg".
+        size: window, int or (rows, cols).
+        stride: int or (rows, cols); None means equal to size (no overlap).
+        padding: int or (rows, cols), at most half the window. Max pooling pads with -inf
+            (padding never wins); average pooling counts the padded zeros, as torch does by default.
+
+    Returns:
+        float64 array, (H', W') or (H', W', C).
+    """
+    array = _as_image(x, "x")
+    if kind not in POOL_KINDS:
+        raise ValueError(f"pooling kind must be 'max' or 'avg', got kind={kind!r}")
+    sizes = _as_pair(size, "size", minimum=1)
+    strides = sizes if stride is None else _as_pair(stride, "stride", minimum=1)
+    pads = _as_pair(padding, "padding", minimum=0)
+    if pads[0] > sizes[0] // 2 or pads[1] > sizes[1] // 2:
+        raise ValueError(
+            f"pool padding can be at most half the window: padding {pads} with window {sizes}. Use less padding"
+        )
+    for axis in (0, 1):
+        output_size(array.shape[axis], sizes[axis], strides[axis], pads[axis])
+    t = _to_nchw(array)  # (1, C, H, W)
+    if kind == "max":
+        y = F.max_pool2d(t, sizes, strides, pads)
+    else:
+        y = F.avg_pool2d(t, sizes, strides, pads, count_include_pad=True)
+    return _from_nchw(y, array.ndim)
