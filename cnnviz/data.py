@@ -1,0 +1,139 @@
+"""MNIST from the bundled IDX files, loaded once per process and shared read-only by every session.
+
+The files are read with numpy (no pickle). ``CNNVIZ_MNIST_DIR`` points the loader at other IDX
+files of the same layout, such as Fashion-MNIST.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ENV_DIR = "CNNVIZ_MNIST_DIR"
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "assets" / "mnist"
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+MANIFEST = "SHA256SUMS"
+REBUILD_HINT = "Run `python scripts/build_mnist_assets.py` to rebuild the bundled MNIST files"
+# The usual MNIST normalisation: pixel mean and standard deviation of the training set.
+MEAN, STD = 0.1307, 0.3081
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+class DataError(ValueError):
+    """The data files are missing or damaged; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """The four MNIST arrays as tensors. Treat them as read-only: every session shares them."""
+
+    train_images: torch.Tensor  # (60000, 1, 28, 28) float32, normalised with MEAN and STD
+    train_labels: torch.Tensor  # (60000,) int64
+    test_images: torch.Tensor  # (10000, 1, 28, 28) float32, normalised
+    test_labels: torch.Tensor  # (10000,) int64
+    test_pixels: np.ndarray  # (10000, 28, 28) uint8, for display
+    source: str  # the folder the files came from
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped) into a numpy array.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The array with the shape its header declares.
+
+    Raises:
+        DataError: the file is missing, not IDX, or shorter or longer than its header says.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except FileNotFoundError as error:
+        raise DataError(f"MNIST file {path.name} is missing from {path.parent}. {REBUILD_HINT}.") from error
+    except (OSError, EOFError) as error:
+        raise DataError(f"MNIST file {path.name} cannot be read ({error}). {REBUILD_HINT}.") from error
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path.name} is not an IDX file (bad magic number {raw[:4].hex()}). {REBUILD_HINT}.")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path.name} has a damaged IDX header. {REBUILD_HINT}.")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataError(
+            f"{path.name} holds {len(raw)} bytes but its header declares {shape} ({expected} bytes): "
+            f"it is truncated or corrupt. {REBUILD_HINT}."
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def _verify_manifest(folder: Path) -> None:
+    manifest = folder / MANIFEST
+    if not manifest.exists():
+        return  # foreign IDX folders (e.g. Fashion-MNIST) need not carry our manifest
+    for line in manifest.read_text().splitlines():
+        if not line.strip():
+            continue
+        digest, name = line.split()
+        path = folder / name
+        if not path.exists():
+            raise DataError(f"MNIST file {name} is missing from {folder}. {REBUILD_HINT}.")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise DataError(f"MNIST file {name} does not match its SHA-256 in {MANIFEST}: it is corrupt. {REBUILD_HINT}.")
+
+
+def mnist_dir(directory: str | Path | None = None) -> Path:
+    """The folder to load from: the argument, else $CNNVIZ_MNIST_DIR, else the bundled assets/mnist."""
+    return Path(directory or os.environ.get(ENV_DIR) or DEFAULT_DIR).resolve()
+
+
+def load_mnist(directory: str | Path | None = None) -> Mnist:
+    """Load MNIST (or any IDX data of that layout), cached per folder for the whole process."""
+    return _load(mnist_dir(directory))
+
+
+@functools.lru_cache(maxsize=2)
+def _load(folder: Path) -> Mnist:
+    _verify_manifest(folder)
+    arrays = {key: read_idx(folder / name) for key, name in FILES.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(
+                f"{split} images {images.shape} and labels {labels.shape} do not match: expected (N, H, W) and (N,)"
+            )
+    return Mnist(
+        train_images=_normalise(arrays["train_images"]),
+        train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
+        test_images=_normalise(arrays["test_images"]),
+        test_labels=torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        test_pixels=arrays["test_images"].copy(),
+        source=str(folder),
+    )
+
+
+def _normalise(pixels: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(pixels.astype(np.float32) / 255.0)[:, None]  # (N, 1, H, W)
+    return (x - MEAN) / STD
+
+
+def normalise_digit(pixels: np.ndarray) -> torch.Tensor:
+    """Prepare (28, 28) pixels in [0, 1] for a model trained by cnnviz: (1, 1, 28, 28)."""
+    return (torch.as_tensor(np.asarray(pixels, dtype=np.float32))[None, None] - MEAN) / STD
