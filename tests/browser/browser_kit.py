@@ -25,9 +25,13 @@ def assert_no_exception(page) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
-def save_screenshot(page, name: str) -> Path:
-    """Save a full-page screenshot for the README."""
+def save_screenshot(page, name: str, height: int = 1700) -> Path:
+    """Save a screenshot for the README. Streamlit scrolls inside its own container, so the window is made tall."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": height})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
     return path

@@ -1,0 +1,115 @@
+"""Arrays -> pictures: PNG bytes for maps of any size, plotly figures for small ones.
+
+These functions draw what they are given; they never compute a convolution.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+from cnnviz.pipeline import MapStats
+
+HEATMAP_MAX_CELLS = 64 * 64  # above this, maps are sent as PNG: a plotly heatmap would be megabytes of JSON
+DISPLAY_MAX_SIDE = 512  # maps shown on the page are at most this big; downloads keep full resolution
+# Diverging palette: blue for negative, white for 0, red for positive (ColorBrewer RdBu, reversed).
+_DIVERGING_STOPS = np.array([
+    [5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
+    [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31],
+], dtype=np.float64)
+DIVERGING_COLORSCALE = [[i / 10, f"rgb({r:.0f},{g:.0f},{b:.0f})"] for i, (r, g, b) in enumerate(_DIVERGING_STOPS)]
+
+
+def _diverging_lut() -> np.ndarray:
+    positions = np.linspace(0, 1, len(_DIVERGING_STOPS))
+    t = np.linspace(0, 1, 256)
+    return np.stack([np.interp(t, positions, _DIVERGING_STOPS[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+
+
+DIVERGING_LUT = _diverging_lut()  # (256, 3) uint8: index 0 = -1, 128 = 0 (white), 255 = +1
+
+
+def colourise(values: np.ndarray, signed: bool) -> np.ndarray:
+    """uint8 pixels: (H, W, 3) diverging colours for signed values in [-1, 1], else gray or RGB from [0, 1]."""
+    values = np.asarray(values, dtype=np.float64)
+    if signed:
+        index = np.rint((np.clip(values, -1, 1) + 1) * 127.5).astype(np.uint8)
+        return DIVERGING_LUT[index]  # (H, W, 3)
+    return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
+
+
+def fit_for_display(pixels: np.ndarray, max_side: int = DISPLAY_MAX_SIDE, min_side: int = 224) -> np.ndarray:
+    """Shrink big maps (box-averaged) and enlarge tiny ones by whole-pixel repetition, never blurring them."""
+    h, w = pixels.shape[:2]
+    if max(h, w) > max_side:
+        image = Image.fromarray(pixels)
+        image.thumbnail((max_side, max_side), Image.Resampling.BOX)
+        return np.asarray(image)
+    factor = max(1, min_side // max(h, w))
+    if factor > 1:
+        return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)  # nearest neighbour
+    return pixels
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    # Fast compression: these PNGs are re-made on every change, and size matters less than latency.
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def map_png(values: np.ndarray, *, signed: bool, display: bool = True) -> bytes:
+    """PNG of a display-ready map (see ``pipeline.to_display``); ``display`` fits it for the page."""
+    pixels = colourise(values, signed)
+    return png_bytes(fit_for_display(pixels) if display else pixels)
+
+
+def mark_dropped(pixels: np.ndarray, rows: range, cols: range) -> np.ndarray:
+    """Tint input rows and columns that no kernel window reaches (the floor dropped them) in red."""
+    rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)
+    out = rgb.astype(np.float64).copy()
+    mask = np.zeros(rgb.shape[:2], dtype=bool)
+    mask[rows.start:rows.stop, :] = True
+    mask[:, cols.start:cols.stop] = True
+    out[mask] = 0.45 * out[mask] + 0.55 * np.array([220, 38, 38])
+    return out.round().astype(np.uint8)
+
+
+def colorbar_png(width: int = 256, height: int = 14) -> bytes:
+    """The diverging legend strip: blue (negative) to white (0) to red (positive)."""
+    strip = np.repeat(DIVERGING_LUT[None, np.linspace(0, 255, width).astype(int)], height, axis=0)
+    return png_bytes(strip)
+
+
+def heatmap_figure(values: np.ndarray, *, signed: bool, title: str = "") -> go.Figure:
+    """A hoverable heatmap of a small map; raw values on hover, fixed 1:1 cells."""
+    if values.size > HEATMAP_MAX_CELLS:
+        raise ValueError(f"heatmap_figure is for maps up to {HEATMAP_MAX_CELLS} cells, got shape {values.shape}")
+    peak = float(np.abs(values).max()) or 1.0
+    figure = go.Figure(go.Heatmap(
+        z=values, colorscale=DIVERGING_COLORSCALE if signed else "gray",
+        zmin=-peak if signed else float(values.min()), zmax=peak if signed else float(values.max()),
+        hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>", colorbar={"thickness": 10},
+    ))
+    figure.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False)
+    figure.update_xaxes(constrain="domain", showgrid=False)
+    figure.update_layout(title=title, margin={"l": 10, "r": 10, "t": 30 if title else 10, "b": 10}, height=300)
+    return figure
+
+
+def histogram_figure(stats: MapStats, *, title: str = "") -> go.Figure:
+    centres = (stats.edges[:-1] + stats.edges[1:]) / 2
+    colours = ["#2166ac" if c < 0 else "#b2182b" if c > 0 else "#999999" for c in centres]
+    figure = go.Figure(go.Bar(x=centres, y=stats.counts, width=np.diff(stats.edges), marker_color=colours,
+                              hovertemplate="%{x:.3g}: %{y} values<extra></extra>"))
+    figure.update_layout(title=title, height=180, margin={"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
+                         bargap=0, showlegend=False)
+    return figure
+
+
+def npy_bytes(values: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(values))
+    return buffer.getvalue()

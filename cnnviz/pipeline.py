@@ -1,0 +1,215 @@
+"""The Kernel Lab's computation: image -> convolution -> activation -> pooling, with shapes explained.
+
+Pixel values are on the 0-255 scale here, so outputs read like the numbers in tutorials and
+"clip to [0, 255]" means what it says.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cnnviz import ops
+from cnnviz.geometry import Geometry, Pooling
+from cnnviz.kernels import grayscale_weights
+
+COLOURS = ("gray", "rgb")
+ACTIVATIONS = ("none", "relu", "leaky_relu", "abs")
+DISPLAY_MODES = ("diverging", "abs", "clip", "minmax")
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Everything on the Kernel Lab except the image and the kernel values."""
+
+    colour: str = "gray"  # gray: one 2-D kernel; rgb: one 3xkxk filter summed over channels
+    working_size: int = 512  # longer side of the working image, in pixels
+    geometry: Geometry = field(default_factory=lambda: Geometry(padding="same"))  # padding, stride, dilation, flip
+    activation: str = "none"  # none, relu, leaky_relu or abs
+    leaky_slope: float = 0.1  # slope of leaky ReLU for negative inputs
+    pooling: Pooling = field(default_factory=Pooling)  # none, max or avg after the activation
+    bias: float = 0.0  # added to every convolution output
+
+    def __post_init__(self) -> None:
+        if self.colour not in COLOURS:
+            raise ValueError(f"colour must be 'gray' or 'rgb', got colour={self.colour!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got activation={self.activation!r}")
+        if not isinstance(self.working_size, int) or not 16 <= self.working_size <= 2048:
+            raise ValueError(f"working_size must be an int from 16 to 2048, got working_size={self.working_size!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "colour": self.colour, "working_size": self.working_size, "geometry": self.geometry.to_dict(),
+            "activation": self.activation, "leaky_slope": self.leaky_slope, "pooling": self.pooling.to_dict(),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabConfig:
+        return cls(
+            colour=data.get("colour", "gray"), working_size=data.get("working_size", 512),
+            geometry=Geometry.from_dict(data.get("geometry", {"padding": "same"})),
+            activation=data.get("activation", "none"), leaky_slope=data.get("leaky_slope", 0.1),
+            pooling=Pooling.from_dict(data.get("pooling", {})), bias=data.get("bias", 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class AxisFormula:
+    """The output-size formula along one axis, with the user's numbers."""
+
+    n: int  # input length
+    kernel: int  # kernel (or pooling window) length
+    stride: int
+    before: int  # padding before (top or left)
+    after: int  # padding after (bottom or right)
+    dilation: int
+    out: int  # output length
+    dropped: int  # trailing input positions no window reaches (the floor drops them)
+
+    @property
+    def text(self) -> str:
+        pad = f"{self.before} + {self.after}"
+        return (f"⌊({self.n} + {pad} − {self.dilation}·({self.kernel} − 1) − 1) / {self.stride}⌋ + 1 = {self.out}")
+
+
+@dataclass(frozen=True)
+class StageShape:
+    stage: str  # input, conv, activation, pool
+    shape: tuple[int, ...]  # (H, W) or (H, W, C)
+    rows: AxisFormula | None = None  # how H was computed from the previous stage
+    cols: AxisFormula | None = None
+
+
+@dataclass
+class PipelineResult:
+    image: np.ndarray  # the input on the 0-255 scale, (H, W) or (H, W, 3)
+    conv: np.ndarray  # (H', W'): the convolution plus bias
+    partials: list[np.ndarray] | None  # RGB only: each channel's contribution, (H', W') each
+    activated: np.ndarray  # after the activation
+    pooled: np.ndarray | None  # after pooling, or None without pooling
+    shapes: list[StageShape]
+    dropped_rows: range  # input rows no kernel window reaches
+    dropped_cols: range  # input columns no kernel window reaches
+
+
+def axis_formula(n: int, kernel: int, stride: int, before: int, after: int, dilation: int = 1) -> AxisFormula:
+    """Output length along one axis and how many trailing input positions the floor drops."""
+    out = ops.output_size(n, kernel, stride, (before, after), dilation)
+    last_covered = (out - 1) * stride + dilation * (kernel - 1)  # index in the padded input
+    dropped = max(0, n - (last_covered + 1 - before))
+    return AxisFormula(n, kernel, stride, before, after, dilation, out, dropped)
+
+
+def to_working_image(image: np.ndarray, colour: str) -> np.ndarray:
+    """[0, 1] pixels -> the pipeline's 0-255 input: (H, W) for gray, (H, W, 3) for rgb."""
+    pixels = np.asarray(image, dtype=np.float64) * 255.0
+    if colour == "gray":
+        return pixels if pixels.ndim == 2 else pixels[..., :3] @ np.array(grayscale_weights())  # (H, W)
+    return pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)  # (H, W, 3)
+
+
+def activate(x: np.ndarray, kind: str, slope: float = 0.1) -> np.ndarray:
+    if kind == "relu":
+        return np.maximum(x, 0.0)
+    if kind == "leaky_relu":
+        return np.where(x >= 0, x, slope * x)
+    if kind == "abs":
+        return np.abs(x)
+    return x.copy()
+
+
+def run_pipeline(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> PipelineResult:
+    """Run every stage on ``image`` ([0, 1] pixels).
+
+    Args:
+        image: (H, W) or (H, W, 3) in [0, 1].
+        kernel: (kh, kw) in gray mode; (3, kh, kw) in rgb mode.
+        cfg: the lab's settings.
+
+    Raises:
+        ValueError: from ``cnnviz.ops``, saying what to change when the settings are impossible.
+    """
+    x = to_working_image(image, cfg.colour)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    expected_ndim = 2 if cfg.colour == "gray" else 3
+    if kernel.ndim != expected_ndim:
+        raise ValueError(f"{cfg.colour} mode needs a {expected_ndim}-D kernel, got shape {kernel.shape}")
+    geometry = cfg.geometry
+    conv = ops.conv2d(x, kernel, bias=cfg.bias, **geometry.conv_kwargs())
+    partials = None
+    if cfg.colour == "rgb":
+        partials = [ops.conv2d(x[..., c], kernel[c], **geometry.conv_kwargs()) for c in range(3)]
+    kernel_hw = kernel.shape[-2:]
+    pads = ops.resolve_padding(geometry.padding, kernel_hw, stride=geometry.stride, dilation=geometry.dilation,
+                               input_hw=x.shape[:2])
+    rows = axis_formula(x.shape[0], kernel_hw[0], geometry.stride[0], *pads[0], geometry.dilation[0])
+    cols = axis_formula(x.shape[1], kernel_hw[1], geometry.stride[1], *pads[1], geometry.dilation[1])
+    activated = activate(conv, cfg.activation, cfg.leaky_slope)
+    shapes = [StageShape("input", x.shape), StageShape("conv", conv.shape, rows, cols),
+              StageShape("activation", activated.shape)]
+    pooled = None
+    if cfg.pooling.kind != "none":
+        pool = cfg.pooling
+        pooled = ops.pool2d(activated, pool.kind, pool.size, pool.stride)
+        shapes.append(StageShape(
+            "pool", pooled.shape,
+            axis_formula(activated.shape[0], pool.size[0], pool.stride[0], 0, 0),
+            axis_formula(activated.shape[1], pool.size[1], pool.stride[1], 0, 0),
+        ))
+    return PipelineResult(
+        image=x, conv=conv, partials=partials, activated=activated, pooled=pooled, shapes=shapes,
+        dropped_rows=range(x.shape[0] - rows.dropped, x.shape[0]),
+        dropped_cols=range(x.shape[1] - cols.dropped, x.shape[1]),
+    )
+
+
+def run_bank(image: np.ndarray, kernels: list[np.ndarray], cfg: LabConfig) -> list[np.ndarray]:
+    """One activated feature map per kernel: a conv layer with len(kernels) output channels."""
+    return [run_pipeline(image, kernel, cfg).activated for kernel in kernels]
+
+
+def to_display(x: np.ndarray, mode: str) -> np.ndarray:
+    """Values for drawing: signed in [-1, 1] for "diverging", else in [0, 1].
+
+    diverging: divide by a robust peak magnitude, so 0 stays 0 (white) and the sign stays visible.
+    abs: magnitude only, scaled by the same peak. The peak is the 99.5th percentile of |x|, not the
+    maximum: one extreme pixel would otherwise wash every other response out to near-white. clip: clamp to [0, 255] as a photo editor would.
+    minmax: stretch the smallest value to 0 and the largest to 1.
+    """
+    if mode not in DISPLAY_MODES:
+        raise ValueError(f"display mode must be one of {DISPLAY_MODES}, got mode={mode!r}")
+    x = np.asarray(x, dtype=np.float64)
+    if mode in ("diverging", "abs"):
+        peak = display_peak(x)
+        scaled = x / peak if peak > 0 else np.zeros_like(x)
+        return np.clip(scaled, -1.0, 1.0) if mode == "diverging" else np.clip(np.abs(scaled), 0.0, 1.0)
+    if mode == "clip":
+        return np.clip(x, 0.0, 255.0) / 255.0
+    low, high = x.min(), x.max()
+    return (x - low) / (high - low) if high > low else np.zeros_like(x)
+
+
+def display_peak(x: np.ndarray) -> float:
+    """The magnitude at which the diverging and abs colour scales saturate."""
+    magnitude = np.abs(np.asarray(x, dtype=np.float64))
+    peak = float(np.percentile(magnitude, 99.5))
+    return peak if peak > 0 else float(magnitude.max())
+
+
+@dataclass(frozen=True)
+class MapStats:
+    min: float
+    max: float
+    mean: float
+    std: float
+    counts: np.ndarray  # histogram counts
+    edges: np.ndarray  # histogram bin edges, len(counts) + 1
+
+
+def map_stats(x: np.ndarray, bins: int = 40) -> MapStats:
+    x = np.asarray(x, dtype=np.float64)
+    counts, edges = np.histogram(x, bins=bins)
+    return MapStats(float(x.min()), float(x.max()), float(x.mean()), float(x.std()), counts, edges)

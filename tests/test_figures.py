@@ -1,0 +1,65 @@
+"""Map pictures: colours mean what the legend says, sizes are right, tiny maps are not blurred."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnviz import figures
+from cnnviz.pipeline import map_stats
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def test_diverging_colours():
+    pixels = figures.colourise(np.array([[-1.0, 0.0, 1.0]]), signed=True)
+    blue, white, red = pixels[0]
+    assert blue[2] > blue[0]  # negative is blue
+    assert red[0] > red[2]  # positive is red
+    assert white.min() >= 240  # zero is white
+
+
+def test_tiny_maps_are_upscaled_by_repetition():
+    values = np.array([[0.0, 1.0], [1.0, 0.0]])
+    pixels = decode(figures.map_png(values, signed=False))
+    assert pixels.shape == (224, 224)
+    assert set(np.unique(pixels)) == {0, 255}  # no blurred in-between values
+    assert pixels[0, 0] == 0 and pixels[0, 223] == 255
+
+
+def test_big_maps_shrink_for_display_but_not_for_download():
+    values = np.random.default_rng(0).random((1024, 800))
+    assert decode(figures.map_png(values, signed=False)).shape == (512, 400)
+    assert decode(figures.map_png(values, signed=False, display=False)).shape == (1024, 800)
+
+
+def test_mark_dropped_tints_only_those_rows():
+    pixels = np.full((4, 4), 200, np.uint8)
+    marked = figures.mark_dropped(pixels, range(3, 4), range(4, 4))
+    assert marked.shape == (4, 4, 3)
+    assert (marked[:3] == 200).all()
+    assert marked[3, 0, 0] > marked[3, 0, 2]
+
+
+def test_heatmap_holds_raw_values_and_refuses_big_maps():
+    values = np.array([[-2.0, 1.0]])
+    figure = figures.heatmap_figure(values, signed=True)
+    np.testing.assert_array_equal(np.asarray(figure.data[0].z), values)
+    assert (figure.data[0].zmin, figure.data[0].zmax) == (-2.0, 2.0)
+    with pytest.raises(ValueError, match="4096"):
+        figures.heatmap_figure(np.zeros((65, 65)), signed=False)
+
+
+def test_histogram_and_npy():
+    stats = map_stats(np.array([-1.0, 1.0, 1.0]), bins=2)
+    figure = figures.histogram_figure(stats)
+    assert list(figure.data[0].y) == [1, 2]
+    values = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(np.load(io.BytesIO(figures.npy_bytes(values))), values)
+
+
+def test_colorbar_runs_blue_to_red():
+    strip = decode(figures.colorbar_png())
+    assert strip[0, 0, 2] > strip[0, 0, 0] and strip[0, -1, 0] > strip[0, -1, 2]
