@@ -113,3 +113,57 @@ def npy_bytes(values: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(values))
     return buffer.getvalue()
+
+
+# --- small grids as HTML tables (the Step-by-step page) ---------------------------------------------
+
+GRID_CSS = """
+<style>
+.cv-grids { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; font-family: 'Source Sans Pro', sans-serif; }
+.cv-grid caption { caption-side: top; font-weight: 600; padding-bottom: 6px; text-align: left; color: #1f2937; }
+.cv-grid { border-collapse: collapse; }
+.cv-grid td { width: 46px; height: 46px; text-align: center; border: 1px solid #cbd5e1; font-size: 18px;
+  position: relative; color: #111827; background: #ffffff; }
+.cv-grid td.pad { background: repeating-linear-gradient(45deg, #f1f5f9, #f1f5f9 5px, #e2e8f0 5px, #e2e8f0 10px);
+  color: #64748b; font-style: italic; }
+.cv-grid td.tap { background: #ffedd5; outline: 3px solid #ea580c; outline-offset: -3px; font-weight: 700; }
+.cv-grid td.tap.pad { background: #fed7aa; }
+.cv-grid td .w { position: absolute; right: 3px; bottom: 1px; font-size: 11px; color: #9a3412; font-weight: 600; }
+.cv-grid td.current { background: #fde68a; outline: 3px solid #d97706; outline-offset: -3px; font-weight: 700; }
+.cv-grid td.todo { color: transparent; background: #f8fafc; }
+.cv-grid td.neg { color: #1d4ed8; }
+.cv-grid td.pos { color: #b91c1c; }
+</style>
+"""
+
+
+def grid_html(values: np.ndarray, caption: str, *, classes: dict[tuple[int, int], str] | None = None,
+              notes: dict[tuple[int, int], str] | None = None, signed: bool = False) -> str:
+    """An HTML table of ``values`` (already formatted as text or numbers) with per-cell CSS classes.
+
+    Args:
+        values: 2-D array of numbers or strings; NaN cells are shown empty.
+        caption: title above the table.
+        classes: extra CSS classes per (row, col): pad, tap, current, todo.
+        notes: small text in a cell's corner, e.g. the kernel weight under a tap.
+        signed: colour negative numbers blue and positive red.
+    """
+    from html import escape
+
+    from cnnviz.stepper import fmt
+
+    classes, notes = classes or {}, notes or {}
+    rows = []
+    for r in range(values.shape[0]):
+        cells = []
+        for c in range(values.shape[1]):
+            value = values[r, c]
+            is_number = isinstance(value, (int, float, np.number))
+            text = "" if is_number and np.isnan(value) else (fmt(value) if is_number else str(value))
+            css = classes.get((r, c), "")
+            if signed and is_number and not np.isnan(value) and value != 0:
+                css += " neg" if value < 0 else " pos"
+            note = f'<span class="w">×{escape(notes[(r, c)])}</span>' if (r, c) in notes else ""
+            cells.append(f'<td class="{css.strip()}">{escape(text)}{note}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="cv-grid"><caption>{escape(caption)}</caption>{"".join(rows)}</table>'

@@ -62,15 +62,18 @@ def pair_input(label: str, key: str, *, minimum: int, maximum: int, value: tuple
     """Two small number inputs for a (rows, cols) setting."""
     st.markdown(f"**{label}**")
     left, right = st.columns(2)
-    rows = left.number_input(tr("widgets.rows"), minimum, maximum, value[0], key=f"{key}_h")
-    cols = right.number_input(tr("widgets.cols"), minimum, maximum, value[1], key=f"{key}_w")
+    # Defaults go into the session state, not the widget, so examples and URLs can set these keys too.
+    st.session_state.setdefault(f"{key}_h", value[0])
+    st.session_state.setdefault(f"{key}_w", value[1])
+    rows = left.number_input(tr("widgets.rows"), minimum, maximum, key=f"{key}_h")
+    cols = right.number_input(tr("widgets.cols"), minimum, maximum, key=f"{key}_w")
     return int(rows), int(cols)
 
 
 def geometry_controls(key: str, *, default_padding: str = "same", max_stride: int = 8) -> Geometry:
     """Padding (valid / same / custom, and its mode), stride, dilation and the flip toggle."""
-    kind = st.segmented_control(tr("widgets.padding"), ["valid", "same", "custom"], key=f"{key}_padding",
-                                default=default_padding, required=True,
+    st.session_state.setdefault(f"{key}_padding", default_padding)
+    kind = st.segmented_control(tr("widgets.padding"), ["valid", "same", "custom"], key=f"{key}_padding", required=True,
                                 format_func=lambda p: tr(f"widgets.padding.{p}"), help=tr("widgets.padding_help"))
     padding: str | tuple[int, int] = kind
     if kind == "custom":
@@ -134,9 +137,10 @@ def _on_randomise(key: str) -> None:
         _set_kernel(key, kernels.random_kernel(rows, cols, seed=store["seed"]))
 
 
-def _grid(kernel: np.ndarray, editor_key: str) -> np.ndarray:
+def matrix_editor(kernel: np.ndarray, editor_key: str) -> np.ndarray:
+    """An editable grid of numbers; empty cells count as 0."""
     frame = pd.DataFrame(kernel, columns=[str(c) for c in range(kernel.shape[1])])
-    edited = st.data_editor(frame, key=editor_key, hide_index=True, width="stretch",
+    edited = st.data_editor(frame, key=editor_key, hide_index=True, width="content",
                             column_config={c: st.column_config.NumberColumn(c, format="%.4g", step=0.01) for c in frame.columns})
     values = edited.to_numpy(dtype=np.float64)
     return np.nan_to_num(values, nan=0.0)
@@ -169,13 +173,13 @@ def kernel_editor(key: str, *, colour: str) -> tuple[np.ndarray, str]:
 
     version = store["version"]
     if channels == 1:
-        edited = _grid(kernel, f"{key}_grid_{version}")
+        edited = matrix_editor(kernel, f"{key}_grid_{version}")
     else:
         tabs = st.tabs([tr("widgets.channel.r"), tr("widgets.channel.g"), tr("widgets.channel.b")])
         slices = []
         for c, tab in enumerate(tabs):
             with tab:
-                slices.append(_grid(kernel[c], f"{key}_grid_{version}_{c}"))
+                slices.append(matrix_editor(kernel[c], f"{key}_grid_{version}_{c}"))
         edited = np.stack(slices)  # (3, kh, kw)
     store["kernel"] = edited
 
