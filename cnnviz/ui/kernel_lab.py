@@ -37,9 +37,9 @@ def _controls() -> tuple[np.ndarray | None, str, str, LabConfig, np.ndarray, str
     with st.sidebar:
         st.subheader(tr("kl.input"))
         working = st.select_slider(tr("kl.working_size"), [64, 128, 256, 512, 768, 1024], value=512, key="kl_working",
-                                   help=tr("kl.working_size_help"))
+                                   help=tr("kl.working_size_help"), persist_state="session")
         colour = st.segmented_control(tr("kl.colour"), ["gray", "rgb"], default="gray", required=True, key="kl_colour",
-                                      format_func=lambda c: tr(f"kl.colour.{c}"))
+                                      format_func=lambda c: tr(f"kl.colour.{c}"), persist_state="session")
         image, note, image_id = image_input("kl", max_side=working)
     kernel_col, geometry_col, stage_col = st.columns([1.25, 1, 1], gap="medium")
     with kernel_col:
@@ -50,21 +50,21 @@ def _controls() -> tuple[np.ndarray | None, str, str, LabConfig, np.ndarray, str
         geometry = geometry_controls("kl")
     with stage_col:
         st.subheader(tr("kl.after_conv"))
-        bias = st.number_input(tr("kl.bias"), value=0.0, step=1.0, key="kl_bias", help=tr("kl.bias_help"))
+        bias = st.number_input(tr("kl.bias"), value=0.0, step=1.0, key="kl_bias", help=tr("kl.bias_help"), persist_state="session")
         activation = st.selectbox(tr("kl.activation"), pipeline.ACTIVATIONS, key="kl_activation",
-                                  format_func=lambda a: tr(f"kl.activation.{a}"))
+                                  format_func=lambda a: tr(f"kl.activation.{a}"), persist_state="session")
         slope = 0.1
         if activation == "leaky_relu":
-            slope = st.slider(tr("kl.leaky_slope"), 0.01, 0.5, 0.1, 0.01, key="kl_slope")
+            slope = st.slider(tr("kl.leaky_slope"), 0.01, 0.5, 0.1, 0.01, key="kl_slope", persist_state="session")
         pool_kind = st.segmented_control(tr("kl.pooling"), ["none", "max", "avg"], default="none", required=True,
-                                         key="kl_pool", format_func=lambda p: tr(f"kl.pool.{p}"))
+                                         key="kl_pool", format_func=lambda p: tr(f"kl.pool.{p}"), persist_state="session")
         pooling = Pooling()
         if pool_kind != "none":
             size = pair_input(tr("kl.pool_size"), "kl_pool_size", minimum=1, maximum=8, value=(2, 2))
             stride = pair_input(tr("kl.pool_stride"), "kl_pool_stride", minimum=1, maximum=8, value=size)
             pooling = Pooling(kind=pool_kind, size=size, stride=stride)
         display = st.selectbox(tr("kl.display"), pipeline.DISPLAY_MODES, key="kl_display",
-                               format_func=lambda m: tr(f"kl.display.{m}"), help=tr("kl.display_help"))
+                               format_func=lambda m: tr(f"kl.display.{m}"), help=tr("kl.display_help"), persist_state="session")
     cfg = LabConfig(colour=colour, working_size=working, geometry=geometry, activation=activation, leaky_slope=slope,
                     pooling=pooling, bias=float(bias))
     return image, note, image_id, cfg, kernel, display
@@ -148,7 +148,7 @@ def render() -> None:
     st.subheader(tr("kl.bank"))
     st.caption(tr("kl.bank_help"))
     chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), default=["sobel_x", "sobel_y", "laplacian8", "gaussian"],
-                            key="kl_bank", format_func=lambda k: tr(kernels.PRESETS[k].name_key))
+                            key="kl_bank", format_func=lambda k: tr(kernels.PRESETS[k].name_key), persist_state="session")
     if chosen:
         try:
             maps = _bank(image_id, image, tuple(chosen), cfg.to_dict())

@@ -69,10 +69,10 @@ def _matrices() -> tuple[np.ndarray, np.ndarray]:
         st.button(tr(f"step.example.{name}"), key=f"step_example_{name}", on_click=_load_example, args=(name,),
                   icon=":material/school:")
     sizes = st.columns(4)
-    sizes[0].number_input(tr("step.input_rows"), 1, 10, key="step_in_rows", on_change=_resize)
-    sizes[1].number_input(tr("step.input_cols"), 1, 10, key="step_in_cols", on_change=_resize)
-    sizes[2].number_input(tr("step.kernel_rows"), 1, 5, key="step_k_rows", on_change=_resize)
-    sizes[3].number_input(tr("step.kernel_cols"), 1, 5, key="step_k_cols", on_change=_resize)
+    sizes[0].number_input(tr("step.input_rows"), 1, 10, key="step_in_rows", on_change=_resize, persist_state="session")
+    sizes[1].number_input(tr("step.input_cols"), 1, 10, key="step_in_cols", on_change=_resize, persist_state="session")
+    sizes[2].number_input(tr("step.kernel_rows"), 1, 5, key="step_k_rows", on_change=_resize, persist_state="session")
+    sizes[3].number_input(tr("step.kernel_cols"), 1, 5, key="step_k_cols", on_change=_resize, persist_state="session")
     st.markdown(f"**{tr('step.input')}**")
     values = matrix_editor(state["input"], f"step_input_{state['version']}")
     st.markdown(f"**{tr('step.kernel')}**")
@@ -84,12 +84,12 @@ def _matrices() -> tuple[np.ndarray, np.ndarray]:
 def _walkthrough(values: np.ndarray, kernel: np.ndarray) -> tuple[stepper.Walkthrough, AxisFormula, AxisFormula] | None:
     st.session_state.setdefault("step_op", "conv")
     op = st.segmented_control(tr("step.operation"), ["conv", "max", "avg"], key="step_op", required=True,
-                              format_func=lambda o: tr(f"step.op.{o}"))
+                              format_func=lambda o: tr(f"step.op.{o}"), persist_state="session")
     try:
         if op == "conv":
             with st.expander(tr("step.geometry"), expanded=True):
                 geometry = geometry_controls("step", default_padding="custom", max_stride=5)
-                bias = st.number_input(tr("step.bias"), value=0.0, step=1.0, key="step_bias")
+                bias = st.number_input(tr("step.bias"), value=0.0, step=1.0, key="step_bias", persist_state="session")
             walk = stepper.conv_walkthrough(values, kernel, geometry, bias)
             (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
             return (walk, axis_formula(values.shape[0], kernel.shape[0], sh, *walk.pads[0], dh),
@@ -123,7 +123,7 @@ def _view(walk: stepper.Walkthrough) -> None:
                        width="stretch", type="primary")
     position = 1
     if count > 1:
-        position = controls[3].slider(tr("step.position", count=count), 1, count, key="step_pos")
+        position = controls[3].slider(tr("step.position", count=count), 1, count, key="step_pos", persist_state="session")
     step = walk.steps[position - 1]
 
     taps = {cell: i for i, cell in enumerate(step.cells)}

@@ -34,11 +34,11 @@ def image_input(key: str, *, max_side: int) -> tuple[np.ndarray | None, str, str
         (pixels in [0, 1] or None, a note to show (empty if none), a short hash identifying the image).
     """
     source = st.radio(tr("widgets.source"), ["sample", "upload", "camera"], key=f"{key}_source", horizontal=True,
-                      format_func=lambda s: tr(f"widgets.source.{s}"))
+                      format_func=lambda s: tr(f"widgets.source.{s}"), persist_state="session")
     data: bytes | None = None
     if source == "sample":
         sample = st.selectbox(tr("widgets.sample"), [s.key for s in SAMPLES], key=f"{key}_sample",
-                              format_func=lambda k: tr(f"samples.{k}"))
+                              format_func=lambda k: tr(f"samples.{k}"), persist_state="session")
         pixels = _sample(sample, max_side)
         return pixels, "", f"sample:{sample}:{max_side}"
     if source == "upload":
@@ -65,8 +65,8 @@ def pair_input(label: str, key: str, *, minimum: int, maximum: int, value: tuple
     # Defaults go into the session state, not the widget, so examples and URLs can set these keys too.
     st.session_state.setdefault(f"{key}_h", value[0])
     st.session_state.setdefault(f"{key}_w", value[1])
-    rows = left.number_input(tr("widgets.rows"), minimum, maximum, key=f"{key}_h")
-    cols = right.number_input(tr("widgets.cols"), minimum, maximum, key=f"{key}_w")
+    rows = left.number_input(tr("widgets.rows"), minimum, maximum, key=f"{key}_h", persist_state="session")
+    cols = right.number_input(tr("widgets.cols"), minimum, maximum, key=f"{key}_w", persist_state="session")
     return int(rows), int(cols)
 
 
@@ -74,15 +74,15 @@ def geometry_controls(key: str, *, default_padding: str = "same", max_stride: in
     """Padding (valid / same / custom, and its mode), stride, dilation and the flip toggle."""
     st.session_state.setdefault(f"{key}_padding", default_padding)
     kind = st.segmented_control(tr("widgets.padding"), ["valid", "same", "custom"], key=f"{key}_padding", required=True,
-                                format_func=lambda p: tr(f"widgets.padding.{p}"), help=tr("widgets.padding_help"))
+                                format_func=lambda p: tr(f"widgets.padding.{p}"), help=tr("widgets.padding_help"), persist_state="session")
     padding: str | tuple[int, int] = kind
     if kind == "custom":
         padding = pair_input(tr("widgets.padding_amount"), f"{key}_pad", minimum=0, maximum=32, value=(1, 1))
     mode = st.selectbox(tr("widgets.padding_mode"), PADDING_MODES, key=f"{key}_mode",
-                        format_func=lambda m: tr(f"widgets.mode.{m}"), help=tr("widgets.padding_mode_help"))
+                        format_func=lambda m: tr(f"widgets.mode.{m}"), help=tr("widgets.padding_mode_help"), persist_state="session")
     stride = pair_input(tr("widgets.stride"), f"{key}_stride", minimum=1, maximum=max_stride, value=(1, 1))
     dilation = pair_input(tr("widgets.dilation"), f"{key}_dilation", minimum=1, maximum=8, value=(1, 1))
-    flip = st.toggle(tr("widgets.flip"), key=f"{key}_flip", help=tr("widgets.flip_help"))
+    flip = st.toggle(tr("widgets.flip"), key=f"{key}_flip", help=tr("widgets.flip_help"), persist_state="session")
     st.caption(tr("widgets.flip_on") if flip else tr("widgets.flip_off"))
     return Geometry(padding=padding, padding_mode=mode, stride=stride, dilation=dilation, flip=flip)
 
@@ -156,20 +156,20 @@ def kernel_editor(key: str, *, colour: str) -> tuple[np.ndarray, str]:
     store = _state(key)
     preset = st.selectbox(tr("widgets.preset"), list(kernels.PRESETS), key=f"{key}_preset",
                           format_func=lambda k: tr(kernels.PRESETS[k].name_key), on_change=_on_preset, args=(key, channels),
-                          index=list(kernels.PRESETS).index("laplacian8"))
+                          index=list(kernels.PRESETS).index("laplacian8"), persist_state="session")
     st.caption(tr(kernels.PRESETS[preset].why_key))
     for spec in kernels.PRESETS[preset].params:
         step = spec.step
         st.slider(tr(spec.label_key), float(spec.min), float(spec.max), float(spec.default), float(step),
-                  key=f"{key}_param_{preset}_{spec.name}", on_change=_on_preset, args=(key, channels))
+                  key=f"{key}_param_{preset}_{spec.name}", on_change=_on_preset, args=(key, channels), persist_state="session")
     kernel = store.get("kernel")
     if kernel is None or kernel.ndim != (2 if channels == 1 else 3):
         _set_kernel(key, _preset_kernel(key, channels))
         kernel = store["kernel"]
 
     size_left, size_right = st.columns(2)
-    size_left.number_input(tr("widgets.kernel_rows"), 1, kernels.MAX_SIDE, key=f"{key}_rows", on_change=_on_resize, args=(key,))
-    size_right.number_input(tr("widgets.kernel_cols"), 1, kernels.MAX_SIDE, key=f"{key}_cols", on_change=_on_resize, args=(key,))
+    size_left.number_input(tr("widgets.kernel_rows"), 1, kernels.MAX_SIDE, key=f"{key}_rows", on_change=_on_resize, args=(key,), persist_state="session")
+    size_right.number_input(tr("widgets.kernel_cols"), 1, kernels.MAX_SIDE, key=f"{key}_cols", on_change=_on_resize, args=(key,), persist_state="session")
 
     version = store["version"]
     if channels == 1:

@@ -1,0 +1,205 @@
+"""Training in a background thread: a job object the UI polls, and a process-wide cap on running jobs.
+
+The worker thread only iterates ``iter_training`` and appends metrics under a lock; it never
+touches the UI. The page reads ``snapshot()``, an immutable copy, as often as it likes.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from torch import nn
+
+from cnnviz.data import Mnist
+from cnnviz.model import ModelConfig, build_model
+from cnnviz.train import Metrics, TrainConfig, iter_training
+
+STATES = ("queued", "running", "paused", "stopped", "done", "diverged", "failed")
+FINISHED = ("stopped", "done", "diverged", "failed")
+
+
+class JobLimiter:
+    """At most ``limit`` jobs train at once in this process; the rest wait in first-come order."""
+
+    def __init__(self, limit: int):
+        if limit < 1:
+            raise ValueError(f"the job limit must be at least 1, got limit={limit}")
+        self.limit = limit
+        self._condition = threading.Condition()
+        self._running: set[int] = set()
+        self._waiting: deque[int] = deque()
+
+    def acquire(self, ticket: int, cancelled: threading.Event) -> bool:
+        """Block until ``ticket`` may run (True) or is cancelled while waiting (False)."""
+        with self._condition:
+            self._waiting.append(ticket)
+            while not cancelled.is_set() and (self._waiting[0] != ticket or len(self._running) >= self.limit):
+                self._condition.wait(timeout=0.2)
+            self._waiting.remove(ticket)
+            if cancelled.is_set():
+                self._condition.notify_all()
+                return False
+            self._running.add(ticket)
+            return True
+
+    def release(self, ticket: int) -> None:
+        with self._condition:
+            self._running.discard(ticket)
+            self._condition.notify_all()
+
+    def position(self, ticket: int) -> int:
+        """1-based place in the queue, or 0 when not waiting."""
+        with self._condition:
+            return self._waiting.index(ticket) + 1 if ticket in self._waiting else 0
+
+    @property
+    def running(self) -> int:
+        with self._condition:
+            return len(self._running)
+
+
+def default_limit() -> int:
+    """CNNVIZ_MAX_JOBS, else 2: two concurrent runs already share this machine's 2 cores."""
+    return max(1, int(os.environ.get("CNNVIZ_MAX_JOBS", "2")))
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What the page draws: a consistent copy, safe to read while the job runs."""
+
+    state: str  # one of STATES
+    queue_position: int  # 1-based while queued, else 0
+    steps: tuple[Metrics, ...]  # every "step" record
+    evals: tuple[Metrics, ...]  # "eval" and "epoch" records (test metrics)
+    latest: Metrics | None  # the newest record of any kind
+    message: str  # why it diverged or failed
+    label: str  # a short description of the config, for legends
+
+
+@dataclass
+class TrainingJob:
+    """One training run in its own thread."""
+
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    data_loader: Callable[[], Mnist]  # called in the worker, so loading never blocks the page
+    limiter: JobLimiter
+    label: str = ""
+    model: nn.Module | None = None  # the live model, for inspection during and after training
+    data: Mnist | None = None  # set once the worker has loaded it
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _running: threading.Event = field(default_factory=threading.Event, repr=False)  # cleared = paused
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _state: str = "queued"
+    _steps: list[Metrics] = field(default_factory=list, repr=False)
+    _evals: list[Metrics] = field(default_factory=list, repr=False)
+    _latest: Metrics | None = None
+    _message: str = ""
+
+    _tickets = iter(range(1, 1 << 62))
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("this job was already started; create a new TrainingJob for a new run")
+        self._ticket = next(TrainingJob._tickets)
+        self.model = build_model(self.model_cfg)
+        self._running.set()
+        self._thread = threading.Thread(target=self._work, name=f"cnnviz-train-{self._ticket}", daemon=True)
+        self._thread.start()
+
+    def _set_state(self, state: str, message: str = "") -> None:
+        with self._lock:
+            self._state = state
+            self._message = message or self._message
+
+    def _work(self) -> None:
+        if not self.limiter.acquire(self._ticket, self._stop):
+            self._set_state("stopped")
+            return
+        try:
+            self._set_state("running" if self._running.is_set() else "paused")
+            self.data = self.data_loader()
+            for record in self._records():
+                with self._lock:
+                    self._latest = record
+                    if record.kind == "step":
+                        self._steps.append(record)
+                    elif record.kind in ("eval", "epoch", "done"):
+                        self._evals.append(record)
+                    if record.kind == "diverged":
+                        self._state, self._message = "diverged", record.message
+                    elif record.kind == "done":
+                        self._state = "done"
+                if not self._running.is_set():
+                    self._set_state("paused")
+                    while not self._running.wait(timeout=0.2):
+                        if self._stop.is_set():
+                            break
+                    if not self._stop.is_set():
+                        self._set_state("running")
+            if self._stop.is_set() and self.state not in ("done", "diverged"):
+                self._set_state("stopped")
+        except Exception as error:  # the page shows it; the thread must not die silently
+            self._set_state("failed", f"{type(error).__name__}: {error}")
+        finally:
+            self.limiter.release(self._ticket)
+
+    def _records(self) -> Iterator[Metrics]:
+        return iter_training(self.model_cfg, self.train_cfg, self.data, stop=self._stop, model=self.model)
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the worker to stop after its current step, and wait for it."""
+        self._stop.set()
+        self._running.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._state
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            state = self._state
+            if state == "running" and not self._running.is_set():
+                state = "paused"
+            return JobSnapshot(
+                state=state,
+                queue_position=self.limiter.position(self._ticket) if state == "queued" and self._thread else 0,
+                steps=tuple(self._steps), evals=tuple(self._evals), latest=self._latest,
+                message=self._message, label=self.label,
+            )
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Block until the worker ends (for tests and the CLI); True if it did."""
+        deadline = time.monotonic() + timeout
+        while self.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self.alive
+
+
+def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
+    """A short legend entry: conv widths, optimizer, lr, epochs."""
+    convs = "-".join(str(b.channels) + ("bn" if b.batch_norm else "") for b in model_cfg.blocks)
+    subset = f", {train_cfg.subset} imgs" if train_cfg.subset else ""
+    return f"conv {convs} · fc {model_cfg.hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · {train_cfg.epochs} ep{subset}"

@@ -1,0 +1,128 @@
+"""Background training jobs: progress, pause/resume, stop, the process-wide limit, failures."""
+import threading
+import time
+
+import pytest
+
+from cnnviz.data import load_mnist
+from cnnviz.jobs import JobLimiter, TrainingJob, config_label
+from cnnviz.model import PRESETS
+from cnnviz.train import TrainConfig
+
+TINY = PRESETS["tiny"]
+
+
+def make_job(limiter, **overrides) -> TrainingJob:
+    values = dict(subset=2000, batch_size=32, epochs=1, eval_every=20, eval_slice=100)
+    values.update(overrides)
+    cfg = TrainConfig(**values)
+    return TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg))
+
+
+def wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_job_runs_to_done():
+    job = make_job(JobLimiter(2), subset=256)
+    job.start()
+    assert job.wait(60)
+    snap = job.snapshot()
+    assert snap.state == "done"
+    assert len(snap.steps) == 8 and snap.steps[-1].step == 8
+    assert snap.evals[-1].kind == "done" and snap.evals[-1].test_accuracy is not None
+    assert snap.label.startswith("conv 8-16")
+
+
+def test_pause_holds_progress_and_resume_continues():
+    job = make_job(JobLimiter(2))
+    job.start()
+    wait_until(lambda: len(job.snapshot().steps) >= 3)
+    job.pause()
+    wait_until(lambda: job.snapshot().state == "paused")
+    held = len(job.snapshot().steps)
+    time.sleep(0.5)
+    assert len(job.snapshot().steps) <= held + 1
+    job.resume()
+    wait_until(lambda: len(job.snapshot().steps) > held + 3)
+    job.stop()
+    assert job.snapshot().state == "stopped" and not job.alive
+
+
+def test_stop_is_prompt():
+    job = make_job(JobLimiter(2), subset=20000)
+    job.start()
+    wait_until(lambda: len(job.snapshot().steps) >= 2)
+    started = time.monotonic()
+    job.stop()
+    assert time.monotonic() - started < 5
+    assert not job.alive and job.snapshot().state == "stopped"
+
+
+def test_limiter_queues_the_third_job():
+    limiter = JobLimiter(2)
+    jobs = [make_job(limiter, subset=20000) for _ in range(3)]
+    for job in jobs:
+        job.start()
+    wait_until(lambda: all(len(j.snapshot().steps) >= 1 for j in jobs[:2]))
+    third = jobs[2].snapshot()
+    assert third.state == "queued" and third.queue_position == 1 and not third.steps
+    jobs[0].stop()
+    wait_until(lambda: len(jobs[2].snapshot().steps) >= 1)
+    assert limiter.running == 2
+    for job in jobs[1:]:
+        job.stop()
+    assert limiter.running == 0
+
+
+def test_stopping_a_queued_job():
+    limiter = JobLimiter(1)
+    first, second = make_job(limiter, subset=20000), make_job(limiter)
+    first.start()
+    second.start()
+    wait_until(lambda: len(first.snapshot().steps) >= 1)
+    second.stop()
+    assert second.snapshot().state == "stopped" and not second.alive
+    first.stop()
+
+
+def test_failure_is_reported():
+    def broken_loader():
+        raise OSError("disk on fire")
+
+    job = TrainingJob(TINY, TrainConfig(subset=64), broken_loader, JobLimiter(1))
+    job.start()
+    assert job.wait(10)
+    snap = job.snapshot()
+    assert snap.state == "failed" and "disk on fire" in snap.message
+
+
+def test_divergence_state():
+    job = make_job(JobLimiter(1), optimizer="sgd", schedule="constant", lr=1e6, subset=256)
+    job.start()
+    assert job.wait(30)
+    assert job.snapshot().state == "diverged" and "Lower the learning rate" in job.snapshot().message
+
+
+def test_snapshot_is_a_copy():
+    job = make_job(JobLimiter(1), subset=128)
+    job.start()
+    job.wait(30)
+    snap = job.snapshot()
+    assert isinstance(snap.steps, tuple)
+    with pytest.raises(AttributeError):
+        snap.state = "running"
+    assert job.snapshot() == snap
+
+
+def test_limiter_validation_and_double_start():
+    with pytest.raises(ValueError, match="limit=0"):
+        JobLimiter(0)
+    job = make_job(JobLimiter(1), subset=64)
+    job.start()
+    with pytest.raises(RuntimeError, match="already started"):
+        job.start()
+    job.wait(30)

@@ -1,0 +1,78 @@
+"""Model configs: shapes from summarize() equal a real forward pass; parameter counts are exact."""
+import json
+
+import pytest
+import torch
+
+from cnnviz.model import PRESETS, ConvBlock, ModelConfig, build_model, first_conv_weight, preset, summarize
+
+CONFIGS = [
+    PRESETS["classic"], PRESETS["default"], PRESETS["tiny"],
+    ModelConfig(blocks=[ConvBlock(4, 5, 0, 1, "tanh", False, "avg", 2)], hidden=0),
+    ModelConfig(blocks=[ConvBlock(8, 3, 1, 2, "gelu", True, "none")] * 3 + [ConvBlock(6, 1, 0, 1, "leaky_relu", False, "max", 3)],
+                hidden=16, dropout=0.3),
+]
+
+
+def test_classic_parameter_count_by_hand():
+    rows = {r.name: r for r in summarize(PRESETS["classic"])}
+    # conv1 32*(1*9+1), conv2 64*(32*9+1), fc1 64*(3136+1), fc2 10*(64+1)
+    assert [rows[n].params for n in ("conv1", "conv2", "fc1", "fc2")] == [320, 18496, 200768, 650]
+    assert sum(r.params for r in rows.values()) == 220234
+    assert rows["flatten"].output_shape == (3136,)
+    assert rows["conv1"].macs == 32 * 28 * 28 * 9
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_summary_matches_forward_pass(cfg):
+    model = build_model(cfg)
+    x = torch.zeros(2, 1, 28, 28)
+    shapes = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
+             for m in model.features if not isinstance(m, (torch.nn.ReLU, torch.nn.Tanh, torch.nn.GELU, torch.nn.LeakyReLU))]
+    try:
+        assert model(x).shape == (2, 10)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    expected = [r.output_shape for r in summarize(cfg) if r.name[:2] in ("co", "bn", "po")]
+    assert shapes == expected
+    assert sum(r.params for r in summarize(cfg)) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_config_round_trips_through_json(cfg):
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_preset_returns_a_copy():
+    cfg = preset("classic")
+    cfg.blocks[0].channels = 3
+    assert PRESETS["classic"].blocks[0].channels == 32
+
+
+def test_first_conv_weight():
+    weight = first_conv_weight(build_model(PRESETS["classic"]))
+    assert weight.shape == (32, 1, 3, 3) and not weight.requires_grad
+
+
+@pytest.mark.parametrize(
+    ("cfg", "match"),
+    [
+        (ModelConfig(blocks=[]), "1 to 4 conv blocks, got 0"),
+        (ModelConfig(blocks=[ConvBlock()] * 5), "got 5"),
+        (ModelConfig(blocks=[ConvBlock(activation="swish")]), "block 1: activation"),
+        (ModelConfig(blocks=[ConvBlock(channels=0)]), "block 1: channels must be an int of at least 1, got channels=0"),
+        (ModelConfig(blocks=[ConvBlock(kernel_size=3, padding=0, pool="max")] * 4), "block 4 shrinks the 1x1 input to nothing"),
+        (ModelConfig(dropout=1.0), "dropout=1.0"),
+        (ModelConfig(hidden=-1), "hidden=-1"),
+    ],
+)
+def test_invalid_configs_name_the_problem(cfg, match):
+    with pytest.raises(ValueError, match=match):
+        cfg.validate()
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="'huge'"):
+        preset("huge")

@@ -1,0 +1,141 @@
+"""The training generator, checkpoints and the CLI, on small slices of MNIST so each test takes seconds."""
+import io
+import json
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from cnnviz import train
+from cnnviz.data import load_mnist
+from cnnviz.model import PRESETS, build_model
+from cnnviz.train import (CheckpointError, TrainConfig, confusion_matrix, evaluate, iter_training, load_checkpoint,
+                          save_checkpoint)
+
+TINY = PRESETS["tiny"]
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def quick(**overrides) -> TrainConfig:
+    values = dict(subset=256, batch_size=64, epochs=1, eval_every=2, eval_slice=100, seed=0)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_dry_run_yields_the_expected_records(mnist):
+    records = list(iter_training(TINY, quick(), mnist))
+    kinds = [r.kind for r in records]
+    assert kinds == ["step", "step", "eval", "step", "step", "epoch", "done"]
+    steps = [r for r in records if r.kind == "step"]
+    assert [r.step for r in steps] == [1, 2, 3, 4] and steps[0].total_steps == 4
+    for record in steps:
+        assert math.isfinite(record.loss) and 0 <= record.accuracy <= 1 and record.samples_per_second > 0
+    assert records[-1].test_accuracy == records[-2].test_accuracy
+    assert records[-1].epoch == 1.0
+
+
+def test_same_seed_same_curve(mnist):
+    first = [r.loss for r in iter_training(TINY, quick(seed=3), mnist) if r.kind == "step"]
+    second = [r.loss for r in iter_training(TINY, quick(seed=3), mnist) if r.kind == "step"]
+    other = [r.loss for r in iter_training(TINY, quick(seed=4), mnist) if r.kind == "step"]
+    assert first == second
+    assert first != other
+
+
+@pytest.mark.parametrize(("optimizer", "schedule"), [("sgd", "constant"), ("adam", "cosine"), ("adamw", "onecycle")])
+def test_optimizers_and_schedules(mnist, optimizer, schedule):
+    records = [r for r in iter_training(TINY, quick(optimizer=optimizer, schedule=schedule, lr=0.01), mnist) if r.kind == "step"]
+    lrs = [r.lr for r in records]
+    if schedule == "constant":
+        assert lrs == [0.01] * 4
+    else:
+        assert len(set(lrs)) > 1
+
+
+def test_stop_event_stops_promptly(mnist):
+    stop = threading.Event()
+    seen = 0
+    for record in iter_training(TINY, quick(subset=2000, batch_size=32), mnist, stop=stop):
+        seen += 1
+        if record.step == 3:
+            stop.set()
+    assert seen <= 4
+
+
+def test_divergence_is_reported_with_the_learning_rate(mnist):
+    records = list(iter_training(TINY, quick(optimizer="sgd", schedule="constant", lr=1e6), mnist))
+    last = records[-1]
+    assert last.kind == "diverged"
+    assert "1e+06" in last.message and "Lower the learning rate" in last.message
+    assert all(r.kind != "done" for r in records)
+
+
+def test_training_learns(mnist):
+    records = list(iter_training(TINY, quick(subset=2000, batch_size=64, epochs=2, eval_every=0, lr=0.01), mnist))
+    assert records[-1].kind == "done" and records[-1].test_accuracy > 0.7
+
+
+def test_evaluate_and_confusion_matrix(mnist):
+    model = build_model(TINY)
+    result = evaluate(model, mnist.test_images[:50], mnist.test_labels[:50], batch_size=16)
+    assert result.probabilities.shape == (50, 10)
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1, rtol=1e-5)
+    matrix = confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), num_classes=3)
+    assert matrix.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    with pytest.raises(ValueError, match="same shape"):
+        confusion_matrix(np.zeros(2, int), np.zeros(3, int))
+
+
+def test_checkpoint_round_trip(mnist):
+    model = build_model(PRESETS["default"])
+    model.eval()
+    data = save_checkpoint(model, PRESETS["default"], quick(), metrics={"test_accuracy": 0.5})
+    loaded, cfg, info = load_checkpoint(data)
+    assert cfg == PRESETS["default"]
+    assert info["metrics"] == {"test_accuracy": 0.5} and info["train_config"]["subset"] == 256
+    x = mnist.test_images[:8]
+    torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_checkpoint_errors():
+    with pytest.raises(CheckpointError, match="not a cnnviz checkpoint"):
+        load_checkpoint(b"\x00garbage" * 10)
+    buffer = io.BytesIO()
+    torch.save({"weights": torch.zeros(2)}, buffer)
+    with pytest.raises(CheckpointError, match="not saved by cnnviz"):
+        load_checkpoint(buffer.getvalue())
+    model = build_model(PRESETS["tiny"])
+    data = save_checkpoint(model, PRESETS["classic"])  # weights of one net, config of another
+    with pytest.raises(CheckpointError, match="wrong shape for"):
+        load_checkpoint(data)
+
+
+def test_train_config_validation_and_round_trip():
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, schedule="cosine", epochs=5, subset=1000)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    for bad, match in ((dict(optimizer="rmsprop"), "optimizer='rmsprop'"), (dict(lr=0), "lr=0"),
+                       (dict(batch_size=0), "batch_size=0"), (dict(device="tpu"), "device='tpu'")):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(**bad).validate()
+
+
+def test_cli_dry_run_json(capsys, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        summary = train.main(["--dry-run", "--json", "--preset", "tiny", "--save", str(tmp_path / "m.pt"), "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)  # the CLI sets it process-wide
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    parsed = json.loads(last_line)
+    assert parsed == json.loads(json.dumps(summary))
+    assert {"test_accuracy", "seconds", "samples_per_second", "epochs"} <= parsed.keys()
+    assert 0 <= parsed["test_accuracy"] <= 1 and parsed["steps"] == 2
+    assert (tmp_path / "m.json").exists()
+    model, cfg, _ = load_checkpoint((tmp_path / "m.pt").read_bytes())
+    assert cfg == PRESETS["tiny"]
