@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from cnnviz.pipeline import MapStats
+from cnnviz.pipeline import MapStats, to_display
 
 HEATMAP_MAX_CELLS = 64 * 64  # above this, maps are sent as PNG: a plotly heatmap would be megabytes of JSON
 DISPLAY_MAX_SIDE = 512  # maps shown on the page are at most this big; downloads keep full resolution
@@ -40,30 +40,66 @@ def colourise(values: np.ndarray, signed: bool) -> np.ndarray:
     return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
 
 
-def fit_for_display(pixels: np.ndarray, max_side: int = DISPLAY_MAX_SIDE, min_side: int = 224) -> np.ndarray:
-    """Shrink big maps (box-averaged) and enlarge tiny ones by whole-pixel repetition, never blurring them."""
-    h, w = pixels.shape[:2]
-    if max(h, w) > max_side:
+def shrink(values: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
+    """Box-average a map down so its longer side is at most ``max_side`` (what a browser would show anyway)."""
+    h, w = values.shape[:2]
+    if max(h, w) <= max_side:
+        return values
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    channels = [values] if values.ndim == 2 else [values[..., c] for c in range(values.shape[2])]
+    resized = [np.asarray(Image.fromarray(np.ascontiguousarray(c, dtype=np.float32)).resize(size, Image.Resampling.BOX))
+               for c in channels]
+    return resized[0] if values.ndim == 2 else np.stack(resized, axis=-1)  # (h', w') or (h', w', C)
+
+
+def enlarge(pixels: np.ndarray, min_side: int = 224) -> np.ndarray:
+    """Repeat each pixel of a tiny map into a block (nearest neighbour): it stays sharp, never blurred."""
+    factor = max(1, min_side // max(pixels.shape[:2]))
+    if factor == 1:
+        return pixels
+    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+
+
+def fit_for_display(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels: big ones shrunk, tiny ones enlarged."""
+    if max(pixels.shape[:2]) > DISPLAY_MAX_SIDE:
         image = Image.fromarray(pixels)
-        image.thumbnail((max_side, max_side), Image.Resampling.BOX)
+        image.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.BOX)
         return np.asarray(image)
-    factor = max(1, min_side // max(h, w))
-    if factor > 1:
-        return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)  # nearest neighbour
-    return pixels
+    return enlarge(pixels)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    # Fast compression: these PNGs are re-made on every change, and size matters less than latency.
+    # Fast compression: these PNGs are re-made on every change, and latency matters more than size.
     Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
 
 
-def map_png(values: np.ndarray, *, signed: bool, display: bool = True) -> bytes:
-    """PNG of a display-ready map (see ``pipeline.to_display``); ``display`` fits it for the page."""
-    pixels = colourise(values, signed)
-    return png_bytes(fit_for_display(pixels) if display else pixels)
+def map_png(values: np.ndarray, mode: str, *, display: bool = True, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
+    """PNG of a raw map in a display mode of ``pipeline.to_display``.
+
+    With ``display`` the map is first shrunk to at most ``max_side`` (or enlarged if tiny), so the
+    page sends a few hundred kilobytes; without it, the PNG has one pixel per value, for downloads.
+    Single-channel maps are saved as 8-bit palette PNGs: a third of the bytes of RGB, and as fast to encode.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    if display:
+        values = shrink(values, max_side)
+    shown = to_display(values, mode)
+    if shown.ndim == 3:
+        pixels = colourise(shown, signed=False)
+        return png_bytes(enlarge(pixels) if display else pixels)
+    signed = mode == "diverging"
+    index = np.rint((np.clip(shown, -1, 1) + 1) * 127.5 if signed else np.clip(shown, 0, 1) * 255).astype(np.uint8)
+    image = Image.fromarray(enlarge(index) if display else index)  # mode "L"
+    if signed:
+        image = image.convert("P")
+        image.putpalette(DIVERGING_LUT.ravel().tolist())
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def mark_dropped(pixels: np.ndarray, rows: range, cols: range) -> np.ndarray:

@@ -102,7 +102,7 @@ def load_image_info(data: bytes, *, max_side: int = 1024) -> LoadedImage:
     longest = max(pixels.shape[:2])
     downscaled = longest > max_side
     if downscaled:
-        pixels = _downscale(pixels, max_side)
+        pixels = downscale(pixels, max_side)
     return LoadedImage(pixels, (width, height), downscaled, fmt, frames)
 
 
@@ -143,7 +143,8 @@ def _scale_range(array: np.ndarray, nominal_max: float) -> np.ndarray:
     return ((array - low) / (high - low)).astype(np.float32)
 
 
-def _downscale(pixels: np.ndarray, max_side: int) -> np.ndarray:
+def downscale(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """[0, 1] pixels resized (Lanczos) so the longer side is ``max_side``."""
     height, width = pixels.shape[:2]
     scale = max_side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))

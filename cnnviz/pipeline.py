@@ -104,10 +104,15 @@ def axis_formula(n: int, kernel: int, stride: int, before: int, after: int, dila
 
 
 def to_working_image(image: np.ndarray, colour: str) -> np.ndarray:
-    """[0, 1] pixels -> the pipeline's 0-255 input: (H, W) for gray, (H, W, 3) for rgb."""
-    pixels = np.asarray(image, dtype=np.float64) * 255.0
+    """[0, 1] pixels -> the pipeline's 0-255 input: (H, W) for gray, (H, W, 3) for rgb.
+
+    float32 throughout: 8-bit pixels need no more, and ``cnnviz.ops`` is ~20x faster in float32.
+    """
+    pixels = np.asarray(image, dtype=np.float32) * np.float32(255.0)
     if colour == "gray":
-        return pixels if pixels.ndim == 2 else pixels[..., :3] @ np.array(grayscale_weights())  # (H, W)
+        if pixels.ndim == 3:
+            pixels = pixels[..., :3] @ np.array(grayscale_weights(), dtype=np.float32)  # (H, W)
+        return pixels
     return pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)  # (H, W, 3)
 
 
@@ -118,16 +123,22 @@ def activate(x: np.ndarray, kind: str, slope: float = 0.1) -> np.ndarray:
         return np.where(x >= 0, x, slope * x)
     if kind == "abs":
         return np.abs(x)
-    return x.copy()
+    return x  # "none": the same array; stages are read-only
 
 
-def run_pipeline(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> PipelineResult:
-    """Run every stage on ``image`` ([0, 1] pixels).
+@dataclass(frozen=True)
+class Convolved:
+    """The convolution stage before bias: everything that depends on the image, kernel and geometry only."""
 
-    Args:
-        image: (H, W) or (H, W, 3) in [0, 1].
-        kernel: (kh, kw) in gray mode; (3, kh, kw) in rgb mode.
-        cfg: the lab's settings.
+    image: np.ndarray  # the input on the 0-255 scale
+    raw: np.ndarray  # (H', W') the filter's output without bias
+    partials: list[np.ndarray] | None  # RGB only: each channel's contribution
+    rows: AxisFormula
+    cols: AxisFormula
+
+
+def convolve(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Convolved:
+    """The expensive half of ``run_pipeline``: only colour and geometry of ``cfg`` matter here.
 
     Raises:
         ValueError: from ``cnnviz.ops``, saying what to change when the settings are impossible.
@@ -138,15 +149,26 @@ def run_pipeline(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Pipel
     if kernel.ndim != expected_ndim:
         raise ValueError(f"{cfg.colour} mode needs a {expected_ndim}-D kernel, got shape {kernel.shape}")
     geometry = cfg.geometry
-    conv = ops.conv2d(x, kernel, bias=cfg.bias, **geometry.conv_kwargs())
     partials = None
     if cfg.colour == "rgb":
-        partials = [ops.conv2d(x[..., c], kernel[c], **geometry.conv_kwargs()) for c in range(3)]
+        # One 3-D filter is the sum of three 2-D convolutions: compute those once and add them up.
+        stacked = ops.conv2d(x, kernel, depthwise=True, **geometry.conv_kwargs())  # (H', W', 3)
+        partials = [stacked[..., c] for c in range(3)]
+        raw = stacked.sum(axis=2)
+    else:
+        raw = ops.conv2d(x, kernel, **geometry.conv_kwargs())
     kernel_hw = kernel.shape[-2:]
     pads = ops.resolve_padding(geometry.padding, kernel_hw, stride=geometry.stride, dilation=geometry.dilation,
                                input_hw=x.shape[:2])
     rows = axis_formula(x.shape[0], kernel_hw[0], geometry.stride[0], *pads[0], geometry.dilation[0])
     cols = axis_formula(x.shape[1], kernel_hw[1], geometry.stride[1], *pads[1], geometry.dilation[1])
+    return Convolved(x, raw, partials, rows, cols)
+
+
+def finish(convolved: Convolved, cfg: LabConfig) -> PipelineResult:
+    """The cheap half: bias, activation and pooling on top of ``convolve``'s result."""
+    x, rows, cols = convolved.image, convolved.rows, convolved.cols
+    conv = convolved.raw + np.float32(cfg.bias) if cfg.bias else convolved.raw
     activated = activate(conv, cfg.activation, cfg.leaky_slope)
     shapes = [StageShape("input", x.shape), StageShape("conv", conv.shape, rows, cols),
               StageShape("activation", activated.shape)]
@@ -160,15 +182,30 @@ def run_pipeline(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Pipel
             axis_formula(activated.shape[1], pool.size[1], pool.stride[1], 0, 0),
         ))
     return PipelineResult(
-        image=x, conv=conv, partials=partials, activated=activated, pooled=pooled, shapes=shapes,
+        image=x, conv=conv, partials=convolved.partials, activated=activated, pooled=pooled, shapes=shapes,
         dropped_rows=range(x.shape[0] - rows.dropped, x.shape[0]),
         dropped_cols=range(x.shape[1] - cols.dropped, x.shape[1]),
     )
 
 
+def run_pipeline(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> PipelineResult:
+    """Run every stage on ``image`` ([0, 1] pixels).
+
+    Args:
+        image: (H, W) or (H, W, 3) in [0, 1].
+        kernel: (kh, kw) in gray mode; (3, kh, kw) in rgb mode.
+        cfg: the lab's settings.
+
+    Raises:
+        ValueError: from ``cnnviz.ops``, saying what to change when the settings are impossible.
+    """
+    return finish(convolve(image, kernel, cfg), cfg)
+
+
 def run_bank(image: np.ndarray, kernels: list[np.ndarray], cfg: LabConfig) -> list[np.ndarray]:
     """One activated feature map per kernel: a conv layer with len(kernels) output channels."""
-    return [run_pipeline(image, kernel, cfg).activated for kernel in kernels]
+    return [activate(ops.conv2d(to_working_image(image, cfg.colour), kernel, bias=cfg.bias, **cfg.geometry.conv_kwargs()),
+                     cfg.activation, cfg.leaky_slope) for kernel in kernels]
 
 
 def to_display(x: np.ndarray, mode: str) -> np.ndarray:

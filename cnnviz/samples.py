@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cnnviz.images import load_image
+from cnnviz.images import downscale, load_image
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "samples"
 
@@ -84,7 +84,5 @@ def load_sample(key: str, *, size: int | None = None) -> np.ndarray:
         return load_image((ASSETS / f"{key}.png").read_bytes(), max_side=size or 4096)
     pixels = {"checkerboard": _checkerboard, "shapes": _shapes, "gradient": _gradient, "mnist_digit": _mnist_digit}[key]()
     if size is not None and max(pixels.shape[:2]) > size:
-        from cnnviz.images import _downscale
-
-        pixels = _downscale(pixels, size)
+        pixels = downscale(pixels, size)
     return pixels

@@ -22,17 +22,23 @@ def test_diverging_colours():
 
 
 def test_tiny_maps_are_upscaled_by_repetition():
-    values = np.array([[0.0, 1.0], [1.0, 0.0]])
-    pixels = decode(figures.map_png(values, signed=False))
+    values = np.array([[0.0, 255.0], [255.0, 0.0]])
+    pixels = decode(figures.map_png(values, "clip"))
     assert pixels.shape == (224, 224)
     assert set(np.unique(pixels)) == {0, 255}  # no blurred in-between values
     assert pixels[0, 0] == 0 and pixels[0, 223] == 255
 
 
 def test_big_maps_shrink_for_display_but_not_for_download():
-    values = np.random.default_rng(0).random((1024, 800))
-    assert decode(figures.map_png(values, signed=False)).shape == (512, 400)
-    assert decode(figures.map_png(values, signed=False, display=False)).shape == (1024, 800)
+    values = np.random.default_rng(0).normal(size=(1024, 800))
+    assert decode(figures.map_png(values, "diverging")).shape == (512, 400)  # palette PNG: one index per pixel
+    assert decode(figures.map_png(values, "minmax", display=False)).shape == (1024, 800)
+
+
+def test_shrink_averages_blocks():
+    values = np.arange(16, dtype=float).reshape(4, 4)
+    np.testing.assert_allclose(figures.shrink(values, max_side=2), [[2.5, 4.5], [10.5, 12.5]])
+    assert figures.shrink(values, max_side=8) is values
 
 
 def test_mark_dropped_tints_only_those_rows():
@@ -63,3 +69,12 @@ def test_histogram_and_npy():
 def test_colorbar_runs_blue_to_red():
     strip = decode(figures.colorbar_png())
     assert strip[0, 0, 2] > strip[0, 0, 0] and strip[0, -1, 0] > strip[0, -1, 2]
+
+
+def test_palette_png_colours_match_the_legend():
+    values = np.zeros((300, 3))
+    values[:, 0], values[:, 2] = -5.0, 5.0
+    rgb = np.asarray(Image.open(io.BytesIO(figures.map_png(values, "diverging"))).convert("RGB"))
+    np.testing.assert_array_equal(rgb[0, 0], figures.DIVERGING_LUT[0])
+    np.testing.assert_array_equal(rgb[0, rgb.shape[1] // 2], figures.DIVERGING_LUT[128])
+    np.testing.assert_array_equal(rgb[0, -1], figures.DIVERGING_LUT[255])

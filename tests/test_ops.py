@@ -306,3 +306,25 @@ def test_bad_pool_arguments(kwargs, match):
 def test_bad_output_size_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         output_size(*args)
+
+
+def test_float32_images_compute_in_float32():
+    rng = np.random.default_rng(6)
+    image = rng.random((16, 12, 3)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 3))
+    fast = conv2d(image, kernel, padding="same")
+    exact = conv2d(image.astype(np.float64), kernel, padding="same")
+    assert fast.dtype == np.float32 and exact.dtype == np.float64
+    np.testing.assert_allclose(fast, exact, rtol=1e-5, atol=1e-5)
+    assert pool2d(image, "avg").dtype == np.float32
+    assert conv2d(FIVE, EDGE).dtype == np.float64
+
+
+def test_depthwise_keeps_channels_apart():
+    rng = np.random.default_rng(7)
+    image, kernel = rng.random((6, 7, 3)), rng.normal(size=(3, 3, 2))
+    partials = conv2d(image, kernel, depthwise=True, padding=1, stride=(1, 2))
+    assert partials.shape[2] == 3
+    for c in range(3):
+        np.testing.assert_allclose(partials[..., c], conv2d(image[..., c], kernel[c], padding=1, stride=(1, 2)))
+    np.testing.assert_allclose(partials.sum(axis=2), conv2d(image, kernel, padding=1, stride=(1, 2)))

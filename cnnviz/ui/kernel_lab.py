@@ -1,36 +1,55 @@
 """Kernel Lab: an image through convolution, activation and pooling, with every shape explained."""
 from __future__ import annotations
 
+import json
+import time
+
 import numpy as np
 import streamlit as st
 
 from cnnviz import figures, kernels, pipeline
 from cnnviz.geometry import Pooling
+from cnnviz.images import downscale
 from cnnviz.pipeline import LabConfig, PipelineResult
 from cnnviz.ui.common import tr
 from cnnviz.ui.widgets import geometry_controls, image_input, kernel_editor, pair_input
 
 
 
-@st.cache_data(max_entries=24, show_spinner=False)
-def _run(image_id: str, _image: np.ndarray, kernel: bytes, kernel_shape: tuple, cfg: dict) -> PipelineResult:
+BANK_SIDE = 256  # the filter bank's thumbnails are computed on a copy of the image at most this big
+PARTIAL_SIDE = 320  # the per-channel maps are shown four to a row
+
+
+# cache_resource, not cache_data: results are large arrays that the page only reads, and cache_data would
+# pickle and copy them on every hit. Keys are content hashes, so sharing across sessions is safe.
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _convolve(image_id: str, _image: np.ndarray, kernel: bytes, kernel_shape: tuple, conv_cfg: str) -> pipeline.Convolved:
     # image_id stands in for the pixels in the cache key: hashing a 1024x1024 image on every rerun would cost more
-    # than it saves.
-    return pipeline.run_pipeline(_image, np.frombuffer(kernel).reshape(kernel_shape), LabConfig.from_dict(cfg))
+    # than it saves. conv_cfg holds only what the convolution depends on, so bias, activation and pooling
+    # changes reuse it.
+    return pipeline.convolve(_image, np.frombuffer(kernel).reshape(kernel_shape), LabConfig.from_dict(json.loads(conv_cfg)))
 
 
-@st.cache_data(max_entries=48, show_spinner=False)
-def _png(stage_id: str, _values: np.ndarray, mode: str, signed: bool) -> bytes:
-    return figures.map_png(pipeline.to_display(_values, mode), signed=signed)
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _run(image_id: str, _image: np.ndarray, kernel: bytes, kernel_shape: tuple, cfg: str) -> PipelineResult:
+    lab = LabConfig.from_dict(json.loads(cfg))
+    conv_cfg = json.dumps({"colour": lab.colour, "geometry": lab.geometry.to_dict()}, sort_keys=True)
+    return pipeline.finish(_convolve(image_id, _image, kernel, kernel_shape, conv_cfg), lab)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _bank(image_id: str, _image: np.ndarray, presets: tuple[str, ...], cfg: dict) -> list[np.ndarray]:
-    cfg_obj = LabConfig.from_dict(cfg)
+@st.cache_data(max_entries=64, show_spinner=False)
+def _png(stage_id: str, _values: np.ndarray, mode: str, max_side: int = figures.DISPLAY_MAX_SIDE) -> bytes:
+    return figures.map_png(_values, mode, max_side=max_side)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _bank(image_id: str, _image: np.ndarray, presets: tuple[str, ...], cfg: str) -> list[np.ndarray]:
+    cfg_obj = LabConfig.from_dict(json.loads(cfg))
     bank_kernels = [kernels.make_kernel(p) for p in presets]
     if cfg_obj.colour == "rgb":
         bank_kernels = [kernels.rgb_kernel(k, kernels.grayscale_weights()) for k in bank_kernels]
-    return pipeline.run_bank(_image, bank_kernels, cfg_obj)
+    small = downscale(_image, BANK_SIDE) if max(_image.shape[:2]) > BANK_SIDE else _image
+    return pipeline.run_bank(small, bank_kernels, cfg_obj)
 
 
 def _controls() -> tuple[np.ndarray | None, str, str, LabConfig, np.ndarray, str]:
@@ -85,32 +104,34 @@ def _shape_text(result: PipelineResult) -> None:
             st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
 
 
-def _stage(column, title: str, stage_id: str, values: np.ndarray, display: str, *, signed: bool | None = None,
-           overlay: tuple[range, range] | None = None) -> None:
+def _stage(column, title: str, stage_id: str, values: np.ndarray, mode: str, *, details: bool,
+           overlay: tuple[range, range] | None = None, max_side: int = figures.DISPLAY_MAX_SIDE) -> None:
+    """One map: picture and stats; with ``details``, hover values, histogram and downloads."""
     with column:
         st.markdown(f"**{title}**  \n`{' × '.join(map(str, values.shape))}`")
-        is_signed = (display == "diverging") if signed is None else signed
         if overlay is not None and any(len(r) for r in overlay):
-            pixels = figures.colourise(pipeline.to_display(values, "clip"), signed=False)
+            pixels = figures.colourise(pipeline.to_display(values, mode), signed=False)
             data = figures.png_bytes(figures.fit_for_display(figures.mark_dropped(pixels, *overlay)))
         else:
-            mode = "clip" if signed is False else display
-            data = _png(stage_id, values, mode, is_signed)
+            data = _png(stage_id, values, mode, max_side)
         st.image(data, width="stretch")
+        st.caption(tr("kl.stats", min=f"{values.min():.4g}", max=f"{values.max():.4g}", mean=f"{values.mean():.4g}"))
+        if not details:
+            return
         stats = pipeline.map_stats(values)
-        st.caption(tr("kl.stats", min=f"{stats.min:.4g}", max=f"{stats.max:.4g}", mean=f"{stats.mean:.4g}"))
-        with st.expander(tr("kl.details"), expanded=False):
+        with st.container(border=True):
             if values.ndim == 2 and values.size <= figures.HEATMAP_MAX_CELLS:
-                st.plotly_chart(figures.heatmap_figure(values, signed=is_signed), key=f"{stage_id}_heat")
+                st.plotly_chart(figures.heatmap_figure(values, signed=mode == "diverging"), key=f"{stage_id}_heat")
             st.plotly_chart(figures.histogram_figure(stats), key=f"{stage_id}_hist")
             left, right = st.columns(2)
-            left.download_button(tr("common.download_png"), lambda: figures.map_png(pipeline.to_display(values, display if signed is None else "clip"), signed=is_signed, display=False),
-                                 file_name=f"{stage_id}.png", mime="image/png", key=f"{stage_id}_dl_png")
-            right.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values), file_name=f"{stage_id}.npy",
-                                  key=f"{stage_id}_dl_npy")
+            left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
+                                 file_name=f"{stage_id.split('|')[0]}.png", mime="image/png", key=f"{stage_id}_dl_png")
+            right.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values),
+                                  file_name=f"{stage_id.split('|')[0]}.npy", key=f"{stage_id}_dl_npy")
 
 
 def render() -> None:
+    started = time.perf_counter()
     st.title(tr("kl.title"))
     st.caption(tr("kl.intro"))
     image, note, image_id, cfg, kernel, display = _controls()
@@ -118,48 +139,64 @@ def render() -> None:
         st.info(note, icon=":material/info:")
     if image is None:
         return
+    cfg_json = json.dumps(cfg.to_dict(), sort_keys=True)
+    kernel_bytes = np.ascontiguousarray(kernel, dtype=np.float64).tobytes()
     try:
-        result = _run(image_id, image, np.ascontiguousarray(kernel, dtype=np.float64).tobytes(), kernel.shape, cfg.to_dict())
+        result = _run(image_id, image, kernel_bytes, kernel.shape, cfg_json)
     except ValueError as error:
         st.error(tr("kl.impossible", reason=str(error)), icon=":material/block:")
         return
 
     _shape_text(result)
-    stage_key = f"{image_id}|{hash(kernel.tobytes())}|{cfg.to_dict()}"
+    # Stage ids name exactly what a map depends on, so unchanged maps come from the PNG cache.
+    conv_key = f"{image_id}|{hash(kernel_bytes)}|{json.dumps(cfg.geometry.to_dict())}|{cfg.colour}"
+    conv_id = f"conv|{conv_key}|{cfg.bias}"
+    act_id = conv_id if cfg.activation == "none" else f"act|{conv_id}|{cfg.activation}|{cfg.leaky_slope}"
+    legend, toggle = st.columns([1, 1], vertical_alignment="center")
     if display == "diverging":
-        st.image(figures.colorbar_png(), caption=tr("kl.legend"), width=256)
+        legend.image(figures.colorbar_png(), caption=tr("kl.legend"), width=256)
+    details = toggle.toggle(tr("kl.details"), key="kl_details", persist_state="session")
     columns = st.columns(4 if result.pooled is not None else 3)
-    _stage(columns[0], tr("kl.stage.input"), f"input|{image_id}|{cfg.colour}", result.image, display, signed=False,
+    _stage(columns[0], tr("kl.stage.input"), f"input|{image_id}|{cfg.colour}", result.image, "clip", details=details,
            overlay=(result.dropped_rows, result.dropped_cols))
-    _stage(columns[1], tr("kl.stage.conv"), f"conv|{stage_key}", result.conv, display)
-    _stage(columns[2], tr("kl.stage.activation"), f"act|{stage_key}", result.activated, display)
+    _stage(columns[1], tr("kl.stage.conv"), conv_id, result.conv, display, details=details)
+    _stage(columns[2], tr("kl.stage.activation"), act_id, result.activated, display, details=details)
     if result.pooled is not None:
-        _stage(columns[3], tr("kl.stage.pool"), f"pool|{stage_key}", result.pooled, display)
+        _stage(columns[3], tr("kl.stage.pool"), f"pool|{act_id}|{cfg_json}", result.pooled, display, details=details)
 
     if result.partials is not None:
         st.subheader(tr("kl.partials"))
         st.caption(tr("kl.partials_help"))
         cols = st.columns(4)
         for c, name in enumerate("rgb"):
-            _stage(cols[c], tr(f"widgets.channel.{name}"), f"partial{c}|{stage_key}", result.partials[c], display)
-        _stage(cols[3], tr("kl.partials_sum", bias=f"{cfg.bias:g}"), f"sum|{stage_key}", result.conv, display)
+            _stage(cols[c], tr(f"widgets.channel.{name}"), f"partial{c}|{conv_key}", result.partials[c], display,
+                   details=details, max_side=PARTIAL_SIDE)
+        _stage(cols[3], tr("kl.partials_sum", bias=f"{cfg.bias:g}"), conv_id, result.conv, display, details=details,
+               max_side=PARTIAL_SIDE)
+    _filter_bank(image, image_id, cfg, cfg_json, display)
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    st.session_state["kl_last_run_ms"] = elapsed_ms  # read by bench/kernel_lab.py
+    st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.image.shape[0], w=result.image.shape[1]))
 
+
+def _filter_bank(image: np.ndarray, image_id: str, cfg: LabConfig, cfg_json: str, display: str) -> None:
     st.divider()
     st.subheader(tr("kl.bank"))
-    st.caption(tr("kl.bank_help"))
+    st.caption(tr("kl.bank_help", side=BANK_SIDE))
     chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), default=["sobel_x", "sobel_y", "laplacian8", "gaussian"],
                             key="kl_bank", format_func=lambda k: tr(kernels.PRESETS[k].name_key), persist_state="session")
-    if chosen:
-        try:
-            maps = _bank(image_id, image, tuple(chosen), cfg.to_dict())
-        except ValueError as error:
-            st.error(tr("kl.impossible", reason=str(error)))
-            return
-        grid = st.columns(min(4, len(chosen)))
-        for index, (preset, values) in enumerate(zip(chosen, maps)):
-            with grid[index % len(grid)]:
-                st.image(_png(f"bank|{preset}|{stage_key}", values, display, display == "diverging"), width="stretch",
-                         caption=tr(kernels.PRESETS[preset].name_key))
+    if not chosen:
+        return
+    try:
+        maps = _bank(image_id, image, tuple(chosen), cfg_json)
+    except ValueError as error:
+        st.error(tr("kl.impossible", reason=str(error)))
+        return
+    grid = st.columns(min(4, len(chosen)))
+    for index, (preset, values) in enumerate(zip(chosen, maps)):
+        with grid[index % len(grid)]:
+            st.image(_png(f"bank|{preset}|{image_id}|{cfg_json}", values, display, PARTIAL_SIDE), width="stretch",
+                     caption=tr(kernels.PRESETS[preset].name_key))
 
 
 render()

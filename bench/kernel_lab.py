@@ -1,0 +1,196 @@
+"""Kernel Lab speed: server time and bytes sent per control change on a 1024x1024 RGB image with a 7x7 kernel.
+
+Targets (issue "Kernel Lab"): at most 150 ms of server time and 1.5 MB to the browser per change.
+
+    python bench/kernel_lab.py            # server time (AppTest) and pure compute
+    python bench/kernel_lab.py --browser  # also bytes per change, measured in Chromium
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+
+import numpy as np
+from PIL import Image
+
+from common import ROOT, machine
+
+PAGE = str(ROOT / "cnnviz" / "ui" / "kernel_lab.py")
+
+
+def photo_png(side: int = 1024) -> bytes:
+    y, x = np.mgrid[0:side, 0:side] / side
+    rgb = np.stack([np.sin(12 * x) * 0.5 + 0.5, np.cos(9 * y) * 0.5 + 0.5, (x * y) % 1], axis=-1)
+    rgb += np.random.default_rng(0).normal(0, 0.05, rgb.shape)
+    buffer = io.BytesIO()
+    Image.fromarray((rgb.clip(0, 1) * 255).astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def setup_app(data: bytes):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    at.select_slider(key="kl_working").set_value(1024).run()
+    at.radio(key="kl_source").set_value("upload").run()
+    at.file_uploader(key="kl_upload").upload("photo.png", data, "image/png").run()
+    at.segmented_control(key="kl_colour").set_value("rgb").run()
+    at.selectbox(key="kl_preset").set_value("gaussian").run()  # sigma 1 -> 7x7
+    assert not at.exception and at.session_state["kl_kernel_state"]["kernel"].shape == (3, 7, 7)
+    assert "1024 × 1024" in " ".join(m.value for m in at.markdown)
+    return at
+
+
+CHANGES = [
+    # (label, key, widget kind, values): each value is a parameter set never computed before, so nothing comes
+    # from the cache except maps the change does not affect.
+    ("bias", "kl_bias", "number_input", [1.0, 2.0, 3.0, 4.0]),
+    ("stride rows", "kl_stride_h", "number_input", [2, 3, 4, 1]),
+    ("dilation cols", "kl_dilation_w", "number_input", [2, 3, 4, 1]),
+    ("padding mode", "kl_mode", "selectbox", ["reflect", "replicate", "circular", "zeros"]),
+    ("activation", "kl_activation", "selectbox", ["relu", "abs", "leaky_relu", "none"]),
+    ("display", "kl_display", "selectbox", ["abs", "clip", "minmax", "diverging"]),
+    ("pooling", "kl_pool", "segmented_control", ["max", "avg", "max", "none"]),
+    ("kernel preset", "kl_preset", "selectbox", ["sobel_x", "laplacian8", "emboss", "sharpen"]),
+    ("padding", "kl_padding", "segmented_control", ["valid", "custom", "same", "valid"]),
+]
+
+
+def server_times(at) -> dict[str, list[float]]:
+    """Script time of each rerun (measured by the page itself) and the AppTest round trip."""
+    results = {}
+    for label, key, kind, values in CHANGES:
+        script, round_trip = [], []
+        for value in values:
+            widget = getattr(at, kind)(key=key).set_value(value)
+            started = time.perf_counter()
+            widget.run()
+            round_trip.append(time.perf_counter() - started)
+            script.append(at.session_state["kl_last_run_ms"] / 1000)
+            assert not at.exception, at.exception
+        results[label] = (script, round_trip)
+    return results
+
+
+def compute_times(data: bytes, changes: int) -> list[float]:
+    from cnnviz import figures, kernels, pipeline
+    from cnnviz.images import load_image
+
+    image = load_image(data, max_side=1024)
+    kernel = kernels.rgb_kernel(kernels.gaussian_kernel(1.0), kernels.grayscale_weights())
+    times = []
+    for i in range(changes):
+        started = time.perf_counter()
+        result = pipeline.run_pipeline(image, kernel, pipeline.LabConfig(colour="rgb", working_size=1024, bias=float(i)))
+        for values in [result.conv, result.activated, *result.partials]:
+            figures.map_png(values, "diverging")
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def browser_bytes(changes: int) -> list[int]:
+    """Bytes the browser receives (websocket frames + image downloads) per control change."""
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(port), "--server.address", "127.0.0.1"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        received = {"bytes": 0}
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: received.__setitem__(
+                "bytes", received["bytes"] + len(frame if isinstance(frame, (bytes, str)) else b""))))
+
+            def count(response):
+                if "/media/" in response.url:
+                    try:
+                        received["bytes"] += len(response.body())
+                    except Exception:
+                        pass
+
+            page.on("response", count)
+            idle = "[data-testid=stApp][data-test-script-state=notRunning]"
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector(idle)
+            page.locator(".st-key-kl_working input[type=range]").focus()
+            page.locator(".st-key-kl_working input[type=range]").press("End")
+            page.wait_for_timeout(500)
+            page.wait_for_selector(idle)
+            page.locator("[data-testid=stSidebar] label").filter(has_text="Upload").click()
+            page.wait_for_timeout(500)
+            with tempfile.NamedTemporaryFile(suffix=".png") as file:
+                file.write(photo_png())
+                file.flush()
+                page.locator(".st-key-kl_upload [data-testid=stFileUploaderDropzoneInput]").set_input_files(file.name)
+                page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
+                                       "document.querySelector('.st-key-kl_shapes').innerText.includes('1024 × 1024')")
+            page.locator(".st-key-kl_colour button").filter(has_text="RGB").click()
+            page.wait_for_timeout(1000)
+            page.wait_for_selector(idle)
+            sizes = []
+            for i in range(changes):
+                page.wait_for_timeout(1500)
+                received["bytes"] = 0
+                field = page.locator(".st-key-kl_bias input")
+                field.fill(str(i + 1))
+                field.press("Enter")
+                page.wait_for_timeout(600)
+                page.wait_for_selector(idle)
+                page.wait_for_timeout(1500)  # let the images download
+                sizes.append(received["bytes"])
+            browser.close()
+        return sizes
+    finally:
+        server.terminate()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=8)
+    parser.add_argument("--browser", action="store_true")
+    args = parser.parse_args()
+    data = photo_png()
+    print(f"Kernel Lab benchmark · {machine()}")
+    compute = compute_times(data, args.changes)
+    print(f"pipeline + 5 display PNGs (pure code):   median {1000 * statistics.median(compute):6.1f} ms  "
+          f"(min {1000 * min(compute):.1f}, max {1000 * max(compute):.1f})")
+    at = setup_app(data)
+    print("server time per control change (script run, as the page measures it; AppTest round trip in brackets):")
+    every = []
+    for label, (script, round_trip) in server_times(at).items():
+        every += script
+        print(f"  {label:14s} median {1000 * statistics.median(script):6.1f} ms  max {1000 * max(script):6.1f} ms  "
+              f"[round trip median {1000 * statistics.median(round_trip):6.1f} ms]")
+    print(f"all changes: median {1000 * statistics.median(every):.1f} ms, "
+          f"90th percentile {1000 * sorted(every)[int(0.9 * len(every))]:.1f} ms, max {1000 * max(every):.1f} ms  "
+          f"target <= 150 ms")
+    if args.browser:
+        sizes = browser_bytes(max(3, args.changes // 2))
+        print(f"bytes received by Chromium per change:   median {statistics.median(sizes) / 1e6:.2f} MB  "
+              f"(max {max(sizes) / 1e6:.2f} MB)  target <= 1.5 MB")
+
+
+if __name__ == "__main__":
+    main()
