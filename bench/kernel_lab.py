@@ -7,15 +7,19 @@ Targets (issue "Kernel Lab"): at most 150 ms of server time and 1.5 MB to the br
 """
 from __future__ import annotations
 
-import argparse
-import io
-import statistics
-import time
+import os
 
-import numpy as np
-from PIL import Image
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as app.py sets it for the server, before torch loads
 
-from common import ROOT, machine
+import argparse  # noqa: E402
+import io  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from common import ROOT, machine  # noqa: E402
 
 PAGE = str(ROOT / "cnnviz" / "ui" / "kernel_lab.py")
 
@@ -182,7 +186,8 @@ def main() -> None:
     for label, (script, round_trip) in server_times(at).items():
         every += script
         print(f"  {label:14s} median {1000 * statistics.median(script):6.1f} ms  max {1000 * max(script):6.1f} ms  "
-              f"[round trip median {1000 * statistics.median(round_trip):6.1f} ms]")
+              f"[round trip median {1000 * statistics.median(round_trip):6.1f} ms]  "
+              f"each: {' '.join(f'{1000 * t:.0f}' for t in script)}")
     print(f"all changes: median {1000 * statistics.median(every):.1f} ms, "
           f"90th percentile {1000 * sorted(every)[int(0.9 * len(every))]:.1f} ms, max {1000 * max(every):.1f} ms  "
           f"target <= 150 ms")

@@ -107,7 +107,7 @@ class TrainingJob:
         if self._thread is not None:
             raise RuntimeError("this job was already started; create a new TrainingJob for a new run")
         self._ticket = next(TrainingJob._tickets)
-        self.model = build_model(self.model_cfg)
+        self.model = build_model(self.model_cfg, seed=self.train_cfg.seed)
         self._running.set()
         self._thread = threading.Thread(target=self._work, name=f"cnnviz-train-{self._ticket}", daemon=True)
         self._thread.start()

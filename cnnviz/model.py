@@ -167,9 +167,16 @@ class Net(nn.Module):
         return self.classifier(self.features(x))  # (N, num_classes) logits
 
 
-def build_model(cfg: ModelConfig) -> Net:
-    """The network for ``cfg``, with torch's default initialisation (seed torch first)."""
-    return Net(cfg)
+def build_model(cfg: ModelConfig, *, seed: int | None = None) -> Net:
+    """The network for ``cfg`` with torch's default initialisation.
+
+    With ``seed`` the initial weights depend only on it, and torch's global random state is left as it was.
+    """
+    if seed is None:
+        return Net(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Net(cfg)
 
 
 def first_conv_weight(model: nn.Module) -> torch.Tensor:

@@ -39,7 +39,7 @@ class TrainConfig:
     lr: float = 0.01  # peak learning rate (OneCycle warms up to it, then anneals)
     schedule: str = "onecycle"  # constant, onecycle or cosine
     batch_size: int = 128  # images per step
-    epochs: int = 3  # passes over the training set: 3 gives the default net about 99.2% in about 20 s on 2 cores
+    epochs: int = 3  # passes over the training set: the default net reaches about 99.2% in 3 (bench/train_speed.py)
     subset: int = 0  # 0 = all 60000 training images; N = the first N, for quick demos
     seed: int = 0  # same seed and config give the same curve on CPU
     device: str = "auto"  # auto picks cuda, then mps, then cpu
@@ -180,8 +180,9 @@ def iter_training(
     torch.manual_seed(train_cfg.seed)
     device = pick_device(train_cfg.device)
     if model is None:
-        model = build_model(model_cfg)
-    model.to(device).train()
+        model = build_model(model_cfg, seed=train_cfg.seed)
+    # Channels-last memory puts the convolutions on oneDNN's fast kernels: about 1.3x the images/s on a 2-core CPU.
+    model.to(device, memory_format=torch.channels_last).train()
     images, labels = data.train_images, data.train_labels
     if train_cfg.subset:
         images, labels = images[: train_cfg.subset], labels[: train_cfg.subset]
@@ -208,6 +209,7 @@ def iter_training(
             if device.type == "cpu" and x.device.type != "cpu":
                 x, y = x.cpu(), y.cpu()
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x = x.contiguous(memory_format=torch.channels_last)
             lr = optimizer.param_groups[0]["lr"]
             logits = model(x)  # (B, 10)
             loss = F.cross_entropy(logits, y)
@@ -338,7 +340,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train_cfg.subset, train_cfg.batch_size, train_cfg.epochs = 256, 128, 1
     train_cfg.validate()
     data = load_mnist()
-    model = build_model(model_cfg)
+    model = build_model(model_cfg, seed=train_cfg.seed)
     log = sys.stderr if args.json else sys.stdout
     last = None
     for record in iter_training(model_cfg, train_cfg, data, model=model):

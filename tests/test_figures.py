@@ -47,6 +47,20 @@ def test_mark_dropped_tints_only_those_rows():
     assert marked.shape == (4, 4, 3)
     assert (marked[:3] == 200).all()
     assert marked[3, 0, 0] > marked[3, 0, 2]
+    both = figures.mark_dropped(pixels, range(3, 4), range(3, 4))
+    np.testing.assert_array_equal(both[3, 3], [211, 111, 111])  # 0.45 * 200 + 0.55 * (220, 38, 38), tinted once
+    np.testing.assert_array_equal(both[0, 3], [211, 111, 111])
+    assert (both[:3, :3] == 200).all()
+    assert pixels.ndim == 2 and (pixels == 200).all()  # the input is not modified
+
+
+def test_input_png_is_the_image_with_its_dropped_band():
+    image = np.full((6, 300), 255.0, np.float32)
+    plain = np.asarray(Image.open(io.BytesIO(figures.input_png(image, range(6, 6), range(300, 300)))))
+    marked = np.asarray(Image.open(io.BytesIO(figures.input_png(image, range(5, 6), range(300, 300)))))
+    assert plain.shape[:2] == marked.shape[:2] == (6, 300)
+    assert (plain == 255).all()
+    np.testing.assert_array_equal(marked[5, 0, :3], [236, 136, 136])  # 0.45 * 255 + 0.55 * (220, 38, 38)
 
 
 def test_heatmap_holds_raw_values_and_refuses_big_maps():

@@ -157,9 +157,44 @@ def test_flip_bias_activation_pooling_display(at):
 
 def test_filter_bank(at):
     at.multiselect(key="kl_bank").set_value(["identity", "emboss"]).run()
-    captions = [i.caption for i in at.image if getattr(i, "caption", None)]
     assert not at.exception
     assert len(at.image) == 6  # legend, 3 stages, 2 bank maps
+    at.multiselect(key="kl_bank").set_value([]).run()
+    assert len(at.image) == 4
+
+
+def test_details_toggle_adds_histograms_and_downloads(at):
+    at.selectbox(key="kl_sample").set_value("mnist_digit").run()  # 28 x 28: small enough for hover heatmaps
+    assert not [b for b in at.get("download_button")]
+    at.toggle(key="kl_details").set_value(True).run()
+    assert not at.exception
+    downloads = at.get("download_button")
+    assert len(downloads) == 6  # PNG and .npy for input, convolution and activation
+    charts = at.get("plotly_chart")
+    assert len(charts) == 6  # a hover heatmap and a histogram per map
+
+
+def test_rgb_channel_slices_edit_separately(at):
+    at.segmented_control(key="kl_colour").set_value("rgb").run()
+    at.selectbox(key="kl_preset").set_value("identity").run()
+    before = kernel(at).copy()  # (3, 3, 3)
+    version = at.session_state["kl_kernel_state"]["version"]
+    at.session_state[f"kl_grid_{version}_2"] = {"edited_rows": {0: {"0": 7.0}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    after = kernel(at)
+    assert after[2, 0, 0] == 7.0
+    np.testing.assert_array_equal(after[:2], before[:2])  # the red and green slices are untouched
+
+
+def test_column_geometry_and_pool_size(at):
+    at.number_input(key="kl_dilation_w").set_value(2).run()
+    assert "⌊(512 + 2 + 2 − 2·(3 − 1) − 1) / 1⌋ + 1 = 512" in shapes(at)  # "same" pads for the dilated span
+    at.segmented_control(key="kl_padding").set_value("custom").run()
+    at.number_input(key="kl_pad_w").set_value(3).run()
+    assert "⌊(512 + 3 + 3 − 2·(3 − 1) − 1) / 1⌋ + 1 = 514" in shapes(at)
+    at.segmented_control(key="kl_pool").set_value("avg").run()
+    at.number_input(key="kl_pool_size_w").set_value(3).run()
+    assert "Pooling: `256 × 256`" in shapes(at)  # rows (512 - 2) / 2 + 1, cols (514 - 3) / 2 + 1
 
 
 def test_upload_good_and_bad(at):

@@ -76,3 +76,13 @@ def test_invalid_configs_name_the_problem(cfg, match):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="'huge'"):
         preset("huge")
+
+
+def test_seeded_build_is_reproducible_and_leaves_global_rng_alone():
+    cfg = preset("tiny")
+    state = torch.random.get_rng_state()
+    first, second, other = build_model(cfg, seed=5), build_model(cfg, seed=5), build_model(cfg, seed=6)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, second.state_dict()[name]), name
+    assert not torch.equal(first_conv_weight(first), first_conv_weight(other))

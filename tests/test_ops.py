@@ -328,3 +328,22 @@ def test_depthwise_keeps_channels_apart():
     for c in range(3):
         np.testing.assert_allclose(partials[..., c], conv2d(image[..., c], kernel[c], padding=1, stride=(1, 2)))
     np.testing.assert_allclose(partials.sum(axis=2), conv2d(image, kernel, padding=1, stride=(1, 2)))
+
+
+
+@pytest.mark.parametrize("shape", [(23, 17), (23, 17, 1), (23, 17, 3)])
+@pytest.mark.parametrize("kernel_ndim", [2, 3])
+@pytest.mark.parametrize(("stride", "dilation", "padding", "mode"),
+                         [(1, 1, "same", "zeros"), ((2, 3), (1, 2), (2, 1), "reflect"), (3, 2, "valid", "circular")])
+def test_float32_fast_path_agrees_with_float64(shape, kernel_ndim, stride, dilation, padding, mode):
+    # float32 runs on oneDNN's channels-last depthwise path (a lone channel computed twice); float64 does not.
+    rng = np.random.default_rng(8)
+    image = rng.random(shape).astype(np.float32)
+    channels = 1 if len(shape) == 2 else shape[2]
+    kernel = rng.normal(size=(7, 5) if kernel_ndim == 2 else (channels, 7, 5))
+    for depthwise in (False, True):
+        kwargs = dict(stride=stride, dilation=dilation, padding=padding, padding_mode=mode, flip=True, bias=0.5,
+                      depthwise=depthwise)
+        fast, exact = conv2d(image, kernel, **kwargs), conv2d(image.astype(np.float64), kernel, **kwargs)
+        assert fast.dtype == np.float32 and fast.shape == exact.shape
+        np.testing.assert_allclose(fast, exact, rtol=1e-5, atol=1e-5)

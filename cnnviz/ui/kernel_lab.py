@@ -42,14 +42,23 @@ def _png(stage_id: str, _values: np.ndarray, mode: str, max_side: int = figures.
     return figures.map_png(_values, mode, max_side=max_side)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _input_png(stage_id: str, _image: np.ndarray, rows: range, cols: range) -> bytes:
+    return figures.input_png(_image, rows, cols)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _small(image_id: str, _image: np.ndarray) -> np.ndarray:
+    return downscale(_image, BANK_SIDE) if max(_image.shape[:2]) > BANK_SIDE else _image
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _bank(image_id: str, _image: np.ndarray, presets: tuple[str, ...], cfg: str) -> list[np.ndarray]:
     cfg_obj = LabConfig.from_dict(json.loads(cfg))
     bank_kernels = [kernels.make_kernel(p) for p in presets]
     if cfg_obj.colour == "rgb":
         bank_kernels = [kernels.rgb_kernel(k, kernels.grayscale_weights()) for k in bank_kernels]
-    small = downscale(_image, BANK_SIDE) if max(_image.shape[:2]) > BANK_SIDE else _image
-    return pipeline.run_bank(small, bank_kernels, cfg_obj)
+    return pipeline.run_bank(_small(image_id, _image), bank_kernels, cfg_obj)
 
 
 def _controls() -> tuple[np.ndarray | None, str, str, LabConfig, np.ndarray, str]:
@@ -104,14 +113,17 @@ def _shape_text(result: PipelineResult) -> None:
             st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
 
 
-def _stage(column, title: str, stage_id: str, values: np.ndarray, mode: str, *, details: bool,
+def _stage(column, slot: str, title: str, stage_id: str, values: np.ndarray, mode: str, *, details: bool,
            overlay: tuple[range, range] | None = None, max_side: int = figures.DISPLAY_MAX_SIDE) -> None:
-    """One map: picture and stats; with ``details``, hover values, histogram and downloads."""
+    """One map: picture and stats; with ``details``, hover values, histogram and downloads.
+
+    ``slot`` names the place on the page (widget keys, file names); ``stage_id`` names the values (cache keys),
+    which two places can share, e.g. the convolution and an activation of "none".
+    """
     with column:
         st.markdown(f"**{title}**  \n`{' × '.join(map(str, values.shape))}`")
-        if overlay is not None and any(len(r) for r in overlay):
-            pixels = figures.colourise(pipeline.to_display(values, mode), signed=False)
-            data = figures.png_bytes(figures.fit_for_display(figures.mark_dropped(pixels, *overlay)))
+        if overlay is not None:
+            data = _input_png(f"{stage_id}|{overlay}", values, *overlay)
         else:
             data = _png(stage_id, values, mode, max_side)
         st.image(data, width="stretch")
@@ -121,13 +133,13 @@ def _stage(column, title: str, stage_id: str, values: np.ndarray, mode: str, *, 
         stats = pipeline.map_stats(values)
         with st.container(border=True):
             if values.ndim == 2 and values.size <= figures.HEATMAP_MAX_CELLS:
-                st.plotly_chart(figures.heatmap_figure(values, signed=mode == "diverging"), key=f"{stage_id}_heat")
-            st.plotly_chart(figures.histogram_figure(stats), key=f"{stage_id}_hist")
+                st.plotly_chart(figures.heatmap_figure(values, signed=mode == "diverging"), key=f"kl_{slot}_heat")
+            st.plotly_chart(figures.histogram_figure(stats), key=f"kl_{slot}_hist")
             left, right = st.columns(2)
             left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
-                                 file_name=f"{stage_id.split('|')[0]}.png", mime="image/png", key=f"{stage_id}_dl_png")
+                                 file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png")
             right.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values),
-                                  file_name=f"{stage_id.split('|')[0]}.npy", key=f"{stage_id}_dl_npy")
+                                  file_name=f"{slot}.npy", key=f"kl_{slot}_dl_npy")
 
 
 def render() -> None:
@@ -157,21 +169,21 @@ def render() -> None:
         legend.image(figures.colorbar_png(), caption=tr("kl.legend"), width=256)
     details = toggle.toggle(tr("kl.details"), key="kl_details", persist_state="session")
     columns = st.columns(4 if result.pooled is not None else 3)
-    _stage(columns[0], tr("kl.stage.input"), f"input|{image_id}|{cfg.colour}", result.image, "clip", details=details,
+    _stage(columns[0], "input", tr("kl.stage.input"), f"input|{image_id}|{cfg.colour}", result.image, "clip", details=details,
            overlay=(result.dropped_rows, result.dropped_cols))
-    _stage(columns[1], tr("kl.stage.conv"), conv_id, result.conv, display, details=details)
-    _stage(columns[2], tr("kl.stage.activation"), act_id, result.activated, display, details=details)
+    _stage(columns[1], "convolution", tr("kl.stage.conv"), conv_id, result.conv, display, details=details)
+    _stage(columns[2], "activation", tr("kl.stage.activation"), act_id, result.activated, display, details=details)
     if result.pooled is not None:
-        _stage(columns[3], tr("kl.stage.pool"), f"pool|{act_id}|{cfg_json}", result.pooled, display, details=details)
+        _stage(columns[3], "pooling", tr("kl.stage.pool"), f"pool|{act_id}|{cfg_json}", result.pooled, display, details=details)
 
     if result.partials is not None:
         st.subheader(tr("kl.partials"))
         st.caption(tr("kl.partials_help"))
         cols = st.columns(4)
         for c, name in enumerate("rgb"):
-            _stage(cols[c], tr(f"widgets.channel.{name}"), f"partial{c}|{conv_key}", result.partials[c], display,
+            _stage(cols[c], f"partial_{name}", tr(f"widgets.channel.{name}"), f"partial{c}|{conv_key}", result.partials[c], display,
                    details=details, max_side=PARTIAL_SIDE)
-        _stage(cols[3], tr("kl.partials_sum", bias=f"{cfg.bias:g}"), conv_id, result.conv, display, details=details,
+        _stage(cols[3], "partial_sum", tr("kl.partials_sum", bias=f"{cfg.bias:g}"), conv_id, result.conv, display, details=details,
                max_side=PARTIAL_SIDE)
     _filter_bank(image, image_id, cfg, cfg_json, display)
     elapsed_ms = 1000 * (time.perf_counter() - started)

@@ -95,8 +95,9 @@ def _config_controls() -> tuple[ModelConfig, TrainConfig]:
     st.markdown(f"**{tr('train.training')}**")
     defaults = TrainConfig()
     left, right = st.columns(2)
-    optimizer = left.selectbox(tr("train.optimizer"), OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer), key="train_optimizer", persist_state="session")
-    schedule = right.selectbox(tr("train.schedule"), SCHEDULES, index=SCHEDULES.index(defaults.schedule), key="train_schedule",
+    optimizer = left.selectbox(tr("train.optimizer"), OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer), key="train_optimizer",
+                             format_func=lambda o: tr(f"train.optimizer.{o}"), persist_state="session")
+    schedule = right.selectbox(tr("train.schedule"), SCHEDULES, index=SCHEDULES.index(defaults.schedule), key="train_schedule", help=tr("train.schedule_help"),
                                format_func=lambda s: tr(f"train.schedule.{s}"), persist_state="session")
     lr = left.number_input(tr("train.lr"), 1e-5, 10.0, defaults.lr, format="%.4f", step=0.001, key="train_lr", persist_state="session")
     batch = right.select_slider(tr("train.batch_size"), [16, 32, 64, 128, 256, 512], defaults.batch_size, key="train_batch", persist_state="session")

@@ -183,11 +183,11 @@ def kernel_editor(key: str, *, colour: str) -> tuple[np.ndarray, str]:
         edited = np.stack(slices)  # (3, kh, kw)
     store["kernel"] = edited
 
-    left, middle, right = st.columns([2, 1, 1], vertical_alignment="center")
-    left.markdown(tr("widgets.kernel_sum", total=f"{edited.sum():.4g}"))
+    st.markdown(tr("widgets.kernel_sum", total=f"{edited.sum():.4g}"))
+    middle, right = st.columns(2)
     middle.button(tr("widgets.normalise"), key=f"{key}_normalise", on_click=_on_normalise, args=(key,),
-                  help=tr("widgets.normalise_help"))
-    right.button(tr("widgets.randomise"), key=f"{key}_randomise", on_click=_on_randomise, args=(key,))
+                  help=tr("widgets.normalise_help"), width="stretch")
+    right.button(tr("widgets.randomise"), key=f"{key}_randomise", on_click=_on_randomise, args=(key,), width="stretch")
     message = store.pop("message", None)
     if message:
         st.warning(message)
