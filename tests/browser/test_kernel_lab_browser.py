@@ -51,6 +51,17 @@ def test_kernel_lab_end_to_end(page, app_url, tmp_path):
     assert "Convolution: 60 × 80" in shapes_text(page)
     assert_no_exception(page)
 
+    # RGB: one 3-D filter, its three partial maps and their sum; details: histograms and downloads.
+    page.locator(".st-key-kl_colour button").filter(has_text="RGB").click()
+    wait_idle(page)
+    page.locator(".st-key-kl_details label").click()
+    wait_idle(page)
+    page.locator("[data-testid=stPlotlyChart]").first.wait_for()
+    main = page.locator("[data-testid=stMain]").inner_text()
+    assert "One 3-D filter" in main
+    assert page.locator("[data-testid=stDownloadButton]").count() >= 14  # 7 maps x (PNG, .npy)
+    assert_no_exception(page)
+
     junk = tmp_path / "notes.txt"
     junk.write_text("this is not an image")
     page.locator(".st-key-kl_upload [data-testid=stFileUploaderDropzoneInput]").set_input_files(str(junk))
