@@ -58,6 +58,13 @@ def ema(values: Sequence[float], alpha: float = 0.05) -> list[float]:
     return out
 
 
+def _test_points(steps, values, colour: str, group: str, value_format: str, label: str) -> go.Scatter:
+    """Test-set measurements: dotted diamonds, since they are sparse samples, not a per-step curve."""
+    return go.Scatter(x=steps, y=values, mode="markers+lines", line={"color": colour, "dash": "dot"},
+                      marker={"symbol": "diamond"}, legendgroup=group, showlegend=False,
+                      hovertemplate=f"step %{{x}}: {value_format}<extra>{label}</extra>")
+
+
 def training_figure(current: Curves, previous: Sequence[Curves] = ()) -> go.Figure:
     """Loss, accuracy and learning rate side by side; older runs dashed for comparison."""
     figure = make_subplots(rows=1, cols=3, subplot_titles=("loss", "accuracy", "learning rate"), horizontal_spacing=0.07)
@@ -73,17 +80,11 @@ def training_figure(current: Curves, previous: Sequence[Curves] = ()) -> go.Figu
         figure.add_trace(go.Scatter(x=run.steps, y=run.loss_smooth, mode="lines", line={"color": colour, "dash": dash},
                                       name=name, legendgroup=name,
                                       hovertemplate="step %{x}: %{y:.4f}<extra>train loss (smoothed)</extra>"), 1, 1)
-        figure.add_trace(go.Scatter(x=run.eval_steps, y=run.test_loss, mode="markers+lines",
-                                    line={"color": colour, "dash": "dot"}, marker={"symbol": "diamond"},
-                                    legendgroup=name, showlegend=False,
-                                    hovertemplate="step %{x}: %{y:.4f}<extra>test loss</extra>"), 1, 1)
+        figure.add_trace(_test_points(run.eval_steps, run.test_loss, colour, name, "%{y:.4f}", "test loss"), 1, 1)
         figure.add_trace(go.Scatter(x=run.steps, y=run.accuracy_smooth, mode="lines", line={"color": colour, "dash": dash},
                                       legendgroup=name, showlegend=False,
                                       hovertemplate="step %{x}: %{y:.2%}<extra>train accuracy (smoothed)</extra>"), 1, 2)
-        figure.add_trace(go.Scatter(x=run.eval_steps, y=run.test_accuracy, mode="markers+lines",
-                                    line={"color": colour, "dash": "dot"}, marker={"symbol": "diamond"},
-                                    legendgroup=name, showlegend=False,
-                                    hovertemplate="step %{x}: %{y:.2%}<extra>test accuracy</extra>"), 1, 2)
+        figure.add_trace(_test_points(run.eval_steps, run.test_accuracy, colour, name, "%{y:.2%}", "test accuracy"), 1, 2)
         figure.add_trace(go.Scatter(x=run.steps, y=run.lr, mode="lines", line={"color": colour, "dash": dash},
                                       legendgroup=name, showlegend=False,
                                       hovertemplate="step %{x}: %{y:.3g}<extra>learning rate</extra>"), 1, 3)

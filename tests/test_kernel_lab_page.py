@@ -1,21 +1,16 @@
 """Kernel Lab through AppTest: every control changes what the page computes, and nothing raises."""
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "cnnviz" / "ui" / "kernel_lab.py")
+from apptest_kit import run_page
 
 
 @pytest.fixture
 def at():
-    app = AppTest.from_file(PAGE, default_timeout=120)
-    app.run()
-    assert not app.exception
-    return app
+    return run_page("kernel_lab")
 
 
 def shapes(app) -> str:

@@ -1,18 +1,12 @@
 """Step-by-step page through AppTest: every control, and the sums it shows."""
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "cnnviz" / "ui" / "step_by_step.py")
+from apptest_kit import run_page
 
 
 @pytest.fixture
 def at():
-    app = AppTest.from_file(PAGE, default_timeout=60)
-    app.run()
-    assert not app.exception
-    return app
+    return run_page("step_by_step", timeout=60)
 
 
 def sum_text(app) -> str:

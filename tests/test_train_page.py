@@ -1,18 +1,14 @@
 """Train page through AppTest: the config drives the summary, Start/Stop drive a real background job."""
 import time
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "cnnviz" / "ui" / "train.py")
+from apptest_kit import run_page
 
 
 @pytest.fixture
 def at():
-    app = AppTest.from_file(PAGE, default_timeout=120)
-    app.run()
-    assert not app.exception
+    app = run_page("train")
     yield app
     stop = app.button(key="train_stop")
     if not stop.disabled:  # never leave a worker thread training after a test
