@@ -128,13 +128,27 @@ def colorbar_png(width: int = 256, height: int = 14) -> bytes:
     return png_bytes(strip)
 
 
-def heatmap_figure(values: np.ndarray, *, signed: bool, title: str = "") -> go.Figure:
-    """A hoverable heatmap of a small map; raw values on hover, fixed 1:1 cells."""
+def zoom_window(shape: tuple[int, ...], centre: tuple[float, float], side: int = 64) -> tuple[slice, slice]:
+    """The side x side window of a map centred at fractions ``centre`` (0-1) of its height and width, kept inside it."""
+    window = []
+    for n, fraction in zip(shape[:2], centre):
+        size = min(side, n)
+        start = min(max(0, round(fraction * n) - size // 2), n - size)
+        window.append(slice(start, start + size))
+    return window[0], window[1]
+
+
+def heatmap_figure(values: np.ndarray, *, signed: bool, title: str = "", origin: tuple[int, int] = (0, 0)) -> go.Figure:
+    """A hoverable heatmap of a small map, or of a window of a big one starting at ``origin`` (row, col).
+
+    Hover shows the raw value and its row and column in the whole map; cells stay square.
+    """
     if values.size > HEATMAP_MAX_CELLS:
         raise ValueError(f"heatmap_figure is for maps up to {HEATMAP_MAX_CELLS} cells, got shape {values.shape}")
     peak = float(np.abs(values).max()) or 1.0
     figure = go.Figure(go.Heatmap(
-        z=values, colorscale=DIVERGING_COLORSCALE if signed else "gray",
+        z=values, x=np.arange(values.shape[1]) + origin[1], y=np.arange(values.shape[0]) + origin[0],
+        colorscale=DIVERGING_COLORSCALE if signed else "gray",
         zmin=-peak if signed else float(values.min()), zmax=peak if signed else float(values.max()),
         hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>", colorbar={"thickness": 10},
     ))

@@ -92,3 +92,15 @@ def test_palette_png_colours_match_the_legend():
     np.testing.assert_array_equal(rgb[0, 0], figures.DIVERGING_LUT[0])
     np.testing.assert_array_equal(rgb[0, rgb.shape[1] // 2], figures.DIVERGING_LUT[128])
     np.testing.assert_array_equal(rgb[0, -1], figures.DIVERGING_LUT[255])
+
+
+def test_zoom_window_is_centred_and_stays_inside():
+    assert figures.zoom_window((512, 300), (0.5, 0.5)) == (slice(224, 288), slice(118, 182))
+    assert figures.zoom_window((512, 300), (0.0, 1.0)) == (slice(0, 64), slice(236, 300))
+    assert figures.zoom_window((20, 300), (0.9, 0.0)) == (slice(0, 20), slice(0, 64))  # smaller than the window
+
+
+def test_heatmap_window_hovers_with_whole_map_indices():
+    values = np.arange(12.0).reshape(3, 4)
+    figure = figures.heatmap_figure(values, signed=False, origin=(100, 7))
+    assert list(figure.data[0].x) == [7, 8, 9, 10] and list(figure.data[0].y) == [100, 101, 102]

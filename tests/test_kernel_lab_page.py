@@ -213,3 +213,13 @@ def test_camera_input(at):
     at.camera_input(key="kl_camera").upload("snap.jpg", png((64, 48), fmt="JPEG"), "image/jpeg").run()
     assert not at.exception
     assert "Input: `48 × 64`" in shapes(at)
+
+
+def test_zoom_window_on_big_maps(at):
+    at.toggle(key="kl_details").set_value(True).run()  # cameraman at 512 px: too big for a whole heatmap
+    assert any("Rows 224–287, columns 224–287" in c.value for c in at.caption)
+    at.slider(key="kl_zoom_row").set_value(0).run()
+    at.slider(key="kl_zoom_col").set_value(100).run()
+    assert any("Rows 0–63, columns 448–511" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) == 6  # a window heatmap and a histogram per map
+    assert not at.exception

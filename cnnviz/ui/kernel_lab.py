@@ -114,6 +114,7 @@ def _shape_text(result: PipelineResult) -> None:
 
 
 def _stage(column, slot: str, title: str, stage_id: str, values: np.ndarray, mode: str, *, details: bool,
+           zoom: tuple[float, float] = (0.5, 0.5),
            overlay: tuple[range, range] | None = None, max_side: int = figures.DISPLAY_MAX_SIDE) -> None:
     """One map: picture and stats; with ``details``, hover values, histogram and downloads.
 
@@ -134,6 +135,11 @@ def _stage(column, slot: str, title: str, stage_id: str, values: np.ndarray, mod
         with st.container(border=True):
             if values.ndim == 2 and values.size <= figures.HEATMAP_MAX_CELLS:
                 st.plotly_chart(figures.heatmap_figure(values, signed=mode == "diverging"), key=f"kl_{slot}_heat")
+            elif values.ndim == 2:
+                rows, cols = figures.zoom_window(values.shape, zoom)
+                st.caption(tr("kl.zoom_window", r0=rows.start, r1=rows.stop - 1, c0=cols.start, c1=cols.stop - 1))
+                st.plotly_chart(figures.heatmap_figure(values[rows, cols], signed=mode == "diverging",
+                                                       origin=(rows.start, cols.start)), key=f"kl_{slot}_heat")
             st.plotly_chart(figures.histogram_figure(stats), key=f"kl_{slot}_hist")
             left, right = st.columns(2)
             left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
@@ -168,13 +174,20 @@ def render() -> None:
     if display == "diverging":
         legend.image(figures.colorbar_png(), caption=tr("kl.legend"), width=256)
     details = toggle.toggle(tr("kl.details"), key="kl_details", persist_state="session")
+    zoom = (0.5, 0.5)
+    if details and result.conv.size > figures.HEATMAP_MAX_CELLS:
+        st.caption(tr("kl.zoom_help", side=64))
+        left, right = st.columns(2)
+        zoom = (left.slider(tr("kl.zoom_row"), 0, 100, 50, format="%d%%", key="kl_zoom_row", persist_state="session") / 100,
+                right.slider(tr("kl.zoom_col"), 0, 100, 50, format="%d%%", key="kl_zoom_col", persist_state="session") / 100)
+    view = {"details": details, "zoom": zoom}
     columns = st.columns(4 if result.pooled is not None else 3)
-    _stage(columns[0], "input", tr("kl.stage.input"), f"input|{image_id}|{cfg.colour}", result.image, "clip", details=details,
+    _stage(columns[0], "input", tr("kl.stage.input"), f"input|{image_id}|{cfg.colour}", result.image, "clip", **view,
            overlay=(result.dropped_rows, result.dropped_cols))
-    _stage(columns[1], "convolution", tr("kl.stage.conv"), conv_id, result.conv, display, details=details)
-    _stage(columns[2], "activation", tr("kl.stage.activation"), act_id, result.activated, display, details=details)
+    _stage(columns[1], "convolution", tr("kl.stage.conv"), conv_id, result.conv, display, **view)
+    _stage(columns[2], "activation", tr("kl.stage.activation"), act_id, result.activated, display, **view)
     if result.pooled is not None:
-        _stage(columns[3], "pooling", tr("kl.stage.pool"), f"pool|{act_id}|{cfg_json}", result.pooled, display, details=details)
+        _stage(columns[3], "pooling", tr("kl.stage.pool"), f"pool|{act_id}|{cfg_json}", result.pooled, display, **view)
 
     if result.partials is not None:
         st.subheader(tr("kl.partials"))
@@ -182,8 +195,8 @@ def render() -> None:
         cols = st.columns(4)
         for c, name in enumerate("rgb"):
             _stage(cols[c], f"partial_{name}", tr(f"widgets.channel.{name}"), f"partial{c}|{conv_key}", result.partials[c], display,
-                   details=details, max_side=PARTIAL_SIDE)
-        _stage(cols[3], "partial_sum", tr("kl.partials_sum", bias=f"{cfg.bias:g}"), conv_id, result.conv, display, details=details,
+                   **view, max_side=PARTIAL_SIDE)
+        _stage(cols[3], "partial_sum", tr("kl.partials_sum", bias=f"{cfg.bias:g}"), conv_id, result.conv, display, **view,
                max_side=PARTIAL_SIDE)
     _filter_bank(image, image_id, cfg, cfg_json, display)
     elapsed_ms = 1000 * (time.perf_counter() - started)

@@ -61,6 +61,8 @@ def test_kernel_lab_end_to_end(page, app_url, tmp_path):
     assert "One 3-D filter" in main
     assert page.locator("[data-testid=stDownloadButton]").count() >= 14  # 7 maps x (PNG, .npy)
     assert_no_exception(page)
+    page.locator(".st-key-kl_details").scroll_into_view_if_needed()
+    save_screenshot(page, "kernel_lab_details", height=2400)
 
     junk = tmp_path / "notes.txt"
     junk.write_text("this is not an image")
