@@ -63,7 +63,8 @@ def _to_nchw(image: np.ndarray) -> torch.Tensor:
     tensor = torch.from_numpy(np.array(image, order="C", copy=True))  # a copy: never shares memory with the input
     if image.ndim == 2:
         return tensor[None, None]  # (1, 1, H, W)
-    return tensor.permute(2, 0, 1)[None]  # (1, C, H, W)
+    # Channels-last strides, batch stride included: torch only takes its fast kernels when every stride fits.
+    return tensor[None].permute(0, 3, 1, 2)  # (1, C, H, W)
 
 
 def _from_nchw(tensor: torch.Tensor, like_ndim: int) -> np.ndarray:

@@ -196,8 +196,8 @@ def render() -> None:
         for c, name in enumerate("rgb"):
             _stage(cols[c], f"partial_{name}", tr(f"widgets.channel.{name}"), f"partial{c}|{conv_key}", result.partials[c], display,
                    **view, max_side=PARTIAL_SIDE)
-        _stage(cols[3], "partial_sum", tr("kl.partials_sum", bias=f"{cfg.bias:g}"), conv_id, result.conv, display, **view,
-               max_side=PARTIAL_SIDE)
+        # The sum is the convolution map itself: its full-size picture is already made (and cached) above.
+        _stage(cols[3], "partial_sum", tr("kl.partials_sum", bias=f"{cfg.bias:g}"), conv_id, result.conv, display, **view)
     _filter_bank(image, image_id, cfg, cfg_json, display)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     st.session_state["kl_last_run_ms"] = elapsed_ms  # read by bench/kernel_lab.py
