@@ -347,3 +347,12 @@ def test_float32_fast_path_agrees_with_float64(shape, kernel_ndim, stride, dilat
         fast, exact = conv2d(image, kernel, **kwargs), conv2d(image.astype(np.float64), kernel, **kwargs)
         assert fast.dtype == np.float32 and fast.shape == exact.shape
         np.testing.assert_allclose(fast, exact, rtol=1e-5, atol=1e-5)
+
+
+def test_images_reach_torch_with_full_channels_last_strides():
+    # torch picks its fast depthwise kernels only when every stride, the batch one too, is channels-last
+    # (a batch stride of C made "valid" convolutions 4x slower than padded ones).
+    from cnnviz.ops import _to_nchw
+
+    x = _to_nchw(np.zeros((5, 4, 3), np.float32))
+    assert x.shape == (1, 3, 5, 4) and x.stride() == (60, 1, 12, 3)
