@@ -1,14 +1,7 @@
 """cnnviz entry point: page config and navigation, nothing else."""
-import os
+import streamlit as st
 
-# Training runs in a worker thread. With libgomp's default, the idle OpenMP threads of other threads that used torch
-# spin and steal its cores; sleeping instead keeps in-app training near a bare loop's speed (bench/train_overhead.py).
-# It must be set before torch is first imported, which happens below.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import streamlit as st  # noqa: E402
-
-from cnnviz.ui.common import tr  # noqa: E402
+from cnnviz.ui.common import tr
 
 st.set_page_config(page_title=tr("app.title"), page_icon=":material/grid_on:", layout="wide")
 

@@ -7,19 +7,15 @@ Targets (issue "Kernel Lab"): at most 150 ms of server time and 1.5 MB to the br
 """
 from __future__ import annotations
 
-import os
+import argparse
+import io
+import statistics
+import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as app.py sets it for the server, before torch loads
+import numpy as np
+from PIL import Image
 
-import argparse  # noqa: E402
-import io  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from common import ROOT, machine  # noqa: E402
+from common import ROOT, machine
 
 PAGE = str(ROOT / "cnnviz" / "ui" / "kernel_lab.py")
 
