@@ -295,7 +295,8 @@ def main() -> None:
     print(f"default preset, TrainConfig() defaults (batch {train_cfg.batch_size}, {train_cfg.optimizer}, "
           f"{train_cfg.schedule}, seed {train_cfg.seed}), channels_last, steps {args.warmup + 1}..{args.steps} timed; "
           f"--env {args.env}: bare {shown['bare']}, app {shown['app']}"
-          + (f"; Kernel Lab convolutions first, in the {args.kernel_lab_first} thread" if args.kernel_lab_first else ""))
+          + ("" if not args.kernel_lab_first else "; Kernel Lab convolutions first, in "
+             + ("a thread that then ends" if args.kernel_lab_first == "thread" else "the main thread")))
     if os.environ.get("OMP_WAIT_POLICY"):
         print(f"note: this shell has OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; the children do not inherit it")
     bare, app = [], []
