@@ -104,3 +104,18 @@ def test_heatmap_window_hovers_with_whole_map_indices():
     values = np.arange(12.0).reshape(3, 4)
     figure = figures.heatmap_figure(values, signed=False, origin=(100, 7))
     assert list(figure.data[0].x) == [7, 8, 9, 10] and list(figure.data[0].y) == [100, 101, 102]
+
+
+def test_png_cache_makes_each_picture_once_in_request_order_and_evicts_oldest():
+    calls = []
+
+    def maker(name):
+        return lambda: calls.append(name) or name.encode()
+
+    cache = figures.PngCache(max_entries=2)
+    assert cache.get_many([("a", maker("a")), ("b", maker("b")), ("a", maker("a"))]) == [b"a", b"b", b"a"]
+    assert sorted(calls) == ["a", "b"]
+    assert cache.get_many([("b", maker("b")), ("c", maker("c"))]) == [b"b", b"c"]  # b cached; c evicts a
+    assert sorted(calls) == ["a", "b", "c"]
+    assert cache.get_many([("a", maker("a"))]) == [b"a"]
+    assert sorted(calls) == ["a", "a", "b", "c"]

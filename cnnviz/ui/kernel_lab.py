@@ -37,14 +37,14 @@ def _run(image_id: str, _image: np.ndarray, kernel: bytes, kernel_shape: tuple, 
     return pipeline.finish(_convolve(image_id, _image, kernel, kernel_shape, conv_cfg), lab)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _png(stage_id: str, _values: np.ndarray, mode: str, max_side: int = figures.DISPLAY_MAX_SIDE) -> bytes:
-    return figures.map_png(_values, mode, max_side=max_side)
+@st.cache_resource(show_spinner=False)
+def _pictures() -> figures.PngCache:
+    return figures.PngCache()
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _input_png(stage_id: str, _image: np.ndarray, rows: range, cols: range) -> bytes:
-    return figures.input_png(_image, rows, cols)
+def _map_request(stage_id: str, values: np.ndarray, mode: str, max_side: int = figures.DISPLAY_MAX_SIDE):
+    """A picture request for ``PngCache``: its key (what the picture depends on) and how to make it."""
+    return f"{stage_id}|{mode}|{max_side}", lambda: figures.map_png(values, mode, max_side=max_side)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -113,21 +113,15 @@ def _shape_text(result: PipelineResult) -> None:
             st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
 
 
-def _stage(column, slot: str, title: str, stage_id: str, values: np.ndarray, mode: str, *, details: bool,
-           zoom: tuple[float, float] = (0.5, 0.5),
-           overlay: tuple[range, range] | None = None, max_side: int = figures.DISPLAY_MAX_SIDE) -> None:
+def _stage(column, slot: str, title: str, picture: bytes, values: np.ndarray, mode: str, *, details: bool,
+           zoom: tuple[float, float]) -> None:
     """One map: picture and stats; with ``details``, hover values, histogram and downloads.
 
-    ``slot`` names the place on the page (widget keys, file names); ``stage_id`` names the values (cache keys),
-    which two places can share, e.g. the convolution and an activation of "none".
+    ``slot`` names the place on the page (widget keys, file names).
     """
     with column:
         st.markdown(f"**{title}**  \n`{' × '.join(map(str, values.shape))}`")
-        if overlay is not None:
-            data = _input_png(f"{stage_id}|{overlay}", values, *overlay)
-        else:
-            data = _png(stage_id, values, mode, max_side)
-        st.image(data, width="stretch")
+        st.image(picture, width="stretch")
         st.caption(tr("kl.stats", min=f"{values.min():.4g}", max=f"{values.max():.4g}", mean=f"{values.mean():.4g}"))
         if not details:
             return
@@ -181,23 +175,37 @@ def render() -> None:
         zoom = (left.slider(tr("kl.zoom_row"), 0, 100, 50, format="%d%%", key="kl_zoom_row", persist_state="session") / 100,
                 right.slider(tr("kl.zoom_col"), 0, 100, 50, format="%d%%", key="kl_zoom_col", persist_state="session") / 100)
     view = {"details": details, "zoom": zoom}
-    columns = st.columns(4 if result.pooled is not None else 3)
-    _stage(columns[0], "input", tr("kl.stage.input"), f"input|{image_id}|{cfg.colour}", result.image, "clip", **view,
-           overlay=(result.dropped_rows, result.dropped_cols))
-    _stage(columns[1], "convolution", tr("kl.stage.conv"), conv_id, result.conv, display, **view)
-    _stage(columns[2], "activation", tr("kl.stage.activation"), act_id, result.activated, display, **view)
-    if result.pooled is not None:
-        _stage(columns[3], "pooling", tr("kl.stage.pool"), f"pool|{act_id}|{cfg_json}", result.pooled, display, **view)
 
+    dropped = (result.dropped_rows, result.dropped_cols)
+    columns = st.columns(4 if result.pooled is not None else 3)
+    stages = [  # (column, slot, title, values, display mode, picture request)
+        (columns[0], "input", tr("kl.stage.input"), result.image, "clip",
+         (f"input|{image_id}|{cfg.colour}|{dropped}", lambda: figures.input_png(result.image, *dropped))),
+        (columns[1], "convolution", tr("kl.stage.conv"), result.conv, display, _map_request(conv_id, result.conv, display)),
+        (columns[2], "activation", tr("kl.stage.activation"), result.activated, display,
+         _map_request(act_id, result.activated, display)),
+    ]
+    if result.pooled is not None:
+        stages.append((columns[3], "pooling", tr("kl.stage.pool"), result.pooled, display,
+                       _map_request(f"pool|{act_id}|{cfg_json}", result.pooled, display)))
+    partials = []
     if result.partials is not None:
+        for c, name in enumerate("rgb"):
+            partials.append((c, f"partial_{name}", tr(f"widgets.channel.{name}"), result.partials[c], display,
+                             _map_request(f"partial{c}|{conv_key}", result.partials[c], display, PARTIAL_SIDE)))
+        # The sum is the convolution map itself: the same picture as the convolution stage.
+        partials.append((3, "partial_sum", tr("kl.partials_sum", bias=f"{cfg.bias:g}"), result.conv, display,
+                         _map_request(conv_id, result.conv, display)))
+    pictures = _pictures().get_many([request for *_, request in stages + partials])
+
+    for (column, slot, title, values, mode, _), picture in zip(stages, pictures):
+        _stage(column, slot, title, picture, values, mode, **view)
+    if partials:
         st.subheader(tr("kl.partials"))
         st.caption(tr("kl.partials_help"))
         cols = st.columns(4)
-        for c, name in enumerate("rgb"):
-            _stage(cols[c], f"partial_{name}", tr(f"widgets.channel.{name}"), f"partial{c}|{conv_key}", result.partials[c], display,
-                   **view, max_side=PARTIAL_SIDE)
-        # The sum is the convolution map itself: its full-size picture is already made (and cached) above.
-        _stage(cols[3], "partial_sum", tr("kl.partials_sum", bias=f"{cfg.bias:g}"), conv_id, result.conv, display, **view)
+        for (c, slot, title, values, mode, _), picture in zip(partials, pictures[len(stages):]):
+            _stage(cols[c], slot, title, picture, values, mode, **view)
     _filter_bank(image, image_id, cfg, cfg_json, display)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     st.session_state["kl_last_run_ms"] = elapsed_ms  # read by bench/kernel_lab.py
@@ -217,11 +225,11 @@ def _filter_bank(image: np.ndarray, image_id: str, cfg: LabConfig, cfg_json: str
     except ValueError as error:
         st.error(tr("kl.impossible", reason=str(error)))
         return
+    pictures = _pictures().get_many([_map_request(f"bank|{preset}|{image_id}|{cfg_json}", values, display, PARTIAL_SIDE)
+                                     for preset, values in zip(chosen, maps)])
     grid = st.columns(min(4, len(chosen)))
-    for index, (preset, values) in enumerate(zip(chosen, maps)):
-        with grid[index % len(grid)]:
-            st.image(_png(f"bank|{preset}|{image_id}|{cfg_json}", values, display, PARTIAL_SIDE), width="stretch",
-                     caption=tr(kernels.PRESETS[preset].name_key))
+    for index, (preset, picture) in enumerate(zip(chosen, pictures)):
+        grid[index % len(grid)].image(picture, width="stretch", caption=tr(kernels.PRESETS[preset].name_key))
 
 
 render()
