@@ -15,7 +15,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from common import ROOT, machine
+from common import IDLE, ROOT, machine, served_page
 
 PAGE = str(ROOT / "cnnviz" / "ui" / "kernel_lab.py")
 
@@ -93,77 +93,50 @@ def compute_times(data: bytes, changes: int) -> list[float]:
 
 def browser_bytes(changes: int) -> list[int]:
     """Bytes the browser receives (websocket frames + image downloads) per control change."""
-    import socket
-    import subprocess
-    import sys
     import tempfile
-    import urllib.request
 
-    from playwright.sync_api import sync_playwright
+    received = {"bytes": 0}
+    with served_page() as (page, base):
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: received.__setitem__(
+            "bytes", received["bytes"] + len(frame if isinstance(frame, (bytes, str)) else b""))))
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.address", "127.0.0.1"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        received = {"bytes": 0}
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: received.__setitem__(
-                "bytes", received["bytes"] + len(frame if isinstance(frame, (bytes, str)) else b""))))
+        def count(response):
+            if "/media/" in response.url:
+                try:
+                    received["bytes"] += len(response.body())
+                except Exception:
+                    pass
 
-            def count(response):
-                if "/media/" in response.url:
-                    try:
-                        received["bytes"] += len(response.body())
-                    except Exception:
-                        pass
-
-            page.on("response", count)
-            idle = "[data-testid=stApp][data-test-script-state=notRunning]"
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector(idle)
-            page.locator(".st-key-kl_working input[type=range]").focus()
-            page.locator(".st-key-kl_working input[type=range]").press("End")
-            page.wait_for_timeout(500)
-            page.wait_for_selector(idle)
-            page.locator("[data-testid=stSidebar] label").filter(has_text="Upload").click()
-            page.wait_for_timeout(500)
-            with tempfile.NamedTemporaryFile(suffix=".png") as file:
-                file.write(photo_png())
-                file.flush()
-                page.locator(".st-key-kl_upload [data-testid=stFileUploaderDropzoneInput]").set_input_files(file.name)
-                page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
-                                       "document.querySelector('.st-key-kl_shapes').innerText.includes('1024 × 1024')")
-            page.locator(".st-key-kl_colour button").filter(has_text="RGB").click()
-            page.wait_for_timeout(1000)
-            page.wait_for_selector(idle)
-            sizes = []
-            for i in range(changes):
-                page.wait_for_timeout(1500)
-                received["bytes"] = 0
-                field = page.locator(".st-key-kl_bias input")
-                field.fill(str(i + 1))
-                field.press("Enter")
-                page.wait_for_timeout(600)
-                page.wait_for_selector(idle)
-                page.wait_for_timeout(1500)  # let the images download
-                sizes.append(received["bytes"])
-            browser.close()
-        return sizes
-    finally:
-        server.terminate()
+        page.on("response", count)
+        page.goto(f"{base}/")
+        page.wait_for_selector(IDLE)
+        page.locator(".st-key-kl_working input[type=range]").focus()
+        page.locator(".st-key-kl_working input[type=range]").press("End")
+        page.wait_for_timeout(500)
+        page.wait_for_selector(IDLE)
+        page.locator("[data-testid=stSidebar] label").filter(has_text="Upload").click()
+        page.wait_for_timeout(500)
+        with tempfile.NamedTemporaryFile(suffix=".png") as file:
+            file.write(photo_png())
+            file.flush()
+            page.locator(".st-key-kl_upload [data-testid=stFileUploaderDropzoneInput]").set_input_files(file.name)
+            page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
+                                   "document.querySelector('.st-key-kl_shapes').innerText.includes('1024 × 1024')")
+        page.locator(".st-key-kl_colour button").filter(has_text="RGB").click()
+        page.wait_for_timeout(1000)
+        page.wait_for_selector(IDLE)
+        sizes = []
+        for i in range(changes):
+            page.wait_for_timeout(1500)
+            received["bytes"] = 0
+            field = page.locator(".st-key-kl_bias input")
+            field.fill(str(i + 1))
+            field.press("Enter")
+            page.wait_for_timeout(600)
+            page.wait_for_selector(IDLE)
+            page.wait_for_timeout(1500)  # let the images download
+            sizes.append(received["bytes"])
+    return sizes
 
 
 def main() -> None:
