@@ -16,7 +16,8 @@ on the same model; this script prints that ratio ("app / bare") from one invocat
         included) while the main thread, standing in for Streamlit's script thread, imitates the Train page's live
         fragment once a second: job.snapshot(), the metric EMAs, train_figures.curves_from + training_figure
         serialised as st.plotly_chart does (plotly.tools.return_figure_from_figure_or_data, plotly.io.to_json), and
-        filters_png of conv1's weights. Streamlit's own work (protobuf, websocket, its event loop) is not imitated.
+        filters_png of conv1's weights. Streamlit's own work (protobuf, websocket, its event loop) is not imitated:
+        bench/train_in_app.py measures the real app in Chromium.
 
 Environments: libgomp reads OMP_WAIT_POLICY once, when torch loads, so it is a property of the process; each side
 therefore runs in a child process (`python bench/train_overhead.py --child bare|app ...`) started with its own
