@@ -35,13 +35,17 @@ def _diverging_lut() -> np.ndarray:
 DIVERGING_LUT = _diverging_lut()  # (256, 3) uint8: index 0 = -1, 128 = 0 (white), 255 = +1
 
 
+def _levels(values: np.ndarray, signed: bool) -> np.ndarray:
+    """uint8 levels 0-255: signed values in [-1, 1] (128 = 0, an index into DIVERGING_LUT), else [0, 1]."""
+    values = np.asarray(values, dtype=np.float32)
+    scaled = (np.clip(values, -1, 1) + 1) * 127.5 if signed else np.clip(values, 0, 1) * 255
+    return np.rint(scaled).astype(np.uint8)
+
+
 def colourise(values: np.ndarray, signed: bool) -> np.ndarray:
     """uint8 pixels: (H, W, 3) diverging colours for signed values in [-1, 1], else gray or RGB from [0, 1]."""
-    values = np.asarray(values, dtype=np.float32)
-    if signed:
-        index = np.rint((np.clip(values, -1, 1) + 1) * 127.5).astype(np.uint8)
-        return DIVERGING_LUT[index]  # (H, W, 3)
-    return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
+    levels = _levels(values, signed)
+    return DIVERGING_LUT[levels] if signed else levels  # (H, W, 3) when signed
 
 
 def shrink(values: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
@@ -74,10 +78,11 @@ def fit_for_display(pixels: np.ndarray) -> np.ndarray:
     return enlarge(pixels)
 
 
-def png_bytes(pixels: np.ndarray) -> bytes:
+def png_bytes(pixels: np.ndarray | Image.Image) -> bytes:
     buffer = io.BytesIO()
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
     # Fast compression: these PNGs are re-made on every change, and latency matters more than size.
-    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    image.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -96,14 +101,12 @@ def map_png(values: np.ndarray, mode: str, *, display: bool = True, max_side: in
         pixels = colourise(shown, signed=False)
         return png_bytes(enlarge(pixels) if display else pixels)
     signed = mode == "diverging"
-    index = np.rint((np.clip(shown, -1, 1) + 1) * 127.5 if signed else np.clip(shown, 0, 1) * 255).astype(np.uint8)
-    image = Image.fromarray(enlarge(index) if display else index)  # mode "L"
+    levels = _levels(shown, signed)
+    image = Image.fromarray(enlarge(levels) if display else levels)  # mode "L"
     if signed:
         image = image.convert("P")
         image.putpalette(DIVERGING_LUT.ravel().tolist())
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
+    return png_bytes(image)
 
 
 def mark_dropped(pixels: np.ndarray, rows: range, cols: range) -> np.ndarray:
@@ -121,9 +124,9 @@ def mark_dropped(pixels: np.ndarray, rows: range, cols: range) -> np.ndarray:
 def input_png(image: np.ndarray, rows: range, cols: range) -> bytes:
     """The working image (0-255 scale) as shown on the page, with the dropped rows and columns tinted."""
     pixels = colourise(np.asarray(image, dtype=np.float32) / np.float32(255), signed=False)
-    if not len(rows) and not len(cols):
-        return png_bytes(fit_for_display(pixels))
-    return png_bytes(fit_for_display(mark_dropped(pixels, rows, cols)))
+    if len(rows) or len(cols):
+        pixels = mark_dropped(pixels, rows, cols)
+    return png_bytes(fit_for_display(pixels))
 
 
 def colorbar_png(width: int = 256, height: int = 14) -> bytes:

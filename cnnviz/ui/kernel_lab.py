@@ -47,6 +47,12 @@ def _map_request(stage_id: str, values: np.ndarray, mode: str, max_side: int = f
     return f"{stage_id}|{mode}|{max_side}", lambda: figures.map_png(values, mode, max_side=max_side)
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _stats(key: str, _values: np.ndarray) -> pipeline.MapStats:
+    # A histogram of a million values takes ~9 ms: with details on, redo it only when the map changed.
+    return pipeline.map_stats(_values)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _small(image_id: str, _image: np.ndarray) -> np.ndarray:
     return downscale(_image, BANK_SIDE) if max(_image.shape[:2]) > BANK_SIDE else _image
@@ -113,11 +119,11 @@ def _shape_text(result: PipelineResult) -> None:
             st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
 
 
-def _stage(column, slot: str, title: str, picture: bytes, values: np.ndarray, mode: str, *, details: bool,
-           zoom: tuple[float, float]) -> None:
+def _stage(column, slot: str, title: str, key: str, picture: bytes, values: np.ndarray, mode: str, *,
+           details: bool, zoom: tuple[float, float]) -> None:
     """One map: picture and stats; with ``details``, hover values, histogram and downloads.
 
-    ``slot`` names the place on the page (widget keys, file names).
+    ``slot`` names the place on the page (widget keys, file names); ``key`` names the values (its picture's key).
     """
     with column:
         st.markdown(f"**{title}**  \n`{' × '.join(map(str, values.shape))}`")
@@ -125,7 +131,7 @@ def _stage(column, slot: str, title: str, picture: bytes, values: np.ndarray, mo
         st.caption(tr("kl.stats", min=f"{values.min():.4g}", max=f"{values.max():.4g}", mean=f"{values.mean():.4g}"))
         if not details:
             return
-        stats = pipeline.map_stats(values)
+        stats = _stats(key, values)
         with st.container(border=True):
             if values.ndim == 2 and values.size <= figures.HEATMAP_MAX_CELLS:
                 st.plotly_chart(figures.heatmap_figure(values, signed=mode == "diverging"), key=f"kl_{slot}_heat")
@@ -198,14 +204,14 @@ def render() -> None:
                          _map_request(conv_id, result.conv, display)))
     pictures = _pictures().get_many([request for *_, request in stages + partials])
 
-    for (column, slot, title, values, mode, _), picture in zip(stages, pictures):
-        _stage(column, slot, title, picture, values, mode, **view)
+    for (column, slot, title, values, mode, (key, _)), picture in zip(stages, pictures):
+        _stage(column, slot, title, key, picture, values, mode, **view)
     if partials:
         st.subheader(tr("kl.partials"))
         st.caption(tr("kl.partials_help"))
         cols = st.columns(4)
-        for (c, slot, title, values, mode, _), picture in zip(partials, pictures[len(stages):]):
-            _stage(cols[c], slot, title, picture, values, mode, **view)
+        for (c, slot, title, values, mode, (key, _)), picture in zip(partials, pictures[len(stages):]):
+            _stage(cols[c], slot, title, key, picture, values, mode, **view)
     _filter_bank(image, image_id, cfg, cfg_json, display)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     st.session_state["kl_last_run_ms"] = elapsed_ms  # read by bench/kernel_lab.py
