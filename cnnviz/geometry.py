@@ -1,31 +1,228 @@
-"""How a kernel slides over an image: the settings every convolution page shares.
+"""How a window slides over its input: the one home of output sizes, padding rules and window positions.
 
-These are plain dataclasses so a page's state can round-trip through a dict (URL state,
-saved lessons) and be passed straight to ``cnnviz.ops``.
+``Axis`` answers every question about one axis with exact integers: the output length, the input
+positions the floor drops, where output unit ``i``'s window lies (and how much of it is padding), and the
+output-size formula written out with the user's numbers. ``Layer`` is one conv or pooling layer in the
+same vocabulary (kernel, stride, padding, dilation) along both axes. ``Geometry`` and ``Pooling`` are the
+settings a page edits; they turn into ``Layer`` once the kernel and the input size are known.
+
+    >>> Axis(size=5, kernel=3, stride=2, pad_before=1, pad_after=1).out_size
+    3
+    >>> Axis(size=5, kernel=3, stride=2, pad_before=1, pad_after=1).window(0)
+    Window(start=-1, stop=2, dilation=1)
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+import numbers
+from dataclasses import dataclass
+from typing import Any, Sequence
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-PADDING_PRESETS = ("valid", "same")
-POOL_KINDS = ("none", "max", "avg")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # what fills the padding
+PADDING_PRESETS = ("valid", "same")  # named paddings; anything else is an explicit amount
+POOL_KINDS = ("none", "max", "avg")  # pooling choices of a page; "none" = no pooling stage
+LAYER_KINDS = ("conv", "max", "avg")  # what a Layer slides: a kernel, or a max/average pooling window
+
+Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
 
 
-def _pair(value: Any, name: str) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return (int(value[0]), int(value[1]))
-    raise ValueError(f"{name} must be an int or a (rows, cols) pair of ints, got {name}={value!r}")
+def is_int(value: Any) -> bool:
+    """True for Python and numpy integers, False for bools (``True`` is no stride)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def as_pair(value: Any, name: str, *, minimum: int | None = None) -> tuple[int, int]:
+    """An int or a (rows, cols) pair of ints as a pair, checked against ``minimum``.
+
+    Raises:
+        ValueError: naming ``name`` and the bad value.
+    """
+    if is_int(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} must be an int or a (rows, cols) pair of ints, got {name}={value!r}")
+    if minimum is not None and min(pair) < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {name}={value!r}")
+    return pair
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where one output unit's window lies along an axis, in input coordinates (0 = first real input position)."""
+
+    start: int  # first tap; negative when the window begins in the padding before the input
+    stop: int  # one past the last tap; beyond the input length when it ends in the padding after
+    dilation: int = 1  # spacing between taps
+
+    @property
+    def taps(self) -> range:
+        """The input coordinate of every tap, padding included."""
+        return range(self.start, self.stop, self.dilation)
+
+    def padding_before(self) -> int:
+        """How many positions of the window's span lie in the padding before the input."""
+        return max(0, -self.start)
+
+    def padding_after(self, size: int) -> int:
+        """How many positions of the window's span lie in the padding after an input of length ``size``."""
+        return max(0, self.stop - size)
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A window of ``kernel`` taps sliding along one axis of length ``size``."""
+
+    size: int  # input length n
+    kernel: int  # taps in the window k (kernel or pooling window length)
+    stride: int = 1  # positions the window moves per output unit s
+    pad_before: int = 0  # padding before the input (top or left)
+    pad_after: int = 0  # padding after the input (bottom or right)
+    dilation: int = 1  # spacing between taps d; 1 = dense
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("size", 1), ("kernel", 1), ("stride", 1), ("dilation", 1), ("pad_before", 0),
+                              ("pad_after", 0)):
+            value = getattr(self, name)
+            if not is_int(value) or value < minimum:
+                raise ValueError(f"{name} must be an int of at least {minimum}, got {name}={value!r}")
+            object.__setattr__(self, name, int(value))
+
+    @property
+    def span(self) -> int:
+        """Input positions one window covers, gaps between dilated taps included: d(k - 1) + 1."""
+        return self.dilation * (self.kernel - 1) + 1
+
+    @property
+    def padded(self) -> int:
+        """Length of the padded input."""
+        return self.size + self.pad_before + self.pad_after
+
+    @property
+    def fits(self) -> bool:
+        """Whether at least one window fits in the padded input."""
+        return self.span <= self.padded
+
+    @property
+    def out_size(self) -> int:
+        """floor((n + before + after - d(k - 1) - 1) / s) + 1, the length torch produces.
+
+        Raises:
+            ValueError: the window is longer than the padded input, with what to change.
+        """
+        if not self.fits:
+            raise ValueError(
+                f"the window spans {self.span} (kernel {self.kernel}, dilation {self.dilation}) but the padded input "
+                f"is only {self.padded} ({self.size} + {self.pad_before} + {self.pad_after}): use a smaller kernel or "
+                "dilation, or more padding"
+            )
+        return (self.padded - self.span) // self.stride + 1
+
+    @property
+    def dropped(self) -> int:
+        """Trailing input positions that no window reaches: the floor in the formula drops them."""
+        last_reached = (self.out_size - 1) * self.stride + self.span - self.pad_before  # one past, input coordinates
+        return max(0, self.size - last_reached)
+
+    @property
+    def dropped_range(self) -> range:
+        """The input positions no window reaches."""
+        return range(self.size - self.dropped, self.size)
+
+    def window(self, index: int) -> Window:
+        """Where output unit ``index`` looks.
+
+        Raises:
+            ValueError: ``index`` is not an output position.
+        """
+        if not is_int(index) or not 0 <= index < self.out_size:
+            raise ValueError(f"output index must be from 0 to {self.out_size - 1}, got index={index!r}")
+        start = index * self.stride - self.pad_before
+        return Window(start, start + self.span, self.dilation)
+
+    @property
+    def text(self) -> str:
+        """The output-size formula with these numbers: "⌊(5 + 1 + 1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 3"."""
+        return (f"⌊({self.size} + {self.pad_before} + {self.pad_after} − {self.dilation}·({self.kernel} − 1) − 1) "
+                f"/ {self.stride}⌋ + 1 = {self.out_size}")
+
+
+def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding that gives ceil(size / stride) outputs: TensorFlow's "same".
+
+    An odd total puts the extra position after; with stride 1 this is exactly torch's ``padding="same"``.
+    """
+    out = -(-size // stride)  # ceil without floats
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(padding: Any, kernel_hw: Sequence[int], *, stride: Any = 1, dilation: Any = 1,
+                    input_hw: Sequence[int]) -> Pads:
+    """A padding argument as explicit ((top, bottom), (left, right)) amounts.
+
+    Args:
+        padding: an int, (rows, cols), "valid" (none) or "same" (see ``same_padding``).
+        kernel_hw: (kernel rows, kernel cols).
+        stride: int or (rows, cols).
+        dilation: int or (rows, cols).
+        input_hw: (input rows, input cols).
+
+    Raises:
+        ValueError: naming the bad value.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding != "same":
+            raise ValueError(f"padding must be an int, a (rows, cols) pair, 'valid' or 'same', got padding={padding!r}")
+        strides = as_pair(stride, "stride", minimum=1)
+        dilations = as_pair(dilation, "dilation", minimum=1)
+        rows, cols = (same_padding(n, k, s, d) for n, k, s, d in zip(input_hw, kernel_hw, strides, dilations))
+        return (rows, cols)
+    rows, cols = as_pair(padding, "padding", minimum=0)
+    return ((rows, rows), (cols, cols))
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv or pooling layer's window along both axes: the vocabulary every page shares."""
+
+    kernel: tuple[int, int]  # (rows, cols) taps of the kernel or pooling window
+    stride: tuple[int, int] = (1, 1)  # (rows, cols) the window moves per output unit
+    padding: Pads = ((0, 0), (0, 0))  # ((top, bottom), (left, right)) added around the input
+    dilation: tuple[int, int] = (1, 1)  # (rows, cols) spacing between taps
+    kind: str = "conv"  # conv, max or avg
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernel", as_pair(self.kernel, "kernel", minimum=1))
+        object.__setattr__(self, "stride", as_pair(self.stride, "stride", minimum=1))
+        object.__setattr__(self, "dilation", as_pair(self.dilation, "dilation", minimum=1))
+        padding = self.padding
+        if is_int(padding) or (isinstance(padding, (tuple, list)) and len(padding) == 2 and all(map(is_int, padding))):
+            rows, cols = as_pair(padding, "padding", minimum=0)
+            padding = ((rows, rows), (cols, cols))
+        elif not (isinstance(padding, (tuple, list)) and len(padding) == 2):
+            raise ValueError(f"padding must be an int, (rows, cols) or ((top, bottom), (left, right)), got {padding!r}")
+        pads = (as_pair(padding[0], "padding rows", minimum=0), as_pair(padding[1], "padding cols", minimum=0))
+        object.__setattr__(self, "padding", pads)
+        if self.kind not in LAYER_KINDS:
+            raise ValueError(f"layer kind must be one of {LAYER_KINDS}, got kind={self.kind!r}")
+
+    def axes(self, input_hw: Sequence[int]) -> tuple[Axis, Axis]:
+        """The (rows, cols) axes of this layer on an input of ``input_hw``."""
+        return tuple(Axis(n, k, s, before, after, d) for n, k, s, (before, after), d
+                     in zip(input_hw, self.kernel, self.stride, self.padding, self.dilation))
+
+    def out_hw(self, input_hw: Sequence[int]) -> tuple[int, int]:
+        """(rows, cols) of the output. Raises ValueError when the window does not fit."""
+        rows, cols = self.axes(input_hw)
+        return rows.out_size, cols.out_size
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """Padding, stride, dilation and flip of one convolution."""
+    """Padding, stride, dilation and flip of one convolution, as a page edits them."""
 
     padding: str | tuple[int, int] = "valid"  # "valid", "same", or (rows, cols) added on each side
     padding_mode: str = "zeros"  # what fills the padding: zeros, reflect, replicate or circular
@@ -38,34 +235,26 @@ class Geometry:
             if self.padding not in PADDING_PRESETS:
                 raise ValueError(f"padding must be 'valid', 'same' or (rows, cols), got padding={self.padding!r}")
         else:
-            object.__setattr__(self, "padding", _pair(self.padding, "padding"))
-            if min(self.padding) < 0:
-                raise ValueError(f"padding cannot be negative, got padding={self.padding}")
-        object.__setattr__(self, "stride", _pair(self.stride, "stride"))
-        object.__setattr__(self, "dilation", _pair(self.dilation, "dilation"))
-        if min(self.stride) < 1:
-            raise ValueError(f"stride must be at least 1, got stride={self.stride}")
-        if min(self.dilation) < 1:
-            raise ValueError(f"dilation must be at least 1, got dilation={self.dilation}")
+            object.__setattr__(self, "padding", as_pair(self.padding, "padding", minimum=0))
+        object.__setattr__(self, "stride", as_pair(self.stride, "stride", minimum=1))
+        object.__setattr__(self, "dilation", as_pair(self.dilation, "dilation", minimum=1))
         if self.padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got padding_mode={self.padding_mode!r}")
 
     def conv_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``cnnviz.ops.conv2d``."""
-        return {
-            "stride": self.stride,
-            "padding": self.padding,
-            "dilation": self.dilation,
-            "padding_mode": self.padding_mode,
-            "flip": self.flip,
-        }
+        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
+                "padding_mode": self.padding_mode, "flip": self.flip}
+
+    def layer(self, kernel_hw: Sequence[int], input_hw: Sequence[int]) -> Layer:
+        """This convolution as a ``Layer``, its padding resolved for a ``kernel_hw`` kernel on ``input_hw``."""
+        pads = resolve_padding(self.padding, kernel_hw, stride=self.stride, dilation=self.dilation, input_hw=input_hw)
+        return Layer(tuple(kernel_hw), self.stride, pads, self.dilation)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for name in ("padding", "stride", "dilation"):
-            if isinstance(data[name], tuple):
-                data[name] = list(data[name])
-        return data
+        return {"padding": self.padding if isinstance(self.padding, str) else list(self.padding),
+                "padding_mode": self.padding_mode, "stride": list(self.stride), "dilation": list(self.dilation),
+                "flip": self.flip}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Geometry:
@@ -87,18 +276,22 @@ class Pooling:
     def __post_init__(self) -> None:
         if self.kind not in POOL_KINDS:
             raise ValueError(f"pooling kind must be one of {POOL_KINDS}, got kind={self.kind!r}")
-        object.__setattr__(self, "size", _pair(self.size, "pool size"))
-        object.__setattr__(self, "stride", _pair(self.stride, "pool stride"))
+        object.__setattr__(self, "size", as_pair(self.size, "pool size"))
+        object.__setattr__(self, "stride", as_pair(self.stride, "pool stride"))
         if min(self.size) < 1 or min(self.stride) < 1:
             raise ValueError(f"pool size and stride must be at least 1, got size={self.size}, stride={self.stride}")
+
+    def layer(self) -> Layer:
+        """This pooling as a ``Layer`` (no padding). Raises ValueError for kind "none"."""
+        if self.kind == "none":
+            raise ValueError("choose max or avg pooling: 'none' has no window")
+        return Layer(self.size, self.stride, kind=self.kind)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "size": list(self.size), "stride": list(self.stride)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pooling:
-        return cls(
-            kind=data.get("kind", "none"),
-            size=tuple(data.get("size", (2, 2))),
-            stride=tuple(data.get("stride", (2, 2))),
-        )
+        return cls(kind=data.get("kind", "none"), size=tuple(data.get("size", (2, 2))),
+                   stride=tuple(data.get("stride", (2, 2))))
+

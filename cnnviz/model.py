@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnviz.ops import output_size
+from cnnviz.geometry import Layer
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")
 POOLS = ("none", "max", "avg")
@@ -84,16 +84,26 @@ class LayerSummary:
     macs: int  # multiply-accumulates for one image
 
 
+def block_layers(block: ConvBlock) -> list[tuple[str, Layer]]:
+    """The layers of ``block`` that move a window, as ("conv", layer) and ("pool", layer)."""
+    layers = [("conv", Layer(block.kernel_size, block.stride, block.padding))]
+    if block.pool != "none":
+        layers.append(("pool", Layer(block.pool_size, block.pool_size, kind=block.pool)))
+    return layers
+
+
 def _spatial_after(block: ConvBlock, size: int, index: int) -> tuple[int, int]:
-    try:
-        conv = output_size(size, block.kernel_size, block.stride, block.padding)
-        pooled = conv if block.pool == "none" else output_size(conv, block.pool_size, block.pool_size)
-    except ValueError as error:
-        raise ValueError(
-            f"block {index} shrinks the {size}x{size} input to nothing ({error}). "
-            "Use fewer blocks, more padding, a smaller kernel, stride or pooling"
-        ) from None
-    return conv, pooled
+    sizes = []
+    for _, layer in block_layers(block):
+        try:
+            size = layer.out_hw((size, size))[0]
+        except ValueError as error:
+            raise ValueError(
+                f"block {index} shrinks the {size}x{size} input to nothing ({error}). "
+                "Use fewer blocks, more padding, a smaller kernel, stride or pooling"
+            ) from None
+        sizes.append(size)
+    return sizes[0], sizes[-1]
 
 
 def feature_shapes(cfg: ModelConfig) -> list[tuple[int, int, int]]:

@@ -23,28 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnviz.geometry import PADDING_MODES, Axis, Layer, Pads, as_pair, resolve_padding
+
 Pair = Union[int, Sequence[int]]
 PaddingArg = Union[int, Sequence[int], str]
-Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-POOL_KINDS = ("max", "avg")
+POOL_KINDS = ("max", "avg")  # what pool2d computes; a page's "none" never reaches it
 
-
-def _as_pair(value: Pair, name: str, *, minimum: int) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        pair = (int(value), int(value))
-    elif (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-    ):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise ValueError(f"{name} must be an int or a (rows, cols) pair of ints, got {name}={value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {name}={value!r}")
-    return pair
+__all__ = ["conv2d", "pool2d", "pad", "output_size", "resolve_padding", "PADDING_MODES", "POOL_KINDS"]
 
 
 def _as_image(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -75,7 +61,7 @@ def _from_nchw(tensor: torch.Tensor, like_ndim: int) -> np.ndarray:
 
 
 def output_size(n: int, kernel: int, stride: int = 1, padding: int | Sequence[int] = 0, dilation: int = 1) -> int:
-    """Length of a convolution or pooling output along one axis.
+    """Length of a convolution or pooling output along one axis (``cnnviz.geometry.Axis.out_size``).
 
     Args:
         n: input length.
@@ -93,61 +79,8 @@ def output_size(n: int, kernel: int, stride: int = 1, padding: int | Sequence[in
     for name, value, minimum in (("n", n, 1), ("kernel", kernel, 1), ("stride", stride, 1), ("dilation", dilation, 1)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
             raise ValueError(f"{name} must be an int of at least {minimum}, got {name}={value!r}")
-    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
-        before = after = int(padding)
-    else:
-        before, after = _as_pair(padding, "padding", minimum=0)
-    if before < 0:
-        raise ValueError(f"padding cannot be negative, got padding={padding!r}")
-    span = dilation * (kernel - 1) + 1
-    padded = n + before + after
-    if span > padded:
-        raise ValueError(
-            f"the kernel spans {span} (kernel {kernel}, dilation {dilation}) but the padded input is only "
-            f"{padded} ({n} + {before} + {after}): use a smaller kernel or dilation, or more padding"
-        )
-    return (padded - span) // stride + 1
-
-
-def resolve_padding(
-    padding: PaddingArg,
-    kernel_hw: tuple[int, int],
-    *,
-    stride: Pair = 1,
-    dilation: Pair = 1,
-    input_hw: tuple[int, int],
-) -> Pads:
-    """Turn a padding argument into explicit ((top, bottom), (left, right)) amounts.
-
-    "valid" is no padding. "same" pads so the output has ceil(n / stride) units, splitting an
-    odd total with the extra unit at the bottom/right (TensorFlow's rule; with stride 1 it is
-    exactly torch's ``padding="same"``).
-
-    Args:
-        padding: int, (rows, cols), "valid" or "same".
-        kernel_hw: (kernel rows, kernel cols).
-        stride: int or (rows, cols).
-        dilation: int or (rows, cols).
-        input_hw: (input rows, input cols).
-
-    Returns:
-        ((top, bottom), (left, right)).
-    """
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0), (0, 0))
-        if padding != "same":
-            raise ValueError(f"padding must be an int, a (rows, cols) pair, 'valid' or 'same', got padding={padding!r}")
-        strides = _as_pair(stride, "stride", minimum=1)
-        dilations = _as_pair(dilation, "dilation", minimum=1)
-        pads = []
-        for n, k, s, d in zip(input_hw, kernel_hw, strides, dilations):
-            out = math.ceil(n / s)
-            total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
-            pads.append((total // 2, total - total // 2))
-        return (pads[0], pads[1])
-    rows, cols = _as_pair(padding, "padding", minimum=0)
-    return ((rows, rows), (cols, cols))
+    before, after = as_pair(padding, "padding", minimum=0)
+    return Axis(n, kernel, stride, before, after, dilation).out_size
 
 
 def pad(image: np.ndarray, pads: Pads, mode: str = "zeros") -> np.ndarray:
@@ -244,18 +177,17 @@ def conv2d(
         raise ValueError(
             f"a 3-D kernel needs one slice per image channel: kernel has {weights.shape[0]}, image has {channels}"
         )
-    strides = _as_pair(stride, "stride", minimum=1)
-    dilations = _as_pair(dilation, "dilation", minimum=1)
+    strides = as_pair(stride, "stride", minimum=1)
+    dilations = as_pair(dilation, "dilation", minimum=1)
     kernel_hw = weights.shape[-2:]
     pads = resolve_padding(padding, kernel_hw, stride=strides, dilation=dilations, input_hw=array.shape[:2])
     _check_mode(padding_mode, array.shape[:2], pads)
-    for axis, name in ((0, "rows"), (1, "cols")):
-        span = dilations[axis] * (kernel_hw[axis] - 1) + 1
-        padded = array.shape[axis] + sum(pads[axis])
-        if span > padded:
+    layer = Layer(kernel_hw, strides, pads, dilations)
+    for axis, name in zip(layer.axes(array.shape[:2]), ("rows", "cols")):
+        if not axis.fits:
             raise ValueError(
-                f"kernel {kernel_hw[0]}x{kernel_hw[1]} with dilation {dilations[0]}x{dilations[1]} spans {span} {name} "
-                f"but the padded input has only {padded}: reduce the kernel size or dilation, or add padding"
+                f"kernel {kernel_hw[0]}x{kernel_hw[1]} with dilation {dilations[0]}x{dilations[1]} spans {axis.span} "
+                f"{name} but the padded input has only {axis.padded}: reduce the kernel size or dilation, or add padding"
             )
 
     weights = weights.astype(array.dtype)
@@ -321,9 +253,9 @@ def pool2d(
     array = _as_image(x, "x")
     if kind not in POOL_KINDS:
         raise ValueError(f"pooling kind must be 'max' or 'avg', got kind={kind!r}")
-    sizes = _as_pair(size, "size", minimum=1)
-    strides = sizes if stride is None else _as_pair(stride, "stride", minimum=1)
-    pads = _as_pair(padding, "padding", minimum=0)
+    sizes = as_pair(size, "size", minimum=1)
+    strides = sizes if stride is None else as_pair(stride, "stride", minimum=1)
+    pads = as_pair(padding, "padding", minimum=0)
     if pads[0] > sizes[0] // 2 or pads[1] > sizes[1] // 2:
         raise ValueError(
             f"pool padding can be at most half the window: padding {pads} with window {sizes}. Use less padding"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from cnnviz import ops
-from cnnviz.geometry import Geometry, Pooling
+from cnnviz.geometry import Axis, Geometry, Pooling
 from cnnviz.kernels import grayscale_weights
 
 COLOURS = ("gray", "rgb")
@@ -57,30 +57,11 @@ class LabConfig:
 
 
 @dataclass(frozen=True)
-class AxisFormula:
-    """The output-size formula along one axis, with the user's numbers."""
-
-    n: int  # input length
-    kernel: int  # kernel (or pooling window) length
-    stride: int
-    before: int  # padding before (top or left)
-    after: int  # padding after (bottom or right)
-    dilation: int
-    out: int  # output length
-    dropped: int  # trailing input positions no window reaches (the floor drops them)
-
-    @property
-    def text(self) -> str:
-        pad = f"{self.before} + {self.after}"
-        return (f"⌊({self.n} + {pad} − {self.dilation}·({self.kernel} − 1) − 1) / {self.stride}⌋ + 1 = {self.out}")
-
-
-@dataclass(frozen=True)
 class StageShape:
     stage: str  # input, conv, activation, pool
     shape: tuple[int, ...]  # (H, W) or (H, W, C)
-    rows: AxisFormula | None = None  # how H was computed from the previous stage
-    cols: AxisFormula | None = None
+    rows: Axis | None = None  # how H was computed from the previous stage
+    cols: Axis | None = None  # how W was computed
 
 
 @dataclass
@@ -93,14 +74,6 @@ class PipelineResult:
     shapes: list[StageShape]
     dropped_rows: range  # input rows no kernel window reaches
     dropped_cols: range  # input columns no kernel window reaches
-
-
-def axis_formula(n: int, kernel: int, stride: int, before: int, after: int, dilation: int = 1) -> AxisFormula:
-    """Output length along one axis and how many trailing input positions the floor drops."""
-    out = ops.output_size(n, kernel, stride, (before, after), dilation)
-    last_covered = (out - 1) * stride + dilation * (kernel - 1)  # index in the padded input
-    dropped = max(0, n - (last_covered + 1 - before))
-    return AxisFormula(n, kernel, stride, before, after, dilation, out, dropped)
 
 
 def to_working_image(image: np.ndarray, colour: str) -> np.ndarray:
@@ -133,8 +106,8 @@ class Convolved:
     image: np.ndarray  # the input on the 0-255 scale
     raw: np.ndarray  # (H', W') the filter's output without bias
     partials: list[np.ndarray] | None  # RGB only: each channel's contribution
-    rows: AxisFormula
-    cols: AxisFormula
+    rows: Axis  # how the kernel slides down the image
+    cols: Axis  # and across it
 
 
 def convolve(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Convolved:
@@ -157,11 +130,7 @@ def convolve(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Convolved
         raw = partials[0] + partials[1] + partials[2]  # (H', W'); 20x faster than stacked.sum(axis=2)
     else:
         raw = ops.conv2d(x, kernel, **geometry.conv_kwargs())
-    kernel_hw = kernel.shape[-2:]
-    pads = ops.resolve_padding(geometry.padding, kernel_hw, stride=geometry.stride, dilation=geometry.dilation,
-                               input_hw=x.shape[:2])
-    rows = axis_formula(x.shape[0], kernel_hw[0], geometry.stride[0], *pads[0], geometry.dilation[0])
-    cols = axis_formula(x.shape[1], kernel_hw[1], geometry.stride[1], *pads[1], geometry.dilation[1])
+    rows, cols = geometry.layer(kernel.shape[-2:], x.shape[:2]).axes(x.shape[:2])
     return Convolved(x, raw, partials, rows, cols)
 
 
@@ -176,15 +145,10 @@ def finish(convolved: Convolved, cfg: LabConfig) -> PipelineResult:
     if cfg.pooling.kind != "none":
         pool = cfg.pooling
         pooled = ops.pool2d(activated, pool.kind, pool.size, pool.stride)
-        shapes.append(StageShape(
-            "pool", pooled.shape,
-            axis_formula(activated.shape[0], pool.size[0], pool.stride[0], 0, 0),
-            axis_formula(activated.shape[1], pool.size[1], pool.stride[1], 0, 0),
-        ))
+        shapes.append(StageShape("pool", pooled.shape, *pool.layer().axes(activated.shape[:2])))
     return PipelineResult(
         image=x, conv=conv, partials=convolved.partials, activated=activated, pooled=pooled, shapes=shapes,
-        dropped_rows=range(x.shape[0] - rows.dropped, x.shape[0]),
-        dropped_cols=range(x.shape[1] - cols.dropped, x.shape[1]),
+        dropped_rows=rows.dropped_range, dropped_cols=cols.dropped_range,
     )
 
 

@@ -1,15 +1,17 @@
 """Every window position of a convolution or pooling, with the numbers that make each output value.
 
-The Step-by-step page draws these; tests check that the totals, assembled, equal ``cnnviz.ops``.
+The Step-by-step page draws these. Window positions come from ``cnnviz.geometry``; each total is summed
+here from its own products, and the tests check that the totals equal ``cnnviz.ops``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from cnnviz import ops
-from cnnviz.geometry import Geometry, Pooling
+from cnnviz.geometry import Geometry, Layer, Pads, Pooling
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Step:
     inputs: tuple[float, ...]  # the padded input's value under each tap
     weights: tuple[float, ...] | None  # the kernel value at each tap (already flipped if flip); None for pooling
     is_padding: tuple[bool, ...]  # whether each tap lies in the padding
-    total: float  # the output value (bias included)
+    total: float  # the output value, from the products above (bias included)
 
 
 @dataclass(frozen=True)
@@ -32,15 +34,22 @@ class Walkthrough:
     kind: str  # conv, max or avg
     padded: np.ndarray  # the input after padding (pooling: the input itself)
     pad_mask: np.ndarray  # True where ``padded`` is padding
-    pads: ops.Pads  # ((top, bottom), (left, right))
+    rows: Axis  # how the window slides down the input
+    cols: Axis  # how the window slides across it
     kernel: np.ndarray | None  # the kernel as applied (flipped if flip); None for pooling
-    output: np.ndarray  # the full output, equal to cnnviz.ops
+    output: np.ndarray  # every step's total, laid out as the output
     steps: list[Step]
     bias: float = 0.0
+
+    @property
+    def pads(self) -> Pads:
+        return ((self.rows.pad_before, self.rows.pad_after), (self.cols.pad_before, self.cols.pad_after))
 
 
 def conv_walkthrough(image: np.ndarray, kernel: np.ndarray, geometry: Geometry, bias: float = 0.0) -> Walkthrough:
     """Steps of ``ops.conv2d(image, kernel, bias=bias, **geometry.conv_kwargs())`` on a 2-D image.
+
+    Each total is computed here from its products, independently of ``ops``; the tests compare the two.
 
     Raises:
         ValueError: whatever ``ops.conv2d`` refuses, with its message.
@@ -49,24 +58,13 @@ def conv_walkthrough(image: np.ndarray, kernel: np.ndarray, geometry: Geometry, 
     kernel = np.asarray(kernel, dtype=np.float64)
     if image.ndim != 2 or kernel.ndim != 2:
         raise ValueError(f"the step-by-step view takes a 2-D input and kernel, got {image.shape} and {kernel.shape}")
-    output = ops.conv2d(image, kernel, bias=bias, **geometry.conv_kwargs())  # validates everything first
-    pads = ops.resolve_padding(geometry.padding, kernel.shape, stride=geometry.stride, dilation=geometry.dilation,
-                               input_hw=image.shape)
-    padded = ops.pad(image, pads, geometry.padding_mode)
+    ops.conv2d(image, kernel, bias=bias, **geometry.conv_kwargs())  # validates everything, with ops' messages
+    layer = geometry.layer(kernel.shape, image.shape)
+    padded = ops.pad(image, layer.padding, geometry.padding_mode)
     applied = kernel[::-1, ::-1] if geometry.flip else kernel
-    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
-    steps = []
-    for i in range(output.shape[0]):
-        for j in range(output.shape[1]):
-            cells = tuple((i * sh + a * dh, j * sw + b * dw) for a in range(kernel.shape[0]) for b in range(kernel.shape[1]))
-            steps.append(Step(
-                out_row=i, out_col=j, cells=cells,
-                inputs=tuple(float(padded[r, c]) for r, c in cells),
-                weights=tuple(float(w) for w in applied.ravel()),
-                is_padding=tuple(_in_padding(r, c, pads, image.shape) for r, c in cells),
-                total=float(output[i, j]),
-            ))
-    return Walkthrough("conv", padded, _pad_mask(padded.shape, pads), pads, applied.copy(), output, steps, bias)
+    weights = tuple(float(w) for w in applied.ravel())
+    return _walk("conv", image.shape, padded, layer, lambda inputs: math.fsum(
+        x * w for x, w in zip(inputs, weights)) + bias, weights, applied.copy(), bias)
 
 
 def pool_walkthrough(x: np.ndarray, pooling: Pooling) -> Walkthrough:
@@ -76,35 +74,27 @@ def pool_walkthrough(x: np.ndarray, pooling: Pooling) -> Walkthrough:
         raise ValueError("choose max or avg pooling to step through it")
     if x.ndim != 2:
         raise ValueError(f"the step-by-step view takes a 2-D input, got shape {x.shape}")
-    output = ops.pool2d(x, pooling.kind, pooling.size, pooling.stride)
-    (kh, kw), (sh, sw) = pooling.size, pooling.stride
+    ops.pool2d(x, pooling.kind, pooling.size, pooling.stride)  # validates, with ops' messages
+    reduce = max if pooling.kind == "max" else (lambda inputs: math.fsum(inputs) / len(inputs))
+    return _walk(pooling.kind, x.shape, x.copy(), pooling.layer(), reduce, None, None)
+
+
+def _walk(kind: str, shape: tuple[int, int], padded: np.ndarray, layer: Layer, total, weights, kernel,
+          bias: float = 0.0) -> Walkthrough:
+    rows, cols = layer.axes(shape)
     steps = []
-    for i in range(output.shape[0]):
-        for j in range(output.shape[1]):
-            cells = tuple((i * sh + a, j * sw + b) for a in range(kh) for b in range(kw))
-            steps.append(Step(i, j, cells, tuple(float(x[r, c]) for r, c in cells), None,
-                              (False,) * len(cells), float(output[i, j])))
-    return Walkthrough(pooling.kind, x.copy(), np.zeros(x.shape, bool), ((0, 0), (0, 0)), None, output, steps)
-
-
-def _in_padding(row: int, col: int, pads: ops.Pads, shape: tuple[int, int]) -> bool:
-    (top, _), (left, _) = pads
-    return not (top <= row < top + shape[0] and left <= col < left + shape[1])
-
-
-def _pad_mask(padded_shape: tuple[int, int], pads: ops.Pads) -> np.ndarray:
-    (top, bottom), (left, right) = pads
-    mask = np.ones(padded_shape, dtype=bool)
-    mask[top:padded_shape[0] - bottom, left:padded_shape[1] - right] = False
-    return mask
-
-
-def assemble(walkthrough: Walkthrough) -> np.ndarray:
-    """The output rebuilt from the steps' totals alone (a check that the steps tell the whole story)."""
-    out = np.full(walkthrough.output.shape, np.nan)
-    for step in walkthrough.steps:
-        out[step.out_row, step.out_col] = step.total
-    return out
+    output = np.empty((rows.out_size, cols.out_size))
+    for i in range(rows.out_size):
+        for j in range(cols.out_size):
+            taps = [(r, c) for r in rows.window(i).taps for c in cols.window(j).taps]  # input coordinates
+            cells = tuple((r + rows.pad_before, c + cols.pad_before) for r, c in taps)  # padded coordinates
+            inputs = tuple(float(padded[r, c]) for r, c in cells)
+            output[i, j] = total(inputs)
+            steps.append(Step(i, j, cells, inputs, weights,
+                              tuple(not (0 <= r < shape[0] and 0 <= c < shape[1]) for r, c in taps), float(output[i, j])))
+    mask = np.ones(padded.shape, dtype=bool)
+    mask[rows.pad_before:rows.pad_before + shape[0], cols.pad_before:cols.pad_before + shape[1]] = False
+    return Walkthrough(kind, padded, mask, rows, cols, kernel, output, steps, bias)
 
 
 def fmt(value: float) -> str:

@@ -6,7 +6,8 @@ import pytest
 
 from cnnviz import ops
 from cnnviz.geometry import Geometry, Pooling
-from cnnviz.pipeline import (LabConfig, activate, axis_formula, map_stats, run_bank, run_pipeline, to_display,
+from cnnviz.geometry import Axis
+from cnnviz.pipeline import (LabConfig, activate, map_stats, run_bank, run_pipeline, to_display,
                              to_working_image)
 
 
@@ -22,8 +23,8 @@ from cnnviz.pipeline import (LabConfig, activate, axis_formula, map_stats, run_b
     ],
 )
 def test_axis_formula(args, out, dropped, text):
-    formula = axis_formula(*args)
-    assert (formula.out, formula.dropped, formula.text) == (out, dropped, text)
+    axis = Axis(*args)
+    assert (axis.out_size, axis.dropped, axis.text) == (out, dropped, text)
 
 
 def test_gray_pipeline_equals_ops():
@@ -41,7 +42,7 @@ def test_gray_pipeline_equals_ops():
     np.testing.assert_allclose(result.pooled, ops.pool2d(np.maximum(conv, 0), "max", 2, 2))
     assert [s.stage for s in result.shapes] == ["input", "conv", "activation", "pool"]
     assert result.shapes[1].shape == conv.shape
-    assert result.shapes[3].rows.out == conv.shape[0] // 2
+    assert result.shapes[3].rows.out_size == conv.shape[0] // 2
 
 
 def test_dropped_rows_are_input_coordinates():

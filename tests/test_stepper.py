@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from cnnviz import ops
 from cnnviz.geometry import Geometry, Pooling
-from cnnviz.stepper import assemble, conv_walkthrough, explain, fmt, pool_walkthrough
+from cnnviz.stepper import conv_walkthrough, explain, fmt, pool_walkthrough
 
 FIVE = np.array([[1, 2, 3, 0, 1], [0, 1, 2, 3, 1], [3, 0, 1, 2, 0], [1, 2, 3, 0, 1], [0, 1, 2, 3, 0]])
 EDGE = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
@@ -16,7 +16,7 @@ THREE = np.arange(1, 10).reshape(3, 3)
 def test_five_by_five_edge_example():
     walk = conv_walkthrough(FIVE, EDGE, Geometry(padding=1))
     expected = [[5, 9, 16, -10, 4], [-7, -4, 4, 14, 2], [20, -13, -5, 5, -7], [2, 5, 13, -12, 3], [-4, 0, 7, 18, -4]]
-    np.testing.assert_array_equal(assemble(walk), expected)
+    np.testing.assert_array_equal(walk.output, expected)
     first = walk.steps[0]
     # By hand: the window covers padding row 0, then [0 1 2] and [0 0 1]; only the centre weighs +8.
     assert explain(walk, first) == "0×(-1) + 0×(-1) + 0×(-1) + 0×(-1) + 1×8 + 2×(-1) + 0×(-1) + 0×(-1) + 1×(-1) = 5"
@@ -29,15 +29,15 @@ def test_three_by_three_examples():
     assert len(valid.steps) == 1
     assert explain(valid, valid.steps[0]) == "1×1 + 2×0 + 3×0 + 4×0 + 5×1 + 6×0 + 7×0 + 8×0 + 9×1 = 15"
     padded = conv_walkthrough(THREE, np.eye(3), Geometry(padding=1))
-    np.testing.assert_array_equal(assemble(padded), [[6, 8, 3], [12, 15, 8], [7, 12, 14]])
+    np.testing.assert_array_equal(padded.output, [[6, 8, 3], [12, 15, 8], [7, 12, 14]])
 
 
 def test_pooling_examples():
     sixteen = np.arange(1, 17).reshape(4, 4)
     max_walk = pool_walkthrough(sixteen, Pooling("max", 2, 2))
     avg_walk = pool_walkthrough(sixteen, Pooling("avg", 2, 2))
-    np.testing.assert_array_equal(assemble(max_walk), [[6, 8], [14, 16]])
-    np.testing.assert_array_equal(assemble(avg_walk), [[3.5, 5.5], [11.5, 13.5]])
+    np.testing.assert_array_equal(max_walk.output, [[6, 8], [14, 16]])
+    np.testing.assert_array_equal(avg_walk.output, [[3.5, 5.5], [11.5, 13.5]])
     assert explain(max_walk, max_walk.steps[0]) == "max(1, 2, 5, 6) = 6"
     assert explain(avg_walk, avg_walk.steps[0]) == "(1 + 2 + 5 + 6) / 4 = 3.5"
 
@@ -89,7 +89,7 @@ def test_steps_equal_ops(h, w, kh, kw, stride, dilation, pad, mode, flip, seed):
             conv_walkthrough(image, kernel, geometry)
         return
     walk = conv_walkthrough(image, kernel, geometry)
-    np.testing.assert_array_equal(assemble(walk), expected)
+    np.testing.assert_array_equal(walk.output, expected)
     for step in walk.steps:
         assert sum(x * k for x, k in zip(step.inputs, step.weights)) == pytest.approx(step.total)
         for (r, c), value in zip(step.cells, step.inputs):
@@ -103,4 +103,4 @@ def test_pool_steps_equal_ops(h, w, size, stride, kind, seed):
     if size[0] > h or size[1] > w:
         return
     walk = pool_walkthrough(x, Pooling(kind, size, stride))
-    np.testing.assert_allclose(assemble(walk), ops.pool2d(x, kind, size, stride))
+    np.testing.assert_allclose(walk.output, ops.pool2d(x, kind, size, stride))
