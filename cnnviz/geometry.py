@@ -122,7 +122,7 @@ class Axis:
     def dropped(self) -> int:
         """Trailing input positions that no window reaches: the floor in the formula drops them."""
         last_reached = (self.out_size - 1) * self.stride + self.span - self.pad_before  # one past, input coordinates
-        return max(0, self.size - last_reached)
+        return min(self.size, max(0, self.size - last_reached))
 
     @property
     def dropped_range(self) -> range:
