@@ -133,7 +133,3 @@ def _normalise(pixels: np.ndarray) -> torch.Tensor:
     x = torch.from_numpy(pixels.astype(np.float32) / 255.0)[:, None]  # (N, 1, H, W)
     return (x - MEAN) / STD
 
-
-def normalise_digit(pixels: np.ndarray) -> torch.Tensor:
-    """Prepare (28, 28) pixels in [0, 1] for a model trained by cnnviz: (1, 1, 28, 28)."""
-    return (torch.as_tensor(np.asarray(pixels, dtype=np.float32))[None, None] - MEAN) / STD
