@@ -8,7 +8,7 @@ Three views, one per function, each returning an ``Attribution`` at the input's 
 
 Each runs the model in eval mode and restores every module's mode afterwards, works on a detached
 copy of the input (Captum would otherwise switch on ``requires_grad`` of the caller's tensor, with a warning),
-and returns numpy via ``inspect.to_numpy``. Captum takes gradients with ``torch.autograd.grad``, so the
+and returns numpy via ``inspection.to_numpy``. Captum takes gradients with ``torch.autograd.grad``, so the
 model's parameters gain no ``.grad``. Captum registers its own hooks for Grad-CAM and removes them itself.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Sal
 from torch import nn
 
 from cnnviz.data import MEAN, STD
-from cnnviz.inspect import check_image, eval_mode, model_device, to_numpy
+from cnnviz.inspection import check_image, eval_mode, model_device, to_numpy
 
 BLACK = (0.0 - MEAN) / STD  # a black pixel as the network sees it: the baseline of "no ink"
 PERCENTILE = 99.0  # overlays saturate here, so one extreme pixel does not wash out the rest

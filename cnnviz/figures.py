@@ -5,16 +5,14 @@ These functions draw what they are given; they never compute a convolution.
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from cnnviz.pipeline import MapStats, to_display
+from cnnviz.numfmt import fmt
 
 HEATMAP_MAX_CELLS = 64 * 64  # above this, maps are sent as PNG: a plotly heatmap would be megabytes of JSON
 DISPLAY_MAX_SIDE = 512  # maps shown on the page are at most this big; downloads keep full resolution
@@ -33,6 +31,70 @@ def _diverging_lut() -> np.ndarray:
 
 
 DIVERGING_LUT = _diverging_lut()  # (256, 3) uint8: index 0 = -1, 128 = 0 (white), 255 = +1
+
+
+# --- display scales: raw values -> [0, 1] or [-1, 1] for drawing --------------------------------------
+
+DISPLAY_MODES = ("diverging", "abs", "clip", "minmax")  # how a map's values become colours
+
+
+def auto_display(x: np.ndarray) -> str:
+    """The display a student expects for this map: signed when it has negative values, else gray.
+
+    A map with no negative values (a blur, the identity, a ReLU) is an image: on the 0-255 pixel scale when it
+    stays inside it, else gray scaled to its peak. Only maps with both signs (edges, Laplacian) need the
+    diverging scale, where white is 0 and the sign is the colour.
+    """
+    x = np.asarray(x)
+    low, high = float(x.min()), float(x.max())
+    tolerance = 1e-6 * max(abs(low), abs(high), 1.0)  # float32 rounding must not turn a blur signed
+    if low < -tolerance:
+        return "diverging"
+    return "clip" if high <= 255 + tolerance else "abs"
+
+
+def to_display(x: np.ndarray, mode: str) -> np.ndarray:
+    """Values for drawing: signed in [-1, 1] for "diverging", else in [0, 1].
+
+    diverging: divide by a robust peak magnitude, so 0 stays 0 (white) and the sign stays visible.
+    abs: magnitude only, scaled by the same peak. The peak is the 99.5th percentile of |x|, not the
+    maximum: one extreme pixel would otherwise wash every other response out to near-white. clip: clamp to [0, 255] as a photo editor would.
+    minmax: stretch the smallest value to 0 and the largest to 1.
+    """
+    if mode not in DISPLAY_MODES:
+        raise ValueError(f"display mode must be one of {DISPLAY_MODES}, got mode={mode!r}")
+    x = np.asarray(x, dtype=np.float64)
+    if mode in ("diverging", "abs"):
+        peak = display_peak(x)
+        scaled = x / peak if peak > 0 else np.zeros_like(x)
+        return np.clip(scaled, -1.0, 1.0) if mode == "diverging" else np.clip(np.abs(scaled), 0.0, 1.0)
+    if mode == "clip":
+        return np.clip(x, 0.0, 255.0) / 255.0
+    low, high = x.min(), x.max()
+    return (x - low) / (high - low) if high > low else np.zeros_like(x)
+
+
+def display_peak(x: np.ndarray) -> float:
+    """The magnitude at which the diverging and abs colour scales saturate."""
+    magnitude = np.abs(np.asarray(x, dtype=np.float64))
+    peak = float(np.percentile(magnitude, 99.5))
+    return peak if peak > 0 else float(magnitude.max())
+
+
+@dataclass(frozen=True)
+class MapStats:
+    min: float
+    max: float
+    mean: float
+    std: float
+    counts: np.ndarray  # histogram counts
+    edges: np.ndarray  # histogram bin edges, len(counts) + 1
+
+
+def map_stats(x: np.ndarray, bins: int = 40) -> MapStats:
+    x = np.asarray(x, dtype=np.float64)
+    counts, edges = np.histogram(x, bins=bins)
+    return MapStats(float(x.min()), float(x.max()), float(x.mean()), float(x.std()), counts, edges)
 
 
 def _levels(values: np.ndarray, signed: bool) -> np.ndarray:
@@ -69,6 +131,29 @@ def enlarge(pixels: np.ndarray, min_side: int = 224) -> np.ndarray:
     return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
 
 
+MIN_DISPLAY_SIDE = 224  # tiny maps are enlarged by a whole factor to at least this many pixels
+
+
+def display_factor(input_hw: tuple[int, ...]) -> float:
+    """Screen pixels per input pixel: big inputs shrink to DISPLAY_MAX_SIDE, tiny ones grow by a whole factor.
+
+    Every map of a page is drawn with its input's factor, so a map that stride 2 halved is half as wide.
+    """
+    side = max(input_hw[:2])
+    if side > DISPLAY_MAX_SIDE:
+        return DISPLAY_MAX_SIDE / side
+    return float(max(1, MIN_DISPLAY_SIDE // side))
+
+
+def _rescale(values: np.ndarray, factor: float) -> np.ndarray:
+    """A map resized by ``factor``: box-averaged down, or each value repeated into a block up."""
+    if factor < 1:
+        h, w = values.shape[:2]
+        return shrink(values, max(1, round(max(h, w) * factor)))
+    step = int(factor)
+    return values if step == 1 else np.repeat(np.repeat(values, step, axis=0), step, axis=1)
+
+
 def fit_for_display(pixels: np.ndarray) -> np.ndarray:
     """uint8 pixels: big ones shrunk, tiny ones enlarged."""
     if max(pixels.shape[:2]) > DISPLAY_MAX_SIDE:
@@ -86,26 +171,62 @@ def png_bytes(pixels: np.ndarray | Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def map_png(values: np.ndarray, mode: str, *, display: bool = True, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
-    """PNG of a raw map in a display mode of ``pipeline.to_display``.
+# Palette pictures: 253 levels of the value (index 126 is 0 on the signed scale), then two light grays that
+# checker the part of a frame a smaller map does not cover ("no output here", never mistaken for a value).
+_LEVELS = 253
+_CHECKER = (253, 254)
 
-    With ``display`` the map is first shrunk to at most ``max_side`` (or enlarged if tiny), so the
-    page sends a few hundred kilobytes; without it, the PNG has one pixel per value, for downloads.
-    Single-channel maps are saved as 8-bit palette PNGs: a third of the bytes of RGB, and as fast to encode.
+
+def _palette(signed: bool) -> list[int]:
+    t = np.linspace(0, 1, _LEVELS)
+    if signed:
+        positions = np.linspace(0, 1, len(_DIVERGING_STOPS))
+        colours = np.stack([np.interp(t, positions, _DIVERGING_STOPS[:, c]) for c in range(3)], axis=1)
+    else:
+        colours = np.repeat(t[:, None] * 255, 3, axis=1)
+    colours = np.vstack([colours.round(), [[226, 228, 232], [244, 245, 247], [255, 255, 255]]])
+    return colours.astype(np.uint8).ravel().tolist()
+
+
+def _palette_levels(shown: np.ndarray, signed: bool) -> np.ndarray:
+    half = (_LEVELS - 1) / 2
+    scaled = (np.clip(shown, -1, 1) + 1) * half if signed else np.clip(shown, 0, 1) * (_LEVELS - 1)
+    return np.rint(scaled).astype(np.uint8)
+
+
+def _checker(shape: tuple[int, int], cell: int = 8) -> np.ndarray:
+    rows, cols = np.indices(shape)
+    return np.where((rows // cell + cols // cell) % 2 == 0, _CHECKER[0], _CHECKER[1]).astype(np.uint8)
+
+
+def map_png(values: np.ndarray, mode: str, *, display: bool = True, input_hw: tuple[int, ...] | None = None,
+            max_side: int = DISPLAY_MAX_SIDE) -> bytes:
+    """PNG of a raw map in a display mode of ``to_display``.
+
+    With ``display`` the map is drawn at its input's scale (``display_factor`` of ``input_hw``, the map's own size
+    when None) on a checkered frame the size of the input, so a strided map looks as much smaller as it is; the page
+    sends a few hundred kilobytes. Without it the PNG has one pixel per value, for downloads. Single-channel maps
+    are 8-bit palette PNGs: a third of the bytes of RGB, and as fast to encode.
     """
     values = np.asarray(values, dtype=np.float32)
+    frame = None
     if display:
-        values = shrink(values, max_side)
+        reference = input_hw or values.shape[:2]
+        factor = min(display_factor(reference), max_side / max(reference[:2]))  # max_side: smaller thumbnails
+        values = _rescale(values, factor)
+        if input_hw is not None:
+            frame = (max(round(input_hw[0] * factor), values.shape[0]), max(round(input_hw[1] * factor), values.shape[1]))
     shown = to_display(values, mode)
     if shown.ndim == 3:
-        pixels = colourise(shown, signed=False)
-        return png_bytes(enlarge(pixels) if display else pixels)
+        return png_bytes(colourise(shown, signed=False))
     signed = mode == "diverging"
-    levels = _levels(shown, signed)
-    image = Image.fromarray(enlarge(levels) if display else levels)  # mode "L"
-    if signed:
-        image = image.convert("P")
-        image.putpalette(DIVERGING_LUT.ravel().tolist())
+    levels = _palette_levels(shown, signed)
+    if frame is not None and frame != levels.shape:
+        canvas = _checker(frame)
+        canvas[:levels.shape[0], :levels.shape[1]] = levels
+        levels = canvas
+    image = Image.frombytes("P", (levels.shape[1], levels.shape[0]), np.ascontiguousarray(levels).tobytes())
+    image.putpalette(_palette(signed))
     return png_bytes(image)
 
 
@@ -188,7 +309,7 @@ GRID_CSS = """
 .cv-grids { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; font-family: 'Source Sans Pro', sans-serif; }
 .cv-grid caption { caption-side: top; font-weight: 600; padding-bottom: 6px; text-align: left; color: #1f2937; }
 .cv-grid { border-collapse: collapse; }
-.cv-grid td { width: 46px; height: 46px; text-align: center; border: 1px solid #cbd5e1; font-size: 18px;
+.cv-grid td { width: 40px; height: 40px; text-align: center; border: 1px solid #cbd5e1; font-size: 17px;
   position: relative; color: #111827; background: #ffffff; }
 .cv-grid td.pad { background: repeating-linear-gradient(45deg, #f1f5f9, #f1f5f9 5px, #e2e8f0 5px, #e2e8f0 10px);
   color: #64748b; font-style: italic; }
@@ -214,10 +335,6 @@ def grid_html(values: np.ndarray, caption: str, *, classes: dict[tuple[int, int]
         notes: small text in a cell's corner, e.g. the kernel weight under a tap.
         signed: colour negative numbers blue and positive red.
     """
-    from html import escape
-
-    from cnnviz.stepper import fmt
-
     classes, notes = classes or {}, notes or {}
     rows = []
     for r in range(values.shape[0]):
@@ -233,33 +350,3 @@ def grid_html(values: np.ndarray, caption: str, *, classes: dict[tuple[int, int]
             cells.append(f'<td class="{css.strip()}">{escape(text)}{note}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f'<table class="cv-grid"><caption>{escape(caption)}</caption>{"".join(rows)}</table>'
-
-
-class PngCache:
-    """A bounded, thread-safe cache of pictures by key, which makes the missing ones two at a time.
-
-    PIL's resize and zlib release the GIL, so on two cores a page's maps encode in about 60% of the time.
-    Keys must name everything a picture depends on; entries are shared by every session of the process.
-    """
-
-    def __init__(self, max_entries: int = 96, workers: int = 2):
-        self._entries: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-        self._max_entries = max_entries
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnnviz-png")
-
-    def get_many(self, requests: Sequence[tuple[str, Callable[[], bytes]]]) -> list[bytes]:
-        """The picture for each (key, make) pair, calling ``make`` only for keys not cached."""
-        with self._lock:
-            found = {key: self._entries[key] for key, _ in requests if key in self._entries}
-            for key in found:
-                self._entries.move_to_end(key)
-        missing = {key: make for key, make in requests if key not in found}
-        made = dict(zip(missing, self._pool.map(lambda make: make(), missing.values())))
-        with self._lock:
-            for key, data in made.items():
-                self._entries[key] = data
-                self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-        return [found[key] if key in found else made[key] for key, _ in requests]

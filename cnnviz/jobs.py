@@ -1,4 +1,5 @@
-"""Training in a background thread: a job object the UI polls, and a process-wide cap on running jobs.
+"""Training in a background thread: a job object the UI polls, a process-wide cap on running jobs, and the
+registry that finds a run again after a browser refresh.
 
 The worker thread only iterates ``iter_training`` and appends metrics under a lock; it never
 touches the UI. The page reads ``snapshot()``, an immutable copy, as often as it likes.
@@ -6,11 +7,12 @@ touches the UI. The page reads ``snapshot()``, an immutable copy, as often as it
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from torch import nn
 
@@ -203,3 +205,84 @@ def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
     convs = "-".join(str(b.channels) + ("bn" if b.batch_norm else "") for b in model_cfg.blocks)
     subset = f", {train_cfg.subset} imgs" if train_cfg.subset else ""
     return f"conv {convs} · fc {model_cfg.hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · {train_cfg.epochs} ep{subset}"
+
+
+def default_idle_seconds() -> float:
+    """CNNVIZ_RUN_IDLE_SECONDS, else 180: how long a run nobody watches keeps training (a refresh takes seconds)."""
+    return max(1.0, float(os.environ.get("CNNVIZ_RUN_IDLE_SECONDS", "180")))
+
+
+@dataclass
+class Run:
+    """A training run in the registry: its job, the runs it is compared with, and when a page last looked."""
+
+    id: str  # unguessable: whoever has it can watch and control the run
+    job: TrainingJob
+    previous: tuple[JobSnapshot, ...] = ()  # earlier runs of the same page, newest first, for comparison
+    last_seen: float = 0.0  # registry clock time of the last look
+    evaluation: Any = None  # (step, EvalResult) of the last full-test-set evaluation, kept with the run
+
+
+class RunRegistry:
+    """Every run of the server by id, so a refresh (a new browser session) finds its run again.
+
+    A run that no page has looked at for ``idle_seconds`` is stopped, which frees its training slot; finished runs
+    are kept, newest ``keep`` of them, so their results survive a refresh too. Ids are unguessable: a browser
+    without the id cannot see or control the run.
+    """
+
+    def __init__(self, idle_seconds: float | None = None, keep: int = 32, clock: Callable[[], float] = time.monotonic):
+        self.idle_seconds = default_idle_seconds() if idle_seconds is None else idle_seconds
+        self.keep = keep
+        self._clock = clock
+        self._runs: dict[str, Run] = {}
+        self._lock = threading.Lock()
+        self._reaper: threading.Thread | None = None
+
+    def add(self, job: TrainingJob, previous: Sequence[JobSnapshot] = ()) -> Run:
+        run = Run(secrets.token_urlsafe(12), job, tuple(previous), self._clock())
+        with self._lock:
+            self._runs[run.id] = run
+        self._start_reaper()
+        return run
+
+    def get(self, run_id: str) -> Run | None:
+        """The run, marked as watched now; None for an unknown or forgotten id."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None:
+                run.last_seen = self._clock()
+            return run
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+    def reap(self) -> list[str]:
+        """Stop runs nobody watched for ``idle_seconds``; forget the oldest finished ones beyond ``keep``.
+
+        Returns:
+            The ids of the runs it stopped.
+        """
+        now = self._clock()
+        with self._lock:
+            idle = [run for run in self._runs.values()
+                    if not run.job.finished and now - run.last_seen > self.idle_seconds]
+            finished = sorted((run for run in self._runs.values() if run.job.finished), key=lambda r: r.last_seen)
+            for run in finished[:max(0, len(finished) - self.keep)]:
+                del self._runs[run.id]
+        for run in idle:
+            run.job.stop(timeout=5)
+        return [run.id for run in idle]
+
+    def _start_reaper(self) -> None:
+        with self._lock:
+            if self._reaper is not None:
+                return
+            self._reaper = threading.Thread(target=self._reap_forever, name="cnnviz-run-reaper", daemon=True)
+        self._reaper.start()
+
+    def _reap_forever(self) -> None:
+        while True:
+            time.sleep(min(10.0, self.idle_seconds / 4))
+            self.reap()

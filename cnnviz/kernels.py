@@ -79,16 +79,16 @@ def gaussian_kernel(sigma: float = 1.0, size: int | None = None) -> np.ndarray:
 
 
 def log_kernel(sigma: float = 1.0, size: int | None = None) -> np.ndarray:
-    """Laplacian of Gaussian, shifted to sum exactly 0 so flat regions give 0.
+    """The negative Laplacian of Gaussian ("Mexican hat"), shifted to sum exactly 0 so flat regions give 0.
 
-    Sign: negative centre (like the 4-neighbour Laplacian), so a bright blob on dark gives a minimum.
+    Sign: positive centre, the convention of every Laplacian preset here, so a bright blob on dark is a maximum.
     """
     _check_positive(sigma=sigma)
     size = _auto_size(sigma) if size is None else size
     _check_size(size)
     y, x = _grid(size)
     r2 = (x**2 + y**2) / (2 * sigma**2)
-    kernel = -(1 / (math.pi * sigma**4)) * (1 - r2) * np.exp(-r2)
+    kernel = (1 / (math.pi * sigma**4)) * (1 - r2) * np.exp(-r2)
     return kernel - kernel.mean()
 
 
@@ -144,6 +144,7 @@ _UNSHARP = -np.array([[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, -476, 24, 6],
 
 PRESETS: dict[str, KernelPreset] = {p.key: p for p in (
     KernelPreset("identity", "identity", _frozen([[0, 0, 0], [0, 1, 0], [0, 0, 0]])),
+    KernelPreset("pointwise", "identity", _frozen([[1]])),
     KernelPreset("diagonal", "identity", _frozen(np.eye(3))),
     KernelPreset("box3", "blur", _frozen(box_kernel(3))),
     KernelPreset("box5", "blur", _frozen(box_kernel(5))),
@@ -154,7 +155,8 @@ PRESETS: dict[str, KernelPreset] = {p.key: p for p in (
     )),
     KernelPreset("sharpen", "sharpen", _frozen([[0, -1, 0], [-1, 5, -1], [0, -1, 0]])),
     KernelPreset("unsharp", "sharpen", _frozen(_UNSHARP)),
-    KernelPreset("laplacian4", "edge", _frozen([[0, 1, 0], [1, -4, 1], [0, 1, 0]])),
+    # Both Laplacians use the positive-centre convention (the negative Laplacian), as the tutorials' edge kernel.
+    KernelPreset("laplacian4", "edge", _frozen([[0, -1, 0], [-1, 4, -1], [0, -1, 0]])),
     KernelPreset("laplacian8", "edge", _frozen([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])),
     KernelPreset("sobel_x", "edge", _frozen(_SOBEL_X)),
     KernelPreset("sobel_y", "edge", _frozen(np.transpose(_SOBEL_X))),
@@ -199,10 +201,6 @@ def make_kernel(key: str, **params: float) -> np.ndarray:
     return _GENERATORS[key](**values)
 
 
-def default_params(key: str) -> dict[str, float]:
-    return {p.name: p.default for p in PRESETS[key].params}
-
-
 # --- the editable grid --------------------------------------------------------------------------
 
 def resize_kernel(kernel: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -219,10 +217,6 @@ def resize_kernel(kernel: np.ndarray, rows: int, cols: int) -> np.ndarray:
             if 0 <= r + dr < rows and 0 <= c + dc < cols:
                 out[r + dr, c + dc] = kernel[r, c]
     return out
-
-
-def kernel_sum(kernel: np.ndarray) -> float:
-    return float(np.asarray(kernel, dtype=np.float64).sum())
 
 
 def normalize_sum(kernel: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A configurable MNIST CNN: config dataclasses, the nn.Module, and an analytic layer summary."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")
 POOLS = ("none", "max", "avg")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConvBlock:
     """One convolution, its activation, and optional BatchNorm and pooling."""
 
@@ -27,19 +27,24 @@ class ConvBlock:
     pool_size: int = 2  # pooling window and stride
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
     """The whole network: conv blocks, then an optional hidden FC layer, then the classifier."""
 
-    blocks: list[ConvBlock] = field(default_factory=lambda: [ConvBlock(32), ConvBlock(64)])  # 1 to 4 blocks
+    blocks: tuple[ConvBlock, ...] = (ConvBlock(32), ConvBlock(64))  # 1 to 4 blocks
     hidden: int = 64  # width of the hidden fully connected layer; 0 = none
     dropout: float = 0.0  # dropout before the classifier, in [0, 1)
     in_channels: int = 1  # MNIST is grayscale
     input_size: int = 28  # MNIST digits are 28x28
     num_classes: int = 10  # the digits 0-9
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", tuple(self.blocks))
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["blocks"] = [dict(block) for block in data["blocks"]]  # JSON and checkpoints want lists
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -47,7 +52,7 @@ class ModelConfig:
             raise ValueError(f"a model config needs a list of blocks, got {data!r:.200}")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "blocks"}
         block_fields = ConvBlock.__dataclass_fields__
-        blocks = [ConvBlock(**{k: v for k, v in b.items() if k in block_fields}) for b in data["blocks"]]
+        blocks = tuple(ConvBlock(**{k: v for k, v in b.items() if k in block_fields}) for b in data["blocks"])
         cfg = cls(blocks=blocks, **known)
         cfg.validate()
         return cfg
@@ -190,24 +195,27 @@ def build_model(cfg: ModelConfig, *, seed: int | None = None) -> Net:
 
 
 def first_conv_weight(model: nn.Module) -> torch.Tensor:
-    """conv1's weights (out, in, kh, kw), detached, for drawing the filters as they learn."""
+    """conv1's weights (out, in, kh, kw), detached and on the CPU, for drawing the filters as they learn.
+
+    ``.cpu()`` first: a model trained on a GPU has CUDA weights, and ``.numpy()`` refuses those.
+    """
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    return conv.weight.detach().clone()
+    return conv.weight.detach().cpu().clone()
 
 
 PRESETS: dict[str, ModelConfig] = {
     # The classic tutorial CNN: conv 32, pool, conv 64, pool, FC 64, FC 10.
-    "classic": ModelConfig(blocks=[ConvBlock(32), ConvBlock(64)], hidden=64),
+    "classic": ModelConfig(blocks=(ConvBlock(32), ConvBlock(64)), hidden=64),
     # The app's default: the classic layout, narrower and with BatchNorm, so 99% arrives within 30 s on 2 CPU cores.
-    "default": ModelConfig(blocks=[ConvBlock(16, batch_norm=True), ConvBlock(32, batch_norm=True)], hidden=64),
+    "default": ModelConfig(blocks=(ConvBlock(16, batch_norm=True), ConvBlock(32, batch_norm=True)), hidden=64),
     # A tiny net for 10-second demos.
-    "tiny": ModelConfig(blocks=[ConvBlock(8), ConvBlock(16)], hidden=32),
+    "tiny": ModelConfig(blocks=(ConvBlock(8), ConvBlock(16)), hidden=32),
 }
 DEFAULT_PRESET = "default"
 
 
 def preset(name: str) -> ModelConfig:
-    """A fresh copy of a preset config (safe to edit)."""
+    """A preset config (frozen: change it with ``dataclasses.replace``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
-    return ModelConfig.from_dict(PRESETS[name].to_dict())
+    return PRESETS[name]

@@ -16,7 +16,6 @@ from cnnviz.kernels import grayscale_weights
 
 COLOURS = ("gray", "rgb")
 ACTIVATIONS = ("none", "relu", "leaky_relu", "abs")
-DISPLAY_MODES = ("diverging", "abs", "clip", "minmax")
 
 
 @dataclass(frozen=True)
@@ -171,47 +170,3 @@ def run_bank(image: np.ndarray, kernels: list[np.ndarray], cfg: LabConfig) -> li
     x = to_working_image(image, cfg.colour)
     return [activate(ops.conv2d(x, kernel, bias=cfg.bias, **cfg.geometry.conv_kwargs()), cfg.activation, cfg.leaky_slope)
             for kernel in kernels]
-
-
-def to_display(x: np.ndarray, mode: str) -> np.ndarray:
-    """Values for drawing: signed in [-1, 1] for "diverging", else in [0, 1].
-
-    diverging: divide by a robust peak magnitude, so 0 stays 0 (white) and the sign stays visible.
-    abs: magnitude only, scaled by the same peak. The peak is the 99.5th percentile of |x|, not the
-    maximum: one extreme pixel would otherwise wash every other response out to near-white. clip: clamp to [0, 255] as a photo editor would.
-    minmax: stretch the smallest value to 0 and the largest to 1.
-    """
-    if mode not in DISPLAY_MODES:
-        raise ValueError(f"display mode must be one of {DISPLAY_MODES}, got mode={mode!r}")
-    x = np.asarray(x, dtype=np.float64)
-    if mode in ("diverging", "abs"):
-        peak = display_peak(x)
-        scaled = x / peak if peak > 0 else np.zeros_like(x)
-        return np.clip(scaled, -1.0, 1.0) if mode == "diverging" else np.clip(np.abs(scaled), 0.0, 1.0)
-    if mode == "clip":
-        return np.clip(x, 0.0, 255.0) / 255.0
-    low, high = x.min(), x.max()
-    return (x - low) / (high - low) if high > low else np.zeros_like(x)
-
-
-def display_peak(x: np.ndarray) -> float:
-    """The magnitude at which the diverging and abs colour scales saturate."""
-    magnitude = np.abs(np.asarray(x, dtype=np.float64))
-    peak = float(np.percentile(magnitude, 99.5))
-    return peak if peak > 0 else float(magnitude.max())
-
-
-@dataclass(frozen=True)
-class MapStats:
-    min: float
-    max: float
-    mean: float
-    std: float
-    counts: np.ndarray  # histogram counts
-    edges: np.ndarray  # histogram bin edges, len(counts) + 1
-
-
-def map_stats(x: np.ndarray, bins: int = 40) -> MapStats:
-    x = np.asarray(x, dtype=np.float64)
-    counts, edges = np.histogram(x, bins=bins)
-    return MapStats(float(x.min()), float(x.max()), float(x.mean()), float(x.std()), counts, edges)

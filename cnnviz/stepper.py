@@ -12,6 +12,7 @@ import numpy as np
 
 from cnnviz import ops
 from cnnviz.geometry import Geometry, Layer, Pads, Pooling
+from cnnviz.numfmt import fmt
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,6 @@ def _walk(kind: str, shape: tuple[int, int], padded: np.ndarray, layer: Layer, t
     mask = np.ones(padded.shape, dtype=bool)
     mask[rows.pad_before:rows.pad_before + shape[0], cols.pad_before:cols.pad_before + shape[1]] = False
     return Walkthrough(kind, padded, mask, rows, cols, kernel, output, steps, bias)
-
-
-def fmt(value: float) -> str:
-    """A number as a student would write it: 5, -0.5, 0.333 (no float noise, at most 3 decimals)."""
-    rounded = round(float(value), 3)
-    if rounded == int(rounded):
-        return str(int(rounded))
-    return f"{rounded:.3f}".rstrip("0")
 
 
 def _signed(value: float) -> str:

@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,7 +31,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 CHECKPOINT_FORMAT = "cnnviz-checkpoint-v1"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """How to train: optimizer, schedule, batches, and the seed."""
 
@@ -105,6 +105,16 @@ class EvalResult:
 
 class CheckpointError(ValueError):
     """A file that is not a usable cnnviz checkpoint; the message says why."""
+
+
+def available_devices() -> list[str]:
+    """The device choices this machine can honour: auto and cpu always, cuda and mps only when present."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
 
 
 def pick_device(name: str) -> torch.device:
@@ -337,7 +347,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train_cfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, batch_size=args.batch_size,
                             epochs=args.epochs, subset=args.subset, seed=args.seed, device=args.device, eval_every=0)
     if args.dry_run:
-        train_cfg.subset, train_cfg.batch_size, train_cfg.epochs = 256, 128, 1
+        train_cfg = replace(train_cfg, subset=256, batch_size=128, epochs=1)
     train_cfg.validate()
     data = load_mnist()
     model = build_model(model_cfg, seed=train_cfg.seed)

@@ -114,17 +114,24 @@ def _thinned(run: Curves) -> _Thinned:
                     run.eval_steps, run.test_loss, run.test_accuracy)
 
 
+PROJECTOR_FONT = 16  # chart text readable from the back of a lecture hall
+
+
 def confusion_figure(matrix: np.ndarray) -> go.Figure:
-    """Counts[true, predicted] with hover text; the diagonal is what the model gets right."""
+    """Counts[true, predicted] with every count written in its cell; the diagonal is what the model gets right.
+
+    Both axes are categories, so every digit has a tick and no empty bands appear around the square.
+    """
     labels = [str(i) for i in range(matrix.shape[0])]
     shown = np.log1p(matrix)  # log colour: the few mistakes stay visible next to ~1000 correct per class
     figure = go.Figure(go.Heatmap(
-        z=shown, x=labels, y=labels, customdata=matrix, colorscale="Oranges", showscale=False,
-        text=matrix, texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{customdata}<extra></extra>",
+        z=shown, x=labels, y=labels, customdata=matrix, colorscale="Oranges", showscale=False, xgap=1, ygap=1,
+        text=matrix, texttemplate="%{text}", textfont={"size": 13},
+        hovertemplate="true %{y}, predicted %{x}: %{customdata}<extra></extra>",
     ))
-    figure.update_yaxes(autorange="reversed", title_text="true digit", scaleanchor="x")
-    figure.update_xaxes(title_text="predicted digit", side="top")
-    figure.update_layout(height=420, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    figure.update_yaxes(type="category", autorange="reversed", title_text="true digit", tickfont={"size": PROJECTOR_FONT})
+    figure.update_xaxes(type="category", title_text="predicted digit", side="top", tickfont={"size": PROJECTOR_FONT})
+    figure.update_layout(height=460, margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": PROJECTOR_FONT})
     return figure
 
 
@@ -132,12 +139,12 @@ def per_class_figure(matrix: np.ndarray) -> go.Figure:
     totals = matrix.sum(axis=1)
     accuracy = np.divide(np.diag(matrix), totals, out=np.zeros(len(totals)), where=totals > 0)
     figure = go.Figure(go.Bar(x=[str(i) for i in range(len(accuracy))], y=accuracy, marker_color="#d9480f",
-                              text=[f"{a:.1%}" for a in accuracy], textposition="outside",
+                              text=[f"{a:.1%}" for a in accuracy], textposition="outside", textfont={"size": 13},
                               hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
     low = max(0.0, float(accuracy.min()) - 0.05) if len(accuracy) else 0.0
-    figure.update_yaxes(range=[low, 1.0], tickformat=".0%")
-    figure.update_xaxes(title_text="digit")
-    figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 20, "b": 10})
+    figure.update_yaxes(range=[low, 1.01], tickformat=".0%", tickfont={"size": PROJECTOR_FONT})
+    figure.update_xaxes(type="category", title_text="digit", tickfont={"size": PROJECTOR_FONT})
+    figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 20, "b": 10}, font={"size": PROJECTOR_FONT})
     return figure
 
 
@@ -160,23 +167,24 @@ def filters_png(weights: np.ndarray, cell: int = 48, columns: int = 8) -> bytes:
 
 
 def gallery_png(pixels: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, indices: Sequence[int],
-                columns: int = 6, scale: int = 3) -> bytes:
-    """Misclassified digits with their true label and top-3 predicted probabilities underneath."""
-    font = ImageFont.load_default(size=13)
-    tile_w, text_h = 28 * scale + 36, 58
+                columns: int = 6, scale: int = 4, *, true_label: str = "true") -> bytes:
+    """Misclassified digits, each with its true label and its top-3 guesses on lines of their own underneath."""
+    font = ImageFont.load_default(size=17)
+    side, line = 28 * scale, 22
+    tile_w, tile_h = side + 44, side + 10 + 4 * line
     rows = max(1, -(-len(indices) // columns))
-    canvas = Image.new("RGB", (columns * tile_w, rows * (28 * scale + text_h)), "white")
+    canvas = Image.new("RGB", (columns * tile_w, rows * tile_h), "white")
     draw = ImageDraw.Draw(canvas)
     for position, index in enumerate(indices):
         r, c = divmod(position, columns)
-        left, top = c * tile_w + 18, r * (28 * scale + text_h)
-        digit = Image.fromarray(255 - pixels[index]).resize((28 * scale, 28 * scale), Image.Resampling.NEAREST)
+        left, top = c * tile_w + 22, r * tile_h
+        digit = Image.fromarray(255 - pixels[index]).resize((side, side), Image.Resampling.NEAREST)
         canvas.paste(digit, (left, top + 4))
-        top3 = np.argsort(probabilities[index])[::-1][:3]
-        y = top + 28 * scale + 6
-        draw.text((left - 12, y), f"true {labels[index]}", fill="#111827", font=font)
-        guesses = "  ".join(f"{k}:{probabilities[index][k]:.0%}" for k in top3)
-        draw.text((left - 12, y + 16), guesses, fill="#b91c1c", font=font)
+        y = top + side + 8
+        draw.text((left, y), f"{true_label} {labels[index]}", fill="#111827", font=font)
+        for rank, k in enumerate(np.argsort(probabilities[index])[::-1][:3]):
+            colour = "#b91c1c" if rank == 0 else "#6b7280"
+            draw.text((left, y + (rank + 1) * line), f"{k}: {probabilities[index][k]:.0%}", fill=colour, font=font)
     return png_bytes(np.asarray(canvas))
 
 

@@ -1,4 +1,4 @@
-"""Shared by the AppTest suites: open one page script the way a fresh browser session would."""
+"""Shared by the AppTest suites: open one page script the way a fresh browser session would, read its state."""
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -6,9 +6,28 @@ from streamlit.testing.v1 import AppTest
 UI = Path(__file__).resolve().parents[1] / "cnnviz" / "ui"
 
 
-def run_page(module: str, *, timeout: float = 120) -> AppTest:
-    """Run ``cnnviz/ui/<module>.py`` once and check it rendered without an exception."""
+def run_page(module: str, *, timeout: float = 120, query: dict[str, str] | None = None) -> AppTest:
+    """Run ``cnnviz/ui/<module>.py`` once (opened with ``query`` in its URL) and check it rendered cleanly."""
     app = AppTest.from_file(str(UI / f"{module}.py"), default_timeout=timeout)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
     app.run()
     assert not app.exception, app.exception
     return app
+
+
+def page_state(app: AppTest, page: str):
+    """The state the page published on its last run."""
+    return app.session_state[f"_page_state_{page}"]
+
+
+def edit_grid(app: AppTest, key: str, edits: dict[int, dict[int, str]]) -> AppTest:
+    """Type into a grid made by ``widgets.matrix_editor``: {row: {col: text}}, 0-based, as a user would."""
+    rows = {r: {str(c + 1): text for c, text in cells.items()} for r, cells in edits.items()}
+    app.session_state[key] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    return app.run()
+
+
+def grid_key(app: AppTest, page_prefix: str, grid: str, suffix: str = "") -> str:
+    """The current widget key of a page's grid (its version moves whenever the page loads new numbers)."""
+    return f"{page_prefix}_{grid}_{app.session_state[f'{page_prefix}_grid_version']}{suffix}"

@@ -6,11 +6,16 @@ import pytest
 from PIL import Image
 
 from cnnviz import figures
-from cnnviz.pipeline import map_stats
+from cnnviz.figures import map_stats
 
 
 def decode(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)))
+    """Pixels as the browser shows them: palette PNGs are expanded to their colours (gray ones to one channel)."""
+    image = Image.open(io.BytesIO(data))
+    if image.mode == "P":
+        rgb = np.asarray(image.convert("RGB"))
+        return rgb[..., 0] if (rgb[..., 0] == rgb[..., 2]).all() and (rgb[..., 0] == rgb[..., 1]).all() else rgb
+    return np.asarray(image)
 
 
 def test_diverging_colours():
@@ -31,7 +36,8 @@ def test_tiny_maps_are_upscaled_by_repetition():
 
 def test_big_maps_shrink_for_display_but_not_for_download():
     values = np.random.default_rng(0).normal(size=(1024, 800))
-    assert decode(figures.map_png(values, "diverging")).shape == (512, 400)  # palette PNG: one index per pixel
+    shown = Image.open(io.BytesIO(figures.map_png(values, "diverging")))
+    assert shown.mode == "P" and shown.size == (400, 512)  # a palette PNG: one byte per pixel
     assert decode(figures.map_png(values, "minmax", display=False)).shape == (1024, 800)
 
 
@@ -90,7 +96,7 @@ def test_palette_png_colours_match_the_legend():
     values[:, 0], values[:, 2] = -5.0, 5.0
     rgb = np.asarray(Image.open(io.BytesIO(figures.map_png(values, "diverging"))).convert("RGB"))
     np.testing.assert_array_equal(rgb[0, 0], figures.DIVERGING_LUT[0])
-    np.testing.assert_array_equal(rgb[0, rgb.shape[1] // 2], figures.DIVERGING_LUT[128])
+    np.testing.assert_array_equal(rgb[0, rgb.shape[1] // 2], [247, 247, 247])  # exactly the legend's white at 0
     np.testing.assert_array_equal(rgb[0, -1], figures.DIVERGING_LUT[255])
 
 
@@ -106,16 +112,22 @@ def test_heatmap_window_hovers_with_whole_map_indices():
     assert list(figure.data[0].x) == [7, 8, 9, 10] and list(figure.data[0].y) == [100, 101, 102]
 
 
-def test_png_cache_makes_each_picture_once_in_request_order_and_evicts_oldest():
-    calls = []
+def test_maps_are_drawn_at_their_inputs_scale():
+    # A stride-2 map of a 1024-px input is half as wide on screen as the input, on a checkered frame of its size.
+    half = Image.open(io.BytesIO(figures.map_png(np.ones((512, 400)), "clip", input_hw=(1024, 800))))
+    assert half.size == (400, 512)
+    pixels = np.asarray(half)
+    assert (pixels[:256, :200] == 1).all()  # the map itself: 1 of 255 is level 1 of 252
+    assert set(np.unique(pixels[300:, 300:])) == {253, 254}  # the frame beyond it: checker, never a value
+    # A tiny input grows by a whole factor, and its strided map by the same factor.
+    assert Image.open(io.BytesIO(figures.map_png(np.ones((14, 14)), "clip", input_hw=(28, 28)))).size == (224, 224)
+    assert (np.asarray(Image.open(io.BytesIO(figures.map_png(np.ones((14, 14)), "clip", input_hw=(28, 28)))))[112:, :]
+            >= 253).all()
+    assert figures.display_factor((28, 28)) == 8 and figures.display_factor((1024, 512)) == 0.5
 
-    def maker(name):
-        return lambda: calls.append(name) or name.encode()
 
-    cache = figures.PngCache(max_entries=2)
-    assert cache.get_many([("a", maker("a")), ("b", maker("b")), ("a", maker("a"))]) == [b"a", b"b", b"a"]
-    assert sorted(calls) == ["a", "b"]
-    assert cache.get_many([("b", maker("b")), ("c", maker("c"))]) == [b"b", b"c"]  # b cached; c evicts a
-    assert sorted(calls) == ["a", "b", "c"]
-    assert cache.get_many([("a", maker("a"))]) == [b"a"]
-    assert sorted(calls) == ["a", "a", "b", "c"]
+def test_auto_display_is_gray_for_images_and_signed_for_edges():
+    assert figures.auto_display(np.array([0.0, 128.0, 255.0])) == "clip"  # a blur stays on the pixel scale
+    assert figures.auto_display(np.array([0.0, 300.0])) == "abs"  # non-negative beyond 255: gray to its peak
+    assert figures.auto_display(np.array([-3.0, 5.0])) == "diverging"
+    assert figures.auto_display(np.array([-1e-5, 255.0])) == "clip"  # float32 noise is not a sign

@@ -1,11 +1,13 @@
-"""Kernel Lab through AppTest: every control changes what the page computes, and nothing raises."""
+"""Kernel Lab through AppTest: every control changes what the page computes, the URL holds the view, nothing raises."""
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from apptest_kit import run_page
+from apptest_kit import edit_grid, grid_key, page_state, run_page
+
+PAGE = "kernel_lab"
 
 
 @pytest.fixture
@@ -13,12 +15,24 @@ def at():
     return run_page("kernel_lab")
 
 
+def state(app):
+    return page_state(app, PAGE)
+
+
+def kernel(app) -> np.ndarray:
+    return state(app).kernel_array()
+
+
 def shapes(app) -> str:
     return "\n".join(m.value for m in app.markdown if "`" in m.value)
 
 
-def kernel(app) -> np.ndarray:
-    return app.session_state["kl_kernel_state"]["kernel"]
+def captions(app) -> str:
+    return "\n".join(c.value for c in app.caption)
+
+
+def image_captions(app) -> list[str]:
+    return [img.caption for element in app.get("image") for img in element.proto.imgs]
 
 
 def png(size=(40, 30), colour=True, fmt="PNG") -> bytes:
@@ -28,29 +42,30 @@ def png(size=(40, 30), colour=True, fmt="PNG") -> bytes:
     return buffer.getvalue()
 
 
-def test_defaults_show_three_stages_and_the_formula(at):
+def test_defaults_show_the_stages_and_the_formula(at):
     text = shapes(at)
-    assert "Input: `512 × 512`" in text
+    assert "**Input** `512 × 512`" in text and "**Convolution** `512 × 512`" in text
     assert "⌊(512 + 1 + 1 − 1·(3 − 1) − 1) / 1⌋ + 1 = 512" in text  # cameraman at 512 px, same padding
-    assert len(at.image) >= 4  # legend + input + conv + activation (+ bank)
+    assert at.query_params == {} or all(not v for v in at.query_params.values())  # defaults make a bare URL
 
 
 def test_working_size(at):
     at.select_slider(key="kl_working").set_value(128).run()
     assert "⌊(128 + 1 + 1 − 1·(3 − 1) − 1) / 1⌋ + 1 = 128" in shapes(at)
+    assert at.query_params["ws"] == "128"
 
 
 def test_sample_choice(at):
     at.selectbox(key="kl_sample").set_value("mnist_digit").run()
-    assert "Input: `28 × 28`" in shapes(at)
-    assert not at.exception
+    assert "**Input** `28 × 28`" in shapes(at)
 
 
-def test_stride_changes_the_shape(at):
+def test_stride_changes_the_shape_and_the_url(at):
     at.number_input(key="kl_stride_h").set_value(2).run()
     assert "⌊(512 + 0 + 1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 256" in shapes(at)  # "same" at stride 2: ceil(512 / 2)
     at.number_input(key="kl_stride_w").set_value(3).run()
     assert "⌊(512 + 0 + 1 − 1·(3 − 1) − 1) / 3⌋ + 1 = 171" in shapes(at)
+    assert at.query_params["s"] == "2,3"
 
 
 def test_dilation_and_valid_padding(at):
@@ -67,6 +82,7 @@ def test_custom_padding_and_mode(at):
     for mode in ("reflect", "replicate", "circular"):
         at.selectbox(key="kl_mode").set_value(mode).run()
         assert not at.exception and not at.error
+    assert state(at).padding_mode == "circular"
 
 
 def test_impossible_settings_explain_instead_of_crashing(at):
@@ -89,10 +105,11 @@ def test_floor_dropped_rows_are_reported(at):
 def test_preset_and_parametric_sliders(at):
     at.selectbox(key="kl_preset").set_value("sobel_x").run()
     np.testing.assert_array_equal(kernel(at), [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    assert at.query_params["k"] == "sobel_x" and "kv" not in at.query_params  # a preset needs no weights in the link
     at.selectbox(key="kl_preset").set_value("gaussian").run()
     assert kernel(at).shape == (7, 7)
     at.slider(key="kl_param_gaussian_sigma").set_value(0.5).run()
-    assert kernel(at).shape == (5, 5)
+    assert kernel(at).shape == (5, 5) and at.query_params["kp"] == "0.5"
     at.selectbox(key="kl_preset").set_value("gabor").run()
     for name, value in (("theta", 90.0), ("sigma", 1.0), ("lambd", 4.0), ("gamma", 0.8), ("psi", 1.0)):
         before = kernel(at).copy()
@@ -103,36 +120,68 @@ def test_preset_and_parametric_sliders(at):
     assert kernel(at).shape == (3, 3)
 
 
-def test_grid_size_edit_normalise_randomise(at):
+def test_grid_edits_size_normalise_randomise_reset(at):
     at.number_input(key="kl_rows").set_value(4).run()
     at.number_input(key="kl_cols").set_value(2).run()
     assert kernel(at).shape == (4, 2)
     assert "⌊(512 + 1 + 2 − 1·(4 − 1) − 1) / 1⌋ + 1 = 512" in shapes(at)  # even kernel, same padding 1+2
     at.selectbox(key="kl_preset").set_value("box3").run()
-    version = at.session_state["kl_kernel_state"]["version"]
-    at.session_state[f"kl_grid_{version}"] = {"edited_rows": {1: {"1": 5.0}}, "added_rows": [], "deleted_rows": []}
-    at.run()
-    assert kernel(at)[1, 1] == 5.0
-    assert any("**5.889**" in m.value for m in at.markdown)  # 8/9 + 5
+    edit_grid(at, grid_key(at, "kl", "grid"), {1: {1: "5"}})
+    assert kernel(at)[1, 1] == 5.0 and kernel(at)[0, 0] == 1 / 9  # untouched cells keep their exact value
+    assert any("Sum of weights: **53/9**" in m.value for m in at.markdown)  # 8/9 + 5, as an exact fraction
+    assert "kv" in at.query_params  # edited weights travel in the link
     at.button(key="kl_normalise").click().run()
     assert kernel(at).sum() == pytest.approx(1.0)
     at.button(key="kl_randomise").click().run()
     first = kernel(at).copy()
     at.button(key="kl_randomise").click().run()
     assert not np.array_equal(first, kernel(at))
+    at.button(key="kl_reset").click().run()
+    np.testing.assert_array_equal(kernel(at), np.full((3, 3), 1 / 9))
+    assert state(at).kernel is None
 
 
-def test_normalising_a_zero_sum_kernel_explains(at):
-    at.button(key="kl_normalise").click().run()  # the 8-neighbour Laplacian sums to 0
-    assert any("sums to 0" in w.value for w in at.warning)
+def test_grid_shows_exact_numbers_and_refuses_nonsense(at):
+    at.selectbox(key="kl_preset").set_value("box3").run()
+    assert at.dataframe[0].value.iat[0, 0] == "1/9"  # a fraction when it is exact, never 0.11
+    edit_grid(at, grid_key(at, "kl", "grid"), {0: {0: "-0.598"}, 0 + 1: {0: "abc"}, 2: {2: "1e309"}})
+    assert kernel(at)[0, 0] == -0.598 and kernel(at)[1, 0] == 1 / 9 and kernel(at)[2, 2] == 1 / 9
+    problems = " ".join(w.value for w in at.warning)
+    assert "Row 2, column 1" in problems and "'abc' is not a number" in problems and "too large" in problems
+    at.run()  # the grid's own data now holds the typed value (the browser showed it as an edit until then)
+    assert at.dataframe[0].value.iat[0, 0] == "-0.598"
+    edit_grid(at, grid_key(at, "kl", "grid"), {0: {0: "1/9"}, 2: {2: " 2 / 3 "}})
+    assert kernel(at)[2, 2] == pytest.approx(2 / 3)
 
 
-def test_rgb_mode_shows_partials(at):
+def test_zero_sum_shows_zero_and_normalising_it_explains(at):
+    at.selectbox(key="kl_preset").set_value("sobel_x").run()
+    assert any("Sum of weights: **0**" in m.value for m in at.markdown)
+    at.button(key="kl_normalise").click().run()  # Sobel sums to 0
+    assert any("sums to 0" in i.value for i in at.info)
+
+
+def test_rgb_mode_shows_partials_and_the_parameter_count(at):
     at.selectbox(key="kl_sample").set_value("astronaut").run()
     at.segmented_control(key="kl_colour").set_value("rgb").run()
     assert kernel(at).shape == (3, 3, 3)
     assert any("One 3-D filter" in s.value for s in at.subheader)
-    assert not at.exception
+    assert any("3×3×3 = 27 weights + 1 bias = **28**" in m.value for m in at.markdown)
+
+
+def test_switching_colour_keeps_an_edited_kernel(at):
+    at.number_input(key="kl_rows").set_value(15).run()
+    at.number_input(key="kl_cols").set_value(15).run()
+    at.button(key="kl_randomise").click().run()
+    mine = kernel(at).copy()  # a random 15x15 kernel
+    at.segmented_control(key="kl_colour").set_value("rgb").run()
+    rgb = kernel(at)
+    assert rgb.shape == (3, 15, 15)
+    np.testing.assert_allclose(rgb.sum(axis=0), mine)  # split by the luma weights: same output on a gray image
+    assert any("Your kernel is kept" in i.value and "luma" in i.value for i in at.info)
+    at.segmented_control(key="kl_colour").set_value("gray").run()
+    np.testing.assert_allclose(kernel(at), mine)
+    assert any("added into one" in i.value for i in at.info)
 
 
 def test_flip_bias_activation_pooling_display(at):
@@ -145,37 +194,57 @@ def test_flip_bias_activation_pooling_display(at):
     assert "Pooling: `256 × 256`" in shapes(at)
     at.number_input(key="kl_pool_stride_h").set_value(1).run()
     assert "Pooling: `511 × 256`" in shapes(at)
-    for mode in ("abs", "clip", "minmax", "diverging"):
+    for mode in ("abs", "clip", "minmax", "diverging", "auto"):
         at.selectbox(key="kl_display").set_value(mode).run()
         assert not at.exception
+    assert state(at).slope == 0.3 and at.query_params["a"] == "leaky_relu"
 
 
-def test_filter_bank(at):
-    at.multiselect(key="kl_bank").set_value(["identity", "emboss"]).run()
+def test_automatic_display_is_gray_for_a_blur_and_signed_for_edges(at):
+    assert "Signed scale" in captions(at)  # the default edge detector has both signs
+    at.selectbox(key="kl_preset").set_value("gaussian").run()
+    text = captions(at)
+    assert "Gray: 0 black → 255 white" in text and "Signed scale" not in text
+
+
+def test_filter_bank_shows_what_fits_and_names_what_does_not(at):
+    at.selectbox(key="kl_sample").set_value("mnist_digit").run()
+    at.segmented_control(key="kl_padding").set_value("valid").run()
+    at.number_input(key="kl_dilation_h").set_value(5).run()
+    at.number_input(key="kl_dilation_w").set_value(5).run()
+    at.number_input(key="kl_rows").set_value(1).run()  # the main kernel fits; the bank's 7x7 Gaussian does not
+    at.number_input(key="kl_cols").set_value(1).run()
     assert not at.exception
-    assert len(at.image) == 6  # legend, 3 stages, 2 bank maps
+    misfits = [e.value for e in at.error]
+    assert len(misfits) == 1 and misfits[0].startswith("Gaussian blur does not fit")
+    assert sum("Sobel" in caption for caption in image_captions(at)) == 2  # both Sobel thumbnails still show
+    at.multiselect(key="kl_bank").set_value(["identity", "emboss"]).run()
+    assert any("2 × (1×3×3 + 1) = 2 × (9 + 1) = **20** parameters" in m.value for m in at.markdown)
     at.multiselect(key="kl_bank").set_value([]).run()
-    assert len(at.image) == 4
+    assert state(at).bank == () and at.query_params["bank"] == ""
+
+
+def test_one_by_one_kernel_explains_itself(at):
+    at.number_input(key="kl_rows").set_value(1).run()
+    at.number_input(key="kl_cols").set_value(1).run()
+    assert any("1×1 kernel sees one pixel" in c.value for c in at.caption)
+    at.selectbox(key="kl_preset").set_value("pointwise").run()
+    assert kernel(at).shape == (1, 1) and any("mix the channels" in c.value for c in at.caption)
 
 
 def test_details_toggle_adds_histograms_and_downloads(at):
     at.selectbox(key="kl_sample").set_value("mnist_digit").run()  # 28 x 28: small enough for hover heatmaps
-    assert not [b for b in at.get("download_button")]
+    assert not at.get("download_button")
     at.toggle(key="kl_details").set_value(True).run()
-    assert not at.exception
-    downloads = at.get("download_button")
-    assert len(downloads) == 6  # PNG and .npy for input, convolution and activation
-    charts = at.get("plotly_chart")
-    assert len(charts) == 6  # a hover heatmap and a histogram per map
+    assert len(at.get("download_button")) == 4  # PNG and .npy for the input and the convolution
+    assert len(at.get("plotly_chart")) == 4  # a hover heatmap and a histogram per map
 
 
 def test_rgb_channel_slices_edit_separately(at):
     at.segmented_control(key="kl_colour").set_value("rgb").run()
     at.selectbox(key="kl_preset").set_value("identity").run()
     before = kernel(at).copy()  # (3, 3, 3)
-    version = at.session_state["kl_kernel_state"]["version"]
-    at.session_state[f"kl_grid_{version}_2"] = {"edited_rows": {0: {"0": 7.0}}, "added_rows": [], "deleted_rows": []}
-    at.run()
+    edit_grid(at, grid_key(at, "kl", "grid", "_2"), {0: {0: "7"}})
     after = kernel(at)
     assert after[2, 0, 0] == 7.0
     np.testing.assert_array_equal(after[:2], before[:2])  # the red and green slices are untouched
@@ -194,9 +263,10 @@ def test_column_geometry_and_pool_size(at):
 
 def test_upload_good_and_bad(at):
     at.radio(key="kl_source").set_value("upload").run()
-    assert any("Choose an image" in i.value for i in at.info)
+    assert any("Upload an image to see it here" in i.value for i in at.info)  # the sample stands in meanwhile
+    assert "**Input** `512 × 512`" in shapes(at)
     at.file_uploader(key="kl_upload").upload("photo.png", png((40, 30)), "image/png").run()
-    assert "Input: `30 × 40`" in shapes(at)
+    assert "**Input** `30 × 40`" in shapes(at)
     at.file_uploader(key="kl_upload").upload("notes.txt", b"not an image", "text/plain").run()
     assert not at.exception
     assert "not an image" in at.error[0].value
@@ -211,8 +281,7 @@ def test_large_upload_is_downscaled_with_a_note(at):
 def test_camera_input(at):
     at.radio(key="kl_source").set_value("camera").run()
     at.camera_input(key="kl_camera").upload("snap.jpg", png((64, 48), fmt="JPEG"), "image/jpeg").run()
-    assert not at.exception
-    assert "Input: `48 × 64`" in shapes(at)
+    assert "**Input** `48 × 64`" in shapes(at)
 
 
 def test_zoom_window_on_big_maps(at):
@@ -221,5 +290,38 @@ def test_zoom_window_on_big_maps(at):
     at.slider(key="kl_zoom_row").set_value(0).run()
     at.slider(key="kl_zoom_col").set_value(100).run()
     assert any("Rows 0–63, columns 448–511" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) == 6  # a window heatmap and a histogram per map
-    assert not at.exception
+    assert len(at.get("plotly_chart")) == 4  # a window heatmap and a histogram per map
+    assert at.query_params["z"] == "0,100"
+
+
+# --- links ---------------------------------------------------------------------------------------------
+
+def test_a_link_opens_its_view_in_a_fresh_session():
+    app = run_page("kernel_lab", query={"img": "mnist_digit", "k": "sobel_y", "s": "2,1", "p": "valid", "a": "relu",
+                                        "pool": "max", "v": "diverging", "b": "-5"})
+    assert app.selectbox(key="kl_sample").value == "mnist_digit"
+    assert app.selectbox(key="kl_preset").value == "sobel_y"
+    assert (app.number_input(key="kl_stride_h").value, app.number_input(key="kl_stride_w").value) == (2, 1)
+    assert app.segmented_control(key="kl_padding").value == "valid"
+    assert app.number_input(key="kl_bias").value == -5.0
+    text = shapes(app)
+    assert "Convolution: `13 × 26`" in text and "Pooling: `6 × 13`" in text  # 28 px, valid 3x3, stride (2, 1)
+
+
+def test_a_link_carries_edited_weights_and_ignores_what_it_cannot_use():
+    source = run_page("kernel_lab")
+    source.number_input(key="kl_rows").set_value(15).run()
+    source.number_input(key="kl_cols").set_value(15).run()
+    source.button(key="kl_randomise").click().run()
+    source.segmented_control(key="kl_colour").set_value("rgb").run()
+    query = dict(source.query_params)
+    app = run_page("kernel_lab", query={**query, "s": "0,99", "zz": "1"})
+    np.testing.assert_allclose(kernel(app), kernel(source), rtol=1e-6)
+    assert state(app).stride == (1, 1)
+    assert "s=0,99" in app.warning[0].value and "zz" not in app.warning[0].value  # unknown keys are not the page's
+
+
+def test_a_link_made_with_an_upload_opens_with_the_sample_and_says_so():
+    app = run_page("kernel_lab", query={"src": "upload"})
+    assert any("Upload an image to see it here" in i.value for i in app.info)
+    assert "**Input** `512 × 512`" in shapes(app)

@@ -20,7 +20,7 @@ PUBLISHED = {
     "scharr_y": [[-3, -10, -3], [0, 0, 0], [3, 10, 3]],
     "roberts_a": [[1, 0], [0, -1]],
     "roberts_b": [[0, 1], [-1, 0]],
-    "laplacian4": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "laplacian4": [[0, -1, 0], [-1, 4, -1], [0, -1, 0]],
     "laplacian8": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
     "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
     "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
@@ -65,9 +65,12 @@ def test_gaussian():
     assert gaussian_kernel(0.5, size=4).shape == (4, 4)
 
 
-def test_log_centre_is_negative_and_symmetric():
+def test_every_laplacian_has_a_positive_centre():
+    # One sign convention (issue: the 4- and 8-neighbour presets had opposite ones): a bright dot gives a peak.
+    for kernel in (make_kernel("laplacian4"), make_kernel("laplacian8"), log_kernel(1.4)):
+        centre = kernel[kernel.shape[0] // 2, kernel.shape[1] // 2]
+        assert centre == kernel.max() > 0 and abs(kernel.sum()) < 1e-12
     k = log_kernel(1.4)
-    assert k[k.shape[0] // 2, k.shape[1] // 2] == k.min() < 0
     np.testing.assert_allclose(k, k.T, atol=1e-15)
 
 

@@ -45,10 +45,14 @@ def test_config_round_trips_through_json(cfg):
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
-def test_preset_returns_a_copy():
+def test_presets_cannot_be_changed_by_accident():
+    import dataclasses
+
     cfg = preset("classic")
-    cfg.blocks[0].channels = 3
-    assert PRESETS["classic"].blocks[0].channels == 32
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.blocks[0].channels = 3
+    changed = dataclasses.replace(cfg, hidden=8)
+    assert changed.hidden == 8 and PRESETS["classic"].hidden == 64
 
 
 def test_first_conv_weight():

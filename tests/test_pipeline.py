@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from cnnviz import ops
-from cnnviz.geometry import Geometry, Pooling
-from cnnviz.geometry import Axis
-from cnnviz.pipeline import (LabConfig, activate, map_stats, run_bank, run_pipeline, to_display,
-                             to_working_image)
+from cnnviz.figures import map_stats, to_display
+from cnnviz.geometry import Axis, Geometry, Pooling
+from cnnviz.pipeline import LabConfig, activate, run_bank, run_pipeline, to_working_image
 
 
 @pytest.mark.parametrize(

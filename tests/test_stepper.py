@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from cnnviz import ops
 from cnnviz.geometry import Geometry, Pooling
-from cnnviz.stepper import conv_walkthrough, explain, fmt, pool_walkthrough
+from cnnviz.numfmt import fmt
+from cnnviz.stepper import conv_walkthrough, explain, pool_walkthrough
 
 FIVE = np.array([[1, 2, 3, 0, 1], [0, 1, 2, 3, 1], [3, 0, 1, 2, 0], [1, 2, 3, 0, 1], [0, 1, 2, 3, 0]])
 EDGE = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])

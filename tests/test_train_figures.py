@@ -54,8 +54,15 @@ def test_filters_png_layout():
 def test_gallery_png():
     pixels = np.zeros((3, 28, 28), np.uint8)
     probabilities = np.full((3, 10), 0.1)
-    data = tf.gallery_png(pixels, np.array([1, 2, 3]), probabilities, [0, 2], columns=6)
-    assert Image.open(io.BytesIO(data)).size[0] == 6 * (28 * 3 + 36)
+    probabilities[:, 8] = 1.0  # "8: 100%", the widest caption
+    data = tf.gallery_png(pixels, np.array([1, 2, 3]), probabilities, [0, 1, 2], columns=2)
+    image = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    tile_w = 28 * 4 + 44
+    assert image.shape == (2 * (28 * 4 + 10 + 4 * 22), 2 * tile_w)
+    # Captions never run into the next tile: the margin before each tile stays white on every caption line.
+    captions = image[28 * 4 + 8:28 * 4 + 8 + 4 * 22]
+    assert (captions[:, tile_w:tile_w + 20] == 255).all()
+    assert (captions < 128).any()  # and there is text
 
 
 def test_metrics_csv():

@@ -1,9 +1,13 @@
-"""Train page through AppTest: the config drives the summary, Start/Stop drive a real background job."""
+"""Train page through AppTest: the config drives the summary, Start/Stop drive a real background job, and a link
+(what a refresh reloads) finds its run again."""
+import io
 import time
 
 import pytest
 
-from apptest_kit import run_page
+from apptest_kit import page_state, run_page
+from cnnviz.model import PRESETS, build_model
+from cnnviz.train import save_checkpoint
 
 
 @pytest.fixture
@@ -13,6 +17,27 @@ def at():
     stop = app.button(key="train_stop")
     if not stop.disabled:  # never leave a worker thread training after a test
         stop.click().run()
+
+
+def wait_for(app, predicate, timeout=90.0):
+    """Rerun the page (as the browser's once-a-second tick would) until ``predicate(app)`` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate(app):
+        assert time.monotonic() < deadline, [m.value for m in app.markdown]
+        time.sleep(0.5)
+        app.run()
+    assert not app.exception, app.exception
+
+
+def finished(app) -> bool:
+    return any("misclassified" in m.value for m in app.markdown) and \
+        app.session_state["_transient_train_drawn_state"] == "done"
+
+
+def quick_run(app):
+    app.select_slider(key="train_subset").set_value(1000).run()
+    app.number_input(key="train_epochs").set_value(1).run()
+    app.button(key="train_start").click().run()
 
 
 def summary(app) -> str:
@@ -85,17 +110,62 @@ def test_start_pause_stop(at):
 
 
 def test_run_to_completion_shows_results(at):
-    at.select_slider(key="train_subset").set_value(1000).run()
-    at.number_input(key="train_epochs").set_value(1).run()
-    at.button(key="train_start").click().run()
-    deadline = time.monotonic() + 90
+    quick_run(at)
     # The job can finish between the live panel's snapshot and the results' in one run: then the next run
     # (the fragment's tick in a browser) shows the finished state. Wait for both.
-    while not (any("misclassified" in m.value for m in at.markdown) and at.session_state["train_drawn_state"] == "done"):
-        assert time.monotonic() < deadline, [m.value for m in at.markdown]
-        time.sleep(0.5)
-        at.run()
+    wait_for(at, finished)
+    assert [d.label for d in at.get("download_button")] == ["Download checkpoint (.pt)", "Download metrics (.csv)",
+                                                            "Download config (.json)"]
+
+
+def test_a_loaded_checkpoint_beside_a_finished_run_does_not_crash(at):
+    # Both show a confusion matrix: their element keys must differ (this raised StreamlitDuplicateElementKey).
+    quick_run(at)
+    wait_for(at, finished)
+    data = save_checkpoint(build_model(PRESETS["tiny"], seed=0), PRESETS["tiny"])
+    at.file_uploader(key="train_ckpt").upload("tiny.pt", data, "application/octet-stream").run()
     assert not at.exception
+    assert len(at.get("plotly_chart")) >= 5  # curves, and both runs' confusion matrices and per-digit bars
+    assert any("Checkpoint tiny.pt loaded" in s.value for s in at.success)
+
+
+def test_a_refresh_finds_the_run_again(at):
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    quick_run(at)
+    run_id = page_state(at, "train").run
+    assert run_id and at.query_params["run"] == run_id
+    # A refresh is a new session opening the same URL.
+    again = run_page("train", query=dict(at.query_params))
+    assert page_state(again, "train").run == run_id
+    assert again.selectbox(key="train_preset").value == "tiny" and again.select_slider(key="train_subset").value == 1000
+    wait_for(again, finished)
+    stranger = run_page("train", query={"run": "not-a-real-run-id"})
+    assert "gone" in stranger.warning[0].value and page_state(stranger, "train").run == ""
+
+
+def test_only_devices_that_exist_are_offered(at):
+    import torch
+
+    options = at.selectbox(key="train_device").options
+    assert options[:2] == ["automatic", "CPU"]
+    assert ("GPU (CUDA)" in options) == torch.cuda.is_available()
+    app = run_page("train", query={"dev": "cuda"}) if not torch.cuda.is_available() else at
+    assert app.selectbox(key="train_device").value in ("auto", "cuda")
+
+
+def test_the_preset_promises_no_seconds(at):
+    labels = [at.selectbox(key="train_preset").format_func(p) for p in PRESETS]
+    assert not any(" s)" in label or "second" in label for label in labels)
+
+
+def test_a_link_reproduces_the_configuration():
+    app = run_page("train", query={"net": "classic", "ep": "2", "lr": "0.05", "opt": "sgd", "bs": "64"})
+    assert app.number_input(key="train_b0_channels").value == 32
+    assert (app.number_input(key="train_epochs").value, app.number_input(key="train_lr").value) == (2, 0.05)
+    assert app.selectbox(key="train_optimizer").value == "sgd" and app.select_slider(key="train_batch").value == 64
+    assert next(m.value for m in app.markdown if "trainable" in m.value).startswith("**220,234**")
+    app.number_input(key="train_b1_channels").set_value(48).run()
+    assert app.query_params["b"].startswith("32.3.1.1.relu.0.max.2_48.")
 
 
 def test_garbage_checkpoint_is_refused_clearly(at):

@@ -9,5 +9,7 @@ EN = {
     "common.language": "Language",
     "common.download_png": "Download PNG",
     "common.download_npy": "Download .npy",
-    "common.error_prefix": "Something needs changing",
+    "state.ignored": "This link had settings that could not be used, so their defaults are shown: {items}.",
+    "state.copy_link": "Copy link",
+    "state.copy_link_help": "This link opens exactly this view. Copy it with the button at the right of the box.",
 }

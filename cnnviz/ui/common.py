@@ -1,4 +1,4 @@
-"""Helpers every page shares: translated text and the session's language."""
+"""Helpers every page shares: translated text, the session's language, and the URL parameters every page keeps."""
 from __future__ import annotations
 
 import streamlit as st
@@ -19,3 +19,29 @@ def current_language() -> str:
 def tr(key: str, **fmt: object) -> str:
     """Translate ``key`` into the session's language."""
     return t(key, current_language(), **fmt)
+
+
+def global_params() -> dict[str, str]:
+    """URL parameters that belong to the session, not to a page: every page writes them back (a page switch
+    clears the URL)."""
+    language = current_language()
+    return {LANG_KEY: language} if language != DEFAULT_LANGUAGE else {}
+
+
+# A projector shows 720 px: the default 6rem above the title and its 2.75rem size push the pictures off screen.
+_COMPACT_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] { padding-top: 4rem; padding-bottom: 3rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0; padding-bottom: 0.25rem; }
+[data-testid="stSidebarContent"] [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+/* On a phone the columns stack: a page can mark the one that should come last (the controls after the picture). */
+@media (max-width: 640px) { [data-testid="stColumn"]:has([class*="st-key-last_on_phone"]) { order: 10; } }
+</style>
+"""
+
+
+def page_header(title_key: str, intro_key: str) -> None:
+    """The page's title and one line of introduction, compact enough to leave a projector's screen to the content."""
+    st.html(_COMPACT_CSS)
+    st.title(tr(title_key))
+    st.caption(tr(intro_key))

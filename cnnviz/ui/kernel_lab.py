@@ -1,241 +1,424 @@
-"""Kernel Lab: an image through convolution, activation and pooling, with every shape explained."""
+"""Kernel Lab: an image through convolution, activation and pooling, with every shape explained.
+
+The page is three steps: ``controls`` (widgets -> KernelLabState), ``compute`` (cnnviz.pages.kernel_lab, cached)
+and ``draw`` (pictures, formulas, the filter bank).
+"""
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
 
 from cnnviz import figures, kernels, pipeline
-from cnnviz.geometry import Pooling
-from cnnviz.images import downscale
-from cnnviz.pipeline import LabConfig, PipelineResult
-from cnnviz.ui.common import tr
-from cnnviz.ui.widgets import geometry_controls, image_input, kernel_editor, pair_input
+from cnnviz.cache import LruCache
+from cnnviz.pages.kernel_lab import (DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute,
+                                     preset_kernel)
+from cnnviz.ui import state as page_state
+from cnnviz.ui.common import page_header, tr
+from cnnviz.ui.state import PageBinding
+from cnnviz.ui.widgets import (geometry_controls, grid_version, image_input, kernel_sum_text, matrix_editor,
+                               pair_input, paste_rows)
 
-
-
-BANK_SIDE = 256  # the filter bank's thumbnails are computed on a copy of the image at most this big
+PAGE = "kernel_lab"
 PARTIAL_SIDE = 320  # the per-channel maps are shown four to a row
-
-
-# cache_resource, not cache_data: results are large arrays that the page only reads, and cache_data would
-# pickle and copy them on every hit. Keys are content hashes, so sharing across sessions is safe.
-@st.cache_resource(max_entries=6, show_spinner=False)
-def _convolve(image_id: str, _image: np.ndarray, kernel: bytes, kernel_shape: tuple, conv_cfg: str) -> pipeline.Convolved:
-    # image_id stands in for the pixels in the cache key: hashing a 1024x1024 image on every rerun would cost more
-    # than it saves. conv_cfg holds only what the convolution depends on, so bias, activation and pooling
-    # changes reuse it.
-    return pipeline.convolve(_image, np.frombuffer(kernel).reshape(kernel_shape), LabConfig.from_dict(json.loads(conv_cfg)))
-
-
-@st.cache_resource(max_entries=6, show_spinner=False)
-def _run(image_id: str, _image: np.ndarray, kernel: bytes, kernel_shape: tuple, cfg: str) -> PipelineResult:
-    lab = LabConfig.from_dict(json.loads(cfg))
-    conv_cfg = json.dumps({"colour": lab.colour, "geometry": lab.geometry.to_dict()}, sort_keys=True)
-    return pipeline.finish(_convolve(image_id, _image, kernel, kernel_shape, conv_cfg), lab)
+THUMBNAIL_SIDE = 256  # filter-bank pictures
 
 
 @st.cache_resource(show_spinner=False)
-def _pictures() -> figures.PngCache:
-    return figures.PngCache()
+def _convolutions() -> LruCache:
+    # Shared by every session: keys are content hashes of the image, kernel and geometry.
+    return LruCache(max_entries=12)
 
 
-def _map_request(stage_id: str, values: np.ndarray, mode: str, max_side: int = figures.DISPLAY_MAX_SIDE):
-    """A picture request for ``PngCache``: its key (what the picture depends on) and how to make it."""
-    return f"{stage_id}|{mode}|{max_side}", lambda: figures.map_png(values, mode, max_side=max_side)
+@st.cache_resource(show_spinner=False)
+def _pictures() -> LruCache:
+    return LruCache(max_entries=96, workers=2)
+
+
+# cache_resource, not cache_data: results are large arrays that the page only reads, and cache_data would
+# pickle and copy them on every hit.
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _compute(state: KernelLabState, image_key: str, _image: np.ndarray, _cache: LruCache) -> KernelLabResult:
+    return compute(state, _image, image_key, cache=_cache)
+
+
+# --- controls ----------------------------------------------------------------------------------------------
+
+def _on_colour() -> None:
+    colour = st.session_state["kl_colour"]
+
+    def switch(state: KernelLabState) -> KernelLabState:
+        switched, note = state.with_colour(colour)
+        if note:
+            page_state.flash(PAGE, tr(note))
+        return switched
+
+    page_state.replace_state(PAGE, switch)
+
+
+def _on_preset() -> None:
+    page_state.replace_state(PAGE, lambda s: replace(s, preset=st.session_state["kl_preset"], params=(), kernel=None))
+
+
+def _on_param() -> None:
+    def apply(state: KernelLabState) -> KernelLabState:
+        values = tuple(float(st.session_state[f"kl_param_{state.preset}_{spec.name}"])
+                       for spec in kernels.PRESETS[state.preset].params)
+        return replace(state, params=values, kernel=None)
+
+    page_state.replace_state(PAGE, apply)
+
+
+def _on_resize() -> None:
+    rows, cols = int(st.session_state["kl_rows"]), int(st.session_state["kl_cols"])
+
+    def resize(state: KernelLabState) -> KernelLabState:
+        kernel = state.kernel_array()
+        slices = [kernels.resize_kernel(k, rows, cols) for k in (kernel if kernel.ndim == 3 else [kernel])]
+        return state.with_kernel(np.stack(slices) if kernel.ndim == 3 else slices[0])
+
+    page_state.replace_state(PAGE, resize)
+
+
+def _on_normalise() -> None:
+    def normalise(state: KernelLabState) -> KernelLabState:
+        try:
+            return state.with_kernel(kernels.normalize_sum(state.kernel_array()))
+        except ValueError as error:
+            page_state.flash(PAGE, str(error))
+            return state
+
+    page_state.replace_state(PAGE, normalise)
+
+
+def _on_randomise() -> None:
+    seed = st.session_state.get("kl_random_seed", 0) + 1
+    st.session_state["kl_random_seed"] = seed
+
+    def randomise(state: KernelLabState) -> KernelLabState:
+        kernel = state.kernel_array()
+        rows, cols = kernel.shape[-2:]
+        if kernel.ndim == 3:
+            return state.with_kernel(np.stack([kernels.random_kernel(rows, cols, seed=seed * 3 + c) for c in range(3)]))
+        return state.with_kernel(kernels.random_kernel(rows, cols, seed=seed))
+
+    page_state.replace_state(PAGE, randomise)
+
+
+def _on_reset() -> None:
+    page_state.replace_state(PAGE, lambda s: replace(s, kernel=None))
+
+
+def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
+    """Preset, its sliders, the size, the grid(s) and the kernel buttons."""
+    st.selectbox(tr("widgets.preset"), list(kernels.PRESETS), key=b.seed("kl_preset", state.preset),
+                 format_func=lambda k: tr(kernels.PRESETS[k].name_key), on_change=_on_preset)
+    kernel = state.kernel_array()
+    if not state.edited:
+        st.caption(tr(kernels.PRESETS[state.preset].why_key))
+        for spec, value in zip(kernels.PRESETS[state.preset].params, state.preset_params.values()):
+            st.slider(tr(spec.label_key), float(spec.min), float(spec.max), step=float(spec.step),
+                      key=b.seed(f"kl_param_{state.preset}_{spec.name}", float(value)), on_change=_on_param)
+    elif kernel.shape[-2:] == (1, 1):
+        st.caption(tr("kernels.pointwise.why"))
+    else:
+        st.caption(tr("kl.edited", preset=tr(kernels.PRESETS[state.preset].name_key)))
+    size = st.columns([1, 1, 1.2], vertical_alignment="bottom")
+    size[0].number_input(tr("widgets.kernel_rows"), 1, kernels.MAX_SIDE, key=b.seed("kl_rows", kernel.shape[-2]),
+                         on_change=_on_resize)
+    size[1].number_input(tr("widgets.kernel_cols"), 1, kernels.MAX_SIDE, key=b.seed("kl_cols", kernel.shape[-1]),
+                         on_change=_on_resize)
+    with size[2]:
+        pasted = paste_rows("kl", max_side=kernels.MAX_SIDE)
+    if pasted is not None:
+        # A pasted 2-D kernel in RGB is split over the channels like a preset, so the picture means the same.
+        pasted = pasted if state.colour == "gray" else kernels.rgb_kernel(pasted, kernels.grayscale_weights())
+        state = state.with_kernel(pasted)
+        kernel = state.kernel_array()
+        page_state.replace_state(PAGE, lambda s: state)
+        st.rerun()
+
+    version = grid_version(b, "kl")
+    problems: list[str] = []
+    if kernel.ndim == 2:
+        edited, problems = matrix_editor(kernel, f"kl_grid_{version}")
+    else:
+        tabs = st.tabs([tr("widgets.channel.r"), tr("widgets.channel.g"), tr("widgets.channel.b")])
+        slices = []
+        for c, tab in enumerate(tabs):
+            with tab:
+                values, errors = matrix_editor(kernel[c], f"kl_grid_{version}_{c}")
+                slices.append(values)
+                problems += errors
+        edited = np.stack(slices)  # (3, kh, kw)
+    for problem in problems:
+        st.warning(problem, icon=":material/edit_off:")
+    if not np.array_equal(edited, kernel):
+        state = state.with_kernel(edited)
+    st.markdown(tr("widgets.kernel_sum", total=kernel_sum_text(edited)))
+    buttons = st.columns(3)
+    buttons[0].button(tr("widgets.normalise"), key="kl_normalise", on_click=_on_normalise,
+                      help=tr("widgets.normalise_help"), width="stretch")
+    buttons[1].button(tr("widgets.randomise"), key="kl_randomise", on_click=_on_randomise, width="stretch")
+    buttons[2].button(tr("widgets.reset"), key="kl_reset", on_click=_on_reset, disabled=not state.edited,
+                      width="stretch", help=tr("widgets.reset_help"))
+    return state
+
+
+def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.ndarray, str, str]:
+    with st.sidebar:
+        st.subheader(tr("kl.input"))
+        working = st.select_slider(tr("kl.working_size"), WORKING_SIZES, key=b.seed("kl_working", state.working_size),
+                                   help=tr("kl.working_size_help"))
+        image, note, image_key, source, sample = image_input(b, "kl", source=state.source, sample=state.sample,
+                                                             max_side=int(working))
+        st.segmented_control(tr("kl.colour"), ["gray", "rgb"], required=True, key=b.seed("kl_colour", state.colour),
+                             format_func=lambda c: tr(f"kl.colour.{c}"), on_change=_on_colour)
+        st.subheader(tr("kl.geometry"))
+        geometry = geometry_controls(b, "kl", padding=state.padding, pad=state.pad, padding_mode=state.padding_mode,
+                                     stride=state.stride, dilation=state.dilation, flip=state.flip)
+        st.subheader(tr("kl.after_conv"))
+        bias = st.number_input(tr("kl.bias"), step=1.0, key=b.seed("kl_bias", float(state.bias)),
+                               help=tr("kl.bias_help"))
+        activation = st.selectbox(tr("kl.activation"), pipeline.ACTIVATIONS, key=b.seed("kl_activation", state.activation),
+                                  format_func=lambda a: tr(f"kl.activation.{a}"))
+        slope = state.slope
+        if activation == "leaky_relu":
+            slope = st.slider(tr("kl.leaky_slope"), 0.01, 0.5, step=0.01, key=b.seed("kl_slope", float(state.slope)))
+        pool = st.segmented_control(tr("kl.pooling"), ["none", "max", "avg"], required=True,
+                                    key=b.seed("kl_pool", state.pool), format_func=lambda p: tr(f"kl.pool.{p}"))
+        pool_size, pool_stride = state.pool_size, state.pool_stride
+        if pool != "none":
+            pool_size = pair_input(b, tr("kl.pool_size"), "kl_pool_size", pool_size, minimum=1, maximum=8)
+            pool_stride = pair_input(b, tr("kl.pool_stride"), "kl_pool_stride", pool_stride, minimum=1, maximum=8)
+        st.subheader(tr("kl.view"))
+        display = st.selectbox(tr("kl.display"), DISPLAYS, key=b.seed("kl_display", state.display),
+                               format_func=lambda m: tr(f"kl.display.{m}"), help=tr("kl.display_help"))
+        details = st.toggle(tr("kl.details"), key=b.seed("kl_details", state.details))
+        zoom = state.zoom
+        if details:
+            st.caption(tr("kl.zoom_help", side=64))
+            zoom = (st.slider(tr("kl.zoom_row"), 0, 100, format="%d%%", key=b.seed("kl_zoom_row", state.zoom[0])),
+                    st.slider(tr("kl.zoom_col"), 0, 100, format="%d%%", key=b.seed("kl_zoom_col", state.zoom[1])))
+    state = replace(state, source=source, sample=sample, working_size=int(working), bias=float(bias),
+                    activation=activation, slope=float(slope), pool=pool, pool_size=pool_size, pool_stride=pool_stride,
+                    display=display, details=bool(details), zoom=(int(zoom[0]), int(zoom[1])), **geometry)
+    return state, image, note, image_key
+
+
+def controls(b: PageBinding) -> tuple[KernelLabState, np.ndarray, str, str]:
+    """The sidebar's widgets, seeded from the bound state: (the state they describe, the image, a note, its key).
+
+    The kernel editor and the bank picker sit in the page body and update the state there.
+    """
+    return _sidebar(b, b.state)
+
+
+# --- drawing -------------------------------------------------------------------------------------------------
+
+def _scale_caption(mode: str) -> str:
+    return tr(f"kl.scale.{mode}")
+
+
+def _stage(column, slot: str, title: str, values: np.ndarray, mode: str, picture: bytes, key: str,
+           state: KernelLabState) -> None:
+    """One map: title with its shape, the picture at the input's scale, its scale and stats; details below."""
+    with column:
+        st.markdown(f"**{title}** `{' × '.join(map(str, values.shape))}`")
+        st.image(picture, width="stretch")
+        st.caption(f"{_scale_caption(mode)}  \n"
+                   + tr("kl.stats", min=f"{values.min():.4g}", max=f"{values.max():.4g}", mean=f"{values.mean():.4g}"))
+        if state.details:
+            _details(slot, values, mode, key, state)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _stats(key: str, _values: np.ndarray) -> pipeline.MapStats:
-    # A histogram of a million values takes ~9 ms: with details on, redo it only when the map changed.
-    return pipeline.map_stats(_values)
+def _stats(key: str, _values: np.ndarray) -> figures.MapStats:
+    # A histogram of a million values takes ~9 ms: redo it only when the map changed.
+    return figures.map_stats(_values)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _small(image_id: str, _image: np.ndarray) -> np.ndarray:
-    return downscale(_image, BANK_SIDE) if max(_image.shape[:2]) > BANK_SIDE else _image
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _bank(image_id: str, _image: np.ndarray, presets: tuple[str, ...], cfg: str) -> list[np.ndarray]:
-    cfg_obj = LabConfig.from_dict(json.loads(cfg))
-    bank_kernels = [kernels.make_kernel(p) for p in presets]
-    if cfg_obj.colour == "rgb":
-        bank_kernels = [kernels.rgb_kernel(k, kernels.grayscale_weights()) for k in bank_kernels]
-    return pipeline.run_bank(_small(image_id, _image), bank_kernels, cfg_obj)
-
-
-def _controls() -> tuple[np.ndarray | None, str, str, LabConfig, np.ndarray, str]:
-    with st.sidebar:
-        st.subheader(tr("kl.input"))
-        working = st.select_slider(tr("kl.working_size"), [64, 128, 256, 512, 768, 1024], value=512, key="kl_working",
-                                   help=tr("kl.working_size_help"), persist_state="session")
-        colour = st.segmented_control(tr("kl.colour"), ["gray", "rgb"], default="gray", required=True, key="kl_colour",
-                                      format_func=lambda c: tr(f"kl.colour.{c}"), persist_state="session")
-        image, note, image_id = image_input("kl", max_side=working)
-    kernel_col, geometry_col, stage_col = st.columns([1.25, 1, 1], gap="medium")
-    with kernel_col:
-        st.subheader(tr("kl.kernel"))
-        kernel, preset = kernel_editor("kl", colour=colour)
-    with geometry_col:
-        st.subheader(tr("kl.geometry"))
-        geometry = geometry_controls("kl")
-    with stage_col:
-        st.subheader(tr("kl.after_conv"))
-        bias = st.number_input(tr("kl.bias"), value=0.0, step=1.0, key="kl_bias", help=tr("kl.bias_help"), persist_state="session")
-        activation = st.selectbox(tr("kl.activation"), pipeline.ACTIVATIONS, key="kl_activation",
-                                  format_func=lambda a: tr(f"kl.activation.{a}"), persist_state="session")
-        slope = 0.1
-        if activation == "leaky_relu":
-            slope = st.slider(tr("kl.leaky_slope"), 0.01, 0.5, 0.1, 0.01, key="kl_slope", persist_state="session")
-        pool_kind = st.segmented_control(tr("kl.pooling"), ["none", "max", "avg"], default="none", required=True,
-                                         key="kl_pool", format_func=lambda p: tr(f"kl.pool.{p}"), persist_state="session")
-        pooling = Pooling()
-        if pool_kind != "none":
-            size = pair_input(tr("kl.pool_size"), "kl_pool_size", minimum=1, maximum=8, value=(2, 2))
-            stride = pair_input(tr("kl.pool_stride"), "kl_pool_stride", minimum=1, maximum=8, value=size)
-            pooling = Pooling(kind=pool_kind, size=size, stride=stride)
-        display = st.selectbox(tr("kl.display"), pipeline.DISPLAY_MODES, key="kl_display",
-                               format_func=lambda m: tr(f"kl.display.{m}"), help=tr("kl.display_help"), persist_state="session")
-    cfg = LabConfig(colour=colour, working_size=working, geometry=geometry, activation=activation, leaky_slope=slope,
-                    pooling=pooling, bias=float(bias))
-    return image, note, image_id, cfg, kernel, display
-
-
-def _shape_text(result: PipelineResult) -> None:
-    with st.container(key="kl_shapes", border=True):
-        st.markdown(f"**{tr('kl.shapes')}**")
-        for shape in result.shapes:
-            dims = " × ".join(str(d) for d in shape.shape)
-            st.markdown(f"- {tr(f'kl.stage.{shape.stage}')}: `{dims}`")
-            if shape.rows is not None:
-                st.markdown(f"  - {tr('kl.formula_rows')} `{shape.rows.text}`")
-                st.markdown(f"  - {tr('kl.formula_cols')} `{shape.cols.text}`")
-        st.caption(tr("kl.formula_legend"))
-        dropped = len(result.dropped_rows), len(result.dropped_cols)
-        if any(dropped):
-            st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
-
-
-def _stage(column, slot: str, title: str, key: str, picture: bytes, values: np.ndarray, mode: str, *,
-           details: bool, zoom: tuple[float, float]) -> None:
-    """One map: picture and stats; with ``details``, hover values, histogram and downloads.
-
-    ``slot`` names the place on the page (widget keys, file names); ``key`` names the values (its picture's key).
-    """
-    with column:
-        st.markdown(f"**{title}**  \n`{' × '.join(map(str, values.shape))}`")
-        st.image(picture, width="stretch")
-        st.caption(tr("kl.stats", min=f"{values.min():.4g}", max=f"{values.max():.4g}", mean=f"{values.mean():.4g}"))
-        if not details:
-            return
-        stats = _stats(key, values)
-        with st.container(border=True):
-            if values.ndim == 2 and values.size <= figures.HEATMAP_MAX_CELLS:
-                st.plotly_chart(figures.heatmap_figure(values, signed=mode == "diverging"), key=f"kl_{slot}_heat")
-            elif values.ndim == 2:
-                rows, cols = figures.zoom_window(values.shape, zoom)
+def _details(slot: str, values: np.ndarray, mode: str, key: str, state: KernelLabState) -> None:
+    with st.container(border=True):
+        if values.ndim == 2:
+            rows, cols = figures.zoom_window(values.shape, (state.zoom[0] / 100, state.zoom[1] / 100))
+            if values.size > figures.HEATMAP_MAX_CELLS:
                 st.caption(tr("kl.zoom_window", r0=rows.start, r1=rows.stop - 1, c0=cols.start, c1=cols.stop - 1))
-                st.plotly_chart(figures.heatmap_figure(values[rows, cols], signed=mode == "diverging",
-                                                       origin=(rows.start, cols.start)), key=f"kl_{slot}_heat")
-            st.plotly_chart(figures.histogram_figure(stats), key=f"kl_{slot}_hist")
-            left, right = st.columns(2)
-            left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
-                                 file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png")
-            right.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values),
-                                  file_name=f"{slot}.npy", key=f"kl_{slot}_dl_npy")
+            st.plotly_chart(figures.heatmap_figure(values[rows, cols], signed=mode == "diverging",
+                                                   origin=(rows.start, cols.start)), key=f"kl_{slot}_heat")
+        st.plotly_chart(figures.histogram_figure(_stats(key, values)), key=f"kl_{slot}_hist")
+        left, right = st.columns(2)
+        left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
+                             file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png", width="stretch",
+                             icon=":material/image:")
+        right.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values), file_name=f"{slot}.npy",
+                              key=f"kl_{slot}_dl_npy", width="stretch", icon=":material/data_array:")
+
+
+def _shapes(result: KernelLabResult, state: KernelLabState) -> None:
+    stages = result.stages
+    with st.expander(tr("kl.shapes_title", shape=" × ".join(map(str, stages.shapes[-1].shape))), expanded=True,
+                     icon=":material/straighten:", key="kl_shapes_box"):
+        with st.container(key="kl_shapes"):
+            for shape in stages.shapes:
+                dims = " × ".join(str(d) for d in shape.shape)
+                st.markdown(f"- {tr(f'kl.stage.{shape.stage}')}: `{dims}`")
+                if shape.rows is not None:
+                    st.markdown(f"  - {tr('kl.formula_rows')} `{shape.rows.text}`\n"
+                                f"  - {tr('kl.formula_cols')} `{shape.cols.text}`")
+            st.caption(tr("kl.formula_legend"))
+            dropped = len(stages.dropped_rows), len(stages.dropped_cols)
+            if any(dropped):
+                st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
+        params = result.params
+        kh, kw = params.kernel_hw
+        st.markdown(tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.channels * kh * kw,
+                       total=params.per_filter))
+
+
+def _pictures_for(result: KernelLabResult, state: KernelLabState, slots: list[tuple[str, np.ndarray, int]]):
+    stages = result.stages
+    input_hw = stages.image.shape[:2]
+    requests = []
+    for name, values, side in slots:
+        mode = result.displays[name]
+        if name == "input":
+            dropped = (stages.dropped_rows, stages.dropped_cols)
+            requests.append((result.keys[name], lambda: figures.input_png(stages.image, *dropped)))
+        else:
+            requests.append((f"{result.keys[name]}|{side}",
+                             lambda v=values, m=mode, s=side: figures.map_png(v, m, input_hw=input_hw, max_side=s)))
+    return _pictures().get_many(requests)
+
+
+class Layout:
+    """Where each part of the page goes. A kernel up to 7 columns wide sits beside the input and the output, so a
+    projector shows all three at once; a wider one gets the page's whole width, so a 15×15 grid needs no scrolling.
+    Every map sits in a column of the same width, so maps keep their sizes relative to the input."""
+
+    def __init__(self, kernel_cols: int):
+        self.wide = kernel_cols > 7
+        if self.wide:
+            maps = st.columns(4, gap="medium")
+            self.kernel, self.shapes = st.container(), st.container()
+            self.maps = {"input": maps[0], "conv": maps[1], "activation": maps[2], "pool": maps[3]}
+        else:
+            top = st.columns([1.3, 1, 1], gap="medium")
+            below = st.columns([1.3, 1, 1], gap="medium")
+            self.kernel, self.shapes = top[0], below[0]
+            self.maps = {"input": top[1], "conv": top[2], "activation": below[1], "pool": below[2]}
+
+
+def draw(result: KernelLabResult, state: KernelLabState, layout: Layout) -> None:
+    """Every map in its place, the RGB partial sums, and the signed scale's legend."""
+    stages = result.stages
+    slots = [("input", stages.image, figures.DISPLAY_MAX_SIDE), ("conv", stages.conv, figures.DISPLAY_MAX_SIDE)]
+    if state.activation != "none":
+        slots.append(("activation", stages.activated, figures.DISPLAY_MAX_SIDE))
+    if stages.pooled is not None:
+        slots.append(("pool", stages.pooled, figures.DISPLAY_MAX_SIDE))
+    partials = [(f"partial{c}", stages.partials[c], PARTIAL_SIDE) for c in range(3)] if stages.partials else []
+    pictures = _pictures_for(result, state, slots + partials)
+    titles = {"input": tr("kl.stage.input"), "conv": tr("kl.stage.conv"), "activation": tr("kl.stage.activation"),
+              "pool": tr("kl.stage.pool")}
+    if stages.pooled is not None and state.activation == "none" and not layout.wide:
+        layout.maps["pool"], layout.maps["activation"] = layout.maps["activation"], layout.maps["pool"]
+    for (name, values, _), picture in zip(slots, pictures):
+        with layout.maps[name]:
+            with st.container(key=f"kl_map_{name}"):
+                _stage(st.container(), name, titles[name], values, result.displays[name], picture, result.keys[name],
+                       state)
+    if "diverging" in result.displays.values():
+        with layout.shapes:
+            st.image(figures.colorbar_png(), caption=tr("kl.legend"), width=220)
+    if partials:
+        st.subheader(tr("kl.partials"))
+        st.caption(tr("kl.partials_help"))
+        columns = st.columns(4)
+        for c, ((name, values, _), picture) in enumerate(zip(partials, pictures[len(slots):])):
+            _stage(columns[c], name, tr(f"widgets.channel.{'rgb'[c]}"), values, result.displays[name], picture,
+                   result.keys[name], state)
+        with columns[3]:
+            # The sum is the convolution map itself: the same picture as the convolution stage.
+            st.markdown(f"**{tr('kl.partials_sum', bias=f'{state.bias:g}')}**")
+            st.image(pictures[1], width="stretch")
+
+
+def _bank_choice(b: PageBinding, state: KernelLabState) -> KernelLabState:
+    st.subheader(tr("kl.bank"))
+    st.caption(tr("kl.bank_help"))
+    chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), key=b.seed("kl_bank", list(state.bank)),
+                            format_func=lambda k: tr(kernels.PRESETS[k].name_key))
+    return replace(state, bank=tuple(chosen))
+
+
+def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
+    """One thumbnail per bank kernel that fits; a kernel that does not fit says so by name, the rest still show."""
+    if not result.bank:
+        return
+    params = result.params
+    sizes = set(params.bank_filters)
+    if len(sizes) == 1:
+        (c, kh, kw), = sizes
+        st.markdown(tr("kl.bank_params_same", n=len(params.bank_filters), c=c, kh=kh, kw=kw, weights=c * kh * kw,
+                       total=params.bank_total))
+    else:
+        st.markdown(tr("kl.bank_params_mixed", n=len(params.bank_filters), total=params.bank_total))
+    fitting = [m for m in result.bank if m.values is not None]
+    requests = []
+    for m in fitting:
+        mode = figures.auto_display(m.values) if state.display == "auto" else state.display
+        requests.append((f"bank|{m.preset}|{result.keys['activation']}|{mode}",
+                         lambda v=m.values, md=mode: figures.map_png(v, md, max_side=THUMBNAIL_SIDE)))
+    pictures = dict(zip([m.preset for m in fitting], _pictures().get_many(requests)))
+    grid = st.columns(4)
+    for index, m in enumerate(result.bank):
+        with grid[index % 4]:
+            name = tr(kernels.PRESETS[m.preset].name_key)
+            if m.values is None:
+                st.error(tr("kl.bank_misfit", name=name, reason=m.error), icon=":material/block:")
+            else:
+                st.image(pictures[m.preset], width="stretch", caption=f"{name} · {' × '.join(map(str, m.values.shape))}")
 
 
 def render() -> None:
     started = time.perf_counter()
-    st.title(tr("kl.title"))
-    st.caption(tr("kl.intro"))
-    image, note, image_id, cfg, kernel, display = _controls()
+    b = page_state.bind(PAGE, KernelLabState)
+    page_header("kl.title", "kl.intro")
+    b.warn_ignored()
+    page_state.show_flashes(PAGE)
+    state, image, note, image_key = controls(b)
     if note:
         st.info(note, icon=":material/info:")
-    if image is None:
-        return
-    cfg_json = json.dumps(cfg.to_dict(), sort_keys=True)
-    kernel_bytes = np.ascontiguousarray(kernel, dtype=np.float64).tobytes()
+    layout = Layout(state.kernel_array().shape[-1])
+    with layout.kernel, st.container(key="last_on_phone_kernel"):
+        state = _kernel_editor(b, state)
+    partials_area = st.container()
+    bank_area = st.container()
+    with bank_area:
+        st.divider()
+        state = _bank_choice(b, state)
     try:
-        result = _run(image_id, image, kernel_bytes, kernel.shape, cfg_json)
+        result = _compute(state, image_key, image, _convolutions())
     except ValueError as error:
-        st.error(tr("kl.impossible", reason=str(error)), icon=":material/block:")
+        with layout.maps["conv"]:
+            st.error(tr("kl.impossible", reason=str(error)), icon=":material/block:")
+        b.publish(state)
         return
-
-    _shape_text(result)
-    # Stage ids name exactly what a map depends on, so unchanged maps come from the PNG cache.
-    conv_key = f"{image_id}|{hash(kernel_bytes)}|{json.dumps(cfg.geometry.to_dict())}|{cfg.colour}"
-    conv_id = f"conv|{conv_key}|{cfg.bias}"
-    act_id = conv_id if cfg.activation == "none" else f"act|{conv_id}|{cfg.activation}|{cfg.leaky_slope}"
-    legend, toggle = st.columns([1, 1], vertical_alignment="center")
-    if display == "diverging":
-        legend.image(figures.colorbar_png(), caption=tr("kl.legend"), width=256)
-    details = toggle.toggle(tr("kl.details"), key="kl_details", persist_state="session")
-    zoom = (0.5, 0.5)
-    if details and result.conv.size > figures.HEATMAP_MAX_CELLS:
-        st.caption(tr("kl.zoom_help", side=64))
-        left, right = st.columns(2)
-        zoom = (left.slider(tr("kl.zoom_row"), 0, 100, 50, format="%d%%", key="kl_zoom_row", persist_state="session") / 100,
-                right.slider(tr("kl.zoom_col"), 0, 100, 50, format="%d%%", key="kl_zoom_col", persist_state="session") / 100)
-    view = {"details": details, "zoom": zoom}
-
-    dropped = (result.dropped_rows, result.dropped_cols)
-    columns = st.columns(4 if result.pooled is not None else 3)
-    stages = [  # (column, slot, title, values, display mode, picture request)
-        (columns[0], "input", tr("kl.stage.input"), result.image, "clip",
-         (f"input|{image_id}|{cfg.colour}|{dropped}", lambda: figures.input_png(result.image, *dropped))),
-        (columns[1], "convolution", tr("kl.stage.conv"), result.conv, display, _map_request(conv_id, result.conv, display)),
-        (columns[2], "activation", tr("kl.stage.activation"), result.activated, display,
-         _map_request(act_id, result.activated, display)),
-    ]
-    if result.pooled is not None:
-        stages.append((columns[3], "pooling", tr("kl.stage.pool"), result.pooled, display,
-                       _map_request(f"pool|{act_id}|{cfg_json}", result.pooled, display)))
-    partials = []
-    if result.partials is not None:
-        for c, name in enumerate("rgb"):
-            partials.append((c, f"partial_{name}", tr(f"widgets.channel.{name}"), result.partials[c], display,
-                             _map_request(f"partial{c}|{conv_key}", result.partials[c], display, PARTIAL_SIDE)))
-        # The sum is the convolution map itself: the same picture as the convolution stage.
-        partials.append((3, "partial_sum", tr("kl.partials_sum", bias=f"{cfg.bias:g}"), result.conv, display,
-                         _map_request(conv_id, result.conv, display)))
-    pictures = _pictures().get_many([request for *_, request in stages + partials])
-
-    for (column, slot, title, values, mode, (key, _)), picture in zip(stages, pictures):
-        _stage(column, slot, title, key, picture, values, mode, **view)
-    if partials:
-        st.subheader(tr("kl.partials"))
-        st.caption(tr("kl.partials_help"))
-        cols = st.columns(4)
-        for (c, slot, title, values, mode, (key, _)), picture in zip(partials, pictures[len(stages):]):
-            _stage(cols[c], slot, title, key, picture, values, mode, **view)
-    _filter_bank(image, image_id, cfg, cfg_json, display)
+    with partials_area:
+        draw(result, state, layout)
+    with layout.shapes:
+        _shapes(result, state)
+    with bank_area:
+        _bank_pictures(result, state)
+    with st.sidebar:
+        page_state.share_link(state, note=tr("kl.upload_link_note") if state.source != "sample" else "")
+    b.publish(state)
     elapsed_ms = 1000 * (time.perf_counter() - started)
-    st.session_state["kl_last_run_ms"] = elapsed_ms  # read by bench/kernel_lab.py
-    st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.image.shape[0], w=result.image.shape[1]))
-
-
-def _filter_bank(image: np.ndarray, image_id: str, cfg: LabConfig, cfg_json: str, display: str) -> None:
-    st.divider()
-    st.subheader(tr("kl.bank"))
-    st.caption(tr("kl.bank_help", side=BANK_SIDE))
-    chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), default=["sobel_x", "sobel_y", "laplacian8", "gaussian"],
-                            key="kl_bank", format_func=lambda k: tr(kernels.PRESETS[k].name_key), persist_state="session")
-    if not chosen:
-        return
-    try:
-        maps = _bank(image_id, image, tuple(chosen), cfg_json)
-    except ValueError as error:
-        st.error(tr("kl.impossible", reason=str(error)))
-        return
-    pictures = _pictures().get_many([_map_request(f"bank|{preset}|{image_id}|{cfg_json}", values, display, PARTIAL_SIDE)
-                                     for preset, values in zip(chosen, maps)])
-    grid = st.columns(min(4, len(chosen)))
-    for index, (preset, picture) in enumerate(zip(chosen, pictures)):
-        grid[index % len(grid)].image(picture, width="stretch", caption=tr(kernels.PRESETS[preset].name_key))
+    page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
+    st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0], w=result.stages.image.shape[1]))
 
 
 render()

@@ -1,176 +1,190 @@
-"""Step by step: slide the window one output at a time and see every multiplication."""
+"""Step by step: slide the window one output at a time and see every multiplication.
+
+The page is three steps: ``controls`` (widgets -> StepState), ``compute`` (cnnviz.pages.step) and ``draw`` (the
+grids and the written-out arithmetic, in a fragment that Play reruns once a second).
+"""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
 
-from cnnviz import figures, stepper
-from cnnviz.geometry import Pooling
-from cnnviz.kernels import make_kernel, resize_kernel
-from cnnviz.pipeline import AxisFormula, axis_formula
-from cnnviz.ui.common import tr
-from cnnviz.ui.widgets import geometry_controls, matrix_editor, pair_input
+from cnnviz import figures
+from cnnviz.numfmt import fmt
+from cnnviz.pages.step import EXAMPLES, MAX_INPUT, MAX_KERNEL, OPERATIONS, StepResult, StepState, compute, resized
+from cnnviz.ui import state as page_state
+from cnnviz.ui.common import page_header, tr
+from cnnviz.ui.state import PageBinding
+from cnnviz.ui.widgets import geometry_controls, grid_version, matrix_editor, pair_input
+from cnnviz.urlstate import as_matrix
 
-FIVE = np.array([[1, 2, 3, 0, 1], [0, 1, 2, 3, 1], [3, 0, 1, 2, 0], [1, 2, 3, 0, 1], [0, 1, 2, 3, 0]], dtype=float)
-THREE = np.arange(1, 10, dtype=float).reshape(3, 3)
-EXAMPLES = {
-    # name -> (input, kernel, padding kind, padding amount)
-    "five": (FIVE, make_kernel("laplacian8"), "custom", (1, 1)),
-    "three": (THREE, np.eye(3), "valid", (0, 0)),
-    "three_padded": (THREE, np.eye(3), "custom", (1, 1)),
-}
-STATE = "step_state"
-
-
-def _set_matrices(values: np.ndarray, kernel: np.ndarray) -> None:
-    state = st.session_state.setdefault(STATE, {"version": 0})
-    state["input"], state["kernel"] = np.array(values, float), np.array(kernel, float)
-    state["version"] += 1
-    st.session_state["step_in_rows"], st.session_state["step_in_cols"] = state["input"].shape
-    st.session_state["step_k_rows"], st.session_state["step_k_cols"] = state["kernel"].shape
-    st.session_state["step_pos"] = 1
+PAGE = "step"
+PLAY_SECONDS = 0.9  # time between steps while playing
 
 
 def _load_example(name: str) -> None:
-    values, kernel, padding, amount = EXAMPLES[name]
-    _set_matrices(values, kernel)
-    st.session_state["step_padding"] = padding
-    st.session_state["step_pad_h"], st.session_state["step_pad_w"] = amount
-    for key in ("step_stride_h", "step_stride_w", "step_dilation_h", "step_dilation_w"):
-        st.session_state[key] = 1
-    st.session_state["step_mode"] = "zeros"
-    st.session_state["step_flip"] = False
-    st.session_state["step_op"] = "conv"
+    page_state.replace_state(PAGE, lambda s: EXAMPLES[name])
+    page_state.set_transient("step_playing", False)
 
 
-def _resize() -> None:
-    state = st.session_state[STATE]
-    rows, cols = st.session_state["step_in_rows"], st.session_state["step_in_cols"]
-    grown = np.zeros((rows, cols))
-    old = state["input"][:rows, :cols]
-    grown[: old.shape[0], : old.shape[1]] = old
-    _set_matrices(grown, resize_kernel(state["kernel"], st.session_state["step_k_rows"], st.session_state["step_k_cols"]))
+def _on_resize() -> None:
+    value = page_state.widget_value
+    page_state.replace_state(PAGE, lambda s: resized(s, (value("step_in_rows"), value("step_in_cols")),
+                                                     (value("step_k_rows"), value("step_k_cols"))))
 
 
 def _move(delta: int, count: int) -> None:
-    st.session_state["step_pos"] = min(max(1, st.session_state.get("step_pos", 1) + delta), count)
+    position = page_state.widget_value("step_pos") + delta
+    page_state.set_widget("step_pos", min(max(0, position), count - 1))
 
 
 def _toggle_play() -> None:
-    st.session_state["step_playing"] = not st.session_state.get("step_playing", False)
+    page_state.set_transient("step_playing", not page_state.transient("step_playing", False))
 
 
-def _matrices() -> tuple[np.ndarray, np.ndarray]:
-    if STATE not in st.session_state:
-        _load_example("five")
-    state = st.session_state[STATE]
-    st.markdown(f"**{tr('step.examples')}**")
-    for name in EXAMPLES:
-        st.button(tr(f"step.example.{name}"), key=f"step_example_{name}", on_click=_load_example, args=(name,),
-                  icon=":material/school:")
-    sizes = st.columns(4)
-    sizes[0].number_input(tr("step.input_rows"), 1, 10, key="step_in_rows", on_change=_resize, persist_state="session")
-    sizes[1].number_input(tr("step.input_cols"), 1, 10, key="step_in_cols", on_change=_resize, persist_state="session")
-    sizes[2].number_input(tr("step.kernel_rows"), 1, 5, key="step_k_rows", on_change=_resize, persist_state="session")
-    sizes[3].number_input(tr("step.kernel_cols"), 1, 5, key="step_k_cols", on_change=_resize, persist_state="session")
-    st.markdown(f"**{tr('step.input')}**")
-    values = matrix_editor(state["input"], f"step_input_{state['version']}")
-    st.markdown(f"**{tr('step.kernel')}**")
-    kernel = matrix_editor(state["kernel"], f"step_kernel_{state['version']}")
-    state["input"], state["kernel"] = values, kernel
-    return values, kernel
-
-
-def _walkthrough(values: np.ndarray, kernel: np.ndarray) -> tuple[stepper.Walkthrough, AxisFormula, AxisFormula] | None:
-    st.session_state.setdefault("step_op", "conv")
-    op = st.segmented_control(tr("step.operation"), ["conv", "max", "avg"], key="step_op", required=True,
-                              format_func=lambda o: tr(f"step.op.{o}"), persist_state="session")
-    try:
+def _sidebar(b: PageBinding, state: StepState) -> StepState:
+    with st.sidebar:
+        st.markdown(f"**{tr('step.examples')}**")
+        for name in EXAMPLES:
+            st.button(tr(f"step.example.{name}"), key=f"step_example_{name}", on_click=_load_example, args=(name,),
+                      icon=":material/school:", width="stretch")
+        op = st.segmented_control(tr("step.operation"), OPERATIONS, required=True, key=b.seed("step_op", state.op),
+                                  format_func=lambda o: tr(f"step.op.{o}"))
+        state = replace(state, op=op)
         if op == "conv":
-            with st.expander(tr("step.geometry"), expanded=True):
-                geometry = geometry_controls("step", default_padding="custom", max_stride=5)
-                bias = st.number_input(tr("step.bias"), value=0.0, step=1.0, key="step_bias", persist_state="session")
-            walk = stepper.conv_walkthrough(values, kernel, geometry, bias)
-            (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
-            return (walk, axis_formula(values.shape[0], kernel.shape[0], sh, *walk.pads[0], dh),
-                    axis_formula(values.shape[1], kernel.shape[1], sw, *walk.pads[1], dw))
-        size = pair_input(tr("step.pool_size"), "step_pool_size", minimum=1, maximum=5, value=(2, 2))
-        stride = pair_input(tr("step.pool_stride"), "step_pool_stride", minimum=1, maximum=5, value=size)
-        walk = stepper.pool_walkthrough(values, Pooling(op, size, stride))
-        return (walk, axis_formula(values.shape[0], size[0], stride[0], 0, 0),
-                axis_formula(values.shape[1], size[1], stride[1], 0, 0))
-    except ValueError as error:
-        st.error(tr("step.impossible", reason=str(error)), icon=":material/block:")
-        return None
-
-
-def _view(walk: stepper.Walkthrough) -> None:
-    count = len(walk.steps)
-    if st.session_state.get("step_pos", 1) > count:
-        st.session_state["step_pos"] = count
-    if st.session_state.get("step_playing") and st.session_state.get("step_tick"):
-        if st.session_state.get("step_pos", 1) < count:
-            st.session_state["step_pos"] = st.session_state.get("step_pos", 1) + 1
+            geometry = geometry_controls(b, "step", padding=state.padding, pad=state.pad,
+                                         padding_mode=state.padding_mode, stride=state.stride,
+                                         dilation=state.dilation, flip=state.flip, max_stride=5)
+            bias = st.number_input(tr("step.bias"), step=1.0, key=b.seed("step_bias", float(state.bias)))
+            state = replace(state, bias=float(bias), **geometry)
         else:
-            st.session_state["step_playing"] = False
-            st.rerun()  # a full rerun re-creates this fragment without its timer
-    st.session_state["step_tick"] = True
-    controls = st.columns([1.3, 1.3, 1.5, 5], vertical_alignment="bottom")
-    controls[0].button(tr("step.prev"), key="step_prev", on_click=_move, args=(-1, count), width="stretch")
-    controls[1].button(tr("step.next"), key="step_next", on_click=_move, args=(1, count), width="stretch")
-    playing = st.session_state.get("step_playing", False)
-    controls[2].button(tr("step.pause") if playing else tr("step.play"), key="step_play", on_click=_toggle_play,
-                       width="stretch", type="primary")
-    position = 1
-    if count > 1:
-        position = controls[3].slider(tr("step.position", count=count), 1, count, key="step_pos", persist_state="session")
-    step = walk.steps[position - 1]
+            size = pair_input(b, tr("step.pool_size"), "step_pool_size", state.pool_size, minimum=1, maximum=MAX_KERNEL)
+            stride = pair_input(b, tr("step.pool_stride"), "step_pool_stride", state.pool_stride, minimum=1,
+                                maximum=MAX_KERNEL)
+            state = replace(state, pool_size=size, pool_stride=stride)
+    return state
 
-    taps = {cell: i for i, cell in enumerate(step.cells)}
+
+def _editors(b: PageBinding, state: StepState) -> StepState:
+    """The input (and, for a convolution, the kernel) as editable grids with their sizes."""
+    values, kernel = state.input_array(), state.kernel_array()
+    st.markdown(f"**{tr('step.edit')}**")
+    sizes = st.columns(4)
+    sizes[0].number_input(tr("step.input_rows"), 1, MAX_INPUT, key=b.seed("step_in_rows", values.shape[0]),
+                          on_change=_on_resize)
+    sizes[1].number_input(tr("step.input_cols"), 1, MAX_INPUT, key=b.seed("step_in_cols", values.shape[1]),
+                          on_change=_on_resize)
+    if state.op == "conv":
+        sizes[2].number_input(tr("step.kernel_rows"), 1, MAX_KERNEL, key=b.seed("step_k_rows", kernel.shape[0]),
+                              on_change=_on_resize)
+        sizes[3].number_input(tr("step.kernel_cols"), 1, MAX_KERNEL, key=b.seed("step_k_cols", kernel.shape[1]),
+                              on_change=_on_resize)
+    version = grid_version(b, "step")
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**{tr('step.input')}**")
+        values, problems = matrix_editor(values, f"step_input_{version}", cell_width=46)
+    if state.op == "conv":
+        with right:
+            st.markdown(f"**{tr('step.kernel')}**")
+            kernel, kernel_problems = matrix_editor(kernel, f"step_kernel_{version}", cell_width=46)
+            problems += kernel_problems
+    for problem in problems:
+        st.warning(problem, icon=":material/edit_off:")
+    return replace(state, input=as_matrix(values), kernel=as_matrix(kernel))
+
+
+def controls(b: PageBinding, editors_area) -> StepState:
+    """Every setting of the page, seeded from the bound state; the grids go into ``editors_area``."""
+    state = _sidebar(b, b.state)
+    with editors_area:
+        return _editors(b, state)
+
+
+def _grids(result: StepResult, frame, state: StepState) -> str:
+    walk, step = result.walk, frame.step
     classes = {(r, c): "pad" for r, c in zip(*np.nonzero(walk.pad_mask))}
     notes = {}
-    for cell, i in taps.items():
+    for i, cell in enumerate(step.cells):
         classes[cell] = (classes.get(cell, "") + " tap").strip()
         if step.weights is not None:
-            notes[cell] = stepper.fmt(step.weights[i])
-    out_classes = {}
-    shown = np.full(walk.output.shape, np.nan)
-    for done in walk.steps[:position]:
-        shown[done.out_row, done.out_col] = done.total
-    out_classes[(step.out_row, step.out_col)] = "current"
-    grids = [figures.grid_html(walk.padded, tr("step.padded_input") if walk.kind == "conv" else tr("step.input"),
+            notes[cell] = fmt(step.weights[i])
+    grids = [figures.grid_html(walk.padded, tr("step.padded_input") if walk.kind == "conv" else tr("step.input_window"),
                                classes=classes, notes=notes)]
     if walk.kernel is not None:
-        grids.append(figures.grid_html(walk.kernel, tr("step.kernel_applied_flipped") if st.session_state.get("step_flip")
+        grids.append(figures.grid_html(walk.kernel, tr("step.kernel_applied_flipped") if state.flip
                                        else tr("step.kernel_applied"), signed=True))
-    grids.append(figures.grid_html(shown, tr("step.output", row=step.out_row, col=step.out_col), classes=out_classes,
-                                   signed=walk.kind == "conv"))
-    st.html(figures.GRID_CSS + f'<div class="cv-grids">{"".join(grids)}</div>')
+    grids.append(figures.grid_html(frame.shown, tr("step.output", row=step.out_row, col=step.out_col),
+                                   classes={(step.out_row, step.out_col): "current"}, signed=walk.kind == "conv"))
+    return figures.GRID_CSS + f'<div class="cv-grids">{"".join(grids)}</div>'
+
+
+def draw(b: PageBinding, result: StepResult, state: StepState) -> None:
+    """Position controls, the arithmetic and the grids. Runs as a fragment, so Play redraws only this part."""
+    count = result.count
+    playing = page_state.transient("step_playing", False)
+    position = min(page_state.widget_value("step_pos", 0), count - 1)  # seeded by render, moved by the buttons
+    if playing and page_state.transient("step_tick", False):
+        if position < count - 1:
+            position += 1
+        else:
+            page_state.set_transient("step_playing", False)
+            st.rerun()  # a full rerun re-creates this fragment without its timer
+    page_state.set_transient("step_tick", True)
+    page_state.set_widget("step_pos", position)
+    walk = result.walk
+    shape = walk.output.shape
+    buttons = st.columns([1, 1, 1.4, 6], vertical_alignment="bottom")
+    buttons[0].button(tr("step.prev"), key="step_prev", on_click=_move, args=(-1, count), width="stretch")
+    buttons[1].button(tr("step.next"), key="step_next", on_click=_move, args=(1, count), width="stretch")
+    buttons[2].button(tr("step.pause") if playing else tr("step.play"), key="step_play", on_click=_toggle_play,
+                      width="stretch", type="primary", icon=":material/pause:" if playing else ":material/play_arrow:")
+    if count > 1:
+        position = buttons[3].select_slider(
+            tr("step.position", count=count, rows=shape[0], cols=shape[1]), list(range(count)), key="step_pos",
+            format_func=lambda i: f"({i // shape[1]}, {i % shape[1]})")
+    frame = result.frame(position)
+    step = frame.step
     with st.container(key="step_sum", border=True):
-        st.markdown(tr("step.sum_title", row=step.out_row, col=step.out_col))
-        st.code(stepper.explain(walk, step), language=None, wrap_lines=True)
+        title = "step.sum_title" if walk.kind == "conv" else f"step.{walk.kind}_title"
+        st.markdown(tr(title, row=step.out_row, col=step.out_col))
+        st.code(frame.explanation, language=None, wrap_lines=True)
         if any(step.is_padding):
-            st.caption(tr("step.padding_note", count=sum(step.is_padding), mode=st.session_state.get("step_mode", "zeros")))
-    if position == count:
+            st.caption(tr("step.padding_note", count=sum(step.is_padding), mode=state.padding_mode))
+    st.html(_grids(result, frame, state))
+    rows, cols = walk.rows, walk.cols
+    st.markdown(f"{tr('step.shape_rows')} `H′ = {rows.text}` · {tr('step.shape_cols')} `W′ = {cols.text}`")
+    if frame.position == count - 1:
         st.success(tr("step.complete"), icon=":material/check_circle:")
+    b.publish(replace(state, position=frame.position))
 
 
 def render() -> None:
-    st.title(tr("step.title"))
-    st.caption(tr("step.intro"))
-    setup, view = st.columns([5, 7], gap="large")
-    with setup:
-        values, kernel = _matrices()
-        result = _walkthrough(values, kernel)
-    if result is None:
+    b = page_state.bind(PAGE, StepState)
+    page_header("step.title", "step.intro")
+    b.warn_ignored()
+    view_area = st.container()
+    editors_area = st.container()
+    state = controls(b, editors_area)
+    try:
+        result = compute(state)
+    except ValueError as error:
+        with view_area:
+            st.error(tr("step.impossible", reason=str(error)), icon=":material/block:")
+        b.publish(state)
         return
-    walk, rows, cols = result
-    with view:
-        st.markdown(f"{tr('step.shape_rows')} `H′ = {rows.text}`  \n{tr('step.shape_cols')} `W′ = {cols.text}`")
-        playing = st.session_state.get("step_playing", False)
+    with view_area:
+        # Seeded here, in the full run: fragment reruns keep this run's binding, which may still be "loading".
+        b.seed("step_pos", min(b.state.position, result.count - 1))
+        if page_state.widget_value("step_pos") >= result.count:
+            page_state.set_widget("step_pos", result.count - 1)
+        playing = page_state.transient("step_playing", False)
         if playing:
-            st.session_state["step_tick"] = False  # the first fragment run after Play shows the current step
-        st.fragment(_view, run_every=0.9 if playing else None)(walk)
+            page_state.set_transient("step_tick", False)  # the first fragment run after Play shows the current step
+        st.fragment(draw, run_every=PLAY_SECONDS if playing else None)(b, result, state)
+    with st.sidebar:
+        page_state.share_link(page_state.stored(PAGE) or state)
 
 
 render()

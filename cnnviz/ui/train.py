@@ -1,9 +1,13 @@
-"""Train on MNIST: configure a CNN, train it in the background, watch it learn, look at its mistakes."""
+"""Train on MNIST: configure a CNN, train it in the background, watch it learn, look at its mistakes.
+
+The page is three steps: ``controls`` (widgets -> TrainPageState), ``compute`` (the layer summary, and the run the
+state names, from the shared training session) and ``draw`` (live curves, filters and results).
+"""
 from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,285 +15,272 @@ import streamlit as st
 
 from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
-from cnnviz.jobs import FINISHED, JobLimiter, TrainingJob, config_label, default_limit
-from cnnviz.model import ACTIVATIONS, DEFAULT_PRESET, PRESETS, ConvBlock, ModelConfig, first_conv_weight, summarize
-from cnnviz.train import (DEVICES, OPTIMIZERS, SCHEDULES, CheckpointError, EvalResult, TrainConfig, confusion_matrix,
-                          evaluate, load_checkpoint, save_checkpoint)
-from cnnviz.ui.common import tr
+from cnnviz.jobs import FINISHED, Run
+from cnnviz.model import ACTIVATIONS, POOLS, PRESETS, ConvBlock, first_conv_weight, summarize
+from cnnviz.pages.train import BATCH_SIZES, MAX_BLOCKS, SUBSETS, TrainPageState
+from cnnviz.train import OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate, save_checkpoint
+from cnnviz.ui import session
+from cnnviz.ui import state as page_state
+from cnnviz.ui.common import page_header, tr
+from cnnviz.ui.state import PageBinding
 
-MAX_PREVIOUS = 3  # earlier runs kept for comparison
-
-
-@dataclass
-class TrainingSession:
-    """This browser session's runs: the current job and up to three finished ones."""
-
-    job: TrainingJob | None = None
-    previous: list[train_figures.Curves] = field(default_factory=list)
-    evaluation: tuple[int, EvalResult] | None = None  # (step evaluated at, result) for the current job
-    loaded: tuple[str, object, ModelConfig, dict] | None = None  # (file name, model, config, checkpoint info)
+PAGE = session.TRAIN_PAGE
+ETA_AFTER_STEPS = 30  # the first steps include warm-up: an ETA from them reads several times too long
 
 
-def _release(session: TrainingSession) -> None:
-    if session.job is not None:
-        session.job.stop(timeout=5)
+# --- controls -------------------------------------------------------------------------------------------
+
+def _on_preset() -> None:
+    page_state.replace_state(PAGE, lambda s: s.with_preset(page_state.widget_value("train_preset")))
 
 
-@st.cache_resource(scope="session", on_release=_release, show_spinner=False)
-def _session() -> TrainingSession:
-    # One per browser session; when the session ends Streamlit calls _release, which stops the worker thread.
-    return TrainingSession()
+def _default_block(index: int) -> ConvBlock:
+    return ConvBlock(channels=(16, 32, 64, 64)[index], batch_norm=True, pool="max" if index < 2 else "none")
 
 
-@st.cache_resource(show_spinner=False)
-def _limiter() -> JobLimiter:
-    return JobLimiter(default_limit())
-
-
-# --- configuration ---------------------------------------------------------------------------------
-
-def _apply_preset() -> None:
-    cfg = PRESETS[st.session_state["train_preset"]]
-    st.session_state["train_blocks"] = len(cfg.blocks)
-    for index, block in enumerate(cfg.blocks):
-        for name, value in vars(block).items():
-            st.session_state[f"train_b{index}_{name}"] = value
-    st.session_state["train_hidden"] = cfg.hidden
-    st.session_state["train_dropout"] = cfg.dropout
-
-
-def _block_controls(index: int) -> ConvBlock:
-    defaults = ConvBlock(channels=[16, 32, 64, 64][index], batch_norm=True, pool="max" if index < 2 else "none")
-    for name, value in vars(defaults).items():
-        st.session_state.setdefault(f"train_b{index}_{name}", value)
+def _block_controls(b: PageBinding, index: int, block: ConvBlock) -> ConvBlock:
     key = f"train_b{index}_"
     left, right = st.columns(2)
-    channels = left.number_input(tr("train.channels"), 1, 256, key=key + "channels", persist_state="session")
-    kernel = right.number_input(tr("train.kernel_size"), 1, 9, key=key + "kernel_size", persist_state="session")
-    padding = left.number_input(tr("train.padding"), 0, 4, key=key + "padding", persist_state="session")
-    stride = right.number_input(tr("train.stride"), 1, 4, key=key + "stride", persist_state="session")
-    activation = left.selectbox(tr("train.activation"), ACTIVATIONS, key=key + "activation",
-                                format_func=lambda a: tr(f"train.act.{a}"), persist_state="session")
-    pool = right.selectbox(tr("train.pool"), ["none", "max", "avg"], key=key + "pool", format_func=lambda p: tr(f"train.pool.{p}"), persist_state="session")
-    pool_size = left.number_input(tr("train.pool_size"), 1, 4, key=key + "pool_size", disabled=pool == "none", persist_state="session")
-    batch_norm = right.checkbox(tr("train.batch_norm"), key=key + "batch_norm", persist_state="session")
-    return ConvBlock(int(channels), int(kernel), int(padding), int(stride), activation, bool(batch_norm), pool, int(pool_size))
+    channels = left.number_input(tr("train.channels"), 1, 256, key=b.seed(key + "channels", block.channels))
+    kernel = right.number_input(tr("train.kernel_size"), 1, 9, key=b.seed(key + "kernel_size", block.kernel_size))
+    padding = left.number_input(tr("train.padding"), 0, 4, key=b.seed(key + "padding", block.padding))
+    stride = right.number_input(tr("train.stride"), 1, 4, key=b.seed(key + "stride", block.stride))
+    activation = left.selectbox(tr("train.activation"), ACTIVATIONS, key=b.seed(key + "activation", block.activation),
+                                format_func=lambda a: tr(f"train.act.{a}"))
+    pool = right.selectbox(tr("train.pool"), POOLS, key=b.seed(key + "pool", block.pool),
+                           format_func=lambda p: tr(f"train.pool.{p}"))
+    pool_size = left.number_input(tr("train.pool_size"), 1, 4, key=b.seed(key + "pool_size", block.pool_size),
+                                  disabled=pool == "none")
+    batch_norm = right.checkbox(tr("train.batch_norm"), key=b.seed(key + "batch_norm", block.batch_norm))
+    return ConvBlock(int(channels), int(kernel), int(padding), int(stride), activation, bool(batch_norm), pool,
+                     int(pool_size))
 
 
-def _config_controls() -> tuple[ModelConfig, TrainConfig]:
-    if "train_preset" not in st.session_state:
-        st.session_state["train_preset"] = DEFAULT_PRESET
-        _apply_preset()
-    st.selectbox(tr("train.preset"), list(PRESETS), key="train_preset", on_change=_apply_preset,
-                 format_func=lambda p: tr(f"train.preset.{p}"), persist_state="session")
-    st.number_input(tr("train.blocks"), 1, 4, key="train_blocks", persist_state="session")
+def controls(b: PageBinding) -> TrainPageState:
+    """The network and training settings, seeded from the bound state."""
+    state = b.state
+    st.selectbox(tr("train.preset"), list(PRESETS), key=b.seed("train_preset", state.preset), on_change=_on_preset,
+                 format_func=lambda p: tr(f"train.preset.{p}"))
+    count = st.number_input(tr("train.blocks"), 1, MAX_BLOCKS, key=b.seed("train_blocks", len(state.blocks)))
     blocks = []
-    for index in range(st.session_state["train_blocks"]):
+    for index in range(int(count)):
+        block = state.blocks[index] if index < len(state.blocks) else _default_block(index)
         with st.expander(tr("train.block", index=index + 1), expanded=False):
-            blocks.append(_block_controls(index))
+            blocks.append(_block_controls(b, index, block))
     left, right = st.columns(2)
-    hidden = left.number_input(tr("train.hidden"), 0, 512, key="train_hidden", help=tr("train.hidden_help"), persist_state="session")
-    dropout = right.slider(tr("train.dropout"), 0.0, 0.8, step=0.05, key="train_dropout", persist_state="session")
-    model_cfg = ModelConfig(blocks=blocks, hidden=int(hidden), dropout=float(dropout))
-
+    hidden = left.number_input(tr("train.hidden"), 0, 512, key=b.seed("train_hidden", state.hidden),
+                               help=tr("train.hidden_help"))
+    dropout = right.slider(tr("train.dropout"), 0.0, 0.8, step=0.05, key=b.seed("train_dropout", float(state.dropout)))
     st.markdown(f"**{tr('train.training')}**")
-    defaults = TrainConfig()
     left, right = st.columns(2)
-    optimizer = left.selectbox(tr("train.optimizer"), OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer), key="train_optimizer",
-                             format_func=lambda o: tr(f"train.optimizer.{o}"), persist_state="session")
-    schedule = right.selectbox(tr("train.schedule"), SCHEDULES, index=SCHEDULES.index(defaults.schedule), key="train_schedule", help=tr("train.schedule_help"),
-                               format_func=lambda s: tr(f"train.schedule.{s}"), persist_state="session")
-    lr = left.number_input(tr("train.lr"), 1e-5, 10.0, defaults.lr, format="%.4f", step=0.001, key="train_lr", persist_state="session")
-    batch = right.select_slider(tr("train.batch_size"), [16, 32, 64, 128, 256, 512], defaults.batch_size, key="train_batch", persist_state="session")
-    epochs = left.number_input(tr("train.epochs"), 1, 50, defaults.epochs, key="train_epochs", persist_state="session")
-    subset = right.select_slider(tr("train.subset"), [0, 1000, 2000, 5000, 10000, 30000], 0, key="train_subset",
-                                 format_func=lambda n: tr("train.subset_all") if n == 0 else f"{n:,}", help=tr("train.subset_help"), persist_state="session")
-    seed = left.number_input(tr("train.seed"), 0, 10_000, defaults.seed, key="train_seed", persist_state="session")
-    device = right.selectbox(tr("train.device"), DEVICES, key="train_device", persist_state="session")
-    train_cfg = TrainConfig(optimizer=optimizer, lr=float(lr), schedule=schedule, batch_size=int(batch), epochs=int(epochs),
-                            subset=int(subset), seed=int(seed), device=device,
-                            eval_every=50 if subset and subset < 10_000 else 100)
-    return model_cfg, train_cfg
+    optimizer = left.selectbox(tr("train.optimizer"), OPTIMIZERS, key=b.seed("train_optimizer", state.optimizer),
+                               format_func=lambda o: tr(f"train.optimizer.{o}"))
+    schedule = right.selectbox(tr("train.schedule"), SCHEDULES, key=b.seed("train_schedule", state.schedule),
+                               help=tr("train.schedule_help"), format_func=lambda s: tr(f"train.schedule.{s}"))
+    lr = left.number_input(tr("train.lr"), 1e-5, 10.0, format="%.4f", step=0.001, key=b.seed("train_lr", float(state.lr)))
+    batch = right.select_slider(tr("train.batch_size"), BATCH_SIZES, key=b.seed("train_batch", state.batch_size))
+    epochs = left.number_input(tr("train.epochs"), 1, 50, key=b.seed("train_epochs", state.epochs))
+    subset = right.select_slider(tr("train.subset"), SUBSETS, key=b.seed("train_subset", state.subset),
+                                 format_func=lambda n: tr("train.subset_all") if n == 0 else f"{n:,}",
+                                 help=tr("train.subset_help"))
+    seed = left.number_input(tr("train.seed"), 0, 10_000, key=b.seed("train_seed", state.seed))
+    devices = available_devices()
+    device = right.selectbox(tr("train.device"), devices,
+                             key=b.seed("train_device", state.device if state.device in devices else "auto"),
+                             format_func=lambda d: tr(f"train.device.{d}"), help=tr("train.device_help"))
+    return replace(state, blocks=tuple(blocks), hidden=int(hidden), dropout=float(dropout), optimizer=optimizer,
+                   lr=float(lr), schedule=schedule, batch_size=int(batch), epochs=int(epochs), subset=int(subset),
+                   seed=int(seed), device=device)
 
 
-def _summary(model_cfg: ModelConfig) -> bool:
+# --- drawing ---------------------------------------------------------------------------------------------
+
+def _summary(state: TrainPageState) -> bool:
     try:
-        rows = summarize(model_cfg)
+        rows = summarize(state.model_config)
     except ValueError as error:
         st.error(tr("train.invalid", reason=str(error)), icon=":material/block:")
         return False
-    total = sum(r.params for r in rows)
-    macs = sum(r.macs for r in rows)
-    st.markdown(tr("train.params_total", params=f"{total:,}", macs=f"{macs / 1e6:.2f}"))
+    st.markdown(tr("train.params_total", params=f"{sum(r.params for r in rows):,}",
+                   macs=f"{sum(r.macs for r in rows) / 1e6:.2f}"))
     table = pd.DataFrame([{tr("train.col.layer"): r.name, tr("train.col.shape"): " × ".join(map(str, r.output_shape)),
                            tr("train.col.params"): r.params, tr("train.col.macs"): r.macs} for r in rows])
     st.dataframe(table, hide_index=True, width="stretch", key="train_summary")
     return True
 
 
-# --- the run ------------------------------------------------------------------------------------------
-
-def _start(session: TrainingSession, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
-    if session.job is not None:
-        session.job.stop(timeout=5)
-        snap = session.job.snapshot()
-        if snap.steps:
-            session.previous.insert(0, train_figures.curves_from(snap.label, snap.steps, snap.evals))
-            del session.previous[MAX_PREVIOUS:]
-    session.evaluation = None
-    session.job = TrainingJob(model_cfg, train_cfg, load_mnist, _limiter(), label=config_label(model_cfg, train_cfg))
-    session.job.start()
-
-
-def _buttons(session: TrainingSession, model_cfg: ModelConfig, train_cfg: TrainConfig, valid: bool) -> None:
-    job = session.job
+def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageState:
+    job = run.job if run is not None else None
     active = job is not None and not job.finished
     start, pause, stop = st.columns(3)
     if start.button(tr("train.start"), key="train_start", type="primary", disabled=not valid, width="stretch",
                     icon=":material/play_arrow:"):
-        _start(session, model_cfg, train_cfg)
-        st.rerun()
+        run = session.start_run(state.model_config, state.train_config, run)
+        return replace(state, run=run.id)
     paused = active and job.snapshot().state == "paused"
-    if pause.button(tr("train.resume") if paused else tr("train.pause"), key="train_pause", disabled=not active, width="stretch",
-                    icon=":material/pause:" if not paused else ":material/play_arrow:"):
+    if pause.button(tr("train.resume") if paused else tr("train.pause"), key="train_pause", disabled=not active,
+                    width="stretch", icon=":material/play_arrow:" if paused else ":material/pause:"):
         job.resume() if paused else job.pause()
-        st.rerun()
     if stop.button(tr("train.stop"), key="train_stop", disabled=not active, width="stretch", icon=":material/stop:"):
         job.stop()
-        st.rerun()
+    return state
 
 
-def _live(session: TrainingSession) -> None:
-    """Redrawn every second by a fragment while the job runs."""
-    job = session.job
-    snap = job.snapshot()
-    if snap.state in FINISHED and st.session_state.get("train_drawn_state") not in FINISHED:
-        st.session_state["train_drawn_state"] = snap.state
-        st.rerun()  # a full rerun shows the results and stops this fragment's timer
-    st.session_state["train_drawn_state"] = snap.state
+def _progress_text(snap) -> str:
     latest = snap.latest
+    speed = f"{latest.samples_per_second:,.0f}" if latest.samples_per_second else "–"
+    settled = latest.eta_seconds is not None and latest.step >= min(ETA_AFTER_STEPS, latest.total_steps)
+    eta = tr("train.eta", seconds=f"{latest.eta_seconds:.0f}") if settled else tr("train.eta_pending")
+    return tr("train.progress", state=tr(f"train.state.{snap.state}"), step=latest.step, total=latest.total_steps,
+              epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta, elapsed=f"{latest.elapsed:.1f}")
+
+
+def _live(run_id: str) -> None:
+    """Redrawn every second by a fragment while the run trains."""
+    run = session.find_run(run_id)  # looking marks the run as watched
+    if run is None:
+        return
+    job = run.job
+    snap = job.snapshot()
+    drawn = page_state.transient("train_drawn_state")
+    page_state.set_transient("train_drawn_state", snap.state)
+    if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
+        st.rerun()  # a full rerun shows the results and stops this fragment's timer
     with st.container(key="train_status"):
         if snap.state == "queued":
-            st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit), icon=":material/hourglass_top:")
+            st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
+                    icon=":material/hourglass_top:")
         elif snap.state == "diverged":
             st.error(snap.message, icon=":material/warning:")
         elif snap.state == "failed":
             st.error(tr("train.failed", message=snap.message), icon=":material/error:")
-        if latest is not None:
-            speed = f"{latest.samples_per_second:,.0f}" if latest.samples_per_second else "–"
-            eta = f"{latest.eta_seconds:.0f}" if latest.eta_seconds is not None else "–"
-            st.progress(min(1.0, latest.step / max(latest.total_steps, 1)),
-                        text=tr("train.progress", state=tr(f"train.state.{snap.state}"), step=latest.step,
-                                total=latest.total_steps, epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta,
-                                elapsed=f"{latest.elapsed:.1f}"))
+        if snap.latest is not None:
+            latest = snap.latest
+            st.progress(min(1.0, latest.step / max(latest.total_steps, 1)), text=_progress_text(snap))
         elif snap.state != "queued":
             st.progress(0.0, text=tr("train.loading"))
         tests = [m for m in snap.evals if m.test_accuracy is not None]
         metrics = st.columns(4)
-        last_step = snap.steps[-1] if snap.steps else None
-        metrics[0].metric(tr("train.metric.loss"), f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last_step else "–")
-        metrics[1].metric(tr("train.metric.train_acc"), f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last_step else "–")
+        last = snap.steps[-1] if snap.steps else None
+        loss = f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–"
+        accuracy = f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–"
+        metrics[0].metric(tr("train.metric.loss"), loss)
+        metrics[1].metric(tr("train.metric.train_acc"), accuracy)
         metrics[2].metric(tr("train.metric.test_acc"), f"{tests[-1].test_accuracy:.2%}" if tests else "–",
                           help=tr("train.metric.test_acc_help"))
-        metrics[3].metric(tr("train.metric.lr"), f"{last_step.lr:.2g}" if last_step else "–")
+        metrics[3].metric(tr("train.metric.lr"), f"{last.lr:.2g}" if last else "–")
     if snap.steps:
         current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
-        st.plotly_chart(train_figures.training_figure(current, session.previous), key="train_curves")
+        previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+        st.plotly_chart(train_figures.training_figure(current, previous), key="train_curves")
     if job.model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         st.image(train_figures.filters_png(first_conv_weight(job.model).numpy()), caption=tr("train.filters_help"))
 
 
-def _evaluation(session: TrainingSession) -> None:
-    job = session.job
+def _evaluation(run: Run) -> None:
+    job = run.job
     snap = job.snapshot()
     if job.data is None or not snap.steps:
         return
     st.subheader(tr("train.results"))
     step = snap.steps[-1].step
-    if not job.finished and (session.evaluation is None or session.evaluation[0] != step):
+    fresh = run.evaluation is not None and run.evaluation[0] == step
+    if not job.finished and not fresh:
         if not st.button(tr("train.evaluate_now"), key="train_evaluate", icon=":material/fact_check:"):
             st.caption(tr("train.evaluate_hint"))
             return
-    if session.evaluation is None or session.evaluation[0] != step:
+    if not fresh:
         with st.spinner(tr("train.evaluating")):
             # A copy: the training thread keeps its model in train mode; evaluate() switches to eval mode.
             model = copy.deepcopy(job.model) if not job.finished else job.model
-            session.evaluation = (step, evaluate(model, job.data.test_images, job.data.test_labels))
-    _results(session.evaluation[1], job.data)
-    left, right = st.columns(2)
-    left.download_button(tr("train.download_checkpoint"), lambda: save_checkpoint(job.model, job.model_cfg, job.train_cfg,
-                         metrics={"test_accuracy": session.evaluation[1].accuracy, "step": step}),
-                         file_name="cnnviz-mnist.pt", mime="application/octet-stream", key="train_dl_ckpt",
-                         icon=":material/download:")
-    right.download_button(tr("train.download_csv"), lambda: train_figures.metrics_csv(snap.steps, snap.evals),
-                          file_name="cnnviz-metrics.csv", mime="text/csv", key="train_dl_csv", icon=":material/download:")
-    st.download_button(tr("train.download_config"), json.dumps({"model_config": job.model_cfg.to_dict(),
-                       "train_config": job.train_cfg.to_dict()}, indent=2), file_name="cnnviz-config.json",
-                       mime="application/json", key="train_dl_json")
+            run.evaluation = (step, evaluate(model, job.data.test_images, job.data.test_labels))
+    _results(run.evaluation[1], job.data, "train")
+    columns = st.columns(3)
+    columns[0].download_button(
+        tr("train.download_checkpoint"), lambda: save_checkpoint(job.model, job.model_cfg, job.train_cfg, metrics={
+            "test_accuracy": run.evaluation[1].accuracy, "step": step}),
+        file_name="cnnviz-mnist.pt", mime="application/octet-stream", key="train_dl_ckpt", icon=":material/download:",
+        width="stretch")
+    columns[1].download_button(tr("train.download_csv"), lambda: train_figures.metrics_csv(snap.steps, snap.evals),
+                               file_name="cnnviz-metrics.csv", mime="text/csv", key="train_dl_csv",
+                               icon=":material/table:", width="stretch")
+    columns[2].download_button(tr("train.download_config"), json.dumps(
+        {"model_config": job.model_cfg.to_dict(), "train_config": job.train_cfg.to_dict()}, indent=2),
+        file_name="cnnviz-config.json", mime="application/json", key="train_dl_json", icon=":material/settings:",
+        width="stretch")
 
 
-def _results(result: EvalResult, data) -> None:
+def _results(result: EvalResult, data, prefix: str) -> None:
+    """Confusion matrix, per-digit accuracy and the gallery; ``prefix`` keeps element keys unique on the page."""
     labels = data.test_labels.numpy()
     matrix = confusion_matrix(labels, result.predictions)
     st.markdown(tr("train.test_summary", accuracy=f"{result.accuracy:.2%}", loss=f"{result.loss:.4f}",
                    wrong=int((result.predictions != labels).sum())))
-    left, right = st.columns(2)
-    with left:
-        st.markdown(f"**{tr('train.confusion')}**")
-        st.plotly_chart(train_figures.confusion_figure(matrix), key="train_confusion")
-    with right:
-        st.markdown(f"**{tr('train.per_class')}**")
-        st.plotly_chart(train_figures.per_class_figure(matrix), key="train_per_class")
+    # One chart per row: ten columns of four-digit counts need the width to stay readable on a projector.
+    st.markdown(f"**{tr('train.confusion')}**")
+    st.plotly_chart(train_figures.confusion_figure(matrix), key=f"{prefix}_confusion")
+    st.markdown(f"**{tr('train.per_class')}**")
+    st.plotly_chart(train_figures.per_class_figure(matrix), key=f"{prefix}_per_class")
     wrong = np.flatnonzero(result.predictions != labels)
     if len(wrong):
         # Most confident mistakes first: those are the surprising ones.
         order = wrong[np.argsort(-result.probabilities[wrong].max(axis=1))][:24]
         st.markdown(f"**{tr('train.gallery', shown=len(order), total=len(wrong))}**")
-        st.image(train_figures.gallery_png(data.test_pixels, labels, result.probabilities, order))
+        st.image(train_figures.gallery_png(data.test_pixels, labels, result.probabilities, order, true_label=tr(
+            "train.gallery_true")))
 
 
-def _checkpoint_loader(session: TrainingSession) -> None:
-    with st.expander(tr("train.load"), expanded=False):
-        upload = st.file_uploader(tr("train.load_file"), type=None, key="train_ckpt")
-        if upload is None:
+def _checkpoint_section() -> None:
+    with st.expander(tr("train.load"), expanded=False, icon=":material/upload_file:"):
+        checkpoint = session.checkpoint_loader("train_ckpt")
+        if checkpoint is None:
             return
-        if session.loaded is None or session.loaded[0] != upload.file_id:
-            try:
-                model, cfg, info = load_checkpoint(upload.getvalue())
-            except CheckpointError as error:
-                st.error(str(error), icon=":material/error:")
-                return
-            session.loaded = (upload.file_id, model, cfg, info)
-        _, model, cfg, info = session.loaded
-        st.success(tr("train.loaded", params=f"{sum(p.numel() for p in model.parameters()):,}"), icon=":material/check:")
-        st.json(cfg.to_dict(), expanded=False)
+        st.success(tr("train.loaded", name=checkpoint.name,
+                      params=f"{sum(p.numel() for p in checkpoint.model.parameters()):,}"), icon=":material/check:")
+        st.json(checkpoint.config.to_dict(), expanded=False)
         try:
             data = load_mnist()
         except DataError as error:
             st.error(str(error))
             return
-        _results(evaluate(model, data.test_images, data.test_labels), data)
+        _results(_evaluate_checkpoint(checkpoint.file_id, checkpoint.model, data), data, "ckpt")
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _evaluate_checkpoint(file_id: str, _model, _data) -> EvalResult:
+    return evaluate(_model, _data.test_images, _data.test_labels)
 
 
 def render() -> None:
-    st.title(tr("train.title"))
-    st.caption(tr("train.intro"))
-    session = _session()
+    b = page_state.bind(PAGE, TrainPageState)
+    page_header("train.title", "train.intro")
+    b.warn_ignored()
     config, main = st.columns([1.3, 2.2], gap="large")
     with config:
         st.subheader(tr("train.model"))
-        model_cfg, train_cfg = _config_controls()
+        state = controls(b)
     with main:
-        valid = _summary(model_cfg)
-        _buttons(session, model_cfg, train_cfg, valid)
-        if session.job is None:
+        valid = _summary(state)
+        run = session.find_run(state.run)
+        if state.run and run is None:
+            st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"),
+                       icon=":material/history:")
+            state = replace(state, run="")
+        started = _buttons(state, run, valid)
+        if started.run != state.run:
+            b.publish(started)
+            page_state.set_transient("train_drawn_state", None)
+            st.rerun()
+        if run is None:
             st.info(tr("train.ready"), icon=":material/school:")
         else:
-            running = not session.job.finished
-            st.fragment(_live, run_every=1.0 if running else None)(session)
-            _evaluation(session)
-        _checkpoint_loader(session)
+            st.fragment(_live, run_every=None if run.job.finished else 1.0)(run.id)
+            _evaluation(run)
+        _checkpoint_section()
+    with st.sidebar:
+        page_state.share_link(state, note=tr("train.link_note") if state.run else "")
+    b.publish(state)
 
 
 render()

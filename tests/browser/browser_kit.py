@@ -1,11 +1,9 @@
 """Helpers for the real-browser tests (imported by test modules as `browser_kit`)."""
 from __future__ import annotations
 
-from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+from scripts.serve_app import IDLE
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:
@@ -25,13 +23,31 @@ def assert_no_exception(page) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
-def save_screenshot(page, name: str, height: int = 1700) -> Path:
-    """Save a screenshot for the README. Streamlit scrolls inside its own container, so the window is made tall."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": height})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(path))
-    page.set_viewport_size(size)
-    return path
+def query(page) -> dict[str, str]:
+    """The page URL's query parameters, one value each."""
+    return {key: values[-1] for key, values in parse_qs(urlparse(page.url).query, keep_blank_values=True).items()}
+
+
+def wait_for_query(page, key: str, value: str, timeout: float = 30_000) -> None:
+    """Wait until the URL holds ``key=value`` (the page writes its state there at the end of each run)."""
+    page.wait_for_function(
+        "([k, v]) => new URLSearchParams(window.location.search).get(k) === v", arg=[key, value], timeout=timeout)
+
+
+def set_number(page, key: str, value) -> None:
+    field = page.locator(f".st-key-{key} input")
+    field.fill(str(value))
+    field.press("Enter")
+    wait_idle(page)
+
+
+def choose(page, key: str, option: str) -> None:
+    page.locator(f".st-key-{key} [role=combobox]").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def sidebar_nav(page, title: str) -> None:
+    """Switch page the way a student does: a click in the sidebar (the same session)."""
+    page.locator("[data-testid=stSidebarNav] a").filter(has_text=title).click()
+    wait_idle(page)

@@ -1,27 +1,18 @@
-"""Kernel Lab in Chromium: upload, a bad upload, a preset, and a stride change that moves the shape text."""
-import io
-
+"""Kernel Lab in Chromium: upload, a bad upload, a preset, stride in the shapes and the URL, links, page switches."""
 import numpy as np
 from PIL import Image
 
-from browser_kit import assert_no_exception, open_page, save_screenshot, wait_idle
+from browser_kit import (assert_no_exception, choose, open_page, query, set_number, sidebar_nav, wait_for_query,
+                         wait_idle)
 
 
 def shapes_text(page) -> str:
     return page.locator(".st-key-kl_shapes").inner_text()
 
 
-def choose(page, key: str, option: str) -> None:
-    page.locator(f".st-key-{key} [role=combobox]").click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
-
-
-def set_number(page, key: str, value: int) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(str(value))
-    field.press("Enter")
-    wait_idle(page)
+def wait_for_value(page, key: str, value: str, timeout: float = 30_000) -> None:
+    page.wait_for_function("([k, v]) => { const e = document.querySelector(`.st-key-${k} input`); return e && e.value === v; }",
+                           arg=[key, value], timeout=timeout)
 
 
 def test_kernel_lab_end_to_end(page, app_url, tmp_path):
@@ -36,9 +27,8 @@ def test_kernel_lab_end_to_end(page, app_url, tmp_path):
     set_number(page, "kl_stride_w", 2)
     text = shapes_text(page)
     assert "Convolution: 256 × 256" in text and "/ 2⌋ + 1 = 256" in text
-    assert_no_exception(page)
-    page.locator(".st-key-kl_stride_h").scroll_into_view_if_needed()
-    save_screenshot(page, "kernel_lab")
+    wait_for_query(page, "s", "2,2")
+    assert query(page)["k"] == "sobel_x"
 
     photo = tmp_path / "photo.png"
     pixels = (np.indices((120, 160)).sum(axis=0) % 32 * 8).astype(np.uint8)
@@ -46,10 +36,10 @@ def test_kernel_lab_end_to_end(page, app_url, tmp_path):
     page.locator("[data-testid=stSidebar] label").filter(has_text="Upload").click()
     wait_idle(page)
     page.locator(".st-key-kl_upload [data-testid=stFileUploaderDropzoneInput]").set_input_files(str(photo))
-    page.wait_for_function("document.querySelector('.st-key-kl_shapes') && document.querySelector('.st-key-kl_shapes').innerText.includes('120 × 160')")
+    page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
+                           "document.querySelector('.st-key-kl_shapes').innerText.includes('120 × 160')")
     wait_idle(page)
     assert "Convolution: 60 × 80" in shapes_text(page)
-    assert_no_exception(page)
 
     # RGB: one 3-D filter, its three partial maps and their sum; details: histograms and downloads.
     page.locator(".st-key-kl_colour button").filter(has_text="RGB").click()
@@ -57,12 +47,9 @@ def test_kernel_lab_end_to_end(page, app_url, tmp_path):
     page.locator(".st-key-kl_details label").click()
     wait_idle(page)
     page.locator("[data-testid=stPlotlyChart]").first.wait_for()
-    main = page.locator("[data-testid=stMain]").inner_text()
-    assert "One 3-D filter" in main
-    assert page.locator("[data-testid=stDownloadButton]").count() >= 14  # 7 maps x (PNG, .npy)
+    assert "One 3-D filter" in page.locator("[data-testid=stMain]").inner_text()
+    assert page.locator("[data-testid=stDownloadButton]").count() == 10  # input, convolution, 3 partials: PNG + .npy
     assert_no_exception(page)
-    page.locator(".st-key-kl_details").scroll_into_view_if_needed()
-    save_screenshot(page, "kernel_lab_details", height=2400)
 
     junk = tmp_path / "notes.txt"
     junk.write_text("this is not an image")
@@ -70,4 +57,32 @@ def test_kernel_lab_end_to_end(page, app_url, tmp_path):
     error = page.locator("[data-testid=stAlertContentError]")
     error.first.wait_for()
     assert "not an image" in error.first.inner_text()
+    assert_no_exception(page)
+
+
+def test_a_link_opens_the_same_view_in_a_fresh_browser(page, app_url):
+    # `page` is a new browser context: no session, no cookies; only the URL carries the view.
+    open_page(page, app_url, "?img=mnist_digit&k=sobel_y&s=2,1&p=valid&a=relu&pool=max&b=-5")
+    assert_no_exception(page)
+    text = shapes_text(page)
+    assert "Convolution: 13 × 26" in text and "Pooling: 6 × 13" in text
+    wait_for_value(page, "kl_stride_h", "2")
+    wait_for_value(page, "kl_bias", "-5.00")
+    assert "Bottom minus top" in page.locator("[data-testid=stMain]").inner_text()
+    set_number(page, "kl_dilation_w", 2)
+    wait_for_query(page, "d", "1,2")
+    assert query(page)["k"] == "sobel_y" and query(page)["s"] == "2,1"
+    assert "Convolution: 13 × 24" in shapes_text(page)
+
+
+def test_settings_survive_a_page_switch(page, app_url):
+    open_page(page, app_url, "")
+    set_number(page, "kl_stride_h", 3)
+    wait_for_query(page, "s", "3,1")
+    sidebar_nav(page, "Step by step")
+    assert "s" not in query(page) or query(page)["s"] != "3,1"  # the Step page writes its own settings
+    sidebar_nav(page, "Kernel Lab")
+    wait_for_query(page, "s", "3,1")
+    wait_for_value(page, "kl_stride_h", "3")
+    assert "Convolution: 171 × 512" in shapes_text(page)
     assert_no_exception(page)

@@ -1,16 +1,25 @@
-"""Training in Chromium: the run keeps going while the student visits another page and comes back."""
+"""Training in Chromium: the run keeps going while the student visits another page, and a refresh finds it again."""
 import re
 
-from browser_kit import assert_no_exception, open_page, save_screenshot, wait_idle
+from browser_kit import assert_no_exception, open_page, query, sidebar_nav, wait_idle
+
+PROGRESS = ".st-key-train_status [data-testid=stProgress]"
 
 
 def current_step(page) -> int:
-    text = page.locator(".st-key-train_status [data-testid=stProgress]").inner_text()
-    match = re.search(r"step (\d+)/(\d+)", text)
+    match = re.search(r"step (\d+)/(\d+)", page.locator(PROGRESS).inner_text())
     return int(match.group(1)) if match else 0
 
 
-def test_training_survives_navigation(page, app_url):
+def wait_for_step_beyond(page, step: int, timeout: float = 60_000) -> int:
+    """Wait, with a deadline, until the progress text shows a later step than ``step``; return it."""
+    page.wait_for_function(
+        "(n) => { const e = document.querySelector('.st-key-train_status [data-testid=stProgress]');"
+        " const m = e && e.innerText.match(/step (\\d+)\\//); return m && +m[1] > n; }", arg=step, timeout=timeout)
+    return current_step(page)
+
+
+def test_training_survives_navigation_and_refresh(page, app_url):
     open_page(page, app_url, "train")
     assert_no_exception(page)
     slider = page.locator(".st-key-train_subset input[type=range]")
@@ -18,26 +27,22 @@ def test_training_survives_navigation(page, app_url):
     slider.press("End")  # 30,000 images: a run of about 700 steps
     wait_idle(page)
     page.locator(".st-key-train_start button").click()
-    page.locator(".st-key-train_status [data-testid=stProgress]").wait_for(timeout=60_000)
-    page.wait_for_function(
-        "(() => { const e = document.querySelector('.st-key-train_status [data-testid=stProgress]');"
-        " const m = e && e.innerText.match(/step (\\d+)\\//); return m && +m[1] >= 5; })()", timeout=60_000)
-    first = current_step(page)
-    page.wait_for_timeout(3000)
-    second = current_step(page)
-    assert second > first, (first, second)  # the curve grows while we watch
+    first = wait_for_step_beyond(page, 4)
+    second = wait_for_step_beyond(page, first)  # the curve grows while we watch
+    run_id = query(page)["run"]
 
-    page.locator("[data-testid=stSidebarNav] a").filter(has_text="Kernel Lab").click()
-    wait_idle(page)
+    sidebar_nav(page, "Kernel Lab")
     assert_no_exception(page)
-    page.wait_for_timeout(2000)
-    page.locator("[data-testid=stSidebarNav] a").filter(has_text="Train on MNIST").click()
-    page.locator(".st-key-train_status [data-testid=stProgress]").wait_for(timeout=30_000)
-    page.wait_for_timeout(1500)
-    third = current_step(page)
-    assert third > second, (second, third)  # same job, further along: it was not restarted
+    sidebar_nav(page, "Train on MNIST")
+    third = wait_for_step_beyond(page, second)  # same run, further along: it was not restarted
+    assert query(page)["run"] == run_id
     assert "30,000" in page.locator(".st-key-train_subset").inner_text()  # settings survive the page switch
+
+    page.reload()  # a new browser session: the URL alone finds the run and its settings
+    page.wait_for_selector(PROGRESS)
+    wait_for_step_beyond(page, third)
+    assert query(page)["run"] == run_id and "30,000" in page.locator(".st-key-train_subset").inner_text()
     assert_no_exception(page)
-    save_screenshot(page, "train", height=1500)
     page.locator(".st-key-train_stop button").click()
     wait_idle(page)
+    page.wait_for_function("document.querySelector('.st-key-train_status').innerText.includes('Stopped')")

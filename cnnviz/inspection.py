@@ -15,7 +15,8 @@ from typing import Iterator
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.modules.utils import _pair
+
+from cnnviz import receptive_field
 
 ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish,
                     nn.Tanh, nn.Sigmoid, nn.Hardswish)
@@ -231,21 +232,8 @@ def _macs(module: nn.Module, output_shape: tuple[int, ...]) -> int:
 
 
 def _rf_sizes(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[str, tuple[int, int]]:
-    """Receptive-field size (rows, cols) of each Conv2d, MaxPool2d and AvgPool2d, walked in module order.
-
-    The standard recurrence, per axis: r_l = r_{l-1} + (k_eff - 1) * j_{l-1} and j_l = j_{l-1} * s,
-    with k_eff = d * (k - 1) + 1 for dilation d, from r_0 = j_0 = 1 at the input pixels. Padding
-    shifts a window without resizing it, and the sizes do not depend on ``input_shape``.
-    """
-    size, jump, sizes = [1, 1], [1, 1], {}
-    for name, module in _leaves(model):
-        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            kernel, stride, dilation = (_pair(getattr(module, key, 1)) for key in ("kernel_size", "stride", "dilation"))
-            for axis in (0, 1):
-                size[axis] += dilation[axis] * (kernel[axis] - 1) * jump[axis]
-                jump[axis] *= stride[axis]
-            sizes[name] = (size[0], size[1])
-    return sizes
+    """Receptive-field size (rows, cols) of each conv and pooling layer, from ``cnnviz.receptive_field``."""
+    return {row.name: row.size for row in receptive_field.analyze_model(model, input_shape[1:])}
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, int, int]) -> list[LayerRow]:

@@ -1,4 +1,4 @@
-"""inspect and attribution: activations, filters, prediction, layer table, paging, and Captum's three views."""
+"""inspection and attribution: activations, filters, prediction, layer table, paging, and Captum's three views."""
 import numpy as np
 import pytest
 import torch
@@ -8,7 +8,7 @@ from torch import nn
 from cnnviz.attribution import BLACK, Attribution, grad_cam, integrated_gradients, saliency
 from cnnviz.data import load_mnist
 from cnnviz.digits import prepare_digit
-from cnnviz.inspect import (ActivationRecorder, capture_activations, conv_filters, eval_mode, layer_table,
+from cnnviz.inspection import (ActivationRecorder, capture_activations, conv_filters, eval_mode, layer_table,
                             page_channels, page_count, predict, to_numpy)
 from cnnviz.model import build_model, preset, summarize
 

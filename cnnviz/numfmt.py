@@ -1,0 +1,91 @@
+"""Numbers as a student reads and types them: "5" not "5.0", "1/9" not "0.1111", and "1/9" accepted back.
+
+    >>> fmt(2.0000000001), fmt(-0.5), fmt(1 / 3)
+    ('2', '-0.5', '0.333')
+    >>> cell_text(1 / 9), cell_text(-0.598), cell_text(0.01196), cell_text(0.125)
+    ('1/9', '-0.598', '0.01196', '0.125')
+    >>> parse_number(" 1/9 ") == 1 / 9
+    True
+"""
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+MAX_DENOMINATOR = 256  # 1/9, 1/16 and the unsharp mask's 1/256 show as fractions; nothing finer does
+
+
+def fmt(value: float) -> str:
+    """A number as a student would write it: 5, -0.5, 0.333 (no float noise, at most 3 decimals)."""
+    rounded = round(float(value), 3)
+    if rounded == int(rounded):
+        return str(int(rounded))
+    return f"{rounded:.3f}".rstrip("0")
+
+
+def cell_text(value: float) -> str:
+    """A kernel weight exactly enough to edit: a short decimal, an exact small fraction, or 4 significant digits."""
+    value = float(value)
+    if value == round(value, 3):
+        return fmt(value)
+    fraction = Fraction(value).limit_denominator(MAX_DENOMINATOR)
+    if abs(float(fraction) - value) <= 1e-12 * max(1.0, abs(value)):
+        return f"{fraction.numerator}/{fraction.denominator}"
+    return f"{value:.4g}"
+
+
+def total_text(value: float, *, scale: float = 1.0) -> str:
+    """A sum for display: float noise below 1e-9 of ``scale`` (the largest term) shows as 0, not -4.025e-16."""
+    if abs(value) <= 1e-9 * max(abs(scale), 1.0):
+        return "0"
+    return cell_text(value)
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_number(text: str) -> float:
+    """A finite number from what a student typed: "0.5", "-2", "1e-3", "1/9", "-3 / 4"; empty means 0.
+
+    Raises:
+        ValueError: naming the text, for words, NaN, infinity, overflow and division by zero.
+    """
+    cleaned = str(text).strip().replace("−", "-").replace(",", ".")
+    if cleaned == "":
+        return 0.0
+    parts = [p.strip() for p in cleaned.split("/")]
+    if len(parts) > 2 or not all(_NUMBER.match(p) for p in parts):
+        raise ValueError(f"{text!r} is not a number: type a value such as 0.5, -2 or 1/9")
+    numerator = float(parts[0])
+    denominator = float(parts[1]) if len(parts) == 2 else 1.0
+    if denominator == 0:
+        raise ValueError(f"{text!r} divides by zero")
+    value = numerator / denominator
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is too large: keep weights between -1e6 and 1e6")
+    return value
+
+
+def parse_rows(text: str) -> list[list[float]]:
+    """Rows of numbers pasted as text: one row per line, values separated by spaces, commas or tabs.
+
+    Raises:
+        ValueError: a value is not a number (with its row and column), or the rows differ in length.
+    """
+    rows = []
+    for r, line in enumerate(l for l in str(text).strip().splitlines() if l.strip()):
+        cells = [c for c in re.split(r"[\s,;]+", line.strip().strip("[]")) if c]
+        values = []
+        for c, cell in enumerate(cells):
+            try:
+                values.append(parse_number(cell.strip("[]")))
+            except ValueError as error:
+                raise ValueError(f"row {r + 1}, column {c + 1}: {error}") from None
+        rows.append(values)
+    if not rows:
+        raise ValueError("paste at least one row of numbers")
+    widths = {len(row) for row in rows}
+    if len(widths) != 1:
+        raise ValueError(f"every row needs the same number of values; got rows of {sorted(widths)} values")
+    return rows

@@ -1,0 +1,287 @@
+"""The Kernel Lab's state (everything its URL holds) and its computation (everything the page draws).
+
+    >>> state, ignored = KernelLabState.from_query({"k": "sobel_x", "s": "2,2", "zz": "1"})
+    >>> state.preset, state.stride, ignored
+    ('sobel_x', (2, 2), [])
+    >>> KernelLabState.from_query(state.to_query())[0] == state
+    True
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from cnnviz import kernels, pipeline, urlstate
+from cnnviz.cache import LruCache
+from cnnviz.figures import DISPLAY_MODES, auto_display
+from cnnviz.geometry import PADDING_MODES, POOL_KINDS, Geometry, Pooling
+from cnnviz.images import downscale
+from cnnviz.samples import sample_keys
+from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, IntCodec, MatrixCodec, NamesCodec,
+                             PairCodec, as_matrix)
+
+SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
+WORKING_SIZES = (64, 128, 256, 512, 768, 1024)  # choices for the working image's longer side, px
+PADDING_KINDS = ("valid", "same", "custom")  # custom = the amounts in ``pad``
+DISPLAYS = ("auto",) + DISPLAY_MODES  # auto picks per map: gray for images, signed for maps with both signs
+DEFAULT_BANK = ("sobel_x", "sobel_y", "laplacian8", "gaussian")  # the filter bank a student sees first
+BANK_SIDE = 256  # filter-bank maps are computed on a copy of the image at most this big
+LUMA = kernels.grayscale_weights()
+
+
+@dataclass(frozen=True)
+class KernelLabState:
+    """Everything a Kernel Lab view is made of, except the pixels of an uploaded image."""
+
+    source: str = "sample"  # sample, upload or camera; a link cannot carry an upload
+    sample: str = "camera"  # the bundled image shown when source is "sample"
+    working_size: int = 512  # longer side of the working image, px
+    colour: str = "gray"  # gray: one 2-D kernel on the luma; rgb: one 3×k×k filter summed over the channels
+    preset: str = "laplacian8"  # the kernel preset the grid started from
+    params: tuple[float, ...] = ()  # a parametric preset's slider values, in its ParamSpec order; () = defaults
+    kernel: Any = None  # edited weights as nested tuples ((kh, kw) gray, (3, kh, kw) rgb); None = the preset's
+    padding: str = "same"  # valid, same or custom
+    pad: tuple[int, int] = (1, 1)  # rows, cols added on each side when padding is custom
+    padding_mode: str = "zeros"  # what fills the padding
+    stride: tuple[int, int] = (1, 1)  # rows, cols the kernel moves per output unit
+    dilation: tuple[int, int] = (1, 1)  # rows, cols between kernel taps
+    flip: bool = False  # True = true convolution; False = cross-correlation, as nn.Conv2d
+    bias: float = 0.0  # added to every output value
+    activation: str = "none"  # none, relu, leaky_relu or abs
+    slope: float = 0.1  # leaky ReLU's slope below 0
+    pool: str = "none"  # none, max or avg
+    pool_size: tuple[int, int] = (2, 2)  # rows, cols of the pooling window
+    pool_stride: tuple[int, int] = (2, 2)  # rows, cols between pooling windows
+    display: str = "auto"  # auto, or one scale for every map
+    details: bool = False  # histograms, hover values and downloads under each map
+    zoom: tuple[int, int] = (50, 50)  # centre of the hover window on big maps, % down and across
+    bank: tuple[str, ...] = DEFAULT_BANK  # presets of the filter bank
+
+    FIELDS = (
+        Field("source", "src", Choice(SOURCES)),
+        Field("sample", "img", Choice(tuple(sample_keys()))),
+        Field("working_size", "ws", IntCodec(WORKING_SIZES[0], WORKING_SIZES[-1])),
+        Field("colour", "c", Choice(pipeline.COLOURS)),
+        Field("preset", "k", Choice(tuple(kernels.PRESETS))),
+        Field("params", "kp", FloatsCodec(-1000, 1000, most=8)),
+        Field("kernel", "kv", MatrixCodec(kernels.MAX_SIDE)),
+        Field("padding", "p", Choice(PADDING_KINDS)),
+        Field("pad", "pa", PairCodec(0, 32)),
+        Field("padding_mode", "pm", Choice(PADDING_MODES)),
+        Field("stride", "s", PairCodec(1, 8)),
+        Field("dilation", "d", PairCodec(1, 8)),
+        Field("flip", "f", BoolCodec()),
+        Field("bias", "b", FloatCodec(-10_000, 10_000)),
+        Field("activation", "a", Choice(pipeline.ACTIVATIONS)),
+        Field("slope", "ls", FloatCodec(0.01, 0.5)),
+        Field("pool", "pool", Choice(POOL_KINDS)),
+        Field("pool_size", "ps", PairCodec(1, 8)),
+        Field("pool_stride", "pst", PairCodec(1, 8)),
+        Field("display", "v", Choice(DISPLAYS)),
+        Field("details", "det", BoolCodec()),
+        Field("zoom", "z", PairCodec(0, 100)),
+        Field("bank", "bank", NamesCodec(tuple(kernels.PRESETS))),
+    )
+
+    # --- round trips ---------------------------------------------------------------------------------
+
+    def to_query(self) -> dict[str, str]:
+        return urlstate.to_query(self)
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> tuple[KernelLabState, list[str]]:
+        return urlstate.from_query(cls, params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return urlstate.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> tuple[KernelLabState, list[str]]:
+        return urlstate.from_dict(cls, data)
+
+    def repaired(self) -> tuple[KernelLabState, list[str]]:
+        """The nearest consistent state, and what had to change (values a hand-edited link can get wrong)."""
+        state, notes = self, []
+        specs = kernels.PRESETS[state.preset].params
+        if state.params and (len(state.params) != len(specs) or any(
+                not spec.min <= value <= spec.max for spec, value in zip(specs, state.params))):
+            state, notes = replace(state, params=()), notes + ["kp"]
+        if state.working_size not in WORKING_SIZES:
+            nearest = min(WORKING_SIZES, key=lambda size: abs(size - state.working_size))
+            state, notes = replace(state, working_size=nearest), notes + ["ws"]
+        if state.kernel is not None:
+            depth = len(state.kernel) if isinstance(state.kernel[0][0], tuple) else 0
+            if depth not in (0, 3):
+                state, notes = replace(state, kernel=None), notes + ["kv"]
+            elif (depth == 3) != (state.colour == "rgb"):
+                state = replace(state, kernel=as_matrix(convert_kernel(np.array(state.kernel), state.colour)))
+        return state, notes
+
+    # --- derived settings ----------------------------------------------------------------------------
+
+    @property
+    def preset_params(self) -> dict[str, float]:
+        specs = kernels.PRESETS[self.preset].params
+        values = self.params or tuple(spec.default for spec in specs)
+        return {spec.name: value for spec, value in zip(specs, values)}
+
+    def kernel_array(self) -> np.ndarray:
+        """(kh, kw) in gray, (3, kh, kw) in RGB: the edited weights, or the preset's."""
+        if self.kernel is not None:
+            return np.array(self.kernel, dtype=np.float64)
+        return preset_kernel(self.preset, self.preset_params, self.colour)
+
+    @property
+    def edited(self) -> bool:
+        return self.kernel is not None
+
+    @property
+    def geometry(self) -> Geometry:
+        padding = self.pad if self.padding == "custom" else self.padding
+        return Geometry(padding=padding, padding_mode=self.padding_mode, stride=self.stride, dilation=self.dilation,
+                        flip=self.flip)
+
+    @property
+    def pooling(self) -> Pooling:
+        return Pooling(self.pool, self.pool_size, self.pool_stride)
+
+    @property
+    def lab_config(self) -> pipeline.LabConfig:
+        return pipeline.LabConfig(colour=self.colour, working_size=self.working_size, geometry=self.geometry,
+                                  activation=self.activation, leaky_slope=self.slope, pooling=self.pooling,
+                                  bias=self.bias)
+
+    def with_kernel(self, kernel: np.ndarray) -> KernelLabState:
+        """This state with edited weights; weights equal to the preset's are stored as the preset (short links)."""
+        kernel = np.asarray(kernel, dtype=np.float64)
+        preset = preset_kernel(self.preset, self.preset_params, self.colour)
+        same = kernel.shape == preset.shape and np.array_equal(kernel, preset)
+        return replace(self, kernel=None if same else as_matrix(kernel))
+
+    def with_colour(self, colour: str) -> tuple[KernelLabState, str]:
+        """This state in another colour mode, keeping the kernel; and the catalog key of a note saying how."""
+        if colour == self.colour:
+            return self, ""
+        if self.kernel is None:
+            return replace(self, colour=colour), ""
+        converted = convert_kernel(self.kernel_array(), colour)
+        return replace(self, colour=colour).with_kernel(converted), f"kl.kernel_to_{colour}"
+
+
+def preset_kernel(preset: str, params: dict[str, float], colour: str) -> np.ndarray:
+    """A preset's weights: (kh, kw) in gray; in RGB, one slice per channel weighted by the luma weights, so an RGB
+    image gives exactly the gray image's output."""
+    base = kernels.make_kernel(preset, **params)
+    return base if colour == "gray" else kernels.rgb_kernel(base, LUMA)
+
+
+def convert_kernel(kernel: np.ndarray, colour: str) -> np.ndarray:
+    """A kernel carried across a colour switch without changing what it does to a gray image.
+
+    To RGB: the 2-D kernel split over the channels by the luma weights (they sum to 1). To gray: the three slices
+    added up, the one kernel that responds to a gray image (R = G = B) exactly as the RGB filter does.
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if colour == "rgb":
+        return kernel if kernel.ndim == 3 else kernels.rgb_kernel(kernel, LUMA)  # (3, kh, kw)
+    return kernel if kernel.ndim == 2 else kernel.sum(axis=0)  # (kh, kw)
+
+
+# --- computation --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BankMap:
+    """One filter-bank kernel's map, or why it cannot be computed."""
+
+    preset: str  # the kernel preset
+    values: np.ndarray | None  # the activated map; None when the kernel does not fit
+    error: str = ""  # what to change, when it does not fit
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Learnable parameters of the filter shown, and of a conv layer made of the filter bank."""
+
+    channels: int  # input channels the filter spans: 1 gray, 3 RGB
+    kernel_hw: tuple[int, int]  # (kh, kw)
+    per_filter: int  # channels·kh·kw weights + 1 bias
+    bank_filters: tuple[tuple[int, int, int], ...]  # (channels, kh, kw) of each bank kernel
+    bank_total: int  # sum over the bank of channels·kh·kw + 1
+
+
+@dataclass(frozen=True)
+class KernelLabResult:
+    stages: pipeline.PipelineResult  # input, convolution, activation, pooling, with shapes and formulas
+    kernel: np.ndarray  # the weights applied
+    displays: dict[str, str]  # stage -> the display scale its picture uses (auto resolved per map)
+    keys: dict[str, str]  # stage -> a key naming everything its picture depends on
+    bank: tuple[BankMap, ...]  # one map per filter-bank kernel
+    params: ParamCount
+
+
+def compute(state: KernelLabState, image: np.ndarray, image_key: str, *,
+            cache: LruCache | None = None) -> KernelLabResult:
+    """Everything the Kernel Lab draws for ``state`` on ``image`` ([0, 1] pixels, named by ``image_key``).
+
+    ``cache`` keeps convolutions across calls: a bias, activation or pooling change reuses the convolution.
+
+    Raises:
+        ValueError: the settings cannot work (from ``cnnviz.ops``), saying what to change.
+    """
+    kernel = state.kernel_array()
+    cfg = state.lab_config
+    conv_key = _digest(image_key, state.colour, kernel.shape, kernel.tobytes(), repr(state.geometry))
+
+    def convolve() -> pipeline.Convolved:
+        return pipeline.convolve(image, kernel, cfg)
+
+    convolved = cache.get(("conv", conv_key), convolve) if cache is not None else convolve()
+    stages = pipeline.finish(convolved, cfg)
+    maps = {"input": stages.image, "conv": stages.conv, "activation": stages.activated}
+    if stages.pooled is not None:
+        maps["pool"] = stages.pooled
+    if stages.partials is not None:
+        maps.update({f"partial{c}": stages.partials[c] for c in range(3)})
+    displays = {name: "clip" if name == "input" else (auto_display(values) if state.display == "auto" else state.display)
+                for name, values in maps.items()}
+    after_conv = _digest(conv_key, state.bias)
+    after_act = _digest(after_conv, state.activation, state.slope)
+    depends = {"input": _digest(image_key, state.colour, repr(stages.dropped_rows), repr(stages.dropped_cols)),
+               "conv": after_conv, "activation": after_act, "pool": _digest(after_act, repr(state.pooling))}
+    depends.update({f"partial{c}": _digest(conv_key, c) for c in range(3)})
+    keys = {name: f"{name}|{depends[name]}|{displays[name]}" for name in maps}
+    bank = _bank(state, image, image_key, cache)
+    channels = 1 if state.colour == "gray" else 3
+    filters = tuple((channels, *kernels.make_kernel(p).shape) for p in state.bank)
+    params = ParamCount(channels, kernel.shape[-2:], channels * kernel.shape[-2] * kernel.shape[-1] + 1, filters,
+                        sum(c * h * w + 1 for c, h, w in filters))
+    return KernelLabResult(stages, kernel, displays, keys, bank, params)
+
+
+def _bank(state: KernelLabState, image: np.ndarray, image_key: str, cache: LruCache | None) -> tuple[BankMap, ...]:
+    def small() -> np.ndarray:
+        return downscale(image, BANK_SIDE) if max(image.shape[:2]) > BANK_SIDE else image
+
+    thumbnail = cache.get(("small", image_key), small) if cache is not None else small()
+    cfg = state.lab_config
+    maps = []
+    for preset in state.bank:
+        kernel = preset_kernel(preset, {}, state.colour)
+        try:
+            values = pipeline.run_bank(thumbnail, [kernel], cfg)[0]
+            maps.append(BankMap(preset, values))
+        except ValueError as error:
+            maps.append(BankMap(preset, None, str(error)))
+    return tuple(maps)
+
+
+def _digest(*parts: Any) -> str:
+    """A short stable name for everything in ``parts`` (bytes hashed, the rest by repr)."""
+    digest = hashlib.blake2b(digest_size=10)
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else repr(part).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()

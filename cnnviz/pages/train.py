@@ -1,0 +1,144 @@
+"""The Train page's state: the network, how to train it, and which run the page follows.
+
+A link names a preset and only what differs from it, so ``?net=classic`` is the classic network:
+
+    >>> TrainPageState.from_query({"net": "classic", "ep": "2"})[0].model_config.blocks[0].channels
+    32
+    >>> TrainPageState().with_preset("classic").to_query()
+    {'net': 'classic'}
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cnnviz import urlstate
+from cnnviz.model import ACTIVATIONS, DEFAULT_PRESET, POOLS, PRESETS, ConvBlock, ModelConfig
+from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
+from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec
+
+BATCH_SIZES = (16, 32, 64, 128, 256, 512)  # the batch-size slider's stops
+SUBSETS = (0, 1000, 2000, 5000, 10000, 30000)  # training images: 0 = all 60,000
+MAX_BLOCKS = 4  # conv blocks the page offers
+_DEFAULTS = TrainConfig()
+
+
+@dataclass(frozen=True)
+class BlocksCodec(Codec):
+    """Conv blocks as "16.3.1.1.relu.1.max.2_32...": channels.kernel.padding.stride.activation.bn.pool.pool_size."""
+
+    def format(self, value: tuple[ConvBlock, ...]) -> str:
+        return "_".join(f"{b.channels}.{b.kernel_size}.{b.padding}.{b.stride}.{b.activation}.{int(b.batch_norm)}."
+                        f"{b.pool}.{b.pool_size}" for b in value)
+
+    def parse(self, text: str) -> tuple[ConvBlock, ...]:
+        blocks = []
+        for part in text.split("_"):
+            fields = part.split(".")
+            if len(fields) != 8 or fields[4] not in ACTIVATIONS or fields[6] not in POOLS or fields[5] not in "01":
+                raise ValueError(f"{part!r} is not a conv block")
+            channels, kernel, padding, stride, pool_size = (int(fields[i]) for i in (0, 1, 2, 3, 7))
+            for name, value, low, high in (("channels", channels, 1, 256), ("kernel", kernel, 1, 9),
+                                           ("padding", padding, 0, 4), ("stride", stride, 1, 4),
+                                           ("pool size", pool_size, 1, 4)):
+                if not low <= value <= high:
+                    raise ValueError(f"{name} {value} is outside {low}..{high}")
+            blocks.append(ConvBlock(channels, kernel, padding, stride, fields[4], fields[5] == "1", fields[6], pool_size))
+        if not 1 <= len(blocks) <= MAX_BLOCKS:
+            raise ValueError(f"{len(blocks)} blocks; the page builds 1 to {MAX_BLOCKS}")
+        return tuple(blocks)
+
+    def check(self, value: Any) -> tuple[ConvBlock, ...]:
+        if isinstance(value, (list, tuple)) and all(isinstance(b, dict) for b in value):
+            value = ModelConfig.from_dict({"blocks": list(value)}).blocks
+        return self.parse(self.format(value))
+
+    def plain(self, value: tuple[ConvBlock, ...]) -> list[dict]:
+        return ModelConfig(blocks=value).to_dict()["blocks"]
+
+
+class TokenCodec(Codec):
+    """A run id: letters, digits, - and _, as ``secrets.token_urlsafe`` makes them."""
+
+    def parse(self, text: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{0,64}", text):
+            raise ValueError("not a run id")
+        return text
+
+
+@dataclass(frozen=True)
+class TrainPageState:
+    """The network and training settings of the Train page, and the run it shows."""
+
+    preset: str = DEFAULT_PRESET  # the network the settings started from
+    blocks: tuple[ConvBlock, ...] = PRESETS[DEFAULT_PRESET].blocks  # conv blocks, in order
+    hidden: int = PRESETS[DEFAULT_PRESET].hidden  # hidden FC units; 0 = none
+    dropout: float = PRESETS[DEFAULT_PRESET].dropout  # dropout before the classifier
+    optimizer: str = _DEFAULTS.optimizer  # sgd, adam or adamw
+    lr: float = _DEFAULTS.lr  # peak learning rate
+    schedule: str = _DEFAULTS.schedule  # constant, onecycle or cosine
+    batch_size: int = _DEFAULTS.batch_size  # images per step
+    epochs: int = _DEFAULTS.epochs  # passes over the training images
+    subset: int = _DEFAULTS.subset  # training images; 0 = all
+    seed: int = _DEFAULTS.seed  # same seed, same curve
+    device: str = _DEFAULTS.device  # auto, cpu, cuda or mps
+    run: str = ""  # the id of the run this page follows ("" = none); whoever has it can watch and control it
+
+    ANCHORS = ("preset",)  # the other network fields are written only where they differ from the preset's
+    FIELDS = (
+        Field("preset", "net", Choice(tuple(PRESETS))),
+        Field("blocks", "b", BlocksCodec()),
+        Field("hidden", "fc", IntCodec(0, 512)),
+        Field("dropout", "do", FloatCodec(0.0, 0.8)),
+        Field("optimizer", "opt", Choice(OPTIMIZERS)),
+        Field("lr", "lr", FloatCodec(1e-5, 10.0)),
+        Field("schedule", "sch", Choice(SCHEDULES)),
+        Field("batch_size", "bs", IntCodec(BATCH_SIZES[0], BATCH_SIZES[-1])),
+        Field("epochs", "ep", IntCodec(1, 50)),
+        Field("subset", "n", IntCodec(0, 60_000)),
+        Field("seed", "seed", IntCodec(0, 10_000)),
+        Field("device", "dev", Choice(DEVICES)),
+        Field("run", "run", TokenCodec()),
+    )
+
+    def query_defaults(self) -> TrainPageState:
+        """The state this one's link is written against: its preset's network with the default training."""
+        return TrainPageState().with_preset(self.preset)
+
+    def with_preset(self, name: str) -> TrainPageState:
+        cfg = PRESETS[name]
+        return replace(self, preset=name, blocks=cfg.blocks, hidden=cfg.hidden, dropout=cfg.dropout)
+
+    def to_query(self) -> dict[str, str]:
+        return urlstate.to_query(self)
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> tuple[TrainPageState, list[str]]:
+        return urlstate.from_query(cls, params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return urlstate.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> tuple[TrainPageState, list[str]]:
+        return urlstate.from_dict(cls, data)
+
+    def repaired(self) -> tuple[TrainPageState, list[str]]:
+        notes = []
+        state = self
+        if state.batch_size not in BATCH_SIZES:
+            state, notes = replace(state, batch_size=min(BATCH_SIZES, key=lambda b: abs(b - self.batch_size))), ["bs"]
+        if state.subset not in SUBSETS:
+            state, notes = replace(state, subset=min(SUBSETS, key=lambda n: abs(n - self.subset))), notes + ["n"]
+        return state, notes
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(blocks=self.blocks, hidden=self.hidden, dropout=self.dropout)
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(optimizer=self.optimizer, lr=self.lr, schedule=self.schedule, batch_size=self.batch_size,
+                           epochs=self.epochs, subset=self.subset, seed=self.seed, device=self.device,
+                           eval_every=50 if self.subset and self.subset < 10_000 else 100)

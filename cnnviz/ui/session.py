@@ -1,0 +1,100 @@
+"""The training session every page shares: the server's runs, this browser's run, and a loaded checkpoint.
+
+The Train page starts and follows runs; other pages (the receptive-field explorer, the inspector) ask here for
+the model to look inside: the run the Train page follows, else a checkpoint the user loaded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+from torch import nn
+
+from cnnviz.data import load_mnist
+from cnnviz.jobs import JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_limit
+from cnnviz.model import ModelConfig
+from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
+from cnnviz.ui import state as page_state
+from cnnviz.ui.common import tr
+
+TRAIN_PAGE = "train"  # the page whose state names the followed run
+MAX_PREVIOUS = 3  # earlier runs kept on the charts for comparison
+
+
+@st.cache_resource(show_spinner=False)
+def limiter() -> JobLimiter:
+    return JobLimiter(default_limit())
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> RunRegistry:
+    return RunRegistry()
+
+
+def find_run(run_id: str) -> Run | None:
+    """The run with this id, marked as watched; None when there is no such run (any more)."""
+    return registry().get(run_id) if run_id else None
+
+
+def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | None) -> Run:
+    """Start a run; the run it replaces is stopped and kept on the charts for comparison."""
+    previous = ()
+    if replacing is not None:
+        replacing.job.stop(timeout=5)
+        snapshot = replacing.job.snapshot()
+        previous = ((snapshot,) if snapshot.steps else ()) + replacing.previous
+    job = TrainingJob(model_cfg, train_cfg, load_mnist, limiter(), label=config_label(model_cfg, train_cfg))
+    job.start()
+    return registry().add(job, previous[:MAX_PREVIOUS])
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    file_id: str  # the upload it came from
+    name: str  # its file name
+    model: nn.Module  # in eval mode, on the CPU
+    config: ModelConfig
+    info: dict  # the checkpoint without its weights: configs and metrics
+
+
+def loaded_checkpoint() -> LoadedCheckpoint | None:
+    return page_state.transient("loaded_checkpoint")
+
+
+def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
+    """An uploader for a saved checkpoint; the loaded model is kept for this session, for every page."""
+    upload = st.file_uploader(tr("train.load_file"), type=None, key=key)
+    current = loaded_checkpoint()
+    if upload is None:
+        return current
+    if current is None or current.file_id != upload.file_id:
+        try:
+            model, cfg, info = load_checkpoint(upload.getvalue())
+        except CheckpointError as error:
+            st.error(str(error), icon=":material/error:")
+            return current
+        current = LoadedCheckpoint(upload.file_id, upload.name, model, cfg, info)
+        page_state.set_transient("loaded_checkpoint", current)
+    return current
+
+
+@dataclass(frozen=True)
+class InspectedModel:
+    model: nn.Module  # the live model: read it, never train it
+    config: ModelConfig
+    source: str  # "run" or "checkpoint"
+    label: str  # what to call it on the page
+    trained: bool  # False while a run has not taken a step yet
+
+
+def model_to_inspect() -> InspectedModel | None:
+    """The model other pages look inside: the Train page's run, else the loaded checkpoint, else None."""
+    train_state = page_state.stored(TRAIN_PAGE)
+    run = find_run(train_state.run) if train_state is not None else None
+    if run is not None and run.job.model is not None:
+        steps = run.job.snapshot().steps
+        return InspectedModel(run.job.model, run.job.model_cfg, "run", run.job.label, bool(steps))
+    checkpoint = loaded_checkpoint()
+    if checkpoint is not None:
+        return InspectedModel(checkpoint.model, checkpoint.config, "checkpoint", checkpoint.name, True)
+    return None

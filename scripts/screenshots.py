@@ -1,0 +1,72 @@
+"""Screenshots of every page for the README and for checking layouts: a projector (1280x720) and a phone (390x844).
+
+    python scripts/screenshots.py                 # all pages, into docs/screenshots
+    python scripts/screenshots.py --only kernel_lab --out /tmp/shots
+
+Each view is opened from a link, as a student would open it; training views start a short run first. Streamlit
+scrolls inside its own container, so "full" shots use a tall window.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.serve_app import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, serve_app  # noqa: E402
+
+SIZES = {"projector": (1280, 720), "phone": (390, 844)}
+# name -> (path and query, window height for the README's full-page shot)
+VIEWS = {
+    "kernel_lab": ("?k=sobel_x&s=2,2", 1900),
+    "kernel_lab_rgb": ("?img=astronaut&c=rgb&k=gaussian&det=1&a=relu&pool=max", 2600),
+    "step_by_step": ("step-by-step?at=6", 1300),
+    "train": ("train?n=2000&ep=1", 1700),
+}
+
+
+def settle(page) -> None:
+    page.wait_for_timeout(600)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    page.wait_for_timeout(800)
+
+
+def shoot(page, base: str, name: str, out: Path, sizes: dict[str, tuple[int, int]]) -> list[Path]:
+    path, tall = VIEWS[name]
+    written = []
+    for label, (width, height) in {**sizes, "full": (1400, tall)}.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{base}/{path}")
+        settle(page)
+        if name == "train":
+            page.locator(".st-key-train_start button").click()
+            page.wait_for_function("document.querySelector('.st-key-train_status') && "
+                                   "/Done/.test(document.querySelector('.st-key-train_status').innerText)",
+                                   timeout=240_000)
+            settle(page)
+        target = out / (f"{name}.png" if label == "full" else f"{name}_{label}.png")
+        page.screenshot(path=str(target))
+        written.append(target)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", nargs="*", choices=sorted(VIEWS), default=sorted(VIEWS))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    from playwright.sync_api import sync_playwright
+
+    with serve_app() as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(device_scale_factor=1).new_page()
+        for name in args.only:
+            for path in shoot(page, base, name, args.out, SIZES):
+                print(path)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
