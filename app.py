@@ -1,9 +1,13 @@
 """cnnviz entry point: page config and navigation, nothing else."""
+from pathlib import Path
+
 import streamlit as st
 
 from cnnviz.ui.common import tr
 
-st.set_page_config(page_title=tr("app.title"), page_icon=":material/grid_on:", layout="wide")
+# A local icon: a ":material/...:" page icon would be fetched from a font CDN, and the app must work offline.
+st.set_page_config(page_title=tr("app.title"), page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
+                   layout="wide")
 
 pages = [
     st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", url_path="kernel-lab", default=True),

@@ -4,18 +4,23 @@ Targets (issue "Kernel Lab"): at most 150 ms of server time and 1.5 MB to the br
 
     python bench/kernel_lab.py            # server time (AppTest) and pure compute
     python bench/kernel_lab.py --browser  # also bytes per change, measured in Chromium
+    python bench/kernel_lab.py --baseline ../old-checkout   # server time of both trees, alternating, in one run
 """
 from __future__ import annotations
 
 import argparse
 import io
+import re
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from common import IDLE, ROOT, machine, served_page
+from common import IDLE, ROOT, machine, quiet_streamlit, served_page
 
 PAGE = str(ROOT / "cnnviz" / "ui" / "kernel_lab.py")
 
@@ -39,7 +44,7 @@ def setup_app(data: bytes):
     at.file_uploader(key="kl_upload").upload("photo.png", data, "image/png").run()
     at.segmented_control(key="kl_colour").set_value("rgb").run()
     at.selectbox(key="kl_preset").set_value("gaussian").run()  # sigma 1 -> 7x7
-    assert not at.exception and at.session_state["kl_kernel_state"]["kernel"].shape == (3, 7, 7)
+    assert not at.exception and at.session_state["_page_state_kernel_lab"].kernel_array().shape == (3, 7, 7)
     assert "1024 × 1024" in " ".join(m.value for m in at.markdown)
     return at
 
@@ -69,7 +74,7 @@ def server_times(at) -> dict[str, list[float]]:
             started = time.perf_counter()
             widget.run()
             round_trip.append(time.perf_counter() - started)
-            script.append(at.session_state["kl_last_run_ms"] / 1000)
+            script.append(at.session_state["_last_run_ms_kernel_lab"] / 1000)
             assert not at.exception, at.exception
         results[label] = (script, round_trip)
     return results
@@ -139,16 +144,43 @@ def browser_bytes(changes: int) -> list[int]:
     return sizes
 
 
+SUMMARY = re.compile(r"all changes: median ([\d.]+) ms, 90th percentile ([\d.]+) ms, max ([\d.]+) ms")
+
+
+def compare(baseline: Path, rounds: int) -> None:
+    """Server time of this tree against another checkout (e.g. the previous commit), alternating fresh processes."""
+    trees = {"baseline": baseline.resolve(), "this tree": ROOT}
+    figures = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            flags = ["--server-only"] if tree == ROOT else []  # an older bench may not know the flag
+            out = subprocess.run([sys.executable, str(tree / "bench" / "kernel_lab.py"), *flags], cwd=tree,
+                                 capture_output=True, text=True, check=True).stdout
+            figures[name].append(tuple(map(float, SUMMARY.search(out).groups())))
+            print(f"  {name:9s} median {figures[name][-1][0]:6.1f} ms  p90 {figures[name][-1][1]:6.1f} ms  "
+                  f"max {figures[name][-1][2]:6.1f} ms", flush=True)
+    base, this = (statistics.median(m for m, _, _ in figures[name]) for name in trees)
+    print(f"median of medians: baseline {base:.1f} ms, this tree {this:.1f} ms, ratio {this / base:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=8)
     parser.add_argument("--browser", action="store_true")
+    parser.add_argument("--server-only", action="store_true", help="only the server time per change")
+    parser.add_argument("--baseline", type=Path, help="another checkout to time beside this one, in the same run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each tree with --baseline")
     args = parser.parse_args()
-    data = photo_png()
+    quiet_streamlit()
     print(f"Kernel Lab benchmark · {machine()}")
-    compute = compute_times(data, args.changes)
-    print(f"pipeline + 5 display PNGs (pure code):   median {1000 * statistics.median(compute):6.1f} ms  "
-          f"(min {1000 * min(compute):.1f}, max {1000 * max(compute):.1f})")
+    if args.baseline:
+        compare(args.baseline, args.rounds)
+        return
+    data = photo_png()
+    if not args.server_only:
+        compute = compute_times(data, args.changes)
+        print(f"pipeline + 5 display PNGs (pure code):   median {1000 * statistics.median(compute):6.1f} ms  "
+              f"(min {1000 * min(compute):.1f}, max {1000 * max(compute):.1f})")
     at = setup_app(data)
     print("server time per control change (script run, as the page measures it; AppTest round trip in brackets):")
     every = []

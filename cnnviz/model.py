@@ -7,10 +7,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnviz.geometry import Layer
+from cnnviz.geometry import POOL_KINDS, Layer
 
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")
-POOLS = ("none", "max", "avg")
+LAYER_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")  # what a conv block may apply after its convolution
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,10 @@ class ModelConfig:
                 value = getattr(block, name)
                 if not isinstance(value, int) or isinstance(value, bool) or value < low:
                     raise ValueError(f"block {index}: {name} must be an int of at least {low}, got {name}={value!r}")
-            if block.activation not in ACTIVATIONS:
-                raise ValueError(f"block {index}: activation must be one of {ACTIVATIONS}, got {block.activation!r}")
-            if block.pool not in POOLS:
-                raise ValueError(f"block {index}: pool must be one of {POOLS}, got {block.pool!r}")
+            if block.activation not in LAYER_ACTIVATIONS:
+                raise ValueError(f"block {index}: activation must be one of {LAYER_ACTIVATIONS}, got {block.activation!r}")
+            if block.pool not in POOL_KINDS:
+                raise ValueError(f"block {index}: pool must be one of {POOL_KINDS}, got {block.pool!r}")
         feature_shapes(self)
 
 
@@ -203,7 +202,7 @@ def first_conv_weight(model: nn.Module) -> torch.Tensor:
     return conv.weight.detach().cpu().clone()
 
 
-PRESETS: dict[str, ModelConfig] = {
+NETWORK_PRESETS: dict[str, ModelConfig] = {
     # The classic tutorial CNN: conv 32, pool, conv 64, pool, FC 64, FC 10.
     "classic": ModelConfig(blocks=(ConvBlock(32), ConvBlock(64)), hidden=64),
     # The app's default: the classic layout, narrower and with BatchNorm, so 99% arrives within 30 s on 2 CPU cores.
@@ -216,6 +215,6 @@ DEFAULT_PRESET = "default"
 
 def preset(name: str) -> ModelConfig:
     """A preset config (frozen: change it with ``dataclasses.replace``)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    if name not in NETWORK_PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(NETWORK_PRESETS)}")
+    return NETWORK_PRESETS[name]

@@ -23,14 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnviz.geometry import PADDING_MODES, Axis, Layer, Pads, as_pair, resolve_padding
+from cnnviz.geometry import PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, as_pair, resolve_padding
 
 Pair = Union[int, Sequence[int]]
 PaddingArg = Union[int, Sequence[int], str]
 
-POOL_KINDS = ("max", "avg")  # what pool2d computes; a page's "none" never reaches it
-
-__all__ = ["conv2d", "pool2d", "pad", "output_size", "resolve_padding", "PADDING_MODES", "POOL_KINDS"]
+__all__ = ["conv2d", "pool2d", "pad", "output_size", "resolve_padding", "PADDING_MODES"]
 
 
 def _as_image(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -251,7 +249,7 @@ def pool2d(
         (H', W') or (H', W', C); float32 for a float32 input, else float64.
     """
     array = _as_image(x, "x")
-    if kind not in POOL_KINDS:
+    if kind not in POOL_KINDS[1:]:  # max or avg: a page's "none" never reaches pool2d
         raise ValueError(f"pooling kind must be 'max' or 'avg', got kind={kind!r}")
     sizes = as_pair(size, "size", minimum=1)
     strides = sizes if stride is None else as_pair(stride, "stride", minimum=1)

@@ -15,7 +15,7 @@ from cnnviz.geometry import Axis, Geometry, Pooling
 from cnnviz.kernels import grayscale_weights
 
 COLOURS = ("gray", "rgb")
-ACTIVATIONS = ("none", "relu", "leaky_relu", "abs")
+MAP_ACTIVATIONS = ("none", "relu", "leaky_relu", "abs")  # what the Kernel Lab may apply to a map
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class LabConfig:
     def __post_init__(self) -> None:
         if self.colour not in COLOURS:
             raise ValueError(f"colour must be 'gray' or 'rgb', got colour={self.colour!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got activation={self.activation!r}")
+        if self.activation not in MAP_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {MAP_ACTIVATIONS}, got activation={self.activation!r}")
         if not isinstance(self.working_size, int) or not 16 <= self.working_size <= 2048:
             raise ValueError(f"working_size must be an int from 16 to 2048, got working_size={self.working_size!r}")
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnviz.data import Mnist, load_mnist
-from cnnviz.model import DEFAULT_PRESET, PRESETS, ModelConfig, build_model, preset
+from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, ModelConfig, build_model, preset
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -95,6 +95,16 @@ class Metrics:
         return asdict(self)
 
 
+ETA_SETTLE_STEPS = 30  # the first steps include warm-up and page load: an ETA from them read 341 s for a 50 s run
+
+
+def settled_eta(record: Metrics, after_steps: int = ETA_SETTLE_STEPS) -> float | None:
+    """Seconds of training left, or None until enough steps have run (or the run is short) for it to be honest."""
+    if record.eta_seconds is None or record.step < min(after_steps, record.total_steps):
+        return None
+    return record.eta_seconds
+
+
 @dataclass(frozen=True)
 class EvalResult:
     loss: float  # mean cross-entropy
@@ -157,9 +167,9 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, ba
         total_loss += F.cross_entropy(logits, y, reduction="sum").item()
         probabilities.append(logits.softmax(dim=1).cpu())
     model.train(was_training)
-    probs = torch.cat(probabilities).numpy()  # (N, classes)
+    probs = torch.cat(probabilities).cpu().numpy()  # (N, classes); each batch was already moved
     predictions = probs.argmax(axis=1)
-    accuracy = float((predictions == labels.numpy()).mean())
+    accuracy = float((predictions == labels.cpu().numpy()).mean())
     return EvalResult(total_loss / len(images), accuracy, predictions, probs)
 
 
@@ -327,7 +337,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train from the command line; with --json the last stdout line is a JSON summary."""
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m cnnviz.train", description="Train a cnnviz CNN on MNIST.")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="model preset")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(NETWORK_PRESETS), help="model preset")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)

@@ -19,3 +19,26 @@ def test_every_page_runs_through_navigation(page):
     at.switch_page(page).run()
     assert not at.exception
     assert at.title or at.header or at.markdown
+
+
+def test_an_unexpected_error_shows_a_friendly_message_and_no_traceback(monkeypatch):
+    import cnnviz.pages.kernel_lab
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom in /srv/secret/path.py")
+
+    monkeypatch.setattr(cnnviz.pages.kernel_lab, "compute", broken)
+    at = AppTest.from_file(str(Path(APP).parent / "cnnviz" / "ui" / "kernel_lab.py"), default_timeout=60)
+    at.query_params["b"] = "123.25"  # a view no other test computed, so no cached result hides the error
+    at.run()
+    assert not at.exception  # no exception box, so no traceback in the browser
+    shown = " ".join(e.value for e in at.error)
+    assert "Something went wrong on our side" in shown and "/srv/secret" not in shown and "boom" not in shown
+
+
+def test_the_server_never_shows_error_details():
+    import tomllib
+
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    assert config["server"]["enableXsrfProtection"] is True

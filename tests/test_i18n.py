@@ -45,8 +45,12 @@ def test_every_placeholder_is_well_formed():
     import string
 
     for key, text in CATALOG["en"].items():
-        # raises ValueError on a stray brace
-        list(string.Formatter().parse(text)), key
+        try:
+            list(string.Formatter().parse(text))
+        except ValueError as error:
+            pytest.fail(f"{key}: {error}")
+    with pytest.raises(ValueError):  # the check itself can fail
+        list(string.Formatter().parse("a stray { brace"))
 
 
 def test_duplicate_keys_across_areas_are_refused(monkeypatch):
@@ -57,3 +61,25 @@ def test_duplicate_keys_across_areas_are_refused(monkeypatch):
     monkeypatch.setattr(i18n, "_area_modules", lambda: [a, b])
     with pytest.raises(ValueError, match="x.k"):
         i18n._build_catalog()
+
+
+# Keys the code builds: f"kl.activation.{a}" or f"step.{kind}_title" -> a pattern with a word where the {} was.
+DYNAMIC_KEY = re.compile(r"""\bf["']([a-z0-9_]+\.[a-z0-9_.]*)\{[^}"']+\}([a-z0-9_.]*)["']""")
+
+
+def _code() -> str:
+    sources = [ROOT / "app.py", *(p for p in (ROOT / "cnnviz").rglob("*.py") if "strings" not in p.parts)]
+    return "\n".join(path.read_text() for path in sources)
+
+
+def test_every_catalog_key_is_used():
+    # Dead strings cost translators time: a key must appear in the code, or start with a prefix the code builds
+    # keys from (tr(f"kl.activation.{a}")), or name a kernel preset (kernels.<key>.name/why, built from PRESETS).
+    code = _code()
+    built = [re.compile(re.escape(prefix) + r"[a-z0-9_]+" + re.escape(suffix) + "$")
+             for prefix, suffix in DYNAMIC_KEY.findall(code)]
+    built += [re.compile(r"kernels\.[a-z0-9_]+\.(name|why)$"), re.compile(r"kernels\.param\."), re.compile(r"samples\.")]
+    assert any(pattern.match("kl.activation.relu") for pattern in built)  # the scan itself works
+    assert not any(pattern.match("kl.no_such_key") for pattern in built)
+    unused = [key for key in CATALOG["en"] if key not in code and not any(p.match(key) for p in built)]
+    assert unused == []

@@ -5,11 +5,11 @@ import time
 import pytest
 
 from cnnviz.data import load_mnist
-from cnnviz.jobs import JobLimiter, TrainingJob, config_label
-from cnnviz.model import PRESETS
+from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label
+from cnnviz.model import NETWORK_PRESETS
 from cnnviz.train import TrainConfig
 
-TINY = PRESETS["tiny"]
+TINY = NETWORK_PRESETS["tiny"]
 
 
 def make_job(limiter, **overrides) -> TrainingJob:
@@ -110,7 +110,7 @@ def test_divergence_state():
 def test_snapshot_is_a_copy():
     job = make_job(JobLimiter(1), subset=128)
     job.start()
-    job.wait(30)
+    assert job.wait(30)
     snap = job.snapshot()
     assert isinstance(snap.steps, tuple)
     with pytest.raises(AttributeError):
@@ -125,4 +125,44 @@ def test_limiter_validation_and_double_start():
     job.start()
     with pytest.raises(RuntimeError, match="already started"):
         job.start()
-    job.wait(30)
+    assert job.wait(30) and job.snapshot().state == "done"
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_registry_finds_runs_by_unguessable_id_and_stops_the_unwatched():
+    clock = FakeClock()
+    registry = RunRegistry(idle_seconds=60, clock=clock)
+    watched, forgotten = make_job(JobLimiter(2), subset=20000), make_job(JobLimiter(2), subset=20000)
+    watched.start()
+    forgotten.start()
+    first, second = registry.add(watched), registry.add(forgotten)
+    assert len(first.id) >= 16 and first.id != second.id  # 12 random bytes: no one guesses another's run
+    assert registry.get("not-an-id") is None
+    clock.now += 45
+    assert registry.get(first.id) is first  # a page looked at it: watched now
+    clock.now += 30  # the second run has not been looked at for 75 s
+    assert registry.reap() == [second.id]
+    assert forgotten.snapshot().state == "stopped" and not forgotten.alive  # its slot is free again
+    assert watched.snapshot().state in ("running", "queued") and registry.get(second.id) is second  # results stay
+    watched.stop()
+
+
+def test_registry_keeps_only_the_newest_finished_runs():
+    clock = FakeClock()
+    registry = RunRegistry(idle_seconds=60, keep=2, clock=clock)
+    runs = []
+    for index in range(3):
+        job = make_job(JobLimiter(1), subset=64)
+        job.start()
+        assert job.wait(30)
+        clock.now += 1
+        runs.append(registry.add(job))
+    registry.reap()
+    assert registry.get(runs[0].id) is None and registry.get(runs[2].id) is runs[2] and len(registry) == 2

@@ -26,3 +26,25 @@ def test_app_entry_only_configures_and_navigates():
     source = (ROOT / "app.py").read_text()
     calls = set(re.findall(r"\bst\.(\w+)", source))
     assert calls <= {"set_page_config", "Page", "navigation"}, calls
+
+
+def test_tensors_reach_numpy_through_the_cpu():
+    # A model trained on a GPU has CUDA tensors, and .numpy() refuses them: every .numpy() goes through .cpu().
+    # CI has no GPU, so the rule is pinned here; ops.py is exempt: it makes its tensors on the CPU itself.
+    offenders = []
+    for path in (ROOT / "cnnviz").rglob("*.py"):
+        if path.name == "ops.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if ".numpy()" in line and ".cpu()" not in line and not line.lstrip().startswith(("#", "``", '"')):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}")
+    assert offenders == []
+
+
+def test_nothing_writes_into_the_checkout_while_testing():
+    # Running the tests must leave the checkout clean (they once rewrote docs/screenshots); screenshots come from
+    # scripts/screenshots.py on request.
+    sources = [p for p in (ROOT / "tests").rglob("*.py") if p.name != "test_layering.py"]
+    writers = [str(p.relative_to(ROOT)) for p in sources if "docs" in p.read_text() and ".screenshot(" in p.read_text()
+               or "save_screenshot" in p.read_text()]
+    assert writers == []

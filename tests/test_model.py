@@ -4,10 +4,10 @@ import json
 import pytest
 import torch
 
-from cnnviz.model import PRESETS, ConvBlock, ModelConfig, build_model, first_conv_weight, preset, summarize
+from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model, first_conv_weight, preset, summarize
 
 CONFIGS = [
-    PRESETS["classic"], PRESETS["default"], PRESETS["tiny"],
+    NETWORK_PRESETS["classic"], NETWORK_PRESETS["default"], NETWORK_PRESETS["tiny"],
     ModelConfig(blocks=[ConvBlock(4, 5, 0, 1, "tanh", False, "avg", 2)], hidden=0),
     ModelConfig(blocks=[ConvBlock(8, 3, 1, 2, "gelu", True, "none")] * 3 + [ConvBlock(6, 1, 0, 1, "leaky_relu", False, "max", 3)],
                 hidden=16, dropout=0.3),
@@ -15,7 +15,7 @@ CONFIGS = [
 
 
 def test_classic_parameter_count_by_hand():
-    rows = {r.name: r for r in summarize(PRESETS["classic"])}
+    rows = {r.name: r for r in summarize(NETWORK_PRESETS["classic"])}
     # conv1 32*(1*9+1), conv2 64*(32*9+1), fc1 64*(3136+1), fc2 10*(64+1)
     assert [rows[n].params for n in ("conv1", "conv2", "fc1", "fc2")] == [320, 18496, 200768, 650]
     assert sum(r.params for r in rows.values()) == 220234
@@ -52,11 +52,11 @@ def test_presets_cannot_be_changed_by_accident():
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.blocks[0].channels = 3
     changed = dataclasses.replace(cfg, hidden=8)
-    assert changed.hidden == 8 and PRESETS["classic"].hidden == 64
+    assert changed.hidden == 8 and NETWORK_PRESETS["classic"].hidden == 64
 
 
 def test_first_conv_weight():
-    weight = first_conv_weight(build_model(PRESETS["classic"]))
+    weight = first_conv_weight(build_model(NETWORK_PRESETS["classic"]))
     assert weight.shape == (32, 1, 3, 3) and not weight.requires_grad
 
 

@@ -10,11 +10,11 @@ import torch
 
 from cnnviz import train
 from cnnviz.data import load_mnist
-from cnnviz.model import PRESETS, build_model
-from cnnviz.train import (CheckpointError, TrainConfig, confusion_matrix, evaluate, iter_training, load_checkpoint,
-                          save_checkpoint)
+from cnnviz.model import NETWORK_PRESETS, build_model
+from cnnviz.train import (CheckpointError, Metrics, TrainConfig, confusion_matrix, evaluate, iter_training,
+                          load_checkpoint, save_checkpoint, settled_eta)
 
-TINY = PRESETS["tiny"]
+TINY = NETWORK_PRESETS["tiny"]
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +93,11 @@ def test_evaluate_and_confusion_matrix(mnist):
 
 
 def test_checkpoint_round_trip(mnist):
-    model = build_model(PRESETS["default"])
+    model = build_model(NETWORK_PRESETS["default"])
     model.eval()
-    data = save_checkpoint(model, PRESETS["default"], quick(), metrics={"test_accuracy": 0.5})
+    data = save_checkpoint(model, NETWORK_PRESETS["default"], quick(), metrics={"test_accuracy": 0.5})
     loaded, cfg, info = load_checkpoint(data)
-    assert cfg == PRESETS["default"]
+    assert cfg == NETWORK_PRESETS["default"]
     assert info["metrics"] == {"test_accuracy": 0.5} and info["train_config"]["subset"] == 256
     x = mnist.test_images[:8]
     torch.testing.assert_close(loaded(x), model(x))
@@ -110,8 +110,8 @@ def test_checkpoint_errors():
     torch.save({"weights": torch.zeros(2)}, buffer)
     with pytest.raises(CheckpointError, match="not saved by cnnviz"):
         load_checkpoint(buffer.getvalue())
-    model = build_model(PRESETS["tiny"])
-    data = save_checkpoint(model, PRESETS["classic"])  # weights of one net, config of another
+    model = build_model(NETWORK_PRESETS["tiny"])
+    data = save_checkpoint(model, NETWORK_PRESETS["classic"])  # weights of one net, config of another
     with pytest.raises(CheckpointError, match="wrong shape for"):
         load_checkpoint(data)
 
@@ -138,7 +138,7 @@ def test_cli_dry_run_json(capsys, tmp_path):
     assert 0 <= parsed["test_accuracy"] <= 1 and parsed["steps"] == 2
     assert (tmp_path / "m.json").exists()
     model, cfg, _ = load_checkpoint((tmp_path / "m.pt").read_bytes())
-    assert cfg == PRESETS["tiny"]
+    assert cfg == NETWORK_PRESETS["tiny"]
 
 
 def test_a_prebuilt_model_with_the_same_seed_gives_the_same_curve(mnist):
@@ -148,3 +148,10 @@ def test_a_prebuilt_model_with_the_same_seed_gives_the_same_curve(mnist):
     torch.manual_seed(456)
     own = [r.loss for r in iter_training(TINY, quick(seed=3), mnist) if r.kind == "step"]
     assert passed == own
+
+
+def test_the_eta_waits_until_it_means_something():
+    early = Metrics("step", step=5, total_steps=1400, epoch=0.01, eta_seconds=341.0)
+    later = Metrics("step", step=60, total_steps=1400, epoch=0.1, eta_seconds=48.5)
+    short = Metrics("step", step=8, total_steps=8, epoch=1.0, eta_seconds=0.0)
+    assert settled_eta(early) is None and settled_eta(later) == 48.5 and settled_eta(short) == 0.0

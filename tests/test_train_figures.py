@@ -71,3 +71,27 @@ def test_metrics_csv():
     assert lines[0].startswith("kind,step,epoch,loss")
     assert lines[1] == "step,1,0.1,0.5,0.5,0.1,,0,,"
     assert lines[2] == "epoch,1,1,,,,,0,0.25,0.75"
+
+
+def test_the_live_filter_panel_works_with_a_gpu_model():
+    # The panel draws conv1 while a run trains; on CUDA its weights refuse .numpy() (a TypeError seen on an H200).
+    import torch
+    from torch import nn
+
+    from cnnviz.inspection import to_numpy
+    from cnnviz.model import NETWORK_PRESETS, build_model, first_conv_weight
+
+    class DeviceTensor(torch.Tensor):
+        def numpy(self, *args, **kwargs):
+            raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() first.")
+
+        def cpu(self, *args, **kwargs):
+            return self.as_subclass(torch.Tensor)
+
+    model = build_model(NETWORK_PRESETS["tiny"], seed=0)
+    conv = model.features[0]
+    conv.weight = nn.Parameter(conv.weight.detach().as_subclass(DeviceTensor))
+    with pytest.raises(TypeError):
+        conv.weight.detach().numpy()
+    picture = tf.filters_png(to_numpy(first_conv_weight(model)))
+    assert Image.open(io.BytesIO(picture)).size[0] > 0

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from apptest_kit import page_state, run_page
-from cnnviz.model import PRESETS, build_model
+from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.train import save_checkpoint
 
 
@@ -57,7 +57,7 @@ def test_classic_preset_has_the_textbook_parameter_count(at):
 
 def test_block_controls_change_the_summary(at):
     at.number_input(key="train_b0_channels").set_value(8).run()
-    assert summary(at).startswith("**")  # recomputed
+    assert summary(at).startswith("**103,562**")  # 8 x 10 + 16 + 32 x (8 x 9 + 1) + 64 + 64 x 1569 + 650
     first = summary(at)
     at.number_input(key="train_b1_kernel_size").set_value(5).run()
     assert summary(at) != first
@@ -122,7 +122,7 @@ def test_a_loaded_checkpoint_beside_a_finished_run_does_not_crash(at):
     # Both show a confusion matrix: their element keys must differ (this raised StreamlitDuplicateElementKey).
     quick_run(at)
     wait_for(at, finished)
-    data = save_checkpoint(build_model(PRESETS["tiny"], seed=0), PRESETS["tiny"])
+    data = save_checkpoint(build_model(NETWORK_PRESETS["tiny"], seed=0), NETWORK_PRESETS["tiny"])
     at.file_uploader(key="train_ckpt").upload("tiny.pt", data, "application/octet-stream").run()
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 5  # curves, and both runs' confusion matrices and per-digit bars
@@ -154,7 +154,7 @@ def test_only_devices_that_exist_are_offered(at):
 
 
 def test_the_preset_promises_no_seconds(at):
-    labels = [at.selectbox(key="train_preset").format_func(p) for p in PRESETS]
+    labels = [at.selectbox(key="train_preset").format_func(p) for p in NETWORK_PRESETS]
     assert not any(" s)" in label or "second" in label for label in labels)
 
 

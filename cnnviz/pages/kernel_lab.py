@@ -75,7 +75,7 @@ class KernelLabState:
         Field("dilation", "d", PairCodec(1, 8)),
         Field("flip", "f", BoolCodec()),
         Field("bias", "b", FloatCodec(-10_000, 10_000)),
-        Field("activation", "a", Choice(pipeline.ACTIVATIONS)),
+        Field("activation", "a", Choice(pipeline.MAP_ACTIVATIONS)),
         Field("slope", "ls", FloatCodec(0.01, 0.5)),
         Field("pool", "pool", Choice(POOL_KINDS)),
         Field("pool_size", "ps", PairCodec(1, 8)),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cnnviz import urlstate
-from cnnviz.model import ACTIVATIONS, DEFAULT_PRESET, POOLS, PRESETS, ConvBlock, ModelConfig
+from cnnviz.model import LAYER_ACTIVATIONS, DEFAULT_PRESET, POOL_KINDS, NETWORK_PRESETS, ConvBlock, ModelConfig
 from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
 from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec
 
@@ -36,7 +36,7 @@ class BlocksCodec(Codec):
         blocks = []
         for part in text.split("_"):
             fields = part.split(".")
-            if len(fields) != 8 or fields[4] not in ACTIVATIONS or fields[6] not in POOLS or fields[5] not in "01":
+            if len(fields) != 8 or fields[4] not in LAYER_ACTIVATIONS or fields[6] not in POOL_KINDS or fields[5] not in "01":
                 raise ValueError(f"{part!r} is not a conv block")
             channels, kernel, padding, stride, pool_size = (int(fields[i]) for i in (0, 1, 2, 3, 7))
             for name, value, low, high in (("channels", channels, 1, 256), ("kernel", kernel, 1, 9),
@@ -72,9 +72,9 @@ class TrainPageState:
     """The network and training settings of the Train page, and the run it shows."""
 
     preset: str = DEFAULT_PRESET  # the network the settings started from
-    blocks: tuple[ConvBlock, ...] = PRESETS[DEFAULT_PRESET].blocks  # conv blocks, in order
-    hidden: int = PRESETS[DEFAULT_PRESET].hidden  # hidden FC units; 0 = none
-    dropout: float = PRESETS[DEFAULT_PRESET].dropout  # dropout before the classifier
+    blocks: tuple[ConvBlock, ...] = NETWORK_PRESETS[DEFAULT_PRESET].blocks  # conv blocks, in order
+    hidden: int = NETWORK_PRESETS[DEFAULT_PRESET].hidden  # hidden FC units; 0 = none
+    dropout: float = NETWORK_PRESETS[DEFAULT_PRESET].dropout  # dropout before the classifier
     optimizer: str = _DEFAULTS.optimizer  # sgd, adam or adamw
     lr: float = _DEFAULTS.lr  # peak learning rate
     schedule: str = _DEFAULTS.schedule  # constant, onecycle or cosine
@@ -87,7 +87,7 @@ class TrainPageState:
 
     ANCHORS = ("preset",)  # the other network fields are written only where they differ from the preset's
     FIELDS = (
-        Field("preset", "net", Choice(tuple(PRESETS))),
+        Field("preset", "net", Choice(tuple(NETWORK_PRESETS))),
         Field("blocks", "b", BlocksCodec()),
         Field("hidden", "fc", IntCodec(0, 512)),
         Field("dropout", "do", FloatCodec(0.0, 0.8)),
@@ -107,7 +107,7 @@ class TrainPageState:
         return TrainPageState().with_preset(self.preset)
 
     def with_preset(self, name: str) -> TrainPageState:
-        cfg = PRESETS[name]
+        cfg = NETWORK_PRESETS[name]
         return replace(self, preset=name, blocks=cfg.blocks, hidden=cfg.hidden, dropout=cfg.dropout)
 
     def to_query(self) -> dict[str, str]:

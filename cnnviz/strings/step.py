@@ -23,7 +23,6 @@ EN = {
     "step.op.conv": "convolution",
     "step.op.max": "max pooling",
     "step.op.avg": "average pooling",
-    "step.geometry": "Padding, stride, dilation",
     "step.bias": "Bias",
     "step.pool_size": "Pool window",
     "step.pool_stride": "Pool stride",

@@ -1,11 +1,15 @@
 """Helpers every page shares: translated text, the session's language, and the URL parameters every page keeps."""
 from __future__ import annotations
 
+import logging
+from typing import Callable
+
 import streamlit as st
 
 from cnnviz.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 LANG_KEY = "lang"
+_LOG = logging.getLogger("cnnviz")
 
 
 def current_language() -> str:
@@ -45,3 +49,16 @@ def page_header(title_key: str, intro_key: str) -> None:
     st.html(_COMPACT_CSS)
     st.title(tr(title_key))
     st.caption(tr(intro_key))
+
+
+def guarded(render: Callable[..., None], *args: object) -> None:
+    """Run a page (or a fragment): an unexpected error becomes a friendly message, its traceback goes to the server log.
+
+    A student never sees a traceback or a server path. Streamlit's own reruns and stops are not ``Exception``s,
+    so they pass through.
+    """
+    try:
+        render(*args)
+    except Exception:
+        _LOG.exception("a page failed")
+        st.error(tr("common.crashed"), icon=":material/sentiment_dissatisfied:")

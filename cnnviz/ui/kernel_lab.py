@@ -16,7 +16,7 @@ from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import (DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute,
                                      preset_kernel)
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import page_header, tr
+from cnnviz.ui.common import guarded, page_header, tr
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import (geometry_controls, grid_version, image_input, kernel_sum_text, matrix_editor,
                                pair_input, paste_rows)
@@ -142,14 +142,16 @@ def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
 
     version = grid_version(b, "kl")
     problems: list[str] = []
+    # 15 columns of 52 px fit the 820 px a projector leaves beside the sidebar; small grids get roomier cells.
+    width = 58 if kernel.shape[-1] <= 7 else 52
     if kernel.ndim == 2:
-        edited, problems = matrix_editor(kernel, f"kl_grid_{version}")
+        edited, problems = matrix_editor(kernel, f"kl_grid_{version}", cell_width=width)
     else:
         tabs = st.tabs([tr("widgets.channel.r"), tr("widgets.channel.g"), tr("widgets.channel.b")])
         slices = []
         for c, tab in enumerate(tabs):
             with tab:
-                values, errors = matrix_editor(kernel[c], f"kl_grid_{version}_{c}")
+                values, errors = matrix_editor(kernel[c], f"kl_grid_{version}_{c}", cell_width=width)
                 slices.append(values)
                 problems += errors
         edited = np.stack(slices)  # (3, kh, kw)
@@ -182,7 +184,7 @@ def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.
         st.subheader(tr("kl.after_conv"))
         bias = st.number_input(tr("kl.bias"), step=1.0, key=b.seed("kl_bias", float(state.bias)),
                                help=tr("kl.bias_help"))
-        activation = st.selectbox(tr("kl.activation"), pipeline.ACTIVATIONS, key=b.seed("kl_activation", state.activation),
+        activation = st.selectbox(tr("kl.activation"), pipeline.MAP_ACTIVATIONS, key=b.seed("kl_activation", state.activation),
                                   format_func=lambda a: tr(f"kl.activation.{a}"))
         slope = state.slope
         if activation == "leaky_relu":
@@ -421,4 +423,4 @@ def render() -> None:
     st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0], w=result.stages.image.shape[1]))
 
 
-render()
+guarded(render)

@@ -14,7 +14,7 @@ from cnnviz import figures
 from cnnviz.numfmt import fmt
 from cnnviz.pages.step import EXAMPLES, MAX_INPUT, MAX_KERNEL, OPERATIONS, StepResult, StepState, compute, resized
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import page_header, tr
+from cnnviz.ui.common import guarded, page_header, tr
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import geometry_controls, grid_version, matrix_editor, pair_input
 from cnnviz.urlstate import as_matrix
@@ -160,6 +160,10 @@ def draw(b: PageBinding, result: StepResult, state: StepState) -> None:
     b.publish(replace(state, position=frame.position))
 
 
+def _draw_fragment(b: PageBinding, result: StepResult, state: StepState) -> None:
+    guarded(draw, b, result, state)
+
+
 def render() -> None:
     b = page_state.bind(PAGE, StepState)
     page_header("step.title", "step.intro")
@@ -182,9 +186,9 @@ def render() -> None:
         playing = page_state.transient("step_playing", False)
         if playing:
             page_state.set_transient("step_tick", False)  # the first fragment run after Play shows the current step
-        st.fragment(draw, run_every=PLAY_SECONDS if playing else None)(b, result, state)
+        st.fragment(_draw_fragment, run_every=PLAY_SECONDS if playing else None)(b, result, state)
     with st.sidebar:
         page_state.share_link(page_state.stored(PAGE) or state)
 
 
-render()
+guarded(render)

@@ -15,17 +15,18 @@ import streamlit as st
 
 from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
+from cnnviz.inspection import to_numpy
 from cnnviz.jobs import FINISHED, Run
-from cnnviz.model import ACTIVATIONS, POOLS, PRESETS, ConvBlock, first_conv_weight, summarize
+from cnnviz.model import LAYER_ACTIVATIONS, POOL_KINDS, NETWORK_PRESETS, ConvBlock, first_conv_weight, summarize
 from cnnviz.pages.train import BATCH_SIZES, MAX_BLOCKS, SUBSETS, TrainPageState
-from cnnviz.train import OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate, save_checkpoint
+from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
+                          save_checkpoint, settled_eta)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import page_header, tr
+from cnnviz.ui.common import guarded, page_header, tr
 from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
-ETA_AFTER_STEPS = 30  # the first steps include warm-up: an ETA from them reads several times too long
 
 
 # --- controls -------------------------------------------------------------------------------------------
@@ -45,9 +46,9 @@ def _block_controls(b: PageBinding, index: int, block: ConvBlock) -> ConvBlock:
     kernel = right.number_input(tr("train.kernel_size"), 1, 9, key=b.seed(key + "kernel_size", block.kernel_size))
     padding = left.number_input(tr("train.padding"), 0, 4, key=b.seed(key + "padding", block.padding))
     stride = right.number_input(tr("train.stride"), 1, 4, key=b.seed(key + "stride", block.stride))
-    activation = left.selectbox(tr("train.activation"), ACTIVATIONS, key=b.seed(key + "activation", block.activation),
+    activation = left.selectbox(tr("train.activation"), LAYER_ACTIVATIONS, key=b.seed(key + "activation", block.activation),
                                 format_func=lambda a: tr(f"train.act.{a}"))
-    pool = right.selectbox(tr("train.pool"), POOLS, key=b.seed(key + "pool", block.pool),
+    pool = right.selectbox(tr("train.pool"), POOL_KINDS, key=b.seed(key + "pool", block.pool),
                            format_func=lambda p: tr(f"train.pool.{p}"))
     pool_size = left.number_input(tr("train.pool_size"), 1, 4, key=b.seed(key + "pool_size", block.pool_size),
                                   disabled=pool == "none")
@@ -59,7 +60,7 @@ def _block_controls(b: PageBinding, index: int, block: ConvBlock) -> ConvBlock:
 def controls(b: PageBinding) -> TrainPageState:
     """The network and training settings, seeded from the bound state."""
     state = b.state
-    st.selectbox(tr("train.preset"), list(PRESETS), key=b.seed("train_preset", state.preset), on_change=_on_preset,
+    st.selectbox(tr("train.preset"), list(NETWORK_PRESETS), key=b.seed("train_preset", state.preset), on_change=_on_preset,
                  format_func=lambda p: tr(f"train.preset.{p}"))
     count = st.number_input(tr("train.blocks"), 1, MAX_BLOCKS, key=b.seed("train_blocks", len(state.blocks)))
     blocks = []
@@ -129,8 +130,8 @@ def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageSt
 def _progress_text(snap) -> str:
     latest = snap.latest
     speed = f"{latest.samples_per_second:,.0f}" if latest.samples_per_second else "–"
-    settled = latest.eta_seconds is not None and latest.step >= min(ETA_AFTER_STEPS, latest.total_steps)
-    eta = tr("train.eta", seconds=f"{latest.eta_seconds:.0f}") if settled else tr("train.eta_pending")
+    eta_seconds = settled_eta(latest)
+    eta = tr("train.eta", seconds=f"{eta_seconds:.0f}") if eta_seconds is not None else tr("train.eta_pending")
     return tr("train.progress", state=tr(f"train.state.{snap.state}"), step=latest.step, total=latest.total_steps,
               epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta, elapsed=f"{latest.elapsed:.1f}")
 
@@ -175,7 +176,11 @@ def _live(run_id: str) -> None:
         st.plotly_chart(train_figures.training_figure(current, previous), key="train_curves")
     if job.model is not None:
         st.markdown(f"**{tr('train.filters')}**")
-        st.image(train_figures.filters_png(first_conv_weight(job.model).numpy()), caption=tr("train.filters_help"))
+        st.image(train_figures.filters_png(to_numpy(first_conv_weight(job.model))), caption=tr("train.filters_help"))
+
+
+def _live_fragment(run_id: str) -> None:
+    guarded(_live, run_id)
 
 
 def _evaluation(run: Run) -> None:
@@ -213,7 +218,7 @@ def _evaluation(run: Run) -> None:
 
 def _results(result: EvalResult, data, prefix: str) -> None:
     """Confusion matrix, per-digit accuracy and the gallery; ``prefix`` keeps element keys unique on the page."""
-    labels = data.test_labels.numpy()
+    labels = data.test_labels.cpu().numpy()
     matrix = confusion_matrix(labels, result.predictions)
     st.markdown(tr("train.test_summary", accuracy=f"{result.accuracy:.2%}", loss=f"{result.loss:.4f}",
                    wrong=int((result.predictions != labels).sum())))
@@ -275,7 +280,7 @@ def render() -> None:
         if run is None:
             st.info(tr("train.ready"), icon=":material/school:")
         else:
-            st.fragment(_live, run_every=None if run.job.finished else 1.0)(run.id)
+            st.fragment(_live_fragment, run_every=None if run.job.finished else 1.0)(run.id)
             _evaluation(run)
         _checkpoint_section()
     with st.sidebar:
@@ -283,4 +288,4 @@ def render() -> None:
     b.publish(state)
 
 
-render()
+guarded(render)

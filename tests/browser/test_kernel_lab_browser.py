@@ -86,3 +86,47 @@ def test_settings_survive_a_page_switch(page, app_url):
     wait_for_value(page, "kl_stride_h", "3")
     assert "Convolution: 171 × 512" in shapes_text(page)
     assert_no_exception(page)
+
+
+def grid_cell(page, row: int, col: int, width: int = 58) -> tuple[float, float]:
+    """Screen position of a kernel grid cell (the grid is drawn on a canvas: cells are found by geometry)."""
+    box = page.locator(".st-key-last_on_phone_kernel [data-testid=stDataFrame]").first.bounding_box()
+    header = 35  # one header row of column numbers, then 35-px rows
+    return box["x"] + col * width + width / 2, box["y"] + header + row * 35 + 17
+
+
+def test_typing_ten_quickly_into_a_kernel_cell_keeps_ten(page, app_url):
+    open_page(page, app_url, "")
+    page.locator(".st-key-last_on_phone_kernel [data-testid=stDataFrame] canvas").first.wait_for()
+    page.wait_for_timeout(500)  # the grid draws its cells on the canvas after the element appears
+    x, y = grid_cell(page, 0, 0)
+    page.mouse.click(x, y)
+    page.keyboard.type("10", delay=15)  # fast typing: a number column once kept only the "0"
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 11')")
+    wait_idle(page)
+    assert "kv" in query(page)  # the edited kernel is in the link
+
+
+def test_a_15_by_15_kernel_is_editable_without_scrolling_on_a_projector(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, "?k=box3")
+    set_number(page, "kl_rows", 15)
+    set_number(page, "kl_cols", 15)
+    grid = page.locator(".st-key-last_on_phone_kernel [data-testid=stDataFrame]").first
+    grid.wait_for()
+    scroller = grid.locator(".dvn-scroller").first
+    assert scroller.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # every column on screen at once
+    main = page.locator("[data-testid=stMainBlockContainer]").bounding_box()
+    assert grid.bounding_box()["x"] + grid.bounding_box()["width"] <= main["x"] + main["width"] + 1
+
+
+def test_the_app_fetches_nothing_from_outside(page, app_url):
+    # The app must work offline: every request stays on the server (the favicon once came from a font CDN).
+    outside = []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith((app_url, "data:", "blob:")) else None)
+    for path in ("", "step-by-step", "train"):
+        open_page(page, app_url, path)
+        page.wait_for_timeout(500)
+    assert outside == []
