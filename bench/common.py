@@ -1,7 +1,6 @@
 """Shared by the benchmark scripts: where and when a figure was measured, quiet AppTest runs, the app in Chromium."""
 import contextlib
 import datetime
-import logging
 import os
 import platform
 import sys
@@ -22,10 +21,12 @@ def machine() -> str:
 
 def quiet_streamlit() -> None:
     """Silence Streamlit's bare-mode loggers: AppTest runs the page outside `streamlit run`, and every widget read
-    would print "missing ScriptRunContext" (hundreds of lines per benchmark)."""
-    for name in ("streamlit", "streamlit.runtime.scriptrunner_utils.script_run_context",
-                 "streamlit.runtime.state.session_state_proxy", "streamlit.runtime.caching.cache_data_api"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    would print "missing ScriptRunContext" (hundreds of lines per benchmark). Streamlit sets each logger's level when
+    it creates it and AppTest re-reads the level from its config, so both must say "error"."""
+    os.environ["STREAMLIT_LOGGER_LEVEL"] = "error"
+    import streamlit.logger
+
+    streamlit.logger.set_log_level("error")
 
 
 @contextlib.contextmanager

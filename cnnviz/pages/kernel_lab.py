@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz import kernels, pipeline, urlstate
+from cnnviz import kernels, ops, pipeline, urlstate
 from cnnviz.cache import LruCache
 from cnnviz.figures import DISPLAY_MODES, auto_display
 from cnnviz.geometry import PADDING_MODES, POOL_KINDS, Geometry, Pooling
@@ -217,16 +217,18 @@ class KernelLabResult:
     stages: pipeline.PipelineResult  # input, convolution, activation, pooling, with shapes and formulas
     kernel: np.ndarray  # the weights applied
     displays: dict[str, str]  # stage -> the display scale its picture uses (auto resolved per map)
+    ranges: dict[str, tuple[float, float, float]]  # stage -> (min, max, mean) of its values
     keys: dict[str, str]  # stage -> a key naming everything its picture depends on
     bank: tuple[BankMap, ...]  # one map per filter-bank kernel
     params: ParamCount
 
 
-def compute(state: KernelLabState, image: np.ndarray, image_key: str, *,
-            cache: LruCache | None = None) -> KernelLabResult:
+def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: LruCache | None = None,
+            bank_cache: LruCache | None = None) -> KernelLabResult:
     """Everything the Kernel Lab draws for ``state`` on ``image`` ([0, 1] pixels, named by ``image_key``).
 
-    ``cache`` keeps convolutions across calls: a bias, activation or pooling change reuses the convolution.
+    ``cache`` keeps convolutions across calls, so a bias, activation or pooling change reuses the convolution;
+    ``bank_cache`` keeps the filter bank's small ones (a few hundred kB each, where a big image's are megabytes).
 
     Raises:
         ValueError: the settings cannot work (from ``cnnviz.ops``), saying what to change.
@@ -245,34 +247,42 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *,
         maps["pool"] = stages.pooled
     if stages.partials is not None:
         maps.update({f"partial{c}": stages.partials[c] for c in range(3)})
-    displays = {name: "clip" if name == "input" else (auto_display(values) if state.display == "auto" else state.display)
-                for name, values in maps.items()}
+    ranges = {name: (float(values.min()), float(values.max()), float(values.mean())) for name, values in maps.items()}
+    displays = {name: "clip" if name == "input" else (auto_display(ranges[name]) if state.display == "auto"
+                                                      else state.display) for name in maps}
     after_conv = _digest(conv_key, state.bias)
     after_act = _digest(after_conv, state.activation, state.slope)
     depends = {"input": _digest(image_key, state.colour, repr(stages.dropped_rows), repr(stages.dropped_cols)),
                "conv": after_conv, "activation": after_act, "pool": _digest(after_act, repr(state.pooling))}
     depends.update({f"partial{c}": _digest(conv_key, c) for c in range(3)})
     keys = {name: f"{name}|{depends[name]}|{displays[name]}" for name in maps}
-    bank = _bank(state, image, image_key, cache)
+    bank = _bank(state, image, image_key, bank_cache)
     channels = 1 if state.colour == "gray" else 3
     filters = tuple((channels, *kernels.make_kernel(p).shape) for p in state.bank)
     params = ParamCount(channels, kernel.shape[-2:], channels * kernel.shape[-2] * kernel.shape[-1] + 1, filters,
                         sum(c * h * w + 1 for c, h, w in filters))
-    return KernelLabResult(stages, kernel, displays, keys, bank, params)
+    return KernelLabResult(stages, kernel, displays, ranges, keys, bank, params)
 
 
 def _bank(state: KernelLabState, image: np.ndarray, image_key: str, cache: LruCache | None) -> tuple[BankMap, ...]:
-    def small() -> np.ndarray:
-        return downscale(image, BANK_SIDE) if max(image.shape[:2]) > BANK_SIDE else image
+    """Each bank kernel's map on a small copy of the image. The convolutions (without bias) are cached, so a bias,
+    activation or display change redoes none of them."""
+    def cached(key: tuple, make):
+        return cache.get(key, make) if cache is not None else make()
 
-    thumbnail = cache.get(("small", image_key), small) if cache is not None else small()
-    cfg = state.lab_config
+    def small() -> np.ndarray:
+        small_image = downscale(image, BANK_SIDE) if max(image.shape[:2]) > BANK_SIDE else image
+        return pipeline.to_working_image(small_image, state.colour)
+
+    thumbnail = cached(("small", image_key, state.colour), small)
+    cfg, conv_kwargs = state.lab_config, state.geometry.conv_kwargs()
     maps = []
     for preset in state.bank:
         kernel = preset_kernel(preset, {}, state.colour)
         try:
-            values = pipeline.run_bank(thumbnail, [kernel], cfg)[0]
-            maps.append(BankMap(preset, values))
+            raw = cached(("bank", image_key, state.colour, repr(state.geometry), preset),
+                         lambda: ops.conv2d(thumbnail, kernel, **conv_kwargs))
+            maps.append(BankMap(preset, pipeline.after_conv(raw, cfg)[1]))
         except ValueError as error:
             maps.append(BankMap(preset, None, str(error)))
     return tuple(maps)

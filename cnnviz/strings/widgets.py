@@ -47,6 +47,7 @@ EN = {
     "widgets.paste_help": "One row per line, values separated by spaces or commas; fractions such as 1/9 are fine.",
     "widgets.paste_apply": "Use these numbers",
     "widgets.paste_too_big": "That is {rows}×{cols}: kernels go up to {most}×{most}.",
+    "widgets.channel": "Channel to edit",
     "widgets.channel.r": "Red",
     "widgets.channel.g": "Green",
     "widgets.channel.b": "Blue",

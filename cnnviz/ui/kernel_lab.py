@@ -28,8 +28,15 @@ THUMBNAIL_SIDE = 256  # filter-bank pictures
 
 @st.cache_resource(show_spinner=False)
 def _convolutions() -> LruCache:
-    # Shared by every session: keys are content hashes of the image, kernel and geometry.
-    return LruCache(max_entries=12)
+    # Shared by every session: keys name the image, kernel and geometry. A 1024-px RGB convolution with its partial
+    # maps holds ~28 MB, so few are kept.
+    return LruCache(max_entries=4)
+
+
+@st.cache_resource(show_spinner=False)
+def _bank_maps() -> LruCache:
+    # The filter bank's 256-px maps and image copies: small, and reused by every bias or activation change.
+    return LruCache(max_entries=64)
 
 
 @st.cache_resource(show_spinner=False)
@@ -40,8 +47,9 @@ def _pictures() -> LruCache:
 # cache_resource, not cache_data: results are large arrays that the page only reads, and cache_data would
 # pickle and copy them on every hit.
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _compute(state: KernelLabState, image_key: str, _image: np.ndarray, _cache: LruCache) -> KernelLabResult:
-    return compute(state, _image, image_key, cache=_cache)
+def _compute(state: KernelLabState, image_key: str, _image: np.ndarray, _cache: LruCache,
+             _bank_cache: LruCache) -> KernelLabResult:
+    return compute(state, _image, image_key, cache=_cache, bank_cache=_bank_cache)
 
 
 # --- controls ----------------------------------------------------------------------------------------------
@@ -147,14 +155,11 @@ def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
     if kernel.ndim == 2:
         edited, problems = matrix_editor(kernel, f"kl_grid_{version}", cell_width=width)
     else:
-        tabs = st.tabs([tr("widgets.channel.r"), tr("widgets.channel.g"), tr("widgets.channel.b")])
-        slices = []
-        for c, tab in enumerate(tabs):
-            with tab:
-                values, errors = matrix_editor(kernel[c], f"kl_grid_{version}_{c}", cell_width=width)
-                slices.append(values)
-                problems += errors
-        edited = np.stack(slices)  # (3, kh, kw)
+        # One channel's grid at a time: every data editor costs ~10 ms of each rerun, and tabs would draw all three.
+        channel = st.segmented_control(tr("widgets.channel"), [0, 1, 2], default=0, required=True, key="kl_channel",
+                                       format_func=lambda c: tr(f"widgets.channel.{'rgb'[c]}"))
+        edited = kernel.copy()  # (3, kh, kw)
+        edited[channel], problems = matrix_editor(kernel[channel], f"kl_grid_{version}_{channel}", cell_width=width)
     for problem in problems:
         st.warning(problem, icon=":material/edit_off:")
     if not np.array_equal(edited, kernel):
@@ -225,13 +230,14 @@ def _scale_caption(mode: str) -> str:
 
 
 def _stage(column, slot: str, title: str, values: np.ndarray, mode: str, picture: bytes, key: str,
-           state: KernelLabState) -> None:
+           state: KernelLabState, value_range: tuple[float, float, float]) -> None:
     """One map: title with its shape, the picture at the input's scale, its scale and stats; details below."""
     with column:
         st.markdown(f"**{title}** `{' × '.join(map(str, values.shape))}`")
-        st.image(picture, width="stretch")
+        # The format named, so Streamlit sends the bytes as they are instead of re-encoding them on every run.
+        st.image(picture, width="stretch", output_format="JPEG" if picture[:2] == b"\xff\xd8" else "PNG")
         st.caption(f"{_scale_caption(mode)}  \n"
-                   + tr("kl.stats", min=f"{values.min():.4g}", max=f"{values.max():.4g}", mean=f"{values.mean():.4g}"))
+                   + tr("kl.stats", min=f"{value_range[0]:.4g}", max=f"{value_range[1]:.4g}", mean=f"{value_range[2]:.4g}"))
         if state.details:
             _details(slot, values, mode, key, state)
 
@@ -331,21 +337,21 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout) -> None
         with layout.maps[name]:
             with st.container(key=f"kl_map_{name}"):
                 _stage(st.container(), name, titles[name], values, result.displays[name], picture, result.keys[name],
-                       state)
+                       state, result.ranges[name])
     if "diverging" in result.displays.values():
         with layout.shapes:
-            st.image(figures.colorbar_png(), caption=tr("kl.legend"), width=220)
+            st.image(figures.colorbar_png(), caption=tr("kl.legend"), width=220, output_format="PNG")
     if partials:
         st.subheader(tr("kl.partials"))
         st.caption(tr("kl.partials_help"))
         columns = st.columns(4)
         for c, ((name, values, _), picture) in enumerate(zip(partials, pictures[len(slots):])):
             _stage(columns[c], name, tr(f"widgets.channel.{'rgb'[c]}"), values, result.displays[name], picture,
-                   result.keys[name], state)
+                   result.keys[name], state, result.ranges[name])
         with columns[3]:
             # The sum is the convolution map itself: the same picture as the convolution stage.
             st.markdown(f"**{tr('kl.partials_sum', bias=f'{state.bias:g}')}**")
-            st.image(pictures[1], width="stretch")
+            st.image(pictures[1], width="stretch", output_format="PNG")
 
 
 def _bank_choice(b: PageBinding, state: KernelLabState) -> KernelLabState:
@@ -382,7 +388,8 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
             if m.values is None:
                 st.error(tr("kl.bank_misfit", name=name, reason=m.error), icon=":material/block:")
             else:
-                st.image(pictures[m.preset], width="stretch", caption=f"{name} · {' × '.join(map(str, m.values.shape))}")
+                st.image(pictures[m.preset], width="stretch", caption=f"{name} · {' × '.join(map(str, m.values.shape))}",
+                         output_format="PNG")
 
 
 def render() -> None:
@@ -403,7 +410,7 @@ def render() -> None:
         st.divider()
         state = _bank_choice(b, state)
     try:
-        result = _compute(state, image_key, image, _convolutions())
+        result = _compute(state, image_key, image, _convolutions(), _bank_maps())
     except ValueError as error:
         with layout.maps["conv"]:
             st.error(tr("kl.impossible", reason=str(error)), icon=":material/block:")
