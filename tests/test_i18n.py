@@ -64,7 +64,7 @@ def test_duplicate_keys_across_areas_are_refused(monkeypatch):
 
 
 # Keys the code builds: f"kl.activation.{a}" or f"step.{kind}_title" -> a pattern with a word where the {} was.
-DYNAMIC_KEY = re.compile(r"""\bf["']([a-z0-9_]+\.[a-z0-9_.]*)\{[^}"']+\}([a-z0-9_.]*)["']""")
+DYNAMIC_KEY = re.compile(r"""\bf["']([a-z0-9_]+\.[a-z0-9_.]*)\{[^}]+\}([a-z0-9_.]*)["']""")
 
 
 def _code() -> str:
