@@ -172,3 +172,12 @@ def test_garbage_checkpoint_is_refused_clearly(at):
     at.file_uploader(key="train_ckpt").upload("model.pt", b"definitely not torch", "application/octet-stream").run()
     assert not at.exception
     assert "not a cnnviz checkpoint" in at.error[0].value
+
+
+def test_the_network_exports_as_pytorch_code(at):
+    at.selectbox(key="train_preset").set_value("classic").run()
+    code = next(c.value for c in at.code if "class Net" in c.value)
+    namespace = {"__name__": "exported"}
+    exec(compile(code, "cnnviz_net.py", "exec"), namespace)
+    assert sum(p.numel() for p in namespace["Net"]().parameters()) == 220_234  # the summary's count
+    assert any(d.label == "Download the .py file" for d in at.get("download_button"))

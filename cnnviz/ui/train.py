@@ -15,8 +15,9 @@ import streamlit as st
 
 from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
+from cnnviz.export import pytorch_code
 from cnnviz.inspection import to_numpy
-from cnnviz.jobs import FINISHED, Run
+from cnnviz.jobs import FINISHED, Run, config_label
 from cnnviz.model import LAYER_ACTIVATIONS, POOL_KINDS, NETWORK_PRESETS, ConvBlock, first_conv_weight, summarize
 from cnnviz.pages.train import BATCH_SIZES, MAX_BLOCKS, SUBSETS, TrainPageState
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
@@ -107,6 +108,13 @@ def _summary(state: TrainPageState) -> bool:
     table = pd.DataFrame([{tr("train.col.layer"): r.name, tr("train.col.shape"): " × ".join(map(str, r.output_shape)),
                            tr("train.col.params"): r.params, tr("train.col.macs"): r.macs} for r in rows])
     st.dataframe(table, hide_index=True, width="stretch", key="train_summary")
+    with st.expander(tr("train.export"), icon=":material/code:"):
+        code = pytorch_code(state.model_config, state.train_config, label=config_label(state.model_config,
+                                                                                         state.train_config))
+        st.caption(tr("train.export_help"))
+        st.download_button(tr("train.download_code"), code, file_name="cnnviz_net.py", mime="text/x-python",
+                           key="train_dl_code", icon=":material/download:")
+        st.code(code, language="python")
     return True
 
 
