@@ -23,6 +23,7 @@ VIEWS = {
     "kernel_lab_rgb": ("?img=astronaut&c=rgb&k=gaussian&det=1&a=relu&pool=max", 2600),
     "step_by_step": ("step-by-step?at=6", 1300),
     "train": ("train?n=2000&ep=1", 1700),
+    "lessons": ("lessons?l=7", 1100),
 }
 
 

@@ -76,7 +76,7 @@ def test_every_catalog_key_is_used():
     # Dead strings cost translators time: a key must appear in the code, or start with a prefix the code builds
     # keys from (tr(f"kl.activation.{a}")), or name a kernel preset (kernels.<key>.name/why, built from PRESETS).
     code = _code()
-    built = [re.compile(re.escape(prefix) + r"[a-z0-9_]+" + re.escape(suffix) + "$")
+    built = [re.compile(re.escape(prefix) + r"[a-z0-9_-]+" + re.escape(suffix) + "$")
              for prefix, suffix in DYNAMIC_KEY.findall(code)]
     built += [re.compile(r"kernels\.[a-z0-9_]+\.(name|why)$"), re.compile(r"kernels\.param\."), re.compile(r"samples\.")]
     assert any(pattern.match("kl.activation.relu") for pattern in built)  # the scan itself works

@@ -259,9 +259,14 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
     bank = _bank(state, image, image_key, bank_cache)
     channels = 1 if state.colour == "gray" else 3
     filters = tuple((channels, *kernels.make_kernel(p).shape) for p in state.bank)
-    params = ParamCount(channels, kernel.shape[-2:], channels * kernel.shape[-2] * kernel.shape[-1] + 1, filters,
-                        sum(c * h * w + 1 for c, h, w in filters))
+    params = ParamCount(channels, kernel.shape[-2:], layer_params([(channels, *kernel.shape[-2:])]), filters,
+                        layer_params(filters))
     return KernelLabResult(stages, kernel, displays, ranges, keys, bank, params)
+
+
+def layer_params(filters: list[tuple[int, int, int]] | tuple[tuple[int, int, int], ...]) -> int:
+    """Learnable parameters of a conv layer with these (channels, kh, kw) filters: each one's weights and a bias."""
+    return sum(channels * kh * kw + 1 for channels, kh, kw in filters)
 
 
 def _bank(state: KernelLabState, image: np.ndarray, image_key: str, cache: LruCache | None) -> tuple[BankMap, ...]:

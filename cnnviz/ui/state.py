@@ -12,6 +12,7 @@ from typing import Any, Callable, Generic, TypeVar
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from cnnviz.ui.common import global_params, tr
 from cnnviz.urlstate import field_names
@@ -76,12 +77,6 @@ def replace_state(page: str, change: Callable[[Any], Any]) -> None:
         st.session_state[_RESEED + page] = True
 
 
-def link_to(path: str, state: Any) -> str:
-    """A relative link that opens ``path`` (a page's url_path) with ``state``."""
-    query = {**state.to_query(), **global_params()}
-    return f"{path}?{urlencode(query)}" if query else path
-
-
 def share_link(state: Any, *, note: str = "") -> None:
     """A "Copy link" control: the full URL of this view, with the code block's copy button."""
     base = (st.context.url or "").split("?")[0]
@@ -125,3 +120,15 @@ def transient(key: str, default: Any = None) -> Any:
 
 def set_transient(key: str, value: Any) -> None:
     st.session_state[f"_transient_{key}"] = value
+
+
+def open_page_link(page_file: str, url_path: str, state: Any, label: str, *,
+                   icon: str = ":material/open_in_new:") -> None:
+    """A link that opens another page set to ``state`` in the same session (st.page_link), or, where the page is
+    not registered (a page script run on its own), a plain link to the same URL."""
+    query = {**(state.to_query() if state is not None else {}), **global_params()}
+    try:
+        st.page_link(page_file, label=label, icon=icon, query_params=query or None)
+    except StreamlitPageNotFoundError:
+        target = f"{url_path}?{urlencode(query)}" if query else url_path
+        st.markdown(f"[{label}]({target})")
