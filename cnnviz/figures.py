@@ -331,7 +331,7 @@ def npy_bytes(values: np.ndarray) -> bytes:
 GRID_CSS = """
 <style>
 .cv-grids { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; font-family: 'Source Sans Pro', sans-serif; }
-.cv-grid caption { caption-side: top; font-weight: 600; padding-bottom: 6px; text-align: left; color: #1f2937; }
+.cv-grid caption { caption-side: top; font-weight: 600; padding-bottom: 6px; text-align: left; color: inherit; }
 .cv-grid { border-collapse: collapse; }
 .cv-grid td { width: 40px; height: 40px; text-align: center; border: 1px solid #cbd5e1; font-size: 17px;
   position: relative; color: #111827; background: #ffffff; }

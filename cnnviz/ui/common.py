@@ -42,11 +42,39 @@ def tr(key: str, **fmt: object) -> str:
     return t(key, current_language(), **fmt)
 
 
+PRESENT_KEY = "present"  # URL parameter and widget key: presentation mode on a projector
+HIDE_KEY = "hide"  # URL parameter and widget key: the page sections hidden while presenting
+
+
+def _from_url_once(key: str, parse: Callable[[str], object]) -> None:
+    """A session setting a link may carry (?present=1): the URL's value wins the first time the session sees it."""
+    seen = f"_url_seen_{key}"
+    text = st.query_params.get(key)
+    if text is not None and st.session_state.get(seen) != text:
+        st.session_state[seen] = text
+        st.session_state[key] = parse(text)
+
+
+def presenting() -> bool:
+    _from_url_once(PRESENT_KEY, lambda text: text == "1")
+    return bool(st.session_state.get(PRESENT_KEY, False))
+
+
+def hidden_sections() -> list[str]:
+    _from_url_once(HIDE_KEY, lambda text: [name for name in text.split(",") if name])
+    return list(st.session_state.get(HIDE_KEY, []))
+
+
 def global_params() -> dict[str, str]:
     """URL parameters that belong to the session, not to a page: every page writes them back (a page switch
     clears the URL)."""
     language = current_language()
-    return {LANG_KEY: language} if language != DEFAULT_LANGUAGE else {}
+    params = {LANG_KEY: language} if language != DEFAULT_LANGUAGE else {}
+    if presenting():
+        params[PRESENT_KEY] = "1"
+    if hidden_sections():
+        params[HIDE_KEY] = ",".join(hidden_sections())
+    return params
 
 
 # A projector shows 720 px: the default 6rem above the title and its 2.75rem size push the pictures off screen.
@@ -61,12 +89,42 @@ _COMPACT_CSS = """
 """
 
 
-def page_header(title_key: str, intro_key: str) -> None:
-    """The page's title and one line of introduction, compact enough to leave a projector's screen to the content."""
+# Presentation mode: no sidebar or toolbar, larger type and full width, for the back row of a lecture hall.
+_PRESENT_CSS = """
+<style>
+html { font-size: 19px; }
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] { display: none; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; }
+</style>
+"""
+
+
+def _exit_presentation() -> None:
+    st.session_state[PRESENT_KEY] = False
+
+
+def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = ()) -> None:
+    """The page's title and one line of introduction, compact enough to leave a projector's screen to the content,
+    and the classroom controls: presentation mode, and which of the page's ``sections`` it hides."""
     _RUN.language = None  # a new run: read the language afresh
     st.html(_COMPACT_CSS)
+    if presenting():
+        hidden = [name for name in hidden_sections() if name in sections]
+        st.html(_PRESENT_CSS + "".join(f"<style>.st-key-section_{name} {{ display: none; }}</style>" for name in hidden))
+        st.button(tr("common.present_exit"), key="present_exit", on_click=_exit_presentation,
+                  icon=":material/close_fullscreen:", type="tertiary")
     st.title(tr(title_key))
     st.caption(tr(intro_key))
+    with st.sidebar.expander(tr("common.present_settings"), icon=":material/co_present:"):
+        st.toggle(tr("common.present"), key=PRESENT_KEY, help=tr("common.present_help"))
+        if sections:
+            st.multiselect(tr("common.present_hide"), sections, key=HIDE_KEY, format_func=lambda n: tr(f"sections.{n}"),
+                           help=tr("common.present_hide_help"))
+
+
+def section(name: str):
+    """A part of a page that presentation mode can hide (``page_header(..., sections=...)`` lists the names)."""
+    return st.container(key=f"section_{name}")
 
 
 def guarded(render: Callable[..., None], *args: object) -> None:

@@ -16,7 +16,7 @@ from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import (DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute,
                                      preset_kernel)
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, section, tr
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import (geometry_controls, grid_version, image_input, kernel_sum_text, matrix_editor,
                                pair_input, paste_rows)
@@ -395,17 +395,17 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
 def render() -> None:
     started = time.perf_counter()
     b = page_state.bind(PAGE, KernelLabState)
-    page_header("kl.title", "kl.intro")
+    page_header("kl.title", "kl.intro", sections=("kernel", "shapes", "bank"))
     b.warn_ignored()
     page_state.show_flashes(PAGE)
     state, image, note, image_key = controls(b)
     if note:
         st.info(note, icon=":material/info:")
     layout = Layout(state.kernel_array().shape[-1])
-    with layout.kernel, st.container(key="last_on_phone_kernel"):
+    with layout.kernel, section("kernel"), st.container(key="last_on_phone_kernel"):
         state = _kernel_editor(b, state)
     partials_area = st.container()
-    bank_area = st.container()
+    bank_area = section("bank")
     with bank_area:
         st.divider()
         state = _bank_choice(b, state)
@@ -418,7 +418,7 @@ def render() -> None:
         return
     with partials_area:
         draw(result, state, layout)
-    with layout.shapes:
+    with layout.shapes, section("shapes"):
         _shapes(result, state)
     with bank_area:
         _bank_pictures(result, state)

@@ -14,7 +14,7 @@ from cnnviz import figures
 from cnnviz.numfmt import fmt
 from cnnviz.pages.step import EXAMPLES, MAX_INPUT, MAX_KERNEL, OPERATIONS, StepResult, StepState, compute, resized
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, section, tr
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import geometry_controls, grid_version, matrix_editor, pair_input
 from cnnviz.urlstate import as_matrix
@@ -166,10 +166,10 @@ def _draw_fragment(b: PageBinding, result: StepResult, state: StepState) -> None
 
 def render() -> None:
     b = page_state.bind(PAGE, StepState)
-    page_header("step.title", "step.intro")
+    page_header("step.title", "step.intro", sections=("editors",))
     b.warn_ignored()
     view_area = st.container()
-    editors_area = st.container()
+    editors_area = section("editors")
     state = controls(b, editors_area)
     try:
         result = compute(state)

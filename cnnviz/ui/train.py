@@ -24,7 +24,7 @@ from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, 
                           save_checkpoint, settled_eta)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, section, tr
 from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
@@ -107,7 +107,8 @@ def _summary(state: TrainPageState) -> bool:
                    macs=f"{sum(r.macs for r in rows) / 1e6:.2f}"))
     table = pd.DataFrame([{tr("train.col.layer"): r.name, tr("train.col.shape"): " × ".join(map(str, r.output_shape)),
                            tr("train.col.params"): r.params, tr("train.col.macs"): r.macs} for r in rows])
-    st.dataframe(table, hide_index=True, width="stretch", key="train_summary")
+    with section("summary"):
+        st.dataframe(table, hide_index=True, width="stretch", key="train_summary")
     with st.expander(tr("train.export"), icon=":material/code:"):
         code = pytorch_code(state.model_config, state.train_config, label=config_label(state.model_config,
                                                                                          state.train_config))
@@ -267,10 +268,10 @@ def _evaluate_checkpoint(file_id: str, _model, _data) -> EvalResult:
 
 def render() -> None:
     b = page_state.bind(PAGE, TrainPageState)
-    page_header("train.title", "train.intro")
+    page_header("train.title", "train.intro", sections=("network", "summary"))
     b.warn_ignored()
     config, main = st.columns([1.3, 2.2], gap="large")
-    with config:
+    with config, section("network"):
         st.subheader(tr("train.model"))
         state = controls(b)
     with main:
