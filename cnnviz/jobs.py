@@ -218,6 +218,7 @@ class Run:
 
     id: str  # unguessable: whoever has it can watch and control the run
     job: TrainingJob
+    watch_id: str = ""  # unguessable too, and separate: whoever has it can only watch (a lecturer's room)
     previous: tuple[JobSnapshot, ...] = ()  # earlier runs of the same page, newest first, for comparison
     last_seen: float = 0.0  # registry clock time of the last look
     evaluation: Any = None  # (step, EvalResult) of the last full-test-set evaluation, kept with the run
@@ -236,13 +237,15 @@ class RunRegistry:
         self.keep = keep
         self._clock = clock
         self._runs: dict[str, Run] = {}
+        self._watched: dict[str, str] = {}  # watch id -> run id
         self._lock = threading.Lock()
         self._reaper: threading.Thread | None = None
 
     def add(self, job: TrainingJob, previous: Sequence[JobSnapshot] = ()) -> Run:
-        run = Run(secrets.token_urlsafe(12), job, tuple(previous), self._clock())
+        run = Run(secrets.token_urlsafe(12), job, secrets.token_urlsafe(12), tuple(previous), self._clock())
         with self._lock:
             self._runs[run.id] = run
+            self._watched[run.watch_id] = run.id
         self._start_reaper()
         return run
 
@@ -253,6 +256,12 @@ class RunRegistry:
             if run is not None:
                 run.last_seen = self._clock()
             return run
+
+    def watch(self, watch_id: str) -> Run | None:
+        """The run behind a read-only watch link, marked as watched (a watching room keeps it alive)."""
+        with self._lock:
+            run_id = self._watched.get(watch_id)
+        return self.get(run_id) if run_id else None
 
     def __len__(self) -> int:
         with self._lock:
@@ -271,6 +280,7 @@ class RunRegistry:
             finished = sorted((run for run in self._runs.values() if run.job.finished), key=lambda r: r.last_seen)
             for run in finished[:max(0, len(finished) - self.keep)]:
                 del self._runs[run.id]
+                del self._watched[run.watch_id]
         for run in idle:
             run.job.stop(timeout=5)
         return [run.id for run in idle]

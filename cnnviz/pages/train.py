@@ -84,6 +84,7 @@ class TrainPageState:
     seed: int = _DEFAULTS.seed  # same seed, same curve
     device: str = _DEFAULTS.device  # auto, cpu, cuda or mps
     run: str = ""  # the id of the run this page follows ("" = none); whoever has it can watch and control it
+    watch: str = ""  # a read-only watch id: the page shows that run live and offers no control over it
 
     ANCHORS = ("preset",)  # the other network fields are written only where they differ from the preset's
     FIELDS = (
@@ -100,6 +101,7 @@ class TrainPageState:
         Field("seed", "seed", IntCodec(0, 10_000)),
         Field("device", "dev", Choice(DEVICES)),
         Field("run", "run", TokenCodec()),
+        Field("watch", "watch", TokenCodec()),
     )
 
     def query_defaults(self) -> TrainPageState:

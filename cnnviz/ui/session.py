@@ -36,6 +36,11 @@ def find_run(run_id: str) -> Run | None:
     return registry().get(run_id) if run_id else None
 
 
+def find_watched(watch_id: str) -> Run | None:
+    """The run behind a read-only watch link; None when there is no such run (any more)."""
+    return registry().watch(watch_id) if watch_id else None
+
+
 def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | None) -> Run:
     """Start a run; the run it replaces is stopped and kept on the charts for comparison."""
     previous = ()

@@ -77,12 +77,12 @@ def replace_state(page: str, change: Callable[[Any], Any]) -> None:
         st.session_state[_RESEED + page] = True
 
 
-def share_link(state: Any, *, note: str = "") -> None:
+def share_link(state: Any, *, note: str = "", label: str = "", help_text: str = "", key: str = "share_link") -> None:
     """A "Copy link" control: the full URL of this view, with the code block's copy button."""
     base = (st.context.url or "").split("?")[0]
     query = urlencode({**state.to_query(), **global_params()})
-    with st.popover(tr("state.copy_link"), icon=":material/link:", key="share_link"):
-        st.caption(tr("state.copy_link_help"))
+    with st.popover(label or tr("state.copy_link"), icon=":material/link:", key=key):
+        st.caption(help_text or tr("state.copy_link_help"))
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
         if note:
             st.info(note, icon=":material/info:")

@@ -97,7 +97,7 @@ def controls(b: PageBinding) -> TrainPageState:
 
 # --- drawing ---------------------------------------------------------------------------------------------
 
-def _summary(state: TrainPageState) -> bool:
+def _summary(state: TrainPageState, *, export: bool = True) -> bool:
     try:
         rows = summarize(state.model_config)
     except ValueError as error:
@@ -109,6 +109,8 @@ def _summary(state: TrainPageState) -> bool:
                            tr("train.col.params"): r.params, tr("train.col.macs"): r.macs} for r in rows])
     with section("summary"):
         st.dataframe(table, hide_index=True, width="stretch", key="train_summary")
+    if not export:
+        return True
     with st.expander(tr("train.export"), icon=":material/code:"):
         code = pytorch_code(state.model_config, state.train_config, label=config_label(state.model_config,
                                                                                          state.train_config))
@@ -145,9 +147,14 @@ def _progress_text(snap) -> str:
               epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta, elapsed=f"{latest.elapsed:.1f}")
 
 
-def _live(run_id: str) -> None:
+def _find(run_id: str, watching: bool) -> Run | None:
+    """The run by its control id, or by its read-only watch id; looking marks it as watched."""
+    return session.find_watched(run_id) if watching else session.find_run(run_id)
+
+
+def _live(run_id: str, watching: bool = False) -> None:
     """Redrawn every second by a fragment while the run trains."""
-    run = session.find_run(run_id)  # looking marks the run as watched
+    run = _find(run_id, watching)
     if run is None:
         return
     job = run.job
@@ -188,11 +195,11 @@ def _live(run_id: str) -> None:
         st.image(train_figures.filters_png(to_numpy(first_conv_weight(job.model))), caption=tr("train.filters_help"))
 
 
-def _live_fragment(run_id: str) -> None:
-    guarded(_live, run_id)
+def _live_fragment(run_id: str, watching: bool = False) -> None:
+    guarded(_live, run_id, watching)
 
 
-def _evaluation(run: Run) -> None:
+def _evaluation(run: Run, *, downloads: bool = True) -> None:
     job = run.job
     snap = job.snapshot()
     if job.data is None or not snap.steps:
@@ -210,6 +217,8 @@ def _evaluation(run: Run) -> None:
             model = copy.deepcopy(job.model) if not job.finished else job.model
             run.evaluation = (step, evaluate(model, job.data.test_images, job.data.test_labels))
     _results(run.evaluation[1], job.data, "train")
+    if not downloads:
+        return
     columns = st.columns(3)
     columns[0].download_button(
         tr("train.download_checkpoint"), lambda: save_checkpoint(job.model, job.model_cfg, job.train_cfg, metrics={
@@ -266,10 +275,31 @@ def _evaluate_checkpoint(file_id: str, _model, _data) -> EvalResult:
     return evaluate(_model, _data.test_images, _data.test_labels)
 
 
+def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
+    """A read-only view of someone else's run: its network, live curves and results; no controls."""
+    job = run.job
+    st.info(tr("train.watching", label=job.label), icon=":material/visibility:")
+    config, main = st.columns([1.3, 2.2], gap="large")
+    with config, section("network"):
+        st.subheader(tr("train.model"))
+        _summary(replace(state, blocks=job.model_cfg.blocks, hidden=job.model_cfg.hidden,
+                         dropout=job.model_cfg.dropout), export=False)
+    with main:
+        st.fragment(_live_fragment, run_every=None if job.finished else 1.0)(state.watch, True)
+        _evaluation(run, downloads=False)
+    b.publish(state)
+
+
 def render() -> None:
     b = page_state.bind(PAGE, TrainPageState)
     page_header("train.title", "train.intro", sections=("network", "summary"))
     b.warn_ignored()
+    if b.state.watch and not b.state.run:
+        watched = session.find_watched(b.state.watch)
+        if watched is not None:
+            _watch(b, b.state, watched)
+            return
+        st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
         st.subheader(tr("train.model"))
@@ -289,12 +319,14 @@ def render() -> None:
         if run is None:
             st.info(tr("train.ready"), icon=":material/school:")
         else:
+            page_state.share_link(TrainPageState(watch=run.watch_id), label=tr("train.watch_link"),
+                                  help_text=tr("train.watch_link_help"), key="train_watch_link")
             st.fragment(_live_fragment, run_every=None if run.job.finished else 1.0)(run.id)
             _evaluation(run)
         _checkpoint_section()
     with st.sidebar:
         page_state.share_link(state, note=tr("train.link_note") if state.run else "")
-    b.publish(state)
+    b.publish(replace(state, watch=""))
 
 
 guarded(render)
