@@ -6,6 +6,7 @@ EN = {
     "nav.kernel_lab": "Kernel Lab",
     "nav.step_by_step": "Step by step",
     "nav.train": "Train on MNIST",
+    "nav.receptive_field": "Receptive fields",
     "common.language": "Language",
     "common.download_png": "Download PNG",
     "common.download_npy": "Download .npy",
