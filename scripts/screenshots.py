@@ -24,12 +24,21 @@ VIEWS = {
     "step_by_step": ("step-by-step?at=6", 1300),
     "train": ("train?n=2000&ep=1", 1700),
     "lessons": ("lessons?l=7", 1100),
+    "receptive_field": ("receptive-field?preset=vgg16&layer=17&unit=3,3", 2700),
 }
+
+
+# Custom components (the receptive-field picture) draw inside iframes that load after the script run ends.
+_FRAMES_DRAWN = """() => [...document.querySelectorAll('iframe')].every(frame => {
+    const doc = frame.contentDocument;
+    return doc && doc.readyState === 'complete' && [...doc.images].every(i => i.complete && i.naturalWidth > 0);
+})"""
 
 
 def settle(page) -> None:
     page.wait_for_timeout(600)
     page.wait_for_selector(IDLE, timeout=120_000)
+    page.wait_for_function(_FRAMES_DRAWN, timeout=60_000)
     page.wait_for_timeout(800)
 
 

@@ -5,6 +5,7 @@ EN = {
     "nav.kernel_lab": "Kernel Lab",
     "nav.step_by_step": "Step by step",
     "nav.train": "Train on MNIST",
+    "nav.receptive_field": "Receptive fields",
     "common.download_png": "Download PNG",
     "common.download_npy": "Download .npy",
     "common.crashed": "Something went wrong on our side while drawing this page. Your settings are kept: change one, or reload the page. If it happens again, tell your lecturer what you did just before.",

@@ -45,6 +45,10 @@ class PageBinding(Generic[State]):
             st.session_state[key] = value
         return key
 
+    def start_from(self, state: State) -> None:
+        """Begin this run from ``state`` instead, every widget following it (a page's own default for a session)."""
+        self.state, self.loading = state, True
+
     def publish(self, state: State) -> State:
         """Keep ``state`` for the session and put it in the URL; returns it."""
         st.session_state[_STATE + self.page] = state
