@@ -9,5 +9,6 @@ pages = [
     st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", url_path="kernel-lab", default=True),
     st.Page("cnnviz/ui/step_by_step.py", title=tr("nav.step_by_step"), icon=":material/stairs:", url_path="step-by-step"),
     st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
+    st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:", url_path="inspector"),
 ]
 st.navigation(pages).run()

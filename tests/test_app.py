@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["cnnviz/ui/kernel_lab.py", "cnnviz/ui/step_by_step.py", "cnnviz/ui/train.py"]
+PAGES = ["cnnviz/ui/kernel_lab.py", "cnnviz/ui/step_by_step.py", "cnnviz/ui/train.py", "cnnviz/ui/inspector.py"]
 
 
 def test_default_page_runs():

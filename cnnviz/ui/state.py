@@ -76,6 +76,12 @@ def replace_state(page: str, change: Callable[[Any], Any]) -> None:
         st.session_state[_RESEED + page] = True
 
 
+def store(page: str, state: Any) -> None:
+    """From another page: make ``state`` the page's state for this session; its next run seeds every widget from it."""
+    st.session_state[_STATE + page] = state
+    st.session_state[_RESEED + page] = True
+
+
 def link_to(path: str, state: Any) -> str:
     """A relative link that opens ``path`` (a page's url_path) with ``state``."""
     query = {**state.to_query(), **global_params()}
