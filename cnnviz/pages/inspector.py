@@ -127,11 +127,6 @@ class InspectorState:
     def from_dict(cls, data: dict[str, Any]) -> tuple[InspectorState, list[str]]:
         return urlstate.from_dict(cls, data)
 
-    @property
-    def needs_mnist(self) -> bool:
-        """Whether the digit comes from the MNIST test set."""
-        return self.source in ("mnist", "gallery")
-
 
 # --- the model the page reads ----------------------------------------------------------------------------
 

@@ -19,10 +19,11 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from torch import nn
 
 from cnnviz import inspect_figures, train_figures
-from cnnviz.figures import png_bytes
 from cnnviz.data import DataError, load_mnist
 from cnnviz.digits import INK_MODES, PreparedDigit, prepare_digit
+from cnnviz.figures import png_bytes
 from cnnviz.images import ImageError, load_image
+from cnnviz.inspection import FilterBank, conv_filters
 from cnnviz.model import DEFAULT_PRESET, PRESETS, build_model
 from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PREDICTED, SCALINGS, SOURCES,
                                     TEST_DIGITS, VIEWS, Forward, InspectorResult, InspectorState, ModelCopies,
@@ -78,6 +79,11 @@ def _facts(model_key: str, _model: nn.Module) -> ModelFacts:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _forward(model_key: str, digit_key: str, _model: nn.Module, _digit: PreparedDigit) -> Forward:
     return forward(_model, _digit.tensor)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _filter_banks(model_key: str, _model: nn.Module) -> list[FilterBank]:
+    return conv_filters(_model)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -382,7 +388,7 @@ def draw_prediction(result: InspectorResult, note: str, state: InspectorState) -
             st.caption(note)
 
 
-def draw_maps(result: InspectorResult, model: Subject, facts: ModelFacts, grid_column, large_column) -> None:
+def draw_maps(result: InspectorResult, facts: ModelFacts, grid_column, large_column) -> None:
     state, maps = result.state, result.maps
     if maps is None:
         page_state.set_transient("insp_grid_layout", None)
@@ -425,7 +431,7 @@ def _receptive_field(result: InspectorResult, facts: ModelFacts) -> None:
         st.button(tr("insp.rf_clear"), key="insp_rf_clear", on_click=_on_clear_unit, icon=":material/close:")
 
 
-def draw_filters(state: InspectorState, model: Subject, facts: ModelFacts) -> None:
+def draw_filters(state: InspectorState, model: Subject) -> None:
     bank = next(b for b in _filter_banks(model.key, model.model) if b.layer == state.filters)
     weights = bank.weights  # (out, in, kh, kw)
     if weights.shape[1] == 1:
@@ -437,13 +443,6 @@ def draw_filters(state: InspectorState, model: Subject, facts: ModelFacts) -> No
     st.caption(tr("insp.filters_deep", layer=state.filters, first=outputs.start, last=outputs.stop - 1,
                   inputs=weights.shape[1], kh=weights.shape[2], kw=weights.shape[3]))
     st.image(png_bytes(inspect_figures.deep_filters(weights, outputs)), width="stretch")
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _filter_banks(model_key: str, _model: nn.Module):
-    from cnnviz.inspection import conv_filters
-
-    return conv_filters(_model)
 
 
 def draw_attribution(result: InspectorResult) -> None:
@@ -480,9 +479,9 @@ def draw(result: InspectorResult, note: str, model: Subject, facts: ModelFacts, 
     with view_area:
         view = result.state.view
         if view == "maps":
-            draw_maps(result, model, facts, *columns)
+            draw_maps(result, facts, *columns)
         elif view == "filters":
-            draw_filters(result.state, model, facts)
+            draw_filters(result.state, model)
         elif view == "attribution":
             draw_attribution(result)
         else:
