@@ -15,6 +15,7 @@ pages = [
     st.Page("cnnviz/ui/receptive_field.py", title=tr("nav.receptive_field"), icon=":material/center_focus_strong:",
             url_path="receptive-field"),
     st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
+    st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:", url_path="inspector"),
     st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
 ]
 st.navigation(pages).run()

@@ -25,6 +25,7 @@ VIEWS = {
     "train": ("train?n=2000&ep=1", 1700),
     "lessons": ("lessons?l=7", 1100),
     "receptive_field": ("receptive-field?preset=vgg16&layer=17&unit=3,3", 2700),
+    "inspector": ("inspector?src=mnist&i=0&l=act1&u=9,12", 1500),
 }
 
 
@@ -53,6 +54,12 @@ def shoot(page, base: str, name: str, out: Path, sizes: dict[str, tuple[int, int
             page.locator(".st-key-train_start button").click()
             page.wait_for_function("document.querySelector('.st-key-train_status') && "
                                    "/Done/.test(document.querySelector('.st-key-train_status').innerText)",
+                                   timeout=240_000)
+            settle(page)
+        if name == "inspector":
+            page.locator(".st-key-insp_quick_train button:visible").click()  # the maps of a trained network, not noise
+            page.wait_for_function("document.querySelector('.st-key-insp_model') && "
+                                   "/Looking inside/.test(document.querySelector('.st-key-insp_model').innerText)",
                                    timeout=240_000)
             settle(page)
         target = out / (f"{name}.png" if label == "full" else f"{name}_{label}.png")

@@ -5,7 +5,7 @@ the model to look inside: the run the Train page follows, else a checkpoint the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 from torch import nn
@@ -13,6 +13,7 @@ from torch import nn
 from cnnviz.data import load_mnist
 from cnnviz.jobs import JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_limit
 from cnnviz.model import ModelConfig
+from cnnviz.pages.train import TrainPageState
 from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import tr
@@ -90,16 +91,32 @@ class InspectedModel:
     source: str  # "run" or "checkpoint"
     label: str  # what to call it on the page
     trained: bool  # False while a run has not taken a step yet
+    key: str = ""  # names these weights: the run's id and step, or the checkpoint's upload (a cache key for copies)
+
+
+def followed_run() -> Run | None:
+    """The run the Train page follows in this session, if it still exists."""
+    train_state = page_state.stored(TRAIN_PAGE)
+    return find_run(train_state.run) if train_state is not None else None
 
 
 def model_to_inspect() -> InspectedModel | None:
     """The model other pages look inside: the Train page's run, else the loaded checkpoint, else None."""
-    train_state = page_state.stored(TRAIN_PAGE)
-    run = find_run(train_state.run) if train_state is not None else None
+    run = followed_run()
     if run is not None and run.job.model is not None:
-        steps = run.job.snapshot().steps
-        return InspectedModel(run.job.model, run.job.model_cfg, "run", run.job.label, bool(steps))
+        steps = len(run.job.snapshot().steps)
+        return InspectedModel(run.job.model, run.job.model_cfg, "run", run.job.label, bool(steps),
+                              f"run:{run.id}:{steps}")
     checkpoint = loaded_checkpoint()
     if checkpoint is not None:
-        return InspectedModel(checkpoint.model, checkpoint.config, "checkpoint", checkpoint.name, True)
+        return InspectedModel(checkpoint.model, checkpoint.config, "checkpoint", checkpoint.name, True,
+                              f"checkpoint:{checkpoint.file_id}")
     return None
+
+
+def start_followed_run(train_state: TrainPageState) -> Run:
+    """From another page: start a run of ``train_state``'s settings (replacing the followed one) and make the Train
+    page follow it, showing exactly those settings, as if it had been started there."""
+    run = start_run(train_state.model_config, train_state.train_config, followed_run())
+    page_state.store(TRAIN_PAGE, replace(train_state, run=run.id))
+    return run

@@ -81,6 +81,12 @@ def replace_state(page: str, change: Callable[[Any], Any]) -> None:
         st.session_state[_RESEED + page] = True
 
 
+def store(page: str, state: Any) -> None:
+    """From another page: make ``state`` the page's state for this session; its next run seeds every widget from it."""
+    st.session_state[_STATE + page] = state
+    st.session_state[_RESEED + page] = True
+
+
 def share_link(state: Any, *, note: str = "", label: str = "", help_text: str = "", key: str = "share_link") -> None:
     """A "Copy link" control: the full URL of this view, with the code block's copy button."""
     base = (st.context.url or "").split("?")[0]
