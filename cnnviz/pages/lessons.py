@@ -17,7 +17,9 @@ from cnnviz import ops, receptive_field, urlstate
 from cnnviz.geometry import Layer
 from cnnviz.kernels import make_kernel
 from cnnviz.pages import step
+from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState, layer_params
+from cnnviz.pages.receptive_field import ReceptiveFieldState
 from cnnviz.pages.train import TrainPageState
 from cnnviz.urlstate import Field, IntCodec
 
@@ -72,12 +74,13 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("pooling", "step-by-step", "cnnviz/ui/step_by_step.py", step.EXAMPLES["pool_max"],
            {"max": [[6, 8], [14, 16]], "avg": [[3.5, 5.5], [11.5, 13.5]]},
            lambda: {kind: _grid(step.compute(step.EXAMPLES[f"pool_{kind}"]).walk.output) for kind in ("max", "avg")}),
-    Lesson("receptive", "receptive-field", "cnnviz/ui/receptive_field.py", None, "7×7",
+    Lesson("receptive", "receptive-field", "cnnviz/ui/receptive_field.py",
+           ReceptiveFieldState().with_preset("three_3x3"), "7×7",
            lambda: "×".join(map(str, receptive_field.analyze([{"kernel": 3}] * 3)[-1].size))),
     Lesson("train", "train", "cnnviz/ui/train.py",
            replace(TrainPageState().with_preset("classic"), optimizer="sgd", lr=0.001, schedule="constant",
                    batch_size=64, epochs=5), "98.08%", None),
-    Lesson("inspect", "inspector", "cnnviz/ui/inspector.py", None, None, None),
+    Lesson("inspect", "inspector", "cnnviz/ui/inspector.py", InspectorState(), None, None),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 
