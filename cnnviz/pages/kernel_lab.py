@@ -198,7 +198,7 @@ class BankMap:
 
     preset: str  # the kernel preset
     values: np.ndarray | None  # the activated map; None when the kernel does not fit
-    error: str = ""  # what to change, when it does not fit
+    error: ValueError | None = None  # why it does not fit, saying what to change (the UI translates it)
 
 
 @dataclass(frozen=True)
@@ -274,7 +274,7 @@ def _bank(state: KernelLabState, image: np.ndarray, image_key: str, cache: LruCa
             values = pipeline.run_bank(thumbnail, [kernel], cfg)[0]
             maps.append(BankMap(preset, values))
         except ValueError as error:
-            maps.append(BankMap(preset, None, str(error)))
+            maps.append(BankMap(preset, None, error))
     return tuple(maps)
 
 
