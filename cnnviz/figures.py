@@ -290,10 +290,12 @@ def zoom_window(shape: tuple[int, ...], centre: tuple[float, float], side: int =
     return window[0], window[1]
 
 
-def heatmap_figure(values: np.ndarray, *, signed: bool, title: str = "", origin: tuple[int, int] = (0, 0)) -> go.Figure:
+def heatmap_figure(values: np.ndarray, *, signed: bool, title: str = "", origin: tuple[int, int] = (0, 0),
+                   hover: str = "row {row}, col {col}: {value}") -> go.Figure:
     """A hoverable heatmap of a small map, or of a window of a big one starting at ``origin`` (row, col).
 
-    Hover shows the raw value and its row and column in the whole map; cells stay square.
+    Hover shows the raw value and its row and column in the whole map (``hover`` words it, in any language);
+    cells stay square.
     """
     if values.size > HEATMAP_MAX_CELLS:
         raise ValueError(f"heatmap_figure is for maps up to {HEATMAP_MAX_CELLS} cells, got shape {values.shape}")
@@ -302,7 +304,8 @@ def heatmap_figure(values: np.ndarray, *, signed: bool, title: str = "", origin:
         z=values, x=np.arange(values.shape[1]) + origin[1], y=np.arange(values.shape[0]) + origin[0],
         colorscale=DIVERGING_COLORSCALE if signed else "gray",
         zmin=-peak if signed else float(values.min()), zmax=peak if signed else float(values.max()),
-        hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>", colorbar={"thickness": 10},
+        hovertemplate=hover.format(row="%{y}", col="%{x}", value="%{z:.4g}") + "<extra></extra>",
+        colorbar={"thickness": 10},
     ))
     figure.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False)
     figure.update_xaxes(constrain="domain", showgrid=False)
@@ -310,11 +313,12 @@ def heatmap_figure(values: np.ndarray, *, signed: bool, title: str = "", origin:
     return figure
 
 
-def histogram_figure(stats: MapStats, *, title: str = "") -> go.Figure:
+def histogram_figure(stats: MapStats, *, title: str = "", hover: str = "{value}: {count} values") -> go.Figure:
+    """The map's value histogram, bars coloured by sign; ``hover`` words a bar's tooltip, in any language."""
     centres = (stats.edges[:-1] + stats.edges[1:]) / 2
     colours = ["#2166ac" if c < 0 else "#b2182b" if c > 0 else "#999999" for c in centres]
     figure = go.Figure(go.Bar(x=centres, y=stats.counts, width=np.diff(stats.edges), marker_color=colours,
-                              hovertemplate="%{x:.3g}: %{y} values<extra></extra>"))
+                              hovertemplate=hover.format(value="%{x:.3g}", count="%{y}") + "<extra></extra>"))
     figure.update_layout(title=title, height=180, margin={"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
                          bargap=0, showlegend=False)
     return figure

@@ -17,6 +17,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from cnnviz.errors import UserError
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # what fills the padding
 PADDING_PRESETS = ("valid", "same")  # named paddings; anything else is an explicit amount
 POOL_KINDS = ("none", "max", "avg")  # pooling choices of a page; "none" = no pooling stage
@@ -41,9 +43,9 @@ def as_pair(value: Any, name: str, *, minimum: int | None = None) -> tuple[int, 
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
         pair = (int(value[0]), int(value[1]))
     else:
-        raise ValueError(f"{name} must be an int or a (rows, cols) pair of ints, got {name}={value!r}")
+        raise UserError("error.geometry.pair", name=name, value=value)
     if minimum is not None and min(pair) < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {name}={value!r}")
+        raise UserError("error.at_least", name=name, minimum=minimum, value=value)
     return pair
 
 
@@ -85,7 +87,7 @@ class Axis:
                               ("pad_after", 0)):
             value = getattr(self, name)
             if not is_int(value) or value < minimum:
-                raise ValueError(f"{name} must be an int of at least {minimum}, got {name}={value!r}")
+                raise UserError("error.int_at_least", name=name, minimum=minimum, value=value)
             object.__setattr__(self, name, int(value))
 
     @property
@@ -111,11 +113,8 @@ class Axis:
             ValueError: the window is longer than the padded input, with what to change.
         """
         if not self.fits:
-            raise ValueError(
-                f"the window spans {self.span} (kernel {self.kernel}, dilation {self.dilation}) but the padded input "
-                f"is only {self.padded} ({self.size} + {self.pad_before} + {self.pad_after}): use a smaller kernel or "
-                "dilation, or more padding"
-            )
+            raise UserError("error.geometry.window_spans", span=self.span, kernel=self.kernel, dilation=self.dilation,
+                            padded=self.padded, size=self.size, before=self.pad_before, after=self.pad_after)
         return (self.padded - self.span) // self.stride + 1
 
     @property
@@ -136,7 +135,7 @@ class Axis:
             ValueError: ``index`` is not an output position.
         """
         if not is_int(index) or not 0 <= index < self.out_size:
-            raise ValueError(f"output index must be from 0 to {self.out_size - 1}, got index={index!r}")
+            raise UserError("error.geometry.output_index", last=self.out_size - 1, index=index)
         start = index * self.stride - self.pad_before
         return Window(start, start + self.span, self.dilation)
 
@@ -175,7 +174,7 @@ def resolve_padding(padding: Any, kernel_hw: Sequence[int], *, stride: Any = 1, 
         if padding == "valid":
             return ((0, 0), (0, 0))
         if padding != "same":
-            raise ValueError(f"padding must be an int, a (rows, cols) pair, 'valid' or 'same', got padding={padding!r}")
+            raise UserError("error.geometry.padding_arg", padding=padding)
         strides = as_pair(stride, "stride", minimum=1)
         dilations = as_pair(dilation, "dilation", minimum=1)
         rows, cols = (same_padding(n, k, s, d) for n, k, s, d in zip(input_hw, kernel_hw, strides, dilations))
@@ -203,11 +202,11 @@ class Layer:
             rows, cols = as_pair(padding, "padding", minimum=0)
             padding = ((rows, rows), (cols, cols))
         elif not (isinstance(padding, (tuple, list)) and len(padding) == 2):
-            raise ValueError(f"padding must be an int, (rows, cols) or ((top, bottom), (left, right)), got {padding!r}")
+            raise UserError("error.geometry.layer_padding", padding=padding)
         pads = (as_pair(padding[0], "padding rows", minimum=0), as_pair(padding[1], "padding cols", minimum=0))
         object.__setattr__(self, "padding", pads)
         if self.kind not in LAYER_KINDS:
-            raise ValueError(f"layer kind must be one of {LAYER_KINDS}, got kind={self.kind!r}")
+            raise UserError("error.geometry.layer_kind", options=LAYER_KINDS, kind=self.kind)
 
     def axes(self, input_hw: Sequence[int]) -> tuple[Axis, Axis]:
         """The (rows, cols) axes of this layer on an input of ``input_hw``."""
@@ -233,13 +232,13 @@ class Geometry:
     def __post_init__(self) -> None:
         if isinstance(self.padding, str):
             if self.padding not in PADDING_PRESETS:
-                raise ValueError(f"padding must be 'valid', 'same' or (rows, cols), got padding={self.padding!r}")
+                raise UserError("error.geometry.padding_preset", padding=self.padding)
         else:
             object.__setattr__(self, "padding", as_pair(self.padding, "padding", minimum=0))
         object.__setattr__(self, "stride", as_pair(self.stride, "stride", minimum=1))
         object.__setattr__(self, "dilation", as_pair(self.dilation, "dilation", minimum=1))
         if self.padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got padding_mode={self.padding_mode!r}")
+            raise UserError("error.one_of", name="padding_mode", options=PADDING_MODES, value=self.padding_mode)
 
     def conv_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``cnnviz.ops.conv2d``."""
@@ -275,16 +274,16 @@ class Pooling:
 
     def __post_init__(self) -> None:
         if self.kind not in POOL_KINDS:
-            raise ValueError(f"pooling kind must be one of {POOL_KINDS}, got kind={self.kind!r}")
+            raise UserError("error.geometry.pool_kind", options=POOL_KINDS, kind=self.kind)
         object.__setattr__(self, "size", as_pair(self.size, "pool size"))
         object.__setattr__(self, "stride", as_pair(self.stride, "pool stride"))
         if min(self.size) < 1 or min(self.stride) < 1:
-            raise ValueError(f"pool size and stride must be at least 1, got size={self.size}, stride={self.stride}")
+            raise UserError("error.geometry.pool_size_stride", size=self.size, stride=self.stride)
 
     def layer(self) -> Layer:
         """This pooling as a ``Layer`` (no padding). Raises ValueError for kind "none"."""
         if self.kind == "none":
-            raise ValueError("choose max or avg pooling: 'none' has no window")
+            raise UserError("error.geometry.pool_none")
         return Layer(self.size, self.stride, kind=self.kind)
 
     def to_dict(self) -> dict[str, Any]:

@@ -78,8 +78,9 @@ class JobSnapshot:
     steps: tuple[Metrics, ...]  # every "step" record
     evals: tuple[Metrics, ...]  # "eval" and "epoch" records (test metrics)
     latest: Metrics | None  # the newest record of any kind
-    message: str  # why it diverged or failed
+    message: str  # why it diverged or failed, in English
     label: str  # a short description of the config, for legends
+    error: Exception | None = None  # what ended it when it diverged or failed (the UI translates a UserError)
 
 
 @dataclass
@@ -102,6 +103,7 @@ class TrainingJob:
     _evals: list[Metrics] = field(default_factory=list, repr=False)
     _latest: Metrics | None = None
     _message: str = ""
+    _error: Exception | None = None
 
     _tickets = iter(range(1, 1 << 62))
 
@@ -114,10 +116,11 @@ class TrainingJob:
         self._thread = threading.Thread(target=self._work, name=f"cnnviz-train-{self._ticket}", daemon=True)
         self._thread.start()
 
-    def _set_state(self, state: str, message: str = "") -> None:
+    def _set_state(self, state: str, message: str = "", error: Exception | None = None) -> None:
         with self._lock:
             self._state = state
             self._message = message or self._message
+            self._error = error or self._error
 
     def _work(self) -> None:
         if not self.limiter.acquire(self._ticket, self._stop):
@@ -134,7 +137,7 @@ class TrainingJob:
                     elif record.kind in ("eval", "epoch", "done"):
                         self._evals.append(record)
                     if record.kind == "diverged":
-                        self._state, self._message = "diverged", record.message
+                        self._state, self._message, self._error = "diverged", record.message, record.error
                     elif record.kind == "done":
                         self._state = "done"
                 if not self._running.is_set():
@@ -147,7 +150,7 @@ class TrainingJob:
             if self._stop.is_set() and self.state not in ("done", "diverged"):
                 self._set_state("stopped")
         except Exception as error:  # the page shows it; the thread must not die silently
-            self._set_state("failed", f"{type(error).__name__}: {error}")
+            self._set_state("failed", f"{type(error).__name__}: {error}", error)
         finally:
             self.limiter.release(self._ticket)
 
@@ -189,7 +192,7 @@ class TrainingJob:
                 state=state,
                 queue_position=self.limiter.position(self._ticket) if state == "queued" and self._thread else 0,
                 steps=tuple(self._steps), evals=tuple(self._evals), latest=self._latest,
-                message=self._message, label=self.label,
+                message=self._message, label=self.label, error=self._error,
             )
 
     def wait(self, timeout: float = 60.0) -> bool:
@@ -200,11 +203,14 @@ class TrainingJob:
         return not self.alive
 
 
-def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
-    """A short legend entry: conv widths, optimizer, lr, epochs."""
+def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig, *, epochs: str = "{epochs} ep",
+                 images: str = "{images} imgs") -> str:
+    """A short legend entry: conv widths, optimizer, lr, epochs; ``epochs`` and ``images`` word the counts (the
+    UI passes them translated)."""
     convs = "-".join(str(b.channels) + ("bn" if b.batch_norm else "") for b in model_cfg.blocks)
-    subset = f", {train_cfg.subset} imgs" if train_cfg.subset else ""
-    return f"conv {convs} · fc {model_cfg.hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · {train_cfg.epochs} ep{subset}"
+    subset = ", " + images.format(images=train_cfg.subset) if train_cfg.subset else ""
+    return (f"conv {convs} · fc {model_cfg.hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · "
+            f"{epochs.format(epochs=train_cfg.epochs)}{subset}")
 
 
 def default_idle_seconds() -> float:

@@ -98,6 +98,7 @@ def test_failure_is_reported():
     assert job.wait(10)
     snap = job.snapshot()
     assert snap.state == "failed" and "disk on fire" in snap.message
+    assert isinstance(snap.error, OSError)  # the page shows snap.message: only a UserError is translated
 
 
 def test_divergence_state():
@@ -105,6 +106,7 @@ def test_divergence_state():
     job.start()
     assert job.wait(30)
     assert job.snapshot().state == "diverged" and "Lower the learning rate" in job.snapshot().message
+    assert job.snapshot().error.key == "error.train.diverged"
 
 
 def test_snapshot_is_a_copy():

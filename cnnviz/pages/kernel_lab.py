@@ -198,7 +198,7 @@ class BankMap:
 
     preset: str  # the kernel preset
     values: np.ndarray | None  # the activated map; None when the kernel does not fit
-    error: str = ""  # what to change, when it does not fit
+    error: ValueError | None = None  # why it does not fit, saying what to change (the UI translates it)
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,7 @@ def _bank(state: KernelLabState, image: np.ndarray, image_key: str, cache: LruCa
                          lambda: ops.conv2d(thumbnail, kernel, **conv_kwargs))
             maps.append(BankMap(preset, pipeline.after_conv(raw, cfg)[1]))
         except ValueError as error:
-            maps.append(BankMap(preset, None, str(error)))
+            maps.append(BankMap(preset, None, error))
     return tuple(maps)
 
 

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from cnnviz.errors import UserError
 from cnnviz.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 LANG_KEY = "lang"
+LANG_WIDGET = "language"  # the selector's key (.st-key-language in the browser)
 _LOG = logging.getLogger("cnnviz")
 
 
@@ -40,6 +42,42 @@ def current_language() -> str:
 def tr(key: str, **fmt: object) -> str:
     """Translate ``key`` into the session's language."""
     return t(key, current_language(), **fmt)
+
+
+def tr_option(key: str | Callable[[Any], str]) -> Callable[[Any], str]:
+    """A ``format_func`` for options labelled by catalog keys: ``key + option``, or ``key(option)``.
+
+    The language is fixed when the widget is made: AppTest calls format functions outside the script run, where
+    the session (and so its language) cannot be read.
+    """
+    language = current_language()
+    if callable(key):
+        return lambda option: t(key(option), language)
+    return lambda option: t(f"{key}{option}", language)
+
+
+def tr_error(error: BaseException) -> str:
+    """An error's message in the session's language: a ``UserError`` from the catalog, anything else as it is."""
+    return error.message(current_language()) if isinstance(error, UserError) else str(error)
+
+
+def _on_language() -> None:
+    # The URL wins over the session in current_language, so the choice goes into both before the rerun.
+    language = st.session_state[LANG_WIDGET]
+    st.session_state[LANG_KEY] = language
+    if language == DEFAULT_LANGUAGE:
+        st.query_params.pop(LANG_KEY, None)
+    else:
+        st.query_params[LANG_KEY] = language
+
+
+def language_selector() -> str:
+    """English / 中文 at the top of the sidebar; returns the session's language."""
+    st.session_state[LANG_WIDGET] = current_language()
+    with st.sidebar:
+        st.segmented_control(tr("common.language"), LANGUAGES, key=LANG_WIDGET, required=True,
+                             format_func=lambda language: t(f"lang.{language}", language), on_change=_on_language)
+    return current_language()
 
 
 PRESENT_KEY = "present"  # URL parameter and widget key: presentation mode on a projector
@@ -105,9 +143,11 @@ def _exit_presentation() -> None:
 
 def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = ()) -> None:
     """The page's title and one line of introduction, compact enough to leave a projector's screen to the content,
-    and the classroom controls: presentation mode, and which of the page's ``sections`` it hides."""
+    the language selector at the top of the sidebar, and the classroom controls: presentation mode, and which of
+    the page's ``sections`` it hides."""
     _RUN.language = None  # a new run: read the language afresh
     st.html(_COMPACT_CSS)
+    language_selector()
     if presenting():
         hidden = [name for name in hidden_sections() if name in sections]
         st.html(_PRESENT_CSS + "".join(f"<style>.st-key-section_{name} {{ display: none; }}</style>" for name in hidden))

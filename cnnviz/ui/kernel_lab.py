@@ -16,7 +16,7 @@ from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import (DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute,
                                      preset_kernel)
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, section, tr
+from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import (geometry_controls, grid_version, image_input, kernel_sum_text, matrix_editor,
                                pair_input, paste_rows)
@@ -95,7 +95,7 @@ def _on_normalise() -> None:
         try:
             return state.with_kernel(kernels.normalize_sum(state.kernel_array()))
         except ValueError as error:
-            page_state.flash(PAGE, str(error))
+            page_state.flash(PAGE, tr_error(error))
             return state
 
     page_state.replace_state(PAGE, normalise)
@@ -122,7 +122,7 @@ def _on_reset() -> None:
 def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
     """Preset, its sliders, the size, the grid(s) and the kernel buttons."""
     st.selectbox(tr("widgets.preset"), list(kernels.PRESETS), key=b.seed("kl_preset", state.preset),
-                 format_func=lambda k: tr(kernels.PRESETS[k].name_key), on_change=_on_preset)
+                 format_func=tr_option(lambda k: kernels.PRESETS[k].name_key), on_change=_on_preset)
     kernel = state.kernel_array()
     if not state.edited:
         st.caption(tr(kernels.PRESETS[state.preset].why_key))
@@ -182,7 +182,7 @@ def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.
         image, note, image_key, source, sample = image_input(b, "kl", source=state.source, sample=state.sample,
                                                              max_side=int(working))
         st.segmented_control(tr("kl.colour"), ["gray", "rgb"], required=True, key=b.seed("kl_colour", state.colour),
-                             format_func=lambda c: tr(f"kl.colour.{c}"), on_change=_on_colour)
+                             format_func=tr_option("kl.colour."), on_change=_on_colour)
         st.subheader(tr("kl.geometry"))
         geometry = geometry_controls(b, "kl", padding=state.padding, pad=state.pad, padding_mode=state.padding_mode,
                                      stride=state.stride, dilation=state.dilation, flip=state.flip)
@@ -190,19 +190,19 @@ def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.
         bias = st.number_input(tr("kl.bias"), step=1.0, key=b.seed("kl_bias", float(state.bias)),
                                help=tr("kl.bias_help"))
         activation = st.selectbox(tr("kl.activation"), pipeline.MAP_ACTIVATIONS, key=b.seed("kl_activation", state.activation),
-                                  format_func=lambda a: tr(f"kl.activation.{a}"))
+                                  format_func=tr_option("kl.activation."))
         slope = state.slope
         if activation == "leaky_relu":
             slope = st.slider(tr("kl.leaky_slope"), 0.01, 0.5, step=0.01, key=b.seed("kl_slope", float(state.slope)))
         pool = st.segmented_control(tr("kl.pooling"), ["none", "max", "avg"], required=True,
-                                    key=b.seed("kl_pool", state.pool), format_func=lambda p: tr(f"kl.pool.{p}"))
+                                    key=b.seed("kl_pool", state.pool), format_func=tr_option("kl.pool."))
         pool_size, pool_stride = state.pool_size, state.pool_stride
         if pool != "none":
             pool_size = pair_input(b, tr("kl.pool_size"), "kl_pool_size", pool_size, minimum=1, maximum=8)
             pool_stride = pair_input(b, tr("kl.pool_stride"), "kl_pool_stride", pool_stride, minimum=1, maximum=8)
         st.subheader(tr("kl.view"))
         display = st.selectbox(tr("kl.display"), DISPLAYS, key=b.seed("kl_display", state.display),
-                               format_func=lambda m: tr(f"kl.display.{m}"), help=tr("kl.display_help"))
+                               format_func=tr_option("kl.display."), help=tr("kl.display_help"))
         details = st.toggle(tr("kl.details"), key=b.seed("kl_details", state.details))
         zoom = state.zoom
         if details:
@@ -255,8 +255,9 @@ def _details(slot: str, values: np.ndarray, mode: str, key: str, state: KernelLa
             if values.size > figures.HEATMAP_MAX_CELLS:
                 st.caption(tr("kl.zoom_window", r0=rows.start, r1=rows.stop - 1, c0=cols.start, c1=cols.stop - 1))
             st.plotly_chart(figures.heatmap_figure(values[rows, cols], signed=mode == "diverging",
-                                                   origin=(rows.start, cols.start)), key=f"kl_{slot}_heat")
-        st.plotly_chart(figures.histogram_figure(_stats(key, values)), key=f"kl_{slot}_hist")
+                                                   origin=(rows.start, cols.start), hover=tr("fig.heatmap_at")),
+                            key=f"kl_{slot}_heat")
+        st.plotly_chart(figures.histogram_figure(_stats(key, values), hover=tr("fig.histogram_at")), key=f"kl_{slot}_hist")
         left, right = st.columns(2)
         left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
                              file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png", width="stretch",
@@ -272,7 +273,7 @@ def _shapes(result: KernelLabResult, state: KernelLabState) -> None:
         with st.container(key="kl_shapes"):
             for shape in stages.shapes:
                 dims = " × ".join(str(d) for d in shape.shape)
-                st.markdown(f"- {tr(f'kl.stage.{shape.stage}')}: `{dims}`")
+                st.markdown("- " + tr("kl.stage_shape", stage=tr(f"kl.stage.{shape.stage}"), shape=dims))
                 if shape.rows is not None:
                     st.markdown(f"  - {tr('kl.formula_rows')} `{shape.rows.text}`\n"
                                 f"  - {tr('kl.formula_cols')} `{shape.cols.text}`")
@@ -358,7 +359,7 @@ def _bank_choice(b: PageBinding, state: KernelLabState) -> KernelLabState:
     st.subheader(tr("kl.bank"))
     st.caption(tr("kl.bank_help"))
     chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), key=b.seed("kl_bank", list(state.bank)),
-                            format_func=lambda k: tr(kernels.PRESETS[k].name_key))
+                            format_func=tr_option(lambda k: kernels.PRESETS[k].name_key))
     return replace(state, bank=tuple(chosen))
 
 
@@ -386,7 +387,7 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
         with grid[index % 4]:
             name = tr(kernels.PRESETS[m.preset].name_key)
             if m.values is None:
-                st.error(tr("kl.bank_misfit", name=name, reason=m.error), icon=":material/block:")
+                st.error(tr("kl.bank_misfit", name=name, reason=tr_error(m.error)), icon=":material/block:")
             else:
                 st.image(pictures[m.preset], width="stretch", caption=f"{name} · {' × '.join(map(str, m.values.shape))}",
                          output_format="PNG")
@@ -413,7 +414,7 @@ def render() -> None:
         result = _compute(state, image_key, image, _convolutions(), _bank_maps())
     except ValueError as error:
         with layout.maps["conv"]:
-            st.error(tr("kl.impossible", reason=str(error)), icon=":material/block:")
+            st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
         b.publish(state)
         return
     with partials_area:

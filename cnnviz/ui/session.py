@@ -16,7 +16,7 @@ from cnnviz.model import ModelConfig
 from cnnviz.pages.train import TrainPageState
 from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import tr
+from cnnviz.ui.common import tr, tr_error
 
 TRAIN_PAGE = "train"  # the page whose state names the followed run
 MAX_PREVIOUS = 3  # earlier runs kept on the charts for comparison
@@ -49,7 +49,9 @@ def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | N
         replacing.job.stop(timeout=5)
         snapshot = replacing.job.snapshot()
         previous = ((snapshot,) if snapshot.steps else ()) + replacing.previous
-    job = TrainingJob(model_cfg, train_cfg, load_mnist, limiter(), label=config_label(model_cfg, train_cfg))
+    # The label is worded once, in the language of the page that started the run.
+    label = config_label(model_cfg, train_cfg, epochs=tr("train.label_epochs"), images=tr("train.label_images"))
+    job = TrainingJob(model_cfg, train_cfg, load_mnist, limiter(), label=label)
     job.start()
     return registry().add(job, previous[:MAX_PREVIOUS])
 
@@ -77,7 +79,7 @@ def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
         try:
             model, cfg, info = load_checkpoint(upload.getvalue())
         except CheckpointError as error:
-            st.error(str(error), icon=":material/error:")
+            st.error(tr_error(error), icon=":material/error:")
             return current
         current = LoadedCheckpoint(upload.file_id, upload.name, model, cfg, info)
         page_state.set_transient("loaded_checkpoint", current)

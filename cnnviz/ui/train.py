@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
@@ -15,19 +15,22 @@ import streamlit as st
 
 from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
+from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
 from cnnviz.inspection import to_numpy
 from cnnviz.jobs import FINISHED, Run, config_label
-from cnnviz.model import LAYER_ACTIVATIONS, POOL_KINDS, NETWORK_PRESETS, ConvBlock, first_conv_weight, summarize
+from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, first_conv_weight, summarize
 from cnnviz.pages.train import BATCH_SIZES, MAX_BLOCKS, SUBSETS, TrainPageState
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
                           save_checkpoint, settled_eta)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, section, tr
+from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
+# At 1280x720 the four metrics share ~480 px: Streamlit's 2.25rem values ("50.18%") would end in "…".
+_METRIC_CSS = "<style>.st-key-train_status [data-testid=stMetricValue] { font-size: 1.75rem; }</style>"
 
 
 # --- controls -------------------------------------------------------------------------------------------
@@ -48,9 +51,9 @@ def _block_controls(b: PageBinding, index: int, block: ConvBlock) -> ConvBlock:
     padding = left.number_input(tr("train.padding"), 0, 4, key=b.seed(key + "padding", block.padding))
     stride = right.number_input(tr("train.stride"), 1, 4, key=b.seed(key + "stride", block.stride))
     activation = left.selectbox(tr("train.activation"), LAYER_ACTIVATIONS, key=b.seed(key + "activation", block.activation),
-                                format_func=lambda a: tr(f"train.act.{a}"))
+                                format_func=tr_option("train.act."))
     pool = right.selectbox(tr("train.pool"), POOL_KINDS, key=b.seed(key + "pool", block.pool),
-                           format_func=lambda p: tr(f"train.pool.{p}"))
+                           format_func=tr_option("train.pool."))
     pool_size = left.number_input(tr("train.pool_size"), 1, 4, key=b.seed(key + "pool_size", block.pool_size),
                                   disabled=pool == "none")
     batch_norm = right.checkbox(tr("train.batch_norm"), key=b.seed(key + "batch_norm", block.batch_norm))
@@ -62,7 +65,7 @@ def controls(b: PageBinding) -> TrainPageState:
     """The network and training settings, seeded from the bound state."""
     state = b.state
     st.selectbox(tr("train.preset"), list(NETWORK_PRESETS), key=b.seed("train_preset", state.preset), on_change=_on_preset,
-                 format_func=lambda p: tr(f"train.preset.{p}"))
+                 format_func=tr_option("train.preset."))
     count = st.number_input(tr("train.blocks"), 1, MAX_BLOCKS, key=b.seed("train_blocks", len(state.blocks)))
     blocks = []
     for index in range(int(count)):
@@ -76,20 +79,20 @@ def controls(b: PageBinding) -> TrainPageState:
     st.markdown(f"**{tr('train.training')}**")
     left, right = st.columns(2)
     optimizer = left.selectbox(tr("train.optimizer"), OPTIMIZERS, key=b.seed("train_optimizer", state.optimizer),
-                               format_func=lambda o: tr(f"train.optimizer.{o}"))
+                               format_func=tr_option("train.optimizer."))
     schedule = right.selectbox(tr("train.schedule"), SCHEDULES, key=b.seed("train_schedule", state.schedule),
-                               help=tr("train.schedule_help"), format_func=lambda s: tr(f"train.schedule.{s}"))
+                               help=tr("train.schedule_help"), format_func=tr_option("train.schedule."))
     lr = left.number_input(tr("train.lr"), 1e-5, 10.0, format="%.4f", step=0.001, key=b.seed("train_lr", float(state.lr)))
     batch = right.select_slider(tr("train.batch_size"), BATCH_SIZES, key=b.seed("train_batch", state.batch_size))
     epochs = left.number_input(tr("train.epochs"), 1, 50, key=b.seed("train_epochs", state.epochs))
     subset = right.select_slider(tr("train.subset"), SUBSETS, key=b.seed("train_subset", state.subset),
-                                 format_func=lambda n: tr("train.subset_all") if n == 0 else f"{n:,}",
+                                 format_func=lambda n, everything=tr("train.subset_all"): everything if n == 0 else f"{n:,}",
                                  help=tr("train.subset_help"))
     seed = left.number_input(tr("train.seed"), 0, 10_000, key=b.seed("train_seed", state.seed))
     devices = available_devices()
     device = right.selectbox(tr("train.device"), devices,
                              key=b.seed("train_device", state.device if state.device in devices else "auto"),
-                             format_func=lambda d: tr(f"train.device.{d}"), help=tr("train.device_help"))
+                             format_func=tr_option("train.device."), help=tr("train.device_help"))
     return replace(state, blocks=tuple(blocks), hidden=int(hidden), dropout=float(dropout), optimizer=optimizer,
                    lr=float(lr), schedule=schedule, batch_size=int(batch), epochs=int(epochs), subset=int(subset),
                    seed=int(seed), device=device)
@@ -97,11 +100,17 @@ def controls(b: PageBinding) -> TrainPageState:
 
 # --- drawing ---------------------------------------------------------------------------------------------
 
+def figure_text() -> train_figures.FigureText:
+    """The charts' words in the session's language (catalog keys "fig.<field>")."""
+    return train_figures.FigureText(**{field.name: tr(f"fig.{field.name}")
+                                       for field in fields(train_figures.FigureText)})
+
+
 def _summary(state: TrainPageState, *, export: bool = True) -> bool:
     try:
         rows = summarize(state.model_config)
     except ValueError as error:
-        st.error(tr("train.invalid", reason=str(error)), icon=":material/block:")
+        st.error(tr("train.invalid", reason=tr_error(error)), icon=":material/block:")
         return False
     st.markdown(tr("train.params_total", params=f"{sum(r.params for r in rows):,}",
                    macs=f"{sum(r.macs for r in rows) / 1e6:.2f}"))
@@ -164,13 +173,15 @@ def _live(run_id: str, watching: bool = False) -> None:
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
         st.rerun()  # a full rerun shows the results and stops this fragment's timer
     with st.container(key="train_status"):
+        st.html(_METRIC_CSS)
         if snap.state == "queued":
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
                     icon=":material/hourglass_top:")
         elif snap.state == "diverged":
-            st.error(snap.message, icon=":material/warning:")
+            st.error(tr_error(snap.error) if snap.error else snap.message, icon=":material/warning:")
         elif snap.state == "failed":
-            st.error(tr("train.failed", message=snap.message), icon=":material/error:")
+            st.error(tr("train.failed", message=tr_error(snap.error) if isinstance(snap.error, UserError) else snap.message),
+                     icon=":material/error:")
         if snap.latest is not None:
             latest = snap.latest
             st.progress(min(1.0, latest.step / max(latest.total_steps, 1)), text=_progress_text(snap))
@@ -181,7 +192,7 @@ def _live(run_id: str, watching: bool = False) -> None:
         last = snap.steps[-1] if snap.steps else None
         loss = f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–"
         accuracy = f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–"
-        metrics[0].metric(tr("train.metric.loss"), loss)
+        metrics[0].metric(tr("train.metric.loss"), loss, help=tr("train.metric.loss_help"))
         metrics[1].metric(tr("train.metric.train_acc"), accuracy)
         metrics[2].metric(tr("train.metric.test_acc"), f"{tests[-1].test_accuracy:.2%}" if tests else "–",
                           help=tr("train.metric.test_acc_help"))
@@ -189,7 +200,7 @@ def _live(run_id: str, watching: bool = False) -> None:
     if snap.steps:
         current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
         previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
-        st.plotly_chart(train_figures.training_figure(current, previous), key="train_curves")
+        st.plotly_chart(train_figures.training_figure(current, previous, figure_text()), key="train_curves")
     if job.model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         st.image(train_figures.filters_png(to_numpy(first_conv_weight(job.model))), caption=tr("train.filters_help"))
@@ -242,9 +253,9 @@ def _results(result: EvalResult, data, prefix: str) -> None:
                    wrong=int((result.predictions != labels).sum())))
     # One chart per row: ten columns of four-digit counts need the width to stay readable on a projector.
     st.markdown(f"**{tr('train.confusion')}**")
-    st.plotly_chart(train_figures.confusion_figure(matrix), key=f"{prefix}_confusion")
+    st.plotly_chart(train_figures.confusion_figure(matrix, figure_text()), key=f"{prefix}_confusion")
     st.markdown(f"**{tr('train.per_class')}**")
-    st.plotly_chart(train_figures.per_class_figure(matrix), key=f"{prefix}_per_class")
+    st.plotly_chart(train_figures.per_class_figure(matrix, figure_text()), key=f"{prefix}_per_class")
     wrong = np.flatnonzero(result.predictions != labels)
     if len(wrong):
         # Most confident mistakes first: those are the surprising ones.
@@ -265,7 +276,7 @@ def _checkpoint_section() -> None:
         try:
             data = load_mnist()
         except DataError as error:
-            st.error(str(error))
+            st.error(tr_error(error), icon=":material/error:")
             return
         _results(_evaluate_checkpoint(checkpoint.file_id, checkpoint.model, data), data, "ckpt")
 
