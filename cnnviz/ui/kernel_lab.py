@@ -339,6 +339,9 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout) -> None
             with st.container(key=f"kl_map_{name}"):
                 _stage(st.container(), name, titles[name], values, result.displays[name], picture, result.keys[name],
                        state, result.ranges[name])
+    if not result.kernel.any():
+        with layout.maps["conv"]:
+            st.info(tr("kl.zero_kernel", bias=f"{state.bias:g}"), icon=":material/info:")
     if "diverging" in result.displays.values():
         with layout.shapes:
             st.image(figures.colorbar_png(), caption=tr("kl.legend"), width=220, output_format="PNG")
