@@ -32,8 +32,9 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
 from cnnviz.train import evaluate
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import page_header, tr
+from cnnviz.ui.common import guarded, page_header, tr
 from cnnviz.ui.state import PageBinding
+from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
 
 PAGE = "inspector"
 CANVAS_KEY = "insp_canvas"
@@ -121,6 +122,10 @@ def _quick_progress(run_id: str) -> None:
                                         total=latest.total_steps if latest else "…"))
 
 
+def _quick_progress_fragment(run_id: str) -> None:
+    guarded(_quick_progress, run_id)
+
+
 def model_status(model: Subject) -> None:
     """Which model this is; for an untrained one, the offer to train a quick one or load a checkpoint."""
     run = session.followed_run()
@@ -136,7 +141,7 @@ def model_status(model: Subject) -> None:
             button.button(tr("insp.quick_train"), key="insp_quick_train", on_click=_on_quick_train, disabled=busy,
                           icon=":material/bolt:", type="primary", width="stretch", help=tr("insp.quick_train_help"))
         if run is not None and not run.job.finished:
-            st.fragment(_quick_progress, run_every=1.0)(run.id)
+            st.fragment(_quick_progress_fragment, run_every=1.0)(run.id)
 
 
 def checkpoint_section() -> None:
@@ -211,7 +216,8 @@ def digit_controls(b: PageBinding, state: InspectorState, model: Subject
         digit, key = _drawn_digit()
         return state, digit, key, tr("insp.draw_help")
     if source == "upload":
-        upload = st.file_uploader(tr("insp.upload"), type=None, key="insp_upload", help=tr("insp.upload_help"))
+        upload = st.file_uploader(tr("insp.upload"), type=None, key="insp_upload", help=tr("insp.upload_help"),
+                                  max_upload_size=IMAGE_UPLOAD_MB)
         ink = st.segmented_control(tr("insp.ink"), INK_MODES, required=True, key=b.seed("insp_ink", state.ink),
                                    format_func=lambda i: tr(f"insp.ink.{i}"), help=tr("insp.ink_help"))
         state = replace(state, ink=ink)
@@ -530,4 +536,4 @@ def render() -> None:
     page_state.record_timing(PAGE, elapsed_ms)  # read by bench/inspector.py
 
 
-render()
+guarded(render)

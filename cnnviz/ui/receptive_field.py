@@ -27,7 +27,7 @@ from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, 
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import page_header, tr
+from cnnviz.ui.common import guarded, page_header, tr
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import image_input
 
@@ -404,4 +404,4 @@ def render() -> None:
     b.publish(state)
 
 
-render()
+guarded(render)

@@ -20,6 +20,7 @@ from cnnviz.ui.common import tr, tr_error
 
 TRAIN_PAGE = "train"  # the page whose state names the followed run
 MAX_PREVIOUS = 3  # earlier runs kept on the charts for comparison
+CHECKPOINT_UPLOAD_MB = 20  # the server's cap: the presets save to under 1 MB; only a huge custom network is refused
 
 
 @st.cache_resource(show_spinner=False)
@@ -71,7 +72,7 @@ def loaded_checkpoint() -> LoadedCheckpoint | None:
 
 def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
     """An uploader for a saved checkpoint; the loaded model is kept for this session, for every page."""
-    upload = st.file_uploader(tr("train.load_file"), type=None, key=key)
+    upload = st.file_uploader(tr("train.load_file"), type=None, key=key, max_upload_size=CHECKPOINT_UPLOAD_MB)
     current = loaded_checkpoint()
     if upload is None:
         return current

@@ -15,6 +15,7 @@ from cnnviz.ui.common import tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 
 DEFAULT_SAMPLE = SAMPLES[0].key
+IMAGE_UPLOAD_MB = 20  # a phone photo is 3-8 MB; the server's own cap (.streamlit/config.toml) is the same
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -44,7 +45,8 @@ def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side:
                               format_func=tr_option("samples."))
         return _sample(sample, max_side), "", f"sample:{sample}:{max_side}", source, sample
     if source == "upload":
-        upload = st.file_uploader(tr("widgets.upload"), type=None, key=f"{key}_upload", help=tr("widgets.upload_help"))
+        upload = st.file_uploader(tr("widgets.upload"), type=None, key=f"{key}_upload", help=tr("widgets.upload_help"),
+                                  max_upload_size=IMAGE_UPLOAD_MB)
         data = upload.getvalue() if upload is not None else None
     else:
         photo = st.camera_input(tr("widgets.camera"), key=f"{key}_camera")
