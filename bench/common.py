@@ -30,14 +30,14 @@ def quiet_streamlit() -> None:
 
 
 @contextlib.contextmanager
-def served_page(viewport=(1400, 1000)):
+def served_page(viewport=(1400, 1000), script: str = "app.py"):
     """`streamlit run app.py` on a free loopback port and a blank headless Chromium page: yields (page, base URL).
 
     The page is not opened yet, so listeners (e.g. on the websocket) can be attached first.
     """
     from playwright.sync_api import sync_playwright
 
-    with serve_app() as base, sync_playwright() as pw:
+    with serve_app(script=script) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         yield page, base

@@ -247,7 +247,13 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
         maps["pool"] = stages.pooled
     if stages.partials is not None:
         maps.update({f"partial{c}": stages.partials[c] for c in range(3)})
-    ranges = {name: (float(values.min()), float(values.max()), float(values.mean())) for name, values in maps.items()}
+    def value_range(values: np.ndarray) -> tuple[float, float, float]:
+        return float(values.min()), float(values.max()), float(values.mean())
+
+    ranges = {name: value_range(values) for name, values in maps.items() if name != "input"}
+    # The input's range changes only with the image: a million-pixel photo's is kept, not recomputed per change.
+    ranges["input"] = (bank_cache.get(("range", image_key, state.colour), lambda: value_range(stages.image))
+                       if bank_cache is not None else value_range(stages.image))
     displays = {name: "clip" if name == "input" else (auto_display(ranges[name]) if state.display == "auto"
                                                       else state.display) for name in maps}
     after_conv = _digest(conv_key, state.bias)
