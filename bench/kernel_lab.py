@@ -112,15 +112,15 @@ _SETTLED = "(before) => window.__runs > before && [...document.images].every(i =
 
 
 def _timed_changes(page, steps: list[tuple[str, str]], received: dict) -> tuple[list[float], list[int]]:
-    """Type each (widget key, value) and press Enter; time from the key press to the page settled, and count bytes."""
+    """Type each (widget key, value) and press Enter; time from typing to the page settled, and count bytes."""
     times, sizes = [], []
     for key, value in steps:
         page.wait_for_timeout(300)  # a student's pace: no change overlaps the previous one
         field = page.locator(f".st-key-{key} input")
-        field.fill(str(value))
-        before = page.evaluate("window.__runs")
+        before = page.evaluate("window.__runs")  # read first: typing alone may already start the run
         received["bytes"] = 0
         started = time.perf_counter()
+        field.fill(str(value))
         field.press("Enter")
         page.wait_for_function(_SETTLED, arg=before, timeout=60_000)
         times.append(time.perf_counter() - started)

@@ -28,7 +28,8 @@ def shapes(app) -> str:
 
 
 def captions(app) -> str:
-    return "\n".join(c.value for c in app.caption)
+    """Every caption, the pictures' own included."""
+    return "\n".join([c.value for c in app.caption] + image_captions(app))
 
 
 def image_captions(app) -> list[str]:
