@@ -204,11 +204,11 @@ class TrainingJob:
 
 
 def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig, *, epochs: str = "{epochs} ep",
-                 images: str = "{images} imgs") -> str:
+                 images: str = ", {images} imgs") -> str:
     """A short legend entry: conv widths, optimizer, lr, epochs; ``epochs`` and ``images`` word the counts (the
-    UI passes them translated)."""
+    UI passes them translated). ``images`` brings its own separator: Chinese joins clauses with a full-width comma."""
     convs = "-".join(str(b.channels) + ("bn" if b.batch_norm else "") for b in model_cfg.blocks)
-    subset = ", " + images.format(images=train_cfg.subset) if train_cfg.subset else ""
+    subset = images.format(images=train_cfg.subset) if train_cfg.subset else ""
     return (f"conv {convs} · fc {model_cfg.hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · "
             f"{epochs.format(epochs=train_cfg.epochs)}{subset}")
 

@@ -59,6 +59,7 @@ def shoot(page, base: str, name: str, out: Path, sizes: dict[str, tuple[int, int
     path, tall = VIEWS[name]
     stem = name if language == DEFAULT_LANGUAGE else f"{name}_{language}"
     done = t("train.state.done", language)
+    looking = t("insp.model_trained", language).split("**")[0].strip()  # "Looking inside": the model is trained
     written = []
     for label, (width, height) in {**sizes, "full": (1400, tall)}.items():
         page.set_viewport_size({"width": width, "height": height})
@@ -72,9 +73,9 @@ def shoot(page, base: str, name: str, out: Path, sizes: dict[str, tuple[int, int
             settle(page)
         if name == "inspector":
             page.locator(".st-key-insp_quick_train button:visible").click()  # the maps of a trained network, not noise
-            page.wait_for_function("document.querySelector('.st-key-insp_model') && "
-                                   "/Looking inside/.test(document.querySelector('.st-key-insp_model').innerText)",
-                                   timeout=240_000)
+            page.wait_for_function("(looking) => document.querySelector('.st-key-insp_model') && "
+                                   "document.querySelector('.st-key-insp_model').innerText.includes(looking)",
+                                   arg=looking, timeout=240_000)
             settle(page)
         target = out / (f"{stem}.png" if label == "full" else f"{stem}_{label}.png")
         page.screenshot(path=str(target))

@@ -6,15 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from cnnviz import figures, geometry, i18n, jobs, kernels, model, pipeline, samples, train
+from cnnviz import digits, figures, geometry, i18n, jobs, kernels, model, pipeline, samples, train
 from cnnviz.i18n import CATALOG, LANGUAGES, t
+from cnnviz.pages import inspector as inspector_page
 from cnnviz.pages import kernel_lab as kernel_lab_page
+from cnnviz.pages import lessons as lessons_page
+from cnnviz.pages import receptive_field as rf_page
 from cnnviz.pages import step as step_page
 from cnnviz.train_figures import FigureText
 
 ROOT = Path(__file__).resolve().parents[1]
-# tr("key"...) and t("key"...) calls with a literal key.
-KEY_CALL = re.compile(r"""\btr?\(\s*["']([a-z0-9_]+\.[a-z0-9_.]+)["']""")
+# tr("key"...) and t("key"...) calls with a literal key. Keys may hold hyphens: pages' url paths name some
+# ("lessons.page.receptive-field").
+KEY_CALL = re.compile(r"""\btr?\(\s*["']([a-z0-9_]+\.[a-z0-9_.-]+)["']""")
 
 
 def _keys_used_in_ui() -> set[str]:
@@ -74,13 +78,36 @@ def test_duplicate_keys_across_areas_are_refused(monkeypatch):
 # Core modules raise catalog keys: UserError("error.x", ...), Text("error.x"), ImageError("error.x"), ...
 ERROR_CALL = re.compile(r"""\b(?:UserError|Text|ImageError|DataError|CheckpointError)\(\s*["'](error\.[a-z0-9_.]+)["']""")
 # A key built at run time: f"prefix.{anything}suffix", in the UI or the core.
-BUILT_KEY = re.compile(r"""\bf(["'])([a-z_]+\.[a-z0-9_.]*)\{[^}]*\}([a-z0-9_.]*)\1""")
+BUILT_KEY = re.compile(r"""\bf(["'])([a-z_]+\.[a-z0-9_.-]*)\{[^}]*\}([a-z0-9_.-]*)\1""")
 # ... or a widget's options: format_func=tr_option("prefix.") labels option x with "prefix.x".
 OPTION_KEY = re.compile(r"""\btr_option\(\s*["']([a-z0-9_.]+)["']\s*\)""")
 
 
 def _sources() -> list[Path]:
     return [ROOT / "app.py", *(ROOT / "cnnviz").rglob("*.py")]
+
+
+# A value a built key is made from: letters, digits, underscores and the hyphens of url paths.
+KEY_PART = r"[a-z0-9_-]+"
+
+
+def _built_patterns() -> set[tuple[str, str]]:
+    """(prefix, suffix) of every key the code builds: f"prefix{...}suffix" and tr_option("prefix"). An f-string
+    outside the catalog's areas is not a key (export.py writes f"nn.{module!r}" into generated code)."""
+    areas = {key.split(".")[0] for key in CATALOG["en"]}
+    texts = [path.read_text() for path in _sources()]
+    patterns = {(m.group(2), m.group(3)) for text in texts for m in BUILT_KEY.finditer(text)}
+    patterns |= {(prefix, "") for text in texts for prefix in OPTION_KEY.findall(text)}
+    return {(prefix, suffix) for prefix, suffix in patterns if prefix.split(".")[0] in areas}
+
+
+def _page_sections() -> set[str]:
+    """The sections pages let presentation mode hide: page_header(..., sections=("kernel", ...))."""
+    found = set()
+    for path in (ROOT / "cnnviz" / "ui").rglob("*.py"):
+        for names in re.findall(r"sections=\(([^)]*)\)", path.read_text()):
+            found |= set(re.findall(r"""["']([a-z0-9_]+)["']""", names))
+    return found
 
 
 def runtime_keys() -> set[str]:
@@ -107,19 +134,43 @@ def runtime_keys() -> set[str]:
     keys |= {f"error.ops.kernel_spans_{axis}" for axis in ("rows", "cols")}
     keys |= {f"error.checkpoint.{kind}" for kind in ("missing", "unexpected", "wrong_shape")}
     keys |= {f"error.data.split.{split}" for split in ("train", "test")}
+    keys |= {f"sections.{name}" for name in _page_sections()}
+    keys |= {f"rf.preset.{name}" for name in rf_page.PRESET_NAMES}
+    keys |= {f"rf.kind.{kind}" for kind in geometry.LAYER_KINDS} | {f"rf.add_{kind}" for kind in geometry.LAYER_KINDS}
+    keys |= {f"rf.claims.{preset}" for preset in rf_page.TUTORIAL_CLAIMS}
+    keys |= {f"rf.claim.{name}" for claims in rf_page.TUTORIAL_CLAIMS.values() for name, _ in claims}
+    keys |= {f"rf.col.{column}" for column in ("kind", "k", "s", "p", "d")}
+    keys |= {f"rf.col.{column}_help" for column in ("k", "s", "p", "d")}
+    keys |= {f"rf.th.{column}" for column in ("name", "out", "size", "jump", "start", "params")}
+    keys |= {f"insp.source.{s}" for s in inspector_page.SOURCES} | {f"insp.empty.{s}" for s in inspector_page.SOURCES}
+    keys |= {f"insp.link_note_{s}" for s in ("draw", "upload")}
+    keys |= {f"insp.view.{v}" for v in inspector_page.VIEWS} | {f"insp.scaling.{s}" for s in inspector_page.SCALINGS}
+    keys |= {f"insp.method.{m}" for m in inspector_page.METHODS} | {f"insp.method_why.{m}" for m in inspector_page.METHODS}
+    keys |= {f"insp.ink.{i}" for i in digits.INK_MODES} | {f"insp.scale.{s}" for s in ("signed", "gray")}
+    keys |= {f"insp.model_from.{source}" for source in ("run", "checkpoint", "untrained")}
+    keys |= {f"lessons.{lesson.key}.{part}" for lesson in lessons_page.LESSONS for part in ("title", "text")}
+    keys |= {f"lessons.page.{lesson.path}" for lesson in lessons_page.LESSONS}
     return keys
 
 
 def test_every_key_built_at_run_time_is_walked():
     """A new f-string key fails here until runtime_keys() walks its values (so the next test checks them)."""
     walked = runtime_keys()
-    patterns = {(m.group(2), m.group(3)) for path in _sources() for m in BUILT_KEY.finditer(path.read_text())}
-    patterns |= {(prefix, "") for path in _sources() for prefix in OPTION_KEY.findall(path.read_text())}
+    patterns = _built_patterns()
     assert ("kl.activation.", "") in patterns and ("step.", "_title") in patterns  # the scan itself works
+    assert ("lessons.page.", "") in patterns and ("lessons.", ".text") in patterns  # ... f-strings with a suffix too
+    assert ("sections.", "") in patterns and not any(prefix == "nn." for prefix, _ in patterns)
     unwalked = sorted(prefix + "{…}" + suffix for prefix, suffix in patterns
-                      if not any(re.fullmatch(re.escape(prefix) + r"[a-z0-9_]+" + re.escape(suffix), key)
+                      if not any(re.fullmatch(re.escape(prefix) + KEY_PART + re.escape(suffix), key)
                                  for key in walked))
     assert unwalked == []
+
+
+def test_the_walk_reaches_keys_with_hyphens():
+    assert "lessons.page.receptive-field" in runtime_keys()
+    assert re.fullmatch(re.escape("lessons.page.") + KEY_PART, "lessons.page.step-by-step")
+    assert KEY_CALL.findall('tr("lessons.page.kernel-lab")') == ["lessons.page.kernel-lab"]
+    assert _page_sections() >= {"kernel", "editors", "network"}  # the scan of page_header(sections=...) works
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -220,9 +271,7 @@ def test_every_catalog_key_is_used():
     # Dead strings cost translators time: a key must appear in the code, be one the code builds at run time, or
     # match a prefix the code builds keys from (f"rf.kind.{kind}", tr_option("kl.activation.")).
     code = "\n".join(path.read_text() for path in _sources() if "strings" not in path.parts)
-    patterns = {(m.group(2), m.group(3)) for m in BUILT_KEY.finditer(code)}
-    patterns |= {(prefix, "") for prefix in OPTION_KEY.findall(code)}
-    built = [re.compile(re.escape(prefix) + r"[a-z0-9_-]+" + re.escape(suffix) + "$") for prefix, suffix in patterns]
+    built = [re.compile(re.escape(prefix) + KEY_PART + re.escape(suffix) + "$") for prefix, suffix in _built_patterns()]
     walked = runtime_keys()
     assert any(p.match("kl.activation.relu") for p in built) and not any(p.match("kl.no_such_key") for p in built)
     unused = [key for key in CATALOG["en"] if key not in code and key not in walked and not any(p.match(key) for p in built)]

@@ -15,7 +15,8 @@ def selector(app):
 
 
 @pytest.mark.parametrize(("module", "title"), [("kernel_lab", "卷积核实验室"), ("step_by_step", "逐步演算"),
-                                               ("train", "在 MNIST 上训练")])
+                                               ("train", "在 MNIST 上训练"), ("receptive_field", "感受野"),
+                                               ("inspector", "看看网络内部"), ("lessons", "课程")])
 def test_lang_in_the_url_shows_the_page_in_chinese(module, title):
     at = run_page(module, query=ZH)
     assert at.title[0].value == title
@@ -43,6 +44,63 @@ def test_widgets_still_work_in_chinese():
     at.selectbox(key="kl_preset").set_value("box3").run()
     assert not at.exception
     assert at.query_params["lang"] == "zh" and at.query_params["a"] == "abs"
+
+
+def test_presentation_sections_and_rgb_channels_work_in_chinese():
+    at = run_page("kernel_lab", query={**ZH, "c": "rgb"})
+    assert at.multiselect(key="hide").options == ["卷积核编辑器", "形状与公式", "滤波器组"]
+    at.multiselect(key="hide").set_value(["bank"]).run()  # format functions run outside the script here
+    at.segmented_control(key="kl_channel").set_value(2).run()
+    assert not at.exception
+    assert at.query_params["hide"] == "bank" and at.segmented_control(key="kl_channel").value == 2
+
+
+def test_receptive_field_widgets_work_in_chinese():
+    at = run_page("receptive_field", query=ZH, timeout=60)
+    assert at.selectbox(key="rf_layer").options == ["0 · 卷积 3×3 p1", "1 · 最大池化 2×2 s2", "2 · 卷积 3×3 p1",
+                                                    "3 · 最大池化 2×2 s2"]
+    at.selectbox(key="rf_layer").set_value(1).run()
+    assert not at.exception and at.query_params["layer"] == "1"
+    assert "**max1** 的**单元 (7, 7)**（输出 14 × 14）" in [m.value for m in at.markdown]
+    at.selectbox(key="rf_preset").set_value("three_3x3").run()
+    assert not at.exception and at.query_params["preset"] == "three_3x3"
+    assert "**教程核对**：三个堆叠的 3×3 卷积能看到 7×7 的区域。" in [m.value for m in at.markdown]
+
+
+def test_a_stack_too_deep_for_its_input_is_explained_in_chinese():
+    at = run_page("receptive_field", query={**ZH, "stack": "c15_c15_c15", "img": "mnist_digit"}, timeout=60)
+    message = at.error[0].value
+    assert message.startswith("这个层堆叠无法在 28×28 的输入上运行：第 1 层（conv1）收到的特征图是 14x14")
+    assert not re.search(r"[a-z]{4,}", message.replace("conv1", ""))  # no English words but the layer's name
+
+
+def test_inspector_widgets_work_in_chinese():
+    at = run_page("inspector", query={**ZH, "src": "mnist", "i": "0"})
+    assert at.segmented_control(key="insp_source").options == ["手写", "MNIST", "上传", "错例"]
+    at.segmented_control(key="insp_scaling").set_value("layer").run()
+    at.segmented_control(key="insp_view").set_value("attribution").run()
+    at.segmented_control(key="insp_method").set_value("integrated_gradients").run()
+    at.selectbox(key="insp_target").set_value(3).run()
+    assert not at.exception
+    assert [at.query_params[k] for k in ("sc", "v", "m", "cls")] == ["layer", "attribution", "integrated_gradients", "3"]
+    assert "**积分梯度**，解释类别 **3**" in [m.value for m in at.markdown]
+    at.selectbox(key="insp_target").set_value(-1).run()  # back to the predicted class, labelled in Chinese
+    assert not at.exception and at.selectbox(key="insp_target").options[0] == "预测类别"
+    at.segmented_control(key="insp_source").set_value("upload").run()
+    at.segmented_control(key="insp_ink").set_value("dark").run()
+    assert not at.exception and at.query_params["ink"] == "dark"
+    at.file_uploader(key="insp_upload").upload("notes.png", b"not an image", "image/png").run()
+    assert at.error[0].value == "cnnviz 无法读取这个文件。请上传 PNG、JPEG、WebP、BMP、GIF 或 TIFF 文件。"
+
+
+def test_lessons_work_in_chinese():
+    at = run_page("lessons", query=ZH)
+    at.radio(key="lessons_pick").set_value(7).run()
+    assert not at.exception and at.query_params["l"] == "7"
+    assert at.subheader[0].value == "第 7 课：最大池化与平均池化"
+    assert at.code[0].value == "最大池化: [[6, 8], [14, 16]]\n平均池化: [[3.5, 5.5], [11.5, 13.5]]"
+    at.button(key="lessons_next").click().run()
+    assert at.subheader[0].value == "第 8 课：三层 3×3 与一层 7×7 的感受野"
 
 
 def test_an_unknown_language_is_english():

@@ -66,7 +66,6 @@ ZH = {
     "step.op.conv": "卷积",
     "step.op.max": "最大池化",
     "step.op.avg": "平均池化",
-    "step.geometry": "填充、步长、膨胀率",
     "step.bias": "偏置",
     "step.pool_size": "池化窗口",
     "step.pool_stride": "池化步长",

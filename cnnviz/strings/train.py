@@ -107,7 +107,7 @@ EN = {
     "train.load_file": "A .pt file downloaded from this page or saved by `python -m cnnviz.train --save`",
     "train.loaded": "Checkpoint {name} loaded: {params} parameters. The receptive-field and inspector pages use it too.",
     "train.label_epochs": "{epochs} ep",  # run legends: "conv 16-32 · fc 64 · adamw lr 0.003 · 3 ep"
-    "train.label_images": "{images} imgs",
+    "train.label_images": ", {images} imgs",  # after the epochs, with its separator: "3 ep, 2000 imgs"
 }
 
 ZH = {
@@ -115,7 +115,7 @@ ZH = {
     "train.intro": "搭建一个 CNN，按下“开始”，看它学会识别手写数字。训练在后台进行：你可以先去其他页面，再回来查看。",
     "train.model": "网络",
     "train.preset": "从预设开始",
-    "train.preset.default": "cnnviz 默认（3 轮约 99.2%）",
+    "train.preset.default": "cnnviz 默认（批归一化，3 轮约 99.2%）",
     "train.preset.classic": "经典教程 CNN（卷积 32、卷积 64、全连接 64）",
     "train.preset.tiny": "迷你（8 和 16 个滤波器，适合快速演示）",
     "train.blocks": "卷积块数",
@@ -162,6 +162,9 @@ ZH = {
     "train.col.shape": "输出形状",
     "train.col.params": "参数量",
     "train.col.macs": "乘加次数",
+    "train.export": "这个网络的 PyTorch 代码",
+    "train.export_help": "一个能构建出完全相同网络的文件（层、名称和参数都一样：本页的检查点可以直接加载进去），并用这些设置训练它。只需要 PyTorch；MNIST 由 torchvision 下载。",
+    "train.download_code": "下载 .py 文件",
     "train.start": "开始",
     "train.pause": "暂停",
     "train.resume": "继续",
@@ -174,6 +177,9 @@ ZH = {
     "train.eta": "约剩 {seconds} 秒",
     "train.eta_pending": "正在估算剩余时间…",
     "train.run_gone": "这个链接指向的训练已经不在了：没有页面查看的训练会在 {minutes} 分钟后停止，服务器也只保留最近的训练。按下“开始”即可用这些设置重新训练。",
+    "train.watching": "你正在观看 {label}，这是别人启动的训练：曲线和结果会实时更新。只有启动它的人才能暂停或停止。",
+    "train.watch_link": "观看链接",
+    "train.watch_link_help": "把这个链接发给全班：它实时显示这次训练，只读。拿到链接的人无法暂停、停止或替换这次训练。",
     "train.link_note": "打开这个链接的人会实时看到这次训练，也可以暂停或停止它。",
     "train.gallery_true": "真实",
     "train.device.auto": "自动",
@@ -211,5 +217,5 @@ ZH = {
     "train.load_file": "从本页下载的 .pt 文件，或用 `python -m cnnviz.train --save` 保存的文件",
     "train.loaded": "已加载检查点 {name}：共 {params} 个参数。感受野和网络检查器页面也会使用它。",
     "train.label_epochs": "{epochs} 轮",
-    "train.label_images": "{images} 张图",
+    "train.label_images": "，{images} 张图",
 }

@@ -100,6 +100,7 @@ ZH = {
     "widgets.paste_help": "每行一排，数值之间用空格或逗号分隔；也可以写 1/9 这样的分数。",
     "widgets.paste_apply": "使用这些数字",
     "widgets.paste_too_big": "这是 {rows}×{cols} 的矩阵：卷积核最大为 {most}×{most}。",
+    "widgets.channel": "要编辑的通道",
     "widgets.channel.r": "红色通道",
     "widgets.channel.g": "绿色通道",
     "widgets.channel.b": "蓝色通道",

@@ -158,7 +158,7 @@ def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (
     with st.sidebar.expander(tr("common.present_settings"), icon=":material/co_present:"):
         st.toggle(tr("common.present"), key=PRESENT_KEY, help=tr("common.present_help"))
         if sections:
-            st.multiselect(tr("common.present_hide"), sections, key=HIDE_KEY, format_func=lambda n: tr(f"sections.{n}"),
+            st.multiselect(tr("common.present_hide"), sections, key=HIDE_KEY, format_func=tr_option("sections."),
                            help=tr("common.present_hide_help"))
 
 

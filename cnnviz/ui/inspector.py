@@ -32,7 +32,7 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
 from cnnviz.train import evaluate
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
 
@@ -194,11 +194,11 @@ def _gallery_pick(b: PageBinding, state: InspectorState, model: Subject) -> int:
     if state.index not in choices:
         choices.insert(0, state.index)  # a link's digit stays on offer, whatever this model gets wrong
 
-    def name(index: int) -> str:
-        return tr("insp.gallery_item", index=index, true=int(labels[index]),
-                  guess=int(probabilities[index].argmax()), confidence=f"{probabilities[index].max():.0%}")
-
-    index = st.selectbox(tr("insp.gallery_pick", wrong=f"{len(wrong):,}"), choices, format_func=name,
+    # Labels translated now: AppTest formats options outside the script run, where the language cannot be read.
+    names = {index: tr("insp.gallery_item", index=index, true=int(labels[index]),
+                       guess=int(probabilities[index].argmax()), confidence=f"{probabilities[index].max():.0%}")
+             for index in choices}
+    index = st.selectbox(tr("insp.gallery_pick", wrong=f"{len(wrong):,}"), choices, format_func=names.__getitem__,
                          key=b.seed("insp_gallery", state.index))
     with st.expander(tr("insp.gallery_show", shown=min(GALLERY_SHOWN, len(wrong))), icon=":material/grid_view:"):
         st.image(train_figures.gallery_png(data.test_pixels, labels, probabilities, wrong[:GALLERY_SHOWN], columns=3,
@@ -210,7 +210,7 @@ def digit_controls(b: PageBinding, state: InspectorState, model: Subject
                    ) -> tuple[InspectorState, PreparedDigit, str, str]:
     """The source picker and its input: (state, the digit, a key naming it, a note under it)."""
     source = st.segmented_control(tr("insp.source"), SOURCES, required=True, key=b.seed("insp_source", state.source),
-                                  format_func=lambda s: tr(f"insp.source.{s}"), width="stretch")
+                                  format_func=tr_option("insp.source."), width="stretch")
     state = replace(state, source=source)
     if source == "draw":
         digit, key = _drawn_digit()
@@ -219,7 +219,7 @@ def digit_controls(b: PageBinding, state: InspectorState, model: Subject
         upload = st.file_uploader(tr("insp.upload"), type=None, key="insp_upload", help=tr("insp.upload_help"),
                                   max_upload_size=IMAGE_UPLOAD_MB)
         ink = st.segmented_control(tr("insp.ink"), INK_MODES, required=True, key=b.seed("insp_ink", state.ink),
-                                   format_func=lambda i: tr(f"insp.ink.{i}"), help=tr("insp.ink_help"))
+                                   format_func=tr_option("insp.ink."), help=tr("insp.ink_help"))
         state = replace(state, ink=ink)
         if upload is None:
             return state, _blank(), "blank", ""
@@ -227,14 +227,14 @@ def digit_controls(b: PageBinding, state: InspectorState, model: Subject
         try:
             pixels, digit = _upload_digit(data, ink)
         except ImageError as error:
-            st.error(str(error), icon=":material/broken_image:")
+            st.error(tr_error(error), icon=":material/broken_image:")
             return state, _blank(), "blank", ""
         st.image(pixels, width=CANVAS_SIDE // 2, caption=tr("insp.uploaded"), clamp=True)
         return state, digit, f"upload:{_digest(data)}:{ink}", ""
     try:
         data = load_mnist()
     except DataError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(tr_error(error), icon=":material/error:")
         return state, _blank(), "blank", ""
     if source == "mnist":
         index_column, random_column = st.columns([1.4, 1], vertical_alignment="bottom")
@@ -319,7 +319,7 @@ def maps_controls(b: PageBinding, state: InspectorState, facts: ModelFacts) -> t
     with st.sidebar:
         scaling = st.segmented_control(tr("insp.scaling"), SCALINGS, required=True,
                                        key=b.seed("insp_scaling", state.scaling),
-                                       format_func=lambda s: tr(f"insp.scaling.{s}"), help=tr("insp.scaling_help"))
+                                       format_func=tr_option("insp.scaling."), help=tr("insp.scaling_help"))
     grid_column, large_column = st.columns([1.15, 1], gap="medium")
     unit = state.unit if layer == state.layer else None  # another layer starts without a chosen unit
     return replace(state, layer=layer, scaling=scaling, channel=channel, page=channel // MAPS_PER_PAGE,
@@ -329,9 +329,10 @@ def maps_controls(b: PageBinding, state: InspectorState, facts: ModelFacts) -> t
 def attribution_controls(b: PageBinding, state: InspectorState) -> InspectorState:
     left, right = st.columns([2.4, 1], vertical_alignment="bottom")
     method = left.segmented_control(tr("insp.method"), METHODS, required=True, key=b.seed("insp_method", state.method),
-                                    format_func=lambda m: tr(f"insp.method.{m}"), help=tr("insp.method_help"))
+                                    format_func=tr_option("insp.method."), help=tr("insp.method_help"))
+    predicted = tr("insp.target_predicted")  # translated now: AppTest formats options outside the script run
     target = right.selectbox(tr("insp.target"), [PREDICTED, *range(10)], key=b.seed("insp_target", state.target),
-                             format_func=lambda c: tr("insp.target_predicted") if c == PREDICTED else str(c))
+                             format_func=lambda c: predicted if c == PREDICTED else str(c))
     return replace(state, method=method, target=int(target))
 
 
@@ -363,7 +364,7 @@ def controls(b: PageBinding, model: Subject, facts: ModelFacts, input_area, view
     columns = None
     with view_area:
         view = st.segmented_control(tr("insp.view"), VIEWS, required=True, key=b.seed("insp_view", state.view),
-                                    format_func=lambda v: tr(f"insp.view.{v}"), width="stretch")
+                                    format_func=tr_option("insp.view."), width="stretch")
         state = replace(state, view=view)
         if view == "maps":
             state, *columns = maps_controls(b, state, facts)
@@ -512,7 +513,7 @@ def render() -> None:
     try:
         facts = _facts(model.key, model.model)
     except ValueError as error:
-        st.error(tr("insp.impossible", reason=str(error)), icon=":material/block:")
+        st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
         b.publish(b.state)
         return
     left, right = st.columns([1.45, 2.3], gap="medium")
@@ -525,7 +526,7 @@ def render() -> None:
         ran = None if digit.empty else _forward(model.key, digit_key, model.model, digit)
         result = compute(state, model.model, digit, facts=facts, ran=ran)
     except ValueError as error:
-        st.error(tr("insp.impossible", reason=str(error)), icon=":material/block:")
+        st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
         b.publish(state)
         return
     draw(result, note, model, facts, prediction_area, view_area, columns)

@@ -157,7 +157,7 @@ def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
     else:
         # One channel's grid at a time: every data editor costs ~10 ms of each rerun, and tabs would draw all three.
         channel = st.segmented_control(tr("widgets.channel"), [0, 1, 2], default=0, required=True, key="kl_channel",
-                                       format_func=lambda c: tr(f"widgets.channel.{'rgb'[c]}"))
+                                       format_func=tr_option(lambda c: f"widgets.channel.{'rgb'[c]}"))
         edited = kernel.copy()  # (3, kh, kw)
         edited[channel], problems = matrix_editor(kernel[channel], f"kl_grid_{version}_{channel}", cell_width=width)
     for problem in problems:

@@ -29,14 +29,15 @@ def _step(delta: int) -> None:
 
 def controls(b: PageBinding) -> LessonsState:
     with st.sidebar:
-        lesson = st.radio(tr("lessons.pick"), list(range(1, len(LESSONS) + 1)), format_func=_title,
+        titles = {number: _title(number) for number in range(1, len(LESSONS) + 1)}  # translated now, not in AppTest
+        lesson = st.radio(tr("lessons.pick"), list(titles), format_func=titles.__getitem__,
                           key=b.seed("lessons_pick", b.state.lesson))
     return replace(b.state, lesson=int(lesson))
 
 
 def _shown(value) -> str:
-    if isinstance(value, dict):
-        return "\n".join(f"{name}: {json.dumps(grid)}" for name, grid in value.items())
+    if isinstance(value, dict):  # the pooling lesson's results by kind, named as the Step by step page names them
+        return "\n".join(f"{tr(f'step.op.{name}')}: {json.dumps(grid)}" for name, grid in value.items())
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
 
 

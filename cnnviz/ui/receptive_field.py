@@ -27,7 +27,7 @@ from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, 
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import image_input
 
@@ -137,7 +137,8 @@ def _stack_table(state: ReceptiveFieldState, rows: tuple[RFRow, ...], in_channel
         height=TABLE_ROW_PX * (len(records) + 2) + 3,  # every layer and the add row, no inner scrolling
         column_order=("name",) + STACK_COLUMNS + ("out", "size", "jump", "start", "params"),
         column_config={"kind": st.column_config.SelectboxColumn(tr("rf.col.kind"), options=list(LAYER_KINDS),
-                                                                required=True, width=80), **numbers, **results})
+                                                                format_func=tr_option("rf.kind."), required=True,
+                                                                width=80), **numbers, **results})
     layers, problems = [], []
     for position, record in enumerate(edited.to_dict("records")):
         values = {key: STACK_NEW_ROW[key] if record.get(key) is None or pd.isna(record.get(key)) else record[key]
@@ -145,7 +146,7 @@ def _stack_table(state: ReceptiveFieldState, rows: tuple[RFRow, ...], in_channel
         try:
             layers.append(check_layer(values["kind"], *(int(values[key]) for key in ("k", "s", "p", "d"))))
         except (ValueError, TypeError) as error:
-            problems.append(tr("rf.bad_layer", index=position, reason=str(error)))
+            problems.append(tr("rf.bad_layer", index=position, reason=tr_error(error)))
     for problem in problems:
         st.warning(problem, icon=":material/edit_off:")
     if not layers:
@@ -180,7 +181,7 @@ def controls(b: PageBinding) -> tuple[ReceptiveFieldState, np.ndarray, str, str]
     with st.sidebar:
         st.subheader(tr("rf.network"))
         st.selectbox(tr("rf.preset"), options, key=b.seed("rf_preset", state.preset), on_change=_on_preset,
-                     format_func=lambda name: tr(f"rf.preset.{name}"), help=tr("rf.preset_help"))
+                     format_func=tr_option("rf.preset."), help=tr("rf.preset_help"))
         if state.edited:
             st.button(tr("rf.reset"), key="rf_reset", on_click=_on_reset, icon=":material/undo:")
         channels = st.number_input(tr("rf.channels"), 1, 4096, key=b.seed("rf_channels", state.channels),
@@ -200,8 +201,8 @@ def _unit_controls(b: PageBinding, state: ReceptiveFieldState, view: RFView) -> 
     """Layer and unit pickers that show the view's choice (the state decides; these change it by callback)."""
     count = len(view.rows)
     page_state.set_widget("rf_layer", view.layer)
-    st.selectbox(tr("rf.layer"), list(range(count)), key="rf_layer", on_change=_on_layer,
-                 format_func=lambda i: _layer_text(i, view.rows[i].layer))
+    labels = [_layer_text(i, row.layer) for i, row in enumerate(view.rows)]  # translated now, not when AppTest asks
+    st.selectbox(tr("rf.layer"), list(range(count)), key="rf_layer", on_change=_on_layer, format_func=labels.__getitem__)
     out = view.rows[view.layer].out_size
     sliders = st.columns(2)
     for column, key, value, size, label, only in (
@@ -311,7 +312,7 @@ def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> Non
     try:
         field = trained_field(inspected.model, image, view)
     except ValueError as error:
-        st.warning(str(error), icon=":material/block:")
+        st.warning(tr_error(error), icon=":material/block:")
         return
     caption = tr("rf.trained_caption", label=inspected.label) + ("" if inspected.trained else tr("rf.untrained"))
     _field_picture(field, view, caption, "rf_trained")
@@ -327,7 +328,7 @@ def _effective(view: RFView, state: ReceptiveFieldState, image: np.ndarray, imag
         try:
             field = _random_field(layers, view.unit, view.box, state.channels, state.seed, image_key, image)
         except ValueError as error:
-            st.warning(str(error), icon=":material/block:")
+            st.warning(tr_error(error), icon=":material/block:")
         else:
             _field_picture(field, view, tr("rf.random_caption", seed=state.seed, channels=channels), "rf_random")
     with right:
@@ -386,7 +387,7 @@ def render() -> None:
         view = compute(state, image.shape[:2])
     except ValueError as error:
         with view_area:
-            st.error(tr("rf.impossible", h=image.shape[0], w=image.shape[1], reason=str(error)),
+            st.error(tr("rf.impossible", h=image.shape[0], w=image.shape[1], reason=tr_error(error)),
                      icon=":material/block:")
         b.publish(state)
         return

@@ -37,3 +37,9 @@ def test_switching_language_and_pages(page, app_url):
     wait_for_title(page, "卷积核实验室")
     assert page.locator(TITLE).inner_text().strip() == "卷积核实验室"
     assert_no_exception(page)
+    sidebar_nav(page, "课程")  # the newer pages too, their option labels included
+    wait_for_title(page, "课程")
+    page.locator("[data-testid=stSidebar] label").filter(has_text="第 8 课：").click()
+    wait_for_query(page, "l", "8")
+    page.get_by_text("打开“感受野”页面").wait_for()
+    assert_no_exception(page)
