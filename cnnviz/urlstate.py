@@ -293,6 +293,27 @@ def _build(cls: type, values: dict[str, Any], ignored: list[str]) -> Any:
     return repaired
 
 
+class PageState:
+    """Base of a frozen page-state dataclass: its dict and query round trips, as ``FIELDS`` says.
+
+    ``from_query`` and ``from_dict`` never raise: they return the state and what they could not use.
+    """
+
+    def to_query(self) -> dict[str, str]:
+        return to_query(self)
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> tuple[Any, list[str]]:
+        return from_query(cls, params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> tuple[Any, list[str]]:
+        return from_dict(cls, data)
+
+
 def field_names(cls: type) -> set[str]:
     """The query keys a state class reads."""
     return {f.key for f in cls.FIELDS}
@@ -431,4 +452,4 @@ def as_matrix(array: Any) -> Any:
 
 __all__ = ["Codec", "Choice", "IntCodec", "FloatCodec", "FloatsCodec", "BoolCodec", "PairCodec", "NamesCodec", "MatrixCodec",
            "Field", "to_query", "from_query", "to_dict", "from_dict", "encode_matrix", "decode_matrix", "as_matrix",
-           "field_names", "check_fields", "Matrix"]
+           "field_names", "check_fields", "Matrix", "PageState"]

@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnviz import inspection, receptive_field, urlstate
+from cnnviz import inspection, receptive_field
 from cnnviz.attribution import Attribution, grad_cam, integrated_gradients, saliency
 from cnnviz.cache import LruCache
 from cnnviz.digits import INK_MODES, PreparedDigit, normalise
 from cnnviz.inspection import Activation, Prediction
 from cnnviz.pages.train import TrainPageState
 from cnnviz.receptive_field import Box, RFRow
-from cnnviz.urlstate import Choice, Codec, Field, IntCodec
+from cnnviz.urlstate import Choice, Codec, Field, IntCodec, PageState
 
 SOURCES = ("draw", "mnist", "upload", "gallery")  # where the digit comes from; a drawing cannot travel in a link
 VIEWS = ("maps", "filters", "attribution", "summary")  # what the right-hand side shows
@@ -80,7 +80,7 @@ class UnitCodec(Codec):
 
 
 @dataclass(frozen=True)
-class InspectorState:
+class InspectorState(PageState):
     """Everything an inspector view is made of, except the model and the pixels of a drawing or an upload."""
 
     source: str = "draw"  # draw, mnist, upload or gallery (a misclassified test digit)
@@ -113,19 +113,6 @@ class InspectorState:
         Field("filter_page", "fpg", IntCodec(0, 255)),
     )
 
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[InspectorState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[InspectorState, list[str]]:
-        return urlstate.from_dict(cls, data)
 
 
 # --- the model the page reads ----------------------------------------------------------------------------

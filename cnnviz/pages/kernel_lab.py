@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz import kernels, ops, pipeline, urlstate
+from cnnviz import kernels, ops, pipeline
 from cnnviz.cache import LruCache
 from cnnviz.figures import DISPLAY_MODES, auto_display
 from cnnviz.geometry import PADDING_MODES, POOL_KINDS, Geometry, Pooling
 from cnnviz.images import downscale
 from cnnviz.samples import sample_keys
 from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, IntCodec, MatrixCodec, NamesCodec,
-                             PairCodec, as_matrix)
+                             PageState, PairCodec, as_matrix)
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
 WORKING_SIZES = (64, 128, 256, 512, 768, 1024)  # choices for the working image's longer side, px
@@ -33,7 +33,7 @@ LUMA = kernels.grayscale_weights()
 
 
 @dataclass(frozen=True)
-class KernelLabState:
+class KernelLabState(PageState):
     """Everything a Kernel Lab view is made of, except the pixels of an uploaded image."""
 
     source: str = "sample"  # sample, upload or camera; a link cannot carry an upload
@@ -86,21 +86,6 @@ class KernelLabState:
         Field("bank", "bank", NamesCodec(tuple(kernels.PRESETS))),
     )
 
-    # --- round trips ---------------------------------------------------------------------------------
-
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[KernelLabState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[KernelLabState, list[str]]:
-        return urlstate.from_dict(cls, data)
 
     def repaired(self) -> tuple[KernelLabState, list[str]]:
         """The nearest consistent state, and what had to change (values a hand-edited link can get wrong)."""

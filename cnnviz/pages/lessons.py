@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cnnviz import ops, receptive_field, urlstate
+from cnnviz import ops, receptive_field
 from cnnviz.geometry import Layer
 from cnnviz.kernels import make_kernel
 from cnnviz.pages import step
@@ -21,7 +21,7 @@ from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState, layer_params
 from cnnviz.pages.receptive_field import ReceptiveFieldState
 from cnnviz.pages.train import TrainPageState
-from cnnviz.urlstate import Field, IntCodec
+from cnnviz.urlstate import Field, IntCodec, PageState
 
 FIVE = np.array(step.FIVE, dtype=np.float64)
 EDGE = make_kernel("laplacian8")
@@ -86,26 +86,13 @@ LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 
 
 @dataclass(frozen=True)
-class LessonsState:
+class LessonsState(PageState):
     """Which lesson the page shows."""
 
     lesson: int = 1  # 1-based, as the lessons are numbered on the page
 
     FIELDS = (Field("lesson", "l", IntCodec(1, len(LESSONS))),)
 
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[LessonsState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[LessonsState, list[str]]:
-        return urlstate.from_dict(cls, data)
 
 
 @dataclass(frozen=True)

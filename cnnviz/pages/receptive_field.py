@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from cnnviz import urlstate
+
 from cnnviz.digits import normalise
 from cnnviz.effective_rf import EffectiveField, build_stack, image_tensor, inspectable_copy, measure
 from cnnviz.geometry import LAYER_KINDS, Layer
@@ -29,7 +29,7 @@ from cnnviz.model import ModelConfig, block_layers
 from cnnviz.receptive_field import Box, RFRow, analyze, analyze_model, centre, input_box, unit_at
 from cnnviz.rf_figures import Canvas, canvas_for
 from cnnviz.samples import sample_keys
-from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PairCodec
+from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, PairCodec
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
 # The working image's longer side. At most 256: the effective field needs a forward and a backward pass through
@@ -164,7 +164,7 @@ class UnitCodec(PairCodec):
 
 
 @dataclass(frozen=True)
-class ReceptiveFieldState:
+class ReceptiveFieldState(PageState):
     """Everything the receptive-field explorer shows, except the pixels of an uploaded image."""
 
     preset: str = DEFAULT_PRESET  # the stack the layers started from: a preset, or "session" (the trained net)
@@ -210,19 +210,6 @@ class ReceptiveFieldState:
         chosen = self.layer if layer is None else layer
         return replace(self, layers=layers, layer=min(max(chosen, 0), len(layers) - 1))
 
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[ReceptiveFieldState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[ReceptiveFieldState, list[str]]:
-        return urlstate.from_dict(cls, data)
 
     def repaired(self) -> tuple[ReceptiveFieldState, list[str]]:
         """The nearest consistent state, and the query keys that had to change."""

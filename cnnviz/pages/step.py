@@ -13,7 +13,7 @@ import numpy as np
 from cnnviz import stepper, urlstate
 from cnnviz.geometry import PADDING_MODES, Geometry, Pooling
 from cnnviz.kernels import make_kernel, resize_kernel
-from cnnviz.urlstate import BoolCodec, Choice, Field, FloatCodec, IntCodec, MatrixCodec, PairCodec, as_matrix
+from cnnviz.urlstate import BoolCodec, Choice, Field, FloatCodec, IntCodec, MatrixCodec, PageState, PairCodec, as_matrix
 
 OPERATIONS = ("conv", "max", "avg")  # what slides over the input
 PADDING_KINDS = ("valid", "same", "custom")  # custom = the amounts in ``pad``
@@ -30,7 +30,7 @@ def _floats(rows) -> urlstate.Matrix:
 
 
 @dataclass(frozen=True)
-class StepState:
+class StepState(PageState):
     """Everything the Step-by-step page shows."""
 
     input: Any = _floats(FIVE)  # the input grid, rows of numbers
@@ -63,19 +63,6 @@ class StepState:
         Field("position", "at", IntCodec(0, MAX_INPUT * MAX_INPUT * 4)),
     )
 
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[StepState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[StepState, list[str]]:
-        return urlstate.from_dict(cls, data)
 
     @property
     def geometry(self) -> Geometry:

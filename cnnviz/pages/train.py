@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cnnviz import urlstate
-from cnnviz.model import LAYER_ACTIVATIONS, DEFAULT_PRESET, POOL_KINDS, NETWORK_PRESETS, ConvBlock, ModelConfig
+from cnnviz.model import DEFAULT_PRESET, LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, ModelConfig
 from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
-from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec
+from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec, PageState
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)  # the batch-size slider's stops
 SUBSETS = (0, 1000, 2000, 5000, 10000, 30000)  # training images: 0 = all 60,000
@@ -68,7 +67,7 @@ class TokenCodec(Codec):
 
 
 @dataclass(frozen=True)
-class TrainPageState:
+class TrainPageState(PageState):
     """The network and training settings of the Train page, and the run it shows."""
 
     preset: str = DEFAULT_PRESET  # the network the settings started from
@@ -112,19 +111,6 @@ class TrainPageState:
         cfg = NETWORK_PRESETS[name]
         return replace(self, preset=name, blocks=cfg.blocks, hidden=cfg.hidden, dropout=cfg.dropout)
 
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[TrainPageState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[TrainPageState, list[str]]:
-        return urlstate.from_dict(cls, data)
 
     def repaired(self) -> tuple[TrainPageState, list[str]]:
         notes = []

@@ -13,8 +13,7 @@ import streamlit as st
 
 from cnnviz import figures, kernels, pipeline
 from cnnviz.cache import LruCache
-from cnnviz.pages.kernel_lab import (DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute,
-                                     preset_kernel)
+from cnnviz.pages.kernel_lab import DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
