@@ -21,6 +21,7 @@ from cnnviz.errors import UserError
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # what fills the padding
 PADDING_PRESETS = ("valid", "same")  # named paddings; anything else is an explicit amount
+PADDING_KINDS = PADDING_PRESETS + ("custom",)  # what a page offers: custom = an amount the user sets
 POOL_KINDS = ("none", "max", "avg")  # pooling choices of a page; "none" = no pooling stage
 LAYER_KINDS = ("conv", "max", "avg")  # what a Layer slides: a kernel, or a max/average pooling window
 
@@ -239,6 +240,13 @@ class Geometry:
         object.__setattr__(self, "dilation", as_pair(self.dilation, "dilation", minimum=1))
         if self.padding_mode not in PADDING_MODES:
             raise UserError("error.one_of", name="padding_mode", options=PADDING_MODES, value=self.padding_mode)
+
+    @classmethod
+    def chosen(cls, padding: str, pad: Sequence[int], padding_mode: str, stride: Sequence[int],
+               dilation: Sequence[int], flip: bool) -> Geometry:
+        """The geometry a page's controls describe: ``padding`` is "valid", "same" or "custom" (then ``pad``)."""
+        return cls(padding=tuple(pad) if padding == "custom" else padding, padding_mode=padding_mode,
+                   stride=tuple(stride), dilation=tuple(dilation), flip=flip)
 
     def conv_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``cnnviz.ops.conv2d``."""

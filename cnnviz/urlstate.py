@@ -26,6 +26,8 @@ import zlib
 from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
 
+from cnnviz.geometry import PADDING_KINDS, PADDING_MODES
+
 Matrix = tuple[tuple[float, ...], ...]  # a kernel or input grid, row-major, hashable
 
 
@@ -312,6 +314,14 @@ class PageState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> tuple[Any, list[str]]:
         return from_dict(cls, data)
+
+
+def geometry_fields(*, max_pad: int, max_stride: int, max_dilation: int) -> tuple[Field, ...]:
+    """How the convolution settings of a page (its padding, pad, padding_mode, stride, dilation and flip) appear in
+    its links, the same keys on every page."""
+    return (Field("padding", "p", Choice(PADDING_KINDS)), Field("pad", "pa", PairCodec(0, max_pad)),
+            Field("padding_mode", "pm", Choice(PADDING_MODES)), Field("stride", "s", PairCodec(1, max_stride)),
+            Field("dilation", "d", PairCodec(1, max_dilation)), Field("flip", "f", BoolCodec()))
 
 
 def field_names(cls: type) -> set[str]:

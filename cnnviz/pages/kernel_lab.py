@@ -17,15 +17,14 @@ import numpy as np
 from cnnviz import kernels, ops, pipeline
 from cnnviz.cache import LruCache
 from cnnviz.figures import DISPLAY_MODES, auto_display
-from cnnviz.geometry import PADDING_MODES, POOL_KINDS, Geometry, Pooling
+from cnnviz.geometry import POOL_KINDS, Geometry, Pooling
 from cnnviz.images import downscale
 from cnnviz.samples import sample_keys
 from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, IntCodec, MatrixCodec, NamesCodec,
-                             PageState, PairCodec, as_matrix)
+                             PageState, PairCodec, as_matrix, geometry_fields)
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
 WORKING_SIZES = (64, 128, 256, 512, 768, 1024)  # choices for the working image's longer side, px
-PADDING_KINDS = ("valid", "same", "custom")  # custom = the amounts in ``pad``
 DISPLAYS = ("auto",) + DISPLAY_MODES  # auto picks per map: gray for images, signed for maps with both signs
 DEFAULT_BANK = ("sobel_x", "sobel_y", "laplacian8", "gaussian")  # the filter bank a student sees first
 BANK_SIDE = 256  # filter-bank maps are computed on a copy of the image at most this big
@@ -68,12 +67,7 @@ class KernelLabState(PageState):
         Field("preset", "k", Choice(tuple(kernels.PRESETS))),
         Field("params", "kp", FloatsCodec(-1000, 1000, most=8)),
         Field("kernel", "kv", MatrixCodec(kernels.MAX_SIDE)),
-        Field("padding", "p", Choice(PADDING_KINDS)),
-        Field("pad", "pa", PairCodec(0, 32)),
-        Field("padding_mode", "pm", Choice(PADDING_MODES)),
-        Field("stride", "s", PairCodec(1, 8)),
-        Field("dilation", "d", PairCodec(1, 8)),
-        Field("flip", "f", BoolCodec()),
+        *geometry_fields(max_pad=32, max_stride=8, max_dilation=8),
         Field("bias", "b", FloatCodec(-10_000, 10_000)),
         Field("activation", "a", Choice(pipeline.MAP_ACTIVATIONS)),
         Field("slope", "ls", FloatCodec(0.01, 0.5)),
@@ -125,9 +119,7 @@ class KernelLabState(PageState):
 
     @property
     def geometry(self) -> Geometry:
-        padding = self.pad if self.padding == "custom" else self.padding
-        return Geometry(padding=padding, padding_mode=self.padding_mode, stride=self.stride, dilation=self.dilation,
-                        flip=self.flip)
+        return Geometry.chosen(self.padding, self.pad, self.padding_mode, self.stride, self.dilation, self.flip)
 
     @property
     def pooling(self) -> Pooling:
