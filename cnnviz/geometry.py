@@ -13,6 +13,7 @@ settings a page edits; they turn into ``Layer`` once the kernel and the input si
 """
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -145,6 +146,16 @@ class Axis:
         """The output-size formula with these numbers: "⌊(5 + 1 + 1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 3"."""
         return (f"⌊({self.size} + {self.pad_before} + {self.pad_after} − {self.dilation}·({self.kernel} − 1) − 1) "
                 f"/ {self.stride}⌋ + 1 = {self.out_size}")
+
+
+def nearest_centre(position: float, first_centre: float, step: float, count: float = math.inf) -> int:
+    """Which of evenly spaced centres (``first_centre``, ``first_centre + step``, ...) lies nearest ``position``.
+
+    Halfway between two goes to the later one (never Python's round-half-to-even); positions beyond either end go
+    to the end's index, the last being ``count - 1``.
+    """
+    index = math.floor((position - first_centre) / step + 0.5)
+    return int(min(max(index, 0), count - 1))
 
 
 def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:

@@ -29,7 +29,7 @@ from typing import Any
 from torch import nn
 
 from cnnviz.errors import UserError
-from cnnviz.geometry import Layer, as_pair, is_int, resolve_padding
+from cnnviz.geometry import Layer, as_pair, is_int, nearest_centre, resolve_padding
 
 SPEC_DEFAULTS = {"kernel": 1, "stride": 1, "padding": 0, "dilation": 1, "kind": "conv", "name": None}  # a dict layer
 # Modules that leave every spatial position where it was: elementwise activations, normalisation, dropout.
@@ -271,7 +271,6 @@ def unit_at(rows: Sequence[RFRow], layer_index: int, y: float, x: float) -> tupl
     for name, value in (("y", y), ("x", x)):
         if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {name}={value!r}")
-    units = [math.floor((p - a - (r - 1) / 2) / j + 0.5)  # floor(v + 0.5): halves round up, never to even
-             for p, a, r, j in zip((y, x), info.start, info.size, info.jump)]
     limits = info.out_size or (math.inf, math.inf)
-    return tuple(int(min(max(u, 0), n - 1)) for u, n in zip(units, limits))
+    return tuple(nearest_centre(p, a + (r - 1) / 2, j, n)
+                 for p, a, r, j, n in zip((y, x), info.start, info.size, info.jump, limits))
