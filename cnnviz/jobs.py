@@ -1,25 +1,36 @@
-"""Training in a background thread: a job object the UI polls, a process-wide cap on running jobs, and the
-registry that finds a run again after a browser refresh.
+"""Training in the background: a job object the UI polls, a process-wide cap on running jobs, and the registry
+that finds a run again after a browser refresh.
 
-The worker thread only iterates ``iter_training`` and appends metrics under a lock; it never
-touches the UI. The page reads ``snapshot()``, an immutable copy, as often as it likes.
+Each run trains in a worker process of its own (cnnviz/worker.py), so the server's work (Streamlit's reruns, the GIL,
+garbage collection, other sessions' torch work) cannot starve it. A small thread per job in the server reads the
+worker's messages and records them under a lock; it never touches the UI. The page reads ``snapshot()``, an
+immutable copy, as often as it likes. CNNVIZ_TRAIN_IN=thread trains in that thread instead, the old way.
 """
 from __future__ import annotations
 
+import math
+import multiprocessing
 import os
+import pickle
 import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
 from torch import nn
 
+from cnnviz import worker
 from cnnviz.data import Mnist
 from cnnviz.model import ModelConfig, build_model
 from cnnviz.train import Metrics, TrainConfig, iter_training
 
+TRAIN_MODES = ("process", "thread")  # a worker process per run, or a thread of the server (the old way)
+WEIGHTS_REFRESH_SECONDS = 2.0  # a live model is refreshed from the worker at most this often
+FOLLOW_POLL_SECONDS = 0.1  # how often the job's thread re-checks Stop and the thread budget while the worker is quiet
+STOP_GRACE_SECONDS = 0.5  # after Stop, a worker gets this long to finish its step and send its weights
+_SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: forking a process that runs threads is unsafe
 STATES = ("queued", "running", "paused", "stopped", "done", "diverged", "failed")
 FINISHED = ("stopped", "done", "diverged", "failed")
 
@@ -64,6 +75,23 @@ class JobLimiter:
             return len(self._running)
 
 
+def worker_threads(cpu_count: int, running: int) -> int:
+    """Torch threads for each of ``running`` concurrent runs on ``cpu_count`` cores.
+
+    A run alone uses every core, as the CLI does; concurrent runs share them equally (at least one thread each), so
+    they never ask for more threads than there are cores: oversubscribed OpenMP threads wait on each other.
+    """
+    return max(1, cpu_count // max(1, running))
+
+
+def default_mode() -> str:
+    """CNNVIZ_TRAIN_IN, else "process": where runs train. "thread" is the old way, kept for comparison."""
+    mode = os.environ.get("CNNVIZ_TRAIN_IN", "process")
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"CNNVIZ_TRAIN_IN must be one of {TRAIN_MODES}, got {mode!r}")
+    return mode
+
+
 def default_limit() -> int:
     """CNNVIZ_MAX_JOBS, else 2: two concurrent runs already share this machine's 2 cores."""
     return max(1, int(os.environ.get("CNNVIZ_MAX_JOBS", "2")))
@@ -84,19 +112,24 @@ class JobSnapshot:
 
 @dataclass
 class TrainingJob:
-    """One training run in its own thread."""
+    """One training run, in a worker process of its own (or, in thread mode, a thread of this one)."""
 
     model_cfg: ModelConfig
     train_cfg: TrainConfig
-    data_loader: Callable[[], Mnist]  # called in the worker, so loading never blocks the page
+    data_loader: Callable[[], Mnist]  # called in the job's own thread, so loading never blocks the page
     limiter: JobLimiter
     label: str = ""
-    model: nn.Module | None = None  # the live model, for inspection during and after training
-    data: Mnist | None = None  # set once the worker has loaded it
+    data: Mnist | None = None  # set once the job has loaded it; the page evaluates on it
+    mode: str = field(default_factory=default_mode)  # "process" or "thread": where the training loop runs
+    _model: nn.Module | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _running: threading.Event = field(default_factory=threading.Event, repr=False)  # cleared = paused
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _control: worker.Control | None = field(default=None, repr=False)  # the worker process's flags
+    _process: Any = field(default=None, repr=False)  # the worker process, once started
+    _weights_asked: float = field(default=-math.inf, repr=False)  # monotonic time of the last request for weights
+    _threads: int = 0  # torch threads the worker process uses now
     _state: str = "queued"
     _steps: list[Metrics] = field(default_factory=list, repr=False)
     _evals: list[Metrics] = field(default_factory=list, repr=False)
@@ -108,16 +141,60 @@ class TrainingJob:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("this job was already started; create a new TrainingJob for a new run")
+        if self.mode not in TRAIN_MODES:
+            raise ValueError(f"mode must be one of {TRAIN_MODES}, got mode={self.mode!r}")
         self._ticket = next(TrainingJob._tickets)
-        self.model = build_model(self.model_cfg, seed=self.train_cfg.seed)
+        # The worker builds the same weights from the same seed: until it sends newer ones, this copy is exact.
+        self._model = build_model(self.model_cfg, seed=self.train_cfg.seed)
         self._running.set()
+        if self.mode == "process":
+            self._control = worker.Control.create(_SPAWN, threads=1)
         self._thread = threading.Thread(target=self._work, name=f"cnnviz-train-{self._ticket}", daemon=True)
         self._thread.start()
+
+    @property
+    def model(self) -> nn.Module | None:
+        """The model, for inspection during and after training; read it, never train it.
+
+        In process mode it is this process's copy of the worker's model: looking at it asks the worker for its
+        latest weights (at most every WEIGHTS_REFRESH_SECONDS, so a page redrawn every second costs the run
+        little), which replace it a moment later. The last weights arrive before the job reports it finished.
+        """
+        control = self._control
+        if control is not None and not self.finished and self._thread is not None:
+            now = time.monotonic()
+            if now - self._weights_asked >= WEIGHTS_REFRESH_SECONDS:
+                self._weights_asked = now
+                control.want_weights.set()
+        return self._model
+
+    @property
+    def threads(self) -> int:
+        """Torch threads the worker process trains with now (0 before it starts, and in thread mode)."""
+        with self._lock:
+            return self._threads
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker process's id once it has started (None before, and in thread mode)."""
+        return self._process.pid if self._process is not None else None
 
     def _set_state(self, state: str, message: str = "") -> None:
         with self._lock:
             self._state = state
             self._message = message or self._message
+
+    def _apply(self, record: Metrics) -> None:
+        with self._lock:
+            self._latest = record
+            if record.kind == "step":
+                self._steps.append(record)
+            elif record.kind in ("eval", "epoch", "done"):
+                self._evals.append(record)
+            if record.kind == "diverged":
+                self._state, self._message = "diverged", record.message
+            elif record.kind == "done":
+                self._state = "done"
 
     def _work(self) -> None:
         if not self.limiter.acquire(self._ticket, self._stop):
@@ -126,44 +203,112 @@ class TrainingJob:
         try:
             self._set_state("running" if self._running.is_set() else "paused")
             self.data = self.data_loader()
-            for record in self._records():
-                with self._lock:
-                    self._latest = record
-                    if record.kind == "step":
-                        self._steps.append(record)
-                    elif record.kind in ("eval", "epoch", "done"):
-                        self._evals.append(record)
-                    if record.kind == "diverged":
-                        self._state, self._message = "diverged", record.message
-                    elif record.kind == "done":
-                        self._state = "done"
-                if not self._running.is_set():
-                    self._set_state("paused")
-                    while not self._running.wait(timeout=0.2):
-                        if self._stop.is_set():
-                            break
-                    if not self._stop.is_set():
-                        self._set_state("running")
-            if self._stop.is_set() and self.state not in ("done", "diverged"):
+            if self.mode == "thread":
+                self._train_here()
+            elif not self._stop.is_set():
+                self._train_in_worker()
+            if self._stop.is_set() and self.state not in ("done", "diverged", "failed"):
                 self._set_state("stopped")
         except Exception as error:  # the page shows it; the thread must not die silently
-            self._set_state("failed", f"{type(error).__name__}: {error}")
+            self._set_state("failed", worker.failure_message(error))
         finally:
             self.limiter.release(self._ticket)
 
+    def _train_here(self) -> None:
+        """Thread mode: the training loop runs in this thread, beside the server's own work."""
+        for record in self._records():
+            self._apply(record)
+            if not self._running.is_set():
+                self._set_state("paused")
+                while not self._running.wait(timeout=0.2):
+                    if self._stop.is_set():
+                        break
+                if not self._stop.is_set():
+                    self._set_state("running")
+
     def _records(self) -> Iterator[Metrics]:
-        return iter_training(self.model_cfg, self.train_cfg, self.data, stop=self._stop, model=self.model)
+        return iter_training(self.model_cfg, self.train_cfg, self.data, stop=self._stop, model=self._model)
+
+    def _train_in_worker(self) -> None:
+        """Process mode: start the worker and apply what it sends until it ends; a silent end is a failure."""
+        receiver, sender = _SPAWN.Pipe(duplex=False)
+        self._control.threads.value = self._thread_budget()
+        # The tensors travel as shared-memory handles; the display pixels stay here, so that the few bytes sent fit
+        # the pipe and start() returns at once instead of waiting for the new interpreter to read megabytes.
+        data = replace(self.data, test_pixels=self.data.test_pixels[:0])
+        process = _SPAWN.Process(target=worker.train_in_worker, name=f"cnnviz-train-{self._ticket}", daemon=True,
+                                 args=(self.model_cfg, self.train_cfg, data, self._control, sender))
+        process.start()
+        self._process = process
+        sender.close()  # the worker holds the only sending end now: when it dies, reading ends at once
+        try:
+            said_goodbye = self._follow(receiver, process)
+            if self._stop.is_set() and self.state not in ("done", "diverged", "failed"):
+                self._set_state("stopped")  # before the worker's interpreter has wound down: Stop answers now
+        finally:
+            receiver.close()
+            process.join(timeout=STOP_GRACE_SECONDS)
+            if process.is_alive():
+                process.kill()  # it has said all it had to say, or Stop gave up on it
+                process.join()
+        if not said_goodbye and not self._stop.is_set():
+            self._set_state("failed", worker.exit_message(process.exitcode))
+
+    def _follow(self, receiver, process) -> bool:
+        """Apply the worker's messages; True once it said it ended (or why it failed), False if it died silently.
+
+        A worker that has not ended STOP_GRACE_SECONDS after Stop (still starting, or in a very long step) is
+        terminated: the run keeps the last weights it sent.
+        """
+        stop_asked = None
+        while True:
+            self._control.threads.value = self._thread_budget()
+            if self._stop.is_set():
+                stop_asked = stop_asked or time.monotonic()
+                if time.monotonic() - stop_asked > STOP_GRACE_SECONDS and process.is_alive():
+                    process.terminate()
+            try:
+                if not receiver.poll(FOLLOW_POLL_SECONDS):
+                    continue
+                kind, payload = receiver.recv()
+            except (EOFError, OSError, pickle.UnpicklingError):
+                return False  # the pipe closed (or broke mid-message): the worker died
+            if kind == "record":
+                self._apply(payload)
+            elif kind == "weights":
+                self._model = worker.with_weights(self._model, payload)
+            elif kind == "threads":
+                with self._lock:
+                    self._threads = payload
+            elif kind == "state":
+                if not self.finished:
+                    self._set_state(payload)
+            elif kind == "error":
+                self._set_state("failed", payload)
+                return True
+            elif kind == "end":
+                return True
+
+    def _thread_budget(self) -> int:
+        return worker_threads(os.cpu_count() or 1, self.limiter.running)
 
     def pause(self) -> None:
         self._running.clear()
+        if self._control is not None:
+            self._control.running.clear()
 
     def resume(self) -> None:
         self._running.set()
+        if self._control is not None:
+            self._control.running.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask the worker to stop after its current step, and wait for it."""
+        """Ask the run to stop after its current step, and wait for it."""
         self._stop.set()
         self._running.set()
+        if self._control is not None:
+            self._control.stop.set()
+            self._control.running.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -193,10 +338,9 @@ class TrainingJob:
             )
 
     def wait(self, timeout: float = 60.0) -> bool:
-        """Block until the worker ends (for tests and the CLI); True if it did."""
-        deadline = time.monotonic() + timeout
-        while self.alive and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Block until the job ends (for tests and the CLI); True if it did."""
+        if self._thread is not None:
+            self._thread.join(timeout)
         return not self.alive
 
 

@@ -1,22 +1,36 @@
-"""Background training jobs: progress, pause/resume, stop, the process-wide limit, failures."""
-import threading
+"""Background training jobs: progress, pause/resume, stop, the process-wide limit, failures; worker processes."""
+import os
+import signal
 import time
 
 import pytest
+import torch
 
+from cnnviz import worker
 from cnnviz.data import load_mnist
-from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label
-from cnnviz.model import NETWORK_PRESETS
-from cnnviz.train import TrainConfig
+from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label, default_mode, worker_threads
+from cnnviz.model import NETWORK_PRESETS, build_model
+from cnnviz.train import TrainConfig, evaluate
 
 TINY = NETWORK_PRESETS["tiny"]
 
 
-def make_job(limiter, **overrides) -> TrainingJob:
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def make_job(limiter, mode=None, **overrides) -> TrainingJob:
     values = dict(subset=2000, batch_size=32, epochs=1, eval_every=20, eval_slice=100)
     values.update(overrides)
     cfg = TrainConfig(**values)
-    return TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg))
+    job = TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg))
+    if mode is not None:
+        job.mode = mode
+    return job
+
+
+ANSWER_SECONDS = 1.0  # Stop, Pause and Resume must show on the page within this
 
 
 def wait_until(predicate, timeout=30.0):
@@ -26,8 +40,14 @@ def wait_until(predicate, timeout=30.0):
         time.sleep(0.02)
 
 
-def test_job_runs_to_done():
-    job = make_job(JobLimiter(2), subset=256)
+def test_runs_train_in_a_worker_process_by_default():
+    assert default_mode() == "process"
+    assert make_job(JobLimiter(1)).mode == "process"
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_job_runs_to_done(mode):
+    job = make_job(JobLimiter(2), subset=256, mode=mode)
     job.start()
     assert job.wait(60)
     snap = job.snapshot()
@@ -89,6 +109,100 @@ def test_stopping_a_queued_job():
     first.stop()
 
 
+def test_pause_resume_and_stop_answer_within_a_second():
+    job = make_job(JobLimiter(1), subset=20000)
+    job.start()
+    wait_until(lambda: len(job.snapshot().steps) >= 2)
+    job.pause()
+    wait_until(lambda: job.snapshot().state == "paused", timeout=ANSWER_SECONDS)
+    wait_until(lambda: job.state == "paused")  # the worker itself has stopped between two steps
+    held = len(job.snapshot().steps)
+    job.resume()
+    wait_until(lambda: job.snapshot().state == "running" and len(job.snapshot().steps) > held, timeout=ANSWER_SECONDS)
+    job.stop(timeout=ANSWER_SECONDS)
+    assert job.snapshot().state == "stopped"
+    wait_until(lambda: not job.alive)
+
+
+def test_the_model_comes_back_from_the_worker(mnist):
+    job = make_job(JobLimiter(1), subset=2000, batch_size=32, eval_every=0)
+    job.start()
+    initial = job.model  # looking asks the worker for its weights; the initial ones match its seed
+    torch.testing.assert_close(initial.state_dict(), build_model(TINY, seed=job.train_cfg.seed).state_dict())
+    wait_until(lambda: job.model is not initial or job.finished)  # a refreshed copy replaces it, never edits it
+    torch.testing.assert_close(initial.state_dict(), build_model(TINY, seed=job.train_cfg.seed).state_dict())
+    assert job.wait(60) and job.snapshot().state == "done"
+    final = job.snapshot().evals[-1]
+    # The worker evaluated its model on the full test set at the end; the copy here must score the same.
+    assert evaluate(job.model, mnist.test_images, mnist.test_labels).accuracy == pytest.approx(final.test_accuracy,
+                                                                                              abs=2e-4)
+
+
+def test_a_killed_worker_is_reported_and_the_server_lives_on():
+    limiter = JobLimiter(1)
+    job = make_job(limiter, subset=20000)
+    job.start()
+    wait_until(lambda: job.worker_pid is not None and len(job.snapshot().steps) >= 1)
+    os.kill(job.worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert snap.state == "failed" and "ended unexpectedly" in snap.message and "memory" in snap.message
+    assert limiter.running == 0  # its slot is free: the next run starts
+    after = make_job(limiter, subset=64)
+    after.start()
+    assert after.wait(60) and after.snapshot().state == "done"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_an_error_inside_the_worker_is_reported():
+    job = make_job(JobLimiter(1), subset=64, device="cuda")  # this torch has no CUDA: the worker raises
+    job.start()
+    assert job.wait(60)
+    snap = job.snapshot()
+    assert snap.state == "failed" and "CUDA" in snap.message
+
+
+def test_concurrent_runs_share_the_cores():
+    limiter = JobLimiter(2)
+    cores = os.cpu_count()
+    first = make_job(limiter, subset=20000)
+    first.start()
+    wait_until(lambda: first.threads == cores)  # alone: every core, as the CLI
+    second = make_job(limiter, subset=20000)
+    second.start()
+    wait_until(lambda: len(second.snapshot().steps) >= 1)
+    wait_until(lambda: first.threads == second.threads == worker_threads(cores, 2))
+    assert limiter.running == 2
+    second.stop()
+    wait_until(lambda: first.threads == cores)  # the freed cores come back
+    first.stop()
+
+
+def test_worker_threads_split_the_cores():
+    assert [worker_threads(2, n) for n in (0, 1, 2, 3)] == [2, 2, 1, 1]
+    assert [worker_threads(16, n) for n in (1, 2, 3)] == [16, 8, 5]
+
+
+def test_weights_cross_as_bytes_and_leave_the_old_model_alone():
+    source, target = build_model(TINY, seed=1), build_model(TINY, seed=2)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    fresh = worker.with_weights(target, worker.weights_bytes(source))
+    torch.testing.assert_close(fresh.state_dict(), source.state_dict())
+    torch.testing.assert_close(target.state_dict(), before)
+    assert fresh is not target
+
+
+def test_failure_messages_a_student_understands():
+    assert worker.failure_message(MemoryError()) == worker.OUT_OF_MEMORY
+    assert worker.failure_message(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                                               "1000000 bytes")) == worker.OUT_OF_MEMORY
+    assert worker.failure_message(ValueError("bad")) == "ValueError: bad"
+    killed = worker.exit_message(-signal.SIGKILL)
+    assert "SIGKILL" in killed and "ran out of memory" in killed and "press Start" in killed
+    assert "SIGSEGV" in worker.exit_message(-signal.SIGSEGV) and "crashed" in worker.exit_message(-signal.SIGSEGV)
+    assert "exit code 1" in worker.exit_message(1)
+
+
 def test_failure_is_reported():
     def broken_loader():
         raise OSError("disk on fire")
@@ -121,6 +235,8 @@ def test_snapshot_is_a_copy():
 def test_limiter_validation_and_double_start():
     with pytest.raises(ValueError, match="limit=0"):
         JobLimiter(0)
+    with pytest.raises(ValueError, match="mode='fork'"):
+        make_job(JobLimiter(1), mode="fork").start()
     job = make_job(JobLimiter(1), subset=64)
     job.start()
     with pytest.raises(RuntimeError, match="already started"):

@@ -1,0 +1,150 @@
+"""The training worker: one run of ``iter_training`` in its own process, reporting to the server over a pipe.
+
+A run trains in a spawned process so that nothing in the server (Streamlit's script runs holding the GIL, garbage
+collection, other sessions' torch work) can starve it. ``cnnviz.jobs.TrainingJob`` starts ``train_in_worker`` and
+reads what it sends; this module is the worker's side and the wire format both sides share.
+
+Worker -> server, one ``(kind, payload)`` message at a time over a one-way pipe:
+    ("threads", n)                 the torch threads the worker now uses
+    ("record", Metrics)            every record iter_training yields
+    ("state", "paused"|"running")  the worker paused between steps, or went on
+    ("weights", bytes)             the model's state_dict (CPU tensors, torch.save): when asked, and at the end,
+                                   before the record that finishes the run
+    ("error", text)                an exception ended the run; the text is what the page shows
+    ("end", None)                  the run ended by itself or was stopped, and said all it had to say
+Server -> worker: the flags of a ``Control``, read between steps.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import os
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnviz.data import Mnist
+from cnnviz.model import ModelConfig, build_model
+from cnnviz.train import TrainConfig, iter_training
+
+PAUSE_POLL_SECONDS = 0.1  # how often a paused worker looks for stop, weight requests and a vanished server
+
+RESTART_HINT = "Your settings are kept: try a smaller network, batch or number of training images, then press Start."
+OUT_OF_MEMORY = "The computer ran out of memory while training. " + RESTART_HINT
+
+
+@dataclass(frozen=True)
+class Control:
+    """What the server tells a running worker; it reads these between steps. Pass it to the process when starting it."""
+
+    stop: Any  # multiprocessing Event: end after the current step
+    running: Any  # multiprocessing Event: cleared = pause after the current step
+    want_weights: Any  # multiprocessing Event: send the weights after the current step (the worker clears it)
+    threads: Any  # multiprocessing Value("i"): torch threads the worker should use
+
+    @classmethod
+    def create(cls, context, threads: int) -> Control:
+        running = context.Event()
+        running.set()
+        return cls(context.Event(), running, context.Event(), context.Value("i", threads, lock=False))
+
+
+def weights_bytes(model: nn.Module) -> bytes:
+    """The state_dict as torch.save bytes, every tensor on the CPU (a CUDA model's weights cannot cross otherwise)."""
+    buffer = io.BytesIO()
+    torch.save({name: value.detach().cpu() for name, value in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def with_weights(model: nn.Module, data: bytes) -> nn.Module:
+    """A copy of ``model`` holding the weights in ``data``; ``model`` itself is left as it was, so a page that is
+    reading it never sees half of the old weights and half of the new."""
+    fresh = copy.deepcopy(model)
+    fresh.load_state_dict(torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"))
+    return fresh
+
+
+def failure_message(error: BaseException) -> str:
+    """What the page says about an exception that ended a run."""
+    text = str(error)
+    if isinstance(error, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text:
+        return OUT_OF_MEMORY
+    return f"{type(error).__name__}: {text}"
+
+
+def exit_message(exitcode: int | None) -> str:
+    """What the page says when a worker ended without a word: killed, crashed, or out of memory."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        cause = ("something stopped it from outside, most often because the computer ran out of memory"
+                 if exitcode == -signal.SIGKILL else "it crashed")
+        return f"The training process ended unexpectedly ({name}): {cause}. {RESTART_HINT}"
+    return f"The training process ended unexpectedly (exit code {exitcode}). {RESTART_HINT}"
+
+
+def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist, control: Control, conn) -> None:
+    """The worker process's whole life: train, report every record, obey ``control``; tell the server how it ended.
+
+    Args:
+        model_cfg, train_cfg: the run.
+        data: MNIST; its tensors arrive through shared memory, not copied.
+        control: the server's flags.
+        conn: the sending end of the pipe to the server.
+    """
+    parent = os.getppid()
+    try:
+        threads = _follow_thread_budget(0, control, conn)
+        model = build_model(model_cfg, seed=train_cfg.seed)
+        final_weights_sent = False
+        for record in iter_training(model_cfg, train_cfg, data, stop=control.stop, model=model):
+            if record.kind in ("done", "diverged"):
+                conn.send(("weights", weights_bytes(model)))  # first, so a finished job already has its last weights
+                final_weights_sent = True
+            conn.send(("record", record))
+            _send_weights_if_asked(control, conn, model)
+            threads = _follow_thread_budget(threads, control, conn)
+            _hold_while_paused(control, conn, model, parent)
+        if not final_weights_sent:
+            conn.send(("weights", weights_bytes(model)))
+        conn.send(("end", None))
+    except BaseException as error:  # the server must hear why, whatever it was
+        try:
+            conn.send(("error", failure_message(error)))
+        except OSError:
+            pass  # the server is gone: there is nobody left to tell
+    finally:
+        conn.close()
+
+
+def _follow_thread_budget(current: int, control: Control, conn) -> int:
+    wanted = max(1, control.threads.value)
+    if wanted != current:
+        torch.set_num_threads(wanted)  # takes effect from the next parallel region: safe between steps
+        conn.send(("threads", wanted))
+    return wanted
+
+
+def _send_weights_if_asked(control: Control, conn, model: nn.Module) -> None:
+    if control.want_weights.is_set():
+        control.want_weights.clear()
+        conn.send(("weights", weights_bytes(model)))
+
+
+def _hold_while_paused(control: Control, conn, model: nn.Module, parent: int) -> None:
+    if control.running.is_set():
+        return
+    conn.send(("state", "paused"))
+    while not control.running.wait(PAUSE_POLL_SECONDS):
+        if control.stop.is_set():
+            return
+        _send_weights_if_asked(control, conn, model)  # a paused model can still be inspected
+        if os.getppid() != parent:
+            raise SystemExit("the server that started this run has gone")
+    if not control.stop.is_set():
+        conn.send(("state", "running"))
