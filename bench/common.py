@@ -60,8 +60,9 @@ def busy_cpu_seconds() -> float | None:
 
 
 class OthersLoad:
-    """How many cores other processes kept busy while a block ran: the machine's busy CPU time minus this process's
-    and its children's, per wall second. On 2 shared cores anything above ~0.2 spoils a timing.
+    """How many cores other processes kept busy while a block ran: the machine's busy CPU time minus that of this
+    process and everything it started (servers, browsers, their children), per wall second. On 2 shared cores
+    anything above ~0.3 spoils a timing.
 
         with OthersLoad() as load:
             ...
@@ -70,20 +71,42 @@ class OthersLoad:
 
     def __enter__(self) -> "OthersLoad":
         self.cores = None
-        self._busy, self._own, self._wall = busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
+        self._busy, self._own, self._wall = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
         busy = busy_cpu_seconds()
         if busy is not None and self._busy is not None:
             wall = time.perf_counter() - self._wall
-            others = (busy - self._busy) - (_own_cpu_seconds() - self._own)
+            others = (busy - self._busy) - (own_cpu_seconds() - self._own)
             self.cores = max(0.0, others) / max(wall, 1e-9)
 
 
-def _own_cpu_seconds() -> float:
-    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return sum(u.ru_utime + u.ru_stime for u in usage)
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and all its descendants, living or ended (Linux /proc; else this process and
+    the children it has waited for). Each process counts its own time and that of the children it has reaped, so
+    the sum over the living tree only grows."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, times = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended while we looked
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+    if os.getpid() not in times:
+        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        return sum(u.ru_utime + u.ru_stime for u in usage)
+    tree, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times[pid] for pid in tree)
 
 
 def spread(values, form: str = ".3f") -> str:

@@ -17,7 +17,8 @@ cores, as on a lecturer's laptop that serves and shows the app at once.
 The machine is shared and noisy, so the CLI runs between every two app runs (CLI, app, CLI, app, ..., CLI) and each
 app run is divided by the mean of the CLI runs just before and after it; --rounds repeats the four app runs, and the
 ratios are reported as min / median / max. Each line shows the cores other processes kept busy meanwhile (the app's
-own server and browser count as ours only once they have exited, so the app lines read high).
+server, its workers and the browser count as ours); an app run disturbed by more than --max-others (during it or
+either CLI run beside it) is measured again, up to --retries times, and its least disturbed attempt counts.
 
     python bench/train_in_app.py              # 2 rounds: about 15 minutes on 2 cores
     python bench/train_in_app.py --rounds 1
@@ -83,34 +84,46 @@ def others(cores: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="times the four app runs are repeated")
+    parser.add_argument("--max-others", type=float, default=0.3,
+                        help="measure an app run again when other processes kept more cores than this busy")
+    parser.add_argument("--retries", type=int, default=2, help="remeasurements allowed per app run")
     args = parser.parse_args()
     print(f"Training inside the app · {machine()} (server and headless Chromium on this machine)")
 
-    def cli() -> float:
+    def cli() -> tuple[float, float]:
         summary, cores = cli_run()
         print(f"CLI                       {summary['samples_per_second']:6.0f} images/s, {summary['seconds']:5.1f} s "
               f"of training, {summary['test_accuracy']:.2%}{others(cores)}", flush=True)
-        return summary["samples_per_second"]
+        return summary["samples_per_second"], cores or 0.0
 
-    ratios: dict[tuple[str, str], list[float]] = {run: [] for run in RUNS}
-    speeds: dict[tuple[str, str], list[float]] = {run: [] for run in RUNS}
-    before = cli()
+    chosen: dict[tuple[str, str], list[tuple[float, float, float]]] = {run: [] for run in RUNS}  # ratio, speed, load
+    before, before_load = cli()
     for _ in range(args.rounds):
         for mode, where in RUNS:
-            with OthersLoad() as load:
-                found = app_run(mode, watch=where == "watching")
-            speed = float(found.group(4).replace(",", ""))
-            print(f"app {mode:7s} {where:9s}    {speed:6.0f} images/s, {found.group(5)} s of training for "
-                  f"{found.group(3)} steps{others(load.cores)}", flush=True)
-            after = cli()
-            ratios[(mode, where)].append(speed / ((before + after) / 2))
-            speeds[(mode, where)].append(speed)
-            before = after
-    print("\napp images/s / CLI images/s (min / median / max):")
-    for (mode, where), values in ratios.items():
+            attempts = []
+            for attempt in range(args.retries + 1):
+                with OthersLoad() as load:
+                    found = app_run(mode, watch=where == "watching")
+                speed = float(found.group(4).replace(",", ""))
+                print(f"app {mode:7s} {where:9s}    {speed:6.0f} images/s, {found.group(5)} s of training for "
+                      f"{found.group(3)} steps{others(load.cores)}", flush=True)
+                after, after_load = cli()
+                worst = max(before_load, load.cores or 0.0, after_load)
+                attempts.append((speed / ((before + after) / 2), speed, worst))
+                before, before_load = after, after_load
+                if worst <= args.max_others:
+                    break
+                if attempt < args.retries:
+                    print("  -> disturbed by other processes, measuring again", flush=True)
+            chosen[(mode, where)].append(min(attempts, key=lambda row: row[2]))
+    print("\napp images/s / CLI images/s, each run's least disturbed attempt (min / median / max):")
+    for (mode, where), rows in chosen.items():
         goal = GOALS[where]
-        print(f"  {mode:7s} {where:9s} {spread(values)}   goal >= {goal}: "
-              f"{'met' if min(values) >= goal else 'not met'} (worst); images/s {spread(speeds[(mode, where)], '.0f')}")
+        ratios = [ratio for ratio, _, _ in rows]
+        print(f"  {mode:7s} {where:9s} {spread(ratios)}   goal >= {goal}: "
+              f"{'met' if min(ratios) >= goal else 'not met'} (worst); images/s "
+              f"{spread((speed for _, speed, _ in rows), '.0f')}; other processes up to "
+              f"{spread((load for _, _, load in rows), '.2f')} cores")
 
 
 if __name__ == "__main__":

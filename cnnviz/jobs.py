@@ -170,9 +170,15 @@ class TrainingJob:
 
     @property
     def threads(self) -> int:
-        """Torch threads the worker process trains with now (0 before it starts, and in thread mode)."""
+        """Torch threads the worker process trains with now (0 before it starts, and in thread mode): 1 or all
+        of ``thread_budget``, whichever its steps show to be faster (cnnviz.worker.ThreadChooser)."""
         with self._lock:
             return self._threads
+
+    @property
+    def thread_budget(self) -> int:
+        """The threads this run may use now: the cores shared among the runs training at once (0 in thread mode)."""
+        return self._control.threads.value if self._control is not None else 0
 
     @property
     def worker_pid(self) -> int | None:

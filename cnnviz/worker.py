@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import os
 import signal
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,16 +101,22 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
     """
     parent = os.getppid()
     try:
-        threads = _follow_thread_budget(0, control, conn)
+        chooser = ThreadChooser(max(1, control.threads.value))
+        threads = _use_threads(0, chooser.threads, conn)
         model = build_model(model_cfg, seed=train_cfg.seed)
-        final_weights_sent = False
+        final_weights_sent, last_step = False, None
         for record in iter_training(model_cfg, train_cfg, data, stop=control.stop, model=model):
             if record.kind in ("done", "diverged"):
                 conn.send(("weights", weights_bytes(model)))  # first, so a finished job already has its last weights
                 final_weights_sent = True
             conn.send(("record", record))
+            if record.kind == "step":
+                if last_step is not None:
+                    chooser.observe(record.elapsed - last_step.elapsed)  # training time only: no evaluations
+                last_step = record
             _send_weights_if_asked(control, conn, model)
-            threads = _follow_thread_budget(threads, control, conn)
+            chooser.allow(max(1, control.threads.value))
+            threads = _use_threads(threads, chooser.threads, conn)
             _hold_while_paused(control, conn, model, parent)
         if not final_weights_sent:
             conn.send(("weights", weights_bytes(model)))
@@ -122,8 +130,84 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
         conn.close()
 
 
-def _follow_thread_budget(current: int, control: Control, conn) -> int:
-    wanted = max(1, control.threads.value)
+class ThreadChooser:
+    """Chooses, step by step, between every thread the server allows (``budget``) and a single one.
+
+    On a quiet machine more threads train faster. When other programs keep the cores busy (the browser drawing
+    the page, someone else's work), threads that must meet after every operation wait for each other: on this
+    project's 2-core machines a step then took over ten times longer with 2 threads than with 1. So the worker
+    times its own steps in windows. It tries a single thread once early on, and again whenever a window with every
+    thread runs clearly slower than the best so far; on one thread it tries every thread again now and then. A
+    try lasts a few steps and the faster choice is kept; each try that changes nothing doubles the wait before the
+    next, so a quiet machine pays about one try per run.
+    """
+
+    WINDOW = 20  # steps per timing window
+    FIRST_STAY = 30  # steps after a try before the next may start
+    LONGEST_STAY = 480  # the longest that wait grows
+    TRY_STEPS = 8  # steps timed with the other choice
+    SETTLE_STEPS = 2  # steps left untimed after a switch, while the new thread team and its kernels warm up
+    MARGIN = 0.1  # the other choice must be this much faster per step to be kept
+    SLOWDOWN = 1.3  # a window with every thread this much slower than the best one suggests the cores are busy
+
+    def __init__(self, budget: int):
+        self._start_from(budget)
+
+    def allow(self, budget: int) -> None:
+        """The server's budget changed (a run started or ended): start again from it."""
+        if budget != self.budget:
+            self._start_from(budget)
+
+    def observe(self, seconds: float) -> None:
+        """One training step took ``seconds`` with ``self.threads``; afterwards ``self.threads`` is for the next."""
+        if self.budget == 1:
+            return
+        if self._settle:
+            self._settle -= 1
+            return
+        self._times.append(seconds)
+        self._since_try += 1
+        if self._trying:
+            if len(self._times) == self.TRY_STEPS:
+                self._judge(statistics.median(self._times))
+            return
+        if len(self._times) < self.WINDOW:
+            return
+        median, self._times = statistics.median(self._times), []
+        if self.threads == self.budget:
+            self._best = min(self._best, median)
+            worth_a_try = not self._tried or median > self.SLOWDOWN * self._best
+        else:
+            worth_a_try = True  # one thread is the fallback: the cores may have come free since
+        if worth_a_try and self._since_try >= self.stay:
+            self._baseline, self.threads = median, self._other()
+            self._begin(trying=True)
+
+    def _judge(self, trial: float) -> None:
+        if trial < (1 - self.MARGIN) * self._baseline:
+            self.stay = self.FIRST_STAY  # keep the new choice, and look again soon: the machine is changing
+            if self.threads == self.budget:
+                self._best = min(self._best, trial)
+        else:
+            self.stay = min(2 * self.stay, self.LONGEST_STAY)
+            self.threads = self._other()  # back to the choice that was faster
+        self._tried, self._since_try = True, 0
+        self._begin(trying=False)
+
+    def _start_from(self, budget: int) -> None:
+        self.budget = self.threads = budget
+        self.stay = self.FIRST_STAY
+        self._best, self._baseline, self._tried, self._since_try = math.inf, 0.0, False, 0
+        self._begin(trying=False)
+
+    def _begin(self, trying: bool) -> None:
+        self._trying, self._settle, self._times = trying, self.SETTLE_STEPS, []
+
+    def _other(self) -> int:
+        return 1 if self.threads == self.budget else self.budget
+
+
+def _use_threads(current: int, wanted: int, conn) -> int:
     if wanted != current:
         torch.set_num_threads(wanted)  # takes effect from the next parallel region: safe between steps
         conn.send(("threads", wanted))

@@ -167,14 +167,17 @@ def test_concurrent_runs_share_the_cores():
     cores = os.cpu_count()
     first = make_job(limiter, subset=20000)
     first.start()
-    wait_until(lambda: first.threads == cores)  # alone: every core, as the CLI
+    wait_until(lambda: first.threads >= 1)
+    assert first.thread_budget == cores  # alone: every core, as the CLI
     second = make_job(limiter, subset=20000)
     second.start()
     wait_until(lambda: len(second.snapshot().steps) >= 1)
-    wait_until(lambda: first.threads == second.threads == worker_threads(cores, 2))
+    share = worker_threads(cores, 2)
+    wait_until(lambda: first.thread_budget == second.thread_budget == share and first.threads <= share
+               and second.threads <= share)
     assert limiter.running == 2
     second.stop()
-    wait_until(lambda: first.threads == cores)  # the freed cores come back
+    wait_until(lambda: first.thread_budget == cores)  # the freed cores come back
     first.stop()
 
 
@@ -282,3 +285,36 @@ def test_registry_keeps_only_the_newest_finished_runs():
         runs.append(registry.add(job))
     registry.reap()
     assert registry.get(runs[0].id) is None and registry.get(runs[2].id) is runs[2] and len(registry) == 2
+
+
+def simulate(chooser, seconds, steps):
+    """The thread count of each step, when a step with ``t`` threads at step ``s`` takes ``seconds(s, t)``."""
+    used = []
+    for step in range(steps):
+        used.append(chooser.threads)
+        chooser.observe(seconds(step, chooser.threads))
+    return used
+
+
+def test_a_quiet_machine_keeps_every_thread_after_one_try():
+    used = simulate(worker.ThreadChooser(2), lambda step, threads: 0.010 if threads == 2 else 0.015, 469)
+    # One try after the first full window: 2 settling steps, then 8 timed, on one thread; then all threads for good.
+    assert used.count(1) == worker.ThreadChooser.SETTLE_STEPS + worker.ThreadChooser.TRY_STEPS
+    assert used[-300:] == [2] * 300
+
+
+def test_busy_cores_move_the_run_to_one_thread_and_back():
+    def seconds(step, threads):
+        busy = 150 <= step < 600  # another program keeps the cores busy for a while
+        return (0.150 if busy else 0.010) if threads == 2 else 0.015
+
+    used = simulate(worker.ThreadChooser(2), seconds, 1200)
+    assert used[200:600].count(1) > 0.9 * 400  # soon on one thread, with a few tries of two
+    assert used[-200:] == [2] * 200  # the cores came free: all threads again
+
+
+def test_one_thread_allowed_means_one_thread():
+    chooser = worker.ThreadChooser(1)
+    assert set(simulate(chooser, lambda step, threads: 0.01, 100)) == {1}
+    chooser.allow(4)  # the other run ended: this one may use every core again
+    assert chooser.threads == 4
