@@ -12,6 +12,10 @@ st.set_page_config(page_title=tr("app.title"), page_icon=str(Path(__file__).pare
 pages = [
     st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", url_path="kernel-lab", default=True),
     st.Page("cnnviz/ui/step_by_step.py", title=tr("nav.step_by_step"), icon=":material/stairs:", url_path="step-by-step"),
+    st.Page("cnnviz/ui/receptive_field.py", title=tr("nav.receptive_field"), icon=":material/center_focus_strong:",
+            url_path="receptive-field"),
     st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
+    st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:", url_path="inspector"),
+    st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
 ]
 st.navigation(pages).run()

@@ -1,7 +1,6 @@
 """Shared by the benchmark scripts: where and when a figure was measured, quiet AppTest runs, the app in Chromium."""
 import contextlib
 import datetime
-import logging
 import os
 import platform
 import resource
@@ -14,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.serve_app import CHROMIUM, CHROMIUM_ARGS, IDLE, serve_app  # noqa: E402
+from scripts.serve_app import CHROMIUM, CHROMIUM_ARGS, IDLE, serve_app  # noqa: E402,F401  (IDLE: for the benches)
 
 
 SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile")  # what oneDNN uses
@@ -117,14 +116,16 @@ def spread(values, form: str = ".3f") -> str:
 
 def quiet_streamlit() -> None:
     """Silence Streamlit's bare-mode loggers: AppTest runs the page outside `streamlit run`, and every widget read
-    would print "missing ScriptRunContext" (hundreds of lines per benchmark)."""
-    for name in ("streamlit", "streamlit.runtime.scriptrunner_utils.script_run_context",
-                 "streamlit.runtime.state.session_state_proxy", "streamlit.runtime.caching.cache_data_api"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    would print "missing ScriptRunContext" (hundreds of lines per benchmark). Streamlit sets each logger's level when
+    it creates it and AppTest re-reads the level from its config, so both must say "error"."""
+    os.environ["STREAMLIT_LOGGER_LEVEL"] = "error"
+    import streamlit.logger
+
+    streamlit.logger.set_log_level("error")
 
 
 @contextlib.contextmanager
-def served_page(viewport=(1400, 1000), env: dict[str, str] | None = None):
+def served_page(viewport=(1400, 1000), script: str = "app.py", env: dict[str, str] | None = None):
     """`streamlit run app.py` on a free loopback port and a blank headless Chromium page: yields (page, base URL).
 
     The page is not opened yet, so listeners (e.g. on the websocket) can be attached first. ``env`` adds to the
@@ -132,7 +133,7 @@ def served_page(viewport=(1400, 1000), env: dict[str, str] | None = None):
     """
     from playwright.sync_api import sync_playwright
 
-    with serve_app(env=env) as base, sync_playwright() as pw:
+    with serve_app(script=script, env=env) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         yield page, base

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnnviz.errors import Text, UserError
+
 ENV_DIR = "CNNVIZ_MNIST_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "assets" / "mnist"
 FILES = {
@@ -24,14 +26,14 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 MANIFEST = "SHA256SUMS"
-REBUILD_HINT = "Run `python scripts/build_mnist_assets.py` to rebuild the bundled MNIST files"
+REBUILD_HINT = Text("error.data.rebuild_hint")  # "Run `python scripts/build_mnist_assets.py` to rebuild ..."
 # The usual MNIST normalisation: pixel mean and standard deviation of the training set.
 MEAN, STD = 0.1307, 0.3081
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
-class DataError(ValueError):
-    """The data files are missing or damaged; the message names the file and the fix."""
+class DataError(UserError):
+    """The data files are missing or damaged; the message names the file and the fix (a ValueError)."""
 
 
 @dataclass(frozen=True)
@@ -64,23 +66,21 @@ def read_idx(path: str | Path) -> np.ndarray:
         if path.suffix == ".gz":
             raw = gzip.decompress(raw)
     except FileNotFoundError as error:
-        raise DataError(f"MNIST file {path.name} is missing from {path.parent}. {REBUILD_HINT}.") from error
+        raise DataError("error.data.missing", name=path.name, folder=path.parent, hint=REBUILD_HINT) from error
     except (OSError, EOFError) as error:
-        raise DataError(f"MNIST file {path.name} cannot be read ({error}). {REBUILD_HINT}.") from error
+        raise DataError("error.data.unreadable", name=path.name, error=str(error), hint=REBUILD_HINT) from error
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path.name} is not an IDX file (bad magic number {raw[:4].hex()}). {REBUILD_HINT}.")
+        raise DataError("error.data.not_idx", name=path.name, magic=raw[:4].hex(), hint=REBUILD_HINT)
     ndim = raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
-        raise DataError(f"{path.name} has a damaged IDX header. {REBUILD_HINT}.")
+        raise DataError("error.data.bad_header", name=path.name, hint=REBUILD_HINT)
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
-        raise DataError(
-            f"{path.name} holds {len(raw)} bytes but its header declares {shape} ({expected} bytes): "
-            f"it is truncated or corrupt. {REBUILD_HINT}."
-        )
+        raise DataError("error.data.wrong_length", name=path.name, size=len(raw), shape=shape, expected=expected,
+                        hint=REBUILD_HINT)
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -94,9 +94,9 @@ def _verify_manifest(folder: Path) -> None:
         digest, name = line.split()
         path = folder / name
         if not path.exists():
-            raise DataError(f"MNIST file {name} is missing from {folder}. {REBUILD_HINT}.")
+            raise DataError("error.data.missing", name=name, folder=folder, hint=REBUILD_HINT)
         if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise DataError(f"MNIST file {name} does not match its SHA-256 in {MANIFEST}: it is corrupt. {REBUILD_HINT}.")
+            raise DataError("error.data.corrupt", name=name, manifest=MANIFEST, hint=REBUILD_HINT)
 
 
 def mnist_dir(directory: str | Path | None = None) -> Path:
@@ -116,9 +116,8 @@ def _load(folder: Path) -> Mnist:
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(
-                f"{split} images {images.shape} and labels {labels.shape} do not match: expected (N, H, W) and (N,)"
-            )
+            raise DataError("error.data.mismatch", split=Text(f"error.data.split.{split}"), images=images.shape,
+                            labels=labels.shape)
     # In shared memory from the start: a training worker process then maps these tensors instead of copying 220 MB,
     # and torch never has to move them there later, while other sessions may be reading them.
     return Mnist(

@@ -13,12 +13,16 @@ settings a page edits; they turn into ``Layer`` once the kernel and the input si
 """
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from cnnviz.errors import UserError
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # what fills the padding
 PADDING_PRESETS = ("valid", "same")  # named paddings; anything else is an explicit amount
+PADDING_KINDS = PADDING_PRESETS + ("custom",)  # what a page offers: custom = an amount the user sets
 POOL_KINDS = ("none", "max", "avg")  # pooling choices of a page; "none" = no pooling stage
 LAYER_KINDS = ("conv", "max", "avg")  # what a Layer slides: a kernel, or a max/average pooling window
 
@@ -41,9 +45,9 @@ def as_pair(value: Any, name: str, *, minimum: int | None = None) -> tuple[int, 
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
         pair = (int(value[0]), int(value[1]))
     else:
-        raise ValueError(f"{name} must be an int or a (rows, cols) pair of ints, got {name}={value!r}")
+        raise UserError("error.geometry.pair", name=name, value=value)
     if minimum is not None and min(pair) < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {name}={value!r}")
+        raise UserError("error.at_least", name=name, minimum=minimum, value=value)
     return pair
 
 
@@ -85,7 +89,7 @@ class Axis:
                               ("pad_after", 0)):
             value = getattr(self, name)
             if not is_int(value) or value < minimum:
-                raise ValueError(f"{name} must be an int of at least {minimum}, got {name}={value!r}")
+                raise UserError("error.int_at_least", name=name, minimum=minimum, value=value)
             object.__setattr__(self, name, int(value))
 
     @property
@@ -111,11 +115,8 @@ class Axis:
             ValueError: the window is longer than the padded input, with what to change.
         """
         if not self.fits:
-            raise ValueError(
-                f"the window spans {self.span} (kernel {self.kernel}, dilation {self.dilation}) but the padded input "
-                f"is only {self.padded} ({self.size} + {self.pad_before} + {self.pad_after}): use a smaller kernel or "
-                "dilation, or more padding"
-            )
+            raise UserError("error.geometry.window_spans", span=self.span, kernel=self.kernel, dilation=self.dilation,
+                            padded=self.padded, size=self.size, before=self.pad_before, after=self.pad_after)
         return (self.padded - self.span) // self.stride + 1
 
     @property
@@ -136,7 +137,7 @@ class Axis:
             ValueError: ``index`` is not an output position.
         """
         if not is_int(index) or not 0 <= index < self.out_size:
-            raise ValueError(f"output index must be from 0 to {self.out_size - 1}, got index={index!r}")
+            raise UserError("error.geometry.output_index", last=self.out_size - 1, index=index)
         start = index * self.stride - self.pad_before
         return Window(start, start + self.span, self.dilation)
 
@@ -145,6 +146,16 @@ class Axis:
         """The output-size formula with these numbers: "⌊(5 + 1 + 1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 3"."""
         return (f"⌊({self.size} + {self.pad_before} + {self.pad_after} − {self.dilation}·({self.kernel} − 1) − 1) "
                 f"/ {self.stride}⌋ + 1 = {self.out_size}")
+
+
+def nearest_centre(position: float, first_centre: float, step: float, count: float = math.inf) -> int:
+    """Which of evenly spaced centres (``first_centre``, ``first_centre + step``, ...) lies nearest ``position``.
+
+    Halfway between two goes to the later one (never Python's round-half-to-even); positions beyond either end go
+    to the end's index, the last being ``count - 1``.
+    """
+    index = math.floor((position - first_centre) / step + 0.5)
+    return int(min(max(index, 0), count - 1))
 
 
 def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
@@ -175,7 +186,7 @@ def resolve_padding(padding: Any, kernel_hw: Sequence[int], *, stride: Any = 1, 
         if padding == "valid":
             return ((0, 0), (0, 0))
         if padding != "same":
-            raise ValueError(f"padding must be an int, a (rows, cols) pair, 'valid' or 'same', got padding={padding!r}")
+            raise UserError("error.geometry.padding_arg", padding=padding)
         strides = as_pair(stride, "stride", minimum=1)
         dilations = as_pair(dilation, "dilation", minimum=1)
         rows, cols = (same_padding(n, k, s, d) for n, k, s, d in zip(input_hw, kernel_hw, strides, dilations))
@@ -203,11 +214,11 @@ class Layer:
             rows, cols = as_pair(padding, "padding", minimum=0)
             padding = ((rows, rows), (cols, cols))
         elif not (isinstance(padding, (tuple, list)) and len(padding) == 2):
-            raise ValueError(f"padding must be an int, (rows, cols) or ((top, bottom), (left, right)), got {padding!r}")
+            raise UserError("error.geometry.layer_padding", padding=padding)
         pads = (as_pair(padding[0], "padding rows", minimum=0), as_pair(padding[1], "padding cols", minimum=0))
         object.__setattr__(self, "padding", pads)
         if self.kind not in LAYER_KINDS:
-            raise ValueError(f"layer kind must be one of {LAYER_KINDS}, got kind={self.kind!r}")
+            raise UserError("error.geometry.layer_kind", options=LAYER_KINDS, kind=self.kind)
 
     def axes(self, input_hw: Sequence[int]) -> tuple[Axis, Axis]:
         """The (rows, cols) axes of this layer on an input of ``input_hw``."""
@@ -233,13 +244,20 @@ class Geometry:
     def __post_init__(self) -> None:
         if isinstance(self.padding, str):
             if self.padding not in PADDING_PRESETS:
-                raise ValueError(f"padding must be 'valid', 'same' or (rows, cols), got padding={self.padding!r}")
+                raise UserError("error.geometry.padding_preset", padding=self.padding)
         else:
             object.__setattr__(self, "padding", as_pair(self.padding, "padding", minimum=0))
         object.__setattr__(self, "stride", as_pair(self.stride, "stride", minimum=1))
         object.__setattr__(self, "dilation", as_pair(self.dilation, "dilation", minimum=1))
         if self.padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got padding_mode={self.padding_mode!r}")
+            raise UserError("error.one_of", name="padding_mode", options=PADDING_MODES, value=self.padding_mode)
+
+    @classmethod
+    def chosen(cls, padding: str, pad: Sequence[int], padding_mode: str, stride: Sequence[int],
+               dilation: Sequence[int], flip: bool) -> Geometry:
+        """The geometry a page's controls describe: ``padding`` is "valid", "same" or "custom" (then ``pad``)."""
+        return cls(padding=tuple(pad) if padding == "custom" else padding, padding_mode=padding_mode,
+                   stride=tuple(stride), dilation=tuple(dilation), flip=flip)
 
     def conv_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``cnnviz.ops.conv2d``."""
@@ -275,16 +293,16 @@ class Pooling:
 
     def __post_init__(self) -> None:
         if self.kind not in POOL_KINDS:
-            raise ValueError(f"pooling kind must be one of {POOL_KINDS}, got kind={self.kind!r}")
+            raise UserError("error.geometry.pool_kind", options=POOL_KINDS, kind=self.kind)
         object.__setattr__(self, "size", as_pair(self.size, "pool size"))
         object.__setattr__(self, "stride", as_pair(self.stride, "pool stride"))
         if min(self.size) < 1 or min(self.stride) < 1:
-            raise ValueError(f"pool size and stride must be at least 1, got size={self.size}, stride={self.stride}")
+            raise UserError("error.geometry.pool_size_stride", size=self.size, stride=self.stride)
 
     def layer(self) -> Layer:
         """This pooling as a ``Layer`` (no padding). Raises ValueError for kind "none"."""
         if self.kind == "none":
-            raise ValueError("choose max or avg pooling: 'none' has no window")
+            raise UserError("error.geometry.pool_none")
         return Layer(self.size, self.stride, kind=self.kind)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """One lookup for every user-facing string, so the interface can be translated as a whole.
 
 English is the reference language: a key missing from another language falls back to
-English, and a key missing from English is a bug (KeyError), caught by tests.
+English, and a key missing from English is a bug (KeyError); tests catch both. The UI asks
+through ``cnnviz.ui.common.tr``; errors raised by the core carry their key
+(``cnnviz.errors.UserError``) and are translated where they are shown.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from types import ModuleType
 import cnnviz.strings as _strings_pkg
 
 # Languages the interface can be shown in, in the order a language picker lists them.
-LANGUAGES: tuple[str, ...] = ("en",)
+LANGUAGES: tuple[str, ...] = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnnviz.errors import UserError
+
 # Refuse anything declaring more pixels than this before decoding: 20000x20000 is a bomb,
 # a 50-megapixel camera photo is not.
 MAX_PIXELS = 64_000_000
@@ -20,8 +22,8 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-class ImageError(ValueError):
-    """An upload that cannot be used, with a message that says what to do instead."""
+class ImageError(UserError):
+    """An upload that cannot be used, with a message that says what to do instead (a ValueError)."""
 
 
 @dataclass(frozen=True)
@@ -60,21 +62,17 @@ def load_image_info(data: bytes, *, max_side: int = 1024) -> LoadedImage:
     if not isinstance(max_side, int) or isinstance(max_side, bool) or max_side < 1:
         raise ValueError(f"max_side must be a positive int, got max_side={max_side!r}")
     if len(data) == 0:
-        raise ImageError("The file is empty (0 bytes). Choose the image file again, or try another one.")
+        raise ImageError("error.image.empty")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(bytes(data)))
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise ImageError(
-                    f"This image declares {width}x{height} pixels, more than cnnviz will decode "
-                    f"({MAX_PIXELS // 1_000_000} megapixels). Resize it below that and upload it again."
-                )
+                raise ImageError("error.image.too_many_pixels", width=width, height=height,
+                                 megapixels=MAX_PIXELS // 1_000_000)
             if image.format not in FORMATS:
-                raise ImageError(
-                    f"{image.format} files are not supported. Save the image as PNG or JPEG and upload that."
-                )
+                raise ImageError("error.image.unsupported_format", format=image.format)
             frames = getattr(image, "n_frames", 1)
             image.seek(0)
             if image.format == "JPEG":
@@ -86,17 +84,11 @@ def load_image_info(data: bytes, *, max_side: int = 1024) -> LoadedImage:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(
-            "This image declares far more pixels than it could hold (a decompression bomb). Upload a normal photo or PNG."
-        ) from error
+        raise ImageError("error.image.bomb") from error
     except UnidentifiedImageError as error:
-        raise ImageError(
-            "This file is not an image cnnviz can read. Upload a PNG, JPEG, WebP, BMP, GIF or TIFF file."
-        ) from error
+        raise ImageError("error.image.unidentified") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ImageError(
-            f"This image file is damaged or incomplete ({error}). Download or export it again and re-upload."
-        ) from error
+        raise ImageError("error.image.damaged", error=str(error)) from error
 
     pixels = _to_float(image)
     longest = max(pixels.shape[:2])

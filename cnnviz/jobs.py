@@ -106,8 +106,9 @@ class JobSnapshot:
     steps: tuple[Metrics, ...]  # every "step" record
     evals: tuple[Metrics, ...]  # "eval" and "epoch" records (test metrics)
     latest: Metrics | None  # the newest record of any kind
-    message: str  # why it diverged or failed
+    message: str  # why it diverged or failed, in English
     label: str  # a short description of the config, for legends
+    error: Exception | None = None  # what ended it when it diverged or failed (the UI translates a UserError)
 
 
 @dataclass
@@ -135,6 +136,7 @@ class TrainingJob:
     _evals: list[Metrics] = field(default_factory=list, repr=False)
     _latest: Metrics | None = None
     _message: str = ""
+    _error: Exception | None = None
 
     _tickets = iter(range(1, 1 << 62))
 
@@ -185,10 +187,11 @@ class TrainingJob:
         """The worker process's id once it has started (None before, and in thread mode)."""
         return self._process.pid if self._process is not None else None
 
-    def _set_state(self, state: str, message: str = "") -> None:
+    def _set_state(self, state: str, message: str = "", error: Exception | None = None) -> None:
         with self._lock:
             self._state = state
             self._message = message or self._message
+            self._error = error or self._error
 
     def _apply(self, record: Metrics) -> None:
         with self._lock:
@@ -198,7 +201,7 @@ class TrainingJob:
             elif record.kind in ("eval", "epoch", "done"):
                 self._evals.append(record)
             if record.kind == "diverged":
-                self._state, self._message = "diverged", record.message
+                self._state, self._message, self._error = "diverged", record.message, record.error
             elif record.kind == "done":
                 self._state = "done"
 
@@ -216,7 +219,7 @@ class TrainingJob:
             if self._stop.is_set() and self.state not in ("done", "diverged", "failed"):
                 self._set_state("stopped")
         except Exception as error:  # the page shows it; the thread must not die silently
-            self._set_state("failed", worker.failure_message(error))
+            self._set_state("failed", str(failure := worker.failure(error)), failure)
         finally:
             self.limiter.release(self._ticket)
 
@@ -258,7 +261,7 @@ class TrainingJob:
                 process.kill()  # it has said all it had to say, or Stop gave up on it
                 process.join()
         if not said_goodbye and not self._stop.is_set():
-            self._set_state("failed", worker.exit_message(process.exitcode))
+            self._set_state("failed", str(failure := worker.exit_failure(process.exitcode)), failure)
 
     def _follow(self, receiver, process) -> bool:
         """Apply the worker's messages; True once it said it ended (or why it failed), False if it died silently.
@@ -290,7 +293,7 @@ class TrainingJob:
                 if not self.finished:
                     self._set_state(payload)
             elif kind == "error":
-                self._set_state("failed", payload)
+                self._set_state("failed", str(payload), payload)
                 return True
             elif kind == "end":
                 return True
@@ -340,7 +343,7 @@ class TrainingJob:
                 state=state,
                 queue_position=self.limiter.position(self._ticket) if state == "queued" and self._thread else 0,
                 steps=tuple(self._steps), evals=tuple(self._evals), latest=self._latest,
-                message=self._message, label=self.label,
+                message=self._message, label=self.label, error=self._error,
             )
 
     def wait(self, timeout: float = 60.0) -> bool:
@@ -350,11 +353,14 @@ class TrainingJob:
         return not self.alive
 
 
-def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
-    """A short legend entry: conv widths, optimizer, lr, epochs."""
+def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig, *, epochs: str = "{epochs} ep",
+                 images: str = ", {images} imgs") -> str:
+    """A short legend entry: conv widths, optimizer, lr, epochs; ``epochs`` and ``images`` word the counts (the
+    UI passes them translated). ``images`` brings its own separator: Chinese joins clauses with a full-width comma."""
     convs = "-".join(str(b.channels) + ("bn" if b.batch_norm else "") for b in model_cfg.blocks)
-    subset = f", {train_cfg.subset} imgs" if train_cfg.subset else ""
-    return f"conv {convs} · fc {model_cfg.hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · {train_cfg.epochs} ep{subset}"
+    subset = images.format(images=train_cfg.subset) if train_cfg.subset else ""
+    return (f"conv {convs} · fc {model_cfg.hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · "
+            f"{epochs.format(epochs=train_cfg.epochs)}{subset}")
 
 
 def default_idle_seconds() -> float:
@@ -368,6 +374,7 @@ class Run:
 
     id: str  # unguessable: whoever has it can watch and control the run
     job: TrainingJob
+    watch_id: str = ""  # unguessable too, and separate: whoever has it can only watch (a lecturer's room)
     previous: tuple[JobSnapshot, ...] = ()  # earlier runs of the same page, newest first, for comparison
     last_seen: float = 0.0  # registry clock time of the last look
     evaluation: Any = None  # (step, EvalResult) of the last full-test-set evaluation, kept with the run
@@ -386,13 +393,15 @@ class RunRegistry:
         self.keep = keep
         self._clock = clock
         self._runs: dict[str, Run] = {}
+        self._watched: dict[str, str] = {}  # watch id -> run id
         self._lock = threading.Lock()
         self._reaper: threading.Thread | None = None
 
     def add(self, job: TrainingJob, previous: Sequence[JobSnapshot] = ()) -> Run:
-        run = Run(secrets.token_urlsafe(12), job, tuple(previous), self._clock())
+        run = Run(secrets.token_urlsafe(12), job, secrets.token_urlsafe(12), tuple(previous), self._clock())
         with self._lock:
             self._runs[run.id] = run
+            self._watched[run.watch_id] = run.id
         self._start_reaper()
         return run
 
@@ -403,6 +412,12 @@ class RunRegistry:
             if run is not None:
                 run.last_seen = self._clock()
             return run
+
+    def watch(self, watch_id: str) -> Run | None:
+        """The run behind a read-only watch link, marked as watched (a watching room keeps it alive)."""
+        with self._lock:
+            run_id = self._watched.get(watch_id)
+        return self.get(run_id) if run_id else None
 
     def __len__(self) -> int:
         with self._lock:
@@ -421,6 +436,7 @@ class RunRegistry:
             finished = sorted((run for run in self._runs.values() if run.job.finished), key=lambda r: r.last_seen)
             for run in finished[:max(0, len(finished) - self.keep)]:
                 del self._runs[run.id]
+                del self._watched[run.watch_id]
         for run in idle:
             run.job.stop(timeout=5)
         return [run.id for run in idle]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnviz.errors import UserError
+
 MAX_SIDE = 15  # the editable grid goes from 1x1 to 15x15
 
 
@@ -224,9 +226,7 @@ def normalize_sum(kernel: np.ndarray) -> np.ndarray:
     kernel = np.asarray(kernel, dtype=np.float64)
     total = kernel.sum()
     if abs(total) < 1e-12:
-        raise ValueError(
-            "This kernel sums to 0 (it measures change, not brightness), so it cannot be scaled to sum 1."
-        )
+        raise UserError("error.kernel.sums_to_zero")
     return kernel / total
 
 

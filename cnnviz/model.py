@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnviz.errors import Text, UserError
 from cnnviz.geometry import POOL_KINDS, Layer
 
 LAYER_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")  # what a conv block may apply after its convolution
@@ -55,7 +56,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         if not isinstance(data, dict) or not isinstance(data.get("blocks"), list):
-            raise ValueError(f"a model config needs a list of blocks, got {data!r:.200}")
+            raise UserError("error.model.no_blocks", data=data)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "blocks"}
         block_fields = ConvBlock.__dataclass_fields__
         blocks = tuple(ConvBlock(**{k: v for k, v in b.items() if k in block_fields}) for b in data["blocks"])
@@ -66,24 +67,28 @@ class ModelConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first bad value, including layers that shrink the image to nothing."""
         if not 1 <= len(self.blocks) <= 4:
-            raise ValueError(f"the network needs 1 to 4 conv blocks, got {len(self.blocks)}")
+            raise UserError("error.model.block_count", count=len(self.blocks))
         for name, value, low in (("hidden", self.hidden, 0), ("in_channels", self.in_channels, 1),
                                  ("input_size", self.input_size, 1), ("num_classes", self.num_classes, 2)):
             if not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int of at least {low}, got {name}={value!r}")
+                raise UserError("error.int_at_least", name=name, minimum=low, value=value)
         if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got dropout={self.dropout!r}")
+            raise UserError("error.model.dropout", dropout=self.dropout)
         for index, block in enumerate(self.blocks, start=1):
             for name, low in (("channels", 1), ("kernel_size", 1), ("padding", 0), ("stride", 1), ("pool_size", 1)):
                 value = getattr(block, name)
                 if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                    raise ValueError(f"block {index}: {name} must be an int of at least {low}, got {name}={value!r}")
+                    raise UserError("error.model.block", index=index,
+                                    reason=Text("error.int_at_least", name=name, minimum=low, value=value))
             if block.activation not in LAYER_ACTIVATIONS:
-                raise ValueError(f"block {index}: activation must be one of {LAYER_ACTIVATIONS}, got {block.activation!r}")
+                raise UserError("error.model.block", index=index, reason=Text("error.model.activation", options=LAYER_ACTIVATIONS,
+                                                                              value=block.activation))
             if block.pool not in POOL_KINDS:
-                raise ValueError(f"block {index}: pool must be one of {POOL_KINDS}, got {block.pool!r}")
+                raise UserError("error.model.block", index=index,
+                                reason=Text("error.model.pool", options=POOL_KINDS, value=block.pool))
             if not isinstance(block.pool_first, bool):
-                raise ValueError(f"block {index}: pool_first must be True or False, got {block.pool_first!r}")
+                raise UserError("error.model.block", index=index,
+                                reason=Text("error.model.pool_first", value=block.pool_first))
         feature_shapes(self)
 
 
@@ -111,10 +116,7 @@ def _spatial_after(block: ConvBlock, size: int, index: int) -> tuple[int, int]:
         try:
             size = layer.out_hw((size, size))[0]
         except ValueError as error:
-            raise ValueError(
-                f"block {index} shrinks the {size}x{size} input to nothing ({error}). "
-                "Use fewer blocks, more padding, a smaller kernel, stride or pooling"
-            ) from None
+            raise UserError("error.model.shrinks", index=index, size=size, reason=error) from None
         sizes.append(size)
     return sizes[0], sizes[-1]
 

@@ -13,6 +13,8 @@ import math
 import re
 from fractions import Fraction
 
+from cnnviz.errors import UserError
+
 MAX_DENOMINATOR = 256  # 1/9, 1/16 and the unsharp mask's 1/256 show as fractions; nothing finer does
 
 
@@ -56,14 +58,14 @@ def parse_number(text: str) -> float:
         return 0.0
     parts = [p.strip() for p in cleaned.split("/")]
     if len(parts) > 2 or not all(_NUMBER.match(p) for p in parts):
-        raise ValueError(f"{text!r} is not a number: type a value such as 0.5, -2 or 1/9")
+        raise UserError("error.numfmt.not_a_number", text=text)
     numerator = float(parts[0])
     denominator = float(parts[1]) if len(parts) == 2 else 1.0
     if denominator == 0:
-        raise ValueError(f"{text!r} divides by zero")
+        raise UserError("error.numfmt.divides_by_zero", text=text)
     value = numerator / denominator
     if not math.isfinite(value):
-        raise ValueError(f"{text!r} is too large: keep weights between -1e6 and 1e6")
+        raise UserError("error.numfmt.too_large", text=text)
     return value
 
 
@@ -81,11 +83,11 @@ def parse_rows(text: str) -> list[list[float]]:
             try:
                 values.append(parse_number(cell.strip("[]")))
             except ValueError as error:
-                raise ValueError(f"row {r + 1}, column {c + 1}: {error}") from None
+                raise UserError("error.numfmt.cell", row=r + 1, col=c + 1, reason=error) from None
         rows.append(values)
     if not rows:
-        raise ValueError("paste at least one row of numbers")
+        raise UserError("error.numfmt.empty")
     widths = {len(row) for row in rows}
     if len(widths) != 1:
-        raise ValueError(f"every row needs the same number of values; got rows of {sorted(widths)} values")
+        raise UserError("error.numfmt.ragged", widths=sorted(widths))
     return rows

@@ -136,8 +136,7 @@ def convolve(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Convolved
 def finish(convolved: Convolved, cfg: LabConfig) -> PipelineResult:
     """The cheap half: bias, activation and pooling on top of ``convolve``'s result."""
     x, rows, cols = convolved.image, convolved.rows, convolved.cols
-    conv = convolved.raw + np.float32(cfg.bias) if cfg.bias else convolved.raw
-    activated = activate(conv, cfg.activation, cfg.leaky_slope)
+    conv, activated = after_conv(convolved.raw, cfg)
     shapes = [StageShape("input", x.shape), StageShape("conv", conv.shape, rows, cols),
               StageShape("activation", activated.shape)]
     pooled = None
@@ -165,8 +164,13 @@ def run_pipeline(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Pipel
     return finish(convolve(image, kernel, cfg), cfg)
 
 
+def after_conv(raw: np.ndarray, cfg: LabConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(the convolution plus bias, then activated) from a map convolved without bias."""
+    conv = raw + np.float32(cfg.bias) if cfg.bias else raw
+    return conv, activate(conv, cfg.activation, cfg.leaky_slope)
+
+
 def run_bank(image: np.ndarray, kernels: list[np.ndarray], cfg: LabConfig) -> list[np.ndarray]:
     """One activated feature map per kernel: a conv layer with len(kernels) output channels."""
     x = to_working_image(image, cfg.colour)
-    return [activate(ops.conv2d(x, kernel, bias=cfg.bias, **cfg.geometry.conv_kwargs()), cfg.activation, cfg.leaky_slope)
-            for kernel in kernels]
+    return [after_conv(ops.conv2d(x, kernel, **cfg.geometry.conv_kwargs()), cfg)[1] for kernel in kernels]

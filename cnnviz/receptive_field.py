@@ -28,7 +28,8 @@ from typing import Any
 
 from torch import nn
 
-from cnnviz.geometry import Layer, as_pair, is_int, resolve_padding
+from cnnviz.errors import UserError
+from cnnviz.geometry import Layer, as_pair, is_int, nearest_centre, resolve_padding
 
 SPEC_DEFAULTS = {"kernel": 1, "stride": 1, "padding": 0, "dilation": 1, "kind": "conv", "name": None}  # a dict layer
 # Modules that leave every spatial position where it was: elementwise activations, normalisation, dropout.
@@ -147,7 +148,9 @@ def _layer_of(spec: Any, index: int, input_hw: tuple[int, int] | None) -> tuple[
                                       dilation=fields["dilation"], input_hw=input_hw or (1, 1))
         layer = Layer(fields["kernel"], fields["stride"], padding, fields["dilation"], fields["kind"])
     except ValueError as error:
-        raise ValueError(f"{label}: {error}") from None
+        if "name" in spec:
+            raise UserError("error.rf.named_layer", index=index, name=spec["name"], reason=error) from None
+        raise UserError("error.rf.layer", index=index, reason=error) from None
     return fields["name"] or f"{layer.kind}{index}", layer
 
 
@@ -181,8 +184,8 @@ def analyze(layers: Sequence[Mapping[str, Any] | Layer], input_size: int | Seque
                 hw = layer.out_hw(hw)
             except ValueError as error:
                 span = next(axis.span for axis in axes if not axis.fits)
-                raise ValueError(f"layer {index} ({name}) gets a {hw[0]}x{hw[1]} map but its window spans {span}: "
-                                 f"{error}") from None
+                raise UserError("error.rf.vanishes", index=index, name=name, h=hw[0], w=hw[1], span=span,
+                                reason=error) from None
         rows.append(RFRow(index, name, layer.kind, layer, size, jump, start, hw))
     return rows
 
@@ -268,7 +271,6 @@ def unit_at(rows: Sequence[RFRow], layer_index: int, y: float, x: float) -> tupl
     for name, value in (("y", y), ("x", x)):
         if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {name}={value!r}")
-    units = [math.floor((p - a - (r - 1) / 2) / j + 0.5)  # floor(v + 0.5): halves round up, never to even
-             for p, a, r, j in zip((y, x), info.start, info.size, info.jump)]
     limits = info.out_size or (math.inf, math.inf)
-    return tuple(int(min(max(u, 0), n - 1)) for u, n in zip(units, limits))
+    return tuple(nearest_centre(p, a + (r - 1) / 2, j, n)
+                 for p, a, r, j, n in zip((y, x), info.start, info.size, info.jump, limits))

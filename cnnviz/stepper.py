@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnviz import ops
-from cnnviz.geometry import Geometry, Layer, Pads, Pooling
+from cnnviz.geometry import Axis, Geometry, Layer, Pads, Pooling
 from cnnviz.numfmt import fmt
 
 

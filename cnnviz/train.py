@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnviz.data import Mnist, load_mnist
+from cnnviz.errors import Join, Text, UserError
 from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, ModelConfig, build_model, preset
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -58,19 +59,19 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got optimizer={self.optimizer!r}")
+            raise UserError("error.one_of", name="optimizer", options=OPTIMIZERS, value=self.optimizer)
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got schedule={self.schedule!r}")
+            raise UserError("error.one_of", name="schedule", options=SCHEDULES, value=self.schedule)
         if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got device={self.device!r}")
+            raise UserError("error.one_of", name="device", options=DEVICES, value=self.device)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got lr={self.lr!r}")
+            raise UserError("error.train.lr", lr=self.lr)
         for name, low in (("batch_size", 1), ("epochs", 1), ("subset", 0), ("eval_every", 0), ("eval_slice", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an int of at least {low}, got {name}={value!r}")
+                raise UserError("error.int_at_least", name=name, minimum=low, value=value)
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay cannot be negative, got weight_decay={self.weight_decay!r}")
+            raise UserError("error.train.weight_decay", weight_decay=self.weight_decay)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ class Metrics:
     eta_seconds: float | None = None  # estimated training seconds left
     test_loss: float | None = None  # on the test slice ("eval") or full test set ("epoch")
     test_accuracy: float | None = None  # likewise, in [0, 1]
-    message: str = ""  # why a run diverged
+    message: str = ""  # why a run diverged, in English
+    error: UserError | None = None  # the same, for the UI to show in the reader's language
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,8 +115,8 @@ class EvalResult:
     probabilities: np.ndarray  # (N, classes) softmax
 
 
-class CheckpointError(ValueError):
-    """A file that is not a usable cnnviz checkpoint; the message says why."""
+class CheckpointError(UserError):
+    """A file that is not a usable cnnviz checkpoint; the message says why (a ValueError)."""
 
 
 def available_devices() -> list[str]:
@@ -250,10 +252,9 @@ def iter_training(
             speed = seen / elapsed if elapsed > 0 else None
             common = dict(step=step, total_steps=total_steps, epoch=step / steps_per_epoch)
             if not math.isfinite(loss_value):
-                yield Metrics("diverged", **common, loss=loss_value, lr=lr, elapsed=elapsed, message=(
-                    f"The loss became {loss_value} at step {step}: training diverged. "
-                    f"Lower the learning rate (it was {lr:g}; try {lr / 10:g}) and start again."
-                ))
+                error = UserError("error.train.diverged", loss=loss_value, step=step, lr=lr, lower=lr / 10)
+                yield Metrics("diverged", **common, loss=loss_value, lr=lr, elapsed=elapsed, message=str(error),
+                              error=error)
                 return
             eta = (total_steps - step) * elapsed / step
             yield Metrics("step", **common, loss=loss_value, accuracy=accuracy, lr=lr,
@@ -300,36 +301,25 @@ def load_checkpoint(data: bytes) -> tuple[nn.Module, ModelConfig, dict[str, Any]
     try:
         payload = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as error:  # torch raises many types for foreign bytes
-        raise CheckpointError(
-            "This file is not a cnnviz checkpoint (.pt saved by cnnviz). Download one from the Train page, "
-            f"or save one with `python -m cnnviz.train --save model.pt`. ({type(error).__name__})"
-        ) from None
+        raise CheckpointError("error.checkpoint.not_torch", kind=type(error).__name__) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            "This .pt file was not saved by cnnviz (it has no cnnviz format marker), so its layers are unknown. "
-            "Use a checkpoint downloaded from the Train page."
-        )
+        raise CheckpointError("error.checkpoint.no_marker")
     try:
         cfg = ModelConfig.from_dict(payload["model_config"])
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"The checkpoint's model config is invalid: {error}") from None
+        raise CheckpointError("error.checkpoint.bad_config", reason=error if isinstance(error, UserError) else str(error)) from None
     model = build_model(cfg)
     state = payload.get("state_dict")
     if not isinstance(state, dict):
-        raise CheckpointError("The checkpoint has no weights (state_dict).")
+        raise CheckpointError("error.checkpoint.no_weights")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
-        raise CheckpointError(
-            "The checkpoint's weights do not fit its config: "
-            + "; ".join(part for part in (
-                f"missing {', '.join(missing[:4])}" if missing else "",
-                f"unexpected {', '.join(unexpected[:4])}" if unexpected else "",
-                f"wrong shape for {', '.join(wrong[:4])}" if wrong else "",
-            ) if part)
-        )
+        parts = [Text(f"error.checkpoint.{kind}", names=", ".join(names[:4]))
+                 for kind, names in (("missing", missing), ("unexpected", unexpected), ("wrong_shape", wrong)) if names]
+        raise CheckpointError("error.checkpoint.weights_mismatch", parts=Join(parts))
     model.load_state_dict(state)
     model.eval()
     return model, cfg, {k: v for k, v in payload.items() if k != "state_dict"}

@@ -26,6 +26,8 @@ import zlib
 from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
 
+from cnnviz.geometry import PADDING_KINDS, PADDING_MODES
+
 Matrix = tuple[tuple[float, ...], ...]  # a kernel or input grid, row-major, hashable
 
 
@@ -293,6 +295,35 @@ def _build(cls: type, values: dict[str, Any], ignored: list[str]) -> Any:
     return repaired
 
 
+class PageState:
+    """Base of a frozen page-state dataclass: its dict and query round trips, as ``FIELDS`` says.
+
+    ``from_query`` and ``from_dict`` never raise: they return the state and what they could not use.
+    """
+
+    def to_query(self) -> dict[str, str]:
+        return to_query(self)
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> tuple[Any, list[str]]:
+        return from_query(cls, params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> tuple[Any, list[str]]:
+        return from_dict(cls, data)
+
+
+def geometry_fields(*, max_pad: int, max_stride: int, max_dilation: int) -> tuple[Field, ...]:
+    """How the convolution settings of a page (its padding, pad, padding_mode, stride, dilation and flip) appear in
+    its links, the same keys on every page."""
+    return (Field("padding", "p", Choice(PADDING_KINDS)), Field("pad", "pa", PairCodec(0, max_pad)),
+            Field("padding_mode", "pm", Choice(PADDING_MODES)), Field("stride", "s", PairCodec(1, max_stride)),
+            Field("dilation", "d", PairCodec(1, max_dilation)), Field("flip", "f", BoolCodec()))
+
+
 def field_names(cls: type) -> set[str]:
     """The query keys a state class reads."""
     return {f.key for f in cls.FIELDS}
@@ -431,4 +462,4 @@ def as_matrix(array: Any) -> Any:
 
 __all__ = ["Codec", "Choice", "IntCodec", "FloatCodec", "FloatsCodec", "BoolCodec", "PairCodec", "NamesCodec", "MatrixCodec",
            "Field", "to_query", "from_query", "to_dict", "from_dict", "encode_matrix", "decode_matrix", "as_matrix",
-           "field_names", "check_fields", "Matrix"]
+           "field_names", "check_fields", "Matrix", "PageState"]

@@ -10,7 +10,7 @@ Worker -> server, one ``(kind, payload)`` message at a time over a one-way pipe:
     ("state", "paused"|"running")  the worker paused between steps, or went on
     ("weights", bytes)             the model's state_dict (CPU tensors, torch.save): when asked, and at the end,
                                    before the record that finishes the run
-    ("error", text)                an exception ended the run; the text is what the page shows
+    ("error", UserError)           an exception ended the run; the page shows its message
     ("end", None)                  the run ended by itself or was stopped, and said all it had to say
 Server -> worker: the flags of a ``Control``, read between steps.
 """
@@ -29,13 +29,12 @@ import torch
 from torch import nn
 
 from cnnviz.data import Mnist
+from cnnviz.errors import UserError
 from cnnviz.model import ModelConfig, build_model
 from cnnviz.train import TrainConfig, iter_training
 
 PAUSE_POLL_SECONDS = 0.1  # how often a paused worker looks for stop, weight requests and a vanished server
 
-RESTART_HINT = "Your settings are kept: try a smaller network, batch or number of training images, then press Start."
-OUT_OF_MEMORY = "The computer ran out of memory while training. " + RESTART_HINT
 
 
 @dataclass(frozen=True)
@@ -69,25 +68,27 @@ def with_weights(model: nn.Module, data: bytes) -> nn.Module:
     return fresh
 
 
-def failure_message(error: BaseException) -> str:
-    """What the page says about an exception that ended a run."""
+def failure(error: BaseException) -> UserError:
+    """What the page says about an exception that ended a run: a UserError as it is, out of memory in plain words,
+    anything else by its type and text (never a traceback)."""
+    if isinstance(error, UserError):
+        return error
     text = str(error)
     if isinstance(error, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text:
-        return OUT_OF_MEMORY
-    return f"{type(error).__name__}: {text}"
+        return UserError("error.worker.out_of_memory")
+    return UserError("error.worker.crashed", kind=type(error).__name__, detail=text[:300])
 
 
-def exit_message(exitcode: int | None) -> str:
-    """What the page says when a worker ended without a word: killed, crashed, or out of memory."""
+def exit_failure(exitcode: int | None) -> UserError:
+    """What the page says when a worker ended without a word: killed (most often for memory), crashed, or exited."""
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        cause = ("something stopped it from outside, most often because the computer ran out of memory"
-                 if exitcode == -signal.SIGKILL else "it crashed")
-        return f"The training process ended unexpectedly ({name}): {cause}. {RESTART_HINT}"
-    return f"The training process ended unexpectedly (exit code {exitcode}). {RESTART_HINT}"
+        key = "error.worker.killed" if exitcode == -signal.SIGKILL else "error.worker.signal"
+        return UserError(key, signal=name)
+    return UserError("error.worker.exited", code=exitcode)
 
 
 def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist, control: Control, conn) -> None:
@@ -123,7 +124,7 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
         conn.send(("end", None))
     except BaseException as error:  # the server must hear why, whatever it was
         try:
-            conn.send(("error", failure_message(error)))
+            conn.send(("error", failure(error)))
         except OSError:
             pass  # the server is gone: there is nobody left to tell
     finally:

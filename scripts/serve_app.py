@@ -30,12 +30,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Yield the base URL of a freshly started app; raise RuntimeError with the server's log if it never answers."""
+def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "app.py") -> Iterator[str]:
+    """Yield the base URL of a freshly started app (``script``, relative to the repository); raise RuntimeError with
+    the server's log if it never answers."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix=f"streamlit-{port}-", suffix=".log", delete=False)
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )

@@ -5,7 +5,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["cnnviz/ui/kernel_lab.py", "cnnviz/ui/step_by_step.py", "cnnviz/ui/train.py"]
+PAGES = ["cnnviz/ui/kernel_lab.py", "cnnviz/ui/step_by_step.py", "cnnviz/ui/receptive_field.py", "cnnviz/ui/train.py",
+         "cnnviz/ui/inspector.py", "cnnviz/ui/lessons.py"]
 
 
 def test_default_page_runs():
@@ -42,3 +43,17 @@ def test_the_server_never_shows_error_details():
     config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
     assert config["server"]["enableXsrfProtection"] is True
+
+
+def test_presentation_mode_and_hidden_sections_travel_in_the_link():
+    at = AppTest.from_file(str(Path(APP).parent / "cnnviz" / "ui" / "kernel_lab.py"), default_timeout=60)
+    at.query_params["present"] = "1"
+    at.query_params["hide"] = "bank,shapes"
+    at.run()
+    assert not at.exception
+    assert at.toggle(key="present").value is True and at.multiselect(key="hide").value == ["bank", "shapes"]
+    styles = " ".join(h.proto.body for h in at.get("html"))
+    assert ".st-key-section_bank { display: none; }" in styles and '[data-testid="stSidebar"]' in styles
+    assert at.query_params["present"] == "1" and at.query_params["hide"] == "bank,shapes"
+    at.button(key="present_exit").click().run()
+    assert "present" not in at.query_params and at.toggle(key="present").value is False

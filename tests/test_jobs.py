@@ -8,6 +8,7 @@ import torch
 
 from cnnviz import worker
 from cnnviz.data import load_mnist
+from cnnviz.errors import UserError
 from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label, default_mode, worker_threads
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.train import TrainConfig, evaluate
@@ -146,7 +147,7 @@ def test_a_killed_worker_is_reported_and_the_server_lives_on():
     os.kill(job.worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
     assert job.wait(30)
     snap = job.snapshot()
-    assert snap.state == "failed" and "ended unexpectedly" in snap.message and "memory" in snap.message
+    assert snap.state == "failed" and snap.error.key == "error.worker.killed" and "SIGKILL" in snap.message
     assert limiter.running == 0  # its slot is free: the next run starts
     after = make_job(limiter, subset=64)
     after.start()
@@ -196,14 +197,18 @@ def test_weights_cross_as_bytes_and_leave_the_old_model_alone():
 
 
 def test_failure_messages_a_student_understands():
-    assert worker.failure_message(MemoryError()) == worker.OUT_OF_MEMORY
-    assert worker.failure_message(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
-                                               "1000000 bytes")) == worker.OUT_OF_MEMORY
-    assert worker.failure_message(ValueError("bad")) == "ValueError: bad"
-    killed = worker.exit_message(-signal.SIGKILL)
-    assert "SIGKILL" in killed and "ran out of memory" in killed and "press Start" in killed
-    assert "SIGSEGV" in worker.exit_message(-signal.SIGSEGV) and "crashed" in worker.exit_message(-signal.SIGSEGV)
-    assert "exit code 1" in worker.exit_message(1)
+    assert worker.failure(MemoryError()).key == "error.worker.out_of_memory"
+    oom = worker.failure(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1000000 bytes"))
+    assert oom.key == "error.worker.out_of_memory" and "press Start" in str(oom) and "“开始”" in oom.message("zh")
+    assert str(worker.failure(ValueError("bad"))) == "ValueError: bad"
+    own = UserError("error.train.lr", lr=0.0)
+    assert worker.failure(own) is own  # already a message for the page
+    killed = worker.exit_failure(-signal.SIGKILL)
+    assert killed.key == "error.worker.killed" and "SIGKILL" in str(killed) and "ran out of memory" in str(killed)
+    assert "SIGKILL" in killed.message("zh") and "内存不足" in killed.message("zh")
+    assert worker.exit_failure(-signal.SIGSEGV).key == "error.worker.signal"
+    assert "SIGSEGV" in str(worker.exit_failure(-signal.SIGSEGV))
+    assert str(worker.exit_failure(1)).startswith("The training process ended unexpectedly (exit code 1).")
 
 
 def test_failure_is_reported():
@@ -215,6 +220,8 @@ def test_failure_is_reported():
     assert job.wait(10)
     snap = job.snapshot()
     assert snap.state == "failed" and "disk on fire" in snap.message
+    # Worded for the page in either language, never a traceback.
+    assert snap.error.key == "error.worker.crashed" and snap.error.message("zh") == "训练出错（OSError）：disk on fire"
 
 
 def test_divergence_state():
@@ -222,6 +229,7 @@ def test_divergence_state():
     job.start()
     assert job.wait(30)
     assert job.snapshot().state == "diverged" and "Lower the learning rate" in job.snapshot().message
+    assert job.snapshot().error.key == "error.train.diverged"
 
 
 def test_snapshot_is_a_copy():

@@ -28,7 +28,8 @@ def shapes(app) -> str:
 
 
 def captions(app) -> str:
-    return "\n".join(c.value for c in app.caption)
+    """Every caption, the pictures' own included."""
+    return "\n".join([c.value for c in app.caption] + image_captions(app))
 
 
 def image_captions(app) -> list[str]:
@@ -244,6 +245,7 @@ def test_rgb_channel_slices_edit_separately(at):
     at.segmented_control(key="kl_colour").set_value("rgb").run()
     at.selectbox(key="kl_preset").set_value("identity").run()
     before = kernel(at).copy()  # (3, 3, 3)
+    at.segmented_control(key="kl_channel").set_value(2).run()  # blue
     edit_grid(at, grid_key(at, "kl", "grid", "_2"), {0: {0: "7"}})
     after = kernel(at)
     assert after[2, 0, 0] == 7.0

@@ -48,3 +48,16 @@ def test_nothing_writes_into_the_checkout_while_testing():
     writers = [str(p.relative_to(ROOT)) for p in sources if "docs" in p.read_text() and ".screenshot(" in p.read_text()
                or "save_screenshot" in p.read_text()]
     assert writers == []
+
+
+def test_every_cache_with_arguments_is_bounded():
+    # Memory must not grow with every upload: a cached function keyed by its arguments keeps at most max_entries
+    # results. Argument-less ones hold one object each (a registry, a bounded LruCache).
+    decorated = re.compile(r"@st\.cache_(?:data|resource)\(([^)]*)\)\s*\ndef \w+\(([^)]*)\)")
+    unbounded = []
+    for path in (ROOT / "cnnviz" / "ui").rglob("*.py"):
+        for options, parameters in decorated.findall(path.read_text()):
+            if parameters.strip() and "max_entries" not in options and "ttl" not in options:
+                unbounded.append(f"{path.name}: {parameters}")
+    assert unbounded == []
+    assert decorated.search('@st.cache_resource(show_spinner=False)\ndef f(x): pass')  # the scan sees decorators

@@ -73,6 +73,8 @@ def test_divergence_is_reported_with_the_learning_rate(mnist):
     last = records[-1]
     assert last.kind == "diverged"
     assert "1e+06" in last.message and "Lower the learning rate" in last.message
+    assert last.error.key == "error.train.diverged" and str(last.error) == last.message  # the UI translates it
+    assert "训练发散了" in last.error.message("zh") and "1e+06" in last.error.message("zh")
     assert all(r.kind != "done" for r in records)
 
 

@@ -1,9 +1,10 @@
 """Training figures hold exactly the data they are given."""
 import io
+import os
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
 from cnnviz import train_figures as tf
 from cnnviz.train import Metrics
@@ -33,7 +34,7 @@ def test_curves_and_overlay_names():
     figure = tf.training_figure(current, [old])
     names = {trace.name for trace in figure.data if trace.showlegend is not False}
     assert names == {"new (this run)", "old"}
-    raw = next(t for t in figure.data if t.name == "train loss (raw)")
+    raw = next(t for t in figure.data if t.name == "raw loss")  # named as its hover label says
     assert list(raw.y) == [1.0, 0.5, 1 / 3, 0.25]
 
 
@@ -95,3 +96,66 @@ def test_the_live_filter_panel_works_with_a_gpu_model():
         conv.weight.detach().numpy()
     picture = tf.filters_png(to_numpy(first_conv_weight(model)))
     assert Image.open(io.BytesIO(picture)).size[0] > 0
+# --- words in any language ---------------------------------------------------------------------------------
+
+CHINESE = tf.FigureText(loss="损失", accuracy="准确率", learning_rate="学习率", step="训练步数",
+                        step_at="第 {step} 步：{value}", this_run="{label}（本次训练）", raw_loss="原始损失",
+                        true_digit="真实数字", predicted_digit="预测数字", confusion_at="真实 {true}，预测 {predicted}：{count} 张",
+                        digit="数字", digit_at="数字 {digit}：{accuracy}")
+
+
+def test_english_defaults_are_the_old_words():
+    figure = tf.training_figure(tf.curves_from("new", [step(1, 1.0), step(2, 0.5)], []))
+    assert [a.text for a in figure.layout.annotations] == ["loss", "accuracy", "learning rate"]
+    assert figure.layout.xaxis.title.text == "step"
+    assert figure.data[1].hovertemplate == "step %{x}: %{y:.4f}<extra>train loss (smoothed)</extra>"
+    confusion = tf.confusion_figure(np.eye(2, dtype=int))
+    assert confusion.data[0].hovertemplate == "true %{y}, predicted %{x}: %{customdata}<extra></extra>"
+    assert tf.per_class_figure(np.eye(2, dtype=int)).data[0].hovertemplate == "digit %{x}: %{y:.2%}<extra></extra>"
+
+
+def test_figures_take_their_words_as_arguments():
+    figure = tf.training_figure(tf.curves_from("new", [step(1, 1.0), step(2, 0.5)], []), text=CHINESE)
+    assert [a.text for a in figure.layout.annotations] == ["损失", "准确率", "学习率"]
+    assert figure.layout.xaxis.title.text == "训练步数"
+    assert {t.name for t in figure.data if t.showlegend is not False} == {"new（本次训练）"}
+    assert figure.data[0].hovertemplate == "第 %{x} 步：%{y:.4f}<extra>原始损失</extra>"
+    confusion = tf.confusion_figure(np.eye(2, dtype=int), CHINESE)
+    assert confusion.layout.yaxis.title.text == "真实数字" and confusion.layout.xaxis.title.text == "预测数字"
+    assert confusion.data[0].hovertemplate == "真实 %{y}，预测 %{x}：%{customdata} 张<extra></extra>"
+    bars = tf.per_class_figure(np.eye(2, dtype=int), CHINESE)
+    assert bars.layout.xaxis.title.text == "数字"
+    assert bars.data[0].hovertemplate == "数字 %{x}：%{y:.2%}<extra></extra>"
+
+
+def _gallery(true_label: str) -> np.ndarray:
+    probabilities = np.full((1, 10), 0.05)
+    probabilities[0, 3] = 0.55
+    data = tf.gallery_png(np.zeros((1, 28, 28), np.uint8), np.array([7]), probabilities, [0], columns=1,
+                          true_label=true_label)
+    return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+
+
+def test_gallery_without_a_cjk_font_draws_the_english_label(monkeypatch):
+    monkeypatch.setattr(tf, "cjk_font_path", lambda: None)
+    assert np.array_equal(_gallery("真实"), _gallery("true"))  # English, never boxes
+
+
+def test_gallery_with_a_cjk_font_draws_chinese():
+    path = tf.cjk_font_path()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs fonts-noto-cjk, but no CJK font was found")
+        pytest.skip("no CJK font on this machine (apt-get install fonts-noto-cjk)")
+    font, text = tf.label_font("真实", "true")
+    assert text == "真实"
+    # Real glyphs: two different characters draw differently (a missing-glyph font draws the same box twice).
+    glyphs = [np.asarray(font.getmask(c)) for c in "真实"]
+    assert glyphs[0].size and glyphs[0].any() and not np.array_equal(glyphs[0], glyphs[1])
+    assert not np.array_equal(_gallery("真实"), _gallery("true"))
+
+
+def test_ascii_labels_keep_the_default_font(monkeypatch):
+    monkeypatch.setattr(tf, "cjk_font_path", lambda: pytest.fail("no font lookup for ASCII"))
+    font, text = tf.label_font("true", "true")
+    assert text == "true" and font.getname() == ImageFont.load_default(size=tf.GALLERY_FONT).getname()

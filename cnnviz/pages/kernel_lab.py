@@ -14,18 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz import kernels, pipeline, urlstate
+from cnnviz import kernels, ops, pipeline
 from cnnviz.cache import LruCache
 from cnnviz.figures import DISPLAY_MODES, auto_display
-from cnnviz.geometry import PADDING_MODES, POOL_KINDS, Geometry, Pooling
+from cnnviz.geometry import POOL_KINDS, Geometry, Pooling
 from cnnviz.images import downscale
 from cnnviz.samples import sample_keys
 from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, IntCodec, MatrixCodec, NamesCodec,
-                             PairCodec, as_matrix)
+                             PageState, PairCodec, as_matrix, geometry_fields)
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
 WORKING_SIZES = (64, 128, 256, 512, 768, 1024)  # choices for the working image's longer side, px
-PADDING_KINDS = ("valid", "same", "custom")  # custom = the amounts in ``pad``
 DISPLAYS = ("auto",) + DISPLAY_MODES  # auto picks per map: gray for images, signed for maps with both signs
 DEFAULT_BANK = ("sobel_x", "sobel_y", "laplacian8", "gaussian")  # the filter bank a student sees first
 BANK_SIDE = 256  # filter-bank maps are computed on a copy of the image at most this big
@@ -33,7 +32,7 @@ LUMA = kernels.grayscale_weights()
 
 
 @dataclass(frozen=True)
-class KernelLabState:
+class KernelLabState(PageState):
     """Everything a Kernel Lab view is made of, except the pixels of an uploaded image."""
 
     source: str = "sample"  # sample, upload or camera; a link cannot carry an upload
@@ -68,12 +67,7 @@ class KernelLabState:
         Field("preset", "k", Choice(tuple(kernels.PRESETS))),
         Field("params", "kp", FloatsCodec(-1000, 1000, most=8)),
         Field("kernel", "kv", MatrixCodec(kernels.MAX_SIDE)),
-        Field("padding", "p", Choice(PADDING_KINDS)),
-        Field("pad", "pa", PairCodec(0, 32)),
-        Field("padding_mode", "pm", Choice(PADDING_MODES)),
-        Field("stride", "s", PairCodec(1, 8)),
-        Field("dilation", "d", PairCodec(1, 8)),
-        Field("flip", "f", BoolCodec()),
+        *geometry_fields(max_pad=32, max_stride=8, max_dilation=8),
         Field("bias", "b", FloatCodec(-10_000, 10_000)),
         Field("activation", "a", Choice(pipeline.MAP_ACTIVATIONS)),
         Field("slope", "ls", FloatCodec(0.01, 0.5)),
@@ -86,21 +80,6 @@ class KernelLabState:
         Field("bank", "bank", NamesCodec(tuple(kernels.PRESETS))),
     )
 
-    # --- round trips ---------------------------------------------------------------------------------
-
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[KernelLabState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[KernelLabState, list[str]]:
-        return urlstate.from_dict(cls, data)
 
     def repaired(self) -> tuple[KernelLabState, list[str]]:
         """The nearest consistent state, and what had to change (values a hand-edited link can get wrong)."""
@@ -140,9 +119,7 @@ class KernelLabState:
 
     @property
     def geometry(self) -> Geometry:
-        padding = self.pad if self.padding == "custom" else self.padding
-        return Geometry(padding=padding, padding_mode=self.padding_mode, stride=self.stride, dilation=self.dilation,
-                        flip=self.flip)
+        return Geometry.chosen(self.padding, self.pad, self.padding_mode, self.stride, self.dilation, self.flip)
 
     @property
     def pooling(self) -> Pooling:
@@ -198,7 +175,7 @@ class BankMap:
 
     preset: str  # the kernel preset
     values: np.ndarray | None  # the activated map; None when the kernel does not fit
-    error: str = ""  # what to change, when it does not fit
+    error: ValueError | None = None  # why it does not fit, saying what to change (the UI translates it)
 
 
 @dataclass(frozen=True)
@@ -217,16 +194,18 @@ class KernelLabResult:
     stages: pipeline.PipelineResult  # input, convolution, activation, pooling, with shapes and formulas
     kernel: np.ndarray  # the weights applied
     displays: dict[str, str]  # stage -> the display scale its picture uses (auto resolved per map)
+    ranges: dict[str, tuple[float, float, float]]  # stage -> (min, max, mean) of its values
     keys: dict[str, str]  # stage -> a key naming everything its picture depends on
     bank: tuple[BankMap, ...]  # one map per filter-bank kernel
     params: ParamCount
 
 
-def compute(state: KernelLabState, image: np.ndarray, image_key: str, *,
-            cache: LruCache | None = None) -> KernelLabResult:
+def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: LruCache | None = None,
+            bank_cache: LruCache | None = None) -> KernelLabResult:
     """Everything the Kernel Lab draws for ``state`` on ``image`` ([0, 1] pixels, named by ``image_key``).
 
-    ``cache`` keeps convolutions across calls: a bias, activation or pooling change reuses the convolution.
+    ``cache`` keeps convolutions across calls, so a bias, activation or pooling change reuses the convolution;
+    ``bank_cache`` keeps the filter bank's small ones (a few hundred kB each, where a big image's are megabytes).
 
     Raises:
         ValueError: the settings cannot work (from ``cnnviz.ops``), saying what to change.
@@ -245,36 +224,55 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *,
         maps["pool"] = stages.pooled
     if stages.partials is not None:
         maps.update({f"partial{c}": stages.partials[c] for c in range(3)})
-    displays = {name: "clip" if name == "input" else (auto_display(values) if state.display == "auto" else state.display)
-                for name, values in maps.items()}
+    def value_range(values: np.ndarray) -> tuple[float, float, float]:
+        return float(values.min()), float(values.max()), float(values.mean())
+
+    ranges = {name: value_range(values) for name, values in maps.items() if name != "input"}
+    # The input's range changes only with the image: a million-pixel photo's is kept, not recomputed per change.
+    ranges["input"] = (bank_cache.get(("range", image_key, state.colour), lambda: value_range(stages.image))
+                       if bank_cache is not None else value_range(stages.image))
+    displays = {name: "clip" if name == "input" else (auto_display(ranges[name]) if state.display == "auto"
+                                                      else state.display) for name in maps}
     after_conv = _digest(conv_key, state.bias)
     after_act = _digest(after_conv, state.activation, state.slope)
     depends = {"input": _digest(image_key, state.colour, repr(stages.dropped_rows), repr(stages.dropped_cols)),
                "conv": after_conv, "activation": after_act, "pool": _digest(after_act, repr(state.pooling))}
     depends.update({f"partial{c}": _digest(conv_key, c) for c in range(3)})
     keys = {name: f"{name}|{depends[name]}|{displays[name]}" for name in maps}
-    bank = _bank(state, image, image_key, cache)
+    bank = _bank(state, image, image_key, bank_cache)
     channels = 1 if state.colour == "gray" else 3
     filters = tuple((channels, *kernels.make_kernel(p).shape) for p in state.bank)
-    params = ParamCount(channels, kernel.shape[-2:], channels * kernel.shape[-2] * kernel.shape[-1] + 1, filters,
-                        sum(c * h * w + 1 for c, h, w in filters))
-    return KernelLabResult(stages, kernel, displays, keys, bank, params)
+    params = ParamCount(channels, kernel.shape[-2:], layer_params([(channels, *kernel.shape[-2:])]), filters,
+                        layer_params(filters))
+    return KernelLabResult(stages, kernel, displays, ranges, keys, bank, params)
+
+
+def layer_params(filters: list[tuple[int, int, int]] | tuple[tuple[int, int, int], ...]) -> int:
+    """Learnable parameters of a conv layer with these (channels, kh, kw) filters: each one's weights and a bias."""
+    return sum(channels * kh * kw + 1 for channels, kh, kw in filters)
 
 
 def _bank(state: KernelLabState, image: np.ndarray, image_key: str, cache: LruCache | None) -> tuple[BankMap, ...]:
-    def small() -> np.ndarray:
-        return downscale(image, BANK_SIDE) if max(image.shape[:2]) > BANK_SIDE else image
+    """Each bank kernel's map on a small copy of the image. The convolutions (without bias) are cached, so a bias,
+    activation or display change redoes none of them."""
+    def cached(key: tuple, make):
+        return cache.get(key, make) if cache is not None else make()
 
-    thumbnail = cache.get(("small", image_key), small) if cache is not None else small()
-    cfg = state.lab_config
+    def small() -> np.ndarray:
+        small_image = downscale(image, BANK_SIDE) if max(image.shape[:2]) > BANK_SIDE else image
+        return pipeline.to_working_image(small_image, state.colour)
+
+    thumbnail = cached(("small", image_key, state.colour), small)
+    cfg, conv_kwargs = state.lab_config, state.geometry.conv_kwargs()
     maps = []
     for preset in state.bank:
         kernel = preset_kernel(preset, {}, state.colour)
         try:
-            values = pipeline.run_bank(thumbnail, [kernel], cfg)[0]
-            maps.append(BankMap(preset, values))
+            raw = cached(("bank", image_key, state.colour, repr(state.geometry), preset),
+                         lambda: ops.conv2d(thumbnail, kernel, **conv_kwargs))
+            maps.append(BankMap(preset, pipeline.after_conv(raw, cfg)[1]))
         except ValueError as error:
-            maps.append(BankMap(preset, None, str(error)))
+            maps.append(BankMap(preset, None, error))
     return tuple(maps)
 
 

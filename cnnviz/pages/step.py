@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 
 from cnnviz import stepper, urlstate
-from cnnviz.geometry import PADDING_MODES, Geometry, Pooling
+from cnnviz.geometry import Geometry, Pooling
 from cnnviz.kernels import make_kernel, resize_kernel
-from cnnviz.urlstate import BoolCodec, Choice, Field, FloatCodec, IntCodec, MatrixCodec, PairCodec, as_matrix
+from cnnviz.urlstate import (Choice, Field, FloatCodec, IntCodec, MatrixCodec, PageState, PairCodec, as_matrix,
+                             geometry_fields)
 
 OPERATIONS = ("conv", "max", "avg")  # what slides over the input
-PADDING_KINDS = ("valid", "same", "custom")  # custom = the amounts in ``pad``
 MAX_INPUT = 10  # the input grid goes up to 10×10, small enough to check by hand
 MAX_KERNEL = 5  # the kernel or pooling window goes up to 5×5
 
@@ -30,7 +30,7 @@ def _floats(rows) -> urlstate.Matrix:
 
 
 @dataclass(frozen=True)
-class StepState:
+class StepState(PageState):
     """Everything the Step-by-step page shows."""
 
     input: Any = _floats(FIVE)  # the input grid, rows of numbers
@@ -51,37 +51,16 @@ class StepState:
         Field("input", "x", MatrixCodec(MAX_INPUT, max_depth=0)),
         Field("kernel", "w", MatrixCodec(MAX_KERNEL, max_depth=0)),
         Field("op", "op", Choice(OPERATIONS)),
-        Field("padding", "p", Choice(PADDING_KINDS)),
-        Field("pad", "pa", PairCodec(0, 4)),
-        Field("padding_mode", "pm", Choice(PADDING_MODES)),
-        Field("stride", "s", PairCodec(1, 5)),
-        Field("dilation", "d", PairCodec(1, 4)),
-        Field("flip", "f", BoolCodec()),
+        *geometry_fields(max_pad=4, max_stride=5, max_dilation=4),
         Field("bias", "b", FloatCodec(-1000, 1000)),
         Field("pool_size", "ps", PairCodec(1, MAX_KERNEL)),
         Field("pool_stride", "pst", PairCodec(1, MAX_KERNEL)),
         Field("position", "at", IntCodec(0, MAX_INPUT * MAX_INPUT * 4)),
     )
 
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[StepState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[StepState, list[str]]:
-        return urlstate.from_dict(cls, data)
-
     @property
     def geometry(self) -> Geometry:
-        padding = self.pad if self.padding == "custom" else self.padding
-        return Geometry(padding=padding, padding_mode=self.padding_mode, stride=self.stride, dilation=self.dilation,
-                        flip=self.flip)
+        return Geometry.chosen(self.padding, self.pad, self.padding_mode, self.stride, self.dilation, self.flip)
 
     @property
     def pooling(self) -> Pooling:

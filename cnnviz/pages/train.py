@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cnnviz import urlstate
-from cnnviz.model import LAYER_ACTIVATIONS, DEFAULT_PRESET, POOL_KINDS, NETWORK_PRESETS, ConvBlock, ModelConfig
+from cnnviz.model import DEFAULT_PRESET, LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, ModelConfig
 from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
-from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec
+from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec, PageState
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)  # the batch-size slider's stops
 SUBSETS = (0, 1000, 2000, 5000, 10000, 30000)  # training images: 0 = all 60,000
@@ -73,7 +72,7 @@ class TokenCodec(Codec):
 
 
 @dataclass(frozen=True)
-class TrainPageState:
+class TrainPageState(PageState):
     """The network and training settings of the Train page, and the run it shows."""
 
     preset: str = DEFAULT_PRESET  # the network the settings started from
@@ -89,6 +88,7 @@ class TrainPageState:
     seed: int = _DEFAULTS.seed  # same seed, same curve
     device: str = _DEFAULTS.device  # auto, cpu, cuda or mps
     run: str = ""  # the id of the run this page follows ("" = none); whoever has it can watch and control it
+    watch: str = ""  # a read-only watch id: the page shows that run live and offers no control over it
 
     ANCHORS = ("preset",)  # the other network fields are written only where they differ from the preset's
     FIELDS = (
@@ -105,6 +105,7 @@ class TrainPageState:
         Field("seed", "seed", IntCodec(0, 10_000)),
         Field("device", "dev", Choice(DEVICES)),
         Field("run", "run", TokenCodec()),
+        Field("watch", "watch", TokenCodec()),
     )
 
     def query_defaults(self) -> TrainPageState:
@@ -115,19 +116,6 @@ class TrainPageState:
         cfg = NETWORK_PRESETS[name]
         return replace(self, preset=name, blocks=cfg.blocks, hidden=cfg.hidden, dropout=cfg.dropout)
 
-    def to_query(self) -> dict[str, str]:
-        return urlstate.to_query(self)
-
-    @classmethod
-    def from_query(cls, params: dict[str, str]) -> tuple[TrainPageState, list[str]]:
-        return urlstate.from_query(cls, params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return urlstate.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> tuple[TrainPageState, list[str]]:
-        return urlstate.from_dict(cls, data)
 
     def repaired(self) -> tuple[TrainPageState, list[str]]:
         notes = []

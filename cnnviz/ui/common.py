@@ -2,22 +2,41 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+import threading
+from typing import Any, Callable
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from cnnviz.errors import UserError
 from cnnviz.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 LANG_KEY = "lang"
+LANG_WIDGET = "language"  # the selector's key (.st-key-language in the browser)
 _LOG = logging.getLogger("cnnviz")
 
 
+_RUN = threading.local()  # a session's script runs happen in its own script thread: per-run memos live here
+
+
 def current_language() -> str:
-    """The language of this session: its URL ``?lang=`` if valid, else the session's choice, else English."""
+    """The language of this session: its URL ``?lang=`` if valid, else the session's choice, else English.
+
+    Looked up once per script run (``page_header`` starts each run afresh): a page formats hundreds of labels, and
+    each lookup through ``st.session_state`` and ``st.query_params`` cost ~0.1 ms (20 ms a run on the Kernel Lab).
+    """
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None:
+        return DEFAULT_LANGUAGE  # outside a script run (AppTest formatting options): no session to ask
+    memo = getattr(_RUN, "language", None)
+    if memo is not None and memo[0] == ctx.session_id:
+        return memo[1]
     requested = st.query_params.get(LANG_KEY)
     if requested in LANGUAGES:
         st.session_state[LANG_KEY] = requested
-    return st.session_state.get(LANG_KEY, DEFAULT_LANGUAGE)
+    language = st.session_state.get(LANG_KEY, DEFAULT_LANGUAGE)
+    _RUN.language = (ctx.session_id, language)
+    return language
 
 
 def tr(key: str, **fmt: object) -> str:
@@ -25,11 +44,75 @@ def tr(key: str, **fmt: object) -> str:
     return t(key, current_language(), **fmt)
 
 
+def tr_option(key: str | Callable[[Any], str]) -> Callable[[Any], str]:
+    """A ``format_func`` for options labelled by catalog keys: ``key + option``, or ``key(option)``.
+
+    The language is fixed when the widget is made: AppTest calls format functions outside the script run, where
+    the session (and so its language) cannot be read.
+    """
+    language = current_language()
+    if callable(key):
+        return lambda option: t(key(option), language)
+    return lambda option: t(f"{key}{option}", language)
+
+
+def tr_error(error: BaseException) -> str:
+    """An error's message in the session's language: a ``UserError`` from the catalog, anything else as it is."""
+    return error.message(current_language()) if isinstance(error, UserError) else str(error)
+
+
+def _on_language() -> None:
+    # The URL wins over the session in current_language, so the choice goes into both before the rerun.
+    language = st.session_state[LANG_WIDGET]
+    st.session_state[LANG_KEY] = language
+    if language == DEFAULT_LANGUAGE:
+        st.query_params.pop(LANG_KEY, None)
+    else:
+        st.query_params[LANG_KEY] = language
+
+
+def language_selector() -> str:
+    """English / 中文 at the top of the sidebar; returns the session's language."""
+    st.session_state[LANG_WIDGET] = current_language()
+    with st.sidebar:
+        st.segmented_control(tr("common.language"), LANGUAGES, key=LANG_WIDGET, required=True,
+                             format_func=lambda language: t(f"lang.{language}", language), on_change=_on_language)
+    return current_language()
+
+
+PRESENT_KEY = "present"  # URL parameter and widget key: presentation mode on a projector
+HIDE_KEY = "hide"  # URL parameter and widget key: the page sections hidden while presenting
+
+
+def _from_url_once(key: str, parse: Callable[[str], object]) -> None:
+    """A session setting a link may carry (?present=1): the URL's value wins the first time the session sees it."""
+    seen = f"_url_seen_{key}"
+    text = st.query_params.get(key)
+    if text is not None and st.session_state.get(seen) != text:
+        st.session_state[seen] = text
+        st.session_state[key] = parse(text)
+
+
+def presenting() -> bool:
+    _from_url_once(PRESENT_KEY, lambda text: text == "1")
+    return bool(st.session_state.get(PRESENT_KEY, False))
+
+
+def hidden_sections() -> list[str]:
+    _from_url_once(HIDE_KEY, lambda text: [name for name in text.split(",") if name])
+    return list(st.session_state.get(HIDE_KEY, []))
+
+
 def global_params() -> dict[str, str]:
     """URL parameters that belong to the session, not to a page: every page writes them back (a page switch
     clears the URL)."""
     language = current_language()
-    return {LANG_KEY: language} if language != DEFAULT_LANGUAGE else {}
+    params = {LANG_KEY: language} if language != DEFAULT_LANGUAGE else {}
+    if presenting():
+        params[PRESENT_KEY] = "1"
+    if hidden_sections():
+        params[HIDE_KEY] = ",".join(hidden_sections())
+    return params
 
 
 # A projector shows 720 px: the default 6rem above the title and its 2.75rem size push the pictures off screen.
@@ -44,11 +127,44 @@ _COMPACT_CSS = """
 """
 
 
-def page_header(title_key: str, intro_key: str) -> None:
-    """The page's title and one line of introduction, compact enough to leave a projector's screen to the content."""
+# Presentation mode: no sidebar or toolbar, larger type and full width, for the back row of a lecture hall.
+_PRESENT_CSS = """
+<style>
+html { font-size: 19px; }
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] { display: none; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; }
+</style>
+"""
+
+
+def _exit_presentation() -> None:
+    st.session_state[PRESENT_KEY] = False
+
+
+def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = ()) -> None:
+    """The page's title and one line of introduction, compact enough to leave a projector's screen to the content,
+    the language selector at the top of the sidebar, and the classroom controls: presentation mode, and which of
+    the page's ``sections`` it hides."""
+    _RUN.language = None  # a new run: read the language afresh
     st.html(_COMPACT_CSS)
+    language_selector()
+    if presenting():
+        hidden = [name for name in hidden_sections() if name in sections]
+        st.html(_PRESENT_CSS + "".join(f"<style>.st-key-section_{name} {{ display: none; }}</style>" for name in hidden))
+        st.button(tr("common.present_exit"), key="present_exit", on_click=_exit_presentation,
+                  icon=":material/close_fullscreen:", type="tertiary")
     st.title(tr(title_key))
     st.caption(tr(intro_key))
+    with st.sidebar.expander(tr("common.present_settings"), icon=":material/co_present:"):
+        st.toggle(tr("common.present"), key=PRESENT_KEY, help=tr("common.present_help"))
+        if sections:
+            st.multiselect(tr("common.present_hide"), sections, key=HIDE_KEY, format_func=tr_option("sections."),
+                           help=tr("common.present_hide_help"))
+
+
+def section(name: str):
+    """A part of a page that presentation mode can hide (``page_header(..., sections=...)`` lists the names)."""
+    return st.container(key=f"section_{name}")
 
 
 def guarded(render: Callable[..., None], *args: object) -> None:

@@ -13,10 +13,9 @@ import streamlit as st
 
 from cnnviz import figures, kernels, pipeline
 from cnnviz.cache import LruCache
-from cnnviz.pages.kernel_lab import (DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute,
-                                     preset_kernel)
+from cnnviz.pages.kernel_lab import DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import (geometry_controls, grid_version, image_input, kernel_sum_text, matrix_editor,
                                pair_input, paste_rows)
@@ -28,8 +27,15 @@ THUMBNAIL_SIDE = 256  # filter-bank pictures
 
 @st.cache_resource(show_spinner=False)
 def _convolutions() -> LruCache:
-    # Shared by every session: keys are content hashes of the image, kernel and geometry.
-    return LruCache(max_entries=12)
+    # Shared by every session: keys name the image, kernel and geometry. A 1024-px RGB convolution with its partial
+    # maps holds ~28 MB, so few are kept.
+    return LruCache(max_entries=4)
+
+
+@st.cache_resource(show_spinner=False)
+def _bank_maps() -> LruCache:
+    # The filter bank's 256-px maps and image copies: small, and reused by every bias or activation change.
+    return LruCache(max_entries=64)
 
 
 @st.cache_resource(show_spinner=False)
@@ -40,8 +46,9 @@ def _pictures() -> LruCache:
 # cache_resource, not cache_data: results are large arrays that the page only reads, and cache_data would
 # pickle and copy them on every hit.
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _compute(state: KernelLabState, image_key: str, _image: np.ndarray, _cache: LruCache) -> KernelLabResult:
-    return compute(state, _image, image_key, cache=_cache)
+def _compute(state: KernelLabState, image_key: str, _image: np.ndarray, _cache: LruCache,
+             _bank_cache: LruCache) -> KernelLabResult:
+    return compute(state, _image, image_key, cache=_cache, bank_cache=_bank_cache)
 
 
 # --- controls ----------------------------------------------------------------------------------------------
@@ -87,7 +94,7 @@ def _on_normalise() -> None:
         try:
             return state.with_kernel(kernels.normalize_sum(state.kernel_array()))
         except ValueError as error:
-            page_state.flash(PAGE, str(error))
+            page_state.flash(PAGE, tr_error(error))
             return state
 
     page_state.replace_state(PAGE, normalise)
@@ -114,7 +121,7 @@ def _on_reset() -> None:
 def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
     """Preset, its sliders, the size, the grid(s) and the kernel buttons."""
     st.selectbox(tr("widgets.preset"), list(kernels.PRESETS), key=b.seed("kl_preset", state.preset),
-                 format_func=lambda k: tr(kernels.PRESETS[k].name_key), on_change=_on_preset)
+                 format_func=tr_option(lambda k: kernels.PRESETS[k].name_key), on_change=_on_preset)
     kernel = state.kernel_array()
     if not state.edited:
         st.caption(tr(kernels.PRESETS[state.preset].why_key))
@@ -147,14 +154,11 @@ def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
     if kernel.ndim == 2:
         edited, problems = matrix_editor(kernel, f"kl_grid_{version}", cell_width=width)
     else:
-        tabs = st.tabs([tr("widgets.channel.r"), tr("widgets.channel.g"), tr("widgets.channel.b")])
-        slices = []
-        for c, tab in enumerate(tabs):
-            with tab:
-                values, errors = matrix_editor(kernel[c], f"kl_grid_{version}_{c}", cell_width=width)
-                slices.append(values)
-                problems += errors
-        edited = np.stack(slices)  # (3, kh, kw)
+        # One channel's grid at a time: every data editor costs ~10 ms of each rerun, and tabs would draw all three.
+        channel = st.segmented_control(tr("widgets.channel"), [0, 1, 2], default=0, required=True, key="kl_channel",
+                                       format_func=tr_option(lambda c: f"widgets.channel.{'rgb'[c]}"))
+        edited = kernel.copy()  # (3, kh, kw)
+        edited[channel], problems = matrix_editor(kernel[channel], f"kl_grid_{version}_{channel}", cell_width=width)
     for problem in problems:
         st.warning(problem, icon=":material/edit_off:")
     if not np.array_equal(edited, kernel):
@@ -177,7 +181,7 @@ def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.
         image, note, image_key, source, sample = image_input(b, "kl", source=state.source, sample=state.sample,
                                                              max_side=int(working))
         st.segmented_control(tr("kl.colour"), ["gray", "rgb"], required=True, key=b.seed("kl_colour", state.colour),
-                             format_func=lambda c: tr(f"kl.colour.{c}"), on_change=_on_colour)
+                             format_func=tr_option("kl.colour."), on_change=_on_colour)
         st.subheader(tr("kl.geometry"))
         geometry = geometry_controls(b, "kl", padding=state.padding, pad=state.pad, padding_mode=state.padding_mode,
                                      stride=state.stride, dilation=state.dilation, flip=state.flip)
@@ -185,19 +189,19 @@ def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.
         bias = st.number_input(tr("kl.bias"), step=1.0, key=b.seed("kl_bias", float(state.bias)),
                                help=tr("kl.bias_help"))
         activation = st.selectbox(tr("kl.activation"), pipeline.MAP_ACTIVATIONS, key=b.seed("kl_activation", state.activation),
-                                  format_func=lambda a: tr(f"kl.activation.{a}"))
+                                  format_func=tr_option("kl.activation."))
         slope = state.slope
         if activation == "leaky_relu":
             slope = st.slider(tr("kl.leaky_slope"), 0.01, 0.5, step=0.01, key=b.seed("kl_slope", float(state.slope)))
         pool = st.segmented_control(tr("kl.pooling"), ["none", "max", "avg"], required=True,
-                                    key=b.seed("kl_pool", state.pool), format_func=lambda p: tr(f"kl.pool.{p}"))
+                                    key=b.seed("kl_pool", state.pool), format_func=tr_option("kl.pool."))
         pool_size, pool_stride = state.pool_size, state.pool_stride
         if pool != "none":
             pool_size = pair_input(b, tr("kl.pool_size"), "kl_pool_size", pool_size, minimum=1, maximum=8)
             pool_stride = pair_input(b, tr("kl.pool_stride"), "kl_pool_stride", pool_stride, minimum=1, maximum=8)
         st.subheader(tr("kl.view"))
         display = st.selectbox(tr("kl.display"), DISPLAYS, key=b.seed("kl_display", state.display),
-                               format_func=lambda m: tr(f"kl.display.{m}"), help=tr("kl.display_help"))
+                               format_func=tr_option("kl.display."), help=tr("kl.display_help"))
         details = st.toggle(tr("kl.details"), key=b.seed("kl_details", state.details))
         zoom = state.zoom
         if details:
@@ -225,13 +229,16 @@ def _scale_caption(mode: str) -> str:
 
 
 def _stage(column, slot: str, title: str, values: np.ndarray, mode: str, picture: bytes, key: str,
-           state: KernelLabState) -> None:
+           state: KernelLabState, value_range: tuple[float, float, float]) -> None:
     """One map: title with its shape, the picture at the input's scale, its scale and stats; details below."""
     with column:
         st.markdown(f"**{title}** `{' × '.join(map(str, values.shape))}`")
-        st.image(picture, width="stretch")
-        st.caption(f"{_scale_caption(mode)}  \n"
-                   + tr("kl.stats", min=f"{values.min():.4g}", max=f"{values.max():.4g}", mean=f"{values.mean():.4g}"))
+        # The format named, so Streamlit sends the bytes as they are instead of re-encoding them on every run; the
+        # scale and the stats in the picture's own caption, since every element costs each rerun a millisecond or two.
+        caption = _scale_caption(mode) + " · " + tr("kl.stats", min=f"{value_range[0]:.4g}", max=f"{value_range[1]:.4g}",
+                                                     mean=f"{value_range[2]:.4g}")
+        st.image(picture, width="stretch", output_format="JPEG" if picture[:2] == b"\xff\xd8" else "PNG",
+                 caption=caption)
         if state.details:
             _details(slot, values, mode, key, state)
 
@@ -249,8 +256,9 @@ def _details(slot: str, values: np.ndarray, mode: str, key: str, state: KernelLa
             if values.size > figures.HEATMAP_MAX_CELLS:
                 st.caption(tr("kl.zoom_window", r0=rows.start, r1=rows.stop - 1, c0=cols.start, c1=cols.stop - 1))
             st.plotly_chart(figures.heatmap_figure(values[rows, cols], signed=mode == "diverging",
-                                                   origin=(rows.start, cols.start)), key=f"kl_{slot}_heat")
-        st.plotly_chart(figures.histogram_figure(_stats(key, values)), key=f"kl_{slot}_hist")
+                                                   origin=(rows.start, cols.start), hover=tr("fig.heatmap_at")),
+                            key=f"kl_{slot}_heat")
+        st.plotly_chart(figures.histogram_figure(_stats(key, values), hover=tr("fig.histogram_at")), key=f"kl_{slot}_hist")
         left, right = st.columns(2)
         left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
                              file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png", width="stretch",
@@ -264,12 +272,14 @@ def _shapes(result: KernelLabResult, state: KernelLabState) -> None:
     with st.expander(tr("kl.shapes_title", shape=" × ".join(map(str, stages.shapes[-1].shape))), expanded=True,
                      icon=":material/straighten:", key="kl_shapes_box"):
         with st.container(key="kl_shapes"):
+            lines = []  # one markdown element for the whole list: each element costs every rerun
             for shape in stages.shapes:
                 dims = " × ".join(str(d) for d in shape.shape)
-                st.markdown(f"- {tr(f'kl.stage.{shape.stage}')}: `{dims}`")
+                lines.append("- " + tr("kl.stage_shape", stage=tr(f"kl.stage.{shape.stage}"), shape=dims))
                 if shape.rows is not None:
-                    st.markdown(f"  - {tr('kl.formula_rows')} `{shape.rows.text}`\n"
-                                f"  - {tr('kl.formula_cols')} `{shape.cols.text}`")
+                    lines += [f"  - {tr('kl.formula_rows')} `{shape.rows.text}`",
+                              f"  - {tr('kl.formula_cols')} `{shape.cols.text}`"]
+            st.markdown("\n".join(lines))
             st.caption(tr("kl.formula_legend"))
             dropped = len(stages.dropped_rows), len(stages.dropped_cols)
             if any(dropped):
@@ -331,28 +341,31 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout) -> None
         with layout.maps[name]:
             with st.container(key=f"kl_map_{name}"):
                 _stage(st.container(), name, titles[name], values, result.displays[name], picture, result.keys[name],
-                       state)
+                       state, result.ranges[name])
+    if not result.kernel.any():
+        with layout.maps["conv"]:
+            st.info(tr("kl.zero_kernel", bias=f"{state.bias:g}"), icon=":material/info:")
     if "diverging" in result.displays.values():
         with layout.shapes:
-            st.image(figures.colorbar_png(), caption=tr("kl.legend"), width=220)
+            st.image(figures.colorbar_png(), caption=tr("kl.legend"), width=220, output_format="PNG")
     if partials:
         st.subheader(tr("kl.partials"))
         st.caption(tr("kl.partials_help"))
         columns = st.columns(4)
         for c, ((name, values, _), picture) in enumerate(zip(partials, pictures[len(slots):])):
             _stage(columns[c], name, tr(f"widgets.channel.{'rgb'[c]}"), values, result.displays[name], picture,
-                   result.keys[name], state)
+                   result.keys[name], state, result.ranges[name])
         with columns[3]:
             # The sum is the convolution map itself: the same picture as the convolution stage.
             st.markdown(f"**{tr('kl.partials_sum', bias=f'{state.bias:g}')}**")
-            st.image(pictures[1], width="stretch")
+            st.image(pictures[1], width="stretch", output_format="PNG")
 
 
 def _bank_choice(b: PageBinding, state: KernelLabState) -> KernelLabState:
     st.subheader(tr("kl.bank"))
     st.caption(tr("kl.bank_help"))
     chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), key=b.seed("kl_bank", list(state.bank)),
-                            format_func=lambda k: tr(kernels.PRESETS[k].name_key))
+                            format_func=tr_option(lambda k: kernels.PRESETS[k].name_key))
     return replace(state, bank=tuple(chosen))
 
 
@@ -380,38 +393,39 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
         with grid[index % 4]:
             name = tr(kernels.PRESETS[m.preset].name_key)
             if m.values is None:
-                st.error(tr("kl.bank_misfit", name=name, reason=m.error), icon=":material/block:")
+                st.error(tr("kl.bank_misfit", name=name, reason=tr_error(m.error)), icon=":material/block:")
             else:
-                st.image(pictures[m.preset], width="stretch", caption=f"{name} · {' × '.join(map(str, m.values.shape))}")
+                st.image(pictures[m.preset], width="stretch", caption=f"{name} · {' × '.join(map(str, m.values.shape))}",
+                         output_format="PNG")
 
 
 def render() -> None:
     started = time.perf_counter()
     b = page_state.bind(PAGE, KernelLabState)
-    page_header("kl.title", "kl.intro")
+    page_header("kl.title", "kl.intro", sections=("kernel", "shapes", "bank"))
     b.warn_ignored()
     page_state.show_flashes(PAGE)
     state, image, note, image_key = controls(b)
     if note:
         st.info(note, icon=":material/info:")
     layout = Layout(state.kernel_array().shape[-1])
-    with layout.kernel, st.container(key="last_on_phone_kernel"):
+    with layout.kernel, section("kernel"), st.container(key="last_on_phone_kernel"):
         state = _kernel_editor(b, state)
     partials_area = st.container()
-    bank_area = st.container()
+    bank_area = section("bank")
     with bank_area:
         st.divider()
         state = _bank_choice(b, state)
     try:
-        result = _compute(state, image_key, image, _convolutions())
+        result = _compute(state, image_key, image, _convolutions(), _bank_maps())
     except ValueError as error:
         with layout.maps["conv"]:
-            st.error(tr("kl.impossible", reason=str(error)), icon=":material/block:")
+            st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
         b.publish(state)
         return
     with partials_area:
         draw(result, state, layout)
-    with layout.shapes:
+    with layout.shapes, section("shapes"):
         _shapes(result, state)
     with bank_area:
         _bank_pictures(result, state)

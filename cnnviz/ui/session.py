@@ -5,7 +5,7 @@ the model to look inside: the run the Train page follows, else a checkpoint the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 from torch import nn
@@ -13,12 +13,14 @@ from torch import nn
 from cnnviz.data import load_mnist
 from cnnviz.jobs import JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_limit
 from cnnviz.model import ModelConfig
+from cnnviz.pages.train import TrainPageState
 from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import tr
+from cnnviz.ui.common import tr, tr_error
 
 TRAIN_PAGE = "train"  # the page whose state names the followed run
 MAX_PREVIOUS = 3  # earlier runs kept on the charts for comparison
+CHECKPOINT_UPLOAD_MB = 20  # the server's cap: the presets save to under 1 MB; only a huge custom network is refused
 
 
 @st.cache_resource(show_spinner=False)
@@ -36,6 +38,11 @@ def find_run(run_id: str) -> Run | None:
     return registry().get(run_id) if run_id else None
 
 
+def find_watched(watch_id: str) -> Run | None:
+    """The run behind a read-only watch link; None when there is no such run (any more)."""
+    return registry().watch(watch_id) if watch_id else None
+
+
 def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | None) -> Run:
     """Start a run; the run it replaces is stopped and kept on the charts for comparison."""
     previous = ()
@@ -43,7 +50,9 @@ def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | N
         replacing.job.stop(timeout=5)
         snapshot = replacing.job.snapshot()
         previous = ((snapshot,) if snapshot.steps else ()) + replacing.previous
-    job = TrainingJob(model_cfg, train_cfg, load_mnist, limiter(), label=config_label(model_cfg, train_cfg))
+    # The label is worded once, in the language of the page that started the run.
+    label = config_label(model_cfg, train_cfg, epochs=tr("train.label_epochs"), images=tr("train.label_images"))
+    job = TrainingJob(model_cfg, train_cfg, load_mnist, limiter(), label=label)
     job.start()
     return registry().add(job, previous[:MAX_PREVIOUS])
 
@@ -63,7 +72,7 @@ def loaded_checkpoint() -> LoadedCheckpoint | None:
 
 def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
     """An uploader for a saved checkpoint; the loaded model is kept for this session, for every page."""
-    upload = st.file_uploader(tr("train.load_file"), type=None, key=key)
+    upload = st.file_uploader(tr("train.load_file"), type=None, key=key, max_upload_size=CHECKPOINT_UPLOAD_MB)
     current = loaded_checkpoint()
     if upload is None:
         return current
@@ -71,7 +80,7 @@ def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
         try:
             model, cfg, info = load_checkpoint(upload.getvalue())
         except CheckpointError as error:
-            st.error(str(error), icon=":material/error:")
+            st.error(tr_error(error), icon=":material/error:")
             return current
         current = LoadedCheckpoint(upload.file_id, upload.name, model, cfg, info)
         page_state.set_transient("loaded_checkpoint", current)
@@ -85,16 +94,32 @@ class InspectedModel:
     source: str  # "run" or "checkpoint"
     label: str  # what to call it on the page
     trained: bool  # False while a run has not taken a step yet
+    key: str = ""  # names these weights: the run's id and step, or the checkpoint's upload (a cache key for copies)
+
+
+def followed_run() -> Run | None:
+    """The run the Train page follows in this session, if it still exists."""
+    train_state = page_state.stored(TRAIN_PAGE)
+    return find_run(train_state.run) if train_state is not None else None
 
 
 def model_to_inspect() -> InspectedModel | None:
     """The model other pages look inside: the Train page's run, else the loaded checkpoint, else None."""
-    train_state = page_state.stored(TRAIN_PAGE)
-    run = find_run(train_state.run) if train_state is not None else None
+    run = followed_run()
     if run is not None and run.job.model is not None:
-        steps = run.job.snapshot().steps
-        return InspectedModel(run.job.model, run.job.model_cfg, "run", run.job.label, bool(steps))
+        steps = len(run.job.snapshot().steps)
+        return InspectedModel(run.job.model, run.job.model_cfg, "run", run.job.label, bool(steps),
+                              f"run:{run.id}:{steps}")
     checkpoint = loaded_checkpoint()
     if checkpoint is not None:
-        return InspectedModel(checkpoint.model, checkpoint.config, "checkpoint", checkpoint.name, True)
+        return InspectedModel(checkpoint.model, checkpoint.config, "checkpoint", checkpoint.name, True,
+                              f"checkpoint:{checkpoint.file_id}")
     return None
+
+
+def start_followed_run(train_state: TrainPageState) -> Run:
+    """From another page: start a run of ``train_state``'s settings (replacing the followed one) and make the Train
+    page follow it, showing exactly those settings, as if it had been started there."""
+    run = start_run(train_state.model_config, train_state.train_config, followed_run())
+    page_state.store(TRAIN_PAGE, replace(train_state, run=run.id))
+    return run

@@ -12,6 +12,7 @@ from typing import Any, Callable, Generic, TypeVar
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from cnnviz.ui.common import global_params, tr
 from cnnviz.urlstate import field_names
@@ -43,6 +44,10 @@ class PageBinding(Generic[State]):
         if self.loading or key not in st.session_state:
             st.session_state[key] = value
         return key
+
+    def start_from(self, state: State) -> None:
+        """Begin this run from ``state`` instead, every widget following it (a page's own default for a session)."""
+        self.state, self.loading = state, True
 
     def publish(self, state: State) -> State:
         """Keep ``state`` for the session and put it in the URL; returns it."""
@@ -76,18 +81,18 @@ def replace_state(page: str, change: Callable[[Any], Any]) -> None:
         st.session_state[_RESEED + page] = True
 
 
-def link_to(path: str, state: Any) -> str:
-    """A relative link that opens ``path`` (a page's url_path) with ``state``."""
-    query = {**state.to_query(), **global_params()}
-    return f"{path}?{urlencode(query)}" if query else path
+def store(page: str, state: Any) -> None:
+    """From another page: make ``state`` the page's state for this session; its next run seeds every widget from it."""
+    st.session_state[_STATE + page] = state
+    st.session_state[_RESEED + page] = True
 
 
-def share_link(state: Any, *, note: str = "") -> None:
+def share_link(state: Any, *, note: str = "", label: str = "", help_text: str = "", key: str = "share_link") -> None:
     """A "Copy link" control: the full URL of this view, with the code block's copy button."""
     base = (st.context.url or "").split("?")[0]
     query = urlencode({**state.to_query(), **global_params()})
-    with st.popover(tr("state.copy_link"), icon=":material/link:", key="share_link"):
-        st.caption(tr("state.copy_link_help"))
+    with st.popover(label or tr("state.copy_link"), icon=":material/link:", key=key):
+        st.caption(help_text or tr("state.copy_link_help"))
         st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
         if note:
             st.info(note, icon=":material/info:")
@@ -125,3 +130,15 @@ def transient(key: str, default: Any = None) -> Any:
 
 def set_transient(key: str, value: Any) -> None:
     st.session_state[f"_transient_{key}"] = value
+
+
+def open_page_link(page_file: str, url_path: str, state: Any, label: str, *,
+                   icon: str = ":material/open_in_new:") -> None:
+    """A link that opens another page set to ``state`` in the same session (st.page_link), or, where the page is
+    not registered (a page script run on its own), a plain link to the same URL."""
+    query = {**(state.to_query() if state is not None else {}), **global_params()}
+    try:
+        st.page_link(page_file, label=label, icon=icon, query_params=query or None)
+    except StreamlitPageNotFoundError:
+        target = f"{url_path}?{urlencode(query)}" if query else url_path
+        st.markdown(f"[{label}]({target})")

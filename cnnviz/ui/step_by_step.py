@@ -14,7 +14,7 @@ from cnnviz import figures
 from cnnviz.numfmt import fmt
 from cnnviz.pages.step import EXAMPLES, MAX_INPUT, MAX_KERNEL, OPERATIONS, StepResult, StepState, compute, resized
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import geometry_controls, grid_version, matrix_editor, pair_input
 from cnnviz.urlstate import as_matrix
@@ -50,7 +50,7 @@ def _sidebar(b: PageBinding, state: StepState) -> StepState:
             st.button(tr(f"step.example.{name}"), key=f"step_example_{name}", on_click=_load_example, args=(name,),
                       icon=":material/school:", width="stretch")
         op = st.segmented_control(tr("step.operation"), OPERATIONS, required=True, key=b.seed("step_op", state.op),
-                                  format_func=lambda o: tr(f"step.op.{o}"))
+                                  format_func=tr_option("step.op."))
         state = replace(state, op=op)
         if op == "conv":
             geometry = geometry_controls(b, "step", padding=state.padding, pad=state.pad,
@@ -151,7 +151,7 @@ def draw(b: PageBinding, result: StepResult, state: StepState) -> None:
         st.markdown(tr(title, row=step.out_row, col=step.out_col))
         st.code(frame.explanation, language=None, wrap_lines=True)
         if any(step.is_padding):
-            st.caption(tr("step.padding_note", count=sum(step.is_padding), mode=state.padding_mode))
+            st.caption(tr("step.padding_note", count=sum(step.is_padding), mode=tr(f"widgets.mode.{state.padding_mode}")))
     st.html(_grids(result, frame, state))
     rows, cols = walk.rows, walk.cols
     st.markdown(f"{tr('step.shape_rows')} `H′ = {rows.text}` · {tr('step.shape_cols')} `W′ = {cols.text}`")
@@ -166,16 +166,16 @@ def _draw_fragment(b: PageBinding, result: StepResult, state: StepState) -> None
 
 def render() -> None:
     b = page_state.bind(PAGE, StepState)
-    page_header("step.title", "step.intro")
+    page_header("step.title", "step.intro", sections=("editors",))
     b.warn_ignored()
     view_area = st.container()
-    editors_area = st.container()
+    editors_area = section("editors")
     state = controls(b, editors_area)
     try:
         result = compute(state)
     except ValueError as error:
         with view_area:
-            st.error(tr("step.impossible", reason=str(error)), icon=":material/block:")
+            st.error(tr("step.impossible", reason=tr_error(error)), icon=":material/block:")
         b.publish(state)
         return
     with view_area:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
@@ -15,18 +15,22 @@ import streamlit as st
 
 from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
+from cnnviz.errors import UserError
+from cnnviz.export import pytorch_code
 from cnnviz.inspection import to_numpy
-from cnnviz.jobs import FINISHED, Run
-from cnnviz.model import LAYER_ACTIVATIONS, POOL_KINDS, NETWORK_PRESETS, ConvBlock, first_conv_weight, summarize
+from cnnviz.jobs import FINISHED, Run, config_label
+from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, first_conv_weight, summarize
 from cnnviz.pages.train import BATCH_SIZES, MAX_BLOCKS, SUBSETS, TrainPageState
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
                           save_checkpoint, settled_eta)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
+# At 1280x720 the four metrics share ~480 px: Streamlit's 2.25rem values ("50.18%") would end in "…".
+_METRIC_CSS = "<style>.st-key-train_status [data-testid=stMetricValue] { font-size: 1.75rem; }</style>"
 
 
 # --- controls -------------------------------------------------------------------------------------------
@@ -47,9 +51,9 @@ def _block_controls(b: PageBinding, index: int, block: ConvBlock) -> ConvBlock:
     padding = left.number_input(tr("train.padding"), 0, 4, key=b.seed(key + "padding", block.padding))
     stride = right.number_input(tr("train.stride"), 1, 4, key=b.seed(key + "stride", block.stride))
     activation = left.selectbox(tr("train.activation"), LAYER_ACTIVATIONS, key=b.seed(key + "activation", block.activation),
-                                format_func=lambda a: tr(f"train.act.{a}"))
+                                format_func=tr_option("train.act."))
     pool = right.selectbox(tr("train.pool"), POOL_KINDS, key=b.seed(key + "pool", block.pool),
-                           format_func=lambda p: tr(f"train.pool.{p}"))
+                           format_func=tr_option("train.pool."))
     pool_size = left.number_input(tr("train.pool_size"), 1, 4, key=b.seed(key + "pool_size", block.pool_size),
                                   disabled=pool == "none")
     batch_norm = right.checkbox(tr("train.batch_norm"), key=b.seed(key + "batch_norm", block.batch_norm))
@@ -63,7 +67,7 @@ def controls(b: PageBinding) -> TrainPageState:
     """The network and training settings, seeded from the bound state."""
     state = b.state
     st.selectbox(tr("train.preset"), list(NETWORK_PRESETS), key=b.seed("train_preset", state.preset), on_change=_on_preset,
-                 format_func=lambda p: tr(f"train.preset.{p}"))
+                 format_func=tr_option("train.preset."))
     count = st.number_input(tr("train.blocks"), 1, MAX_BLOCKS, key=b.seed("train_blocks", len(state.blocks)))
     blocks = []
     for index in range(int(count)):
@@ -77,20 +81,20 @@ def controls(b: PageBinding) -> TrainPageState:
     st.markdown(f"**{tr('train.training')}**")
     left, right = st.columns(2)
     optimizer = left.selectbox(tr("train.optimizer"), OPTIMIZERS, key=b.seed("train_optimizer", state.optimizer),
-                               format_func=lambda o: tr(f"train.optimizer.{o}"))
+                               format_func=tr_option("train.optimizer."))
     schedule = right.selectbox(tr("train.schedule"), SCHEDULES, key=b.seed("train_schedule", state.schedule),
-                               help=tr("train.schedule_help"), format_func=lambda s: tr(f"train.schedule.{s}"))
+                               help=tr("train.schedule_help"), format_func=tr_option("train.schedule."))
     lr = left.number_input(tr("train.lr"), 1e-5, 10.0, format="%.4f", step=0.001, key=b.seed("train_lr", float(state.lr)))
     batch = right.select_slider(tr("train.batch_size"), BATCH_SIZES, key=b.seed("train_batch", state.batch_size))
     epochs = left.number_input(tr("train.epochs"), 1, 50, key=b.seed("train_epochs", state.epochs))
     subset = right.select_slider(tr("train.subset"), SUBSETS, key=b.seed("train_subset", state.subset),
-                                 format_func=lambda n: tr("train.subset_all") if n == 0 else f"{n:,}",
+                                 format_func=lambda n, everything=tr("train.subset_all"): everything if n == 0 else f"{n:,}",
                                  help=tr("train.subset_help"))
     seed = left.number_input(tr("train.seed"), 0, 10_000, key=b.seed("train_seed", state.seed))
     devices = available_devices()
     device = right.selectbox(tr("train.device"), devices,
                              key=b.seed("train_device", state.device if state.device in devices else "auto"),
-                             format_func=lambda d: tr(f"train.device.{d}"), help=tr("train.device_help"))
+                             format_func=tr_option("train.device."), help=tr("train.device_help"))
     return replace(state, blocks=tuple(blocks), hidden=int(hidden), dropout=float(dropout), optimizer=optimizer,
                    lr=float(lr), schedule=schedule, batch_size=int(batch), epochs=int(epochs), subset=int(subset),
                    seed=int(seed), device=device)
@@ -98,17 +102,33 @@ def controls(b: PageBinding) -> TrainPageState:
 
 # --- drawing ---------------------------------------------------------------------------------------------
 
-def _summary(state: TrainPageState) -> bool:
+def figure_text() -> train_figures.FigureText:
+    """The charts' words in the session's language (catalog keys "fig.<field>")."""
+    return train_figures.FigureText(**{field.name: tr(f"fig.{field.name}")
+                                       for field in fields(train_figures.FigureText)})
+
+
+def _summary(state: TrainPageState, *, export: bool = True) -> bool:
     try:
         rows = summarize(state.model_config)
     except ValueError as error:
-        st.error(tr("train.invalid", reason=str(error)), icon=":material/block:")
+        st.error(tr("train.invalid", reason=tr_error(error)), icon=":material/block:")
         return False
     st.markdown(tr("train.params_total", params=f"{sum(r.params for r in rows):,}",
                    macs=f"{sum(r.macs for r in rows) / 1e6:.2f}"))
     table = pd.DataFrame([{tr("train.col.layer"): r.name, tr("train.col.shape"): " × ".join(map(str, r.output_shape)),
                            tr("train.col.params"): r.params, tr("train.col.macs"): r.macs} for r in rows])
-    st.dataframe(table, hide_index=True, width="stretch", key="train_summary")
+    with section("summary"):
+        st.dataframe(table, hide_index=True, width="stretch", key="train_summary")
+    if not export:
+        return True
+    with st.expander(tr("train.export"), icon=":material/code:"):
+        code = pytorch_code(state.model_config, state.train_config, label=config_label(state.model_config,
+                                                                                         state.train_config))
+        st.caption(tr("train.export_help"))
+        st.download_button(tr("train.download_code"), code, file_name="cnnviz_net.py", mime="text/x-python",
+                           key="train_dl_code", icon=":material/download:")
+        st.code(code, language="python")
     return True
 
 
@@ -138,9 +158,14 @@ def _progress_text(snap) -> str:
               epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta, elapsed=f"{latest.elapsed:.1f}")
 
 
-def _live(run_id: str) -> None:
+def _find(run_id: str, watching: bool) -> Run | None:
+    """The run by its control id, or by its read-only watch id; looking marks it as watched."""
+    return session.find_watched(run_id) if watching else session.find_run(run_id)
+
+
+def _live(run_id: str, watching: bool = False) -> None:
     """Redrawn every second by a fragment while the run trains."""
-    run = session.find_run(run_id)  # looking marks the run as watched
+    run = _find(run_id, watching)
     if run is None:
         return
     job = run.job
@@ -150,13 +175,15 @@ def _live(run_id: str) -> None:
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
         st.rerun()  # a full rerun shows the results and stops this fragment's timer
     with st.container(key="train_status"):
+        st.html(_METRIC_CSS)
         if snap.state == "queued":
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
                     icon=":material/hourglass_top:")
         elif snap.state == "diverged":
-            st.error(snap.message, icon=":material/warning:")
+            st.error(tr_error(snap.error) if snap.error else snap.message, icon=":material/warning:")
         elif snap.state == "failed":
-            st.error(tr("train.failed", message=snap.message), icon=":material/error:")
+            st.error(tr("train.failed", message=tr_error(snap.error) if isinstance(snap.error, UserError) else snap.message),
+                     icon=":material/error:")
         if snap.latest is not None:
             latest = snap.latest
             st.progress(min(1.0, latest.step / max(latest.total_steps, 1)), text=_progress_text(snap))
@@ -167,7 +194,7 @@ def _live(run_id: str) -> None:
         last = snap.steps[-1] if snap.steps else None
         loss = f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–"
         accuracy = f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–"
-        metrics[0].metric(tr("train.metric.loss"), loss)
+        metrics[0].metric(tr("train.metric.loss"), loss, help=tr("train.metric.loss_help"))
         metrics[1].metric(tr("train.metric.train_acc"), accuracy)
         metrics[2].metric(tr("train.metric.test_acc"), f"{tests[-1].test_accuracy:.2%}" if tests else "–",
                           help=tr("train.metric.test_acc_help"))
@@ -175,17 +202,17 @@ def _live(run_id: str) -> None:
     if snap.steps:
         current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
         previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
-        st.plotly_chart(train_figures.training_figure(current, previous), key="train_curves")
+        st.plotly_chart(train_figures.training_figure(current, previous, figure_text()), key="train_curves")
     if job.model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         st.image(train_figures.filters_png(to_numpy(first_conv_weight(job.model))), caption=tr("train.filters_help"))
 
 
-def _live_fragment(run_id: str) -> None:
-    guarded(_live, run_id)
+def _live_fragment(run_id: str, watching: bool = False) -> None:
+    guarded(_live, run_id, watching)
 
 
-def _evaluation(run: Run) -> None:
+def _evaluation(run: Run, *, downloads: bool = True) -> None:
     job = run.job
     snap = job.snapshot()
     if job.data is None or not snap.steps:
@@ -203,6 +230,8 @@ def _evaluation(run: Run) -> None:
             model = copy.deepcopy(job.model) if not job.finished else job.model
             run.evaluation = (step, evaluate(model, job.data.test_images, job.data.test_labels))
     _results(run.evaluation[1], job.data, "train")
+    if not downloads:
+        return
     columns = st.columns(3)
     columns[0].download_button(
         tr("train.download_checkpoint"), lambda: save_checkpoint(job.model, job.model_cfg, job.train_cfg, metrics={
@@ -226,9 +255,9 @@ def _results(result: EvalResult, data, prefix: str) -> None:
                    wrong=int((result.predictions != labels).sum())))
     # One chart per row: ten columns of four-digit counts need the width to stay readable on a projector.
     st.markdown(f"**{tr('train.confusion')}**")
-    st.plotly_chart(train_figures.confusion_figure(matrix), key=f"{prefix}_confusion")
+    st.plotly_chart(train_figures.confusion_figure(matrix, figure_text()), key=f"{prefix}_confusion")
     st.markdown(f"**{tr('train.per_class')}**")
-    st.plotly_chart(train_figures.per_class_figure(matrix), key=f"{prefix}_per_class")
+    st.plotly_chart(train_figures.per_class_figure(matrix, figure_text()), key=f"{prefix}_per_class")
     wrong = np.flatnonzero(result.predictions != labels)
     if len(wrong):
         # Most confident mistakes first: those are the surprising ones.
@@ -249,7 +278,7 @@ def _checkpoint_section() -> None:
         try:
             data = load_mnist()
         except DataError as error:
-            st.error(str(error))
+            st.error(tr_error(error), icon=":material/error:")
             return
         _results(_evaluate_checkpoint(checkpoint.file_id, checkpoint.model, data), data, "ckpt")
 
@@ -259,12 +288,33 @@ def _evaluate_checkpoint(file_id: str, _model, _data) -> EvalResult:
     return evaluate(_model, _data.test_images, _data.test_labels)
 
 
+def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
+    """A read-only view of someone else's run: its network, live curves and results; no controls."""
+    job = run.job
+    st.info(tr("train.watching", label=job.label), icon=":material/visibility:")
+    config, main = st.columns([1.3, 2.2], gap="large")
+    with config, section("network"):
+        st.subheader(tr("train.model"))
+        _summary(replace(state, blocks=job.model_cfg.blocks, hidden=job.model_cfg.hidden,
+                         dropout=job.model_cfg.dropout), export=False)
+    with main:
+        st.fragment(_live_fragment, run_every=None if job.finished else 1.0)(state.watch, True)
+        _evaluation(run, downloads=False)
+    b.publish(state)
+
+
 def render() -> None:
     b = page_state.bind(PAGE, TrainPageState)
-    page_header("train.title", "train.intro")
+    page_header("train.title", "train.intro", sections=("network", "summary"))
     b.warn_ignored()
+    if b.state.watch and not b.state.run:
+        watched = session.find_watched(b.state.watch)
+        if watched is not None:
+            _watch(b, b.state, watched)
+            return
+        st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
     config, main = st.columns([1.3, 2.2], gap="large")
-    with config:
+    with config, section("network"):
         st.subheader(tr("train.model"))
         state = controls(b)
     with main:
@@ -282,12 +332,14 @@ def render() -> None:
         if run is None:
             st.info(tr("train.ready"), icon=":material/school:")
         else:
+            page_state.share_link(TrainPageState(watch=run.watch_id), label=tr("train.watch_link"),
+                                  help_text=tr("train.watch_link_help"), key="train_watch_link")
             st.fragment(_live_fragment, run_every=None if run.job.finished else 1.0)(run.id)
             _evaluation(run)
         _checkpoint_section()
     with st.sidebar:
         page_state.share_link(state, note=tr("train.link_note") if state.run else "")
-    b.publish(state)
+    b.publish(replace(state, watch=""))
 
 
 guarded(render)

@@ -11,10 +11,11 @@ from cnnviz.geometry import PADDING_MODES
 from cnnviz.images import ImageError, load_image_info
 from cnnviz.numfmt import cell_text, parse_number, parse_rows, total_text
 from cnnviz.samples import SAMPLES, load_sample
-from cnnviz.ui.common import tr
+from cnnviz.ui.common import tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 
 DEFAULT_SAMPLE = SAMPLES[0].key
+IMAGE_UPLOAD_MB = 20  # a phone photo is 3-8 MB; the server's own cap (.streamlit/config.toml) is the same
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -38,13 +39,14 @@ def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side:
         (pixels in [0, 1], a note to show ("" if none), a key naming the image, the source, the sample).
     """
     source = st.radio(tr("widgets.source"), ["sample", "upload", "camera"], key=b.seed(f"{key}_source", source),
-                      horizontal=True, format_func=lambda s: tr(f"widgets.source.{s}"))
+                      horizontal=True, format_func=tr_option("widgets.source."))
     if source == "sample":
         sample = st.selectbox(tr("widgets.sample"), [s.key for s in SAMPLES], key=b.seed(f"{key}_sample", sample),
-                              format_func=lambda k: tr(f"samples.{k}"))
+                              format_func=tr_option("samples."))
         return _sample(sample, max_side), "", f"sample:{sample}:{max_side}", source, sample
     if source == "upload":
-        upload = st.file_uploader(tr("widgets.upload"), type=None, key=f"{key}_upload", help=tr("widgets.upload_help"))
+        upload = st.file_uploader(tr("widgets.upload"), type=None, key=f"{key}_upload", help=tr("widgets.upload_help"),
+                                  max_upload_size=IMAGE_UPLOAD_MB)
         data = upload.getvalue() if upload is not None else None
     else:
         photo = st.camera_input(tr("widgets.camera"), key=f"{key}_camera")
@@ -56,7 +58,7 @@ def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side:
     try:
         pixels, downscaled, (width, height) = _decode(data, max_side)
     except ImageError as error:
-        st.error(str(error), icon=":material/broken_image:")
+        st.error(tr_error(error), icon=":material/broken_image:")
         return standin[0], "", standin[2], source, sample
     note = tr("widgets.downscaled", width=width, height=height, w=pixels.shape[1], h=pixels.shape[0]) if downscaled else ""
     return pixels, note, hashlib.sha1(data).hexdigest()[:16] + f":{max_side}", source, sample
@@ -81,11 +83,11 @@ def geometry_controls(b: PageBinding, key: str, *, padding: str, pad: tuple[int,
     """
     padding = st.segmented_control(tr("widgets.padding"), ["valid", "same", "custom"], required=True,
                                    key=b.seed(f"{key}_padding", padding), help=tr("widgets.padding_help"),
-                                   format_func=lambda p: tr(f"widgets.padding.{p}"))
+                                   format_func=tr_option("widgets.padding."))
     if padding == "custom":
         pad = pair_input(b, tr("widgets.padding_amount"), f"{key}_pad", pad, minimum=0, maximum=32)
     padding_mode = st.selectbox(tr("widgets.padding_mode"), PADDING_MODES, key=b.seed(f"{key}_mode", padding_mode),
-                                format_func=lambda m: tr(f"widgets.mode.{m}"), help=tr("widgets.padding_mode_help"))
+                                format_func=tr_option("widgets.mode."), help=tr("widgets.padding_mode_help"))
     stride = pair_input(b, tr("widgets.stride"), f"{key}_stride", stride, minimum=1, maximum=max_stride)
     dilation = pair_input(b, tr("widgets.dilation"), f"{key}_dilation", dilation, minimum=1, maximum=8)
     flip = st.toggle(tr("widgets.flip"), key=b.seed(f"{key}_flip", flip), help=tr("widgets.flip_help"))
@@ -127,7 +129,7 @@ def matrix_editor(values: np.ndarray, editor_key: str, *, cell_width: int = 58) 
             try:
                 result[r, c] = parse_number("" if text is None else text)
             except ValueError as error:
-                problems.append(tr("widgets.bad_cell", row=r + 1, col=c + 1, reason=str(error)))
+                problems.append(tr("widgets.bad_cell", row=r + 1, col=c + 1, reason=tr_error(error)))
     return result, problems
 
 
@@ -141,7 +143,7 @@ def paste_rows(key: str, *, max_side: int) -> np.ndarray | None:
         try:
             rows = np.array(parse_rows(text), dtype=np.float64)
         except ValueError as error:
-            st.error(str(error), icon=":material/error:")
+            st.error(tr_error(error), icon=":material/error:")
             return None
         if max(rows.shape) > max_side:
             st.error(tr("widgets.paste_too_big", rows=rows.shape[0], cols=rows.shape[1], most=max_side))

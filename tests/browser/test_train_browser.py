@@ -1,7 +1,7 @@
 """Training in Chromium: the run keeps going while the student visits another page, and a refresh finds it again."""
 import re
 
-from browser_kit import assert_no_exception, open_page, query, set_number, sidebar_nav, wait_idle
+from browser_kit import assert_no_exception, open_page, query, set_number, sidebar_nav, wait_for_value, wait_idle
 
 PROGRESS = ".st-key-train_status [data-testid=stProgress]"
 
@@ -48,3 +48,15 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     page.locator(".st-key-train_stop button").click()
     wait_idle(page)
     page.wait_for_function("document.querySelector('.st-key-train_status').innerText.includes('Stopped')")
+
+
+def test_a_train_link_opens_its_network_in_a_fresh_browser(page, app_url):
+    open_page(page, app_url, "train?net=classic&ep=2&opt=sgd")
+    assert_no_exception(page)
+    wait_for_value(page, "train_epochs", "2")
+    assert "220,234" in page.locator("[data-testid=stMain]").inner_text()  # the classic network's parameters
+    field = page.locator(".st-key-train_seed input")
+    field.fill("7")
+    field.press("Enter")
+    page.wait_for_function("new URLSearchParams(location.search).get('seed') === '7'")
+    assert query(page)["net"] == "classic" and query(page)["opt"] == "sgd"

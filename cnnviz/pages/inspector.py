@@ -1,0 +1,387 @@
+"""The Network inspector's state (everything its URL holds) and its computation (what the page draws for one digit).
+
+The page looks inside one model at a time: its prediction for a digit, the maps of every conv, activation and
+pooling layer, the receptive field of a chosen unit, attributions, filters and a layer table. Nothing here trains
+or draws; ``ModelCopies`` keeps the frozen copies the page reads, so a training thread's model is never touched.
+
+    >>> state, ignored = InspectorState.from_query({"src": "mnist", "i": "7", "l": "act2", "zz": "1"})
+    >>> state.source, state.index, state.layer, ignored
+    ('mnist', 7, 'act2', [])
+    >>> InspectorState.from_query(state.to_query())[0] == state
+    True
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnviz import inspection, receptive_field
+from cnnviz.attribution import Attribution, grad_cam, integrated_gradients, saliency
+from cnnviz.cache import LruCache
+from cnnviz.digits import INK_MODES, PreparedDigit, normalise
+from cnnviz.inspection import Activation, Prediction
+from cnnviz.pages.train import TrainPageState
+from cnnviz.receptive_field import Box, RFRow
+from cnnviz.urlstate import Choice, Codec, Field, IntCodec, PageState
+
+SOURCES = ("draw", "mnist", "upload", "gallery")  # where the digit comes from; a drawing cannot travel in a link
+VIEWS = ("maps", "filters", "attribution", "summary")  # what the right-hand side shows
+METHODS = ("saliency", "grad_cam", "integrated_gradients")  # attribution methods, as cnnviz.attribution names them
+SCALINGS = ("map", "layer")  # one colour scale per map, or one for the whole layer
+MAP_KINDS = ("conv", "act", "pool")  # layers whose maps the page shows (BatchNorm maps look like the conv's)
+MAPS_PER_PAGE = 16  # feature maps per page of a wide layer: a 4x4 grid
+FILTERS_PER_PAGE = 16  # rows (output filters) per page of a deep filter grid
+TEST_DIGITS = 10_000  # MNIST test set size: the range of a digit index
+INPUT_SHAPE = (1, 28, 28)  # (C, H, W) of one MNIST digit
+PREDICTED = -1  # ``target`` value meaning "the predicted class"
+QUICK_SUBSET = 2000  # training images of the quick model: about ten seconds on two cores
+QUICK_EPOCHS = 1  # one pass is enough for strokes and loops to show in the maps
+
+
+class LabelCodec(Codec):
+    """A layer label as ``inspection.layer_labels`` makes them: "conv1", "act2", "pool1"."""
+
+    def parse(self, text: str) -> str:
+        if not re.fullmatch(r"[a-z]{2,8}[0-9]{1,3}", text):
+            raise ValueError(f"{text!r} is not a layer label like conv1")
+        return text
+
+
+class UnitCodec(Codec):
+    """A unit of a map as "row,col"; None (no unit chosen) is the empty text."""
+
+    def format(self, value: tuple[int, int] | None) -> str:
+        return "" if value is None else f"{value[0]},{value[1]}"
+
+    def parse(self, text: str) -> tuple[int, int] | None:
+        if text == "":
+            return None
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise ValueError(f"{text!r} is not row,col")
+        row, col = (IntCodec(0, 1023).parse(p) for p in parts)
+        return row, col
+
+    def check(self, value: Any) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        if not (isinstance(value, (list, tuple)) and len(value) == 2):
+            raise ValueError(f"{value!r} is not a (row, col) pair")
+        return tuple(IntCodec(0, 1023).check(v) for v in value)
+
+    def plain(self, value: tuple[int, int] | None) -> list[int] | None:
+        return None if value is None else list(value)
+
+
+@dataclass(frozen=True)
+class InspectorState(PageState):
+    """Everything an inspector view is made of, except the model and the pixels of a drawing or an upload."""
+
+    source: str = "draw"  # draw, mnist, upload or gallery (a misclassified test digit)
+    index: int = 0  # the MNIST test digit shown when the source is mnist or gallery
+    ink: str = "auto"  # an upload's ink: auto, light (on dark) or dark (on paper)
+    view: str = "maps"  # maps, filters, attribution or summary
+    layer: str = "conv1"  # the layer whose maps are shown, by its label
+    page: int = 0  # page of MAPS_PER_PAGE maps of that layer, from 0
+    channel: int = 0  # the map shown large (and whose units can be clicked)
+    scaling: str = "map"  # map: each map its own colour scale; layer: one scale for the whole layer
+    unit: tuple[int, int] | None = None  # (row, col) of the unit whose receptive field is drawn; None = none
+    method: str = "grad_cam"  # saliency, grad_cam or integrated_gradients
+    target: int = PREDICTED  # the class explained; -1 = the predicted one
+    filters: str = "conv1"  # the conv layer whose filters are shown
+    filter_page: int = 0  # page of FILTERS_PER_PAGE output filters of a deep conv
+
+    FIELDS = (
+        Field("source", "src", Choice(SOURCES)),
+        Field("index", "i", IntCodec(0, TEST_DIGITS - 1)),
+        Field("ink", "ink", Choice(INK_MODES)),
+        Field("view", "v", Choice(VIEWS)),
+        Field("layer", "l", LabelCodec()),
+        Field("page", "pg", IntCodec(0, 255)),
+        Field("channel", "ch", IntCodec(0, 4095)),
+        Field("scaling", "sc", Choice(SCALINGS)),
+        Field("unit", "u", UnitCodec()),
+        Field("method", "m", Choice(METHODS)),
+        Field("target", "cls", IntCodec(PREDICTED, 9)),
+        Field("filters", "fl", LabelCodec()),
+        Field("filter_page", "fpg", IntCodec(0, 255)),
+    )
+
+
+
+# --- the model the page reads ----------------------------------------------------------------------------
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` on the CPU in eval mode: hooks and mode switches on it never reach the original,
+    which a training thread may be using. One image at a time runs faster on the CPU than on a busy GPU."""
+    inspection.check_model(model)
+    clone = copy.deepcopy(model).cpu().eval()
+    return clone.to(memory_format=torch.contiguous_format)  # training leaves channels-last weights
+
+
+class ModelCopies:
+    """Frozen copies of the models the page inspects, by a key that changes whenever the weights do (a run's id
+    and step, a checkpoint's upload id): the same key gives the same copy, so per-model work can be cached by it."""
+
+    def __init__(self, max_entries: int = 4):
+        self._cache = LruCache(max_entries)
+
+    def get(self, key: str, model: nn.Module) -> nn.Module:
+        """The copy of ``model`` for ``key``, made on first use.
+
+        Raises:
+            ValueError: ``key`` is empty, or ``model`` is not an nn.Module.
+        """
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a model copy needs a non-empty key naming its weights, got key={key!r}")
+        inspection.check_model(model)
+        return self._cache.get(key, lambda: frozen_copy(model))
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+# --- the digit ---------------------------------------------------------------------------------------------
+
+def mnist_digit(pixels: np.ndarray, index: int) -> PreparedDigit:
+    """Test digit ``index`` of ``pixels`` (N, 28, 28) uint8 as the network sees it: MNIST digits are already
+    cropped, scaled and centred, so they are only normalised, exactly as the training data were.
+
+    Raises:
+        ValueError: an index outside the test set.
+    """
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(pixels):
+        raise ValueError(f"index must be an int from 0 to {len(pixels) - 1}, got index={index!r}")
+    field = pixels[index].astype(np.float32) / 255.0  # (28, 28) in [0, 1], a copy
+    rows, cols = np.nonzero(field)
+    bbox = (int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1) if rows.size else None
+    return PreparedDigit(field, normalise(field), empty=rows.size == 0, bbox=bbox)
+
+
+def misclassified(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Indices of the digits whose top class is not their label, the most confident mistakes first.
+
+    Ties keep test-set order, so the list is the same on every machine.
+
+    Args:
+        probabilities: (N, classes) softmax outputs.
+        labels: (N,) true classes.
+    """
+    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
+    if probabilities.ndim != 2 or labels.shape != (len(probabilities),):
+        raise ValueError(f"need (N, classes) probabilities and (N,) labels, got {probabilities.shape} and {labels.shape}")
+    wrong = np.flatnonzero(probabilities.argmax(axis=1) != labels)
+    confidence = probabilities[wrong].max(axis=1)
+    return wrong[np.argsort(-confidence, kind="stable")]
+
+
+# --- layers ------------------------------------------------------------------------------------------------
+
+def map_layers(model: nn.Module) -> list[str]:
+    """Labels of the layers whose maps the page shows, in model order: every conv, activation and pooling layer
+    that keeps a spatial output (the classifier's ReLU does not, and is left out)."""
+    inspection.check_model(model)
+    labels = inspection.layer_labels(model)
+    modules = dict(model.named_modules())
+    spatial = _spatial_names(model)
+    return [labels[name] for name in labels
+            if inspection.layer_kind(modules[name]) in MAP_KINDS and name in spatial]
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Labels of the model's Conv2d layers, in order."""
+    return [bank.layer for bank in inspection.conv_filters(model)]
+
+
+def _spatial_names(model: nn.Module) -> set[str]:
+    """Qualified names of the leaves before the first Flatten, Linear or adaptive pooling: the spatial part."""
+    names = set()
+    for name, module in model.named_modules():
+        if next(module.children(), None) is not None:
+            continue
+        if isinstance(module, receptive_field.ENDS_SPATIAL):
+            break
+        names.add(name)
+    return names
+
+
+def rf_rows_by_layer(model: nn.Module, rows: Sequence[RFRow]) -> dict[str, int]:
+    """For each layer label, the index in ``rows`` (from ``receptive_field.analyze_model``) of the conv or pooling
+    layer that sets its receptive field: its own row, or for an activation or BatchNorm the last one before it."""
+    labels = inspection.layer_labels(model)
+    row_of_name = {row.name: index for index, row in enumerate(rows)}
+    result, current = {}, None
+    for name, label in labels.items():
+        current = row_of_name.get(name, current)
+        if current is not None:
+            result[label] = current
+    return result
+
+
+# --- computation -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays field by field is ambiguous
+class Forward:
+    """One digit through one model: the prediction and the map of every shown layer."""
+
+    prediction: Prediction
+    maps: dict[str, Activation]  # by layer label, in model order
+
+
+def forward(model: nn.Module, tensor: torch.Tensor) -> Forward:
+    """The prediction and the maps of ``map_layers(model)`` for one normalised digit (1, 1, 28, 28), from one
+    forward pass (a stroke's whole cost: on a busy two-core server each pass can wait for a core)."""
+    inspection.check_image(model, tensor)
+    shown = set(map_layers(model))
+    with inspection.eval_mode(model), torch.no_grad(), inspection.ActivationRecorder(model) as recorder:
+        logits = model(tensor.to(inspection.model_device(model)))  # (1, classes)
+    probabilities = inspection.to_numpy(logits[0].double().softmax(dim=0))  # float64: the ten sum to 1, as predict
+    prediction = Prediction(inspection.to_numpy(logits[0]), probabilities, int(probabilities.argmax()))
+    return Forward(prediction, {a.layer: a for a in recorder.activations if a.layer in shown})
+
+
+def map_peaks(values: np.ndarray, scaling: str) -> tuple[bool, np.ndarray]:
+    """Whether a layer's maps need a signed colour scale, and the magnitude where each map's scale saturates.
+
+    Args:
+        values: (C, H, W) one layer's maps.
+        scaling: "map" (each map up to its own largest magnitude) or "layer" (all up to the layer's largest).
+
+    Returns:
+        (signed, peaks): signed when any value is negative (a conv's output; after a ReLU there are none);
+        peaks (C,) float32, 0 for an all-zero map.
+    """
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}, got scaling={scaling!r}")
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim != 3:
+        raise ValueError(f"map_peaks needs (C, H, W) maps, got shape={values.shape}")
+    magnitude = np.abs(values).reshape(len(values), -1).max(axis=1)  # (C,)
+    peaks = np.full_like(magnitude, magnitude.max()) if scaling == "layer" else magnitude
+    return bool((values < 0).any()), peaks
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the page needs to know about a model whatever the digit: cache it with the model's copy."""
+
+    layers: tuple[str, ...]  # labels of the layers whose maps can be shown, in model order
+    shapes: dict[str, tuple[int, ...]]  # (C, H, W) of each of them
+    convs: tuple[str, ...]  # labels of the Conv2d layers, whose filters can be shown
+    rf_rows: tuple[RFRow, ...]  # receptive fields of the conv and pooling layers
+    rf_index: dict[str, int]  # the row of rf_rows that sets each layer's receptive field
+    table: tuple[inspection.LayerRow, ...]  # the model summary
+
+    @property
+    def filter_counts(self) -> dict[str, int]:
+        """Output filters of each conv layer."""
+        return {row.layer: row.output_shape[0] for row in self.table if row.layer in self.convs}
+
+
+def describe(model: nn.Module) -> ModelFacts:
+    """The layers, shapes, receptive fields and summary of ``model`` (one forward pass on zeros).
+
+    Raises:
+        ValueError: a model without conv layers, or one whose geometry the receptive field cannot follow.
+    """
+    layers = map_layers(model)
+    convs = conv_layers(model)
+    if not layers or not convs:
+        raise ValueError(f"the inspector needs a model with Conv2d layers; {type(model).__name__} has none")
+    rows = tuple(receptive_field.analyze_model(model, INPUT_SHAPE[1:]))
+    table = tuple(inspection.layer_table(model, INPUT_SHAPE))
+    shapes = {row.layer: row.output_shape for row in table if row.layer in layers}
+    return ModelFacts(tuple(layers), shapes, tuple(convs), rows, rf_rows_by_layer(model, rows), table)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays field by field is ambiguous
+class InspectorResult:
+    """Everything the page draws for one digit, besides the model-only views (filters, layer table)."""
+
+    state: InspectorState  # the state with layer, page, channel, unit and filters made valid for this model
+    digit: PreparedDigit  # what the network sees
+    forward: Forward | None  # None for an empty digit: a hint, not a prediction
+    pages: int  # pages of the chosen layer's maps
+    channels: range  # the chosen layer's channels on the chosen page
+    signed: bool  # the chosen layer's maps need a signed colour scale
+    peaks: np.ndarray  # (C,) where each map's colour scale saturates; empty for an empty digit
+    rf_index: int | None  # the row of the model's rf_rows for the chosen layer; None when it has none
+    box: Box | None  # the chosen unit's receptive field in input pixels; None without a unit
+    attribution: Attribution | None  # for the attribution view
+
+    @property
+    def maps(self) -> Activation | None:
+        """The chosen layer's maps; None for an empty digit."""
+        return None if self.forward is None else self.forward.maps[self.state.layer]
+
+    @property
+    def target(self) -> int | None:
+        """The class explained: the chosen one, else the predicted one; None for an empty digit."""
+        if self.forward is None:
+            return None
+        return self.forward.prediction.top if self.state.target == PREDICTED else self.state.target
+
+
+def resolve(state: InspectorState, facts: ModelFacts) -> InspectorState:
+    """``state`` made valid for the model: an unknown layer becomes the first, and the page, channel and unit are
+    kept inside the layer (a link made for a wider network, or a model that changed under a link)."""
+    layer = state.layer if state.layer in facts.shapes else facts.layers[0]
+    channels, height, width = facts.shapes[layer]
+    pages = inspection.page_count(channels, MAPS_PER_PAGE)
+    channel = min(state.channel, channels - 1)
+    page = min(state.page, pages - 1)
+    if channel not in inspection.page_channels(channels, page, MAPS_PER_PAGE):
+        channel = page * MAPS_PER_PAGE  # the enlarged map is always one of the page's
+    unit = state.unit if state.unit is not None and state.unit[0] < height and state.unit[1] < width else None
+    filters = state.filters if state.filters in facts.convs else facts.convs[0]
+    filter_pages = inspection.page_count(facts.filter_counts[filters], FILTERS_PER_PAGE)
+    return replace(state, layer=layer, page=page, channel=channel, unit=unit, filters=filters,
+                   filter_page=min(state.filter_page, filter_pages - 1))
+
+
+def compute(state: InspectorState, model: nn.Module, digit: PreparedDigit, *, facts: ModelFacts | None = None,
+            ran: Forward | None = None) -> InspectorResult:
+    """What the page draws for ``digit`` through ``model`` (a frozen copy: see ``ModelCopies``).
+
+    ``facts`` is ``describe(model)`` and ``ran`` is ``forward(model, digit.tensor)`` when the caller has them cached.
+
+    Raises:
+        ValueError: from ``describe``.
+    """
+    facts = facts if facts is not None else describe(model)
+    state = resolve(state, facts)
+    channel_count = facts.shapes[state.layer][0]
+    channels = inspection.page_channels(channel_count, state.page, MAPS_PER_PAGE)
+    pages = inspection.page_count(channel_count, MAPS_PER_PAGE)
+    index = facts.rf_index.get(state.layer)
+    if digit.empty:
+        return InspectorResult(state, digit, None, pages, channels, False, np.zeros(0, np.float32), index, None, None)
+    ran = ran if ran is not None else forward(model, digit.tensor)
+    signed, peaks = map_peaks(ran.maps[state.layer].values, state.scaling)
+    box = None if state.unit is None or index is None else receptive_field.input_box(facts.rf_rows, index, *state.unit)
+    result = InspectorResult(state, digit, ran, pages, channels, signed, peaks, index, box, None)
+    if state.view == "attribution":
+        result = replace(result, attribution=attribute(model, digit.tensor, state.method, result.target))
+    return result
+
+
+def attribute(model: nn.Module, tensor: torch.Tensor, method: str, target: int) -> Attribution:
+    """``method``'s attribution of ``target`` for one digit."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
+    explain = {"saliency": saliency, "grad_cam": grad_cam, "integrated_gradients": integrated_gradients}[method]
+    return explain(model, tensor, target)
+
+
+# --- the quick model ---------------------------------------------------------------------------------------
+
+def quick_train_state() -> TrainPageState:
+    """The Train page's settings for the quick model: the default network on QUICK_SUBSET images for QUICK_EPOCHS,
+    so the Train page shows exactly the run the inspector started."""
+    return TrainPageState(subset=QUICK_SUBSET, epochs=QUICK_EPOCHS)

@@ -1,0 +1,120 @@
+"""Guided lessons: the classic CNN tutorial path, each step a link into a page set up for it.
+
+Every lesson carries the tutorial's own number and computes the app's with cnnviz's code, so the page can show
+both side by side, and the tests can check that they agree.
+
+    >>> LESSONS[0].app(), LESSONS[0].tutorial
+    (15, 15)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from cnnviz import ops, receptive_field
+from cnnviz.geometry import Layer
+from cnnviz.kernels import make_kernel
+from cnnviz.pages import step
+from cnnviz.pages.inspector import InspectorState
+from cnnviz.pages.kernel_lab import KernelLabState, layer_params
+from cnnviz.pages.receptive_field import ReceptiveFieldState
+from cnnviz.pages.train import TrainPageState
+from cnnviz.urlstate import Field, IntCodec, PageState
+
+FIVE = np.array(step.FIVE, dtype=np.float64)
+EDGE = make_kernel("laplacian8")
+
+
+def _grid(values: np.ndarray) -> list[list[float]]:
+    """A result as plain nested numbers, as a tutorial prints it ([[6, 8, 3], ...])."""
+    return [[int(v) if float(v).is_integer() else float(v) for v in row] for row in np.asarray(values)]
+
+
+def _conv_output(size: int, kernel: int, filters: int) -> str:
+    """The output shape of a conv layer: each filter spans every input channel, so the depth is the filter count."""
+    rows, cols = Layer(kernel).out_hw((size, size))
+    return f"{rows}×{cols}×{filters}"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One step of the tutorial path."""
+
+    key: str  # stable id: catalog keys lessons.<key>.title / .text, and the lesson's place in links
+    path: str  # url_path of the page the lesson opens
+    page_file: str  # that page's script, as app.py registers it
+    state: Any  # the page state the lesson opens with
+    tutorial: Any  # the tutorial's own number
+    app: Callable[[], Any] | None  # cnnviz's number, computed with the app's own code; None: shown after training
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson("conv", "step-by-step", "cnnviz/ui/step_by_step.py", step.EXAMPLES["three"], 15,
+           lambda: int(step.compute(step.EXAMPLES["three"]).walk.output[0, 0])),
+    Lesson("padding", "step-by-step", "cnnviz/ui/step_by_step.py", step.EXAMPLES["three_padded"],
+           [[6, 8, 3], [12, 15, 8], [7, 12, 14]],
+           lambda: _grid(step.compute(step.EXAMPLES["three_padded"]).walk.output)),
+    Lesson("stride", "step-by-step", "cnnviz/ui/step_by_step.py",
+           replace(step.EXAMPLES["five"], padding="valid", stride=(2, 2)), "2×2",
+           lambda: "×".join(map(str, step.compute(replace(step.EXAMPLES["five"], padding="valid",
+                                                           stride=(2, 2))).walk.output.shape))),
+    Lesson("detectors", "kernel-lab", "cnnviz/ui/kernel_lab.py",
+           KernelLabState(preset="laplacian8", bank=("sobel_x", "sobel_y", "gaussian", "sharpen")),
+           [[5, 9, 16, -10, 4], [-7, -4, 4, 14, 2], [20, -13, -5, 5, -7], [2, 5, 13, -12, 3], [-4, 0, 7, 18, -4]],
+           lambda: _grid(ops.conv2d(FIVE, EDGE, padding=1))),
+    Lesson("rgb", "kernel-lab", "cnnviz/ui/kernel_lab.py",
+           KernelLabState(sample="astronaut", colour="rgb", preset="box5", padding="valid",
+                          bank=("box5", "unsharp", "outline", "gaussian", "sobel_x", "sobel_y")), "28×28×6",
+           lambda: _conv_output(32, 5, 6)),
+    Lesson("sharing", "kernel-lab", "cnnviz/ui/kernel_lab.py",
+           KernelLabState(colour="rgb", preset="box5", padding="valid"), 760,
+           lambda: layer_params([(3, 5, 5)] * 10)),
+    Lesson("pooling", "step-by-step", "cnnviz/ui/step_by_step.py", step.EXAMPLES["pool_max"],
+           {"max": [[6, 8], [14, 16]], "avg": [[3.5, 5.5], [11.5, 13.5]]},
+           lambda: {kind: _grid(step.compute(step.EXAMPLES[f"pool_{kind}"]).walk.output) for kind in ("max", "avg")}),
+    Lesson("receptive", "receptive-field", "cnnviz/ui/receptive_field.py",
+           ReceptiveFieldState().with_preset("three_3x3"), "7×7",
+           lambda: "×".join(map(str, receptive_field.analyze([{"kernel": 3}] * 3)[-1].size))),
+    Lesson("train", "train", "cnnviz/ui/train.py",
+           replace(TrainPageState().with_preset("classic"), optimizer="sgd", lr=0.001, schedule="constant",
+                   batch_size=64, epochs=5), "98.08%", None),
+    Lesson("inspect", "inspector", "cnnviz/ui/inspector.py", InspectorState(), None, None),
+)
+LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
+
+
+@dataclass(frozen=True)
+class LessonsState(PageState):
+    """Which lesson the page shows."""
+
+    lesson: int = 1  # 1-based, as the lessons are numbered on the page
+
+    FIELDS = (Field("lesson", "l", IntCodec(1, len(LESSONS))),)
+
+
+
+@dataclass(frozen=True)
+class LessonView:
+    lesson: Lesson
+    number: int  # 1-based
+    app_value: Any  # cnnviz's number, or None when it comes from a run
+    agrees: bool | None  # whether it equals the tutorial's; None when there is nothing to compare yet
+
+
+def compute(state: LessonsState) -> LessonView:
+    lesson = LESSONS[state.lesson - 1]
+    value = lesson.app() if lesson.app is not None else None
+    return LessonView(lesson, state.lesson, value, None if value is None else value == lesson.tutorial)
+
+
+def dense_params(inputs: int, outputs: int) -> int:
+    """Parameters of a fully connected layer: a weight for every input-output pair, and a bias per output."""
+    return inputs * outputs + outputs
+
+
+def training_agreement(test_accuracy: float | None) -> str:
+    """The classic net's result beside the tutorial's 98.08%, as a percentage with two decimals."""
+    return "–" if test_accuracy is None else f"{100 * test_accuracy:.2f}%"
+

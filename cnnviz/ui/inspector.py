@@ -1,0 +1,538 @@
+"""Look inside: a digit (drawn, from MNIST, uploaded, or one the model gets wrong) through the user's own network.
+
+The page is three steps: ``controls`` (widgets and clicks -> InspectorState and the digit), ``compute``
+(cnnviz.pages.inspector, on a frozen copy of the model, cached per model and digit) and ``draw`` (the prediction,
+feature maps with receptive fields, filters, attributions and the layer table).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
+from torch import nn
+
+from cnnviz import inspect_figures, train_figures
+from cnnviz.data import DataError, load_mnist
+from cnnviz.digits import INK_MODES, PreparedDigit, prepare_digit
+from cnnviz.figures import png_bytes
+from cnnviz.images import ImageError, load_image
+from cnnviz.inspection import FilterBank, conv_filters
+from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, build_model
+from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PREDICTED, SCALINGS, SOURCES,
+                                    TEST_DIGITS, VIEWS, Forward, InspectorResult, InspectorState, ModelCopies,
+                                    ModelFacts, compute, describe, forward, misclassified, mnist_digit,
+                                    quick_train_state)
+from cnnviz.train import evaluate
+from cnnviz.ui import session
+from cnnviz.ui import state as page_state
+from cnnviz.ui.canvas import drawing_canvas
+from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.state import PageBinding
+from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
+
+PAGE = "inspector"
+CANVAS_KEY = "insp_canvas"  # cnnviz.ui.canvas: the drawing as a PNG data URL, sent the moment the pen lifts
+GRID_CLICK = "insp_grid_click"  # streamlit-image-coordinates on the grid of maps: picks the channel shown large
+UNIT_CLICK = "insp_unit_click"  # ... on the enlarged map: picks the unit whose receptive field is drawn
+CANVAS_SIDE = 224  # px: 8 per MNIST pixel, and it fits a phone
+STROKE = 18  # px: MNIST strokes are 2-3 of 28 pixels wide
+UNTRAINED_SEED = 0  # the untrained network shown before any model exists
+UNTRAINED_KEY = f"untrained:{DEFAULT_PRESET}:{UNTRAINED_SEED}"
+GALLERY_CHOICES = 200  # mistakes offered in the gallery picker, most confident first
+GALLERY_SHOWN = 12  # mistakes pictured above the picker
+
+
+# --- the model ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Subject:
+    """The model the page looks inside, as a frozen copy."""
+
+    model: nn.Module  # a copy in eval mode on the CPU: hooks and mode switches never reach a training thread
+    key: str  # names the weights (cache key of everything computed from them)
+    label: str  # what to call it
+    trained: bool  # False for random weights
+    source: str  # run, checkpoint or untrained
+
+
+@st.cache_resource(show_spinner=False)
+def _copies() -> ModelCopies:
+    # Shared by every session: keys name the weights (a run's id and step, a checkpoint's upload id).
+    return ModelCopies(max_entries=8)
+
+
+@st.cache_resource(show_spinner=False)
+def _untrained() -> nn.Module:
+    return build_model(NETWORK_PRESETS[DEFAULT_PRESET], seed=UNTRAINED_SEED)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _facts(model_key: str, _model: nn.Module) -> ModelFacts:
+    return describe(_model)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _forward(model_key: str, digit_key: str, _model: nn.Module, _digit: PreparedDigit) -> Forward:
+    return forward(_model, _digit.tensor)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _filter_banks(model_key: str, _model: nn.Module) -> list[FilterBank]:
+    return conv_filters(_model)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _mistakes(model_key: str, _model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the misclassified test digits, most confident first; every digit's probabilities)."""
+    data = load_mnist()
+    result = evaluate(_model, data.test_images, data.test_labels)
+    return misclassified(result.probabilities, data.test_labels.cpu().numpy()), result.probabilities
+
+
+def subject() -> Subject:
+    inspected = session.model_to_inspect()
+    if inspected is None:
+        return Subject(_copies().get(UNTRAINED_KEY, _untrained()), UNTRAINED_KEY, tr("insp.untrained_label"), False,
+                       "untrained")
+    return Subject(_copies().get(inspected.key, inspected.model), inspected.key, inspected.label, inspected.trained,
+                   inspected.source)
+
+
+def _on_quick_train() -> None:
+    session.start_followed_run(quick_train_state())
+
+
+def _quick_progress(run_id: str) -> None:
+    """Redrawn every second while the quick model trains; a full rerun shows it once it is done."""
+    run = session.find_run(run_id)
+    if run is None:
+        return
+    snap = run.job.snapshot()
+    if run.job.finished:
+        st.rerun()
+    latest = snap.latest
+    done = latest.step / max(latest.total_steps, 1) if latest is not None else 0.0
+    st.progress(min(1.0, done), text=tr("insp.quick_progress", step=latest.step if latest else 0,
+                                        total=latest.total_steps if latest else "…"))
+
+
+def _quick_progress_fragment(run_id: str) -> None:
+    guarded(_quick_progress, run_id)
+
+
+def model_status(model: Subject) -> None:
+    """Which model this is; for an untrained one, the offer to train a quick one or load a checkpoint."""
+    run = session.followed_run()
+    with st.container(key="insp_model"):
+        if model.trained:
+            where = tr(f"insp.model_from.{model.source}")
+            st.caption(tr("insp.model_trained", label=model.label, where=where))
+        else:
+            text, button = st.columns([4, 1.2], vertical_alignment="center")
+            text.warning(tr("insp.model_untrained") if model.source == "untrained"
+                         else tr("insp.model_not_yet", label=model.label), icon=":material/casino:")
+            busy = run is not None and not run.job.finished
+            button.button(tr("insp.quick_train"), key="insp_quick_train", on_click=_on_quick_train, disabled=busy,
+                          icon=":material/bolt:", type="primary", width="stretch", help=tr("insp.quick_train_help"))
+        if run is not None and not run.job.finished:
+            st.fragment(_quick_progress_fragment, run_every=1.0)(run.id)
+
+
+def checkpoint_section() -> None:
+    """The uploader, first in the sidebar: a checkpoint loaded in this run is the model this run inspects."""
+    with st.sidebar, st.expander(tr("insp.load_checkpoint"), icon=":material/upload_file:",
+                                 expanded=session.model_to_inspect() is None):
+        session.checkpoint_loader("insp_ckpt")
+        st.caption(tr("insp.load_checkpoint_help"))
+
+
+# --- the digit ---------------------------------------------------------------------------------------------
+
+def _on_random() -> None:
+    index = secrets.randbelow(TEST_DIGITS)
+    page_state.replace_state(PAGE, lambda s: replace(s, index=index))
+
+
+def _blank() -> PreparedDigit:
+    return prepare_digit(np.zeros((28, 28), np.float32))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _upload_digit(data: bytes, ink: str) -> tuple[np.ndarray, PreparedDigit]:
+    pixels = load_image(data, max_side=512)
+    return pixels, prepare_digit(pixels, ink=ink)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=10).hexdigest()
+
+
+def _drawn_digit() -> tuple[PreparedDigit, str]:
+    pixels = drawing_canvas(CANVAS_KEY, side=CANVAS_SIDE, stroke=STROKE)  # (H, W, 4) uint8 or None
+    if pixels is None:
+        return _blank(), "blank"
+    return prepare_digit(pixels), f"drawn:{pixels.shape}:{_digest(pixels.tobytes())}"
+
+
+def _gallery_pick(b: PageBinding, state: InspectorState, model: Subject) -> int:
+    with st.spinner(tr("insp.gallery_wait")):
+        wrong, probabilities = _mistakes(model.key, model.model)
+    if len(wrong) == 0:
+        st.success(tr("insp.gallery_none"), icon=":material/check_circle:")
+        return state.index
+    data = load_mnist()
+    labels = data.test_labels.cpu().numpy()
+    choices = [int(i) for i in wrong[:GALLERY_CHOICES]]
+    if state.index not in choices:
+        choices.insert(0, state.index)  # a link's digit stays on offer, whatever this model gets wrong
+
+    # Labels translated now: AppTest formats options outside the script run, where the language cannot be read.
+    names = {index: tr("insp.gallery_item", index=index, true=int(labels[index]),
+                       guess=int(probabilities[index].argmax()), confidence=f"{probabilities[index].max():.0%}")
+             for index in choices}
+    index = st.selectbox(tr("insp.gallery_pick", wrong=f"{len(wrong):,}"), choices, format_func=names.__getitem__,
+                         key=b.seed("insp_gallery", state.index))
+    with st.expander(tr("insp.gallery_show", shown=min(GALLERY_SHOWN, len(wrong))), icon=":material/grid_view:"):
+        st.image(train_figures.gallery_png(data.test_pixels, labels, probabilities, wrong[:GALLERY_SHOWN], columns=3,
+                                           true_label=tr("train.gallery_true")), width="stretch")
+    return int(index)
+
+
+def digit_controls(b: PageBinding, state: InspectorState, model: Subject
+                   ) -> tuple[InspectorState, PreparedDigit, str, str]:
+    """The source picker and its input: (state, the digit, a key naming it, a note under it)."""
+    source = st.segmented_control(tr("insp.source"), SOURCES, required=True, key=b.seed("insp_source", state.source),
+                                  format_func=tr_option("insp.source."), width="stretch")
+    state = replace(state, source=source)
+    if source == "draw":
+        digit, key = _drawn_digit()
+        return state, digit, key, tr("insp.draw_help")
+    if source == "upload":
+        upload = st.file_uploader(tr("insp.upload"), type=None, key="insp_upload", help=tr("insp.upload_help"),
+                                  max_upload_size=IMAGE_UPLOAD_MB)
+        ink = st.segmented_control(tr("insp.ink"), INK_MODES, required=True, key=b.seed("insp_ink", state.ink),
+                                   format_func=tr_option("insp.ink."), help=tr("insp.ink_help"))
+        state = replace(state, ink=ink)
+        if upload is None:
+            return state, _blank(), "blank", ""
+        data = upload.getvalue()
+        try:
+            pixels, digit = _upload_digit(data, ink)
+        except ImageError as error:
+            st.error(tr_error(error), icon=":material/broken_image:")
+            return state, _blank(), "blank", ""
+        st.image(pixels, width=CANVAS_SIDE // 2, caption=tr("insp.uploaded"), clamp=True)
+        return state, digit, f"upload:{_digest(data)}:{ink}", ""
+    try:
+        data = load_mnist()
+    except DataError as error:
+        st.error(tr_error(error), icon=":material/error:")
+        return state, _blank(), "blank", ""
+    if source == "mnist":
+        index_column, random_column = st.columns([1.4, 1], vertical_alignment="bottom")
+        index = index_column.number_input(tr("insp.index"), 0, TEST_DIGITS - 1, key=b.seed("insp_index", state.index))
+        random_column.button(tr("insp.random"), key="insp_random", on_click=_on_random, icon=":material/casino:",
+                             width="stretch")
+    else:
+        index = _gallery_pick(b, state, model)
+    state = replace(state, index=int(index))
+    return state, mnist_digit(data.test_pixels, state.index), f"mnist:{state.index}", \
+        tr("insp.true_label", label=int(data.test_labels[state.index]))
+
+
+# --- clicks ------------------------------------------------------------------------------------------------
+
+def _new_click(key: str) -> dict | None:
+    """The component's click if it is one this page has not handled yet (its value stays until the next click)."""
+    click = page_state.widget_value(key)
+    if not isinstance(click, dict) or click.get("unix_time") == page_state.transient(f"{key}_seen"):
+        return None
+    page_state.set_transient(f"{key}_seen", click.get("unix_time"))
+    return click
+
+
+def clicks(state: InspectorState) -> InspectorState:
+    """Apply a click on the grid (the channel shown large) or on the enlarged map (the unit), made on the pictures
+    the last run drew, whose layouts it kept."""
+    grid = _new_click(GRID_CLICK)
+    drawn = page_state.transient("insp_grid_layout")
+    if grid is not None and drawn is not None and drawn[0] == state.layer:
+        channel = drawn[1].channel_at(grid.get("x", -1), grid.get("y", -1), grid.get("width", 0),
+                                      grid.get("height", 0))
+        if channel is not None:
+            state = replace(state, channel=channel)
+            page_state.set_widget("insp_channel", channel)
+    unit_click = _new_click(UNIT_CLICK)
+    shown = page_state.transient("insp_unit_map")
+    if unit_click is not None and shown is not None and shown[0] == state.layer:
+        unit = inspect_figures.unit_at(unit_click, shown[1])
+        if unit is not None:
+            state = replace(state, unit=unit)
+    return state
+
+
+# --- view controls -----------------------------------------------------------------------------------------
+
+def _on_page() -> None:
+    page_state.set_widget("insp_channel", int(page_state.widget_value("insp_page")) * MAPS_PER_PAGE)
+
+
+def _on_clear_unit() -> None:
+    page_state.replace_state(PAGE, lambda s: replace(s, unit=None))
+
+
+def _choice(b: PageBinding, key: str, value, options: list):
+    """Seed a choice widget, moving it to the first option when its value is not one (another model's layer)."""
+    b.seed(key, value if value in options else options[0])
+    if page_state.widget_value(key) not in options:
+        page_state.set_widget(key, options[0])
+    return key
+
+
+def maps_controls(b: PageBinding, state: InspectorState, facts: ModelFacts) -> tuple[InspectorState, object, object]:
+    """Layer, page and the map shown large above the maps; returns the state and the two columns (grid, enlarged
+    map) to draw in."""
+    top = st.columns([1.5, 1.1, 1], vertical_alignment="bottom")
+    layer = top[0].selectbox(tr("insp.layer"), list(facts.layers), key=_choice(b, "insp_layer", state.layer,
+                                                                                list(facts.layers)),
+                             format_func=lambda l: f"{l} · {' × '.join(map(str, facts.shapes[l]))}",
+                             help=tr("insp.layer_help"))
+    channels = facts.shapes[layer][0]
+    b.seed("insp_channel", state.channel)
+    channel = min(max(int(page_state.widget_value("insp_channel", 0)), 0), channels - 1)
+    page_state.set_widget("insp_channel", channel)
+    pages = -(-channels // MAPS_PER_PAGE)
+    if pages > 1:
+        page_state.set_widget("insp_page", channel // MAPS_PER_PAGE)  # the page always holds the enlarged map
+        top[1].segmented_control(
+            tr("insp.page"), list(range(pages)), required=True, key="insp_page", on_change=_on_page,
+            format_func=lambda p: f"{p * MAPS_PER_PAGE}–{min(channels, (p + 1) * MAPS_PER_PAGE) - 1}")
+    top[2].number_input(tr("insp.channel", count=channels), 0, channels - 1, key="insp_channel")
+    with st.sidebar:
+        scaling = st.segmented_control(tr("insp.scaling"), SCALINGS, required=True,
+                                       key=b.seed("insp_scaling", state.scaling),
+                                       format_func=tr_option("insp.scaling."), help=tr("insp.scaling_help"))
+    grid_column, large_column = st.columns([1.15, 1], gap="medium")
+    unit = state.unit if layer == state.layer else None  # another layer starts without a chosen unit
+    return replace(state, layer=layer, scaling=scaling, channel=channel, page=channel // MAPS_PER_PAGE,
+                   unit=unit), grid_column, large_column
+
+
+def attribution_controls(b: PageBinding, state: InspectorState) -> InspectorState:
+    left, right = st.columns([2.4, 1], vertical_alignment="bottom")
+    method = left.segmented_control(tr("insp.method"), METHODS, required=True, key=b.seed("insp_method", state.method),
+                                    format_func=tr_option("insp.method."), help=tr("insp.method_help"))
+    predicted = tr("insp.target_predicted")  # translated now: AppTest formats options outside the script run
+    target = right.selectbox(tr("insp.target"), [PREDICTED, *range(10)], key=b.seed("insp_target", state.target),
+                             format_func=lambda c: predicted if c == PREDICTED else str(c))
+    return replace(state, method=method, target=int(target))
+
+
+def filter_controls(b: PageBinding, state: InspectorState, facts: ModelFacts) -> InspectorState:
+    convs = list(facts.convs)
+    left, right = st.columns([1, 1.6], vertical_alignment="bottom")
+    layer = left.selectbox(tr("insp.filters"), convs, key=_choice(b, "insp_filters", state.filters, convs),
+                           format_func=lambda l: f"{l} · {facts.filter_counts[l]}")
+    page = 0
+    pages = -(-facts.filter_counts[layer] // FILTERS_PER_PAGE)
+    if pages > 1 and layer != convs[0]:
+        options = list(range(pages))
+        page = right.segmented_control(
+            tr("insp.filter_page"), options, required=True,
+            key=_choice(b, "insp_filter_page", min(state.filter_page, pages - 1), options),
+            format_func=lambda p: f"{p * FILTERS_PER_PAGE}–{min(facts.filter_counts[layer], (p + 1) * FILTERS_PER_PAGE) - 1}")
+    return replace(state, filters=layer, filter_page=int(page))
+
+
+def controls(b: PageBinding, model: Subject, facts: ModelFacts, input_area, view_area):
+    """Every setting of the page, seeded from the bound state, and the digit.
+
+    Returns:
+        (state, digit, digit key, note under the digit, the maps view's columns or None).
+    """
+    state = clicks(b.state)
+    with input_area:
+        state, digit, digit_key, note = digit_controls(b, state, model)
+    columns = None
+    with view_area:
+        view = st.segmented_control(tr("insp.view"), VIEWS, required=True, key=b.seed("insp_view", state.view),
+                                    format_func=tr_option("insp.view."), width="stretch")
+        state = replace(state, view=view)
+        if view == "maps":
+            state, *columns = maps_controls(b, state, facts)
+        elif view == "attribution":
+            state = attribution_controls(b, state)
+        elif view == "filters":
+            state = filter_controls(b, state, facts)
+    return state, digit, digit_key, note, columns
+
+
+# --- drawing -----------------------------------------------------------------------------------------------
+
+def draw_prediction(result: InspectorResult, note: str, state: InspectorState) -> None:
+    digit = result.digit
+    with st.container(key="insp_prediction"):
+        if result.forward is None:
+            st.info(tr(f"insp.empty.{state.source}"), icon=":material/draw:")
+            if note:
+                st.caption(note)
+            return
+        prediction = result.forward.prediction
+        st.markdown(tr("insp.says", digit=prediction.top, confidence=f"{prediction.confidence:.1%}"))
+        picture, chart = st.columns([1, 2.6], vertical_alignment="bottom")
+        picture.image(png_bytes(inspect_figures.digit_picture(digit.pixels28, side=84)), caption=tr("insp.sees"))
+        chart.plotly_chart(inspect_figures.probability_figure(prediction.probabilities, prediction.top),
+                           key="insp_probabilities", config={"displayModeBar": False, "staticPlot": True})
+        if note:
+            st.caption(note)
+
+
+def draw_maps(result: InspectorResult, facts: ModelFacts, grid_column, large_column) -> None:
+    state, maps = result.state, result.maps
+    if maps is None:
+        page_state.set_transient("insp_grid_layout", None)
+        page_state.set_transient("insp_unit_map", None)
+        st.info(tr("insp.maps_need_digit"), icon=":material/draw:")
+        return
+    values = maps.values  # (C, H, W)
+    layout = inspect_figures.grid_layout(values.shape[1:], result.channels)
+    with grid_column:
+        streamlit_image_coordinates(
+            inspect_figures.maps_grid(values, layout, result.peaks, result.signed, state.channel), key=GRID_CLICK,
+            width="stretch", cursor="pointer", image_format="PNG", png_compression_level=1)
+        st.caption(tr("insp.grid_help", scale=tr(f"insp.scale.{'signed' if result.signed else 'gray'}"),
+                      how=tr(f"insp.scaling.{state.scaling}")))
+    page_state.set_transient("insp_grid_layout", (state.layer, layout))
+    with large_column:
+        streamlit_image_coordinates(
+            inspect_figures.enlarged_map(values[state.channel], float(result.peaks[state.channel]), result.signed,
+                                             state.unit), key=UNIT_CLICK, width="stretch", cursor="crosshair",
+            png_compression_level=1)
+        page_state.set_transient("insp_unit_map", (state.layer, values.shape[1:]))
+        _receptive_field(result, facts)
+
+
+def _receptive_field(result: InspectorResult, facts: ModelFacts) -> None:
+    state = result.state
+    with st.container(key="insp_rf"):
+        if result.box is None:
+            st.caption(tr("insp.rf_hint") if result.rf_index is not None else tr("insp.rf_none"))
+            return
+        row = facts.rf_rows[result.rf_index]
+        box = result.box
+        st.image(png_bytes(inspect_figures.digit_picture(result.digit.pixels28, box, side=168)), width="stretch")
+        clipped = box.clip(28, 28)
+        padding = box.padding_fraction(28, 28)
+        st.caption(tr("insp.rf_text", row=state.unit[0], col=state.unit[1], layer=state.layer, rows=row.size[0],
+                      cols=row.size[1], top=clipped.top, left=clipped.left, bottom=clipped.bottom - 1,
+                      right=clipped.right - 1)
+                   + (" " + tr("insp.rf_padding", share=f"{padding:.0%}") if padding > 0 else ""))
+        st.button(tr("insp.rf_clear"), key="insp_rf_clear", on_click=_on_clear_unit, icon=":material/close:")
+
+
+def draw_filters(state: InspectorState, model: Subject) -> None:
+    bank = next(b for b in _filter_banks(model.key, model.model) if b.layer == state.filters)
+    weights = bank.weights  # (out, in, kh, kw)
+    if weights.shape[1] == 1:
+        st.caption(tr("insp.filters_first", count=weights.shape[0], kh=weights.shape[2], kw=weights.shape[3]))
+        st.image(train_figures.filters_png(weights))
+        return
+    outputs = range(state.filter_page * FILTERS_PER_PAGE,
+                    min(weights.shape[0], (state.filter_page + 1) * FILTERS_PER_PAGE))
+    st.caption(tr("insp.filters_deep", layer=state.filters, first=outputs.start, last=outputs.stop - 1,
+                  inputs=weights.shape[1], kh=weights.shape[2], kw=weights.shape[3]))
+    st.image(png_bytes(inspect_figures.deep_filters(weights, outputs)), width="stretch")
+
+
+def draw_attribution(result: InspectorResult) -> None:
+    if result.attribution is None:
+        st.info(tr("insp.maps_need_digit"), icon=":material/draw:")
+        return
+    attribution = result.attribution
+    picture, text = st.columns([1, 1], gap="medium")
+    picture.image(png_bytes(inspect_figures.attribution_picture(result.digit.pixels28, attribution.normalised())), width="stretch")
+    text.markdown(tr("insp.attribution_title", method=tr(f"insp.method.{attribution.method}"),
+                     target=attribution.target))
+    text.caption(tr(f"insp.method_why.{attribution.method}"))
+
+
+def draw_summary(facts: ModelFacts) -> None:
+    rows = [{tr("insp.col.layer"): r.layer, tr("insp.col.type"): r.type_name,
+             tr("insp.col.shape"): " × ".join(map(str, r.output_shape)), tr("insp.col.params"): r.params,
+             tr("insp.col.macs"): r.macs,
+             tr("insp.col.rf"): "" if r.receptive_field is None else f"{r.receptive_field[0]} × {r.receptive_field[1]}"}
+            for r in facts.table]
+    st.markdown(tr("insp.summary_total", params=f"{sum(r.params for r in facts.table):,}",
+                   macs=f"{sum(r.macs for r in facts.table) / 1e6:.2f}"))
+    small = st.column_config.Column(width="small")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="insp_summary",
+                 column_config={tr("insp.col.layer"): small, tr("insp.col.params"): small,
+                                tr("insp.col.macs"): small})
+    st.caption(tr("insp.summary_help"))
+
+
+def draw(result: InspectorResult, note: str, model: Subject, facts: ModelFacts, prediction_area, view_area,
+         columns) -> None:
+    with prediction_area:
+        draw_prediction(result, note, result.state)
+    with view_area:
+        view = result.state.view
+        if view == "maps":
+            draw_maps(result, facts, *columns)
+        elif view == "filters":
+            draw_filters(result.state, model)
+        elif view == "attribution":
+            draw_attribution(result)
+        else:
+            draw_summary(facts)
+
+
+def _link_note(state: InspectorState) -> str:
+    parts = [tr("insp.link_note_model")]
+    if state.source in ("draw", "upload"):
+        parts.insert(0, tr(f"insp.link_note_{state.source}"))
+    return " ".join(parts)
+
+
+def render() -> None:
+    started = time.perf_counter()
+    b = page_state.bind(PAGE, InspectorState)
+    page_header("insp.title", "insp.intro")
+    b.warn_ignored()
+    checkpoint_section()
+    model = subject()
+    model_status(model)
+    try:
+        facts = _facts(model.key, model.model)
+    except ValueError as error:
+        st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
+        b.publish(b.state)
+        return
+    left, right = st.columns([1.45, 2.3], gap="medium")
+    with left:
+        input_area, prediction_area = st.container(), st.container()
+    with right:
+        view_area = st.container()
+    state, digit, digit_key, note, columns = controls(b, model, facts, input_area, view_area)
+    try:
+        ran = None if digit.empty else _forward(model.key, digit_key, model.model, digit)
+        result = compute(state, model.model, digit, facts=facts, ran=ran)
+    except ValueError as error:
+        st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
+        b.publish(state)
+        return
+    draw(result, note, model, facts, prediction_area, view_area, columns)
+    with st.sidebar:
+        page_state.share_link(result.state, note=_link_note(result.state))
+    b.publish(result.state)
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    page_state.record_timing(PAGE, elapsed_ms)  # read by bench/inspector.py
+
+
+guarded(render)

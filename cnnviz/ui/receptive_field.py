@@ -1,0 +1,408 @@
+"""Receptive fields: click a unit deep in a network and see what it can see, and what actually drives it.
+
+The page is three steps: ``controls`` (widgets -> ReceptiveFieldState), ``compute`` (cnnviz.pages.receptive_field)
+and the drawing (the input with the unit's box and every earlier layer's, the effective fields, the table). The
+state is the truth and the widgets show it: the click on the picture, the layer and the unit sliders all change
+the state through ``replace_state``, and every widget follows on the next run.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from cnnviz import rf_figures
+from cnnviz.effective_rf import MASS, EffectiveField
+from cnnviz.figures import png_bytes
+from cnnviz.geometry import LAYER_KINDS, Layer
+from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, PRESET_NAMES, SESSION, WORKING_SIZES,
+                                          ReceptiveFieldState, RFView, add_layer, analyzed_prefix, check_layer,
+                                          claims, compare_stacks, compute, layer_params, move_layer, random_field,
+                                          remove_layer, session_layers, trained_field, unit_at_click, unit_in_layer,
+                                          with_session)
+from cnnviz.receptive_field import Box, RFRow
+from cnnviz.ui import session
+from cnnviz.ui import state as page_state
+from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.state import PageBinding
+from cnnviz.ui.widgets import image_input
+
+PAGE = "receptive_field"
+STACK_COLUMNS = ("kind", "k", "s", "p", "d")  # the stack editor's columns
+STACK_NEW_ROW = {"kind": "conv", "k": 3, "s": 1, "p": 1, "d": 1}  # what a blank row added in the editor becomes
+TABLE_ROW_PX = 35  # Streamlit's table row height, px
+
+
+# --- callbacks: each changes the state; the next run seeds every widget from it -------------------------------
+
+def _on_preset() -> None:
+    name = page_state.widget_value("rf_preset")
+    if name != SESSION:
+        page_state.replace_state(PAGE, lambda s: s.with_preset(name))
+        return
+    inspected = session.model_to_inspect()
+    if inspected is None:
+        page_state.flash(PAGE, tr("rf.no_session"))
+        page_state.replace_state(PAGE, lambda s: s)  # the picker goes back to the stack shown
+    else:
+        page_state.replace_state(PAGE, lambda s: with_session(s, inspected.config))
+
+
+def _use_session() -> None:
+    page_state.set_widget("rf_preset", SESSION)
+    _on_preset()
+
+
+def _on_reset() -> None:
+    page_state.replace_state(PAGE, lambda s: s.with_preset(s.preset))
+
+
+def _on_layer() -> None:
+    view = page_state.transient("rf_view")
+    layer = page_state.widget_value("rf_layer")
+    if view is not None and 0 <= layer < len(view.rows):
+        page_state.replace_state(PAGE, lambda s: replace(s, layer=layer, unit=unit_in_layer(view, layer)))
+
+
+def _on_unit() -> None:
+    view = page_state.transient("rf_view")
+    if view is not None:
+        unit = (page_state.widget_value("rf_row", view.unit[0]), page_state.widget_value("rf_col", view.unit[1]))
+        page_state.replace_state(PAGE, lambda s: replace(s, layer=view.layer, unit=unit))
+
+
+def _consume_click() -> None:
+    """A new click on the picture the last run drew: choose the unit under it.
+
+    Runs first thing in the page rather than as the component's callback, so the page and a test that sets the
+    component's value (AppTest does not run component callbacks) take the same path.
+    """
+    click = page_state.widget_value("rf_click")
+    view = page_state.transient("rf_view")
+    if not isinstance(click, dict) or view is None or click.get("unix_time") == page_state.transient("rf_click_seen"):
+        return
+    page_state.set_transient("rf_click_seen", click.get("unix_time"))
+    try:
+        unit = unit_at_click(view, click)
+    except ValueError:
+        return  # not a click this version of the component sends
+    page_state.replace_state(PAGE, lambda s: replace(s, layer=view.layer, unit=unit))
+
+
+def _edit_stack(change) -> None:
+    page_state.replace_state(PAGE, change)
+
+
+# --- controls --------------------------------------------------------------------------------------------------
+
+def _layer_text(index: int, layer: Layer) -> str:
+    """ "3 · max pool 2×2 s2": the index, kind, window and what differs from stride 1, padding 0, dilation 1."""
+    kernel, stride, dilation = layer.kernel[0], layer.stride[0], layer.dilation[0]
+    padding = layer.padding[0][0]
+    extras = (f" s{stride}" if stride != 1 else "") + (f" p{padding}" if padding else "") + \
+        (f" d{dilation}" if dilation != 1 else "")
+    return f"{index} · {tr(f'rf.kind.{layer.kind}')} {kernel}×{kernel}{extras}"
+
+
+def _stack_table(state: ReceptiveFieldState, rows: tuple[RFRow, ...], in_channels: int) -> tuple[Layer, ...]:
+    """The stack as one table: kind, k, s, p and d are editable (rows can be added and deleted), the rest is what
+    they give on this input. Returns the stack as edited.
+
+    With dynamic rows Streamlit names the editor after its data, so a changed stack gives a fresh editor that
+    shows it: edits are never replayed on top of the stack they already changed.
+    """
+    params = layer_params(rows, state.channels, in_channels)
+    records = []
+    for index, layer in enumerate(state.layers):
+        record = {"name": "", "kind": layer.kind, "k": layer.kernel[0], "s": layer.stride[0], "p": layer.padding[0][0],
+                  "d": layer.dilation[0], "out": "", "size": "", "jump": "", "start": "", "params": ""}
+        if index < len(rows):
+            row = rows[index]
+            record.update(name=("▶ " if index == state.layer else "") + row.name,
+                          out=" × ".join(map(str, row.out_size)), size=_pair(row.size), jump=_pair(row.jump),
+                          start=_pair(row.start), params=f"{params[index]:,}")
+        records.append(record)
+    numbers = {column: st.column_config.NumberColumn(tr(f"rf.col.{column}"), min_value=LIMITS[name][0],
+                                                     max_value=LIMITS[name][1], step=1, width=44,
+                                                     help=tr(f"rf.col.{column}_help"))
+               for column, name in (("k", "kernel"), ("s", "stride"), ("p", "padding"), ("d", "dilation"))}
+    results = {column: st.column_config.TextColumn(tr(f"rf.th.{column}"), disabled=True)
+               for column in ("name", "out", "size", "jump", "start", "params")}
+    edited = st.data_editor(
+        pd.DataFrame(records), key="rf_stack", num_rows="dynamic", hide_index=True, width="stretch",
+        height=TABLE_ROW_PX * (len(records) + 2) + 3,  # every layer and the add row, no inner scrolling
+        column_order=("name",) + STACK_COLUMNS + ("out", "size", "jump", "start", "params"),
+        column_config={"kind": st.column_config.SelectboxColumn(tr("rf.col.kind"), options=list(LAYER_KINDS),
+                                                                format_func=tr_option("rf.kind."), required=True,
+                                                                width=80), **numbers, **results})
+    layers, problems = [], []
+    for position, record in enumerate(edited.to_dict("records")):
+        values = {key: STACK_NEW_ROW[key] if record.get(key) is None or pd.isna(record.get(key)) else record[key]
+                  for key in STACK_COLUMNS}
+        try:
+            layers.append(check_layer(values["kind"], *(int(values[key]) for key in ("k", "s", "p", "d"))))
+        except (ValueError, TypeError) as error:
+            problems.append(tr("rf.bad_layer", index=position, reason=tr_error(error)))
+    for problem in problems:
+        st.warning(problem, icon=":material/edit_off:")
+    if not layers:
+        st.warning(tr("rf.empty_stack"), icon=":material/edit_off:")
+        return state.layers
+    if len(layers) > MAX_LAYERS:
+        st.warning(tr("rf.too_many", most=MAX_LAYERS), icon=":material/edit_off:")
+        return tuple(layers[:MAX_LAYERS])
+    return tuple(layers)
+
+
+def _stack_buttons(state: ReceptiveFieldState) -> None:
+    """Buttons that act on the chosen layer: move it, remove it, add a layer after it."""
+    buttons = st.columns(6)
+    buttons[0].button(tr("rf.move_up"), key="rf_up", on_click=_edit_stack, args=(lambda s: move_layer(s, -1),),
+                      disabled=state.layer == 0, width="stretch", icon=":material/arrow_upward:")
+    buttons[1].button(tr("rf.move_down"), key="rf_down", on_click=_edit_stack, args=(lambda s: move_layer(s, 1),),
+                      disabled=state.layer >= len(state.layers) - 1, width="stretch", icon=":material/arrow_downward:")
+    buttons[2].button(tr("rf.remove"), key="rf_remove", on_click=_edit_stack, args=(remove_layer,),
+                      disabled=len(state.layers) == 1, width="stretch", icon=":material/delete:")
+    for column, kind in zip(buttons[3:], LAYER_KINDS):
+        column.button(tr(f"rf.add_{kind}"), key=f"rf_add_{kind}", on_click=_edit_stack,
+                      args=(lambda s, k=kind: add_layer(s, k),), disabled=len(state.layers) >= MAX_LAYERS,
+                      width="stretch", icon=":material/add:")
+
+
+def controls(b: PageBinding) -> tuple[ReceptiveFieldState, np.ndarray, str, str]:
+    """The sidebar's widgets, seeded from the bound state: (the state, the image, a note about it, its key)."""
+    state = b.state
+    inspected = session.model_to_inspect()
+    options = [name for name in PRESET_NAMES if name != SESSION or inspected is not None or state.preset == SESSION]
+    with st.sidebar:
+        st.subheader(tr("rf.network"))
+        st.selectbox(tr("rf.preset"), options, key=b.seed("rf_preset", state.preset), on_change=_on_preset,
+                     format_func=tr_option("rf.preset."), help=tr("rf.preset_help"))
+        if state.edited:
+            st.button(tr("rf.reset"), key="rf_reset", on_click=_on_reset, icon=":material/undo:")
+        channels = st.number_input(tr("rf.channels"), 1, 4096, key=b.seed("rf_channels", state.channels),
+                                   help=tr("rf.channels_help"))
+        seed = st.number_input(tr("rf.seed"), 0, 9999, key=b.seed("rf_seed", state.seed), help=tr("rf.seed_help"))
+        st.subheader(tr("rf.input"))
+        working = st.select_slider(tr("rf.working_size"), WORKING_SIZES, key=b.seed("rf_working", state.working_size),
+                                   help=tr("rf.working_size_help"))
+        image, note, image_key, source, sample = image_input(b, "rf", source=state.source, sample=state.sample,
+                                                             max_side=int(working))
+    state = replace(state, working_size=int(working), source=source, sample=sample, channels=int(channels),
+                    seed=int(seed))
+    return state, image, note, image_key
+
+
+def _unit_controls(b: PageBinding, state: ReceptiveFieldState, view: RFView) -> ReceptiveFieldState:
+    """Layer and unit pickers that show the view's choice (the state decides; these change it by callback)."""
+    count = len(view.rows)
+    page_state.set_widget("rf_layer", view.layer)
+    labels = [_layer_text(i, row.layer) for i, row in enumerate(view.rows)]  # translated now, not when AppTest asks
+    st.selectbox(tr("rf.layer"), list(range(count)), key="rf_layer", on_change=_on_layer, format_func=labels.__getitem__)
+    out = view.rows[view.layer].out_size
+    sliders = st.columns(2)
+    for column, key, value, size, label, only in (
+            (sliders[0], "rf_row", view.unit[0], out[0], tr("rf.unit_row"), tr("rf.unit_row_only")),
+            (sliders[1], "rf_col", view.unit[1], out[1], tr("rf.unit_col"), tr("rf.unit_col_only"))):
+        with column:
+            if size > 1:
+                page_state.set_widget(key, value)
+                st.slider(label, 0, size - 1, key=key, on_change=_on_unit)
+            else:
+                st.caption(only)
+    nested = st.toggle(tr("rf.nested"), key=b.seed("rf_nested", state.nested), help=tr("rf.nested_help"))
+    return replace(state, nested=bool(nested))
+
+
+# --- drawing ---------------------------------------------------------------------------------------------------
+
+def _boxes(view: RFView, state: ReceptiveFieldState) -> list[tuple[Box, str, int, str]]:
+    """(box, colour, outline px, legend label) for every box drawn, earliest layer first, the chosen one last."""
+    boxes = []
+    if state.nested:
+        for nested in view.nested[:-1]:
+            colour = rf_figures.NESTED_COLOURS[nested.layer % len(rf_figures.NESTED_COLOURS)]
+            size = view.rows[nested.layer].size
+            boxes.append((nested.box, colour, rf_figures.EARLIER_WIDTH,
+                          tr("rf.legend_layer", name=view.rows[nested.layer].name, size=_pair(size))))
+    boxes.append((view.box, rf_figures.CHOSEN_COLOUR, rf_figures.CHOSEN_WIDTH,
+                  tr("rf.legend_chosen", name=view.rows[view.layer].name, size=_pair(view.rows[view.layer].size))))
+    return boxes
+
+
+def _num(value: int) -> str:
+    """An integer with a real minus sign, as a student writes it."""
+    return str(value).replace("-", "−")
+
+
+def _pair(values) -> str:
+    """"10" for a square pair, "10×8" otherwise."""
+    texts = [_num(v) for v in values]
+    return texts[0] if texts[0] == texts[1] else "×".join(texts)
+
+
+def _picture(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> None:
+    boxes = _boxes(view, state)
+    pixels = rf_figures.unit_picture(image, view.canvas, boxes=[box[:3] for box in boxes], shade=view.box,
+                                     dots=view.dots)
+    with st.container(key="rf_picture"):
+        streamlit_image_coordinates(Image.fromarray(pixels), key="rf_click", width="stretch", png_compression_level=1,
+                                    cursor="crosshair")
+
+
+def _unit_text(view: RFView, state: ReceptiveFieldState) -> None:
+    row = view.rows[view.layer]
+    box = view.box
+    with st.container(key="rf_unit", border=True):
+        st.markdown(tr("rf.unit_title", row=view.unit[0], col=view.unit[1], name=row.name,
+                       out=" × ".join(map(str, row.out_size))))
+        st.markdown(tr("rf.unit_box", top=_num(box.top), bottom=_num(box.bottom - 1), left=_num(box.left),
+                       right=_num(box.right - 1), size=_pair(row.size),
+                       jump=_pair(row.jump), pad=f"{100 * view.padding_fraction:.0f}"))
+        st.html(rf_figures.legend_html([(colour, label, width) for _, colour, width, label in _boxes(view, state)],
+                                       padding_label=tr("rf.legend_padding")))
+        st.caption(tr("rf.click_help") if view.dots is not None else tr("rf.click_help_dense"))
+
+
+def _claims(state: ReceptiveFieldState, view: RFView) -> None:
+    found = claims(state, view)
+    if not found:
+        return
+    with st.container(key="rf_claims", border=True):
+        st.markdown(tr(f"rf.claims.{state.preset}"))
+        st.markdown("  \n".join(tr("rf.claim", name=tr(f"rf.claim.{claim.name}"), tutorial=_num(claim.tutorial),
+                                   app=_num(claim.app), mark="✓" if claim.holds else "✗") for claim in found))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _random_field(layers: tuple[Layer, ...], unit: tuple[int, int], box: Box, channels: int, seed: int,
+                  image_key: str, _image: np.ndarray) -> EffectiveField:
+    return random_field(layers, unit, box, _image, channels=channels, seed=seed)
+
+
+def _field_picture(field: EffectiveField, view: RFView, caption: str, key: str) -> None:
+    picture = rf_figures.gradient_picture(field.grad, view.canvas, box=view.box, region=field.region)
+    with st.container(key=key):
+        st.image(png_bytes(picture), width="stretch", caption=caption)
+        if field.dead:
+            st.warning(tr("rf.dead"), icon=":material/block:")
+        else:
+            inside = field.box.clip(*field.grad.shape).area
+            st.markdown(tr("rf.fraction", mass=f"{100 * MASS:.0f}", region=f"{int(field.region.sum()):,}",
+                           box=f"{inside:,}", pct=f"{100 * field.fraction:.0f}"))
+
+
+def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> None:
+    inspected = session.model_to_inspect()
+    if inspected is None:
+        st.info(tr("rf.trained_none"), icon=":material/model_training:")
+        return
+    if state.preset != SESSION or state.layers != session_layers(inspected.config):
+        st.info(tr("rf.trained_other", label=inspected.label), icon=":material/model_training:")
+        st.button(tr("rf.use_session"), key="rf_use_session", on_click=_use_session, icon=":material/input:")
+        return
+    size = inspected.config.input_size
+    if image.shape != (size, size):
+        st.info(tr("rf.trained_digit", size=size), icon=":material/draw:")
+        return
+    try:
+        field = trained_field(inspected.model, image, view)
+    except ValueError as error:
+        st.warning(tr_error(error), icon=":material/block:")
+        return
+    caption = tr("rf.trained_caption", label=inspected.label) + ("" if inspected.trained else tr("rf.untrained"))
+    _field_picture(field, view, caption, "rf_trained")
+
+
+def _effective(view: RFView, state: ReceptiveFieldState, image: np.ndarray, image_key: str) -> None:
+    st.subheader(tr("rf.erf_title"))
+    st.caption(tr("rf.erf_intro", mass=f"{100 * MASS:.0f}"))
+    left, right = st.columns(2)
+    channels = min(state.channels, ERF_MAX_CHANNELS)
+    layers = tuple(row.layer for row in view.rows[:view.layer + 1])
+    with left:
+        try:
+            field = _random_field(layers, view.unit, view.box, state.channels, state.seed, image_key, image)
+        except ValueError as error:
+            st.warning(tr_error(error), icon=":material/block:")
+        else:
+            _field_picture(field, view, tr("rf.random_caption", seed=state.seed, channels=channels), "rf_random")
+    with right:
+        _trained(view, state, image)
+    st.caption(tr("rf.erf_note", h=view.input_hw[0], w=view.input_hw[1], most=WORKING_SIZES[-1]))
+
+
+def _layers_section(b: PageBinding, state: ReceptiveFieldState, rows: tuple[RFRow, ...],
+                    in_channels: int) -> ReceptiveFieldState:
+    """Edit the stack and read what every layer gives; an edit reruns the page so the table shows its results."""
+    st.subheader(tr("rf.table_title"))
+    _stack_buttons(state)
+    st.caption(tr("rf.stack_help"))
+    layers = _stack_table(state, rows, in_channels)
+    if layers != state.layers:
+        b.publish(state.with_layers(layers))
+        st.rerun()
+    params = layer_params(rows, state.channels, in_channels)
+    st.caption(tr("rf.table_note", channels=state.channels, image=in_channels, total=f"{sum(params):,}"))
+    comparison = compare_stacks(state.channels)
+    with st.container(key="rf_compare", border=True):
+        st.markdown(tr("rf.compare", c=state.channels, small=f"{comparison.small_weights:,}",
+                       large=f"{comparison.large_weights:,}", small_field=comparison.small_field,
+                       large_field=comparison.large_field,
+                       saved=f"{100 * (1 - comparison.small_weights / comparison.large_weights):.0f}"))
+    return state
+
+
+def _start_from_session(b: PageBinding) -> None:
+    """A first visit without a link: when this session has trained (or loaded) a network, start from it."""
+    if page_state.stored(PAGE) is not None or b.state != ReceptiveFieldState():
+        return
+    inspected = session.model_to_inspect()
+    if inspected is not None:
+        b.start_from(with_session(b.state, inspected.config))
+        page_state.flash(PAGE, tr("rf.started_from_session", label=inspected.label))
+
+
+def render() -> None:
+    _consume_click()
+    b = page_state.bind(PAGE, ReceptiveFieldState)
+    _start_from_session(b)
+    page_header("rf.title", "rf.intro")
+    b.warn_ignored()
+    page_state.show_flashes(PAGE)
+    state, image, note, image_key = controls(b)
+    if note:
+        st.info(note, icon=":material/info:")
+    in_channels = 1 if image.ndim == 2 else image.shape[2]
+    view_area, layers_area = st.container(), st.container()
+    with layers_area:
+        state = _layers_section(b, state, analyzed_prefix(state.layers, image.shape[:2]), in_channels)
+    with st.sidebar:
+        page_state.share_link(state, note=tr("rf.upload_link_note") if state.source != "sample" else "")
+    try:
+        view = compute(state, image.shape[:2])
+    except ValueError as error:
+        with view_area:
+            st.error(tr("rf.impossible", h=image.shape[0], w=image.shape[1], reason=tr_error(error)),
+                     icon=":material/block:")
+        b.publish(state)
+        return
+    with view_area:
+        picture_area, controls_area = st.columns([3, 2])
+        with controls_area:
+            state = _unit_controls(b, state, view)
+            view = compute(state, image.shape[:2])
+            _unit_text(view, state)
+            _claims(state, view)
+        page_state.set_transient("rf_view", view)  # what the next click on the picture and the pickers refer to
+        with picture_area:
+            _picture(view, state, image)
+        _effective(view, state, image, image_key)
+    b.publish(state)
+
+
+guarded(render)

@@ -1,0 +1,266 @@
+"""The Look inside page through AppTest: every source and control, the clicks' Python side, the model states (none,
+a loaded checkpoint, a quick run) and links opening their view in a fresh session.
+
+AppTest sees the canvas and the clickable pictures as unknown elements: a stroke or a click is set as the
+component's value, which is what the browser sends (the real ones are in tests/browser/test_inspector_browser.py).
+"""
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from apptest_kit import page_state, run_page
+from cnnviz.model import NETWORK_PRESETS, build_model
+from cnnviz.train import save_checkpoint
+
+PAGE = "inspector"
+
+
+def state(app):
+    return page_state(app, PAGE)
+
+
+def texts(app) -> str:
+    return " ".join([m.value for m in app.markdown] + [c.value for c in app.caption] + [i.value for i in app.info])
+
+
+def says(app) -> str:
+    return next((m.value for m in app.markdown if m.value.startswith("The network says")), "")
+
+
+def stroke_png(across: bool = False) -> bytes:
+    """What the canvas sends after one stroke, down (a "1") or across: a 224x224 RGBA PNG, white ink on black."""
+    canvas = np.zeros((224, 224, 4), np.uint8)
+    canvas[..., 3] = 255
+    if across:
+        canvas[100:118, 40:180, :3] = 255
+    else:
+        canvas[40:180, 103:121, :3] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(canvas).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def draw(app, png: bytes | None):
+    """What cnnviz.ui.canvas sends on pen-up (a PNG data URL) or on Clear (None)."""
+    return send(app, None if png is None else "data:image/png;base64," + base64.b64encode(png).decode())
+
+
+def send(app, image):
+    app.session_state["insp_canvas"] = {"image": image}
+    return app.run()
+
+
+def canvas_data(app) -> dict:
+    """What the page hands the canvas component: its size, pen, labels, and the drawing a fresh mount shows."""
+    (canvas,) = [element for element in app.get("bidi_component") if element.key == "insp_canvas"]
+    return json.loads(canvas.proto.json)
+
+
+def click(app, key: str, x: float, y: float, width: float, height: float, when: int):
+    app.session_state[key] = {"x": x, "y": y, "width": width, "height": height, "unix_time": when}
+    return app.run()
+
+
+@pytest.fixture
+def at():
+    return run_page(PAGE, query={"src": "mnist", "i": "0"})
+
+
+def test_without_a_model_the_page_says_so_and_shows_an_untrained_network():
+    app = run_page(PAGE)
+    assert "Untrained network" in app.warning[0].value
+    assert not app.button(key="insp_quick_train").disabled
+    # An empty canvas: a hint, not a prediction.
+    assert says(app) == "" and "Draw a digit" in texts(app)
+    assert state(app).source == "draw"
+
+
+def test_a_stroke_on_the_canvas_gives_a_prediction_and_maps():
+    app = run_page(PAGE)
+    draw(app, stroke_png())
+    assert not app.exception
+    assert says(app).startswith("The network says")
+    assert len(app.get("plotly_chart")) == 1
+    assert app.session_state["_transient_insp_grid_layout"][0] == "conv1"  # the grid of maps was drawn
+    first = says(app)
+    draw(app, stroke_png(across=True))
+    assert says(app) != first  # another digit, another prediction
+    draw(app, _blank_png())  # a black canvas: nothing to read
+    assert says(app) == "" and "Draw a digit" in texts(app)
+    draw(app, stroke_png())
+    draw(app, None)  # Clear
+    assert says(app) == "" and "Draw a digit" in texts(app)
+
+
+def test_the_canvas_gets_its_size_pen_labels_and_the_drawing_back():
+    app = run_page(PAGE)
+    assert canvas_data(app) == {"side": 224, "stroke": 18, "clear": "Clear",
+                                "label": "Drawing canvas: draw one digit in white on black", "image": None}
+    url = "data:image/png;base64," + base64.b64encode(stroke_png()).decode()
+    send(app, url)
+    assert canvas_data(app)["image"] == url  # a canvas mounted afresh redraws what the page is reading
+    send(app, "data:image/png;base64,junk")
+    assert canvas_data(app)["image"] is None  # only a valid drawing goes back to the browser
+    chinese = run_page(PAGE, query={"lang": "zh"})
+    assert canvas_data(chinese)["clear"] == "清空"
+
+
+@pytest.mark.parametrize("image", [
+    "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8\xff").decode(),  # not a PNG data URL
+    "data:image/png;base64,not base64!",
+    "data:image/png;base64," + base64.b64encode(b"GIF89a" + bytes(40)).decode(),  # labelled PNG, is not
+    "data:image/png;base64," + "A" * 1_000_000,  # over the size cap
+    12345,
+])
+def test_a_malformed_drawing_from_the_browser_is_read_as_an_empty_canvas(image):
+    app = run_page(PAGE)
+    send(app, image)
+    assert not app.exception
+    assert says(app) == "" and "Draw a digit" in texts(app)
+
+
+def _blank_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((224, 224, 3), np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_mnist_index_and_random(at):
+    assert "MNIST says this is a 7" in texts(at) and says(at)
+    at.number_input(key="insp_index").set_value(1).run()
+    assert state(at).index == 1 and "MNIST says this is a 2" in texts(at)
+    at.button(key="insp_random").click().run()
+    assert not at.exception
+    assert at.number_input(key="insp_index").value == state(at).index == int(at.query_params["i"])
+
+
+def test_an_uploaded_photo_goes_through_the_mnist_recipe(at):
+    at.segmented_control(key="insp_source").set_value("upload").run()
+    assert "Upload a photo" in texts(at) and says(at) == ""
+    paper = np.full((120, 90), 255, np.uint8)
+    paper[20:100, 40:52] = 20  # a dark "1" on white paper
+    buffer = io.BytesIO()
+    Image.fromarray(paper).save(buffer, "PNG")
+    at.file_uploader(key="insp_upload").upload("one.png", buffer.getvalue(), "image/png").run()
+    assert says(at)
+    at.segmented_control(key="insp_ink").set_value("light").run()  # read as light ink: the paper becomes the digit
+    assert not at.exception and state(at).ink == "light"
+    at.file_uploader(key="insp_upload").upload("bad.png", b"not an image", "image/png").run()
+    assert at.error and says(at) == ""
+
+
+def test_the_gallery_offers_the_model_s_mistakes(at):
+    at.segmented_control(key="insp_source").set_value("gallery").run()
+    picker = at.selectbox(key="insp_gallery")
+    assert "misclassified, most confident first" in picker.label
+    assert picker.options[0].startswith("#0: a 7 read as")  # the current digit stays on offer
+    index = int(picker.options[1].split(":")[0][1:])
+    picker.set_value(index).run()
+    assert state(at).index == index and state(at).source == "gallery"
+
+
+def test_feature_map_controls(at):
+    at.selectbox(key="insp_layer").set_value("conv2").run()
+    assert at.number_input(key="insp_channel").max == 31
+    at.segmented_control(key="insp_page").set_value(1).run()
+    assert (state(at).page, state(at).channel) == (1, 16)  # a new page shows its first map large
+    at.number_input(key="insp_channel").set_value(3).run()
+    assert (state(at).page, state(at).channel) == (0, 3)  # the page follows the map shown large
+    at.segmented_control(key="insp_scaling").set_value("layer").run()
+    assert state(at).scaling == "layer"
+    at.selectbox(key="insp_layer").set_value("pool2").run()
+    assert state(at).layer == "pool2" and state(at).channel == 3
+    at.selectbox(key="insp_layer").set_value("act1").run()  # 16 maps: one page, no page control
+    assert not at.get("segmented_control") or all(s.key != "insp_page" for s in at.get("segmented_control"))
+
+
+def test_clicks_pick_a_map_and_a_unit_and_draw_its_receptive_field(at):
+    layout = at.session_state["_transient_insp_grid_layout"][1]
+    height, width = layout.size
+    top, left = layout.origin(5)
+    click(at, "insp_grid_click", left + 20, top + 40, width, height, when=1)
+    assert state(at).channel == 5 and at.number_input(key="insp_channel").value == 5
+    assert "Click a unit" in texts(at)
+    click(at, "insp_unit_click", 100, 50, 200, 200, when=2)  # conv1 is 28x28: row 7, column 14
+    assert state(at).unit == (7, 14)
+    assert "Unit (7, 14) of conv1 sees a 3 × 3 window of the input: rows 6–8, columns 13–15." in texts(at)
+    at.run()  # the same click again (the component keeps its value) is not a new one
+    assert state(at).unit == (7, 14)
+    at.selectbox(key="insp_layer").set_value("pool2").run()
+    assert state(at).unit is None  # another layer starts without a unit
+    click(at, "insp_unit_click", 0, 0, 200, 200, when=3)
+    assert "Unit (0, 0) of pool2 sees a 10 × 10 window" in texts(at) and "51% of it is padding" in texts(at)
+    at.button(key="insp_rf_clear").click().run()
+    assert state(at).unit is None and "Click a unit" in texts(at)
+
+
+def test_attribution_controls(at):
+    at.segmented_control(key="insp_view").set_value("attribution").run()
+    assert "for class" in texts(at)
+    for method in ("saliency", "integrated_gradients", "grad_cam"):
+        at.segmented_control(key="insp_method").set_value(method).run()
+        assert not at.exception and state(at).method == method
+    at.selectbox(key="insp_target").set_value(3).run()
+    assert "for class **3**" in texts(at) and state(at).target == 3
+
+
+def test_filters_and_summary(at):
+    at.segmented_control(key="insp_view").set_value("filters").run()
+    assert "The 16 first-layer filters (3 × 3)" in texts(at)
+    at.selectbox(key="insp_filters").set_value("conv2").run()
+    assert "conv2, filters 0–15" in texts(at)
+    at.segmented_control(key="insp_filter_page").set_value(1).run()
+    assert "conv2, filters 16–31" in texts(at) and state(at).filter_page == 1
+    at.segmented_control(key="insp_view").set_value("summary").run()
+    table = at.dataframe[0].value
+    assert list(table["layer"])[:4] == ["conv1", "bn1", "act1", "pool1"]
+    assert list(table["RF"])[:4] == ["3 × 3", "", "", "4 × 4"]
+    assert "**105,962** parameters" in texts(at)
+
+
+def test_a_loaded_checkpoint_is_inspected(at):
+    data = save_checkpoint(build_model(NETWORK_PRESETS["tiny"], seed=0), NETWORK_PRESETS["tiny"])
+    at.file_uploader(key="insp_ckpt").upload("tiny.pt", data, "application/octet-stream").run()
+    assert not at.exception and not at.warning
+    assert "Looking inside **tiny.pt** (a loaded checkpoint)" in texts(at)
+    assert at.number_input(key="insp_channel").max == 7  # tiny's conv1 has 8 maps
+
+
+def test_a_link_opens_its_view_in_a_fresh_session():
+    query = {"src": "mnist", "i": "7", "l": "conv2", "ch": "20", "pg": "1", "u": "3,4", "sc": "layer"}
+    app = run_page(PAGE, query=query)
+    assert state(app).to_query() == query
+    assert app.selectbox(key="insp_layer").value == "conv2" and app.number_input(key="insp_channel").value == 20
+    assert app.segmented_control(key="insp_source").value == "mnist" and app.number_input(key="insp_index").value == 7
+    assert "Unit (3, 4) of conv2 sees a 8 × 8 window of the input: rows 3–10, columns 5–12." in texts(app)
+    other = run_page(PAGE, query={"v": "attribution", "m": "saliency", "cls": "4", "src": "mnist"})
+    assert other.segmented_control(key="insp_method").value == "saliency" and "for class **4**" in texts(other)
+
+
+def test_a_bad_link_says_what_it_ignored():
+    app = run_page(PAGE, query={"src": "mnist", "l": "conv9", "ch": "x"})
+    assert "ch=x" in app.warning[0].value and "Untrained" in app.warning[1].value
+    assert state(app).layer == "conv1"  # an unknown layer falls back to the first
+
+
+def test_a_drawing_cannot_travel_in_a_link_and_the_share_note_says_so():
+    app = run_page(PAGE)
+    assert any("A drawing cannot travel in a link" in i.value for i in app.info)
+
+
+def test_the_quick_model_trains_where_the_train_page_can_follow_it():
+    from cnnviz.ui import session
+
+    app = run_page(PAGE, query={"src": "mnist"})
+    app.button(key="insp_quick_train").click().run()
+    train = page_state(app, "train")
+    try:
+        assert train.run and (train.subset, train.epochs, train.preset) == (2000, 1, "default")
+        assert not app.exception
+        assert app.button(key="insp_quick_train").disabled or "Looking inside" in texts(app)
+    finally:
+        session.registry().get(train.run).job.stop()

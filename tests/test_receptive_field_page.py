@@ -1,0 +1,203 @@
+"""Receptive-field page through AppTest: presets, the click, the pickers, the stack table, errors and links.
+
+Inputs stay small (the 28x28 MNIST digit, or a 64 px sample) so every run takes a fraction of a second.
+"""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apptest_kit import UI, page_state, run_page
+from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
+from cnnviz.model import build_model
+from cnnviz.pages.receptive_field import PRESETS
+from cnnviz.ui.session import LoadedCheckpoint
+
+PAGE = "receptive_field"
+
+
+@pytest.fixture
+def at():
+    return run_page(PAGE, timeout=60)
+
+
+def state(app):
+    return page_state(app, PAGE)
+
+
+def markdown(app) -> str:
+    return "\n".join(m.value for m in app.markdown)
+
+
+def images(app) -> int:
+    return sum(len(element.proto.imgs) for element in app.get("image"))
+
+
+def test_default_is_the_classic_mnist_net_with_its_tutorial_numbers(at):
+    page = markdown(at)
+    assert "**Unit (3, 3)** of **max3** (output 7 × 7)" in page
+    assert "sees input rows 9 … 18 and columns 9 … 18: a field of **10** px" in page
+    assert "Field size: tutorial **10**, this app **10** ✓" in page
+    assert "Start (first input position of unit 0): tutorial **−3**, this app **−3** ✓" in page
+    assert "90% of the gradient lies in **" in page and "of the **100** pixels" in page
+    assert "27C² = **110,592**" in page and "49C² = **200,704**" in page
+    assert images(at) == 1  # the random-weight field; the unit picture is a component AppTest cannot see
+    assert at.session_state["_transient_rf_view"].box.top == 9
+    assert not at.query_params or all(not v for v in at.query_params.values())
+    assert "Train a network" in at.info[0].value
+    assert "The network trained in this session" not in at.selectbox(key="rf_preset").options
+
+
+def test_a_click_on_the_picture_chooses_the_unit_under_it(at):
+    # The 544 px picture shown 272 px wide: unit (0, 0)'s centre is at (40, 40), unit (0, 6)'s at (232, 40).
+    at.session_state["rf_click"] = {"x": 40, "y": 40, "width": 272, "height": 272, "unix_time": 1}
+    at.run()
+    assert state(at).unit == (0, 0) and at.query_params["unit"] == "0,0"
+    page = markdown(at)
+    assert "sees input rows −3 … 6 and columns −3 … 6" in page and "**51%** of the field is padding" in page
+    assert at.slider(key="rf_row").value == 0 and at.slider(key="rf_col").value == 0  # the sliders follow
+    at.session_state["rf_click"] = {"x": 232, "y": 40, "width": 272, "height": 272, "unix_time": 2}
+    at.run()
+    assert state(at).unit == (0, 6)
+    at.slider(key="rf_row").set_value(2).run()  # an unrelated rerun does not replay the last click
+    assert state(at).unit == (2, 6)
+
+
+def test_sliders_choose_the_unit(at):
+    at.slider(key="rf_row").set_value(5).run()
+    at.slider(key="rf_col").set_value(1).run()
+    assert state(at).unit == (5, 1) and at.query_params["unit"] == "5,1"
+    assert "**Unit (5, 1)**" in markdown(at)
+
+
+def test_changing_the_layer_keeps_the_place(at):
+    at.selectbox(key="rf_layer").set_value(0).run()
+    assert (state(at).layer, state(at).unit) == (0, (14, 14))  # conv0's unit centred nearest (13.5, 13.5)
+    assert "field of **3** px" in markdown(at)
+    assert at.slider(key="rf_row").max == 27
+    at.selectbox(key="rf_layer").set_value(2).run()
+    assert (state(at).layer, state(at).unit) == (2, (7, 7))
+
+
+def test_nested_boxes_toggle(at):
+    assert "conv0: 3" in "".join(h.proto.body for h in at.get("html"))
+    at.toggle(key="rf_nested").set_value(False).run()
+    assert at.query_params["nest"] == "0"
+    assert "conv0: 3" not in "".join(h.proto.body for h in at.get("html"))
+
+
+def test_presets_and_their_tutorial_check(at):
+    at.selectbox(key="rf_preset").set_value("three_3x3").run()
+    assert "Field size: tutorial **7**, this app **7** ✓" in markdown(at)
+    assert at.query_params["preset"] == "three_3x3"
+    at.selectbox(key="rf_preset").set_value("dilated").run()
+    assert "field of **15** px" in markdown(at) and "tutorial" not in markdown(at)
+
+
+def test_editing_the_stack_in_the_table(at):
+    at.session_state["rf_stack"] = {"edited_rows": {0: {"k": 5, "p": 2}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    assert state(at).layers[0].kernel == (5, 5) and state(at).preset == "mnist"
+    assert at.query_params["stack"] == "c5p2_m2s2_c3p1_m2s2"
+    assert "field of **12** px" in markdown(at) and "tutorial" not in markdown(at)  # edited: no tutorial check
+    at.button(key="rf_reset").click().run()
+    assert state(at).layers == PRESETS["mnist"].layers and "stack" not in at.query_params
+
+
+def test_adding_and_deleting_rows_in_the_table(at):
+    at.session_state["rf_stack"] = {"edited_rows": {}, "added_rows": [{"kind": "avg", "k": 3}], "deleted_rows": [1]}
+    at.run()
+    assert at.query_params["stack"] == "c3p1_c3p1_m2s2_a3p1"  # blank cells of a new row: s 1, p 1, d 1
+
+
+def test_buttons_move_remove_and_add_the_chosen_layer(at):
+    at.button(key="rf_up").click().run()
+    assert at.query_params["stack"] == "c3p1_m2s2_m2s2_c3p1" and state(at).layer == 2
+    at.button(key="rf_remove").click().run()
+    assert at.query_params["stack"] == "c3p1_m2s2_c3p1" and state(at).layer == 1
+    at.button(key="rf_add_avg").click().run()
+    assert at.query_params["stack"] == "c3p1_m2s2_a2s2_c3p1" and state(at).layer == 2
+    at.button(key="rf_down").click().run()
+    assert at.query_params["stack"] == "c3p1_m2s2_c3p1_a2s2" and state(at).layer == 3
+    assert at.button(key="rf_down").disabled
+
+
+def test_a_stack_that_kills_the_input_says_which_layer(at):
+    for _ in range(3):
+        at.button(key="rf_add_max").click().run()  # 7 -> 3 -> 1 -> nothing
+    assert not at.exception
+    assert "layer 6 (max6) gets a 1x1 map" in at.error[0].value
+    assert at.button(key="rf_remove").disabled is False  # the table and its buttons stay to fix it
+    at.button(key="rf_remove").click().run()
+    assert not at.error and "**Unit (0, 0)** of **max5**" in markdown(at)
+
+
+def test_channels_fill_in_the_parameter_counts(at):
+    at.number_input(key="rf_channels").set_value(8).run()
+    assert "27C² = **1,728**" in markdown(at) and at.query_params["ch"] == "8"
+    assert "C = 8 channels in every conv (the first conv takes the image's 1): C_in·C_out·k·k + C_out each, 664" in \
+        " ".join(c.value for c in at.caption)  # (1·8·9 + 8) + (8·8·9 + 8) = 80 + 584
+
+
+def test_seed_changes_the_random_field(at):
+    before = markdown(at)
+    at.number_input(key="rf_seed").set_value(5).run()
+    assert at.query_params["seed"] == "5"
+    captions = [i.caption for e in at.get("image") for i in e.proto.imgs]
+    assert captions[0] == "Random weights (PyTorch's default initialisation, seed 5, 16 channels)"
+    assert before != markdown(at)
+
+
+def test_a_link_opens_vgg16_on_a_small_sample():
+    app = run_page(PAGE, query={"preset": "vgg16", "ws": "64", "unit": "1,0"})
+    assert "**Unit (1, 0)** of **max17** (output 2 × 2)" in markdown(app)
+    assert "a field of **212** px" in markdown(app)
+    assert app.selectbox(key="rf_preset").value == "vgg16" and app.select_slider(key="rf_working").value == 64
+
+
+def test_vgg16_on_the_mnist_digit_is_an_error_not_an_exception():
+    app = run_page(PAGE, query={"preset": "vgg16", "img": "mnist_digit"})
+    assert "cannot run on a 28×28 input: layer 17 (max17) gets a 1x1 map" in app.error[0].value
+
+
+def test_a_bad_link_says_what_it_ignored():
+    app = run_page(PAGE, query={"stack": "c3p1_zz", "layer": "x"})
+    assert "stack=c3p1_zz" in app.warning[0].value and "layer=x" in app.warning[0].value
+    assert state(app).layers == PRESETS["mnist"].layers
+
+
+def _with_checkpoint() -> AppTest:
+    app = AppTest.from_file(str(UI / f"{PAGE}.py"), default_timeout=60)
+    model = build_model(MODEL_PRESETS["tiny"], seed=0)
+    app.session_state["_transient_loaded_checkpoint"] = LoadedCheckpoint("file", "tiny.pt", model,
+                                                                         MODEL_PRESETS["tiny"], {})
+    app.run()
+    assert not app.exception
+    return app
+
+
+def test_with_a_trained_network_the_page_starts_from_it_and_shows_trained_weights():
+    app = _with_checkpoint()
+    assert state(app).preset == "session" and "tiny.pt" in app.info[0].value  # the note saying so
+    assert app.selectbox(key="rf_preset").value == "session"
+    captions = [i.caption for e in app.get("image") for i in e.proto.imgs]
+    assert captions[1] == "Trained weights: tiny.pt"
+    assert markdown(app).count("90% of the gradient lies in") == 2
+    app.selectbox(key="rf_preset").set_value("vgg16").run()
+    assert "tiny.pt" in app.info[-1].value  # another stack: an offer to go back to the trained one
+    app.button(key="rf_use_session").click().run()
+    assert state(app).preset == "session" and app.query_params["preset"] == "session"
+    assert [i.caption for e in app.get("image") for i in e.proto.imgs][1] == "Trained weights: tiny.pt"
+
+
+def test_a_link_wins_over_the_trained_network():
+    app = AppTest.from_file(str(UI / f"{PAGE}.py"), default_timeout=60)
+    app.session_state["_transient_loaded_checkpoint"] = LoadedCheckpoint("file", "tiny.pt", build_model(
+        MODEL_PRESETS["tiny"], seed=0), MODEL_PRESETS["tiny"], {})
+    app.query_params["preset"] = "three_3x3"
+    app.run()
+    assert state(app).preset == "three_3x3"
+
+
+def test_a_session_link_without_a_trained_network_shows_the_layers():
+    app = run_page(PAGE, query={"preset": "session", "stack": "c5p2_m2s2"})
+    assert "field of **6** px" in markdown(app) and "Train a network" in app.info[0].value
