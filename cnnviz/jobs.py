@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import multiprocessing.spawn
 import os
 import pickle
 import secrets
@@ -19,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
+import torch
 from torch import nn
 
 from cnnviz import worker
@@ -31,8 +33,32 @@ WEIGHTS_REFRESH_SECONDS = 2.0  # a live model is refreshed from the worker at mo
 FOLLOW_POLL_SECONDS = 0.1  # how often the job's thread re-checks Stop and the thread budget while the worker is quiet
 STOP_GRACE_SECONDS = 0.5  # after Stop, a worker gets this long to finish its step and send its weights
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: forking a process that runs threads is unsafe
+WORKER_NAME = "cnnviz-train-"  # the name prefix of worker processes (and of the threads that follow them)
 STATES = ("queued", "running", "paused", "stopped", "done", "diverged", "failed")
 FINISHED = ("stopped", "done", "diverged", "failed")
+
+
+def _without_main(prepare: Callable[[str], dict]) -> Callable[[str], dict]:
+    """multiprocessing's preparation data for a spawned child, minus the parent's __main__ for our workers.
+
+    A spawned child normally runs the parent's __main__ again (as __mp_main__) so that pickled functions defined there
+    resolve. Under Streamlit, __main__ is the app script itself (its script runner installs it as __main__), so every
+    worker would run the whole app, widgets and all, before training. The worker's entry point lives in
+    cnnviz.worker, importable by name, so our workers skip __main__; other processes are left as they were.
+    """
+    def preparation_data(name: str) -> dict:
+        data = prepare(name)
+        if name.startswith(WORKER_NAME):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    preparation_data.without_main = True
+    return preparation_data
+
+
+if not getattr(multiprocessing.spawn.get_preparation_data, "without_main", False):  # once, even if reloaded
+    multiprocessing.spawn.get_preparation_data = _without_main(multiprocessing.spawn.get_preparation_data)
 
 
 class JobLimiter:
@@ -73,6 +99,11 @@ class JobLimiter:
     def running(self) -> int:
         with self._condition:
             return len(self._running)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container or taskset may allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def worker_threads(cpu_count: int, running: int) -> int:
@@ -131,6 +162,8 @@ class TrainingJob:
     _process: Any = field(default=None, repr=False)  # the worker process, once started
     _weights_asked: float = field(default=-math.inf, repr=False)  # monotonic time of the last request for weights
     _threads: int = 0  # torch threads the worker process uses now
+    _weights_sent: int = 0  # how many times the worker has sent its weights
+    _weights_arrived: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _state: str = "queued"
     _steps: list[Metrics] = field(default_factory=list, repr=False)
     _evals: list[Metrics] = field(default_factory=list, repr=False)
@@ -151,7 +184,7 @@ class TrainingJob:
         self._running.set()
         if self.mode == "process":
             self._control = worker.Control.create(_SPAWN, threads=1)
-        self._thread = threading.Thread(target=self._work, name=f"cnnviz-train-{self._ticket}", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"{WORKER_NAME}{self._ticket}", daemon=True)
         self._thread.start()
 
     @property
@@ -245,7 +278,7 @@ class TrainingJob:
         # The tensors travel as shared-memory handles; the display pixels stay here, so that the few bytes sent fit
         # the pipe and start() returns at once instead of waiting for the new interpreter to read megabytes.
         data = replace(self.data, test_pixels=self.data.test_pixels[:0])
-        process = _SPAWN.Process(target=worker.train_in_worker, name=f"cnnviz-train-{self._ticket}", daemon=True,
+        process = _SPAWN.Process(target=worker.train_in_worker, name=f"{WORKER_NAME}{self._ticket}", daemon=True,
                                  args=(self.model_cfg, self.train_cfg, data, self._control, sender))
         process.start()
         self._process = process
@@ -285,7 +318,10 @@ class TrainingJob:
             if kind == "record":
                 self._apply(payload)
             elif kind == "weights":
-                self._model = worker.with_weights(self._model, payload)
+                fresh = worker.with_weights(self._model, payload)
+                with self._weights_arrived:
+                    self._model, self._weights_sent = fresh, self._weights_sent + 1
+                    self._weights_arrived.notify_all()
             elif kind == "threads":
                 with self._lock:
                     self._threads = payload
@@ -299,7 +335,7 @@ class TrainingJob:
                 return True
 
     def _thread_budget(self) -> int:
-        return worker_threads(os.cpu_count() or 1, self.limiter.running)
+        return worker_threads(usable_cores(), self.limiter.running)
 
     def pause(self) -> None:
         self._running.clear()
@@ -345,6 +381,21 @@ class TrainingJob:
                 steps=tuple(self._steps), evals=tuple(self._evals), latest=self._latest,
                 message=self._message, label=self.label, error=self._error,
             )
+
+    def state_dict(self, timeout: float = 5.0) -> dict[str, torch.Tensor]:
+        """The run's newest weights, as a state_dict of CPU tensors that nothing else holds.
+
+        A worker that is training or paused is asked for its weights and they are waited for (at most ``timeout``
+        seconds: past it, the last weights it sent); a finished run already sent its last ones. In thread mode the
+        live model is copied: a step may be under way, so these weights can lag it by that step.
+        """
+        if self._control is not None and self.alive and not self.finished:
+            with self._weights_arrived:
+                sent = self._weights_sent
+                self._control.want_weights.set()
+                self._weights_arrived.wait_for(lambda: self._weights_sent > sent or not self.alive, timeout)
+        model = self._model
+        return {name: value.detach().clone() for name, value in model.state_dict().items()} if model else {}
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until the job ends (for tests and the CLI); True if it did."""
@@ -437,6 +488,8 @@ class RunRegistry:
             for run in finished[:max(0, len(finished) - self.keep)]:
                 del self._runs[run.id]
                 del self._watched[run.watch_id]
+        for run in idle:
+            run.job.stop(timeout=0)  # all of them at once: each ends within its own grace, not after the others
         for run in idle:
             run.job.stop(timeout=5)
         return [run.id for run in idle]

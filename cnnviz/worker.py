@@ -116,6 +116,8 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
                     chooser.observe(record.elapsed - last_step.elapsed)  # training time only: no evaluations
                 last_step = record
             _send_weights_if_asked(control, conn, model)
+            if os.getppid() != parent:  # a server killed outright cannot stop us: do not train on for nobody
+                raise SystemExit("the server that started this run has gone")
             chooser.allow(max(1, control.threads.value))
             threads = _use_threads(threads, chooser.threads, conn)
             _hold_while_paused(control, conn, model, parent)

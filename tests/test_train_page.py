@@ -212,3 +212,20 @@ def session_registry_watch_id(run_id: str) -> str:
     from cnnviz.ui import session
 
     return session.registry().get(run_id).watch_id
+
+
+def test_a_killed_worker_is_reported_on_the_page_and_the_next_run_works(at):
+    import os
+    import signal
+
+    from cnnviz.ui import session
+
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.button(key="train_start").click().run()
+    job = session.registry().get(page_state(at, "train").run).job
+    wait_for(at, lambda app: job.worker_pid is not None and job.snapshot().steps)
+    os.kill(job.worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
+    wait_for(at, lambda app: any("stopped from outside (SIGKILL)" in e.value for e in app.error))
+    assert "press Start" in " ".join(e.value for e in at.error)
+    quick_run(at)  # the server lives on: a new run trains to the end
+    wait_for(at, finished)
