@@ -32,6 +32,7 @@ TRAIN_MODES = ("process", "thread")  # a worker process per run, or a thread of 
 WEIGHTS_REFRESH_SECONDS = 2.0  # a live model is refreshed from the worker at most this often
 FOLLOW_POLL_SECONDS = 0.1  # how often the job's thread re-checks Stop and the thread budget while the worker is quiet
 STOP_GRACE_SECONDS = 0.5  # after Stop, a worker gets this long to finish its step and send its weights
+GOODBYE_GRACE_SECONDS = 0.05  # after its last message, a worker gets this long to exit by itself before it is killed
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: forking a process that runs threads is unsafe
 WORKER_NAME = "cnnviz-train-"  # the name prefix of worker processes (and of the threads that follow them)
 STATES = ("queued", "running", "paused", "stopped", "done", "diverged", "failed")
@@ -283,13 +284,16 @@ class TrainingJob:
         process.start()
         self._process = process
         sender.close()  # the worker holds the only sending end now: when it dies, reading ends at once
+        said_goodbye = False
         try:
             said_goodbye = self._follow(receiver, process)
             if self._stop.is_set() and self.state not in ("done", "diverged", "failed"):
                 self._set_state("stopped")  # before the worker's interpreter has wound down: Stop answers now
         finally:
             receiver.close()
-            process.join(timeout=STOP_GRACE_SECONDS)
+            # After its goodbye a worker has nothing left to send, and the teardown of its interpreter (torch's
+            # included) takes longer than a Stop may: it is not waited for.
+            process.join(timeout=GOODBYE_GRACE_SECONDS if said_goodbye else STOP_GRACE_SECONDS)
             if process.is_alive():
                 process.kill()  # it has said all it had to say, or Stop gave up on it
                 process.join()
