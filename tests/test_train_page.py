@@ -229,3 +229,26 @@ def test_a_killed_worker_is_reported_on_the_page_and_the_next_run_works(at):
     assert "press Start" in " ".join(e.value for e in at.error)
     quick_run(at)  # the server lives on: a new run trains to the end
     wait_for(at, finished)
+
+
+def test_a_run_beyond_the_servers_cap_waits_with_a_message(at):
+    import threading
+
+    from cnnviz.ui import session
+
+    limiter = session.limiter()
+    deadline = time.monotonic() + 60
+    while limiter.running:  # runs of earlier tests end within their Stop
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    others = [-1 - index for index in range(limiter.limit)]  # other sessions' runs hold every slot
+    for ticket in others:
+        assert limiter.acquire(ticket, threading.Event())
+    try:
+        quick_run(at)
+        wait_for(at, lambda app: any("number 1 in the queue" in i.value for i in app.info))
+        assert page_state(at, "train").run and not at.get("progress")  # waiting, not training
+    finally:
+        for ticket in others:
+            limiter.release(ticket)
+    wait_for(at, finished)  # a slot came free: the queued run started by itself
