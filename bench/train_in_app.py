@@ -22,6 +22,7 @@ either CLI run beside it) is measured again, up to --retries times, and its leas
 
     python bench/train_in_app.py              # 2 rounds: about 15 minutes on 2 cores
     python bench/train_in_app.py --rounds 1
+    python bench/train_in_app.py --rounds 1 --epochs 3 --modes process   # steady state: a 3-epoch run
 """
 from __future__ import annotations
 
@@ -43,10 +44,10 @@ def progress(page) -> re.Match | None:
     return PROGRESS.search(page.locator("[data-testid=stMain]").inner_text())
 
 
-def app_run(mode: str, watch: bool, timeout: float = 400) -> re.Match:
-    """One default run in a fresh server; the page's final progress line."""
+def app_run(mode: str, watch: bool, epochs: int = 0, timeout: float = 400) -> re.Match:
+    """One default run in a fresh server (``epochs`` passes, 0 = the default's); the page's final progress line."""
     with served_page(viewport=(1400, 1200), env={"CNNVIZ_TRAIN_IN": mode}) as (page, base):
-        page.goto(f"{base}/train")
+        page.goto(f"{base}/train" + (f"?ep={epochs}" if epochs else ""))
         page.wait_for_selector(IDLE)
         page.locator(".st-key-train_start button").click()
         page.wait_for_timeout(2000)
@@ -69,9 +70,10 @@ def app_run(mode: str, watch: bool, timeout: float = 400) -> re.Match:
         raise SystemExit(f"training did not finish within {timeout} s")
 
 
-def cli_run() -> tuple[dict, float | None]:
+def cli_run(epochs: int = 0) -> tuple[dict, float | None]:
+    command = [sys.executable, "-m", "cnnviz.train", "--json"] + (["--epochs", str(epochs)] if epochs else [])
     with OthersLoad() as load:
-        done = subprocess.run([sys.executable, "-m", "cnnviz.train", "--json"], cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the CLI failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1]), load.cores
@@ -87,23 +89,29 @@ def main() -> None:
     parser.add_argument("--max-others", type=float, default=0.3,
                         help="measure an app run again when other processes kept more cores than this busy")
     parser.add_argument("--retries", type=int, default=2, help="remeasurements allowed per app run")
+    parser.add_argument("--epochs", type=int, default=0,
+                        help="train this many epochs on both sides (0 = the default's): a longer run weighs the "
+                             "page's fixed costs (its first charts, the worker's start) less")
+    parser.add_argument("--modes", nargs="+", choices=("thread", "process"), default=["thread", "process"],
+                        help="where the app trains: thread (before) and process (after), or one of them")
     args = parser.parse_args()
+    runs = [(mode, where) for mode, where in RUNS if mode in args.modes]
     print(f"Training inside the app · {machine()} (server and headless Chromium on this machine)")
 
     def cli() -> tuple[float, float]:
-        summary, cores = cli_run()
+        summary, cores = cli_run(args.epochs)
         print(f"CLI                       {summary['samples_per_second']:6.0f} images/s, {summary['seconds']:5.1f} s "
               f"of training, {summary['test_accuracy']:.2%}{others(cores)}", flush=True)
         return summary["samples_per_second"], cores or 0.0
 
-    chosen: dict[tuple[str, str], list[tuple[float, float, float]]] = {run: [] for run in RUNS}  # ratio, speed, load
+    chosen: dict[tuple[str, str], list[tuple[float, float, float]]] = {run: [] for run in runs}  # ratio, speed, load
     before, before_load = cli()
     for _ in range(args.rounds):
-        for mode, where in RUNS:
+        for mode, where in runs:
             attempts = []
             for attempt in range(args.retries + 1):
                 with OthersLoad() as load:
-                    found = app_run(mode, watch=where == "watching")
+                    found = app_run(mode, watch=where == "watching", epochs=args.epochs)
                 speed = float(found.group(4).replace(",", ""))
                 print(f"app {mode:7s} {where:9s}    {speed:6.0f} images/s, {found.group(5)} s of training for "
                       f"{found.group(3)} steps{others(load.cores)}", flush=True)
