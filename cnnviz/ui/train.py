@@ -164,7 +164,7 @@ def _find(run_id: str, watching: bool) -> Run | None:
 
 
 def _live(run_id: str, watching: bool = False) -> None:
-    """Redrawn every second by a fragment while the run trains."""
+    """The run's state, progress and latest numbers: redrawn every second by a fragment while the run trains."""
     run = _find(run_id, watching)
     if run is None:
         return
@@ -173,7 +173,7 @@ def _live(run_id: str, watching: bool = False) -> None:
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
-        st.rerun()  # a full rerun shows the results and stops this fragment's timer
+        st.rerun()  # a full rerun shows the results and stops the fragments' timers
     with st.container(key="train_status"):
         st.html(_METRIC_CSS)
         if snap.state == "queued":
@@ -199,6 +199,15 @@ def _live(run_id: str, watching: bool = False) -> None:
         metrics[2].metric(tr("train.metric.test_acc"), f"{tests[-1].test_accuracy:.2%}" if tests else "–",
                           help=tr("train.metric.test_acc_help"))
         metrics[3].metric(tr("train.metric.lr"), f"{last.lr:.2g}" if last else "–")
+
+
+def _live_charts(run_id: str, watching: bool = False) -> None:
+    """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
+    run = _find(run_id, watching)
+    if run is None:
+        return
+    job = run.job
+    snap = job.snapshot()
     if snap.steps:
         current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
         previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
@@ -210,6 +219,23 @@ def _live(run_id: str, watching: bool = False) -> None:
 
 def _live_fragment(run_id: str, watching: bool = False) -> None:
     guarded(_live, run_id, watching)
+
+
+def _live_charts_fragment(run_id: str, watching: bool = False) -> None:
+    guarded(_live_charts, run_id, watching)
+
+
+STATUS_SECONDS = 1.0  # progress and numbers: the room sees the run move every second
+# Curves and filters: a chart redrawn every second cost the training run ~40% of a 2-core machine (the page's
+# browser draws plotly in software), so they follow every few seconds.
+CHARTS_SECONDS = 3.0
+
+
+def _live_panels(run: Run, run_id: str, watching: bool = False) -> None:
+    """The live status and the live charts, each in its own timed fragment until the run finishes."""
+    finished = run.job.finished
+    st.fragment(_live_fragment, run_every=None if finished else STATUS_SECONDS)(run_id, watching)
+    st.fragment(_live_charts_fragment, run_every=None if finished else CHARTS_SECONDS)(run_id, watching)
 
 
 def _evaluation(run: Run, *, downloads: bool = True) -> None:
@@ -298,7 +324,7 @@ def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
         _summary(replace(state, blocks=job.model_cfg.blocks, hidden=job.model_cfg.hidden,
                          dropout=job.model_cfg.dropout), export=False)
     with main:
-        st.fragment(_live_fragment, run_every=None if job.finished else 1.0)(state.watch, True)
+        _live_panels(run, state.watch, True)
         _evaluation(run, downloads=False)
     b.publish(state)
 
@@ -334,7 +360,7 @@ def render() -> None:
         else:
             page_state.share_link(TrainPageState(watch=run.watch_id), label=tr("train.watch_link"),
                                   help_text=tr("train.watch_link_help"), key="train_watch_link")
-            st.fragment(_live_fragment, run_every=None if run.job.finished else 1.0)(run.id)
+            _live_panels(run, run.id)
             _evaluation(run)
         _checkpoint_section()
     with st.sidebar:
