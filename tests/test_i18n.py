@@ -151,6 +151,7 @@ def runtime_keys() -> set[str]:
     keys |= {f"lessons.{lesson.key}.{part}" for lesson in lessons_page.LESSONS for part in ("title", "text")}
     keys |= {f"lessons.page.{lesson.path}" for lesson in lessons_page.LESSONS}
     keys |= {label for lesson in lessons_page.LESSONS for label, _ in lesson.also}
+    keys |= {f"lessons.{lesson.key}.also" for lesson in lessons_page.LESSONS if lesson.also}
     return keys
 
 

@@ -60,6 +60,7 @@ def test_the_training_lesson_opens_each_tutorial_network_with_its_recipe():
     app = run_page("lessons", query={"l": str(LESSONS.index(lesson) + 1)})
     links = [m.value for m in app.markdown if m.value.startswith("[") and "](train?" in m.value]
     assert len(links) == 3 and "Keras guide" in links[1] and "four-conv" in links[2]
+    assert any("93,322 parameters" in m.value and "2,327,818" in m.value for m in app.markdown)
     for link, state in zip(links, states):
         query = dict(part.split("=") for part in link.split("?")[1].rstrip(")").split("&"))
         assert TrainPageState.from_query(query) == (state, [])

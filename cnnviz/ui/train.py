@@ -62,16 +62,15 @@ def _block_controls(b: PageBinding, index: int, block: ConvBlock) -> ConvBlock:
                      int(pool_size))
 
 
-def _hidden_input(b: PageBinding, column, widths: tuple[int, ...]) -> tuple[int, ...]:
-    """The hidden FC widths typed as "1024, 128"; text that is not such a list keeps ``widths`` and says why."""
+def _hidden_input(b: PageBinding, column, widths: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+    """The hidden FC widths typed as "1024, 128", and "" or, for text that is not such a list, why ``widths`` stay."""
     text = column.text_input(tr("train.hidden"), key=b.seed("train_hidden", format_hidden(widths)),
                              help=tr("train.hidden_help", most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH))
     try:
-        return parse_hidden(text)
+        return parse_hidden(text), ""
     except ValueError:
-        column.error(tr("train.hidden_invalid", text=text[:40], most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH,
-                        kept=format_hidden(widths)), icon=":material/edit_off:")
-        return widths
+        return widths, tr("train.hidden_invalid", text=text[:40], most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH,
+                          kept=format_hidden(widths))
 
 
 def controls(b: PageBinding) -> TrainPageState:
@@ -86,8 +85,10 @@ def controls(b: PageBinding) -> TrainPageState:
         with st.expander(tr("train.block", index=index + 1), expanded=False):
             blocks.append(_block_controls(b, index, block))
     left, right = st.columns(2)
-    hidden = _hidden_input(b, left, state.hidden)
+    hidden, problem = _hidden_input(b, left, state.hidden)
     dropout = right.slider(tr("train.dropout"), 0.0, 0.8, step=0.05, key=b.seed("train_dropout", float(state.dropout)))
+    if problem:  # under both columns: half the width made it a tall narrow box
+        st.error(problem, icon=":material/edit_off:")
     st.markdown(f"**{tr('train.training')}**")
     left, right = st.columns(2)
     optimizer = left.selectbox(tr("train.optimizer"), OPTIMIZERS, key=b.seed("train_optimizer", state.optimizer),
