@@ -24,6 +24,7 @@ _OPTIMIZERS = {
     "sgd": "torch.optim.SGD(model.parameters(), lr={lr!r}, momentum=0.9, weight_decay={wd!r})",
     "adam": "torch.optim.Adam(model.parameters(), lr={lr!r}, weight_decay={wd!r})",
     "adamw": "torch.optim.AdamW(model.parameters(), lr={lr!r}, weight_decay={wd!r})",
+    "rmsprop": "torch.optim.RMSprop(model.parameters(), lr={lr!r}, alpha=0.9, eps=1e-07, weight_decay={wd!r})",
 }
 _SCHEDULES = {
     "constant": "None",

@@ -414,7 +414,8 @@ def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig, *, epochs: str 
     UI passes them translated). ``images`` brings its own separator: Chinese joins clauses with a full-width comma."""
     convs = "-".join(str(b.channels) + ("bn" if b.batch_norm else "") for b in model_cfg.blocks)
     subset = images.format(images=train_cfg.subset) if train_cfg.subset else ""
-    return (f"conv {convs} · fc {model_cfg.hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · "
+    hidden = "-".join(map(str, model_cfg.hidden)) or "none"
+    return (f"conv {convs} · fc {hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · "
             f"{epochs.format(epochs=train_cfg.epochs)}{subset}")
 
 

@@ -36,10 +36,10 @@ class ConvBlock:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The whole network: conv blocks, then an optional hidden FC layer, then the classifier."""
+    """The whole network: conv blocks, then hidden FC layers (each with a ReLU), then the classifier."""
 
     blocks: tuple[ConvBlock, ...] = (ConvBlock(32), ConvBlock(64))  # 1 to 4 blocks
-    hidden: int = 64  # width of the hidden fully connected layer; 0 = none
+    hidden: tuple[int, ...] = (64,)  # widths of the hidden fully connected layers, in order; () = none
     dropout: float = 0.0  # dropout before the classifier, in [0, 1)
     in_channels: int = 1  # MNIST is grayscale
     input_size: int = 28  # MNIST digits are 28x28
@@ -47,10 +47,12 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", tuple(self.blocks))
+        object.__setattr__(self, "hidden", hidden_widths(self.hidden))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["blocks"] = [dict(block) for block in data["blocks"]]  # JSON and checkpoints want lists
+        data["hidden"] = list(self.hidden)
         return data
 
     @classmethod
@@ -68,7 +70,12 @@ class ModelConfig:
         """Raise ValueError naming the first bad value, including layers that shrink the image to nothing."""
         if not 1 <= len(self.blocks) <= 4:
             raise UserError("error.model.block_count", count=len(self.blocks))
-        for name, value, low in (("hidden", self.hidden, 0), ("in_channels", self.in_channels, 1),
+        if not isinstance(self.hidden, tuple):
+            raise UserError("error.model.hidden_list", value=self.hidden)
+        for index, width in enumerate(self.hidden, start=1):
+            if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+                raise UserError("error.model.hidden", index=index, value=width)
+        for name, value, low in (("in_channels", self.in_channels, 1),
                                  ("input_size", self.input_size, 1), ("num_classes", self.num_classes, 2)):
             if not isinstance(value, int) or value < low:
                 raise UserError("error.int_at_least", name=name, minimum=low, value=value)
@@ -90,6 +97,14 @@ class ModelConfig:
                 raise UserError("error.model.block", index=index,
                                 reason=Text("error.model.pool_first", value=block.pool_first))
         feature_shapes(self)
+
+
+def hidden_widths(hidden: Any) -> Any:
+    """``hidden`` as a tuple of widths. Configs and links made before several hidden layers existed hold one int,
+    with 0 for none: ``64`` becomes ``(64,)`` and ``0`` becomes ``()``. Anything else is left for ``validate``."""
+    if isinstance(hidden, int) and not isinstance(hidden, bool):
+        return (hidden,) if hidden else ()
+    return tuple(hidden) if isinstance(hidden, list) else hidden
 
 
 @dataclass(frozen=True)
@@ -151,7 +166,7 @@ def summarize(cfg: ModelConfig) -> list[LayerSummary]:
         channels, size = block.channels, pooled
     features = channels * size * size
     rows.append(LayerSummary("flatten", (features,), 0, 0))
-    widths = ([cfg.hidden] if cfg.hidden else []) + [cfg.num_classes]
+    widths = [*cfg.hidden, cfg.num_classes]
     for index, width in enumerate(widths, start=1):
         rows.append(LayerSummary(f"fc{index}", (width,), width * (features + 1), width * features))
         features = width
@@ -185,9 +200,9 @@ class Net(nn.Module):
         c, h, w = feature_shapes(cfg)[-1]
         head: list[nn.Module] = [nn.Flatten()]
         width = c * h * w
-        if cfg.hidden:
-            head += [nn.Linear(width, cfg.hidden), nn.ReLU()]
-            width = cfg.hidden
+        for hidden in cfg.hidden:
+            head += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
         if cfg.dropout:
             head.append(nn.Dropout(cfg.dropout))
         head.append(nn.Linear(width, cfg.num_classes))
@@ -228,7 +243,18 @@ NETWORK_PRESETS: dict[str, ModelConfig] = {
                                    ConvBlock(32, 3, 0, batch_norm=True, pool_first=True)), hidden=128),
     # A tiny net for 10-second demos.
     "tiny": ModelConfig(blocks=(ConvBlock(8), ConvBlock(16)), hidden=32),
+
+    # The Keras guide's MNIST convnet: three 3x3 "valid" convs (28 -> 26 -> 13 -> 11 -> 5 -> 3), the last without
+    # pooling, then dense 64 and dense 10: 93,322 parameters, as its model.summary() prints.
+    "keras": ModelConfig(blocks=(ConvBlock(32, padding=0), ConvBlock(64, padding=0),
+                                 ConvBlock(64, padding=0, pool="none")), hidden=(64,)),
+    # The four-conv tutorial net: conv 16, conv 32, pool, conv 64, conv 128, pool, all 3x3 "valid"
+    # (28 -> 26 -> 24 -> 12 -> 10 -> 8 -> 4), then FC 1024, 128 and 10: 2,327,818 parameters, 90% in the first FC.
+    "four_conv": ModelConfig(blocks=(ConvBlock(16, padding=0, pool="none"), ConvBlock(32, padding=0),
+                                     ConvBlock(64, padding=0, pool="none"), ConvBlock(128, padding=0)),
+                             hidden=(1024, 128)),
 }
+TUTORIAL_PRESETS = ("classic", "keras", "four_conv")  # the networks of the tutorials the lessons follow
 DEFAULT_PRESET = "default"
 
 

@@ -134,7 +134,8 @@ def test_hostile_checkpoints_in_the_page_never_break_it():
 # --- training settings and links ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("query", [{"lr": "0"}, {"lr": "1e6"}, {"ep": "0"}, {"bs": "-3"}, {"b": "999.3.1.1.relu.1.max.2"},
-                                   {"n": "abc"}, {"dev": "tpu"}, {"net": "../../etc"}, {"run": "<script>"}])
+                                   {"n": "abc"}, {"dev": "tpu"}, {"net": "../../etc"}, {"run": "<script>"},
+                                   {"fc": "1,2,3,4,5"}, {"fc": "99999"}, {"fc": "-1"}, {"fc": "64,<b>"}])
 def test_hostile_training_links_fall_back_to_defaults_and_say_so(query):
     app = run_page("train", query=query)
     assert not app.exception

@@ -150,6 +150,8 @@ def runtime_keys() -> set[str]:
     keys |= {f"insp.model_from.{source}" for source in ("run", "checkpoint", "untrained")}
     keys |= {f"lessons.{lesson.key}.{part}" for lesson in lessons_page.LESSONS for part in ("title", "text")}
     keys |= {f"lessons.page.{lesson.path}" for lesson in lessons_page.LESSONS}
+    keys |= {label for lesson in lessons_page.LESSONS for label, _ in lesson.also}
+    keys |= {f"lessons.{lesson.key}.also" for lesson in lessons_page.LESSONS if lesson.also}
     return keys
 
 
@@ -228,7 +230,8 @@ def test_chinese_is_chinese():
     proper = {"app.title", "lang.en", "kernels.sobel_x.name", "kernels.sobel_y.name", "kernels.prewitt_x.name",
               "kernels.prewitt_y.name", "kernels.scharr_x.name", "kernels.scharr_y.name", "kernels.gabor.name",
               "train.act.relu", "train.act.leaky_relu", "train.act.tanh", "train.act.gelu", "train.optimizer.adam",
-              "train.optimizer.adamw", "train.schedule.onecycle", "train.device.cpu", "kl.activation.leaky_relu"}
+              "train.optimizer.adamw", "train.optimizer.rmsprop", "train.schedule.onecycle", "train.device.cpu",
+              "kl.activation.leaky_relu"}
     assert sorted(untranslated - proper) == []
 
 

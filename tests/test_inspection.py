@@ -215,6 +215,25 @@ def test_layer_table_matches_the_summary_and_counts_every_parameter(model):
     assert model.training and no_hooks(model)
 
 
+@pytest.mark.parametrize(("name", "fields"), [
+    # Hand-checked: 3x3 valid convs add 2 x jump; 2x2 pools add 1 x jump and double it.
+    ("keras", {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10, "conv3": 18}),
+    ("four_conv", {"conv1": 3, "conv2": 5, "pool1": 6, "conv3": 10, "conv4": 14, "pool2": 16}),
+])
+def test_layer_table_of_the_tutorial_nets_with_several_hidden_layers(name, fields):
+    cfg = preset(name)
+    model = build_model(cfg)
+    rows = layer_table(model, (1, 28, 28))
+    assert sum(r.params for r in rows) == sum(r.params for r in summarize(cfg))
+    fc = [(r.output_shape, r.params, r.macs) for r in rows if r.kind == "fc"]
+    assert fc == [(r.output_shape, r.params, r.macs) for r in summarize(cfg) if r.name.startswith("fc")]
+    assert len(fc) == len(cfg.hidden) + 1
+    # Each hidden layer has its ReLU, whose output is (width,): the classifier's activations are in the table too.
+    acts = [r.output_shape for r in rows if r.kind == "act"][len(cfg.blocks):]
+    assert acts == [(width,) for width in cfg.hidden]
+    assert {r.layer: r.receptive_field[0] for r in rows if r.receptive_field} == fields
+
+
 def test_layer_table_strides_dilations_groups_and_rectangles():
     net = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, groups=2), nn.Conv2d(8, 8, (1, 3), dilation=2), nn.AvgPool2d(2))
     rows = layer_table(net, (4, 21, 21))

@@ -232,6 +232,20 @@ def test_a_loaded_checkpoint_is_inspected(at):
     assert at.number_input(key="insp_channel").max == 7  # tiny's conv1 has 8 maps
 
 
+def test_a_checkpoint_with_several_hidden_layers_is_inspected(at):
+    from cnnviz.model import ConvBlock, ModelConfig
+
+    cfg = ModelConfig(blocks=(ConvBlock(4, padding=0),), hidden=(24, 12))
+    at.file_uploader(key="insp_ckpt").upload("two_fc.pt", save_checkpoint(build_model(cfg, seed=0), cfg),
+                                             "application/octet-stream").run()
+    assert not at.exception and not at.warning
+    at.segmented_control(key="insp_view").set_value("summary").run()
+    layers = list(at.dataframe[0].value["layer"])
+    assert layers[-6:] == ["flatten1", "fc1", "act2", "fc2", "act3", "fc3"]
+    params = 4 * 10 + 24 * (4 * 13 * 13 + 1) + 12 * (24 + 1) + 10 * (12 + 1)
+    assert f"**{params:,}** parameters" in texts(at) and says(at)
+
+
 def test_a_link_opens_its_view_in_a_fresh_session():
     query = {"src": "mnist", "i": "7", "l": "conv2", "ch": "20", "pg": "1", "u": "3,4", "sc": "layer"}
     app = run_page(PAGE, query=query)

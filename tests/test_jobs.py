@@ -358,3 +358,11 @@ def test_one_thread_allowed_means_one_thread():
     assert set(simulate(chooser, lambda step, threads: 0.01, 100)) == {1}
     chooser.allow(4)  # the other run ended: this one may use every core again
     assert chooser.threads == 4
+
+
+def test_the_legend_names_every_hidden_layer():
+    from cnnviz.model import ConvBlock, ModelConfig
+
+    two = config_label(ModelConfig(blocks=(ConvBlock(8),), hidden=(1024, 128)), TrainConfig(epochs=2))
+    none = config_label(ModelConfig(blocks=(ConvBlock(8),), hidden=()), TrainConfig(epochs=2))
+    assert " · fc 1024-128 · " in two and " · fc none · " in none

@@ -47,3 +47,22 @@ def test_next_and_previous():
     assert page_state(app, "lessons").lesson == 10 and app.button(key="lessons_next").disabled
     app.button(key="lessons_previous").click().run()
     assert app.radio(key="lessons_pick").value == 9
+
+
+def test_the_training_lesson_opens_each_tutorial_network_with_its_recipe():
+    from cnnviz.model import TUTORIAL_PRESETS
+    from cnnviz.pages.train import TrainPageState
+
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "train")
+    states = [lesson.state, *(state for _, state in lesson.also)]
+    assert [state.preset for state in states] == list(TUTORIAL_PRESETS)
+    assert all(state == TrainPageState().with_recipe(state.preset) for state in states)
+    app = run_page("lessons", query={"l": str(LESSONS.index(lesson) + 1)})
+    links = [m.value for m in app.markdown if m.value.startswith("[") and "](train?" in m.value]
+    assert len(links) == 3 and "Keras guide" in links[1] and "four-conv" in links[2]
+    assert any("93,322 parameters" in m.value and "2,327,818" in m.value for m in app.markdown)
+    for link, state in zip(links, states):
+        query = dict(part.split("=") for part in link.split("?")[1].rstrip(")").split("&"))
+        assert TrainPageState.from_query(query) == (state, [])
+        train = run_page("train", query=query)
+        assert page_state(train, "train").model_config == state.model_config

@@ -8,10 +8,11 @@ import torch
 from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model, first_conv_weight, preset, summarize
 
 CONFIGS = [
-    NETWORK_PRESETS["classic"], NETWORK_PRESETS["default"], NETWORK_PRESETS["tiny"],
-    ModelConfig(blocks=[ConvBlock(4, 5, 0, 1, "tanh", False, "avg", 2)], hidden=0),
+    *NETWORK_PRESETS.values(),
+    ModelConfig(blocks=[ConvBlock(4, 5, 0, 1, "tanh", False, "avg", 2)], hidden=()),
     ModelConfig(blocks=[ConvBlock(8, 3, 1, 2, "gelu", True, "none")] * 3 + [ConvBlock(6, 1, 0, 1, "leaky_relu", False, "max", 3)],
-                hidden=16, dropout=0.3),
+                hidden=(16,), dropout=0.3),
+    ModelConfig(blocks=[ConvBlock(4, 3, 0, pool="none")], hidden=(12, 7, 5), dropout=0.1),
     ModelConfig(blocks=[ConvBlock(6, 5, 0, batch_norm=True, pool_first=True), ConvBlock(4, pool="avg", pool_first=True)]),
 ]
 
@@ -53,8 +54,8 @@ def test_presets_cannot_be_changed_by_accident():
     cfg = preset("classic")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.blocks[0].channels = 3
-    changed = dataclasses.replace(cfg, hidden=8)
-    assert changed.hidden == 8 and NETWORK_PRESETS["classic"].hidden == 64
+    changed = dataclasses.replace(cfg, hidden=(8,))
+    assert changed.hidden == (8,) and NETWORK_PRESETS["classic"].hidden == (64,)
 
 
 def test_first_conv_weight():
@@ -71,8 +72,12 @@ def test_first_conv_weight():
         (ModelConfig(blocks=[ConvBlock(channels=0)]), "block 1: channels must be an int of at least 1, got channels=0"),
         (ModelConfig(blocks=[ConvBlock(kernel_size=3, padding=0, pool="max")] * 4), "block 4 shrinks the 1x1 input to nothing"),
         (ModelConfig(dropout=1.0), "dropout=1.0"),
-        (ModelConfig(hidden=-1), "hidden=-1"),
         (ModelConfig(blocks=[ConvBlock(pool_first="yes")]), "block 1: pool_first must be True or False, got 'yes'"),
+        (ModelConfig(hidden=-1), "hidden FC layer 1 needs a width of at least 1 .*, got -1"),
+        (ModelConfig(hidden=(1024, 0)), "hidden FC layer 2 needs a width of at least 1 .*, got 0"),
+        (ModelConfig(hidden=(64, 2.5)), "layer 2 .*, got 2.5"),
+        (ModelConfig(hidden=(True,)), "layer 1 .*, got True"),
+        (ModelConfig(hidden="1024,128"), r"hidden must be a list of FC layer widths .*, got '1024,128'"),
     ],
 )
 def test_invalid_configs_name_the_problem(cfg, match):
@@ -110,3 +115,89 @@ def test_max_pooling_and_a_rising_activation_commute(activation):
     first = ModelConfig(blocks=[dataclasses.replace(b, pool_first=True) for b in last.blocks], hidden=8)
     x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(build_model(first, seed=1)(x), build_model(last, seed=1)(x))
+
+
+def _rows(name):
+    return {row.name: row for row in summarize(NETWORK_PRESETS[name])}
+
+
+def test_keras_guide_net_has_the_guides_93322_parameters():
+    rows = _rows("keras")
+    # conv 32*(1*9+1), conv 64*(32*9+1), conv 64*(64*9+1); 3x3x64 = 576 features; dense 64*(576+1), dense 10*(64+1)
+    assert [rows[n].params for n in ("conv1", "conv2", "conv3", "fc1", "fc2")] == [320, 18496, 36928, 36928, 650]
+    assert sum(r.params for r in rows.values()) == 93_322  # the Keras guide's model.summary(): "Total params: 93,322"
+    # "valid" 3x3 convolutions take 2 off each side's length; 2x2 pooling halves it, rounding down.
+    assert [(name, row.output_shape) for name, row in rows.items()] == [
+        ("conv1", (32, 26, 26)), ("pool1", (32, 13, 13)), ("conv2", (64, 11, 11)), ("pool2", (64, 5, 5)),
+        ("conv3", (64, 3, 3)), ("flatten", (576,)), ("fc1", (64,)), ("fc2", (10,))]
+
+
+def test_four_conv_net_parameters_by_hand():
+    rows = _rows("four_conv")
+    convs = [16 * (1 * 9 + 1), 32 * (16 * 9 + 1), 64 * (32 * 9 + 1), 128 * (64 * 9 + 1)]
+    assert convs == [160, 4640, 18496, 73856]
+    fcs = [1024 * (128 * 4 * 4 + 1), 128 * (1024 + 1), 10 * (128 + 1)]
+    assert fcs == [2098176, 131200, 1290]
+    assert [rows[f"conv{i}"].params for i in range(1, 5)] == convs
+    assert [rows[f"fc{i}"].params for i in range(1, 4)] == fcs
+    assert sum(r.params for r in rows.values()) == sum(convs) + sum(fcs) == 2_327_818
+    assert [(name, row.output_shape) for name, row in rows.items()] == [
+        ("conv1", (16, 26, 26)), ("conv2", (32, 24, 24)), ("pool2", (32, 12, 12)), ("conv3", (64, 10, 10)),
+        ("conv4", (128, 8, 8)), ("pool4", (128, 4, 4)), ("flatten", (2048,)), ("fc1", (1024,)), ("fc2", (128,)),
+        ("fc3", (10,))]
+    assert rows["fc1"].macs == 2048 * 1024
+
+
+@pytest.mark.parametrize("name", sorted(NETWORK_PRESETS))
+def test_every_preset_counts_what_torch_counts_layer_by_layer(name):
+    cfg = NETWORK_PRESETS[name]
+    model = build_model(cfg)
+    linears = [m for m in model.classifier if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [*cfg.hidden, 10]
+    fc_rows = [r for r in summarize(cfg) if r.name.startswith("fc")]
+    assert [r.params for r in fc_rows] == [sum(p.numel() for p in m.parameters()) for m in linears]
+    x = torch.zeros(3, 1, 28, 28)
+    for linear, row in zip(linears, fc_rows):  # each FC layer's output shape, from a real forward pass
+        x_shape = []
+        hook = linear.register_forward_hook(lambda _m, _i, out, seen=x_shape: seen.append(tuple(out.shape)))
+        try:
+            model(x)
+        finally:
+            hook.remove()
+        assert x_shape == [(3, *row.output_shape)]
+
+
+def test_several_hidden_layers_each_get_a_relu_and_dropout_comes_last():
+    model = build_model(ModelConfig(blocks=(ConvBlock(4),), hidden=(32, 16), dropout=0.5))
+    kinds = [type(m).__name__ for m in model.classifier]
+    assert kinds == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Dropout", "Linear"]
+
+
+@pytest.mark.parametrize(("old", "widths"), [(64, (64,)), (0, ()), (1024, (1024,))])
+def test_old_configs_with_one_hidden_int_still_load(old, widths):
+    data = ModelConfig(blocks=(ConvBlock(8),)).to_dict()
+    data["hidden"] = old  # a config saved before hidden became a list
+    cfg = ModelConfig.from_dict(data)
+    assert cfg.hidden == widths and cfg == ModelConfig(blocks=(ConvBlock(8),), hidden=list(widths))
+    assert ModelConfig(hidden=old) == ModelConfig(hidden=widths)
+    assert cfg.to_dict()["hidden"] == list(widths)  # and it is saved in the new form
+
+
+@pytest.mark.parametrize("old", [64, 0])
+def test_old_checkpoints_with_one_hidden_int_still_load(old):
+    import io
+
+    from cnnviz.train import load_checkpoint, save_checkpoint
+
+    cfg = ModelConfig(blocks=(ConvBlock(4),), hidden=old)
+    model = build_model(cfg, seed=1)
+    payload = torch.load(io.BytesIO(save_checkpoint(model, cfg)), weights_only=True)
+    payload["model_config"]["hidden"] = old  # exactly what a checkpoint from before the change holds
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    loaded, loaded_cfg, _ = load_checkpoint(buffer.getvalue())
+    assert loaded_cfg.hidden == ((old,) if old else ())
+    for name, tensor in model.state_dict().items():  # the same layer names as before: the weights load as they are
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    # The old names: Flatten is classifier.0, so the output layer is classifier.3 after Linear + ReLU, else .1.
+    assert ("classifier.3.weight" in model.state_dict()) == bool(old)

@@ -205,6 +205,18 @@ def test_the_session_network_is_its_conv_and_pool_layers():
     assert (state.preset, state.layer, state.source, state.sample) == (SESSION, 0, "sample", "mnist_digit")
 
 
+@pytest.mark.parametrize(("name", "sizes", "outputs"), [
+    # "valid" 3x3 convs: each adds 2 x jump to the field and takes 2 off the side; 2x2 pools add jump, halve the side.
+    ("keras", [3, 4, 8, 10, 18], [26, 13, 11, 5, 3]),
+    ("four_conv", [3, 5, 6, 10, 14, 16], [26, 24, 12, 10, 8, 4]),
+])
+def test_the_tutorial_nets_without_padding_on_the_page(name, sizes, outputs):
+    state = with_session(ReceptiveFieldState(), MODEL_PRESETS[name])
+    view = compute(state, (28, 28))  # the last layer's centre unit, on the 28x28 digit
+    assert [row.size[0] for row in view.rows] == sizes and [row.out_size[0] for row in view.rows] == outputs
+    assert (view.box.bottom - view.box.top, view.box.right - view.box.left) == (sizes[-1], sizes[-1])
+
+
 def test_random_field_is_reproducible_and_smaller_than_the_box():
     state = ReceptiveFieldState()
     view = compute(state, (28, 28))

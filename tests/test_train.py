@@ -11,8 +11,8 @@ import torch
 from cnnviz import train
 from cnnviz.data import load_mnist
 from cnnviz.model import NETWORK_PRESETS, build_model
-from cnnviz.train import (CheckpointError, Metrics, TrainConfig, confusion_matrix, evaluate, iter_training,
-                          load_checkpoint, save_checkpoint, settled_eta)
+from cnnviz.train import (PRESET_RECIPES, CheckpointError, Metrics, TrainConfig, confusion_matrix, evaluate,
+                          iter_training, load_checkpoint, save_checkpoint, settled_eta)
 
 TINY = NETWORK_PRESETS["tiny"]
 
@@ -48,7 +48,8 @@ def test_same_seed_same_curve(mnist):
     assert first != other
 
 
-@pytest.mark.parametrize(("optimizer", "schedule"), [("sgd", "constant"), ("adam", "cosine"), ("adamw", "onecycle")])
+@pytest.mark.parametrize(("optimizer", "schedule"), [("sgd", "constant"), ("adam", "cosine"), ("adamw", "onecycle"),
+                                                    ("rmsprop", "constant")])
 def test_optimizers_and_schedules(mnist, optimizer, schedule):
     records = [r for r in iter_training(TINY, quick(optimizer=optimizer, schedule=schedule, lr=0.01), mnist) if r.kind == "step"]
     lrs = [r.lr for r in records]
@@ -121,7 +122,7 @@ def test_checkpoint_errors():
 def test_train_config_validation_and_round_trip():
     cfg = TrainConfig(optimizer="sgd", lr=0.1, schedule="cosine", epochs=5, subset=1000)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    for bad, match in ((dict(optimizer="rmsprop"), "optimizer='rmsprop'"), (dict(lr=0), "lr=0"),
+    for bad, match in ((dict(optimizer="lbfgs"), "optimizer='lbfgs'"), (dict(lr=0), "lr=0"),
                        (dict(batch_size=0), "batch_size=0"), (dict(device="tpu"), "device='tpu'")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(**bad).validate()
@@ -175,3 +176,28 @@ def test_batches_meet_the_model_on_its_device_in_channels_last(mnist):
     list(iter_training(TINY, quick(eval_every=0), mnist, model=model))
     assert len(seen) == 4 + 10  # four training steps, then the test set in ten batches of 1000
     assert all(batch == weights for batch, weights, _ in seen) and all(last for _, _, last in seen[:4])
+
+
+def test_the_tutorial_recipes():
+    assert sorted(PRESET_RECIPES) == ["classic", "four_conv", "keras"]
+    assert PRESET_RECIPES["classic"] == TrainConfig(optimizer="sgd", lr=0.001, schedule="constant", batch_size=64,
+                                                    epochs=5)
+    assert PRESET_RECIPES["keras"].optimizer == "rmsprop" and PRESET_RECIPES["keras"].epochs == 5
+    assert PRESET_RECIPES["four_conv"].optimizer == "sgd" and PRESET_RECIPES["four_conv"].epochs == 20
+    assert train.preset_recipe("tiny") == TrainConfig()  # the app's own nets train with the defaults
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--preset", "keras", "--recipe"], dict(optimizer="rmsprop", lr=0.001, schedule="constant")),
+    (["--preset", "four_conv", "--recipe", "--lr", "0.02"], dict(optimizer="sgd", lr=0.02, schedule="constant")),
+    (["--preset", "classic"], dict(optimizer=TrainConfig().optimizer, lr=TrainConfig().lr)),  # no --recipe: defaults
+])
+def test_cli_recipe_trains_as_the_tutorial_did_unless_told_otherwise(capsys, argv, expected):
+    threads = torch.get_num_threads()
+    try:
+        summary = train.main([*argv, "--dry-run", "--json", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    capsys.readouterr()
+    assert {name: summary["train_config"][name] for name in expected} == expected
+    assert summary["model_config"] == NETWORK_PRESETS[argv[1]].to_dict()

@@ -69,7 +69,7 @@ def test_block_controls_change_the_summary(at):
         widget.set_value(value).run()
         assert not at.exception
     at.checkbox(key="train_b1_batch_norm").uncheck().run()
-    at.number_input(key="train_hidden").set_value(0).run()
+    at.text_input(key="train_hidden").input("0").run()
     at.slider(key="train_dropout").set_value(0.2).run()
     assert not at.exception
 

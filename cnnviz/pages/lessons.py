@@ -16,6 +16,7 @@ import numpy as np
 from cnnviz import ops, receptive_field
 from cnnviz.geometry import Layer
 from cnnviz.kernels import make_kernel
+from cnnviz.model import TUTORIAL_PRESETS
 from cnnviz.pages import step
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState, layer_params
@@ -48,6 +49,7 @@ class Lesson:
     state: Any  # the page state the lesson opens with
     tutorial: Any  # the tutorial's own number
     app: Callable[[], Any] | None  # cnnviz's number, computed with the app's own code; None: shown after training
+    also: tuple[tuple[str, Any], ...] = ()  # more views of the same page: (catalog key of the link's label, state)
 
 
 LESSONS: tuple[Lesson, ...] = (
@@ -77,9 +79,9 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("receptive", "receptive-field", "cnnviz/ui/receptive_field.py",
            ReceptiveFieldState().with_preset("three_3x3"), "7×7",
            lambda: "×".join(map(str, receptive_field.analyze([{"kernel": 3}] * 3)[-1].size))),
-    Lesson("train", "train", "cnnviz/ui/train.py",
-           replace(TrainPageState().with_preset("classic"), optimizer="sgd", lr=0.001, schedule="constant",
-                   batch_size=64, epochs=5), "98.08%", None),
+    Lesson("train", "train", "cnnviz/ui/train.py", TrainPageState().with_recipe("classic"), "98.08%", None,
+           also=tuple((f"lessons.train.open_{name}", TrainPageState().with_recipe(name))
+                      for name in TUTORIAL_PRESETS if name != "classic")),
     Lesson("inspect", "inspector", "cnnviz/ui/inspector.py", InspectorState(), None, None),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)

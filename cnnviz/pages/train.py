@@ -6,6 +6,11 @@ A link names a preset and only what differs from it, so ``?net=classic`` is the 
     32
     >>> TrainPageState().with_preset("classic").to_query()
     {'net': 'classic'}
+
+Choosing a preset on the page brings its tutorial's training too, which a link names as changes to the defaults:
+
+    >>> TrainPageState().with_recipe("keras").to_query()
+    {'net': 'keras', 'opt': 'rmsprop', 'lr': '0.001', 'sch': 'constant', 'bs': '64', 'ep': '5'}
 """
 from __future__ import annotations
 
@@ -14,12 +19,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cnnviz.model import DEFAULT_PRESET, LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, ModelConfig
-from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
+from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, preset_recipe
 from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec, PageState
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)  # the batch-size slider's stops
 SUBSETS = (0, 1000, 2000, 5000, 10000, 30000)  # training images: 0 = all 60,000
 MAX_BLOCKS = 4  # conv blocks the page offers
+MAX_HIDDEN_LAYERS = 4  # hidden FC layers the page offers
+MAX_HIDDEN_WIDTH = 4096  # widest hidden FC layer the page offers (the four-conv net's first is 1024)
 _DEFAULTS = TrainConfig()
 
 
@@ -62,6 +69,51 @@ class BlocksCodec(Codec):
         return ModelConfig(blocks=value).to_dict()["blocks"]
 
 
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """Hidden FC widths from text such as "1024, 128" (commas or spaces); "" or "0" means none.
+
+    Raises:
+        ValueError: a part that is not a whole number in 1..MAX_HIDDEN_WIDTH, or more than MAX_HIDDEN_LAYERS parts.
+    """
+    parts = [part for part in re.split(r"[,\s]+", text.strip()) if part]
+    if parts == ["0"]:
+        return ()  # links made when the page had one hidden layer wrote fc=0 for none
+    widths = []
+    for part in parts:
+        if not part.isdigit() or not 1 <= int(part) <= MAX_HIDDEN_WIDTH:
+            raise ValueError(f"{part!r} is not a width in 1..{MAX_HIDDEN_WIDTH}")
+        widths.append(int(part))
+    if len(widths) > MAX_HIDDEN_LAYERS:
+        raise ValueError(f"{len(widths)} hidden layers; the page builds 0 to {MAX_HIDDEN_LAYERS}")
+    return tuple(widths)
+
+
+def format_hidden(widths: tuple[int, ...]) -> str:
+    """The text ``parse_hidden`` reads back: "1024, 128", or "0" for none."""
+    return ", ".join(map(str, widths)) or "0"
+
+
+class HiddenCodec(Codec):
+    """Hidden FC widths as "1024,128"; "0" is none. An old link's single width ("fc=64") reads as one layer."""
+
+    def format(self, value: tuple[int, ...]) -> str:
+        return ",".join(map(str, value)) or "0"
+
+    def parse(self, text: str) -> tuple[int, ...]:
+        return parse_hidden(text)
+
+    def check(self, value: Any) -> tuple[int, ...]:
+        if isinstance(value, bool) or not isinstance(value, (int, list, tuple)):
+            raise ValueError(f"{value!r} is not a list of widths")
+        widths = ModelConfig(hidden=value).hidden  # an old state's int, as the model config reads it
+        if not all(isinstance(width, int) and not isinstance(width, bool) for width in widths):
+            raise ValueError(f"{value!r} is not a list of widths")
+        return self.parse(self.format(widths))
+
+    def plain(self, value: tuple[int, ...]) -> list[int]:
+        return list(value)
+
+
 class TokenCodec(Codec):
     """A run id: letters, digits, - and _, as ``secrets.token_urlsafe`` makes them."""
 
@@ -77,7 +129,7 @@ class TrainPageState(PageState):
 
     preset: str = DEFAULT_PRESET  # the network the settings started from
     blocks: tuple[ConvBlock, ...] = NETWORK_PRESETS[DEFAULT_PRESET].blocks  # conv blocks, in order
-    hidden: int = NETWORK_PRESETS[DEFAULT_PRESET].hidden  # hidden FC units; 0 = none
+    hidden: tuple[int, ...] = NETWORK_PRESETS[DEFAULT_PRESET].hidden  # hidden FC widths, in order; () = none
     dropout: float = NETWORK_PRESETS[DEFAULT_PRESET].dropout  # dropout before the classifier
     optimizer: str = _DEFAULTS.optimizer  # sgd, adam or adamw
     lr: float = _DEFAULTS.lr  # peak learning rate
@@ -94,7 +146,7 @@ class TrainPageState(PageState):
     FIELDS = (
         Field("preset", "net", Choice(tuple(NETWORK_PRESETS))),
         Field("blocks", "b", BlocksCodec()),
-        Field("hidden", "fc", IntCodec(0, 512)),
+        Field("hidden", "fc", HiddenCodec()),
         Field("dropout", "do", FloatCodec(0.0, 0.8)),
         Field("optimizer", "opt", Choice(OPTIMIZERS)),
         Field("lr", "lr", FloatCodec(1e-5, 10.0)),
@@ -113,9 +165,16 @@ class TrainPageState(PageState):
         return TrainPageState().with_preset(self.preset)
 
     def with_preset(self, name: str) -> TrainPageState:
+        """The preset's network; the training settings stay as they are."""
         cfg = NETWORK_PRESETS[name]
         return replace(self, preset=name, blocks=cfg.blocks, hidden=cfg.hidden, dropout=cfg.dropout)
 
+    def with_recipe(self, name: str) -> TrainPageState:
+        """The preset's network and its tutorial's training (``cnnviz.train.PRESET_RECIPES``): what choosing a
+        preset on the page does. The images, seed and device stay: they are the user's, not the tutorial's."""
+        recipe = preset_recipe(name)
+        return replace(self.with_preset(name), optimizer=recipe.optimizer, lr=recipe.lr, schedule=recipe.schedule,
+                       batch_size=recipe.batch_size, epochs=recipe.epochs)
 
     def repaired(self) -> tuple[TrainPageState, list[str]]:
         notes = []

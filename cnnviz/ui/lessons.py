@@ -72,6 +72,10 @@ def draw(view: LessonView) -> None:
                     st.error(tr("lessons.disagree"), icon=":material/error:")
     page_state.open_page_link(lesson.page_file, lesson.path, lesson.state,
                               tr("lessons.open", page=tr(f"lessons.page.{lesson.path}")))
+    if lesson.also:
+        st.markdown(tr(f"lessons.{lesson.key}.also"))
+    for label, state in lesson.also:
+        page_state.open_page_link(lesson.page_file, lesson.path, state, tr(label))
     previous, following = st.columns(2)
     previous.button(tr("lessons.previous"), key="lessons_previous", on_click=_step, args=(-1,),
                     disabled=view.number == 1, width="stretch", icon=":material/arrow_back:")

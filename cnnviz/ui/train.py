@@ -20,7 +20,8 @@ from cnnviz.export import pytorch_code
 from cnnviz.inspection import to_numpy
 from cnnviz.jobs import FINISHED, Run, config_label
 from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, first_conv_weight, summarize
-from cnnviz.pages.train import BATCH_SIZES, MAX_BLOCKS, SUBSETS, TrainPageState
+from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
+                                format_hidden, parse_hidden)
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
                           save_checkpoint, settled_eta)
 from cnnviz.ui import session
@@ -36,7 +37,7 @@ _METRIC_CSS = "<style>.st-key-train_status [data-testid=stMetricValue] { font-si
 # --- controls -------------------------------------------------------------------------------------------
 
 def _on_preset() -> None:
-    page_state.replace_state(PAGE, lambda s: s.with_preset(page_state.widget_value("train_preset")))
+    page_state.replace_state(PAGE, lambda s: s.with_recipe(page_state.widget_value("train_preset")))
 
 
 def _default_block(index: int) -> ConvBlock:
@@ -63,6 +64,17 @@ def _block_controls(b: PageBinding, index: int, block: ConvBlock) -> ConvBlock:
                      int(pool_size), bool(pool_first) and pool != "none")
 
 
+def _hidden_input(b: PageBinding, column, widths: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+    """The hidden FC widths typed as "1024, 128", and "" or, for text that is not such a list, why ``widths`` stay."""
+    text = column.text_input(tr("train.hidden"), key=b.seed("train_hidden", format_hidden(widths)),
+                             help=tr("train.hidden_help", most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH))
+    try:
+        return parse_hidden(text), ""
+    except ValueError:
+        return widths, tr("train.hidden_invalid", text=text[:40], most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH,
+                          kept=format_hidden(widths))
+
+
 def controls(b: PageBinding) -> TrainPageState:
     """The network and training settings, seeded from the bound state."""
     state = b.state
@@ -75,9 +87,10 @@ def controls(b: PageBinding) -> TrainPageState:
         with st.expander(tr("train.block", index=index + 1), expanded=False):
             blocks.append(_block_controls(b, index, block))
     left, right = st.columns(2)
-    hidden = left.number_input(tr("train.hidden"), 0, 512, key=b.seed("train_hidden", state.hidden),
-                               help=tr("train.hidden_help"))
+    hidden, problem = _hidden_input(b, left, state.hidden)
     dropout = right.slider(tr("train.dropout"), 0.0, 0.8, step=0.05, key=b.seed("train_dropout", float(state.dropout)))
+    if problem:  # under both columns: half the width made it a tall narrow box
+        st.error(problem, icon=":material/edit_off:")
     st.markdown(f"**{tr('train.training')}**")
     left, right = st.columns(2)
     optimizer = left.selectbox(tr("train.optimizer"), OPTIMIZERS, key=b.seed("train_optimizer", state.optimizer),
@@ -95,7 +108,7 @@ def controls(b: PageBinding) -> TrainPageState:
     device = right.selectbox(tr("train.device"), devices,
                              key=b.seed("train_device", state.device if state.device in devices else "auto"),
                              format_func=tr_option("train.device."), help=tr("train.device_help"))
-    return replace(state, blocks=tuple(blocks), hidden=int(hidden), dropout=float(dropout), optimizer=optimizer,
+    return replace(state, blocks=tuple(blocks), hidden=hidden, dropout=float(dropout), optimizer=optimizer,
                    lr=float(lr), schedule=schedule, batch_size=int(batch), epochs=int(epochs), subset=int(subset),
                    seed=int(seed), device=device)
 
