@@ -176,13 +176,9 @@ def _find(run_id: str, watching: bool) -> Run | None:
     return session.find_watched(run_id) if watching else session.find_run(run_id)
 
 
-def _live(run_id: str, watching: bool = False) -> None:
+def _live(run: Run, snap) -> None:
     """The run's state, progress and latest numbers: redrawn every second by a fragment while the run trains."""
-    run = _find(run_id, watching)
-    if run is None:
-        return
     job = run.job
-    snap = job.snapshot()
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
@@ -214,13 +210,9 @@ def _live(run_id: str, watching: bool = False) -> None:
         metrics[3].metric(tr("train.metric.lr"), f"{last.lr:.2g}" if last else "–")
 
 
-def _live_charts(run_id: str, watching: bool = False) -> None:
+def _live_charts(run: Run, snap) -> None:
     """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
-    run = _find(run_id, watching)
-    if run is None:
-        return
     job = run.job
-    snap = job.snapshot()
     if snap.steps:
         current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
         previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
@@ -230,12 +222,18 @@ def _live_charts(run_id: str, watching: bool = False) -> None:
         st.image(train_figures.filters_png(to_numpy(first_conv_weight(job.model))), caption=tr("train.filters_help"))
 
 
+def _draw_live(draw, run_id: str, watching: bool) -> None:
+    run = _find(run_id, watching)  # None once the registry dropped it
+    if run is not None:
+        draw(run, run.job.snapshot())
+
+
 def _live_fragment(run_id: str, watching: bool = False) -> None:
-    guarded(_live, run_id, watching)
+    guarded(_draw_live, _live, run_id, watching)
 
 
 def _live_charts_fragment(run_id: str, watching: bool = False) -> None:
-    guarded(_live_charts, run_id, watching)
+    guarded(_draw_live, _live_charts, run_id, watching)
 
 
 STATUS_SECONDS = 1.0  # progress and numbers: the room sees the run move every second
