@@ -12,10 +12,21 @@ sys.path.insert(0, str(ROOT))
 from scripts.serve_app import CHROMIUM, CHROMIUM_ARGS, IDLE, serve_app  # noqa: E402,F401  (IDLE: for the benches)
 
 
+def cpu_model() -> str:
+    """The processor's name from /proc/cpuinfo (the platform's architecture where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def machine() -> str:
     import torch
 
-    return (f"{datetime.date.today().isoformat()} · {platform.machine()} · {os.cpu_count()} cores · "
+    return (f"{datetime.date.today().isoformat()} · {cpu_model()} · {os.cpu_count()} cores · "
             f"Python {platform.python_version()} · torch {torch.__version__} · {torch.get_num_threads()} torch threads")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -64,6 +65,29 @@ class JobLimiter:
             return len(self._running)
 
 
+def default_nice() -> int:
+    """CNNVIZ_TRAIN_NICE, else 10: how far below the pages a training thread's CPU priority is (Linux nice steps).
+
+    A server's cores are shared by the runs and by every student's page; the pages are what a person waits for, so a
+    run gets the CPU the pages leave (it still trains at full speed when nobody clicks). 0 keeps training level.
+    """
+    return max(0, min(19, int(os.environ.get("CNNVIZ_TRAIN_NICE", "10"))))
+
+
+def lower_thread_priority(steps: int) -> None:
+    """Make the calling thread ``steps`` nicer; threads it starts later (torch's OpenMP team) inherit that.
+
+    A no-op where threads cannot have their own priority (not Linux) or where it is refused.
+    """
+    if steps <= 0 or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()  # Linux: PRIO_PROCESS with a thread id sets that thread only
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + steps))
+    except OSError:
+        pass
+
+
 def default_limit() -> int:
     """CNNVIZ_MAX_JOBS, else 2: two concurrent runs already share this machine's 2 cores."""
     return max(1, int(os.environ.get("CNNVIZ_MAX_JOBS", "2")))
@@ -92,6 +116,8 @@ class TrainingJob:
     data_loader: Callable[[], Mnist]  # called in the worker, so loading never blocks the page
     limiter: JobLimiter
     label: str = ""
+    nice: int = field(default_factory=default_nice)  # the worker thread's priority below the pages (Linux nice steps)
+    thread_id: int = 0  # the worker's native thread id, once it runs
     model: nn.Module | None = None  # the live model, for inspection during and after training
     data: Mnist | None = None  # set once the worker has loaded it
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -123,6 +149,8 @@ class TrainingJob:
             self._error = error or self._error
 
     def _work(self) -> None:
+        self.thread_id = threading.get_native_id()
+        lower_thread_priority(self.nice)
         if not self.limiter.acquire(self._ticket, self._stop):
             self._set_state("stopped")
             return

@@ -1,22 +1,24 @@
-"""Background training jobs: progress, pause/resume, stop, the process-wide limit, failures."""
+"""Background training jobs: progress, pause/resume, stop, the process-wide limit, failures, priority."""
+import os
+import sys
 import threading
 import time
 
 import pytest
 
 from cnnviz.data import load_mnist
-from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label
+from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label, default_nice
 from cnnviz.model import NETWORK_PRESETS
 from cnnviz.train import TrainConfig
 
 TINY = NETWORK_PRESETS["tiny"]
 
 
-def make_job(limiter, **overrides) -> TrainingJob:
+def make_job(limiter, nice: int = 0, **overrides) -> TrainingJob:
     values = dict(subset=2000, batch_size=32, epochs=1, eval_every=20, eval_slice=100)
     values.update(overrides)
     cfg = TrainConfig(**values)
-    return TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg))
+    return TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg), nice=nice)
 
 
 def wait_until(predicate, timeout=30.0):
@@ -168,3 +170,25 @@ def test_registry_keeps_only_the_newest_finished_runs():
         runs.append(registry.add(job))
     registry.reap()
     assert registry.get(runs[0].id) is None and registry.get(runs[2].id) is runs[2] and len(registry) == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+@pytest.mark.parametrize("nice", [0, 3])
+def test_training_runs_below_the_pages(nice):
+    # The worker thread (and the torch threads it starts) run `nice` steps below the thread that started the job,
+    # so a student's page change gets the CPU before a training step does.
+    job = make_job(JobLimiter(2), subset=20000, nice=nice)
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    job.start()
+    wait_until(lambda: len(job.snapshot().steps) >= 1)
+    assert os.getpriority(os.PRIO_PROCESS, job.thread_id) == min(19, own + nice)
+    job.stop()
+
+
+@pytest.mark.parametrize(("value", "nice"), [(None, 10), ("4", 4), ("0", 0), ("25", 19), ("-5", 0)])
+def test_training_priority_comes_from_the_environment(monkeypatch, value, nice):
+    if value is None:
+        monkeypatch.delenv("CNNVIZ_TRAIN_NICE", raising=False)
+    else:
+        monkeypatch.setenv("CNNVIZ_TRAIN_NICE", value)
+    assert default_nice() == nice
