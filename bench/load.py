@@ -424,7 +424,7 @@ async def student(index: int, make_tab, config: LoadConfig, phase: Phase, record
             here = 0
             while phase.keep_changing(count) and not (config.soak and config.churn and here >= config.churn):
                 await asyncio.sleep(rng.uniform(*config.think))
-                seconds = await tab.change(*next_change(count))
+                seconds = await tab.change(*next_change(here))  # a new student starts from the default view
                 count, here = count + 1, here + 1
                 if seconds is None:
                     record.unanswered += 1

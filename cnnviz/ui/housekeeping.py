@@ -1,20 +1,27 @@
 """Process-wide housekeeping for a server a whole class uses: what closed tabs leave behind is released.
 
 Streamlit keeps a closed tab's session for ``server.disconnectedSessionTTL`` seconds, so that a tab whose Wi-Fi
-dropped gets its session back. When that time runs out, Streamlit 1.67 drops the session from its store (a TTL
-cache) without shutting it down, so what the session holds in the process-wide managers stays for the life of the
-process: its uploaded files (the ``UploadedFileManager``) and the pictures its page showed last (the
-``MediaFileManager`` keeps them referenced by session id). bench/load.py measured about 1 MB per closed tab with a
-small photo; a phone photo is several MB, and a course reconnects hundreds of times a day.
+dropped gets its session back. When that time runs out, Streamlit 1.67 never shuts the session down:
+
+- its store (a TTL cache) only hides an expired session; the session object, with its widget values (an uploaded
+  photo among them), stays in memory until some later disconnect writes to the store;
+- and when the store finally drops it, nothing releases what the session holds in the process-wide managers: its
+  uploaded files (the ``UploadedFileManager``) and the pictures its page showed last (the ``MediaFileManager`` keeps
+  them by session id). Those stay for the life of the process.
+
+bench/load.py measured 1-2 MB per closed tab with a 0.45 MB photo; a phone photo is several MB, and a course opens
+and closes hundreds of tabs a day.
 
 Every ``sweep_seconds()`` a daemon thread asks the server's event loop (the only thread that touches Streamlit's
-session store) which sessions still exist, connected or kept for a reconnect, and releases the uploads and pictures
-of every other session id. It only calls the managers' own thread-safe release methods; if a Streamlit upgrade
-moves the internals it reads, the sweep logs a warning and stops, and tests/test_load_short.py fails.
+session store) to take the expired sessions out of the store and shut them down as Streamlit shuts down a session
+it closes itself, and to release the uploads and pictures of any other session id the store no longer knows (one
+its own writes dropped first). If a Streamlit upgrade moves the internals it reads, the sweep logs a warning and
+stops, and tests/test_load_short.py fails.
 """
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import threading
@@ -37,30 +44,45 @@ def sweep_seconds() -> float:
 class Released:
     """What one sweep gave back."""
 
-    sessions: int  # expired session ids whose leftovers were released
-    upload_bytes: int  # their uploaded files
-    media_files: int  # pictures no session references any more, deleted
+    shut_down: int  # expired sessions taken out of the store and shut down
+    sessions: int  # session ids the store had already dropped, whose leftovers were released
+    upload_bytes: int  # the uploaded files of both
+    media_files: int  # pictures that were stored before the sweep and are deleted now
 
 
 def release_expired(runtime: Any) -> Released:
-    """Release the uploads and picture references of every session id ``runtime`` no longer knows.
+    """Shut down the sessions whose reconnect time ran out, and release the uploads and picture references of every
+    session id ``runtime`` no longer knows.
 
     Must run on the server's event loop: Streamlit's session store is not thread-safe.
     """
-    live = {info.session.id for info in runtime._session_mgr.list_sessions()}
     media, uploads = runtime.media_file_mgr, runtime.uploaded_file_mgr
+    before = set(media._file_metadata)
+    held = sum(len(record.data) for files in uploads.file_storage.values() for record in files.values())
+    expired = runtime._session_mgr._session_storage._cache.expire()  # [(session id, SessionInfo)]
+    for _, info in expired:
+        info.session.shutdown()  # what Streamlit does for a session it closes: uploads, pictures, script thread
+    live = {info.session.id for info in runtime._session_mgr.list_sessions()}
     with media._lock:
         known = set(media._files_by_session_and_coord)
     known |= set(uploads.file_storage)
     gone = known - live
-    upload_bytes = sum(len(record.data) for sid in gone for record in uploads.file_storage.get(sid, {}).values())
     for session_id in gone:
         media.clear_session_refs(session_id)
         uploads.remove_session_files(session_id)
-    before = len(media._file_metadata)
     if gone:
         media.remove_orphaned_files()
-    return Released(len(gone), upload_bytes, before - len(media._file_metadata))
+    left = sum(len(record.data) for files in uploads.file_storage.values() for record in files.values())
+    return Released(len(expired), len(gone), held - left, len(before - set(media._file_metadata)))
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim): each session's script runs in a thread of
+    its own, and glibc keeps what a thread's arena freed until told to. 20-60 MB per sweep in bench/load.py."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _sweep_forever(runtime: Any, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
@@ -76,9 +98,11 @@ def _sweep_forever(runtime: Any, loop: asyncio.AbstractEventLoop, seconds: float
         except Exception:
             _LOG.warning("the expired-session sweep stopped: Streamlit's internals changed?", exc_info=True)
             return
-        if released.sessions:
-            _LOG.info("released %d expired sessions: %.1f MB of uploads, %d pictures", released.sessions,
-                      released.upload_bytes / 1e6, released.media_files)
+        if released.shut_down or released.sessions:
+            _return_freed_memory()
+            _LOG.info("shut down %d expired sessions, released the leftovers of %d more: %.1f MB of uploads, "
+                      "%d pictures", released.shut_down, released.sessions, released.upload_bytes / 1e6,
+                      released.media_files)
 
 
 @st.cache_resource(show_spinner=False)
