@@ -5,10 +5,14 @@ anti-aliasing), then placed it in a 28x28 field so that its centre of mass sits 
 A network trained on MNIST has only ever seen digits like that: a digit drawn large in a corner
 of the canvas, or dark ink on white paper, is out of distribution until it goes through the same
 recipe. ``prepare_digit`` applies it; ``normalise`` is the one place a single 28x28 digit gets
-the training set's mean and standard deviation.
+the training set's mean and standard deviation; ``decode_data_url`` reads what the page's drawing
+canvas sends (a PNG data URL) back into pixels.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +28,11 @@ INK_THRESHOLD = 0.1  # after contrast stretching, fainter pixels are paper grain
 MIN_CONTRAST = 0.1  # an image whose ink is this close to its background is blank
 INK_MODES = ("auto", "light", "dark")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L" mode
+PNG_DATA_URL = "data:image/png;base64,"  # what canvas.toDataURL("image/png") starts with; nothing else is read
+# A 224x224 canvas's PNG is 3-15 kB in base64 (270 kB were it pure RGBA noise): 1 MB leaves room for larger
+# canvases and still refuses a flood before any decoding.
+MAX_DATA_URL_CHARS = 1_000_000
+MAX_DRAWING_SIDE = 1024  # px: refused from the PNG header, before a small file can unpack into a huge bitmap
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing arrays field by field is ambiguous
@@ -49,6 +58,38 @@ def normalise(pixels28: np.ndarray) -> torch.Tensor:
     scale = 255.0 if pixels.dtype == np.uint8 else 1.0
     x = torch.tensor(pixels, dtype=torch.float32) / scale  # a copy: the caller's array stays untouched
     return ((x - MEAN) / STD)[None, None]  # (1, 1, H, W)
+
+
+def decode_data_url(text: object, *, max_chars: int = MAX_DATA_URL_CHARS,
+                    max_side: int = MAX_DRAWING_SIDE) -> np.ndarray | None:
+    """The pixels of a canvas drawing sent as ``data:image/png;base64,...``, or None for anything else.
+
+    The text comes from the browser, so a malformed value is expected, not exceptional: another media type, text
+    over ``max_chars``, bad base64, bytes that are not a PNG, a PNG over ``max_side`` on a side, or a damaged one
+    all give None.
+
+    Returns:
+        uint8 (H, W) for a grayscale PNG, otherwise (H, W, 4) RGBA: both are what ``prepare_digit`` takes.
+
+    Raises:
+        ValueError: ``max_chars`` or ``max_side`` is not a positive int.
+    """
+    for name, limit in (("max_chars", max_chars), ("max_side", max_side)):
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"{name} must be a positive int, got {name}={limit!r}")
+    if not isinstance(text, str) or not text.startswith(PNG_DATA_URL) or len(text) > max_chars:
+        return None
+    try:
+        data = base64.b64decode(text[len(PNG_DATA_URL):], validate=True)
+        image = Image.open(io.BytesIO(data), formats=["PNG"])
+        if max(image.size) > max_side:  # read from the header: nothing is unpacked yet
+            return None
+        image.load()
+        if image.mode != "L":
+            image = image.convert("RGBA")  # RGB, palette, gray with alpha: one layout for the caller
+    except (binascii.Error, OSError, SyntaxError, ValueError, EOFError):
+        return None  # UnidentifiedImageError is an OSError; an unsupported conversion a ValueError
+    return np.array(image)  # (H, W) or (H, W, 4) uint8, owned and writable
 
 
 def prepare_digit(pixels: np.ndarray, *, ink: str = "auto") -> PreparedDigit:

@@ -1,4 +1,6 @@
 """prepare_digit and normalise: MNIST's crop-scale-centre recipe on canvases, photos and MNIST itself."""
+import base64
+import io
 import re
 
 import numpy as np
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from cnnviz.data import MEAN, STD, load_mnist
-from cnnviz.digits import PreparedDigit, normalise, prepare_digit
+from cnnviz.digits import MAX_DATA_URL_CHARS, PNG_DATA_URL, PreparedDigit, decode_data_url, normalise, prepare_digit
 
 
 def canvas(draw, mode="L", size=280, background=0):
@@ -192,3 +194,73 @@ def test_prepared_digit_is_frozen():
     assert isinstance(digit, PreparedDigit)
     with pytest.raises(AttributeError):
         digit.empty = True
+
+
+# --- decode_data_url: what the drawing canvas sends ----------------------------------------------------------
+
+
+def data_url(image: Image.Image, fmt: str = "PNG", prefix: str = PNG_DATA_URL) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return prefix + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_png_data_url_round_trips_exactly():
+    rgba = np.zeros((6, 5, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[1:5, 2] = (255, 255, 255, 255)  # a white "1" on opaque black, as the canvas draws
+    rgba[0, 0] = (10, 20, 30, 40)
+    decoded = decode_data_url(data_url(Image.fromarray(rgba)))
+    assert decoded.dtype == np.uint8 and decoded.shape == (6, 5, 4)
+    np.testing.assert_array_equal(decoded, rgba)
+    decoded[0, 0] = 0  # owned and writable
+
+
+def test_grayscale_stays_2d_and_every_other_mode_becomes_rgba():
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    np.testing.assert_array_equal(decode_data_url(data_url(Image.fromarray(gray))), gray)
+    rgb = decode_data_url(data_url(Image.new("RGB", (2, 3), (1, 2, 3))))
+    assert rgb.shape == (3, 2, 4) and tuple(rgb[0, 0]) == (1, 2, 3, 255)
+    palette = decode_data_url(data_url(Image.new("P", (2, 2), 0)))
+    assert palette.shape == (2, 2, 4)
+
+
+def test_a_decoded_drawing_feeds_prepare_digit():
+    image = Image.new("RGBA", (224, 224), (0, 0, 0, 255))
+    ImageDraw.Draw(image).rectangle([103, 40, 120, 179], fill=(255, 255, 255, 255))  # an 18 px wide "1"
+    digit = prepare_digit(decode_data_url(data_url(image)))
+    assert not digit.empty and digit.bbox == (40, 103, 180, 121)  # (top, left, bottom, right), ends exclusive
+
+
+@pytest.mark.parametrize("text", [
+    None, 42, b"data:image/png;base64,", "",
+    "data:image/png;base64,",  # empty payload
+    "data:image/png;base64,!!!!",  # not base64
+    "data:image/png;base64,iVBORw0KGgo",  # a PNG signature cut short
+    "DATA:IMAGE/PNG;BASE64," + data_url(Image.new("L", (2, 2)))[len(PNG_DATA_URL):],  # only the exact prefix
+    "https://example.com/digit.png",
+    data_url(Image.new("RGB", (4, 4)), "JPEG", "data:image/jpeg;base64,"),  # another media type
+    data_url(Image.new("RGB", (4, 4)), "JPEG"),  # labelled PNG, is a JPEG
+    data_url(Image.new("RGB", (4, 4)), "GIF"),  # labelled PNG, is a GIF
+], ids=["none", "int", "bytes", "empty", "no-payload", "bad-base64", "truncated", "upper-case", "http", "jpeg-url",
+        "jpeg-as-png", "gif-as-png"])
+def test_anything_but_a_png_data_url_is_none(text):
+    assert decode_data_url(text) is None
+
+
+def test_the_size_caps_refuse_before_decoding():
+    url = data_url(Image.new("L", (300, 2)))
+    assert decode_data_url(url, max_chars=len(url)) is not None
+    assert decode_data_url(url, max_chars=len(url) - 1) is None
+    assert decode_data_url(url, max_side=300) is not None
+    assert decode_data_url(url, max_side=299) is None  # from the header: a small file, a wide picture
+    assert decode_data_url(PNG_DATA_URL + "A" * MAX_DATA_URL_CHARS) is None  # the default cap
+
+
+@pytest.mark.parametrize("limits, needle", [
+    ({"max_chars": 0}, "max_chars=0"), ({"max_side": -1}, "max_side=-1"), ({"max_side": 2.0}, "max_side=2.0"),
+    ({"max_chars": True}, "max_chars=True"),
+])
+def test_bad_caps_raise_naming_the_value(limits, needle):
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        decode_data_url(PNG_DATA_URL, **limits)

@@ -6,6 +6,7 @@ component's value, which is what the browser sends (the real ones are in tests/b
 """
 import base64
 import io
+import json
 
 import numpy as np
 import pytest
@@ -43,11 +44,20 @@ def stroke_png(across: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def draw(app, png: bytes):
-    url = "data:image/png;base64," + base64.b64encode(png).decode()
-    app.session_state["insp_canvas"] = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url},
-                                        "backgroundFit": None}
+def draw(app, png: bytes | None):
+    """What cnnviz.ui.canvas sends on pen-up (a PNG data URL) or on Clear (None)."""
+    return send(app, None if png is None else "data:image/png;base64," + base64.b64encode(png).decode())
+
+
+def send(app, image):
+    app.session_state["insp_canvas"] = {"image": image}
     return app.run()
+
+
+def canvas_data(app) -> dict:
+    """What the page hands the canvas component: its size, pen, labels, and the drawing a fresh mount shows."""
+    (canvas,) = [element for element in app.get("bidi_component") if element.key == "insp_canvas"]
+    return json.loads(canvas.proto.json)
 
 
 def click(app, key: str, x: float, y: float, width: float, height: float, when: int):
@@ -79,7 +89,37 @@ def test_a_stroke_on_the_canvas_gives_a_prediction_and_maps():
     first = says(app)
     draw(app, stroke_png(across=True))
     assert says(app) != first  # another digit, another prediction
-    draw(app, _blank_png())  # the canvas cleared
+    draw(app, _blank_png())  # a black canvas: nothing to read
+    assert says(app) == "" and "Draw a digit" in texts(app)
+    draw(app, stroke_png())
+    draw(app, None)  # Clear
+    assert says(app) == "" and "Draw a digit" in texts(app)
+
+
+def test_the_canvas_gets_its_size_pen_labels_and_the_drawing_back():
+    app = run_page(PAGE)
+    assert canvas_data(app) == {"side": 224, "stroke": 18, "clear": "Clear",
+                                "label": "Drawing canvas: draw one digit in white on black", "image": None}
+    url = "data:image/png;base64," + base64.b64encode(stroke_png()).decode()
+    send(app, url)
+    assert canvas_data(app)["image"] == url  # a canvas mounted afresh redraws what the page is reading
+    send(app, "data:image/png;base64,junk")
+    assert canvas_data(app)["image"] is None  # only a valid drawing goes back to the browser
+    chinese = run_page(PAGE, query={"lang": "zh"})
+    assert canvas_data(chinese)["clear"] == "清空"
+
+
+@pytest.mark.parametrize("image", [
+    "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8\xff").decode(),  # not a PNG data URL
+    "data:image/png;base64,not base64!",
+    "data:image/png;base64," + base64.b64encode(b"GIF89a" + bytes(40)).decode(),  # labelled PNG, is not
+    "data:image/png;base64," + "A" * 1_000_000,  # over the size cap
+    12345,
+])
+def test_a_malformed_drawing_from_the_browser_is_read_as_an_empty_canvas(image):
+    app = run_page(PAGE)
+    send(app, image)
+    assert not app.exception
     assert says(app) == "" and "Draw a digit" in texts(app)
 
 

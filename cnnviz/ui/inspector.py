@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 from streamlit_image_coordinates import streamlit_image_coordinates
 from torch import nn
 
@@ -32,12 +31,13 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
 from cnnviz.train import evaluate
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
+from cnnviz.ui.canvas import drawing_canvas
 from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
 
 PAGE = "inspector"
-CANVAS_KEY = "insp_canvas"
+CANVAS_KEY = "insp_canvas"  # cnnviz.ui.canvas: the drawing as a PNG data URL, sent the moment the pen lifts
 GRID_CLICK = "insp_grid_click"  # streamlit-image-coordinates on the grid of maps: picks the channel shown large
 UNIT_CLICK = "insp_unit_click"  # ... on the enlarged map: picks the unit whose receptive field is drawn
 CANVAS_SIDE = 224  # px: 8 per MNIST pixel, and it fits a phone
@@ -174,12 +174,10 @@ def _digest(data: bytes) -> str:
 
 
 def _drawn_digit() -> tuple[PreparedDigit, str]:
-    canvas = st_canvas(stroke_width=STROKE, stroke_color="#ffffff", background_color="#000000", height=CANVAS_SIDE,
-                       width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY)
-    data = canvas.image_bytes
-    if data is None:
+    pixels = drawing_canvas(CANVAS_KEY, side=CANVAS_SIDE, stroke=STROKE)  # (H, W, 4) uint8 or None
+    if pixels is None:
         return _blank(), "blank"
-    return prepare_digit(canvas.image_data), "drawn:" + _digest(data)
+    return prepare_digit(pixels), f"drawn:{pixels.shape}:{_digest(pixels.tobytes())}"
 
 
 def _gallery_pick(b: PageBinding, state: InspectorState, model: Subject) -> int:

@@ -51,3 +51,9 @@ def sidebar_nav(page, title: str) -> None:
     """Switch page the way a student does: a click in the sidebar (the same session)."""
     page.locator("[data-testid=stSidebarNav] a").filter(has_text=title).click()
     wait_idle(page)
+
+
+def wait_for_value(page, key: str, value: str, timeout: float = 30_000) -> None:
+    """Wait until the input of widget ``key`` shows ``value`` (a busy machine draws seeded widgets a moment late)."""
+    page.wait_for_function("([k, v]) => { const e = document.querySelector(`.st-key-${k} input`); return e && e.value === v; }",
+                           arg=[key, value], timeout=timeout)

@@ -3,16 +3,11 @@ import numpy as np
 from PIL import Image
 
 from browser_kit import (assert_no_exception, choose, open_page, query, set_number, sidebar_nav, wait_for_query,
-                         wait_idle)
+                         wait_for_value, wait_idle)
 
 
 def shapes_text(page) -> str:
     return page.locator(".st-key-kl_shapes").inner_text()
-
-
-def wait_for_value(page, key: str, value: str, timeout: float = 30_000) -> None:
-    page.wait_for_function("([k, v]) => { const e = document.querySelector(`.st-key-${k} input`); return e && e.value === v; }",
-                           arg=[key, value], timeout=timeout)
 
 
 def test_kernel_lab_end_to_end(page, app_url, tmp_path):

@@ -1,7 +1,7 @@
 """Training in Chromium: the run keeps going while the student visits another page, and a refresh finds it again."""
 import re
 
-from browser_kit import assert_no_exception, open_page, query, sidebar_nav, wait_idle
+from browser_kit import assert_no_exception, open_page, query, sidebar_nav, wait_for_value, wait_idle
 
 PROGRESS = ".st-key-train_status [data-testid=stProgress]"
 
@@ -51,7 +51,7 @@ def test_training_survives_navigation_and_refresh(page, app_url):
 def test_a_train_link_opens_its_network_in_a_fresh_browser(page, app_url):
     open_page(page, app_url, "train?net=classic&ep=2&opt=sgd")
     assert_no_exception(page)
-    assert page.locator(".st-key-train_epochs input").input_value() == "2"
+    wait_for_value(page, "train_epochs", "2")
     assert "220,234" in page.locator("[data-testid=stMain]").inner_text()  # the classic network's parameters
     field = page.locator(".st-key-train_seed input")
     field.fill("7")
