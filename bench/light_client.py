@@ -210,12 +210,18 @@ class LightSession:
                 raise ClientError(f"no container with key {container_key!r} on the page")
         return (element for path, element in self._nodes() if path[:len(prefix)] == prefix)
 
+    @property
+    def query(self) -> str:
+        """The address bar's query string now: the page writes its settings (and a run's id) there."""
+        return self._query
+
     def texts(self, container_key: str | None = None) -> list[str]:
-        """Markdown, headings and progress texts on the page, or inside the container with key ``container_key``."""
+        """Markdown, headings, message boxes and progress texts on the page, or inside the container with key
+        ``container_key``."""
         found = []
         for element in self._within(container_key):
             kind = _kind(element)
-            if kind in ("markdown", "heading"):
+            if kind in ("markdown", "heading", "alert"):
                 found.append(getattr(element, kind).body)
             elif kind == "progress":
                 found.append(element.progress.text)

@@ -64,7 +64,7 @@ CONV_SRC_JS = "() => document.querySelector('.st-key-kl_map_conv img')?.src || '
 @dataclass(frozen=True)
 class LoadConfig:
     sessions: int = 30  # all sessions: Kernel Lab students (light and Chromium) plus trainers
-    browsers: int = 3  # of them, Kernel Lab students in headless Chromium
+    browsers: int = 2  # of them, Kernel Lab students in headless Chromium (each costs the machine far more CPU)
     trainers: int = 2  # of them, light sessions training on the Train page
     changes: int = 20  # control changes per Kernel Lab student (the load phase lasts until all are made)
     think: tuple[float, float] = (2.0, 6.0)  # seconds a student looks at a result before the next change
@@ -127,11 +127,22 @@ def servers(config: LoadConfig) -> Iterator[Servers]:
     ttl = config.ttl if config.ttl is not None else configured_ttl()
     env = {} if config.sweep is None else {"CNNVIZ_SWEEP_SECONDS": str(config.sweep)}
     sweep = config.sweep if config.sweep is not None else float(os.environ.get("CNNVIZ_SWEEP_SECONDS", "30"))
+    if config.replicas > 1:  # the replicas share the cores: torch's thread team in each gets its share of them
+        env["OMP_NUM_THREADS"] = str(replica_threads(config.replicas))
     flags = ("--server.disconnectedSessionTTL", str(ttl))
     with contextlib.ExitStack() as stack:
         replicas = [stack.enter_context(served_app(env=env, flags=flags, timeout=180)) for _ in range(config.replicas)]
         url = replicas[0].url if config.replicas == 1 else stack.enter_context(nginx(replicas))
         yield Servers(url, replicas, ttl, sweep)
+
+
+def replica_threads(replicas: int) -> int:
+    """Torch threads for each of ``replicas`` app processes on this machine: its cores shared out, at least one.
+
+    Each process otherwise starts a team of one thread per core; two replicas training at once then run 4 busy
+    threads on 2 cores, and OpenMP's spinning barriers made training 30x slower (2,900 -> 90 images/s).
+    """
+    return max(1, (os.cpu_count() or 1) // replicas)
 
 
 def nginx_conf(listen: str, ports: list[int], temp: Path) -> str:
@@ -463,13 +474,13 @@ async def trainer(index: int, url: str, config: LoadConfig, phase: Phase, record
             speeds = []
 
             def finished(s: LightSession) -> bool:
-                found = _progress(s)
+                found = progress(s)
                 if found and found.group(4) != "–":
                     speeds.append(int(found.group(4).replace(",", "")))
                 return bool(found and found.group(1) in FINISHED_STATES)
 
             await session.follow_fragments(config.deadline, until=finished)
-            found = _progress(session)
+            found = progress(session)
             if not found or found.group(1) != "Done":
                 record.errors.append(f"trainer {index}: the run did not finish: {found and found.group(0)}")
                 phase.trainer_finished()
@@ -488,7 +499,8 @@ async def trainer(index: int, url: str, config: LoadConfig, phase: Phase, record
         await session.close()
 
 
-def _progress(session: LightSession) -> re.Match | None:
+def progress(session: LightSession) -> re.Match | None:
+    """The Train page's progress line (state, step, total, images/s, seconds), if it shows one."""
     for text in session.texts():
         found = PROGRESS.search(text)
         if found:
@@ -511,11 +523,11 @@ async def warm_up(url: str) -> None:
     session = LightSession(url, timeout=300)
     await session.open("train", WARM_UP_TRAINING)
     await session.click("train_start")
-    await session.follow_fragments(300, until=lambda s: bool(_progress(s) and _progress(s).group(1) in FINISHED_STATES))
+    await session.follow_fragments(300, until=lambda s: bool(progress(s) and progress(s).group(1) in FINISHED_STATES))
     await session.close()
 
 
-async def released(served: Servers, started: float, settle: float) -> dict:
+async def released(served: Servers, started: float, settle: float, phase: str = "after_ttl") -> dict:
     """Wait until every closed session's uploads and pictures are released (their TTL ran out and the sweep ran),
     or a deadline; then a memory sample."""
     deadline = time.monotonic() + served.ttl + (served.sweep or 0) + 20
@@ -525,7 +537,7 @@ async def released(served: Servers, started: float, settle: float) -> dict:
             break
         await asyncio.sleep(2)
     await asyncio.sleep(settle)
-    return await sample(served, started, "after_ttl")
+    return await sample(served, started, phase)
 
 
 async def monitor(served: Servers, started: float, record: Record, phase_name: list[str], every: float) -> None:
@@ -539,9 +551,9 @@ async def run_load(config: LoadConfig, served: Servers) -> dict:
     started = time.monotonic()
     for replica in served.replicas:  # every replica imports and warms its caches before the clock starts
         await warm_up(replica.url)
-    note("warmed up")
-    await asyncio.sleep(config.settle)
-    baseline = await sample(served, started, "baseline", fresh=False)
+    note(f"warmed up; waiting for the warm-up sessions' TTL ({served.ttl} s), so the baseline and the reading "
+         "after the students' TTL are alike")
+    baseline = await released(served, started, config.settle, "baseline")
     phase_name = ["arriving"]
     watcher = asyncio.create_task(monitor(served, started, record, phase_name, 10.0 if config.soak else 2.0))
     phase = Phase(config)
@@ -627,8 +639,8 @@ def report(result: dict, served: Servers) -> None:
     print(f"  errors: {len(errors)}; changes without a new picture: {record.unanswered}")
     for line in errors[:10]:
         print(f"    {line[:240]}")
-    per_session = (idle["rss_mb"] - base["rss_mb"]) / max(config.students, 1)
-    print(f"  server RSS: baseline {base['rss_mb']:.0f} MB, {config.students} students idle {idle['rss_mb']:.0f} MB "
+    per_session = (idle["rss_mb"] - base["rss_mb"]) / max(config.sessions, 1)
+    print(f"  server RSS: baseline {base['rss_mb']:.0f} MB, {config.sessions} sessions idle {idle['rss_mb']:.0f} MB "
           f"({per_session:+.1f} MB per session), peak {result['peak_rss_mb']:.0f} MB, "
           f"just closed {result['closed']['rss_mb']:.0f} MB, after TTL {after['rss_mb']:.0f} MB "
           f"({after['rss_mb'] - base['rss_mb']:+.0f} MB vs baseline)")
