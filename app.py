@@ -1,4 +1,4 @@
-"""cnnviz entry point: page config and navigation, nothing else."""
+"""cnnviz entry point: page config, navigation and the server-wide housekeeping, nothing else."""
 from pathlib import Path
 
 import streamlit as st

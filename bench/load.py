@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, machine  # noqa: E402
 from light_client import ClientError, LightSession, http  # noqa: E402
+from deploy.nginx_conf import nginx_conf  # noqa: E402
 from scripts.serve_app import free_port, served_app  # noqa: E402
 
 from cnnviz import kernels  # noqa: E402
@@ -51,7 +52,6 @@ STRIDE_CYCLE = (2, 3, 1)
 TRAIN_QUERY = "n=10000&ep=3"  # 10,000 training images, 3 epochs: about a minute on 2 loaded cores
 PROGRESS = re.compile(r"(\w+) · step (\d+)/(\d+) · epoch [\d.]+ · ([\d,]+|–) images/s · ([\d.]+) s elapsed")
 FINISHED_STATES = ("Done", "Stopped", "Diverged", "Failed")
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 # In the page: the convolution picture has a new source, the run is over and every picture has loaded.
 UPDATED_JS = """(before) => {
   const conv = document.querySelector('.st-key-kl_map_conv img');
@@ -143,27 +143,6 @@ def replica_threads(replicas: int) -> int:
     threads on 2 cores, and OpenMP's spinning barriers made training 30x slower (2,900 -> 90 images/s).
     """
     return max(1, (os.cpu_count() or 1) // replicas)
-
-
-def nginx_conf(listen: str, ports: list[int], temp: Path) -> str:
-    """deploy/nginx.conf for replicas on loopback ``ports``, listening on ``listen`` (e.g. "127.0.0.1:8080")."""
-    addresses = [f"127.0.0.1:{port}" for port in ports]
-    pinned = []
-    for number, address in enumerate(addresses, start=1):
-        backups = " ".join(f"server {other} backup;" for other in addresses if other != address)
-        pinned.append(f"upstream cnnviz_r{number} {{ server {address}; {backups} }}")
-    fills = {
-        "@LISTEN@": listen,
-        "@TEMP@": str(temp),
-        "@SERVERS@": " ".join(f"server {address};" for address in addresses),
-        "@PINNED@": "\n    ".join(pinned),
-        "@COOKIE_TO_UPSTREAM@": " ".join(f"r{n} cnnviz_r{n};" for n in range(1, len(addresses) + 1)),
-        "@ADDRESS_TO_COOKIE@": " ".join(f"{address} r{n};" for n, address in enumerate(addresses, start=1)),
-    }
-    text = NGINX_CONF.read_text()
-    for placeholder, value in fills.items():
-        text = text.replace(placeholder, value)
-    return text
 
 
 @contextlib.contextmanager

@@ -1,16 +1,14 @@
-"""deploy/nginx.conf, as bench/load.py fills it in for replicas: nginx accepts it, and it pins tabs by name only."""
+"""deploy/nginx.conf, as deploy/nginx_conf.py fills it in for replicas: nginx accepts it, and it pins tabs by name only."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from load import nginx_conf  # noqa: E402
+from deploy.nginx_conf import nginx_conf
 
 
 def test_every_placeholder_is_filled(tmp_path):
@@ -32,3 +30,9 @@ def test_nginx_accepts_the_filled_in_config(tmp_path):
     checked = subprocess.run([binary, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf),
                               "-g", f"pid {tmp_path / 'nginx.pid'};"], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize("ports", [[], [8501, 8501]])
+def test_replicas_need_distinct_ports(tmp_path, ports):
+    with pytest.raises(ValueError, match=re.escape(f"ports={ports}")):
+        nginx_conf("80", ports, tmp_path)
