@@ -102,13 +102,22 @@ def compute_times(data: bytes, changes: int) -> list[float]:
 
 # Counts finished script runs: the page is idle again once the count moved and every picture has loaded.
 _WATCH_RUNS = """() => {
-  const app = document.querySelector('[data-testid=stApp]');
   window.__runs = 0;
-  new MutationObserver(() => {
-    if (app.getAttribute('data-test-script-state') === 'notRunning') window.__runs += 1;
-  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  // The whole document is watched, not one element: Streamlit may replace the app's root node, and an observer on
+  // the old node would miss every later run.
+  new MutationObserver((records) => {
+    for (const record of records) {
+      if (record.target.getAttribute('data-test-script-state') === 'notRunning') window.__runs += 1;
+    }
+  }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
 }"""
-_SETTLED = "(before) => window.__runs > before && [...document.images].every(i => i.complete)"
+# What the user sees: the URL a run publishes and every picture's address. A run fast enough (a change back to a
+# cached view) can start and end within one browser frame, so the script-state attribute never shows it: a change
+# of what the page shows counts as a finished run too.
+_VIEW = "() => location.search + '|' + [...document.images].map(i => i.src).join(',')"
+_SETTLED = f"""(before) => (window.__runs > before.runs || ({_VIEW})() !== before.view)
+  && document.querySelector('[data-testid=stApp]').getAttribute('data-test-script-state') !== 'running'
+  && [...document.images].every(i => i.complete)"""
 
 
 def _timed_changes(page, steps: list[tuple[str, str]], received: dict) -> tuple[list[float], list[int]]:
@@ -117,7 +126,7 @@ def _timed_changes(page, steps: list[tuple[str, str]], received: dict) -> tuple[
     for key, value in steps:
         page.wait_for_timeout(300)  # a student's pace: no change overlaps the previous one
         field = page.locator(f".st-key-{key} input")
-        before = page.evaluate("window.__runs")  # read first: typing alone may already start the run
+        before = page.evaluate(f"() => ({{runs: window.__runs, view: ({_VIEW})()}})")  # read first: typing alone may start the run
         received["bytes"] = 0
         started = time.perf_counter()
         field.fill(str(value))

@@ -12,12 +12,13 @@ on the same model; this script prints that ratio ("app / bare") from one invocat
         (loss.item(), the batch accuracy, the Metrics records, the quick evaluations' disturbance) is not done:
         that is the app's overhead, which this ratio measures.
   app:  a process with the environment the Streamlit server has (app.py sets nothing: OMP_WAIT_POLICY unset). The
-        same config runs as a TrainingJob (its own thread, TrainConfig() defaults, quick evaluations
-        included) while the main thread, standing in for Streamlit's script thread, imitates the Train page's live
-        fragment once a second: job.snapshot(), the metric EMAs, train_figures.curves_from + training_figure
-        serialised as st.plotly_chart does (plotly.tools.return_figure_from_figure_or_data, plotly.io.to_json), and
-        filters_png of conv1's weights. Streamlit's own work (protobuf, websocket, its event loop) is not imitated:
-        bench/train_in_app.py measures the real app in Chromium.
+        same config runs as a TrainingJob in thread mode (CNNVIZ_TRAIN_IN=thread: a thread of the server, as before
+        runs moved to worker processes; TrainConfig() defaults, quick evaluations included) while the main thread,
+        standing in for Streamlit's script thread, imitates the Train page's live fragment once a second:
+        job.snapshot(), the metric EMAs, train_figures.curves_from + training_figure serialised as st.plotly_chart
+        does (plotly.tools.return_figure_from_figure_or_data, plotly.io.to_json), and filters_png of conv1's weights.
+        Streamlit's own work (protobuf, websocket, its event loop) is not imitated: bench/train_in_app.py measures
+        the real app in Chromium.
 
 Environments: libgomp reads OMP_WAIT_POLICY once, when torch loads, so it is a property of the process; each side
 therefore runs in a child process (`python bench/train_overhead.py --child bare|app ...`) started with its own
@@ -38,8 +39,7 @@ alternate bare, app, bare, app (--rounds); the ratio is of the medians. Both use
 anything above ~0.1 spoils that run, and such load has hurt the bare side (spinning OpenMP threads) far more
 than the app.
 
-    python bench/train_overhead.py                   # the full default run (3 epochs, 1407 steps), 2 rounds
-    python bench/train_overhead.py --steps 469       # one epoch per run
+    python bench/train_overhead.py                   # the full default run (1 epoch, 469 steps), 2 rounds
     python bench/train_overhead.py --env passive     # both sides with OMP_WAIT_POLICY=PASSIVE (diagnosis)
     python bench/train_overhead.py --bare-in-thread  # the bare loop in a worker thread, like the job (diagnosis)
 """
@@ -57,7 +57,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from common import ROOT, busy_cpu_seconds, machine
 
 ENVS = {  # OMP_WAIT_POLICY of each side, per --env; None = unset
     "default": {"bare": None, "app": None},  # what a user's script and the app server really have
@@ -134,7 +134,8 @@ def app_run(steps: int, warmup: int) -> dict:
                     self._stop.set()  # iter_training ends before its next step, like the Stop button
                 yield record
 
-    job = TimedJob(model_cfg, train_cfg, load_mnist, JobLimiter(2), label=config_label(model_cfg, train_cfg))
+    job = TimedJob(model_cfg, train_cfg, load_mnist, JobLimiter(2), label=config_label(model_cfg, train_cfg),
+                   mode="thread")  # the job's own thread is what this script studies; bench/train_in_app.py compares modes
     job.start()
     ticks, page_seconds, chart_bytes = 0, 0.0, 0
     next_tick = time.perf_counter() + 1.0
@@ -246,16 +247,6 @@ def spawn(side: str, policy: str | None, args: argparse.Namespace) -> tuple[dict
         # The machine's busy CPU time during the run minus the child's own: what everything else took, in cores.
         result["others_cores"] = max(0.0, busy_cpu_seconds() - busy - own) / wall
     return result, wall
-
-
-def busy_cpu_seconds() -> float | None:
-    """Non-idle CPU seconds of the whole machine since boot (Linux /proc/stat), or None elsewhere."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def others(result: dict) -> str:

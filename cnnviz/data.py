@@ -118,11 +118,13 @@ def _load(folder: Path) -> Mnist:
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataError("error.data.mismatch", split=Text(f"error.data.split.{split}"), images=images.shape,
                             labels=labels.shape)
+    # In shared memory from the start: a training worker process then maps these tensors instead of copying 220 MB,
+    # and torch never has to move them there later, while other sessions may be reading them.
     return Mnist(
-        train_images=_normalise(arrays["train_images"]),
-        train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
-        test_images=_normalise(arrays["test_images"]),
-        test_labels=torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        train_images=_normalise(arrays["train_images"]).share_memory_(),
+        train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)).share_memory_(),
+        test_images=_normalise(arrays["test_images"]).share_memory_(),
+        test_labels=torch.from_numpy(arrays["test_labels"].astype(np.int64)).share_memory_(),
         test_pixels=arrays["test_images"].copy(),
         source=str(folder),
     )

@@ -1,28 +1,65 @@
-"""Training in a background thread: a job object the UI polls, a process-wide cap on running jobs, and the
-registry that finds a run again after a browser refresh.
+"""Training in the background: a job object the UI polls, a process-wide cap on running jobs, and the registry
+that finds a run again after a browser refresh.
 
-The worker thread only iterates ``iter_training`` and appends metrics under a lock; it never
-touches the UI. The page reads ``snapshot()``, an immutable copy, as often as it likes.
+Each run trains in a worker process of its own (cnnviz/worker.py), so the server's work (Streamlit's reruns, the GIL,
+garbage collection, other sessions' torch work) cannot starve it. A small thread per job in the server reads the
+worker's messages and records them under a lock; it never touches the UI. The page reads ``snapshot()``, an
+immutable copy, as often as it likes. CNNVIZ_TRAIN_IN=thread trains in that thread instead, the old way.
 """
 from __future__ import annotations
 
+import math
+import multiprocessing
+import multiprocessing.spawn
 import os
+import pickle
 import secrets
-import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
+import torch
 from torch import nn
 
+from cnnviz import worker
 from cnnviz.data import Mnist
 from cnnviz.model import ModelConfig, build_model
 from cnnviz.train import Metrics, TrainConfig, iter_training
 
+TRAIN_MODES = ("process", "thread")  # a worker process per run, or a thread of the server (the old way)
+WEIGHTS_REFRESH_SECONDS = 2.0  # a live model is refreshed from the worker at most this often
+FOLLOW_POLL_SECONDS = 0.1  # how often the job's thread re-checks Stop and the thread budget while the worker is quiet
+STOP_GRACE_SECONDS = 0.5  # after Stop, a worker gets this long to finish its step and send its weights
+GOODBYE_GRACE_SECONDS = 0.05  # after its last message, a worker gets this long to exit by itself before it is killed
+_SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: forking a process that runs threads is unsafe
+WORKER_NAME = "cnnviz-train-"  # the name prefix of worker processes (and of the threads that follow them)
 STATES = ("queued", "running", "paused", "stopped", "done", "diverged", "failed")
 FINISHED = ("stopped", "done", "diverged", "failed")
+
+
+def _without_main(prepare: Callable[[str], dict]) -> Callable[[str], dict]:
+    """multiprocessing's preparation data for a spawned child, minus the parent's __main__ for our workers.
+
+    A spawned child normally runs the parent's __main__ again (as __mp_main__) so that pickled functions defined there
+    resolve. Under Streamlit, __main__ is the app script itself (its script runner installs it as __main__), so every
+    worker would run the whole app, widgets and all, before training. The worker's entry point lives in
+    cnnviz.worker, importable by name, so our workers skip __main__; other processes are left as they were.
+    """
+    def preparation_data(name: str) -> dict:
+        data = prepare(name)
+        if name.startswith(WORKER_NAME):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    preparation_data.without_main = True
+    return preparation_data
+
+
+if not getattr(multiprocessing.spawn.get_preparation_data, "without_main", False):  # once, even if reloaded
+    multiprocessing.spawn.get_preparation_data = _without_main(multiprocessing.spawn.get_preparation_data)
 
 
 class JobLimiter:
@@ -65,27 +102,26 @@ class JobLimiter:
             return len(self._running)
 
 
-def default_nice() -> int:
-    """CNNVIZ_TRAIN_NICE, else 10: how far below the pages a training thread's CPU priority is (Linux nice steps).
+def usable_cores() -> int:
+    """The cores this process may run on (a container or taskset may allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-    A server's cores are shared by the runs and by every student's page; the pages are what a person waits for, so a
-    run gets the CPU the pages leave (it still trains at full speed when nobody clicks). 0 keeps training level.
+
+def worker_threads(cpu_count: int, running: int) -> int:
+    """Torch threads for each of ``running`` concurrent runs on ``cpu_count`` cores.
+
+    A run alone uses every core, as the CLI does; concurrent runs share them equally (at least one thread each), so
+    they never ask for more threads than there are cores: oversubscribed OpenMP threads wait on each other.
     """
-    return max(0, min(19, int(os.environ.get("CNNVIZ_TRAIN_NICE", "10"))))
+    return max(1, cpu_count // max(1, running))
 
 
-def lower_thread_priority(steps: int) -> None:
-    """Make the calling thread ``steps`` nicer; threads it starts later (torch's OpenMP team) inherit that.
-
-    A no-op where threads cannot have their own priority (not Linux) or where it is refused.
-    """
-    if steps <= 0 or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
-        return
-    thread = threading.get_native_id()  # Linux: PRIO_PROCESS with a thread id sets that thread only
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + steps))
-    except OSError:
-        pass
+def default_mode() -> str:
+    """CNNVIZ_TRAIN_IN, else "process": where runs train. "thread" is the old way, kept for comparison."""
+    mode = os.environ.get("CNNVIZ_TRAIN_IN", "process")
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"CNNVIZ_TRAIN_IN must be one of {TRAIN_MODES}, got {mode!r}")
+    return mode
 
 
 def default_limit() -> int:
@@ -109,21 +145,26 @@ class JobSnapshot:
 
 @dataclass
 class TrainingJob:
-    """One training run in its own thread."""
+    """One training run, in a worker process of its own (or, in thread mode, a thread of this one)."""
 
     model_cfg: ModelConfig
     train_cfg: TrainConfig
-    data_loader: Callable[[], Mnist]  # called in the worker, so loading never blocks the page
+    data_loader: Callable[[], Mnist]  # called in the job's own thread, so loading never blocks the page
     limiter: JobLimiter
     label: str = ""
-    nice: int = field(default_factory=default_nice)  # the worker thread's priority below the pages (Linux nice steps)
-    thread_id: int = 0  # the worker's native thread id, once it runs
-    model: nn.Module | None = None  # the live model, for inspection during and after training
-    data: Mnist | None = None  # set once the worker has loaded it
+    data: Mnist | None = None  # set once the job has loaded it; the page evaluates on it
+    mode: str = field(default_factory=default_mode)  # "process" or "thread": where the training loop runs
+    _model: nn.Module | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _running: threading.Event = field(default_factory=threading.Event, repr=False)  # cleared = paused
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _control: worker.Control | None = field(default=None, repr=False)  # the worker process's flags
+    _process: Any = field(default=None, repr=False)  # the worker process, once started
+    _weights_asked: float = field(default=-math.inf, repr=False)  # monotonic time of the last request for weights
+    _threads: int = 0  # torch threads the worker process uses now
+    _weights_sent: int = 0  # how many times the worker has sent its weights
+    _weights_arrived: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _state: str = "queued"
     _steps: list[Metrics] = field(default_factory=list, repr=False)
     _evals: list[Metrics] = field(default_factory=list, repr=False)
@@ -136,11 +177,49 @@ class TrainingJob:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("this job was already started; create a new TrainingJob for a new run")
+        if self.mode not in TRAIN_MODES:
+            raise ValueError(f"mode must be one of {TRAIN_MODES}, got mode={self.mode!r}")
         self._ticket = next(TrainingJob._tickets)
-        self.model = build_model(self.model_cfg, seed=self.train_cfg.seed)
+        # The worker builds the same weights from the same seed: until it sends newer ones, this copy is exact.
+        self._model = build_model(self.model_cfg, seed=self.train_cfg.seed)
         self._running.set()
-        self._thread = threading.Thread(target=self._work, name=f"cnnviz-train-{self._ticket}", daemon=True)
+        if self.mode == "process":
+            self._control = worker.Control.create(_SPAWN, threads=1)
+        self._thread = threading.Thread(target=self._work, name=f"{WORKER_NAME}{self._ticket}", daemon=True)
         self._thread.start()
+
+    @property
+    def model(self) -> nn.Module | None:
+        """The model, for inspection during and after training; read it, never train it.
+
+        In process mode it is this process's copy of the worker's model: looking at it asks the worker for its
+        latest weights (at most every WEIGHTS_REFRESH_SECONDS, so a page redrawn every second costs the run
+        little), which replace it a moment later. The last weights arrive before the job reports it finished.
+        """
+        control = self._control
+        if control is not None and not self.finished and self._thread is not None:
+            now = time.monotonic()
+            if now - self._weights_asked >= WEIGHTS_REFRESH_SECONDS:
+                self._weights_asked = now
+                control.want_weights.set()
+        return self._model
+
+    @property
+    def threads(self) -> int:
+        """Torch threads the worker process trains with now (0 before it starts, and in thread mode): 1 or all
+        of ``thread_budget``, whichever its steps show to be faster (cnnviz.worker.ThreadChooser)."""
+        with self._lock:
+            return self._threads
+
+    @property
+    def thread_budget(self) -> int:
+        """The threads this run may use now: the cores shared among the runs training at once (0 in thread mode)."""
+        return self._control.threads.value if self._control is not None else 0
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker process's id once it has started (None before, and in thread mode)."""
+        return self._process.pid if self._process is not None else None
 
     def _set_state(self, state: str, message: str = "", error: Exception | None = None) -> None:
         with self._lock:
@@ -148,53 +227,137 @@ class TrainingJob:
             self._message = message or self._message
             self._error = error or self._error
 
+    def _apply(self, record: Metrics) -> None:
+        with self._lock:
+            self._latest = record
+            if record.kind == "step":
+                self._steps.append(record)
+            elif record.kind in ("eval", "epoch", "done"):
+                self._evals.append(record)
+            if record.kind == "diverged":
+                self._state, self._message, self._error = "diverged", record.message, record.error
+            elif record.kind == "done":
+                self._state = "done"
+
     def _work(self) -> None:
-        self.thread_id = threading.get_native_id()
-        lower_thread_priority(self.nice)
         if not self.limiter.acquire(self._ticket, self._stop):
             self._set_state("stopped")
             return
         try:
             self._set_state("running" if self._running.is_set() else "paused")
             self.data = self.data_loader()
-            for record in self._records():
-                with self._lock:
-                    self._latest = record
-                    if record.kind == "step":
-                        self._steps.append(record)
-                    elif record.kind in ("eval", "epoch", "done"):
-                        self._evals.append(record)
-                    if record.kind == "diverged":
-                        self._state, self._message, self._error = "diverged", record.message, record.error
-                    elif record.kind == "done":
-                        self._state = "done"
-                if not self._running.is_set():
-                    self._set_state("paused")
-                    while not self._running.wait(timeout=0.2):
-                        if self._stop.is_set():
-                            break
-                    if not self._stop.is_set():
-                        self._set_state("running")
-            if self._stop.is_set() and self.state not in ("done", "diverged"):
+            if self.mode == "thread":
+                self._train_here()
+            elif not self._stop.is_set():
+                self._train_in_worker()
+            if self._stop.is_set() and self.state not in ("done", "diverged", "failed"):
                 self._set_state("stopped")
         except Exception as error:  # the page shows it; the thread must not die silently
-            self._set_state("failed", f"{type(error).__name__}: {error}", error)
+            self._set_state("failed", str(failure := worker.failure(error)), failure)
         finally:
             self.limiter.release(self._ticket)
 
+    def _train_here(self) -> None:
+        """Thread mode: the training loop runs in this thread, beside the server's own work."""
+        for record in self._records():
+            self._apply(record)
+            if not self._running.is_set():
+                self._set_state("paused")
+                while not self._running.wait(timeout=0.2):
+                    if self._stop.is_set():
+                        break
+                if not self._stop.is_set():
+                    self._set_state("running")
+
     def _records(self) -> Iterator[Metrics]:
-        return iter_training(self.model_cfg, self.train_cfg, self.data, stop=self._stop, model=self.model)
+        return iter_training(self.model_cfg, self.train_cfg, self.data, stop=self._stop, model=self._model)
+
+    def _train_in_worker(self) -> None:
+        """Process mode: start the worker and apply what it sends until it ends; a silent end is a failure."""
+        receiver, sender = _SPAWN.Pipe(duplex=False)
+        self._control.threads.value = self._thread_budget()
+        # The tensors travel as shared-memory handles; the display pixels stay here, so that the few bytes sent fit
+        # the pipe and start() returns at once instead of waiting for the new interpreter to read megabytes.
+        data = replace(self.data, test_pixels=self.data.test_pixels[:0])
+        process = _SPAWN.Process(target=worker.train_in_worker, name=f"{WORKER_NAME}{self._ticket}", daemon=True,
+                                 args=(self.model_cfg, self.train_cfg, data, self._control, sender))
+        process.start()
+        self._process = process
+        sender.close()  # the worker holds the only sending end now: when it dies, reading ends at once
+        said_goodbye = False
+        try:
+            said_goodbye = self._follow(receiver, process)
+            if self._stop.is_set() and self.state not in ("done", "diverged", "failed"):
+                self._set_state("stopped")  # before the worker's interpreter has wound down: Stop answers now
+        finally:
+            receiver.close()
+            # After its goodbye a worker has nothing left to send, and the teardown of its interpreter (torch's
+            # included) takes longer than a Stop may: it is not waited for.
+            process.join(timeout=GOODBYE_GRACE_SECONDS if said_goodbye else STOP_GRACE_SECONDS)
+            if process.is_alive():
+                process.kill()  # it has said all it had to say, or Stop gave up on it
+                process.join()
+        if not said_goodbye and not self._stop.is_set():
+            self._set_state("failed", str(failure := worker.exit_failure(process.exitcode)), failure)
+
+    def _follow(self, receiver, process) -> bool:
+        """Apply the worker's messages; True once it said it ended (or why it failed), False if it died silently.
+
+        A worker that has not ended STOP_GRACE_SECONDS after Stop (still starting, or in a very long step) is
+        terminated: the run keeps the last weights it sent.
+        """
+        stop_asked = None
+        while True:
+            self._control.threads.value = self._thread_budget()
+            if self._stop.is_set():
+                stop_asked = stop_asked or time.monotonic()
+                if time.monotonic() - stop_asked > STOP_GRACE_SECONDS and process.is_alive():
+                    process.terminate()
+            try:
+                if not receiver.poll(FOLLOW_POLL_SECONDS):
+                    continue
+                kind, payload = receiver.recv()
+            except (EOFError, OSError, pickle.UnpicklingError):
+                return False  # the pipe closed (or broke mid-message): the worker died
+            if kind == "record":
+                self._apply(payload)
+            elif kind == "weights":
+                fresh = worker.with_weights(self._model, payload)
+                with self._weights_arrived:
+                    self._model, self._weights_sent = fresh, self._weights_sent + 1
+                    self._weights_arrived.notify_all()
+            elif kind == "threads":
+                with self._lock:
+                    self._threads = payload
+            elif kind == "state":
+                if not self.finished:
+                    self._set_state(payload)
+            elif kind == "error":
+                self._set_state("failed", str(payload), payload)
+                return True
+            elif kind == "end":
+                return True
+
+    def _thread_budget(self) -> int:
+        return worker_threads(usable_cores(), self.limiter.running)
 
     def pause(self) -> None:
         self._running.clear()
+        if self._control is not None:
+            self._control.running.clear()
 
     def resume(self) -> None:
         self._running.set()
+        if self._control is not None:
+            self._control.running.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask the worker to stop after its current step, and wait for it."""
+        """Ask the run to stop after its current step, and wait for it."""
         self._stop.set()
         self._running.set()
+        if self._control is not None:
+            self._control.stop.set()
+            self._control.running.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -223,11 +386,25 @@ class TrainingJob:
                 message=self._message, label=self.label, error=self._error,
             )
 
+    def state_dict(self, timeout: float = 5.0) -> dict[str, torch.Tensor]:
+        """The run's newest weights, as a state_dict of CPU tensors that nothing else holds.
+
+        A worker that is training or paused is asked for its weights and they are waited for (at most ``timeout``
+        seconds: past it, the last weights it sent); a finished run already sent its last ones. In thread mode the
+        live model is copied: a step may be under way, so these weights can lag it by that step.
+        """
+        if self._control is not None and self.alive and not self.finished:
+            with self._weights_arrived:
+                sent = self._weights_sent
+                self._control.want_weights.set()
+                self._weights_arrived.wait_for(lambda: self._weights_sent > sent or not self.alive, timeout)
+        model = self._model
+        return {name: value.detach().clone() for name, value in model.state_dict().items()} if model else {}
+
     def wait(self, timeout: float = 60.0) -> bool:
-        """Block until the worker ends (for tests and the CLI); True if it did."""
-        deadline = time.monotonic() + timeout
-        while self.alive and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Block until the job ends (for tests and the CLI); True if it did."""
+        if self._thread is not None:
+            self._thread.join(timeout)
         return not self.alive
 
 
@@ -316,6 +493,8 @@ class RunRegistry:
             for run in finished[:max(0, len(finished) - self.keep)]:
                 del self._runs[run.id]
                 del self._watched[run.watch_id]
+        for run in idle:
+            run.job.stop(timeout=0)  # all of them at once: each ends within its own grace, not after the others
         for run in idle:
             run.job.stop(timeout=5)
         return [run.id for run in idle]

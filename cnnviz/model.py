@@ -15,7 +15,13 @@ LAYER_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")  # what a conv block 
 
 @dataclass(frozen=True)
 class ConvBlock:
-    """One convolution, its activation, and optional BatchNorm and pooling."""
+    """One convolution, its activation, and optional BatchNorm and pooling.
+
+    The order is conv -> BatchNorm -> activation -> pool, or with ``pool_first`` conv -> pool -> BatchNorm ->
+    activation. Max pooling and a rising activation (ReLU, leaky ReLU, tanh) commute, so without BatchNorm both
+    orders compute the same; pooling first just does the activation's work on a quarter of the numbers. With
+    BatchNorm the statistics come from the pooled maps: a slightly different network, as accurate on MNIST and faster.
+    """
 
     channels: int = 32  # output channels: how many features this layer learns
     kernel_size: int = 3  # square kernel side
@@ -25,6 +31,7 @@ class ConvBlock:
     batch_norm: bool = False  # BatchNorm after the conv: trains faster at higher learning rates
     pool: str = "max"  # none, max or avg
     pool_size: int = 2  # pooling window and stride
+    pool_first: bool = False  # pool straight after the conv: BatchNorm and the activation see pool_size² x fewer numbers
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,9 @@ class ModelConfig:
             if block.pool not in POOL_KINDS:
                 raise UserError("error.model.block", index=index,
                                 reason=Text("error.model.pool", options=POOL_KINDS, value=block.pool))
+            if not isinstance(block.pool_first, bool):
+                raise UserError("error.model.block", index=index,
+                                reason=Text("error.model.pool_first", value=block.pool_first))
         feature_shapes(self)
 
 
@@ -130,10 +140,14 @@ def summarize(cfg: ModelConfig) -> list[LayerSummary]:
         k2 = block.kernel_size**2
         params = block.channels * (channels * k2 + 1)
         rows.append(LayerSummary(f"conv{index}", (block.channels, conv, conv), params, block.channels * conv * conv * channels * k2))
+        pool = [LayerSummary(f"pool{index}", (block.channels, pooled, pooled), 0, 0)] if block.pool != "none" else []
+        if block.pool_first:
+            rows += pool
         if block.batch_norm:
-            rows.append(LayerSummary(f"bn{index}", (block.channels, conv, conv), 2 * block.channels, 0))
-        if block.pool != "none":
-            rows.append(LayerSummary(f"pool{index}", (block.channels, pooled, pooled), 0, 0))
+            side = pooled if block.pool_first else conv
+            rows.append(LayerSummary(f"bn{index}", (block.channels, side, side), 2 * block.channels, 0))
+        if not block.pool_first:
+            rows += pool
         channels, size = block.channels, pooled
     features = channels * size * size
     rows.append(LayerSummary("flatten", (features,), 0, 0))
@@ -157,14 +171,15 @@ class Net(nn.Module):
         layers: list[nn.Module] = []
         channels = cfg.in_channels
         for block in cfg.blocks:
+            pool = {"max": [nn.MaxPool2d(block.pool_size)], "avg": [nn.AvgPool2d(block.pool_size)]}.get(block.pool, [])
             layers.append(nn.Conv2d(channels, block.channels, block.kernel_size, block.stride, block.padding))
+            if block.pool_first:
+                layers += pool
             if block.batch_norm:
                 layers.append(nn.BatchNorm2d(block.channels))
             layers.append(_activation(block.activation))
-            if block.pool == "max":
-                layers.append(nn.MaxPool2d(block.pool_size))
-            elif block.pool == "avg":
-                layers.append(nn.AvgPool2d(block.pool_size))
+            if not block.pool_first:
+                layers += pool
             channels = block.channels
         self.features = nn.Sequential(*layers)
         c, h, w = feature_shapes(cfg)[-1]
@@ -206,8 +221,11 @@ def first_conv_weight(model: nn.Module) -> torch.Tensor:
 NETWORK_PRESETS: dict[str, ModelConfig] = {
     # The classic tutorial CNN: conv 32, pool, conv 64, pool, FC 64, FC 10.
     "classic": ModelConfig(blocks=(ConvBlock(32), ConvBlock(64)), hidden=64),
-    # The app's default: the classic layout, narrower and with BatchNorm, so 99% arrives within 30 s on 2 CPU cores.
-    "default": ModelConfig(blocks=(ConvBlock(16, batch_norm=True), ConvBlock(32, batch_norm=True)), hidden=64),
+    # The app's default, built for speed on a CPU: two narrow blocks without padding (28 -> 24 -> 12 -> 10 -> 5, as in
+    # LeNet), BatchNorm for a high learning rate, and pooling first so BatchNorm and ReLU work on pooled maps. It
+    # reaches 99% test accuracy in one epoch (bench/train_speed.py), in well under a tenth of the tutorial CNN's time.
+    "default": ModelConfig(blocks=(ConvBlock(16, 5, 0, batch_norm=True, pool_first=True),
+                                   ConvBlock(32, 3, 0, batch_norm=True, pool_first=True)), hidden=128),
     # A tiny net for 10-second demos.
     "tiny": ModelConfig(blocks=(ConvBlock(8), ConvBlock(16)), hidden=32),
 }

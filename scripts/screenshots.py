@@ -28,6 +28,7 @@ VIEWS = {
     "lessons": ("lessons?l=7", 1100),
     "receptive_field": ("receptive-field?preset=vgg16&layer=17&unit=3,3", 2700),
     "inspector": ("inspector?src=mnist&i=0&l=act1&u=9,12", 1500),
+    "presentation": ("?k=sobel_x&present=1&hide=bank", 1000),  # presentation mode, as a lecturer's link opens it
 }
 
 

@@ -185,15 +185,17 @@ def test_clicks_pick_a_map_and_a_unit_and_draw_its_receptive_field(at):
     click(at, "insp_grid_click", left + 20, top + 40, width, height, when=1)
     assert state(at).channel == 5 and at.number_input(key="insp_channel").value == 5
     assert "Click a unit" in texts(at)
-    click(at, "insp_unit_click", 100, 50, 200, 200, when=2)  # conv1 is 28x28: row 7, column 14
-    assert state(at).unit == (7, 14)
-    assert "Unit (7, 14) of conv1 sees a 3 × 3 window of the input: rows 6–8, columns 13–15." in texts(at)
+    click(at, "insp_unit_click", 100, 50, 200, 200, when=2)  # conv1 (5x5, no padding) is 24x24: row 6, column 12
+    assert state(at).unit == (6, 12)
+    assert "Unit (6, 12) of conv1 sees a 5 × 5 window of the input: rows 6–10, columns 12–16." in texts(at)
     at.run()  # the same click again (the component keeps its value) is not a new one
-    assert state(at).unit == (7, 14)
+    assert state(at).unit == (6, 12)
     at.selectbox(key="insp_layer").set_value("pool2").run()
     assert state(at).unit is None  # another layer starts without a unit
     click(at, "insp_unit_click", 0, 0, 200, 200, when=3)
-    assert "Unit (0, 0) of pool2 sees a 10 × 10 window" in texts(at) and "51% of it is padding" in texts(at)
+    # conv 5 -> pool 2 -> conv 3 -> pool 2: 5, 5 + 1, 6 + 2 x 2, 10 + 2 x 1 x 2 = 12, from the top-left corner
+    assert "Unit (0, 0) of pool2 sees a 12 × 12 window of the input: rows 0–11, columns 0–11." in texts(at)
+    assert "padding" not in texts(at)  # the default network pads nothing
     at.button(key="insp_rf_clear").click().run()
     assert state(at).unit is None and "Click a unit" in texts(at)
 
@@ -210,16 +212,16 @@ def test_attribution_controls(at):
 
 def test_filters_and_summary(at):
     at.segmented_control(key="insp_view").set_value("filters").run()
-    assert "The 16 first-layer filters (3 × 3)" in texts(at)
+    assert "The 16 first-layer filters (5 × 5)" in texts(at)
     at.selectbox(key="insp_filters").set_value("conv2").run()
     assert "conv2, filters 0–15" in texts(at)
     at.segmented_control(key="insp_filter_page").set_value(1).run()
     assert "conv2, filters 16–31" in texts(at) and state(at).filter_page == 1
     at.segmented_control(key="insp_view").set_value("summary").run()
     table = at.dataframe[0].value
-    assert list(table["layer"])[:4] == ["conv1", "bn1", "act1", "pool1"]
-    assert list(table["RF"])[:4] == ["3 × 3", "", "", "4 × 4"]
-    assert "**105,962** parameters" in texts(at)
+    assert list(table["layer"])[:4] == ["conv1", "pool1", "bn1", "act1"]  # the default pools first
+    assert list(table["RF"])[:4] == ["5 × 5", "6 × 6", "", ""]
+    assert "**108,970** parameters" in texts(at)
 
 
 def test_a_loaded_checkpoint_is_inspected(at):
@@ -236,7 +238,8 @@ def test_a_link_opens_its_view_in_a_fresh_session():
     assert state(app).to_query() == query
     assert app.selectbox(key="insp_layer").value == "conv2" and app.number_input(key="insp_channel").value == 20
     assert app.segmented_control(key="insp_source").value == "mnist" and app.number_input(key="insp_index").value == 7
-    assert "Unit (3, 4) of conv2 sees a 8 × 8 window of the input: rows 3–10, columns 5–12." in texts(app)
+    # conv2's field is 10 wide and moves 2 per unit (after a pool of 2): row 3 starts at 6, column 4 at 8
+    assert "Unit (3, 4) of conv2 sees a 10 × 10 window of the input: rows 6–15, columns 8–17." in texts(app)
     other = run_page(PAGE, query={"v": "attribution", "m": "saliency", "cls": "4", "src": "mnist"})
     assert other.segmented_control(key="insp_method").value == "saliency" and "for class **4**" in texts(other)
 

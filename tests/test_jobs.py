@@ -1,24 +1,39 @@
-"""Background training jobs: progress, pause/resume, stop, the process-wide limit, failures, priority."""
+"""Background training jobs: progress, pause/resume, stop, the process-wide limit, failures; worker processes."""
 import os
+import signal
 import sys
-import threading
 import time
+import types
 
 import pytest
+import torch
 
+from cnnviz import worker
 from cnnviz.data import load_mnist
-from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label, default_nice
-from cnnviz.model import NETWORK_PRESETS
-from cnnviz.train import TrainConfig
+from cnnviz.errors import UserError
+from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label, default_mode, usable_cores, worker_threads
+from cnnviz.model import NETWORK_PRESETS, build_model
+from cnnviz.train import TrainConfig, evaluate
 
 TINY = NETWORK_PRESETS["tiny"]
 
 
-def make_job(limiter, nice: int = 0, **overrides) -> TrainingJob:
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def make_job(limiter, mode=None, **overrides) -> TrainingJob:
     values = dict(subset=2000, batch_size=32, epochs=1, eval_every=20, eval_slice=100)
     values.update(overrides)
     cfg = TrainConfig(**values)
-    return TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg), nice=nice)
+    job = TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg))
+    if mode is not None:
+        job.mode = mode
+    return job
+
+
+ANSWER_SECONDS = 1.0  # Stop, Pause and Resume must show on the page within this
 
 
 def wait_until(predicate, timeout=30.0):
@@ -28,8 +43,14 @@ def wait_until(predicate, timeout=30.0):
         time.sleep(0.02)
 
 
-def test_job_runs_to_done():
-    job = make_job(JobLimiter(2), subset=256)
+def test_runs_train_in_a_worker_process_by_default():
+    assert default_mode() == "process"
+    assert make_job(JobLimiter(1)).mode == "process"
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_job_runs_to_done(mode):
+    job = make_job(JobLimiter(2), subset=256, mode=mode)
     job.start()
     assert job.wait(60)
     snap = job.snapshot()
@@ -54,14 +75,27 @@ def test_pause_holds_progress_and_resume_continues():
     assert job.snapshot().state == "stopped" and not job.alive
 
 
-def test_stop_is_prompt():
+def test_stop_ends_the_run_and_its_worker():
     job = make_job(JobLimiter(2), subset=20000)
     job.start()
     wait_until(lambda: len(job.snapshot().steps) >= 2)
-    started = time.monotonic()
+    process = job._process
     job.stop()
-    assert time.monotonic() - started < 5
     assert not job.alive and job.snapshot().state == "stopped"
+    assert not process.is_alive()  # the worker process is gone too, not left training for nobody
+
+
+def test_a_worker_never_runs_the_apps_script(tmp_path, monkeypatch):
+    # Under Streamlit, __main__ is the app script; a spawned child would run it again before training.
+    script = tmp_path / "app.py"
+    script.write_text("raise SystemExit(3)\n")
+    app = types.ModuleType("__main__")
+    app.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", app)
+    job = make_job(JobLimiter(1), subset=64)
+    job.start()
+    assert job.wait(60)
+    assert job.snapshot().state == "done", job.snapshot().message
 
 
 def test_limiter_queues_the_third_job():
@@ -91,6 +125,124 @@ def test_stopping_a_queued_job():
     first.stop()
 
 
+def test_pause_resume_and_stop_answer_within_a_second():
+    job = make_job(JobLimiter(1), subset=20000)
+    job.start()
+    wait_until(lambda: len(job.snapshot().steps) >= 2)
+    job.pause()
+    wait_until(lambda: job.snapshot().state == "paused", timeout=ANSWER_SECONDS)
+    wait_until(lambda: job.state == "paused")  # the worker itself has stopped between two steps
+    held = len(job.snapshot().steps)
+    job.resume()
+    wait_until(lambda: job.snapshot().state == "running" and len(job.snapshot().steps) > held, timeout=ANSWER_SECONDS)
+    job.stop(timeout=ANSWER_SECONDS)
+    assert job.snapshot().state == "stopped"
+    wait_until(lambda: not job.alive)
+
+
+def test_the_model_comes_back_from_the_worker(mnist):
+    job = make_job(JobLimiter(1), subset=2000, batch_size=32, eval_every=0)
+    job.start()
+    initial = job.model  # looking asks the worker for its weights; the initial ones match its seed
+    torch.testing.assert_close(initial.state_dict(), build_model(TINY, seed=job.train_cfg.seed).state_dict())
+    wait_until(lambda: job.model is not initial or job.finished)  # a refreshed copy replaces it, never edits it
+    torch.testing.assert_close(initial.state_dict(), build_model(TINY, seed=job.train_cfg.seed).state_dict())
+    assert job.wait(60) and job.snapshot().state == "done"
+    final = job.snapshot().evals[-1]
+    # The worker evaluated its model on the full test set at the end; the copy here must score the same.
+    assert evaluate(job.model, mnist.test_images, mnist.test_labels).accuracy == pytest.approx(final.test_accuracy,
+                                                                                              abs=2e-4)
+
+
+def test_weights_come_back_as_a_state_dict_when_asked():
+    job = make_job(JobLimiter(1), subset=20000, eval_every=0)
+    job.start()
+    initial = build_model(TINY, seed=job.train_cfg.seed).state_dict()
+    wait_until(lambda: len(job.snapshot().steps) >= 5)
+    job.pause()
+    wait_until(lambda: job.state == "paused")  # the worker itself holds between two steps
+    trained = job.state_dict()
+    assert trained.keys() == initial.keys()
+    assert not torch.equal(trained["features.0.weight"], initial["features.0.weight"])  # fresh, not the seed's
+    torch.testing.assert_close(job.state_dict(), trained)  # paused: asked again, the same weights
+    trained["features.0.weight"].zero_()  # a copy: editing it leaves the run's model alone
+    assert job.state_dict()["features.0.weight"].abs().sum() > 0
+    job.stop()
+    torch.testing.assert_close(job.state_dict(), job.model.state_dict())  # the last weights came back at the end
+
+
+def test_a_killed_worker_is_reported_and_the_server_lives_on():
+    limiter = JobLimiter(1)
+    job = make_job(limiter, subset=20000)
+    job.start()
+    wait_until(lambda: job.worker_pid is not None and len(job.snapshot().steps) >= 1)
+    os.kill(job.worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.error.key == "error.worker.killed" and "SIGKILL" in snap.message
+    assert limiter.running == 0  # its slot is free: the next run starts
+    after = make_job(limiter, subset=64)
+    after.start()
+    assert after.wait(60) and after.snapshot().state == "done"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_an_error_inside_the_worker_is_reported():
+    job = make_job(JobLimiter(1), subset=64, device="cuda")  # this torch has no CUDA: the worker raises
+    job.start()
+    assert job.wait(60)
+    snap = job.snapshot()
+    assert snap.state == "failed" and "CUDA" in snap.message
+
+
+def test_concurrent_runs_share_the_cores():
+    limiter = JobLimiter(2)
+    cores = usable_cores()
+    first = make_job(limiter, subset=20000)
+    first.start()
+    wait_until(lambda: first.threads >= 1)
+    assert first.thread_budget == cores  # alone: every core, as the CLI
+    second = make_job(limiter, subset=20000)
+    second.start()
+    wait_until(lambda: len(second.snapshot().steps) >= 1)
+    share = worker_threads(cores, 2)
+    wait_until(lambda: first.thread_budget == second.thread_budget == share and first.threads <= share
+               and second.threads <= share)
+    assert limiter.running == 2
+    second.stop()
+    wait_until(lambda: first.thread_budget == cores)  # the freed cores come back
+    first.stop()
+
+
+def test_worker_threads_split_the_cores():
+    assert [worker_threads(2, n) for n in (0, 1, 2, 3)] == [2, 2, 1, 1]
+    assert [worker_threads(16, n) for n in (1, 2, 3)] == [16, 8, 5]
+
+
+def test_weights_cross_as_bytes_and_leave_the_old_model_alone():
+    source, target = build_model(TINY, seed=1), build_model(TINY, seed=2)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    fresh = worker.with_weights(target, worker.weights_bytes(source))
+    torch.testing.assert_close(fresh.state_dict(), source.state_dict())
+    torch.testing.assert_close(target.state_dict(), before)
+    assert fresh is not target
+
+
+def test_failure_messages_a_student_understands():
+    assert worker.failure(MemoryError()).key == "error.worker.out_of_memory"
+    oom = worker.failure(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1000000 bytes"))
+    assert oom.key == "error.worker.out_of_memory" and "press Start" in str(oom) and "“开始”" in oom.message("zh")
+    assert str(worker.failure(ValueError("bad"))) == "ValueError: bad"
+    own = UserError("error.train.lr", lr=0.0)
+    assert worker.failure(own) is own  # already a message for the page
+    killed = worker.exit_failure(-signal.SIGKILL)
+    assert killed.key == "error.worker.killed" and "SIGKILL" in str(killed) and "ran out of memory" in str(killed)
+    assert "SIGKILL" in killed.message("zh") and "内存不足" in killed.message("zh")
+    assert worker.exit_failure(-signal.SIGSEGV).key == "error.worker.signal"
+    assert "SIGSEGV" in str(worker.exit_failure(-signal.SIGSEGV))
+    assert str(worker.exit_failure(1)).startswith("The training process ended unexpectedly (exit code 1).")
+
+
 def test_failure_is_reported():
     def broken_loader():
         raise OSError("disk on fire")
@@ -100,7 +252,8 @@ def test_failure_is_reported():
     assert job.wait(10)
     snap = job.snapshot()
     assert snap.state == "failed" and "disk on fire" in snap.message
-    assert isinstance(snap.error, OSError)  # the page shows snap.message: only a UserError is translated
+    # Worded for the page in either language, never a traceback.
+    assert snap.error.key == "error.worker.crashed" and snap.error.message("zh") == "训练出错（OSError）：disk on fire"
 
 
 def test_divergence_state():
@@ -125,6 +278,8 @@ def test_snapshot_is_a_copy():
 def test_limiter_validation_and_double_start():
     with pytest.raises(ValueError, match="limit=0"):
         JobLimiter(0)
+    with pytest.raises(ValueError, match="mode='fork'"):
+        make_job(JobLimiter(1), mode="fork").start()
     job = make_job(JobLimiter(1), subset=64)
     job.start()
     with pytest.raises(RuntimeError, match="already started"):
@@ -172,23 +327,34 @@ def test_registry_keeps_only_the_newest_finished_runs():
     assert registry.get(runs[0].id) is None and registry.get(runs[2].id) is runs[2] and len(registry) == 2
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
-@pytest.mark.parametrize("nice", [0, 3])
-def test_training_runs_below_the_pages(nice):
-    # The worker thread (and the torch threads it starts) run `nice` steps below the thread that started the job,
-    # so a student's page change gets the CPU before a training step does.
-    job = make_job(JobLimiter(2), subset=20000, nice=nice)
-    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    job.start()
-    wait_until(lambda: len(job.snapshot().steps) >= 1)
-    assert os.getpriority(os.PRIO_PROCESS, job.thread_id) == min(19, own + nice)
-    job.stop()
+def simulate(chooser, seconds, steps):
+    """The thread count of each step, when a step with ``t`` threads at step ``s`` takes ``seconds(s, t)``."""
+    used = []
+    for step in range(steps):
+        used.append(chooser.threads)
+        chooser.observe(seconds(step, chooser.threads))
+    return used
 
 
-@pytest.mark.parametrize(("value", "nice"), [(None, 10), ("4", 4), ("0", 0), ("25", 19), ("-5", 0)])
-def test_training_priority_comes_from_the_environment(monkeypatch, value, nice):
-    if value is None:
-        monkeypatch.delenv("CNNVIZ_TRAIN_NICE", raising=False)
-    else:
-        monkeypatch.setenv("CNNVIZ_TRAIN_NICE", value)
-    assert default_nice() == nice
+def test_a_quiet_machine_keeps_every_thread_after_one_try():
+    used = simulate(worker.ThreadChooser(2), lambda step, threads: 0.010 if threads == 2 else 0.015, 469)
+    # One try after the first full window: 2 settling steps, then 8 timed, on one thread; then all threads for good.
+    assert used.count(1) == worker.ThreadChooser.SETTLE_STEPS + worker.ThreadChooser.TRY_STEPS
+    assert used[-300:] == [2] * 300
+
+
+def test_busy_cores_move_the_run_to_one_thread_and_back():
+    def seconds(step, threads):
+        busy = 150 <= step < 600  # another program keeps the cores busy for a while
+        return (0.150 if busy else 0.010) if threads == 2 else 0.015
+
+    used = simulate(worker.ThreadChooser(2), seconds, 1200)
+    assert used[200:600].count(1) > 0.9 * 400  # soon on one thread, with a few tries of two
+    assert used[-200:] == [2] * 200  # the cores came free: all threads again
+
+
+def test_one_thread_allowed_means_one_thread():
+    chooser = worker.ThreadChooser(1)
+    assert set(simulate(chooser, lambda step, threads: 0.01, 100)) == {1}
+    chooser.allow(4)  # the other run ended: this one may use every core again
+    assert chooser.threads == 4

@@ -1,4 +1,5 @@
 """Model configs: shapes from summarize() equal a real forward pass; parameter counts are exact."""
+import dataclasses
 import json
 
 import pytest
@@ -11,6 +12,7 @@ CONFIGS = [
     ModelConfig(blocks=[ConvBlock(4, 5, 0, 1, "tanh", False, "avg", 2)], hidden=0),
     ModelConfig(blocks=[ConvBlock(8, 3, 1, 2, "gelu", True, "none")] * 3 + [ConvBlock(6, 1, 0, 1, "leaky_relu", False, "max", 3)],
                 hidden=16, dropout=0.3),
+    ModelConfig(blocks=[ConvBlock(6, 5, 0, batch_norm=True, pool_first=True), ConvBlock(4, pool="avg", pool_first=True)]),
 ]
 
 
@@ -70,6 +72,7 @@ def test_first_conv_weight():
         (ModelConfig(blocks=[ConvBlock(kernel_size=3, padding=0, pool="max")] * 4), "block 4 shrinks the 1x1 input to nothing"),
         (ModelConfig(dropout=1.0), "dropout=1.0"),
         (ModelConfig(hidden=-1), "hidden=-1"),
+        (ModelConfig(blocks=[ConvBlock(pool_first="yes")]), "block 1: pool_first must be True or False, got 'yes'"),
     ],
 )
 def test_invalid_configs_name_the_problem(cfg, match):
@@ -90,3 +93,20 @@ def test_seeded_build_is_reproducible_and_leaves_global_rng_alone():
     for name, tensor in first.state_dict().items():
         assert torch.equal(tensor, second.state_dict()[name]), name
     assert not torch.equal(first_conv_weight(first), first_conv_weight(other))
+
+
+def test_pooling_first_orders_the_block_and_shrinks_what_batchnorm_sees():
+    cfg = ModelConfig(blocks=[ConvBlock(6, 5, 0, batch_norm=True, pool_first=True)], hidden=0)
+    kinds = [type(m).__name__ for m in build_model(cfg).features]
+    assert kinds == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    rows = [(r.name, r.output_shape) for r in summarize(cfg)]
+    assert rows[:3] == [("conv1", (6, 24, 24)), ("pool1", (6, 12, 12)), ("bn1", (6, 12, 12))]
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh"])
+def test_max_pooling_and_a_rising_activation_commute(activation):
+    # Without BatchNorm, pooling first computes exactly what pooling last does, on a quarter of the numbers.
+    last = ModelConfig(blocks=[ConvBlock(4, activation=activation), ConvBlock(6, activation=activation)], hidden=8)
+    first = ModelConfig(blocks=[dataclasses.replace(b, pool_first=True) for b in last.blocks], hidden=8)
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(build_model(first, seed=1)(x), build_model(last, seed=1)(x))

@@ -7,7 +7,7 @@ from torch import nn
 from cnnviz import inspection, receptive_field
 from cnnviz.data import load_mnist
 from cnnviz.digits import prepare_digit
-from cnnviz.model import NETWORK_PRESETS, build_model
+from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model
 from cnnviz.pages.inspector import (MAPS_PER_PAGE, PREDICTED, InspectorState, ModelCopies, compute, describe,
                                     forward, frozen_copy, map_layers, map_peaks, misclassified, mnist_digit,
                                     quick_train_state, resolve, rf_rows_by_layer)
@@ -16,9 +16,13 @@ from cnnviz.receptive_field import Box
 DEFAULT_LAYERS = ["conv1", "act1", "pool1", "conv2", "act2", "pool2"]
 
 
+# Two padded 3x3 blocks with BatchNorm: their receptive fields reach into the padding, which the values below check.
+PADDED = ModelConfig(blocks=(ConvBlock(16, batch_norm=True), ConvBlock(32, batch_norm=True)), hidden=64)
+
+
 @pytest.fixture(scope="module")
 def net():
-    return build_model(NETWORK_PRESETS["default"], seed=0).eval()
+    return build_model(PADDED, seed=0).eval()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from cnnviz.geometry import Layer
 from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
-from cnnviz.model import ModelConfig, build_model
+from cnnviz.model import ConvBlock, ModelConfig, build_model
 from cnnviz.pages import receptive_field as page
 from cnnviz.pages.receptive_field import (PRESETS, SESSION, NestedBox, ReceptiveFieldState, StackCodec, add_layer,
                                           analyzed_prefix, check_layer, claims, compare_stacks, compute, layer_params,
@@ -195,7 +195,10 @@ def test_moving_removing_and_adding_layers_keep_the_choice_on_the_moved_layer():
 
 
 def test_the_session_network_is_its_conv_and_pool_layers():
-    assert session_layers(MODEL_PRESETS["default"]) == PRESETS["mnist"].layers  # BatchNorm has no window
+    padded = ModelConfig(blocks=(ConvBlock(16, batch_norm=True), ConvBlock(32, batch_norm=True)), hidden=64)
+    assert session_layers(padded) == PRESETS["mnist"].layers  # BatchNorm has no window
+    # The default pools first: the same windows, in the order their maps shrink.
+    assert session_layers(MODEL_PRESETS["default"]) == (page.conv(5), page.pool(2, 2), page.conv(3), page.pool(2, 2))
     config = ModelConfig(blocks=(replace(MODEL_PRESETS["tiny"].blocks[0], kernel_size=5, padding=2, pool="none"),))
     assert session_layers(config) == (Layer(5, padding=2),)
     state = with_session(replace(ReceptiveFieldState(), source="upload"), config)

@@ -157,3 +157,21 @@ def test_the_eta_waits_until_it_means_something():
     later = Metrics("step", step=60, total_steps=1400, epoch=0.1, eta_seconds=48.5)
     short = Metrics("step", step=8, total_steps=8, epoch=1.0, eta_seconds=0.0)
     assert settled_eta(early) is None and settled_eta(later) == 48.5 and settled_eta(short) == 0.0
+
+
+def test_the_data_moves_to_the_device_once_and_not_at_all_on_the_cpu():
+    images, labels = torch.zeros(3, 1, 2, 2), torch.arange(3)
+    moved = train.on_device(torch.device("meta"), images, labels)  # stands in for a GPU: CI has none
+    assert [(t.device.type, t.dtype, t.shape) for t in moved] == [("meta", torch.float32, (3, 1, 2, 2)),
+                                                                 ("meta", torch.int64, (3,))]
+    assert all(a is b for a, b in zip(train.on_device(torch.device("cpu"), images, labels), (images, labels)))
+
+
+def test_batches_meet_the_model_on_its_device_in_channels_last(mnist):
+    seen = []
+    model = build_model(TINY, seed=0)
+    model.register_forward_pre_hook(lambda module, args: seen.append(
+        (args[0].device, next(module.parameters()).device, args[0].is_contiguous(memory_format=torch.channels_last))))
+    list(iter_training(TINY, quick(eval_every=0), mnist, model=model))
+    assert len(seen) == 4 + 10  # four training steps, then the test set in ten batches of 1000
+    assert all(batch == weights for batch, weights, _ in seen) and all(last for _, _, last in seen[:4])

@@ -45,7 +45,7 @@ def summary(app) -> str:
 
 
 def test_default_summary(at):
-    assert summary(at).startswith("**105,962** trainable parameters")
+    assert summary(at).startswith("**108,970** trainable parameters")
     assert at.info and "Press Start" in at.info[0].value
 
 
@@ -57,7 +57,7 @@ def test_classic_preset_has_the_textbook_parameter_count(at):
 
 def test_block_controls_change_the_summary(at):
     at.number_input(key="train_b0_channels").set_value(8).run()
-    assert summary(at).startswith("**103,562**")  # 8 x 10 + 16 + 32 x (8 x 9 + 1) + 64 + 64 x 1569 + 650
+    assert summary(at).startswith("**106,442**")  # 8 x 26 + 16 + 32 x (8 x 9 + 1) + 64 + 128 x 801 + 10 x 129
     first = summary(at)
     at.number_input(key="train_b1_kernel_size").set_value(5).run()
     assert summary(at) != first
@@ -72,6 +72,17 @@ def test_block_controls_change_the_summary(at):
     at.number_input(key="train_hidden").set_value(0).run()
     at.slider(key="train_dropout").set_value(0.2).run()
     assert not at.exception
+
+
+def test_pooling_first_is_a_block_control(at):
+    assert at.checkbox(key="train_b0_pool_first").value  # the default pools first
+    at.checkbox(key="train_b0_pool_first").uncheck().run()
+    assert not page_state(at, "train").blocks[0].pool_first
+    assert at.query_params["b"].startswith("16.5.0.1.relu.1.max.2_32.")  # ".first" only where a block pools first
+    rows = [r for r in at.dataframe[0].value.iloc[:, 0]]
+    assert rows[:3] == ["conv1", "bn1", "pool1"] and rows[3:6] == ["conv2", "pool2", "bn2"]
+    at.selectbox(key="train_b1_pool").set_value("none").run()
+    assert at.checkbox(key="train_b1_pool_first").disabled and not page_state(at, "train").blocks[1].pool_first
 
 
 def test_invalid_config_disables_start(at):
@@ -201,3 +212,43 @@ def session_registry_watch_id(run_id: str) -> str:
     from cnnviz.ui import session
 
     return session.registry().get(run_id).watch_id
+
+
+def test_a_killed_worker_is_reported_on_the_page_and_the_next_run_works(at):
+    import os
+    import signal
+
+    from cnnviz.ui import session
+
+    at.selectbox(key="train_preset").set_value("tiny").run()
+    at.button(key="train_start").click().run()
+    job = session.registry().get(page_state(at, "train").run).job
+    wait_for(at, lambda app: job.worker_pid is not None and job.snapshot().steps)
+    os.kill(job.worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
+    wait_for(at, lambda app: any("stopped from outside (SIGKILL)" in e.value for e in app.error))
+    assert "press Start" in " ".join(e.value for e in at.error)
+    quick_run(at)  # the server lives on: a new run trains to the end
+    wait_for(at, finished)
+
+
+def test_a_run_beyond_the_servers_cap_waits_with_a_message(at):
+    import threading
+
+    from cnnviz.ui import session
+
+    limiter = session.limiter()
+    deadline = time.monotonic() + 60
+    while limiter.running:  # runs of earlier tests end within their Stop
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    others = [-1 - index for index in range(limiter.limit)]  # other sessions' runs hold every slot
+    for ticket in others:
+        assert limiter.acquire(ticket, threading.Event())
+    try:
+        quick_run(at)
+        wait_for(at, lambda app: any("number 1 in the queue" in i.value for i in app.info))
+        assert page_state(at, "train").run and not at.get("progress")  # waiting, not training
+    finally:
+        for ticket in others:
+            limiter.release(ticket)
+    wait_for(at, finished)  # a slot came free: the queued run started by itself

@@ -25,17 +25,21 @@ _DEFAULTS = TrainConfig()
 
 @dataclass(frozen=True)
 class BlocksCodec(Codec):
-    """Conv blocks as "16.3.1.1.relu.1.max.2_32...": channels.kernel.padding.stride.activation.bn.pool.pool_size."""
+    """Conv blocks as "16.3.1.1.relu.1.max.2_32...": channels.kernel.padding.stride.activation.bn.pool.pool_size,
+    then ".first" for a block that pools before BatchNorm and the activation (left out otherwise, so links made
+    before that option existed still mean what they meant)."""
 
     def format(self, value: tuple[ConvBlock, ...]) -> str:
         return "_".join(f"{b.channels}.{b.kernel_size}.{b.padding}.{b.stride}.{b.activation}.{int(b.batch_norm)}."
-                        f"{b.pool}.{b.pool_size}" for b in value)
+                        f"{b.pool}.{b.pool_size}" + (".first" if b.pool_first else "") for b in value)
 
     def parse(self, text: str) -> tuple[ConvBlock, ...]:
         blocks = []
         for part in text.split("_"):
             fields = part.split(".")
-            if len(fields) != 8 or fields[4] not in LAYER_ACTIVATIONS or fields[6] not in POOL_KINDS or fields[5] not in "01":
+            pool_first = len(fields) == 9 and fields[8] == "first"
+            if len(fields) != 8 + pool_first or fields[4] not in LAYER_ACTIVATIONS or fields[6] not in POOL_KINDS \
+                    or fields[5] not in "01":
                 raise ValueError(f"{part!r} is not a conv block")
             channels, kernel, padding, stride, pool_size = (int(fields[i]) for i in (0, 1, 2, 3, 7))
             for name, value, low, high in (("channels", channels, 1, 256), ("kernel", kernel, 1, 9),
@@ -43,7 +47,8 @@ class BlocksCodec(Codec):
                                            ("pool size", pool_size, 1, 4)):
                 if not low <= value <= high:
                     raise ValueError(f"{name} {value} is outside {low}..{high}")
-            blocks.append(ConvBlock(channels, kernel, padding, stride, fields[4], fields[5] == "1", fields[6], pool_size))
+            blocks.append(ConvBlock(channels, kernel, padding, stride, fields[4], fields[5] == "1", fields[6], pool_size,
+                                    pool_first))
         if not 1 <= len(blocks) <= MAX_BLOCKS:
             raise ValueError(f"{len(blocks)} blocks; the page builds 1 to {MAX_BLOCKS}")
         return tuple(blocks)

@@ -61,6 +61,13 @@ EN = {
     "error.model.block": "block {index}: {reason}",
     "error.model.activation": "activation must be one of {options}, got {value!r}",
     "error.model.pool": "pool must be one of {options}, got {value!r}",
+    "error.model.pool_first": "pool_first must be True or False, got {value!r}",
+    # cnnviz.worker: how a training process ended, for the Train page
+    "error.worker.out_of_memory": "The computer ran out of memory while training. Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
+    "error.worker.crashed": "{kind}: {detail}",
+    "error.worker.killed": "The training process was stopped from outside ({signal}), most often because the computer ran out of memory. Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
+    "error.worker.signal": "The training process crashed ({signal}). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
+    "error.worker.exited": "The training process ended unexpectedly (exit code {code}). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.model.shrinks": "block {index} shrinks the {size}x{size} input to nothing ({reason}). Use fewer blocks, more padding, a smaller kernel, stride or pooling",
     # cnnviz.data
     "error.data.rebuild_hint": "Run `python scripts/build_mnist_assets.py` to rebuild the bundled MNIST files",
@@ -148,6 +155,13 @@ ZH = {
     "error.model.block": "卷积块 {index}：{reason}",
     "error.model.activation": "激活函数必须是 {options} 之一，当前为 {value!r}",
     "error.model.pool": "池化必须是 {options} 之一，当前为 {value!r}",
+    "error.model.pool_first": "pool_first 必须是 True 或 False，当前为 {value!r}",
+    # cnnviz.worker
+    "error.worker.out_of_memory": "训练时计算机内存不足。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
+    "error.worker.crashed": "训练出错（{kind}）：{detail}",
+    "error.worker.killed": "训练进程被外部终止（{signal}），最常见的原因是计算机内存不足。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
+    "error.worker.signal": "训练进程崩溃了（{signal}）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
+    "error.worker.exited": "训练进程意外结束（退出码 {code}）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
     "error.model.shrinks": "卷积块 {index} 把 {size}x{size} 的输入缩得一点不剩（{reason}）。请减少卷积块，增加填充，或减小卷积核、步长或池化窗口",
     # cnnviz.data
     "error.data.rebuild_hint": "运行 `python scripts/build_mnist_assets.py` 重新生成内置的 MNIST 文件",

@@ -112,6 +112,11 @@ def global_params() -> dict[str, str]:
         params[PRESENT_KEY] = "1"
     if hidden_sections():
         params[HIDE_KEY] = ",".join(hidden_sections())
+    for key in (PRESENT_KEY, HIDE_KEY):
+        # What we write to the URL is already the session's value: the next run must not take it for a link's
+        # (that would set a widget's value after the widget was drawn, which Streamlit refuses).
+        if key in params:
+            st.session_state[f"_url_seen_{key}"] = params[key]
     return params
 
 

@@ -173,7 +173,8 @@ def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
     return state
 
 
-def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.ndarray, str, str]:
+def _input_sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.ndarray, str, str]:
+    """The sidebar's input section: working size, image and colour (a change reruns the whole page)."""
     with st.sidebar:
         st.subheader(tr("kl.input"))
         working = st.select_slider(tr("kl.working_size"), WORKING_SIZES, key=b.seed("kl_working", state.working_size),
@@ -182,6 +183,13 @@ def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.
                                                              max_side=int(working))
         st.segmented_control(tr("kl.colour"), ["gray", "rgb"], required=True, key=b.seed("kl_colour", state.colour),
                              format_func=tr_option("kl.colour."), on_change=_on_colour)
+    return replace(state, source=source, sample=sample, working_size=int(working)), image, note, image_key
+
+
+def _conv_sidebar(b: PageBinding, state: KernelLabState) -> KernelLabState:
+    """The sidebar's convolution settings: geometry, bias, activation, pooling and view (a change reruns only the
+    outputs' fragment)."""
+    with st.sidebar:
         st.subheader(tr("kl.geometry"))
         geometry = geometry_controls(b, "kl", padding=state.padding, pad=state.pad, padding_mode=state.padding_mode,
                                      stride=state.stride, dilation=state.dilation, flip=state.flip)
@@ -208,18 +216,9 @@ def _sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, np.
             st.caption(tr("kl.zoom_help", side=64))
             zoom = (st.slider(tr("kl.zoom_row"), 0, 100, format="%d%%", key=b.seed("kl_zoom_row", state.zoom[0])),
                     st.slider(tr("kl.zoom_col"), 0, 100, format="%d%%", key=b.seed("kl_zoom_col", state.zoom[1])))
-    state = replace(state, source=source, sample=sample, working_size=int(working), bias=float(bias),
-                    activation=activation, slope=float(slope), pool=pool, pool_size=pool_size, pool_stride=pool_stride,
-                    display=display, details=bool(details), zoom=(int(zoom[0]), int(zoom[1])), **geometry)
-    return state, image, note, image_key
-
-
-def controls(b: PageBinding) -> tuple[KernelLabState, np.ndarray, str, str]:
-    """The sidebar's widgets, seeded from the bound state: (the state they describe, the image, a note, its key).
-
-    The kernel editor and the bank picker sit in the page body and update the state there.
-    """
-    return _sidebar(b, b.state)
+    return replace(state, bias=float(bias), activation=activation, slope=float(slope), pool=pool, pool_size=pool_size,
+                   pool_stride=pool_stride, display=display, details=bool(details), zoom=(int(zoom[0]), int(zoom[1])),
+                   **geometry)
 
 
 # --- drawing -------------------------------------------------------------------------------------------------
@@ -399,13 +398,68 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
                          output_format="PNG")
 
 
+class _Areas:
+    """The containers the outputs' fragment writes into, made by the full run so the fragment keeps its places."""
+
+    def __init__(self, layout: Layout, partials: st.delta_generator.DeltaGenerator,
+                 bank: st.delta_generator.DeltaGenerator):
+        self.layout, self.partials, self.bank = layout, partials, bank
+        self.full_run = True  # False once the full run that made them is over: later calls are fragment reruns
+
+
+@st.fragment
+def _outputs(b: PageBinding, base: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
+             started: float) -> None:
+    """The convolution settings and everything they change. A geometry, bias or view change reruns only this part:
+    the kernel editor, the input controls and the page header stay as they are in the browser, which then has a
+    third fewer elements to redraw."""
+    guarded(_draw_outputs, b, base, image, image_key, areas, started)  # a fragment's error would skip the page's guard
+
+
+def _draw_outputs(b: PageBinding, base: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
+                  started: float) -> None:
+    if not areas.full_run:
+        # A fragment rerun: the page's own run is over, so start from the state it published, seeded afresh only
+        # where a callback asked for it.
+        started = time.perf_counter()
+        b = page_state.bind(PAGE, KernelLabState)
+        base = b.state
+    layout = areas.layout
+    state = _conv_sidebar(b, base)
+    # Every run writes to every area once, so a fragment rerun may fill any of them (Streamlit reserves an area's
+    # place only for the fragment that wrote to it in the last full run).
+    for area in (*layout.maps.values(), layout.shapes, areas.partials, areas.bank):
+        area.empty()
+    try:
+        result = _compute(state, image_key, image, _convolutions(), _bank_maps())
+    except ValueError as error:
+        with layout.maps["conv"]:
+            st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
+        b.publish(state)
+        return
+    with areas.partials:
+        draw(result, state, layout)
+    with layout.shapes, section("shapes"):
+        _shapes(result, state)
+    with areas.bank:
+        _bank_pictures(result, state)
+    with st.sidebar:
+        page_state.share_link(state, note=tr("kl.upload_link_note") if state.source != "sample" else "")
+    b.publish(state)
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
+    with areas.bank:
+        st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0],
+                      w=result.stages.image.shape[1]))
+
+
 def render() -> None:
     started = time.perf_counter()
     b = page_state.bind(PAGE, KernelLabState)
     page_header("kl.title", "kl.intro", sections=("kernel", "shapes", "bank"))
     b.warn_ignored()
     page_state.show_flashes(PAGE)
-    state, image, note, image_key = controls(b)
+    state, image, note, image_key = _input_sidebar(b, b.state)
     if note:
         st.info(note, icon=":material/info:")
     layout = Layout(state.kernel_array().shape[-1])
@@ -416,25 +470,9 @@ def render() -> None:
     with bank_area:
         st.divider()
         state = _bank_choice(b, state)
-    try:
-        result = _compute(state, image_key, image, _convolutions(), _bank_maps())
-    except ValueError as error:
-        with layout.maps["conv"]:
-            st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
-        b.publish(state)
-        return
-    with partials_area:
-        draw(result, state, layout)
-    with layout.shapes, section("shapes"):
-        _shapes(result, state)
-    with bank_area:
-        _bank_pictures(result, state)
-    with st.sidebar:
-        page_state.share_link(state, note=tr("kl.upload_link_note") if state.source != "sample" else "")
-    b.publish(state)
-    elapsed_ms = 1000 * (time.perf_counter() - started)
-    page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
-    st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0], w=result.stages.image.shape[1]))
+    areas = _Areas(layout, partials_area, bank_area.container())
+    _outputs(b, state, image, image_key, areas, started)
+    areas.full_run = False
 
 
 guarded(render)

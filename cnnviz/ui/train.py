@@ -57,8 +57,10 @@ def _block_controls(b: PageBinding, index: int, block: ConvBlock) -> ConvBlock:
     pool_size = left.number_input(tr("train.pool_size"), 1, 4, key=b.seed(key + "pool_size", block.pool_size),
                                   disabled=pool == "none")
     batch_norm = right.checkbox(tr("train.batch_norm"), key=b.seed(key + "batch_norm", block.batch_norm))
+    pool_first = left.checkbox(tr("train.pool_first"), key=b.seed(key + "pool_first", block.pool_first),
+                               disabled=pool == "none", help=tr("train.pool_first_help"))
     return ConvBlock(int(channels), int(kernel), int(padding), int(stride), activation, bool(batch_norm), pool,
-                     int(pool_size))
+                     int(pool_size), bool(pool_first) and pool != "none")
 
 
 def controls(b: PageBinding) -> TrainPageState:

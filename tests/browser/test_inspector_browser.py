@@ -57,9 +57,9 @@ def test_a_drawn_digit_is_read_and_a_clicked_unit_shows_its_receptive_field(page
     large = page.frame_locator(".st-key-insp_unit_click iframe").locator("img")
     large.click(position={"x": 5, "y": 5})  # the top-left unit of conv1
     page.wait_for_function("document.querySelector('.st-key-insp_rf') && "
-                           "document.querySelector('.st-key-insp_rf').innerText.includes('sees a 3 × 3 window')")
+                           "document.querySelector('.st-key-insp_rf').innerText.includes('sees a 5 × 5 window')")
     wait_for_query(page, "u", "0,0")
-    assert "of it is padding" in page.locator(".st-key-insp_rf").inner_text()
+    assert "rows 0–4, columns 0–4" in page.locator(".st-key-insp_rf").inner_text()  # conv1: 5 x 5, no padding
     assert_no_exception(page)
 
 

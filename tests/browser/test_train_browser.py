@@ -1,7 +1,7 @@
 """Training in Chromium: the run keeps going while the student visits another page, and a refresh finds it again."""
 import re
 
-from browser_kit import assert_no_exception, open_page, query, sidebar_nav, wait_for_value, wait_idle
+from browser_kit import assert_no_exception, open_page, query, set_number, sidebar_nav, wait_for_value, wait_idle
 
 PROGRESS = ".st-key-train_status [data-testid=stProgress]"
 
@@ -24,8 +24,9 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     assert_no_exception(page)
     slider = page.locator(".st-key-train_subset input[type=range]")
     slider.focus()
-    slider.press("End")  # 30,000 images: a run of about 700 steps
+    slider.press("End")  # 30,000 images
     wait_idle(page)
+    set_number(page, "train_epochs", 10)  # 2,350 steps: still training after the visit and the refresh
     page.locator(".st-key-train_start button").click()
     first = wait_for_step_beyond(page, 4)
     second = wait_for_step_beyond(page, first)  # the curve grows while we watch
@@ -37,6 +38,7 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     third = wait_for_step_beyond(page, second)  # same run, further along: it was not restarted
     assert query(page)["run"] == run_id
     assert "30,000" in page.locator(".st-key-train_subset").inner_text()  # settings survive the page switch
+    assert query(page)["ep"] == "10"
 
     page.reload()  # a new browser session: the URL alone finds the run and its settings
     page.wait_for_selector(PROGRESS)

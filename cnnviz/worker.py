@@ -1,0 +1,237 @@
+"""The training worker: one run of ``iter_training`` in its own process, reporting to the server over a pipe.
+
+A run trains in a spawned process so that nothing in the server (Streamlit's script runs holding the GIL, garbage
+collection, other sessions' torch work) can starve it. ``cnnviz.jobs.TrainingJob`` starts ``train_in_worker`` and
+reads what it sends; this module is the worker's side and the wire format both sides share.
+
+Worker -> server, one ``(kind, payload)`` message at a time over a one-way pipe:
+    ("threads", n)                 the torch threads the worker now uses
+    ("record", Metrics)            every record iter_training yields
+    ("state", "paused"|"running")  the worker paused between steps, or went on
+    ("weights", bytes)             the model's state_dict (CPU tensors, torch.save): when asked, and at the end,
+                                   before the record that finishes the run
+    ("error", UserError)           an exception ended the run; the page shows its message
+    ("end", None)                  the run ended by itself or was stopped, and said all it had to say
+Server -> worker: the flags of a ``Control``, read between steps.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import math
+import os
+import signal
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnviz.data import Mnist
+from cnnviz.errors import UserError
+from cnnviz.model import ModelConfig, build_model
+from cnnviz.train import TrainConfig, iter_training
+
+PAUSE_POLL_SECONDS = 0.1  # how often a paused worker looks for stop, weight requests and a vanished server
+
+
+
+@dataclass(frozen=True)
+class Control:
+    """What the server tells a running worker; it reads these between steps. Pass it to the process when starting it."""
+
+    stop: Any  # multiprocessing Event: end after the current step
+    running: Any  # multiprocessing Event: cleared = pause after the current step
+    want_weights: Any  # multiprocessing Event: send the weights after the current step (the worker clears it)
+    threads: Any  # multiprocessing Value("i"): torch threads the worker should use
+
+    @classmethod
+    def create(cls, context, threads: int) -> Control:
+        running = context.Event()
+        running.set()
+        return cls(context.Event(), running, context.Event(), context.Value("i", threads, lock=False))
+
+
+def weights_bytes(model: nn.Module) -> bytes:
+    """The state_dict as torch.save bytes, every tensor on the CPU (a CUDA model's weights cannot cross otherwise)."""
+    buffer = io.BytesIO()
+    torch.save({name: value.detach().cpu() for name, value in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def with_weights(model: nn.Module, data: bytes) -> nn.Module:
+    """A copy of ``model`` holding the weights in ``data``; ``model`` itself is left as it was, so a page that is
+    reading it never sees half of the old weights and half of the new."""
+    fresh = copy.deepcopy(model)
+    fresh.load_state_dict(torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"))
+    return fresh
+
+
+def failure(error: BaseException) -> UserError:
+    """What the page says about an exception that ended a run: a UserError as it is, out of memory in plain words,
+    anything else by its type and text (never a traceback)."""
+    if isinstance(error, UserError):
+        return error
+    text = str(error)
+    if isinstance(error, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text:
+        return UserError("error.worker.out_of_memory")
+    return UserError("error.worker.crashed", kind=type(error).__name__, detail=text[:300])
+
+
+def exit_failure(exitcode: int | None) -> UserError:
+    """What the page says when a worker ended without a word: killed (most often for memory), crashed, or exited."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        key = "error.worker.killed" if exitcode == -signal.SIGKILL else "error.worker.signal"
+        return UserError(key, signal=name)
+    return UserError("error.worker.exited", code=exitcode)
+
+
+def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist, control: Control, conn) -> None:
+    """The worker process's whole life: train, report every record, obey ``control``; tell the server how it ended.
+
+    Args:
+        model_cfg, train_cfg: the run.
+        data: MNIST; its tensors arrive through shared memory, not copied.
+        control: the server's flags.
+        conn: the sending end of the pipe to the server.
+    """
+    parent = os.getppid()
+    try:
+        chooser = ThreadChooser(max(1, control.threads.value))
+        threads = _use_threads(0, chooser.threads, conn)
+        model = build_model(model_cfg, seed=train_cfg.seed)
+        final_weights_sent, last_step = False, None
+        for record in iter_training(model_cfg, train_cfg, data, stop=control.stop, model=model):
+            if record.kind in ("done", "diverged"):
+                conn.send(("weights", weights_bytes(model)))  # first, so a finished job already has its last weights
+                final_weights_sent = True
+            conn.send(("record", record))
+            if record.kind == "step":
+                if last_step is not None:
+                    chooser.observe(record.elapsed - last_step.elapsed)  # training time only: no evaluations
+                last_step = record
+            _send_weights_if_asked(control, conn, model)
+            if os.getppid() != parent:  # a server killed outright cannot stop us: do not train on for nobody
+                raise SystemExit("the server that started this run has gone")
+            chooser.allow(max(1, control.threads.value))
+            threads = _use_threads(threads, chooser.threads, conn)
+            _hold_while_paused(control, conn, model, parent)
+        if not final_weights_sent:
+            conn.send(("weights", weights_bytes(model)))
+        conn.send(("end", None))
+    except BaseException as error:  # the server must hear why, whatever it was
+        try:
+            conn.send(("error", failure(error)))
+        except OSError:
+            pass  # the server is gone: there is nobody left to tell
+    finally:
+        conn.close()
+
+
+class ThreadChooser:
+    """Chooses, step by step, between every thread the server allows (``budget``) and a single one.
+
+    On a quiet machine more threads train faster. When other programs keep the cores busy (the browser drawing
+    the page, someone else's work), threads that must meet after every operation wait for each other: on this
+    project's 2-core machines a step then took over ten times longer with 2 threads than with 1. So the worker
+    times its own steps in windows. It tries a single thread once early on, and again whenever a window with every
+    thread runs clearly slower than the best so far; on one thread it tries every thread again now and then. A
+    try lasts a few steps and the faster choice is kept; each try that changes nothing doubles the wait before the
+    next, so a quiet machine pays about one try per run.
+    """
+
+    WINDOW = 20  # steps per timing window
+    FIRST_STAY = 30  # steps after a try before the next may start
+    LONGEST_STAY = 480  # the longest that wait grows
+    TRY_STEPS = 8  # steps timed with the other choice
+    SETTLE_STEPS = 2  # steps left untimed after a switch, while the new thread team and its kernels warm up
+    MARGIN = 0.1  # the other choice must be this much faster per step to be kept
+    SLOWDOWN = 1.3  # a window with every thread this much slower than the best one suggests the cores are busy
+
+    def __init__(self, budget: int):
+        self._start_from(budget)
+
+    def allow(self, budget: int) -> None:
+        """The server's budget changed (a run started or ended): start again from it."""
+        if budget != self.budget:
+            self._start_from(budget)
+
+    def observe(self, seconds: float) -> None:
+        """One training step took ``seconds`` with ``self.threads``; afterwards ``self.threads`` is for the next."""
+        if self.budget == 1:
+            return
+        if self._settle:
+            self._settle -= 1
+            return
+        self._times.append(seconds)
+        self._since_try += 1
+        if self._trying:
+            if len(self._times) == self.TRY_STEPS:
+                self._judge(statistics.median(self._times))
+            return
+        if len(self._times) < self.WINDOW:
+            return
+        median, self._times = statistics.median(self._times), []
+        if self.threads == self.budget:
+            self._best = min(self._best, median)
+            worth_a_try = not self._tried or median > self.SLOWDOWN * self._best
+        else:
+            worth_a_try = True  # one thread is the fallback: the cores may have come free since
+        if worth_a_try and self._since_try >= self.stay:
+            self._baseline, self.threads = median, self._other()
+            self._begin(trying=True)
+
+    def _judge(self, trial: float) -> None:
+        if trial < (1 - self.MARGIN) * self._baseline:
+            self.stay = self.FIRST_STAY  # keep the new choice, and look again soon: the machine is changing
+            if self.threads == self.budget:
+                self._best = min(self._best, trial)
+        else:
+            self.stay = min(2 * self.stay, self.LONGEST_STAY)
+            self.threads = self._other()  # back to the choice that was faster
+        self._tried, self._since_try = True, 0
+        self._begin(trying=False)
+
+    def _start_from(self, budget: int) -> None:
+        self.budget = self.threads = budget
+        self.stay = self.FIRST_STAY
+        self._best, self._baseline, self._tried, self._since_try = math.inf, 0.0, False, 0
+        self._begin(trying=False)
+
+    def _begin(self, trying: bool) -> None:
+        self._trying, self._settle, self._times = trying, self.SETTLE_STEPS, []
+
+    def _other(self) -> int:
+        return 1 if self.threads == self.budget else self.budget
+
+
+def _use_threads(current: int, wanted: int, conn) -> int:
+    if wanted != current:
+        torch.set_num_threads(wanted)  # takes effect from the next parallel region: safe between steps
+        conn.send(("threads", wanted))
+    return wanted
+
+
+def _send_weights_if_asked(control: Control, conn, model: nn.Module) -> None:
+    if control.want_weights.is_set():
+        control.want_weights.clear()
+        conn.send(("weights", weights_bytes(model)))
+
+
+def _hold_while_paused(control: Control, conn, model: nn.Module, parent: int) -> None:
+    if control.running.is_set():
+        return
+    conn.send(("state", "paused"))
+    while not control.running.wait(PAUSE_POLL_SECONDS):
+        if control.stop.is_set():
+            return
+        _send_weights_if_asked(control, conn, model)  # a paused model can still be inspected
+        if os.getppid() != parent:
+            raise SystemExit("the server that started this run has gone")
+    if not control.stop.is_set():
+        conn.send(("state", "running"))
