@@ -125,8 +125,8 @@ class Servers:
 @contextlib.contextmanager
 def servers(config: LoadConfig) -> Iterator[Servers]:
     ttl = config.ttl if config.ttl is not None else configured_ttl()
-    env = {} if config.sweep is None else {"CNNVIZ_SWEEP_SECONDS": str(config.sweep)}
     sweep = config.sweep if config.sweep is not None else float(os.environ.get("CNNVIZ_SWEEP_SECONDS", "30"))
+    env = {"CNNVIZ_SWEEP_SECONDS": str(sweep)}  # the app's default is off (cnnviz.ui.housekeeping.sweep_seconds)
     if config.replicas > 1:  # the replicas share the cores: torch's thread team in each gets its share of them
         env["OMP_NUM_THREADS"] = str(replica_threads(config.replicas))
     flags = ("--server.disconnectedSessionTTL", str(ttl))

@@ -72,7 +72,7 @@ def test_live_sessions_keep_everything_and_a_second_sweep_finds_nothing(runtime)
     assert runtime.uploaded_file_mgr.get_files("alive", ["a"])[0].data == b"abc"
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(None, 30.0), ("5", 5.0), ("0", 0.0), ("-2", 0.0)])
+@pytest.mark.parametrize(("value", "seconds"), [(None, 0.0), ("30", 30.0), ("5", 5.0), ("0", 0.0), ("-2", 0.0)])
 def test_sweep_interval_comes_from_the_environment(monkeypatch, value, seconds):
     if value is None:
         monkeypatch.delenv("CNNVIZ_SWEEP_SECONDS", raising=False)
