@@ -1,13 +1,16 @@
-"""cnnviz entry point: page config and navigation, nothing else."""
+"""cnnviz entry point: page config, navigation and the server-wide housekeeping, nothing else."""
 from pathlib import Path
 
 import streamlit as st
 
+from cnnviz.ui import housekeeping
 from cnnviz.ui.common import tr
 
 # A local icon: a ":material/...:" page icon would be fetched from a font CDN, and the app must work offline.
 st.set_page_config(page_title=tr("app.title"), page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
                    layout="wide")
+
+housekeeping.start()  # once per server process: frees what expired sessions leave behind
 
 pages = [
     st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", url_path="kernel-lab", default=True),

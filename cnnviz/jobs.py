@@ -419,9 +419,10 @@ def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig, *, epochs: str 
             f"{epochs.format(epochs=train_cfg.epochs)}{subset}")
 
 
-def default_idle_seconds() -> float:
-    """CNNVIZ_RUN_IDLE_SECONDS, else 180: how long a run nobody watches keeps training (a refresh takes seconds)."""
-    return max(1.0, float(os.environ.get("CNNVIZ_RUN_IDLE_SECONDS", "180")))
+def default_idle_seconds(otherwise: float = 180.0) -> float:
+    """CNNVIZ_RUN_IDLE_SECONDS, else ``otherwise``: how long a run nobody watches keeps training (a refresh takes
+    seconds). The app passes its ``server.disconnectedSessionTTL``: a run lives as long as its closed tab's session."""
+    return max(1.0, float(os.environ.get("CNNVIZ_RUN_IDLE_SECONDS", otherwise)))
 
 
 @dataclass

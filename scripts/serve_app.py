@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -29,15 +30,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running `streamlit run` of the app."""
+
+    url: str  # base URL, e.g. http://127.0.0.1:8501
+    process: subprocess.Popen  # the server process (its pid for memory readings)
+    log: Path  # its stdout and stderr, removed when the server stops
+
+
 @contextlib.contextmanager
-def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "app.py") -> Iterator[str]:
-    """Yield the base URL of a freshly started app (``script``, relative to the repository); raise RuntimeError with
-    the server's log if it never answers."""
-    port = free_port()
+def served_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "app.py",
+               port: int | None = None, flags: tuple[str, ...] = ()) -> Iterator[Served]:
+    """A freshly started app (``script``, relative to the repository) on ``port`` (a free one if None), with extra
+    ``flags`` for `streamlit run`; raise RuntimeError with the server's log if it never answers."""
+    port = port or free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix=f"streamlit-{port}-", suffix=".log", delete=False)
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *flags],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
@@ -55,7 +66,7 @@ def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None, script:
                 raise RuntimeError(f"streamlit did not answer on port {port} (exit code {server.poll()}):\n"
                                    f"{log.read()[-3000:]}")
             time.sleep(0.5)
-        yield url
+        yield Served(url, server, Path(log.name))
     finally:
         server.terminate()
         try:
@@ -64,3 +75,11 @@ def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None, script:
             server.kill()
         log.close()
         os.unlink(log.name)
+
+
+@contextlib.contextmanager
+def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "app.py") -> Iterator[str]:
+    """Yield the base URL of a freshly started app (``script``, relative to the repository); raise RuntimeError with
+    the server's log if it never answers."""
+    with served_app(timeout=timeout, env=env, script=script) as served:
+        yield served.url

@@ -11,7 +11,7 @@ import streamlit as st
 from torch import nn
 
 from cnnviz.data import load_mnist
-from cnnviz.jobs import JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_limit
+from cnnviz.jobs import JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_idle_seconds, default_limit
 from cnnviz.model import ModelConfig
 from cnnviz.pages.train import TrainPageState
 from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
@@ -30,7 +30,8 @@ def limiter() -> JobLimiter:
 
 @st.cache_resource(show_spinner=False)
 def registry() -> RunRegistry:
-    return RunRegistry()
+    # A run nobody watches stops when a closed tab's session expires: a refresh within that time finds both again.
+    return RunRegistry(idle_seconds=default_idle_seconds(float(st.get_option("server.disconnectedSessionTTL"))))
 
 
 def find_run(run_id: str) -> Run | None:

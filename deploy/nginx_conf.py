@@ -1,0 +1,49 @@
+"""Fill in deploy/nginx.conf for replicas of the app on this machine and print it.
+
+    python deploy/nginx_conf.py --listen 80 --ports 8501 8502 --temp /var/lib/cnnviz-nginx > /etc/cnnviz-nginx.conf
+
+``--temp`` is a folder nginx may write its buffers to (it must exist). bench/load.py --replicas uses the same
+function for its loopback test.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parent / "nginx.conf"
+
+
+def nginx_conf(listen: str, ports: list[int], temp: Path) -> str:
+    """deploy/nginx.conf for replicas on loopback ``ports``, listening on ``listen`` (e.g. "127.0.0.1:8080")."""
+    if not ports or len(set(ports)) != len(ports):
+        raise ValueError(f"need one distinct port per replica, got ports={ports}")
+    addresses = [f"127.0.0.1:{port}" for port in ports]
+    pinned = []
+    for number, address in enumerate(addresses, start=1):
+        backups = " ".join(f"server {other} backup;" for other in addresses if other != address)
+        pinned.append(f"upstream cnnviz_r{number} {{ server {address}; {backups} }}")
+    fills = {
+        "@LISTEN@": listen,
+        "@TEMP@": str(temp),
+        "@SERVERS@": " ".join(f"server {address};" for address in addresses),
+        "@PINNED@": "\n    ".join(pinned),
+        "@COOKIE_TO_UPSTREAM@": " ".join(f"r{n} cnnviz_r{n};" for n in range(1, len(addresses) + 1)),
+        "@ADDRESS_TO_COOKIE@": " ".join(f"{address} r{n};" for n, address in enumerate(addresses, start=1)),
+    }
+    text = TEMPLATE.read_text()
+    for placeholder, value in fills.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", default="80", help="nginx's listen address: a port, or address:port")
+    parser.add_argument("--ports", type=int, nargs="+", required=True, help="the replicas' ports on 127.0.0.1")
+    parser.add_argument("--temp", type=Path, required=True, help="a folder for nginx's buffers")
+    args = parser.parse_args()
+    print(nginx_conf(args.listen, args.ports, args.temp.resolve()), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The expired-session sweep, on Streamlit's real media and upload managers with a stand-in session store.
+
+The end-to-end check (a real server, tabs that close, their TTL running out) is tests/test_load_short.py.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from streamlit.runtime import media_file_manager
+from streamlit.runtime.caching.ttl_cache import TTLCache
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+from cnnviz.ui.housekeeping import Released, release_expired, sweep_seconds
+
+
+class Session:
+    """Stands in for an AppSession: shutting down releases what it holds, as AppSession.shutdown does."""
+
+    def __init__(self, session_id: str, media: MediaFileManager, uploads: MemoryUploadedFileManager):
+        self.id, self.media, self.uploads, self.shutdowns = session_id, media, uploads, 0
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+        self.uploads.remove_session_files(self.id)
+        self.media.clear_session_refs(self.id)
+        self.media.remove_orphaned_files()
+
+
+@pytest.fixture
+def runtime(monkeypatch):
+    media = MediaFileManager(MemoryMediaFileStorage("/media"))
+    uploads = MemoryUploadedFileManager("/_stcore/upload_file")
+
+    def show(session_id: str, picture: bytes, where: str) -> None:
+        monkeypatch.setattr(media_file_manager, "_get_session_id", lambda: session_id)
+        media.add(picture, "image/png", where)
+
+    show("alive", b"shared picture", "1.0")
+    show("dropped", b"shared picture", "1.0")  # the same bytes: one stored file, referenced by both sessions
+    show("dropped", b"dropped's picture", "1.1")
+    show("expired", b"expired's picture", "1.0")
+    uploads.add_file("alive", UploadedFileRec("a", "a.png", "image/png", b"abc"))
+    uploads.add_file("dropped", UploadedFileRec("d", "d.png", "image/png", b"12345"))
+    uploads.add_file("expired", UploadedFileRec("e", "e.png", "image/png", b"1234567"))
+    clock = [0.0]
+    kept = TTLCache(maxsize=128, ttl=10, timer=lambda: clock[0])  # Streamlit's store of disconnected sessions
+    expired = Session("expired", media, uploads)
+    kept["expired"] = SimpleNamespace(session=expired)
+    clock[0] = 11.0  # its reconnect time ran out; the store still holds it
+    alive = SimpleNamespace(session=SimpleNamespace(id="alive"))
+    manager = SimpleNamespace(_session_storage=SimpleNamespace(_cache=kept),
+                              list_sessions=lambda: [alive, *kept.values()])
+    return SimpleNamespace(media_file_mgr=media, uploaded_file_mgr=uploads, _session_mgr=manager, expired=expired)
+
+
+def test_expired_and_dropped_sessions_give_back_their_uploads_and_own_pictures(runtime):
+    released = release_expired(runtime)
+    assert released == Released(shut_down=1, sessions=1, upload_bytes=7 + 5, media_files=2)
+    assert runtime.expired.shutdowns == 1 and runtime._session_mgr._session_storage._cache.expire() == []
+    assert set(runtime.uploaded_file_mgr.file_storage) == {"alive"}
+    assert len(runtime.media_file_mgr._file_metadata) == 1  # the picture "alive" still shows is kept
+
+
+def test_live_sessions_keep_everything_and_a_second_sweep_finds_nothing(runtime):
+    release_expired(runtime)
+    assert release_expired(runtime) == Released(shut_down=0, sessions=0, upload_bytes=0, media_files=0)
+    assert runtime.expired.shutdowns == 1
+    assert runtime.uploaded_file_mgr.get_files("alive", ["a"])[0].data == b"abc"
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 0.0), ("30", 30.0), ("5", 5.0), ("0", 0.0), ("-2", 0.0)])
+def test_sweep_interval_comes_from_the_environment(monkeypatch, value, seconds):
+    if value is None:
+        monkeypatch.delenv("CNNVIZ_SWEEP_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("CNNVIZ_SWEEP_SECONDS", value)
+    assert sweep_seconds() == seconds
