@@ -23,6 +23,7 @@ HTTP/1.1 client (one connection per request, ``Connection: close``), enough for 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,6 +42,13 @@ PARALLEL_DOWNLOADS = 6  # a browser opens about six connections per host
 CHOICE_WIDGETS = {"selectbox": "string_value", "radio": "string_value", "button_group": "string_array_value",
                   "multiselect": "string_array_value"}
 FINISHED = ForwardMsg.ScriptFinishedStatus  # FINISHED_SUCCESSFULLY, FINISHED_EARLY_FOR_RERUN, ...
+
+
+def run_sync(coroutine, timeout: float | None = None):
+    """Run ``coroutine`` to its end from synchronous code, in a thread of its own, so it works beside an event loop
+    that is already running in this thread (playwright's sync API keeps one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=timeout)
 
 
 class ClientError(RuntimeError):
@@ -216,7 +224,7 @@ class LightSession:
         return self._query
 
     def texts(self, container_key: str | None = None) -> list[str]:
-        """Markdown, headings, message boxes and progress texts on the page, or inside the container with key
+        """Markdown, headings, message boxes, progress texts and code blocks on the page, or inside the container with key
         ``container_key``."""
         found = []
         for element in self._within(container_key):
@@ -225,6 +233,8 @@ class LightSession:
                 found.append(getattr(element, kind).body)
             elif kind == "progress":
                 found.append(element.progress.text)
+            elif kind == "code":
+                found.append(element.code.code_text)
         return found
 
     def image_urls(self, container_key: str | None = None) -> list[str]:

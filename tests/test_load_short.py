@@ -6,7 +6,6 @@ never asserts a time: the machine is shared.
 """
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from scripts.serve_app import served_app
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import load  # noqa: E402  (bench/load.py)
+from light_client import run_sync  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def result():
                              train_query="n=1000&ep=1", ttl=TTL, sweep=SWEEP, deadline=240, settle=0.5)
     with served_app(env={"CNNVIZ_SWEEP_SECONDS": str(SWEEP)}, flags=("--server.disconnectedSessionTTL", str(TTL)),
                     timeout=180) as served:
-        yield asyncio.run(load.run_load(config, load.Servers(served.url, [served], TTL, SWEEP)))
+        yield run_sync(load.run_load(config, load.Servers(served.url, [served], TTL, SWEEP)))
 
 
 def test_no_errors_anywhere(result):

@@ -6,7 +6,6 @@ until then). Light clients stand in for the tabs (bench/light_client.py).
 """
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from scripts.serve_app import served_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from light_client import LightSession  # noqa: E402
+from light_client import LightSession, run_sync  # noqa: E402
 from load import FINISHED_STATES, progress  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -73,7 +72,7 @@ async def story() -> dict:
 
 @pytest.fixture(scope="module")
 def result():
-    return asyncio.run(story())
+    return run_sync(story())
 
 
 def test_a_refresh_within_the_ttl_finds_the_run_training(result):

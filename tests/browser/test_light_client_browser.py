@@ -4,26 +4,18 @@ Pictures are served under a hash of their bytes, so equal URLs mean byte-identic
 """
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from browser_kit import open_page, set_number, wait_for_query
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from light_client import LightSession  # noqa: E402
+from light_client import LightSession, run_sync  # noqa: E402
 
 DIMS = re.compile(r"\d+ × \d+")
 LINK = "?k=sobel_x&s=2%2C1&ws=256"
-
-
-def in_thread(coroutine):
-    """Run the light client's coroutine beside playwright's own event loop."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout=120)
 
 
 def browser_view(page) -> tuple[list[str], str]:
@@ -41,7 +33,7 @@ def test_the_light_client_sees_the_browser_s_shapes_and_pictures(app_url, page):
         await session.close()
         return first, second, change, session.errors
 
-    first, second, change, errors = in_thread(light())
+    first, second, change, errors = run_sync(light(), timeout=120)
     assert errors == []
     assert first[0][:2] == ["256 × 256", "128 × 256"]  # input, then stride 2 down the rows: (256 + 2 - 3) // 2 + 1
     assert second[0][:2] == ["256 × 256", "128 × 86"]  # stride 3 across: (256 + 2 - 3) // 3 + 1 = 86
