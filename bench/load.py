@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, machine  # noqa: E402
 from light_client import ClientError, LightSession, http  # noqa: E402
 from deploy.nginx_conf import nginx_conf  # noqa: E402
-from scripts.serve_app import free_port, served_app  # noqa: E402
+from scripts.serve_app import free_port, served_app, stop_process  # noqa: E402
 
 from cnnviz import kernels  # noqa: E402
 
@@ -174,11 +174,7 @@ def nginx(replicas) -> Iterator[str]:
             time.sleep(0.3)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -39,6 +39,15 @@ class Served:
     log: Path  # its stdout and stderr, removed when the server stops
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Ask ``process`` to end; kill it if it has not within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextlib.contextmanager
 def served_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "app.py",
                port: int | None = None, flags: tuple[str, ...] = ()) -> Iterator[Served]:
@@ -68,11 +77,7 @@ def served_app(*, timeout: float = 90, env: dict[str, str] | None = None, script
             time.sleep(0.5)
         yield Served(url, server, Path(log.name))
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
         log.close()
         os.unlink(log.name)
 
