@@ -11,7 +11,6 @@ from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from cnnviz import train_figures
@@ -27,7 +26,7 @@ from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, 
                           save_checkpoint, settled_eta)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import current_language, guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
@@ -211,28 +210,16 @@ def _live(run: Run, snap) -> None:
         metrics[3].metric(tr("train.metric.lr"), f"{last.lr:.2g}" if last else "–")
 
 
-# A room of viewers redraws the same run: each picture is built once per run, step count and language, and shared.
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _curves(run_id: str, steps: int, evals: int, language: str, _run: Run, _snap) -> go.Figure:
-    current = train_figures.curves_from(_snap.label, _snap.steps, _snap.evals)
-    previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in _run.previous]
-    return train_figures.training_figure(current, previous, figure_text())
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _filters(run_id: str, steps: int, _model) -> bytes:
-    return train_figures.filters_png(to_numpy(first_conv_weight(_model)))
-
-
 def _live_charts(run: Run, snap) -> None:
     """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
     job = run.job
     if snap.steps:
-        figure = _curves(run.id, len(snap.steps), len(snap.evals), current_language(), run, snap)
-        st.plotly_chart(figure, key="train_curves")
+        current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
+        previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+        st.plotly_chart(train_figures.training_figure(current, previous, figure_text()), key="train_curves")
     if job.model is not None:
         st.markdown(f"**{tr('train.filters')}**")
-        st.image(_filters(run.id, len(snap.steps), job.model), caption=tr("train.filters_help"))
+        st.image(train_figures.filters_png(to_numpy(first_conv_weight(job.model))), caption=tr("train.filters_help"))
 
 
 def _draw_live(draw, run_id: str, watching: bool) -> None:
