@@ -88,16 +88,16 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return tuple(widths)
 
 
-def format_hidden(widths: tuple[int, ...]) -> str:
+def format_hidden(widths: tuple[int, ...], separator: str = ", ") -> str:
     """The text ``parse_hidden`` reads back: "1024, 128", or "0" for none."""
-    return ", ".join(map(str, widths)) or "0"
+    return separator.join(map(str, widths)) or "0"
 
 
 class HiddenCodec(Codec):
     """Hidden FC widths as "1024,128"; "0" is none. An old link's single width ("fc=64") reads as one layer."""
 
     def format(self, value: tuple[int, ...]) -> str:
-        return ",".join(map(str, value)) or "0"
+        return format_hidden(value, ",")
 
     def parse(self, text: str) -> tuple[int, ...]:
         return parse_hidden(text)
