@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -126,6 +127,19 @@ def _inner(element: Any) -> Any:
 def _kind(element: Any) -> str | None:
     """An Element's type ("markdown", "imgs", "selectbox", ...); None for a Block."""
     return element.WhichOneof("type") if isinstance(element, Element) else None
+
+
+def _grid_pictures(component: Any) -> dict[str, str]:
+    """A picture grid's pictures by slot (legend included), from the data its element carries; {} for another
+    component."""
+    try:
+        data = json.loads(component.json)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict) or "pictures" not in data:
+        return {}
+    pictures = [*data["pictures"], *([data["legend"]] if data.get("legend") else [])]
+    return {picture["slot"]: picture["src"] for picture in pictures}
 
 
 @dataclass
@@ -238,9 +252,22 @@ class LightSession:
         return found
 
     def image_urls(self, container_key: str | None = None) -> list[str]:
-        """The pictures' URLs, on the page or inside the container with key ``container_key``."""
-        return [img.url for element in self._within(container_key) if _kind(element) == "imgs"
-                for img in element.imgs.imgs]
+        """The pictures' URLs, on the page or inside the container with key ``container_key``: ``st.image``'s and
+        those of picture grids (``cnnviz.ui.pictures``)."""
+        urls = []
+        for element in self._within(container_key):
+            if _kind(element) == "imgs":
+                urls += [img.url for img in element.imgs.imgs]
+            elif _kind(element) == "bidi_component":
+                urls += [url for url in _grid_pictures(element.bidi_component).values() if url]
+        return urls
+
+    def picture_urls(self, key: str) -> dict[str, str]:
+        """The pictures of the picture grid with key ``key``, by slot ("conv": its URL); ClientError if none."""
+        for _, element in self._nodes():
+            if _kind(element) == "bidi_component" and element.bidi_component.id.endswith(f"-{key}"):
+                return _grid_pictures(element.bidi_component)
+        raise ClientError(f"no picture grid with key {key!r} on the page")
 
     # --- changing the page ---------------------------------------------------------------------------------
 
@@ -278,7 +305,8 @@ class LightSession:
         else:
             raise ClientError(f"cannot set a {kind} ({key!r})")
         self._values[proto.id] = state
-        return await self._interact(self._client_state())
+        # A setting may rerun one fragment instead of the page (the Kernel Lab's outputs): either end counts.
+        return await self._interact(self._client_state(), fragment=True)
 
     async def click(self, key: str) -> Change:
         """Press the button with user key ``key``."""

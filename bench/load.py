@@ -54,11 +54,11 @@ PROGRESS = re.compile(r"(\w+) · step (\d+)/(\d+) · epoch [\d.]+ · ([\d,]+|–
 FINISHED_STATES = ("Done", "Stopped", "Diverged", "Failed")
 # In the page: the convolution picture has a new source, the run is over and every picture has loaded.
 UPDATED_JS = """(before) => {
-  const conv = document.querySelector('.st-key-kl_map_conv img');
+  const conv = document.querySelector('.st-key-kl_maps [data-slot=conv] img');
   if (!conv || conv.src === before || !document.querySelector('%s')) return false;
   return [...document.querySelectorAll('[data-testid=stMain] img')].every(i => i.complete && i.naturalWidth > 0);
 }""" % IDLE
-CONV_SRC_JS = "() => document.querySelector('.st-key-kl_map_conv img')?.src || ''"
+CONV_SRC_JS = "() => document.querySelector('.st-key-kl_maps [data-slot=conv] img')?.src || ''"
 
 
 @dataclass(frozen=True)
@@ -323,10 +323,10 @@ class LightTab:
 
     async def change(self, key: str, value: object) -> float | None:
         """Seconds from the change to its last new picture; None if the convolution picture did not change."""
-        before = self.session.image_urls("kl_map_conv")
+        before = self.session.picture_urls("kl_maps").get("conv")
         change = await self.session.set(key, preset_label(self.session, value) if key == "kl_preset" else value)
         self.script_seconds = change.script_seconds
-        return change.seconds if self.session.image_urls("kl_map_conv") != before else None
+        return change.seconds if self.session.picture_urls("kl_maps").get("conv") != before else None
 
     async def close(self) -> list[str]:
         await self.session.close()
@@ -348,7 +348,7 @@ class BrowserTab:
         self.page.on("requestfailed", lambda r: self.errors.append(f"failed {r.url} {r.failure}"))
         started = time.perf_counter()
         await self.page.goto(f"{self.url}/")
-        await self.page.wait_for_selector(".st-key-kl_map_conv img")
+        await self.page.wait_for_selector(".st-key-kl_maps [data-slot=conv] img")
         await self.page.wait_for_selector(IDLE)
         return time.perf_counter() - started
 

@@ -31,3 +31,11 @@ def edit_grid(app: AppTest, key: str, edits: dict[int, dict[int, str]]) -> AppTe
 def grid_key(app: AppTest, page_prefix: str, grid: str, suffix: str = "") -> str:
     """The current widget key of a page's grid (its version moves whenever the page loads new numbers)."""
     return f"{page_prefix}_{grid}_{app.session_state[f'{page_prefix}_grid_version']}{suffix}"
+
+
+def redraw(app: AppTest) -> AppTest:
+    """The whole page again, after a setting that reran only one fragment (the Kernel Lab's outputs).
+
+    After such a rerun AppTest's tree holds the fragment's elements alone, while a browser keeps the rest of the page
+    as it was; a full run of the same session draws every element again."""
+    return app.run()

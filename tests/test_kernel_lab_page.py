@@ -1,11 +1,12 @@
 """Kernel Lab through AppTest: every control changes what the page computes, the URL holds the view, nothing raises."""
 import io
+import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from apptest_kit import edit_grid, grid_key, page_state, run_page
+from apptest_kit import edit_grid, grid_key, page_state, redraw, run_page
 
 PAGE = "kernel_lab"
 
@@ -23,8 +24,19 @@ def kernel(app) -> np.ndarray:
     return state(app).kernel_array()
 
 
+def grids(app) -> dict[str, dict]:
+    """What each picture grid (``cnnviz.ui.pictures``) was sent, by its key: the pictures' titles, shapes, captions."""
+    return {element.key: json.loads(element.proto.json) for element in app.get("bidi_component")
+            if element.key.startswith("kl_")}
+
+
+def titles(app) -> list[str]:
+    """Every picture's title with its shape, as the page shows it: "**Input** `512 × 512`"."""
+    return [f"**{p['title']}** `{p['shape']}`" for grid in grids(app).values() for p in grid["pictures"]]
+
+
 def shapes(app) -> str:
-    return "\n".join(m.value for m in app.markdown if "`" in m.value)
+    return "\n".join([m.value for m in app.markdown if "`" in m.value] + titles(app))
 
 
 def captions(app) -> str:
@@ -33,7 +45,7 @@ def captions(app) -> str:
 
 
 def image_captions(app) -> list[str]:
-    return [img.caption for element in app.get("image") for img in element.proto.imgs]
+    return [f"{p['title']} · {p['shape']} · {p['caption']}" for grid in grids(app).values() for p in grid["pictures"]]
 
 
 def png(size=(40, 30), colour=True, fmt="PNG") -> bytes:
@@ -62,26 +74,40 @@ def test_sample_choice(at):
 
 
 def test_stride_changes_the_shape_and_the_url(at):
-    at.number_input(key="kl_stride_h").set_value(2).run()
+    redraw(at.number_input(key="kl_stride_h").set_value(2).run())
     assert "⌊(512 + 0 + 1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 256" in shapes(at)  # "same" at stride 2: ceil(512 / 2)
-    at.number_input(key="kl_stride_w").set_value(3).run()
+    redraw(at.number_input(key="kl_stride_w").set_value(3).run())
     assert "⌊(512 + 0 + 1 − 1·(3 − 1) − 1) / 3⌋ + 1 = 171" in shapes(at)
     assert at.query_params["s"] == "2,3"
+
+
+def test_a_setting_reruns_only_the_outputs(at):
+    """Stride, dilation, bias and the view redraw the outputs' fragment alone: the kernel editor, the inputs and the
+    settings are not sent again (a browser keeps them), so the browser redraws a fraction of the page."""
+    at.number_input(key="kl_stride_h").set_value(2).run()
+    assert not at.exception
+    assert "⌊(512 + 0 + 1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 256" in shapes(at)  # the outputs followed
+    assert not at.dataframe and not at.number_input and not at.title  # the rest was not redrawn
+    assert state(at).stride == (2, 1) and at.query_params["s"] == "2,1"  # published from the fragment
+    redraw(at)
+    assert at.number_input(key="kl_stride_h").value == 2 and at.dataframe
+    at.segmented_control(key="kl_pool").set_value("max").run()  # a choice that shows more widgets: the whole page
+    assert at.number_input(key="kl_pool_size_h").value == 2 and "Pooling: `128 × 256`" in shapes(at)
 
 
 def test_dilation_and_valid_padding(at):
     at.segmented_control(key="kl_padding").set_value("valid").run()
     assert "⌊(512 + 0 + 0 − 1·(3 − 1) − 1) / 1⌋ + 1 = 510" in shapes(at)
-    at.number_input(key="kl_dilation_h").set_value(3).run()
+    redraw(at.number_input(key="kl_dilation_h").set_value(3).run())
     assert "⌊(512 + 0 + 0 − 3·(3 − 1) − 1) / 1⌋ + 1 = 506" in shapes(at)
 
 
 def test_custom_padding_and_mode(at):
     at.segmented_control(key="kl_padding").set_value("custom").run()
-    at.number_input(key="kl_pad_h").set_value(4).run()
+    redraw(at.number_input(key="kl_pad_h").set_value(4).run())
     assert "⌊(512 + 4 + 4 − 1·(3 − 1) − 1) / 1⌋ + 1 = 518" in shapes(at)
     for mode in ("reflect", "replicate", "circular"):
-        at.selectbox(key="kl_mode").set_value(mode).run()
+        redraw(at.selectbox(key="kl_mode").set_value(mode).run())
         assert not at.exception and not at.error
     assert state(at).padding_mode == "circular"
 
@@ -89,7 +115,7 @@ def test_custom_padding_and_mode(at):
 def test_impossible_settings_explain_instead_of_crashing(at):
     at.selectbox(key="kl_sample").set_value("mnist_digit").run()
     at.segmented_control(key="kl_padding").set_value("valid").run()
-    at.number_input(key="kl_dilation_h").set_value(8).run()
+    redraw(at.number_input(key="kl_dilation_h").set_value(8).run())
     at.number_input(key="kl_rows").set_value(5).run()
     assert not at.exception
     assert "cannot work" in at.error[0].value and "dilation" in at.error[0].value
@@ -98,7 +124,7 @@ def test_impossible_settings_explain_instead_of_crashing(at):
 def test_floor_dropped_rows_are_reported(at):
     at.selectbox(key="kl_sample").set_value("mnist_digit").run()
     at.segmented_control(key="kl_padding").set_value("valid").run()
-    at.number_input(key="kl_stride_h").set_value(2).run()
+    redraw(at.number_input(key="kl_stride_h").set_value(2).run())
     # 28 rows, 3x3, stride 2: windows start at 0..24, the last covers rows 24-26; row 27 is dropped.
     assert any("drops 1 input row(s) and 0 column(s)" in w.value for w in at.warning)
 
@@ -166,7 +192,10 @@ def test_rgb_mode_shows_partials_and_the_parameter_count(at):
     at.selectbox(key="kl_sample").set_value("astronaut").run()
     at.segmented_control(key="kl_colour").set_value("rgb").run()
     assert kernel(at).shape == (3, 3, 3)
-    assert any("One 3-D filter" in s.value for s in at.subheader)
+    partials = grids(at)["kl_partials"]
+    assert "One 3-D filter" in partials["heading"]
+    assert [p["slot"] for p in partials["pictures"]] == ["partial0", "partial1", "partial2", "sum"]
+    assert partials["pictures"][3]["src"] == grids(at)["kl_maps"]["pictures"][1]["src"]  # the sum is the conv map
     assert any("3×3×3 = 27 weights + 1 bias = **28**" in m.value for m in at.markdown)
 
 
@@ -188,15 +217,15 @@ def test_switching_colour_keeps_an_edited_kernel(at):
 def test_flip_bias_activation_pooling_display(at):
     at.toggle(key="kl_flip").set_value(True).run()
     assert any("rotated 180°" in c.value for c in at.caption)
-    at.number_input(key="kl_bias").set_value(10.0).run()
+    redraw(at.number_input(key="kl_bias").set_value(10.0).run())
     at.selectbox(key="kl_activation").set_value("leaky_relu").run()
-    at.slider(key="kl_slope").set_value(0.3).run()
+    redraw(at.slider(key="kl_slope").set_value(0.3).run())
     at.segmented_control(key="kl_pool").set_value("max").run()
     assert "Pooling: `256 × 256`" in shapes(at)
-    at.number_input(key="kl_pool_stride_h").set_value(1).run()
+    redraw(at.number_input(key="kl_pool_stride_h").set_value(1).run())
     assert "Pooling: `511 × 256`" in shapes(at)
     for mode in ("abs", "clip", "minmax", "diverging", "auto"):
-        at.selectbox(key="kl_display").set_value(mode).run()
+        redraw(at.selectbox(key="kl_display").set_value(mode).run())
         assert not at.exception
     assert state(at).slope == 0.3 and at.query_params["a"] == "leaky_relu"
 
@@ -211,8 +240,8 @@ def test_automatic_display_is_gray_for_a_blur_and_signed_for_edges(at):
 def test_filter_bank_shows_what_fits_and_names_what_does_not(at):
     at.selectbox(key="kl_sample").set_value("mnist_digit").run()
     at.segmented_control(key="kl_padding").set_value("valid").run()
-    at.number_input(key="kl_dilation_h").set_value(5).run()
-    at.number_input(key="kl_dilation_w").set_value(5).run()
+    redraw(at.number_input(key="kl_dilation_h").set_value(5).run())
+    redraw(at.number_input(key="kl_dilation_w").set_value(5).run())
     at.number_input(key="kl_rows").set_value(1).run()  # the main kernel fits; the bank's 7x7 Gaussian does not
     at.number_input(key="kl_cols").set_value(1).run()
     assert not at.exception
@@ -253,13 +282,13 @@ def test_rgb_channel_slices_edit_separately(at):
 
 
 def test_column_geometry_and_pool_size(at):
-    at.number_input(key="kl_dilation_w").set_value(2).run()
+    redraw(at.number_input(key="kl_dilation_w").set_value(2).run())
     assert "⌊(512 + 2 + 2 − 2·(3 − 1) − 1) / 1⌋ + 1 = 512" in shapes(at)  # "same" pads for the dilated span
     at.segmented_control(key="kl_padding").set_value("custom").run()
-    at.number_input(key="kl_pad_w").set_value(3).run()
+    redraw(at.number_input(key="kl_pad_w").set_value(3).run())
     assert "⌊(512 + 3 + 3 − 2·(3 − 1) − 1) / 1⌋ + 1 = 514" in shapes(at)
     at.segmented_control(key="kl_pool").set_value("avg").run()
-    at.number_input(key="kl_pool_size_w").set_value(3).run()
+    redraw(at.number_input(key="kl_pool_size_w").set_value(3).run())
     assert "Pooling: `256 × 256`" in shapes(at)  # rows (512 - 2) / 2 + 1, cols (514 - 3) / 2 + 1
 
 
@@ -289,8 +318,8 @@ def test_camera_input(at):
 def test_zoom_window_on_big_maps(at):
     at.toggle(key="kl_details").set_value(True).run()  # cameraman at 512 px: too big for a whole heatmap
     assert any("Rows 224–287, columns 224–287" in c.value for c in at.caption)
-    at.slider(key="kl_zoom_row").set_value(0).run()
-    at.slider(key="kl_zoom_col").set_value(100).run()
+    redraw(at.slider(key="kl_zoom_row").set_value(0).run())
+    redraw(at.slider(key="kl_zoom_col").set_value(100).run())
     assert any("Rows 0–63, columns 448–511" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 4  # a window heatmap and a histogram per map
     assert at.query_params["z"] == "0,100"

@@ -4,7 +4,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_kit import edit_grid, grid_key, run_page
+from apptest_kit import edit_grid, grid_key, redraw, run_page
 
 ZH = {"lang": "zh"}
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -32,7 +32,7 @@ def test_selector_switches_language_and_the_url_follows():
     assert not at.exception
     assert at.title[0].value == "Kernel Lab" and at.selectbox(key="kl_activation").label == "Activation"
     assert "lang" not in at.query_params
-    at.number_input(key="kl_stride_h").set_value(2).run()  # another run: the choice is the session's now
+    redraw(at.number_input(key="kl_stride_h").set_value(2).run())  # another run: the choice is the session's now
     assert at.title[0].value == "Kernel Lab" and "lang" not in at.query_params
     selector(at).set_value("zh").run()
     assert at.title[0].value == "卷积核实验室" and at.query_params["lang"] == "zh"

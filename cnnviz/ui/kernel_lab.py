@@ -10,15 +10,17 @@ from dataclasses import replace
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from cnnviz import figures, kernels, pipeline
 from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.pictures import Picture, picture_grid
 from cnnviz.ui.state import PageBinding
-from cnnviz.ui.widgets import (geometry_controls, grid_version, image_input, kernel_sum_text, matrix_editor,
-                               pair_input, paste_rows)
+from cnnviz.ui.widgets import (geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
+                               matrix_editor, pair_input, pair_value, paste_rows)
 
 PAGE = "kernel_lab"
 PARTIAL_SIDE = 320  # the per-channel maps are shown four to a row
@@ -186,60 +188,76 @@ def _input_sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabStat
     return replace(state, source=source, sample=sample, working_size=int(working)), image, note, image_key
 
 
+OUTPUTS = "kl_outputs"  # the outputs' fragment: a setting that changes only what it draws reruns it alone
+
+
+def _rerun_outputs() -> None:
+    """A setting that changes only the outputs: rerun their fragment, not the page. The kernel editor, the inputs and
+    every setting stay as the browser shows them, so it redraws a third of the elements a fragment holding the
+    settings would make it redraw."""
+    try:
+        st.rerun(OUTPUTS)
+    except StreamlitAPIException:
+        pass  # the last full run stopped before the outputs (an error): returning reruns the whole page
+
+
 def _conv_sidebar(b: PageBinding, state: KernelLabState) -> KernelLabState:
-    """The sidebar's convolution settings: geometry, bias, activation, pooling and view (a change reruns only the
-    outputs' fragment)."""
+    """The sidebar's convolution settings: geometry, bias, activation, pooling and view. A change of a value reruns
+    only the outputs; a change of which widgets show (padding kind, flip, activation, pooling, details) the page."""
     with st.sidebar:
         st.subheader(tr("kl.geometry"))
-        geometry = geometry_controls(b, "kl", padding=state.padding, pad=state.pad, padding_mode=state.padding_mode,
-                                     stride=state.stride, dilation=state.dilation, flip=state.flip)
+        geometry_controls(b, "kl", padding=state.padding, pad=state.pad, padding_mode=state.padding_mode,
+                          stride=state.stride, dilation=state.dilation, flip=state.flip, on_change=_rerun_outputs)
         st.subheader(tr("kl.after_conv"))
-        bias = st.number_input(tr("kl.bias"), step=1.0, key=b.seed("kl_bias", float(state.bias)),
-                               help=tr("kl.bias_help"))
-        activation = st.selectbox(tr("kl.activation"), pipeline.MAP_ACTIVATIONS, key=b.seed("kl_activation", state.activation),
-                                  format_func=tr_option("kl.activation."))
-        slope = state.slope
+        st.number_input(tr("kl.bias"), step=1.0, key=b.seed("kl_bias", float(state.bias)), help=tr("kl.bias_help"),
+                        on_change=_rerun_outputs)
+        activation = st.selectbox(tr("kl.activation"), pipeline.MAP_ACTIVATIONS,
+                                  key=b.seed("kl_activation", state.activation), format_func=tr_option("kl.activation."))
         if activation == "leaky_relu":
-            slope = st.slider(tr("kl.leaky_slope"), 0.01, 0.5, step=0.01, key=b.seed("kl_slope", float(state.slope)))
+            st.slider(tr("kl.leaky_slope"), 0.01, 0.5, step=0.01, key=b.seed("kl_slope", float(state.slope)),
+                      on_change=_rerun_outputs)
         pool = st.segmented_control(tr("kl.pooling"), ["none", "max", "avg"], required=True,
                                     key=b.seed("kl_pool", state.pool), format_func=tr_option("kl.pool."))
-        pool_size, pool_stride = state.pool_size, state.pool_stride
         if pool != "none":
-            pool_size = pair_input(b, tr("kl.pool_size"), "kl_pool_size", pool_size, minimum=1, maximum=8)
-            pool_stride = pair_input(b, tr("kl.pool_stride"), "kl_pool_stride", pool_stride, minimum=1, maximum=8)
+            pair_input(b, tr("kl.pool_size"), "kl_pool_size", state.pool_size, minimum=1, maximum=8,
+                       on_change=_rerun_outputs)
+            pair_input(b, tr("kl.pool_stride"), "kl_pool_stride", state.pool_stride, minimum=1, maximum=8,
+                       on_change=_rerun_outputs)
         st.subheader(tr("kl.view"))
-        display = st.selectbox(tr("kl.display"), DISPLAYS, key=b.seed("kl_display", state.display),
-                               format_func=tr_option("kl.display."), help=tr("kl.display_help"))
-        details = st.toggle(tr("kl.details"), key=b.seed("kl_details", state.details))
-        zoom = state.zoom
-        if details:
+        st.selectbox(tr("kl.display"), DISPLAYS, key=b.seed("kl_display", state.display),
+                     format_func=tr_option("kl.display."), help=tr("kl.display_help"), on_change=_rerun_outputs)
+        if st.toggle(tr("kl.details"), key=b.seed("kl_details", state.details)):
             st.caption(tr("kl.zoom_help", side=64))
-            zoom = (st.slider(tr("kl.zoom_row"), 0, 100, format="%d%%", key=b.seed("kl_zoom_row", state.zoom[0])),
-                    st.slider(tr("kl.zoom_col"), 0, 100, format="%d%%", key=b.seed("kl_zoom_col", state.zoom[1])))
-    return replace(state, bias=float(bias), activation=activation, slope=float(slope), pool=pool, pool_size=pool_size,
-                   pool_stride=pool_stride, display=display, details=bool(details), zoom=(int(zoom[0]), int(zoom[1])),
-                   **geometry)
+            for key, label, value in (("kl_zoom_row", tr("kl.zoom_row"), state.zoom[0]),
+                                      ("kl_zoom_col", tr("kl.zoom_col"), state.zoom[1])):
+                st.slider(label, 0, 100, format="%d%%", key=b.seed(key, value), on_change=_rerun_outputs)
+    return _conv_state(state)
+
+
+def _conv_state(state: KernelLabState) -> KernelLabState:
+    """``state`` with the convolution settings the sidebar shows, read from the session: the outputs' fragment reruns
+    without drawing them. A setting whose widget is hidden (the slope without leaky ReLU) keeps its value."""
+    values = st.session_state
+    activation, pool, details = values["kl_activation"], values["kl_pool"], bool(values["kl_details"])
+    return replace(state, bias=float(values["kl_bias"]), activation=activation,
+                   slope=float(values["kl_slope"]) if activation == "leaky_relu" else state.slope, pool=pool,
+                   pool_size=pair_value("kl_pool_size") if pool != "none" else state.pool_size,
+                   pool_stride=pair_value("kl_pool_stride") if pool != "none" else state.pool_stride,
+                   display=values["kl_display"], details=details,
+                   zoom=(int(values["kl_zoom_row"]), int(values["kl_zoom_col"])) if details else state.zoom,
+                   **geometry_values("kl", pad=state.pad))
 
 
 # --- drawing -------------------------------------------------------------------------------------------------
 
-def _scale_caption(mode: str) -> str:
-    return tr(f"kl.scale.{mode}")
+def _map_caption(mode: str, value_range: tuple[float, float, float]) -> str:
+    """The scale a map is drawn on, and its statistics."""
+    return tr(f"kl.scale.{mode}") + " · " + tr("kl.stats", min=f"{value_range[0]:.4g}", max=f"{value_range[1]:.4g}",
+                                               mean=f"{value_range[2]:.4g}")
 
 
-def _stage(column, slot: str, title: str, values: np.ndarray, mode: str, picture: bytes, key: str,
-           state: KernelLabState, value_range: tuple[float, float, float]) -> None:
-    """One map: title with its shape, the picture at the input's scale, its scale and stats; details below."""
-    with column:
-        st.markdown(f"**{title}** `{' × '.join(map(str, values.shape))}`")
-        # The format named, so Streamlit sends the bytes as they are instead of re-encoding them on every run; the
-        # scale and the stats in the picture's own caption, since every element costs each rerun a millisecond or two.
-        caption = _scale_caption(mode) + " · " + tr("kl.stats", min=f"{value_range[0]:.4g}", max=f"{value_range[1]:.4g}",
-                                                     mean=f"{value_range[2]:.4g}")
-        st.image(picture, width="stretch", output_format="JPEG" if picture[:2] == b"\xff\xd8" else "PNG",
-                 caption=caption)
-        if state.details:
-            _details(slot, values, mode, key, state)
+def _shape_text(values: np.ndarray) -> str:
+    return " × ".join(map(str, values.shape))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -266,6 +284,16 @@ def _details(slot: str, values: np.ndarray, mode: str, key: str, state: KernelLa
                               key=f"kl_{slot}_dl_npy", width="stretch", icon=":material/data_array:")
 
 
+def _details_row(result: KernelLabResult, state: KernelLabState, slots: list[tuple[str, np.ndarray, int]],
+                 titles: dict[str, str], per_row: int) -> None:
+    """The hover heatmap, histogram and downloads of each map, under the maps in as many columns as they have."""
+    columns = st.columns(per_row)
+    for index, (name, values, _) in enumerate(slots):
+        with columns[index % per_row]:
+            st.markdown(f"**{titles[name]}**")
+            _details(name, values, result.displays[name], result.keys[name], state)
+
+
 def _shapes(result: KernelLabResult, state: KernelLabState) -> None:
     stages = result.stages
     with st.expander(tr("kl.shapes_title", shape=" × ".join(map(str, stages.shapes[-1].shape))), expanded=True,
@@ -278,15 +306,15 @@ def _shapes(result: KernelLabResult, state: KernelLabState) -> None:
                 if shape.rows is not None:
                     lines += [f"  - {tr('kl.formula_rows')} `{shape.rows.text}`",
                               f"  - {tr('kl.formula_cols')} `{shape.cols.text}`"]
+            params = result.params
+            kh, kw = params.kernel_hw
+            lines += ["", tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.channels * kh * kw,
+                             total=params.per_filter)]
             st.markdown("\n".join(lines))
             st.caption(tr("kl.formula_legend"))
             dropped = len(stages.dropped_rows), len(stages.dropped_cols)
             if any(dropped):
                 st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
-        params = result.params
-        kh, kw = params.kernel_hw
-        st.markdown(tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.channels * kh * kw,
-                       total=params.per_filter))
 
 
 def _pictures_for(result: KernelLabResult, state: KernelLabState, slots: list[tuple[str, np.ndarray, int]]):
@@ -305,25 +333,22 @@ def _pictures_for(result: KernelLabResult, state: KernelLabState, slots: list[tu
 
 
 class Layout:
-    """Where each part of the page goes. A kernel up to 7 columns wide sits beside the input and the output, so a
-    projector shows all three at once; a wider one gets the page's whole width, so a 15×15 grid needs no scrolling.
-    Every map sits in a column of the same width, so maps keep their sizes relative to the input."""
+    """Where each part of the page goes. A kernel up to 7 columns wide sits beside the maps (two a row), so a
+    projector shows the kernel, the input and the output at once; a wider one gets the page's whole width under the
+    maps (four a row), so a 15×15 grid needs no scrolling. Every map has a cell of the same width, so maps keep their
+    sizes relative to the input."""
 
     def __init__(self, kernel_cols: int):
         self.wide = kernel_cols > 7
         if self.wide:
-            maps = st.columns(4, gap="medium")
-            self.kernel, self.shapes = st.container(), st.container()
-            self.maps = {"input": maps[0], "conv": maps[1], "activation": maps[2], "pool": maps[3]}
+            self.maps, self.kernel, self.shapes = st.container(), st.container(), st.container()
         else:
-            top = st.columns([1.3, 1, 1], gap="medium")
-            below = st.columns([1.3, 1, 1], gap="medium")
-            self.kernel, self.shapes = top[0], below[0]
-            self.maps = {"input": top[1], "conv": top[2], "activation": below[1], "pool": below[2]}
+            left, self.maps = st.columns([1.3, 2], gap="medium")
+            self.kernel, self.shapes = left.container(), left.container()
 
 
-def draw(result: KernelLabResult, state: KernelLabState, layout: Layout) -> None:
-    """Every map in its place, the RGB partial sums, and the signed scale's legend."""
+def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partials_area) -> None:
+    """The maps as one grid, the RGB partial sums as another, and the signed scale's legend."""
     stages = result.stages
     slots = [("input", stages.image, figures.DISPLAY_MAX_SIDE), ("conv", stages.conv, figures.DISPLAY_MAX_SIDE)]
     if state.activation != "none":
@@ -332,32 +357,31 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout) -> None
         slots.append(("pool", stages.pooled, figures.DISPLAY_MAX_SIDE))
     partials = [(f"partial{c}", stages.partials[c], PARTIAL_SIDE) for c in range(3)] if stages.partials else []
     pictures = _pictures_for(result, state, slots + partials)
-    titles = {"input": tr("kl.stage.input"), "conv": tr("kl.stage.conv"), "activation": tr("kl.stage.activation"),
-              "pool": tr("kl.stage.pool")}
-    if stages.pooled is not None and state.activation == "none" and not layout.wide:
-        layout.maps["pool"], layout.maps["activation"] = layout.maps["activation"], layout.maps["pool"]
-    for (name, values, _), picture in zip(slots, pictures):
-        with layout.maps[name]:
-            with st.container(key=f"kl_map_{name}"):
-                _stage(st.container(), name, titles[name], values, result.displays[name], picture, result.keys[name],
-                       state, result.ranges[name])
-    if not result.kernel.any():
-        with layout.maps["conv"]:
-            st.info(tr("kl.zero_kernel", bias=f"{state.bias:g}"), icon=":material/info:")
+    titles = {name: tr(f"kl.stage.{name}") for name, _, _ in slots}
+    titles.update({f"partial{c}": tr(f"widgets.channel.{'rgb'[c]}") for c in range(len(partials))})
+    cells = [Picture(name, titles[name], picture, shape=_shape_text(values),
+                     caption=_map_caption(result.displays[name], result.ranges[name]))
+             for (name, values, _), picture in zip(slots + partials, pictures)]
+    legend = None
     if "diverging" in result.displays.values():
-        with layout.shapes:
-            st.image(figures.colorbar_png(), caption=tr("kl.legend"), width=220, output_format="PNG")
-    if partials:
-        st.subheader(tr("kl.partials"))
-        st.caption(tr("kl.partials_help"))
-        columns = st.columns(4)
-        for c, ((name, values, _), picture) in enumerate(zip(partials, pictures[len(slots):])):
-            _stage(columns[c], name, tr(f"widgets.channel.{'rgb'[c]}"), values, result.displays[name], picture,
-                   result.keys[name], state, result.ranges[name])
-        with columns[3]:
-            # The sum is the convolution map itself: the same picture as the convolution stage.
-            st.markdown(f"**{tr('kl.partials_sum', bias=f'{state.bias:g}')}**")
-            st.image(pictures[1], width="stretch", output_format="PNG")
+        legend = Picture("legend", tr("kl.legend"), figures.colorbar_png(), caption=tr("kl.legend"))
+    with layout.maps:
+        per_row = 4 if layout.wide else 2
+        picture_grid("kl_maps", cells[:len(slots)], columns=per_row, legend=legend)
+        if not result.kernel.any():
+            st.info(tr("kl.zero_kernel", bias=f"{state.bias:g}"), icon=":material/info:")
+        if state.details:
+            _details_row(result, state, slots, titles, per_row)
+    with partials_area:
+        if not partials:
+            st.empty()  # the area keeps its place for a later fragment rerun
+            return
+        # The sum is the convolution map itself: the same picture (and address) as the convolution stage.
+        total = Picture("sum", tr("kl.partials_sum", bias=f"{state.bias:g}"), pictures[1], shape=_shape_text(stages.conv))
+        picture_grid("kl_partials", [*cells[len(slots):], total], columns=4, min_cell=150, heading=tr("kl.partials"),
+                     text=tr("kl.partials_help"))
+        if state.details:
+            _details_row(result, state, partials, titles, 4)
 
 
 def _bank_choice(b: PageBinding, state: KernelLabState) -> KernelLabState:
@@ -387,15 +411,12 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
         requests.append((f"bank|{m.preset}|{result.keys['activation']}|{mode}",
                          lambda v=m.values, md=mode: figures.map_png(v, md, max_side=THUMBNAIL_SIDE)))
     pictures = dict(zip([m.preset for m in fitting], _pictures().get_many(requests)))
-    grid = st.columns(4)
-    for index, m in enumerate(result.bank):
-        with grid[index % 4]:
+    for m in result.bank:
+        if m.values is None:
             name = tr(kernels.PRESETS[m.preset].name_key)
-            if m.values is None:
-                st.error(tr("kl.bank_misfit", name=name, reason=tr_error(m.error)), icon=":material/block:")
-            else:
-                st.image(pictures[m.preset], width="stretch", caption=f"{name} · {' × '.join(map(str, m.values.shape))}",
-                         output_format="PNG")
+            st.error(tr("kl.bank_misfit", name=name, reason=tr_error(m.error)), icon=":material/block:")
+    picture_grid("kl_bank_pictures", [Picture(m.preset, tr(kernels.PRESETS[m.preset].name_key), pictures[m.preset],
+                                     shape=_shape_text(m.values)) for m in fitting], columns=4, min_cell=120)
 
 
 class _Areas:
@@ -407,48 +428,42 @@ class _Areas:
         self.full_run = True  # False once the full run that made them is over: later calls are fragment reruns
 
 
-@st.fragment
-def _outputs(b: PageBinding, base: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
+@st.fragment(key=OUTPUTS)
+def _outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
              started: float) -> None:
-    """The convolution settings and everything they change. A geometry, bias or view change reruns only this part:
-    the kernel editor, the input controls and the page header stay as they are in the browser, which then has a
-    third fewer elements to redraw."""
-    guarded(_draw_outputs, b, base, image, image_key, areas, started)  # a fragment's error would skip the page's guard
+    """Everything the convolution settings change. A change of a value reruns only this part (``_rerun_outputs``):
+    the settings, the kernel editor, the input controls and the page header stay as they are in the browser."""
+    guarded(_draw_outputs, b, state, image, image_key, areas, started)  # a fragment's error would skip the page's guard
 
 
-def _draw_outputs(b: PageBinding, base: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
+def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
                   started: float) -> None:
     if not areas.full_run:
-        # A fragment rerun: the page's own run is over, so start from the state it published, seeded afresh only
-        # where a callback asked for it.
+        # A fragment rerun: the page's own run is over, so start from the state it published, with the settings the
+        # sidebar shows now.
         started = time.perf_counter()
         b = page_state.bind(PAGE, KernelLabState)
-        base = b.state
+        state = _conv_state(b.state)
     layout = areas.layout
-    state = _conv_sidebar(b, base)
-    # Every run writes to every area once, so a fragment rerun may fill any of them (Streamlit reserves an area's
-    # place only for the fragment that wrote to it in the last full run).
-    for area in (*layout.maps.values(), layout.shapes, areas.partials, areas.bank):
-        area.empty()
     try:
         result = _compute(state, image_key, image, _convolutions(), _bank_maps())
     except ValueError as error:
-        with layout.maps["conv"]:
+        with layout.maps:
             st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
+        for area in (layout.shapes, areas.partials, areas.bank):
+            area.empty()  # every area is written on every run, so a later fragment rerun may fill it again
         b.publish(state)
         return
-    with areas.partials:
-        draw(result, state, layout)
+    draw(result, state, layout, areas.partials)
     with layout.shapes, section("shapes"):
         _shapes(result, state)
-    with areas.bank:
-        _bank_pictures(result, state)
     with st.sidebar:
         page_state.share_link(state, note=tr("kl.upload_link_note") if state.source != "sample" else "")
     b.publish(state)
-    elapsed_ms = 1000 * (time.perf_counter() - started)
-    page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
     with areas.bank:
+        _bank_pictures(result, state)
+        elapsed_ms = 1000 * (time.perf_counter() - started)
+        page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
         st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0],
                       w=result.stages.image.shape[1]))
 
@@ -460,6 +475,7 @@ def render() -> None:
     b.warn_ignored()
     page_state.show_flashes(PAGE)
     state, image, note, image_key = _input_sidebar(b, b.state)
+    state = _conv_sidebar(b, state)
     if note:
         st.info(note, icon=":material/info:")
     layout = Layout(state.kernel_array().shape[-1])

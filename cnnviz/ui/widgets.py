@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -65,35 +66,51 @@ def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side:
 
 
 def pair_input(b: PageBinding, label: str, key: str, value: tuple[int, int], *, minimum: int,
-               maximum: int) -> tuple[int, int]:
+               maximum: int, on_change: Callable[[], None] | None = None) -> tuple[int, int]:
     """Two small number inputs for a (rows, cols) setting."""
     st.markdown(f"**{label}**")
     left, right = st.columns(2)
-    rows = left.number_input(tr("widgets.rows"), minimum, maximum, key=b.seed(f"{key}_h", int(value[0])))
-    cols = right.number_input(tr("widgets.cols"), minimum, maximum, key=b.seed(f"{key}_w", int(value[1])))
-    return int(rows), int(cols)
+    left.number_input(tr("widgets.rows"), minimum, maximum, key=b.seed(f"{key}_h", int(value[0])), on_change=on_change)
+    right.number_input(tr("widgets.cols"), minimum, maximum, key=b.seed(f"{key}_w", int(value[1])), on_change=on_change)
+    return pair_value(key)
+
+
+def pair_value(key: str) -> tuple[int, int]:
+    """The (rows, cols) a ``pair_input`` shows: read from the session, so a fragment that did not draw it can too."""
+    return int(st.session_state[f"{key}_h"]), int(st.session_state[f"{key}_w"])
 
 
 def geometry_controls(b: PageBinding, key: str, *, padding: str, pad: tuple[int, int], padding_mode: str,
-                      stride: tuple[int, int], dilation: tuple[int, int], flip: bool, max_stride: int = 8) -> dict:
+                      stride: tuple[int, int], dilation: tuple[int, int], flip: bool, max_stride: int = 8,
+                      on_change: Callable[[], None] | None = None) -> dict:
     """Padding (valid / same / custom, and its mode), stride, dilation and the flip toggle.
 
+    ``on_change`` is called when a number or the padding mode changes; the padding choice and the flip change which
+    widgets and captions show, so they always rerun the page.
+
     Returns:
-        The same names as the keyword arguments, with the widgets' values.
+        ``geometry_values``: the same names as the keyword arguments, with the widgets' values.
     """
     padding = st.segmented_control(tr("widgets.padding"), ["valid", "same", "custom"], required=True,
                                    key=b.seed(f"{key}_padding", padding), help=tr("widgets.padding_help"),
                                    format_func=tr_option("widgets.padding."))
     if padding == "custom":
-        pad = pair_input(b, tr("widgets.padding_amount"), f"{key}_pad", pad, minimum=0, maximum=32)
-    padding_mode = st.selectbox(tr("widgets.padding_mode"), PADDING_MODES, key=b.seed(f"{key}_mode", padding_mode),
-                                format_func=tr_option("widgets.mode."), help=tr("widgets.padding_mode_help"))
-    stride = pair_input(b, tr("widgets.stride"), f"{key}_stride", stride, minimum=1, maximum=max_stride)
-    dilation = pair_input(b, tr("widgets.dilation"), f"{key}_dilation", dilation, minimum=1, maximum=8)
+        pair_input(b, tr("widgets.padding_amount"), f"{key}_pad", pad, minimum=0, maximum=32, on_change=on_change)
+    st.selectbox(tr("widgets.padding_mode"), PADDING_MODES, key=b.seed(f"{key}_mode", padding_mode),
+                 format_func=tr_option("widgets.mode."), help=tr("widgets.padding_mode_help"), on_change=on_change)
+    pair_input(b, tr("widgets.stride"), f"{key}_stride", stride, minimum=1, maximum=max_stride, on_change=on_change)
+    pair_input(b, tr("widgets.dilation"), f"{key}_dilation", dilation, minimum=1, maximum=8, on_change=on_change)
     flip = st.toggle(tr("widgets.flip"), key=b.seed(f"{key}_flip", flip), help=tr("widgets.flip_help"))
     st.caption(tr("widgets.flip_on") if flip else tr("widgets.flip_off"))
-    return {"padding": padding, "pad": pad, "padding_mode": padding_mode, "stride": stride, "dilation": dilation,
-            "flip": bool(flip)}
+    return geometry_values(key, pad=pad)
+
+
+def geometry_values(key: str, *, pad: tuple[int, int]) -> dict:
+    """What ``geometry_controls`` shows, read from the session (``pad`` stands while the padding is not custom)."""
+    padding = st.session_state[f"{key}_padding"]
+    return {"padding": padding, "pad": pair_value(f"{key}_pad") if padding == "custom" else pad,
+            "padding_mode": st.session_state[f"{key}_mode"], "stride": pair_value(f"{key}_stride"),
+            "dilation": pair_value(f"{key}_dilation"), "flip": bool(st.session_state[f"{key}_flip"])}
 
 
 # --- editable grids of numbers ---------------------------------------------------------------------------

@@ -20,16 +20,16 @@ LINK = "?k=sobel_x&s=2%2C1&ws=256"
 
 def browser_view(page) -> tuple[list[str], str]:
     shapes = page.locator(".st-key-kl_shapes").inner_text()
-    return DIMS.findall(shapes), page.locator(".st-key-kl_map_conv img").get_attribute("src")
+    return DIMS.findall(shapes), page.locator(".st-key-kl_maps [data-slot=conv] img").get_attribute("src")
 
 
 def test_the_light_client_sees_the_browser_s_shapes_and_pictures(app_url, page):
     async def light():
         session = LightSession(app_url)
         await session.open("", LINK[1:])
-        first = (DIMS.findall(" ".join(session.texts("kl_shapes"))), session.image_urls("kl_map_conv")[0])
+        first = (DIMS.findall(" ".join(session.texts("kl_shapes"))), session.picture_urls("kl_maps")["conv"])
         change = await session.set("kl_stride_w", 3)
-        second = (DIMS.findall(" ".join(session.texts("kl_shapes"))), session.image_urls("kl_map_conv")[0])
+        second = (DIMS.findall(" ".join(session.texts("kl_shapes"))), session.picture_urls("kl_maps")["conv"])
         await session.close()
         return first, second, change, session.errors
 
