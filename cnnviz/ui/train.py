@@ -34,10 +34,11 @@ from cnnviz.ui.state import PageBinding
 PAGE = session.TRAIN_PAGE
 # The four live numbers are one HTML element, redrawn every second: four st.metric in columns cost the watching
 # browser several times the work. 1.75rem values fit four to a row in the ~480 px the column has at 1280x720; on a
-# phone they wrap two to a row.
+# phone (where Streamlit stacks the columns, below 640 px) they sit two by two.
 _NUMBERS_CSS = """<style>
-.train-numbers { display: grid; grid-template-columns: repeat(auto-fit, minmax(6.25rem, 1fr)); gap: 0.25rem 1rem;
+.train-numbers { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0.25rem 1rem;
                  margin: 0.25rem 0 0.5rem; }
+@media (max-width: 640px) { .train-numbers { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 .train-numbers > div { display: flex; flex-direction: column; min-width: 0; }
 .train-numbers span { font-size: 0.875rem; opacity: 0.8; }
 .train-numbers span[title] { text-decoration: underline dotted; cursor: help; }
