@@ -122,7 +122,7 @@ def test_start_pause_stop(at):
     assert any("Training" in (p.text or "") for p in at.get("progress"))
     # While it trains: the live chart gets the run's curves, its x axis spanning the whole run (5 x 469 steps).
     (chart,) = [element for element in at.get("bidi_component") if element.key == "train_live_curves"]
-    data = json.loads(chart.proto.json or chart.proto.mixed.json)
+    data = json.loads(json.loads(chart.proto.json))  # JSON text, sent as a JSON string
     assert [panel["title"] for panel in data["panels"]] == ["loss", "accuracy", "learning rate"]
     assert data["x_max"] == 2345 and data["legend"][0]["label"].endswith("(this run)")
     assert not at.get("plotly_chart")  # the plotly figure waits for the end

@@ -211,7 +211,7 @@ export default function (args) {
     chart = build(root);
     charts.set(root, chart);
   }
-  chart.data = args.data;
+  chart.data = JSON.parse(args.data);  // text: see live_chart() in Python
   draw(root, chart);
   return chart.cleanup;
 }
@@ -220,7 +220,17 @@ export default function (args) {
 _component = st.components.v2.component("cnnviz.live_chart", html=_HTML, css=_CSS, js=_JS)
 
 
-def live_chart(data: dict, *, key: str) -> None:
-    """Draw ``data`` (from ``cnnviz.train_figures.live_chart_data``); a later call with the same ``key`` redraws the
-    same canvases in place, which is what the live fragment's reruns do."""
+def live_chart(data: str, *, key: str) -> None:
+    """Draw ``data``, the JSON text of ``cnnviz.train_figures.live_chart_data``; a later call with the same ``key``
+    redraws the same canvases in place, which is what the live fragment's reruns do.
+
+    Text, not a dict: Streamlit encodes a dict to JSON twice per mount (the payload, and a sorted copy for the
+    element's identity), which was most of the server's time for this element; a string passes through as it is,
+    and the text is built once for everyone watching the run.
+
+    Raises:
+        ValueError: ``data`` is not a string.
+    """
+    if not isinstance(data, str):
+        raise ValueError(f"the live chart takes JSON text (json.dumps of live_chart_data), got {type(data).__name__}")
     _component(key=key, data=data, width="stretch")

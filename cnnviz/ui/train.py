@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from html import escape
 from dataclasses import fields, replace
 
@@ -27,7 +28,7 @@ from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, 
                           save_checkpoint, settled_eta)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import current_language, guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.live_chart import live_chart
 from cnnviz.ui.state import PageBinding
 
@@ -232,21 +233,50 @@ def _numbers_html(snap) -> str:
     return f'{_NUMBERS_CSS}<div class="train-numbers">{cells}</div>'
 
 
+SHARE_SECONDS = 1.0  # a room watching one run shares its live chart and filters built within this long
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _shared(run_id: str, language: str) -> dict:
+    """What the pages following one run share, by kind: (built at, value). Twenty students on a watch link each
+    rebuilt the chart's curves and the filters picture every few seconds; within SHARE_SECONDS the first one's serve
+    them all (a race builds one twice, which is harmless)."""
+    return {}
+
+
+def _built(run: Run, kind: str, build):
+    box = _shared(run.id, current_language())
+    entry = box.get(kind)
+    if entry is None or time.monotonic() - entry[0] > SHARE_SECONDS:
+        entry = box[kind] = (time.monotonic(), build())
+    return entry[1]
+
+
+def _live_chart_json(run: Run, snap) -> str:
+    current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
+    previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+    data = train_figures.live_chart_data(current, previous, figure_text(),
+                                         total_steps=snap.latest.total_steps if snap.latest else 0)
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
+
+
 def _live_charts(run: Run, snap) -> None:
     """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
     job = run.job
     if snap.steps:
-        current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
-        previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
         if snap.state in FINISHED:  # the full figure, with hover and zoom, once nothing changes any more
+            current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
+            previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
             st.plotly_chart(train_figures.training_figure(current, previous, figure_text()), key="train_curves")
         else:  # while it trains, a few hundred points on canvases the browser redraws in place (see live_chart)
-            live_chart(train_figures.live_chart_data(current, previous, figure_text(),
-                                                     total_steps=snap.latest.total_steps if snap.latest else 0),
-                       key="train_live_curves")
-    if job.model is not None:
+            live_chart(_built(run, "chart", lambda: _live_chart_json(run, snap)), key="train_live_curves")
+    model = job.model
+    if model is not None:
         st.markdown(f"**{tr('train.filters')}**")
-        st.image(train_figures.filters_png(to_numpy(first_conv_weight(job.model))), caption=tr("train.filters_help"))
+        draw = lambda: train_figures.filters_png(to_numpy(first_conv_weight(model)))  # noqa: E731
+        # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
+        picture = draw() if snap.state in FINISHED else _built(run, "filters", draw)
+        st.image(picture, caption=tr("train.filters_help"))
 
 
 def _draw_live(draw, run_id: str, watching: bool) -> None:
