@@ -351,17 +351,28 @@ class LightSession:
 
     async def follow_fragments(self, seconds: float, until=None) -> None:
         """Keep the page's live fragments rerunning on their timers, as an open tab does, for at most ``seconds``
-        or until ``until(self)`` is true."""
+        or until ``until(self)`` is true.
+
+        Each fragment reruns on its own interval, as the browser's timer per fragment does: the Train page's status
+        every second and its curves every few seconds (rerunning every fragment at the shortest interval made each
+        client ask for the curves three times as often as a browser does).
+        """
         deadline = time.monotonic() + seconds
+        due: dict[str, float] = {}  # fragment id -> when its timer fires next
         while time.monotonic() < deadline and not (until and until(self)):
             if not self._fragments:
                 await asyncio.sleep(0.2)
                 continue
-            interval = min(self._fragments.values())
-            await asyncio.sleep(interval)
-            for fragment_id in list(self._fragments):
-                client_state = self._client_state(fragment_id)
-                await self._interact(client_state, fragment=True)
+            now = time.monotonic()
+            due = {fragment_id: due.get(fragment_id, now + interval)
+                   for fragment_id, interval in self._fragments.items()}
+            await asyncio.sleep(max(0.0, min(min(due.values()), deadline) - now))
+            for fragment_id in [f for f, when in due.items() if when <= time.monotonic()]:
+                if fragment_id not in self._fragments:
+                    continue  # a full run in between stopped it
+                interval = self._fragments[fragment_id]
+                await self._interact(self._client_state(fragment_id), fragment=True)
+                due[fragment_id] = max(due[fragment_id] + interval, time.monotonic())
 
     # --- protocol ------------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ class FigureText:
     test_loss: str = "test loss"
     train_accuracy: str = "train accuracy (smoothed)"
     test_accuracy: str = "test accuracy"
+    test_points: str = "test set"  # the live chart's legend entry for the test-set measurements (diamonds)
     true_digit: str = "true digit"  # confusion matrix: row axis
     predicted_digit: str = "predicted digit"  # confusion matrix: column axis
     confusion_at: str = "true {true}, predicted {predicted}: {count}"  # hover on a confusion cell
@@ -149,6 +151,61 @@ def _thinned(run: Curves) -> _Thinned:
     # Smooth on every step, then keep at most ~600 points: the browser redraws these every second.
     return _Thinned(run.label, thin(run.steps), thin(run.loss), thin(ema(run.loss)), thin(ema(run.accuracy)), thin(run.lr),
                     run.eval_steps, run.test_loss, run.test_accuracy)
+
+
+LIVE_POINTS = 300  # points per live curve: more than a ~250 px wide panel can show, few enough to send every update
+
+
+def _rounded(values: Sequence[float], digits: int = 4) -> list[float | None]:
+    """``digits`` significant digits (a canvas cannot show more, and the JSON sent every update stays small); a value
+    that is not finite (a diverged run) becomes None, a gap in the line: JSON has no NaN."""
+    return [float(f"{v:.{digits}g}") if math.isfinite(v) else None for v in values]
+
+
+def _line(steps: Sequence[int], values: Sequence[float], colour: str, style: str, limit: int) -> dict:
+    return {"x": thin(list(steps), limit), "y": _rounded(thin(list(values), limit)), "colour": colour, "style": style}
+
+
+def live_chart_data(current: Curves, previous: Sequence[Curves] = (), text: FigureText = ENGLISH, *,
+                    total_steps: int = 0, limit: int = LIVE_POINTS) -> dict:
+    """What the Train page's live chart draws while a run trains: the curves of ``training_figure``, as JSON.
+
+    Three panels (loss, accuracy, learning rate), each a list of lines drawn in order (older runs first, so this
+    run's lines lie on top). A line is ``{"x": steps, "y": values, "colour", "style"}`` with style "solid" (this
+    run), "dash" (an older run), "faint" (this run's raw loss) or "points" (test-set measurements); every per-step
+    line keeps at most ``limit`` points (``thin``), after smoothing on every step. The x axis spans ``total_steps``
+    (the run's planned length) or the longest run drawn, so the curve grows from left to right instead of the axis
+    rescaling at every update.
+
+    Raises:
+        ValueError: ``limit`` is below 2 or ``total_steps`` is negative.
+    """
+    if limit < 2:
+        raise ValueError(f"a live curve needs at least 2 points, got limit={limit}")
+    if total_steps < 0:
+        raise ValueError(f"total_steps must be 0 or more, got total_steps={total_steps}")
+    runs = [(run, RUN_COLOURS[1 + i % 3], "dash") for i, run in reversed(list(enumerate(previous)))]
+    runs.append((current, RUN_COLOURS[0], "solid"))
+    loss, accuracy, lr = [], [], []
+    for run, colour, style in runs:
+        if style == "solid":
+            loss.append(_line(run.steps, run.loss, colour, "faint", limit))
+        loss.append(_line(run.steps, ema(run.loss), colour, style, limit))
+        loss.append({"x": list(run.eval_steps), "y": _rounded(run.test_loss), "colour": colour, "style": "points"})
+        accuracy.append(_line(run.steps, ema(run.accuracy), colour, style, limit))
+        accuracy.append({"x": list(run.eval_steps), "y": _rounded(run.test_accuracy), "colour": colour,
+                         "style": "points"})
+        lr.append(_line(run.steps, run.lr, colour, style, limit))
+    longest = max((run.steps[-1] for run, _, _ in runs if run.steps), default=0)
+    legend = [{"label": text.this_run.format(label=current.label), "colour": RUN_COLOURS[0], "style": "solid"}]
+    legend += [{"label": run.label, "colour": RUN_COLOURS[1 + i % 3], "style": "dash"} for i, run in enumerate(previous)]
+    return {
+        "panels": [{"title": text.loss, "format": "number", "lines": loss},
+                   {"title": text.accuracy, "format": "percent", "lines": accuracy},
+                   {"title": text.learning_rate, "format": "number", "lines": lr}],
+        "x_title": text.step, "x_max": max(total_steps, longest, 1), "legend": legend,
+        "points_label": text.test_points,
+    }
 
 
 PROJECTOR_FONT = 16  # chart text readable from the back of a lecture hall

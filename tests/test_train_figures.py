@@ -38,6 +38,52 @@ def test_curves_and_overlay_names():
     assert list(raw.y) == [1.0, 0.5, 1 / 3, 0.25]
 
 
+def test_live_chart_data_holds_the_curves_of_every_run():
+    steps = [step(i, loss, acc=acc, lr=0.001 * i) for i, (loss, acc) in enumerate([(2.0, 0.1), (1.0, 0.5), (0.5, 0.9)], 1)]
+    evals = [Metrics("eval", 2, 10, 0.2, test_loss=0.75, test_accuracy=0.8)]
+    old = tf.curves_from("old", steps[:2], [])
+    data = tf.live_chart_data(tf.curves_from("new", steps, evals), [old], total_steps=10)
+    loss, accuracy, lr = data["panels"]
+    assert [p["title"] for p in data["panels"]] == ["loss", "accuracy", "learning rate"]
+    assert [p["format"] for p in data["panels"]] == ["number", "percent", "number"]
+    # The older run first (dashed, blue), then this run on top: raw loss, smoothed loss, test points.
+    assert [(line["style"], line["colour"]) for line in loss["lines"]] == [
+        ("dash", "#1c7ed6"), ("points", "#1c7ed6"), ("faint", "#d9480f"), ("solid", "#d9480f"), ("points", "#d9480f")]
+    assert loss["lines"][2] == {"x": [1, 2, 3], "y": [2.0, 1.0, 0.5], "colour": "#d9480f", "style": "faint"}
+    # Smoothed as ema(), rounded to 4 significant digits: 0.95 * 2 + 0.05 * 1 over (1 - 0.95 ** 2) = 1.4872
+    assert loss["lines"][3]["y"] == [2.0, 1.487, 1.141]
+    assert loss["lines"][4] == {"x": [2], "y": [0.75], "colour": "#d9480f", "style": "points"}
+    assert loss["lines"][1] == {"x": [], "y": [], "colour": "#1c7ed6", "style": "points"}  # it had no test yet
+    assert accuracy["lines"][3] == {"x": [2], "y": [0.8], "colour": "#d9480f", "style": "points"}
+    assert lr["lines"][1] == {"x": [1, 2, 3], "y": [0.001, 0.002, 0.003], "colour": "#d9480f", "style": "solid"}
+    assert data["x_max"] == 10 and data["x_title"] == "step" and data["points_label"] == "test set"
+    assert data["legend"] == [{"label": "new (this run)", "colour": "#d9480f", "style": "solid"},
+                              {"label": "old", "colour": "#1c7ed6", "style": "dash"}]
+
+
+def test_live_chart_data_is_downsampled_and_json_safe():
+    import json
+    import math
+
+    steps = [step(i, 1.0 / i, lr=0.1) for i in range(1, 1001)]
+    steps[500] = step(501, math.nan)  # a diverging step: a gap in the line, not NaN (invalid JSON)
+    data = tf.live_chart_data(tf.curves_from("run", steps, []), limit=300)
+    raw = data["panels"][0]["lines"][0]
+    assert len(raw["x"]) == 251 and raw["x"][:3] == [1, 5, 9] and raw["x"][-2:] == [997, 1000]  # every 4th, and the last
+    assert raw["y"][:3] == [1.0, 0.2, 0.1111] and raw["y"][125] is None  # step 501 (index 500 = 125 * 4)
+    assert data["x_max"] == 1000  # no planned length given: the longest run
+    json.loads(json.dumps(data, allow_nan=False))
+    assert tf.live_chart_data(tf.curves_from("empty", [], []))["x_max"] == 1  # before the first step
+
+
+def test_live_chart_data_refuses_bad_arguments():
+    current = tf.curves_from("run", [step(1, 1.0)], [])
+    with pytest.raises(ValueError, match="limit=1"):
+        tf.live_chart_data(current, limit=1)
+    with pytest.raises(ValueError, match="total_steps=-1"):
+        tf.live_chart_data(current, total_steps=-1)
+
+
 def test_confusion_and_per_class():
     matrix = np.array([[5, 1], [0, 4]])
     figure = tf.confusion_figure(matrix)

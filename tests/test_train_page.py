@@ -1,6 +1,8 @@
 """Train page through AppTest: the config drives the summary, Start/Stop drive a real background job, and a link
 (what a refresh reloads) finds its run again."""
 import io
+import json
+import re
 import time
 
 import pytest
@@ -118,6 +120,14 @@ def test_start_pause_stop(at):
         time.sleep(0.5)
         at.run()
     assert any("Training" in (p.text or "") for p in at.get("progress"))
+    # While it trains: the live chart gets the run's curves, its x axis spanning the whole run (5 x 469 steps).
+    (chart,) = [element for element in at.get("bidi_component") if element.key == "train_live_curves"]
+    data = json.loads(json.loads(chart.proto.json))  # JSON text, sent as a JSON string
+    assert [panel["title"] for panel in data["panels"]] == ["loss", "accuracy", "learning rate"]
+    assert data["x_max"] == 2345 and data["legend"][0]["label"].endswith("(this run)")
+    assert not at.get("plotly_chart")  # the plotly figure waits for the end
+    numbers = next(h.proto.body for h in at.get("html") if "train-numbers" in h.proto.body)
+    assert re.search(r"Train loss</span><b>\d\.\d{4}</b>", numbers), numbers
     at.button(key="train_stop").click().run()
     assert not at.exception
     assert at.button(key="train_stop").disabled  # nothing left to stop
@@ -128,6 +138,8 @@ def test_run_to_completion_shows_results(at):
     # The job can finish between the live panel's snapshot and the results' in one run: then the next run
     # (the fragment's tick in a browser) shows the finished state. Wait for both.
     wait_for(at, finished)
+    assert [c for c in at.get("plotly_chart") if c.proto.id.endswith("train_curves")]  # the full figure, at the end
+    assert not [e for e in at.get("bidi_component") if e.key == "train_live_curves"]
     labels = [d.label for d in at.get("download_button")]
     assert {"Download checkpoint (.pt)", "Download metrics (.csv)", "Download config (.json)"} <= set(labels)
 

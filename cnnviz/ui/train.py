@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import time
+from html import escape
 from dataclasses import fields, replace
 
 import numpy as np
@@ -26,12 +28,23 @@ from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, 
                           save_checkpoint, settled_eta)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import current_language, guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.live_chart import live_chart
 from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
-# At 1280x720 the four metrics share ~480 px: Streamlit's 2.25rem values ("50.18%") would end in "…".
-_METRIC_CSS = "<style>.st-key-train_status [data-testid=stMetricValue] { font-size: 1.75rem; }</style>"
+# The four live numbers are one HTML element, redrawn every second: four st.metric in columns cost the watching
+# browser several times the work. 1.75rem values fit four to a row in the ~480 px the column has at 1280x720; on a
+# phone (where Streamlit stacks the columns, below 640 px) they sit two by two.
+_NUMBERS_CSS = """<style>
+.train-numbers { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0.25rem 1rem;
+                 margin: 0.25rem 0 0.5rem; }
+@media (max-width: 640px) { .train-numbers { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+.train-numbers > div { display: flex; flex-direction: column; min-width: 0; }
+.train-numbers span { font-size: 0.875rem; opacity: 0.8; }
+.train-numbers span[title] { text-decoration: underline dotted; cursor: help; }
+.train-numbers b { font-size: 1.75rem; font-weight: 400; line-height: 1.25; font-variant-numeric: tabular-nums; }
+</style>"""
 
 
 # --- controls -------------------------------------------------------------------------------------------
@@ -184,7 +197,6 @@ def _live(run: Run, snap) -> None:
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
         st.rerun()  # a full rerun shows the results and stops the fragments' timers
     with st.container(key="train_status"):
-        st.html(_METRIC_CSS)
         if snap.state == "queued":
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
                     icon=":material/hourglass_top:")
@@ -198,28 +210,73 @@ def _live(run: Run, snap) -> None:
             st.progress(min(1.0, latest.step / max(latest.total_steps, 1)), text=_progress_text(snap))
         elif snap.state != "queued":
             st.progress(0.0, text=tr("train.loading"))
-        tests = [m for m in snap.evals if m.test_accuracy is not None]
-        metrics = st.columns(4)
-        last = snap.steps[-1] if snap.steps else None
-        loss = f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–"
-        accuracy = f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–"
-        metrics[0].metric(tr("train.metric.loss"), loss, help=tr("train.metric.loss_help"))
-        metrics[1].metric(tr("train.metric.train_acc"), accuracy)
-        metrics[2].metric(tr("train.metric.test_acc"), f"{tests[-1].test_accuracy:.2%}" if tests else "–",
-                          help=tr("train.metric.test_acc_help"))
-        metrics[3].metric(tr("train.metric.lr"), f"{last.lr:.2g}" if last else "–")
+        st.html(_numbers_html(snap))
+
+
+def _title(help_key: str) -> str:
+    return f' title="{escape(tr(help_key))}"' if help_key else ""
+
+
+def _numbers_html(snap) -> str:
+    """The smoothed train loss and accuracy, the latest test accuracy and the learning rate, as one HTML grid."""
+    tests = [m for m in snap.evals if m.test_accuracy is not None]
+    last = snap.steps[-1] if snap.steps else None
+    numbers = [
+        ("train.metric.loss", f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–",
+         "train.metric.loss_help"),
+        ("train.metric.train_acc", f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–", ""),
+        ("train.metric.test_acc", f"{tests[-1].test_accuracy:.2%}" if tests else "–", "train.metric.test_acc_help"),
+        ("train.metric.lr", f"{last.lr:.2g}" if last else "–", ""),
+    ]
+    cells = "".join(f"<div><span{_title(help_key)}>{escape(tr(label))}</span><b>{escape(value)}</b></div>"
+                    for label, value, help_key in numbers)
+    return f'{_NUMBERS_CSS}<div class="train-numbers">{cells}</div>'
+
+
+SHARE_SECONDS = 1.0  # a room watching one run shares its live chart and filters built within this long
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _shared(run_id: str, language: str) -> dict:
+    """What the pages following one run share, by kind: (built at, value). Twenty students on a watch link each
+    rebuilt the chart's curves and the filters picture every few seconds; within SHARE_SECONDS the first one's serve
+    them all (a race builds one twice, which is harmless)."""
+    return {}
+
+
+def _built(run: Run, kind: str, build):
+    box = _shared(run.id, current_language())
+    entry = box.get(kind)
+    if entry is None or time.monotonic() - entry[0] > SHARE_SECONDS:
+        entry = box[kind] = (time.monotonic(), build())
+    return entry[1]
+
+
+def _live_chart_json(run: Run, snap) -> str:
+    current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
+    previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+    data = train_figures.live_chart_data(current, previous, figure_text(),
+                                         total_steps=snap.latest.total_steps if snap.latest else 0)
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
 
 def _live_charts(run: Run, snap) -> None:
     """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
     job = run.job
     if snap.steps:
-        current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
-        previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
-        st.plotly_chart(train_figures.training_figure(current, previous, figure_text()), key="train_curves")
-    if job.model is not None:
+        if snap.state in FINISHED:  # the full figure, with hover and zoom, once nothing changes any more
+            current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
+            previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+            st.plotly_chart(train_figures.training_figure(current, previous, figure_text()), key="train_curves")
+        else:  # while it trains, a few hundred points on canvases the browser redraws in place (see live_chart)
+            live_chart(_built(run, "chart", lambda: _live_chart_json(run, snap)), key="train_live_curves")
+    model = job.model
+    if model is not None:
         st.markdown(f"**{tr('train.filters')}**")
-        st.image(train_figures.filters_png(to_numpy(first_conv_weight(job.model))), caption=tr("train.filters_help"))
+        draw = lambda: train_figures.filters_png(to_numpy(first_conv_weight(model)))  # noqa: E731
+        # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
+        picture = draw() if snap.state in FINISHED else _built(run, "filters", draw)
+        st.image(picture, caption=tr("train.filters_help"))
 
 
 def _draw_live(draw, run_id: str, watching: bool) -> None:

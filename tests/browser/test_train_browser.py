@@ -1,9 +1,12 @@
 """Training in Chromium: the run keeps going while the student visits another page, and a refresh finds it again."""
 import re
 
+from playwright.sync_api import expect
+
 from browser_kit import assert_no_exception, open_page, query, set_number, sidebar_nav, wait_for_value, wait_idle
 
 PROGRESS = ".st-key-train_status [data-testid=stProgress]"
+LIVE_CHART = ".st-key-train_live_curves .live-chart"  # inside the component's open shadow root: CSS locators pierce it
 
 
 def current_step(page) -> int:
@@ -30,6 +33,11 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     page.locator(".st-key-train_start button").click()
     first = wait_for_step_beyond(page, 4)
     second = wait_for_step_beyond(page, first)  # the curve grows while we watch
+    chart = page.locator(LIVE_CHART)
+    drawn = int(chart.get_attribute("data-step", timeout=60_000))
+    expect(chart).not_to_have_attribute("data-step", str(drawn), timeout=60_000)  # redrawn in place, further along
+    assert int(chart.get_attribute("data-step")) > drawn
+    assert chart.locator("canvas").count() == 3 and "loss" in chart.inner_text()
     run_id = query(page)["run"]
 
     sidebar_nav(page, "Kernel Lab")
@@ -48,6 +56,8 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     page.locator(".st-key-train_stop button").click()
     wait_idle(page)
     page.wait_for_function("document.querySelector('.st-key-train_status').innerText.includes('Stopped')")
+    page.wait_for_selector(".st-key-train_curves .js-plotly-plot")  # a finished run: the full figure, hover and all
+    assert not page.locator(LIVE_CHART).count()
 
 
 def test_a_train_link_opens_its_network_in_a_fresh_browser(page, app_url):
