@@ -105,6 +105,8 @@ def compute_times(data: bytes, changes: int) -> list[float]:
 # Counts finished script runs: the page is idle again once the count moved and every picture has loaded.
 _WATCH_RUNS = """() => {
   window.__runs = 0;
+  window.__loads = 0;
+  document.addEventListener('load', (event) => { if (event.target.tagName === 'IMG') window.__loads += 1; }, true);
   // The whole document is watched, not one element: Streamlit may replace the app's root node, and an observer on
   // the old node would miss every later run.
   new MutationObserver((records) => {
@@ -113,12 +115,12 @@ _WATCH_RUNS = """() => {
     }
   }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
 }"""
-# What the user sees: the URL a run publishes and every picture's address. A run fast enough (a change back to a
+# What the user sees: the URL a run publishes and the pictures it loads. A run fast enough (a change back to a
 # cached view) can start and end within one browser frame, so the script-state attribute never shows it: a change
 # of what the page shows counts as a finished run too.
-# A picture's address, or for a picture sent inside its element (a data URL of a few hundred kB) its length and last
-# characters, where a PNG's checksum changes with its content: cheap enough to read on every frame.
-_VIEW = "() => location.search + '|' + [...document.images].map(i => i.src.length + i.src.slice(-60)).join(',')"
+# Pictures are counted as they load rather than read by address: a picture sent inside its element has a data URL
+# of up to a few hundred kB, and reading ten of those on every frame would load the page being measured.
+_VIEW = "() => location.search + '|' + window.__loads"
 _SETTLED = f"""(before) => (window.__runs > before.runs || ({_VIEW})() !== before.view)
   && document.querySelector('[data-testid=stApp]').getAttribute('data-test-script-state') !== 'running'
   && [...document.images].every(i => i.complete)"""

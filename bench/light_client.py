@@ -415,9 +415,6 @@ class LightSession:
         gate = asyncio.Semaphore(PARALLEL_DOWNLOADS)
 
         async def one(url: str) -> int:
-            if url.startswith("data:"):  # a picture that came inside its element: nothing to fetch
-                self._seen_urls.add(url)
-                return len(url)
             async with gate:
                 answer = await http("GET", self.base_url + url, headers={"Cookie": self._cookies},
                                     timeout=self.timeout)

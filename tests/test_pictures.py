@@ -1,5 +1,4 @@
 """The picture grid: what the browser is sent, where the pictures are served from, and clear errors."""
-import base64
 import io
 import json
 
@@ -9,34 +8,23 @@ from PIL import Image
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
-from cnnviz.ui.pictures import INLINE_BYTES, Picture, picture_grid
+from cnnviz.ui.pictures import Picture, picture_grid
 
 
 def png(value: int) -> bytes:
-    """A tiny PNG, sent inside the element."""
     buffer = io.BytesIO()
     Image.fromarray(np.full((4, 6), value, dtype=np.uint8)).save(buffer, "PNG")
     return buffer.getvalue()
 
 
-def big_png(seed: int) -> bytes:
-    """Noise that PNG cannot shrink below ``INLINE_BYTES``: served by address."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(buffer, "PNG")
-    assert len(buffer.getvalue()) > INLINE_BYTES
-    return buffer.getvalue()
-
-
-def grid_page(dark: int, light: int, legend: bool, big: int) -> None:
+def grid_page(dark: int, light: int, legend: bool) -> None:
     import streamlit as st
 
     from cnnviz.ui.pictures import Picture, picture_grid
-    from tests.test_pictures import big_png, png
+    from tests.test_pictures import png
 
     pictures = [Picture("a", "Input", png(dark), shape="4 × 6", caption="Gray"),
                 Picture("b", "Output", png(light), caption="Signed", alt="the output")]
-    if big:
-        pictures.append(Picture("c", "Photo", big_png(big)))
     picture_grid("grid", pictures, columns=2, min_cell=150, heading="Maps", text="What they show",
                  legend=Picture("legend", "Legend", png(7), caption="−1 … +1") if legend else None)
     st.markdown("after the grid")
@@ -47,45 +35,37 @@ def sent(app: AppTest) -> dict:
     return json.loads(grid.proto.json)
 
 
-def run_grid(dark: int, light: int, legend: bool = False, big: int = 0) -> AppTest:
-    app = AppTest.from_function(grid_page, args=(dark, light, legend, big))
+def run_grid(dark: int, light: int, legend: bool = False) -> AppTest:
+    app = AppTest.from_function(grid_page, args=(dark, light, legend))
     app.run()
     assert not app.exception, app.exception
     return app
 
 
-def test_the_browser_gets_every_word_and_a_source_per_picture():
+def test_the_browser_gets_every_word_and_an_address_per_picture():
     data = sent(run_grid(10, 200, legend=True))
     assert (data["columns"], data["min_cell"], data["heading"], data["text"]) == (2, 150, "Maps", "What they show")
     first, second = data["pictures"]
     assert {k: first[k] for k in ("slot", "title", "shape", "caption", "alt")} == {
         "slot": "a", "title": "Input", "shape": "4 × 6", "caption": "Gray", "alt": ""}
     assert (second["slot"], second["title"], second["shape"], second["alt"]) == ("b", "Output", "", "the output")
-    assert data["legend"]["caption"] == "−1 … +1" and "image" not in first  # sources travel, not raw bytes
+    assert all(p["src"].endswith(".png") and "/media/" in p["src"] for p in (first, second, data["legend"]))
+    assert first["src"] != second["src"] and "image" not in first  # addresses travel, bytes do not
+    assert data["legend"]["caption"] == "−1 … +1"
 
 
-def test_small_pictures_travel_inside_the_element():
-    data = sent(run_grid(10, 200, legend=True))
-    first = data["pictures"][0]
-    assert first["src"] == "data:image/png;base64," + base64.b64encode(png(10)).decode()
-    assert data["legend"]["src"].startswith("data:image/png;base64,")
-
-
-def test_big_pictures_are_served_by_address_and_equal_ones_share_it():
-    data = sent(run_grid(10, 10, big=1))
-    assert data["pictures"][0]["src"] == data["pictures"][1]["src"]  # equal bytes, equal source: the browser keeps it
-    address = data["pictures"][2]["src"]
-    assert address.startswith("/") and "/media/" in address and address.endswith(".png")
-    assert sent(run_grid(10, 10, big=1))["pictures"][2]["src"] == address  # the same bytes, run again
-    assert sent(run_grid(10, 10, big=2))["pictures"][2]["src"] != address
+def test_equal_pictures_share_an_address_so_the_browser_keeps_them():
+    data = sent(run_grid(10, 10))
+    assert data["pictures"][0]["src"] == data["pictures"][1]["src"]
+    assert sent(run_grid(10, 99))["pictures"][0]["src"] == data["pictures"][0]["src"]  # the same bytes, run again
     assert sent(run_grid(10, 10))["legend"] is None
 
 
-def test_a_base_path_goes_before_an_address(monkeypatch):
+def test_a_base_path_goes_before_the_address(monkeypatch):
     real = config.get_option
     monkeypatch.setattr(config, "get_option",
                         lambda name: "/cnnviz/" if name == "server.baseUrlPath" else real(name))
-    src = sent(run_grid(10, 200, big=1))["pictures"][2]["src"]
+    src = sent(run_grid(10, 200))["pictures"][0]["src"]
     assert src.startswith("/cnnviz/") and "/media/" in src
 
 

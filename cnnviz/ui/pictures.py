@@ -2,17 +2,15 @@
 
 Why not ``st.markdown`` + ``st.image`` per picture: on a 2-core laptop every element a rerun sends costs the browser
 ~2 ms of React work, whatever changed. The Kernel Lab sent ~40 elements for its maps, partial sums and legend on every
-change of a setting; as grids they are three. Small pictures travel inside the element as data
-URLs; big ones are served by Streamlit's media file manager, as ``st.image``'s are (``INLINE_BYTES``). Either way an
-unchanged picture keeps its address, and the grid's script leaves an ``<img>`` whose address did not change alone,
-so the browser neither reloads nor decodes it again.
+change of a setting; as grids they are three. The pictures are still served by Streamlit's media file manager, as
+``st.image``'s are: an unchanged picture keeps its address, so the browser neither downloads nor decodes it again,
+and the grid's script keeps an ``<img>`` whose address did not change.
 
 Inline HTML, CSS and JS (no CDN, no build step), in the page's own DOM (``isolate_styles=False``), so the pictures
 are ``document.images`` like any other and the theme's fonts and colours apply. Text is set with ``textContent``.
 """
 from __future__ import annotations
 
-import base64
 from dataclasses import asdict, dataclass
 
 import streamlit as st
@@ -128,21 +126,12 @@ class Picture:
     alt: str = ""  # for screen readers; the title when empty
 
 
-# Pictures up to this size travel inside the element as data URLs; bigger ones get an address. A geometry change
-# redraws ~10 small maps (5-50 kB each as palette PNGs): fetched one by one, their requests queued behind the
-# server's own work and took ~75 ms of a change on 2 cores, where the bytes cost the websocket nothing. A big picture
-# (a photo's input) is rarely redrawn, and by address the browser keeps it without receiving it again.
-INLINE_BYTES = 96_000
-
-
 def _address(image: bytes, coordinates: str) -> str:
-    """A data URL for a small picture; for a bigger one its address from Streamlit's media file manager, as
-    ``st.image`` gets one: the same bytes give the same address, and the file lives as long as the session shows it."""
-    mimetype = "image/jpeg" if image[:2] == b"\xff\xd8" else "image/png"
-    if len(image) <= INLINE_BYTES:
-        return f"data:{mimetype};base64,{base64.b64encode(image).decode()}"
+    """The picture's address from Streamlit's media file manager, as ``st.image`` gets one: the same bytes give the
+    same address, and the file lives as long as the session shows it."""
     if not runtime.exists():  # the script imported outside a server: nothing serves media
         return ""
+    mimetype = "image/jpeg" if image[:2] == b"\xff\xd8" else "image/png"
     url = runtime.get_instance().media_file_mgr.add(image, mimetype, coordinates)
     # st.image's frontend puts a server's base path before the address; an <img> of ours must carry it itself.
     base = str(config.get_option("server.baseUrlPath") or "").strip("/")
