@@ -34,6 +34,13 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def check_positive_ints(**values: Any) -> None:
+    """Raise ValueError naming the first of ``values`` that is not an int of at least 1 (bools are not ints here)."""
+    for name, value in values.items():
+        if not is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
+
+
 def as_pair(value: Any, name: str, *, minimum: int | None = None) -> tuple[int, int]:
     """An int or a (rows, cols) pair of ints as a pair, checked against ``minimum``.
 

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from cnnviz.digits import decode_data_url
+from cnnviz.geometry import check_positive_ints
 from cnnviz.ui.common import tr
 from cnnviz.ui.state import widget_value
 
@@ -158,9 +159,7 @@ def drawing_canvas(key: str, *, side: int, stroke: int) -> np.ndarray | None:
     Raises:
         ValueError: ``side`` or ``stroke`` is not a positive int, or the stroke is wider than the canvas.
     """
-    for name, value in (("side", side), ("stroke", stroke)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
+    check_positive_ints(side=side, stroke=stroke)
     if stroke > side:
         raise ValueError(f"the stroke must fit the canvas, got stroke={stroke} for side={side}")
     sent = widget_value(key)  # the state the browser sent, before the mount reports it

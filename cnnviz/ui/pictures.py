@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import streamlit as st
 from streamlit import config, runtime
 
+from cnnviz.geometry import check_positive_ints
+
 _HTML = '<div class="cnnviz-pictures"></div>'
 
 # At most ``--columns`` cells a row, none narrower than ``--min-cell`` (a phone gets one or two a row).
@@ -152,9 +154,7 @@ def picture_grid(key: str, pictures: list[Picture], *, columns: int, min_cell: i
     Raises:
         ValueError: ``columns`` or ``min_cell`` is not a positive int, or two pictures share a slot.
     """
-    for name, value in (("columns", columns), ("min_cell", min_cell)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
+    check_positive_ints(columns=columns, min_cell=min_cell)
     slots = [picture.slot for picture in pictures]
     if len(set(slots)) != len(slots):
         raise ValueError(f"each picture needs its own slot, got {slots}")

@@ -252,9 +252,14 @@ def _built(run: Run, kind: str, build):
     return entry[1]
 
 
-def _live_chart_json(run: Run, snap) -> str:
+def _curves(run: Run, snap) -> tuple[train_figures.Curves, list[train_figures.Curves]]:
+    """The run's curves and those of the runs before it, as both the live chart and the final figure draw them."""
     current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
-    previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+    return current, [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+
+
+def _live_chart_json(run: Run, snap) -> str:
+    current, previous = _curves(run, snap)
     data = train_figures.live_chart_data(current, previous, figure_text(),
                                          total_steps=snap.latest.total_steps if snap.latest else 0)
     return json.dumps(data, separators=(",", ":"), allow_nan=False)
@@ -265,9 +270,7 @@ def _live_charts(run: Run, snap) -> None:
     job = run.job
     if snap.steps:
         if snap.state in FINISHED:  # the full figure, with hover and zoom, once nothing changes any more
-            current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
-            previous = [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
-            st.plotly_chart(train_figures.training_figure(current, previous, figure_text()), key="train_curves")
+            st.plotly_chart(train_figures.training_figure(*_curves(run, snap), figure_text()), key="train_curves")
         else:  # while it trains, a few hundred points on canvases the browser redraws in place (see live_chart)
             live_chart(_built(run, "chart", lambda: _live_chart_json(run, snap)), key="train_live_curves")
     model = job.model
