@@ -38,10 +38,14 @@ def photo_png(side: int = 1024) -> bytes:
     return buffer.getvalue()
 
 
-def setup_app(data: bytes):
+def setup_app(data: bytes, bank_open: bool = False):
+    """The page on a 1024-px RGB photo with a 7x7 Gaussian; ``bank_open``: with the filter bank's maps shown (closed,
+    the page's default, they are not computed)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(PAGE, default_timeout=300)
+    if bank_open:
+        at.session_state["kl_bank_open"] = True
     at.run()
     at.select_slider(key="kl_working").set_value(1024).run()
     at.radio(key="kl_source").set_value("upload").run()
@@ -232,13 +236,14 @@ SUMMARY = re.compile(r"all changes: median ([\d.]+) ms, 90th percentile ([\d.]+)
 ROUND_TRIP = re.compile(r"\[round trip median\s+([\d.]+) ms\]")
 
 
-def compare(baseline: Path, rounds: int) -> None:
+def compare(baseline: Path, rounds: int, bank_open: bool = False) -> None:
     """Server time of this tree against another checkout (e.g. the previous commit), alternating fresh processes."""
     trees = {"baseline": baseline.resolve(), "this tree": ROOT}
     figures = {name: [] for name in trees}
     for _ in range(rounds):
         for name, tree in trees.items():
-            flags = ["--server-only"] if tree == ROOT else []  # an older bench may not know the flag
+            # An older bench may not know these flags (and an older page always computed the bank).
+            flags = ["--server-only", *(["--bank-open"] if bank_open else [])] if tree == ROOT else []
             out = subprocess.run([sys.executable, str(tree / "bench" / "kernel_lab.py"), *flags], cwd=tree,
                                  capture_output=True, text=True, check=True).stdout
             # The script time as each page measures it, and AppTest's round trip per change, which also counts
@@ -261,18 +266,20 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to time beside this one, in the same run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each side (--baseline, --browser)")
     parser.add_argument("--cycles", type=int, default=4, help="--browser: up-and-down cycles of six changes per round")
+    parser.add_argument("--bank-open", action="store_true",
+                        help="server time with the filter bank's maps shown (the page's default keeps them closed)")
     args = parser.parse_args()
     quiet_streamlit()
     print(f"Kernel Lab benchmark · {machine()}")
     if args.baseline:
-        compare(args.baseline, args.rounds)
+        compare(args.baseline, args.rounds, args.bank_open)
         return
     data = photo_png()
     if not args.server_only:
         compute = compute_times(data, args.changes)
         print(f"pipeline + 5 display PNGs (pure code):   median {1000 * statistics.median(compute):6.1f} ms  "
               f"(min {1000 * min(compute):.1f}, max {1000 * max(compute):.1f})")
-    at = setup_app(data)
+    at = setup_app(data, bank_open=args.bank_open)
     print("server time per control change (script run, as the page measures it; AppTest round trip in brackets):")
     every = []
     for label, (script, round_trip) in server_times(at).items():

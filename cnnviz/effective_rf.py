@@ -120,7 +120,7 @@ def image_tensor(pixels: np.ndarray) -> torch.Tensor:
         array = array[..., None]  # (H, W, 1)
     if array.ndim != 3:
         raise ValueError(f"an image must be (H, W) or (H, W, C), got shape={array.shape}")
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]  # (1, C, H, W)
+    return torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C"))[None]  # (1, C, H, W), always a copy
 
 
 def inspectable_copy(model: nn.Module) -> nn.Module:

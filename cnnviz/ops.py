@@ -48,7 +48,10 @@ def _as_image(image: np.ndarray, name: str = "image") -> np.ndarray:
 def _to_nchw(image: np.ndarray) -> torch.Tensor:
     # No copy: the tensor shares the array's memory, and nothing here writes into an input (a 12 MB copy per
     # 1024-px RGB convolution was 15 ms of every geometry change).
-    tensor = torch.from_numpy(np.ascontiguousarray(image))
+    array = np.ascontiguousarray(image)
+    if not array.flags.writeable:
+        array = array.copy()  # a shared, read-only picture (the pages' image cache): torch wants memory it may write
+    tensor = torch.from_numpy(array)
     if image.ndim == 2:
         return tensor[None, None]  # (1, 1, H, W)
     # Channels-last strides, batch stride included: torch only takes its fast kernels when every stride fits.

@@ -21,7 +21,7 @@ from scripts.serve_app import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, serve_app  # 
 SIZES = {"projector": (1280, 720), "phone": (390, 844)}
 # name -> (path and query, window height for the README's full-page shot)
 VIEWS = {
-    "kernel_lab": ("?k=sobel_x&s=2,2", 1900),
+    "kernel_lab": ("?k=sobel_x&s=2,2&bo=1", 1900),
     "kernel_lab_rgb": ("?img=astronaut&c=rgb&k=gaussian&det=1&a=relu&pool=max", 2600),
     "step_by_step": ("step-by-step?at=6", 1300),
     "train": ("train?n=2000&ep=1", 1700),

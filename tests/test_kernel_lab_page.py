@@ -237,7 +237,29 @@ def test_automatic_display_is_gray_for_a_blur_and_signed_for_edges(at):
     assert "Gray: 0 black → 255 white" in text and "Signed scale" not in text
 
 
+def test_filter_bank_maps_are_computed_only_while_open(at):
+    assert "kl_bank_pictures" not in grids(at) and state(at).bank_open is False and "bo" not in at.query_params
+    at.session_state["kl_bank_open"] = True  # what opening the expander does
+    at.run()
+    bank = grids(at)["kl_bank_pictures"]["pictures"]
+    assert [p["slot"] for p in bank] == list(state(at).bank) == ["sobel_x", "sobel_y", "laplacian8", "gaussian"]
+    assert all(p["shape"] == "256 × 256" for p in bank) and at.query_params["bo"] == "1"
+    # Three 3×3 kernels and the 7×7 Gaussian, each with its bias: 3 × 10 + 50.
+    assert any("**A layer with these 4 kernels** (of different sizes) has **80** parameters" in m.value
+               for m in at.markdown)
+    at.session_state["kl_bank_open"] = False
+    at.run()
+    assert "kl_bank_pictures" not in grids(at) and "bo" not in at.query_params
+
+
+def test_a_link_opens_the_filter_bank():
+    app = run_page("kernel_lab", query={"bo": "1", "bank": "emboss"})
+    assert [p["slot"] for p in grids(app)["kl_bank_pictures"]["pictures"]] == ["emboss"]
+    assert app.session_state["kl_bank_open"] is True
+
+
 def test_filter_bank_shows_what_fits_and_names_what_does_not(at):
+    at.session_state["kl_bank_open"] = True
     at.selectbox(key="kl_sample").set_value("mnist_digit").run()
     at.segmented_control(key="kl_padding").set_value("valid").run()
     redraw(at.number_input(key="kl_dilation_h").set_value(5).run())

@@ -58,6 +58,7 @@ class KernelLabState(PageState):
     details: bool = False  # histograms, hover values and downloads under each map
     zoom: tuple[int, int] = (50, 50)  # centre of the hover window on big maps, % down and across
     bank: tuple[str, ...] = DEFAULT_BANK  # presets of the filter bank
+    bank_open: bool = False  # the bank's maps are shown; closed, they are not computed (a geometry change stays fast)
 
     FIELDS = (
         Field("source", "src", Choice(SOURCES)),
@@ -78,6 +79,7 @@ class KernelLabState(PageState):
         Field("details", "det", BoolCodec()),
         Field("zoom", "z", PairCodec(0, 100)),
         Field("bank", "bank", NamesCodec(tuple(kernels.PRESETS))),
+        Field("bank_open", "bo", BoolCodec()),
     )
 
 
@@ -224,22 +226,28 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
         maps["pool"] = stages.pooled
     if stages.partials is not None:
         maps.update({f"partial{c}": stages.partials[c] for c in range(3)})
-    def value_range(values: np.ndarray) -> tuple[float, float, float]:
-        return float(values.min()), float(values.max()), float(values.mean())
-
-    ranges = {name: value_range(values) for name, values in maps.items() if name != "input"}
-    # The input's range changes only with the image: a million-pixel photo's is kept, not recomputed per change.
-    ranges["input"] = (bank_cache.get(("range", image_key, state.colour), lambda: value_range(stages.image))
-                       if bank_cache is not None else value_range(stages.image))
-    displays = {name: "clip" if name == "input" else (auto_display(ranges[name]) if state.display == "auto"
-                                                      else state.display) for name in maps}
     after_conv = _digest(conv_key, state.bias)
     after_act = _digest(after_conv, state.activation, state.slope)
     depends = {"input": _digest(image_key, state.colour, repr(stages.dropped_rows), repr(stages.dropped_cols)),
                "conv": after_conv, "activation": after_act, "pool": _digest(after_act, repr(state.pooling))}
     depends.update({f"partial{c}": _digest(conv_key, c) for c in range(3)})
+
+    def value_range(values: np.ndarray) -> tuple[float, float, float]:
+        return float(values.min()), float(values.max()), float(values.mean())
+
+    # A map's range changes only with what it depends on: a bias change rescans two maps, not six million values.
+    ranges = {}
+    for name, values in maps.items():
+        if name == "activation" and values is stages.conv:
+            ranges[name] = ranges["conv"]  # no activation: the same map
+        elif bank_cache is not None:
+            ranges[name] = bank_cache.get(("range", depends[name]), lambda v=values: value_range(v))
+        else:
+            ranges[name] = value_range(values)
+    displays = {name: "clip" if name == "input" else (auto_display(ranges[name]) if state.display == "auto"
+                                                      else state.display) for name in maps}
     keys = {name: f"{name}|{depends[name]}|{displays[name]}" for name in maps}
-    bank = _bank(state, image, image_key, bank_cache)
+    bank = _bank(state, image, image_key, bank_cache) if state.bank_open else ()
     channels = 1 if state.colour == "gray" else 3
     filters = tuple((channels, *kernels.make_kernel(p).shape) for p in state.bank)
     params = ParamCount(channels, kernel.shape[-2:], layer_params([(channels, *kernel.shape[-2:])]), filters,

@@ -27,6 +27,9 @@ EN = {
     "state.ignored": "This link had settings that could not be used, so their defaults are shown: {items}.",
     "state.copy_link": "Copy link",
     "state.copy_link_help": "This link opens exactly this view. Copy it with the button at the right of the box.",
+    "state.link_label": "Link to this view",
+    "state.copy": "Copy",
+    "state.copied": "Copied. Paste it anywhere to share this view.",
 }
 
 ZH = {
@@ -56,4 +59,7 @@ ZH = {
     "state.ignored": "链接中有些设置无法使用，已改用默认值：{items}。",
     "state.copy_link": "复制链接",
     "state.copy_link_help": "这个链接会打开与当前完全相同的视图。点击框右侧的按钮即可复制。",
+    "state.link_label": "此视图的链接",
+    "state.copy": "复制",
+    "state.copied": "已复制。粘贴到任何地方即可分享此视图。",
 }

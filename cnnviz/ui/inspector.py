@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 from torch import nn
 
-from cnnviz import inspect_figures, train_figures
+from cnnviz import inspect_figures, torch_threads, train_figures
 from cnnviz.data import DataError, load_mnist
 from cnnviz.digits import INK_MODES, PreparedDigit, prepare_digit
 from cnnviz.figures import png_bytes
@@ -79,7 +79,7 @@ def _facts(model_key: str, _model: nn.Module) -> ModelFacts:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _forward(model_key: str, digit_key: str, _model: nn.Module, _digit: PreparedDigit) -> Forward:
-    return forward(_model, _digit.tensor)
+    return torch_threads.run(forward, _model, _digit.tensor)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -522,7 +522,7 @@ def render() -> None:
     state, digit, digit_key, note, columns = controls(b, model, facts, input_area, view_area)
     try:
         ran = None if digit.empty else _forward(model.key, digit_key, model.model, digit)
-        result = compute(state, model.model, digit, facts=facts, ran=ran)
+        result = torch_threads.run(compute, state, model.model, digit, facts=facts, ran=ran)  # attribution: torch
     except ValueError as error:
         st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
         b.publish(state)

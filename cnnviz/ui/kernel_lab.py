@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from cnnviz import figures, kernels, pipeline
+from cnnviz import figures, kernels, pipeline, torch_threads
 from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
@@ -36,8 +36,9 @@ def _convolutions() -> LruCache:
 
 @st.cache_resource(show_spinner=False)
 def _bank_maps() -> LruCache:
-    # The filter bank's 256-px maps and image copies: small, and reused by every bias or activation change.
-    return LruCache(max_entries=64)
+    # The filter bank's 256-px maps and image copies (a quarter MB each), reused by every bias or activation change,
+    # and the maps' value ranges (three numbers each, up to seven a change).
+    return LruCache(max_entries=128)
 
 
 @st.cache_resource(show_spinner=False)
@@ -50,7 +51,7 @@ def _pictures() -> LruCache:
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _compute(state: KernelLabState, image_key: str, _image: np.ndarray, _cache: LruCache,
              _bank_cache: LruCache) -> KernelLabResult:
-    return compute(state, _image, image_key, cache=_cache, bank_cache=_bank_cache)
+    return torch_threads.run(compute, state, _image, image_key, cache=_cache, bank_cache=_bank_cache)
 
 
 # --- controls ----------------------------------------------------------------------------------------------
@@ -231,6 +232,8 @@ def _conv_sidebar(b: PageBinding, state: KernelLabState) -> KernelLabState:
             for key, label, value in (("kl_zoom_row", tr("kl.zoom_row"), state.zoom[0]),
                                       ("kl_zoom_col", tr("kl.zoom_col"), state.zoom[1])):
                 st.slider(label, 0, 100, format="%d%%", key=b.seed(key, value), on_change=_rerun_outputs)
+        # Drawn once per page run: it reads the address bar, where the outputs' fragment publishes every change.
+        page_state.share_link(state, live=True, note=tr("kl.upload_link_note") if state.source != "sample" else "")
     return _conv_state(state)
 
 
@@ -245,6 +248,7 @@ def _conv_state(state: KernelLabState) -> KernelLabState:
                    pool_stride=pair_value("kl_pool_stride") if pool != "none" else state.pool_stride,
                    display=values["kl_display"], details=details,
                    zoom=(int(values["kl_zoom_row"]), int(values["kl_zoom_col"])) if details else state.zoom,
+                   bank_open=bool(values.get("kl_bank_open", state.bank_open)),
                    **geometry_values("kl", pad=state.pad))
 
 
@@ -297,24 +301,22 @@ def _details_row(result: KernelLabResult, state: KernelLabState, slots: list[tup
 def _shapes(result: KernelLabResult, state: KernelLabState) -> None:
     stages = result.stages
     with st.expander(tr("kl.shapes_title", shape=" × ".join(map(str, stages.shapes[-1].shape))), expanded=True,
-                     icon=":material/straighten:", key="kl_shapes_box"):
-        with st.container(key="kl_shapes"):
-            lines = []  # one markdown element for the whole list: each element costs every rerun
-            for shape in stages.shapes:
-                dims = " × ".join(str(d) for d in shape.shape)
-                lines.append("- " + tr("kl.stage_shape", stage=tr(f"kl.stage.{shape.stage}"), shape=dims))
-                if shape.rows is not None:
-                    lines += [f"  - {tr('kl.formula_rows')} `{shape.rows.text}`",
-                              f"  - {tr('kl.formula_cols')} `{shape.cols.text}`"]
-            params = result.params
-            kh, kw = params.kernel_hw
-            lines += ["", tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.channels * kh * kw,
-                             total=params.per_filter)]
-            st.markdown("\n".join(lines))
-            st.caption(tr("kl.formula_legend"))
-            dropped = len(stages.dropped_rows), len(stages.dropped_cols)
-            if any(dropped):
-                st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
+                     icon=":material/straighten:", key="kl_shapes"):
+        lines = []  # one markdown element for the list, the count and the legend: each element costs every rerun
+        for shape in stages.shapes:
+            dims = " × ".join(str(d) for d in shape.shape)
+            lines.append("- " + tr("kl.stage_shape", stage=tr(f"kl.stage.{shape.stage}"), shape=dims))
+            if shape.rows is not None:
+                lines += [f"  - {tr('kl.formula_rows')} `{shape.rows.text}`",
+                          f"  - {tr('kl.formula_cols')} `{shape.cols.text}`"]
+        params = result.params
+        kh, kw = params.kernel_hw
+        lines += ["", tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.channels * kh * kw,
+                         total=params.per_filter), "", f":small[:gray[{tr('kl.formula_legend')}]]"]
+        st.markdown("\n".join(lines))
+        dropped = len(stages.dropped_rows), len(stages.dropped_cols)
+        if any(dropped):
+            st.warning(tr("kl.dropped", rows=dropped[0], cols=dropped[1]), icon=":material/content_cut:")
 
 
 def _pictures_for(result: KernelLabResult, state: KernelLabState, slots: list[tuple[str, np.ndarray, int]]):
@@ -384,18 +386,20 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
             _details_row(result, state, partials, titles, 4)
 
 
-def _bank_choice(b: PageBinding, state: KernelLabState) -> KernelLabState:
+def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, st.delta_generator.DeltaGenerator]:
+    """The bank's kernels, and the place for their maps: an expander that reruns only the outputs when opened or
+    closed. Its maps are computed only while it is open, so a closed bank costs a geometry change nothing."""
     st.subheader(tr("kl.bank"))
     st.caption(tr("kl.bank_help"))
     chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), key=b.seed("kl_bank", list(state.bank)),
                             format_func=tr_option(lambda k: kernels.PRESETS[k].name_key))
-    return replace(state, bank=tuple(chosen))
+    maps = st.expander(tr("kl.bank_show", n=len(chosen)), key=b.seed("kl_bank_open", state.bank_open),
+                       icon=":material/grid_view:", on_change=_rerun_outputs)
+    return replace(state, bank=tuple(chosen)), maps.container()
 
 
 def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
     """One thumbnail per bank kernel that fits; a kernel that does not fit says so by name, the rest still show."""
-    if not result.bank:
-        return
     params = result.params
     sizes = set(params.bank_filters)
     if len(sizes) == 1:
@@ -423,8 +427,10 @@ class _Areas:
     """The containers the outputs' fragment writes into, made by the full run so the fragment keeps its places."""
 
     def __init__(self, layout: Layout, partials: st.delta_generator.DeltaGenerator,
-                 bank: st.delta_generator.DeltaGenerator):
-        self.layout, self.partials, self.bank = layout, partials, bank
+                 bank: st.delta_generator.DeltaGenerator, timing: st.delta_generator.DeltaGenerator):
+        self.layout, self.partials, self.bank, self.timing = layout, partials, bank, timing
+        with layout.shapes:
+            self.shapes = section("shapes")
         self.full_run = True  # False once the full run that made them is over: later calls are fragment reruns
 
 
@@ -450,18 +456,20 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
     except ValueError as error:
         with layout.maps:
             st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
-        for area in (layout.shapes, areas.partials, areas.bank):
+        for area in (areas.shapes, areas.partials, areas.bank, areas.timing):
             area.empty()  # every area is written on every run, so a later fragment rerun may fill it again
         b.publish(state)
         return
     draw(result, state, layout, areas.partials)
-    with layout.shapes, section("shapes"):
+    with areas.shapes:
         _shapes(result, state)
-    with st.sidebar:
-        page_state.share_link(state, note=tr("kl.upload_link_note") if state.source != "sample" else "")
     b.publish(state)
     with areas.bank:
-        _bank_pictures(result, state)
+        if result.bank:
+            _bank_pictures(result, state)
+        else:
+            st.empty()  # closed, or no kernels: the area keeps its place for a later fragment rerun
+    with areas.timing:
         elapsed_ms = 1000 * (time.perf_counter() - started)
         page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
         st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0],
@@ -485,8 +493,9 @@ def render() -> None:
     bank_area = section("bank")
     with bank_area:
         st.divider()
-        state = _bank_choice(b, state)
-    areas = _Areas(layout, partials_area, bank_area.container())
+        state, bank_maps = _bank_choice(b, state)
+        timing = st.container()
+    areas = _Areas(layout, partials_area, bank_maps, timing)
     _outputs(b, state, image, image_key, areas, started)
     areas.full_run = False
 

@@ -15,7 +15,7 @@ import streamlit as st
 from PIL import Image
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from cnnviz import rf_figures
+from cnnviz import rf_figures, torch_threads
 from cnnviz.effective_rf import MASS, EffectiveField
 from cnnviz.figures import png_bytes
 from cnnviz.geometry import LAYER_KINDS, Layer
@@ -281,7 +281,7 @@ def _claims(state: ReceptiveFieldState, view: RFView) -> None:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _random_field(layers: tuple[Layer, ...], unit: tuple[int, int], box: Box, channels: int, seed: int,
                   image_key: str, _image: np.ndarray) -> EffectiveField:
-    return random_field(layers, unit, box, _image, channels=channels, seed=seed)
+    return torch_threads.run(random_field, layers, unit, box, _image, channels=channels, seed=seed)
 
 
 def _field_picture(field: EffectiveField, view: RFView, caption: str, key: str) -> None:

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from cnnviz.ui.common import global_params, tr
+from cnnviz.ui.link_box import link_box
 from cnnviz.urlstate import field_names
 
 State = TypeVar("State")
@@ -87,13 +88,20 @@ def store(page: str, state: Any) -> None:
     st.session_state[_RESEED + page] = True
 
 
-def share_link(state: Any, *, note: str = "", label: str = "", help_text: str = "", key: str = "share_link") -> None:
-    """A "Copy link" control: the full URL of this view, with the code block's copy button."""
-    base = (st.context.url or "").split("?")[0]
-    query = urlencode({**state.to_query(), **global_params()})
+def share_link(state: Any, *, note: str = "", label: str = "", help_text: str = "", key: str = "share_link",
+               live: bool = False) -> None:
+    """A "Copy link" control: the full URL of this view in a box with a Copy button.
+
+    ``live``: the box shows the address bar's URL when opened, so a page whose fragment publishes each change draws
+    the control once, in its full run (``state`` is then not read)."""
+    url = None
+    if not live:
+        base = (st.context.url or "").split("?")[0]
+        query = urlencode({**state.to_query(), **global_params()})
+        url = f"{base}?{query}" if query else base
     with st.popover(label or tr("state.copy_link"), icon=":material/link:", key=key):
         st.caption(help_text or tr("state.copy_link_help"))
-        st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
+        link_box(f"{key}_box", url=url, label=tr("state.link_label"), copy=tr("state.copy"), copied=tr("state.copied"))
         if note:
             st.info(note, icon=":material/info:")
 

@@ -19,15 +19,32 @@ DEFAULT_SAMPLE = SAMPLES[0].key
 IMAGE_UPLOAD_MB = 20  # a phone photo is 3-8 MB; the server's own cap (.streamlit/config.toml) is the same
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _decode(data: bytes, max_side: int):
-    info = load_image_info(data, max_side=max_side)
-    return info.pixels, info.downscaled, info.original_size
+# cache_resource, not cache_data: cache_data hashed a photo's bytes and copied its 12 MB of pixels on every run (up
+# to 17 ms of each rerun). The pixels are shared read-only, and the file is named by a digest taken once per upload.
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _decode(digest: str, max_side: int, _data: bytes):
+    info = load_image_info(_data, max_side=max_side)
+    return _read_only(info.pixels), info.downscaled, info.original_size
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _sample(key: str, max_side: int) -> np.ndarray:
-    return load_sample(key, size=max_side)
+    return _read_only(load_sample(key, size=max_side))
+
+
+def _read_only(pixels: np.ndarray) -> np.ndarray:
+    pixels.setflags(write=False)  # shared by every session: a write would change another student's picture
+    return pixels
+
+
+def _digest(upload) -> str:
+    """A digest of an uploaded file's bytes, taken once per upload (hashing a phone photo takes milliseconds)."""
+    digests = st.session_state.setdefault("_upload_digests", {})
+    if upload.file_id not in digests:
+        if len(digests) >= 8:
+            digests.clear()
+        digests[upload.file_id] = hashlib.sha1(upload.getvalue()).hexdigest()[:16]
+    return digests[upload.file_id]
 
 
 def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side: int
@@ -48,21 +65,20 @@ def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side:
     if source == "upload":
         upload = st.file_uploader(tr("widgets.upload"), type=None, key=f"{key}_upload", help=tr("widgets.upload_help"),
                                   max_upload_size=IMAGE_UPLOAD_MB)
-        data = upload.getvalue() if upload is not None else None
     else:
-        photo = st.camera_input(tr("widgets.camera"), key=f"{key}_camera")
-        data = photo.getvalue() if photo is not None else None
+        upload = st.camera_input(tr("widgets.camera"), key=f"{key}_camera")
     standin = (_sample(DEFAULT_SAMPLE, max_side), tr(f"widgets.waiting_{source}"),
                f"sample:{DEFAULT_SAMPLE}:{max_side}", source, sample)
-    if data is None:
+    if upload is None:
         return standin
+    digest = _digest(upload)
     try:
-        pixels, downscaled, (width, height) = _decode(data, max_side)
+        pixels, downscaled, (width, height) = _decode(digest, max_side, upload.getvalue())
     except ImageError as error:
         st.error(tr_error(error), icon=":material/broken_image:")
         return standin[0], "", standin[2], source, sample
     note = tr("widgets.downscaled", width=width, height=height, w=pixels.shape[1], h=pixels.shape[0]) if downscaled else ""
-    return pixels, note, hashlib.sha1(data).hexdigest()[:16] + f":{max_side}", source, sample
+    return pixels, note, f"{digest}:{max_side}", source, sample
 
 
 def pair_input(b: PageBinding, label: str, key: str, value: tuple[int, int], *, minimum: int,

@@ -19,7 +19,7 @@ LINK = "?k=sobel_x&s=2%2C1&ws=256"
 
 
 def browser_view(page) -> tuple[list[str], str]:
-    shapes = page.locator(".st-key-kl_shapes").inner_text()
+    shapes = page.locator(".st-key-kl_shapes [data-testid=stExpanderDetails]").inner_text()  # not its title
     return DIMS.findall(shapes), page.locator(".st-key-kl_maps [data-slot=conv] img").get_attribute("src")
 
 
