@@ -298,7 +298,7 @@ def _details_row(result: KernelLabResult, state: KernelLabState, slots: list[tup
             _details(name, values, result.displays[name], result.keys[name], state)
 
 
-def _shapes(result: KernelLabResult, state: KernelLabState) -> None:
+def _shapes(result: KernelLabResult, state: KernelLabState, timing: str) -> None:
     stages = result.stages
     with st.expander(tr("kl.shapes_title", shape=" × ".join(map(str, stages.shapes[-1].shape))), expanded=True,
                      icon=":material/straighten:", key="kl_shapes"):
@@ -312,7 +312,8 @@ def _shapes(result: KernelLabResult, state: KernelLabState) -> None:
         params = result.params
         kh, kw = params.kernel_hw
         lines += ["", tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.channels * kh * kw,
-                         total=params.per_filter), "", f":small[:gray[{tr('kl.formula_legend')}]]"]
+                         total=params.per_filter), "", f":small[:gray[{tr('kl.formula_legend')}]]", "",
+              f":small[:gray[{timing}]]"]
         st.markdown("\n".join(lines))
         dropped = len(stages.dropped_rows), len(stages.dropped_cols)
         if any(dropped):
@@ -427,8 +428,8 @@ class _Areas:
     """The containers the outputs' fragment writes into, made by the full run so the fragment keeps its places."""
 
     def __init__(self, layout: Layout, partials: st.delta_generator.DeltaGenerator,
-                 bank: st.delta_generator.DeltaGenerator, timing: st.delta_generator.DeltaGenerator):
-        self.layout, self.partials, self.bank, self.timing = layout, partials, bank, timing
+                 bank: st.delta_generator.DeltaGenerator):
+        self.layout, self.partials, self.bank = layout, partials, bank
         with layout.shapes:
             self.shapes = section("shapes")
         self.full_run = True  # False once the full run that made them is over: later calls are fragment reruns
@@ -456,24 +457,24 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
     except ValueError as error:
         with layout.maps:
             st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
-        for area in (areas.shapes, areas.partials, areas.bank, areas.timing):
+        for area in (areas.shapes, areas.partials):
             area.empty()  # every area is written on every run, so a later fragment rerun may fill it again
         b.publish(state)
         return
     draw(result, state, layout, areas.partials)
-    with areas.shapes:
-        _shapes(result, state)
-    b.publish(state)
     with areas.bank:
         if result.bank:
             _bank_pictures(result, state)
         else:
-            st.empty()  # closed, or no kernels: the area keeps its place for a later fragment rerun
-    with areas.timing:
-        elapsed_ms = 1000 * (time.perf_counter() - started)
-        page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
-        st.caption(tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0],
-                      w=result.stages.image.shape[1]))
+            # Closed, or no kernels. A fragment's rerun may only write where its full run wrote, so the area is
+            # written on every run (without this, opening the bank draws nothing).
+            st.empty()
+    b.publish(state)
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
+    with areas.shapes:  # last, so it can say how long the rest took
+        _shapes(result, state, tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0],
+                                  w=result.stages.image.shape[1]))
 
 
 def render() -> None:
@@ -494,8 +495,7 @@ def render() -> None:
     with bank_area:
         st.divider()
         state, bank_maps = _bank_choice(b, state)
-        timing = st.container()
-    areas = _Areas(layout, partials_area, bank_maps, timing)
+    areas = _Areas(layout, partials_area, bank_maps)
     _outputs(b, state, image, image_key, areas, started)
     areas.full_run = False
 

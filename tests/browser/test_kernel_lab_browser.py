@@ -136,3 +136,25 @@ def test_the_app_fetches_nothing_from_outside(page, app_url):
         open_page(page, app_url, path)
         page.wait_for_timeout(500)
     assert outside == []
+
+
+def bank_shapes(page) -> list[str]:
+    return page.locator(".st-key-kl_bank_pictures [data-slot] code").all_inner_texts()
+
+
+def test_the_filter_bank_opens_follows_the_geometry_and_closes(page, app_url):
+    open_page(page, app_url, "?k=sobel_x")
+    assert bank_shapes(page) == [] and "bo" not in query(page)  # closed: not computed
+    page.locator(".st-key-kl_bank_open summary").click()
+    wait_for_query(page, "bo", "1")
+    page.wait_for_function("document.querySelectorAll('.st-key-kl_bank_pictures [data-slot] img').length == 4")
+    assert bank_shapes(page) == ["256 × 256"] * 4
+    set_number(page, "kl_stride_h", 2)  # reruns the outputs only: the open bank follows
+    wait_for_query(page, "s", "2,1")
+    page.wait_for_function("[...document.querySelectorAll('.st-key-kl_bank_pictures code')]"
+                           ".every(c => c.innerText === '128 × 256')")
+    page.locator(".st-key-kl_bank_open summary").click()
+    page.wait_for_function("!location.search.includes('bo=1')")
+    wait_idle(page)
+    assert bank_shapes(page) == []
+    assert_no_exception(page)
