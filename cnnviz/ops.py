@@ -228,9 +228,38 @@ def _depthwise_float32(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int,
     channels = x.shape[1]
     if channels == 1:
         x, weight = x.expand(1, 2, -1, -1), weight.expand(2, -1, -1, -1)
-    y = F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, stride=stride, dilation=dilation,
-                 groups=x.shape[1])  # (1, max(C, 2), H', W')
+    x = x.contiguous(memory_format=torch.channels_last)
+    factors = _rank_one(weight[:, 0].numpy()) if min(weight.shape[-2:]) >= SEPARABLE_MIN_SIDE else None
+    if factors is not None:
+        # Down the columns (with the row stride), then along the rows: kh + kw taps per output instead of kh·kw.
+        columns, rows = (torch.from_numpy(f) for f in factors)
+        y = F.conv2d(x, columns[:, None, :, None], stride=(stride[0], 1), dilation=(dilation[0], 1), groups=x.shape[1])
+        y = F.conv2d(y, rows[:, None, None, :], stride=(1, stride[1]), dilation=(1, dilation[1]), groups=x.shape[1])
+    else:
+        y = F.conv2d(x, weight, stride=stride, dilation=dilation, groups=x.shape[1])  # (1, max(C, 2), H', W')
     return y[:, :channels]
+
+
+# A separable kernel (a Gaussian, a box blur, Sobel's) is the outer product of a column and a row, and two 1-D passes
+# give the same map. On a 1024x683 RGB image a 7x7 kernel took 2.5 ms that way against 5.0 ms, 3.2 against 8.8 ms
+# with dilation 2; a 3x3 or 5x5 one was no faster.
+SEPARABLE_MIN_SIDE = 7
+
+
+def _rank_one(slices: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(C, kh) columns and (C, kw) rows whose outer products are the (C, kh, kw) ``slices``, or None when a slice is
+    not one column times one row to float32 precision (the maps then differ only by float32 rounding)."""
+    columns, rows = np.zeros(slices.shape[:2], np.float32), np.zeros((slices.shape[0], slices.shape[2]), np.float32)
+    for c, kernel in enumerate(slices.astype(np.float64)):
+        i, j = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
+        peak = kernel[i, j]
+        if peak == 0:
+            continue  # an all-zero slice: zero column, zero row
+        column, row = kernel[:, j] / peak, kernel[i, :]
+        if np.abs(np.outer(column, row) - kernel).max() > 1e-6 * abs(peak):
+            return None
+        columns[c], rows[c] = column, row
+    return columns, rows
 
 
 def pool2d(

@@ -349,6 +349,38 @@ def test_float32_fast_path_agrees_with_float64(shape, kernel_ndim, stride, dilat
         np.testing.assert_allclose(fast, exact, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(40, 33), (40, 33, 3)])
+@pytest.mark.parametrize(("stride", "dilation", "padding"), [(1, 1, "same"), ((2, 3), (1, 2), (2, 1)), (3, 2, "valid")])
+def test_separable_kernels_take_two_passes_with_the_same_maps(shape, stride, dilation, padding):
+    # A 7x7 Gaussian is a column times a row: float32 images go through two 1-D passes; float64 stays direct.
+    from cnnviz import kernels
+    from cnnviz.ops import _rank_one
+
+    rng = np.random.default_rng(9)
+    image = (255 * rng.random(shape)).astype(np.float32)
+    gaussian = kernels.gaussian_kernel(1.0)
+    assert _rank_one(gaussian[None].astype(np.float32)) is not None
+    channels = 1 if len(shape) == 2 else 3
+    for kernel, depthwise in ((gaussian, False), (np.stack([gaussian * w for w in (0.3, 0.6, 0.1)][:channels]), True)):
+        kwargs = dict(stride=stride, dilation=dilation, padding=padding, depthwise=depthwise)
+        fast, exact = conv2d(image, kernel, **kwargs), conv2d(image.astype(np.float64), kernel, **kwargs)
+        assert fast.dtype == np.float32 and fast.shape == exact.shape
+        np.testing.assert_allclose(fast, exact, rtol=1e-5, atol=1e-3)
+
+
+def test_only_one_column_times_one_row_counts_as_separable():
+    from cnnviz.ops import _rank_one
+
+    column, row = np.arange(1, 8, dtype=np.float32), np.linspace(-1, 1, 7, dtype=np.float32)
+    columns, rows = _rank_one(np.stack([np.outer(column, row), np.zeros((7, 7), np.float32)]))
+    np.testing.assert_allclose(np.outer(columns[0], rows[0]), np.outer(column, row), rtol=1e-6)
+    assert not columns[1].any() and not rows[1].any()
+    almost = np.outer(column, row)
+    almost[3, 3] += 0.01  # one weight edited by hand: no longer separable
+    assert _rank_one(almost[None]) is None
+    assert _rank_one(np.random.default_rng(0).normal(size=(3, 7, 7)).astype(np.float32)) is None
+
+
 def test_images_reach_torch_with_full_channels_last_strides():
     # torch picks its fast depthwise kernels only when every stride, the batch one too, is channels-last
     # (a batch stride of C made "valid" convolutions 4x slower than padded ones).
