@@ -52,3 +52,9 @@ def test_the_kernel_lab_computes_on_a_long_lived_thread(monkeypatch):
     monkeypatch.setattr(kernel_lab, "compute", compute)
     run_page("kernel_lab", query={"k": "emboss", "b": "0.123"})  # a state no other test computes: not cached
     assert seen and all(name.startswith("cnnviz-torch") for name in seen)
+
+
+def test_warm_up_starts_every_worker():
+    torch_threads.warm_up()
+    workers = {thread.name for thread in threading.enumerate() if thread.name.startswith("cnnviz-torch")}
+    assert len(workers) == torch_threads.WORKERS

@@ -46,6 +46,15 @@ def _pictures() -> LruCache:
     return LruCache(max_entries=96, workers=2)
 
 
+@st.cache_resource(show_spinner=False)
+def _warmed_up() -> bool:
+    """Once per server: the torch workers and the PNG encoder started before the first change needs them (the first
+    new geometry on a fresh server took ~100 ms longer than the next ones)."""
+    torch_threads.warm_up()
+    figures.map_png(np.zeros((8, 8), np.float32), "diverging")
+    return True
+
+
 # cache_resource, not cache_data: results are large arrays that the page only reads, and cache_data would
 # pickle and copy them on every hit.
 @st.cache_resource(max_entries=6, show_spinner=False)
@@ -478,6 +487,7 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
 
 
 def render() -> None:
+    _warmed_up()
     started = time.perf_counter()
     b = page_state.bind(PAGE, KernelLabState)
     page_header("kl.title", "kl.intro", sections=("kernel", "shapes", "bank"))
