@@ -9,6 +9,7 @@ and at most 1.5 MB per change.
     python bench/kernel_lab.py            # server time (AppTest) and pure compute
     python bench/kernel_lab.py --browser  # also the Chromium ratio and bytes per change
     python bench/kernel_lab.py --baseline ../old-checkout   # server time of both trees, alternating, in one run
+    python bench/kernel_lab.py --baseline ../old-checkout --bank-open   # this tree with the filter bank's maps shown
 """
 from __future__ import annotations
 
