@@ -239,6 +239,7 @@ def test_automatic_display_is_gray_for_a_blur_and_signed_for_edges(at):
 
 def test_filter_bank_maps_are_computed_only_while_open(at):
     assert "kl_bank_pictures" not in grids(at) and state(at).bank_open is False and "bo" not in at.query_params
+    assert "Their 4 feature maps on this image" in [e.label for e in at.expander]
     at.session_state["kl_bank_open"] = True  # what opening the expander does
     at.run()
     bank = grids(at)["kl_bank_pictures"]["pictures"]
@@ -274,6 +275,7 @@ def test_filter_bank_shows_what_fits_and_names_what_does_not(at):
     assert any("2 × (1×3×3 + 1) = 2 × (9 + 1) = **20** parameters" in m.value for m in at.markdown)
     at.multiselect(key="kl_bank").set_value([]).run()
     assert state(at).bank == () and at.query_params["bank"] == ""
+    assert not [e for e in at.expander if "feature maps" in e.label]  # no expander promising "0 maps"
 
 
 def test_one_by_one_kernel_explains_itself(at):

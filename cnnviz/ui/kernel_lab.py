@@ -403,6 +403,8 @@ def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState,
     st.caption(tr("kl.bank_help"))
     chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), key=b.seed("kl_bank", list(state.bank)),
                             format_func=tr_option(lambda k: kernels.PRESETS[k].name_key))
+    if not chosen:
+        return replace(state, bank=()), st.container()  # nothing to open: no expander promising "0 maps"
     maps = st.expander(tr("kl.bank_show", n=len(chosen)), key=b.seed("kl_bank_open", state.bank_open),
                        icon=":material/grid_view:", on_change=_rerun_outputs)
     return replace(state, bank=tuple(chosen)), maps.container()
