@@ -380,3 +380,16 @@ def test_a_link_made_with_an_upload_opens_with_the_sample_and_says_so():
     app = run_page("kernel_lab", query={"src": "upload"})
     assert any("Upload an image to see it here" in i.value for i in app.info)
     assert "**Input** `512 × 512`" in shapes(app)
+
+
+def test_a_view_that_opened_impossible_recovers_when_a_setting_fixes_it():
+    # The page's own run drew the error; the fix reruns only the outputs, which must fill every area again.
+    app = run_page("kernel_lab", query={"img": "mnist_digit", "ws": "64", "k": "gaussian", "kp": "2", "p": "valid",
+                                        "d": "8,8"})
+    assert any("does not fit" in e.value or "kernel" in e.value.lower() for e in app.error)
+    redraw(app.number_input(key="kl_dilation_h").set_value(1).run())
+    redraw(app.number_input(key="kl_dilation_w").set_value(1).run())
+    app.session_state["kl_bank_open"] = True
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert "kl_maps" in grids(app) and "kl_bank_pictures" in grids(app)

@@ -386,7 +386,7 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
             _details_row(result, state, slots, titles, per_row)
     with partials_area:
         if not partials:
-            st.empty()  # the area keeps its place for a later fragment rerun
+            st.empty()  # see _Areas.below_the_maps
             return
         # The sum is the convolution map itself: the same picture (and address) as the convolution stage.
         total = Picture("sum", tr("kl.partials_sum", bias=f"{state.bias:g}"), pictures[1], shape=_shape_text(stages.conv))
@@ -445,6 +445,11 @@ class _Areas:
             self.shapes = section("shapes")
         self.full_run = True  # False once the full run that made them is over: later calls are fragment reruns
 
+    def below_the_maps(self) -> tuple[st.delta_generator.DeltaGenerator, ...]:
+        """Every area but the maps'. A fragment's rerun may only write where its full run wrote, so each run writes
+        into each of them, if only an empty element (after an error, or with the bank closed)."""
+        return self.shapes, self.partials, self.bank
+
 
 @st.fragment(key=OUTPUTS)
 def _outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
@@ -468,8 +473,8 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
     except ValueError as error:
         with layout.maps:
             st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
-        for area in (areas.shapes, areas.partials):
-            area.empty()  # every area is written on every run, so a later fragment rerun may fill it again
+        for area in areas.below_the_maps():
+            area.empty()
         b.publish(state)
         return
     draw(result, state, layout, areas.partials)
@@ -477,9 +482,7 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
         if result.bank:
             _bank_pictures(result, state)
         else:
-            # Closed, or no kernels. A fragment's rerun may only write where its full run wrote, so the area is
-            # written on every run (without this, opening the bank draws nothing).
-            st.empty()
+            st.empty()  # closed, or no kernels: see _Areas.below_the_maps
     b.publish(state)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py

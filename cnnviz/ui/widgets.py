@@ -22,8 +22,8 @@ IMAGE_UPLOAD_MB = 20  # a phone photo is 3-8 MB; the server's own cap (.streamli
 # cache_resource, not cache_data: cache_data hashed a photo's bytes and copied its 12 MB of pixels on every run (up
 # to 17 ms of each rerun). The pixels are shared read-only, and the file is named by a digest taken once per upload.
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _decode(digest: str, max_side: int, _data: bytes):
-    info = load_image_info(_data, max_side=max_side)
+def _decode(digest: str, max_side: int, _upload):
+    info = load_image_info(_upload.getvalue(), max_side=max_side)  # read only on a miss: a photo is megabytes
     return _read_only(info.pixels), info.downscaled, info.original_size
 
 
@@ -73,7 +73,7 @@ def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side:
         return standin
     digest = _digest(upload)
     try:
-        pixels, downscaled, (width, height) = _decode(digest, max_side, upload.getvalue())
+        pixels, downscaled, (width, height) = _decode(digest, max_side, upload)
     except ImageError as error:
         st.error(tr_error(error), icon=":material/broken_image:")
         return standin[0], "", standin[2], source, sample
