@@ -83,7 +83,7 @@ def bare_run(steps: int, warmup: int) -> dict:
     images, labels = data.train_images, data.train_labels
     n = len(images)
     steps_per_epoch = math.ceil(n / train_cfg.batch_size)
-    optimizer = _optimizer(model, train_cfg)
+    optimizer = _optimizer(model, train_cfg, torch.device("cpu"))
     scheduler = _scheduler(optimizer, train_cfg, steps_per_epoch * train_cfg.epochs)
     shuffle = torch.Generator().manual_seed(train_cfg.seed)
     step, started, samples = 0, None, 0

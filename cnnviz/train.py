@@ -47,6 +47,7 @@ class TrainConfig:
     eval_every: int = 100  # steps between quick evaluations on a fixed test slice; 0 = off
     eval_slice: int = 1000  # test images in that quick evaluation
     weight_decay: float = 0.0001  # L2 pull towards zero (decoupled for AdamW)
+    cuda_graphs: bool = True  # on CUDA, replay each step's forward and backward as CUDA graphs (the same arithmetic)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,15 +157,18 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    # On CUDA one fused kernel updates every parameter: the multi-tensor default launches a dozen kernels per step, and
+    # launching them, not running them, is what a small net's step waits on there.
+    fused = {"fused": True} if device.type == "cuda" else {}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "rmsprop":
         # Keras' RMSprop (rho 0.9, epsilon 1e-7), not torch's defaults (0.99, 1e-8): the Keras guide's recipe uses it.
         return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
@@ -241,56 +245,147 @@ def iter_training(
     n = len(images)
     steps_per_epoch = math.ceil(n / train_cfg.batch_size)
     total_steps = steps_per_epoch * train_cfg.epochs
-    optimizer = _optimizer(model, train_cfg)
+    optimizer = _optimizer(model, train_cfg, device)
     scheduler = _scheduler(optimizer, train_cfg, total_steps)
     shuffle = torch.Generator().manual_seed(train_cfg.seed)
     slice_images, slice_labels = test_images[: train_cfg.eval_slice], test_labels[: train_cfg.eval_slice]
 
-    step, seen, elapsed = 0, 0, 0.0
+    began = time.perf_counter()
+    forward = _step_forward(model, images[: train_cfg.batch_size], labels[: train_cfg.batch_size], train_cfg)
+    setup = time.perf_counter() - began  # capturing CUDA graphs is training time too: the first step pays it
+    sync_every = SYNC_EVERY.get(device.type, 1)
+    step, seen, elapsed, pending, read_at = 0, 0, setup, [], 0.0  # read_at: elapsed when steps were last read
     for epoch in range(train_cfg.epochs):
         order = torch.randperm(n, generator=shuffle).to(device)  # drawn on the CPU: the same order on every device
         for start in range(0, n, train_cfg.batch_size):
             if stop is not None and stop.is_set():
+                yield from _step_records(pending, read_at, elapsed, steps_per_epoch, total_steps)
                 return
             began = time.perf_counter()
             index = order[start:start + train_cfg.batch_size]
             x, y = images[index], labels[index]  # (B, 1, 28, 28), (B,): a gather on the model's device, no copy
             x = x.contiguous(memory_format=torch.channels_last)
             lr = optimizer.param_groups[0]["lr"]
-            logits = model(x)  # (B, 10)
-            loss = F.cross_entropy(logits, y)
+            loss, accuracy = forward(x, y)  # scalars: the batch's mean cross-entropy, the fraction it got right
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            loss_value = loss.item()
-            accuracy = (logits.argmax(1) == y).float().mean().item()
-            elapsed += time.perf_counter() - began
             step += 1
             seen += len(y)
-            speed = seen / elapsed if elapsed > 0 else None
-            common = dict(step=step, total_steps=total_steps, epoch=step / steps_per_epoch)
-            if not math.isfinite(loss_value):
-                error = UserError("error.train.diverged", loss=loss_value, step=step, lr=lr, lower=lr / 10)
-                yield Metrics("diverged", **common, loss=loss_value, lr=lr, elapsed=elapsed, message=str(error),
-                              error=error)
-                return
-            eta = (total_steps - step) * elapsed / step
-            yield Metrics("step", **common, loss=loss_value, accuracy=accuracy, lr=lr,
-                          samples_per_second=speed, elapsed=elapsed, eta_seconds=eta)
-            if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step % steps_per_epoch:
+            # Loss and accuracy stay on the device until a batch of steps is read at once: on CUDA reading them
+            # every step would make the CPU wait for the GPU each time (SYNC_EVERY).
+            # A new tensor, not the outputs themselves: a CUDA graph's outputs are overwritten by its next replay.
+            pending.append(_Pending(step, seen, lr, torch.stack((loss.detach(), accuracy))))
+            elapsed += time.perf_counter() - began
+            ends_epoch = step % steps_per_epoch == 0
+            evaluates = bool(train_cfg.eval_every) and step % train_cfg.eval_every == 0 and not ends_epoch
+            if len(pending) < sync_every and not evaluates and not ends_epoch:
+                continue
+            began = time.perf_counter()
+            values = torch.cat([p.numbers for p in pending]).tolist()  # one wait for all of them
+            elapsed += time.perf_counter() - began
+            for record in _step_records(pending, read_at, elapsed, steps_per_epoch, total_steps, values):
+                yield record
+                if record.kind == "diverged":
+                    return
+            read_at = elapsed
+            if evaluates:
                 result = evaluate(model, slice_images, slice_labels)
                 model.train()
-                yield Metrics("eval", **common, elapsed=elapsed, samples_per_second=speed, eta_seconds=eta,
-                              test_loss=result.loss, test_accuracy=result.accuracy)
+                yield Metrics("eval", step=step, total_steps=total_steps, epoch=step / steps_per_epoch,
+                              elapsed=elapsed, samples_per_second=seen / elapsed,
+                              eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss,
+                              test_accuracy=result.accuracy)
         result = evaluate(model, test_images, test_labels)
         yield Metrics("epoch", step=step, total_steps=total_steps, epoch=float(epoch + 1), elapsed=elapsed,
-                      samples_per_second=seen / elapsed if elapsed else None, eta_seconds=(total_steps - step) * elapsed / step,
-                      test_loss=result.loss, test_accuracy=result.accuracy)
+                      samples_per_second=seen / elapsed if elapsed else None,
+                      eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss, test_accuracy=result.accuracy)
     yield Metrics("done", step=step, total_steps=total_steps, epoch=float(train_cfg.epochs), elapsed=elapsed,
                   samples_per_second=seen / elapsed if elapsed else None, eta_seconds=0.0,
                   test_loss=result.loss, test_accuracy=result.accuracy)
+
+
+# Steps whose loss and accuracy are read from the device at once, per device type. On CUDA the CPU runs ahead of the
+# GPU, queueing work, as long as it never asks for a number: reading two numbers each step made the default's step
+# wait on the GPU and cost 11% of the images/s on an H200 (bench/train_cuda.py). 32 steps are 15-70 ms of training
+# there, shorter than the Train page's refresh. On the CPU each operation finishes before the next begins, so every
+# step is read at once.
+SYNC_EVERY = {"cuda": 32, "mps": 32}
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A step whose loss and accuracy are still tensors on the device."""
+
+    step: int  # optimizer steps so far, this one included
+    seen: int  # training images so far, this step's included
+    lr: float  # the learning rate this step used
+    numbers: torch.Tensor  # (2,) the batch's loss and its accuracy (a fraction), on the model's device
+
+
+def _eta(step: int, total_steps: int, elapsed: float) -> float:
+    return (total_steps - step) * elapsed / step
+
+
+def _step_records(pending: list[_Pending], since: float, elapsed: float, steps_per_epoch: int, total_steps: int,
+                  values: list[float] | None = None) -> Iterator[Metrics]:
+    """The "step" records of ``pending`` (emptied), read from ``values`` (loss, accuracy, loss, ...) or the tensors.
+
+    Their training time was measured together, from ``since`` to ``elapsed``, so it is spread evenly over the steps.
+    A non-finite loss ends the records with a "diverged" one.
+    """
+    if values is None:
+        values = torch.cat([p.numbers for p in pending]).tolist() if pending else []
+    batch, pending[:] = list(pending), []
+    if not batch:
+        return
+    for i, item in enumerate(batch):
+        loss_value, accuracy = values[2 * i], values[2 * i + 1]
+        at = since + (elapsed - since) * (i + 1) / len(batch)
+        common = dict(step=item.step, total_steps=total_steps, epoch=item.step / steps_per_epoch)
+        if not math.isfinite(loss_value):
+            error = UserError("error.train.diverged", loss=loss_value, step=item.step, lr=item.lr, lower=item.lr / 10)
+            yield Metrics("diverged", **common, loss=loss_value, lr=item.lr, elapsed=at, message=str(error), error=error)
+            return
+        yield Metrics("step", **common, loss=loss_value, accuracy=accuracy, lr=item.lr,
+                      samples_per_second=item.seen / at if at > 0 else None, elapsed=at,
+                      eta_seconds=_eta(item.step, total_steps, at))
+
+
+class _LossAndAccuracy(nn.Module):
+    """A training step's forward: the model's loss on a batch and the fraction it got right, one module to capture."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(images)  # (B, classes)
+        return F.cross_entropy(logits, labels), (logits.argmax(1) == labels).float().mean()
+
+
+def _step_forward(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig):
+    """``(images, labels) -> (loss, accuracy)`` for the training steps. On CUDA (with ``cfg.cuda_graphs``) a full batch
+    replays a CUDA graph of it, and its backward replays another.
+
+    A small net's CUDA step is bound by the CPU launching some fifty kernels one by one, not by the GPU running them:
+    the default net's step took 2.2 ms on an H200, of which the GPU was busy 0.4 ms. A graph launches the forward's
+    kernels at once, and the backward's; the arithmetic is the same kernels', in the same order. A batch of another
+    size (the last of an epoch) runs eagerly, and the model itself is left as it was, for evaluation and inspection.
+    """
+    step = _LossAndAccuracy(model)
+    if images.device.type != "cuda" or not cfg.cuda_graphs or len(images) < cfg.batch_size:
+        return step
+    # Capturing runs a few warm-up steps on the example; BatchNorm would count them in its running statistics.
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    graphed = torch.cuda.make_graphed_callables(_LossAndAccuracy(model), (
+        images.contiguous(memory_format=torch.channels_last), labels))
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            buffer.copy_(buffers[name])
+    return lambda x, y: graphed(x, y) if len(x) == len(images) else step(x, y)
 
 
 # --- checkpoints ------------------------------------------------------------------------------
@@ -361,6 +456,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--subset", type=int, default=defaults.subset, help="train on the first N images (0 = all)")
     parser.add_argument("--device", default=defaults.device, choices=DEVICES)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for torch")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="on CUDA, launch every kernel of a step one by one (the same arithmetic, slower)")
     parser.add_argument("--save", type=Path, help="write the checkpoint (.pt) and its config (.json) here")
     parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     parser.add_argument("--dry-run", action="store_true", help="2 steps on 256 images: checks the pipeline in seconds")
@@ -377,7 +474,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(max(1, args.threads))
     model_cfg = preset(args.preset)
     train_cfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, batch_size=args.batch_size,
-                            epochs=args.epochs, subset=args.subset, seed=args.seed, device=args.device, eval_every=0)
+                            epochs=args.epochs, subset=args.subset, seed=args.seed, device=args.device, eval_every=0,
+                            cuda_graphs=args.cuda_graphs)
     if args.dry_run:
         train_cfg = replace(train_cfg, subset=256, batch_size=128, epochs=1)
     train_cfg.validate()

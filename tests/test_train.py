@@ -23,7 +23,8 @@ def mnist():
 
 
 def quick(**overrides) -> TrainConfig:
-    values = dict(subset=256, batch_size=64, epochs=1, eval_every=2, eval_slice=100, seed=0)
+    # On the CPU even where a GPU is present: these tests pin exact, deterministic curves.
+    values = dict(subset=256, batch_size=64, epochs=1, eval_every=2, eval_slice=100, seed=0, device="cpu")
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -201,3 +202,51 @@ def test_cli_recipe_trains_as_the_tutorial_did_unless_told_otherwise(capsys, arg
     capsys.readouterr()
     assert {name: summary["train_config"][name] for name in expected} == expected
     assert summary["model_config"] == NETWORK_PRESETS[argv[1]].to_dict()
+
+
+def _fields(records) -> str:
+    return repr([(r.kind, r.step, r.loss, r.accuracy, r.lr, r.test_accuracy) for r in records])  # nan == nan here
+
+
+def test_steps_read_in_batches_give_the_same_records_as_steps_read_one_by_one(mnist, monkeypatch):
+    # On CUDA the loop reads SYNC_EVERY steps' numbers at once; pinned here on the CPU, where CI runs.
+    cfg = quick(subset=640, eval_every=4)  # 10 steps: reads after 3 steps fall before, on and after evaluations
+    one_by_one = list(iter_training(TINY, cfg, mnist))
+    monkeypatch.setitem(train.SYNC_EVERY, "cpu", 3)
+    batched = list(iter_training(TINY, cfg, mnist))
+    assert _fields(batched) == _fields(one_by_one)
+    assert [r.kind for r in batched] == ["step"] * 4 + ["eval"] + ["step"] * 4 + ["eval"] + ["step"] * 2 + ["epoch", "done"]
+    elapsed = [r.elapsed for r in batched if r.kind == "step"]
+    assert elapsed == sorted(elapsed) and len(set(elapsed)) == len(elapsed)  # spread over the steps read together
+
+
+def test_stopping_between_reads_still_reports_the_steps_that_ran(mnist, monkeypatch):
+    monkeypatch.setitem(train.SYNC_EVERY, "cpu", 100)
+    stop = threading.Event()
+    model = build_model(TINY, seed=0)
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1) if len(calls) < 4 else stop.set())
+    records = list(iter_training(TINY, quick(subset=2000, batch_size=32, eval_every=0), mnist, stop=stop, model=model))
+    assert [r.step for r in records] == [1, 2, 3, 4, 5] and all(r.kind == "step" for r in records)
+
+
+def test_a_divergence_inside_a_batch_of_reads_names_its_own_step(mnist, monkeypatch):
+    cfg = quick(optimizer="sgd", schedule="constant", lr=1e6, subset=640)
+    one_by_one = list(iter_training(TINY, cfg, mnist))
+    monkeypatch.setitem(train.SYNC_EVERY, "cpu", 8)
+    batched = list(iter_training(TINY, cfg, mnist))
+    assert batched[-1].kind == "diverged" and _fields(batched) == _fields(one_by_one)
+    assert batched[-1].message == one_by_one[-1].message
+
+
+def test_cuda_graphs_only_on_cuda(mnist):
+    # CI has no GPU: on the CPU a step's forward is the model's, eagerly (tests/test_train_cuda.py runs the graphs where
+    # a GPU is present).
+    model = build_model(TINY, seed=0)
+    forward = train._step_forward(model, mnist.train_images[:64], mnist.train_labels[:64], quick())
+    assert isinstance(forward, train._LossAndAccuracy) and forward.model is model
+    loss, accuracy = forward(mnist.train_images[:64], mnist.train_labels[:64])
+    logits = model(mnist.train_images[:64])
+    assert loss.item() == torch.nn.functional.cross_entropy(logits, mnist.train_labels[:64]).item()
+    assert accuracy.item() == (logits.argmax(1) == mnist.train_labels[:64]).float().mean().item()
+    assert TrainConfig().cuda_graphs and TrainConfig.from_dict({"cuda_graphs": False}).cuda_graphs is False
