@@ -8,6 +8,7 @@ and at most 1.5 MB per change.
 
     python bench/kernel_lab.py            # server time (AppTest) and pure compute
     python bench/kernel_lab.py --browser  # also the Chromium ratio and bytes per change
+    python bench/kernel_lab.py --browser --same-size 47   # and the floor of a Streamlit page as big as the Kernel Lab
     python bench/kernel_lab.py --baseline ../old-checkout   # server time of both trees, alternating, in one run
     python bench/kernel_lab.py --baseline ../old-checkout --bank-open   # this tree with the filter bank's maps shown
 """
@@ -188,10 +189,12 @@ def kernel_lab_in_chromium(cycles: int) -> tuple[list[float], list[int]]:
         return _timed_changes(page, steps, received)
 
 
-def reference_in_chromium(cycles: int) -> tuple[list[float], list[int]]:
-    """The same pace of changes on bench/reference_page.py: the floor of any Streamlit page with one picture."""
+def reference_in_chromium(cycles: int, extra: int = 0) -> tuple[list[float], list[int]]:
+    """The same pace of changes on bench/reference_page.py: the floor of any Streamlit page with one picture, or with
+    ``extra`` inert elements beside it, the floor of a page that size."""
     received = {"bytes": 0}
-    with served_page(viewport=(1400, 1000), script="bench/reference_page.py") as (page, base):
+    with served_page(viewport=(1400, 1000), script="bench/reference_page.py",
+                     env={"CNNVIZ_REFERENCE_ELEMENTS": str(extra)}) as (page, base):
         _count_bytes(page, received)
         page.goto(base)
         page.wait_for_selector(IDLE)
@@ -214,23 +217,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def browser_ratio(cycles: int, rounds: int) -> None:
-    """Kernel Lab against the reference page, alternating fresh servers, in one run."""
-    lab, reference, lab_bytes = [], [], []
+def browser_ratio(cycles: int, rounds: int, same_size: int = 0) -> None:
+    """Kernel Lab against the reference page, alternating fresh servers, in one run; with ``same_size`` also against
+    the reference page carrying that many inert elements."""
+    lab, reference, lab_bytes, sized = [], [], [], []
     for round_ in range(rounds):
         times, sizes = kernel_lab_in_chromium(cycles)
         lab += times
         lab_bytes += sizes
         reference += reference_in_chromium(cycles)[0]
+        if same_size:
+            sized += reference_in_chromium(cycles, same_size)[0]
         print(f"  round {round_ + 1}: Kernel Lab p50 {1000 * percentile(times, 0.5):.0f} ms, p95 "
-              f"{1000 * percentile(times, 0.95):.0f} ms; reference p95 {1000 * percentile(reference, 0.95):.0f} ms",
-              flush=True)
+              f"{1000 * percentile(times, 0.95):.0f} ms; reference p95 {1000 * percentile(reference, 0.95):.0f} ms"
+              + (f"; same-size page p95 {1000 * percentile(sized, 0.95):.0f} ms" if same_size else ""), flush=True)
     lab95, ref95 = percentile(lab, 0.95), percentile(reference, 0.95)
     print(f"Chromium, change -> settled page ({len(lab)} changes each):")
     print(f"  Kernel Lab  p50 {1000 * percentile(lab, 0.5):6.0f} ms  p95 {1000 * lab95:6.0f} ms  "
           f"bytes per change median {statistics.median(lab_bytes) / 1e6:.2f} MB, max {max(lab_bytes) / 1e6:.2f} MB")
     print(f"  reference   p50 {1000 * percentile(reference, 0.5):6.0f} ms  p95 {1000 * ref95:6.0f} ms")
     print(f"  ratio of p95: {lab95 / ref95:.2f}  (goal <= 1.5, moonshot 1.2; bytes goal <= 1.5 MB)")
+    if same_size:
+        sized95 = percentile(sized, 0.95)
+        print(f"  same-size page ({same_size} inert elements) p50 {1000 * percentile(sized, 0.5):6.0f} ms  p95 "
+              f"{1000 * sized95:6.0f} ms: its p95 / the reference's {sized95 / ref95:.2f}; the Kernel Lab's / its "
+              f"{lab95 / sized95:.2f}")
 
 
 SUMMARY = re.compile(r"all changes: median ([\d.]+) ms, 90th percentile ([\d.]+) ms, max ([\d.]+) ms")
@@ -269,6 +280,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=4, help="--browser: up-and-down cycles of six changes per round")
     parser.add_argument("--bank-open", action="store_true",
                         help="server time with the filter bank's maps shown (the page's default keeps them closed)")
+    parser.add_argument("--same-size", type=int, default=0, metavar="N",
+                        help="--browser: also time the reference page with N inert elements (47 make it as many elements as the Kernel Lab in this test, 49)")
     args = parser.parse_args()
     quiet_streamlit()
     print(f"Kernel Lab benchmark · {machine()}")
@@ -292,7 +305,7 @@ def main() -> None:
           f"90th percentile {1000 * sorted(every)[int(0.9 * len(every))]:.1f} ms, max {1000 * max(every):.1f} ms  "
           f"target <= 150 ms")
     if args.browser:
-        browser_ratio(args.cycles, args.rounds)
+        browser_ratio(args.cycles, args.rounds, args.same_size)
 
 
 if __name__ == "__main__":
