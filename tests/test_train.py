@@ -124,7 +124,8 @@ def test_train_config_validation_and_round_trip():
     cfg = TrainConfig(optimizer="sgd", lr=0.1, schedule="cosine", epochs=5, subset=1000)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     for bad, match in ((dict(optimizer="lbfgs"), "optimizer='lbfgs'"), (dict(lr=0), "lr=0"),
-                       (dict(batch_size=0), "batch_size=0"), (dict(device="tpu"), "device='tpu'")):
+                       (dict(batch_size=0), "batch_size=0"), (dict(device="tpu"), "device='tpu'"),
+                       (dict(cuda_graphs="yes"), "cuda_graphs='yes'")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(**bad).validate()
 
