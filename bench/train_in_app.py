@@ -9,7 +9,8 @@ Each app run is a fresh server training the default config (full training set), 
   process: the default: the run trains in a worker process of its own;
 and with the browser either
   watching: on the Train page, which redraws the live charts every second;
-  away:     on the Step-by-step page from a moment after Start, so nothing live is drawn; it comes back at the end.
+  away:     on the Step-by-step page from the first progress line after Start, so nothing live is drawn; it comes
+            back at the end.
 The figure is the images/s the page shows at the end (training only, evaluations excluded), which is what the CLI
 reports too. Chromium runs with --disable-gpu, so it rasterises in software and competes with training for the same
 cores, as on a lecturer's laptop that serves and shows the app at once.
@@ -50,7 +51,9 @@ def app_run(mode: str, watch: bool, epochs: int = 0, timeout: float = 400) -> re
         page.goto(f"{base}/train" + (f"?ep={epochs}" if epochs else ""))
         page.wait_for_selector(IDLE)
         page.locator(".st-key-train_start button").click()
-        page.wait_for_timeout(2000)
+        # A student leaves once the page shows the run under way, not after a fixed pause: the first progress line.
+        page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Training · step')",
+                               timeout=60_000)
         nav = page.locator("[data-testid=stSidebarNav] a")
         if not watch:
             nav.filter(has_text="Step by step").click()
