@@ -281,7 +281,8 @@ def main() -> None:
     parser.add_argument("--bank-open", action="store_true",
                         help="server time with the filter bank's maps shown (the page's default keeps them closed)")
     parser.add_argument("--same-size", type=int, default=0, metavar="N",
-                        help="--browser: also time the reference page with N inert elements (47 make it as many elements as the Kernel Lab in this test, 49)")
+                        help="--browser: also time the reference page with N inert elements (47 give it the Kernel "
+                             "Lab's 49 elements in this test)")
     args = parser.parse_args()
     quiet_streamlit()
     print(f"Kernel Lab benchmark · {machine()}")

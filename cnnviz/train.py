@@ -303,7 +303,8 @@ def iter_training(
         result = evaluate(model, test_images, test_labels)
         yield Metrics("epoch", step=step, total_steps=total_steps, epoch=float(epoch + 1), elapsed=elapsed,
                       samples_per_second=seen / elapsed if elapsed else None,
-                      eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss, test_accuracy=result.accuracy)
+                      eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss,
+                      test_accuracy=result.accuracy)
     yield Metrics("done", step=step, total_steps=total_steps, epoch=float(train_cfg.epochs), elapsed=elapsed,
                   samples_per_second=seen / elapsed if elapsed else None, eta_seconds=0.0,
                   test_loss=result.loss, test_accuracy=result.accuracy)
@@ -349,7 +350,8 @@ def _step_records(pending: list[_Pending], since: float, elapsed: float, steps_p
         common = dict(step=item.step, total_steps=total_steps, epoch=item.step / steps_per_epoch)
         if not math.isfinite(loss_value):
             error = UserError("error.train.diverged", loss=loss_value, step=item.step, lr=item.lr, lower=item.lr / 10)
-            yield Metrics("diverged", **common, loss=loss_value, lr=item.lr, elapsed=at, message=str(error), error=error)
+            yield Metrics("diverged", **common, loss=loss_value, lr=item.lr, elapsed=at, message=str(error),
+                          error=error)
             return
         yield Metrics("step", **common, loss=loss_value, accuracy=accuracy, lr=item.lr,
                       samples_per_second=item.seen / at if at > 0 else None, elapsed=at,

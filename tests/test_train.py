@@ -216,7 +216,8 @@ def test_steps_read_in_batches_give_the_same_records_as_steps_read_one_by_one(mn
     monkeypatch.setitem(train.SYNC_EVERY, "cpu", 3)
     batched = list(iter_training(TINY, cfg, mnist))
     assert _fields(batched) == _fields(one_by_one)
-    assert [r.kind for r in batched] == ["step"] * 4 + ["eval"] + ["step"] * 4 + ["eval"] + ["step"] * 2 + ["epoch", "done"]
+    assert [r.kind for r in batched] == (["step"] * 4 + ["eval"] + ["step"] * 4 + ["eval"] + ["step"] * 2
+                                         + ["epoch", "done"])
     elapsed = [r.elapsed for r in batched if r.kind == "step"]
     assert elapsed == sorted(elapsed) and len(set(elapsed)) == len(elapsed)  # spread over the steps read together
 
