@@ -1,6 +1,7 @@
 """Shared by the benchmark scripts: where and when a figure was measured, quiet AppTest runs, the app in Chromium."""
 import contextlib
 import datetime
+import json
 import os
 import platform
 import resource
@@ -46,6 +47,15 @@ def commit() -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
     return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+changes" if git("status", "--porcelain") else "")
+
+
+def json_child(command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> dict:
+    """Run a fresh process; its last stdout line, read as JSON. A failed process ends the benchmark with the end of its
+    stderr."""
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit(f"{' '.join(map(str, command))} in {cwd} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def busy_cpu_seconds() -> float | None:

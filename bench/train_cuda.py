@@ -19,13 +19,11 @@ target machine (the CPU is): this runs only where a GPU is lent, and CI never ru
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import ROOT, machine, spread
+from common import ROOT, json_child, machine, spread
 
 
 def train_once(root: Path, seed: int, epochs: int, extra: list[str]) -> dict:
@@ -33,11 +31,8 @@ def train_once(root: Path, seed: int, epochs: int, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "cnnviz.train", "--json", "--device", "cuda", "--seed", str(seed),
                "--epochs", str(epochs), *extra]
     began = time.perf_counter()
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
-    wall = time.perf_counter() - began
-    if done.returncode != 0 or not done.stdout.strip():
-        raise SystemExit(f"{' '.join(command)} in {root} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": wall}
+    summary = json_child(command, cwd=root)
+    return {**summary, "wall": time.perf_counter() - began}
 
 
 def warm_steps(device: str, rounds: int) -> None:

@@ -28,13 +28,11 @@ either CLI run beside it) is measured again, up to --retries times, and its leas
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import subprocess
 import sys
 import time
 
-from common import IDLE, ROOT, OthersLoad, machine, served_page, spread
+from common import IDLE, OthersLoad, json_child, machine, served_page, spread
 
 PROGRESS = re.compile(r"(Done|Training) · step (\d+)/(\d+) · epoch [\d.]+ · ([\d,]+) images/s · ([\d.]+) s elapsed")
 GOALS = {"watching": 0.8, "away": 0.95}  # app images/s / CLI images/s
@@ -76,10 +74,8 @@ def app_run(mode: str, watch: bool, epochs: int = 0, timeout: float = 400) -> re
 def cli_run(epochs: int = 0) -> tuple[dict, float | None]:
     command = [sys.executable, "-m", "cnnviz.train", "--json"] + (["--epochs", str(epochs)] if epochs else [])
     with OthersLoad() as load:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"the CLI failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1]), load.cores
+        summary = json_child(command)
+    return summary, load.cores
 
 
 def others(cores: float | None) -> str:

@@ -51,13 +51,12 @@ import math
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from common import ROOT, busy_cpu_seconds, machine
+from common import busy_cpu_seconds, json_child, machine
 
 ENVS = {  # OMP_WAIT_POLICY of each side, per --env; None = unset
     "default": {"bare": None, "app": None},  # what a user's script and the app server really have
@@ -236,11 +235,8 @@ def spawn(side: str, policy: str | None, args: argparse.Namespace) -> tuple[dict
         command += ["--kernel-lab-first", args.kernel_lab_first]
     busy, children = busy_cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    result = json_child(command, env=env)
     wall = time.perf_counter() - started
-    if done.returncode != 0 or not done.stdout.strip():
-        raise SystemExit(f"the {side} run failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     if busy is not None:

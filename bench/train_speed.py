@@ -27,11 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
 
-from common import ROOT, OthersLoad, machine, spread
+from common import OthersLoad, json_child, machine, spread
 
 GOAL_ACCURACY = 0.99  # fraction of the test set, worst seed
 GOAL_RATIO = 0.12  # training seconds / T, worst seed
@@ -106,10 +105,8 @@ def anchor_run(seed: int) -> dict:
 def child(command: list[str]) -> tuple[dict, float | None]:
     """Run a fresh process, return its last stdout line as JSON and the cores others kept busy meanwhile."""
     with OthersLoad() as load:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0 or not done.stdout.strip():
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1]), load.cores
+        summary = json_child(command)
+    return summary, load.cores
 
 
 def measure_t(args, seed: int) -> tuple[float, float | None]:

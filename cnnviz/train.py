@@ -261,7 +261,7 @@ def iter_training(
         order = torch.randperm(n, generator=shuffle).to(device)  # drawn on the CPU: the same order on every device
         for start in range(0, n, train_cfg.batch_size):
             if stop is not None and stop.is_set():
-                yield from _step_records(pending, read_at, elapsed, steps_per_epoch, total_steps)
+                yield from _step_records(pending, _read(pending), read_at, elapsed, steps_per_epoch, total_steps)
                 return
             began = time.perf_counter()
             index = order[start:start + train_cfg.batch_size]
@@ -286,9 +286,9 @@ def iter_training(
             if len(pending) < sync_every and not evaluates and not ends_epoch:
                 continue
             began = time.perf_counter()
-            values = torch.cat([p.numbers for p in pending]).tolist()  # one wait for all of them
+            values = _read(pending)
             elapsed += time.perf_counter() - began
-            for record in _step_records(pending, read_at, elapsed, steps_per_epoch, total_steps, values):
+            for record in _step_records(pending, values, read_at, elapsed, steps_per_epoch, total_steps):
                 yield record
                 if record.kind == "diverged":
                     return
@@ -332,18 +332,19 @@ def _eta(step: int, total_steps: int, elapsed: float) -> float:
     return (total_steps - step) * elapsed / step
 
 
-def _step_records(pending: list[_Pending], since: float, elapsed: float, steps_per_epoch: int, total_steps: int,
-                  values: list[float] | None = None) -> Iterator[Metrics]:
-    """The "step" records of ``pending`` (emptied), read from ``values`` (loss, accuracy, loss, ...) or the tensors.
+def _read(pending: list[_Pending]) -> list[float]:
+    """The pending steps' numbers as floats (loss, accuracy, loss, ...): one wait for the device, for all of them."""
+    return torch.cat([p.numbers for p in pending]).tolist() if pending else []
+
+
+def _step_records(pending: list[_Pending], values: list[float], since: float, elapsed: float, steps_per_epoch: int,
+                  total_steps: int) -> Iterator[Metrics]:
+    """The "step" records of ``pending`` (emptied), with their ``_read`` values.
 
     Their training time was measured together, from ``since`` to ``elapsed``, so it is spread evenly over the steps.
     A non-finite loss ends the records with a "diverged" one.
     """
-    if values is None:
-        values = torch.cat([p.numbers for p in pending]).tolist() if pending else []
     batch, pending[:] = list(pending), []
-    if not batch:
-        return
     for i, item in enumerate(batch):
         loss_value, accuracy = values[2 * i], values[2 * i + 1]
         at = since + (elapsed - since) * (i + 1) / len(batch)
@@ -386,6 +387,8 @@ def _step_forward(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
         return step
     # Capturing runs a few warm-up steps on the example; BatchNorm would count them in its running statistics.
     buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    # A second wrapper to capture: make_graphed_callables replaces the forward of the module it is given, and ``step``
+    # must stay eager for batches of another size.
     graphed = torch.cuda.make_graphed_callables(_LossAndAccuracy(model), (
         images.contiguous(memory_format=torch.channels_last), labels))
     with torch.no_grad():
