@@ -33,6 +33,9 @@ def make_job(limiter, mode=None, **overrides) -> TrainingJob:
     return job
 
 
+# A run that outlasts any test on any machine (the tests stop it): 625 steps of the tiny net take only seconds on a
+# fast box, long enough for a neighbour's run to end before a third has started.
+LONG = dict(subset=20000, epochs=50)
 ANSWER_SECONDS = 1.0  # Stop, Pause and Resume must show on the page within this
 
 
@@ -79,7 +82,7 @@ def test_pause_holds_progress_and_resume_continues():
 
 
 def test_stop_ends_the_run_and_its_worker():
-    job = make_job(JobLimiter(2), subset=20000)
+    job = make_job(JobLimiter(2), **LONG)
     job.start()
     wait_until(lambda: len(job.snapshot().steps) >= 2)
     process = job._process
@@ -103,7 +106,7 @@ def test_a_worker_never_runs_the_apps_script(tmp_path, monkeypatch):
 
 def test_limiter_queues_the_third_job():
     limiter = JobLimiter(2)
-    jobs = [make_job(limiter, subset=20000) for _ in range(3)]
+    jobs = [make_job(limiter, **LONG) for _ in range(3)]
     for job in jobs:
         job.start()
     wait_until(lambda: all(len(j.snapshot().steps) >= 1 for j in jobs[:2]))
@@ -119,7 +122,7 @@ def test_limiter_queues_the_third_job():
 
 def test_stopping_a_queued_job():
     limiter = JobLimiter(1)
-    first, second = make_job(limiter, subset=20000), make_job(limiter)
+    first, second = make_job(limiter, **LONG), make_job(limiter)
     first.start()
     second.start()
     wait_until(lambda: len(first.snapshot().steps) >= 1)
@@ -129,7 +132,7 @@ def test_stopping_a_queued_job():
 
 
 def test_pause_resume_and_stop_answer_within_a_second():
-    job = make_job(JobLimiter(1), subset=20000)
+    job = make_job(JobLimiter(1), **LONG)
     job.start()
     wait_until(lambda: len(job.snapshot().steps) >= 2)
     job.pause()
@@ -158,7 +161,7 @@ def test_the_model_comes_back_from_the_worker(mnist):
 
 
 def test_weights_come_back_as_a_state_dict_when_asked():
-    job = make_job(JobLimiter(1), subset=20000, eval_every=0)
+    job = make_job(JobLimiter(1), **LONG, eval_every=0)
     job.start()
     initial = build_model(TINY, seed=job.train_cfg.seed).state_dict()
     wait_until(lambda: len(job.snapshot().steps) >= 5)
@@ -176,7 +179,7 @@ def test_weights_come_back_as_a_state_dict_when_asked():
 
 def test_a_killed_worker_is_reported_and_the_server_lives_on():
     limiter = JobLimiter(1)
-    job = make_job(limiter, subset=20000)
+    job = make_job(limiter, **LONG)
     job.start()
     wait_until(lambda: job.worker_pid is not None and len(job.snapshot().steps) >= 1)
     os.kill(job.worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
@@ -201,11 +204,11 @@ def test_an_error_inside_the_worker_is_reported():
 def test_concurrent_runs_share_the_cores():
     limiter = JobLimiter(2)
     cores = usable_cores()
-    first = make_job(limiter, subset=20000)
+    first = make_job(limiter, **LONG)
     first.start()
     wait_until(lambda: first.threads >= 1)
     assert first.thread_budget == cores  # alone: every core, as the CLI
-    second = make_job(limiter, subset=20000)
+    second = make_job(limiter, **LONG)
     second.start()
     wait_until(lambda: len(second.snapshot().steps) >= 1)
     share = worker_threads(cores, 2)
@@ -301,7 +304,7 @@ class FakeClock:
 def test_registry_finds_runs_by_unguessable_id_and_stops_the_unwatched():
     clock = FakeClock()
     registry = RunRegistry(idle_seconds=60, clock=clock)
-    watched, forgotten = make_job(JobLimiter(2), subset=20000), make_job(JobLimiter(2), subset=20000)
+    watched, forgotten = make_job(JobLimiter(2), **LONG), make_job(JobLimiter(2), **LONG)
     watched.start()
     forgotten.start()
     first, second = registry.add(watched), registry.add(forgotten)
