@@ -23,8 +23,10 @@ HTTP/1.1 client (one connection per request, ``Connection: close``), enough for 
 from __future__ import annotations
 
 import asyncio
+import html
 import concurrent.futures
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 
 XSRF_COOKIE = "_streamlit_xsrf"
+_TAGS = re.compile(r"<style>.*?</style>|<[^>]+>", re.S)  # what an HTML element shows is its text between these
 PARALLEL_DOWNLOADS = 6  # a browser opens about six connections per host
 CHOICE_WIDGETS = {"selectbox": "string_value", "radio": "string_value", "button_group": "string_array_value",
                   "multiselect": "string_array_value"}
@@ -238,7 +241,7 @@ class LightSession:
         return self._query
 
     def texts(self, container_key: str | None = None) -> list[str]:
-        """Markdown, headings, message boxes, progress texts and code blocks on the page, or inside the container with key
+        """Markdown, headings, message boxes, progress texts, HTML elements' text and code blocks on the page, or inside the container with key
         ``container_key``."""
         found = []
         for element in self._within(container_key):
@@ -247,6 +250,8 @@ class LightSession:
                 found.append(getattr(element, kind).body)
             elif kind == "progress":
                 found.append(element.progress.text)
+            elif kind == "html":  # the pages' own progress bars and numbers (cnnviz.ui.progress): their text
+                found.append(html.unescape(_TAGS.sub(" ", element.html.body)))
             elif kind == "code":
                 found.append(element.code.code_text)
         return found

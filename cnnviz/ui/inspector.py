@@ -33,6 +33,7 @@ from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
 from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.progress import progress
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
 
@@ -118,8 +119,8 @@ def _quick_progress(run_id: str) -> None:
         st.rerun()
     latest = snap.latest
     done = latest.step / max(latest.total_steps, 1) if latest is not None else 0.0
-    st.progress(min(1.0, done), text=tr("insp.quick_progress", step=latest.step if latest else 0,
-                                        total=latest.total_steps if latest else "…"))
+    progress(done, tr("insp.quick_progress", step=latest.step if latest else 0,
+                      total=latest.total_steps if latest else "…"))
 
 
 def _quick_progress_fragment(run_id: str) -> None:

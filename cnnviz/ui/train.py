@@ -30,11 +30,12 @@ from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import current_language, guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.live_chart import live_chart
+from cnnviz.ui.progress import progress
 from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
-# The four live numbers are one HTML element, redrawn every second: four st.metric in columns cost the watching
-# browser several times the work. 1.75rem values fit four to a row in the ~480 px the column has at 1280x720; on a
+# The progress bar and the four live numbers are one HTML element, redrawn every second (cnnviz.ui.progress): four
+# st.metric in columns cost the watching browser several times the work. 1.75rem values fit four to a row in the ~480 px the column has at 1280x720; on a
 # phone (where Streamlit stacks the columns, below 640 px) they sit two by two.
 _NUMBERS_CSS = """<style>
 .train-numbers { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0.25rem 1rem;
@@ -205,12 +206,13 @@ def _live(run: Run, snap) -> None:
         elif snap.state == "failed":
             st.error(tr("train.failed", message=tr_error(snap.error) if isinstance(snap.error, UserError) else snap.message),
                      icon=":material/error:")
+        numbers = _numbers_html(snap)
         if snap.latest is not None:
-            latest = snap.latest
-            st.progress(min(1.0, latest.step / max(latest.total_steps, 1)), text=_progress_text(snap))
+            progress(snap.latest.step / max(snap.latest.total_steps, 1), _progress_text(snap), extra_html=numbers)
         elif snap.state != "queued":
-            st.progress(0.0, text=tr("train.loading"))
-        st.html(_numbers_html(snap))
+            progress(0.0, tr("train.loading"), extra_html=numbers)
+        else:
+            st.html(numbers)
 
 
 def _title(help_key: str) -> str:

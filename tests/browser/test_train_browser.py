@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from browser_kit import assert_no_exception, open_page, query, set_number, sidebar_nav, wait_for_value, wait_idle
 
-PROGRESS = ".st-key-train_status [data-testid=stProgress]"
+PROGRESS = ".st-key-train_status .cnnviz-progress"  # cnnviz.ui.progress
 LIVE_CHART = ".st-key-train_live_curves .live-chart"  # inside the component's open shadow root: CSS locators pierce it
 
 
@@ -17,7 +17,7 @@ def current_step(page) -> int:
 def wait_for_step_beyond(page, step: int, timeout: float = 60_000) -> int:
     """Wait, with a deadline, until the progress text shows a later step than ``step``; return it."""
     page.wait_for_function(
-        "(n) => { const e = document.querySelector('.st-key-train_status [data-testid=stProgress]');"
+        "(n) => { const e = document.querySelector('.st-key-train_status .cnnviz-progress');"
         " const m = e && e.innerText.match(/step (\\d+)\\//); return m && +m[1] > n; }", arg=step, timeout=timeout)
     return current_step(page)
 
@@ -34,7 +34,9 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     first = wait_for_step_beyond(page, 4)
     second = wait_for_step_beyond(page, first)  # the curve grows while we watch
     chart = page.locator(LIVE_CHART)
-    drawn = int(chart.get_attribute("data-step", timeout=60_000))
+    # The element appears before the component's script has drawn into it; data-step comes with the first drawing.
+    page.wait_for_selector(f"{LIVE_CHART}[data-step]", timeout=60_000)
+    drawn = int(chart.get_attribute("data-step"))
     expect(chart).not_to_have_attribute("data-step", str(drawn), timeout=60_000)  # redrawn in place, further along
     assert int(chart.get_attribute("data-step")) > drawn
     assert chart.locator("canvas").count() == 3 and "loss" in chart.inner_text()
@@ -45,13 +47,14 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     sidebar_nav(page, "Train on MNIST")
     third = wait_for_step_beyond(page, second)  # same run, further along: it was not restarted
     assert query(page)["run"] == run_id
-    assert "30,000" in page.locator(".st-key-train_subset").inner_text()  # settings survive the page switch
+    expect(page.locator(".st-key-train_subset")).to_contain_text("30,000")  # settings survive the page switch
     assert query(page)["ep"] == "10"
 
     page.reload()  # a new browser session: the URL alone finds the run and its settings
     page.wait_for_selector(PROGRESS)
     wait_for_step_beyond(page, third)
-    assert query(page)["run"] == run_id and "30,000" in page.locator(".st-key-train_subset").inner_text()
+    assert query(page)["run"] == run_id
+    expect(page.locator(".st-key-train_subset")).to_contain_text("30,000")  # drawn with the rest of the fresh page
     assert_no_exception(page)
     page.locator(".st-key-train_stop button").click()
     wait_idle(page)
