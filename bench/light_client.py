@@ -23,8 +23,8 @@ HTTP/1.1 client (one connection per request, ``Connection: close``), enough for 
 from __future__ import annotations
 
 import asyncio
-import html
 import concurrent.futures
+import html
 import json
 import re
 import time
@@ -241,8 +241,8 @@ class LightSession:
         return self._query
 
     def texts(self, container_key: str | None = None) -> list[str]:
-        """Markdown, headings, message boxes, progress texts, HTML elements' text and code blocks on the page, or inside the container with key
-        ``container_key``."""
+        """Markdown, headings, message boxes, progress texts, HTML elements' text and code blocks on the page, or inside
+        the container with key ``container_key``."""
         found = []
         for element in self._within(container_key):
             kind = _kind(element)

@@ -1,13 +1,14 @@
 """A progress bar redrawn every second without animation, for pages that follow a training run.
 
 Why not ``st.progress``: it slides to each new width, and the watching browser draws every frame of that slide. On
-a 2-core machine those frames cost Chromium ~0.05 of a core while a run trains (`/proc`, 8-10 s windows, 2026-11-27:
-the renderer and GPU processes 0.12 cores with ``st.progress`` on the Train page, 0.07 without), time the run's
-worker loses; with torch's two threads waiting on each other, a small theft costs training more than its share.
-Here the bar jumps to its new width, as a bar updated once a second can.
+a 2-core machine the watching Chromium's renderer and GPU processes used 0.15-0.18 of a core while a run trained with
+``st.progress`` on the Train page, and 0.08-0.10 with this bar (`/proc`, 10 s windows, 3 alternating runs each,
+2026-11-27): time the run's worker loses; with torch's two threads waiting on each other, a small theft costs
+training more than its share. Here the bar jumps to its new width, as a bar updated once a second can.
 """
 from __future__ import annotations
 
+import math
 from html import escape
 
 import streamlit as st
@@ -33,8 +34,7 @@ def progress_html(fraction: float, text: str, *, accent: str = "#d9480f") -> str
     Raises:
         ValueError: ``fraction`` is not a finite number.
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or fraction != fraction \
-            or fraction in (float("inf"), float("-inf")):
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not math.isfinite(fraction):
         raise ValueError(f"fraction must be a finite number, got {fraction!r}")
     percent = 100 * min(max(float(fraction), 0.0), 1.0)
     return (f'{_CSS}<div class="cnnviz-progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" '

@@ -35,8 +35,8 @@ from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
 # The progress bar and the four live numbers are one HTML element, redrawn every second (cnnviz.ui.progress): four
-# st.metric in columns cost the watching browser several times the work. 1.75rem values fit four to a row in the ~480 px the column has at 1280x720; on a
-# phone (where Streamlit stacks the columns, below 640 px) they sit two by two.
+# st.metric in columns cost the watching browser several times the work. 1.75rem values fit four to a row in the
+# ~480 px the column has at 1280x720; on a phone (where Streamlit stacks the columns, below 640 px) they sit two by two.
 _NUMBERS_CSS = """<style>
 .train-numbers { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0.25rem 1rem;
                  margin: 0.25rem 0 0.5rem; }
