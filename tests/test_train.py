@@ -252,3 +252,15 @@ def test_cuda_graphs_only_on_cuda(mnist):
     assert loss.item() == torch.nn.functional.cross_entropy(logits, mnist.train_labels[:64]).item()
     assert accuracy.item() == (logits.argmax(1) == mnist.train_labels[:64]).float().mean().item()
     assert TrainConfig().cuda_graphs and TrainConfig.from_dict({"cuda_graphs": False}).cuda_graphs is False
+
+
+def test_the_graphs_capture_example_is_a_copy_not_a_view_of_the_data_set(mnist):
+    # A CUDA graph copies every batch into its example: a view of the data set would have each batch written over the
+    # data set's first images (tests/test_train_cuda.py measures the drift this caused; this pins the rule on the CPU).
+    images, labels = mnist.train_images[:128], mnist.train_labels[:128]
+    assert images.contiguous(memory_format=torch.channels_last).data_ptr() == images.data_ptr()  # the trap: a no-op
+    example_images, example_labels = train._capture_example(images, labels)
+    assert example_images.untyped_storage().data_ptr() != mnist.train_images.untyped_storage().data_ptr()
+    assert example_labels.untyped_storage().data_ptr() != mnist.train_labels.untyped_storage().data_ptr()
+    assert example_images.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(example_images, images) and torch.equal(example_labels, labels)
