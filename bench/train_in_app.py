@@ -1,5 +1,5 @@
-"""Training speed inside the real app, as a ratio to the CLI: `streamlit run app.py` driven by a headless Chromium on
-the same machine, against `python -m cnnviz.train --json` timed beside it.
+"""Training speed inside the real app, as a ratio to the CLI: `streamlit run serve.py` driven by a headless Chromium
+on the same machine, against `python -m cnnviz.train --json` timed beside it.
 
 Goals (issue 10): the Train page reaches >= 0.8x the CLI's images/s while the browser watches it, and >= 0.95x with
 the browser on another page.
@@ -8,7 +8,7 @@ Each app run is a fresh server training the default config (full training set), 
   thread:  CNNVIZ_TRAIN_IN=thread, the old way: the run trains in a thread of the Streamlit server;
   process: the default: the run trains in a worker process of its own;
 and with the browser either
-  watching: on the Train page, which redraws the live charts every second;
+  watching: on the Train page, whose status polls the server every second and whose charts redraw every 3 s;
   away:     on the Step-by-step page from the first progress line after Start, so nothing live is drawn; it comes
             back at the end.
 The figure is the images/s the page shows at the end (training only, evaluations excluded), which is what the CLI

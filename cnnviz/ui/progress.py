@@ -22,7 +22,7 @@ _CSS = """<style>
 </style>"""
 
 
-def _accent() -> str:
+def accent() -> str:
     """The theme's primary colour (.streamlit/config.toml), dark or light as the browser shows the app."""
     dark = st.context.theme.type == "dark"
     return st.get_option(f"theme.{'dark' if dark else 'light'}.primaryColor") or ("#ff8a4c" if dark else "#d9480f")
@@ -43,6 +43,6 @@ def progress_html(fraction: float, text: str, *, accent: str = "#d9480f") -> str
             f'background: {escape(accent)}"></div></div></div>')
 
 
-def progress(fraction: float, text: str, *, extra_html: str = "") -> None:
-    """Draw the bar and its text, and ``extra_html`` after them in the same element (one element fewer to redraw)."""
-    st.html(progress_html(fraction, text, accent=_accent()) + extra_html)
+def progress(fraction: float, text: str) -> None:
+    """Draw the bar and its text."""
+    st.html(progress_html(fraction, text, accent=accent()))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from html import escape
 from dataclasses import fields, replace
 
 import numpy as np
@@ -25,29 +24,15 @@ from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlo
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
                                 format_hidden, parse_hidden)
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
-                          save_checkpoint, settled_eta)
-from cnnviz.ui import session
+                          save_checkpoint)
+from cnnviz.ui import live_status, run_status, session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import current_language, guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.live_chart import live_chart
-from cnnviz.ui.progress import progress
+from cnnviz.ui.progress import accent
 from cnnviz.ui.state import PageBinding
 
 PAGE = session.TRAIN_PAGE
-# The progress bar and the four live numbers are one HTML element, redrawn every second (cnnviz.ui.progress): four
-# st.metric in columns cost the watching browser several times the work. 1.75rem values fit four to a row in the
-# ~480 px the column has at 1280x720; on a phone (where Streamlit stacks the columns, below 640 px) they sit two by two.
-_NUMBERS_CSS = """<style>
-.train-numbers { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0.25rem 1rem;
-                 margin: 0.25rem 0 0.5rem; }
-@media (max-width: 640px) { .train-numbers { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
-.train-numbers > div { display: flex; flex-direction: column; min-width: 0; }
-.train-numbers span { font-size: 0.875rem; opacity: 0.8; }
-.train-numbers span[title] { text-decoration: underline dotted; cursor: help; }
-.train-numbers b { font-size: 1.75rem; font-weight: 400; line-height: 1.25; font-variant-numeric: tabular-nums; }
-</style>"""
-
-
 # --- controls -------------------------------------------------------------------------------------------
 
 def _on_preset() -> None:
@@ -176,22 +161,14 @@ def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageSt
     return state
 
 
-def _progress_text(snap) -> str:
-    latest = snap.latest
-    speed = f"{latest.samples_per_second:,.0f}" if latest.samples_per_second else "–"
-    eta_seconds = settled_eta(latest)
-    eta = tr("train.eta", seconds=f"{eta_seconds:.0f}") if eta_seconds is not None else tr("train.eta_pending")
-    return tr("train.progress", state=tr(f"train.state.{snap.state}"), step=latest.step, total=latest.total_steps,
-              epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta, elapsed=f"{latest.elapsed:.1f}")
-
-
 def _find(run_id: str, watching: bool) -> Run | None:
     """The run by its control id, or by its read-only watch id; looking marks it as watched."""
     return session.find_watched(run_id) if watching else session.find_run(run_id)
 
 
 def _live(run: Run, snap) -> None:
-    """The run's state, progress and latest numbers: redrawn every second by a fragment while the run trains."""
+    """The run's state, progress and latest numbers. While the run trains, the browser polls them every second from
+    the status route (served by serve.py), else this fragment is rerun every second."""
     job = run.job
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)
@@ -206,33 +183,12 @@ def _live(run: Run, snap) -> None:
         elif snap.state == "failed":
             st.error(tr("train.failed", message=tr_error(snap.error) if isinstance(snap.error, UserError) else snap.message),
                      icon=":material/error:")
-        numbers = _numbers_html(snap)
-        if snap.latest is not None:
-            progress(snap.latest.step / max(snap.latest.total_steps, 1), _progress_text(snap), extra_html=numbers)
-        elif snap.state != "queued":
-            progress(0.0, tr("train.loading"), extra_html=numbers)
+        if live_status.served() and snap.state not in FINISHED:  # polled; a change of state reruns this fragment
+            lang = current_language()
+            live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
+                                    live_status.status_url(run.watch_id, lang), key="train_live_status")
         else:
-            st.html(numbers)
-
-
-def _title(help_key: str) -> str:
-    return f' title="{escape(tr(help_key))}"' if help_key else ""
-
-
-def _numbers_html(snap) -> str:
-    """The smoothed train loss and accuracy, the latest test accuracy and the learning rate, as one HTML grid."""
-    tests = [m for m in snap.evals if m.test_accuracy is not None]
-    last = snap.steps[-1] if snap.steps else None
-    numbers = [
-        ("train.metric.loss", f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–",
-         "train.metric.loss_help"),
-        ("train.metric.train_acc", f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–", ""),
-        ("train.metric.test_acc", f"{tests[-1].test_accuracy:.2%}" if tests else "–", "train.metric.test_acc_help"),
-        ("train.metric.lr", f"{last.lr:.2g}" if last else "–", ""),
-    ]
-    cells = "".join(f"<div><span{_title(help_key)}>{escape(tr(label))}</span><b>{escape(value)}</b></div>"
-                    for label, value, help_key in numbers)
-    return f'{_NUMBERS_CSS}<div class="train-numbers">{cells}</div>'
+            st.html(run_status.status_html(snap, current_language(), accent=accent()))
 
 
 SHARE_SECONDS = 1.0  # a room watching one run shares its live chart and filters built within this long
@@ -298,7 +254,7 @@ def _live_charts_fragment(run_id: str, watching: bool = False) -> None:
     guarded(_draw_live, _live_charts, run_id, watching)
 
 
-STATUS_SECONDS = 1.0  # progress and numbers: the room sees the run move every second
+STATUS_SECONDS = 1.0  # progress and numbers, where nothing polls them: the room sees the run move every second
 # Curves and filters: a chart redrawn every second cost the training run ~40% of a 2-core machine (the page's
 # browser draws plotly in software), so they follow every few seconds.
 CHARTS_SECONDS = 3.0
@@ -307,7 +263,8 @@ CHARTS_SECONDS = 3.0
 def _live_panels(run: Run, run_id: str, watching: bool = False) -> None:
     """The live status and the live charts, each in its own timed fragment until the run finishes."""
     finished = run.job.finished
-    st.fragment(_live_fragment, run_every=None if finished else STATUS_SECONDS)(run_id, watching)
+    polled = live_status.served()  # the status polls its route itself: no timed reruns (cnnviz.ui.live_status)
+    st.fragment(_live_fragment, run_every=None if finished or polled else STATUS_SECONDS)(run_id, watching)
     st.fragment(_live_charts_fragment, run_every=None if finished else CHARTS_SECONDS)(run_id, watching)
 
 

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from browser_kit import assert_no_exception, open_page, query, set_number, sidebar_nav, wait_for_value, wait_idle
 
 PROGRESS = ".st-key-train_status .cnnviz-progress"  # cnnviz.ui.progress
+POLLED = ".st-key-train_status .live-status"  # cnnviz.ui.live_status
 LIVE_CHART = ".st-key-train_live_curves .live-chart"  # inside the component's open shadow root: CSS locators pierce it
 
 
@@ -33,6 +34,10 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     page.locator(".st-key-train_start button").click()
     first = wait_for_step_beyond(page, 4)
     second = wait_for_step_beyond(page, first)  # the curve grows while we watch
+    # The status moves by polling the server's status route (serve.py), not by Streamlit reruns.
+    page.wait_for_selector(f"{POLLED}[data-polled]")
+    polled = page.locator(POLLED).get_attribute("data-polled")
+    expect(page.locator(POLLED)).not_to_have_attribute("data-polled", polled, timeout=30_000)
     chart = page.locator(LIVE_CHART)
     # The element appears before the component's script has drawn into it; data-step comes with the first drawing.
     page.wait_for_selector(f"{LIVE_CHART}[data-step]", timeout=60_000)

@@ -1,0 +1,69 @@
+"""A training run's live status as HTML: the progress bar, its line and the four live numbers.
+
+One home for what the Train page draws while a run trains and what the status route (cnnviz.ui.live_status) sends
+to a browser polling it. Neither has a Streamlit script run behind it every time, so the language is explicit.
+"""
+from __future__ import annotations
+
+from html import escape
+
+from cnnviz import train_figures
+from cnnviz.i18n import t
+from cnnviz.jobs import JobSnapshot
+from cnnviz.train import settled_eta
+from cnnviz.ui.progress import progress_html
+
+# The bar and the numbers are one element: four st.metric in columns cost the watching browser several times the
+# work. 1.75rem values fit four to a row in the ~480 px the column has at 1280x720; on a phone (where Streamlit
+# stacks the columns, below 640 px) they sit two by two.
+NUMBERS_CSS = """<style>
+.train-numbers { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0.25rem 1rem;
+                 margin: 0.25rem 0 0.5rem; }
+@media (max-width: 640px) { .train-numbers { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+.train-numbers > div { display: flex; flex-direction: column; min-width: 0; }
+.train-numbers span { font-size: 0.875rem; opacity: 0.8; }
+.train-numbers span[title] { text-decoration: underline dotted; cursor: help; }
+.train-numbers b { font-size: 1.75rem; font-weight: 400; line-height: 1.25; font-variant-numeric: tabular-nums; }
+</style>"""
+
+
+def progress_text(snap: JobSnapshot, lang: str) -> str:
+    """The progress line: state, step, epoch, images/s, time left and time spent."""
+    latest = snap.latest
+    speed = f"{latest.samples_per_second:,.0f}" if latest.samples_per_second else "–"
+    eta_seconds = settled_eta(latest)
+    eta = t("train.eta", lang, seconds=f"{eta_seconds:.0f}") if eta_seconds is not None else t("train.eta_pending", lang)
+    return t("train.progress", lang, state=t(f"train.state.{snap.state}", lang), step=latest.step,
+             total=latest.total_steps, epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta, elapsed=f"{latest.elapsed:.1f}")
+
+
+def numbers_html(snap: JobSnapshot, lang: str) -> str:
+    """The smoothed train loss and accuracy, the latest test accuracy and the learning rate, as one HTML grid."""
+    tests = [m for m in snap.evals if m.test_accuracy is not None]
+    last = snap.steps[-1] if snap.steps else None
+    numbers = [
+        ("train.metric.loss", f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–",
+         "train.metric.loss_help"),
+        ("train.metric.train_acc", f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–", ""),
+        ("train.metric.test_acc", f"{tests[-1].test_accuracy:.2%}" if tests else "–", "train.metric.test_acc_help"),
+        ("train.metric.lr", f"{last.lr:.2g}" if last else "–", ""),
+    ]
+    cells = "".join(f"<div><span{_title(help_key, lang)}>{escape(t(label, lang))}</span><b>{escape(value)}</b></div>"
+                    for label, value, help_key in numbers)
+    return f'{NUMBERS_CSS}<div class="train-numbers">{cells}</div>'
+
+
+def status_html(snap: JobSnapshot, lang: str, *, accent: str) -> str:
+    """The bar (at the run's progress, or empty while its data loads) and the numbers; the numbers alone while the
+    run waits in the queue."""
+    numbers = numbers_html(snap, lang)
+    if snap.latest is not None:
+        fraction = snap.latest.step / max(snap.latest.total_steps, 1)
+        return progress_html(fraction, progress_text(snap, lang), accent=accent) + numbers
+    if snap.state != "queued":
+        return progress_html(0.0, t("train.loading", lang), accent=accent) + numbers
+    return numbers
+
+
+def _title(help_key: str, lang: str) -> str:
+    return f' title="{escape(t(help_key, lang))}"' if help_key else ""
