@@ -319,8 +319,9 @@ class TrainingJob:
                 kind, payload = receiver.recv()
             except (EOFError, OSError, pickle.UnpicklingError):
                 return False  # the pipe closed (or broke mid-message): the worker died
-            if kind == "record":
-                self._apply(payload)
+            if kind == "records":
+                for record in payload:
+                    self._apply(record)
             elif kind == "weights":
                 fresh = worker.with_weights(self._model, payload)
                 with self._weights_arrived:

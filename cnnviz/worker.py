@@ -6,7 +6,8 @@ reads what it sends; this module is the worker's side and the wire format both s
 
 Worker -> server, one ``(kind, payload)`` message at a time over a one-way pipe:
     ("threads", n)                 the torch threads the worker now uses
-    ("record", Metrics)            every record iter_training yields
+    ("records", [Metrics, ...])    every record iter_training yields, in order, a batch at a time: step records wait
+                                   up to SEND_EVERY_SECONDS; any other record goes at once, after those before it
     ("state", "paused"|"running")  the worker paused between steps, or went on
     ("weights", bytes)             the model's state_dict (CPU tensors, torch.save): when asked, and at the end,
                                    before the record that finishes the run
@@ -22,6 +23,7 @@ import math
 import os
 import signal
 import statistics
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,10 @@ from cnnviz.model import ModelConfig, build_model
 from cnnviz.train import TrainConfig, iter_training
 
 PAUSE_POLL_SECONDS = 0.1  # how often a paused worker looks for stop, weight requests and a vanished server
+# Step records go to the server in batches. One message a step (~100 a second on 2 cores) woke the server's reader
+# thread as often, and each wake-up took a core from one of the worker's two torch threads while the other waited
+# for it. Pages read a run at most once a second.
+SEND_EVERY_SECONDS = 0.25
 
 
 
@@ -101,6 +107,7 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
         conn: the sending end of the pipe to the server.
     """
     parent = os.getppid()
+    records = _Records(conn)
     try:
         chooser = ThreadChooser(max(1, control.threads.value))
         threads = _use_threads(0, chooser.threads, conn)
@@ -108,9 +115,10 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
         final_weights_sent, last_step = False, None
         for record in iter_training(model_cfg, train_cfg, data, stop=control.stop, model=model):
             if record.kind in ("done", "diverged"):
+                records.flush()
                 conn.send(("weights", weights_bytes(model)))  # first, so a finished job already has its last weights
                 final_weights_sent = True
-            conn.send(("record", record))
+            records.add(record)
             if record.kind == "step":
                 if last_step is not None:
                     chooser.observe(record.elapsed - last_step.elapsed)  # training time only: no evaluations
@@ -120,17 +128,39 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
                 raise SystemExit("the server that started this run has gone")
             chooser.allow(max(1, control.threads.value))
             threads = _use_threads(threads, chooser.threads, conn)
+            if not control.running.is_set():
+                records.flush()  # a paused page shows the last step that ran
             _hold_while_paused(control, conn, model, parent)
+        records.flush()
         if not final_weights_sent:
             conn.send(("weights", weights_bytes(model)))
         conn.send(("end", None))
     except BaseException as error:  # the server must hear why, whatever it was
         try:
+            records.flush()
             conn.send(("error", failure(error)))
         except OSError:
             pass  # the server is gone: there is nobody left to tell
     finally:
         conn.close()
+
+
+class _Records:
+    """The records on their way to the server, sent in batches (SEND_EVERY_SECONDS)."""
+
+    def __init__(self, conn):
+        self._conn, self._pending, self._sent_at = conn, [], time.monotonic()
+
+    def add(self, record) -> None:
+        self._pending.append(record)
+        if record.kind != "step" or time.monotonic() - self._sent_at >= SEND_EVERY_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._conn.send(("records", self._pending))
+            self._pending = []
+        self._sent_at = time.monotonic()
 
 
 class ThreadChooser:

@@ -13,7 +13,7 @@ from cnnviz.data import load_mnist
 from cnnviz.errors import UserError
 from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label, default_mode, usable_cores, worker_threads
 from cnnviz.model import NETWORK_PRESETS, build_model
-from cnnviz.train import TrainConfig, evaluate
+from cnnviz.train import Metrics, TrainConfig, evaluate
 
 TINY = NETWORK_PRESETS["tiny"]
 
@@ -372,3 +372,26 @@ def test_the_legend_names_every_hidden_layer():
     two = config_label(ModelConfig(blocks=(ConvBlock(8),), hidden=(1024, 128)), TrainConfig(epochs=2))
     none = config_label(ModelConfig(blocks=(ConvBlock(8),), hidden=()), TrainConfig(epochs=2))
     assert " · fc 1024-128 · " in two and " · fc none · " in none
+
+
+def test_step_records_reach_the_server_in_batches_and_others_at_once(monkeypatch):
+    # One message a step woke the server ~100 times a second; a batch waits up to SEND_EVERY_SECONDS. Any other
+    # record (an evaluation, the end) goes at once, after the steps before it, so the order never changes.
+    sent, now = [], [0.0]
+    monkeypatch.setattr(worker.time, "monotonic", lambda: now[0])
+    records = worker._Records(types.SimpleNamespace(send=sent.append))
+    step = lambda n: Metrics("step", n, 10, n / 10)  # noqa: E731
+    evaluation = Metrics("eval", 4, 10, 0.4, test_accuracy=0.5)
+    for n, at in ((1, 0.1), (2, 0.2)):  # within the batch
+        now[0] = at
+        records.add(step(n))
+    assert sent == []
+    now[0] = 0.3  # 0.3 s since the last send
+    records.add(step(3))
+    assert sent == [("records", [step(1), step(2), step(3)])]
+    now[0] = 0.35
+    records.add(step(4))
+    records.add(evaluation)  # at once, with the step before it
+    assert sent[1:] == [("records", [step(4), evaluation])]
+    records.flush()  # nothing pending, nothing sent
+    assert len(sent) == 2
