@@ -99,3 +99,22 @@ def test_a_room_polling_one_run_shares_an_answer_for_half_a_second(monkeypatch):
     assert second is first and "step 10/100" in first["html"]  # 0.4 s later: the same answer, built once
     assert "step 20/100" in third["html"]  # 0.6 s later: built again from a new snapshot
     assert live_status.status_payload(run, "zh") is not third  # each language its own
+
+
+def test_every_third_poll_brings_the_curves_and_the_filters(monkeypatch):
+    import base64
+
+    from cnnviz.model import NETWORK_PRESETS, build_model
+
+    snap = snapshot()
+    run = SimpleNamespace(watch_id=WATCH_ID, previous=(),
+                          job=SimpleNamespace(snapshot=lambda: snap, model=build_model(NETWORK_PRESETS["default"])))
+    monkeypatch.setattr(session, "find_watched", lambda watch_id: run)
+    status, body, _ = call(WATCH_ID, b"lang=en&chart=1")
+    assert status == 200 and body["chart"] == run_status.live_chart_json(run, snap, "en")
+    assert json.loads(body["chart"])["panels"][0]["title"] == "loss"
+    prefix = "data:image/png;base64,"
+    assert body["filters"].startswith(prefix)
+    assert base64.b64decode(body["filters"][len(prefix):]) == run_status.filters_png(run.job.model)
+    assert set(call(WATCH_ID)[1]) == {"state", "html"}  # the other polls: the status alone
+    assert call(WATCH_ID, b"lang=en&chart=yes")[0] == 400

@@ -4,7 +4,9 @@ Why not the plotly figure: the page's browser redrew the whole plotly subplot fi
 on a machine without a GPU, and those bursts (about half a core for a second and more) took the cores the training
 run needed: watched, a run trained at ~0.65x the CLI's speed. This component receives a few hundred points per line
 (``cnnviz.train_figures.live_chart_data``) and draws them on canvases it keeps, updating in place: a redraw is a
-few milliseconds. The full plotly figure (hover, zoom) comes back once the run has finished.
+few milliseconds. The full plotly figure (hover, zoom) comes back once the run has finished. Newer data comes
+either with a run of the page or, under serve.py, from the live status's polls (cnnviz.ui.live_status), as a
+``cnnviz:live-chart`` event on the document.
 
 Inline HTML, CSS and JS, no CDN, as cnnviz/ui/canvas.py. Text is 16 px for a projector; the panels sit side by side
 in a column wider than 440 px and stack on a phone.
@@ -172,7 +174,14 @@ function build(root) {
   }
   chart.observer = new ResizeObserver(() => { if (chart.data) draw(root, chart); });
   chart.observer.observe(panels);
-  chart.cleanup = () => { chart.observer.disconnect(); charts.delete(root); };
+  // Newer data between the page's runs: the live status polls it from the server (cnnviz/ui/live_status.py).
+  chart.listener = (event) => { chart.data = JSON.parse(event.detail); draw(root, chart); };
+  document.addEventListener("cnnviz:live-chart", chart.listener);
+  chart.cleanup = () => {
+    chart.observer.disconnect();
+    document.removeEventListener("cnnviz:live-chart", chart.listener);
+    charts.delete(root);
+  };
   return chart;
 }
 

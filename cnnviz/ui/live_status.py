@@ -5,8 +5,11 @@ React work (performance traces, 2026-11-27). With the status rerun every second 
 core, and the run's two torch threads, which wait for each other at every operation, spent 10-11% of their time in
 steps that took over 1.5x the median; 1-2% with no reruns at all (per-step logs of 3-epoch runs). Here the page
 draws the status once; a small component fetches ``/api/runs/<watch id>/status`` every second and swaps in the HTML
-it gets back (cnnviz.ui.run_status builds both). Only when the run changes state (queued -> running -> paused ->
-done) does the component ask Streamlit for a rerun, through a trigger.
+it gets back (cnnviz.ui.run_status builds both). Every third answer also brings the live chart's data, which the
+chart component (cnnviz.ui.live_chart) takes from a DOM event, and conv1's filters, swapped into the page's picture:
+with the curves' own rerun every 3 s gone too, the renderer used 0.01-0.02 of a core instead of 0.04-0.06. Only
+when the run changes state (queued -> running -> paused -> done), or the page was drawn before the run had curves
+to show, does the component ask Streamlit for a rerun, through a trigger.
 
 The route exists when the server is started from ``serve.py`` (``streamlit run serve.py``), which hands ``routes()``
 to ``st.App``. Under a plain ``streamlit run app.py`` and in AppTest it does not, and ``served()`` tells the page to
@@ -15,10 +18,12 @@ restarted without the route, a replica gone) asks for a rerun too, so the page n
 """
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import streamlit as st
 from starlette.requests import Request
@@ -27,11 +32,12 @@ from starlette.routing import Route
 
 from cnnviz.i18n import LANGUAGES
 from cnnviz.jobs import Run
-from cnnviz.ui import session
+from cnnviz.ui import run_status, session
 from cnnviz.ui.run_status import status_html
 
 ROUTE = "/api/runs/{watch_id}/status"
 POLL_MS = 1000  # the room sees the run move every second
+CHART_EVERY = 3  # polls: the curves and the filters move every 3 s, as the page drew them before
 BAR_COLOUR = "var(--st-primary-color, #d9480f)"  # the theme's accent, light or dark, as the component sees it
 _WATCH_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")  # what secrets.token_urlsafe makes; anything else is not a run
 _NO_STORE = {"Cache-Control": "no-store"}  # every poll must reach the server: a cached answer would freeze the bar
@@ -51,33 +57,42 @@ def served() -> bool:
 
 
 def status_endpoint(request: Request) -> JSONResponse:
-    """``{"state": ..., "html": ...}`` for the run behind a watch id; 404 for an unknown run, 400 for a malformed
-    request."""
+    """``{"state": ..., "html": ...}`` for the run behind a watch id, with ``"chart"`` (the live chart's JSON text)
+    and ``"filters"`` (conv1's filters as a PNG data URL) when asked with ``chart=1``; 404 for an unknown run, 400
+    for a malformed request."""
     watch_id, lang = request.path_params["watch_id"], request.query_params.get("lang", "en")
-    if not _WATCH_ID.fullmatch(watch_id) or lang not in LANGUAGES:
+    chart = request.query_params.get("chart", "0")
+    if not _WATCH_ID.fullmatch(watch_id) or lang not in LANGUAGES or chart not in ("0", "1"):
         return JSONResponse({"error": "bad request"}, status_code=400)
     run = session.find_watched(watch_id)
     if run is None:
         return JSONResponse({"error": "no such run"}, status_code=404, headers=_NO_STORE)
-    return JSONResponse(status_payload(run, lang), headers=_NO_STORE)
+    return JSONResponse(status_payload(run, lang, chart=chart == "1"), headers=_NO_STORE)
 
 
-SHARE_SECONDS = 0.5  # a room polling one run shares an answer built within this long
-_answers: OrderedDict[tuple[str, str], tuple[float, dict]] = OrderedDict()  # (watch id, language) -> (built, answer)
+SHARE_SECONDS = 0.5  # a room polling one run shares a status built within this long
+CHART_SHARE_SECONDS = 1.0  # and curves and filters built within this long (as the page's own, train.SHARE_SECONDS)
+# (watch id, language, with the chart) -> (built, answer)
+_answers: OrderedDict[tuple[str, str, bool], tuple[float, dict]] = OrderedDict()
 _answers_lock = threading.Lock()
 _KEEP = 64  # answers kept: a few per run that is being watched
 
 
-def status_payload(run: Run, lang: str) -> dict:
-    """The run's state and status HTML. Thirty students polling one run each second share one answer (the numbers
-    smooth every step so far, which grows with the run)."""
-    key, now = (run.watch_id, lang), time.monotonic()
+def status_payload(run: Run, lang: str, *, chart: bool = False) -> dict:
+    """The run's state and status HTML, and with ``chart`` its live chart and filters. Thirty students polling one
+    run share one answer (the numbers smooth every step so far, which grows with the run)."""
+    key, now = (run.watch_id, lang, chart), time.monotonic()
     with _answers_lock:
         built = _answers.get(key)
-        if built is not None and now - built[0] <= SHARE_SECONDS:
+        if built is not None and now - built[0] <= (CHART_SHARE_SECONDS if chart else SHARE_SECONDS):
             return built[1]
     snap = run.job.snapshot()
     answer = {"state": snap.state, "html": status_html(snap, lang, accent=BAR_COLOUR)}
+    if chart:
+        model = run.job.model
+        answer["chart"] = run_status.live_chart_json(run, snap, lang) if snap.steps else None
+        answer["filters"] = ("data:image/png;base64," + base64.b64encode(run_status.filters_png(model)).decode()
+                             if model is not None else None)
     with _answers_lock:
         _answers[key] = (now, answer)
         _answers.move_to_end(key)
@@ -115,17 +130,29 @@ export default function (component) {
   clearInterval(poller.timer);
   if (root.innerHTML !== data.html) root.innerHTML = data.html;  // the server's own HTML, escaped there
   root.dataset.state = data.state;
-  let failures = 0, asked = false;
+  let failures = 0, asked = false, polls = 0;
   const ask = (why) => { if (!asked) { asked = true; clearInterval(poller.timer); setTriggerValue("refresh", why); } };
   poller.timer = setInterval(async () => {
+    polls += 1;
+    const withChart = polls % data.chart_every === 0;
     try {
-      const response = await fetch(appRoot() + data.url, { cache: "no-store" });
+      const response = await fetch(appRoot() + data.url + (withChart ? "&chart=1" : ""), { cache: "no-store" });
       if (!response.ok) throw new Error(String(response.status));
       const status = await response.json();
       failures = 0;
       if (status.state !== data.state) return ask(status.state);
       if (root.innerHTML !== status.html) root.innerHTML = status.html;
       root.dataset.polled = String(Number(root.dataset.polled || 0) + 1);  // what a test can wait on
+      // The curves and the filters belong to other elements of the page: the live chart listens for its data
+      // (cnnviz/ui/live_chart.py), and the filters are a picture the page drew in a keyed container.
+      const filters = document.querySelector(".st-key-train_filters img");
+      if ((status.chart && !document.querySelector(data.chart_selector)) || (status.filters && !filters)) {
+        // The page was drawn before the run had curves or weights: only a run of the whole page adds them.
+        if (!asked) { asked = true; clearInterval(poller.timer); setTriggerValue("page", true); }
+        return;
+      }
+      if (status.chart) document.dispatchEvent(new CustomEvent("cnnviz:live-chart", { detail: status.chart }));
+      if (status.filters) filters.src = status.filters;
     } catch (error) {
       failures += 1;
       if (failures >= FAILURES) ask("unreachable");
@@ -141,11 +168,14 @@ export default function (component) {
 _component = st.components.v2.component("cnnviz.live_status", html=_HTML, js=_JS, isolate_styles=False)
 
 
-def live_status(html: str, state: str, url: str, *, key: str) -> None:
+def live_status(html: str, state: str, url: str, *, key: str, chart_key: str, on_page: Callable[[], None]) -> None:
     """Show ``html`` now, then what ``url`` answers every second; a state other than ``state`` reruns the fragment
-    (or page) this is drawn in."""
-    _component(key=key, data={"html": html, "state": state, "url": url, "interval": POLL_MS}, width="stretch",
-               on_refresh_change=_ignore)
+    this is drawn in. Every CHART_EVERY polls the answer brings the live chart's data, for the chart drawn with the
+    key ``chart_key``, and the filters: if the page has neither element yet, ``on_page`` is called (to have the
+    whole page run again) before the fragment's rerun."""
+    _component(key=key, data={"html": html, "state": state, "url": url, "interval": POLL_MS,
+                              "chart_every": CHART_EVERY, "chart_selector": f".st-key-{chart_key}"},
+               width="stretch", on_refresh_change=_ignore, on_page_change=on_page)
 
 
 def _ignore() -> None:

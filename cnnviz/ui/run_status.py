@@ -1,15 +1,22 @@
-"""A training run's live status as HTML: the progress bar, its line and the four live numbers.
+"""A training run's live view: the progress bar, its line and the four live numbers as HTML, the live chart's data
+and conv1's filters as a picture.
 
 One home for what the Train page draws while a run trains and what the status route (cnnviz.ui.live_status) sends
 to a browser polling it. Neither has a Streamlit script run behind it every time, so the language is explicit.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import fields
 from html import escape
+
+from torch import nn
 
 from cnnviz import train_figures
 from cnnviz.i18n import t
-from cnnviz.jobs import JobSnapshot
+from cnnviz.inspection import to_numpy
+from cnnviz.jobs import JobSnapshot, Run
+from cnnviz.model import first_conv_weight
 from cnnviz.train import settled_eta
 from cnnviz.ui.progress import progress_html
 
@@ -67,3 +74,28 @@ def status_html(snap: JobSnapshot, lang: str, *, accent: str) -> str:
 
 def _title(help_key: str, lang: str) -> str:
     return f' title="{escape(t(help_key, lang))}"' if help_key else ""
+
+
+def figure_text(lang: str) -> train_figures.FigureText:
+    """The charts' words in ``lang`` (catalog keys "fig.<field>")."""
+    return train_figures.FigureText(**{field.name: t(f"fig.{field.name}", lang)
+                                       for field in fields(train_figures.FigureText)})
+
+
+def curves(run: Run, snap: JobSnapshot) -> tuple[train_figures.Curves, list[train_figures.Curves]]:
+    """The run's curves and those of the runs before it, as both the live chart and the final figure draw them."""
+    current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
+    return current, [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+
+
+def live_chart_json(run: Run, snap: JobSnapshot, lang: str) -> str:
+    """The live chart's data (cnnviz.ui.live_chart) as JSON text."""
+    current, previous = curves(run, snap)
+    data = train_figures.live_chart_data(current, previous, figure_text(lang),
+                                         total_steps=snap.latest.total_steps if snap.latest else 0)
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
+
+
+def filters_png(model: nn.Module) -> bytes:
+    """conv1's filters as a PNG grid."""
+    return train_figures.filters_png(to_numpy(first_conv_weight(model)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -18,9 +18,8 @@ from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
-from cnnviz.inspection import to_numpy
 from cnnviz.jobs import FINISHED, Run, config_label
-from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, first_conv_weight, summarize
+from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, summarize
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
                                 format_hidden, parse_hidden)
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
@@ -115,9 +114,8 @@ def controls(b: PageBinding) -> TrainPageState:
 # --- drawing ---------------------------------------------------------------------------------------------
 
 def figure_text() -> train_figures.FigureText:
-    """The charts' words in the session's language (catalog keys "fig.<field>")."""
-    return train_figures.FigureText(**{field.name: tr(f"fig.{field.name}")
-                                       for field in fields(train_figures.FigureText)})
+    """The charts' words in the session's language."""
+    return run_status.figure_text(current_language())
 
 
 def _summary(state: TrainPageState, *, export: bool = True) -> bool:
@@ -166,14 +164,22 @@ def _find(run_id: str, watching: bool) -> Run | None:
     return session.find_watched(run_id) if watching else session.find_run(run_id)
 
 
+PAGE_ASKED = "train_page_asked"  # the live status found the page without its curves or filters: run it all again
+
+
+def _ask_for_the_page() -> None:
+    page_state.set_transient(PAGE_ASKED, True)
+
+
 def _live(run: Run, snap) -> None:
     """The run's state, progress and latest numbers. While the run trains, the browser polls them every second from
     the status route (served by serve.py), else this fragment is rerun every second."""
     job = run.job
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)
-    if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
-        st.rerun()  # a full rerun shows the results and stops the fragments' timers
+    if snap.state in FINISHED and drawn not in FINISHED and drawn is not None or page_state.transient(PAGE_ASKED):
+        page_state.set_transient(PAGE_ASKED, False)
+        st.rerun()  # a full rerun shows the results (or the curves the page lacked) and stops the fragments' timers
     with st.container(key="train_status"):
         if snap.state == "queued":
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
@@ -186,7 +192,8 @@ def _live(run: Run, snap) -> None:
         if live_status.served() and snap.state not in FINISHED:  # polled; a change of state reruns this fragment
             lang = current_language()
             live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
-                                    live_status.status_url(run.watch_id, lang), key="train_live_status")
+                                    live_status.status_url(run.watch_id, lang), key="train_live_status",
+                                    chart_key="train_live_curves", on_page=_ask_for_the_page)
         else:
             st.html(run_status.status_html(snap, current_language(), accent=accent()))
 
@@ -210,34 +217,24 @@ def _built(run: Run, kind: str, build):
     return entry[1]
 
 
-def _curves(run: Run, snap) -> tuple[train_figures.Curves, list[train_figures.Curves]]:
-    """The run's curves and those of the runs before it, as both the live chart and the final figure draw them."""
-    current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
-    return current, [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
-
-
-def _live_chart_json(run: Run, snap) -> str:
-    current, previous = _curves(run, snap)
-    data = train_figures.live_chart_data(current, previous, figure_text(),
-                                         total_steps=snap.latest.total_steps if snap.latest else 0)
-    return json.dumps(data, separators=(",", ":"), allow_nan=False)
-
-
 def _live_charts(run: Run, snap) -> None:
     """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
     job = run.job
     if snap.steps:
         if snap.state in FINISHED:  # the full figure, with hover and zoom, once nothing changes any more
-            st.plotly_chart(train_figures.training_figure(*_curves(run, snap), figure_text()), key="train_curves")
+            st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap), figure_text()),
+                            key="train_curves")
         else:  # while it trains, a few hundred points on canvases the browser redraws in place (see live_chart)
-            live_chart(_built(run, "chart", lambda: _live_chart_json(run, snap)), key="train_live_curves")
+            chart = _built(run, "chart", lambda: run_status.live_chart_json(run, snap, current_language()))
+            live_chart(chart, key="train_live_curves")
     model = job.model
     if model is not None:
         st.markdown(f"**{tr('train.filters')}**")
-        draw = lambda: train_figures.filters_png(to_numpy(first_conv_weight(model)))  # noqa: E731
+        draw = lambda: run_status.filters_png(model)  # noqa: E731
         # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
         picture = draw() if snap.state in FINISHED else _built(run, "filters", draw)
-        st.image(picture, caption=tr("train.filters_help"))
+        with st.container(key="train_filters"):  # the status component swaps in newer pictures while polling
+            st.image(picture, caption=tr("train.filters_help"))
 
 
 def _draw_live(draw, run_id: str, watching: bool) -> None:
@@ -263,9 +260,11 @@ CHARTS_SECONDS = 3.0
 def _live_panels(run: Run, run_id: str, watching: bool = False) -> None:
     """The live status and the live charts, each in its own timed fragment until the run finishes."""
     finished = run.job.finished
-    polled = live_status.served()  # the status polls its route itself: no timed reruns (cnnviz.ui.live_status)
-    st.fragment(_live_fragment, run_every=None if finished or polled else STATUS_SECONDS)(run_id, watching)
-    st.fragment(_live_charts_fragment, run_every=None if finished else CHARTS_SECONDS)(run_id, watching)
+    # Where the status route is served, the status polls it and brings the curves and filters too: no timed reruns
+    # (cnnviz.ui.live_status). A change of state reruns the status fragment, which reruns the page when it ends.
+    timed = not finished and not live_status.served()
+    st.fragment(_live_fragment, run_every=STATUS_SECONDS if timed else None)(run_id, watching)
+    st.fragment(_live_charts_fragment, run_every=CHARTS_SECONDS if timed else None)(run_id, watching)
 
 
 def _evaluation(run: Run, *, downloads: bool = True) -> None:
