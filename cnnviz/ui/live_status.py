@@ -33,7 +33,6 @@ from starlette.routing import Route
 from cnnviz.i18n import LANGUAGES
 from cnnviz.jobs import Run
 from cnnviz.ui import run_status, session
-from cnnviz.ui.run_status import status_html
 
 ROUTE = "/api/runs/{watch_id}/status"
 POLL_MS = 1000  # the room sees the run move every second
@@ -87,7 +86,7 @@ def status_payload(run: Run, lang: str, *, chart: bool = False) -> dict:
         if built is not None and now - built[0] <= (CHART_SHARE_SECONDS if chart else SHARE_SECONDS):
             return built[1]
     snap = run.job.snapshot()
-    answer = {"state": snap.state, "html": status_html(snap, lang, accent=BAR_COLOUR)}
+    answer = {"state": snap.state, "html": run_status.status_html(snap, lang, accent=BAR_COLOUR)}
     if chart:
         model = run.job.model
         answer["chart"] = run_status.live_chart_json(run, snap, lang) if snap.steps else None
@@ -131,7 +130,9 @@ export default function (component) {
   if (root.innerHTML !== data.html) root.innerHTML = data.html;  // the server's own HTML, escaped there
   root.dataset.state = data.state;
   let failures = 0, asked = false, polls = 0;
-  const ask = (why) => { if (!asked) { asked = true; clearInterval(poller.timer); setTriggerValue("refresh", why); } };
+  const ask = (trigger, value) => {  // once: the rerun it causes mounts this again, with a new poller
+    if (!asked) { asked = true; clearInterval(poller.timer); setTriggerValue(trigger, value); }
+  };
   poller.timer = setInterval(async () => {
     polls += 1;
     const withChart = polls % data.chart_every === 0;
@@ -140,22 +141,20 @@ export default function (component) {
       if (!response.ok) throw new Error(String(response.status));
       const status = await response.json();
       failures = 0;
-      if (status.state !== data.state) return ask(status.state);
+      if (status.state !== data.state) return ask("refresh", status.state);
       if (root.innerHTML !== status.html) root.innerHTML = status.html;
       root.dataset.polled = String(Number(root.dataset.polled || 0) + 1);  // what a test can wait on
       // The curves and the filters belong to other elements of the page: the live chart listens for its data
       // (cnnviz/ui/live_chart.py), and the filters are a picture the page drew in a keyed container.
-      const filters = document.querySelector(".st-key-train_filters img");
+      const filters = document.querySelector(data.filters_selector);
       if ((status.chart && !document.querySelector(data.chart_selector)) || (status.filters && !filters)) {
-        // The page was drawn before the run had curves or weights: only a run of the whole page adds them.
-        if (!asked) { asked = true; clearInterval(poller.timer); setTriggerValue("page", true); }
-        return;
+        return ask("page", true);  // the page was drawn before the run had curves or weights: run all of it again
       }
       if (status.chart) document.dispatchEvent(new CustomEvent("cnnviz:live-chart", { detail: status.chart }));
       if (status.filters) filters.src = status.filters;
     } catch (error) {
       failures += 1;
-      if (failures >= FAILURES) ask("unreachable");
+      if (failures >= FAILURES) ask("refresh", "unreachable");
     }
   }, data.interval);
   poller.cleanup = () => { clearInterval(poller.timer); pollers.delete(root); };
@@ -168,13 +167,15 @@ export default function (component) {
 _component = st.components.v2.component("cnnviz.live_status", html=_HTML, js=_JS, isolate_styles=False)
 
 
-def live_status(html: str, state: str, url: str, *, key: str, chart_key: str, on_page: Callable[[], None]) -> None:
+def live_status(html: str, state: str, url: str, *, key: str, chart_key: str, filters_key: str,
+                on_page: Callable[[], None]) -> None:
     """Show ``html`` now, then what ``url`` answers every second; a state other than ``state`` reruns the fragment
-    this is drawn in. Every CHART_EVERY polls the answer brings the live chart's data, for the chart drawn with the
-    key ``chart_key``, and the filters: if the page has neither element yet, ``on_page`` is called (to have the
-    whole page run again) before the fragment's rerun."""
+    this is drawn in. Every CHART_EVERY polls the answer brings the data of the live chart drawn with the key
+    ``chart_key`` and the filters picture for the container keyed ``filters_key``: if the page lacks either, it
+    calls ``on_page`` (to have the whole page run again) before the fragment's rerun."""
     _component(key=key, data={"html": html, "state": state, "url": url, "interval": POLL_MS,
-                              "chart_every": CHART_EVERY, "chart_selector": f".st-key-{chart_key}"},
+                              "chart_every": CHART_EVERY, "chart_selector": f".st-key-{chart_key}",
+                              "filters_selector": f".st-key-{filters_key} img"},
                width="stretch", on_refresh_change=_ignore, on_page_change=on_page)
 
 

@@ -164,6 +164,7 @@ def _find(run_id: str, watching: bool) -> Run | None:
     return session.find_watched(run_id) if watching else session.find_run(run_id)
 
 
+LIVE_CHART_KEY, FILTERS_KEY = "train_live_curves", "train_filters"  # the live status updates both in place
 PAGE_ASKED = "train_page_asked"  # the live status found the page without its curves or filters: run it all again
 
 
@@ -193,7 +194,7 @@ def _live(run: Run, snap) -> None:
             lang = current_language()
             live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
                                     live_status.status_url(run.watch_id, lang), key="train_live_status",
-                                    chart_key="train_live_curves", on_page=_ask_for_the_page)
+                                    chart_key=LIVE_CHART_KEY, filters_key=FILTERS_KEY, on_page=_ask_for_the_page)
         else:
             st.html(run_status.status_html(snap, current_language(), accent=accent()))
 
@@ -226,14 +227,14 @@ def _live_charts(run: Run, snap) -> None:
                             key="train_curves")
         else:  # while it trains, a few hundred points on canvases the browser redraws in place (see live_chart)
             chart = _built(run, "chart", lambda: run_status.live_chart_json(run, snap, current_language()))
-            live_chart(chart, key="train_live_curves")
+            live_chart(chart, key=LIVE_CHART_KEY)
     model = job.model
     if model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         draw = lambda: run_status.filters_png(model)  # noqa: E731
         # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
         picture = draw() if snap.state in FINISHED else _built(run, "filters", draw)
-        with st.container(key="train_filters"):  # the status component swaps in newer pictures while polling
+        with st.container(key=FILTERS_KEY):  # the status component swaps in newer pictures while polling
             st.image(picture, caption=tr("train.filters_help"))
 
 
