@@ -1,4 +1,8 @@
-"""cnnviz entry point: page config, navigation and the server-wide housekeeping, nothing else."""
+"""cnnviz entry point: page config, navigation and the server-wide housekeeping, nothing else.
+
+`streamlit run app.py` first imports this file to find its server: Streamlit's ``st.App``, with the JSON route the
+Train page's live view polls (cnnviz.ui.live_status). Each script run then executes it as ``__main__``.
+"""
 from pathlib import Path
 
 import streamlit as st
@@ -6,19 +10,26 @@ import streamlit as st
 from cnnviz.ui import housekeeping
 from cnnviz.ui.common import tr
 
-# A local icon: a ":material/...:" page icon would be fetched from a font CDN, and the app must work offline.
-st.set_page_config(page_title=tr("app.title"), page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
-                   layout="wide")
+if __name__ == "__main__":  # a script run: the pages
+    # A local icon: a ":material/...:" page icon would be fetched from a font CDN, and the app must work offline.
+    st.set_page_config(page_title=tr("app.title"), page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
+                       layout="wide")
 
-housekeeping.start()  # once per server process: frees what expired sessions leave behind
+    housekeeping.start()  # once per server process: frees what expired sessions leave behind
 
-pages = [
-    st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", url_path="kernel-lab", default=True),
-    st.Page("cnnviz/ui/step_by_step.py", title=tr("nav.step_by_step"), icon=":material/stairs:", url_path="step-by-step"),
-    st.Page("cnnviz/ui/receptive_field.py", title=tr("nav.receptive_field"), icon=":material/center_focus_strong:",
-            url_path="receptive-field"),
-    st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
-    st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:", url_path="inspector"),
-    st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
-]
-st.navigation(pages).run()
+    pages = [
+        st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", url_path="kernel-lab",
+                default=True),
+        st.Page("cnnviz/ui/step_by_step.py", title=tr("nav.step_by_step"), icon=":material/stairs:",
+                url_path="step-by-step"),
+        st.Page("cnnviz/ui/receptive_field.py", title=tr("nav.receptive_field"), icon=":material/center_focus_strong:",
+                url_path="receptive-field"),
+        st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
+        st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:", url_path="inspector"),
+        st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
+    ]
+    st.navigation(pages).run()
+else:  # imported by `streamlit run app.py`: the server
+    from cnnviz.ui import live_status
+
+    app = st.App(__file__, routes=live_status.routes())

@@ -135,8 +135,8 @@ def quiet_streamlit() -> None:
 
 
 @contextlib.contextmanager
-def served_page(viewport=(1400, 1000), script: str = "serve.py", env: dict[str, str] | None = None):
-    """`streamlit run serve.py` on a free loopback port and a blank headless Chromium page: yields (page, base URL).
+def served_page(viewport=(1400, 1000), script: str = "app.py", env: dict[str, str] | None = None):
+    """`streamlit run app.py` on a free loopback port and a blank headless Chromium page: yields (page, base URL).
 
     The page is not opened yet, so listeners (e.g. on the websocket) can be attached first. ``env`` adds to the
     server's environment (e.g. CNNVIZ_TRAIN_IN).

@@ -41,10 +41,9 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 
 XSRF_COOKIE = "_streamlit_xsrf"
-# The script a server for light clients runs. They run no JavaScript: they see the Train page's live status move only
-# through the fragment Streamlit reruns every second, which the page uses when nothing polls its status route, i.e.
-# under `streamlit run app.py` rather than serve.py (cnnviz.ui.live_status). Browsers are served serve.py.
-APP_SCRIPT = "app.py"
+# The environment of a server for light clients. They run no JavaScript, so they cannot poll the Train page's status
+# route: without it the page redraws its live view from timed fragments, which they follow (cnnviz.ui.live_status).
+SERVER_ENV = {"CNNVIZ_STATUS_ROUTE": "off"}
 _TAGS = re.compile(r"<style>.*?</style>|<[^>]+>", re.S)  # what an HTML element shows is its text between these
 PARALLEL_DOWNLOADS = 6  # a browser opens about six connections per host
 CHOICE_WIDGETS = {"selectbox": "string_value", "radio": "string_value", "button_group": "string_array_value",

@@ -41,7 +41,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, machine  # noqa: E402
-from light_client import APP_SCRIPT, ClientError, LightSession, http  # noqa: E402
+from light_client import SERVER_ENV, ClientError, LightSession, http  # noqa: E402
 from deploy.nginx_conf import nginx_conf  # noqa: E402
 from scripts.serve_app import free_port, served_app, stop_process  # noqa: E402
 
@@ -131,8 +131,8 @@ def servers(config: LoadConfig) -> Iterator[Servers]:
         env["OMP_NUM_THREADS"] = str(replica_threads(config.replicas))
     flags = ("--server.disconnectedSessionTTL", str(ttl))
     with contextlib.ExitStack() as stack:
-        # The trainers are light clients: they follow the status through Streamlit's reruns (light_client.APP_SCRIPT).
-        replicas = [stack.enter_context(served_app(env=env, flags=flags, timeout=180, script=APP_SCRIPT))
+        # The trainers are light clients: they follow the status through Streamlit's reruns (light_client.SERVER_ENV).
+        replicas = [stack.enter_context(served_app(env={**env, **SERVER_ENV}, flags=flags, timeout=180))
                     for _ in range(config.replicas)]
         url = replicas[0].url if config.replicas == 1 else stack.enter_context(nginx(replicas))
         yield Servers(url, replicas, ttl, sweep)

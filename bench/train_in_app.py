@@ -1,5 +1,5 @@
-"""Training speed inside the real app, as a ratio to the CLI: `streamlit run serve.py` driven by a headless Chromium
-on the same machine, against `python -m cnnviz.train --json` timed beside it.
+"""Training speed inside the real app, as a ratio to the CLI: `streamlit run app.py` driven by a headless Chromium on
+the same machine, against `python -m cnnviz.train --json` timed beside it.
 
 Goals (issue 10): the Train page reaches >= 0.8x the CLI's images/s while the browser watches it, and >= 0.95x with
 the browser on another page.

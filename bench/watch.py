@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine  # noqa: E402
-from light_client import APP_SCRIPT, LightSession  # noqa: E402
+from light_client import SERVER_ENV, LightSession  # noqa: E402
 from load import FINISHED_STATES, progress, warm_up  # noqa: E402
 from scripts.serve_app import served_app  # noqa: E402
 
@@ -58,7 +58,7 @@ async def one_run(url: str, query: str, viewers: int, deadline: float) -> tuple[
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    with served_app(script=APP_SCRIPT) as served:
+    with served_app(env=SERVER_ENV) as served:
         await warm_up(served.url)
         alone, watched, seen = [], [], []
         for round_ in range(args.rounds):

@@ -1,7 +1,7 @@
-"""Serve the app for a real browser: `streamlit run serve.py` on a free loopback port, stopped afterwards.
+"""Serve the app for a real browser: `streamlit run app.py` on a free loopback port, stopped afterwards.
 
 Shared by the browser tests, the benchmarks and the screenshot script, so each drives the app exactly as a user's
-`streamlit run serve.py` serves it (app.py's pages plus the live status route).
+`streamlit run app.py` serves it (its pages and the live status route).
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def served_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "serve.py",
+def served_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "app.py",
                port: int | None = None, flags: tuple[str, ...] = ()) -> Iterator[Served]:
     """A freshly started app (``script``, relative to the repository) on ``port`` (a free one if None), with extra
     ``flags`` for `streamlit run`; raise RuntimeError with the server's log if it never answers."""
@@ -83,7 +83,7 @@ def served_app(*, timeout: float = 90, env: dict[str, str] | None = None, script
 
 
 @contextlib.contextmanager
-def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "serve.py") -> Iterator[str]:
+def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "app.py") -> Iterator[str]:
     """Yield the base URL of a freshly started app (``script``, relative to the repository); raise RuntimeError with
     the server's log if it never answers."""
     with served_app(timeout=timeout, env=env, script=script) as served:

@@ -83,6 +83,7 @@ def test_the_status_html_escapes_and_covers_every_state():
 
 def test_routes_turn_on_polling_and_give_the_path_the_component_fetches(monkeypatch):
     monkeypatch.setattr(live_status, "_served", False)
+    monkeypatch.delenv(live_status.SWITCH, raising=False)
     assert not live_status.served()
     (route,) = live_status.routes()
     assert route.path == live_status.ROUTE == "/api/runs/{watch_id}/status" and live_status.served()
@@ -118,3 +119,21 @@ def test_every_third_poll_brings_the_curves_and_the_filters(monkeypatch):
     assert base64.b64decode(body["filters"][len(prefix):]) == run_status.filters_png(run.job.model)
     assert set(call(WATCH_ID)[1]) == {"state", "html"}  # the other polls: the status alone
     assert call(WATCH_ID, b"lang=en&chart=yes")[0] == 400
+
+
+def test_the_switch_keeps_the_route_off_for_clients_without_javascript(monkeypatch):
+    monkeypatch.setattr(live_status, "_served", True)
+    monkeypatch.setenv(live_status.SWITCH, "off")
+    assert live_status.routes() == [] and not live_status.served()  # the pages rerun on timers instead
+
+
+def test_app_py_builds_its_server_with_the_route_when_imported(monkeypatch):
+    # `streamlit run app.py` imports app.py (not as __main__) to find its st.App; script runs execute the pages.
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "app.py").read_text()
+    branch = next(node for node in ast.parse(source).body if isinstance(node, ast.If))
+    assert ast.unparse(branch.test) == "__name__ == '__main__'"
+    assert "st.navigation(pages).run()" in ast.unparse(branch.body)
+    assert ast.unparse(branch.orelse[-1]) == "app = st.App(__file__, routes=live_status.routes())"

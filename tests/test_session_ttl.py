@@ -15,7 +15,7 @@ from scripts.serve_app import served_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from light_client import APP_SCRIPT, LightSession, run_sync  # noqa: E402
+from light_client import SERVER_ENV, LightSession, run_sync  # noqa: E402
 from load import FINISHED_STATES, progress  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def state(session: LightSession) -> str:
 
 
 async def story() -> dict:
-    with served_app(env={"CNNVIZ_MAX_JOBS": "1"}, script=APP_SCRIPT,
+    with served_app(env={"CNNVIZ_MAX_JOBS": "1", **SERVER_ENV},
                     flags=("--server.disconnectedSessionTTL", str(TTL)), timeout=180) as served:
         first = LightSession(served.url, timeout=DEADLINE)
         await first.open("train", LONG)

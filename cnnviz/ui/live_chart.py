@@ -5,7 +5,7 @@ on a machine without a GPU, and those bursts (about half a core for a second and
 run needed: watched, a run trained at ~0.65x the CLI's speed. This component receives a few hundred points per line
 (``cnnviz.train_figures.live_chart_data``) and draws them on canvases it keeps, updating in place: a redraw is a
 few milliseconds. The full plotly figure (hover, zoom) comes back once the run has finished. Newer data comes
-either with a run of the page or, under serve.py, from the live status's polls (cnnviz.ui.live_status), as a
+either with a run of the page or from the live status's polls (cnnviz.ui.live_status), as a
 ``cnnviz:live-chart`` event on the document.
 
 Inline HTML, CSS and JS, no CDN, as cnnviz/ui/canvas.py. Text is 16 px for a projector; the panels sit side by side

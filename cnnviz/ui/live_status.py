@@ -11,14 +11,15 @@ with the curves' own rerun every 3 s gone too, the renderer used 0.01-0.02 of a 
 when the run changes state (queued -> running -> paused -> done), or the page was drawn before the run had curves
 to show, does the component ask Streamlit for a rerun, through a trigger.
 
-The route exists when the server is started from ``serve.py`` (``streamlit run serve.py``), which hands ``routes()``
-to ``st.App``. Under a plain ``streamlit run app.py`` and in AppTest it does not, and ``served()`` tells the page to
-keep redrawing the status from a timed fragment as before. A browser whose polls fail three times in a row (a server
+The route exists when ``streamlit run app.py`` serves the app: app.py hands ``routes()`` to ``st.App``. In AppTest,
+and with ``CNNVIZ_STATUS_ROUTE=off`` (for clients that run no JavaScript, such as bench/light_client.py), it does
+not, and ``served()`` tells the page to keep redrawing the live view from timed fragments. A browser whose polls fail three times in a row (a server
 restarted without the route, a replica gone) asks for a rerun too, so the page never freezes silently.
 """
 from __future__ import annotations
 
 import base64
+import os
 import re
 import threading
 import time
@@ -43,15 +44,19 @@ _NO_STORE = {"Cache-Control": "no-store"}  # every poll must reach the server: a
 _served = False
 
 
+SWITCH = "CNNVIZ_STATUS_ROUTE"  # "off": no route, the pages rerun on timers (clients that run no JavaScript)
+
+
 def routes() -> list[Route]:
-    """The status route, for ``st.App(..., routes=routes())``; from then on pages poll it (``served()``)."""
+    """The status route, for ``st.App(..., routes=routes())``; from then on pages poll it (``served()``). None when
+    $CNNVIZ_STATUS_ROUTE is "off"."""
     global _served
-    _served = True
-    return [Route(ROUTE, status_endpoint)]
+    _served = os.environ.get(SWITCH, "on") != "off"
+    return [Route(ROUTE, status_endpoint)] if _served else []
 
 
 def served() -> bool:
-    """Whether this server answers the status route (started from serve.py)."""
+    """Whether this server answers the status route."""
     return _served
 
 

@@ -174,7 +174,7 @@ def _ask_for_the_page() -> None:
 
 def _live(run: Run, snap) -> None:
     """The run's state, progress and latest numbers. While the run trains, the browser polls them every second from
-    the status route (served by serve.py), else this fragment is rerun every second."""
+    the status route (cnnviz.ui.live_status), else this fragment is rerun every second."""
     job = run.job
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)

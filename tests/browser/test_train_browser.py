@@ -34,7 +34,7 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     page.locator(".st-key-train_start button").click()
     first = wait_for_step_beyond(page, 4)
     second = wait_for_step_beyond(page, first)  # the curve grows while we watch
-    # The status moves by polling the server's status route (serve.py), not by Streamlit reruns.
+    # The status moves by polling the server's status route (app.py's st.App), not by Streamlit reruns.
     page.wait_for_selector(f"{POLLED}[data-polled]")
     polled = page.locator(POLLED).get_attribute("data-polled")
     expect(page.locator(POLLED)).not_to_have_attribute("data-polled", polled, timeout=30_000)
