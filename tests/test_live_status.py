@@ -21,14 +21,14 @@ def snapshot(state="running", step=40, total=100):
 
 
 def fake_run(snap, watch_id=WATCH_ID):
-    return SimpleNamespace(watch_id=watch_id, job=SimpleNamespace(snapshot=lambda: snap))
+    return SimpleNamespace(id="run-" + watch_id, watch_id=watch_id, job=SimpleNamespace(snapshot=lambda: snap))
 
 
 @pytest.fixture(autouse=True)
 def no_shared_answers():
-    live_status._answers.clear()
+    run_status._built.clear()
     yield
-    live_status._answers.clear()
+    run_status._built.clear()
 
 
 def call(watch_id, query=b"lang=en"):
@@ -93,9 +93,9 @@ def test_routes_turn_on_polling_and_give_the_path_the_component_fetches(monkeypa
 
 def test_a_room_polling_one_run_shares_an_answer_for_half_a_second(monkeypatch):
     snaps = iter([snapshot(step=10), snapshot(step=20), snapshot(step=20)])
-    run = SimpleNamespace(watch_id=WATCH_ID, job=SimpleNamespace(snapshot=lambda: next(snaps)))
+    run = SimpleNamespace(id="run", watch_id=WATCH_ID, job=SimpleNamespace(snapshot=lambda: next(snaps)))
     clock = iter([100.0, 100.4, 100.6, 100.7])
-    monkeypatch.setattr(live_status.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(run_status.time, "monotonic", lambda: next(clock))
     first, second, third = (live_status.status_payload(run, "en") for _ in range(3))
     assert second is first and "step 10/100" in first["html"]  # 0.4 s later: the same answer, built once
     assert "step 20/100" in third["html"]  # 0.6 s later: built again from a new snapshot
@@ -108,7 +108,7 @@ def test_every_third_poll_brings_the_curves_and_the_filters(monkeypatch):
     from cnnviz.model import NETWORK_PRESETS, build_model
 
     snap = snapshot()
-    run = SimpleNamespace(watch_id=WATCH_ID, previous=(),
+    run = SimpleNamespace(id="run", watch_id=WATCH_ID, previous=(),
                           job=SimpleNamespace(snapshot=lambda: snap, model=build_model(NETWORK_PRESETS["default"])))
     monkeypatch.setattr(session, "find_watched", lambda watch_id: run)
     status, body, _ = call(WATCH_ID, b"lang=en&chart=1")

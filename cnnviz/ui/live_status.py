@@ -21,9 +21,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 import streamlit as st
@@ -74,34 +71,27 @@ def status_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(status_payload(run, lang, chart=chart == "1"), headers=_NO_STORE)
 
 
-SHARE_SECONDS = 0.5  # a room polling one run shares a status built within this long
-CHART_SHARE_SECONDS = 1.0  # and curves and filters built within this long (as the page's own, train.SHARE_SECONDS)
-# (watch id, language, with the chart) -> (built, answer)
-_answers: OrderedDict[tuple[str, str, bool], tuple[float, dict]] = OrderedDict()
-_answers_lock = threading.Lock()
-_KEEP = 64  # answers kept: a few per run that is being watched
+STATUS_SECONDS = 0.5  # a room polling one run shares a status built within this long
 
 
 def status_payload(run: Run, lang: str, *, chart: bool = False) -> dict:
     """The run's state and status HTML, and with ``chart`` its live chart and filters. Thirty students polling one
-    run share one answer (the numbers smooth every step so far, which grows with the run)."""
-    key, now = (run.watch_id, lang, chart), time.monotonic()
-    with _answers_lock:
-        built = _answers.get(key)
-        if built is not None and now - built[0] <= (CHART_SHARE_SECONDS if chart else SHARE_SECONDS):
-            return built[1]
+    run share one answer (the numbers smooth every step so far, which grows with the run), and the chart and the
+    filters picture with the pages that draw them (run_status.shared)."""
+    if chart:
+        return run_status.shared(run, lang, "answer with chart", lambda: _answer(run, lang, chart=True))
+    return run_status.shared(run, lang, "answer", lambda: _answer(run, lang), max_age=STATUS_SECONDS)
+
+
+def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
     snap = run.job.snapshot()
     answer = {"state": snap.state, "html": run_status.status_html(snap, lang, accent=BAR_COLOUR)}
     if chart:
         model = run.job.model
-        answer["chart"] = run_status.live_chart_json(run, snap, lang) if snap.steps else None
-        answer["filters"] = ("data:image/png;base64," + base64.b64encode(run_status.filters_png(model)).decode()
-                             if model is not None else None)
-    with _answers_lock:
-        _answers[key] = (now, answer)
-        _answers.move_to_end(key)
-        while len(_answers) > _KEEP:
-            _answers.popitem(last=False)
+        answer["chart"] = (run_status.shared(run, lang, "chart", lambda: run_status.live_chart_json(run, snap, lang))
+                           if snap.steps else None)
+        picture = run_status.shared(run, lang, "filters", lambda: run_status.filters_png(model)) if model else None
+        answer["filters"] = "data:image/png;base64," + base64.b64encode(picture).decode() if picture else None
     return answer
 
 

@@ -7,8 +7,13 @@ to a browser polling it. Neither has a Streamlit script run behind it every time
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import fields
 from html import escape
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -19,6 +24,12 @@ from cnnviz.jobs import JobSnapshot, Run
 from cnnviz.model import first_conv_weight
 from cnnviz.train import settled_eta
 from cnnviz.ui.progress import progress_html
+
+T = TypeVar("T")
+SHARE_SECONDS = 1.0  # a room following one run shares the charts and pictures built within this long
+_KEEP = 256  # entries (run, language, kind): a few kinds for each run being watched
+_built: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
+_built_lock = threading.Lock()
 
 # The bar and the numbers are one element: four st.metric in columns cost the watching browser several times the
 # work. 1.75rem values fit four to a row in the ~480 px the column has at 1280x720; on a phone (where Streamlit
@@ -99,3 +110,21 @@ def live_chart_json(run: Run, snap: JobSnapshot, lang: str) -> str:
 def filters_png(model: nn.Module) -> bytes:
     """conv1's filters as a PNG grid."""
     return train_figures.filters_png(to_numpy(first_conv_weight(model)))
+
+
+def shared(run: Run, lang: str, kind: str, build: Callable[[], T], *, max_age: float = SHARE_SECONDS) -> T:
+    """``build()``, or what it returned for this run, language and ``kind`` within ``max_age`` seconds. Twenty
+    students following one run, by their pages or by the status route, share one build of each chart, picture and
+    answer (a race builds one twice, which is harmless)."""
+    key, now = (run.id, lang, kind), time.monotonic()
+    with _built_lock:
+        entry = _built.get(key)
+        if entry is not None and now - entry[0] <= max_age:
+            return entry[1]
+    value = build()
+    with _built_lock:
+        _built[key] = (now, value)
+        _built.move_to_end(key)
+        while len(_built) > _KEEP:
+            _built.popitem(last=False)
+    return value

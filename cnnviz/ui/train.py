@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -199,25 +198,6 @@ def _live(run: Run, snap) -> None:
             st.html(run_status.status_html(snap, current_language(), accent=accent()))
 
 
-SHARE_SECONDS = 1.0  # a room watching one run shares its live chart and filters built within this long
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _shared(run_id: str, language: str) -> dict:
-    """What the pages following one run share, by kind: (built at, value). Twenty students on a watch link each
-    rebuilt the chart's curves and the filters picture every few seconds; within SHARE_SECONDS the first one's serve
-    them all (a race builds one twice, which is harmless)."""
-    return {}
-
-
-def _built(run: Run, kind: str, build):
-    box = _shared(run.id, current_language())
-    entry = box.get(kind)
-    if entry is None or time.monotonic() - entry[0] > SHARE_SECONDS:
-        entry = box[kind] = (time.monotonic(), build())
-    return entry[1]
-
-
 def _live_charts(run: Run, snap) -> None:
     """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
     job = run.job
@@ -226,14 +206,15 @@ def _live_charts(run: Run, snap) -> None:
             st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap), figure_text()),
                             key="train_curves")
         else:  # while it trains, a few hundred points on canvases the browser redraws in place (see live_chart)
-            chart = _built(run, "chart", lambda: run_status.live_chart_json(run, snap, current_language()))
+            lang = current_language()
+            chart = run_status.shared(run, lang, "chart", lambda: run_status.live_chart_json(run, snap, lang))
             live_chart(chart, key=LIVE_CHART_KEY)
     model = job.model
     if model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         draw = lambda: run_status.filters_png(model)  # noqa: E731
         # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
-        picture = draw() if snap.state in FINISHED else _built(run, "filters", draw)
+        picture = draw() if snap.state in FINISHED else run_status.shared(run, current_language(), "filters", draw)
         with st.container(key=FILTERS_KEY):  # the status component swaps in newer pictures while polling
             st.image(picture, caption=tr("train.filters_help"))
 
