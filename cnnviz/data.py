@@ -17,6 +17,7 @@ import torch
 
 from cnnviz.errors import Text, UserError
 
+TRAIN_SIZE = 60_000  # images in MNIST's training set: a run's length is known before the set is loaded
 ENV_DIR = "CNNVIZ_MNIST_DIR"
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "assets" / "mnist"
 FILES = {

@@ -58,6 +58,11 @@ class TrainConfig:
         cfg.validate()
         return cfg
 
+    def total_steps(self, train_size: int) -> int:
+        """Optimizer steps in the whole run on a training set of ``train_size`` images (``subset`` of them, if set)."""
+        images = min(self.subset, train_size) if self.subset else train_size
+        return math.ceil(images / self.batch_size) * self.epochs
+
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise UserError("error.one_of", name="optimizer", options=OPTIMIZERS, value=self.optimizer)
@@ -246,7 +251,7 @@ def iter_training(
     images, labels, test_images, test_labels = on_device(device, images, labels, data.test_images, data.test_labels)
     n = len(images)
     steps_per_epoch = math.ceil(n / train_cfg.batch_size)
-    total_steps = steps_per_epoch * train_cfg.epochs
+    total_steps = train_cfg.total_steps(len(data.train_images))
     optimizer = _optimizer(model, train_cfg, device)
     scheduler = _scheduler(optimizer, train_cfg, total_steps)
     shuffle = torch.Generator().manual_seed(train_cfg.seed)

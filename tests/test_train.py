@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cnnviz import train
-from cnnviz.data import load_mnist
+from cnnviz.data import TRAIN_SIZE, load_mnist
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.train import (PRESET_RECIPES, CheckpointError, Metrics, TrainConfig, confusion_matrix, evaluate,
                           iter_training, load_checkpoint, save_checkpoint, settled_eta)
@@ -39,6 +39,15 @@ def test_dry_run_yields_the_expected_records(mnist):
         assert math.isfinite(record.loss) and 0 <= record.accuracy <= 1 and record.samples_per_second > 0
     assert records[-1].test_accuracy == records[-2].test_accuracy
     assert records[-1].epoch == 1.0
+
+
+def test_a_runs_length_is_known_before_it_starts(mnist):
+    assert TrainConfig(epochs=5).total_steps(60_000) == 2345  # ceil(60000 / 128) = 469 a pass
+    assert TrainConfig(subset=1000, batch_size=64, epochs=2).total_steps(60_000) == 32  # ceil(1000 / 64) = 16
+    assert TrainConfig(subset=100_000, batch_size=1000).total_steps(60_000) == 60  # a subset past the set: all of it
+    assert mnist.train_images.shape[0] == TRAIN_SIZE
+    # The records count the same steps.
+    assert next(iter_training(TINY, quick(epochs=3), mnist)).total_steps == quick(epochs=3).total_steps(60_000) == 12
 
 
 def test_same_seed_same_curve(mnist):

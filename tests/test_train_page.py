@@ -123,15 +123,28 @@ def test_start_pause_stop(at):
     at.number_input(key="train_epochs").set_value(5).run()
     at.button(key="train_start").click().run()
     assert not at.exception
+    # From Start, before the worker's first step: the live chart is on the page already (empty), so the curves the
+    # status polls fill it in place, where a page without it had to be run again in full as training began.
+    (chart,) = [element for element in at.get("bidi_component") if element.key == "train_live_curves"]
+    assert json.loads(json.loads(chart.proto.json))["x_max"] == 2345  # the whole run's steps: 5 x 469
     deadline = time.monotonic() + 60
     while "step" not in progress_text(at):
         assert time.monotonic() < deadline
         time.sleep(0.5)
         at.run()
     assert progress_text(at).startswith("Training · step ")
-    # While it trains: the live chart gets the run's curves, its x axis spanning the whole run (5 x 469 steps).
-    (chart,) = [element for element in at.get("bidi_component") if element.key == "train_live_curves"]
-    data = json.loads(json.loads(chart.proto.json))  # JSON text, sent as a JSON string
+
+    def chart_data() -> dict:
+        (chart,) = [element for element in at.get("bidi_component") if element.key == "train_live_curves"]
+        return json.loads(json.loads(chart.proto.json))  # JSON text, sent as a JSON string
+
+    # While it trains: the live chart gets the run's curves, its x axis spanning the whole run (5 x 469 steps). The
+    # chart drawn before the first step is shared for up to a second (run_status.shared): wait for a newer one.
+    while not chart_data()["panels"][0]["lines"][1]["x"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+        at.run()
+    data = chart_data()
     assert [panel["title"] for panel in data["panels"]] == ["loss", "accuracy", "learning rate"]
     assert data["x_max"] == 2345 and data["legend"][0]["label"].endswith("(this run)")
     assert not at.get("plotly_chart")  # the plotly figure waits for the end

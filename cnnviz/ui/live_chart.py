@@ -58,7 +58,12 @@ function niceStep(span, count) {
 }
 
 function ticks(hi, count) {
-  const step = niceStep(hi, count);
+  let step = niceStep(hi, count);
+  if (step > hi) {  // a narrow panel (three side by side) asked for one tick: 469 steps gave "0" alone, now 0, 200, 400
+    const power = Math.pow(10, Math.floor(Math.log10(hi)));
+    const m = hi / power;
+    step = (m >= 5 ? 5 : m >= 2 ? 2 : 1) * power;
+  }
   const values = [];
   for (let i = 0; i * step <= hi * (1 + 1e-9); i++) values.push(+(i * step).toPrecision(12));
   return { values, step };

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from cnnviz import train_figures
+from cnnviz.data import TRAIN_SIZE
 from cnnviz.i18n import t
 from cnnviz.inspection import to_numpy
 from cnnviz.jobs import JobSnapshot, Run
@@ -102,8 +103,9 @@ def curves(run: Run, snap: JobSnapshot) -> tuple[train_figures.Curves, list[trai
 def live_chart_json(run: Run, snap: JobSnapshot, lang: str) -> str:
     """The live chart's data (cnnviz.ui.live_chart) as JSON text."""
     current, previous = curves(run, snap)
-    data = train_figures.live_chart_data(current, previous, figure_text(lang),
-                                         total_steps=snap.latest.total_steps if snap.latest else 0)
+    # Before the first step the axis already spans the whole run, so the curves never rescale it.
+    total = snap.latest.total_steps if snap.latest else run.job.train_cfg.total_steps(TRAIN_SIZE)
+    data = train_figures.live_chart_data(current, previous, figure_text(lang), total_steps=total)
     return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
 

@@ -201,14 +201,16 @@ def _live(run: Run, snap) -> None:
 def _live_charts(run: Run, snap) -> None:
     """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
     job = run.job
-    if snap.steps:
-        if snap.state in FINISHED:  # the full figure, with hover and zoom, once nothing changes any more
-            st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap), figure_text()),
-                            key="train_curves")
-        else:  # while it trains, a few hundred points on canvases the browser redraws in place (see live_chart)
-            lang = current_language()
-            chart = run_status.shared(run, lang, "chart", lambda: run_status.live_chart_json(run, snap, lang))
-            live_chart(chart, key=LIVE_CHART_KEY)
+    if snap.state not in FINISHED:
+        # While it trains, a few hundred points on canvases the browser redraws in place (see live_chart). Drawn from
+        # Start, empty until the first step: the polled curves then fill it in place, where a page without it had to
+        # be run again in full just as the run's first steps began.
+        lang = current_language()
+        chart = run_status.shared(run, lang, "chart", lambda: run_status.live_chart_json(run, snap, lang))
+        live_chart(chart, key=LIVE_CHART_KEY)
+    elif snap.steps:  # the full figure, with hover and zoom, once nothing changes any more
+        st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap), figure_text()),
+                        key="train_curves")
     model = job.model
     if model is not None:
         st.markdown(f"**{tr('train.filters')}**")
