@@ -63,7 +63,9 @@ def test_the_route_speaks_the_pages_language(monkeypatch):
                                              ("x" * 65, b"")])
 def test_a_malformed_request_is_refused_before_any_lookup(monkeypatch, watch_id, query):
     monkeypatch.setattr(session, "find_watched", lambda watch_id: pytest.fail("looked up a malformed id"))
-    assert call(watch_id, query)[:2] == (400, {"error": "bad request"})
+    status, body, headers = call(watch_id, query)
+    assert (status, body) == (400, {"error": "bad request"})
+    assert headers["cache-control"] == "no-store"  # every answer, refused or not, reaches the server next time
 
 
 def test_an_unknown_or_forgotten_run_is_404(monkeypatch):

@@ -8,8 +8,8 @@ draws the status once; a small component fetches ``/api/runs/<watch id>/status``
 it gets back (cnnviz.ui.run_status builds both). Every third answer also brings the live chart's data, which the
 chart component (cnnviz.ui.live_chart) takes from a DOM event, and conv1's filters, swapped into the page's picture:
 with the curves' own rerun every 3 s gone too, the renderer used 0.01-0.02 of a core instead of 0.04-0.06. Only
-when the run changes state (queued -> running -> paused -> done), or the page was drawn before the run had curves
-to show, does the component ask Streamlit for a rerun, through a trigger.
+when the run changes state (queued -> running -> paused -> done) does the component ask Streamlit for a rerun,
+through a trigger: the page draws the chart and the filters from Start, so the polls always find them.
 
 The route exists when ``streamlit run app.py`` serves the app: app.py hands ``routes()`` to ``st.App``. In AppTest,
 and with ``CNNVIZ_STATUS_ROUTE=off`` (for clients that run no JavaScript, such as bench/light_client.py), it does
@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Callable
 
 import streamlit as st
 from starlette.requests import Request
@@ -64,7 +63,7 @@ def status_endpoint(request: Request) -> JSONResponse:
     watch_id, lang = request.path_params["watch_id"], request.query_params.get("lang", "en")
     chart = request.query_params.get("chart", "0")
     if not _WATCH_ID.fullmatch(watch_id) or lang not in LANGUAGES or chart not in ("0", "1"):
-        return JSONResponse({"error": "bad request"}, status_code=400)
+        return JSONResponse({"error": "bad request"}, status_code=400, headers=_NO_STORE)
     run = session.find_watched(watch_id)
     if run is None:
         return JSONResponse({"error": "no such run"}, status_code=404, headers=_NO_STORE)
@@ -88,9 +87,8 @@ def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
     answer = {"state": snap.state, "html": run_status.status_html(snap, lang, accent=BAR_COLOUR)}
     if chart:
         model = run.job.model
-        answer["chart"] = (run_status.shared(run, lang, "chart", lambda: run_status.live_chart_json(run, snap, lang))
-                           if snap.steps else None)
-        picture = run_status.shared(run, lang, "filters", lambda: run_status.filters_png(model)) if model else None
+        answer["chart"] = run_status.shared_chart(run, snap, lang) if snap.steps else None
+        picture = run_status.shared_filters(run, model, lang) if model else None
         answer["filters"] = "data:image/png;base64," + base64.b64encode(picture).decode() if picture else None
     return answer
 
@@ -141,12 +139,9 @@ export default function (component) {
       root.dataset.polled = String(Number(root.dataset.polled || 0) + 1);  // what a test can wait on
       // The curves and the filters belong to other elements of the page: the live chart listens for its data
       // (cnnviz/ui/live_chart.py), and the filters are a picture the page drew in a keyed container.
-      const filters = document.querySelector(data.filters_selector);
-      if ((status.chart && !document.querySelector(data.chart_selector)) || (status.filters && !filters)) {
-        return ask("page", true);  // the page was drawn before the run had curves or weights: run all of it again
-      }
       if (status.chart) document.dispatchEvent(new CustomEvent("cnnviz:live-chart", { detail: status.chart }));
-      if (status.filters) filters.src = status.filters;
+      const filters = document.querySelector(data.filters_selector);
+      if (status.filters && filters) filters.src = status.filters;
     } catch (error) {
       failures += 1;
       if (failures >= FAILURES) ask("refresh", "unreachable");
@@ -162,16 +157,13 @@ export default function (component) {
 _component = st.components.v2.component("cnnviz.live_status", html=_HTML, js=_JS, isolate_styles=False)
 
 
-def live_status(html: str, state: str, url: str, *, key: str, chart_key: str, filters_key: str,
-                on_page: Callable[[], None]) -> None:
+def live_status(html: str, state: str, url: str, *, key: str, filters_key: str) -> None:
     """Show ``html`` now, then what ``url`` answers every second; a state other than ``state`` reruns the fragment
-    this is drawn in. Every CHART_EVERY polls the answer brings the data of the live chart drawn with the key
-    ``chart_key`` and the filters picture for the container keyed ``filters_key``: if the page lacks either, it
-    calls ``on_page`` (to have the whole page run again) before the fragment's rerun."""
+    this is drawn in. Every CHART_EVERY polls the answer brings the live chart's data (sent to every live chart on
+    the page as a ``cnnviz:live-chart`` event) and the filters picture for the container keyed ``filters_key``."""
     _component(key=key, data={"html": html, "state": state, "url": url, "interval": POLL_MS,
-                              "chart_every": CHART_EVERY, "chart_selector": f".st-key-{chart_key}",
-                              "filters_selector": f".st-key-{filters_key} img"},
-               width="stretch", on_refresh_change=_ignore, on_page_change=on_page)
+                              "chart_every": CHART_EVERY, "filters_selector": f".st-key-{filters_key} img"},
+               width="stretch", on_refresh_change=_ignore)
 
 
 def _ignore() -> None:

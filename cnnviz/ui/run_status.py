@@ -114,6 +114,16 @@ def filters_png(model: nn.Module) -> bytes:
     return train_figures.filters_png(to_numpy(first_conv_weight(model)))
 
 
+def shared_chart(run: Run, snap: JobSnapshot, lang: str) -> str:
+    """The live chart's JSON text, as every page and poll following the run shares it (``shared``)."""
+    return shared(run, lang, "chart", lambda: live_chart_json(run, snap, lang))
+
+
+def shared_filters(run: Run, model: nn.Module, lang: str) -> bytes:
+    """conv1's filters while the run trains, as every page and poll following it shares them (``shared``)."""
+    return shared(run, lang, "filters", lambda: filters_png(model))
+
+
 def shared(run: Run, lang: str, kind: str, build: Callable[[], T], *, max_age: float = SHARE_SECONDS) -> T:
     """``build()``, or what it returned for this run, language and ``kind`` within ``max_age`` seconds. Twenty
     students following one run, by their pages or by the status route, share one build of each chart, picture and

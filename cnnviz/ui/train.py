@@ -164,11 +164,6 @@ def _find(run_id: str, watching: bool) -> Run | None:
 
 
 LIVE_CHART_KEY, FILTERS_KEY = "train_live_curves", "train_filters"  # the live status updates both in place
-PAGE_ASKED = "train_page_asked"  # the live status found the page without its curves or filters: run it all again
-
-
-def _ask_for_the_page() -> None:
-    page_state.set_transient(PAGE_ASKED, True)
 
 
 def _live(run: Run, snap) -> None:
@@ -177,9 +172,8 @@ def _live(run: Run, snap) -> None:
     job = run.job
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)
-    if snap.state in FINISHED and drawn not in FINISHED and drawn is not None or page_state.transient(PAGE_ASKED):
-        page_state.set_transient(PAGE_ASKED, False)
-        st.rerun()  # a full rerun shows the results (or the curves the page lacked) and stops the fragments' timers
+    if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
+        st.rerun()  # a full rerun shows the results and stops the fragments' timers
     with st.container(key="train_status"):
         if snap.state == "queued":
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
@@ -193,7 +187,7 @@ def _live(run: Run, snap) -> None:
             lang = current_language()
             live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
                                     live_status.status_url(run.watch_id, lang), key="train_live_status",
-                                    chart_key=LIVE_CHART_KEY, filters_key=FILTERS_KEY, on_page=_ask_for_the_page)
+                                    filters_key=FILTERS_KEY)
         else:
             st.html(run_status.status_html(snap, current_language(), accent=accent()))
 
@@ -205,18 +199,16 @@ def _live_charts(run: Run, snap) -> None:
         # While it trains, a few hundred points on canvases the browser redraws in place (see live_chart). Drawn from
         # Start, empty until the first step: the polled curves then fill it in place, where a page without it had to
         # be run again in full just as the run's first steps began.
-        lang = current_language()
-        chart = run_status.shared(run, lang, "chart", lambda: run_status.live_chart_json(run, snap, lang))
-        live_chart(chart, key=LIVE_CHART_KEY)
+        live_chart(run_status.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
     elif snap.steps:  # the full figure, with hover and zoom, once nothing changes any more
         st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap), figure_text()),
                         key="train_curves")
     model = job.model
     if model is not None:
         st.markdown(f"**{tr('train.filters')}**")
-        draw = lambda: run_status.filters_png(model)  # noqa: E731
         # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
-        picture = draw() if snap.state in FINISHED else run_status.shared(run, current_language(), "filters", draw)
+        picture = (run_status.filters_png(model) if snap.state in FINISHED
+                   else run_status.shared_filters(run, model, current_language()))
         with st.container(key=FILTERS_KEY):  # the status component swaps in newer pictures while polling
             st.image(picture, caption=tr("train.filters_help"))
 
