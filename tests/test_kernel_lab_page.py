@@ -91,8 +91,10 @@ def test_a_setting_reruns_only_the_outputs(at):
     assert state(at).stride == (2, 1) and at.query_params["s"] == "2,1"  # published from the fragment
     redraw(at)
     assert at.number_input(key="kl_stride_h").value == 2 and at.dataframe
-    at.segmented_control(key="kl_pool").set_value("max").run()  # a choice that shows more widgets: the whole page
+    # A choice that shows more widgets reruns the settings too, still not the page: the pool's sizes appear.
+    at.segmented_control(key="kl_pool").set_value("max").run()
     assert at.number_input(key="kl_pool_size_h").value == 2 and "Pooling: `128 × 256`" in shapes(at)
+    assert not at.dataframe and not at.title and state(at).pool == "max" and at.query_params["pool"] == "max"
 
 
 def test_dilation_and_valid_padding(at):

@@ -198,6 +198,7 @@ def _input_sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabStat
     return replace(state, source=source, sample=sample, working_size=int(working)), image, note, image_key
 
 
+SETTINGS = "kl_settings"  # the settings' fragment: a change of which settings show reruns it and the outputs
 OUTPUTS = "kl_outputs"  # the outputs' fragment: a setting that changes only what it draws reruns it alone
 
 
@@ -205,29 +206,61 @@ def _rerun_outputs() -> None:
     """A setting that changes only the outputs: rerun their fragment, not the page. The kernel editor, the inputs and
     every setting stay as the browser shows them, so it redraws a third of the elements a fragment holding the
     settings would make it redraw."""
+    _rerun(OUTPUTS)
+
+
+def _rerun_settings_and_outputs() -> None:
+    """A setting that changes which settings show (custom padding's amounts, the flip's caption, the leaky slope,
+    pooling's sizes, the zoom sliders) and the outputs: rerun both fragments, still not the page."""
+    _rerun([SETTINGS, OUTPUTS])
+
+
+def _rerun(fragments: str | list[str]) -> None:
     try:
-        st.rerun(OUTPUTS)
+        st.rerun(fragments)
     except StreamlitAPIException:
-        pass  # the last full run stopped before the outputs (an error): returning reruns the whole page
+        pass  # the last full run stopped before the fragments (an error): returning reruns the whole page
 
 
-def _conv_sidebar(b: PageBinding, state: KernelLabState) -> KernelLabState:
-    """The sidebar's convolution settings: geometry, bias, activation, pooling and view. A change of a value reruns
-    only the outputs; a change of which widgets show (padding kind, flip, activation, pooling, details) the page."""
+class _FullRun:
+    """Whether the page's own run is still drawing. A fragment called after it ended reruns alone: it starts from the
+    state the page published, as the page's arguments are those of the run that first drew it."""
+
+    def __init__(self) -> None:
+        self.going = True
+
+
+@st.fragment(key=SETTINGS)
+def _settings(b: PageBinding, state: KernelLabState, run: _FullRun) -> None:
+    """The sidebar's convolution settings, in a fragment of their own: the run that a change starts before it reruns
+    the outputs (``_rerun_outputs``) is this fragment's, so the browser marks only these widgets as out of date while
+    it lasts, not every element of the page (a page run: ~10 ms less drawing per change in Chromium)."""
+    if not run.going:
+        b = page_state.bind(PAGE, KernelLabState)
+        state = b.state
+    guarded(_conv_sidebar, b, state)  # a fragment's error would skip the page's guard
+
+
+def _conv_sidebar(b: PageBinding, state: KernelLabState) -> None:
+    """Geometry, bias, activation, pooling and view. A change of a value reruns only the outputs; a change of which
+    widgets show (padding kind, flip, activation, pooling, details) these settings and the outputs."""
     with st.sidebar:
         st.subheader(tr("kl.geometry"))
         geometry_controls(b, "kl", padding=state.padding, pad=state.pad, padding_mode=state.padding_mode,
-                          stride=state.stride, dilation=state.dilation, flip=state.flip, on_change=_rerun_outputs)
+                          stride=state.stride, dilation=state.dilation, flip=state.flip, on_change=_rerun_outputs,
+                          on_layout_change=_rerun_settings_and_outputs)
         st.subheader(tr("kl.after_conv"))
         st.number_input(tr("kl.bias"), step=1.0, key=b.seed("kl_bias", float(state.bias)), help=tr("kl.bias_help"),
                         on_change=_rerun_outputs)
         activation = st.selectbox(tr("kl.activation"), pipeline.MAP_ACTIVATIONS,
-                                  key=b.seed("kl_activation", state.activation), format_func=tr_option("kl.activation."))
+                                  key=b.seed("kl_activation", state.activation), format_func=tr_option("kl.activation."),
+                                  on_change=_rerun_settings_and_outputs)
         if activation == "leaky_relu":
             st.slider(tr("kl.leaky_slope"), 0.01, 0.5, step=0.01, key=b.seed("kl_slope", float(state.slope)),
                       on_change=_rerun_outputs)
         pool = st.segmented_control(tr("kl.pooling"), ["none", "max", "avg"], required=True,
-                                    key=b.seed("kl_pool", state.pool), format_func=tr_option("kl.pool."))
+                                    key=b.seed("kl_pool", state.pool), format_func=tr_option("kl.pool."),
+                                    on_change=_rerun_settings_and_outputs)
         if pool != "none":
             pair_input(b, tr("kl.pool_size"), "kl_pool_size", state.pool_size, minimum=1, maximum=8,
                        on_change=_rerun_outputs)
@@ -236,19 +269,18 @@ def _conv_sidebar(b: PageBinding, state: KernelLabState) -> KernelLabState:
         st.subheader(tr("kl.view"))
         st.selectbox(tr("kl.display"), DISPLAYS, key=b.seed("kl_display", state.display),
                      format_func=tr_option("kl.display."), help=tr("kl.display_help"), on_change=_rerun_outputs)
-        if st.toggle(tr("kl.details"), key=b.seed("kl_details", state.details)):
+        if st.toggle(tr("kl.details"), key=b.seed("kl_details", state.details), on_change=_rerun_settings_and_outputs):
             st.caption(tr("kl.zoom_help", side=64))
             for key, label, value in (("kl_zoom_row", tr("kl.zoom_row"), state.zoom[0]),
                                       ("kl_zoom_col", tr("kl.zoom_col"), state.zoom[1])):
                 st.slider(label, 0, 100, format="%d%%", key=b.seed(key, value), on_change=_rerun_outputs)
-        # Drawn once per page run: it reads the address bar, where the outputs' fragment publishes every change.
+        # Drawn when the settings are: it reads the address bar, where the outputs' fragment publishes every change.
         page_state.share_link(state, live=True, note=tr("kl.upload_link_note") if state.source != "sample" else "")
-    return _conv_state(state)
 
 
 def _conv_state(state: KernelLabState) -> KernelLabState:
     """``state`` with the convolution settings the sidebar shows, read from the session: the outputs' fragment reruns
-    without drawing them. A setting whose widget is hidden (the slope without leaky ReLU) keeps its value."""
+    without them. A setting whose widget is hidden (the slope without leaky ReLU) keeps its value."""
     values = st.session_state
     activation, pool, details = values["kl_activation"], values["kl_pool"], bool(values["kl_details"])
     return replace(state, bias=float(values["kl_bias"]), activation=activation,
@@ -443,7 +475,6 @@ class _Areas:
         self.layout, self.partials, self.bank = layout, partials, bank
         with layout.shapes:
             self.shapes = section("shapes")
-        self.full_run = True  # False once the full run that made them is over: later calls are fragment reruns
 
     def below_the_maps(self) -> tuple[st.delta_generator.DeltaGenerator, ...]:
         """Every area but the maps'. A fragment's rerun may only write where its full run wrote, so each run writes
@@ -453,15 +484,16 @@ class _Areas:
 
 @st.fragment(key=OUTPUTS)
 def _outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
-             started: float) -> None:
+             run: _FullRun, started: float) -> None:
     """Everything the convolution settings change. A change of a value reruns only this part (``_rerun_outputs``):
     the settings, the kernel editor, the input controls and the page header stay as they are in the browser."""
-    guarded(_draw_outputs, b, state, image, image_key, areas, started)  # a fragment's error would skip the page's guard
+    # A fragment's error would skip the page's guard.
+    guarded(_draw_outputs, b, state, image, image_key, areas, run, started)
 
 
 def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, image_key: str, areas: _Areas,
-                  started: float) -> None:
-    if not areas.full_run:
+                  run: _FullRun, started: float) -> None:
+    if not run.going:
         # A fragment rerun: the page's own run is over, so start from the state it published, with the settings the
         # sidebar shows now.
         started = time.perf_counter()
@@ -499,7 +531,9 @@ def render() -> None:
     b.warn_ignored()
     page_state.show_flashes(PAGE)
     state, image, note, image_key = _input_sidebar(b, b.state)
-    state = _conv_sidebar(b, state)
+    run = _FullRun()
+    _settings(b, state, run)
+    state = _conv_state(state)
     if note:
         st.info(note, icon=":material/info:")
     layout = Layout(state.kernel_array().shape[-1])
@@ -511,8 +545,8 @@ def render() -> None:
         st.divider()
         state, bank_maps = _bank_choice(b, state)
     areas = _Areas(layout, partials_area, bank_maps)
-    _outputs(b, state, image, image_key, areas, started)
-    areas.full_run = False
+    _outputs(b, state, image, image_key, areas, run, started)
+    run.going = False
 
 
 guarded(render)

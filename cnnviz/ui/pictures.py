@@ -52,23 +52,30 @@ function element(tag, className, parent) {
   return node;
 }
 
+// Each setter leaves the DOM alone when nothing changed: a change of a setting resends every grid, and rewriting
+// unchanged text (~50 nodes a change) made the browser restyle and lay out the pictures for nothing.
 function setText(node, text) {
-  node.textContent = text || "";
-  node.hidden = !text;
+  if (node.textContent !== (text || "")) node.textContent = text || "";
+  if (node.hidden !== !text) node.hidden = !text;
 }
 
 function setPicture(img, picture) {
   if (img.getAttribute("src") !== picture.src) img.setAttribute("src", picture.src);
-  img.alt = picture.alt || picture.title || "";
+  const alt = picture.alt || picture.title || "";
+  if (img.alt !== alt) img.alt = alt;
 }
 
 function fill(cell, picture) {
-  cell.title_.replaceChildren();
-  const strong = element("strong", "", cell.title_);
-  strong.textContent = picture.title;
-  if (picture.shape) {
-    cell.title_.append(" ");
-    element("code", "", cell.title_).textContent = picture.shape;
+  const title = JSON.stringify([picture.title, picture.shape || ""]);
+  if (cell.title_.dataset.words !== title) {
+    cell.title_.dataset.words = title;
+    cell.title_.replaceChildren();
+    const strong = element("strong", "", cell.title_);
+    strong.textContent = picture.title;
+    if (picture.shape) {
+      cell.title_.append(" ");
+      element("code", "", cell.title_).textContent = picture.shape;
+    }
   }
   setPicture(cell.img, picture);
   setText(cell.caption, picture.caption);
@@ -98,14 +105,15 @@ export default function ({ parentElement, data }) {
   root.grid.style.setProperty("--columns", data.columns);
   root.grid.style.setProperty("--min-cell", `${data.min_cell}px`);
   const old = new Map([...root.grid.children].map((cell) => [cell.dataset.slot, cell]));
-  for (const picture of data.pictures) {
+  data.pictures.forEach((picture, index) => {
     const cell = old.get(picture.slot) || makeCell(root.grid, picture.slot);
     old.delete(picture.slot);
     fill(cell, picture);
-    root.grid.appendChild(cell);  // in the data's order
-  }
+    const here = root.grid.children[index];
+    if (here !== cell) root.grid.insertBefore(cell, here || null);  // in the data's order
+  });
   for (const cell of old.values()) cell.remove();
-  root.legend.hidden = !data.legend;
+  if (root.legend.hidden !== !data.legend) root.legend.hidden = !data.legend;
   if (data.legend) {
     setPicture(root.legendImg, data.legend);
     setText(root.legendCaption, data.legend.caption);

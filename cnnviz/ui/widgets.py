@@ -98,25 +98,27 @@ def pair_value(key: str) -> tuple[int, int]:
 
 def geometry_controls(b: PageBinding, key: str, *, padding: str, pad: tuple[int, int], padding_mode: str,
                       stride: tuple[int, int], dilation: tuple[int, int], flip: bool, max_stride: int = 8,
-                      on_change: Callable[[], None] | None = None) -> dict:
+                      on_change: Callable[[], None] | None = None,
+                      on_layout_change: Callable[[], None] | None = None) -> dict:
     """Padding (valid / same / custom, and its mode), stride, dilation and the flip toggle.
 
-    ``on_change`` is called when a number or the padding mode changes; the padding choice and the flip change which
-    widgets and captions show, so they always rerun the page.
+    ``on_change`` is called when a number or the padding mode changes; ``on_layout_change`` when the padding choice or
+    the flip changes, which change which widgets and captions show (without it, they rerun the page).
 
     Returns:
         ``geometry_values``: the same names as the keyword arguments, with the widgets' values.
     """
     padding = st.segmented_control(tr("widgets.padding"), ["valid", "same", "custom"], required=True,
                                    key=b.seed(f"{key}_padding", padding), help=tr("widgets.padding_help"),
-                                   format_func=tr_option("widgets.padding."))
+                                   format_func=tr_option("widgets.padding."), on_change=on_layout_change)
     if padding == "custom":
         pair_input(b, tr("widgets.padding_amount"), f"{key}_pad", pad, minimum=0, maximum=32, on_change=on_change)
     st.selectbox(tr("widgets.padding_mode"), PADDING_MODES, key=b.seed(f"{key}_mode", padding_mode),
                  format_func=tr_option("widgets.mode."), help=tr("widgets.padding_mode_help"), on_change=on_change)
     pair_input(b, tr("widgets.stride"), f"{key}_stride", stride, minimum=1, maximum=max_stride, on_change=on_change)
     pair_input(b, tr("widgets.dilation"), f"{key}_dilation", dilation, minimum=1, maximum=8, on_change=on_change)
-    flip = st.toggle(tr("widgets.flip"), key=b.seed(f"{key}_flip", flip), help=tr("widgets.flip_help"))
+    flip = st.toggle(tr("widgets.flip"), key=b.seed(f"{key}_flip", flip), help=tr("widgets.flip_help"),
+                     on_change=on_layout_change)
     st.caption(tr("widgets.flip_on") if flip else tr("widgets.flip_off"))
     return geometry_values(key, pad=pad)
 

@@ -158,3 +158,52 @@ def test_the_filter_bank_opens_follows_the_geometry_and_closes(page, app_url):
     wait_idle(page)
     assert bank_shapes(page) == []
     assert_no_exception(page)
+
+
+# Every keyed element Streamlit marks out of date (while a run that may redraw it lasts).
+_WATCH_STALE = """() => {
+  window.__stale = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const box = record.target;
+      if (box.getAttribute('data-stale') !== 'true') continue;
+      const key = [...box.classList].find((c) => c.startsWith('st-key-'));
+      if (key) window.__stale.push(key);
+    }
+  }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ['data-stale']});
+}"""
+
+
+def map_slots(page, count: int) -> list[str]:
+    """The maps grid's cells, in the order the browser shows them, once it shows ``count`` (the grid's script draws
+    them a moment after the run)."""
+    page.wait_for_function(f"document.querySelectorAll('.st-key-kl_maps .cnnviz-cell').length === {count}")
+    return page.evaluate("[...document.querySelectorAll('.st-key-kl_maps .cnnviz-cell')].map(c => c.dataset.slot)")
+
+
+def test_a_setting_never_marks_the_kernel_editor_or_the_inputs_out_of_date(page, app_url):
+    """A setting reruns the settings' and the outputs' fragments, never the page: the browser does not mark the kernel
+    editor or the input section out of date (a page run marked all ~90 elements, then unmarked them, on every change:
+    ~10 ms of style and paint each time on a 2-core laptop)."""
+    open_page(page, app_url, "")
+    assert map_slots(page, 2) == ["input", "conv"]  # no activation by default
+    page.evaluate(_WATCH_STALE)
+    page.evaluate("document.querySelector('.st-key-kl_maps [data-slot=input] strong').kept = true")
+    set_number(page, "kl_bias", 3)
+    wait_for_query(page, "b", "3")
+    # The grid rewrites only what changed: the input's title is the very node it was (no restyle for nothing).
+    assert page.evaluate("document.querySelector('.st-key-kl_maps [data-slot=input] strong').kept === true")
+    page.locator(".st-key-kl_pool button").filter(has_text="Max").click()  # shows the pool's sizes
+    page.locator(".st-key-kl_pool_size_h input").wait_for()
+    wait_for_query(page, "pool", "max")
+    wait_idle(page)
+    assert "Pooling: 256 × 256" in shapes_text(page)
+    assert map_slots(page, 3) == ["input", "conv", "pool"]
+    # Whether a mark shows at all depends on how fast the run is; a page run marked these in every try on the old page.
+    stale = set(page.evaluate("window.__stale"))
+    assert not {"st-key-last_on_phone_kernel", "st-key-kl_preset", "st-key-kl_working", "st-key-kl_upload"} & stale
+    assert_no_exception(page)
+    choose(page, "kl_activation", "ReLU: max(0, x)")  # a new cell goes where the data puts it, in the middle
+    assert map_slots(page, 4) == ["input", "conv", "activation", "pool"]
+    choose(page, "kl_activation", "none")  # and goes again; the others keep their order
+    assert map_slots(page, 3) == ["input", "conv", "pool"]
