@@ -5,10 +5,10 @@ files of the same layout, such as Fashion-MNIST.
 """
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +105,30 @@ def mnist_dir(directory: str | Path | None = None) -> Path:
     return Path(directory or os.environ.get(ENV_DIR) or DEFAULT_DIR).resolve()
 
 
+_LOADED: dict[Path, Mnist] = {}  # by folder, least recently used first; each holds ~220 MB
+_KEEP = 2  # folders kept loaded (the bundled set, and one a test or a course points at)
+# One load at a time: two students' first Starts on a fresh server would otherwise both read and normalise the set
+# (two copies, twice the CPU), and a preload (cnnviz.ui.session.preload_data) would race the first Start.
+_LOADING = threading.Lock()
+
+
 def load_mnist(directory: str | Path | None = None) -> Mnist:
-    """Load MNIST (or any IDX data of that layout), cached per folder for the whole process."""
-    return _load(mnist_dir(directory))
+    """Load MNIST (or any IDX data of that layout), cached per folder for the whole process. A call while another
+    loads the same folder waits for that load instead of making a second copy."""
+    folder = mnist_dir(directory)
+    with _LOADING:
+        data = _LOADED.pop(folder, None) or _load(folder)
+        if len(_LOADED) >= _KEEP:
+            del _LOADED[next(iter(_LOADED))]  # the least recently used
+        _LOADED[folder] = data  # now the most recently used
+        return data
 
 
-@functools.lru_cache(maxsize=2)
+def is_loaded(directory: str | Path | None = None) -> bool:
+    """Whether ``load_mnist(directory)`` would answer at once."""
+    return mnist_dir(directory) in _LOADED
+
+
 def _load(folder: Path) -> Mnist:
     _verify_manifest(folder)
     arrays = {key: read_idx(folder / name) for key, name in FILES.items()}

@@ -104,3 +104,32 @@ def test_mismatched_lengths(tmp_path):
 def test_bundled_manifest_matches_bundled_files():
     data._verify_manifest(data.DEFAULT_DIR)  # raises on any mismatch
     assert len((data.DEFAULT_DIR / data.MANIFEST).read_text().split()) == 8
+
+
+def test_first_loads_at_once_read_the_files_once(tmp_path, monkeypatch):
+    """Two students' first Starts on a fresh server (or a Start during the Train page's preload) share one load."""
+    import threading
+    import time
+
+    fake_mnist(tmp_path)
+    reads = []
+
+    def slow_read(path):
+        reads.append(path)
+        time.sleep(0.05)  # long enough for the other call to arrive meanwhile
+        return read_idx(path)
+
+    monkeypatch.setattr(data, "read_idx", slow_read)
+    together, loaded = threading.Barrier(2), []
+
+    def first_start():
+        together.wait()
+        loaded.append(load_mnist(tmp_path))
+
+    threads = [threading.Thread(target=first_start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(reads) == len(data.FILES) and loaded[0] is loaded[1]
+    assert data.is_loaded(tmp_path)

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from apptest_kit import page_state, run_page
+from cnnviz import data
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.train import save_checkpoint
 
@@ -289,3 +290,19 @@ def test_a_run_beyond_the_servers_cap_waits_with_a_message(at):
         for ticket in others:
             limiter.release(ticket)
     wait_for(at, finished)  # a slot came free: the queued run started by itself
+
+
+def test_drawing_the_page_loads_mnist_for_the_first_start(tmp_path, monkeypatch):
+    """The first Start on a fresh server need not wait for MNIST (2.2 s of the server's CPU): the page loads it in the
+    background while the student sets up the run."""
+    from test_data import fake_mnist
+
+    fake_mnist(tmp_path)
+    monkeypatch.setenv(data.ENV_DIR, str(tmp_path))
+    assert not data.is_loaded()
+    app = run_page("train")
+    assert not app.exception
+    deadline = time.monotonic() + 30
+    while not data.is_loaded():
+        assert time.monotonic() < deadline, "the page did not load MNIST"
+        time.sleep(0.05)
