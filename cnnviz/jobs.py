@@ -62,6 +62,73 @@ if not getattr(multiprocessing.spawn.get_preparation_data, "without_main", False
     multiprocessing.spawn.get_preparation_data = _without_main(multiprocessing.spawn.get_preparation_data)
 
 
+@dataclass
+class _Spare:
+    """A worker process started before its run (``prepare_worker``): torch imported, waiting on its inbox."""
+
+    process: Any
+    control: worker.Control  # its flags, made with it: a spawned process gets them only when it starts
+    inbox: Any  # the server's sending end: the run's configs and data go here, once
+    receiver: Any  # the server's reading end of the worker's pipe
+
+    def discard(self) -> None:
+        """Let it go unused: it reads the end of its inbox and exits."""
+        self.inbox.close()
+        self.receiver.close()
+
+
+_spares: list[_Spare] = []  # at most one, waiting
+_spares_lock = threading.Lock()
+_live_process_jobs = [0]  # process-mode jobs started and not ended: a spare starts only when there are none
+
+
+def prepare_worker() -> None:
+    """Start a spare worker process when none is waiting and no run of this server trains, so that the next Start
+    hands it its run instead of waiting for a new interpreter to import torch (~2 s on one core of a 2-core laptop,
+    while the page showed "Loading"). Never while a run trains: importing torch beside it would slow it down."""
+    if default_mode() != "process":
+        return
+    with _spares_lock:
+        if _live_process_jobs[0] or (_spares and _spares[0].process.is_alive()):
+            return
+        for spare in _spares:
+            spare.discard()
+        control = worker.Control.create(_SPAWN, threads=1)
+        inbox_end, inbox = _SPAWN.Pipe(duplex=False)
+        receiver, sender = _SPAWN.Pipe(duplex=False)
+        process = _SPAWN.Process(target=worker.serve_one_run, name=f"{WORKER_NAME}spare", daemon=True,
+                                 args=(control, inbox_end, sender))
+        process.start()
+        inbox_end.close()
+        sender.close()  # the spare holds the only sending end: when it dies, reading ends at once
+        _spares[:] = [_Spare(process, control, inbox, receiver)]
+
+
+def discard_spare() -> None:
+    """Let the waiting spare worker go, if any (it exits): for a server short of memory, and for tests that need the
+    next run to start a worker of its own."""
+    with _spares_lock:
+        for spare in _spares:
+            spare.discard()
+        _spares.clear()
+
+
+def _begin_process_job() -> _Spare | None:
+    """Count a process-mode job as live (no spare starts beside it) and give it the waiting spare, if it is alive."""
+    with _spares_lock:
+        spare = _spares.pop() if _spares else None
+        _live_process_jobs[0] += 1
+    if spare is not None and not spare.process.is_alive():
+        spare.discard()
+        return None
+    return spare
+
+
+def _job_ended() -> None:
+    with _spares_lock:
+        _live_process_jobs[0] -= 1
+
+
 class JobLimiter:
     """At most ``limit`` jobs train at once in this process; the rest wait in first-come order."""
 
@@ -161,6 +228,7 @@ class TrainingJob:
     _thread: threading.Thread | None = field(default=None, repr=False)
     _control: worker.Control | None = field(default=None, repr=False)  # the worker process's flags
     _process: Any = field(default=None, repr=False)  # the worker process, once started
+    _spare: _Spare | None = field(default=None, repr=False)  # a worker started ahead, until it gets the run
     _weights_asked: float = field(default=-math.inf, repr=False)  # monotonic time of the last request for weights
     _threads: int = 0  # torch threads the worker process uses now
     _weights_sent: int = 0  # how many times the worker has sent its weights
@@ -184,7 +252,8 @@ class TrainingJob:
         self._model = build_model(self.model_cfg, seed=self.train_cfg.seed)
         self._running.set()
         if self.mode == "process":
-            self._control = worker.Control.create(_SPAWN, threads=1)
+            self._spare = _begin_process_job()
+            self._control = self._spare.control if self._spare else worker.Control.create(_SPAWN, threads=1)
         self._thread = threading.Thread(target=self._work, name=f"{WORKER_NAME}{self._ticket}", daemon=True)
         self._thread.start()
 
@@ -240,6 +309,16 @@ class TrainingJob:
                 self._state = "done"
 
     def _work(self) -> None:
+        try:
+            self._work_when_allowed()
+        finally:
+            if self.mode == "process":
+                if self._spare is not None:  # stopped before it trained: the spare it took is not needed
+                    self._spare.discard()
+                    self._spare = None
+                _job_ended()
+
+    def _work_when_allowed(self) -> None:
         if not self.limiter.acquire(self._ticket, self._stop):
             self._set_state("stopped")
             return
@@ -274,16 +353,25 @@ class TrainingJob:
 
     def _train_in_worker(self) -> None:
         """Process mode: start the worker and apply what it sends until it ends; a silent end is a failure."""
-        receiver, sender = _SPAWN.Pipe(duplex=False)
         self._control.threads.value = self._thread_budget()
         # The tensors travel as shared-memory handles; the display pixels stay here, so that the few bytes sent fit
         # the pipe and start() returns at once instead of waiting for the new interpreter to read megabytes.
         data = replace(self.data, test_pixels=self.data.test_pixels[:0])
-        process = _SPAWN.Process(target=worker.train_in_worker, name=f"{WORKER_NAME}{self._ticket}", daemon=True,
-                                 args=(self.model_cfg, self.train_cfg, data, self._control, sender))
-        process.start()
+        spare, self._spare = self._spare, None
+        if spare is not None:  # started ahead, torch imported: it trains as soon as it reads the run
+            process, receiver = spare.process, spare.receiver
+            try:
+                spare.inbox.send((self.model_cfg, self.train_cfg, data))
+            except OSError:
+                pass  # it died meanwhile: reading its pipe ends at once, and the run says how it ended
+            spare.inbox.close()
+        else:
+            receiver, sender = _SPAWN.Pipe(duplex=False)
+            process = _SPAWN.Process(target=worker.train_in_worker, name=f"{WORKER_NAME}{self._ticket}", daemon=True,
+                                     args=(self.model_cfg, self.train_cfg, data, self._control, sender))
+            process.start()
+            sender.close()  # the worker holds the only sending end now: when it dies, reading ends at once
         self._process = process
-        sender.close()  # the worker holds the only sending end now: when it dies, reading ends at once
         said_goodbye = False
         try:
             said_goodbye = self._follow(receiver, process)

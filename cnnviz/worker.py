@@ -1,8 +1,9 @@
 """The training worker: one run of ``iter_training`` in its own process, reporting to the server over a pipe.
 
 A run trains in a spawned process so that nothing in the server (Streamlit's script runs holding the GIL, garbage
-collection, other sessions' torch work) can starve it. ``cnnviz.jobs.TrainingJob`` starts ``train_in_worker`` and
-reads what it sends; this module is the worker's side and the wire format both sides share.
+collection, other sessions' torch work) can starve it. ``cnnviz.jobs.TrainingJob`` starts ``train_in_worker`` (or
+hands its run to a spare started ahead, ``serve_one_run``) and reads what it sends; this module is the worker's side
+and the wire format both sides share.
 
 Worker -> server, one ``(kind, payload)`` message at a time over a one-way pipe:
     ("threads", n)                 the torch threads the worker now uses
@@ -95,6 +96,23 @@ def exit_failure(exitcode: int | None) -> UserError:
         key = "error.worker.killed" if exitcode == -signal.SIGKILL else "error.worker.signal"
         return UserError(key, signal=name)
     return UserError("error.worker.exited", code=exitcode)
+
+
+def serve_one_run(control: Control, inbox, conn) -> None:
+    """A spare worker's life (``cnnviz.jobs.prepare_worker``): started before any run, it imports torch with this
+    module, then waits for one run's ``(model_cfg, train_cfg, data)`` on ``inbox`` and trains it as
+    ``train_in_worker`` does. It ends without training when the server closes ``inbox`` or goes away."""
+    parent = os.getppid()
+    try:
+        while not inbox.poll(PAUSE_POLL_SECONDS * 10):
+            if os.getppid() != parent:
+                return
+        model_cfg, train_cfg, data = inbox.recv()
+    except (EOFError, OSError):
+        return  # the server gave up on this spare
+    finally:
+        inbox.close()
+    train_in_worker(model_cfg, train_cfg, data, control, conn)
 
 
 def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist, control: Control, conn) -> None:

@@ -11,7 +11,9 @@ import torch
 from cnnviz import worker
 from cnnviz.data import load_mnist
 from cnnviz.errors import UserError
-from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob, config_label, default_mode, usable_cores, worker_threads
+from cnnviz import jobs as jobs_module
+from cnnviz.jobs import (JobLimiter, RunRegistry, TrainingJob, config_label, default_mode, discard_spare, prepare_worker,
+                         usable_cores, worker_threads)
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.train import Metrics, TrainConfig, evaluate
 
@@ -21,6 +23,15 @@ TINY = NETWORK_PRESETS["tiny"]
 @pytest.fixture(scope="module")
 def mnist():
     return load_mnist()
+
+
+@pytest.fixture(autouse=True)
+def no_spare_worker():
+    """Each test starts its workers itself unless it prepares a spare: one left by another test (a Train page draw
+    prepares one) would otherwise take its first run."""
+    discard_spare()
+    yield
+    discard_spare()
 
 
 def make_job(limiter, mode=None, **overrides) -> TrainingJob:
@@ -395,3 +406,66 @@ def test_step_records_reach_the_server_in_batches_and_others_at_once(monkeypatch
     assert sent[1:] == [("records", [step(4), evaluation])]
     records.flush()  # nothing pending, nothing sent
     assert len(sent) == 2
+
+
+def spare_pid() -> int:
+    wait_until(lambda: jobs_module._spares and jobs_module._spares[0].process.is_alive())
+    return jobs_module._spares[0].process.pid
+
+
+def test_a_spare_worker_trains_the_next_run():
+    """A worker started ahead (torch imported) trains the next run: Start skips a new interpreter's ~2 s."""
+    prepare_worker()
+    pid = spare_pid()
+    job = make_job(JobLimiter(1), subset=256)
+    job.start()
+    assert job.wait(60) and job.snapshot().state == "done", job.snapshot().message
+    assert job.worker_pid == pid and not jobs_module._spares
+    assert job.model is not None and len(job.snapshot().steps) == 8  # its records and weights came back as usual
+
+
+def test_no_spare_starts_beside_a_training_run():
+    job = make_job(JobLimiter(1), **LONG)
+    job.start()
+    wait_until(lambda: len(job.snapshot().steps) >= 1)
+    prepare_worker()  # importing torch beside the run would slow it down
+    assert not jobs_module._spares
+    job.stop()
+    wait_until(lambda: jobs_module._live_process_jobs[0] == 0)
+    prepare_worker()
+    assert spare_pid() != job.worker_pid
+
+
+def test_a_run_stopped_before_it_trains_lets_its_spare_go():
+    """Stop while the run still loads its data: the spare it took exits instead of waiting forever."""
+    import threading
+
+    prepare_worker()
+    spare_pid()
+    spare = jobs_module._spares[0].process
+    loading = threading.Event()
+
+    def slow_loader():
+        loading.wait(30)
+        return load_mnist()
+
+    job = TrainingJob(TINY, TrainConfig(subset=64), slow_loader, JobLimiter(1))
+    job.start()
+    assert job._spare is not None and job._spare.process is spare
+    job.stop(timeout=0.1)
+    loading.set()
+    assert job.wait(30) and job.snapshot().state == "stopped"
+    spare.join(10)
+    assert not spare.is_alive()  # it read the end of its inbox and exited
+    assert jobs_module._live_process_jobs[0] == 0
+
+
+def test_a_dead_spare_is_passed_over():
+    prepare_worker()
+    pid = spare_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not jobs_module._spares[0].process.is_alive())
+    job = make_job(JobLimiter(1), subset=64)
+    job.start()
+    assert job.wait(60) and job.snapshot().state == "done", job.snapshot().message
+    assert job.worker_pid != pid

@@ -13,7 +13,8 @@ import streamlit as st
 from torch import nn
 
 from cnnviz.data import DataError, is_loaded, load_mnist
-from cnnviz.jobs import JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_idle_seconds, default_limit
+from cnnviz.jobs import (JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_idle_seconds, default_limit,
+                         prepare_worker)
 from cnnviz.model import ModelConfig
 from cnnviz.pages.train import TrainPageState
 from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
@@ -51,9 +52,11 @@ _preloads: list[threading.Thread] = []  # the background load in flight, if any
 
 
 def preload_data() -> None:
-    """Load MNIST in the background when a page that trains is drawn and it is not loaded yet, so the first Start on a
-    fresh server trains at once: reading and normalising the 70,000 images took 2.2 s of the server's CPU between a
-    first Start and its first step (py-spy, 2 cores). A Start during the load waits for it (``load_mnist``)."""
+    """Get the next Start ready when a page that trains is drawn: a spare worker process with torch imported
+    (``cnnviz.jobs.prepare_worker``; none while a run trains), and MNIST loaded in the background if it is not yet.
+    Reading and normalising the 70,000 images took 2.2 s of the server's CPU between a first Start and its first step,
+    and a new worker ~2 s on one core (py-spy, 2 cores). A Start during the load waits for it (``load_mnist``)."""
+    prepare_worker()
     if is_loaded() or any(thread.is_alive() for thread in _preloads):
         return
     _preloads[:] = [threading.Thread(target=_load_quietly, name="cnnviz-mnist-preload", daemon=True)]
