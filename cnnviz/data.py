@@ -108,7 +108,7 @@ def mnist_dir(directory: str | Path | None = None) -> Path:
 _LOADED: dict[Path, Mnist] = {}  # by folder, least recently used first; each holds ~220 MB
 _KEEP = 2  # folders kept loaded (the bundled set, and one a test or a course points at)
 # One load at a time: two students' first Starts on a fresh server would otherwise both read and normalise the set
-# (two copies, twice the CPU), and a preload (cnnviz.ui.session.preload_data) would race the first Start.
+# (two copies, twice the CPU), and a preload (cnnviz.ui.session.prepare_for_start) would race the first Start.
 _LOADING = threading.Lock()
 
 

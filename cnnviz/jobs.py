@@ -77,56 +77,68 @@ class _Spare:
         self.receiver.close()
 
 
-_spares: list[_Spare] = []  # at most one, waiting
-_spares_lock = threading.Lock()
-_live_process_jobs = [0]  # process-mode jobs started and not ended: a spare starts only when there are none
+class _SparePool:
+    """At most one spare worker, and the count of process-mode jobs that keeps a new one from starting beside them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.spare: _Spare | None = None  # waiting for a run
+        self.live_jobs = 0  # process-mode jobs started and not ended
+
+    def prepare(self) -> None:
+        with self._lock:
+            if self.live_jobs or (self.spare is not None and self.spare.process.is_alive()):
+                return
+            self._discard()
+            control = worker.Control.create(_SPAWN, threads=1)
+            inbox_end, inbox = _SPAWN.Pipe(duplex=False)
+            receiver, sender = _SPAWN.Pipe(duplex=False)
+            process = _SPAWN.Process(target=worker.serve_one_run, name=f"{WORKER_NAME}spare", daemon=True,
+                                     args=(control, inbox_end, sender))
+            process.start()
+            inbox_end.close()
+            sender.close()  # the spare holds the only sending end: when it dies, reading ends at once
+            self.spare = _Spare(process, control, inbox, receiver)
+
+    def discard(self) -> None:
+        with self._lock:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self.spare is not None:
+            self.spare.discard()
+            self.spare = None
+
+    def begin_job(self) -> _Spare | None:
+        """Count a process-mode job as live and give it the waiting spare, if it is alive."""
+        with self._lock:
+            spare, self.spare = self.spare, None
+            self.live_jobs += 1
+        if spare is not None and not spare.process.is_alive():
+            spare.discard()
+            return None
+        return spare
+
+    def end_job(self) -> None:
+        with self._lock:
+            self.live_jobs -= 1
+
+
+_SPARES = _SparePool()
 
 
 def prepare_worker() -> None:
     """Start a spare worker process when none is waiting and no run of this server trains, so that the next Start
     hands it its run instead of waiting for a new interpreter to import torch (~2 s on one core of a 2-core laptop,
     while the page showed "Loading"). Never while a run trains: importing torch beside it would slow it down."""
-    if default_mode() != "process":
-        return
-    with _spares_lock:
-        if _live_process_jobs[0] or (_spares and _spares[0].process.is_alive()):
-            return
-        for spare in _spares:
-            spare.discard()
-        control = worker.Control.create(_SPAWN, threads=1)
-        inbox_end, inbox = _SPAWN.Pipe(duplex=False)
-        receiver, sender = _SPAWN.Pipe(duplex=False)
-        process = _SPAWN.Process(target=worker.serve_one_run, name=f"{WORKER_NAME}spare", daemon=True,
-                                 args=(control, inbox_end, sender))
-        process.start()
-        inbox_end.close()
-        sender.close()  # the spare holds the only sending end: when it dies, reading ends at once
-        _spares[:] = [_Spare(process, control, inbox, receiver)]
+    if default_mode() == "process":
+        _SPARES.prepare()
 
 
 def discard_spare() -> None:
     """Let the waiting spare worker go, if any (it exits): for a server short of memory, and for tests that need the
     next run to start a worker of its own."""
-    with _spares_lock:
-        for spare in _spares:
-            spare.discard()
-        _spares.clear()
-
-
-def _begin_process_job() -> _Spare | None:
-    """Count a process-mode job as live (no spare starts beside it) and give it the waiting spare, if it is alive."""
-    with _spares_lock:
-        spare = _spares.pop() if _spares else None
-        _live_process_jobs[0] += 1
-    if spare is not None and not spare.process.is_alive():
-        spare.discard()
-        return None
-    return spare
-
-
-def _job_ended() -> None:
-    with _spares_lock:
-        _live_process_jobs[0] -= 1
+    _SPARES.discard()
 
 
 class JobLimiter:
@@ -252,7 +264,7 @@ class TrainingJob:
         self._model = build_model(self.model_cfg, seed=self.train_cfg.seed)
         self._running.set()
         if self.mode == "process":
-            self._spare = _begin_process_job()
+            self._spare = _SPARES.begin_job()
             self._control = self._spare.control if self._spare else worker.Control.create(_SPAWN, threads=1)
         self._thread = threading.Thread(target=self._work, name=f"{WORKER_NAME}{self._ticket}", daemon=True)
         self._thread.start()
@@ -316,7 +328,7 @@ class TrainingJob:
                 if self._spare is not None:  # stopped before it trained: the spare it took is not needed
                     self._spare.discard()
                     self._spare = None
-                _job_ended()
+                _SPARES.end_job()
 
     def _work_when_allowed(self) -> None:
         if not self.limiter.acquire(self._ticket, self._stop):

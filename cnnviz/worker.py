@@ -37,6 +37,7 @@ from cnnviz.model import ModelConfig, build_model
 from cnnviz.train import TrainConfig, iter_training
 
 PAUSE_POLL_SECONDS = 0.1  # how often a paused worker looks for stop, weight requests and a vanished server
+SPARE_POLL_SECONDS = 1.0  # how often an idle spare worker looks for a vanished server (a run wakes it at once)
 # Step records go to the server in batches. One message a step (~100 a second on 2 cores) woke the server's reader
 # thread as often, and each wake-up took a core from one of the worker's two torch threads while the other waited
 # for it. Pages read a run at most once a second.
@@ -104,7 +105,7 @@ def serve_one_run(control: Control, inbox, conn) -> None:
     ``train_in_worker`` does. It ends without training when the server closes ``inbox`` or goes away."""
     parent = os.getppid()
     try:
-        while not inbox.poll(PAUSE_POLL_SECONDS * 10):
+        while not inbox.poll(SPARE_POLL_SECONDS):
             if os.getppid() != parent:
                 return
         model_cfg, train_cfg, data = inbox.recv()

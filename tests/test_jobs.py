@@ -409,8 +409,8 @@ def test_step_records_reach_the_server_in_batches_and_others_at_once(monkeypatch
 
 
 def spare_pid() -> int:
-    wait_until(lambda: jobs_module._spares and jobs_module._spares[0].process.is_alive())
-    return jobs_module._spares[0].process.pid
+    wait_until(lambda: jobs_module._SPARES.spare and jobs_module._SPARES.spare.process.is_alive())
+    return jobs_module._SPARES.spare.process.pid
 
 
 def test_a_spare_worker_trains_the_next_run():
@@ -420,7 +420,7 @@ def test_a_spare_worker_trains_the_next_run():
     job = make_job(JobLimiter(1), subset=256)
     job.start()
     assert job.wait(60) and job.snapshot().state == "done", job.snapshot().message
-    assert job.worker_pid == pid and not jobs_module._spares
+    assert job.worker_pid == pid and jobs_module._SPARES.spare is None
     assert job.model is not None and len(job.snapshot().steps) == 8  # its records and weights came back as usual
 
 
@@ -429,9 +429,9 @@ def test_no_spare_starts_beside_a_training_run():
     job.start()
     wait_until(lambda: len(job.snapshot().steps) >= 1)
     prepare_worker()  # importing torch beside the run would slow it down
-    assert not jobs_module._spares
+    assert jobs_module._SPARES.spare is None
     job.stop()
-    wait_until(lambda: jobs_module._live_process_jobs[0] == 0)
+    wait_until(lambda: jobs_module._SPARES.live_jobs == 0)
     prepare_worker()
     assert spare_pid() != job.worker_pid
 
@@ -442,7 +442,7 @@ def test_a_run_stopped_before_it_trains_lets_its_spare_go():
 
     prepare_worker()
     spare_pid()
-    spare = jobs_module._spares[0].process
+    spare = jobs_module._SPARES.spare.process
     loading = threading.Event()
 
     def slow_loader():
@@ -457,14 +457,14 @@ def test_a_run_stopped_before_it_trains_lets_its_spare_go():
     assert job.wait(30) and job.snapshot().state == "stopped"
     spare.join(10)
     assert not spare.is_alive()  # it read the end of its inbox and exited
-    assert jobs_module._live_process_jobs[0] == 0
+    assert jobs_module._SPARES.live_jobs == 0
 
 
 def test_a_dead_spare_is_passed_over():
     prepare_worker()
     pid = spare_pid()
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not jobs_module._spares[0].process.is_alive())
+    wait_until(lambda: not jobs_module._SPARES.spare.process.is_alive())
     job = make_job(JobLimiter(1), subset=64)
     job.start()
     assert job.wait(60) and job.snapshot().state == "done", job.snapshot().message

@@ -51,7 +51,7 @@ def find_watched(watch_id: str) -> Run | None:
 _preloads: list[threading.Thread] = []  # the background load in flight, if any
 
 
-def preload_data() -> None:
+def prepare_for_start() -> None:
     """Get the next Start ready when a page that trains is drawn: a spare worker process with torch imported
     (``cnnviz.jobs.prepare_worker``; none while a run trains), and MNIST loaded in the background if it is not yet.
     Reading and normalising the 70,000 images took 2.2 s of the server's CPU between a first Start and its first step,

@@ -344,7 +344,7 @@ def render() -> None:
             _watch(b, b.state, watched)
             return
         st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
-    session.preload_data()  # while the student sets up the run
+    session.prepare_for_start()  # while the student sets up the run
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
         st.subheader(tr("train.model"))
