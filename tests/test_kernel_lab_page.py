@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit.testing.v1.element_tree import Block
 
 from apptest_kit import edit_grid, grid_key, page_state, redraw, run_page
 
@@ -79,6 +80,26 @@ def test_stride_changes_the_shape_and_the_url(at):
     redraw(at.number_input(key="kl_stride_w").set_value(3).run())
     assert "⌊(512 + 0 + 1 − 1·(3 − 1) − 1) / 3⌋ + 1 = 171" in shapes(at)
     assert at.query_params["s"] == "2,3"
+
+
+def blocks_and_elements(node) -> tuple[int, int]:
+    blocks = elements = 0
+    for child in getattr(node, "children", {}).values():
+        if isinstance(child, Block):
+            inner = blocks_and_elements(child)
+            blocks, elements = blocks + 1 + inner[0], elements + inner[1]
+        else:
+            elements += 1
+    return blocks, elements
+
+
+def test_the_page_keeps_to_its_budget_of_blocks_and_elements(at):
+    # Chromium redraws every block and element of the page (~10 React components each) on each of the ~3 commits a
+    # change of a setting makes, whatever changed: the tree's size is most of the Kernel Lab's browser time
+    # (bench/kernel_lab.py --browser). Rows of widgets are horizontal containers (one block; columns are three or
+    # four) and sections are the layout's own containers. Raise these only for something a student needs.
+    main, sidebar = blocks_and_elements(at.main), blocks_and_elements(at.sidebar)
+    assert main[0] + sidebar[0] <= 24 and main[1] + sidebar[1] <= 49, (main, sidebar)
 
 
 def test_a_setting_reruns_only_the_outputs(at):

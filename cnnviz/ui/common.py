@@ -6,6 +6,7 @@ import threading
 from typing import Any, Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from cnnviz.errors import UserError
@@ -126,8 +127,6 @@ _COMPACT_CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 4rem; padding-bottom: 3rem; }
 [data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0; padding-bottom: 0.25rem; }
 [data-testid="stSidebarContent"] [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
-/* On a phone the columns stack: a page can mark the one that should come last (the controls after the picture). */
-@media (max-width: 640px) { [data-testid="stColumn"]:has([class*="st-key-last_on_phone"]) { order: 10; } }
 </style>
 """
 
@@ -146,12 +145,15 @@ def _exit_presentation() -> None:
     st.session_state[PRESENT_KEY] = False
 
 
-def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = ()) -> None:
+def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (), last_on_phone: str = "") -> None:
     """The page's title and one line of introduction, compact enough to leave a projector's screen to the content,
     the language selector at the top of the sidebar, and the classroom controls: presentation mode, and which of
-    the page's ``sections`` it hides."""
+    the page's ``sections`` it hides. ``last_on_phone``: the section whose column comes last when a phone stacks the
+    page's columns (the controls after the pictures)."""
     _RUN.language = None  # a new run: read the language afresh
-    st.html(_COMPACT_CSS)
+    # One style element for both: every element costs each rerun.
+    st.html(_COMPACT_CSS + (f'<style>@media (max-width: 640px) {{ [data-testid="stColumn"]:has(.st-key-section_'
+                            f'{last_on_phone}) {{ order: 10; }} }}</style>' if last_on_phone else ""))
     language_selector()
     if presenting():
         hidden = [name for name in hidden_sections() if name in sections]
@@ -167,9 +169,11 @@ def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (
                            help=tr("common.present_hide_help"))
 
 
-def section(name: str):
-    """A part of a page that presentation mode can hide (``page_header(..., sections=...)`` lists the names)."""
-    return st.container(key=f"section_{name}")
+def section(name: str, parent: DeltaGenerator | None = None) -> DeltaGenerator:
+    """A part of a page that presentation mode can hide (``page_header(..., sections=...)`` lists the names), made in
+    ``parent`` (the page when None). Make it the page's own container for that part rather than one more inside it:
+    the browser redraws every block of a page on each rerun."""
+    return (parent or st).container(key=f"section_{name}")
 
 
 def guarded(render: Callable[..., None], *args: object) -> None:

@@ -144,12 +144,11 @@ def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
         st.caption(tr("kernels.pointwise.why"))
     else:
         st.caption(tr("kl.edited", preset=tr(kernels.PRESETS[state.preset].name_key)))
-    size = st.columns([1, 1, 1.2], vertical_alignment="bottom")
-    size[0].number_input(tr("widgets.kernel_rows"), 1, kernels.MAX_SIDE, key=b.seed("kl_rows", kernel.shape[-2]),
-                         on_change=_on_resize)
-    size[1].number_input(tr("widgets.kernel_cols"), 1, kernels.MAX_SIDE, key=b.seed("kl_cols", kernel.shape[-1]),
-                         on_change=_on_resize)
-    with size[2]:
+    with st.container(horizontal=True, wrap=False, vertical_alignment="bottom"):  # one block, not four columns
+        st.number_input(tr("widgets.kernel_rows"), 1, kernels.MAX_SIDE, key=b.seed("kl_rows", kernel.shape[-2]),
+                        on_change=_on_resize)
+        st.number_input(tr("widgets.kernel_cols"), 1, kernels.MAX_SIDE, key=b.seed("kl_cols", kernel.shape[-1]),
+                        on_change=_on_resize)
         pasted = paste_rows("kl", max_side=kernels.MAX_SIDE)
     if pasted is not None:
         # A pasted 2-D kernel in RGB is split over the channels like a preset, so the picture means the same.
@@ -176,12 +175,12 @@ def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
     if not np.array_equal(edited, kernel):
         state = state.with_kernel(edited)
     st.markdown(tr("widgets.kernel_sum", total=kernel_sum_text(edited)))
-    buttons = st.columns(3)
-    buttons[0].button(tr("widgets.normalise"), key="kl_normalise", on_click=_on_normalise,
-                      help=tr("widgets.normalise_help"), width="stretch")
-    buttons[1].button(tr("widgets.randomise"), key="kl_randomise", on_click=_on_randomise, width="stretch")
-    buttons[2].button(tr("widgets.reset"), key="kl_reset", on_click=_on_reset, disabled=not state.edited,
-                      width="stretch", help=tr("widgets.reset_help"))
+    with st.container(horizontal=True, wrap=False):
+        st.button(tr("widgets.normalise"), key="kl_normalise", on_click=_on_normalise,
+                  help=tr("widgets.normalise_help"), width="stretch")
+        st.button(tr("widgets.randomise"), key="kl_randomise", on_click=_on_randomise, width="stretch")
+        st.button(tr("widgets.reset"), key="kl_reset", on_click=_on_reset, disabled=not state.edited,
+                  width="stretch", help=tr("widgets.reset_help"))
     return state
 
 
@@ -385,10 +384,10 @@ class Layout:
     def __init__(self, kernel_cols: int):
         self.wide = kernel_cols > 7
         if self.wide:
-            self.maps, self.kernel, self.shapes = st.container(), st.container(), st.container()
+            self.maps, self.kernel, self.shapes = st.container(), section("kernel"), section("shapes")
         else:
             left, self.maps = st.columns([1.3, 2], gap="medium")
-            self.kernel, self.shapes = left.container(), left.container()
+            self.kernel, self.shapes = section("kernel", left), section("shapes", left)
 
 
 def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partials_area) -> None:
@@ -472,9 +471,7 @@ class _Areas:
 
     def __init__(self, layout: Layout, partials: st.delta_generator.DeltaGenerator,
                  bank: st.delta_generator.DeltaGenerator):
-        self.layout, self.partials, self.bank = layout, partials, bank
-        with layout.shapes:
-            self.shapes = section("shapes")
+        self.layout, self.partials, self.bank, self.shapes = layout, partials, bank, layout.shapes
 
     def below_the_maps(self) -> tuple[st.delta_generator.DeltaGenerator, ...]:
         """Every area but the maps'. A fragment's rerun may only write where its full run wrote, so each run writes
@@ -527,7 +524,7 @@ def render() -> None:
     _warmed_up()
     started = time.perf_counter()
     b = page_state.bind(PAGE, KernelLabState)
-    page_header("kl.title", "kl.intro", sections=("kernel", "shapes", "bank"))
+    page_header("kl.title", "kl.intro", sections=("kernel", "shapes", "bank"), last_on_phone="kernel")
     b.warn_ignored()
     page_state.show_flashes(PAGE)
     state, image, note, image_key = _input_sidebar(b, b.state)
@@ -537,7 +534,7 @@ def render() -> None:
     if note:
         st.info(note, icon=":material/info:")
     layout = Layout(state.kernel_array().shape[-1])
-    with layout.kernel, section("kernel"), st.container(key="last_on_phone_kernel"):
+    with layout.kernel:
         state = _kernel_editor(b, state)
     partials_area = st.container()
     bank_area = section("bank")

@@ -85,9 +85,13 @@ def pair_input(b: PageBinding, label: str, key: str, value: tuple[int, int], *, 
                maximum: int, on_change: Callable[[], None] | None = None) -> tuple[int, int]:
     """Two small number inputs for a (rows, cols) setting."""
     st.markdown(f"**{label}**")
-    left, right = st.columns(2)
-    left.number_input(tr("widgets.rows"), minimum, maximum, key=b.seed(f"{key}_h", int(value[0])), on_change=on_change)
-    right.number_input(tr("widgets.cols"), minimum, maximum, key=b.seed(f"{key}_w", int(value[1])), on_change=on_change)
+    # One horizontal container, not two columns: every block is redrawn by the browser on each rerun, and columns
+    # cost three (the row and its two columns).
+    with st.container(horizontal=True, wrap=False):
+        st.number_input(tr("widgets.rows"), minimum, maximum, key=b.seed(f"{key}_h", int(value[0])),
+                        on_change=on_change)
+        st.number_input(tr("widgets.cols"), minimum, maximum, key=b.seed(f"{key}_w", int(value[1])),
+                        on_change=on_change)
     return pair_value(key)
 
 

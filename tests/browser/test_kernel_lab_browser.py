@@ -85,14 +85,14 @@ def test_settings_survive_a_page_switch(page, app_url):
 
 def grid_cell(page, row: int, col: int, width: int = 58) -> tuple[float, float]:
     """Screen position of a kernel grid cell (the grid is drawn on a canvas: cells are found by geometry)."""
-    box = page.locator(".st-key-last_on_phone_kernel [data-testid=stDataFrame]").first.bounding_box()
+    box = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first.bounding_box()
     header = 35  # one header row of column numbers, then 35-px rows
     return box["x"] + col * width + width / 2, box["y"] + header + row * 35 + 17
 
 
 def test_typing_ten_quickly_into_a_kernel_cell_keeps_ten(page, app_url):
     open_page(page, app_url, "")
-    page.locator(".st-key-last_on_phone_kernel [data-testid=stDataFrame] canvas").first.wait_for()
+    page.locator(".st-key-section_kernel [data-testid=stDataFrame] canvas").first.wait_for()
     editor = page.locator("textarea.gdg-input")
     for _ in range(5):
         # On a loaded machine the grid may not take the first click (it draws its cells after the element
@@ -119,7 +119,7 @@ def test_a_15_by_15_kernel_is_editable_without_scrolling_on_a_projector(page, ap
     open_page(page, app_url, "?k=box3")
     set_number(page, "kl_rows", 15)
     set_number(page, "kl_cols", 15)
-    grid = page.locator(".st-key-last_on_phone_kernel [data-testid=stDataFrame]").first
+    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
     grid.wait_for()
     scroller = grid.locator(".dvn-scroller").first
     assert scroller.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # every column on screen at once
@@ -201,7 +201,7 @@ def test_a_setting_never_marks_the_kernel_editor_or_the_inputs_out_of_date(page,
     assert map_slots(page, 3) == ["input", "conv", "pool"]
     # Whether a mark shows at all depends on how fast the run is; a page run marked these in every try on the old page.
     stale = set(page.evaluate("window.__stale"))
-    assert not {"st-key-last_on_phone_kernel", "st-key-kl_preset", "st-key-kl_working", "st-key-kl_upload"} & stale
+    assert not {"st-key-section_kernel", "st-key-kl_preset", "st-key-kl_working", "st-key-kl_upload"} & stale
     assert_no_exception(page)
     choose(page, "kl_activation", "ReLU: max(0, x)")  # a new cell goes where the data puts it, in the middle
     assert map_slots(page, 4) == ["input", "conv", "activation", "pool"]
