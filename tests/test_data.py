@@ -133,3 +133,30 @@ def test_first_loads_at_once_read_the_files_once(tmp_path, monkeypatch):
         thread.join()
     assert len(reads) == len(data.FILES) and loaded[0] is loaded[1]
     assert data.is_loaded(tmp_path)
+
+
+def test_a_preload_starts_once_and_loads_in_the_background(tmp_path, monkeypatch):
+    """Every run of the Train page asks for a preload; only the first starts one, and the set ends up loaded."""
+    import threading
+    import time
+
+    fake_mnist(tmp_path)
+    reads, release = [], threading.Event()
+
+    def held_read(path):
+        reads.append(path)
+        release.wait(10)  # the load stays in flight while the page asks again
+        return read_idx(path)
+
+    monkeypatch.setattr(data, "read_idx", held_read)
+    data.preload(tmp_path)
+    data.preload(tmp_path)
+    assert not data.is_loaded(tmp_path)
+    release.set()
+    deadline = time.monotonic() + 10
+    while not data.is_loaded(tmp_path):
+        assert time.monotonic() < deadline, "the preload never finished"
+        time.sleep(0.01)
+    assert len(reads) == len(data.FILES)  # one load, not two
+    data.preload(tmp_path)  # loaded: nothing more to read
+    assert len(reads) == len(data.FILES)

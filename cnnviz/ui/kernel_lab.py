@@ -471,12 +471,12 @@ class _Areas:
 
     def __init__(self, layout: Layout, partials: st.delta_generator.DeltaGenerator,
                  bank: st.delta_generator.DeltaGenerator):
-        self.layout, self.partials, self.bank, self.shapes = layout, partials, bank, layout.shapes
+        self.layout, self.partials, self.bank = layout, partials, bank
 
     def below_the_maps(self) -> tuple[st.delta_generator.DeltaGenerator, ...]:
         """Every area but the maps'. A fragment's rerun may only write where its full run wrote, so each run writes
         into each of them, if only an empty element (after an error, or with the bank closed)."""
-        return self.shapes, self.partials, self.bank
+        return self.layout.shapes, self.partials, self.bank
 
 
 @st.fragment(key=OUTPUTS)
@@ -515,7 +515,7 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
     b.publish(state)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     page_state.record_timing(PAGE, elapsed_ms)  # read by bench/kernel_lab.py
-    with areas.shapes:  # last, so it can say how long the rest took
+    with layout.shapes:  # last, so it can say how long the rest took
         _shapes(result, state, tr("kl.timing", ms=f"{elapsed_ms:.0f}", h=result.stages.image.shape[0],
                                   w=result.stages.image.shape[1]))
 

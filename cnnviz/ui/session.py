@@ -5,14 +5,12 @@ the model to look inside: the run the Train page follows, else a checkpoint the 
 """
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass, replace
 
 import streamlit as st
 from torch import nn
 
-from cnnviz.data import DataError, is_loaded, load_mnist
+from cnnviz.data import load_mnist, preload
 from cnnviz.jobs import (JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_idle_seconds, default_limit,
                          prepare_worker)
 from cnnviz.model import ModelConfig
@@ -21,7 +19,6 @@ from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import tr, tr_error
 
-_LOG = logging.getLogger(__name__)
 TRAIN_PAGE = "train"  # the page whose state names the followed run
 MAX_PREVIOUS = 3  # earlier runs kept on the charts for comparison
 CHECKPOINT_UPLOAD_MB = 20  # the server's cap: the presets save to under 1 MB; only a huge custom network is refused
@@ -48,26 +45,13 @@ def find_watched(watch_id: str) -> Run | None:
     return registry().watch(watch_id) if watch_id else None
 
 
-_preloads: list[threading.Thread] = []  # the background load in flight, if any
-
-
 def prepare_for_start() -> None:
     """Get the next Start ready when a page that trains is drawn: a spare worker process with torch imported
-    (``cnnviz.jobs.prepare_worker``; none while a run trains), and MNIST loaded in the background if it is not yet.
-    Reading and normalising the 70,000 images took 2.2 s of the server's CPU between a first Start and its first step,
-    and a new worker ~2 s on one core (py-spy, 2 cores). A Start during the load waits for it (``load_mnist``)."""
+    (``cnnviz.jobs.prepare_worker``; none while a run trains), and MNIST loading in the background if it is not
+    loaded yet (``cnnviz.data.preload``). Between a first Start and its first step, reading and normalising the
+    70,000 images took 2.2 s of the server's CPU, and a new worker ~2 s on one core (py-spy, 2 cores)."""
     prepare_worker()
-    if is_loaded() or any(thread.is_alive() for thread in _preloads):
-        return
-    _preloads[:] = [threading.Thread(target=_load_quietly, name="cnnviz-mnist-preload", daemon=True)]
-    _preloads[0].start()
-
-
-def _load_quietly() -> None:
-    try:
-        load_mnist()
-    except DataError:  # missing or damaged files: the Start that needs them says so on the page
-        _LOG.warning("MNIST could not be preloaded", exc_info=True)
+    preload()
 
 
 def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | None) -> Run:
