@@ -1,6 +1,6 @@
 """Step-by-step in Chromium: stepping moves the window and the written-out sum; Play runs to the end; a link opens a
 step; the controls and titles fit a phone and Chinese."""
-from browser_kit import assert_no_exception, open_page, query, wait_for_query, wait_idle
+from browser_kit import assert_no_exception, open_page, query, wait_for_query
 
 CODE = ".st-key-step_sum [data-testid=stCode]"
 
@@ -16,6 +16,11 @@ def wait_for_sum(page, value: str, timeout: float = 30_000) -> None:
     )
 
 
+def wait_for_play_label(page, label: str, timeout: float = 30_000) -> None:
+    page.wait_for_function("(label) => document.querySelector('.st-key-step_play button').innerText.trim().endsWith(label)",
+                           arg=label, timeout=timeout)
+
+
 def test_stepping_through_the_edge_example(page, app_url):
     open_page(page, app_url, "step-by-step")
     assert_no_exception(page)
@@ -29,7 +34,7 @@ def test_stepping_through_the_edge_example(page, app_url):
     page.locator(".st-key-step_play button").click()
     wait_for_sum(page, "-10")
     page.locator(".st-key-step_play button").click()
-    wait_idle(page)
+    wait_for_play_label(page, "Play")
     assert_no_exception(page)
 
 
@@ -50,8 +55,7 @@ def test_play_runs_to_the_last_position_and_stops(page, app_url):
     # 4×4 with 2×2 max pooling has 4 outputs; the last window (11, 12, 15, 16) gives 16.
     wait_for_sum(page, "16")
     wait_for_query(page, "at", "3")
-    page.wait_for_function("() => document.querySelector('.st-key-step_play button').innerText.trim().endsWith('Play')",
-                           timeout=30_000)
+    wait_for_play_label(page, "Play")
     assert "Output[1, 1]" in page.locator(".st-key-step_sum").inner_text()
     assert_no_exception(page)
 
