@@ -338,7 +338,8 @@ def npy_bytes(values: np.ndarray) -> bytes:
 GRID_CSS = """
 <style>
 .cv-grids { display: flex; flex-wrap: wrap; gap: 28px; align-items: flex-start; font-family: 'Source Sans Pro', sans-serif; }
-.cv-grid caption { caption-side: top; font-weight: 600; padding-bottom: 6px; text-align: left; color: inherit; }
+.cv-grid-box { margin: 0; max-width: 100%; }
+.cv-grid-box figcaption { font-weight: 600; padding-bottom: 6px; max-width: 26em; }
 .cv-grid { border-collapse: collapse; }
 .cv-grid td { width: 40px; height: 40px; text-align: center; border: 1px solid #cbd5e1; font-size: 17px;
   position: relative; color: #111827; background: #ffffff; }
@@ -380,4 +381,7 @@ def grid_html(values: np.ndarray, caption: str, *, classes: dict[tuple[int, int]
             note = f'<span class="w">×{escape(notes[(r, c)])}</span>' if (r, c) in notes else ""
             cells.append(f'<td class="{css.strip()}">{escape(text)}{note}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="cv-grid"><caption>{escape(caption)}</caption>{"".join(rows)}</table>'
+    # The title sits outside the table, so it is as wide as its text rather than the table (a table's own caption
+    # wraps a few characters per line over a 3×3 grid, in Chinese most of all).
+    return (f'<figure class="cv-grid-box"><figcaption>{escape(caption)}</figcaption>'
+            f'<table class="cv-grid">{"".join(rows)}</table></figure>')

@@ -142,6 +142,10 @@ _SOBEL_X = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
 _PREWITT_X = [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]
 _SCHARR_X = [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]]
 _OUTLINE5 = np.where(np.arange(25).reshape(5, 5) == 12, 24, -1)  # 5x5 centre minus its 24 neighbours
+# The 5x5 binomial (Pascal's row 1 4 6 4 1): a Gaussian with fixed integer weights, and OpenCV's 5x5 Sobel
+# (that smoothing times the difference -1 -2 0 2 1), so a bank of six 5x5 kernels can be a conv layer.
+_BINOMIAL5 = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256
+_SOBEL5_X = np.outer([1, 4, 6, 4, 1], [-1, -2, 0, 2, 1])
 _UNSHARP = -np.array([[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, -476, 24, 6], [4, 16, 24, 16, 4], [1, 4, 6, 4, 1]]) / 256
 
 PRESETS: dict[str, KernelPreset] = {p.key: p for p in (
@@ -151,6 +155,7 @@ PRESETS: dict[str, KernelPreset] = {p.key: p for p in (
     KernelPreset("box3", "blur", _frozen(box_kernel(3))),
     KernelPreset("box5", "blur", _frozen(box_kernel(5))),
     KernelPreset("gaussian", "blur", None, (_sigma(1.0),)),
+    KernelPreset("gaussian5", "blur", _frozen(_BINOMIAL5)),
     KernelPreset("motion_blur", "blur", None, (
         ParamSpec("length", "kernels.param.length", 3, 15, 1, 7),
         ParamSpec("angle", "kernels.param.angle", 0, 180, 5, 45),
@@ -162,6 +167,8 @@ PRESETS: dict[str, KernelPreset] = {p.key: p for p in (
     KernelPreset("laplacian8", "edge", _frozen([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])),
     KernelPreset("sobel_x", "edge", _frozen(_SOBEL_X)),
     KernelPreset("sobel_y", "edge", _frozen(np.transpose(_SOBEL_X))),
+    KernelPreset("sobel5_x", "edge", _frozen(_SOBEL5_X)),
+    KernelPreset("sobel5_y", "edge", _frozen(np.transpose(_SOBEL5_X))),
     KernelPreset("prewitt_x", "edge", _frozen(_PREWITT_X)),
     KernelPreset("prewitt_y", "edge", _frozen(np.transpose(_PREWITT_X))),
     KernelPreset("scharr_x", "edge", _frozen(_SCHARR_X)),

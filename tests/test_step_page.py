@@ -51,6 +51,14 @@ def test_play_button_toggles(at):
     assert at.session_state["_transient_step_playing"] is False
 
 
+def test_play_at_the_last_position_starts_over():
+    app = run_page("step_by_step", timeout=60, query={"at": "24"})
+    assert sum_text(app).endswith("= -4")
+    app.button(key="step_play").click().run()
+    assert position(app).value == 0 and sum_text(app).endswith("= 5")
+    assert app.button(key="step_play").label == "Pause"
+
+
 def test_examples(at):
     at.button(key="step_example_three").click().run()
     assert sum_text(at) == "1×1 + 2×0 + 3×0 + 4×0 + 5×1 + 6×0 + 7×0 + 8×0 + 9×1 = 15"

@@ -25,6 +25,8 @@ from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, 
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
 WORKING_SIZES = (64, 128, 256, 512, 768, 1024)  # choices for the working image's longer side, px
+# A link may name any size between these instead, e.g. a lesson's 32×32 image (16 is the pipeline's smallest).
+EXACT_SIZES = (16, WORKING_SIZES[-1])
 DISPLAYS = ("auto",) + DISPLAY_MODES  # auto picks per map: gray for images, signed for maps with both signs
 DEFAULT_BANK = ("sobel_x", "sobel_y", "laplacian8", "gaussian")  # the filter bank a student sees first
 BANK_SIDE = 256  # filter-bank maps are computed on a copy of the image at most this big
@@ -37,7 +39,7 @@ class KernelLabState(PageState):
 
     source: str = "sample"  # sample, upload or camera; a link cannot carry an upload
     sample: str = "camera"  # the bundled image shown when source is "sample"
-    working_size: int = 512  # longer side of the working image, px
+    working_size: int = 512  # longer side of the working image, px: one of WORKING_SIZES, or exact from a link
     colour: str = "gray"  # gray: one 2-D kernel on the luma; rgb: one 3×k×k filter summed over the channels
     preset: str = "laplacian8"  # the kernel preset the grid started from
     params: tuple[float, ...] = ()  # a parametric preset's slider values, in its ParamSpec order; () = defaults
@@ -63,7 +65,7 @@ class KernelLabState(PageState):
     FIELDS = (
         Field("source", "src", Choice(SOURCES)),
         Field("sample", "img", Choice(tuple(sample_keys()))),
-        Field("working_size", "ws", IntCodec(WORKING_SIZES[0], WORKING_SIZES[-1])),
+        Field("working_size", "ws", IntCodec(*EXACT_SIZES)),
         Field("colour", "c", Choice(pipeline.COLOURS)),
         Field("preset", "k", Choice(tuple(kernels.PRESETS))),
         Field("params", "kp", FloatsCodec(-1000, 1000, most=8)),
@@ -83,6 +85,10 @@ class KernelLabState(PageState):
     )
 
 
+    def working_sizes(self) -> tuple[int, ...]:
+        """The working sizes to offer: the usual ones, and this state's own if a link asked for another."""
+        return tuple(sorted({*WORKING_SIZES, self.working_size}))
+
     def repaired(self) -> tuple[KernelLabState, list[str]]:
         """The nearest consistent state, and what had to change (values a hand-edited link can get wrong)."""
         state, notes = self, []
@@ -90,9 +96,6 @@ class KernelLabState(PageState):
         if state.params and (len(state.params) != len(specs) or any(
                 not spec.min <= value <= spec.max for spec, value in zip(specs, state.params))):
             state, notes = replace(state, params=()), notes + ["kp"]
-        if state.working_size not in WORKING_SIZES:
-            nearest = min(WORKING_SIZES, key=lambda size: abs(size - state.working_size))
-            state, notes = replace(state, working_size=nearest), notes + ["ws"]
         if state.kernel is not None:
             depth = len(state.kernel) if isinstance(state.kernel[0][0], tuple) else 0
             if depth not in (0, 3):

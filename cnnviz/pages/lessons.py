@@ -16,12 +16,13 @@ import numpy as np
 from cnnviz import ops, receptive_field
 from cnnviz.geometry import Layer
 from cnnviz.kernels import make_kernel
-from cnnviz.model import TUTORIAL_PRESETS
+from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
 from cnnviz.pages import step
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState, layer_params
 from cnnviz.pages.receptive_field import ReceptiveFieldState
 from cnnviz.pages.train import TrainPageState
+from cnnviz.train import TrainConfig
 from cnnviz.urlstate import Field, IntCodec, PageState
 
 FIVE = np.array(step.FIVE, dtype=np.float64)
@@ -39,50 +40,76 @@ def _conv_output(size: int, kernel: int, filters: int) -> str:
     return f"{rows}×{cols}×{filters}"
 
 
+PAGES: dict[type, tuple[str, str]] = {
+    # A page state's page: its url_path, and its script as app.py registers it.
+    step.StepState: ("step-by-step", "cnnviz/ui/step_by_step.py"),
+    KernelLabState: ("kernel-lab", "cnnviz/ui/kernel_lab.py"),
+    ReceptiveFieldState: ("receptive-field", "cnnviz/ui/receptive_field.py"),
+    TrainPageState: ("train", "cnnviz/ui/train.py"),
+    InspectorState: ("inspector", "cnnviz/ui/inspector.py"),
+}
+
+
+def _finished(state: step.StepState) -> step.StepState:
+    """A Step-by-step example at its last position, so the whole output it fills in is on the page."""
+    return replace(state, position=step.compute(state).count - 1)
+
+
 @dataclass(frozen=True)
 class Lesson:
     """One step of the tutorial path."""
 
     key: str  # stable id: catalog keys lessons.<key>.title / .text, and the lesson's place in links
-    path: str  # url_path of the page the lesson opens
-    page_file: str  # that page's script, as app.py registers it
-    state: Any  # the page state the lesson opens with
+    state: Any  # the page state the lesson opens with; its type names the page (PAGES)
     tutorial: Any  # the tutorial's own number
     app: Callable[[], Any] | None  # cnnviz's number, computed with the app's own code; None: shown after training
-    also: tuple[tuple[str, Any], ...] = ()  # more views of the same page: (catalog key of the link's label, state)
+    also: tuple[tuple[str, Any], ...] = ()  # more views: (catalog key of the link's label, a page state)
 
+    @property
+    def path(self) -> str:
+        """url_path of the page the lesson opens."""
+        return page_of(self.state)[0]
+
+    @property
+    def page_file(self) -> str:
+        return page_of(self.state)[1]
+
+
+def page_of(state: Any) -> tuple[str, str]:
+    """(url_path, script) of the page that shows ``state``."""
+    return PAGES[type(state)]
+
+
+# Lesson 5's RGB image, 32×32 like the tutorial's, and six 5×5 kernels: a conv layer with 6 filters of 5×5×3.
+RGB_LAYER = KernelLabState(sample="astronaut", working_size=32, colour="rgb", preset="box5", padding="valid",
+                           bank=("box5", "gaussian5", "unsharp", "outline", "sobel5_x", "sobel5_y"), bank_open=True)
 
 LESSONS: tuple[Lesson, ...] = (
-    Lesson("conv", "step-by-step", "cnnviz/ui/step_by_step.py", step.EXAMPLES["three"], 15,
-           lambda: int(step.compute(step.EXAMPLES["three"]).walk.output[0, 0])),
-    Lesson("padding", "step-by-step", "cnnviz/ui/step_by_step.py", step.EXAMPLES["three_padded"],
-           [[6, 8, 3], [12, 15, 8], [7, 12, 14]],
+    Lesson("conv", step.EXAMPLES["three"], 15, lambda: int(step.compute(step.EXAMPLES["three"]).walk.output[0, 0])),
+    Lesson("padding", _finished(step.EXAMPLES["three_padded"]), [[6, 8, 3], [12, 15, 8], [7, 12, 14]],
            lambda: _grid(step.compute(step.EXAMPLES["three_padded"]).walk.output)),
-    Lesson("stride", "step-by-step", "cnnviz/ui/step_by_step.py",
-           replace(step.EXAMPLES["five"], padding="valid", stride=(2, 2)), "2×2",
+    Lesson("stride", replace(step.EXAMPLES["five"], padding="valid", stride=(2, 2)), "2×2",
            lambda: "×".join(map(str, step.compute(replace(step.EXAMPLES["five"], padding="valid",
                                                            stride=(2, 2))).walk.output.shape))),
-    Lesson("detectors", "kernel-lab", "cnnviz/ui/kernel_lab.py",
-           KernelLabState(preset="laplacian8", bank=("sobel_x", "sobel_y", "gaussian", "sharpen")),
+    Lesson("detectors", _finished(step.EXAMPLES["five"]),
            [[5, 9, 16, -10, 4], [-7, -4, 4, 14, 2], [20, -13, -5, 5, -7], [2, 5, 13, -12, 3], [-4, 0, 7, 18, -4]],
-           lambda: _grid(ops.conv2d(FIVE, EDGE, padding=1))),
-    Lesson("rgb", "kernel-lab", "cnnviz/ui/kernel_lab.py",
-           KernelLabState(sample="astronaut", colour="rgb", preset="box5", padding="valid",
-                          bank=("box5", "unsharp", "outline", "gaussian", "sobel_x", "sobel_y")), "28×28×6",
-           lambda: _conv_output(32, 5, 6)),
-    Lesson("sharing", "kernel-lab", "cnnviz/ui/kernel_lab.py",
-           KernelLabState(colour="rgb", preset="box5", padding="valid"), 760,
+           lambda: _grid(ops.conv2d(FIVE, EDGE, padding=1)),
+           also=(("lessons.detectors.open_photo",
+                  KernelLabState(preset="laplacian8", bank=("sobel_x", "sobel_y", "gaussian", "sharpen"),
+                                 bank_open=True)),)),
+    Lesson("rgb", RGB_LAYER, "28×28×6", lambda: _conv_output(32, 5, 6)),
+    Lesson("sharing", KernelLabState(colour="rgb", preset="box5", padding="valid"), 760,
            lambda: layer_params([(3, 5, 5)] * 10)),
-    Lesson("pooling", "step-by-step", "cnnviz/ui/step_by_step.py", step.EXAMPLES["pool_max"],
+    Lesson("pooling", _finished(step.EXAMPLES["pool_max"]),
            {"max": [[6, 8], [14, 16]], "avg": [[3.5, 5.5], [11.5, 13.5]]},
-           lambda: {kind: _grid(step.compute(step.EXAMPLES[f"pool_{kind}"]).walk.output) for kind in ("max", "avg")}),
-    Lesson("receptive", "receptive-field", "cnnviz/ui/receptive_field.py",
-           ReceptiveFieldState().with_preset("three_3x3"), "7×7",
+           lambda: {kind: _grid(step.compute(step.EXAMPLES[f"pool_{kind}"]).walk.output) for kind in ("max", "avg")},
+           also=(("lessons.pooling.open_avg", _finished(step.EXAMPLES["pool_avg"])),)),
+    Lesson("receptive", ReceptiveFieldState().with_preset("three_3x3"), "7×7",
            lambda: "×".join(map(str, receptive_field.analyze([{"kernel": 3}] * 3)[-1].size))),
-    Lesson("train", "train", "cnnviz/ui/train.py", TrainPageState().with_recipe("classic"), "98.08%", None,
+    Lesson("train", TrainPageState().with_recipe("classic"), "98.08%", None,
            also=tuple((f"lessons.train.open_{name}", TrainPageState().with_recipe(name))
                       for name in TUTORIAL_PRESETS if name != "classic")),
-    Lesson("inspect", "inspector", "cnnviz/ui/inspector.py", InspectorState(), None, None),
+    Lesson("inspect", InspectorState(), None, None),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 
@@ -114,6 +141,15 @@ def compute(state: LessonsState) -> LessonView:
 def dense_params(inputs: int, outputs: int) -> int:
     """Parameters of a fully connected layer: a weight for every input-output pair, and a bias per output."""
     return inputs * outputs + outputs
+
+
+def is_lesson_run(lesson: Lesson, model_cfg: ModelConfig, train_cfg: TrainConfig) -> bool:
+    """Whether a run trained the lesson's own network with its tutorial's recipe on every training image: the only
+    runs whose accuracy can stand beside the tutorial's (the seed and the device may differ)."""
+    wanted = lesson.state.train_config
+    recipe = ("optimizer", "lr", "schedule", "batch_size", "epochs", "subset")
+    return model_cfg == lesson.state.model_config and all(getattr(train_cfg, name) == getattr(wanted, name)
+                                                          for name in recipe)
 
 
 def training_agreement(test_accuracy: float | None) -> str:

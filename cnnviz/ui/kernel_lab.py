@@ -14,7 +14,7 @@ from streamlit.errors import StreamlitAPIException
 
 from cnnviz import figures, kernels, pipeline, torch_threads
 from cnnviz.cache import LruCache
-from cnnviz.pages.kernel_lab import DISPLAYS, WORKING_SIZES, KernelLabResult, KernelLabState, compute
+from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.pictures import Picture, picture_grid
@@ -188,7 +188,8 @@ def _input_sidebar(b: PageBinding, state: KernelLabState) -> tuple[KernelLabStat
     """The sidebar's input section: working size, image and colour (a change reruns the whole page)."""
     with st.sidebar:
         st.subheader(tr("kl.input"))
-        working = st.select_slider(tr("kl.working_size"), WORKING_SIZES, key=b.seed("kl_working", state.working_size),
+        working = st.select_slider(tr("kl.working_size"), state.working_sizes(),
+                                   key=b.seed("kl_working", state.working_size),
                                    help=tr("kl.working_size_help"))
         image, note, image_key, source, sample = image_input(b, "kl", source=state.source, sample=state.sample,
                                                              max_side=int(working))
@@ -452,6 +453,10 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
     else:
         st.markdown(tr("kl.bank_params_mixed", n=len(params.bank_filters), total=params.bank_total))
     fitting = [m for m in result.bank if m.values is not None]
+    shapes = {m.values.shape for m in fitting}
+    if len(shapes) == 1 and len(fitting) == len(result.bank):
+        (rows, cols), = shapes
+        st.markdown(tr("kl.bank_output", n=len(fitting), rows=rows, cols=cols))
     requests = []
     for m in fitting:
         mode = figures.auto_display(m.values) if state.display == "auto" else state.display

@@ -9,8 +9,10 @@ import json
 from dataclasses import replace
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
-from cnnviz.pages.lessons import LESSONS, LessonsState, LessonView, compute, dense_params, training_agreement
+from cnnviz.pages.lessons import (LESSONS, Lesson, LessonsState, LessonView, compute, dense_params, is_lesson_run,
+                                  page_of, training_agreement)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, page_header, tr
@@ -35,18 +37,46 @@ def controls(b: PageBinding) -> LessonsState:
     return replace(b.state, lesson=int(lesson))
 
 
+def _matrix(rows: list[list]) -> str:
+    """A grid as a tutorial prints it, one row per line with aligned columns, so 25 numbers fit a phone."""
+    cells = [[json.dumps(value) for value in row] for row in rows]
+    width = max(len(cell) for row in cells for cell in row)
+    return "[" + ",\n ".join("[" + ", ".join(cell.rjust(width) for cell in row) + "]" for row in cells) + "]"
+
+
 def _shown(value) -> str:
     if isinstance(value, dict):  # the pooling lesson's results by kind, named as the Step by step page names them
-        return "\n".join(f"{tr(f'step.op.{name}')}: {json.dumps(grid)}" for name, grid in value.items())
+        return "\n".join(f"{tr(f'step.op.{name}')}:\n{_shown(grid)}" for name, grid in value.items())
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return _matrix(value)
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
 
 
-def _run_accuracy() -> str:
-    """The test accuracy of the run the Train page follows, if it has one."""
-    train_state = page_state.stored(session.TRAIN_PAGE)
-    run = session.find_run(train_state.run) if train_state is not None else None
-    tests = [m.test_accuracy for m in run.job.snapshot().evals if m.test_accuracy is not None] if run else []
-    return training_agreement(tests[-1] if tests else None)
+def _last_test_accuracy(run) -> float | None:
+    tests = [m.test_accuracy for m in run.job.snapshot().evals if m.test_accuracy is not None]
+    return tests[-1] if tests else None
+
+
+def _training_result(lesson: Lesson, column) -> None:
+    """The followed run's accuracy, if that run is the lesson's network trained with its tutorial's recipe; else
+    nothing to compare, and a button that starts exactly that run."""
+    run = session.followed_run()
+    if run is not None and is_lesson_run(lesson, run.job.model_cfg, run.job.train_cfg):
+        accuracy = training_agreement(_last_test_accuracy(run))
+        column.code(accuracy, language=None)
+        st.caption(tr("lessons.run_result", accuracy=accuracy))
+        return
+    column.code("–", language=None)
+    if run is not None:
+        st.info(tr("lessons.train.other_run", label=run.job.label), icon=":material/compare_arrows:")
+    st.markdown(tr("lessons.train.to_compare"))
+    if st.button(tr("lessons.train.start"), key="lessons_train_start", type="primary", icon=":material/play_arrow:",
+                 help=tr("lessons.train.start_replaces") if run is not None and not run.job.finished else None):
+        session.start_followed_run(lesson.state)
+        try:
+            st.switch_page(lesson.page_file)
+        except StreamlitAPIException:  # a page script run on its own (AppTest) has no Train page to switch to
+            st.success(tr("lessons.train.started"), icon=":material/play_arrow:")
 
 
 def draw(view: LessonView) -> None:
@@ -62,8 +92,7 @@ def draw(view: LessonView) -> None:
             left.code(_shown(lesson.tutorial), language=None)
             right.markdown(f"**{tr('lessons.app')}**")
             if lesson.app is None:
-                right.code(_run_accuracy(), language=None)
-                st.caption(tr("lessons.run_result", accuracy=_run_accuracy()))
+                _training_result(lesson, right)
             else:
                 right.code(_shown(view.app_value), language=None)
                 if view.agrees:
@@ -75,7 +104,7 @@ def draw(view: LessonView) -> None:
     if lesson.also:
         st.markdown(tr(f"lessons.{lesson.key}.also"))
     for label, state in lesson.also:
-        page_state.open_page_link(lesson.page_file, lesson.path, state, tr(label))
+        page_state.open_page_link(page_of(state)[1], page_of(state)[0], state, tr(label))
     previous, following = st.columns(2)
     previous.button(tr("lessons.previous"), key="lessons_previous", on_click=_step, args=(-1,),
                     disabled=view.number == 1, width="stretch", icon=":material/arrow_back:")

@@ -21,6 +21,8 @@ from cnnviz.urlstate import as_matrix
 
 PAGE = "step"
 PLAY_SECONDS = 0.9  # time between steps while playing
+# Below this width the position slider moves under the buttons (a phone) instead of squeezing its label beside them.
+CONTROLS_CSS = "<style>.st-key-step_controls .st-key-step_pos { min-width: 18rem; }</style>"
 
 
 def _load_example(name: str) -> None:
@@ -37,10 +39,14 @@ def _on_resize() -> None:
 def _move(delta: int, count: int) -> None:
     position = page_state.widget_value("step_pos") + delta
     page_state.set_widget("step_pos", min(max(0, position), count - 1))
+    page_state.set_transient("step_tick", False)  # while playing, the click is this step, not the timer
 
 
-def _toggle_play() -> None:
-    page_state.set_transient("step_playing", not page_state.transient("step_playing", False))
+def _toggle_play(count: int) -> None:
+    playing = not page_state.transient("step_playing", False)
+    if playing and page_state.widget_value("step_pos", 0) >= count - 1:
+        page_state.set_widget("step_pos", 0)  # Play at the end plays the walk again
+    page_state.set_transient("step_playing", playing)
 
 
 def _sidebar(b: PageBinding, state: StepState) -> StepState:
@@ -117,33 +123,40 @@ def _grids(result: StepResult, frame, state: StepState) -> str:
                                        else tr("step.kernel_applied"), signed=True))
     grids.append(figures.grid_html(frame.shown, tr("step.output", row=step.out_row, col=step.out_col),
                                    classes={(step.out_row, step.out_col): "current"}, signed=walk.kind == "conv"))
-    return figures.GRID_CSS + f'<div class="cv-grids">{"".join(grids)}</div>'
+    return CONTROLS_CSS + figures.GRID_CSS + f'<div class="cv-grids">{"".join(grids)}</div>'
 
 
-def draw(b: PageBinding, result: StepResult, state: StepState) -> None:
-    """Position controls, the arithmetic and the grids. Runs as a fragment, so Play redraws only this part."""
+def draw(b: PageBinding, result: StepResult, state: StepState, timed: bool) -> None:
+    """Position controls, the arithmetic and the grids. Runs as a fragment, so Play redraws only this part.
+
+    ``timed``: whether this fragment was created with Play's timer. Play and Pause are clicked inside the fragment,
+    which then reruns alone and keeps the timer it was created with; only a full run can start or stop it."""
     count = result.count
     playing = page_state.transient("step_playing", False)
+    if playing != timed:
+        st.rerun()
     position = min(page_state.widget_value("step_pos", 0), count - 1)  # seeded by render, moved by the buttons
     if playing and page_state.transient("step_tick", False):
-        if position < count - 1:
-            position += 1
-        else:
+        position = min(position + 1, count - 1)
+        if position == count - 1:
+            page_state.set_widget("step_pos", position)
             page_state.set_transient("step_playing", False)
-            st.rerun()  # a full rerun re-creates this fragment without its timer
+            st.rerun()  # the last step: a full run draws it with Play again and re-creates this fragment untimed
     page_state.set_transient("step_tick", True)
     page_state.set_widget("step_pos", position)
     walk = result.walk
     shape = walk.output.shape
-    buttons = st.columns([1, 1, 1.4, 6], vertical_alignment="bottom")
-    buttons[0].button(tr("step.prev"), key="step_prev", on_click=_move, args=(-1, count), width="stretch")
-    buttons[1].button(tr("step.next"), key="step_next", on_click=_move, args=(1, count), width="stretch")
-    buttons[2].button(tr("step.pause") if playing else tr("step.play"), key="step_play", on_click=_toggle_play,
-                      width="stretch", type="primary", icon=":material/pause:" if playing else ":material/play_arrow:")
-    if count > 1:
-        position = buttons[3].select_slider(
-            tr("step.position", count=count, rows=shape[0], cols=shape[1]), list(range(count)), key="step_pos",
-            format_func=lambda i: f"({i // shape[1]}, {i % shape[1]})")
+    # One row that wraps the slider, never the buttons, under them on a phone (columns would stack all four).
+    with st.container(horizontal=True, vertical_alignment="bottom", key="step_controls"):
+        with st.container(horizontal=True, wrap=False, width="content", key="step_buttons"):
+            st.button(tr("step.prev"), key="step_prev", on_click=_move, args=(-1, count))
+            st.button(tr("step.next"), key="step_next", on_click=_move, args=(1, count))
+            st.button(tr("step.pause") if playing else tr("step.play"), key="step_play", on_click=_toggle_play,
+                      args=(count,), type="primary", icon=":material/pause:" if playing else ":material/play_arrow:")
+        if count > 1:
+            position = st.select_slider(
+                tr("step.position", count=count, rows=shape[0], cols=shape[1]), list(range(count)), key="step_pos",
+                format_func=lambda i: f"({i // shape[1]}, {i % shape[1]})")
     frame = result.frame(position)
     step = frame.step
     with st.container(key="step_sum", border=True):
@@ -160,8 +173,8 @@ def draw(b: PageBinding, result: StepResult, state: StepState) -> None:
     b.publish(replace(state, position=frame.position))
 
 
-def _draw_fragment(b: PageBinding, result: StepResult, state: StepState) -> None:
-    guarded(draw, b, result, state)
+def _draw_fragment(b: PageBinding, result: StepResult, state: StepState, timed: bool) -> None:
+    guarded(draw, b, result, state, timed)
 
 
 def render() -> None:
@@ -186,7 +199,7 @@ def render() -> None:
         playing = page_state.transient("step_playing", False)
         if playing:
             page_state.set_transient("step_tick", False)  # the first fragment run after Play shows the current step
-        st.fragment(_draw_fragment, run_every=PLAY_SECONDS if playing else None)(b, result, state)
+        st.fragment(_draw_fragment, run_every=PLAY_SECONDS if playing else None)(b, result, state, playing)
     with st.sidebar:
         page_state.share_link(page_state.stored(PAGE) or state)
 

@@ -19,6 +19,24 @@ def test_the_lessons_end_to_end(page, app_url):
     wait_idle(page)
     page.get_by_role("link", name="Open this in Step by step").click()
     page.wait_for_function(f"document.querySelector('{CODE}') && "
-                           f"document.querySelector('{CODE}').innerText.includes('max(1, 2, 5, 6) = 6')")
+                           f"document.querySelector('{CODE}').innerText.includes('max(11, 12, 15, 16) = 16')")
     assert query(page)["op"] == "max"
     assert_no_exception(page)
+
+
+def test_lesson_fours_25_numbers_fit_a_phone_and_a_projector(browser, app_url):
+    for width, height in ((390, 844), (1280, 720)):
+        context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+        try:
+            page = context.new_page()
+            open_page(page, app_url, "lessons?l=4&lang=zh")
+            page.wait_for_function("() => document.querySelectorAll('.st-key-lessons_numbers pre').length === 2")
+            blocks = page.locator(".st-key-lessons_numbers pre")
+            assert blocks.count() == 2
+            for index in range(2):
+                block = blocks.nth(index)
+                assert block.inner_text().count("\n") == 4  # five rows
+                overflow = block.evaluate("(e) => e.scrollWidth - e.clientWidth")
+                assert overflow <= 0, (width, overflow)  # nothing cut off, no sideways scroll
+        finally:
+            context.close()

@@ -1,5 +1,6 @@
-"""Step-by-step in Chromium: stepping moves the window and the written-out sum; Play runs; a link opens a step."""
-from browser_kit import assert_no_exception, open_page, query, wait_for_query, wait_idle
+"""Step-by-step in Chromium: stepping moves the window and the written-out sum; Play runs to the end; a link opens a
+step; the controls and titles fit a phone and Chinese."""
+from browser_kit import assert_no_exception, open_page, query, wait_for_query
 
 CODE = ".st-key-step_sum [data-testid=stCode]"
 
@@ -15,6 +16,11 @@ def wait_for_sum(page, value: str, timeout: float = 30_000) -> None:
     )
 
 
+def wait_for_play_label(page, label: str, timeout: float = 30_000) -> None:
+    page.wait_for_function("(label) => document.querySelector('.st-key-step_play button').innerText.trim().endsWith(label)",
+                           arg=label, timeout=timeout)
+
+
 def test_stepping_through_the_edge_example(page, app_url):
     open_page(page, app_url, "step-by-step")
     assert_no_exception(page)
@@ -28,7 +34,7 @@ def test_stepping_through_the_edge_example(page, app_url):
     page.locator(".st-key-step_play button").click()
     wait_for_sum(page, "-10")
     page.locator(".st-key-step_play button").click()
-    wait_idle(page)
+    wait_for_play_label(page, "Play")
     assert_no_exception(page)
 
 
@@ -39,3 +45,47 @@ def test_a_link_opens_a_step_with_its_numbers(page, app_url):
     wait_for_sum(page, "6")
     assert query(page)["op"] == "max" and "at" not in query(page)
     assert "largest" in page.locator(".st-key-step_sum").inner_text()
+
+
+def test_play_runs_to_the_last_position_and_stops(page, app_url):
+    open_page(page, app_url, "step-by-step")
+    page.locator(".st-key-step_example_pool_max button").click()
+    wait_for_sum(page, "6")
+    page.locator(".st-key-step_play button").click()
+    # 4×4 with 2×2 max pooling has 4 outputs; the last window (11, 12, 15, 16) gives 16.
+    wait_for_sum(page, "16")
+    wait_for_query(page, "at", "3")
+    wait_for_play_label(page, "Play")
+    assert "Output[1, 1]" in page.locator(".st-key-step_sum").inner_text()
+    assert_no_exception(page)
+
+
+def test_a_phone_keeps_the_buttons_in_one_row_and_titles_whole(browser, app_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    try:
+        page = context.new_page()
+        open_page(page, app_url, "step-by-step?lang=zh")
+        tops = [page.locator(f".st-key-{key} button").bounding_box()["y"] for key in ("step_prev", "step_next", "step_play")]
+        assert max(tops) - min(tops) < 2, tops
+        grids = page.locator(".cv-grids").bounding_box()
+        assert grids["y"] < 844, grids  # the grids start on the first screen
+        assert_title_on_one_line(page, "输出，当前位于第 0 行、第 0 列")
+    finally:
+        context.close()
+
+
+def test_chinese_titles_are_not_squeezed_to_their_grid(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, "step-by-step?lang=zh")
+    for title in ("填充后的输入（斜线格是填充；×w = 卷积核权重）", "卷积核（实际使用的）", "输出，当前位于第 0 行、第 0 列"):
+        assert_title_on_one_line(page, title)
+
+
+def assert_title_on_one_line(page, title: str) -> None:
+    find = "(title) => [...document.querySelectorAll('.cv-grids figcaption')].find(e => e.innerText.trim() === title)"
+    page.wait_for_function(f"(title) => !!({find})(title)", arg=title, timeout=30_000)
+    lines = page.evaluate(f"""(title) => {{
+        const caption = ({find})(title);
+        return (caption.getBoundingClientRect().height - 6) / parseFloat(getComputedStyle(caption).lineHeight);
+    }}""", title)  # 6 px: the title's bottom padding
+    assert round(lines) == 1, f"{title!r} takes {lines:.1f} lines"
