@@ -75,8 +75,10 @@ def _hidden_input(b: PageBinding, column, widths: tuple[int, ...]) -> tuple[tupl
 def controls(b: PageBinding) -> TrainPageState:
     """The network and training settings, seeded from the bound state."""
     state = b.state
-    st.selectbox(tr("train.preset"), list(NETWORK_PRESETS), key=b.seed("train_preset", state.preset), on_change=_on_preset,
-                 format_func=tr_option("train.preset."))
+    # Short names in the menu, the details under it: in the ~270 px column at 1280x720 the menu cut long names off.
+    preset = st.selectbox(tr("train.preset"), list(NETWORK_PRESETS), key=b.seed("train_preset", state.preset),
+                          on_change=_on_preset, format_func=tr_option("train.preset."))
+    st.caption(tr(f"train.preset_about.{preset}"))
     count = st.number_input(tr("train.blocks"), 1, MAX_BLOCKS, key=b.seed("train_blocks", len(state.blocks)))
     blocks = []
     for index in range(int(count)):

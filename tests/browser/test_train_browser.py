@@ -1,6 +1,8 @@
 """Training in Chromium: the run keeps going while the student visits another page, and a refresh finds it again."""
 import re
 
+import pytest
+
 from playwright.sync_api import expect
 
 from browser_kit import assert_no_exception, open_page, query, set_number, sidebar_nav, wait_for_value, wait_idle
@@ -78,3 +80,26 @@ def test_a_train_link_opens_its_network_in_a_fresh_browser(page, app_url):
     field.press("Enter")
     page.wait_for_function("new URLSearchParams(location.search).get('seed') === '7'")
     assert query(page)["net"] == "classic" and query(page)["opt"] == "sgd"
+
+
+# Text an element cuts off: wider than the box that shows it (one pixel of rounding allowed).
+_CUT = "e => e.scrollWidth > e.clientWidth + 1"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (390, 844)])
+def test_the_preset_menu_shows_every_name_whole(browser, app_url, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        for language in ("en", "zh"):
+            open_page(page, app_url, f"train?lang={language}")
+            chosen = page.locator(".st-key-train_preset [role=combobox]")
+            assert not chosen.evaluate(_CUT), chosen.input_value()
+            chosen.click()
+            options = page.get_by_role("option")
+            expect(options).to_have_count(5)
+            cut = [o.inner_text() for o in options.all() if o.locator("div").first.evaluate(_CUT)]
+            assert cut == [], f"{language} at {width}x{height}"
+            page.keyboard.press("Escape")
+    finally:
+        context.close()
