@@ -25,6 +25,13 @@ def wait_for_step_beyond(page, step: int, timeout: float = 60_000) -> int:
     return current_step(page)
 
 
+def open_address(page, url: str) -> None:
+    """Open a whole address, as one pasted into a new browser."""
+    page.goto(url)
+    page.wait_for_selector("[data-testid=stApp]")
+    wait_idle(page)
+
+
 def test_training_survives_navigation_and_refresh(page, app_url):
     open_page(page, app_url, "train")
     assert_no_exception(page)
@@ -47,22 +54,46 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     expect(chart).not_to_have_attribute("data-step", str(drawn), timeout=60_000)  # redrawn in place, further along
     assert int(chart.get_attribute("data-step")) > drawn
     assert chart.locator("canvas").count() == 3 and "loss" in chart.inner_text()
-    run_id = query(page)["run"]
+    assert "run" not in query(page)  # the address bar gives no control: the tab keeps the run (cnnviz.ui.tab_memory)
+    run_id = page.evaluate("sessionStorage.getItem('cnnviz.train.run')")
+    assert run_id
 
     sidebar_nav(page, "Kernel Lab")
     assert_no_exception(page)
     sidebar_nav(page, "Train on MNIST")
     third = wait_for_step_beyond(page, second)  # same run, further along: it was not restarted
-    assert query(page)["run"] == run_id
+    assert "run" not in query(page)
     expect(page.locator(".st-key-train_subset")).to_contain_text("30,000")  # settings survive the page switch
     assert query(page)["ep"] == "10"
 
-    page.reload()  # a new browser session: the URL alone finds the run and its settings
+    page.reload()  # a new server session: the URL finds the settings, the tab's memory the run
     page.wait_for_selector(PROGRESS)
-    wait_for_step_beyond(page, third)
-    assert query(page)["run"] == run_id
+    fourth = wait_for_step_beyond(page, third)
+    assert "run" not in query(page) and page.evaluate("sessionStorage.getItem('cnnviz.train.run')") == run_id
     expect(page.locator(".st-key-train_subset")).to_contain_text("30,000")  # drawn with the rest of the fresh page
+    expect(page.locator(".st-key-train_pause button")).to_be_enabled()  # the owner's controls, after the refresh
     assert_no_exception(page)
+
+    # The address bar pasted into a class chat: whoever opens it gets the settings, not the run.
+    pasted = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        open_address(pasted, page.url)
+        expect(pasted.locator(".st-key-train_pause button")).to_be_disabled()
+        assert not pasted.locator(PROGRESS).count()
+        expect(pasted.locator(".st-key-train_subset")).to_contain_text("30,000")
+        # The watch link: the run live, read-only.
+        page.locator(".st-key-train_watch_link button").first.click()
+        watch_url = page.locator(".st-key-train_watch_link_box .cnnviz-link-url").input_value()
+        page.keyboard.press("Escape")
+        assert "watch=" in watch_url and run_id not in watch_url
+        open_address(pasted, watch_url)
+        pasted.wait_for_selector(PROGRESS)
+        wait_for_step_beyond(pasted, fourth)
+        expect(pasted.locator("[data-testid=stMain]")).to_contain_text("You are watching")
+        for control in ("train_start", "train_pause", "train_stop"):
+            assert not pasted.locator(f".st-key-{control}").count()
+    finally:
+        pasted.close()
     page.locator(".st-key-train_stop button").click()
     wait_idle(page)
     page.wait_for_function("document.querySelector('.st-key-train_status').innerText.includes('Stopped')")
