@@ -240,7 +240,7 @@ class LightSession:
 
     @property
     def query(self) -> str:
-        """The address bar's query string now: the page writes its settings (and a run's id) there."""
+        """The address bar's query string now: the page writes its settings there (never a run's id)."""
         return self._query
 
     def texts(self, container_key: str | None = None) -> list[str]:
@@ -276,6 +276,14 @@ class LightSession:
             if _kind(element) == "bidi_component" and element.bidi_component.id.endswith(f"-{key}"):
                 return _grid_pictures(element.bidi_component)
         raise ClientError(f"no picture grid with key {key!r} on the page")
+
+    def component_data(self, key: str) -> Any:
+        """The data the custom component with key ``key`` was last drawn with, as its JavaScript reads it (the Train
+        page's tab memory: the run this tab keeps); ClientError if none."""
+        for _, element in self._nodes():
+            if _kind(element) == "bidi_component" and element.bidi_component.id.endswith(f"-{key}"):
+                return json.loads(element.bidi_component.json or "null")
+        raise ClientError(f"no component with key {key!r} on the page")
 
     # --- changing the page ---------------------------------------------------------------------------------
 

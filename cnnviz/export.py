@@ -1,8 +1,9 @@
 """PyTorch code for a network built on the Train page: a runnable ``nn.Module`` and the training loop, as text.
 
 The layers are written from the model cnnviz itself builds (each module's ``repr`` is valid PyTorch), so the
-exported network has exactly the app's layers, parameter names and shapes: a state_dict saved by the app loads
-into it.
+exported network has exactly the app's layers, parameter names and shapes: the weights of an app checkpoint (its
+``"state_dict"``) load into it, which the file's own ``load_checkpoint(path)`` does. The file needs only PyTorch: it
+reads MNIST's IDX files itself and imports torchvision only when told to.
 
     >>> from cnnviz.model import preset
     >>> from cnnviz.train import TrainConfig
@@ -34,9 +35,27 @@ _SCHEDULES = {
 
 _TEMPLATE = '''"""A CNN exported from cnnviz ({label}).
 
-{params:,} trainable parameters. Needs PyTorch; torchvision only to download MNIST in main().
+{params:,} trainable parameters. Needs only PyTorch: MNIST is read from its four IDX files (gzipped or not).
+
+Train it, reading MNIST from a folder given on the command line or in $CNNVIZ_MNIST_DIR:
+
+    python cnnviz_net.py path/to/mnist
+    CNNVIZ_MNIST_DIR=path/to/mnist python cnnviz_net.py
+    python cnnviz_net.py --torchvision          # or let torchvision download MNIST into ./data, if it is installed
+    python cnnviz_net.py path/to/mnist --limit 1000    # a quick check on the first 1,000 images of each set
+
+Load a checkpoint downloaded from cnnviz's Train page (a dict with the weights under "state_dict"):
+
+    from cnnviz_net import load_checkpoint
+    model = load_checkpoint("cnnviz-mnist.pt")  # a Net in eval mode
+
+or test it on MNIST's test images: python cnnviz_net.py path/to/mnist --checkpoint cnnviz-mnist.pt
 """
+import argparse
+import gzip
 import math
+import os
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +76,53 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))  # (N, 1, 28, 28) -> (N, 10) logits
+
+
+def load_checkpoint(path):
+    """A Net with the weights of a cnnviz checkpoint (or of a bare state_dict), in eval mode."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = Net()
+    model.load_state_dict(checkpoint["state_dict"] if "state_dict" in checkpoint else checkpoint)
+    return model.eval()
+
+
+def read_idx(path):
+    """One IDX file of unsigned bytes (MNIST's format) as a uint8 tensor of the shape its header gives."""
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
+        raw = file.read()
+    if raw[:3] != b"\\x00\\x00\\x08":
+        raise ValueError(f"{{path}} is not an IDX file of unsigned bytes: it starts with {{raw[:4].hex()}}")
+    ndim = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8).reshape(shape)
+
+
+def idx_mnist(folder, train):
+    """MNIST's (N, 28, 28) pixels and (N,) labels, as uint8, from its IDX files in ``folder``."""
+    def find(name):
+        for path in (Path(folder) / name, Path(folder) / f"{{name}}.gz"):
+            if path.exists():
+                return path
+        raise SystemExit(f"{{name}}(.gz) is not in {{folder}}: give the folder that holds MNIST's four IDX files")
+
+    prefix = "train" if train else "t10k"
+    return read_idx(find(f"{{prefix}}-images-idx3-ubyte")), read_idx(find(f"{{prefix}}-labels-idx1-ubyte"))
+
+
+def torchvision_mnist(train):
+    """The same from torchvision's MNIST, downloaded into ./data."""
+    try:
+        from torchvision import datasets
+    except ImportError:
+        raise SystemExit("torchvision is not installed: give the folder of MNIST's IDX files instead "
+                         "(python cnnviz_net.py path/to/mnist), or pip install torchvision") from None
+    mnist = datasets.MNIST("data", train=train, download=True)
+    return mnist.data, mnist.targets
+
+
+def normalised(pixels, labels, count=None):
+    """The first ``count`` (all if None) images as normalised (N, 1, 28, 28) floats, and their (N,) int64 labels."""
+    return ((pixels[:count].float() / 255 - MEAN) / STD)[:, None], labels[:count].long()
 
 
 def train(model, images, labels, *, epochs={epochs}, batch_size={batch_size}, seed={seed}):
@@ -82,23 +148,39 @@ def train(model, images, labels, *, epochs={epochs}, batch_size={batch_size}, se
 
 
 @torch.no_grad()
-def accuracy(model, images, labels):
+def correct(model, images, labels, *, batch_size=1000):
+    """How many images ``model`` classifies correctly."""
     model.eval()
-    return (model(images).argmax(1) == labels).float().mean().item()
+    return sum((model(images[start:start + batch_size]).argmax(1) == labels[start:start + batch_size]).sum().item()
+               for start in range(0, len(images), batch_size))
 
 
-def main():
-    from torchvision import datasets  # pip install torchvision
-
-    def load(train):
-        mnist = datasets.MNIST("data", train=train, download=True)
-        return ((mnist.data.float() / 255 - MEAN) / STD)[:, None], mnist.targets  # (N, 1, 28, 28), (N,)
-
-    images, labels = load(True)
-    if {subset}:
-        images, labels = images[:{subset}], labels[:{subset}]
-    model = train(Net(), images, labels)
-    print(f"test accuracy: {{accuracy(model, *load(False)):.2%}}")
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train the CNN exported from cnnviz on MNIST.")
+    parser.add_argument("mnist_dir", nargs="?", default=os.environ.get("CNNVIZ_MNIST_DIR"),
+                        help="the folder of MNIST's IDX files (default: $CNNVIZ_MNIST_DIR)")
+    parser.add_argument("--torchvision", action="store_true", help="download MNIST with torchvision instead")
+    parser.add_argument("--subset", type=int, default={subset}, help="train on the first N training images (0 = all)")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N training and N test images")
+    parser.add_argument("--epochs", type=int, default={epochs})
+    parser.add_argument("--checkpoint", help="test this cnnviz checkpoint on the test images instead of training")
+    args = parser.parse_args(argv)
+    if args.torchvision:
+        load = torchvision_mnist
+    elif args.mnist_dir:
+        load = lambda train: idx_mnist(args.mnist_dir, train)  # noqa: E731
+    else:
+        parser.error("say where MNIST's IDX files are: python cnnviz_net.py path/to/mnist, or set "
+                     "CNNVIZ_MNIST_DIR (or --torchvision to download them)")
+    test_images, test_labels = normalised(*load(False), args.limit or None)
+    if args.checkpoint:
+        model, name = load_checkpoint(args.checkpoint), f"{{args.checkpoint}}: "
+    else:
+        images, labels = normalised(*load(True), args.limit or args.subset or None)
+        torch.manual_seed({seed})  # the same starting weights on every run
+        model, name = train(Net(), images, labels, epochs=args.epochs), ""
+    right = correct(model, test_images, test_labels)
+    print(f"{{name}}test accuracy {{right / len(test_labels):.2%}} ({{right}} of {{len(test_labels)}})")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ import os
 import sys
 import threading
 import time
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -122,14 +123,41 @@ class Metrics:
         return asdict(self)
 
 
-ETA_SETTLE_STEPS = 30  # the first steps include warm-up and page load: an ETA from them read 341 s for a 50 s run
+ETA_SETTLE_STEPS = 30  # no ETA before this many steps (or the whole run, if shorter): too few to time
+# The first steps carry warm-up and the page's load: an average over them read 213 s for a run that took 61 s.
+# An ETA shows only once the projected length of the run agrees within this fraction with the one projected
+# at half the steps so far.
+ETA_TOLERANCE = 0.2
 
 
-def settled_eta(record: Metrics, after_steps: int = ETA_SETTLE_STEPS) -> float | None:
-    """Seconds of training left, or None until enough steps have run (or the run is short) for it to be honest."""
-    if record.eta_seconds is None or record.step < min(after_steps, record.total_steps):
+def _projected_length(steps: Sequence[Metrics], index: int) -> float | None:
+    """Training seconds the whole run will take, as seen at ``steps[index]``: the time spent, plus the steps left at
+    the pace of the second half of the steps so far (the first half holds the warm-up). None with no such pace yet."""
+    now = steps[index]
+    since = steps[bisect_left(steps, now.step / 2, hi=index, key=lambda m: m.step)]
+    if since.step >= now.step:
         return None
-    return record.eta_seconds
+    per_step = (now.elapsed - since.elapsed) / (now.step - since.step)
+    return now.elapsed + per_step * (now.total_steps - now.step)
+
+
+def settled_eta(steps: Sequence[Metrics], *, tolerance: float = ETA_TOLERANCE,
+                after_steps: int = ETA_SETTLE_STEPS) -> float | None:
+    """Training seconds left after the last of ``steps`` (a run's "step" records, in order), or None until that
+    estimate is stable: at least ``after_steps`` steps ran, and the run's projected length agrees within
+    ``tolerance`` with the one projected at half the steps so far."""
+    if not steps:
+        return None
+    latest = steps[-1]
+    if latest.step >= latest.total_steps:
+        return 0.0
+    if latest.step < min(after_steps, latest.total_steps):
+        return None
+    length = _projected_length(steps, len(steps) - 1)
+    earlier = _projected_length(steps, bisect_left(steps, latest.step / 2, key=lambda m: m.step))
+    if length is None or earlier is None or abs(length - earlier) > tolerance * length:
+        return None
+    return length - latest.elapsed
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ def runtime_keys() -> set[str]:
     keys |= {f"step.example.{name}" for name in step_page.EXAMPLES} | {f"step.op.{o}" for o in step_page.OPERATIONS}
     keys |= {f"step.{kind}_title" for kind in ("max", "avg")}
     keys |= {f"train.preset.{p}" for p in model.NETWORK_PRESETS} | {f"train.act.{a}" for a in model.LAYER_ACTIVATIONS}
+    keys |= {f"train.preset_about.{p}" for p in model.NETWORK_PRESETS}
     keys |= {f"train.pool.{p}" for p in geometry.POOL_KINDS} | {f"train.optimizer.{o}" for o in train.OPTIMIZERS}
     keys |= {f"train.schedule.{s}" for s in train.SCHEDULES} | {f"train.device.{d}" for d in train.DEVICES}
     keys |= {f"train.state.{s}" for s in jobs.STATES}

@@ -164,11 +164,33 @@ def test_a_prebuilt_model_with_the_same_seed_gives_the_same_curve(mnist):
     assert passed == own
 
 
+def paced(seconds_per_step: list[float]) -> list[Metrics]:
+    """A run's step records, each step taking its listed seconds, with the ETA the training loop gives them."""
+    total, elapsed, records = len(seconds_per_step), 0.0, []
+    for step, seconds in enumerate(seconds_per_step, 1):
+        elapsed += seconds
+        records.append(Metrics("step", step=step, total_steps=total, epoch=step / total, elapsed=elapsed,
+                               eta_seconds=(total - step) * elapsed / step))
+    return records
+
+
 def test_the_eta_waits_until_it_means_something():
-    early = Metrics("step", step=5, total_steps=1400, epoch=0.01, eta_seconds=341.0)
-    later = Metrics("step", step=60, total_steps=1400, epoch=0.1, eta_seconds=48.5)
-    short = Metrics("step", step=8, total_steps=8, epoch=1.0, eta_seconds=0.0)
-    assert settled_eta(early) is None and settled_eta(later) == 48.5 and settled_eta(short) == 0.0
+    # Issue 24's run: the first steps carry the warm-up (a 10 s first step here), and an average over them told a
+    # student 190 s were left at step 30, when 43.9 s were.
+    warm_start = paced([10.0] + [0.1] * 468)
+    assert settled_eta(warm_start[:29]) is None  # too few steps to time
+    assert settled_eta(warm_start[:30]) == pytest.approx(43.9)  # the pace of steps 15-30, warm-up left out
+    # A slow start spread over 20 steps: the pace is still changing at step 30, so no ETA yet.
+    slow_start = paced([0.5] * 20 + [0.1] * 449)
+    assert settled_eta(slow_start[:30]) is None
+    shown = {step: settled_eta(slow_start[:step]) for step in range(30, 470)}
+    # At step 73 the run projects 15.3 + 396 x 0.1 = 54.9 s; at step 37 it projected 11.7 + 432 x 2.2 / 18 = 64.5 s,
+    # within 20%. At step 72 the projection from step 36 (11.6 + 433 x 2.6 / 18 = 74.1 s) was not.
+    assert min(step for step, eta in shown.items() if eta is not None) == 73
+    assert all(eta is None or abs(eta - (469 - step) * 0.1) <= 0.2 * (469 - step) * 0.1 for step, eta in shown.items())
+    assert settled_eta(slow_start) == 0.0  # the end
+    assert settled_eta(paced([1.0] * 8)[:7]) is None and settled_eta(paced([1.0] * 8)) == 0.0  # a short run
+    assert settled_eta([]) is None
 
 
 def test_the_data_moves_to_the_device_once_and_not_at_all_on_the_cpu():

@@ -1,5 +1,5 @@
 """Train page through AppTest: the config drives the summary, Start/Stop drive a real background job, and a link
-(what a refresh reloads) finds its run again."""
+(which never names the run) and the tab's memory find their run again."""
 import html
 import json
 import re
@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from apptest_kit import page_state, run_page
+from streamlit.testing.v1 import AppTest
+
+from apptest_kit import UI, page_state, run_page
 from cnnviz import data
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.train import save_checkpoint
@@ -178,17 +180,32 @@ def test_a_loaded_checkpoint_beside_a_finished_run_does_not_crash(at):
     assert any("Checkpoint tiny.pt loaded" in s.value for s in at.success)
 
 
-def test_a_refresh_finds_the_run_again(at):
+def refreshed(query: dict[str, str], kept: str) -> AppTest:
+    """A refresh: a new session on the same address, to which the tab's memory (cnnviz.ui.tab_memory, JavaScript
+    that AppTest cannot run) has sent back the run it kept."""
+    app = AppTest.from_file(str(UI / "train.py"), default_timeout=120)
+    for key, value in query.items():
+        app.query_params[key] = value
+    app.session_state["_transient_train_tab_run_sent"] = kept  # what the component's callback stores
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_the_address_never_names_the_run_and_a_refresh_finds_it_through_the_tab(at):
     at.selectbox(key="train_preset").set_value("tiny").run()
     quick_run(at)
     run_id = page_state(at, "train").run
-    assert run_id and at.query_params["run"] == run_id
-    # A refresh is a new session opening the same URL.
-    again = run_page("train", query=dict(at.query_params))
-    assert page_state(again, "train").run == run_id
+    assert run_id and "run" not in at.query_params  # a pasted address bar gives nobody Pause and Stop
+    assert at.query_params["net"] == "tiny"
+    again = refreshed(dict(at.query_params), run_id)
+    assert page_state(again, "train").run == run_id and "run" not in again.query_params
+    assert not again.button(key="train_stop").disabled or finished(again)  # the owner's controls are back
     assert again.selectbox(key="train_preset").value == "tiny" and again.select_slider(key="train_subset").value == 1000
     wait_for(again, finished)
-    stranger = run_page("train", query={"run": "not-a-real-run-id"})
+    old_link = run_page("train", query={"net": "tiny", "run": run_id})  # a link from before: followed, then dropped
+    assert page_state(old_link, "train").run == run_id and "run" not in old_link.query_params
+    stranger = refreshed({}, "not-a-real-run-id")
     assert "gone" in stranger.warning[0].value and page_state(stranger, "train").run == ""
 
 

@@ -139,7 +139,7 @@ class TrainPageState(PageState):
     subset: int = _DEFAULTS.subset  # training images; 0 = all
     seed: int = _DEFAULTS.seed  # same seed, same curve
     device: str = _DEFAULTS.device  # auto, cpu, cuda or mps
-    run: str = ""  # the id of the run this page follows ("" = none); whoever has it can watch and control it
+    run: str = ""  # the id of the run this page follows ("" = none); whoever has it can control it: never in links
     watch: str = ""  # a read-only watch id: the page shows that run live and offers no control over it
 
     ANCHORS = ("preset",)  # the other network fields are written only where they differ from the preset's
@@ -159,6 +159,12 @@ class TrainPageState(PageState):
         Field("run", "run", TokenCodec()),
         Field("watch", "watch", TokenCodec()),
     )
+
+    def to_query(self) -> dict[str, str]:
+        """The link: every setting but ``run``. The run's id gives Pause and Stop, and an address pasted into a class
+        chat must not hand them to everyone: the tab that follows the run keeps it (cnnviz.ui.tab_memory). A link
+        that still names one is read, and the page's address drops it."""
+        return {key: value for key, value in super().to_query().items() if key != "run"}
 
     def query_defaults(self) -> TrainPageState:
         """The state this one's link is written against: its preset's network with the default training."""

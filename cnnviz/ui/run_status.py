@@ -50,7 +50,7 @@ def progress_text(snap: JobSnapshot, lang: str) -> str:
     """The progress line: state, step, epoch, images/s, time left and time spent."""
     latest = snap.latest
     speed = f"{latest.samples_per_second:,.0f}" if latest.samples_per_second else "–"
-    eta_seconds = settled_eta(latest)
+    eta_seconds = settled_eta(snap.steps)
     eta = t("train.eta", lang, seconds=f"{eta_seconds:.0f}") if eta_seconds is not None else t("train.eta_pending", lang)
     return t("train.progress", lang, state=t(f"train.state.{snap.state}", lang), step=latest.step,
              total=latest.total_steps, epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta, elapsed=f"{latest.elapsed:.1f}")

@@ -23,7 +23,7 @@ from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_
                                 format_hidden, parse_hidden)
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
                           save_checkpoint)
-from cnnviz.ui import live_status, run_status, session
+from cnnviz.ui import live_status, run_status, session, tab_memory
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import current_language, guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.live_chart import live_chart
@@ -75,8 +75,10 @@ def _hidden_input(b: PageBinding, column, widths: tuple[int, ...]) -> tuple[tupl
 def controls(b: PageBinding) -> TrainPageState:
     """The network and training settings, seeded from the bound state."""
     state = b.state
-    st.selectbox(tr("train.preset"), list(NETWORK_PRESETS), key=b.seed("train_preset", state.preset), on_change=_on_preset,
-                 format_func=tr_option("train.preset."))
+    # Short names in the menu, the details under it: in the ~270 px column at 1280x720 the menu cut long names off.
+    preset = st.selectbox(tr("train.preset"), list(NETWORK_PRESETS), key=b.seed("train_preset", state.preset),
+                          on_change=_on_preset, format_func=tr_option("train.preset."))
+    st.caption(tr(f"train.preset_about.{preset}"))
     count = st.number_input(tr("train.blocks"), 1, MAX_BLOCKS, key=b.seed("train_blocks", len(state.blocks)))
     blocks = []
     for index in range(int(count)):
@@ -334,6 +336,26 @@ def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
     b.publish(state)
 
 
+TAB_MEMORY_KEY = "train_tab_run"
+
+
+def _followed(state: TrainPageState) -> tuple[TrainPageState, Run | None, str]:
+    """The state, the run it follows, and the id of a run the server no longer has ("" if none), which the page
+    says is gone. The run is the state's, else, after a refresh, the one this tab kept (cnnviz.ui.tab_memory): the
+    address bar never names it."""
+    run, gone = session.find_run(state.run), ""
+    if not state.run:
+        kept = tab_memory.sent_run(TAB_MEMORY_KEY)
+        run = session.find_run(kept)
+        state, gone = (replace(state, run=run.id), "") if run is not None else (state, kept)
+    elif run is None:
+        state, gone = replace(state, run=""), state.run
+    if gone:
+        st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"),
+                   icon=":material/history:")
+    return state, run, gone
+
+
 def render() -> None:
     b = page_state.bind(PAGE, TrainPageState)
     page_header("train.title", "train.intro", sections=("network", "summary"))
@@ -351,11 +373,7 @@ def render() -> None:
         state = controls(b)
     with main:
         valid = _summary(state)
-        run = session.find_run(state.run)
-        if state.run and run is None:
-            st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"),
-                       icon=":material/history:")
-            state = replace(state, run="")
+        state, run, gone = _followed(state)
         started = _buttons(state, run, valid)
         if started.run != state.run:
             b.publish(started)
@@ -369,8 +387,9 @@ def render() -> None:
             _live_panels(run, run.id)
             _evaluation(run)
         _checkpoint_section()
+        tab_memory.keep_run(TAB_MEMORY_KEY, state.run, gone=gone)  # invisible, but it takes a gap: last
     with st.sidebar:
-        page_state.share_link(state, note=tr("train.link_note") if state.run else "")
+        page_state.share_link(state)  # never the run's control id: TrainPageState.to_query leaves it out
     b.publish(replace(state, watch=""))
 
 

@@ -1,6 +1,8 @@
 """Training in Chromium: the run keeps going while the student visits another page, and a refresh finds it again."""
 import re
 
+import pytest
+
 from playwright.sync_api import expect
 
 from browser_kit import assert_no_exception, open_page, query, set_number, sidebar_nav, wait_for_value, wait_idle
@@ -21,6 +23,13 @@ def wait_for_step_beyond(page, step: int, timeout: float = 60_000) -> int:
         "(n) => { const e = document.querySelector('.st-key-train_status .cnnviz-progress');"
         " const m = e && e.innerText.match(/step (\\d+)\\//); return m && +m[1] > n; }", arg=step, timeout=timeout)
     return current_step(page)
+
+
+def open_address(page, url: str) -> None:
+    """Open a whole address, as one pasted into a new browser."""
+    page.goto(url)
+    page.wait_for_selector("[data-testid=stApp]")
+    wait_idle(page)
 
 
 def test_training_survives_navigation_and_refresh(page, app_url):
@@ -45,22 +54,46 @@ def test_training_survives_navigation_and_refresh(page, app_url):
     expect(chart).not_to_have_attribute("data-step", str(drawn), timeout=60_000)  # redrawn in place, further along
     assert int(chart.get_attribute("data-step")) > drawn
     assert chart.locator("canvas").count() == 3 and "loss" in chart.inner_text()
-    run_id = query(page)["run"]
+    assert "run" not in query(page)  # the address bar gives no control: the tab keeps the run (cnnviz.ui.tab_memory)
+    run_id = page.evaluate("sessionStorage.getItem('cnnviz.train.run')")
+    assert run_id
 
     sidebar_nav(page, "Kernel Lab")
     assert_no_exception(page)
     sidebar_nav(page, "Train on MNIST")
     third = wait_for_step_beyond(page, second)  # same run, further along: it was not restarted
-    assert query(page)["run"] == run_id
+    assert "run" not in query(page)
     expect(page.locator(".st-key-train_subset")).to_contain_text("30,000")  # settings survive the page switch
     assert query(page)["ep"] == "10"
 
-    page.reload()  # a new browser session: the URL alone finds the run and its settings
+    page.reload()  # a new server session: the URL finds the settings, the tab's memory the run
     page.wait_for_selector(PROGRESS)
-    wait_for_step_beyond(page, third)
-    assert query(page)["run"] == run_id
+    fourth = wait_for_step_beyond(page, third)
+    assert "run" not in query(page) and page.evaluate("sessionStorage.getItem('cnnviz.train.run')") == run_id
     expect(page.locator(".st-key-train_subset")).to_contain_text("30,000")  # drawn with the rest of the fresh page
+    expect(page.locator(".st-key-train_pause button")).to_be_enabled()  # the owner's controls, after the refresh
     assert_no_exception(page)
+
+    # The address bar pasted into a class chat: whoever opens it gets the settings, not the run.
+    pasted = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        open_address(pasted, page.url)
+        expect(pasted.locator(".st-key-train_pause button")).to_be_disabled()
+        assert not pasted.locator(PROGRESS).count()
+        expect(pasted.locator(".st-key-train_subset")).to_contain_text("30,000")
+        # The watch link: the run live, read-only.
+        page.locator(".st-key-train_watch_link button").first.click()
+        watch_url = page.locator(".st-key-train_watch_link_box .cnnviz-link-url").input_value()
+        page.keyboard.press("Escape")
+        assert "watch=" in watch_url and run_id not in watch_url
+        open_address(pasted, watch_url)
+        pasted.wait_for_selector(PROGRESS)
+        wait_for_step_beyond(pasted, fourth)
+        expect(pasted.locator("[data-testid=stMain]")).to_contain_text("You are watching")
+        for control in ("train_start", "train_pause", "train_stop"):
+            assert not pasted.locator(f".st-key-{control}").count()
+    finally:
+        pasted.close()
     page.locator(".st-key-train_stop button").click()
     wait_idle(page)
     page.wait_for_function("document.querySelector('.st-key-train_status').innerText.includes('Stopped')")
@@ -78,3 +111,26 @@ def test_a_train_link_opens_its_network_in_a_fresh_browser(page, app_url):
     field.press("Enter")
     page.wait_for_function("new URLSearchParams(location.search).get('seed') === '7'")
     assert query(page)["net"] == "classic" and query(page)["opt"] == "sgd"
+
+
+# Text an element cuts off: wider than the box that shows it (one pixel of rounding allowed).
+_CUT = "e => e.scrollWidth > e.clientWidth + 1"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (390, 844)])
+def test_the_preset_menu_shows_every_name_whole(browser, app_url, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        for language in ("en", "zh"):
+            open_page(page, app_url, f"train?lang={language}")
+            chosen = page.locator(".st-key-train_preset [role=combobox]")
+            assert not chosen.evaluate(_CUT), chosen.input_value()
+            chosen.click()
+            options = page.get_by_role("option")
+            expect(options).to_have_count(5)
+            cut = [o.inner_text() for o in options.all() if o.locator("div").first.evaluate(_CUT)]
+            assert cut == [], f"{language} at {width}x{height}"
+            page.keyboard.press("Escape")
+    finally:
+        context.close()
