@@ -24,7 +24,7 @@ from torch import nn
 
 from cnnviz.data import Mnist, load_mnist
 from cnnviz.errors import Join, Text, UserError
-from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, ModelConfig, build_model, preset
+from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, ModelConfig, build_model, check_batch, preset
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -80,6 +80,14 @@ class TrainConfig:
             raise UserError("error.train.weight_decay", weight_decay=self.weight_decay)
         if not isinstance(self.cuda_graphs, bool):
             raise UserError("error.one_of", name="cuda_graphs", options=(True, False), value=self.cuda_graphs)
+
+
+def validate_run(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    """Raise UserError naming the first bad value of either config, or the cap (``cnnviz.model.LIMITS``) a run of
+    them would exceed: the activation memory depends on both, the network and its batch size."""
+    model_cfg.validate()
+    train_cfg.validate()
+    check_batch(model_cfg, train_cfg.batch_size)
 
 
 # The tutorials' own training for the presets that come from one: what the Train page and ``--recipe`` start from.
@@ -237,8 +245,7 @@ def iter_training(
     A NaN or infinite loss ends the run with a "diverged" record. Setting ``stop`` ends it after the
     current step. Pass ``model`` (built from ``model_cfg``) to keep a reference for live inspection.
     """
-    model_cfg.validate()
-    train_cfg.validate()
+    validate_run(model_cfg, train_cfg)
     torch.manual_seed(train_cfg.seed)
     device = pick_device(train_cfg.device)
     if model is None:
@@ -499,7 +506,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             cuda_graphs=args.cuda_graphs)
     if args.dry_run:
         train_cfg = replace(train_cfg, subset=256, batch_size=128, epochs=1)
-    train_cfg.validate()
+    try:
+        validate_run(model_cfg, train_cfg)
+    except UserError as error:
+        parser.error(str(error))
     data = load_mnist()
     model = build_model(model_cfg, seed=train_cfg.seed)
     log = sys.stderr if args.json else sys.stdout

@@ -71,6 +71,12 @@ EN = {
     "error.worker.signal": "The training process crashed ({signal}). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.worker.exited": "The training process ended unexpectedly (exit code {code}). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.model.shrinks": "block {index} shrinks the {size}x{size} input to nothing ({reason}). Use fewer blocks, more padding, a smaller kernel, stride or pooling",
+    # cnnviz.model.ModelLimits: what one network may cost the server
+    "error.int_at_most": "{name} can be at most {maximum} (the server's cap), got {name}={value!r}",
+    "error.model.hidden_cap": "hidden FC layer {index} can be at most {maximum} wide (the server's cap), got {value!r}",
+    "error.model.params_cap": "this network has {params:,} parameters, over the server's cap of {maximum:,}. Make the hidden layers narrower, or pool earlier so the first FC layer gets fewer inputs",
+    "error.model.macs_cap": "this network needs {macs:,.0f} million multiply-accumulates per image, over the server's cap of {maximum:,.0f} million. Use fewer channels, smaller kernels, or pool earlier",
+    "error.model.memory_cap": "training this network on batches of {batch} needs about {megabytes:,.0f} MB for its layers' outputs, over the server's cap of {maximum:,.0f} MB. Choose a smaller batch, fewer channels, or pool earlier",
     # cnnviz.data
     "error.data.rebuild_hint": "Run `python scripts/build_mnist_assets.py` to rebuild the bundled MNIST files",
     "error.data.missing": "MNIST file {name} is missing from {folder}. {hint}.",
@@ -167,6 +173,12 @@ ZH = {
     "error.worker.signal": "训练进程崩溃了（{signal}）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
     "error.worker.exited": "训练进程意外结束（退出码 {code}）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
     "error.model.shrinks": "卷积块 {index} 把 {size}x{size} 的输入缩得一点不剩（{reason}）。请减少卷积块，增加填充，或减小卷积核、步长或池化窗口",
+    # cnnviz.model.ModelLimits
+    "error.int_at_most": "{name} 最大为 {maximum}（服务器的上限），当前 {name}={value!r}",
+    "error.model.hidden_cap": "第 {index} 个全连接隐藏层的宽度最大为 {maximum}（服务器的上限），当前为 {value!r}",
+    "error.model.params_cap": "这个网络有 {params:,} 个参数，超过了服务器的上限 {maximum:,}。请把隐藏层变窄，或更早池化，让第一个全连接层的输入少一些",
+    "error.model.macs_cap": "这个网络每张图片需要 {macs:,.0f} 百万次乘加运算，超过了服务器的上限 {maximum:,.0f} 百万次。请减少通道数、减小卷积核，或更早池化",
+    "error.model.memory_cap": "以每批 {batch} 张图片训练这个网络，各层输出约需 {megabytes:,.0f} MB 内存，超过了服务器的上限 {maximum:,.0f} MB。请选择更小的批大小、更少的通道，或更早池化",
     # cnnviz.data
     "error.data.rebuild_hint": "运行 `python scripts/build_mnist_assets.py` 重新生成内置的 MNIST 文件",
     "error.data.missing": "{folder} 中缺少 MNIST 文件 {name}。{hint}。",

@@ -18,9 +18,9 @@ from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
 from cnnviz.jobs import FINISHED, Run, config_label
-from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, summarize
+from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, check_batch, summarize
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
-                                format_hidden, parse_hidden)
+                                format_hidden, link_over_cap, parse_hidden)
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
                           save_checkpoint)
 from cnnviz.ui import live_status, run_status, session
@@ -120,6 +120,7 @@ def figure_text() -> train_figures.FigureText:
 def _summary(state: TrainPageState, *, export: bool = True) -> bool:
     try:
         rows = summarize(state.model_config)
+        check_batch(state.model_config, state.batch_size)
     except ValueError as error:
         st.error(tr("train.invalid", reason=tr_error(error)), icon=":material/block:")
         return False
@@ -338,6 +339,11 @@ def render() -> None:
     b = page_state.bind(PAGE, TrainPageState)
     page_header("train.title", "train.intro", sections=("network", "summary"))
     b.warn_ignored()
+    if {"b", "fc", "do"} & set(b.ignored):  # keys only the cap check ignores whole: say which cap
+        refusal = link_over_cap(b.query)
+        if refusal is not None:
+            st.error(tr("train.link_over_cap", preset=tr(f"train.preset.{b.state.preset}"), reason=tr_error(refusal)),
+                     icon=":material/block:")
     if b.state.watch and not b.state.run:
         watched = session.find_watched(b.state.watch)
         if watched is not None:
