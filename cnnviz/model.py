@@ -31,6 +31,12 @@ class ModelLimits:
     # Every layer's float32 output for one batch, kept for the backward pass (estimate_activation_bytes). The
     # four-conv net's batch of 512 needs about 220 MB.
     max_activation_bytes: int = 1 << 30
+    # Uncompressed bytes of a checkpoint's archive: max_params float32 weights, plus room for BatchNorm's buffers and
+    # the archive's own records. A deflated archive of zeros unpacks at 1000:1, so its size on disk says nothing.
+    max_checkpoint_bytes: int = 4 * 20_000_000 + (8 << 20)
+    # Uncompressed bytes of a checkpoint's pickle (its configs, metrics and the weights' names): a real one's is a few
+    # KB, and unpickled Python objects take many times their pickled size.
+    max_checkpoint_pickle_bytes: int = 1 << 20
 
 
 LIMITS = ModelLimits()

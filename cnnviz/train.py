@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import zipfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,12 +25,13 @@ from torch import nn
 
 from cnnviz.data import Mnist, load_mnist
 from cnnviz.errors import Join, Text, UserError
-from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, ModelConfig, build_model, check_batch, preset
+from cnnviz.model import DEFAULT_PRESET, LIMITS, NETWORK_PRESETS, ModelConfig, build_model, check_batch, preset
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CHECKPOINT_FORMAT = "cnnviz-checkpoint-v1"
+CHECKPOINT_KEYS = ("format", "state_dict", "model_config", "train_config", "metrics")  # what save_checkpoint writes
 
 
 @dataclass(frozen=True)
@@ -435,37 +437,73 @@ def save_checkpoint(model: nn.Module, model_cfg: ModelConfig, train_cfg: TrainCo
 def load_checkpoint(data: bytes) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
     """Rebuild a model from ``save_checkpoint`` bytes, safely (weights only, on the CPU).
 
+    Nothing is unpacked before the archive's uncompressed sizes pass the caps (``cnnviz.model.LIMITS``), and
+    nothing is built before the config does.
+
     Returns:
         (model in eval mode, its ModelConfig, the whole checkpoint dict without the state_dict).
 
     Raises:
-        CheckpointError: not a torch file, not a cnnviz checkpoint, or weights that do not fit the config.
+        CheckpointError: not a torch file, not a cnnviz checkpoint, over a cap, or weights that do not fit the config.
     """
+    _check_archive(data)
     try:
         payload = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as error:  # torch raises many types for foreign bytes
         raise CheckpointError("error.checkpoint.not_torch", kind=type(error).__name__) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError("error.checkpoint.no_marker")
+    unknown = sorted(str(key)[:40] for key in payload if key not in CHECKPOINT_KEYS)
+    info = {k: v for k, v in payload.items() if k != "state_dict"}
+    if unknown or _holds_tensor(info):
+        raise CheckpointError("error.checkpoint.unknown_keys", names=", ".join(unknown[:4]) or "metrics")
     try:
         cfg = ModelConfig.from_dict(payload["model_config"])
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError("error.checkpoint.bad_config", reason=error if isinstance(error, UserError) else str(error)) from None
-    model = build_model(cfg)
     state = payload.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError("error.checkpoint.no_weights")
-    expected = model.state_dict()
+    with torch.device("meta"):  # the expected names and shapes, before any weight is allocated
+        expected = build_model(cfg).state_dict()
     missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    unexpected = sorted(str(k)[:40] for k in set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state)
+                   if not isinstance(state[k], torch.Tensor) or tuple(expected[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
         parts = [Text(f"error.checkpoint.{kind}", names=", ".join(names[:4]))
                  for kind, names in (("missing", missing), ("unexpected", unexpected), ("wrong_shape", wrong)) if names]
         raise CheckpointError("error.checkpoint.weights_mismatch", parts=Join(parts))
+    model = build_model(cfg)
     model.load_state_dict(state)
     model.eval()
-    return model, cfg, {k: v for k, v in payload.items() if k != "state_dict"}
+    return model, cfg, info
+
+
+def _check_archive(data: bytes) -> None:
+    """Refuse bytes that are not a zip archive (what ``torch.save`` writes), or whose entries would unpack to more
+    than the caps: the sizes come from the archive's directory, before anything is decompressed."""
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise CheckpointError("error.checkpoint.not_torch", kind=type(error).__name__) from None
+    total = sum(entry.file_size for entry in entries)
+    if total > LIMITS.max_checkpoint_bytes:
+        raise CheckpointError("error.checkpoint.too_large", megabytes=total / 2**20,
+                              maximum=LIMITS.max_checkpoint_bytes / 2**20)
+    pickled = sum(entry.file_size for entry in entries if entry.filename.endswith(".pkl"))
+    if pickled > LIMITS.max_checkpoint_pickle_bytes:
+        raise CheckpointError("error.checkpoint.settings_too_large", kilobytes=pickled / 2**10,
+                              maximum=LIMITS.max_checkpoint_pickle_bytes / 2**10)
+
+
+def _holds_tensor(value: Any) -> bool:
+    """Whether a checkpoint's settings hide a tensor (only its state_dict may hold any)."""
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_tensor(v) for v in value.values())
+    return isinstance(value, (list, tuple)) and any(_holds_tensor(v) for v in value)
 
 
 # --- command line ----------------------------------------------------------------------------

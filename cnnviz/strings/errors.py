@@ -54,6 +54,9 @@ EN = {
     "error.checkpoint.missing": "missing {names}",
     "error.checkpoint.unexpected": "unexpected {names}",
     "error.checkpoint.wrong_shape": "wrong shape for {names}",
+    "error.checkpoint.too_large": "This checkpoint unpacks to {megabytes:,.0f} MB, more than the largest network cnnviz trains needs ({maximum:,.0f} MB, the server's cap), so it was not opened. Use a checkpoint saved on the Train page.",
+    "error.checkpoint.settings_too_large": "This checkpoint's settings unpack to {kilobytes:,.0f} KB, more than cnnviz reads ({maximum:,.0f} KB, the server's cap), so it was not opened. Use a checkpoint saved on the Train page.",
+    "error.checkpoint.unknown_keys": "This checkpoint holds data cnnviz does not save ({names}), so it was not loaded. Use a checkpoint saved on the Train page.",
     # cnnviz.model
     "error.model.no_blocks": "a model config needs a list of blocks, got {data!r:.200}",
     "error.model.block_count": "the network needs 1 to 4 conv blocks, got {count}",
@@ -156,6 +159,9 @@ ZH = {
     "error.checkpoint.missing": "缺少 {names}",
     "error.checkpoint.unexpected": "多出 {names}",
     "error.checkpoint.wrong_shape": "形状不对：{names}",
+    "error.checkpoint.too_large": "这个检查点解压后有 {megabytes:,.0f} MB，超过了 cnnviz 能训练的最大网络所需的大小（{maximum:,.0f} MB，服务器的上限），因此没有打开它。请使用在“在 MNIST 上训练”页面保存的检查点。",
+    "error.checkpoint.settings_too_large": "这个检查点的设置部分解压后有 {kilobytes:,.0f} KB，超过了 cnnviz 读取的上限（{maximum:,.0f} KB，服务器的上限），因此没有打开它。请使用在“在 MNIST 上训练”页面保存的检查点。",
+    "error.checkpoint.unknown_keys": "这个检查点含有 cnnviz 不会保存的数据（{names}），因此没有加载它。请使用在“在 MNIST 上训练”页面保存的检查点。",
     # cnnviz.model
     "error.model.no_blocks": "模型配置需要一个卷积块列表，当前为 {data!r:.200}",
     "error.model.block_count": "网络需要 1 到 4 个卷积块，当前为 {count} 个",
