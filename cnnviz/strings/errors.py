@@ -42,6 +42,8 @@ EN = {
     "error.image.bomb": "This image declares far more pixels than it could hold (a decompression bomb). Upload a normal photo or PNG.",
     "error.image.unidentified": "This file is not an image cnnviz can read. Upload a PNG, JPEG, WebP, BMP, GIF or TIFF file.",
     "error.image.damaged": "This image file is damaged or incomplete ({error}). Download or export it again and re-upload.",
+    "error.image.too_many_bytes": "This {width}x{height} {mode} image would need {megabytes:,.0f} MB to decode, more than cnnviz decodes at once ({maximum:,.0f} MB, the server's cap). Resize it, or save it as JPEG, and upload it again.",
+    "error.image.busy": "The server is busy decoding other uploads. Wait a few seconds and upload the image again.",
     # cnnviz.train
     "error.train.lr": "lr must be a positive number, got lr={lr!r}",
     "error.train.weight_decay": "weight_decay cannot be negative, got weight_decay={weight_decay!r}",
@@ -147,6 +149,8 @@ ZH = {
     "error.image.bomb": "这张图片声明的像素数远超文件实际能容纳的数量（解压炸弹）。请上传普通的照片或 PNG。",
     "error.image.unidentified": "cnnviz 无法读取这个文件。请上传 PNG、JPEG、WebP、BMP、GIF 或 TIFF 文件。",
     "error.image.damaged": "这个图片文件已损坏或不完整（{error}）。请重新下载或导出后再上传。",
+    "error.image.too_many_bytes": "这张 {width}x{height} 的 {mode} 图片解码需要 {megabytes:,.0f} MB 内存，超过了 cnnviz 一次解码的上限（{maximum:,.0f} MB，服务器的上限）。请缩小图片，或另存为 JPEG，再上传。",
+    "error.image.busy": "服务器正在解码其他上传的图片。请等几秒钟再上传这张图片。",
     # cnnviz.train
     "error.train.lr": "学习率必须是正数，当前 lr={lr!r}",
     "error.train.weight_decay": "权重衰减不能为负数，当前 weight_decay={weight_decay!r}",
