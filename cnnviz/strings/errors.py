@@ -44,6 +44,8 @@ EN = {
     "error.image.damaged": "This image file is damaged or incomplete ({error}). Download or export it again and re-upload.",
     "error.image.too_many_bytes": "This {width}x{height} {mode} image would need {megabytes:,.0f} MB to decode, more than cnnviz decodes at once ({maximum:,.0f} MB, the server's cap). Resize it, or save it as JPEG, and upload it again.",
     "error.image.busy": "The server is busy decoding other uploads. Wait a few seconds and upload the image again.",
+    # cnnviz.pages.kernel_lab
+    "error.lab.overflow": "the kernel's weights are so large that the {stage} map overflows to infinity (32-bit floats stop near 3.4e38). Make the weights smaller, or press Reset to start again",
     # cnnviz.train
     "error.train.lr": "lr must be a positive number, got lr={lr!r}",
     "error.train.weight_decay": "weight_decay cannot be negative, got weight_decay={weight_decay!r}",
@@ -151,6 +153,8 @@ ZH = {
     "error.image.damaged": "这个图片文件已损坏或不完整（{error}）。请重新下载或导出后再上传。",
     "error.image.too_many_bytes": "这张 {width}x{height} 的 {mode} 图片解码需要 {megabytes:,.0f} MB 内存，超过了 cnnviz 一次解码的上限（{maximum:,.0f} MB，服务器的上限）。请缩小图片，或另存为 JPEG，再上传。",
     "error.image.busy": "服务器正在解码其他上传的图片。请等几秒钟再上传这张图片。",
+    # cnnviz.pages.kernel_lab
+    "error.lab.overflow": "卷积核的权重太大，{stage}结果溢出成了无穷大（32 位浮点数最大约为 3.4e38）。请把权重调小，或按“重置”重新开始",
     # cnnviz.train
     "error.train.lr": "学习率必须是正数，当前 lr={lr!r}",
     "error.train.weight_decay": "权重衰减不能为负数，当前 weight_decay={weight_decay!r}",
