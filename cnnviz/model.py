@@ -243,6 +243,15 @@ def check_batch(cfg: ModelConfig, batch_size: int) -> None:
                         maximum=LIMITS.max_activation_bytes / 2**20)
 
 
+def evaluation_batch(cfg: ModelConfig, most: int = 1000) -> int:
+    """The largest batch, up to ``most``, whose forward pass without gradients keeps within the activation cap.
+
+    Training checks its own batch (``check_batch``); an evaluation of 10,000 test digits picks its batch here, so a
+    network allowed at a batch of 16 is not then run on 1000 images at once."""
+    per_image = estimate_activation_bytes(cfg, 1) // 2  # no backward: each output once
+    return max(1, min(most, LIMITS.max_activation_bytes // per_image))
+
+
 def _activation(name: str) -> nn.Module:
     return {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "gelu": nn.GELU}[name]()
 

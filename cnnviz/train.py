@@ -25,7 +25,8 @@ from torch import nn
 
 from cnnviz.data import Mnist, load_mnist
 from cnnviz.errors import Join, Text, UserError
-from cnnviz.model import DEFAULT_PRESET, LIMITS, NETWORK_PRESETS, ModelConfig, build_model, check_batch, preset
+from cnnviz.model import (DEFAULT_PRESET, LIMITS, NETWORK_PRESETS, ModelConfig, build_model, check_batch,
+                          evaluation_batch, preset)
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -265,6 +266,7 @@ def iter_training(
     scheduler = _scheduler(optimizer, train_cfg, total_steps)
     shuffle = torch.Generator().manual_seed(train_cfg.seed)
     slice_images, slice_labels = test_images[: train_cfg.eval_slice], test_labels[: train_cfg.eval_slice]
+    eval_batch = evaluation_batch(model_cfg)
 
     began = time.perf_counter()
     forward = _step_forward(model, images[: train_cfg.batch_size], labels[: train_cfg.batch_size], train_cfg)
@@ -308,13 +310,13 @@ def iter_training(
                     return
             read_at = elapsed
             if evaluates:
-                result = evaluate(model, slice_images, slice_labels)
+                result = evaluate(model, slice_images, slice_labels, batch_size=eval_batch)
                 model.train()
                 yield Metrics("eval", step=step, total_steps=total_steps, epoch=step / steps_per_epoch,
                               elapsed=elapsed, samples_per_second=seen / elapsed,
                               eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss,
                               test_accuracy=result.accuracy)
-        result = evaluate(model, test_images, test_labels)
+        result = evaluate(model, test_images, test_labels, batch_size=eval_batch)
         yield Metrics("epoch", step=step, total_steps=total_steps, epoch=float(epoch + 1), elapsed=elapsed,
                       samples_per_second=seen / elapsed if elapsed else None,
                       eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss,

@@ -7,7 +7,7 @@ import torch
 import cnnviz.export as export
 from apptest_kit import page_state, run_page
 from cnnviz.model import (LIMITS, NETWORK_PRESETS, CapError, ConvBlock, ModelConfig, check_batch,
-                          estimate_activation_bytes, summarize)
+                          estimate_activation_bytes, evaluation_batch, summarize)
 from cnnviz.pages.train import BATCH_SIZES, TrainPageState
 from cnnviz.train import TrainConfig, main, validate_run
 
@@ -65,6 +65,14 @@ def test_activation_memory_depends_on_the_batch():
         check_batch(cfg, 4096)
     with pytest.raises(CapError, match="batches of 4096"):
         validate_run(cfg, TrainConfig(batch_size=4096))
+
+
+def test_evaluation_batches_keep_within_the_cap():
+    assert evaluation_batch(NETWORK_PRESETS["four_conv"]) == 1000  # 215 KB per image: the usual batch
+    wide = ModelConfig(blocks=(ConvBlock(128, 3, 1, batch_norm=True, pool="none"),) * 2, hidden=(16,))
+    validate_run(wide, TrainConfig(batch_size=128))
+    # 501,786 outputs per image, once each without a backward: 2,007,144 bytes, so 534 images in 1 GiB
+    assert evaluation_batch(wide) == 534
 
 
 def test_the_exported_code_never_allocates_weights(monkeypatch):

@@ -18,7 +18,8 @@ from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
 from cnnviz.jobs import FINISHED, Run, config_label
-from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, check_batch, summarize
+from cnnviz.model import (LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, check_batch, evaluation_batch,
+                          summarize)
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
                                 format_hidden, link_over_cap, parse_hidden)
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
@@ -312,12 +313,13 @@ def _checkpoint_section() -> None:
         except DataError as error:
             st.error(tr_error(error), icon=":material/error:")
             return
-        _results(_evaluate_checkpoint(checkpoint.file_id, checkpoint.model, data), data, "ckpt")
+        _results(_evaluate_checkpoint(checkpoint.file_id, checkpoint.model, data, evaluation_batch(checkpoint.config)),
+                 data, "ckpt")
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _evaluate_checkpoint(file_id: str, _model, _data) -> EvalResult:
-    return evaluate(_model, _data.test_images, _data.test_labels)
+def _evaluate_checkpoint(file_id: str, _model, _data, batch_size: int) -> EvalResult:
+    return evaluate(_model, _data.test_images, _data.test_labels, batch_size=batch_size)
 
 
 def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
