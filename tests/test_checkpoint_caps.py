@@ -103,3 +103,13 @@ def test_the_upload_gets_the_checkpoints_error_on_the_page():
         app.file_uploader(key="train_ckpt").upload(name, data, "application/octet-stream").run()
         assert not app.exception and expected in app.error[0].value, name
         assert "Something went wrong" not in app.error[0].value
+
+
+def test_the_inspectors_upload_gets_the_checkpoints_error():
+    app = run_page("inspector", query={"src": "mnist", "i": "0"})
+    config = TINY.to_dict()
+    config["blocks"][0]["channels"] = 10**9
+    app.file_uploader(key="insp_ckpt").upload("huge.pt", checkpoint(model_config=config), "application/octet-stream").run()
+    assert not app.exception
+    assert any("model config is invalid" in e.value and "channels can be at most 256" in e.value for e in app.error)
+    assert not any("Something went wrong" in e.value for e in app.error)
