@@ -457,7 +457,7 @@ def load_checkpoint(data: bytes) -> tuple[nn.Module, ModelConfig, dict[str, Any]
         raise CheckpointError("error.checkpoint.no_marker")
     unknown = sorted(str(key)[:40] for key in payload if key not in CHECKPOINT_KEYS)
     info = {k: v for k, v in payload.items() if k != "state_dict"}
-    if unknown or _holds_tensor(info):
+    if unknown or not _plain_settings(info):
         raise CheckpointError("error.checkpoint.unknown_keys", names=", ".join(unknown[:4]) or "metrics")
     try:
         cfg = ModelConfig.from_dict(payload["model_config"])
@@ -499,13 +499,19 @@ def _check_archive(data: bytes) -> None:
                               maximum=LIMITS.max_checkpoint_pickle_bytes / 2**10)
 
 
-def _holds_tensor(value: Any) -> bool:
-    """Whether a checkpoint's settings hide a tensor (only its state_dict may hold any)."""
-    if isinstance(value, torch.Tensor):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_tensor(v) for v in value.values())
-    return isinstance(value, (list, tuple)) and any(_holds_tensor(v) for v in value)
+def _plain_settings(value: Any, most_depth: int = 32) -> bool:
+    """Whether a checkpoint's settings are plain values, nested at most ``most_depth`` deep, with no tensor (only its
+    state_dict may hold any). A loop, not recursion: a 1 MB pickle can nest lists a hundred thousand deep."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, torch.Tensor) or depth > most_depth:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
+    return True
 
 
 # --- command line ----------------------------------------------------------------------------

@@ -56,9 +56,18 @@ def test_a_huge_pickle_is_refused_before_unpickling():
         load_checkpoint(data)
 
 
+def nested(depth: int) -> list:
+    """[[[...]]] ``depth`` lists deep: deeper than any setting cnnviz saves."""
+    inner: list = []
+    for _ in range(depth):
+        inner = [inner]
+    return inner
+
+
 @pytest.mark.parametrize(("changes", "names"), [({"pad": torch.zeros(16, dtype=torch.uint8)}, "pad"),
                                                 ({"pad": 1, "extra": "x"}, "extra, pad"),
-                                                ({"metrics": {"pad": torch.zeros(4)}}, "metrics")])
+                                                ({"metrics": {"pad": torch.zeros(4)}}, "metrics"),
+                                                ({"metrics": {"deep": nested(40)}}, "metrics")])
 def test_only_cnnviz_keys_are_accepted(changes, names):
     with pytest.raises(CheckpointError, match=rf"holds data cnnviz does not save \({names}\)"):
         load_checkpoint(checkpoint(**changes))

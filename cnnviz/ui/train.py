@@ -330,7 +330,7 @@ def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
     with config, section("network"):
         st.subheader(tr("train.model"))
         _summary(replace(state, blocks=job.model_cfg.blocks, hidden=job.model_cfg.hidden,
-                         dropout=job.model_cfg.dropout), export=False)
+                         dropout=job.model_cfg.dropout, batch_size=job.train_cfg.batch_size), export=False)
     with main:
         _live_panels(run, state.watch, True)
         _evaluation(run, downloads=False)
