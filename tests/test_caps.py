@@ -94,6 +94,13 @@ def test_a_link_over_a_cap_shows_the_preset_and_says_so():
     assert state.model_config == NETWORK_PRESETS["four_conv"]
 
 
+def test_a_link_over_the_memory_cap_at_its_rounded_batch_lists_every_key():
+    wide = "_".join(["128.3.1.1.relu.1.none.1"] * 2)  # fits a batch of 256, not 512
+    state, ignored = TrainPageState.from_query({"b": wide, "fc": "16", "bs": "500"})
+    assert ignored == ["bs", "b", "fc"] and state.batch_size == 512
+    assert state.model_config == NETWORK_PRESETS["default"]
+
+
 def test_the_issues_link_is_answered_with_the_cap(monkeypatch):
     real_build = export.build_model
 

@@ -186,21 +186,26 @@ class TrainPageState(PageState):
         except CapError as error:
             return error
         except UserError:
-            return None
+            pass
         return None
 
-    def repaired(self) -> tuple[TrainPageState, list[str]]:
+    def rounded(self) -> tuple[TrainPageState, list[str]]:
+        """The batch size and subset moved to the nearest stops of their sliders, and the keys that moved."""
         notes = []
         state = self
-        if self.over_cap() is not None:  # a link's network over a cap is never built: the preset's is shown instead
-            network = self.with_preset(self.preset)
-            notes = [key for key, name in (("b", "blocks"), ("fc", "hidden"), ("do", "dropout"))
-                     if getattr(self, name) != getattr(network, name)]
-            state = network
         if state.batch_size not in BATCH_SIZES:
             state, notes = replace(state, batch_size=min(BATCH_SIZES, key=lambda b: abs(b - self.batch_size))), ["bs"]
         if state.subset not in SUBSETS:
             state, notes = replace(state, subset=min(SUBSETS, key=lambda n: abs(n - self.subset))), notes + ["n"]
+        return state, notes
+
+    def repaired(self) -> tuple[TrainPageState, list[str]]:
+        state, notes = self.rounded()
+        if state.over_cap() is not None:  # a link's network over a cap is never built: the preset's layers instead
+            preset = NETWORK_PRESETS[state.preset]
+            notes += [key for key, name in (("b", "blocks"), ("fc", "hidden"))
+                      if getattr(state, name) != getattr(preset, name)]
+            state = replace(state, blocks=preset.blocks, hidden=preset.hidden)
         return state, notes
 
     @property
@@ -224,4 +229,4 @@ def link_over_cap(params: dict[str, str]) -> CapError | None:
                 values[spec.name] = spec.codec.parse(params[spec.key])
             except (ValueError, TypeError, IndexError):
                 continue  # listed as ignored by from_query already
-    return replace(TrainPageState(**values).query_defaults(), **values).over_cap()
+    return replace(TrainPageState(**values).query_defaults(), **values).rounded()[0].over_cap()

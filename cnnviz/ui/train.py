@@ -341,7 +341,7 @@ def render() -> None:
     b = page_state.bind(PAGE, TrainPageState)
     page_header("train.title", "train.intro", sections=("network", "summary"))
     b.warn_ignored()
-    if {"b", "fc", "do"} & set(b.ignored):  # keys only the cap check ignores whole: say which cap
+    if {"b", "fc"} & set(b.ignored):  # keys only the cap check ignores whole: say which cap
         refusal = link_over_cap(b.query)
         if refusal is not None:
             st.error(tr("train.link_over_cap", preset=tr(f"train.preset.{b.state.preset}"), reason=tr_error(refusal)),
