@@ -1,15 +1,18 @@
 """Turn uploaded bytes into a float image in [0, 1], or a message a student can act on.
 
 Every Pillow mode is normalised to grayscale (H, W) or colour (H, W, 3) float32. Oversized
-images are refused from their header before any pixel is decoded (decompression bombs), and
-large ones are downscaled so a page stays responsive.
+images are refused from their header before any pixel is decoded (decompression bombs, and
+images whose pixels would need too many bytes), large ones are reduced as they decode so a
+page stays responsive, and at most ``MAX_DECODES`` decode at once.
 """
 from __future__ import annotations
 
 import io
 import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,8 +23,8 @@ from cnnviz.errors import UserError
 # a 50-megapixel camera photo is not.
 MAX_PIXELS = 64_000_000
 # Refuse anything whose decoded pixels would need more bytes than this, counted the way Pillow stores them (a JPEG at
-# the reduced scale it decodes to): a 7999x7999 RGBA PNG of zeros is 249 KB on disk and 256 MB decoded. 128 MB is a
-# 32-megapixel RGB PNG or a 128-megapixel JPEG; with two decodes at once, the server's share stays near 300 MB.
+# the reduced scale its draft mode decodes to): a 7999x7999 RGBA PNG of zeros is 249 KB on disk and 244 MB decoded.
+# 128 MB is a 33-megapixel RGB PNG; with two decodes at once, the server's share stays near 300 MB.
 MAX_DECODE_BYTES = 128 << 20
 MAX_DECODES = 2  # decodes running at once per server; the others wait for a slot
 DECODE_WAIT_SECONDS = 20.0  # how long an upload waits for a slot before it is told to try again
@@ -113,15 +116,15 @@ def decode_bytes(image: Image.Image) -> int:
     return image.width * image.height * per_pixel
 
 
-class _decode_slot:
-    """One of the server's ``MAX_DECODES`` decode slots, for a ``with`` block; an upload that waits more than
+@contextmanager
+def _decode_slot() -> Iterator[None]:
+    """Hold one of the server's ``MAX_DECODES`` decode slots; an upload that waits more than
     ``DECODE_WAIT_SECONDS`` for one is refused with a "busy, try again" message."""
-
-    def __enter__(self) -> None:
-        if not _DECODE_SLOTS.acquire(timeout=DECODE_WAIT_SECONDS):
-            raise ImageError("error.image.busy")
-
-    def __exit__(self, *exc_info) -> None:
+    if not _DECODE_SLOTS.acquire(timeout=DECODE_WAIT_SECONDS):
+        raise ImageError("error.image.busy")
+    try:
+        yield
+    finally:
         _DECODE_SLOTS.release()
 
 
