@@ -29,7 +29,7 @@ class ModelLimits:
     max_params: int = 20_000_000
     max_macs: int = 300_000_000  # multiply-accumulates for one image: the four-conv net needs 11M
     # Every layer's float32 output for one batch, kept for the backward pass (estimate_activation_bytes). The
-    # four-conv net's batch of 512 needs about 220 MB.
+    # four-conv net's batch of 512 needs about 210 MB.
     max_activation_bytes: int = 1 << 30
     # Uncompressed bytes of a checkpoint's archive: max_params float32 weights, plus room for BatchNorm's buffers and
     # the archive's own records. A deflated archive of zeros unpacks at 1000:1, so its size on disk says nothing.
@@ -100,7 +100,8 @@ class ModelConfig:
         return cfg
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad value, including layers that shrink the image to nothing."""
+        """Raise ValueError naming the first bad value, including layers that shrink the image to nothing, or
+        CapError naming the cap (``LIMITS``) the network is over. Arithmetic only: nothing is built."""
         if not 1 <= len(self.blocks) <= 4:
             raise UserError("error.model.block_count", count=len(self.blocks))
         if not isinstance(self.hidden, tuple):
@@ -116,7 +117,7 @@ class ModelConfig:
                 raise UserError("error.int_at_least", name=name, minimum=low, value=value)
         if self.input_size > LIMITS.max_input_size:
             raise CapError("error.int_at_most", name="input_size", maximum=LIMITS.max_input_size,
-                            value=self.input_size)
+                           value=self.input_size)
         if not 0.0 <= float(self.dropout) < 1.0:
             raise UserError("error.model.dropout", dropout=self.dropout)
         for index, block in enumerate(self.blocks, start=1):
@@ -128,7 +129,7 @@ class ModelConfig:
             for name, high in (("channels", LIMITS.max_channels), ("kernel_size", LIMITS.max_kernel_size)):
                 if getattr(block, name) > high:
                     raise CapError("error.model.block", index=index,
-                                    reason=Text("error.int_at_most", name=name, maximum=high, value=getattr(block, name)))
+                                   reason=Text("error.int_at_most", name=name, maximum=high, value=getattr(block, name)))
             if block.activation not in LAYER_ACTIVATIONS:
                 raise UserError("error.model.block", index=index, reason=Text("error.model.activation", options=LAYER_ACTIVATIONS,
                                                                               value=block.activation))
@@ -240,7 +241,7 @@ def check_batch(cfg: ModelConfig, batch_size: int) -> None:
     needed = estimate_activation_bytes(cfg, batch_size)
     if needed > LIMITS.max_activation_bytes:
         raise CapError("error.model.memory_cap", batch=batch_size, megabytes=needed / 2**20,
-                        maximum=LIMITS.max_activation_bytes / 2**20)
+                       maximum=LIMITS.max_activation_bytes / 2**20)
 
 
 def evaluation_batch(cfg: ModelConfig, most: int = 1000) -> int:
