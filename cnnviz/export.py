@@ -199,7 +199,8 @@ def pytorch_code(model_cfg: ModelConfig, train_cfg: TrainConfig, *, label: str =
     Raises:
         ValueError: the config cannot be built (from ``ModelConfig.validate``).
     """
-    model = build_model(model_cfg)
+    with torch.device("meta"):  # the layers' reprs and shapes, without allocating or initialising any weight
+        model = build_model(model_cfg)
     return _TEMPLATE.format(
         label=label or "exported network", params=sum(p.numel() for p in model.parameters()), mean=MEAN, std=STD,
         features=_layers(model.features), classifier=_layers(model.classifier), epochs=train_cfg.epochs,

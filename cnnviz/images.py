@@ -1,14 +1,18 @@
 """Turn uploaded bytes into a float image in [0, 1], or a message a student can act on.
 
 Every Pillow mode is normalised to grayscale (H, W) or colour (H, W, 3) float32. Oversized
-images are refused from their header before any pixel is decoded (decompression bombs), and
-large ones are downscaled so a page stays responsive.
+images are refused from their header before any pixel is decoded (decompression bombs, and
+images whose pixels would need too many bytes), large ones are reduced as they decode so a
+page stays responsive, and at most ``MAX_DECODES`` decode at once.
 """
 from __future__ import annotations
 
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,6 +22,13 @@ from cnnviz.errors import UserError
 # Refuse anything declaring more pixels than this before decoding: 20000x20000 is a bomb,
 # a 50-megapixel camera photo is not.
 MAX_PIXELS = 64_000_000
+# Refuse anything whose decoded pixels would need more bytes than this, counted the way Pillow stores them (a JPEG at
+# the reduced scale its draft mode decodes to): a 7999x7999 RGBA PNG of zeros is 249 KB on disk and 244 MB decoded.
+# 128 MB is a 33-megapixel RGB PNG; with two decodes at once, the server's share stays near 300 MB.
+MAX_DECODE_BYTES = 128 << 20
+MAX_DECODES = 2  # decodes running at once per server; the others wait for a slot
+DECODE_WAIT_SECONDS = 20.0  # how long an upload waits for a slot before it is told to try again
+_DECODE_SLOTS = threading.BoundedSemaphore(MAX_DECODES)
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
@@ -78,9 +89,13 @@ def load_image_info(data: bytes, *, max_side: int = 1024) -> LoadedImage:
             if image.format == "JPEG":
                 # Let the JPEG decoder skip detail we would throw away when downscaling.
                 image.draft("RGB" if image.mode in ("RGB", "YCbCr", "CMYK") else image.mode, (max_side, max_side))
-            image.load()
+            needed = decode_bytes(image)
+            if needed > MAX_DECODE_BYTES:
+                raise ImageError("error.image.too_many_bytes", width=width, height=height, mode=image.mode,
+                                 megabytes=needed / 2**20, maximum=MAX_DECODE_BYTES / 2**20)
             fmt = image.format
-            image = ImageOps.exif_transpose(image)
+            with _decode_slot():
+                return _decode(image, max_side, (width, height), fmt, frames)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -90,12 +105,52 @@ def load_image_info(data: bytes, *, max_side: int = 1024) -> LoadedImage:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError("error.image.damaged", error=str(error)) from error
 
+
+def decode_bytes(image: Image.Image) -> int:
+    """Bytes Pillow will hold for ``image``'s decoded pixels: one, two or four per pixel for a single band (by its
+    depth), four for any image of several bands (Pillow keeps RGB as RGBX)."""
+    if len(image.getbands()) > 1:
+        per_pixel = 4
+    else:
+        per_pixel = {"I": 4, "F": 4}.get(image.mode, 2 if image.mode.startswith("I;16") else 1)
+    return image.width * image.height * per_pixel
+
+
+@contextmanager
+def _decode_slot() -> Iterator[None]:
+    """Hold one of the server's ``MAX_DECODES`` decode slots; an upload that waits more than
+    ``DECODE_WAIT_SECONDS`` for one is refused with a "busy, try again" message."""
+    if not _DECODE_SLOTS.acquire(timeout=DECODE_WAIT_SECONDS):
+        raise ImageError("error.image.busy")
+    try:
+        yield
+    finally:
+        _DECODE_SLOTS.release()
+
+
+def _decode(image: Image.Image, max_side: int, original_size: tuple[int, int], fmt: str, frames: int) -> LoadedImage:
+    """Decode ``image``, shrink it in its own mode, then make the float pixels: the float array of a large image
+    never exists at full size."""
+    image.load()
+    image = ImageOps.exif_transpose(_shrink(image, max_side))
     pixels = _to_float(image)
     longest = max(pixels.shape[:2])
-    downscaled = longest > max_side
-    if downscaled:
+    downscaled = longest > max_side or max(original_size) > max_side
+    if longest > max_side:
         pixels = downscale(pixels, max_side)
-    return LoadedImage(pixels, (width, height), downscaled, fmt, frames)
+    return LoadedImage(pixels, original_size, downscaled, fmt, frames)
+
+
+def _shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """``image`` reduced by a whole factor (box averages), its longer side still at least ``max_side``: the float
+    conversion and the Lanczos resize then see under 4 x max_side² pixels. Pillow cannot reduce palette, 1-bit and
+    16-bit images; those are sampled, as Pillow's own resize samples palette images."""
+    factor = max(image.size) // max_side
+    if factor < 2:
+        return image
+    if image.mode in ("1", "P") or image.mode.startswith("I;16"):
+        return image.resize((max(1, image.width // factor), max(1, image.height // factor)), Image.Resampling.NEAREST)
+    return image.reduce(factor)
 
 
 def _to_float(image: Image.Image) -> np.ndarray:

@@ -1,6 +1,7 @@
 """A configurable MNIST CNN: config dataclasses, the nn.Module, and an analytic layer summary."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,6 +12,38 @@ from cnnviz.errors import Text, UserError
 from cnnviz.geometry import POOL_KINDS, Layer
 
 LAYER_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")  # what a conv block may apply after its convolution
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What one network may cost the server: every config (page, link, checkpoint, command line) is checked
+    against these before anything is built. They are MNIST-sized: the largest preset, the four-conv net, is far
+    inside each one, and a network over one is refused with a message that names it."""
+
+    max_channels: int = 256  # output channels of a conv block: the Train page's widest; the presets use at most 128
+    max_kernel_size: int = 9  # conv kernel side: the page's largest; a 28x28 digit gains nothing from wider
+    max_hidden_width: int = 4096  # hidden FC width: the page's widest; the four-conv net's first is 1024
+    max_input_size: int = 64  # input side: MNIST digits are 28, this leaves room for padded or upscaled ones
+    # Trainable parameters: 20M float32 weights are 80 MB, about 320 MB with gradients and Adam's two moments. The
+    # four-conv net has 2.3M; the link that built 888M of them took the server from 0.9 to 4.1 GB.
+    max_params: int = 20_000_000
+    max_macs: int = 300_000_000  # multiply-accumulates for one image: the four-conv net needs 11M
+    # Every layer's float32 output for one batch, kept for the backward pass (estimate_activation_bytes). The
+    # four-conv net's batch of 512 needs about 210 MB.
+    max_activation_bytes: int = 1 << 30
+    # Uncompressed bytes of a checkpoint's archive: max_params float32 weights, plus room for BatchNorm's buffers and
+    # the archive's own records. A deflated archive of zeros unpacks at 1000:1, so its size on disk says nothing.
+    max_checkpoint_bytes: int = 4 * 20_000_000 + (8 << 20)
+    # Uncompressed bytes of a checkpoint's pickle (its configs, metrics and the weights' names): a real one's is a few
+    # KB, and unpickled Python objects take many times their pickled size.
+    max_checkpoint_pickle_bytes: int = 1 << 20
+
+
+LIMITS = ModelLimits()
+
+
+class CapError(UserError):
+    """A config over one of the server's caps (``LIMITS``): well formed, but too big to build here (a ValueError)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +100,8 @@ class ModelConfig:
         return cfg
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad value, including layers that shrink the image to nothing."""
+        """Raise ValueError naming the first bad value, including layers that shrink the image to nothing, or
+        CapError naming the cap (``LIMITS``) the network is over. Arithmetic only: nothing is built."""
         if not 1 <= len(self.blocks) <= 4:
             raise UserError("error.model.block_count", count=len(self.blocks))
         if not isinstance(self.hidden, tuple):
@@ -75,10 +109,15 @@ class ModelConfig:
         for index, width in enumerate(self.hidden, start=1):
             if not isinstance(width, int) or isinstance(width, bool) or width < 1:
                 raise UserError("error.model.hidden", index=index, value=width)
+            if width > LIMITS.max_hidden_width:
+                raise CapError("error.model.hidden_cap", index=index, value=width, maximum=LIMITS.max_hidden_width)
         for name, value, low in (("in_channels", self.in_channels, 1),
                                  ("input_size", self.input_size, 1), ("num_classes", self.num_classes, 2)):
             if not isinstance(value, int) or value < low:
                 raise UserError("error.int_at_least", name=name, minimum=low, value=value)
+        if self.input_size > LIMITS.max_input_size:
+            raise CapError("error.int_at_most", name="input_size", maximum=LIMITS.max_input_size,
+                           value=self.input_size)
         if not 0.0 <= float(self.dropout) < 1.0:
             raise UserError("error.model.dropout", dropout=self.dropout)
         for index, block in enumerate(self.blocks, start=1):
@@ -87,6 +126,10 @@ class ModelConfig:
                 if not isinstance(value, int) or isinstance(value, bool) or value < low:
                     raise UserError("error.model.block", index=index,
                                     reason=Text("error.int_at_least", name=name, minimum=low, value=value))
+            for name, high in (("channels", LIMITS.max_channels), ("kernel_size", LIMITS.max_kernel_size)):
+                if getattr(block, name) > high:
+                    raise CapError("error.model.block", index=index,
+                                   reason=Text("error.int_at_most", name=name, maximum=high, value=getattr(block, name)))
             if block.activation not in LAYER_ACTIVATIONS:
                 raise UserError("error.model.block", index=index, reason=Text("error.model.activation", options=LAYER_ACTIVATIONS,
                                                                               value=block.activation))
@@ -96,7 +139,12 @@ class ModelConfig:
             if not isinstance(block.pool_first, bool):
                 raise UserError("error.model.block", index=index,
                                 reason=Text("error.model.pool_first", value=block.pool_first))
-        feature_shapes(self)
+        rows = _rows(self)  # arithmetic only: nothing is built, however large the config
+        params, macs = sum(row.params for row in rows), sum(row.macs for row in rows)
+        if params > LIMITS.max_params:
+            raise CapError("error.model.params_cap", params=params, maximum=LIMITS.max_params)
+        if macs > LIMITS.max_macs:
+            raise CapError("error.model.macs_cap", macs=macs / 1e6, maximum=LIMITS.max_macs / 1e6)
 
 
 def hidden_widths(hidden: Any) -> Any:
@@ -148,6 +196,11 @@ def feature_shapes(cfg: ModelConfig) -> list[tuple[int, int, int]]:
 def summarize(cfg: ModelConfig) -> list[LayerSummary]:
     """Per-layer output shape, parameter count and MACs, computed from the config alone."""
     cfg.validate()
+    return _rows(cfg)
+
+
+def _rows(cfg: ModelConfig) -> list[LayerSummary]:
+    """``summarize`` for a config whose fields are checked; raises UserError for a stack that shrinks to nothing."""
     rows: list[LayerSummary] = []
     channels, size = cfg.in_channels, cfg.input_size
     for index, block in enumerate(cfg.blocks, start=1):
@@ -171,6 +224,33 @@ def summarize(cfg: ModelConfig) -> list[LayerSummary]:
         rows.append(LayerSummary(f"fc{index}", (width,), width * (features + 1), width * features))
         features = width
     return rows
+
+
+def estimate_activation_bytes(cfg: ModelConfig, batch_size: int) -> int:
+    """Bytes of float32 layer outputs that training on batches of ``batch_size`` keeps for the backward pass.
+
+    Each layer's output counts twice: autograd keeps it (or the activation's, of the same size) for the backward,
+    which then makes a gradient of the same size. An estimate, computed from the config alone.
+    """
+    elements = sum(math.prod(row.output_shape) for row in summarize(cfg))
+    return 2 * 4 * batch_size * elements
+
+
+def check_batch(cfg: ModelConfig, batch_size: int) -> None:
+    """Raise CapError when training ``cfg`` on batches of ``batch_size`` would need more than the cap's memory."""
+    needed = estimate_activation_bytes(cfg, batch_size)
+    if needed > LIMITS.max_activation_bytes:
+        raise CapError("error.model.memory_cap", batch=batch_size, megabytes=needed / 2**20,
+                       maximum=LIMITS.max_activation_bytes / 2**20)
+
+
+def evaluation_batch(cfg: ModelConfig, most: int = 1000) -> int:
+    """The largest batch, up to ``most``, whose forward pass without gradients keeps within the activation cap.
+
+    Training checks its own batch (``check_batch``); an evaluation of 10,000 test digits picks its batch here, so a
+    network allowed at a batch of 16 is not then run on 1000 images at once."""
+    per_image = estimate_activation_bytes(cfg, 1) // 2  # no backward: each output once
+    return max(1, min(most, LIMITS.max_activation_bytes // per_image))
 
 
 def _activation(name: str) -> nn.Module:

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import zipfile
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,12 +26,14 @@ from torch import nn
 
 from cnnviz.data import Mnist, load_mnist
 from cnnviz.errors import Join, Text, UserError
-from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, ModelConfig, build_model, preset
+from cnnviz.model import (DEFAULT_PRESET, LIMITS, NETWORK_PRESETS, ModelConfig, build_model, check_batch,
+                          evaluation_batch, preset)
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CHECKPOINT_FORMAT = "cnnviz-checkpoint-v1"
+CHECKPOINT_KEYS = ("format", "state_dict", "model_config", "train_config", "metrics")  # what save_checkpoint writes
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,14 @@ class TrainConfig:
             raise UserError("error.train.weight_decay", weight_decay=self.weight_decay)
         if not isinstance(self.cuda_graphs, bool):
             raise UserError("error.one_of", name="cuda_graphs", options=(True, False), value=self.cuda_graphs)
+
+
+def validate_run(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    """Raise UserError naming the first bad value of either config, or the cap (``cnnviz.model.LIMITS``) a run of
+    them would exceed: the activation memory depends on both, the network and its batch size."""
+    model_cfg.validate()
+    train_cfg.validate()
+    check_batch(model_cfg, train_cfg.batch_size)
 
 
 # The tutorials' own training for the presets that come from one: what the Train page and ``--recipe`` start from.
@@ -265,8 +276,7 @@ def iter_training(
     A NaN or infinite loss ends the run with a "diverged" record. Setting ``stop`` ends it after the
     current step. Pass ``model`` (built from ``model_cfg``) to keep a reference for live inspection.
     """
-    model_cfg.validate()
-    train_cfg.validate()
+    validate_run(model_cfg, train_cfg)
     torch.manual_seed(train_cfg.seed)
     device = pick_device(train_cfg.device)
     if model is None:
@@ -284,6 +294,7 @@ def iter_training(
     scheduler = _scheduler(optimizer, train_cfg, total_steps)
     shuffle = torch.Generator().manual_seed(train_cfg.seed)
     slice_images, slice_labels = test_images[: train_cfg.eval_slice], test_labels[: train_cfg.eval_slice]
+    eval_batch = evaluation_batch(model_cfg)
 
     began = time.perf_counter()
     forward = _step_forward(model, images[: train_cfg.batch_size], labels[: train_cfg.batch_size], train_cfg)
@@ -327,13 +338,13 @@ def iter_training(
                     return
             read_at = elapsed
             if evaluates:
-                result = evaluate(model, slice_images, slice_labels)
+                result = evaluate(model, slice_images, slice_labels, batch_size=eval_batch)
                 model.train()
                 yield Metrics("eval", step=step, total_steps=total_steps, epoch=step / steps_per_epoch,
                               elapsed=elapsed, samples_per_second=seen / elapsed,
                               eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss,
                               test_accuracy=result.accuracy)
-        result = evaluate(model, test_images, test_labels)
+        result = evaluate(model, test_images, test_labels, batch_size=eval_batch)
         yield Metrics("epoch", step=step, total_steps=total_steps, epoch=float(epoch + 1), elapsed=elapsed,
                       samples_per_second=seen / elapsed if elapsed else None,
                       eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss,
@@ -456,37 +467,79 @@ def save_checkpoint(model: nn.Module, model_cfg: ModelConfig, train_cfg: TrainCo
 def load_checkpoint(data: bytes) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
     """Rebuild a model from ``save_checkpoint`` bytes, safely (weights only, on the CPU).
 
+    Nothing is unpacked before the archive's uncompressed sizes pass the caps (``cnnviz.model.LIMITS``), and
+    nothing is built before the config does.
+
     Returns:
         (model in eval mode, its ModelConfig, the whole checkpoint dict without the state_dict).
 
     Raises:
-        CheckpointError: not a torch file, not a cnnviz checkpoint, or weights that do not fit the config.
+        CheckpointError: not a torch file, not a cnnviz checkpoint, over a cap, or weights that do not fit the config.
     """
+    _check_archive(data)
     try:
         payload = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as error:  # torch raises many types for foreign bytes
         raise CheckpointError("error.checkpoint.not_torch", kind=type(error).__name__) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError("error.checkpoint.no_marker")
+    unknown = sorted(str(key)[:40] for key in payload if key not in CHECKPOINT_KEYS)
+    info = {k: v for k, v in payload.items() if k != "state_dict"}
+    if unknown or not _plain_settings(info):
+        raise CheckpointError("error.checkpoint.unknown_keys", names=", ".join(unknown[:4]) or "metrics")
     try:
         cfg = ModelConfig.from_dict(payload["model_config"])
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError("error.checkpoint.bad_config", reason=error if isinstance(error, UserError) else str(error)) from None
-    model = build_model(cfg)
     state = payload.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError("error.checkpoint.no_weights")
-    expected = model.state_dict()
+    with torch.device("meta"):  # the expected names and shapes, before any weight is allocated
+        expected = build_model(cfg).state_dict()
     missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    unexpected = sorted(str(k)[:40] for k in set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state)
+                   if not isinstance(state[k], torch.Tensor) or tuple(expected[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
         parts = [Text(f"error.checkpoint.{kind}", names=", ".join(names[:4]))
                  for kind, names in (("missing", missing), ("unexpected", unexpected), ("wrong_shape", wrong)) if names]
         raise CheckpointError("error.checkpoint.weights_mismatch", parts=Join(parts))
+    model = build_model(cfg)
     model.load_state_dict(state)
     model.eval()
-    return model, cfg, {k: v for k, v in payload.items() if k != "state_dict"}
+    return model, cfg, info
+
+
+def _check_archive(data: bytes) -> None:
+    """Refuse bytes that are not a zip archive (what ``torch.save`` writes), or whose entries would unpack to more
+    than the caps: the sizes come from the archive's directory, before anything is decompressed."""
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise CheckpointError("error.checkpoint.not_torch", kind=type(error).__name__) from None
+    total = sum(entry.file_size for entry in entries)
+    if total > LIMITS.max_checkpoint_bytes:
+        raise CheckpointError("error.checkpoint.too_large", megabytes=total / 2**20,
+                              maximum=LIMITS.max_checkpoint_bytes / 2**20)
+    pickled = sum(entry.file_size for entry in entries if entry.filename.endswith(".pkl"))
+    if pickled > LIMITS.max_checkpoint_pickle_bytes:
+        raise CheckpointError("error.checkpoint.settings_too_large", kilobytes=pickled / 2**10,
+                              maximum=LIMITS.max_checkpoint_pickle_bytes / 2**10)
+
+
+def _plain_settings(value: Any, most_depth: int = 32) -> bool:
+    """Whether a checkpoint's settings are plain values, nested at most ``most_depth`` deep, with no tensor (only its
+    state_dict may hold any). A loop, not recursion: a 1 MB pickle can nest lists a hundred thousand deep."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, torch.Tensor) or depth > most_depth:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
+    return True
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -527,7 +580,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             cuda_graphs=args.cuda_graphs)
     if args.dry_run:
         train_cfg = replace(train_cfg, subset=256, batch_size=128, epochs=1)
-    train_cfg.validate()
+    try:
+        validate_run(model_cfg, train_cfg)
+    except UserError as error:
+        parser.error(str(error))
     data = load_mnist()
     model = build_model(model_cfg, seed=train_cfg.seed)
     log = sys.stderr if args.json else sys.stdout

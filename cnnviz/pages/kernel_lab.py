@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from cnnviz import kernels, ops, pipeline
 from cnnviz.cache import LruCache
+from cnnviz.errors import Text, UserError
 from cnnviz.figures import DISPLAY_MODES, auto_display
 from cnnviz.geometry import POOL_KINDS, Geometry, Pooling
 from cnnviz.images import downscale
@@ -213,7 +215,8 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
     ``bank_cache`` keeps the filter bank's small ones (a few hundred kB each, where a big image's are megabytes).
 
     Raises:
-        ValueError: the settings cannot work (from ``cnnviz.ops``), saying what to change.
+        ValueError: the settings cannot work (from ``cnnviz.ops``), or weights so large that a map overflows to
+            infinity, saying what to change.
     """
     kernel = state.kernel_array()
     cfg = state.lab_config
@@ -236,7 +239,8 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
     depends.update({f"partial{c}": _digest(conv_key, c) for c in range(3)})
 
     def value_range(values: np.ndarray) -> tuple[float, float, float]:
-        return float(values.min()), float(values.max()), float(values.mean())
+        # The mean in float64: float32 sums of large finite values overflow where the values themselves do not.
+        return float(values.min()), float(values.max()), float(values.mean(dtype=np.float64))
 
     # A map's range changes only with what it depends on: a bias change rescans two maps, not six million values.
     ranges = {}
@@ -247,6 +251,9 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
             ranges[name] = bank_cache.get(("range", depends[name]), lambda v=values: value_range(v))
         else:
             ranges[name] = value_range(values)
+    for name in ("conv", "activation", "pool"):  # a partial map overflows only where the sum does too
+        if name in ranges and not all(math.isfinite(value) for value in ranges[name][:2]):
+            raise UserError("error.lab.overflow", stage=Text(f"kl.stage.{name}"))
     displays = {name: "clip" if name == "input" else (auto_display(ranges[name]) if state.display == "auto"
                                                       else state.display) for name in maps}
     keys = {name: f"{name}|{depends[name]}|{displays[name]}" for name in maps}

@@ -18,8 +18,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cnnviz.model import DEFAULT_PRESET, LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, ModelConfig
-from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, preset_recipe
+from cnnviz.errors import UserError
+from cnnviz.model import (DEFAULT_PRESET, LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, CapError, ConvBlock,
+                          ModelConfig)
+from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, preset_recipe, validate_run
 from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec, PageState
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)  # the batch-size slider's stops
@@ -182,13 +184,34 @@ class TrainPageState(PageState):
         return replace(self.with_preset(name), optimizer=recipe.optimizer, lr=recipe.lr, schedule=recipe.schedule,
                        batch_size=recipe.batch_size, epochs=recipe.epochs)
 
-    def repaired(self) -> tuple[TrainPageState, list[str]]:
+    def over_cap(self) -> CapError | None:
+        """Why a run of this network and batch would exceed the server's caps (``cnnviz.model.LIMITS``), or None.
+        Other invalid networks (one that shrinks the digit to nothing) are left for the page to explain."""
+        try:
+            validate_run(self.model_config, self.train_config)
+        except CapError as error:
+            return error
+        except UserError:
+            pass
+        return None
+
+    def rounded(self) -> tuple[TrainPageState, list[str]]:
+        """The batch size and subset moved to the nearest stops of their sliders, and the keys that moved."""
         notes = []
         state = self
         if state.batch_size not in BATCH_SIZES:
             state, notes = replace(state, batch_size=min(BATCH_SIZES, key=lambda b: abs(b - self.batch_size))), ["bs"]
         if state.subset not in SUBSETS:
             state, notes = replace(state, subset=min(SUBSETS, key=lambda n: abs(n - self.subset))), notes + ["n"]
+        return state, notes
+
+    def repaired(self) -> tuple[TrainPageState, list[str]]:
+        state, notes = self.rounded()
+        if state.over_cap() is not None:  # a link's network over a cap is never built: the preset's layers instead
+            preset = NETWORK_PRESETS[state.preset]
+            notes += [key for key, name in (("b", "blocks"), ("fc", "hidden"))
+                      if getattr(state, name) != getattr(preset, name)]
+            state = replace(state, blocks=preset.blocks, hidden=preset.hidden)
         return state, notes
 
     @property
@@ -200,3 +223,16 @@ class TrainPageState(PageState):
         return TrainConfig(optimizer=self.optimizer, lr=self.lr, schedule=self.schedule, batch_size=self.batch_size,
                            epochs=self.epochs, subset=self.subset, seed=self.seed, device=self.device,
                            eval_every=50 if self.subset and self.subset < 10_000 else 100)
+
+
+def link_over_cap(params: dict[str, str]) -> CapError | None:
+    """Why the network a link describes is over a cap, or None: ``TrainPageState.from_query`` shows the preset's
+    network in its place and lists the keys it ignored, and the page says which cap with this."""
+    values = {}
+    for spec in TrainPageState.FIELDS:
+        if spec.key in params:
+            try:
+                values[spec.name] = spec.codec.parse(params[spec.key])
+            except (ValueError, TypeError, IndexError):
+                continue  # listed as ignored by from_query already
+    return replace(TrainPageState(**values).query_defaults(), **values).rounded()[0].over_cap()

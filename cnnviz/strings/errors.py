@@ -42,6 +42,10 @@ EN = {
     "error.image.bomb": "This image declares far more pixels than it could hold (a decompression bomb). Upload a normal photo or PNG.",
     "error.image.unidentified": "This file is not an image cnnviz can read. Upload a PNG, JPEG, WebP, BMP, GIF or TIFF file.",
     "error.image.damaged": "This image file is damaged or incomplete ({error}). Download or export it again and re-upload.",
+    "error.image.too_many_bytes": "This {width}x{height} {mode} image would need {megabytes:,.0f} MB to decode, more than cnnviz decodes at once ({maximum:,.0f} MB, the server's cap). Resize it, or save it as JPEG, and upload it again.",
+    "error.image.busy": "The server is busy decoding other uploads. Wait a few seconds and upload the image again.",
+    # cnnviz.pages.kernel_lab
+    "error.lab.overflow": "the kernel's weights are so large that the {stage} map overflows to infinity (32-bit floats stop near 3.4e38). Make the weights smaller, or press Reset to start again",
     # cnnviz.train
     "error.train.lr": "lr must be a positive number, got lr={lr!r}",
     "error.train.weight_decay": "weight_decay cannot be negative, got weight_decay={weight_decay!r}",
@@ -54,6 +58,9 @@ EN = {
     "error.checkpoint.missing": "missing {names}",
     "error.checkpoint.unexpected": "unexpected {names}",
     "error.checkpoint.wrong_shape": "wrong shape for {names}",
+    "error.checkpoint.too_large": "This checkpoint unpacks to {megabytes:,.0f} MB, more than the largest network cnnviz trains needs ({maximum:,.0f} MB, the server's cap), so it was not opened. Use a checkpoint saved on the Train page.",
+    "error.checkpoint.settings_too_large": "This checkpoint's settings unpack to {kilobytes:,.0f} KB, more than cnnviz reads ({maximum:,.0f} KB, the server's cap), so it was not opened. Use a checkpoint saved on the Train page.",
+    "error.checkpoint.unknown_keys": "This checkpoint holds data cnnviz does not save ({names}), so it was not loaded. Use a checkpoint saved on the Train page.",
     # cnnviz.model
     "error.model.no_blocks": "a model config needs a list of blocks, got {data!r:.200}",
     "error.model.block_count": "the network needs 1 to 4 conv blocks, got {count}",
@@ -71,6 +78,12 @@ EN = {
     "error.worker.signal": "The training process crashed ({signal}). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.worker.exited": "The training process ended unexpectedly (exit code {code}). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.model.shrinks": "block {index} shrinks the {size}x{size} input to nothing ({reason}). Use fewer blocks, more padding, a smaller kernel, stride or pooling",
+    # cnnviz.model.ModelLimits: what one network may cost the server
+    "error.int_at_most": "{name} can be at most {maximum} (the server's cap), got {name}={value!r}",
+    "error.model.hidden_cap": "hidden FC layer {index} can be at most {maximum} wide (the server's cap), got {value!r}",
+    "error.model.params_cap": "this network has {params:,} parameters, over the server's cap of {maximum:,}. Make the hidden layers narrower, or pool earlier so the first FC layer gets fewer inputs",
+    "error.model.macs_cap": "this network needs {macs:,.0f} million multiply-accumulates per image, over the server's cap of {maximum:,.0f} million. Use fewer channels, smaller kernels, or pool earlier",
+    "error.model.memory_cap": "training this network on batches of {batch} needs about {megabytes:,.0f} MB for its layers' outputs, over the server's cap of {maximum:,.0f} MB. Choose a smaller batch, fewer channels, or pool earlier",
     # cnnviz.data
     "error.data.rebuild_hint": "Run `python scripts/build_mnist_assets.py` to rebuild the bundled MNIST files",
     "error.data.missing": "MNIST file {name} is missing from {folder}. {hint}.",
@@ -138,6 +151,10 @@ ZH = {
     "error.image.bomb": "这张图片声明的像素数远超文件实际能容纳的数量（解压炸弹）。请上传普通的照片或 PNG。",
     "error.image.unidentified": "cnnviz 无法读取这个文件。请上传 PNG、JPEG、WebP、BMP、GIF 或 TIFF 文件。",
     "error.image.damaged": "这个图片文件已损坏或不完整（{error}）。请重新下载或导出后再上传。",
+    "error.image.too_many_bytes": "这张 {width}x{height} 的 {mode} 图片解码需要 {megabytes:,.0f} MB 内存，超过了 cnnviz 一次解码的上限（{maximum:,.0f} MB，服务器的上限）。请缩小图片，或另存为 JPEG，再上传。",
+    "error.image.busy": "服务器正在解码其他上传的图片。请等几秒钟再上传这张图片。",
+    # cnnviz.pages.kernel_lab
+    "error.lab.overflow": "卷积核的权重太大，{stage}结果溢出成了无穷大（32 位浮点数最大约为 3.4e38）。请把权重调小，或按“重置”重新开始",
     # cnnviz.train
     "error.train.lr": "学习率必须是正数，当前 lr={lr!r}",
     "error.train.weight_decay": "权重衰减不能为负数，当前 weight_decay={weight_decay!r}",
@@ -150,6 +167,9 @@ ZH = {
     "error.checkpoint.missing": "缺少 {names}",
     "error.checkpoint.unexpected": "多出 {names}",
     "error.checkpoint.wrong_shape": "形状不对：{names}",
+    "error.checkpoint.too_large": "这个检查点解压后有 {megabytes:,.0f} MB，超过了 cnnviz 能训练的最大网络所需的大小（{maximum:,.0f} MB，服务器的上限），因此没有打开它。请使用在“在 MNIST 上训练”页面保存的检查点。",
+    "error.checkpoint.settings_too_large": "这个检查点的设置部分解压后有 {kilobytes:,.0f} KB，超过了 cnnviz 读取的上限（{maximum:,.0f} KB，服务器的上限），因此没有打开它。请使用在“在 MNIST 上训练”页面保存的检查点。",
+    "error.checkpoint.unknown_keys": "这个检查点含有 cnnviz 不会保存的数据（{names}），因此没有加载它。请使用在“在 MNIST 上训练”页面保存的检查点。",
     # cnnviz.model
     "error.model.no_blocks": "模型配置需要一个卷积块列表，当前为 {data!r:.200}",
     "error.model.block_count": "网络需要 1 到 4 个卷积块，当前为 {count} 个",
@@ -167,6 +187,12 @@ ZH = {
     "error.worker.signal": "训练进程崩溃了（{signal}）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
     "error.worker.exited": "训练进程意外结束（退出码 {code}）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
     "error.model.shrinks": "卷积块 {index} 把 {size}x{size} 的输入缩得一点不剩（{reason}）。请减少卷积块，增加填充，或减小卷积核、步长或池化窗口",
+    # cnnviz.model.ModelLimits
+    "error.int_at_most": "{name} 最大为 {maximum}（服务器的上限），当前 {name}={value!r}",
+    "error.model.hidden_cap": "第 {index} 个全连接隐藏层的宽度最大为 {maximum}（服务器的上限），当前为 {value!r}",
+    "error.model.params_cap": "这个网络有 {params:,} 个参数，超过了服务器的上限 {maximum:,}。请把隐藏层变窄，或更早池化，让第一个全连接层的输入少一些",
+    "error.model.macs_cap": "这个网络每张图片需要 {macs:,.0f} 百万次乘加运算，超过了服务器的上限 {maximum:,.0f} 百万次。请减少通道数、减小卷积核，或更早池化",
+    "error.model.memory_cap": "以每批 {batch} 张图片训练这个网络，各层输出约需 {megabytes:,.0f} MB 内存，超过了服务器的上限 {maximum:,.0f} MB。请选择更小的批大小、更少的通道，或更早池化",
     # cnnviz.data
     "error.data.rebuild_hint": "运行 `python scripts/build_mnist_assets.py` 重新生成内置的 MNIST 文件",
     "error.data.missing": "{folder} 中缺少 MNIST 文件 {name}。{hint}。",

@@ -31,6 +31,7 @@ class PageBinding(Generic[State]):
     def __init__(self, page: str, cls: type[State]):
         self.page, self.cls = page, cls
         params = {key: st.query_params[key] for key in st.query_params.keys() if key in field_names(cls)}
+        self.query = params  # the URL's settings for this page, as read
         stored = st.session_state.get(_STATE + page)
         reseed = st.session_state.pop(_RESEED + page, False)
         if stored is not None and (not params or params == st.session_state.get(_URL + page)):

@@ -18,9 +18,10 @@ from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
 from cnnviz.jobs import FINISHED, Run, config_label
-from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, summarize
+from cnnviz.model import (LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, check_batch, evaluation_batch,
+                          summarize)
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
-                                format_hidden, parse_hidden)
+                                format_hidden, link_over_cap, parse_hidden)
 from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
                           save_checkpoint)
 from cnnviz.ui import live_status, run_status, session, tab_memory
@@ -122,6 +123,7 @@ def figure_text() -> train_figures.FigureText:
 def _summary(state: TrainPageState, *, export: bool = True) -> bool:
     try:
         rows = summarize(state.model_config)
+        check_batch(state.model_config, state.batch_size)
     except ValueError as error:
         st.error(tr("train.invalid", reason=tr_error(error)), icon=":material/block:")
         return False
@@ -313,12 +315,13 @@ def _checkpoint_section() -> None:
         except DataError as error:
             st.error(tr_error(error), icon=":material/error:")
             return
-        _results(_evaluate_checkpoint(checkpoint.file_id, checkpoint.model, data), data, "ckpt")
+        _results(_evaluate_checkpoint(checkpoint.file_id, checkpoint.model, data, evaluation_batch(checkpoint.config)),
+                 data, "ckpt")
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _evaluate_checkpoint(file_id: str, _model, _data) -> EvalResult:
-    return evaluate(_model, _data.test_images, _data.test_labels)
+def _evaluate_checkpoint(file_id: str, _model, _data, batch_size: int) -> EvalResult:
+    return evaluate(_model, _data.test_images, _data.test_labels, batch_size=batch_size)
 
 
 def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
@@ -329,7 +332,7 @@ def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
     with config, section("network"):
         st.subheader(tr("train.model"))
         _summary(replace(state, blocks=job.model_cfg.blocks, hidden=job.model_cfg.hidden,
-                         dropout=job.model_cfg.dropout), export=False)
+                         dropout=job.model_cfg.dropout, batch_size=job.train_cfg.batch_size), export=False)
     with main:
         _live_panels(run, state.watch, True)
         _evaluation(run, downloads=False)
@@ -360,6 +363,11 @@ def render() -> None:
     b = page_state.bind(PAGE, TrainPageState)
     page_header("train.title", "train.intro", sections=("network", "summary"))
     b.warn_ignored()
+    if {"b", "fc"} & set(b.ignored):  # keys only the cap check ignores whole: say which cap
+        refusal = link_over_cap(b.query)
+        if refusal is not None:
+            st.error(tr("train.link_over_cap", preset=tr(f"train.preset.{b.state.preset}"), reason=tr_error(refusal)),
+                     icon=":material/block:")
     if b.state.watch and not b.state.run:
         watched = session.find_watched(b.state.watch)
         if watched is not None:
