@@ -262,7 +262,7 @@ def test_automatic_display_is_gray_for_a_blur_and_signed_for_edges(at):
 
 def test_filter_bank_maps_are_computed_only_while_open(at):
     assert "kl_bank_pictures" not in grids(at) and state(at).bank_open is False and "bo" not in at.query_params
-    assert "Their 4 feature maps on this image" in [e.label for e in at.expander]
+    assert "Their feature maps on this image" in [e.label for e in at.expander]
     at.session_state["kl_bank_open"] = True  # what opening the expander does
     at.run()
     bank = grids(at)["kl_bank_pictures"]["pictures"]
@@ -416,3 +416,21 @@ def test_a_view_that_opened_impossible_recovers_when_a_setting_fixes_it():
     app.run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert "kl_maps" in grids(app) and "kl_bank_pictures" in grids(app)
+
+
+def test_a_link_naming_a_bank_kernel_twice_keeps_it_once_and_says_so():
+    app = run_page("kernel_lab", query={"bank": "gabor,sobel_x,gabor,sobel_x", "bo": "1"})
+    assert [p["slot"] for p in grids(app)["kl_bank_pictures"]["pictures"]] == ["gabor", "sobel_x"]
+    assert state(app).bank == ("gabor", "sobel_x") and app.query_params["bank"] == "gabor,sobel_x"
+    assert [w.value for w in app.warning] == [
+        "This link had settings that could not be used, so their defaults are shown: bank=gabor,sobel_x."]
+
+
+def test_the_filter_bank_stays_open_when_its_kernels_change(at):
+    at.session_state["kl_bank_open"] = True  # what opening the expander does
+    at.run()
+    at.multiselect(key="kl_bank").set_value(["sobel_x", "emboss"]).run()
+    assert not at.exception
+    assert [p["slot"] for p in grids(at)["kl_bank_pictures"]["pictures"]] == ["sobel_x", "emboss"]
+    assert state(at).bank_open is True and at.query_params["bo"] == "1"
+    assert [e.proto.expanded for e in at.expander if e.label.startswith("Their")] == [True]

@@ -93,6 +93,10 @@ class KernelLabState(PageState):
         if state.working_size not in WORKING_SIZES:
             nearest = min(WORKING_SIZES, key=lambda size: abs(size - state.working_size))
             state, notes = replace(state, working_size=nearest), notes + ["ws"]
+        unique = tuple(dict.fromkeys(state.bank))
+        if unique != state.bank:  # each bank kernel has one picture: a name given twice is kept once
+            repeated = dict.fromkeys(name for index, name in enumerate(state.bank) if name in state.bank[:index])
+            state, notes = replace(state, bank=unique), notes + [f"bank={','.join(repeated)}"]
         if state.kernel is not None:
             depth = len(state.kernel) if isinstance(state.kernel[0][0], tuple) else 0
             if depth not in (0, 3):

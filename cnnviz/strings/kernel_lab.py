@@ -73,7 +73,7 @@ EN = {
     "kl.bank": "Filter bank",
     "kl.bank_help": "One kernel, one feature: a conv layer with these kernels outputs one map per kernel (out_channels = how many kernels), with the geometry and activation above, on a copy of the image at most 256 px wide.",
     "kl.bank_pick": "Kernels in the bank",
-    "kl.bank_show": "Their {n} feature maps on this image",
+    "kl.bank_show": "Their feature maps on this image",
 }
 
 ZH = {
@@ -149,5 +149,5 @@ ZH = {
     "kl.bank": "滤波器组",
     "kl.bank_help": "一个卷积核对应一种特征：由这些卷积核组成的卷积层，每个卷积核输出一张特征图（out_channels = 卷积核个数）。几何参数和激活函数沿用上面的设置，输入是宽度不超过 256 像素的缩小图。",
     "kl.bank_pick": "滤波器组中的卷积核",
-    "kl.bank_show": "这 {n} 个卷积核在这张图上的特征图",
+    "kl.bank_show": "这些卷积核在这张图上的特征图",
 }

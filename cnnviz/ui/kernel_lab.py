@@ -436,7 +436,8 @@ def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState,
                             format_func=tr_option(lambda k: kernels.PRESETS[k].name_key))
     if not chosen:
         return replace(state, bank=()), st.container()  # nothing to open: no expander promising "0 maps"
-    maps = st.expander(tr("kl.bank_show", n=len(chosen)), key=b.seed("kl_bank_open", state.bank_open),
+    # One label whatever the kernels: Streamlit names an expander by its label too, and a new name opened it closed.
+    maps = st.expander(tr("kl.bank_show"), key=b.seed("kl_bank_open", state.bank_open),
                        icon=":material/grid_view:", on_change=_rerun_outputs)
     return replace(state, bank=tuple(chosen)), maps.container()
 
