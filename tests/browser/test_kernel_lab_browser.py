@@ -207,3 +207,13 @@ def test_a_setting_never_marks_the_kernel_editor_or_the_inputs_out_of_date(page,
     assert map_slots(page, 4) == ["input", "conv", "activation", "pool"]
     choose(page, "kl_activation", "none")  # and goes again; the others keep their order
     assert map_slots(page, 3) == ["input", "conv", "pool"]
+
+
+
+def test_the_kernel_lab_opens_by_its_own_name_with_the_links_settings(page, app_url):
+    open_page(page, app_url, "kernel-lab?k=sobel_x&s=2,2")  # once "Page not found": the page lives at "/"
+    page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
+                           "document.querySelector('.st-key-kl_shapes').innerText.includes('256 × 256')")
+    assert "Page not found" not in page.locator("body").inner_text()
+    assert query(page)["k"] == "sobel_x" and query(page)["s"] == "2,2"
+    assert_no_exception(page)
