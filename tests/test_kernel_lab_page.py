@@ -353,7 +353,12 @@ def test_upload_good_and_bad(at):
 def test_large_upload_is_downscaled_with_a_note(at):
     at.radio(key="kl_source").set_value("upload").run()
     at.file_uploader(key="kl_upload").upload("big.png", png((900, 300), colour=False), "image/png").run()
-    assert any("scaled down to 512×171" in i.value for i in at.info)
+    # Rows × columns, as the map titles and the tutorials write sizes: once "900×300" here beside a "171 × 512" title.
+    assert [i.value for i in at.info if "scaled down" in i.value] == [
+        "Your 300×900 image was scaled down to 171×512 to keep things fast. Change the working size in the sidebar to "
+        "use more pixels."]
+    assert "**Input** `171 × 512`" in titles(at)
+    assert "sizes are rows × columns (height × width)" in at.caption[0].value
 
 
 def test_camera_input(at):

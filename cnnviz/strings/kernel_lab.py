@@ -2,7 +2,7 @@
 
 EN = {
     "kl.title": "Kernel Lab",
-    "kl.intro": "Pick an image and a kernel, set the geometry, and watch every stage: convolution → activation → pooling. Values are on the 0–255 pixel scale.",
+    "kl.intro": "Pick an image and a kernel, set the geometry, and watch every stage: convolution → activation → pooling. Values are on the 0–255 pixel scale, and sizes are rows × columns (height × width), as in the tutorials.",
     "kl.input": "Input",
     "kl.working_size": "Working size (longest side, px)",
     "kl.working_size_help": "Larger images show more detail but take longer to compute.",
@@ -78,7 +78,7 @@ EN = {
 
 ZH = {
     "kl.title": "卷积核实验室",
-    "kl.intro": "选一张图片和一个卷积核，设好几何参数，观察每一步：卷积 → 激活 → 池化。数值都按 0–255 的像素尺度显示。",
+    "kl.intro": "选一张图片和一个卷积核，设好几何参数，观察每一步：卷积 → 激活 → 池化。数值都按 0–255 的像素尺度显示；尺寸都写作 行 × 列（高 × 宽），与教程一致。",
     "kl.input": "输入",
     "kl.working_size": "处理尺寸（长边，像素）",
     "kl.working_size_help": "图片越大细节越多，但计算也越慢。",
