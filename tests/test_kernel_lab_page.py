@@ -439,3 +439,37 @@ def test_the_filter_bank_stays_open_when_its_kernels_change(at):
     assert [p["slot"] for p in grids(at)["kl_bank_pictures"]["pictures"]] == ["sobel_x", "emboss"]
     assert state(at).bank_open is True and at.query_params["bo"] == "1"
     assert [e.proto.expanded for e in at.expander if e.label.startswith("Their")] == [True]
+
+
+def grid_texts(app) -> list[list[str]]:
+    return app.dataframe[0].value.values.tolist()
+
+
+def test_a_linked_edit_keeps_the_other_weights_as_fractions():
+    # A link carries weights as float32: 1/9 comes back 8e-10 off, and once showed as 0.1111 in every other cell.
+    app = run_page("kernel_lab", query={"k": "box3", "kv": "3x3.F.eNpjYFjgYNn32BYfBgAXSxAZ"})
+    assert grid_texts(app) == [["5", "1/9", "1/9"], ["1/9"] * 3, ["1/9"] * 3]
+    assert "Sum of weights: **53/9**" in [m.value for m in app.markdown]
+
+
+def test_a_word_in_a_cell_is_wiped_and_its_warning_goes_with_the_next_valid_edit():
+    app = run_page("kernel_lab", query={"k": "box3"})
+    typed_into = grid_key(app, "kl", "grid")
+    edit_grid(app, typed_into, {0: {0: "abc", 1: "2"}})
+    assert not app.exception
+    assert [w.value for w in app.warning] == [
+        "Row 1, column 1: 'abc' is not a number: type a value such as 0.5, -2 or 1/9. The cell keeps its previous value."]
+    assert kernel(app)[0, 1] == 2 and kernel(app)[0, 0] == pytest.approx(1 / 9)  # the valid edit is kept
+    # A new grid, showing the numbers kept: the browser drops the one it had, with "abc" and the edits it piled up
+    # (once they came back on every later run, and the warning with them).
+    assert grid_key(app, "kl", "grid") != typed_into and grid_texts(app)[0] == ["1/9", "2", "1/9"]
+    edit_grid(app, grid_key(app, "kl", "grid"), {1: {1: "3"}})
+    assert [w.value for w in app.warning] == [] and kernel(app)[1, 1] == 3 and kernel(app)[0, 1] == 2
+
+
+def test_a_gaussian_shows_every_weight_whole_in_the_room_it_has():
+    app = run_page("kernel_lab", query={"k": "gaussian"})  # 7 columns: under the maps, the page's whole width
+    assert grid_texts(app)[0] == ["1.965e-5", "2.394e-4", "0.001073", "0.001769", "0.001073", "2.394e-4", "1.965e-5"]
+    assert "Some weights are shown with fewer digits to fit the grid" in captions(app)
+    app = run_page("kernel_lab", query={"k": "gaussian", "present": "1"})  # 7 columns beside the maps: less room
+    assert grid_texts(app)[0] == ["2e-5", "2e-4", "0.001", "0.002", "0.001", "2e-4", "2e-5"]

@@ -131,12 +131,13 @@ _COMPACT_CSS = """
 """
 
 
+PRESENT_ROOT_PX = 19  # presentation mode's root font size: larger type for the back row
 # Presentation mode: no sidebar or toolbar, larger type and full width, for the back row of a lecture hall.
-_PRESENT_CSS = """
+_PRESENT_CSS = f"""
 <style>
-html { font-size: 19px; }
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] { display: none; }
-[data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; }
+html {{ font-size: {PRESENT_ROOT_PX}px; }}
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] {{ display: none; }}
+[data-testid="stMainBlockContainer"] {{ max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; }}
 </style>
 """
 

@@ -209,6 +209,51 @@ def test_a_setting_never_marks_the_kernel_editor_or_the_inputs_out_of_date(page,
     assert map_slots(page, 3) == ["input", "conv", "pool"]
 
 
+# Every cell of the kernel grid whose text is wider than its cell, measured in the grid's own font: the grid is drawn on
+# a canvas, and its accessible table (one <td> per cell) holds the same texts.
+_OVERFLOWING_CELLS = """(grid) => {
+  const root = parseFloat(getComputedStyle(document.documentElement).fontSize);
+  const context = document.createElement('canvas').getContext('2d');
+  context.font = `400 ${0.875 * root}px "Source Sans", sans-serif`;
+  const cells = [...grid.querySelectorAll('td')];
+  const cols = Math.max(...cells.map((c) => +c.getAttribute('aria-colindex')));
+  const cellWidth = (grid.getBoundingClientRect().width - 2) / cols;
+  return {count: cells.length, texts: cells.map((c) => c.innerText),
+          over: cells.filter((c) => context.measureText(c.innerText).width + root > cellWidth).map((c) => c.innerText)};
+}"""
+GAUSSIAN_15 = "15x15.F.eNqlk79LAmEYxw8McilwksglWhqsqOu8e-9OGmx0jxaXKIK2wEkQwTl0rqG5GqIgnCoUxfXiImyIiIYGMQIlKLmUz9H7D_ROD9_n-3nf58d7F9x1FouF_rKfu1jJ_szp70_ra7WrmBG8HRpJ_TKMaPL4cPDB37lyPbr6OGrq-YFhbJQ3U69n8-bn9onZn2qHEU0eHw5e1kNzvzYdMY_FrDXT7Fre0Y7o5SqCiCaPDwcv--Q-8tfxAwveb2zZv7EHe7Q_4RDR5PHh4OV89MO9-JPeqR3_KjnnS0NnoZNwiWjy-HDwci_MQ1_cD_f9knGr9Vv3RnyEEU0eHw5e7pN9MBf9UQd-tyXSmraXJqLJ48PBy3dgn_TDfPRJPc7dP1fD82jy-HDw8v3-W1dlXpU9q7yvynel8j0HCv_RGIygqP8"  # a 15×15 Gaussian, sigma 1.5: corners of 2e-11
+
+
+def kernel_grid(page):
+    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
+    grid.locator("td").first.wait_for(state="attached")
+    return grid
+
+
+def test_a_7_by_7_gaussian_shows_every_weight_whole_at_1280_by_720(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, "?k=gaussian")
+    grid = kernel_grid(page)
+    cells = grid.evaluate(_OVERFLOWING_CELLS)
+    assert cells["count"] == 49 and cells["over"] == []  # once "1.965e-0", and columns 6-7 off to the side
+    assert cells["texts"][:4] == ["1.965e-5", "2.394e-4", "0.001073", "0.001769"]
+    assert grid.locator(".dvn-scroller").first.evaluate("e => e.scrollWidth <= e.clientWidth")
+    assert "shown with fewer digits" in page.locator(".st-key-section_kernel").inner_text()
+
+
+def test_a_15_by_15_kernel_shows_whole_on_one_screen_in_presentation_mode(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, f"?present=1&k=gaussian&kv={GAUSSIAN_15}")
+    grid = kernel_grid(page)
+    cells = grid.evaluate(_OVERFLOWING_CELLS)
+    assert cells["count"] == 225 and cells["over"] == []
+    scroller = grid.locator(".dvn-scroller").first
+    # Every row and column at once: once 10 of 15 rows, the rest behind a scroll inside the grid.
+    assert scroller.evaluate("e => e.scrollWidth <= e.clientWidth && e.scrollHeight <= e.clientHeight")
+    grid.evaluate("e => e.scrollIntoView({block: 'start'})")
+    box = grid.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box  # the last row is on the projector too
+
 
 def test_the_kernel_lab_opens_by_its_own_name_with_the_links_settings(page, app_url):
     open_page(page, app_url, "kernel-lab?k=sobel_x&s=2,2")  # once "Page not found": the page lives at "/"
