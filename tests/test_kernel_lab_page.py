@@ -445,6 +445,19 @@ def grid_texts(app) -> list[list[str]]:
     return app.dataframe[0].value.values.tolist()
 
 
+def popover(app, key: str):
+    """The popover block with widget key ``key`` (AppTest has no accessor of its own for popovers)."""
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            if isinstance(child, Block) and child.type == "popover" and child.proto.id.endswith(f"-{key}"):
+                return child.proto.popover
+            found = walk(child)
+            if found is not None:
+                return found
+        return None
+    return walk(app.main)
+
+
 def test_a_linked_edit_keeps_the_other_weights_as_fractions():
     # A link carries weights as float32: 1/9 comes back 8e-10 off, and once showed as 0.1111 in every other cell.
     app = run_page("kernel_lab", query={"k": "box3", "kv": "3x3.F.eNpjYFjgYNn32BYfBgAXSxAZ"})
@@ -465,6 +478,22 @@ def test_a_word_in_a_cell_is_wiped_and_its_warning_goes_with_the_next_valid_edit
     assert grid_key(app, "kl", "grid") != typed_into and grid_texts(app)[0] == ["1/9", "2", "1/9"]
     edit_grid(app, grid_key(app, "kl", "grid"), {1: {1: "3"}})
     assert [w.value for w in app.warning] == [] and kernel(app)[1, 1] == 3 and kernel(app)[0, 1] == 2
+
+
+def test_the_paste_box_closes_once_its_numbers_are_used():
+    app = run_page("kernel_lab", query={"k": "box3"})
+    app.session_state["kl_paste_box"] = True  # what opening it does
+    app.run()
+    assert popover(app, "kl_paste_box").open is True
+    app.text_area(key="kl_paste_text").set_value("1 2\n3 4").run()
+    app.button(key="kl_paste_apply").click().run()
+    assert not app.exception and kernel(app).tolist() == [[1, 2], [3, 4]]
+    assert popover(app, "kl_paste_box").open is False  # it would cover the outputs
+    app.text_area(key="kl_paste_text").set_value("1 x").run()
+    app.session_state["kl_paste_box"] = True
+    app.button(key="kl_paste_apply").click().run()
+    assert popover(app, "kl_paste_box").open is True and [e.value for e in app.error] == [
+        "row 1, column 2: 'x' is not a number: type a value such as 0.5, -2 or 1/9"]
 
 
 def test_a_gaussian_shows_every_weight_whole_in_the_room_it_has():

@@ -236,21 +236,31 @@ def matrix_editor(values: np.ndarray, editor_key: str, *, cell_width: int = 58, 
 
 
 def paste_rows(key: str, *, max_side: int) -> np.ndarray | None:
-    """A text box for pasting rows of numbers; returns the matrix when the user applies a valid one."""
-    with st.popover(tr("widgets.paste"), icon=":material/content_paste:", key=f"{key}_paste_box"):
-        text = st.text_area(tr("widgets.paste_label"), key=f"{key}_paste_text", height=160,
-                            placeholder="1 2 1\n2 4 2\n1 2 1", help=tr("widgets.paste_help"))
-        if not st.button(tr("widgets.paste_apply"), key=f"{key}_paste_apply", type="primary"):
-            return None
-        try:
-            rows = np.array(parse_rows(text), dtype=np.float64)
-        except ValueError as error:
-            st.error(tr_error(error), icon=":material/error:")
-            return None
-        if max(rows.shape) > max_side:
-            st.error(tr("widgets.paste_too_big", rows=rows.shape[0], cols=rows.shape[1], most=max_side))
-            return None
-        return rows
+    """A text box for pasting rows of numbers; returns the matrix when the user applies a valid one, and closes the
+    box, which would cover the outputs."""
+    with st.popover(tr("widgets.paste"), icon=":material/content_paste:", key=f"{key}_paste_box", on_change="rerun"):
+        st.text_area(tr("widgets.paste_label"), key=f"{key}_paste_text", height=160, placeholder="1 2 1\n2 4 2\n1 2 1",
+                     help=tr("widgets.paste_help"))
+        st.button(tr("widgets.paste_apply"), key=f"{key}_paste_apply", type="primary", on_click=_apply_paste,
+                  args=(key, max_side))
+        error = st.session_state.pop(f"{key}_paste_error", None)
+        if error:
+            st.error(error, icon=":material/error:")
+    return st.session_state.pop(f"{key}_pasted", None)
+
+
+def _apply_paste(key: str, max_side: int) -> None:
+    try:
+        rows = np.array(parse_rows(st.session_state[f"{key}_paste_text"]), dtype=np.float64)
+    except ValueError as error:
+        st.session_state[f"{key}_paste_error"] = tr_error(error)
+        return
+    if max(rows.shape) > max_side:
+        st.session_state[f"{key}_paste_error"] = tr("widgets.paste_too_big", rows=rows.shape[0], cols=rows.shape[1],
+                                                    most=max_side)
+        return
+    st.session_state[f"{key}_pasted"] = rows
+    st.session_state[f"{key}_paste_box"] = False  # closed: the numbers are in the grid
 
 
 def kernel_sum_text(kernel: np.ndarray) -> str:

@@ -255,6 +255,24 @@ def test_a_15_by_15_kernel_shows_whole_on_one_screen_in_presentation_mode(page, 
     assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box  # the last row is on the projector too
 
 
+def overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_the_grids_toolbar_covers_neither_the_channel_tabs_nor_the_paste_box(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, "?c=rgb")
+    grid = kernel_grid(page)
+    grid.hover()
+    toolbar = page.locator(".st-key-section_kernel [data-testid=stElementToolbar]").first
+    toolbar.wait_for()
+    page.wait_for_function("el => getComputedStyle(el).opacity === '1'",
+                           arg=toolbar.element_handle())  # it fades in on hover
+    for control in (".st-key-kl_channel", ".st-key-kl_paste_box"):
+        assert not overlap(toolbar.bounding_box(), page.locator(control).bounding_box()), control
+
+
 def test_the_kernel_lab_opens_by_its_own_name_with_the_links_settings(page, app_url):
     open_page(page, app_url, "kernel-lab?k=sobel_x&s=2,2")  # once "Page not found": the page lives at "/"
     page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
