@@ -326,12 +326,12 @@ def _details(slot: str, values: np.ndarray, mode: str, key: str, state: KernelLa
                                                    origin=(rows.start, cols.start), hover=tr("fig.heatmap_at")),
                             key=f"kl_{slot}_heat")
         st.plotly_chart(figures.histogram_figure(_stats(key, values), hover=tr("fig.histogram_at")), key=f"kl_{slot}_hist")
-        left, right = st.columns(2)
-        left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
-                             file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png", width="stretch",
-                             icon=":material/image:")
-        right.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values), file_name=f"{slot}.npy",
-                              key=f"kl_{slot}_dl_npy", width="stretch", icon=":material/data_array:")
+        # One under the other: side by side, in a quarter of a 1280-px page, each label was cut to "Dow…".
+        st.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
+                           file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png", width="stretch",
+                           icon=":material/image:")
+        st.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values), file_name=f"{slot}.npy",
+                           key=f"kl_{slot}_dl_npy", width="stretch", icon=":material/data_array:")
 
 
 def _details_row(result: KernelLabResult, state: KernelLabState, slots: list[tuple[str, np.ndarray, int]],

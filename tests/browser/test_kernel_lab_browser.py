@@ -273,6 +273,19 @@ def test_the_grids_toolbar_covers_neither_the_channel_tabs_nor_the_paste_box(pag
         assert not overlap(toolbar.bounding_box(), page.locator(control).bounding_box()), control
 
 
+def test_download_buttons_show_their_whole_labels(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, "?k=gaussian&det=1")  # 7 columns: four maps a row, the narrowest cells
+    buttons = page.locator("[data-testid=stDownloadButton] button")
+    buttons.first.wait_for()
+    # The label's box clips its text with an ellipsis: cut, its text is wider than the box.
+    labels = buttons.evaluate_all("""(all) => all.map((b) => {
+        const label = b.querySelector('[data-testid=stMarkdownContainer]');
+        return [label.innerText, label.scrollWidth <= label.clientWidth];
+    })""")
+    assert labels == [["Download PNG", True], ["Download .npy", True]] * 2  # once "Dow…"
+
+
 def test_the_kernel_lab_opens_by_its_own_name_with_the_links_settings(page, app_url):
     open_page(page, app_url, "kernel-lab?k=sobel_x&s=2,2")  # once "Page not found": the page lives at "/"
     page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
