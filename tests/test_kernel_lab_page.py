@@ -353,10 +353,10 @@ def test_upload_good_and_bad(at):
 def test_large_upload_is_downscaled_with_a_note(at):
     at.radio(key="kl_source").set_value("upload").run()
     at.file_uploader(key="kl_upload").upload("big.png", png((900, 300), colour=False), "image/png").run()
-    # Rows × columns, as the map titles and the tutorials write sizes: once "900×300" here beside a "171 × 512" title.
+    # Rows × columns, as the map titles and the tutorials write sizes: once "900×300" beside a "171 × 512" title.
     assert [i.value for i in at.info if "scaled down" in i.value] == [
-        "Your 300×900 image was scaled down to 171×512 to keep things fast. Change the working size in the sidebar to "
-        "use more pixels."]
+        "Your 300×900 image was scaled down to 171×512 to keep things fast. Change the working size in the sidebar "
+        "to use more pixels."]
     assert "**Input** `171 × 512`" in titles(at)
     assert "sizes are rows × columns (height × width)" in at.caption[0].value
 
@@ -471,7 +471,8 @@ def test_a_word_in_a_cell_is_wiped_and_its_warning_goes_with_the_next_valid_edit
     edit_grid(app, typed_into, {0: {0: "abc", 1: "2"}})
     assert not app.exception
     assert [w.value for w in app.warning] == [
-        "Row 1, column 1: 'abc' is not a number: type a value such as 0.5, -2 or 1/9. The cell keeps its previous value."]
+        "Row 1, column 1: 'abc' is not a number: type a value such as 0.5, -2 or 1/9. "
+        "The cell keeps its previous value."]
     assert kernel(app)[0, 1] == 2 and kernel(app)[0, 0] == pytest.approx(1 / 9)  # the valid edit is kept
     # A new grid, showing the numbers kept: the browser drops the one it had, with "abc" and the edits it piled up
     # (once they came back on every later run, and the warning with them).

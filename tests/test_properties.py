@@ -137,7 +137,8 @@ def test_resizing_a_kernel_keeps_its_centre(rows, cols, new_rows, new_cols, seed
 
 
 @settings(max_examples=200, **QUICK)
-@given(st.one_of(st.text(max_size=8), st.sampled_from(["٣", " 5 ", "1_0", "５", "٢,1", "1.5\n", "+7", "-0.25", "1e3"])))
+@given(st.one_of(st.text(max_size=8),
+                 st.sampled_from(["٣", " 5 ", "1_0", "５", "٢,1", "1.5\n", "+7", "-0.25", "1e3"])))
 def test_links_take_numbers_in_ascii_digits_only(text):
     """int() and float() also read " 5 ", "1_0" and "٣": a link must not, or two links would mean one view."""
     int_ok = re.fullmatch(r"[+-]?[0-9]+", text, re.ASCII) is not None

@@ -2,6 +2,8 @@
 import numpy as np
 from PIL import Image
 
+from cnnviz.urlstate import encode_matrix
+
 from browser_kit import (assert_no_exception, choose, open_page, query, set_number, sidebar_nav, wait_for_query,
                          wait_for_value, wait_idle)
 
@@ -221,7 +223,13 @@ _OVERFLOWING_CELLS = """(grid) => {
   return {count: cells.length, texts: cells.map((c) => c.innerText),
           over: cells.filter((c) => context.measureText(c.innerText).width + root > cellWidth).map((c) => c.innerText)};
 }"""
-GAUSSIAN_15 = "15x15.F.eNqlk79LAmEYxw8McilwksglWhqsqOu8e-9OGmx0jxaXKIK2wEkQwTl0rqG5GqIgnCoUxfXiImyIiIYGMQIlKLmUz9H7D_ROD9_n-3nf58d7F9x1FouF_rKfu1jJ_szp70_ra7WrmBG8HRpJ_TKMaPL4cPDB37lyPbr6OGrq-YFhbJQ3U69n8-bn9onZn2qHEU0eHw5e1kNzvzYdMY_FrDXT7Fre0Y7o5SqCiCaPDwcv--Q-8tfxAwveb2zZv7EHe7Q_4RDR5PHh4OV89MO9-JPeqR3_KjnnS0NnoZNwiWjy-HDwci_MQ1_cD_f9knGr9Vv3RnyEEU0eHw5e7pN9MBf9UQd-tyXSmraXJqLJ48PBy3dgn_TDfPRJPc7dP1fD82jy-HDw8v3-W1dlXpU9q7yvynel8j0HCv_RGIygqP8"  # a 15×15 Gaussian, sigma 1.5: corners of 2e-11
+
+
+def gaussian_link(side: int, sigma: float) -> str:
+    """A side × side Gaussian's weights as a link's kv= value (sigma 1.5 at 15 × 15: corners of 2e-11)."""
+    x = np.arange(side) - side // 2
+    weights = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma**2))
+    return encode_matrix((weights / weights.sum()).tolist())
 
 
 def kernel_grid(page):
@@ -243,7 +251,7 @@ def test_a_7_by_7_gaussian_shows_every_weight_whole_at_1280_by_720(page, app_url
 
 def test_a_15_by_15_kernel_shows_whole_on_one_screen_in_presentation_mode(page, app_url):
     page.set_viewport_size({"width": 1280, "height": 720})
-    open_page(page, app_url, f"?present=1&k=gaussian&kv={GAUSSIAN_15}")
+    open_page(page, app_url, f"?present=1&k=gaussian&kv={gaussian_link(15, 1.5)}")
     grid = kernel_grid(page)
     cells = grid.evaluate(_OVERFLOWING_CELLS)
     assert cells["count"] == 225 and cells["over"] == []
