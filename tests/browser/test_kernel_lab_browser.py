@@ -92,28 +92,49 @@ def grid_cell(page, row: int, col: int, width: int = 58) -> tuple[float, float]:
     return box["x"] + col * width + width / 2, box["y"] + header + row * 35 + 17
 
 
-def test_typing_ten_quickly_into_a_kernel_cell_keeps_ten(page, app_url):
-    open_page(page, app_url, "")
+def start_typing(page, row: int, col: int, key: str):
+    """Select a kernel cell and press ``key``, which opens the cell's editor with itself in it; returns the editor."""
     page.locator(".st-key-section_kernel [data-testid=stDataFrame] canvas").first.wait_for()
     editor = page.locator("textarea.gdg-input")
     for _ in range(5):
         # On a loaded machine the grid may not take the first click (it draws its cells after the element
         # appears): select the cell again until typing opens its editor.
         page.wait_for_timeout(500)
-        x, y = grid_cell(page, 0, 0)
+        x, y = grid_cell(page, row, col)
         page.mouse.click(x, y)
-        page.keyboard.press("1")  # the first key opens the cell's editor with itself in it
+        page.keyboard.press(key)
         try:
             editor.wait_for(timeout=3000)
             break
         except Exception:  # playwright's TimeoutError: the grid was not ready; select the cell again
             page.keyboard.press("Escape")
+    return editor
+
+
+def test_typing_ten_quickly_into_a_kernel_cell_keeps_ten(page, app_url):
+    open_page(page, app_url, "")
+    editor = start_typing(page, 0, 0, "1")
     page.keyboard.type("0", delay=15)  # the next key at once: a number column once kept only the "0"
     assert editor.input_value() == "10"
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 11')")
     wait_idle(page)
     assert "kv" in query(page)  # the edited kernel is in the link
+
+
+def test_one_typed_weight_leaves_the_other_ninths_as_fractions(page, app_url):
+    open_page(page, app_url, "?k=box3")
+    start_typing(page, 0, 0, "5")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 53/9')")
+    page.wait_for_function("location.search.includes('kv=')")
+    wait_idle(page)
+    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
+    assert grid.locator("td").all_inner_texts() == ["5"] + ["1/9"] * 8  # once every 1/9 turned into 0.1111
+    page.reload()  # the link alone: its weights are float32
+    wait_idle(page)
+    grid.locator("td").first.wait_for(state="attached")
+    assert grid.locator("td").all_inner_texts() == ["5"] + ["1/9"] * 8
 
 
 def test_a_15_by_15_kernel_is_editable_without_scrolling_on_a_projector(page, app_url):
