@@ -137,6 +137,25 @@ def test_one_typed_weight_leaves_the_other_ninths_as_fractions(page, app_url):
     assert grid.locator("td").all_inner_texts() == ["5"] + ["1/9"] * 8
 
 
+def test_a_word_typed_in_a_cell_goes_and_its_warning_with_the_next_edit(page, app_url):
+    open_page(page, app_url, "?k=box3")
+    editor = start_typing(page, 0, 0, "a")
+    page.keyboard.type("bc", delay=15)
+    assert editor.input_value() == "abc"
+    page.keyboard.press("Enter")
+    warning = page.locator(".st-key-section_kernel [data-testid=stAlertContentWarning]")
+    warning.wait_for()
+    assert "'abc' is not a number" in warning.inner_text()
+    wait_idle(page)
+    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
+    assert grid.locator("td").all_inner_texts() == ["1/9"] * 9  # once "abc" stayed on screen
+    start_typing(page, 1, 1, "2")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 26/9')")
+    wait_idle(page)
+    assert warning.count() == 0  # once it came back with every later edit
+
+
 def test_a_15_by_15_kernel_is_editable_without_scrolling_on_a_projector(page, app_url):
     page.set_viewport_size({"width": 1280, "height": 720})
     open_page(page, app_url, "?k=box3")
