@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnnviz.ui import housekeeping
+from cnnviz.ui import aliases, housekeeping
 from cnnviz.ui.common import tr
 
 if __name__ == "__main__":  # a script run: the pages
@@ -18,8 +18,7 @@ if __name__ == "__main__":  # a script run: the pages
     housekeeping.start()  # once per server process: frees what expired sessions leave behind
 
     pages = [
-        st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", url_path="kernel-lab",
-                default=True),
+        st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", default=True),
         st.Page("cnnviz/ui/step_by_step.py", title=tr("nav.step_by_step"), icon=":material/stairs:",
                 url_path="step-by-step"),
         st.Page("cnnviz/ui/receptive_field.py", title=tr("nav.receptive_field"), icon=":material/center_focus_strong:",
@@ -27,6 +26,8 @@ if __name__ == "__main__":  # a script run: the pages
         st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
         st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:", url_path="inspector"),
         st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
+        # The default page lives at "/": its own name opens it too.
+        st.Page(aliases.kernel_lab_by_name, title=tr("nav.kernel_lab"), url_path="kernel-lab", visibility="hidden"),
     ]
     st.navigation(pages).run()
 else:  # imported by `streamlit run app.py`: the server

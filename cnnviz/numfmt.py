@@ -16,6 +16,7 @@ from fractions import Fraction
 from cnnviz.errors import UserError
 
 MAX_DENOMINATOR = 256  # 1/9, 1/16 and the unsharp mask's 1/256 show as fractions; nothing finer does
+_FLOAT32_NOISE = 2.0**-23  # relative rounding of a float32 (links carry weights as float32), with a margin of 2
 
 
 def fmt(value: float) -> str:
@@ -26,15 +27,60 @@ def fmt(value: float) -> str:
     return f"{rounded:.3f}".rstrip("0")
 
 
-def cell_text(value: float) -> str:
-    """A kernel weight exactly enough to edit: a short decimal, an exact small fraction, or 4 significant digits."""
+def cell_text(value: float, most: int | None = None) -> str:
+    """A kernel weight exactly enough to edit: a short decimal, an exact small fraction, or 4 significant digits;
+    with ``most``, in at most that many characters where the value allows (fewer significant digits, then fewer).
+
+    A value that went through a link is a float32: 1/9 comes back 8e-10 off and must still read "1/9".
+
+        >>> cell_text(1.965e-05), cell_text(1.965e-05, most=5), cell_text(0.1111111119389534)
+        ('1.965e-5', '2e-5', '1/9')
+        >>> cell_text(0.01196, most=5), cell_text(-0.05858, most=5), cell_text(-1 / 256, most=5)
+        ('0.012', '-0.06', '-4e-3')
+        >>> cell_text(0.001769, most=5), cell_text(12345.678, most=4)
+        ('0.002', '1e4')
+    """
     value = float(value)
-    if value == round(value, 3):
+    natural = _natural_text(value)
+    if most is None or len(natural) <= most:
+        return natural
+    return _compact_text(value, most)
+
+
+def _natural_text(value: float) -> str:
+    noise = _FLOAT32_NOISE * abs(value)
+    if abs(value - round(value, 3)) <= noise and abs(value) < 1e9:
         return fmt(value)
     fraction = Fraction(value).limit_denominator(MAX_DENOMINATOR)
-    if abs(float(fraction) - value) <= 1e-12 * max(1.0, abs(value)):
+    if fraction.denominator > 1 and abs(float(fraction) - value) <= max(noise, 1e-12 * max(1.0, abs(value))):
         return f"{fraction.numerator}/{fraction.denominator}"
-    return f"{value:.4g}"
+    return _short_exponent(f"{value:.4g}")
+
+
+def _compact_text(value: float, most: int) -> str:
+    """The most significant digits (4 at most) that fit in ``most`` characters, as a decimal where it fits (a student
+    reads 0.002 sooner than 2e-3), else with an exponent; one digit with an exponent when nothing fits (the shortest
+    text of a nonzero value, never cut)."""
+    exponent = math.floor(math.log10(abs(value)))
+    for digits in range(4, 0, -1):
+        decimals = max(0, digits - 1 - exponent)
+        fixed = f"{value:.{decimals}f}"
+        fixed = fixed.rstrip("0").rstrip(".") if "." in fixed else fixed
+        scientific = _short_exponent(f"{value:.{digits - 1}e}")
+        for text in (fixed, scientific):
+            if len(text) <= most and float(text) != 0:
+                return text
+    return _short_exponent(f"{value:.0e}")
+
+
+def _short_exponent(text: str) -> str:
+    """1.965e-05 as 1.965e-5, 2.0e+04 as 2e4: the same number in fewer characters."""
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def total_text(value: float, *, scale: float = 1.0) -> str:

@@ -31,6 +31,18 @@ from cnnviz.geometry import PADDING_KINDS, PADDING_MODES
 Matrix = tuple[tuple[float, ...], ...]  # a kernel or input grid, row-major, hashable
 
 
+# Links carry numbers as ASCII only: Python's int() and float() also take " 5 ", "1_0" and other scripts' digits ("٣"),
+# which would make two different links mean one view.
+_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _ascii_number(text: str, pattern: re.Pattern) -> str:
+    if not isinstance(text, str) or not pattern.fullmatch(text):
+        raise ValueError(f"{text!r} is not a number written in ASCII digits")
+    return text
+
+
 class Codec:
     """Text <-> value for one field. ``parse`` raises ValueError on anything it does not accept."""
 
@@ -68,7 +80,7 @@ class IntCodec(Codec):
     high: int  # largest accepted
 
     def parse(self, text: str) -> int:
-        value = int(text)
+        value = int(_ascii_number(text, _INT))
         if not self.low <= value <= self.high:
             raise ValueError(f"{value} is outside {self.low}..{self.high}")
         return value
@@ -88,7 +100,7 @@ class FloatCodec(Codec):
         return _number(value)
 
     def parse(self, text: str) -> float:
-        value = float(text)
+        value = float(_ascii_number(text, _FLOAT))
         if not (math.isfinite(value) and self.low <= value <= self.high):
             raise ValueError(f"{text} is outside {self.low:g}..{self.high:g}")
         return value
@@ -344,7 +356,7 @@ def check_fields(cls: type) -> None:
 # "Random" button makes have few decimals: scaled to integers they pack into one or two bytes each.
 # Other values (a normalised kernel, a Gaussian) go as float32, which is what images are convolved in.
 
-_SHAPE = re.compile(r"^(\d{1,2})x(\d{1,2})(?:x(\d))?$")
+_SHAPE = re.compile(r"([0-9]{1,2})x([0-9]{1,2})(?:x([0-9]))?", re.ASCII)
 
 
 def _zigzag(n: int) -> int:
@@ -430,7 +442,7 @@ def encode_matrix(value: Any) -> str:
 def decode_matrix(text: str, *, max_side: int = 15, max_depth: int = 3) -> Matrix | tuple[Matrix, ...]:
     """The inverse of ``encode_matrix``. Raises ValueError on anything malformed or too big."""
     parts = text.split(".")
-    if len(parts) != 3 or not (match := _SHAPE.match(parts[0])):
+    if len(parts) != 3 or not (match := _SHAPE.fullmatch(parts[0])):
         raise ValueError(f"{text[:20]!r} is not a matrix")
     rows, cols = int(match.group(1)), int(match.group(2))
     depth = int(match.group(3)) if match.group(3) else 0
@@ -440,7 +452,7 @@ def decode_matrix(text: str, *, max_side: int = 15, max_depth: int = 3) -> Matri
     kind, data = parts[1], _unb64(parts[2])
     if kind[:1] in ("D", "F"):
         data = zlib.decompressobj().decompress(data, 16 * count + 64)
-    if kind[:1] in ("d", "D") and kind[1:].isdigit() and int(kind[1:]) <= 6:
+    if kind[:1] in ("d", "D") and re.fullmatch("[0-6]", kind[1:]):
         flat = [n / 10 ** int(kind[1:]) for n in _read_varints(data, count)]
     elif kind in ("f", "F") and len(data) == 4 * count:
         flat = [float(v) for v in struct.unpack(f"<{count}f", data)]

@@ -262,7 +262,7 @@ def test_automatic_display_is_gray_for_a_blur_and_signed_for_edges(at):
 
 def test_filter_bank_maps_are_computed_only_while_open(at):
     assert "kl_bank_pictures" not in grids(at) and state(at).bank_open is False and "bo" not in at.query_params
-    assert "Their 4 feature maps on this image" in [e.label for e in at.expander]
+    assert "Their feature maps on this image" in [e.label for e in at.expander]
     at.session_state["kl_bank_open"] = True  # what opening the expander does
     at.run()
     bank = grids(at)["kl_bank_pictures"]["pictures"]
@@ -353,7 +353,12 @@ def test_upload_good_and_bad(at):
 def test_large_upload_is_downscaled_with_a_note(at):
     at.radio(key="kl_source").set_value("upload").run()
     at.file_uploader(key="kl_upload").upload("big.png", png((900, 300), colour=False), "image/png").run()
-    assert any("scaled down to 512×171" in i.value for i in at.info)
+    # Rows × columns, as the map titles and the tutorials write sizes: once "900×300" beside a "171 × 512" title.
+    assert [i.value for i in at.info if "scaled down" in i.value] == [
+        "Your 300×900 image was scaled down to 171×512 to keep things fast. Change the working size in the sidebar "
+        "to use more pixels."]
+    assert "**Input** `171 × 512`" in titles(at)
+    assert "sizes are rows × columns (height × width)" in at.caption[0].value
 
 
 def test_camera_input(at):
@@ -416,3 +421,85 @@ def test_a_view_that_opened_impossible_recovers_when_a_setting_fixes_it():
     app.run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert "kl_maps" in grids(app) and "kl_bank_pictures" in grids(app)
+
+
+def test_a_link_naming_a_bank_kernel_twice_keeps_it_once_and_says_so():
+    app = run_page("kernel_lab", query={"bank": "gabor,sobel_x,gabor,sobel_x", "bo": "1"})
+    assert [p["slot"] for p in grids(app)["kl_bank_pictures"]["pictures"]] == ["gabor", "sobel_x"]
+    assert state(app).bank == ("gabor", "sobel_x") and app.query_params["bank"] == "gabor,sobel_x"
+    assert [w.value for w in app.warning] == [
+        "This link had settings that could not be used, so their defaults are shown: bank=gabor,sobel_x."]
+
+
+def test_the_filter_bank_stays_open_when_its_kernels_change(at):
+    at.session_state["kl_bank_open"] = True  # what opening the expander does
+    at.run()
+    at.multiselect(key="kl_bank").set_value(["sobel_x", "emboss"]).run()
+    assert not at.exception
+    assert [p["slot"] for p in grids(at)["kl_bank_pictures"]["pictures"]] == ["sobel_x", "emboss"]
+    assert state(at).bank_open is True and at.query_params["bo"] == "1"
+    assert [e.proto.expanded for e in at.expander if e.label.startswith("Their")] == [True]
+
+
+def grid_texts(app) -> list[list[str]]:
+    return app.dataframe[0].value.values.tolist()
+
+
+def popover(app, key: str):
+    """The popover block with widget key ``key`` (AppTest has no accessor of its own for popovers)."""
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            if isinstance(child, Block) and child.type == "popover" and child.proto.id.endswith(f"-{key}"):
+                return child.proto.popover
+            found = walk(child)
+            if found is not None:
+                return found
+        return None
+    return walk(app.main)
+
+
+def test_a_linked_edit_keeps_the_other_weights_as_fractions():
+    # A link carries weights as float32: 1/9 comes back 8e-10 off, and once showed as 0.1111 in every other cell.
+    app = run_page("kernel_lab", query={"k": "box3", "kv": "3x3.F.eNpjYFjgYNn32BYfBgAXSxAZ"})
+    assert grid_texts(app) == [["5", "1/9", "1/9"], ["1/9"] * 3, ["1/9"] * 3]
+    assert "Sum of weights: **53/9**" in [m.value for m in app.markdown]
+
+
+def test_a_word_in_a_cell_is_wiped_and_its_warning_goes_with_the_next_valid_edit():
+    app = run_page("kernel_lab", query={"k": "box3"})
+    typed_into = grid_key(app, "kl", "grid")
+    edit_grid(app, typed_into, {0: {0: "abc", 1: "2"}})
+    assert not app.exception
+    assert [w.value for w in app.warning] == [
+        "Row 1, column 1: 'abc' is not a number: type a value such as 0.5, -2 or 1/9. "
+        "The cell keeps its previous value."]
+    assert kernel(app)[0, 1] == 2 and kernel(app)[0, 0] == pytest.approx(1 / 9)  # the valid edit is kept
+    # A new grid, showing the numbers kept: the browser drops the one it had, with "abc" and the edits it piled up
+    # (once they came back on every later run, and the warning with them).
+    assert grid_key(app, "kl", "grid") != typed_into and grid_texts(app)[0] == ["1/9", "2", "1/9"]
+    edit_grid(app, grid_key(app, "kl", "grid"), {1: {1: "3"}})
+    assert [w.value for w in app.warning] == [] and kernel(app)[1, 1] == 3 and kernel(app)[0, 1] == 2
+
+
+def test_the_paste_box_closes_once_its_numbers_are_used():
+    app = run_page("kernel_lab", query={"k": "box3"})
+    app.session_state["kl_paste_box"] = True  # what opening it does
+    app.run()
+    assert popover(app, "kl_paste_box").open is True
+    app.text_area(key="kl_paste_text").set_value("1 2\n3 4").run()
+    app.button(key="kl_paste_apply").click().run()
+    assert not app.exception and kernel(app).tolist() == [[1, 2], [3, 4]]
+    assert popover(app, "kl_paste_box").open is False  # it would cover the outputs
+    app.text_area(key="kl_paste_text").set_value("1 x").run()
+    app.session_state["kl_paste_box"] = True
+    app.button(key="kl_paste_apply").click().run()
+    assert popover(app, "kl_paste_box").open is True and [e.value for e in app.error] == [
+        "row 1, column 2: 'x' is not a number: type a value such as 0.5, -2 or 1/9"]
+
+
+def test_a_gaussian_shows_every_weight_whole_in_the_room_it_has():
+    app = run_page("kernel_lab", query={"k": "gaussian"})  # 7 columns: under the maps, the page's whole width
+    assert grid_texts(app)[0] == ["1.965e-5", "2.394e-4", "0.001073", "0.001769", "0.001073", "2.394e-4", "1.965e-5"]
+    assert "Some weights are shown with fewer digits to fit the grid" in captions(app)
+    app = run_page("kernel_lab", query={"k": "gaussian", "present": "1"})  # 7 columns beside the maps: less room
+    assert grid_texts(app)[0] == ["2e-5", "2e-4", "0.001", "0.002", "0.001", "2e-4", "2e-5"]

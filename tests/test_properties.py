@@ -4,6 +4,7 @@ Whatever a student (or a hand-edited link) gives them, they answer or raise Valu
 never crash with another exception, and their answers agree with brute force.
 """
 import math
+import re
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from cnnviz.pages.lessons import LessonsState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
 from cnnviz.pages.step import StepState
 from cnnviz.pages.train import TrainPageState
-from cnnviz.urlstate import decode_matrix, encode_matrix
+from cnnviz.urlstate import FloatCodec, IntCodec, decode_matrix, encode_matrix
 
 QUICK = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 anything = st.one_of(st.integers(-5, 40), st.booleans(), st.floats(allow_nan=True), st.text(max_size=4), st.none(),
@@ -133,3 +134,30 @@ def test_resizing_a_kernel_keeps_its_centre(rows, cols, new_rows, new_cols, seed
     resized = kernels.resize_kernel(kernel, new_rows, new_cols)
     assert resized.shape == (new_rows, new_cols)
     assert resized[(new_rows - 1) // 2, (new_cols - 1) // 2] == kernel[(rows - 1) // 2, (cols - 1) // 2]
+
+
+@settings(max_examples=200, **QUICK)
+@given(st.one_of(st.text(max_size=8),
+                 st.sampled_from(["٣", " 5 ", "1_0", "５", "٢,1", "1.5\n", "+7", "-0.25", "1e3"])))
+def test_links_take_numbers_in_ascii_digits_only(text):
+    """int() and float() also read " 5 ", "1_0" and "٣": a link must not, or two links would mean one view."""
+    int_ok = re.fullmatch(r"[+-]?[0-9]+", text, re.ASCII) is not None
+    float_ok = re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text, re.ASCII) is not None
+    for codec, ok in ((IntCodec(-10**9, 10**9), int_ok), (FloatCodec(-1e9, 1e9), float_ok)):
+        try:
+            codec.parse(text)
+        except ValueError:
+            continue
+        assert ok, (codec, text)
+    state, ignored = KernelLabState.from_query({"ws": text, "b": text, "s": text})
+    accepted = {"ws", "b", "s"} - {item.split("=")[0] for item in ignored}
+    assert not accepted or float_ok, (text, accepted)
+
+
+def test_a_matrix_shape_in_other_digits_is_refused():
+    text = encode_matrix([[1.0, 2.0], [3.0, 4.0]])
+    for shape in ("٢x2", "2x٢", "2x2\n"):
+        with pytest.raises(ValueError):
+            decode_matrix(text.replace("2x2", shape, 1))
+    with pytest.raises(ValueError):
+        decode_matrix(text.replace(".d0.", ".d٣.", 1))

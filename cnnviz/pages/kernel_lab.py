@@ -98,6 +98,10 @@ class KernelLabState(PageState):
         if state.params and (len(state.params) != len(specs) or any(
                 not spec.min <= value <= spec.max for spec, value in zip(specs, state.params))):
             state, notes = replace(state, params=()), notes + ["kp"]
+        unique = tuple(dict.fromkeys(state.bank))
+        if unique != state.bank:  # each bank kernel has one picture: a name given twice is kept once
+            repeated = dict.fromkeys(name for index, name in enumerate(state.bank) if name in state.bank[:index])
+            state, notes = replace(state, bank=unique), notes + [f"bank={','.join(repeated)}"]
         if state.kernel is not None:
             depth = len(state.kernel) if isinstance(state.kernel[0][0], tuple) else 0
             if depth not in (0, 3):

@@ -2,7 +2,7 @@
 
 EN = {
     "kl.title": "Kernel Lab",
-    "kl.intro": "Pick an image and a kernel, set the geometry, and watch every stage: convolution → activation → pooling. Values are on the 0–255 pixel scale.",
+    "kl.intro": "Pick an image and a kernel, set the geometry, and watch every stage: convolution → activation → pooling. Values are on the 0–255 pixel scale, and sizes are rows × columns (height × width), as in the tutorials.",
     "kl.input": "Input",
     "kl.working_size": "Working size (longest side, px)",
     "kl.working_size_help": "Larger images show more detail but take longer to compute.",
@@ -74,12 +74,12 @@ EN = {
     "kl.bank": "Filter bank",
     "kl.bank_help": "One kernel, one feature: a conv layer with these kernels outputs one map per kernel (out_channels = how many kernels), with the geometry and activation above, on a copy of the image at most 256 px wide.",
     "kl.bank_pick": "Kernels in the bank",
-    "kl.bank_show": "Their {n} feature maps on this image",
+    "kl.bank_show": "Their feature maps on this image",
 }
 
 ZH = {
     "kl.title": "卷积核实验室",
-    "kl.intro": "选一张图片和一个卷积核，设好几何参数，观察每一步：卷积 → 激活 → 池化。数值都按 0–255 的像素尺度显示。",
+    "kl.intro": "选一张图片和一个卷积核，设好几何参数，观察每一步：卷积 → 激活 → 池化。数值都按 0–255 的像素尺度显示；尺寸都写作 行 × 列（高 × 宽），与教程一致。",
     "kl.input": "输入",
     "kl.working_size": "处理尺寸（长边，像素）",
     "kl.working_size_help": "图片越大细节越多，但计算也越慢。",
@@ -151,5 +151,5 @@ ZH = {
     "kl.bank": "滤波器组",
     "kl.bank_help": "一个卷积核对应一种特征：由这些卷积核组成的卷积层，每个卷积核输出一张特征图（out_channels = 卷积核个数）。几何参数和激活函数沿用上面的设置，输入是宽度不超过 256 像素的缩小图。",
     "kl.bank_pick": "滤波器组中的卷积核",
-    "kl.bank_show": "这 {n} 个卷积核在这张图上的特征图",
+    "kl.bank_show": "这些卷积核在这张图上的特征图",
 }

@@ -127,16 +127,19 @@ _COMPACT_CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 4rem; padding-bottom: 3rem; }
 [data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0; padding-bottom: 0.25rem; }
 [data-testid="stSidebarContent"] [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+/* A grid's hover toolbar sits just above it: room for it, so it covers neither the channel tabs nor the Paste box. */
+.st-key-section_kernel [data-testid="stElementContainer"]:has([data-testid="stDataFrame"]) { margin-top: 2.25rem; }
 </style>
 """
 
 
+PRESENT_ROOT_PX = 19  # presentation mode's root font size: larger type for the back row
 # Presentation mode: no sidebar or toolbar, larger type and full width, for the back row of a lecture hall.
-_PRESENT_CSS = """
+_PRESENT_CSS = f"""
 <style>
-html { font-size: 19px; }
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] { display: none; }
-[data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; }
+html {{ font-size: {PRESENT_ROOT_PX}px; }}
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] {{ display: none; }}
+[data-testid="stMainBlockContainer"] {{ max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; }}
 </style>
 """
 

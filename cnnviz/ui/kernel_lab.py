@@ -16,10 +16,10 @@ from cnnviz import figures, kernels, pipeline, torch_threads
 from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import PRESENT_ROOT_PX, guarded, page_header, presenting, section, tr, tr_error, tr_option
 from cnnviz.ui.pictures import Picture, picture_grid
 from cnnviz.ui.state import PageBinding
-from cnnviz.ui.widgets import (geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
+from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
                                matrix_editor, pair_input, pair_value, paste_rows)
 
 PAGE = "kernel_lab"
@@ -130,8 +130,9 @@ def _on_reset() -> None:
     page_state.replace_state(PAGE, lambda s: replace(s, kernel=None))
 
 
-def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
-    """Preset, its sliders, the size, the grid(s) and the kernel buttons."""
+def _kernel_editor(b: PageBinding, state: KernelLabState, room: int, root_px: float) -> KernelLabState:
+    """Preset, its sliders, the size, the grid(s) (their cells fitted to ``room`` px at a root font of ``root_px``)
+    and the kernel buttons."""
     st.selectbox(tr("widgets.preset"), list(kernels.PRESETS), key=b.seed("kl_preset", state.preset),
                  format_func=tr_option(lambda k: kernels.PRESETS[k].name_key), on_change=_on_preset)
     kernel = state.kernel_array()
@@ -160,20 +161,25 @@ def _kernel_editor(b: PageBinding, state: KernelLabState) -> KernelLabState:
 
     version = grid_version(b, "kl")
     problems: list[str] = []
-    # 15 columns of 52 px fit the 820 px a projector leaves beside the sidebar; small grids get roomier cells.
-    width = 58 if kernel.shape[-1] <= 7 else 52
+    fit = {"room": room, "root_px": root_px}
     if kernel.ndim == 2:
-        edited, problems = matrix_editor(kernel, f"kl_grid_{version}", cell_width=width)
+        edited, problems = matrix_editor(kernel, f"kl_grid_{version}", **fit)
     else:
         # One channel's grid at a time: every data editor costs ~10 ms of each rerun, and tabs would draw all three.
         channel = st.segmented_control(tr("widgets.channel"), [0, 1, 2], default=0, required=True, key="kl_channel",
                                        format_func=tr_option(lambda c: f"widgets.channel.{'rgb'[c]}"))
         edited = kernel.copy()  # (3, kh, kw)
-        edited[channel], problems = matrix_editor(kernel[channel], f"kl_grid_{version}_{channel}", cell_width=width)
-    for problem in problems:
-        st.warning(problem, icon=":material/edit_off:")
+        edited[channel], problems = matrix_editor(kernel[channel], f"kl_grid_{version}_{channel}", **fit)
     if not np.array_equal(edited, kernel):
         state = state.with_kernel(edited)
+    if problems:
+        # The grid goes back to the numbers kept, so "abc" does not stay on screen while the page uses the old value;
+        # the warning shows once, under the grid, and the next valid edit finds none.
+        st.session_state["kl_grid_problems"] = problems
+        page_state.replace_state(PAGE, lambda s: state)
+        st.rerun()
+    for problem in st.session_state.pop("kl_grid_problems", []):
+        st.warning(problem, icon=":material/edit_off:")
     st.markdown(tr("widgets.kernel_sum", total=kernel_sum_text(edited)))
     with st.container(horizontal=True, wrap=False):
         st.button(tr("widgets.normalise"), key="kl_normalise", on_click=_on_normalise,
@@ -321,12 +327,12 @@ def _details(slot: str, values: np.ndarray, mode: str, key: str, state: KernelLa
                                                    origin=(rows.start, cols.start), hover=tr("fig.heatmap_at")),
                             key=f"kl_{slot}_heat")
         st.plotly_chart(figures.histogram_figure(_stats(key, values), hover=tr("fig.histogram_at")), key=f"kl_{slot}_hist")
-        left, right = st.columns(2)
-        left.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
-                             file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png", width="stretch",
-                             icon=":material/image:")
-        right.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values), file_name=f"{slot}.npy",
-                              key=f"kl_{slot}_dl_npy", width="stretch", icon=":material/data_array:")
+        # One under the other: side by side, in a quarter of a 1280-px page, each label was cut to "Dow…".
+        st.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
+                           file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png", width="stretch",
+                           icon=":material/image:")
+        st.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values), file_name=f"{slot}.npy",
+                           key=f"kl_{slot}_dl_npy", width="stretch", icon=":material/data_array:")
 
 
 def _details_row(result: KernelLabResult, state: KernelLabState, slots: list[tuple[str, np.ndarray, int]],
@@ -376,14 +382,23 @@ def _pictures_for(result: KernelLabResult, state: KernelLabState, slots: list[tu
     return _pictures().get_many(requests)
 
 
+# The width a 1280×720 projector leaves the kernel grid, px, by (presentation mode, wide layout): beside the maps or
+# across the page under them, with the sidebar (300 px) or without it and at presentation mode's larger type.
+GRID_ROOM = {(False, False): 305, (False, True): 820, (True, False): 445, (True, True): 1180}
+
+
 class Layout:
-    """Where each part of the page goes. A kernel up to 7 columns wide sits beside the maps (two a row), so a
-    projector shows the kernel, the input and the output at once; a wider one gets the page's whole width under the
-    maps (four a row), so a 15×15 grid needs no scrolling. Every map has a cell of the same width, so maps keep their
-    sizes relative to the input."""
+    """Where each part of the page goes. A kernel whose grid fits beside the maps (two a row) sits there, so a
+    projector shows the kernel, the input and the output at once: 5 columns, 7 in presentation mode. A wider one gets
+    the page's whole width under the maps (four a row), so a 15×15 grid shows every value whole without scrolling
+    sideways. Every map has a cell of the same width, so maps keep their sizes relative to the input."""
 
     def __init__(self, kernel_cols: int):
-        self.wide = kernel_cols > 7
+        self.presenting = presenting()
+        self.root_px = PRESENT_ROOT_PX if self.presenting else 16
+        beside = GRID_ROOM[self.presenting, False] // cell_px(5, self.root_px)  # columns of 5 characters
+        self.wide = kernel_cols > beside
+        self.grid_room = GRID_ROOM[self.presenting, self.wide]
         if self.wide:
             self.maps, self.kernel, self.shapes = st.container(), section("kernel"), section("shapes")
         else:
@@ -437,7 +452,8 @@ def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState,
                             format_func=tr_option(lambda k: kernels.PRESETS[k].name_key))
     if not chosen:
         return replace(state, bank=()), st.container()  # nothing to open: no expander promising "0 maps"
-    maps = st.expander(tr("kl.bank_show", n=len(chosen)), key=b.seed("kl_bank_open", state.bank_open),
+    # One label whatever the kernels: Streamlit names an expander by its label too, and a new name opened it closed.
+    maps = st.expander(tr("kl.bank_show"), key=b.seed("kl_bank_open", state.bank_open),
                        icon=":material/grid_view:", on_change=_rerun_outputs)
     return replace(state, bank=tuple(chosen)), maps.container()
 
@@ -540,7 +556,7 @@ def render() -> None:
         st.info(note, icon=":material/info:")
     layout = Layout(state.kernel_array().shape[-1])
     with layout.kernel:
-        state = _kernel_editor(b, state)
+        state = _kernel_editor(b, state, layout.grid_room, layout.root_px)
     partials_area = st.container()
     bank_area = section("bank")
     with bank_area:

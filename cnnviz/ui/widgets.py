@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -146,19 +148,80 @@ def grid_version(b: PageBinding, key: str) -> int:
     return st.session_state[version_key]
 
 
-def matrix_editor(values: np.ndarray, editor_key: str, *, cell_width: int = 58) -> tuple[np.ndarray, list[str]]:
+# The data editor draws its text at 0.875 rem with 0.5 rem of padding on each side, its header 2.1875 rem high, no
+# column narrower than 3.125 rem, and a digit, the widest character a number uses, is 0.5 em wide in its font (6.96 px
+# at 14 px, measured in Chromium).
+GRID_FONT_REM = 0.875
+GRID_PADDING_REM = 0.5
+GRID_HEADER_REM = 2.1875
+GRID_MIN_COLUMN_REM = 3.125
+DIGIT_EM = 0.5
+MIN_CELL_CHARS = 4  # the column numbers and their edit icon need about this much
+MAX_CELL_CHARS = 8  # "-0.01196" or "1.965e-5": every value shows whole with room to spare
+
+
+@dataclass(frozen=True)
+class GridFit:
+    """How a grid of numbers fits the room it has: its texts, and its cells' size in CSS pixels."""
+
+    texts: list[list[str]]  # each value as the cell shows it
+    cell_width: int  # px
+    row_height: int  # px
+    rounded: bool  # some value shows with fewer digits than it has
+    height: int  # px: the header and every row, so the grid never scrolls inside itself
+
+
+def cell_px(chars: int, root_px: float) -> int:
+    """The width of a cell that shows ``chars`` characters whole, at a root font size of ``root_px``."""
+    return max(math.ceil(chars * DIGIT_EM * GRID_FONT_REM * root_px + 2 * GRID_PADDING_REM * root_px + 2),
+               round(GRID_MIN_COLUMN_REM * root_px))
+
+
+def fit_grid(values: np.ndarray, *, room: int, root_px: float) -> GridFit:
+    """The texts and cell size that show every value of ``values`` whole in ``room`` px: as many characters per cell
+    as the room allows (``MIN_CELL_CHARS`` to ``MAX_CELL_CHARS``), fewer significant digits where a value needs more.
+
+    Rows are made shorter for a tall grid, so 15 rows and the column numbers fit a 720-px projector.
+    """
+    cols = values.shape[1]
+    per_cell = room / cols
+    most = MIN_CELL_CHARS
+    while most < MAX_CELL_CHARS and cell_px(most + 1, root_px) <= per_cell:
+        most += 1
+    texts = [[cell_text(v, most) for v in row] for row in values]
+    longest = max(MIN_CELL_CHARS, *(len(text) for row in texts for text in row))
+    rounded = any(abs(parse_number(text) - v) > 2.0**-23 * abs(v)
+                  for text_row, row in zip(texts, values) for text, v in zip(text_row, row))
+    font_px = GRID_FONT_REM * root_px
+    row_height = round((1.9 if values.shape[0] > 10 else 2.5) * font_px)
+    height = round(GRID_HEADER_REM * root_px) + values.shape[0] * row_height + 2  # + the top and bottom borders
+    return GridFit(texts, cell_px(longest, root_px), row_height, rounded, height)
+
+
+def matrix_editor(values: np.ndarray, editor_key: str, *, cell_width: int = 58, room: int | None = None,
+                  root_px: float = 16) -> tuple[np.ndarray, list[str]]:
     """An editable grid of numbers, shown as a student writes them ("1/9", "-0.598").
 
-    Only the cells the user changed are read back, so a value shown rounded never replaces the exact one.
+    With ``room`` (px), the cells are sized to show every value whole in that width (``fit_grid``), with a note when
+    some show rounded; without it, every cell is ``cell_width`` px. Only the cells the user changed are read back, so
+    a value shown rounded never replaces the exact one.
 
     Returns:
         (the values, one message per cell that is not a number; such a cell keeps its old value).
     """
-    texts = [[cell_text(v) for v in row] for row in values]
+    if room is None:
+        texts, row_height, rounded, height = [[cell_text(v) for v in row] for row in values], None, False, "auto"
+    else:
+        fit = fit_grid(values, room=room, root_px=root_px)
+        texts, cell_width, row_height, rounded, height = (fit.texts, fit.cell_width, fit.row_height, fit.rounded,
+                                                          fit.height)
     columns = [str(c + 1) for c in range(values.shape[1])]
     frame = pd.DataFrame(texts, columns=columns)
-    edited = st.data_editor(frame, key=editor_key, hide_index=True, width="content",
+    edited = st.data_editor(frame, key=editor_key, hide_index=True, width="content", height=height,
+                            row_height=row_height,
                             column_config={c: st.column_config.TextColumn(c, width=cell_width) for c in columns})
+    if rounded:
+        st.caption(tr("widgets.grid_rounded"))
     result, problems = np.array(values, dtype=np.float64), []
     for r in range(values.shape[0]):
         for c in range(values.shape[1]):
@@ -173,21 +236,31 @@ def matrix_editor(values: np.ndarray, editor_key: str, *, cell_width: int = 58) 
 
 
 def paste_rows(key: str, *, max_side: int) -> np.ndarray | None:
-    """A text box for pasting rows of numbers; returns the matrix when the user applies a valid one."""
-    with st.popover(tr("widgets.paste"), icon=":material/content_paste:", key=f"{key}_paste_box"):
-        text = st.text_area(tr("widgets.paste_label"), key=f"{key}_paste_text", height=160,
-                            placeholder="1 2 1\n2 4 2\n1 2 1", help=tr("widgets.paste_help"))
-        if not st.button(tr("widgets.paste_apply"), key=f"{key}_paste_apply", type="primary"):
-            return None
-        try:
-            rows = np.array(parse_rows(text), dtype=np.float64)
-        except ValueError as error:
-            st.error(tr_error(error), icon=":material/error:")
-            return None
-        if max(rows.shape) > max_side:
-            st.error(tr("widgets.paste_too_big", rows=rows.shape[0], cols=rows.shape[1], most=max_side))
-            return None
-        return rows
+    """A text box for pasting rows of numbers; returns the matrix when the user applies a valid one, and closes the
+    box, which would cover the outputs."""
+    with st.popover(tr("widgets.paste"), icon=":material/content_paste:", key=f"{key}_paste_box", on_change="rerun"):
+        st.text_area(tr("widgets.paste_label"), key=f"{key}_paste_text", height=160, placeholder="1 2 1\n2 4 2\n1 2 1",
+                     help=tr("widgets.paste_help"))
+        st.button(tr("widgets.paste_apply"), key=f"{key}_paste_apply", type="primary", on_click=_apply_paste,
+                  args=(key, max_side))
+        error = st.session_state.pop(f"{key}_paste_error", None)
+        if error:
+            st.error(error, icon=":material/error:")
+    return st.session_state.pop(f"{key}_pasted", None)
+
+
+def _apply_paste(key: str, max_side: int) -> None:
+    try:
+        rows = np.array(parse_rows(st.session_state[f"{key}_paste_text"]), dtype=np.float64)
+    except ValueError as error:
+        st.session_state[f"{key}_paste_error"] = tr_error(error)
+        return
+    if max(rows.shape) > max_side:
+        st.session_state[f"{key}_paste_error"] = tr("widgets.paste_too_big", rows=rows.shape[0], cols=rows.shape[1],
+                                                    most=max_side)
+        return
+    st.session_state[f"{key}_pasted"] = rows
+    st.session_state[f"{key}_paste_box"] = False  # closed: the numbers are in the grid
 
 
 def kernel_sum_text(kernel: np.ndarray) -> str:

@@ -2,6 +2,8 @@
 import numpy as np
 from PIL import Image
 
+from cnnviz.urlstate import encode_matrix
+
 from browser_kit import (assert_no_exception, choose, open_page, query, set_number, sidebar_nav, wait_for_query,
                          wait_for_value, wait_idle)
 
@@ -90,28 +92,68 @@ def grid_cell(page, row: int, col: int, width: int = 58) -> tuple[float, float]:
     return box["x"] + col * width + width / 2, box["y"] + header + row * 35 + 17
 
 
-def test_typing_ten_quickly_into_a_kernel_cell_keeps_ten(page, app_url):
-    open_page(page, app_url, "")
+def start_typing(page, row: int, col: int, key: str):
+    """Select a kernel cell and press ``key``, which opens the cell's editor with itself in it; returns the editor."""
     page.locator(".st-key-section_kernel [data-testid=stDataFrame] canvas").first.wait_for()
     editor = page.locator("textarea.gdg-input")
     for _ in range(5):
         # On a loaded machine the grid may not take the first click (it draws its cells after the element
         # appears): select the cell again until typing opens its editor.
         page.wait_for_timeout(500)
-        x, y = grid_cell(page, 0, 0)
+        x, y = grid_cell(page, row, col)
         page.mouse.click(x, y)
-        page.keyboard.press("1")  # the first key opens the cell's editor with itself in it
+        page.keyboard.press(key)
         try:
             editor.wait_for(timeout=3000)
             break
         except Exception:  # playwright's TimeoutError: the grid was not ready; select the cell again
             page.keyboard.press("Escape")
+    return editor
+
+
+def test_typing_ten_quickly_into_a_kernel_cell_keeps_ten(page, app_url):
+    open_page(page, app_url, "")
+    editor = start_typing(page, 0, 0, "1")
     page.keyboard.type("0", delay=15)  # the next key at once: a number column once kept only the "0"
     assert editor.input_value() == "10"
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 11')")
     wait_idle(page)
     assert "kv" in query(page)  # the edited kernel is in the link
+
+
+def test_one_typed_weight_leaves_the_other_ninths_as_fractions(page, app_url):
+    open_page(page, app_url, "?k=box3")
+    start_typing(page, 0, 0, "5")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 53/9')")
+    page.wait_for_function("location.search.includes('kv=')")
+    wait_idle(page)
+    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
+    assert grid.locator("td").all_inner_texts() == ["5"] + ["1/9"] * 8  # once every 1/9 turned into 0.1111
+    page.reload()  # the link alone: its weights are float32
+    wait_idle(page)
+    grid.locator("td").first.wait_for(state="attached")
+    assert grid.locator("td").all_inner_texts() == ["5"] + ["1/9"] * 8
+
+
+def test_a_word_typed_in_a_cell_goes_and_its_warning_with_the_next_edit(page, app_url):
+    open_page(page, app_url, "?k=box3")
+    editor = start_typing(page, 0, 0, "a")
+    page.keyboard.type("bc", delay=15)
+    assert editor.input_value() == "abc"
+    page.keyboard.press("Enter")
+    warning = page.locator(".st-key-section_kernel [data-testid=stAlertContentWarning]")
+    warning.wait_for()
+    assert "'abc' is not a number" in warning.inner_text()
+    wait_idle(page)
+    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
+    assert grid.locator("td").all_inner_texts() == ["1/9"] * 9  # once "abc" stayed on screen
+    start_typing(page, 1, 1, "2")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 26/9')")
+    wait_idle(page)
+    assert warning.count() == 0  # once it came back with every later edit
 
 
 def test_a_15_by_15_kernel_is_editable_without_scrolling_on_a_projector(page, app_url):
@@ -207,3 +249,97 @@ def test_a_setting_never_marks_the_kernel_editor_or_the_inputs_out_of_date(page,
     assert map_slots(page, 4) == ["input", "conv", "activation", "pool"]
     choose(page, "kl_activation", "none")  # and goes again; the others keep their order
     assert map_slots(page, 3) == ["input", "conv", "pool"]
+
+
+# Every cell of the kernel grid whose text is wider than its cell, measured in the grid's own font: the grid is drawn on
+# a canvas, and its accessible table (one <td> per cell) holds the same texts.
+_OVERFLOWING_CELLS = """(grid) => {
+  const root = parseFloat(getComputedStyle(document.documentElement).fontSize);
+  const context = document.createElement('canvas').getContext('2d');
+  context.font = `400 ${0.875 * root}px "Source Sans", sans-serif`;
+  const cells = [...grid.querySelectorAll('td')];
+  const cols = Math.max(...cells.map((c) => +c.getAttribute('aria-colindex')));
+  const cellWidth = (grid.getBoundingClientRect().width - 2) / cols;
+  return {count: cells.length, texts: cells.map((c) => c.innerText),
+          over: cells.filter((c) => context.measureText(c.innerText).width + root > cellWidth).map((c) => c.innerText)};
+}"""
+
+
+def gaussian_link(side: int, sigma: float) -> str:
+    """A side × side Gaussian's weights as a link's kv= value (sigma 1.5 at 15 × 15: corners of 2e-11)."""
+    x = np.arange(side) - side // 2
+    weights = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma**2))
+    return encode_matrix((weights / weights.sum()).tolist())
+
+
+def kernel_grid(page):
+    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
+    grid.locator("td").first.wait_for(state="attached")
+    return grid
+
+
+def test_a_7_by_7_gaussian_shows_every_weight_whole_at_1280_by_720(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, "?k=gaussian")
+    grid = kernel_grid(page)
+    cells = grid.evaluate(_OVERFLOWING_CELLS)
+    assert cells["count"] == 49 and cells["over"] == []  # once "1.965e-0", and columns 6-7 off to the side
+    assert cells["texts"][:4] == ["1.965e-5", "2.394e-4", "0.001073", "0.001769"]
+    assert grid.locator(".dvn-scroller").first.evaluate("e => e.scrollWidth <= e.clientWidth")
+    assert "shown with fewer digits" in page.locator(".st-key-section_kernel").inner_text()
+
+
+def test_a_15_by_15_kernel_shows_whole_on_one_screen_in_presentation_mode(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, f"?present=1&k=gaussian&kv={gaussian_link(15, 1.5)}")
+    grid = kernel_grid(page)
+    cells = grid.evaluate(_OVERFLOWING_CELLS)
+    assert cells["count"] == 225 and cells["over"] == []
+    scroller = grid.locator(".dvn-scroller").first
+    # Every row and column at once: once 10 of 15 rows, the rest behind a scroll inside the grid.
+    assert scroller.evaluate("e => e.scrollWidth <= e.clientWidth && e.scrollHeight <= e.clientHeight")
+    # Scrolled down to its last row, the grid shows every row at once, the column numbers below the app's header band.
+    grid.evaluate("e => e.scrollIntoView({block: 'end'})")
+    box, header = grid.bounding_box(), page.locator("[data-testid=stHeader]").bounding_box()
+    bottom, below_header = box["y"] + box["height"], header["y"] + header["height"]
+    assert bottom <= 720 + 1 and box["y"] >= below_header, (box, header)  # + 1: the border's subpixels
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_the_grids_toolbar_covers_neither_the_channel_tabs_nor_the_paste_box(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, "?c=rgb")
+    grid = kernel_grid(page)
+    grid.hover()
+    toolbar = page.locator(".st-key-section_kernel [data-testid=stElementToolbar]").first
+    toolbar.wait_for()
+    page.wait_for_function("el => getComputedStyle(el).opacity === '1'",
+                           arg=toolbar.element_handle())  # it fades in on hover
+    for control in (".st-key-kl_channel", ".st-key-kl_paste_box"):
+        assert not overlap(toolbar.bounding_box(), page.locator(control).bounding_box()), control
+
+
+def test_download_buttons_show_their_whole_labels(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_page(page, app_url, "?k=gaussian&det=1")  # 7 columns: four maps a row, the narrowest cells
+    buttons = page.locator("[data-testid=stDownloadButton] button")
+    buttons.first.wait_for()
+    # The label's box clips its text with an ellipsis: cut, its text is wider than the box.
+    labels = buttons.evaluate_all("""(all) => all.map((b) => {
+        const label = b.querySelector('[data-testid=stMarkdownContainer]');
+        return [label.innerText, label.scrollWidth <= label.clientWidth];
+    })""")
+    assert labels == [["Download PNG", True], ["Download .npy", True]] * 2  # once "Dow…"
+
+
+def test_the_kernel_lab_opens_by_its_own_name_with_the_links_settings(page, app_url):
+    open_page(page, app_url, "kernel-lab?k=sobel_x&s=2,2")  # once "Page not found": the page lives at "/"
+    page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
+                           "document.querySelector('.st-key-kl_shapes').innerText.includes('256 × 256')")
+    assert "Page not found" not in page.locator("body").inner_text()
+    assert query(page)["k"] == "sobel_x" and query(page)["s"] == "2,2"
+    assert_no_exception(page)
