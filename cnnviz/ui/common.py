@@ -155,8 +155,10 @@ def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (
     st.html(_COMPACT_CSS + (f'<style>@media (max-width: 640px) {{ [data-testid="stColumn"]:has(.st-key-section_'
                             f'{last_on_phone}) {{ order: 10; }} }}</style>' if last_on_phone else ""))
     language_selector()
+    # Both settings come from the link before their widgets are drawn: read later in the run (global_params), a
+    # link's ?hide= would set the multiselect's value after it exists, which Streamlit refuses.
+    hidden = [name for name in hidden_sections() if name in sections]
     if presenting():
-        hidden = [name for name in hidden_sections() if name in sections]
         st.html(_PRESENT_CSS + "".join(f"<style>.st-key-section_{name} {{ display: none; }}</style>" for name in hidden))
         st.button(tr("common.present_exit"), key="present_exit", on_click=_exit_presentation,
                   icon=":material/close_fullscreen:", type="tertiary")
