@@ -161,7 +161,7 @@ def test_vgg16_on_the_mnist_digit_is_an_error_not_an_exception():
 
 def test_a_bad_link_says_what_it_ignored():
     app = run_page(PAGE, query={"stack": "c3p1_zz", "layer": "x"})
-    assert "stack=c3p1_zz" in app.warning[0].value and "layer=x" in app.warning[0].value
+    assert r"stack=c3p1\_zz" in app.warning[0].value and "layer=x" in app.warning[0].value  # shown as text
     assert state(app).layers == PRESETS["mnist"].layers
 
 

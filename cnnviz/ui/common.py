@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any, Callable
 
@@ -9,7 +10,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from cnnviz.errors import UserError
+from cnnviz.errors import Join, Text, UserError
 from cnnviz.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 LANG_KEY = "lang"
@@ -57,9 +58,38 @@ def tr_option(key: str | Callable[[Any], str]) -> Callable[[Any], str]:
     return lambda option: t(f"{key}{option}", language)
 
 
+# What makes text do something in Streamlit's markdown: emphasis, code, links and images ([]()!), raw HTML (<>),
+# headings, tables, strikethrough, LaTeX ($), shortcodes (:smile:, :red[...]) and entities (&). A backslash before
+# ASCII punctuation shows it as it is.
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]()!<>#|~$:@&{}])")
+# GFM turns bare addresses ("https://", "www.", "a@b.cn") into links after the escapes are gone, so a backslash
+# cannot stop them: an invisible word joiner inside the address does.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=@)|(?<=www)(?=\.)", re.IGNORECASE)
+_JOINER = "\u2060"
+
+
+def md_text(text: object) -> str:
+    """``text`` from a user (a link's value, a file name, a typed cell) made inert for st.markdown, st.caption and
+    the alert boxes: it shows as typed, on one line, and never becomes a link, an image or formatting."""
+    one_line = " ".join(str(text).splitlines())
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", _AUTOLINK.sub(_JOINER, one_line))
+
+
+def _inert(value: object) -> object:
+    """An error's values with every piece of plain text made inert; numbers keep their format specs."""
+    if isinstance(value, (Text, UserError)):
+        return Text(value.key, **{name: _inert(inner) for name, inner in value.values.items()})
+    if isinstance(value, Join):
+        return Join(_inert(part) for part in value.parts)
+    return md_text(value) if isinstance(value, str) else value
+
+
 def tr_error(error: BaseException) -> str:
-    """An error's message in the session's language: a ``UserError`` from the catalog, anything else as it is."""
-    return error.message(current_language()) if isinstance(error, UserError) else str(error)
+    """An error's message in the session's language, ready for markdown: a ``UserError`` from the catalog (its
+    wording may format, the values it quotes may not), anything else as inert text."""
+    if isinstance(error, UserError):
+        return _inert(error).render(current_language())
+    return md_text(error)
 
 
 def _on_language() -> None:

@@ -32,7 +32,7 @@ from cnnviz.train import evaluate
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
-from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.common import guarded, md_text, page_header, tr, tr_error, tr_option
 from cnnviz.ui.progress import progress
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
@@ -133,11 +133,11 @@ def model_status(model: Subject) -> None:
     with st.container(key="insp_model"):
         if model.trained:
             where = tr(f"insp.model_from.{model.source}")
-            st.caption(tr("insp.model_trained", label=model.label, where=where))
+            st.caption(tr("insp.model_trained", label=md_text(model.label), where=where))
         else:
             text, button = st.columns([4, 1.2], vertical_alignment="center")
             text.warning(tr("insp.model_untrained") if model.source == "untrained"
-                         else tr("insp.model_not_yet", label=model.label), icon=":material/casino:")
+                         else tr("insp.model_not_yet", label=md_text(model.label)), icon=":material/casino:")
             busy = run is not None and not run.job.finished
             button.button(tr("insp.quick_train"), key="insp_quick_train", on_click=_on_quick_train, disabled=busy,
                           icon=":material/bolt:", type="primary", width="stretch", help=tr("insp.quick_train_help"))

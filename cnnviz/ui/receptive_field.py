@@ -27,7 +27,7 @@ from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, 
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.common import guarded, md_text, page_header, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import image_input
 
@@ -302,7 +302,7 @@ def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> Non
         st.info(tr("rf.trained_none"), icon=":material/model_training:")
         return
     if state.preset != SESSION or state.layers != session_layers(inspected.config):
-        st.info(tr("rf.trained_other", label=inspected.label), icon=":material/model_training:")
+        st.info(tr("rf.trained_other", label=md_text(inspected.label)), icon=":material/model_training:")
         st.button(tr("rf.use_session"), key="rf_use_session", on_click=_use_session, icon=":material/input:")
         return
     size = inspected.config.input_size
@@ -314,7 +314,7 @@ def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> Non
     except ValueError as error:
         st.warning(tr_error(error), icon=":material/block:")
         return
-    caption = tr("rf.trained_caption", label=inspected.label) + ("" if inspected.trained else tr("rf.untrained"))
+    caption = tr("rf.trained_caption", label=md_text(inspected.label)) + ("" if inspected.trained else tr("rf.untrained"))
     _field_picture(field, view, caption, "rf_trained")
 
 
@@ -364,7 +364,7 @@ def _start_from_session(b: PageBinding) -> None:
     inspected = session.model_to_inspect()
     if inspected is not None:
         b.start_from(with_session(b.state, inspected.config))
-        page_state.flash(PAGE, tr("rf.started_from_session", label=inspected.label))
+        page_state.flash(PAGE, tr("rf.started_from_session", label=md_text(inspected.label)))
 
 
 def render() -> None:

@@ -25,7 +25,7 @@ from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, 
                           save_checkpoint)
 from cnnviz.ui import live_status, run_status, session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import current_language, guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import current_language, guarded, md_text, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.live_chart import live_chart
 from cnnviz.ui.progress import accent
 from cnnviz.ui.state import PageBinding
@@ -68,7 +68,7 @@ def _hidden_input(b: PageBinding, column, widths: tuple[int, ...]) -> tuple[tupl
     try:
         return parse_hidden(text), ""
     except ValueError:
-        return widths, tr("train.hidden_invalid", text=text[:40], most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH,
+        return widths, tr("train.hidden_invalid", text=md_text(text[:40]), most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH,
                           kept=format_hidden(widths))
 
 
@@ -179,10 +179,10 @@ def _live(run: Run, snap) -> None:
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
                     icon=":material/hourglass_top:")
         elif snap.state == "diverged":
-            st.error(tr_error(snap.error) if snap.error else snap.message, icon=":material/warning:")
+            st.error(tr_error(snap.error) if snap.error else md_text(snap.message), icon=":material/warning:")
         elif snap.state == "failed":
-            st.error(tr("train.failed", message=tr_error(snap.error) if isinstance(snap.error, UserError) else snap.message),
-                     icon=":material/error:")
+            reason = tr_error(snap.error) if isinstance(snap.error, UserError) else md_text(snap.message)
+            st.error(tr("train.failed", message=reason), icon=":material/error:")
         if live_status.served() and snap.state not in FINISHED:  # polled; a change of state reruns this fragment
             lang = current_language()
             live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
@@ -303,7 +303,7 @@ def _checkpoint_section() -> None:
         checkpoint = session.checkpoint_loader("train_ckpt")
         if checkpoint is None:
             return
-        st.success(tr("train.loaded", name=checkpoint.name,
+        st.success(tr("train.loaded", name=md_text(checkpoint.name),
                       params=f"{sum(p.numel() for p in checkpoint.model.parameters()):,}"), icon=":material/check:")
         st.json(checkpoint.config.to_dict(), expanded=False)
         try:
@@ -322,7 +322,7 @@ def _evaluate_checkpoint(file_id: str, _model, _data) -> EvalResult:
 def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
     """A read-only view of someone else's run: its network, live curves and results; no controls."""
     job = run.job
-    st.info(tr("train.watching", label=job.label), icon=":material/visibility:")
+    st.info(tr("train.watching", label=md_text(job.label)), icon=":material/visibility:")
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
         st.subheader(tr("train.model"))
