@@ -161,14 +161,16 @@ _COMPACT_CSS = """
 """
 
 
+BASE_FONT_PX = 16  # the browser's root font size, which Streamlit's rem sizes scale with
+PRESENT_FONT_PX = 19  # the root font size while presenting: what a table's px heights must scale by
 # Presentation mode: no sidebar or toolbar, larger type and full width, for the back row of a lecture hall.
 _PRESENT_CSS = """
 <style>
-html { font-size: 19px; }
+html { font-size: %dpx; }
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] { display: none; }
-[data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; }
+[data-testid="stMainBlockContainer"] { max-width: 100%%; padding-left: 2.5rem; padding-right: 2.5rem; }
 </style>
-"""
+""" % PRESENT_FONT_PX
 
 
 def _exit_presentation() -> None:
