@@ -18,6 +18,8 @@ EN = {
     "common.present_hide": "Hide while presenting",
     "common.present_hide_help": "Parts of this page to leave off the projector. The link carries the choice.",
     "common.present_exit": "Exit presentation mode",
+    "common.upload_button": "Upload",  # the file uploader's button, drawn over Streamlit's own
+    "common.upload_limit": "Up to {mb} MB per file",
     "sections.kernel": "the kernel editor",
     "sections.shapes": "the shapes and formulas",
     "sections.bank": "the filter bank",
@@ -50,6 +52,8 @@ ZH = {
     "common.present_hide": "演示时隐藏",
     "common.present_hide_help": "本页中不想投到屏幕上的部分。链接会带上这一选择。",
     "common.present_exit": "退出演示模式",
+    "common.upload_button": "上传",
+    "common.upload_limit": "每个文件最大 {mb} MB",
     "sections.kernel": "卷积核编辑器",
     "sections.shapes": "形状与公式",
     "sections.bank": "滤波器组",

@@ -203,6 +203,30 @@ def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (
                            help=tr("common.present_hide_help"))
 
 
+# Streamlit 1.67 words its file uploader in English whatever the page's language ("Upload", "20MB per file") and has
+# no locale setting. The uploader's own words are hidden (visibility: screen readers skip them too) and the page's
+# are drawn in their place, scoped to the uploader's key.
+_UPLOADER_CSS = """<style>
+.st-key-{key} [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p,
+.st-key-{key} [data-testid="stFileUploaderDropzoneInstructions"] span {{ visibility: hidden; font-size: 0; }}
+.st-key-{key} [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {{
+  content: "{button}"; visibility: visible; font-size: 1rem; }}
+.st-key-{key} [data-testid="stFileUploaderDropzoneInstructions"] span::after {{
+  content: "{limit}"; visibility: visible; font-size: 0.875rem; }}
+</style>"""
+
+
+def _css_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+
+
+def file_uploader(label: str, *, key: str, max_mb: int, **kwargs: Any) -> Any:
+    """``st.file_uploader`` (at most ``max_mb`` MB a file) whose button and size limit read in the page's language."""
+    st.html(_UPLOADER_CSS.format(key=key, button=_css_string(tr("common.upload_button")),
+                                 limit=_css_string(tr("common.upload_limit", mb=max_mb))))
+    return st.file_uploader(label, key=key, max_upload_size=max_mb, **kwargs)
+
+
 def section(name: str, parent: DeltaGenerator | None = None) -> DeltaGenerator:
     """A part of a page that presentation mode can hide (``page_header(..., sections=...)`` lists the names), made in
     ``parent`` (the page when None). Make it the page's own container for that part rather than one more inside it:

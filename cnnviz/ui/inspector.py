@@ -32,7 +32,7 @@ from cnnviz.train import evaluate
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
-from cnnviz.ui.common import guarded, md_text, page_header, tr, tr_error, tr_option
+from cnnviz.ui.common import file_uploader, guarded, md_text, page_header, tr, tr_error, tr_option
 from cnnviz.ui.progress import progress
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
@@ -215,8 +215,8 @@ def digit_controls(b: PageBinding, state: InspectorState, model: Subject
         digit, key = _drawn_digit()
         return state, digit, key, tr("insp.draw_help")
     if source == "upload":
-        upload = st.file_uploader(tr("insp.upload"), type=None, key="insp_upload", help=tr("insp.upload_help"),
-                                  max_upload_size=IMAGE_UPLOAD_MB)
+        upload = file_uploader(tr("insp.upload"), type=None, key="insp_upload", help=tr("insp.upload_help"),
+                               max_mb=IMAGE_UPLOAD_MB)
         ink = st.segmented_control(tr("insp.ink"), INK_MODES, required=True, key=b.seed("insp_ink", state.ink),
                                    format_func=tr_option("insp.ink."), help=tr("insp.ink_help"))
         state = replace(state, ink=ink)

@@ -17,7 +17,7 @@ from cnnviz.model import ModelConfig
 from cnnviz.pages.train import TrainPageState
 from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import tr, tr_error
+from cnnviz.ui.common import file_uploader, tr, tr_error
 
 TRAIN_PAGE = "train"  # the page whose state names the followed run
 MAX_PREVIOUS = 3  # earlier runs kept on the charts for comparison
@@ -83,7 +83,7 @@ def loaded_checkpoint() -> LoadedCheckpoint | None:
 
 def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
     """An uploader for a saved checkpoint; the loaded model is kept for this session, for every page."""
-    upload = st.file_uploader(tr("train.load_file"), type=None, key=key, max_upload_size=CHECKPOINT_UPLOAD_MB)
+    upload = file_uploader(tr("train.load_file"), type=None, key=key, max_mb=CHECKPOINT_UPLOAD_MB)
     current = loaded_checkpoint()
     if upload is None:
         return current
