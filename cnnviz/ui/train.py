@@ -201,7 +201,7 @@ def _live_charts(run: Run, snap) -> None:
         # be run again in full just as the run's first steps began.
         live_chart(run_status.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
     elif snap.steps:  # the full figure, with hover and zoom, once nothing changes any more
-        st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap), figure_text()),
+        st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap, current_language()), figure_text()),
                         key="train_curves")
     model = job.model
     if model is not None:
@@ -322,7 +322,8 @@ def _evaluate_checkpoint(file_id: str, _model, _data) -> EvalResult:
 def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
     """A read-only view of someone else's run: its network, live curves and results; no controls."""
     job = run.job
-    st.info(tr("train.watching", label=md_text(job.label)), icon=":material/visibility:")
+    label = run_status.run_label(job.model_cfg, job.train_cfg, current_language())
+    st.info(tr("train.watching", label=md_text(label)), icon=":material/visibility:")
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
         st.subheader(tr("train.model"))
