@@ -39,3 +39,16 @@ def test_a_links_bad_value_shows_as_text_in_the_apps_warning(value):
     warnings = [w.proto.body for w in app.warning]
     assert warnings == [f"This link had settings that could not be used, so their defaults are shown: "
                         f"l={md_text(value)}."]
+
+
+def test_an_uploaded_checkpoints_file_name_is_shown_as_text():
+    from cnnviz.model import NETWORK_PRESETS, build_model
+    from cnnviz.train import TrainConfig, save_checkpoint
+
+    data = save_checkpoint(build_model(NETWORK_PRESETS["tiny"]), NETWORK_PRESETS["tiny"], TrainConfig())
+    app = run_page("train")
+    name = "![b](http://127.0.0.1:9/beacon.png).pt"
+    app.file_uploader(key="train_ckpt").upload(name, data, "application/octet-stream").run()
+    assert not app.exception
+    loaded = [s.proto.body for s in app.success]
+    assert len(loaded) == 1 and loaded[0].startswith(f"Checkpoint {md_text(name)} loaded: ")
