@@ -227,6 +227,26 @@ def file_uploader(label: str, *, key: str, max_mb: int, **kwargs: Any) -> Any:
     return st.file_uploader(label, key=key, max_upload_size=max_mb, **kwargs)
 
 
+# The camera input's English, replaced the same way: the request for the camera (with Streamlit's link to its docs),
+# and its one button, which reads "Take Photo" until a photo is taken and "Clear photo" after.
+_CAMERA_CSS = """<style>
+.st-key-{key} [data-testid="stCameraInputWebcamComponent"] p,
+.st-key-{key} button[data-testid="stCameraInputButton"] {{ font-size: 0; }}
+.st-key-{key} [data-testid="stCameraInputWebcamComponent"] p > * {{ display: none; }}
+.st-key-{key} [data-testid="stCameraInputWebcamComponent"] p::after {{ content: "{allow}"; font-size: 0.875rem; }}
+.st-key-{key} button[data-testid="stCameraInputButton"]::after {{ content: "{take}"; font-size: 1rem; }}
+.st-key-{key} [data-testid="stCameraInput"]:has(img) button[data-testid="stCameraInputButton"]::after {{
+  content: "{clear}"; }}
+</style>"""
+
+
+def camera_input(label: str, *, key: str) -> Any:
+    """``st.camera_input`` whose request for the camera and whose button read in the page's language."""
+    words = {name: _css_string(tr(f"common.camera_{name}")) for name in ("allow", "take", "clear")}
+    st.html(_CAMERA_CSS.format(key=key, **words))
+    return st.camera_input(label, key=key)
+
+
 def section(name: str, parent: DeltaGenerator | None = None) -> DeltaGenerator:
     """A part of a page that presentation mode can hide (``page_header(..., sections=...)`` lists the names), made in
     ``parent`` (the page when None). Make it the page's own container for that part rather than one more inside it:

@@ -5,8 +5,9 @@ import re
 
 from browser_kit import assert_no_exception, open_page
 
-VIEWS = ["?lang=zh", "?lang=zh&src=upload&bo=1", "step-by-step?lang=zh", "receptive-field?lang=zh",
-         "train?lang=zh", "inspector?lang=zh&src=upload", "inspector?lang=zh&src=mnist", "lessons?lang=zh"]
+VIEWS = ["?lang=zh", "?lang=zh&src=upload&bo=1", "?lang=zh&src=camera", "step-by-step?lang=zh",
+         "receptive-field?lang=zh", "train?lang=zh", "inspector?lang=zh&src=upload", "inspector?lang=zh&src=mnist",
+         "lessons?lang=zh"]
 
 # Words a Chinese page keeps in Latin letters: datasets, libraries and formats, units, the layers' and optimizers'
 # names, and the symbols of formulas.
@@ -30,7 +31,8 @@ TEXTS_JS = """
   const skip = (el) => el.closest('code, pre, kbd, style, script, [translate=no], [data-testid=stIconMaterial], '
                                    + '.katex, [data-testid=stSkipToContent], .js-plotly-plot .modebar');
   const roots = [document.querySelector('[data-testid=stApp]')];
-  for (const e of document.querySelectorAll('[data-testid^=stBidiComponent] *')) if (e.shadowRoot) roots.push(e.shadowRoot);
+  for (const e of document.querySelectorAll('[data-testid^=stBidiComponent] *'))
+    if (e.shadowRoot) roots.push(e.shadowRoot);
   for (const root of roots) {
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
