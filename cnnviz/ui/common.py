@@ -242,8 +242,9 @@ _CAMERA_CSS = """<style>
 
 def camera_input(label: str, *, key: str) -> Any:
     """``st.camera_input`` whose request for the camera and whose button read in the page's language."""
-    words = {name: _css_string(tr(f"common.camera_{name}")) for name in ("allow", "take", "clear")}
-    st.html(_CAMERA_CSS.format(key=key, **words))
+    st.html(_CAMERA_CSS.format(key=key, allow=_css_string(tr("common.camera_allow")),
+                               take=_css_string(tr("common.camera_take")),
+                               clear=_css_string(tr("common.camera_clear"))))
     return st.camera_input(label, key=key)
 
 
