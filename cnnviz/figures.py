@@ -344,7 +344,7 @@ GRID_CSS = """
 .cv-grid td { width: 40px; height: 40px; text-align: center; border: 1px solid #cbd5e1; font-size: 17px;
   position: relative; color: #111827; background: #ffffff; }
 .cv-grid td.pad { background: repeating-linear-gradient(45deg, #f1f5f9, #f1f5f9 5px, #e2e8f0 5px, #e2e8f0 10px);
-  color: #64748b; font-style: italic; }
+  color: #475569; font-style: italic; }  /* 5.6:1 even on a tapped cell's orange */
 .cv-grid td.tap { background: #ffedd5; outline: 3px solid #ea580c; outline-offset: -3px; font-weight: 700; }
 .cv-grid td.tap.pad { background: #fed7aa; }
 .cv-grid td .w { position: absolute; right: 3px; bottom: 1px; font-size: 11px; color: #9a3412; font-weight: 600; }

@@ -510,12 +510,13 @@ class TrainingJob:
 
 
 def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig, *, epochs: str = "{epochs} ep",
-                 images: str = ", {images} imgs") -> str:
-    """A short legend entry: conv widths, optimizer, lr, epochs; ``epochs`` and ``images`` word the counts (the
-    UI passes them translated). ``images`` brings its own separator: Chinese joins clauses with a full-width comma."""
+                 images: str = ", {images} imgs", no_hidden: str = "none") -> str:
+    """A short legend entry: conv widths, optimizer, lr, epochs; ``epochs``, ``images`` and ``no_hidden`` word the
+    counts and an empty fc (the UI passes them translated). ``images`` brings its own separator: Chinese joins
+    clauses with a full-width comma."""
     convs = "-".join(str(b.channels) + ("bn" if b.batch_norm else "") for b in model_cfg.blocks)
     subset = images.format(images=train_cfg.subset) if train_cfg.subset else ""
-    hidden = "-".join(map(str, model_cfg.hidden)) or "none"
+    hidden = "-".join(map(str, model_cfg.hidden)) or no_hidden
     return (f"conv {convs} · fc {hidden} · {train_cfg.optimizer} lr {train_cfg.lr:g} · "
             f"{epochs.format(epochs=train_cfg.epochs)}{subset}")
 

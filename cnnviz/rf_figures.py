@@ -231,9 +231,10 @@ def legend_html(entries: Sequence[tuple[str, str, int]], *, padding_label: str =
     return LEGEND_CSS + f'<div class="rf-legend">{"".join(items)}</div>'
 
 
+# The legend sits on the page itself: its text takes the theme's colour (a fixed dark grey vanished on dark navy).
 LEGEND_CSS = """
 <style>
-.rf-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 0.85rem; color: #374151; }
+.rf-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 0.85rem; color: inherit; }
 .rf-item { display: inline-flex; align-items: center; gap: 5px; white-space: nowrap; }
 .rf-swatch { display: inline-block; width: 14px; height: 14px; box-sizing: border-box; background: #fff; }
 .rf-pad { border: 1px solid #94a3b8;

@@ -3,7 +3,8 @@
     python deploy/nginx_conf.py --listen 80 --ports 8501 8502 --temp /var/lib/cnnviz-nginx > /etc/cnnviz-nginx.conf
 
 ``--temp`` is a folder nginx may write its buffers to (it must exist). bench/load.py --replicas uses the same
-function for its loopback test.
+function for its loopback test. The replicas listen on 127.0.0.1 only: nginx is the public listener, and it answers
+Streamlit's /_stcore/metrics with a 404 (read it on the server from a replica's own port).
 """
 from __future__ import annotations
 

@@ -58,3 +58,17 @@ def test_presentation_mode_and_hidden_sections_travel_in_the_link():
     assert at.query_params["present"] == "1" and at.query_params["hide"] == "bank,shapes"
     at.button(key="present_exit").click().run()
     assert "present" not in at.query_params and at.toggle(key="present").value is False
+
+
+@pytest.mark.parametrize("page, hide", [("train", "network"), ("kernel_lab", "bank"), ("step_by_step", "editors")])
+def test_a_link_that_hides_sections_without_presenting_opens_the_page(page, hide):
+    # The Presentation expander makes such links while presentation is off; reading ?hide= after its multiselect
+    # was drawn crashed the page.
+    at = AppTest.from_file(str(Path(APP).parent / "cnnviz" / "ui" / f"{page}.py"), default_timeout=60)
+    at.query_params["hide"] = hide
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.multiselect(key="hide").value == [hide] and at.toggle(key="present").value is False
+    assert at.query_params["hide"] == hide and "present" not in at.query_params
+    styles = " ".join(h.proto.body for h in at.get("html"))
+    assert f".st-key-section_{hide} {{ display: none; }}" not in styles  # hidden only while presenting

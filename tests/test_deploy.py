@@ -36,3 +36,10 @@ def test_nginx_accepts_the_filled_in_config(tmp_path):
 def test_replicas_need_distinct_ports(tmp_path, ports):
     with pytest.raises(ValueError, match=re.escape(f"ports={ports}")):
         nginx_conf("80", ports, tmp_path)
+
+
+def test_streamlits_metrics_stay_off_the_public_listener(tmp_path):
+    code = "\n".join(line.split("#")[0] for line in nginx_conf("80", [8501], tmp_path).splitlines())
+    block = re.search(r"location \^~ /_stcore/metrics \{([^}]*)\}", code)
+    assert block is not None, "no location for /_stcore/metrics"
+    assert block.group(1).split() == ["return", "404;"]  # answered by nginx itself, never passed to a replica

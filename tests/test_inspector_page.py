@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from apptest_kit import page_state, run_page
+from cnnviz.i18n import t
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.train import save_checkpoint
 
@@ -209,6 +210,15 @@ def test_attribution_controls(at):
         assert not at.exception and state(at).method == method
     at.selectbox(key="insp_target").set_value(3).run()
     assert "for class **3**" in texts(at) and state(at).target == 3
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_grad_cam_says_it_marks_places_and_can_light_up_the_background(lang):
+    query = {"v": "attribution", "m": "grad_cam", "src": "mnist", **({"lang": lang} if lang != "en" else {})}
+    captions = [c.value for c in run_page(PAGE, query=query).caption]
+    assert t("insp.method_why.grad_cam", lang) in captions
+    assert "strokes that count" not in " ".join(captions) and "起决定作用的笔画" not in " ".join(captions)
+    assert ("background" if lang == "en" else "背景") in t("insp.method_why.grad_cam", lang)
 
 
 def test_filters_and_summary(at):

@@ -58,11 +58,11 @@ def test_presentation_sections_and_rgb_channels_work_in_chinese():
 
 def test_receptive_field_widgets_work_in_chinese():
     at = run_page("receptive_field", query=ZH, timeout=60)
-    assert at.selectbox(key="rf_layer").options == ["0 · 卷积 3×3 p1", "1 · 最大池化 2×2 s2", "2 · 卷积 3×3 p1",
-                                                    "3 · 最大池化 2×2 s2"]
+    assert at.selectbox(key="rf_layer").options == ["conv1 · 卷积 3×3 p1", "pool1 · 最大池化 2×2 s2", "conv2 · 卷积 3×3 p1",
+                                                    "pool2 · 最大池化 2×2 s2"]
     at.selectbox(key="rf_layer").set_value(1).run()
     assert not at.exception and at.query_params["layer"] == "1"
-    assert "**max1** 的**单元 (7, 7)**（输出 14 × 14）" in [m.value for m in at.markdown]
+    assert "**pool1** 的**单元 (7, 7)**（输出 14 × 14）" in [m.value for m in at.markdown]
     at.selectbox(key="rf_preset").set_value("three_3x3").run()
     assert not at.exception and at.query_params["preset"] == "three_3x3"
     assert "**教程核对**：三个堆叠的 3×3 卷积能看到 7×7 的区域。" in [m.value for m in at.markdown]
@@ -71,8 +71,8 @@ def test_receptive_field_widgets_work_in_chinese():
 def test_a_stack_too_deep_for_its_input_is_explained_in_chinese():
     at = run_page("receptive_field", query={**ZH, "stack": "c15_c15_c15", "img": "mnist_digit"}, timeout=60)
     message = at.error[0].value
-    assert message.startswith("这个层堆叠无法在 28×28 的输入上运行：第 1 层（conv1）收到的特征图是 14x14")
-    assert not re.search(r"[a-z]{4,}", message.replace("conv1", ""))  # no English words but the layer's name
+    assert message.startswith("这个层堆叠无法在 28×28 的输入上运行：第 1 层（conv2）收到的特征图是 14x14")
+    assert not re.search(r"[a-z]{4,}", message.replace("conv2", ""))  # no English words but the layer's name
 
 
 def test_inspector_widgets_work_in_chinese():

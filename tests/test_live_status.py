@@ -110,8 +110,11 @@ def test_every_third_poll_brings_the_curves_and_the_filters(monkeypatch):
     from cnnviz.model import NETWORK_PRESETS, build_model
 
     snap = snapshot()
-    run = SimpleNamespace(id="run", watch_id=WATCH_ID, previous=(),
-                          job=SimpleNamespace(snapshot=lambda: snap, model=build_model(NETWORK_PRESETS["default"])))
+    from cnnviz.train import TrainConfig
+
+    job = SimpleNamespace(snapshot=lambda: snap, model=build_model(NETWORK_PRESETS["default"]),
+                          model_cfg=NETWORK_PRESETS["default"], train_cfg=TrainConfig())  # its legend is worded from these
+    run = SimpleNamespace(id="run", watch_id=WATCH_ID, previous=(), job=job)
     monkeypatch.setattr(session, "find_watched", lambda watch_id: run)
     status, body, _ = call(WATCH_ID, b"lang=en&chart=1")
     assert status == 200 and body["chart"] == run_status.live_chart_json(run, snap, "en")

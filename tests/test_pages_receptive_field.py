@@ -11,9 +11,10 @@ from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
 from cnnviz.model import ConvBlock, ModelConfig, build_model
 from cnnviz.pages import receptive_field as page
 from cnnviz.pages.receptive_field import (PRESETS, SESSION, NestedBox, ReceptiveFieldState, StackCodec, add_layer,
-                                          analyzed_prefix, check_layer, claims, compare_stacks, compute, layer_params,
-                                          move_layer, random_field, remove_layer, session_layers, trained_field,
-                                          unit_at_click, unit_in_layer, with_session)
+                                          analyzed_prefix, block_names, check_layer, claims, compare_stacks, compute,
+                                          conv, layer_params, move_layer, numbered_names, pool, random_field,
+                                          remove_layer, session_layers, trained_field, unit_at_click, unit_in_layer,
+                                          with_session)
 from cnnviz.receptive_field import Box
 from cnnviz.urlstate import check_fields
 
@@ -109,7 +110,7 @@ def test_mnist_view_by_hand():
     view = compute(ReceptiveFieldState(), (28, 28))
     assert view.layer == 3 and view.unit == (3, 3)  # the centre of the 7x7 output
     assert view.box == Box(9, 9, 19, 19)  # -3 + 3·4 = 9, size 10
-    # The centre (13.5, 13.5) in every earlier layer: conv0 unit 14 sees 13..15; pool1 unit 7 sees 13..16;
+    # The centre (13.5, 13.5) in every earlier layer: conv1 unit 14 sees 13..15; pool1 unit 7 sees 13..16;
     # conv2 unit 7 sees 11..18.
     assert view.nested == (NestedBox(0, (14, 14), Box(13, 13, 16, 16)), NestedBox(1, (7, 7), Box(13, 13, 17, 17)),
                            NestedBox(2, (7, 7), Box(11, 11, 19, 19)), NestedBox(3, (3, 3), Box(9, 9, 19, 19)))
@@ -134,7 +135,7 @@ def test_a_unit_outside_a_smaller_output_moves_to_the_edge_and_dense_layers_get_
 
 def test_a_stack_that_shrinks_the_input_to_nothing_names_the_layer():
     state = ReceptiveFieldState().with_preset("vgg16")
-    with pytest.raises(ValueError, match=r"layer 17 \(max17\) gets a 1x1 map"):
+    with pytest.raises(ValueError, match=r"layer 17 \(pool5\) gets a 1x1 map"):
         compute(state, (28, 28))
     assert len(analyzed_prefix(state.layers, (28, 28))) == 17
     assert len(analyzed_prefix(state.layers, (224, 224))) == 18
@@ -249,3 +250,24 @@ def _inside(box: Box) -> np.ndarray:
     clipped = box.clip(28, 28)
     mask[clipped.top:clipped.bottom, clipped.left:clipped.right] = True
     return mask
+
+
+def test_layers_carry_the_names_their_papers_use():
+    vgg = ReceptiveFieldState().with_preset("vgg16")
+    assert [row.name for row in compute(vgg, (224, 224)).rows] == [
+        "conv1_1", "conv1_2", "pool1", "conv2_1", "conv2_2", "pool2", "conv3_1", "conv3_2", "conv3_3", "pool3",
+        "conv4_1", "conv4_2", "conv4_3", "pool4", "conv5_1", "conv5_2", "conv5_3", "pool5"]
+    alexnet = ReceptiveFieldState().with_preset("alexnet")
+    assert [row.name for row in compute(alexnet, (224, 224)).rows] == [
+        "conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5"]
+    assert [row.name for row in compute(ReceptiveFieldState(), (28, 28)).rows] == ["conv1", "pool1", "conv2", "pool2"]
+    # An edited VGG keeps VGG's way of naming; a pool after a pool gets a name of its own.
+    assert block_names(vgg.layers[:3] + (conv(3),)) == ("conv1_1", "conv1_2", "pool1", "conv2_1")
+    assert numbered_names((pool(2, 2), conv(3), pool(2, 2), pool(2, 2))) == ("pool0", "conv1", "pool1", "pool1_2")
+
+
+def test_a_lecturers_vgg_link_still_opens_pool5():
+    state, ignored = ReceptiveFieldState.from_query({"preset": "vgg16", "unit": "3,3"})
+    view = compute(state, (224, 224))
+    assert ignored == [] and view.rows[view.layer].name == "pool5" and view.unit == (3, 3)
+    assert view.box == Box(6, 6, 218, 218)

@@ -33,7 +33,7 @@ def images(app) -> int:
 
 def test_default_is_the_classic_mnist_net_with_its_tutorial_numbers(at):
     page = markdown(at)
-    assert "**Unit (3, 3)** of **max3** (output 7 × 7)" in page
+    assert "**Unit (3, 3)** of **pool2** (output 7 × 7)" in page
     assert "sees input rows 9 … 18 and columns 9 … 18: a field of **10** px" in page
     assert "Field size: tutorial **10**, this app **10** ✓" in page
     assert "Start (first input position of unit 0): tutorial **−3**, this app **−3** ✓" in page
@@ -70,7 +70,7 @@ def test_sliders_choose_the_unit(at):
 
 def test_changing_the_layer_keeps_the_place(at):
     at.selectbox(key="rf_layer").set_value(0).run()
-    assert (state(at).layer, state(at).unit) == (0, (14, 14))  # conv0's unit centred nearest (13.5, 13.5)
+    assert (state(at).layer, state(at).unit) == (0, (14, 14))  # conv1's unit centred nearest (13.5, 13.5)
     assert "field of **3** px" in markdown(at)
     assert at.slider(key="rf_row").max == 27
     at.selectbox(key="rf_layer").set_value(2).run()
@@ -78,10 +78,10 @@ def test_changing_the_layer_keeps_the_place(at):
 
 
 def test_nested_boxes_toggle(at):
-    assert "conv0: 3" in "".join(h.proto.body for h in at.get("html"))
+    assert "conv1: 3" in "".join(h.proto.body for h in at.get("html"))
     at.toggle(key="rf_nested").set_value(False).run()
     assert at.query_params["nest"] == "0"
-    assert "conv0: 3" not in "".join(h.proto.body for h in at.get("html"))
+    assert "conv1: 3" not in "".join(h.proto.body for h in at.get("html"))
 
 
 def test_presets_and_their_tutorial_check(at):
@@ -125,10 +125,11 @@ def test_a_stack_that_kills_the_input_says_which_layer(at):
     for _ in range(3):
         at.button(key="rf_add_max").click().run()  # 7 -> 3 -> 1 -> nothing
     assert not at.exception
-    assert "layer 6 (max6) gets a 1x1 map" in at.error[0].value
+    # pool2 is the mnist stack's; the three added pools follow it (markdown escapes the underscore)
+    assert r"layer 6 (pool2\_4) gets a 1x1 map" in at.error[0].value
     assert at.button(key="rf_remove").disabled is False  # the table and its buttons stay to fix it
     at.button(key="rf_remove").click().run()
-    assert not at.error and "**Unit (0, 0)** of **max5**" in markdown(at)
+    assert not at.error and "**Unit (0, 0)** of **pool2_3**" in markdown(at)
 
 
 def test_channels_fill_in_the_parameter_counts(at):
@@ -149,19 +150,19 @@ def test_seed_changes_the_random_field(at):
 
 def test_a_link_opens_vgg16_on_a_small_sample():
     app = run_page(PAGE, query={"preset": "vgg16", "ws": "64", "unit": "1,0"})
-    assert "**Unit (1, 0)** of **max17** (output 2 × 2)" in markdown(app)
+    assert "**Unit (1, 0)** of **pool5** (output 2 × 2)" in markdown(app)
     assert "a field of **212** px" in markdown(app)
     assert app.selectbox(key="rf_preset").value == "vgg16" and app.select_slider(key="rf_working").value == 64
 
 
 def test_vgg16_on_the_mnist_digit_is_an_error_not_an_exception():
     app = run_page(PAGE, query={"preset": "vgg16", "img": "mnist_digit"})
-    assert "cannot run on a 28×28 input: layer 17 (max17) gets a 1x1 map" in app.error[0].value
+    assert "cannot run on a 28×28 input: layer 17 (pool5) gets a 1x1 map" in app.error[0].value
 
 
 def test_a_bad_link_says_what_it_ignored():
     app = run_page(PAGE, query={"stack": "c3p1_zz", "layer": "x"})
-    assert "stack=c3p1_zz" in app.warning[0].value and "layer=x" in app.warning[0].value
+    assert r"stack=c3p1\_zz" in app.warning[0].value and "layer=x" in app.warning[0].value  # shown as text
     assert state(app).layers == PRESETS["mnist"].layers
 
 

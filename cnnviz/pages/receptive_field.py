@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from torch import nn
@@ -50,6 +50,38 @@ def pool(kernel: int, stride: int, padding: int = 0, kind: str = "max") -> Layer
     return Layer(kernel, stride, padding, 1, kind)
 
 
+def numbered_names(layers: Sequence[Layer]) -> tuple[str, ...]:
+    """AlexNet's names: conv1, conv2, ... in order, and a pool named after the conv before it (pool5 after conv5).
+
+    A second pool with no conv between takes a suffix (pool2, pool2_2): every name in a stack is its own.
+    """
+    names: list[str] = []
+    convs, pools = 0, {}  # pools: how often each pool name was given
+    for layer in layers:
+        if layer.kind == "conv":
+            convs += 1
+            names.append(f"conv{convs}")
+        else:
+            name = f"pool{convs}"
+            pools[name] = pools.get(name, 0) + 1
+            names.append(name if pools[name] == 1 else f"{name}_{pools[name]}")
+    return tuple(names)
+
+
+def block_names(layers: Sequence[Layer]) -> tuple[str, ...]:
+    """VGG's names: conv<block>_<i>, each block closed by pool<block> (conv1_1, conv1_2, pool1, ..., pool5)."""
+    names: list[str] = []
+    block, convs = 1, 0
+    for layer in layers:
+        if layer.kind == "conv":
+            convs += 1
+            names.append(f"conv{block}_{convs}")
+        else:
+            names.append(f"pool{block}")
+            block, convs = block + 1, 0
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class Preset:
     """A stack a lecturer opens in one click, and the input it is best seen on."""
@@ -57,6 +89,7 @@ class Preset:
     layers: tuple[Layer, ...]  # the stack, first layer first
     sample: str  # the bundled image it opens with
     working_size: int = 224  # longer side of that image, px (the MNIST digit stays 28)
+    names: Callable[[Sequence[Layer]], tuple[str, ...]] = numbered_names  # how its papers name the layers
 
 
 def _vgg16() -> tuple[Layer, ...]:
@@ -77,7 +110,7 @@ PRESETS: dict[str, Preset] = {
     # torchvision's AlexNet features.
     "alexnet": Preset((conv(11, 4, 2), pool(3, 2), conv(5, padding=2), pool(3, 2), conv(3, padding=1),
                        conv(3, padding=1), conv(3, padding=1), pool(3, 2)), "camera"),
-    "vgg16": Preset(_vgg16(), "camera"),
+    "vgg16": Preset(_vgg16(), "camera", names=block_names),
     "resnet18_stem": Preset((conv(7, 2, 3), pool(3, 2, 1)), "camera"),
 }
 SESSION = "session"  # the preset name of the network trained (or loaded) in this session
@@ -221,6 +254,14 @@ class ReceptiveFieldState(PageState):
             state, notes = replace(state, working_size=nearest), notes + ["ws"]
         return state, notes
 
+    def named_layers(self) -> list[dict[str, Any]]:
+        """The stack for ``analyze``, each layer under the name its preset's papers use (VGG's conv1_1 ... pool5,
+        AlexNet's conv1 ... pool5); an edited stack keeps its preset's way of naming."""
+        preset = PRESETS.get(self.preset)
+        names = (preset.names if preset is not None else numbered_names)(self.layers)
+        return [{"kind": layer.kind, "kernel": layer.kernel, "stride": layer.stride, "padding": layer.padding,
+                 "dilation": layer.dilation, "name": name} for layer, name in zip(self.layers, names)]
+
     @property
     def edited(self) -> bool:
         """Whether the stack differs from its preset's (a session stack counts as never edited)."""
@@ -315,7 +356,7 @@ def compute(state: ReceptiveFieldState, input_hw: Sequence[int]) -> RFView:
         ValueError: a layer that gets a map smaller than its window, naming it (from ``analyze``).
     """
     hw = (int(input_hw[0]), int(input_hw[1]))
-    rows = tuple(analyze(state.layers, hw))
+    rows = tuple(analyze(state.named_layers(), hw))
     layer = min(max(state.layer, 0), len(rows) - 1)
     out = rows[layer].out_size
     wanted = state.unit if state.unit is not None else (out[0] // 2, out[1] // 2)
@@ -354,7 +395,7 @@ def unit_in_layer(view: RFView, layer: int) -> tuple[int, int]:
 
 # --- the table and the tutorial's numbers ---------------------------------------------------------------
 
-def analyzed_prefix(layers: Sequence[Layer], input_hw: Sequence[int]) -> tuple[RFRow, ...]:
+def analyzed_prefix(layers: Sequence[Mapping[str, Any] | Layer], input_hw: Sequence[int]) -> tuple[RFRow, ...]:
     """The rows of the longest leading part of the stack that runs on the input: the whole stack when it all
     runs, and the layers before the one that gets too small a map otherwise (the table still shows those)."""
     for count in range(len(layers), 0, -1):

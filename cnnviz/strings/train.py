@@ -119,6 +119,7 @@ EN = {
     "train.loaded": "Checkpoint {name} loaded: {params} parameters. The receptive-field and inspector pages use it too.",
     "train.label_epochs": "{epochs} ep",  # run legends: "conv 16-32 · fc 64 · adamw lr 0.003 · 3 ep"
     "train.label_images": ", {images} imgs",  # after the epochs, with its separator: "3 ep, 2000 imgs"
+    "train.label_no_hidden": "none",  # "fc none": no hidden layer
 }
 
 ZH = {
@@ -240,4 +241,5 @@ ZH = {
     "train.loaded": "已加载检查点 {name}：共 {params} 个参数。感受野和网络检查器页面也会使用它。",
     "train.label_epochs": "{epochs} 轮",
     "train.label_images": "，{images} 张图",
+    "train.label_no_hidden": "无",
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any, Callable
 
@@ -9,7 +10,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from cnnviz.errors import UserError
+from cnnviz.errors import Join, Text, UserError
 from cnnviz.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 LANG_KEY = "lang"
@@ -57,9 +58,38 @@ def tr_option(key: str | Callable[[Any], str]) -> Callable[[Any], str]:
     return lambda option: t(f"{key}{option}", language)
 
 
+# What makes text do something in Streamlit's markdown: emphasis, code, links and images ([]()!), raw HTML (<>),
+# headings, tables, strikethrough, LaTeX ($), shortcodes (:smile:, :red[...]) and entities (&). A backslash before
+# ASCII punctuation shows it as it is.
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]()!<>#|~$:@&{}])")
+# GFM turns bare addresses ("https://", "www.", "a@b.cn") into links after the escapes are gone, so a backslash
+# cannot stop them: an invisible word joiner inside the address does.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=@)|(?<=www)(?=\.)", re.IGNORECASE)
+_JOINER = "\u2060"
+
+
+def md_text(text: object) -> str:
+    """``text`` from a user (a link's value, a file name, a typed cell) made inert for st.markdown, st.caption and
+    the alert boxes: it shows as typed, on one line, and never becomes a link, an image or formatting."""
+    one_line = " ".join(str(text).splitlines())
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", _AUTOLINK.sub(_JOINER, one_line))
+
+
+def _inert(value: object) -> object:
+    """An error's values with every piece of plain text made inert; numbers keep their format specs."""
+    if isinstance(value, (Text, UserError)):
+        return Text(value.key, **{name: _inert(inner) for name, inner in value.values.items()})
+    if isinstance(value, Join):
+        return Join(_inert(part) for part in value.parts)
+    return md_text(value) if isinstance(value, str) else value
+
+
 def tr_error(error: BaseException) -> str:
-    """An error's message in the session's language: a ``UserError`` from the catalog, anything else as it is."""
-    return error.message(current_language()) if isinstance(error, UserError) else str(error)
+    """An error's message in the session's language, ready for markdown: a ``UserError`` from the catalog (its
+    wording may format, the values it quotes may not), anything else as inert text."""
+    if isinstance(error, UserError):
+        return _inert(error).render(current_language())
+    return md_text(error)
 
 
 def _on_language() -> None:
@@ -133,11 +163,12 @@ _COMPACT_CSS = """
 """
 
 
-PRESENT_ROOT_PX = 19  # presentation mode's root font size: larger type for the back row
+BASE_FONT_PX = 16  # the browser's root font size, which Streamlit's rem sizes scale with
+PRESENT_FONT_PX = 19  # the root font size while presenting: larger type for the back row
 # Presentation mode: no sidebar or toolbar, larger type and full width, for the back row of a lecture hall.
 _PRESENT_CSS = f"""
 <style>
-html {{ font-size: {PRESENT_ROOT_PX}px; }}
+html {{ font-size: {PRESENT_FONT_PX}px; }}
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] {{ display: none; }}
 [data-testid="stMainBlockContainer"] {{ max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; }}
 </style>
@@ -158,8 +189,10 @@ def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (
     st.html(_COMPACT_CSS + (f'<style>@media (max-width: 640px) {{ [data-testid="stColumn"]:has(.st-key-section_'
                             f'{last_on_phone}) {{ order: 10; }} }}</style>' if last_on_phone else ""))
     language_selector()
+    # Both settings come from the link before their widgets are drawn: read later in the run (global_params), a
+    # link's ?hide= would set the multiselect's value after it exists, which Streamlit refuses.
+    hidden = [name for name in hidden_sections() if name in sections]
     if presenting():
-        hidden = [name for name in hidden_sections() if name in sections]
         st.html(_PRESENT_CSS + "".join(f"<style>.st-key-section_{name} {{ display: none; }}</style>" for name in hidden))
         st.button(tr("common.present_exit"), key="present_exit", on_click=_exit_presentation,
                   icon=":material/close_fullscreen:", type="tertiary")
@@ -170,6 +203,51 @@ def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (
         if sections:
             st.multiselect(tr("common.present_hide"), sections, key=HIDE_KEY, format_func=tr_option("sections."),
                            help=tr("common.present_hide_help"))
+
+
+# Streamlit 1.67 words its file uploader in English whatever the page's language ("Upload", "20MB per file") and has
+# no locale setting. The uploader's own words are hidden (visibility: screen readers skip them too) and the page's
+# are drawn in their place, scoped to the uploader's key.
+_UPLOADER_CSS = """<style>
+.st-key-{key} [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p,
+.st-key-{key} [data-testid="stFileUploaderDropzoneInstructions"] span {{ visibility: hidden; font-size: 0; }}
+.st-key-{key} [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {{
+  content: "{button}"; visibility: visible; font-size: 1rem; }}
+.st-key-{key} [data-testid="stFileUploaderDropzoneInstructions"] span::after {{
+  content: "{limit}"; visibility: visible; font-size: 0.875rem; }}
+</style>"""
+
+
+def _css_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
+
+
+def file_uploader(label: str, *, key: str, max_mb: int, **kwargs: Any) -> Any:
+    """``st.file_uploader`` (at most ``max_mb`` MB a file) whose button and size limit read in the page's language."""
+    st.html(_UPLOADER_CSS.format(key=key, button=_css_string(tr("common.upload_button")),
+                                 limit=_css_string(tr("common.upload_limit", mb=max_mb))))
+    return st.file_uploader(label, key=key, max_upload_size=max_mb, **kwargs)
+
+
+# The camera input's English, replaced the same way: the request for the camera (with Streamlit's link to its docs),
+# and its one button, which reads "Take Photo" until a photo is taken and "Clear photo" after.
+_CAMERA_CSS = """<style>
+.st-key-{key} [data-testid="stCameraInputWebcamComponent"] p,
+.st-key-{key} button[data-testid="stCameraInputButton"] {{ font-size: 0; }}
+.st-key-{key} [data-testid="stCameraInputWebcamComponent"] p > * {{ display: none; }}
+.st-key-{key} [data-testid="stCameraInputWebcamComponent"] p::after {{ content: "{allow}"; font-size: 0.875rem; }}
+.st-key-{key} button[data-testid="stCameraInputButton"]::after {{ content: "{take}"; font-size: 1rem; }}
+.st-key-{key} [data-testid="stCameraInput"]:has(img) button[data-testid="stCameraInputButton"]::after {{
+  content: "{clear}"; }}
+</style>"""
+
+
+def camera_input(label: str, *, key: str) -> Any:
+    """``st.camera_input`` whose request for the camera and whose button read in the page's language."""
+    st.html(_CAMERA_CSS.format(key=key, allow=_css_string(tr("common.camera_allow")),
+                               take=_css_string(tr("common.camera_take")),
+                               clear=_css_string(tr("common.camera_clear"))))
+    return st.camera_input(label, key=key)
 
 
 def section(name: str, parent: DeltaGenerator | None = None) -> DeltaGenerator:

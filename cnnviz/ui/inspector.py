@@ -32,7 +32,7 @@ from cnnviz.train import evaluate
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
-from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.common import file_uploader, guarded, md_text, page_header, tr, tr_error, tr_option
 from cnnviz.ui.progress import progress
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
@@ -133,11 +133,11 @@ def model_status(model: Subject) -> None:
     with st.container(key="insp_model"):
         if model.trained:
             where = tr(f"insp.model_from.{model.source}")
-            st.caption(tr("insp.model_trained", label=model.label, where=where))
+            st.caption(tr("insp.model_trained", label=md_text(model.label), where=where))
         else:
             text, button = st.columns([4, 1.2], vertical_alignment="center")
             text.warning(tr("insp.model_untrained") if model.source == "untrained"
-                         else tr("insp.model_not_yet", label=model.label), icon=":material/casino:")
+                         else tr("insp.model_not_yet", label=md_text(model.label)), icon=":material/casino:")
             busy = run is not None and not run.job.finished
             button.button(tr("insp.quick_train"), key="insp_quick_train", on_click=_on_quick_train, disabled=busy,
                           icon=":material/bolt:", type="primary", width="stretch", help=tr("insp.quick_train_help"))
@@ -215,8 +215,8 @@ def digit_controls(b: PageBinding, state: InspectorState, model: Subject
         digit, key = _drawn_digit()
         return state, digit, key, tr("insp.draw_help")
     if source == "upload":
-        upload = st.file_uploader(tr("insp.upload"), type=None, key="insp_upload", help=tr("insp.upload_help"),
-                                  max_upload_size=IMAGE_UPLOAD_MB)
+        upload = file_uploader(tr("insp.upload"), type=None, key="insp_upload", help=tr("insp.upload_help"),
+                               max_mb=IMAGE_UPLOAD_MB)
         ink = st.segmented_control(tr("insp.ink"), INK_MODES, required=True, key=b.seed("insp_ink", state.ink),
                                    format_func=tr_option("insp.ink."), help=tr("insp.ink_help"))
         state = replace(state, ink=ink)

@@ -16,7 +16,7 @@ from cnnviz import figures, kernels, pipeline, torch_threads
 from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import PRESENT_ROOT_PX, guarded, page_header, presenting, section, tr, tr_error, tr_option
+from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, page_header, presenting, section, tr, tr_error, tr_option
 from cnnviz.ui.pictures import Picture, picture_grid
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
@@ -395,7 +395,7 @@ class Layout:
 
     def __init__(self, kernel_cols: int):
         self.presenting = presenting()
-        self.root_px = PRESENT_ROOT_PX if self.presenting else 16
+        self.root_px = PRESENT_FONT_PX if self.presenting else BASE_FONT_PX
         beside = GRID_ROOM[self.presenting, False] // cell_px(5, self.root_px)  # columns of 5 characters
         self.wide = kernel_cols > beside
         self.grid_room = GRID_ROOM[self.presenting, self.wide]

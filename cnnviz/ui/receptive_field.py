@@ -7,6 +7,7 @@ the state through ``replace_state``, and every widget follows on the next run.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -27,14 +28,15 @@ from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, 
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.common import (BASE_FONT_PX, PRESENT_FONT_PX, guarded, md_text, page_header, presenting, tr, tr_error,
+                              tr_option)
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import image_input
 
 PAGE = "receptive_field"
 STACK_COLUMNS = ("kind", "k", "s", "p", "d")  # the stack editor's columns
 STACK_NEW_ROW = {"kind": "conv", "k": 3, "s": 1, "p": 1, "d": 1}  # what a blank row added in the editor becomes
-TABLE_ROW_PX = 35  # Streamlit's table row height, px
+TABLE_ROW_PX = 35  # Streamlit's table row height, px, at the browser's root font size (it grows with the font)
 
 
 # --- callbacks: each changes the state; the next run seeds every widget from it -------------------------------
@@ -99,13 +101,20 @@ def _edit_stack(change) -> None:
 
 # --- controls --------------------------------------------------------------------------------------------------
 
-def _layer_text(index: int, layer: Layer) -> str:
-    """ "3 · max pool 2×2 s2": the index, kind, window and what differs from stride 1, padding 0, dilation 1."""
+def _layer_text(row: RFRow) -> str:
+    """ "pool5 · max pool 2×2 s2": the layer's name, kind, window and what differs from stride 1, padding 0,
+    dilation 1."""
+    layer = row.layer
     kernel, stride, dilation = layer.kernel[0], layer.stride[0], layer.dilation[0]
     padding = layer.padding[0][0]
     extras = (f" s{stride}" if stride != 1 else "") + (f" p{padding}" if padding else "") + \
         (f" d{dilation}" if dilation != 1 else "")
-    return f"{index} · {tr(f'rf.kind.{layer.kind}')} {kernel}×{kernel}{extras}"
+    return f"{row.name} · {tr(f'rf.kind.{layer.kind}')} {kernel}×{kernel}{extras}"
+
+
+def _table_row_px() -> int:
+    """A table row's height on this page: presentation mode's larger type makes rows taller (42 px, not 35)."""
+    return math.ceil(TABLE_ROW_PX * PRESENT_FONT_PX / BASE_FONT_PX) if presenting() else TABLE_ROW_PX
 
 
 def _stack_table(state: ReceptiveFieldState, rows: tuple[RFRow, ...], in_channels: int) -> tuple[Layer, ...]:
@@ -134,7 +143,7 @@ def _stack_table(state: ReceptiveFieldState, rows: tuple[RFRow, ...], in_channel
                for column in ("name", "out", "size", "jump", "start", "params")}
     edited = st.data_editor(
         pd.DataFrame(records), key="rf_stack", num_rows="dynamic", hide_index=True, width="stretch",
-        height=TABLE_ROW_PX * (len(records) + 2) + 3,  # every layer and the add row, no inner scrolling
+        height=_table_row_px() * (len(records) + 2) + 3,  # every layer and the add row, no inner scrolling
         column_order=("name",) + STACK_COLUMNS + ("out", "size", "jump", "start", "params"),
         column_config={"kind": st.column_config.SelectboxColumn(tr("rf.col.kind"), options=list(LAYER_KINDS),
                                                                 format_func=tr_option("rf.kind."), required=True,
@@ -201,7 +210,7 @@ def _unit_controls(b: PageBinding, state: ReceptiveFieldState, view: RFView) -> 
     """Layer and unit pickers that show the view's choice (the state decides; these change it by callback)."""
     count = len(view.rows)
     page_state.set_widget("rf_layer", view.layer)
-    labels = [_layer_text(i, row.layer) for i, row in enumerate(view.rows)]  # translated now, not when AppTest asks
+    labels = [_layer_text(row) for row in view.rows]  # translated now, not when AppTest asks
     st.selectbox(tr("rf.layer"), list(range(count)), key="rf_layer", on_change=_on_layer, format_func=labels.__getitem__)
     out = view.rows[view.layer].out_size
     sliders = st.columns(2)
@@ -302,7 +311,7 @@ def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> Non
         st.info(tr("rf.trained_none"), icon=":material/model_training:")
         return
     if state.preset != SESSION or state.layers != session_layers(inspected.config):
-        st.info(tr("rf.trained_other", label=inspected.label), icon=":material/model_training:")
+        st.info(tr("rf.trained_other", label=md_text(inspected.label)), icon=":material/model_training:")
         st.button(tr("rf.use_session"), key="rf_use_session", on_click=_use_session, icon=":material/input:")
         return
     size = inspected.config.input_size
@@ -314,7 +323,7 @@ def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> Non
     except ValueError as error:
         st.warning(tr_error(error), icon=":material/block:")
         return
-    caption = tr("rf.trained_caption", label=inspected.label) + ("" if inspected.trained else tr("rf.untrained"))
+    caption = tr("rf.trained_caption", label=md_text(inspected.label)) + ("" if inspected.trained else tr("rf.untrained"))
     _field_picture(field, view, caption, "rf_trained")
 
 
@@ -364,7 +373,7 @@ def _start_from_session(b: PageBinding) -> None:
     inspected = session.model_to_inspect()
     if inspected is not None:
         b.start_from(with_session(b.state, inspected.config))
-        page_state.flash(PAGE, tr("rf.started_from_session", label=inspected.label))
+        page_state.flash(PAGE, tr("rf.started_from_session", label=md_text(inspected.label)))
 
 
 def render() -> None:
@@ -380,7 +389,7 @@ def render() -> None:
     in_channels = 1 if image.ndim == 2 else image.shape[2]
     view_area, layers_area = st.container(), st.container()
     with layers_area:
-        state = _layers_section(b, state, analyzed_prefix(state.layers, image.shape[:2]), in_channels)
+        state = _layers_section(b, state, analyzed_prefix(state.named_layers(), image.shape[:2]), in_channels)
     with st.sidebar:
         page_state.share_link(state, note=tr("rf.upload_link_note") if state.source != "sample" else "")
     try:

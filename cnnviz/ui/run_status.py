@@ -21,9 +21,9 @@ from cnnviz import train_figures
 from cnnviz.data import TRAIN_SIZE
 from cnnviz.i18n import t
 from cnnviz.inspection import to_numpy
-from cnnviz.jobs import JobSnapshot, Run
-from cnnviz.model import first_conv_weight
-from cnnviz.train import settled_eta
+from cnnviz.jobs import JobSnapshot, Run, config_label
+from cnnviz.model import ModelConfig, first_conv_weight
+from cnnviz.train import TrainConfig, settled_eta
 from cnnviz.ui.progress import progress_html
 
 T = TypeVar("T")
@@ -94,15 +94,23 @@ def figure_text(lang: str) -> train_figures.FigureText:
                                        for field in fields(train_figures.FigureText)})
 
 
-def curves(run: Run, snap: JobSnapshot) -> tuple[train_figures.Curves, list[train_figures.Curves]]:
-    """The run's curves and those of the runs before it, as both the live chart and the final figure draw them."""
-    current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
+def run_label(model_cfg: ModelConfig, train_cfg: TrainConfig, lang: str) -> str:
+    """A run's legend in the reader's language: a class watching in Chinese reads "3 轮" where its lecturer, who
+    started the run in English, reads "3 ep"."""
+    return config_label(model_cfg, train_cfg, epochs=t("train.label_epochs", lang),
+                        images=t("train.label_images", lang), no_hidden=t("train.label_no_hidden", lang))
+
+
+def curves(run: Run, snap: JobSnapshot, lang: str) -> tuple[train_figures.Curves, list[train_figures.Curves]]:
+    """The run's curves and those of the runs before it, as both the live chart and the final figure draw them.
+    The run itself is worded in ``lang``; the runs before it keep the words of the page that started them."""
+    current = train_figures.curves_from(run_label(run.job.model_cfg, run.job.train_cfg, lang), snap.steps, snap.evals)
     return current, [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
 
 
 def live_chart_json(run: Run, snap: JobSnapshot, lang: str) -> str:
     """The live chart's data (cnnviz.ui.live_chart) as JSON text."""
-    current, previous = curves(run, snap)
+    current, previous = curves(run, snap, lang)
     # Before the first step the axis already spans the whole run, so the curves never rescale it.
     total = snap.latest.total_steps if snap.latest else run.job.train_cfg.total_steps(TRAIN_SIZE)
     data = train_figures.live_chart_data(current, previous, figure_text(lang), total_steps=total)

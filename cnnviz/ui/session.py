@@ -11,13 +11,14 @@ import streamlit as st
 from torch import nn
 
 from cnnviz.data import load_mnist, preload
-from cnnviz.jobs import (JobLimiter, Run, RunRegistry, TrainingJob, config_label, default_idle_seconds, default_limit,
+from cnnviz.jobs import (JobLimiter, Run, RunRegistry, TrainingJob, default_idle_seconds, default_limit,
                          prepare_worker)
 from cnnviz.model import ModelConfig
 from cnnviz.pages.train import TrainPageState
 from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
+from cnnviz.ui import run_status
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import tr, tr_error
+from cnnviz.ui.common import current_language, file_uploader, tr, tr_error
 
 TRAIN_PAGE = "train"  # the page whose state names the followed run
 MAX_PREVIOUS = 3  # earlier runs kept on the charts for comparison
@@ -61,8 +62,9 @@ def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | N
         replacing.job.stop(timeout=5)
         snapshot = replacing.job.snapshot()
         previous = ((snapshot,) if snapshot.steps else ()) + replacing.previous
-    # The label is worded once, in the language of the page that started the run.
-    label = config_label(model_cfg, train_cfg, epochs=tr("train.label_epochs"), images=tr("train.label_images"))
+    # Worded in the language of the page that started the run, for the charts of the runs after it; the run's own
+    # pages word it in their reader's language (run_status.run_label).
+    label = run_status.run_label(model_cfg, train_cfg, current_language())
     job = TrainingJob(model_cfg, train_cfg, load_mnist, limiter(), label=label)
     job.start()
     return registry().add(job, previous[:MAX_PREVIOUS])
@@ -83,7 +85,7 @@ def loaded_checkpoint() -> LoadedCheckpoint | None:
 
 def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
     """An uploader for a saved checkpoint; the loaded model is kept for this session, for every page."""
-    upload = st.file_uploader(tr("train.load_file"), type=None, key=key, max_upload_size=CHECKPOINT_UPLOAD_MB)
+    upload = file_uploader(tr("train.load_file"), type=None, key=key, max_mb=CHECKPOINT_UPLOAD_MB)
     current = loaded_checkpoint()
     if upload is None:
         return current
@@ -119,7 +121,8 @@ def model_to_inspect() -> InspectedModel | None:
     run = followed_run()
     if run is not None and run.job.model is not None:
         steps = len(run.job.snapshot().steps)
-        return InspectedModel(run.job.model, run.job.model_cfg, "run", run.job.label, bool(steps),
+        label = run_status.run_label(run.job.model_cfg, run.job.train_cfg, current_language())
+        return InspectedModel(run.job.model, run.job.model_cfg, "run", label, bool(steps),
                               f"run:{run.id}:{steps}")
     checkpoint = loaded_checkpoint()
     if checkpoint is not None:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from cnnviz.ui.common import global_params, tr
+from cnnviz.ui.common import global_params, md_text, tr
 from cnnviz.ui.link_box import link_box
 from cnnviz.urlstate import field_names
 
@@ -63,7 +63,7 @@ class PageBinding(Generic[State]):
 
     def warn_ignored(self) -> None:
         if self.ignored:
-            st.warning(tr("state.ignored", items=", ".join(self.ignored)), icon=":material/link_off:")
+            st.warning(tr("state.ignored", items=md_text(", ".join(self.ignored))), icon=":material/link_off:")
 
 
 def bind(page: str, cls: type[State]) -> PageBinding[State]:

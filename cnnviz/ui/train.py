@@ -26,7 +26,7 @@ from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, 
                           save_checkpoint)
 from cnnviz.ui import live_status, run_status, session, tab_memory
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import current_language, guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import current_language, guarded, md_text, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.live_chart import live_chart
 from cnnviz.ui.progress import accent
 from cnnviz.ui.state import PageBinding
@@ -69,7 +69,7 @@ def _hidden_input(b: PageBinding, column, widths: tuple[int, ...]) -> tuple[tupl
     try:
         return parse_hidden(text), ""
     except ValueError:
-        return widths, tr("train.hidden_invalid", text=text[:40], most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH,
+        return widths, tr("train.hidden_invalid", text=md_text(text[:40]), most=MAX_HIDDEN_LAYERS, high=MAX_HIDDEN_WIDTH,
                           kept=format_hidden(widths))
 
 
@@ -183,10 +183,10 @@ def _live(run: Run, snap) -> None:
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
                     icon=":material/hourglass_top:")
         elif snap.state == "diverged":
-            st.error(tr_error(snap.error) if snap.error else snap.message, icon=":material/warning:")
+            st.error(tr_error(snap.error) if snap.error else md_text(snap.message), icon=":material/warning:")
         elif snap.state == "failed":
-            st.error(tr("train.failed", message=tr_error(snap.error) if isinstance(snap.error, UserError) else snap.message),
-                     icon=":material/error:")
+            reason = tr_error(snap.error) if isinstance(snap.error, UserError) else md_text(snap.message)
+            st.error(tr("train.failed", message=reason), icon=":material/error:")
         if live_status.served() and snap.state not in FINISHED:  # polled; a change of state reruns this fragment
             lang = current_language()
             live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
@@ -205,7 +205,7 @@ def _live_charts(run: Run, snap) -> None:
         # be run again in full just as the run's first steps began.
         live_chart(run_status.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
     elif snap.steps:  # the full figure, with hover and zoom, once nothing changes any more
-        st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap), figure_text()),
+        st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap, current_language()), figure_text()),
                         key="train_curves")
     model = job.model
     if model is not None:
@@ -307,7 +307,7 @@ def _checkpoint_section() -> None:
         checkpoint = session.checkpoint_loader("train_ckpt")
         if checkpoint is None:
             return
-        st.success(tr("train.loaded", name=checkpoint.name,
+        st.success(tr("train.loaded", name=md_text(checkpoint.name),
                       params=f"{sum(p.numel() for p in checkpoint.model.parameters()):,}"), icon=":material/check:")
         st.json(checkpoint.config.to_dict(), expanded=False)
         try:
@@ -327,7 +327,8 @@ def _evaluate_checkpoint(file_id: str, _model, _data, batch_size: int) -> EvalRe
 def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
     """A read-only view of someone else's run: its network, live curves and results; no controls."""
     job = run.job
-    st.info(tr("train.watching", label=job.label), icon=":material/visibility:")
+    label = run_status.run_label(job.model_cfg, job.train_cfg, current_language())
+    st.info(tr("train.watching", label=md_text(label)), icon=":material/visibility:")
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
         st.subheader(tr("train.model"))

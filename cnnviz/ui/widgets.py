@@ -14,7 +14,7 @@ from cnnviz.geometry import PADDING_MODES
 from cnnviz.images import ImageError, load_image_info
 from cnnviz.numfmt import cell_text, parse_number, parse_rows, total_text
 from cnnviz.samples import SAMPLES, load_sample
-from cnnviz.ui.common import tr, tr_error, tr_option
+from cnnviz.ui.common import camera_input, file_uploader, tr, tr_error, tr_option
 from cnnviz.ui.state import PageBinding
 
 DEFAULT_SAMPLE = SAMPLES[0].key
@@ -65,10 +65,10 @@ def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side:
                               format_func=tr_option("samples."))
         return _sample(sample, max_side), "", f"sample:{sample}:{max_side}", source, sample
     if source == "upload":
-        upload = st.file_uploader(tr("widgets.upload"), type=None, key=f"{key}_upload", help=tr("widgets.upload_help"),
-                                  max_upload_size=IMAGE_UPLOAD_MB)
+        upload = file_uploader(tr("widgets.upload"), type=None, key=f"{key}_upload", help=tr("widgets.upload_help"),
+                               max_mb=IMAGE_UPLOAD_MB)
     else:
-        upload = st.camera_input(tr("widgets.camera"), key=f"{key}_camera")
+        upload = camera_input(tr("widgets.camera"), key=f"{key}_camera")
     standin = (_sample(DEFAULT_SAMPLE, max_side), tr(f"widgets.waiting_{source}"),
                f"sample:{DEFAULT_SAMPLE}:{max_side}", source, sample)
     if upload is None:

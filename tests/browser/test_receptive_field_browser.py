@@ -37,3 +37,20 @@ def test_clicking_a_unit_on_the_picture_draws_its_field(page, app_url):
     assert page.locator(".st-key-rf_row input[type=range]").input_value() == "6"
     assert query(page)["unit"] == "6,6"
     assert_no_exception(page)
+
+
+def test_vgg16s_layer_table_shows_every_layer_without_scrolling_in_presentation_mode(browser, app_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        open_page(page, app_url, "receptive-field?preset=vgg16&present=1")
+        assert_no_exception(page)
+        page.locator(".st-key-rf_stack").scroll_into_view_if_needed()
+        grid = page.locator(".st-key-rf_stack .dvn-scroller")
+        grid.wait_for()  # the table draws its canvas once it is on screen
+        # 18 layers, the header and the add row, each 42 px at presentation mode's larger type
+        page.wait_for_function("() => document.querySelector('.st-key-rf_stack .dvn-scroller').scrollHeight >= 20 * 42")
+        heights = grid.evaluate("e => [e.scrollHeight, e.clientHeight]")
+        assert heights[0] <= heights[1], f"the table scrolls inside itself: {heights[0]} px in {heights[1]} px"
+    finally:
+        context.close()
