@@ -45,7 +45,10 @@ def _run_accuracy() -> str:
     """The test accuracy of the run the Train page follows, if it has one."""
     train_state = page_state.stored(session.TRAIN_PAGE)
     run = session.find_run(train_state.run) if train_state is not None else None
-    tests = [m.test_accuracy for m in run.job.snapshot().evals if m.test_accuracy is not None] if run else []
+    snap = run.job.snapshot() if run else None
+    tests = [m.test_accuracy for m in snap.evals if m.test_accuracy is not None] if snap else []
+    if snap is not None and snap.final is not None:  # the run's one result, as the Train page shows it
+        tests.append(snap.final.accuracy)
     return training_agreement(tests[-1] if tests else None)
 
 
