@@ -163,6 +163,7 @@ def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageSt
                    width="stretch", icon=":material/stop:",
                    help=tr("train.stop_now_help") if finishing else tr("train.stop_help")):
         job.stop() if finishing else job.finish()
+        st.rerun()  # the buttons were drawn before the click: redraw them as they now are ("Stop now")
     return state
 
 
