@@ -160,8 +160,7 @@ def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageSt
         job.resume() if paused else job.pause()
     # The first Stop ends training and lets the run evaluate its final weights; a second one ends that too.
     if stop.button(tr("train.stop_now") if finishing else tr("train.stop"), key="train_stop", disabled=not active,
-                   width="stretch", icon=":material/stop:",
-                   help=tr("train.stop_now_help") if finishing else tr("train.stop_help")):
+                   width="stretch", icon=":material/stop:"):
         job.stop() if finishing else job.finish()
         st.rerun()  # the buttons were drawn before the click: redraw them as they now are ("Stop now")
     return state
@@ -263,7 +262,7 @@ def _evaluation(run: Run, *, downloads: bool = True) -> None:
         return
     st.subheader(tr("train.results"))
     if not job.finished:
-        st.caption(tr("train.evaluate_hint"))
+        st.caption(tr("train.stop_now_help") if job.finishing else tr("train.evaluate_hint"))
         return
     if snap.final is None:
         st.info(tr("train.no_final"), icon=":material/info:")
