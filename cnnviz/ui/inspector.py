@@ -136,6 +136,8 @@ def model_status(model: Subject) -> None:
     """Which model this is; for an untrained one, the offer to train a quick one or load a checkpoint."""
     run = session.followed_run()
     with st.container(key="insp_model"):
+        if run is not None and run.job.weights_expired:  # so the network shown instead is not taken for it
+            st.info(tr("train.weights_expired"), icon=":material/history:")
         if model.trained:
             where = tr(f"insp.model_from.{model.source}")
             st.caption(tr("insp.model_trained", label=model.label, where=where))
