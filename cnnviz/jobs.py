@@ -26,7 +26,7 @@ from torch import nn
 from cnnviz import worker
 from cnnviz.data import Mnist
 from cnnviz.model import ModelConfig, build_model
-from cnnviz.train import Metrics, TrainConfig, iter_training
+from cnnviz.train import EvalResult, Metrics, TrainConfig, final_evaluation, iter_training
 
 TRAIN_MODES = ("process", "thread")  # a worker process per run, or a thread of the server (the old way)
 WEIGHTS_REFRESH_SECONDS = 2.0  # a live model is refreshed from the worker at most this often
@@ -35,7 +35,7 @@ STOP_GRACE_SECONDS = 0.5  # after Stop, a worker gets this long to finish its st
 GOODBYE_GRACE_SECONDS = 0.05  # after its last message, a worker gets this long to exit by itself before it is killed
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: forking a process that runs threads is unsafe
 WORKER_NAME = "cnnviz-train-"  # the name prefix of worker processes (and of the threads that follow them)
-STATES = ("queued", "running", "paused", "stopped", "done", "diverged", "failed")
+STATES = ("queued", "running", "paused", "evaluating", "stopped", "done", "diverged", "failed")
 FINISHED = ("stopped", "done", "diverged", "failed")
 
 
@@ -220,6 +220,10 @@ class JobSnapshot:
     message: str  # why it diverged or failed, in English
     label: str  # a short description of the config, for legends
     error: Exception | None = None  # what ended it when it diverged or failed (the UI translates a UserError)
+    # The run's one result, computed once by the run itself on its final weights (cnnviz.train.final_evaluation):
+    # every page and viewer shows this. None until it has ended, and for a run that diverged or was cancelled.
+    final: EvalResult | None = None
+    weights_expired: bool = False  # the registry dropped this finished run's weights (RunRegistry.keep_bytes)
 
 
 @dataclass
@@ -231,11 +235,12 @@ class TrainingJob:
     data_loader: Callable[[], Mnist]  # called in the job's own thread, so loading never blocks the page
     limiter: JobLimiter
     label: str = ""
-    data: Mnist | None = None  # set once the job has loaded it; the page evaluates on it
+    data: Mnist | None = None  # set once the job has loaded it; the page draws the test digits from it
     mode: str = field(default_factory=default_mode)  # "process" or "thread": where the training loop runs
     _model: nn.Module | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)  # end training (finish or stop)
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)  # and the final evaluation too
     _running: threading.Event = field(default_factory=threading.Event, repr=False)  # cleared = paused
     _thread: threading.Thread | None = field(default=None, repr=False)
     _control: worker.Control | None = field(default=None, repr=False)  # the worker process's flags
@@ -251,6 +256,8 @@ class TrainingJob:
     _latest: Metrics | None = None
     _message: str = ""
     _error: Exception | None = None
+    _final: EvalResult | None = field(default=None, repr=False)
+    _weights_expired: bool = False
 
     _tickets = iter(range(1, 1 << 62))
 
@@ -309,6 +316,9 @@ class TrainingJob:
             self._error = error or self._error
 
     def _apply(self, record: Metrics) -> None:
+        if record.evaluation is not None:  # thread mode: the "done" record carries the final evaluation itself
+            self._keep_final(record.evaluation)
+            record = replace(record, evaluation=None)
         with self._lock:
             self._latest = record
             if record.kind == "step":
@@ -319,6 +329,10 @@ class TrainingJob:
                 self._state, self._message, self._error = "diverged", record.message, record.error
             elif record.kind == "done":
                 self._state = "done"
+
+    def _keep_final(self, result: EvalResult) -> None:
+        with self._lock:
+            self._final = result
 
     def _work(self) -> None:
         try:
@@ -351,6 +365,8 @@ class TrainingJob:
     def _train_here(self) -> None:
         """Thread mode: the training loop runs in this thread, beside the server's own work."""
         for record in self._records():
+            if record.kind == "step" and record.step == record.total_steps:
+                self._set_state("evaluating")
             self._apply(record)
             if not self._running.is_set():
                 self._set_state("paused")
@@ -359,6 +375,9 @@ class TrainingJob:
                         break
                 if not self._stop.is_set():
                     self._set_state("running")
+        if self.state in ("running", "paused") and self._steps and not self._cancel.is_set():
+            self._set_state("evaluating")  # Stop ended training: the run's one evaluation, as a worker does it
+            self._keep_final(final_evaluation(self._model, self.data.test_images, self.data.test_labels))
 
     def _records(self) -> Iterator[Metrics]:
         return iter_training(self.model_cfg, self.train_cfg, self.data, stop=self._stop, model=self._model)
@@ -403,13 +422,14 @@ class TrainingJob:
     def _follow(self, receiver, process) -> bool:
         """Apply the worker's messages; True once it said it ended (or why it failed), False if it died silently.
 
-        A worker that has not ended STOP_GRACE_SECONDS after Stop (still starting, or in a very long step) is
-        terminated: the run keeps the last weights it sent.
+        A worker that has not ended STOP_GRACE_SECONDS after ``stop`` (still starting, in a very long step, or in
+        its final evaluation) is terminated: the run keeps the last weights it sent. After ``finish`` it is left to
+        evaluate.
         """
         stop_asked = None
         while True:
             self._control.threads.value = self._thread_budget()
-            if self._stop.is_set():
+            if self._cancel.is_set():
                 stop_asked = stop_asked or time.monotonic()
                 if time.monotonic() - stop_asked > STOP_GRACE_SECONDS and process.is_alive():
                     process.terminate()
@@ -427,6 +447,8 @@ class TrainingJob:
                 with self._weights_arrived:
                     self._model, self._weights_sent = fresh, self._weights_sent + 1
                     self._weights_arrived.notify_all()
+            elif kind == "evaluation":
+                self._keep_final(payload)
             elif kind == "threads":
                 with self._lock:
                     self._threads = payload
@@ -452,13 +474,25 @@ class TrainingJob:
         if self._control is not None:
             self._control.running.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the run to stop after its current step, and wait for it."""
+    def finish(self) -> None:
+        """End training after the current step and keep the run's result: the worker evaluates its final weights
+        (state "evaluating"), then the run is "stopped". Returns at once; ``stop`` cancels that evaluation too."""
         self._stop.set()
         self._running.set()
         if self._control is not None:
             self._control.stop.set()
             self._control.running.set()
+
+    @property
+    def finishing(self) -> bool:
+        """Training is over or ending and the final evaluation is (about to be) under way: Stop now cancels it."""
+        return not self.finished and (self._stop.is_set() or self.state == "evaluating")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the run now, its final evaluation included (a worker that has not ended STOP_GRACE_SECONDS later is
+        terminated), and wait for it."""
+        self._cancel.set()
+        self.finish()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -484,7 +518,8 @@ class TrainingJob:
                 state=state,
                 queue_position=self.limiter.position(self._ticket) if state == "queued" and self._thread else 0,
                 steps=tuple(self._steps), evals=tuple(self._evals), latest=self._latest,
-                message=self._message, label=self.label, error=self._error,
+                message=self._message, label=self.label, error=self._error, final=self._final,
+                weights_expired=self._weights_expired,
             )
 
     def state_dict(self, timeout: float = 5.0) -> dict[str, torch.Tensor]:
@@ -501,6 +536,25 @@ class TrainingJob:
                 self._weights_arrived.wait_for(lambda: self._weights_sent > sent or not self.alive, timeout)
         model = self._model
         return {name: value.detach().clone() for name, value in model.state_dict().items()} if model else {}
+
+    @property
+    def weights_nbytes(self) -> int:
+        """Bytes this run keeps in the server: its model's weights and buffers, and its final evaluation."""
+        model, final = self._model, self._final
+        weights = sum(t.numel() * t.element_size() for t in model.state_dict().values()) if model is not None else 0
+        return weights + (final.predictions.nbytes + final.probabilities.nbytes if final is not None else 0)
+
+    @property
+    def weights_expired(self) -> bool:
+        with self._lock:
+            return self._weights_expired
+
+    def drop_weights(self) -> None:
+        """Let a finished run's model go (RunRegistry.keep_bytes); its curves and final evaluation stay."""
+        if not self.finished:
+            raise RuntimeError(f"only a finished run's weights can be dropped, this one is {self.state}")
+        with self._lock:
+            self._model, self._weights_expired = None, True
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until the job ends (for tests and the CLI); True if it did."""
@@ -521,6 +575,11 @@ def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig, *, epochs: str 
             f"{epochs.format(epochs=train_cfg.epochs)}{subset}")
 
 
+def default_keep_bytes() -> int:
+    """CNNVIZ_KEEP_WEIGHTS_MB (else 256) in bytes: the weights finished runs may keep in the server, all together."""
+    return max(0, int(os.environ.get("CNNVIZ_KEEP_WEIGHTS_MB", "256"))) << 20
+
+
 def default_idle_seconds(otherwise: float = 180.0) -> float:
     """CNNVIZ_RUN_IDLE_SECONDS, else ``otherwise``: how long a run nobody watches keeps training (a refresh takes
     seconds). The app passes its ``server.disconnectedSessionTTL``: a run lives as long as its closed tab's session."""
@@ -536,33 +595,44 @@ class Run:
     watch_id: str = ""  # unguessable too, and separate: whoever has it can only watch (a lecturer's room)
     previous: tuple[JobSnapshot, ...] = ()  # earlier runs of the same page, newest first, for comparison
     last_seen: float = 0.0  # registry clock time of the last look
-    evaluation: Any = None  # (step, EvalResult) of the last full-test-set evaluation, kept with the run
+    owner: str = ""  # the browser session that started it: one queued or training run each (RunRegistry.active_for)
 
 
 class RunRegistry:
     """Every run of the server by id, so a refresh (a new browser session) finds its run again.
 
     A run that no page has looked at for ``idle_seconds`` is stopped, which frees its training slot; finished runs
-    are kept, newest ``keep`` of them, so their results survive a refresh too. Ids are unguessable: a browser
-    without the id cannot see or control the run.
+    are kept, newest ``keep`` of them, so their results survive a refresh too. Their weights are kept only within
+    ``keep_bytes`` all together, newest first: older runs keep their curves and results, and their pages say the
+    weights have expired. The newest finished run always keeps its own (the model caps bound them). Ids are
+    unguessable: a browser without the id cannot see or control the run.
     """
 
-    def __init__(self, idle_seconds: float | None = None, keep: int = 32, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, idle_seconds: float | None = None, keep: int = 32, clock: Callable[[], float] = time.monotonic,
+                 keep_bytes: int | None = None):
         self.idle_seconds = default_idle_seconds() if idle_seconds is None else idle_seconds
         self.keep = keep
+        self.keep_bytes = default_keep_bytes() if keep_bytes is None else keep_bytes
         self._clock = clock
         self._runs: dict[str, Run] = {}
         self._watched: dict[str, str] = {}  # watch id -> run id
         self._lock = threading.Lock()
         self._reaper: threading.Thread | None = None
 
-    def add(self, job: TrainingJob, previous: Sequence[JobSnapshot] = ()) -> Run:
-        run = Run(secrets.token_urlsafe(12), job, secrets.token_urlsafe(12), tuple(previous), self._clock())
+    def add(self, job: TrainingJob, previous: Sequence[JobSnapshot] = (), owner: str = "") -> Run:
+        run = Run(secrets.token_urlsafe(12), job, secrets.token_urlsafe(12), tuple(previous), self._clock(), owner)
         with self._lock:
             self._runs[run.id] = run
             self._watched[run.watch_id] = run.id
+        self._trim()
         self._start_reaper()
         return run
+
+    def active_for(self, owner: str) -> Run | None:
+        """The run ``owner`` started that is still queued, training or evaluating, if any (at most one should be)."""
+        with self._lock:
+            return next((run for run in self._runs.values() if owner and run.owner == owner and not run.job.finished),
+                        None)
 
     def get(self, run_id: str) -> Run | None:
         """The run, marked as watched now; None for an unknown or forgotten id."""
@@ -592,15 +662,30 @@ class RunRegistry:
         with self._lock:
             idle = [run for run in self._runs.values()
                     if not run.job.finished and now - run.last_seen > self.idle_seconds]
-            finished = sorted((run for run in self._runs.values() if run.job.finished), key=lambda r: r.last_seen)
-            for run in finished[:max(0, len(finished) - self.keep)]:
-                del self._runs[run.id]
-                del self._watched[run.watch_id]
+        self._trim()
         for run in idle:
             run.job.stop(timeout=0)  # all of them at once: each ends within its own grace, not after the others
         for run in idle:
             run.job.stop(timeout=5)
         return [run.id for run in idle]
+
+    def _trim(self) -> None:
+        """Forget the oldest finished runs beyond ``keep``; drop the weights of those beyond ``keep_bytes``."""
+        with self._lock:
+            finished = sorted((run for run in self._runs.values() if run.job.finished), key=lambda r: r.last_seen)
+            for run in finished[:max(0, len(finished) - self.keep)]:
+                del self._runs[run.id]
+                del self._watched[run.watch_id]
+            finished = finished[max(0, len(finished) - self.keep):]
+        kept = 0
+        for index, run in enumerate(reversed(finished)):  # newest first
+            if run.job.weights_expired:
+                continue
+            size = run.job.weights_nbytes
+            if index and kept + size > self.keep_bytes:
+                run.job.drop_weights()
+            else:
+                kept += size
 
     def _start_reaper(self) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ import threading
 import time
 import zipfile
 from bisect import bisect_left
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -129,9 +129,12 @@ class Metrics:
     test_accuracy: float | None = None  # likewise, in [0, 1]
     message: str = ""  # why a run diverged, in English
     error: UserError | None = None  # the same, for the UI to show in the reader's language
+    # On the "done" record only: the full test-set result behind its test numbers (predictions and probabilities), the
+    # run's one final evaluation (``final_evaluation``). The job keeps it apart from the records it stores.
+    evaluation: EvalResult | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "evaluation"}
 
 
 ETA_SETTLE_STEPS = 30  # no ETA before this many steps (or the whole run, if shorter): too few to time
@@ -254,6 +257,18 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, ba
     return EvalResult(total_loss / len(images), accuracy, predictions, probs)
 
 
+def final_evaluation(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                     batch_size: int = 1000) -> EvalResult:
+    """A run's one result: its final weights on the whole test set, as whoever loads its checkpoint will see them.
+
+    Training keeps the model channels-last for speed; a checkpoint loads in PyTorch's default layout, and the two
+    layouts round differently: a borderline digit could then read one way on the page and the other in the download.
+    The model is put back in the default layout first (in place: training is over).
+    """
+    model.to(memory_format=torch.contiguous_format)
+    return evaluate(model, images, labels, batch_size=batch_size)
+
+
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int = 10) -> np.ndarray:
     """Counts[true, predicted], int64 (num_classes, num_classes)."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)
@@ -275,6 +290,7 @@ def iter_training(
     Evaluation time is excluded from ``elapsed`` and ``samples_per_second``: they measure training.
     A NaN or infinite loss ends the run with a "diverged" record. Setting ``stop`` ends it after the
     current step. Pass ``model`` (built from ``model_cfg``) to keep a reference for live inspection.
+    The last epoch's evaluation is the run's ``final_evaluation``; the "done" record carries it whole.
     """
     validate_run(model_cfg, train_cfg)
     torch.manual_seed(train_cfg.seed)
@@ -344,14 +360,15 @@ def iter_training(
                               elapsed=elapsed, samples_per_second=seen / elapsed,
                               eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss,
                               test_accuracy=result.accuracy)
-        result = evaluate(model, test_images, test_labels, batch_size=eval_batch)
+        last_epoch = epoch == train_cfg.epochs - 1
+        result = (final_evaluation if last_epoch else evaluate)(model, test_images, test_labels, batch_size=eval_batch)
         yield Metrics("epoch", step=step, total_steps=total_steps, epoch=float(epoch + 1), elapsed=elapsed,
                       samples_per_second=seen / elapsed if elapsed else None,
                       eta_seconds=_eta(step, total_steps, elapsed), test_loss=result.loss,
                       test_accuracy=result.accuracy)
     yield Metrics("done", step=step, total_steps=total_steps, epoch=float(train_cfg.epochs), elapsed=elapsed,
                   samples_per_second=seen / elapsed if elapsed else None, eta_seconds=0.0,
-                  test_loss=result.loss, test_accuracy=result.accuracy)
+                  test_loss=result.loss, test_accuracy=result.accuracy, evaluation=result)
 
 
 # Steps whose loss and accuracy are read from the device at once, per device type. On CUDA the CPU runs ahead of the

@@ -10,8 +10,11 @@ Worker -> server, one ``(kind, payload)`` message at a time over a one-way pipe:
     ("records", [Metrics, ...])    every record iter_training yields, in order, a batch at a time: step records wait
                                    up to SEND_EVERY_SECONDS; any other record goes at once, after those before it
     ("state", "paused"|"running")  the worker paused between steps, or went on
+    ("state", "evaluating")        training is over (its last step ran, or Stop ended it): the final evaluation runs
     ("weights", bytes)             the model's state_dict (CPU tensors, torch.save): when asked, and at the end,
                                    before the record that finishes the run
+    ("evaluation", EvalResult)     the run's one final evaluation (cnnviz.train.final_evaluation), before the "done"
+                                   record, or after the last weights of a run that Stop ended
     ("error", UserError)           an exception ended the run; the page shows its message
     ("end", None)                  the run ended by itself or was stopped, and said all it had to say
 Server -> worker: the flags of a ``Control``, read between steps.
@@ -22,10 +25,11 @@ import copy
 import io
 import math
 import os
+import resource
 import signal
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -34,7 +38,7 @@ from torch import nn
 from cnnviz.data import Mnist
 from cnnviz.errors import UserError
 from cnnviz.model import ModelConfig, build_model
-from cnnviz.train import TrainConfig, iter_training
+from cnnviz.train import TrainConfig, final_evaluation, iter_training, pick_device
 
 PAUSE_POLL_SECONDS = 0.1  # how often a paused worker looks for stop, weight requests and a vanished server
 SPARE_POLL_SECONDS = 1.0  # how often an idle spare worker looks for a vanished server (a run wakes it at once)
@@ -42,6 +46,10 @@ SPARE_POLL_SECONDS = 1.0  # how often an idle spare worker looks for a vanished 
 # thread as often, and each wake-up took a core from one of the worker's two torch threads while the other waited
 # for it. Pages read a run at most once a second.
 SEND_EVERY_SECONDS = 0.25
+MEMORY_ENV = "CNNVIZ_WORKER_MEMORY_MB"  # a worker's address-space cap in MB; 0 = none
+# A normal CPU run's peak address space (VmPeak) was 1.1-1.4 GB: the default, four_conv and keras nets at batch 512
+# on 2 cores. glibc reserves a 64 MB heap arena per thread, so the cap grows with the cores.
+MEMORY_BASE_MB, MEMORY_PER_CORE_MB = 4096, 64
 
 
 
@@ -76,13 +84,40 @@ def with_weights(model: nn.Module, data: bytes) -> nn.Module:
     return fresh
 
 
-def failure(error: BaseException) -> UserError:
-    """What the page says about an exception that ended a run: a UserError as it is, out of memory in plain words,
-    anything else by its type and text (never a traceback)."""
+def memory_limit_mb(cores: int) -> int:
+    """MB of address space a worker may use: CNNVIZ_WORKER_MEMORY_MB, else MEMORY_BASE_MB + MEMORY_PER_CORE_MB a
+    core; 0 means no cap."""
+    text = os.environ.get(MEMORY_ENV, "")
+    if not text:
+        return MEMORY_BASE_MB + MEMORY_PER_CORE_MB * max(1, cores)
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(f"{MEMORY_ENV} must be a whole number of MB (0 = no cap), got {text!r}")
+    return int(text)
+
+
+def cap_memory(megabytes: int, device: str) -> int:
+    """Cap this process's address space at ``megabytes`` (RLIMIT_AS), so that a network too big for the server
+    ends its own run with MemoryError instead of taking the machine's memory. Only for CPU runs: CUDA maps far more
+    address space than it uses. Returns the cap set, in MB (0: none)."""
+    if megabytes <= 0 or pick_device(device).type != "cpu":
+        return 0
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = megabytes << 20
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        wanted = hard
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    return wanted >> 20
+
+
+def failure(error: BaseException, memory_cap_mb: int = 0) -> UserError:
+    """What the page says about an exception that ended a run: a UserError as it is, out of memory in plain words
+    (naming the worker's cap when one was set), anything else by its type and text (never a traceback)."""
     if isinstance(error, UserError):
         return error
     text = str(error)
     if isinstance(error, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text:
+        if memory_cap_mb:
+            return UserError("error.worker.memory_cap", limit=f"{memory_cap_mb:,}")
         return UserError("error.worker.out_of_memory")
     return UserError("error.worker.crashed", kind=type(error).__name__, detail=text[:300])
 
@@ -127,7 +162,9 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
     """
     parent = os.getppid()
     records = _Records(conn)
+    memory_cap_mb = 0
     try:
+        memory_cap_mb = cap_memory(memory_limit_mb(os.cpu_count() or 1), train_cfg.device)
         chooser = ThreadChooser(max(1, control.threads.value))
         threads = _use_threads(0, chooser.threads, conn)
         model = build_model(model_cfg, seed=train_cfg.seed)
@@ -137,6 +174,9 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
                 records.flush()
                 conn.send(("weights", weights_bytes(model)))  # first, so a finished job already has its last weights
                 final_weights_sent = True
+                if record.evaluation is not None:  # before the record that ends the run: the page shows both at once
+                    conn.send(("evaluation", record.evaluation))
+                    record = replace(record, evaluation=None)
             records.add(record)
             if record.kind == "step":
                 if last_step is not None:
@@ -150,14 +190,20 @@ def train_in_worker(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Mnist,
             if not control.running.is_set():
                 records.flush()  # a paused page shows the last step that ran
             _hold_while_paused(control, conn, model, parent)
+            if record.kind == "step" and record.step == record.total_steps:
+                records.flush()
+                conn.send(("state", "evaluating"))  # the final evaluation comes next: a Stop now cancels it
         records.flush()
-        if not final_weights_sent:
+        if not final_weights_sent:  # Stop ended training: its last weights, then its one evaluation
             conn.send(("weights", weights_bytes(model)))
+            if last_step is not None:
+                conn.send(("state", "evaluating"))
+                conn.send(("evaluation", final_evaluation(model, data.test_images, data.test_labels)))
         conn.send(("end", None))
     except BaseException as error:  # the server must hear why, whatever it was
         try:
             records.flush()
-            conn.send(("error", failure(error)))
+            conn.send(("error", failure(error, memory_cap_mb)))
         except OSError:
             pass  # the server is gone: there is nobody left to tell
     finally:

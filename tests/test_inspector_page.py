@@ -292,3 +292,30 @@ def test_the_quick_model_trains_where_the_train_page_can_follow_it():
         assert app.button(key="insp_quick_train").disabled or "Looking inside" in texts(app)
     finally:
         session.registry().get(train.run).job.stop()
+
+
+def test_a_finished_runs_mistakes_are_its_own_and_expired_weights_are_named(monkeypatch):
+    import cnnviz.data
+    import cnnviz.train
+    from cnnviz.pages.inspector import misclassified
+    from cnnviz.ui import session
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the server classified the test set: a finished run's own evaluation is its result")
+
+    app = run_page(PAGE, query={"src": "mnist"})
+    app.button(key="insp_quick_train").click().run()
+    job = session.registry().get(page_state(app, "train").run).job
+    assert job.wait(300) and job.snapshot().state == "done"
+    monkeypatch.setattr(cnnviz.train, "evaluate", refuse)
+    app.run()
+    app.segmented_control(key="insp_source").set_value("gallery").run()
+    assert not app.exception and not any("went wrong" in e.value for e in app.error)
+    labels = np.asarray(cnnviz.data.load_mnist().test_labels)
+    wrong = misclassified(job.snapshot().final.probabilities, labels)
+    offered = [int(option.split(":")[0][1:]) for option in app.selectbox(key="insp_gallery").options[1:]]
+    assert offered == [int(i) for i in wrong[:len(offered)]]  # the run's own mistakes, most confident first
+    monkeypatch.undo()  # the network shown once the weights expire is not a run: its mistakes are computed here
+    job.drop_weights()
+    app.run()
+    assert any("weights have expired" in i.value for i in app.info)

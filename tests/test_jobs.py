@@ -14,8 +14,8 @@ from cnnviz.errors import UserError
 from cnnviz import jobs as jobs_module
 from cnnviz.jobs import (JobLimiter, RunRegistry, TrainingJob, config_label, default_mode, discard_spare, prepare_worker,
                          usable_cores, worker_threads)
-from cnnviz.model import NETWORK_PRESETS, build_model
-from cnnviz.train import Metrics, TrainConfig, evaluate
+from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model
+from cnnviz.train import Metrics, TrainConfig, evaluate, load_checkpoint, save_checkpoint
 
 TINY = NETWORK_PRESETS["tiny"]
 
@@ -469,3 +469,114 @@ def test_a_dead_spare_is_passed_over():
     job.start()
     assert job.wait(60) and job.snapshot().state == "done", job.snapshot().message
     assert job.worker_pid != pid
+
+
+# --- one result per run, computed by the run; memory caps; a bounded registry ----------------------------------------
+
+# Evaluating all 10,000 test digits takes this net many seconds, while a step on 8 images takes a fraction of one: a
+# run of two steps spends nearly all its life in its final evaluation (conv2 is 128 x 128 x 3 x 3 on 28 x 28).
+SLOW_TO_EVALUATE = ModelConfig(blocks=(ConvBlock(128, pool="none"), ConvBlock(128, pool="none")), hidden=())
+
+
+def test_a_run_ends_with_one_result_that_its_checkpoint_repeats(mnist):
+    job = make_job(JobLimiter(1), subset=256)
+    job.start()
+    assert job.wait(120)
+    snap = job.snapshot()
+    assert snap.state == "done" and snap.final is not None
+    done = snap.evals[-1]
+    assert done.kind == "done" and done.evaluation is None  # the result is kept once, not in the records
+    # The figure that closes the run is the run's one result...
+    assert (done.test_accuracy, done.test_loss) == (snap.final.accuracy, snap.final.loss)
+    assert snap.final.predictions.shape == (10_000,) and snap.final.probabilities.shape == (10_000, 10)
+    # ... and the downloaded checkpoint, loaded the ordinary way, classifies every digit as the run said.
+    model, _, info = load_checkpoint(save_checkpoint(job.model, job.model_cfg, job.train_cfg))
+    again = evaluate(model, mnist.test_images, mnist.test_labels)
+    assert (again.predictions == snap.final.predictions).all() and again.accuracy == snap.final.accuracy
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_finish_ends_training_and_the_run_evaluates_its_last_weights(mnist, mode):
+    job = make_job(JobLimiter(1), mode=mode, **LONG)
+    job.start()
+    wait_until(lambda: len(job.snapshot().steps) >= 3)
+    job.finish()
+    assert job.wait(120)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.steps[-1].step < snap.steps[-1].total_steps
+    model, _, _ = load_checkpoint(save_checkpoint(job.model, job.model_cfg, job.train_cfg))
+    assert (evaluate(model, mnist.test_images, mnist.test_labels).predictions == snap.final.predictions).all()
+
+
+def test_stop_while_the_worker_evaluates_ends_it():
+    cfg = TrainConfig(subset=16, batch_size=8, epochs=1, eval_every=0)
+    job = TrainingJob(SLOW_TO_EVALUATE, cfg, load_mnist, JobLimiter(1))
+    job.start()
+    wait_until(lambda: job.snapshot().state == "evaluating", timeout=120)  # its two steps ran
+    assert job.finishing
+    job.stop(timeout=5)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.final is None and not job.alive
+    assert job._process.exitcode == -signal.SIGTERM  # ended, not left to finish its evaluation
+    assert len(job.state_dict()) == len(job.model.state_dict())  # it keeps the weights it sent before evaluating
+
+
+def test_a_worker_over_its_memory_cap_fails_with_a_clear_message(monkeypatch):
+    # A normal CPU worker peaks at 1.1-1.4 GB of address space; this first step alone needs about 1.5 GB more.
+    monkeypatch.setenv(worker.MEMORY_ENV, "1400")
+    cfg = TrainConfig(subset=1024, batch_size=1024, epochs=1, eval_every=0, device="cpu")
+    wide = ModelConfig(blocks=(ConvBlock(64, pool="none"), ConvBlock(64, pool="none")), hidden=())
+    job = TrainingJob(wide, cfg, load_mnist, JobLimiter(1))
+    job.start()
+    assert job.wait(120)
+    snap = job.snapshot()
+    assert snap.state == "failed" and snap.error.key == "error.worker.memory_cap"
+    assert "1,400 MB" in snap.error.message("en") and "1,400 MB" in snap.error.message("zh")
+
+
+def test_memory_limit_setting():
+    assert worker.memory_limit_mb(2) == worker.MEMORY_BASE_MB + 2 * worker.MEMORY_PER_CORE_MB
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(worker.MEMORY_ENV, "0")
+        assert worker.memory_limit_mb(2) == 0  # no cap
+        patch.setenv(worker.MEMORY_ENV, "lots")
+        with pytest.raises(ValueError, match="'lots'"):
+            worker.memory_limit_mb(2)
+
+
+def test_the_registry_drops_old_weights_beyond_its_byte_budget():
+    finished = []
+    for seed in range(3):
+        job = make_job(JobLimiter(1), mode="thread", subset=64, seed=seed)
+        job.start()
+        assert job.wait(60)
+        finished.append(job)
+    size = finished[0].weights_nbytes
+    now = [0.0]
+    registry = RunRegistry(idle_seconds=3600, keep=32, clock=lambda: now[0], keep_bytes=int(1.5 * size))
+    runs = []
+    for job in finished:
+        now[0] += 1
+        runs.append(registry.add(job))
+    assert [run.job.weights_expired for run in runs] == [True, True, False]  # the newest fits the budget
+    oldest = runs[0].job
+    assert oldest.model is None and oldest.state_dict() == {} and oldest.snapshot().weights_expired
+    assert oldest.snapshot().final is not None  # its results stay
+    assert runs[2].job.model is not None
+    # One run bigger than the whole budget keeps its weights while it is the newest.
+    tiny_budget = RunRegistry(idle_seconds=3600, clock=lambda: now[0], keep_bytes=1)
+    assert tiny_budget.add(finished[2]).job.model is not None
+
+
+def test_one_queued_or_running_run_per_owner():
+    registry = RunRegistry(idle_seconds=3600)
+    running = make_job(JobLimiter(1), **LONG)
+    running.start()
+    try:
+        run = registry.add(running, owner="browser-a")
+        assert registry.active_for("browser-a") is run
+        assert registry.active_for("browser-b") is None and registry.active_for("") is None
+        running.stop()
+        assert registry.active_for("browser-a") is None
+    finally:
+        running.stop()

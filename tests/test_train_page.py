@@ -155,7 +155,10 @@ def test_start_pause_stop(at):
     assert re.search(r"Train loss</span><b>\d\.\d{4}</b>", numbers), numbers
     at.button(key="train_stop").click().run()
     assert not at.exception
+    # Training ends at once; the run then classifies the test set itself, and the page shows its result.
+    wait_for(at, lambda app: app.session_state["_transient_train_drawn_state"] == "stopped")
     assert at.button(key="train_stop").disabled  # nothing left to stop
+    assert any("misclassified" in m.value for m in at.markdown)
 
 
 def test_run_to_completion_shows_results(at):
@@ -323,3 +326,52 @@ def test_drawing_the_page_loads_mnist_for_the_first_start(tmp_path, monkeypatch)
     while not data.is_loaded():
         assert time.monotonic() < deadline, "the page did not load MNIST"
         time.sleep(0.05)
+
+
+def test_the_page_shows_the_runs_own_result_and_never_classifies_the_test_set(at, monkeypatch):
+    import cnnviz.train
+    from cnnviz.ui import session
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the server classified the test set: the run's own final evaluation is the result")
+
+    monkeypatch.setattr(cnnviz.train, "evaluate", refuse)
+    quick_run(at)
+    wait_for(at, finished)
+    final = session.registry().get(page_state(at, "train").run).job.snapshot().final
+    wrong = int((final.predictions != data.load_mnist().test_labels.numpy()).sum())
+    assert f"Test accuracy **{final.accuracy:.2%}** (loss {final.loss:.4f}): **{wrong}** of 10,000" in " ".join(
+        m.value for m in at.markdown)
+    numbers = next(h.proto.body for h in at.get("html") if "train-numbers" in h.proto.body)
+    assert f"Test accuracy</span><b>{final.accuracy:.2%}</b>" in numbers  # the live figure that closes the run
+
+
+def test_a_run_whose_weights_expired_says_so(at):
+    from cnnviz.ui import session
+
+    quick_run(at)
+    wait_for(at, finished)
+    session.registry().get(page_state(at, "train").run).job.drop_weights()
+    at.run()
+    assert not at.exception
+    assert any("weights have expired" in i.value for i in at.info)  # where the filters were
+    assert any("weights have expired" in c.value for c in at.caption)  # where the checkpoint's download was
+    assert "Download checkpoint (.pt)" not in [d.label for d in at.get("download_button")]
+    assert any("misclassified" in m.value for m in at.markdown)  # its results stay
+
+
+def test_one_browser_session_has_one_queued_or_training_run(at):
+    at.number_input(key="train_epochs").set_value(20).run()
+    at.button(key="train_start").click().run()
+    first = page_state(at, "train").run
+    del at.query_params["run"]  # the Train page opened afresh in the same session: the run is not followed
+    at.run()
+    assert page_state(at, "train").run == ""
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert any("already has a run queued or training" in e.value for e in at.error)
+    assert page_state(at, "train").run == ""  # nothing new started
+    at.query_params["run"] = first  # the first run, followed again, can be stopped and replaced as always
+    at.run()
+    at.button(key="train_start").click().run()
+    assert page_state(at, "train").run not in ("", first)

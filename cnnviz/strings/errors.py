@@ -73,7 +73,9 @@ EN = {
     "error.model.pool_first": "pool_first must be True or False, got {value!r}",
     # cnnviz.worker: how a training process ended, for the Train page
     "error.worker.out_of_memory": "The computer ran out of memory while training. Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
+    "error.worker.memory_cap": "This run needs more memory than one training run may use on this server ({limit} MB). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.worker.crashed": "{kind}: {detail}",
+    "error.train.one_run": "This browser already has a run queued or training. Open it on the Train page and stop it, or wait for it to end, then press Start again.",
     "error.worker.killed": "The training process was stopped from outside ({signal}), most often because the computer ran out of memory. Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.worker.signal": "The training process crashed ({signal}). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.worker.exited": "The training process ended unexpectedly (exit code {code}). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
@@ -182,6 +184,8 @@ ZH = {
     "error.model.pool_first": "pool_first 必须是 True 或 False，当前为 {value!r}",
     # cnnviz.worker
     "error.worker.out_of_memory": "训练时计算机内存不足。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
+    "error.worker.memory_cap": "这次训练需要的内存超过了本服务器允许单次训练使用的上限（{limit} MB）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
+    "error.train.one_run": "这个浏览器已经有一次训练在排队或进行中。请在“训练”页面打开它并停止，或等它结束，再按“开始”。",
     "error.worker.crashed": "训练出错（{kind}）：{detail}",
     "error.worker.killed": "训练进程被外部终止（{signal}），最常见的原因是计算机内存不足。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
     "error.worker.signal": "训练进程崩溃了（{signal}）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",

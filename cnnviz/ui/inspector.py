@@ -20,6 +20,7 @@ from torch import nn
 from cnnviz import inspect_figures, torch_threads, train_figures
 from cnnviz.data import DataError, load_mnist
 from cnnviz.digits import INK_MODES, PreparedDigit, prepare_digit
+from cnnviz.errors import UserError
 from cnnviz.figures import png_bytes
 from cnnviz.images import ImageError, load_image
 from cnnviz.inspection import FilterBank, conv_filters
@@ -28,7 +29,7 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
                                     TEST_DIGITS, VIEWS, Forward, InspectorResult, InspectorState, ModelCopies,
                                     ModelFacts, compute, describe, forward, misclassified, mnist_digit,
                                     quick_train_state)
-from cnnviz.train import evaluate
+from cnnviz.train import EvalResult, evaluate
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
@@ -60,6 +61,7 @@ class Subject:
     label: str  # what to call it
     trained: bool  # False for random weights
     source: str  # run, checkpoint or untrained
+    final: EvalResult | None = None  # a finished run's own final evaluation
 
 
 @st.cache_resource(show_spinner=False)
@@ -102,11 +104,14 @@ def subject() -> Subject:
         return Subject(_copies().get(UNTRAINED_KEY, _untrained()), UNTRAINED_KEY, tr("insp.untrained_label"), False,
                        "untrained")
     return Subject(_copies().get(inspected.key, inspected.model), inspected.key, inspected.label, inspected.trained,
-                   inspected.source)
+                   inspected.source, inspected.final)
 
 
 def _on_quick_train() -> None:
-    session.start_followed_run(quick_train_state())
+    try:
+        session.start_followed_run(quick_train_state())
+    except UserError as error:  # this browser has another run queued or training
+        page_state.set_transient("insp_quick_refused", error)
 
 
 def _quick_progress(run_id: str) -> None:
@@ -131,6 +136,8 @@ def model_status(model: Subject) -> None:
     """Which model this is; for an untrained one, the offer to train a quick one or load a checkpoint."""
     run = session.followed_run()
     with st.container(key="insp_model"):
+        if run is not None and run.job.weights_expired:  # so the network shown instead is not taken for it
+            st.info(tr("train.weights_expired"), icon=":material/history:")
         if model.trained:
             where = tr(f"insp.model_from.{model.source}")
             st.caption(tr("insp.model_trained", label=md_text(model.label), where=where))
@@ -141,6 +148,10 @@ def model_status(model: Subject) -> None:
             busy = run is not None and not run.job.finished
             button.button(tr("insp.quick_train"), key="insp_quick_train", on_click=_on_quick_train, disabled=busy,
                           icon=":material/bolt:", type="primary", width="stretch", help=tr("insp.quick_train_help"))
+            refused = page_state.transient("insp_quick_refused")
+            if refused is not None:
+                page_state.set_transient("insp_quick_refused", None)
+                st.error(tr_error(refused), icon=":material/block:")
         if run is not None and not run.job.finished:
             st.fragment(_quick_progress_fragment, run_every=1.0)(run.id)
 
@@ -182,13 +193,16 @@ def _drawn_digit() -> tuple[PreparedDigit, str]:
 
 
 def _gallery_pick(b: PageBinding, state: InspectorState, model: Subject) -> int:
-    with st.spinner(tr("insp.gallery_wait")):
-        wrong, probabilities = _mistakes(model.key, model.model)
+    data = load_mnist()
+    labels = data.test_labels.cpu().numpy()
+    if model.final is not None:  # a finished run: its own result, the one its Train page shows
+        wrong, probabilities = misclassified(model.final.probabilities, labels), model.final.probabilities
+    else:
+        with st.spinner(tr("insp.gallery_wait")):
+            wrong, probabilities = _mistakes(model.key, model.model)
     if len(wrong) == 0:
         st.success(tr("insp.gallery_none"), icon=":material/check_circle:")
         return state.index
-    data = load_mnist()
-    labels = data.test_labels.cpu().numpy()
     choices = [int(i) for i in wrong[:GALLERY_CHOICES]]
     if state.index not in choices:
         choices.insert(0, state.index)  # a link's digit stays on offer, whatever this model gets wrong

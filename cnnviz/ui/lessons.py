@@ -11,11 +11,12 @@ from dataclasses import replace
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from cnnviz.errors import UserError
 from cnnviz.pages.lessons import (LESSONS, Lesson, LessonsState, LessonView, compute, dense_params, is_lesson_run,
                                   page_of, training_agreement)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr
+from cnnviz.ui.common import guarded, page_header, tr, tr_error
 from cnnviz.ui.state import PageBinding
 
 PAGE = "lessons"
@@ -53,7 +54,11 @@ def _shown(value) -> str:
 
 
 def _last_test_accuracy(run) -> float | None:
-    tests = [m.test_accuracy for m in run.job.snapshot().evals if m.test_accuracy is not None]
+    """The run's one final result once it has it (as the Train page shows it), else its latest epoch's."""
+    snap = run.job.snapshot()
+    if snap.final is not None:
+        return snap.final.accuracy
+    tests = [m.test_accuracy for m in snap.evals if m.test_accuracy is not None]
     return tests[-1] if tests else None
 
 
@@ -72,7 +77,11 @@ def _training_result(lesson: Lesson, column) -> None:
     st.markdown(tr("lessons.train.to_compare"))
     if st.button(tr("lessons.train.start"), key="lessons_train_start", type="primary", icon=":material/play_arrow:",
                  help=tr("lessons.train.start_replaces") if run is not None and not run.job.finished else None):
-        session.start_followed_run(lesson.state)
+        try:
+            session.start_followed_run(lesson.state)
+        except UserError as error:  # this browser already trains another run
+            st.error(tr_error(error), icon=":material/block:")
+            return
         try:
             st.switch_page(lesson.page_file)
         except StreamlitAPIException:  # a page script run on its own (AppTest) has no Train page to switch to

@@ -58,13 +58,15 @@ def progress_text(snap: JobSnapshot, lang: str) -> str:
 
 def numbers_html(snap: JobSnapshot, lang: str) -> str:
     """The smoothed train loss and accuracy, the latest test accuracy and the learning rate, as one HTML grid."""
-    tests = [m for m in snap.evals if m.test_accuracy is not None]
+    tests = [m.test_accuracy for m in snap.evals if m.test_accuracy is not None]
+    if snap.final is not None:  # the run's one result closes it, on every page
+        tests.append(snap.final.accuracy)
     last = snap.steps[-1] if snap.steps else None
     numbers = [
         ("train.metric.loss", f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–",
          "train.metric.loss_help"),
         ("train.metric.train_acc", f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–", ""),
-        ("train.metric.test_acc", f"{tests[-1].test_accuracy:.2%}" if tests else "–", "train.metric.test_acc_help"),
+        ("train.metric.test_acc", f"{tests[-1]:.2%}" if tests else "–", "train.metric.test_acc_help"),
         ("train.metric.lr", f"{last.lr:.2g}" if last else "–", ""),
     ]
     cells = "".join(f"<div><span{_title(help_key, lang)}>{escape(t(label, lang))}</span><b>{escape(value)}</b></div>"

@@ -5,17 +5,19 @@ the model to look inside: the run the Train page follows, else a checkpoint the 
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 
 import streamlit as st
 from torch import nn
 
 from cnnviz.data import load_mnist, preload
+from cnnviz.errors import UserError
 from cnnviz.jobs import (JobLimiter, Run, RunRegistry, TrainingJob, default_idle_seconds, default_limit,
                          prepare_worker)
 from cnnviz.model import ModelConfig
 from cnnviz.pages.train import TrainPageState
-from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint
+from cnnviz.train import CheckpointError, EvalResult, TrainConfig, load_checkpoint
 from cnnviz.ui import run_status
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import current_language, file_uploader, tr, tr_error
@@ -55,19 +57,38 @@ def prepare_for_start() -> None:
     preload()
 
 
+def _session_owner() -> str:
+    """This browser session's token: the runs it starts carry it (RunRegistry.active_for)."""
+    owner = page_state.transient("run_owner")
+    if owner is None:
+        owner = secrets.token_urlsafe(12)
+        page_state.set_transient("run_owner", owner)
+    return owner
+
+
 def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | None) -> Run:
-    """Start a run; the run it replaces is stopped and kept on the charts for comparison."""
+    """Start a run; the run it replaces is stopped and kept on the charts for comparison.
+
+    Raises:
+        UserError: this session has another run queued or training (one each, so that one browser cannot fill the
+            queue); the run it replaces does not count.
+    """
+    owner = _session_owner()
+    active = registry().active_for(owner)
+    if active is not None and active is not replacing:
+        raise UserError("error.train.one_run")
     previous = ()
     if replacing is not None:
         replacing.job.stop(timeout=5)
-        snapshot = replacing.job.snapshot()
+        # Its curves, for comparison: its results belong to its own page (and are the bulk of its memory).
+        snapshot = replace(replacing.job.snapshot(), final=None)
         previous = ((snapshot,) if snapshot.steps else ()) + replacing.previous
     # Worded in the language of the page that started the run, for the charts of the runs after it; the run's own
     # pages word it in their reader's language (run_status.run_label).
     label = run_status.run_label(model_cfg, train_cfg, current_language())
     job = TrainingJob(model_cfg, train_cfg, load_mnist, limiter(), label=label)
     job.start()
-    return registry().add(job, previous[:MAX_PREVIOUS])
+    return registry().add(job, previous[:MAX_PREVIOUS], owner=owner)
 
 
 @dataclass(frozen=True)
@@ -108,6 +129,7 @@ class InspectedModel:
     label: str  # what to call it on the page
     trained: bool  # False while a run has not taken a step yet
     key: str = ""  # names these weights: the run's id and step, or the checkpoint's upload (a cache key for copies)
+    final: EvalResult | None = None  # a finished run's own final evaluation: its mistakes, as the Train page shows
 
 
 def followed_run() -> Run | None:
@@ -120,10 +142,10 @@ def model_to_inspect() -> InspectedModel | None:
     """The model other pages look inside: the Train page's run, else the loaded checkpoint, else None."""
     run = followed_run()
     if run is not None and run.job.model is not None:
-        steps = len(run.job.snapshot().steps)
+        snap = run.job.snapshot()
         label = run_status.run_label(run.job.model_cfg, run.job.train_cfg, current_language())
-        return InspectedModel(run.job.model, run.job.model_cfg, "run", label, bool(steps),
-                              f"run:{run.id}:{steps}")
+        return InspectedModel(run.job.model, run.job.model_cfg, "run", label, bool(snap.steps),
+                              f"run:{run.id}:{len(snap.steps)}", snap.final)
     checkpoint = loaded_checkpoint()
     if checkpoint is not None:
         return InspectedModel(checkpoint.model, checkpoint.config, "checkpoint", checkpoint.name, True,

@@ -5,7 +5,6 @@ state names, from the shared training session) and ``draw`` (live curves, filter
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import replace
 
@@ -151,14 +150,23 @@ def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageSt
     start, pause, stop = st.columns(3)
     if start.button(tr("train.start"), key="train_start", type="primary", disabled=not valid, width="stretch",
                     icon=":material/play_arrow:"):
-        run = session.start_run(state.model_config, state.train_config, run)
+        try:
+            run = session.start_run(state.model_config, state.train_config, run)
+        except UserError as error:  # this browser has another run queued or training
+            st.error(tr_error(error), icon=":material/block:")
+            return state
         return replace(state, run=run.id)
     paused = active and job.snapshot().state == "paused"
-    if pause.button(tr("train.resume") if paused else tr("train.pause"), key="train_pause", disabled=not active,
-                    width="stretch", icon=":material/play_arrow:" if paused else ":material/pause:"):
+    finishing = active and job.finishing
+    if pause.button(tr("train.resume") if paused else tr("train.pause"), key="train_pause",
+                    disabled=not active or finishing, width="stretch",
+                    icon=":material/play_arrow:" if paused else ":material/pause:"):
         job.resume() if paused else job.pause()
-    if stop.button(tr("train.stop"), key="train_stop", disabled=not active, width="stretch", icon=":material/stop:"):
-        job.stop()
+    # The first Stop ends training and lets the run evaluate its final weights; a second one ends that too.
+    if stop.button(tr("train.stop_now") if finishing else tr("train.stop"), key="train_stop", disabled=not active,
+                   width="stretch", icon=":material/stop:"):
+        job.stop() if finishing else job.finish()
+        st.rerun()  # the buttons were drawn before the click: redraw them as they now are ("Stop now")
     return state
 
 
@@ -208,7 +216,9 @@ def _live_charts(run: Run, snap) -> None:
         st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap, current_language()), figure_text()),
                         key="train_curves")
     model = job.model
-    if model is not None:
+    if model is None and job.weights_expired:
+        st.info(tr("train.weights_expired"), icon=":material/history:")
+    elif model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
         picture = (run_status.filters_png(model) if snap.state in FINISHED
@@ -248,31 +258,33 @@ def _live_panels(run: Run, run_id: str, watching: bool = False) -> None:
 
 
 def _evaluation(run: Run, *, downloads: bool = True) -> None:
+    """The run's results: its own final evaluation (JobSnapshot.final), which the run computed once on its final
+    weights; this page never classifies the test set itself."""
     job = run.job
     snap = job.snapshot()
     if job.data is None or not snap.steps:
         return
     st.subheader(tr("train.results"))
-    step = snap.steps[-1].step
-    fresh = run.evaluation is not None and run.evaluation[0] == step
-    if not job.finished and not fresh:
-        if not st.button(tr("train.evaluate_now"), key="train_evaluate", icon=":material/fact_check:"):
-            st.caption(tr("train.evaluate_hint"))
-            return
-    if not fresh:
-        with st.spinner(tr("train.evaluating")):
-            # A copy: the training thread keeps its model in train mode; evaluate() switches to eval mode.
-            model = copy.deepcopy(job.model) if not job.finished else job.model
-            run.evaluation = (step, evaluate(model, job.data.test_images, job.data.test_labels))
-    _results(run.evaluation[1], job.data, "train")
+    if not job.finished:
+        st.caption(tr("train.stop_now_help") if job.finishing else tr("train.evaluate_hint"))
+        return
+    if snap.final is None:
+        st.info(tr("train.no_final"), icon=":material/info:")
+    else:
+        _results(snap.final, job.data, "train")
     if not downloads:
         return
     columns = st.columns(3)
-    columns[0].download_button(
-        tr("train.download_checkpoint"), lambda: save_checkpoint(job.model, job.model_cfg, job.train_cfg, metrics={
-            "test_accuracy": run.evaluation[1].accuracy, "step": step}),
-        file_name="cnnviz-mnist.pt", mime="application/octet-stream", key="train_dl_ckpt", icon=":material/download:",
-        width="stretch")
+    model, step = job.model, snap.steps[-1].step
+    if model is None:
+        columns[0].caption(tr("train.weights_expired"))
+    else:
+        metrics = {"step": step} | ({"test_accuracy": snap.final.accuracy} if snap.final is not None else {})
+        columns[0].download_button(
+            tr("train.download_checkpoint"), lambda: save_checkpoint(model, job.model_cfg, job.train_cfg,
+                                                                     metrics=metrics),
+            file_name="cnnviz-mnist.pt", mime="application/octet-stream", key="train_dl_ckpt",
+            icon=":material/download:", width="stretch")
     columns[1].download_button(tr("train.download_csv"), lambda: train_figures.metrics_csv(snap.steps, snap.evals),
                                file_name="cnnviz-metrics.csv", mime="text/csv", key="train_dl_csv",
                                icon=":material/table:", width="stretch")
