@@ -110,7 +110,8 @@ def test_the_upload_gets_the_checkpoints_error_on_the_page():
     for name, data, expected in (("bomb.pt", with_padding(checkpoint(), 100), "unpacks to 100 MB"),
                                  ("huge.pt", checkpoint(model_config=config), "input_size can be at most 64")):
         app.file_uploader(key="train_ckpt").upload(name, data, "application/octet-stream").run()
-        assert not app.exception and expected in app.error[0].value, name
+        shown = app.error[0].value.replace("\\", "")  # the page escapes the quoted values' markdown (input\\_size)
+        assert not app.exception and expected in shown, name
         assert "Something went wrong" not in app.error[0].value
 
 

@@ -428,7 +428,7 @@ def test_a_link_naming_a_bank_kernel_twice_keeps_it_once_and_says_so():
     assert [p["slot"] for p in grids(app)["kl_bank_pictures"]["pictures"]] == ["gabor", "sobel_x"]
     assert state(app).bank == ("gabor", "sobel_x") and app.query_params["bank"] == "gabor,sobel_x"
     assert [w.value for w in app.warning] == [
-        "This link had settings that could not be used, so their defaults are shown: bank=gabor,sobel_x."]
+        "This link had settings that could not be used, so their defaults are shown: bank=gabor,sobel\\_x."]  # escaped for markdown
 
 
 def test_the_filter_bank_stays_open_when_its_kernels_change(at):
