@@ -4,6 +4,8 @@ The end-to-end check (a real server, tabs that close, their TTL running out) is 
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -116,3 +118,42 @@ def test_freed_memory_is_returned_after_a_release_and_once_more_after_it(runtime
     tidy_up(release_expired(runtime), second)
     assert (first.anything, second.anything) == (True, False)
     assert trims == [0, 1]  # after the release, after the sweep that followed it, then no more
+
+
+# Eight threads each allocate from the C heap and hold on until all have: glibc gives each new thread a heap (arena)
+# of its own, and malloc_stats() prints one "Arena N:" block per heap to stderr.
+ARENAS_SCRIPT = """
+import ctypes, sys, threading
+from cnnviz.ui.housekeeping import limit_heap_arenas
+if sys.argv[1] == "limited":
+    assert limit_heap_arenas(2)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+all_in = threading.Barrier(8)
+def allocate():
+    libc.malloc(4096)
+    all_in.wait()
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc.malloc_stats()
+"""
+
+
+def heap_arenas(mode: str) -> int:
+    done = subprocess.run([sys.executable, "-c", ARENAS_SCRIPT, mode], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_server_keeps_its_heap_in_two_arenas():
+    assert heap_arenas("default") > 2  # glibc's default: a heap per new thread, so this test can fail
+    assert heap_arenas("limited") == 2
+
+
+def test_a_heap_needs_at_least_one_arena():
+    with pytest.raises(ValueError, match="arenas=0"):
+        housekeeping.limit_heap_arenas(0)

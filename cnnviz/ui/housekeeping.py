@@ -104,6 +104,27 @@ def tidy_up(released: Released, before: Released | None) -> None:
         _return_freed_memory()
 
 
+HEAP_ARENAS = 2  # glibc's malloc arenas for the whole server process
+_M_ARENA_MAX = -8  # mallopt's parameter number for the arena count (glibc's malloc.h)
+
+
+def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
+    """Let glibc's malloc keep at most ``arenas`` heaps in this process (the server; call it before it serves);
+    False where the C library is not glibc.
+
+    Each session's script runs in a thread of its own, and glibc gives each new thread a heap of its own, up to eight
+    per core. A heap gives back only the free pages at its top and the whole free pages malloc_trim finds, so the
+    fragments that many short-lived threads left in many heaps stayed resident after their sessions ended; with two
+    heaps the memory closed sessions freed comes back (bench/load.py's soak), and changes answer as fast.
+    """
+    if arenas < 1:
+        raise ValueError(f"arenas must be at least 1, got arenas={arenas}")
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def _return_freed_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim): each session's script runs in a thread of
     its own, and glibc keeps what a thread's arena freed until told to. 20-60 MB per sweep in bench/load.py."""
