@@ -31,6 +31,7 @@ if __name__ == "__main__":  # a script run: the pages
     ]
     st.navigation(pages).run()
 else:  # imported by `streamlit run app.py`: the server
+    housekeeping.limit_heap_arenas()  # before any session's thread allocates: freed memory can go back
     from cnnviz.ui import live_status
 
     app = st.App(__file__, routes=live_status.routes())

@@ -8,12 +8,14 @@ and the stride in turn, looking at each result for a few seconds. Everything run
     python bench/load.py                  # 30 sessions against one app process
     python bench/load.py --replicas 2     # the same through nginx in front of two app processes (deploy/nginx.conf)
     python bench/load.py --soak 600       # 30 sessions keep changing for 10 minutes; memory over time
+    python bench/load.py --sessions 10 --browsers 0 --soak 75 --churn 8 --ttl 10 --sweep 5    # a short soak
     python bench/load.py --sessions 4 --browsers 1 --changes 3 --ttl 5    # a quick look
 
 Reports the time from a control change to the updated picture (p50/p95), errors (exception boxes, error boxes,
 failed requests, tracebacks in the server log), the server's memory (VmRSS of the app processes and their
 children: before, with every session open and idle, peak, and after the sessions closed and their
-`server.disconnectedSessionTTL` ran out), and the two training runs' throughput as their pages show it.
+`server.disconnectedSessionTTL` ran out; baseline -> peak -> after TTL split into the server and its training
+workers), and the two training runs' throughput as their pages show it.
 """
 from __future__ import annotations
 
@@ -182,6 +184,11 @@ def nginx(replicas) -> Iterator[str]:
 
 def rss_mb(pid: int) -> float:
     """VmRSS of ``pid`` and all its descendants, MB."""
+    return sum(rss_split(pid))
+
+
+def rss_split(pid: int) -> tuple[float, float]:
+    """VmRSS of ``pid`` itself and of all its descendants together (training workers, the spare one), MB."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -190,17 +197,22 @@ def rss_mb(pid: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(parent, []).append(int(entry.name))
-    total, todo = 0.0, [pid]
+    own, descendants, todo = _vm_rss(pid), 0.0, list(children.get(pid, []))
     while todo:
         current = todo.pop()
         todo += children.get(current, [])
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        except OSError:
-            pass
-    return total
+        descendants += _vm_rss(current)
+    return own, descendants
+
+
+def _vm_rss(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 METRICS_CACHE_SECONDS = 5.0  # Streamlit computes its memory counters at most this often and answers the last ones
@@ -234,8 +246,10 @@ async def server_metrics(url: str, fresh: bool = False) -> dict[str, float]:
 
 async def sample(served: Servers, started: float, phase: str, fresh: bool = True) -> dict:
     per_replica = [await server_metrics(r.url, fresh) for r in served.replicas]
+    parts = [rss_split(r.process.pid) for r in served.replicas]
     point = {"t": round(time.monotonic() - started, 1), "phase": phase,
-             "rss_mb": round(sum(rss_mb(r.process.pid) for r in served.replicas), 1)}
+             "rss_mb": round(sum(map(sum, parts)), 1), "server_mb": round(sum(p[0] for p in parts), 1),
+             "workers_mb": round(sum(p[1] for p in parts), 1)}
     for key in per_replica[0]:
         point[key] = round(sum(m[key] for m in per_replica), 2)
     point["sessions_per_replica"] = [int(m["active_sessions"]) for m in per_replica]
@@ -571,13 +585,14 @@ async def run_load(config: LoadConfig, served: Servers) -> dict:
         if browser is not None:
             await browser.close()
             await playwright.stop()
-    peak = max(s["rss_mb"] for s in record.samples)
+    peak = max(record.samples, key=lambda s: s["rss_mb"])
     phase_name[0] = "closed"
     closed = await sample(served, started, "closed", fresh=False)
     note(f"sessions closed; waiting for their TTL ({served.ttl} s) and the sweep (every {served.sweep:g} s)")
     after = await released(served, started, config.settle)
     watcher.cancel()
-    return {"config": asdict(config), "record": record, "baseline": baseline, "idle": idle, "peak_rss_mb": peak,
+    return {"config": asdict(config), "record": record, "baseline": baseline, "idle": idle,
+            "peak_rss_mb": peak["rss_mb"], "peak": peak,
             "closed": closed, "after": after, "load_seconds": load_seconds, "log_problems": log_problems(served)}
 
 
@@ -630,6 +645,10 @@ def report(result: dict, served: Servers) -> None:
         print(f"  training run (trainer {run['trainer']}): {run['images_per_s']:,} images/s as the page reports, "
               f"{run['training_s']:.1f} s training, {run['wall_s']:.0f} s from Start to Done, {run['steps']} steps; "
               f"live figures {min(live) if live else 0:,}–{max(live) if live else 0:,} images/s")
+    print("  memory, server + its workers (RSS MB): " + " -> ".join(
+        f"{name} {point['rss_mb']:.0f} ({point['server_mb']:.0f} + {point['workers_mb']:.0f})"
+        for name, point in (("baseline", base), ("peak", result["peak"]), ("after TTL", after)))
+        + f"; after TTL {after['rss_mb'] - base['rss_mb']:+.0f} MB vs baseline")
     if config.soak:
         soak_curve(record.samples)
 

@@ -4,6 +4,8 @@ The end-to-end check (a real server, tabs that close, their TTL running out) is 
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +16,9 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
-from cnnviz.ui.housekeeping import Released, release_expired, sweep_seconds
+from cnnviz import jobs
+from cnnviz.ui import housekeeping
+from cnnviz.ui.housekeeping import Released, release_expired, sweep_seconds, tidy_up
 
 
 class Session:
@@ -59,7 +63,7 @@ def runtime(monkeypatch):
 
 def test_expired_and_dropped_sessions_give_back_their_uploads_and_own_pictures(runtime):
     released = release_expired(runtime)
-    assert released == Released(shut_down=1, sessions=1, upload_bytes=7 + 5, media_files=2)
+    assert released == Released(shut_down=1, sessions=1, upload_bytes=7 + 5, media_files=2, live=1)
     assert runtime.expired.shutdowns == 1 and runtime._session_mgr._session_storage._cache.expire() == []
     assert set(runtime.uploaded_file_mgr.file_storage) == {"alive"}
     assert len(runtime.media_file_mgr._file_metadata) == 1  # the picture "alive" still shows is kept
@@ -67,7 +71,7 @@ def test_expired_and_dropped_sessions_give_back_their_uploads_and_own_pictures(r
 
 def test_live_sessions_keep_everything_and_a_second_sweep_finds_nothing(runtime):
     release_expired(runtime)
-    assert release_expired(runtime) == Released(shut_down=0, sessions=0, upload_bytes=0, media_files=0)
+    assert release_expired(runtime) == Released(shut_down=0, sessions=0, upload_bytes=0, media_files=0, live=1)
     assert runtime.expired.shutdowns == 1
     assert runtime.uploaded_file_mgr.get_files("alive", ["a"])[0].data == b"abc"
 
@@ -79,3 +83,77 @@ def test_sweep_interval_comes_from_the_environment(monkeypatch, value, seconds):
     else:
         monkeypatch.setenv("CNNVIZ_SWEEP_SECONDS", value)
     assert sweep_seconds() == seconds
+
+
+@pytest.fixture
+def spare():
+    """A real spare training worker (cnnviz.jobs.prepare_worker), as the Train page starts one; let go afterwards."""
+    jobs.discard_spare()
+    jobs.prepare_worker()
+    process = jobs._SPARES.spare.process
+    yield process
+    jobs.discard_spare()
+    process.join(10)
+
+
+def test_a_sweep_that_leaves_no_session_lets_the_spare_worker_go(runtime, spare):
+    runtime._session_mgr.list_sessions = lambda: []  # the last tab closed and its reconnect time ran out
+    tidy_up(release_expired(runtime), None)
+    spare.join(30)
+    assert not spare.is_alive() and jobs._SPARES.spare is None
+
+
+def test_the_spare_worker_stays_while_a_session_is_left(runtime, spare):
+    tidy_up(release_expired(runtime), None)  # "alive" is still connected: it may press Start
+    assert jobs._SPARES.spare is not None and jobs._SPARES.spare.process is spare and spare.is_alive()
+
+
+def test_freed_memory_is_returned_after_a_release_and_once_more_after_it(runtime, spare, monkeypatch):
+    trims = []
+    monkeypatch.setattr(housekeeping, "_return_freed_memory", lambda: trims.append(len(trims)))
+    first = release_expired(runtime)  # shuts "expired" down: its script thread frees its objects later
+    tidy_up(first, None)
+    second = release_expired(runtime)
+    tidy_up(second, first)
+    tidy_up(release_expired(runtime), second)
+    assert (first.anything, second.anything) == (True, False)
+    assert trims == [0, 1]  # after the release, after the sweep that followed it, then no more
+
+
+# Eight threads each allocate from the C heap and hold on until all have: glibc gives each new thread a heap (arena)
+# of its own, and malloc_stats() prints one "Arena N:" block per heap to stderr.
+ARENAS_SCRIPT = """
+import ctypes, sys, threading
+from cnnviz.ui.housekeeping import limit_heap_arenas
+if sys.argv[1] == "limited":
+    assert limit_heap_arenas(2)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+all_in = threading.Barrier(8)
+def allocate():
+    libc.malloc(4096)
+    all_in.wait()
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc.malloc_stats()
+"""
+
+
+def heap_arenas(mode: str) -> int:
+    done = subprocess.run([sys.executable, "-c", ARENAS_SCRIPT, mode], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_server_keeps_its_heap_in_two_arenas():
+    assert heap_arenas("default") > 2  # glibc's default: a heap per new thread, so this test can fail
+    assert heap_arenas("limited") == 2
+
+
+def test_a_heap_needs_at_least_one_arena():
+    with pytest.raises(ValueError, match="arenas=0"):
+        housekeeping.limit_heap_arenas(0)

@@ -17,6 +17,13 @@ session store) to take the expired sessions out of the store and shut them down 
 it closes itself, and to release the uploads and pictures of any other session id the store no longer knows (one
 its own writes dropped first). If a Streamlit upgrade moves the internals it reads, the sweep logs a warning and
 stops, and tests/test_load_short.py fails.
+
+Two more things outlive the sessions that needed them, and the sweep gives them back too:
+
+- the spare training worker (cnnviz.jobs.prepare_worker), an idle interpreter with torch imported, about 300 MB:
+  once no session is left to press Start, it is let go; the next Train page drawn starts another;
+- the heap pages freed by a shut-down session: its script thread ends and its objects are freed after the sweep that
+  shut it down, so the sweep after that returns the pages to the system as well.
 """
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ from typing import Any
 
 import streamlit as st
 from streamlit.runtime import Runtime
+
+from cnnviz.jobs import discard_spare
 
 _LOG = logging.getLogger("cnnviz")
 
@@ -52,6 +61,11 @@ class Released:
     sessions: int  # session ids the store had already dropped, whose leftovers were released
     upload_bytes: int  # the uploaded files of both
     media_files: int  # pictures that were stored before the sweep and are deleted now
+    live: int  # sessions left: connected, or closed and still within their reconnect time
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.shut_down or self.sessions)
 
 
 def release_expired(runtime: Any) -> Released:
@@ -77,7 +91,38 @@ def release_expired(runtime: Any) -> Released:
     if gone:
         media.remove_orphaned_files()
     left = sum(len(record.data) for files in uploads.file_storage.values() for record in files.values())
-    return Released(len(expired), len(gone), held - left, len(before - set(media._file_metadata)))
+    return Released(len(expired), len(gone), held - left, len(before - set(media._file_metadata)), len(live))
+
+
+def tidy_up(released: Released, before: Released | None) -> None:
+    """After a sweep (``released``; ``before``: the sweep before it, None for the first): with no session left, let
+    the spare training worker go; return freed heap pages to the system after any sweep that released something and
+    after the one that follows it."""
+    if not released.live:
+        discard_spare()
+    if released.anything or (before is not None and before.anything):
+        _return_freed_memory()
+
+
+HEAP_ARENAS = 2  # glibc's malloc arenas for the whole server process
+_M_ARENA_MAX = -8  # mallopt's parameter number for the arena count (glibc's malloc.h)
+
+
+def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
+    """Let glibc's malloc keep at most ``arenas`` heaps in this process (the server; call it before it serves);
+    False where the C library is not glibc.
+
+    Each session's script runs in a thread of its own, and glibc gives each new thread a heap of its own, up to eight
+    per core. A heap gives back only the free pages at its top and the whole free pages malloc_trim finds, so the
+    fragments that many short-lived threads left in many heaps stayed resident after their sessions ended; with two
+    heaps the memory closed sessions freed comes back (bench/load.py's soak), and changes answer as fast.
+    """
+    if arenas < 1:
+        raise ValueError(f"arenas must be at least 1, got arenas={arenas}")
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 def _return_freed_memory() -> None:
@@ -93,6 +138,7 @@ def _sweep_forever(runtime: Any, loop: asyncio.AbstractEventLoop, seconds: float
     async def on_loop() -> Released:
         return release_expired(runtime)
 
+    before = None
     while not loop.is_closed():
         time.sleep(seconds)
         try:
@@ -102,8 +148,9 @@ def _sweep_forever(runtime: Any, loop: asyncio.AbstractEventLoop, seconds: float
         except Exception:
             _LOG.warning("the expired-session sweep stopped: Streamlit's internals changed?", exc_info=True)
             return
-        if released.shut_down or released.sessions:
-            _return_freed_memory()
+        tidy_up(released, before)
+        before = released
+        if released.anything:
             _LOG.info("shut down %d expired sessions, released the leftovers of %d more: %.1f MB of uploads, "
                       "%d pictures", released.shut_down, released.sessions, released.upload_bytes / 1e6,
                       released.media_files)
