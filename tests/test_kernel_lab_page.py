@@ -503,3 +503,10 @@ def test_a_gaussian_shows_every_weight_whole_in_the_room_it_has():
     assert "Some weights are shown with fewer digits to fit the grid" in captions(app)
     app = run_page("kernel_lab", query={"k": "gaussian", "present": "1"})  # 7 columns beside the maps: less room
     assert grid_texts(app)[0] == ["2e-5", "2e-4", "0.001", "0.002", "0.001", "2e-4", "2e-5"]
+
+
+def test_the_parameter_count_names_whole_layers_of_the_filter(at):
+    # The default 3×3 gray kernel: 9 weights + 1 bias = 10 a filter, shared across the image, so N filters are N × 10.
+    assert "N × 10 parameters" in shapes(at) and "6 → 60 · 10 → 100 · 16 → 160 · 32 → 320 · 64 → 640" in shapes(at)
+    at.segmented_control(key="kl_colour").set_value("rgb").run()
+    assert "10 → 280" in shapes(at)  # 3×3×3 + 1 = 28

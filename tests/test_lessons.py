@@ -112,7 +112,8 @@ def test_every_lessons_link_opens_a_page_showing_its_number():
     assert "a 2×2 output" in page_text(opened(by_key["stride"].state))
     assert "**28×28×6**" in page_text(opened(by_key["rgb"].state))
     sharing = page_text(opened(by_key["sharing"].state))
-    assert "3×5×5 = 75 weights + 1 bias = **76**" in sharing  # one filter's 76; the lesson multiplies by ten
+    assert "3×5×5 = 75 weights + 1 bias = **76**" in sharing  # one filter's 76
+    assert "N × 76 parameters" in sharing and "10 → 760" in sharing  # the lesson's ten filters
     pooling = by_key["pooling"]
     assert flat(output_grid(opened(pooling.state))) == flat(pooling.tutorial["max"])
     (_, average), = pooling.also
@@ -142,8 +143,10 @@ def test_lesson_five_reproduces_28x28x6_at_32x32():
 
 
 def fake_run(state, accuracy: float):
-    """A finished run of ``state``'s network and training that reached ``accuracy`` on the test set."""
-    snapshot = SimpleNamespace(evals=(SimpleNamespace(test_accuracy=0.5), SimpleNamespace(test_accuracy=accuracy)))
+    """A finished run of ``state``'s network and training whose one final result is ``accuracy`` on the test set
+    (its last epoch's live figure differs: the lesson must show the final result, as the Train page does)."""
+    snapshot = SimpleNamespace(evals=(SimpleNamespace(test_accuracy=0.5), SimpleNamespace(test_accuracy=accuracy - 0.01)),
+                               final=SimpleNamespace(accuracy=accuracy))
     job = SimpleNamespace(model_cfg=state.model_config, train_cfg=state.train_config, label=f"{state.preset} run",
                           finished=True, snapshot=lambda: snapshot)
     return SimpleNamespace(id="r1", job=job)

@@ -198,6 +198,7 @@ class ParamCount:
     per_filter: int  # channels·kh·kw weights + 1 bias
     bank_filters: tuple[tuple[int, int, int], ...]  # (channels, kh, kw) of each bank kernel
     bank_total: int  # sum over the bank of channels·kh·kw + 1
+    layers: tuple[tuple[int, int], ...]  # (filters, parameters) of conv layers of LAYER_WIDTHS such filters
 
 
 @dataclass(frozen=True)
@@ -264,9 +265,14 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
     bank = _bank(state, image, image_key, bank_cache) if state.bank_open else ()
     channels = 1 if state.colour == "gray" else 3
     filters = tuple((channels, *kernels.make_kernel(p).shape) for p in state.bank)
-    params = ParamCount(channels, kernel.shape[-2:], layer_params([(channels, *kernel.shape[-2:])]), filters,
-                        layer_params(filters))
+    per_filter = layer_params([(channels, *kernel.shape[-2:])])
+    params = ParamCount(channels, kernel.shape[-2:], per_filter, filters, layer_params(filters),
+                        tuple((width, width * per_filter) for width in LAYER_WIDTHS))
     return KernelLabResult(stages, kernel, displays, ranges, keys, bank, params)
+
+
+# Layer widths the tutorials use: LeNet's 6 and 16 filters, CS231n's ten 5×5×3 filters (760 parameters), 32 and 64.
+LAYER_WIDTHS = (6, 10, 16, 32, 64)
 
 
 def layer_params(filters: list[tuple[int, int, int]] | tuple[tuple[int, int, int], ...]) -> int:

@@ -359,8 +359,10 @@ def _shapes(result: KernelLabResult, state: KernelLabState, timing: str) -> None
                           f"  - {tr('kl.formula_cols')} `{shape.cols.text}`"]
         params = result.params
         kh, kw = params.kernel_hw
+        layers = " · ".join(f"{width} → {total:,}" for width, total in params.layers)
         lines += ["", tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.channels * kh * kw,
-                         total=params.per_filter), "", f":small[:gray[{tr('kl.formula_legend')}]]", "",
+                         total=params.per_filter), "", tr("kl.params_layer", per_filter=params.per_filter, layers=layers),
+                  "", f":small[:gray[{tr('kl.formula_legend')}]]", "",
               f":small[:gray[{timing}]]"]
         st.markdown("\n".join(lines))
         dropped = len(stages.dropped_rows), len(stages.dropped_cols)
