@@ -12,7 +12,7 @@ VIEWS = ["?lang=zh", "?lang=zh&src=upload&bo=1", "?lang=zh&src=camera", "step-by
 # Words a Chinese page keeps in Latin letters: datasets, libraries and formats, units, the layers' and optimizers'
 # names, and the symbols of formulas.
 ALLOWED = {
-    "MNIST", "PyTorch", "NumPy", "Streamlit", "cnnviz", "CNN", "CPU", "GPU", "CUDA", "ReLU", "GELU", "LeakyReLU",
+    "MNIST", "IDX", "PyTorch", "NumPy", "Streamlit", "cnnviz", "CNN", "CPU", "GPU", "CUDA", "ReLU", "GELU", "LeakyReLU",
     "Sigmoid", "Tanh", "SGD", "Adam", "AdamW", "adamw", "sgd", "BatchNorm", "Dropout", "Softmax", "Grad", "CAM",
     "PNG", "JPEG", "WebP", "BMP", "GIF", "TIFF", "npy", "pt", "py", "MB", "KB", "px", "ms", "lr", "fc", "ep",
     "conv", "pool", "max", "avg", "bn", "act", "fc", "VGG", "AlexNet", "ResNet", "Sobel", "Gabor", "Prewitt",
