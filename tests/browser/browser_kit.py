@@ -43,6 +43,8 @@ def set_number(page, key: str, value) -> None:
 
 def choose(page, key: str, option: str) -> None:
     page.locator(f".st-key-{key} [role=combobox]").click()
+    # A long menu draws only the options in view: type to filter it, as a student would, so the option is drawn.
+    page.keyboard.type(option)
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page)
 
