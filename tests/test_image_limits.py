@@ -29,7 +29,7 @@ def test_the_issues_png_is_refused_by_its_bytes_without_decoding(monkeypatch):
     data = zero_png(7999, 6, 4)  # RGBA: just under the 64-megapixel cap, 244 MB decoded
     assert len(data) < 300_000
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("the pixels were decoded"))
-    with pytest.raises(ImageError, match=r"7999x7999 RGBA image would need 244 MB to decode, more than .* \(128 MB"):
+    with pytest.raises(ImageError, match=r"7999 × 7999 RGBA image would need 244 MB to decode, more than .* \(128 MB"):
         load_image_info(data)
 
 

@@ -37,12 +37,12 @@ EN = {
     "error.geometry.pool_none": "choose max or avg pooling: 'none' has no window",
     # cnnviz.images
     "error.image.empty": "The file is empty (0 bytes). Choose the image file again, or try another one.",
-    "error.image.too_many_pixels": "This image declares {width}x{height} pixels, more than cnnviz will decode ({megapixels} megapixels). Resize it below that and upload it again.",
+    "error.image.too_many_pixels": "This image declares {height} × {width} pixels, more than cnnviz will decode ({megapixels} megapixels). Resize it below that and upload it again.",
     "error.image.unsupported_format": "{format} files are not supported. Save the image as PNG or JPEG and upload that.",
     "error.image.bomb": "This image declares far more pixels than it could hold (a decompression bomb). Upload a normal photo or PNG.",
     "error.image.unidentified": "This file is not an image cnnviz can read. Upload a PNG, JPEG, WebP, BMP, GIF or TIFF file.",
     "error.image.damaged": "This image file is damaged or incomplete ({error}). Download or export it again and re-upload.",
-    "error.image.too_many_bytes": "This {width}x{height} {mode} image would need {megabytes:,.0f} MB to decode, more than cnnviz decodes at once ({maximum:,.0f} MB, the server's cap). Resize it, or save it as JPEG, and upload it again.",
+    "error.image.too_many_bytes": "This {height} × {width} {mode} image would need {megabytes:,.0f} MB to decode, more than cnnviz decodes at once ({maximum:,.0f} MB, the server's cap). Resize it, or save it as JPEG, and upload it again.",
     "error.image.busy": "The server is busy decoding other uploads. Wait a few seconds and upload the image again.",
     # cnnviz.pages.kernel_lab
     "error.lab.overflow": "the kernel's weights are so large that the {stage} map overflows to infinity (32-bit floats stop near 3.4e38). Make the weights smaller, or press Reset to start again",
@@ -148,12 +148,12 @@ ZH = {
     "error.geometry.pool_none": "请选择最大池化或平均池化：'none' 没有窗口",
     # cnnviz.images
     "error.image.empty": "文件是空的（0 字节）。请重新选择这个图片文件，或换一个试试。",
-    "error.image.too_many_pixels": "这张图片声明有 {width}x{height} 像素，超过了 cnnviz 的解码上限（{megapixels} 百万像素）。请缩小到上限以下再上传。",
+    "error.image.too_many_pixels": "这张图片声明有 {height} × {width} 像素，超过了 cnnviz 的解码上限（{megapixels} 百万像素）。请缩小到上限以下再上传。",
     "error.image.unsupported_format": "不支持 {format} 格式的文件。请把图片另存为 PNG 或 JPEG 再上传。",
     "error.image.bomb": "这张图片声明的像素数远超文件实际能容纳的数量（解压炸弹）。请上传普通的照片或 PNG。",
     "error.image.unidentified": "cnnviz 无法读取这个文件。请上传 PNG、JPEG、WebP、BMP、GIF 或 TIFF 文件。",
     "error.image.damaged": "这个图片文件已损坏或不完整（{error}）。请重新下载或导出后再上传。",
-    "error.image.too_many_bytes": "这张 {width}x{height} 的 {mode} 图片解码需要 {megabytes:,.0f} MB 内存，超过了 cnnviz 一次解码的上限（{maximum:,.0f} MB，服务器的上限）。请缩小图片，或另存为 JPEG，再上传。",
+    "error.image.too_many_bytes": "这张 {height} × {width} 的 {mode} 图片解码需要 {megabytes:,.0f} MB 内存，超过了 cnnviz 一次解码的上限（{maximum:,.0f} MB，服务器的上限）。请缩小图片，或另存为 JPEG，再上传。",
     "error.image.busy": "服务器正在解码其他上传的图片。请等几秒钟再上传这张图片。",
     # cnnviz.pages.kernel_lab
     "error.lab.overflow": "卷积核的权重太大，{stage}结果溢出成了无穷大（32 位浮点数最大约为 3.4e38）。请把权重调小，或按“重置”重新开始",
