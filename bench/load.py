@@ -383,6 +383,8 @@ class BrowserTab:
         before = await self.page.evaluate(CONV_SRC_JS)
         if key == "kl_preset":
             await self.page.locator(".st-key-kl_preset [role=combobox]").click()
+            # The long menu draws only the options in view: type to filter it, as a student would.
+            await self.page.keyboard.type(_preset_name(value))
             option = self.page.get_by_role("option", name=_preset_name(value), exact=True)
             started = time.perf_counter()
             await option.click()
