@@ -54,7 +54,7 @@ function element(tag, className, parent) {
 }
 
 // Each setter leaves the DOM alone when nothing changed: a change of a setting resends every grid, and rewriting
-// unchanged text (~50 nodes a change) made the browser restyle and lay out the pictures for nothing.
+// unchanged text (dozens of nodes a change) made the browser restyle and lay out the pictures for nothing.
 function setText(node, text) {
   if (node.textContent !== (text || "")) node.textContent = text || "";
   if (node.hidden !== !text) node.hidden = !text;
