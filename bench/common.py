@@ -22,7 +22,7 @@ SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"
 
 def cpu() -> str:
     """The CPU model and the vector extensions oneDNN can use (Linux /proc/cpuinfo): machines like this one range
-    from AVX-512 boxes to AVX2-only ones 2.6x slower, so a time means little without them."""
+    from AVX-512 boxes to AVX2-only ones several times slower, so a time means little without them."""
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -79,8 +79,8 @@ def compute_times(rounds: int) -> list[float]:
 
 def in_worker_thread(measure, rounds: int) -> list[float]:
     """``measure(rounds)`` after a warm-up, in a thread of its own, as Streamlit runs a page's script. On a busy
-    two-core machine the main thread's two-thread OpenMP team waits for cores: measured 112 ms a stroke there
-    against 25 ms in a worker thread, at a load average of 4.4."""
+    two-core machine the main thread's two-thread OpenMP team waits for cores, so timing there would measure the
+    machine's load, not the page."""
     import threading
 
     result = {}

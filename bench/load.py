@@ -144,7 +144,7 @@ def replica_threads(replicas: int) -> int:
     """Torch threads for each of ``replicas`` app processes on this machine: its cores shared out, at least one.
 
     Each process otherwise starts a team of one thread per core; two replicas training at once then run 4 busy
-    threads on 2 cores, and OpenMP's spinning barriers made training 30x slower (2,900 -> 90 images/s).
+    threads on 2 cores, and OpenMP's spinning barriers make training an order of magnitude slower.
     """
     return max(1, (os.cpu_count() or 1) // replicas)
 

@@ -74,8 +74,8 @@ def app_run(mode: str, watch: bool, epochs: int = 0, timeout: float = 400) -> re
                 page.wait_for_timeout(100)
             nav.filter(has_text="Step by step").click()
             # Away means away: the benchmark asks the status route whether the run has ended (what the page's own
-            # status does every second; no page is drawn), and goes back only then to read the page's last line.
-            # (Until 2026-11-27 it peeked at the Train page every 30 s, which drew it during runs over 30 s long.)
+            # status does every second; no page is drawn), and goes back only then to read the page's last line:
+            # peeking at the Train page meanwhile would draw it, and the run would no longer be away.
             while time.monotonic() < deadline:
                 time.sleep(1)
                 with urllib.request.urlopen(status[-1].split("&chart=")[0]) as answer:

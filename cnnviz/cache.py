@@ -21,7 +21,7 @@ class LruCache:
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._max_entries = max_entries
-        # PIL's resize and zlib release the GIL, so on two cores pictures encode in about 60% of the time.
+        # PIL's resize and zlib release the GIL, so on two cores pictures encode in parallel in a pool of threads.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnnviz-cache") if workers > 1 else None
 
     def __len__(self) -> int:

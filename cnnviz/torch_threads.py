@@ -1,9 +1,9 @@
 """Torch work on long-lived threads, for code called from short-lived ones.
 
 Streamlit runs every script run on a new thread, and torch's OpenMP workers belong to the thread that starts a
-parallel region: every new thread pays for a new team of workers. On a 2-core machine a 1024-px RGB convolution took
-13-64 ms when each call came from a fresh thread, and 9-13 ms from one long-lived thread (``bench/torch_threads.py``
-prints both). Pages hand their torch work to ``run``, whose threads live as long as the server.
+parallel region: every new thread pays for a new team of workers, and a large convolution from a fresh thread is
+slower and far less steady than from a long-lived one (``bench/torch_threads.py`` times both). Pages hand their
+torch work to ``run``, whose threads live as long as the server.
 
     >>> from cnnviz import torch_threads
     >>> torch_threads.run(sum, [1, 2, 3])

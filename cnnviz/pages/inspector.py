@@ -2,7 +2,8 @@
 
 The page looks inside one model at a time: its prediction for a digit, the maps of every conv, activation and
 pooling layer, the receptive field of a chosen unit, attributions, filters and a layer table. Nothing here trains
-or draws; ``ModelCopies`` keeps the frozen copies the page reads, so a training thread's model is never touched.
+or draws; ``ModelCopies`` keeps the frozen copies the page reads, so the model a run shares with every session
+showing it is never touched.
 
     >>> state, ignored = InspectorState.from_query({"src": "mnist", "i": "7", "l": "act2", "zz": "1"})
     >>> state.source, state.index, state.layer, ignored
@@ -119,7 +120,8 @@ class InspectorState(PageState):
 
 def frozen_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` on the CPU in eval mode: hooks and mode switches on it never reach the original,
-    which a training thread may be using. One image at a time runs faster on the CPU than on a busy GPU."""
+    which other pages and sessions showing the same run may be reading at the same time. One image at a time runs
+    faster on the CPU than on a busy GPU."""
     inspection.check_model(model)
     clone = copy.deepcopy(model).cpu().eval()
     return clone.to(memory_format=torch.contiguous_format)  # training leaves channels-last weights

@@ -484,7 +484,8 @@ def random_field(layers: Sequence[Layer], unit: tuple[int, int], box: Box, image
 def trained_field(model: nn.Module, pixels: np.ndarray, view: RFView) -> EffectiveField:
     """The effective field of the view's unit in a trained MNIST network, on a digit (H, W) in [0, 1].
 
-    The model is copied first: a training thread may be using it.
+    The model is copied first: every session that shows the run shares it, and the hooks and mode switches of
+    the measurement must not reach them.
 
     Raises:
         ValueError: the network's conv and pooling layers are not the view's stack.

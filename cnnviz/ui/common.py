@@ -25,7 +25,8 @@ def current_language() -> str:
     """The language of this session: its URL ``?lang=`` if valid, else the session's choice, else English.
 
     Looked up once per script run (``page_header`` starts each run afresh): a page formats hundreds of labels, and
-    each lookup through ``st.session_state`` and ``st.query_params`` cost ~0.1 ms (20 ms a run on the Kernel Lab).
+    a lookup through ``st.session_state`` and ``st.query_params`` for each of them adds up to a visible share of a
+    run.
     """
     ctx = get_script_run_ctx(suppress_warning=True)
     if ctx is None:

@@ -9,8 +9,8 @@ dropped gets its session back. When that time runs out, Streamlit 1.67 never shu
   uploaded files (the ``UploadedFileManager``) and the pictures its page showed last (the ``MediaFileManager`` keeps
   them by session id). Those stay for the life of the process.
 
-bench/load.py measured 1-2 MB per closed tab with a 0.45 MB photo; a phone photo is several MB, and a course opens
-and closes hundreds of tabs a day.
+Each closed tab leaves its photo and pictures behind (``bench/load.py --soak`` shows the memory), a phone photo is
+several MB, and a course opens and closes hundreds of tabs a day.
 
 Every ``sweep_seconds()`` a daemon thread asks the server's event loop (the only thread that touches Streamlit's
 session store) to take the expired sessions out of the store and shut them down as Streamlit shuts down a session
@@ -20,7 +20,7 @@ stops, and tests/test_load_short.py fails.
 
 Two more things outlive the sessions that needed them, and the sweep gives them back too:
 
-- the spare training worker (cnnviz.jobs.prepare_worker), an idle interpreter with torch imported, about 300 MB:
+- the spare training worker (cnnviz.jobs.prepare_worker), an idle interpreter with torch imported, hundreds of MB:
   once no session is left to press Start, it is let go; the next Train page drawn starts another;
 - the heap pages freed by a shut-down session: its script thread ends and its objects are freed after the sweep that
   shut it down, so the sweep after that returns the pages to the system as well.
@@ -127,7 +127,7 @@ def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
 
 def _return_freed_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim): each session's script runs in a thread of
-    its own, and glibc keeps what a thread's arena freed until told to. 20-60 MB per sweep in bench/load.py."""
+    its own, and glibc keeps what a thread's arena freed until told to (``bench/load.py --soak`` shows the effect)."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc

@@ -56,7 +56,7 @@ GALLERY_SHOWN = 12  # mistakes pictured above the picker
 class Subject:
     """The model the page looks inside, as a frozen copy."""
 
-    model: nn.Module  # a copy in eval mode on the CPU: hooks and mode switches never reach a training thread
+    model: nn.Module  # a copy in eval mode on the CPU: hooks and mode switches never reach the shared original
     key: str  # names the weights (cache key of everything computed from them)
     label: str  # what to call it
     trained: bool  # False for random weights

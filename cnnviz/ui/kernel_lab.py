@@ -49,8 +49,8 @@ def _pictures() -> LruCache:
 
 @st.cache_resource(show_spinner=False)
 def _warmed_up() -> bool:
-    """Once per server: the torch workers and the PNG encoder started before the first change needs them (the first
-    new geometry on a fresh server took ~100 ms longer than the next ones)."""
+    """Once per server: the torch workers and the PNG encoder started before the first change needs them, so the
+    first new geometry on a fresh server is no slower than the next ones."""
     torch_threads.warm_up()
     figures.map_png(np.zeros((8, 8), np.float32), "diverging")
     return True
@@ -166,7 +166,7 @@ def _kernel_editor(b: PageBinding, state: KernelLabState, room: int, root_px: fl
     if kernel.ndim == 2:
         edited, problems = matrix_editor(kernel, f"kl_grid_{version}", **fit)
     else:
-        # One channel's grid at a time: every data editor costs ~10 ms of each rerun, and tabs would draw all three.
+        # One channel's grid at a time: every data editor adds to each rerun's drawing, and tabs would draw all three.
         channel = st.segmented_control(tr("widgets.channel"), [0, 1, 2], default=0, required=True, key="kl_channel",
                                        format_func=tr_option(lambda c: f"widgets.channel.{'rgb'[c]}"))
         edited = kernel.copy()  # (3, kh, kw)
@@ -241,7 +241,7 @@ class _FullRun:
 def _settings(b: PageBinding, state: KernelLabState, run: _FullRun) -> None:
     """The sidebar's convolution settings, in a fragment of their own: the run that a change starts before it reruns
     the outputs (``_rerun_outputs``) is this fragment's, so the browser marks only these widgets as out of date while
-    it lasts, not every element of the page (a page run: ~10 ms less drawing per change in Chromium)."""
+    it lasts, not every element of the page, which the browser would otherwise redraw twice per change."""
     if not run.going:
         b = page_state.bind(PAGE, KernelLabState)
         state = b.state
@@ -314,7 +314,7 @@ def _shape_text(values: np.ndarray) -> str:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _stats(key: str, _values: np.ndarray) -> figures.MapStats:
-    # A histogram of a million values takes ~9 ms: redo it only when the map changed.
+    # A histogram of a million values costs more than the rest of a cached change: redo it only when the map changed.
     return figures.map_stats(_values)
 
 

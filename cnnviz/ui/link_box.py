@@ -3,7 +3,7 @@
 With no address given, the box shows the page's own address as it is when the box comes into view or the button is
 pressed. A page whose settings rerun only a fragment publishes each change to the address bar, so its link can be
 drawn once by the full run instead of being sent again with every change (each element a rerun sends costs the
-browser ~2 ms; a popover with a code block was five).
+browser React work, and a popover with a code block costs more than a plain element).
 
 Inline HTML, CSS and JS in the page's own DOM (``isolate_styles=False``), so ``location`` is the app's address and
 the theme applies. Copying uses the Clipboard API where the page is a secure context (https, localhost) and the

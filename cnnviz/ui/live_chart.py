@@ -1,8 +1,8 @@
 """The Train page's live curves while a run trains: three small <canvas> panels (Streamlit Custom Components v2).
 
 Why not the plotly figure: the page's browser redrew the whole plotly subplot figure every few seconds, in software
-on a machine without a GPU, and those bursts (about half a core for a second and more) took the cores the training
-run needed: watched, a run trained at ~0.65x the CLI's speed. This component receives a few hundred points per line
+on a machine without a GPU, and those bursts took the cores the training run needed, so a watched run trained well
+below the CLI's speed (docs/benchmarks.md). This component receives a few hundred points per line
 (``cnnviz.train_figures.live_chart_data``) and draws them on canvases it keeps, updating in place: a redraw is a
 few milliseconds. The full plotly figure (hover, zoom) comes back once the run has finished. Newer data comes
 either with a run of the page or from the live status's polls (cnnviz.ui.live_status), as a

@@ -1,7 +1,8 @@
 """A grid of pictures, each with its title, shape and caption, drawn as ONE element (Streamlit Custom Components v2).
 
-Why not ``st.markdown`` + ``st.image`` per picture: on a 2-core laptop every element a rerun sends costs the browser
-~2 ms of React work, whatever changed. The Kernel Lab sent ~40 elements for its maps, partial sums and legend on every
+Why not ``st.markdown`` + ``st.image`` per picture: every element a rerun sends costs the browser React work,
+whatever changed, and on a 2-core laptop that work is most of a change's time (docs/benchmarks.md, the Kernel Lab).
+As one element per picture the Kernel Lab's maps, partial sums and legend would be dozens of elements on every
 change of a setting; as grids they are three. The pictures are still served by Streamlit's media file manager, as
 ``st.image``'s are: an unchanged picture keeps its address, so the browser neither downloads nor decodes it again,
 and the grid's script keeps an ``<img>`` whose address did not change.
@@ -53,7 +54,7 @@ function element(tag, className, parent) {
 }
 
 // Each setter leaves the DOM alone when nothing changed: a change of a setting resends every grid, and rewriting
-// unchanged text (~50 nodes a change) made the browser restyle and lay out the pictures for nothing.
+// unchanged text (dozens of nodes a change) made the browser restyle and lay out the pictures for nothing.
 function setText(node, text) {
   if (node.textContent !== (text || "")) node.textContent = text || "";
   if (node.hidden !== !text) node.hidden = !text;

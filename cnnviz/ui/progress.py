@@ -1,10 +1,9 @@
 """A progress bar redrawn every second without animation, for pages that follow a training run.
 
 Why not ``st.progress``: it slides to each new width, and the watching browser draws every frame of that slide. On
-a 2-core machine the watching Chromium's renderer and GPU processes used 0.15-0.18 of a core while a run trained with
-``st.progress`` on the Train page, and 0.08-0.10 with this bar (`/proc`, 10 s windows, 3 alternating runs each,
-2026-11-27): time the run's worker loses; with torch's two threads waiting on each other, a small theft costs
-training more than its share. Here the bar jumps to its new width, as a bar updated once a second can.
+a 2-core machine the CPU that drawing takes is time the run's worker loses (about twice this bar's, in the figures
+of docs/benchmarks.md), and with torch's two threads waiting on each other, a small theft costs training more than
+its share. Here the bar jumps to its new width, as a bar updated once a second can.
 """
 from __future__ import annotations
 

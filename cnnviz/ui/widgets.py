@@ -21,8 +21,8 @@ DEFAULT_SAMPLE = SAMPLES[0].key
 IMAGE_UPLOAD_MB = 20  # a phone photo is 3-8 MB; the server's own cap (.streamlit/config.toml) is the same
 
 
-# cache_resource, not cache_data: cache_data hashed a photo's bytes and copied its 12 MB of pixels on every run (up
-# to 17 ms of each rerun). The pixels are shared read-only, and the file is named by a digest taken once per upload.
+# cache_resource, not cache_data: cache_data would hash a photo's bytes and copy its decoded pixels on every run. The
+# pixels are shared read-only, and the file is named by a digest taken once per upload.
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _decode(digest: str, max_side: int, _upload):
     info = load_image_info(_upload.getvalue(), max_side=max_side)  # read only on a miss: a photo is megabytes
