@@ -4,8 +4,10 @@ The end-to-end check (a real server, tabs that close, their TTL running out) is 
 """
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -157,3 +159,38 @@ def test_the_server_keeps_its_heap_in_two_arenas():
 def test_a_heap_needs_at_least_one_arena():
     with pytest.raises(ValueError, match="arenas=0"):
         housekeeping.limit_heap_arenas(0)
+
+
+def test_a_sweep_that_leaves_no_session_empties_the_shared_results(runtime, spare, monkeypatch):
+    monkeypatch.setattr(housekeeping, "_SHARED_RESULTS", [])
+    made = []
+
+    @housekeeping.shared_results(4)
+    def picture(key: str) -> list[str]:
+        made.append(key)
+        return [key]
+
+    picture("a")
+    tidy_up(release_expired(runtime), None)  # "alive" is still connected: its pictures stay
+    picture("a")
+    assert made == ["a"]
+    runtime._session_mgr.list_sessions = lambda: []  # the last tab closed and its reconnect time ran out
+    tidy_up(release_expired(runtime), None)
+    picture("a")
+    assert made == ["a", "a"]  # made again: the sweep emptied the cache
+
+
+# What outlives every session by design: the run registry a refresh must find again, and one-off setup.
+OUTLIVES_SESSIONS = {"registry", "limiter", "_warmed_up", "_untrained"}
+
+
+def test_every_other_page_cache_is_emptied_by_the_sweep():
+    cached = {}
+    for path in Path(housekeeping.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                for decorator in node.decorator_list:
+                    call = decorator.func if isinstance(decorator, ast.Call) else decorator
+                    if ast.unparse(call) in ("st.cache_resource", "st.cache_data"):
+                        cached[node.name] = path.name
+    assert set(cached) <= OUTLIVES_SESSIONS, {name: cached[name] for name in set(cached) - OUTLIVES_SESSIONS}

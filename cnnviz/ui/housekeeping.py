@@ -22,6 +22,8 @@ Two more things outlive the sessions that needed them, and the sweep gives them 
 
 - the spare training worker (cnnviz.jobs.prepare_worker), an idle interpreter with torch imported, hundreds of MB:
   once no session is left to press Start, it is let go; the next Train page drawn starts another;
+- the results every session shared (the pages' caches made with ``shared_results``, each bounded by its entry
+  count): once no session is left nobody reads them, and the next student's first change makes what it needs;
 - the heap pages freed by a shut-down session: its script thread ends and its objects are freed after the sweep that
   shut it down, so the sweep after that returns the pages to the system as well.
 """
@@ -33,6 +35,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,12 +97,34 @@ def release_expired(runtime: Any) -> Released:
     return Released(len(expired), len(gone), held - left, len(before - set(media._file_metadata)), len(live))
 
 
+_SHARED_RESULTS: list[Any] = []  # every function made by shared_results, in the order the pages defined them
+
+
+def shared_results(max_entries: int | None = None, copies: bool = False) -> Callable[[Callable], Any]:
+    """``st.cache_resource`` (``st.cache_data`` with ``copies``: each caller gets its own copy) for results that every
+    session shares and none owns (pictures, convolutions, a model's forward pass): the sweep empties them once no
+    session is left. Not for what outlives sessions by design, such as the run registry, which a refresh must find
+    again (tests/test_housekeeping.py lists those)."""
+    def register(func: Callable) -> Any:
+        cache = st.cache_data if copies else st.cache_resource
+        cached = cache(func, max_entries=max_entries, show_spinner=False)
+        _SHARED_RESULTS.append(cached)
+        return cached
+    return register
+
+
+def clear_shared_results() -> None:
+    for cached in _SHARED_RESULTS:
+        cached.clear()
+
+
 def tidy_up(released: Released, before: Released | None) -> None:
     """After a sweep (``released``; ``before``: the sweep before it, None for the first): with no session left, let
-    the spare training worker go; return freed heap pages to the system after any sweep that released something and
-    after the one that follows it."""
+    the spare training worker go and empty the shared results; return freed heap pages to the system after any
+    sweep that released something and after the one that follows it."""
     if not released.live:
         discard_spare()
+        clear_shared_results()
     if released.anything or (before is not None and before.anything):
         _return_freed_memory()
 

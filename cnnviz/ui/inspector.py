@@ -34,6 +34,7 @@ from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
 from cnnviz.ui.common import file_uploader, guarded, md_text, page_header, tr, tr_error, tr_option
+from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.progress import progress
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
@@ -64,7 +65,7 @@ class Subject:
     final: EvalResult | None = None  # a finished run's own final evaluation
 
 
-@st.cache_resource(show_spinner=False)
+@shared_results()
 def _copies() -> ModelCopies:
     # Shared by every session: keys name the weights (a run's id and step, a checkpoint's upload id).
     return ModelCopies(max_entries=8)
@@ -75,22 +76,22 @@ def _untrained() -> nn.Module:
     return build_model(NETWORK_PRESETS[DEFAULT_PRESET], seed=UNTRAINED_SEED)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@shared_results(8)
 def _facts(model_key: str, _model: nn.Module) -> ModelFacts:
     return describe(_model)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@shared_results(32)
 def _forward(model_key: str, digit_key: str, _model: nn.Module, _digit: PreparedDigit) -> Forward:
     return torch_threads.run(forward, _model, _digit.tensor)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@shared_results(8)
 def _filter_banks(model_key: str, _model: nn.Module) -> list[FilterBank]:
     return conv_filters(_model)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@shared_results(4)
 def _mistakes(model_key: str, _model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
     """(indices of the misclassified test digits, most confident first; every digit's probabilities)."""
     data = load_mnist()
@@ -175,7 +176,7 @@ def _blank() -> PreparedDigit:
     return prepare_digit(np.zeros((28, 28), np.float32))
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@shared_results(16, copies=True)
 def _upload_digit(data: bytes, ink: str) -> tuple[np.ndarray, PreparedDigit]:
     pixels = load_image(data, max_side=512)
     return pixels, prepare_digit(pixels, ink=ink)

@@ -18,6 +18,7 @@ from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, c
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import (BASE_FONT_PX, PRESENT_FONT_PX, guarded, page_header, presenting, section, tr, tr_error,
                               tr_option)
+from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.pictures import Picture, picture_grid
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
@@ -28,21 +29,21 @@ PARTIAL_SIDE = 320  # the per-channel maps are shown four to a row
 THUMBNAIL_SIDE = 256  # filter-bank pictures
 
 
-@st.cache_resource(show_spinner=False)
+@shared_results()
 def _convolutions() -> LruCache:
     # Shared by every session: keys name the image, kernel and geometry. A 1024-px RGB convolution with its partial
     # maps holds ~28 MB, so few are kept.
     return LruCache(max_entries=4)
 
 
-@st.cache_resource(show_spinner=False)
+@shared_results()
 def _bank_maps() -> LruCache:
     # The filter bank's 256-px maps and image copies (a quarter MB each), reused by every bias or activation change,
     # and the maps' value ranges (three numbers each, up to seven a change).
     return LruCache(max_entries=128)
 
 
-@st.cache_resource(show_spinner=False)
+@shared_results()
 def _pictures() -> LruCache:
     return LruCache(max_entries=96, workers=2)
 
@@ -58,7 +59,7 @@ def _warmed_up() -> bool:
 
 # cache_resource, not cache_data: results are large arrays that the page only reads, and cache_data would
 # pickle and copy them on every hit.
-@st.cache_resource(max_entries=6, show_spinner=False)
+@shared_results(6)
 def _compute(state: KernelLabState, image_key: str, _image: np.ndarray, _cache: LruCache,
              _bank_cache: LruCache) -> KernelLabResult:
     return torch_threads.run(compute, state, _image, image_key, cache=_cache, bank_cache=_bank_cache)
@@ -312,7 +313,7 @@ def _shape_text(values: np.ndarray) -> str:
     return " × ".join(map(str, values.shape))
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@shared_results(32)
 def _stats(key: str, _values: np.ndarray) -> figures.MapStats:
     # A histogram of a million values costs more than the rest of a cached change: redo it only when the map changed.
     return figures.map_stats(_values)

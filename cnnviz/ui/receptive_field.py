@@ -30,6 +30,7 @@ from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import (BASE_FONT_PX, PRESENT_FONT_PX, guarded, md_text, page_header, presenting, tr, tr_error,
                               tr_option)
+from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import image_input
 
@@ -287,7 +288,7 @@ def _claims(state: ReceptiveFieldState, view: RFView) -> None:
                                    app=_num(claim.app), mark="✓" if claim.holds else "✗") for claim in found))
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@shared_results(16)
 def _random_field(layers: tuple[Layer, ...], unit: tuple[int, int], box: Box, channels: int, seed: int,
                   image_key: str, _image: np.ndarray) -> EffectiveField:
     return torch_threads.run(random_field, layers, unit, box, _image, channels=channels, seed=seed)

@@ -26,6 +26,7 @@ from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, 
 from cnnviz.ui import live_status, run_status, session, tab_memory
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import current_language, guarded, md_text, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.live_chart import live_chart
 from cnnviz.ui.progress import accent
 from cnnviz.ui.state import PageBinding
@@ -331,7 +332,7 @@ def _checkpoint_section() -> None:
                  data, "ckpt")
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@shared_results(4)
 def _evaluate_checkpoint(file_id: str, _model, _data, batch_size: int) -> EvalResult:
     return evaluate(_model, _data.test_images, _data.test_labels, batch_size=batch_size)
 

@@ -15,6 +15,7 @@ from cnnviz.images import ImageError, load_image_info
 from cnnviz.numfmt import cell_text, parse_number, parse_rows, total_text
 from cnnviz.samples import SAMPLES, load_sample
 from cnnviz.ui.common import camera_input, file_uploader, tr, tr_error, tr_option
+from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.state import PageBinding
 
 DEFAULT_SAMPLE = SAMPLES[0].key
@@ -23,13 +24,13 @@ IMAGE_UPLOAD_MB = 20  # a phone photo is 3-8 MB; the server's own cap (.streamli
 
 # cache_resource, not cache_data: cache_data would hash a photo's bytes and copy its decoded pixels on every run. The
 # pixels are shared read-only, and the file is named by a digest taken once per upload.
-@st.cache_resource(max_entries=8, show_spinner=False)
+@shared_results(8)
 def _decode(digest: str, max_side: int, _upload):
     info = load_image_info(_upload.getvalue(), max_side=max_side)  # read only on a miss: a photo is megabytes
     return _read_only(info.pixels), info.downscaled, info.original_size
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@shared_results(16)
 def _sample(key: str, max_side: int) -> np.ndarray:
     return _read_only(load_sample(key, size=max_side))
 
