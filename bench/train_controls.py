@@ -22,9 +22,11 @@ import time
 from common import machine, spread
 
 from cnnviz.data import load_mnist
-from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob
+from cnnviz.training.job import TrainingJob
+from cnnviz.training.limiter import JobLimiter
+from cnnviz.training.registry import RunRegistry
 from cnnviz.model import NETWORK_PRESETS
-from cnnviz.train import TrainConfig
+from cnnviz.training.config import TrainConfig
 
 GOALS = {"pause": 1.0, "resume": 1.0, "stop": 1.0, "replace": 2.0, "reaper": 2.0, "killed": 2.0}  # seconds
 

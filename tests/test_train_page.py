@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_kit import UI, page_state, run_page
 from cnnviz import data
 from cnnviz.model import NETWORK_PRESETS, build_model
-from cnnviz.train import save_checkpoint
+from cnnviz.training.checkpoints import save_checkpoint
 
 
 @pytest.fixture
@@ -330,13 +330,13 @@ def test_drawing_the_page_loads_mnist_for_the_first_start(tmp_path, monkeypatch)
 
 
 def test_the_page_shows_the_runs_own_result_and_never_classifies_the_test_set(at, monkeypatch):
-    import cnnviz.train
+    import cnnviz.training.loop
     from cnnviz.ui import session
 
     def refuse(*args, **kwargs):
         raise AssertionError("the server classified the test set: the run's own final evaluation is the result")
 
-    monkeypatch.setattr(cnnviz.train, "evaluate", refuse)
+    monkeypatch.setattr(cnnviz.training.loop, "evaluate", refuse)
     quick_run(at)
     wait_for(at, finished)
     final = session.registry().get(page_state(at, "train").run).job.snapshot().final

@@ -20,7 +20,7 @@ stops, and tests/test_load_short.py fails.
 
 Two more things outlive the sessions that needed them, and the sweep gives them back too:
 
-- the spare training worker (cnnviz.jobs.prepare_worker), an idle interpreter with torch imported, about 300 MB:
+- the spare training worker (cnnviz.training.spare.prepare_worker), an idle interpreter with torch imported, about 300 MB:
   once no session is left to press Start, it is let go; the next Train page drawn starts another;
 - the heap pages freed by a shut-down session: its script thread ends and its objects are freed after the sweep that
   shut it down, so the sweep after that returns the pages to the system as well.
@@ -39,7 +39,7 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime import Runtime
 
-from cnnviz.jobs import discard_spare
+from cnnviz.training.spare import discard_spare
 
 _LOG = logging.getLogger("cnnviz")
 

@@ -28,7 +28,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cnnviz.i18n import LANGUAGES
-from cnnviz.jobs import Run
+from cnnviz.training import status as run_info
+from cnnviz.training.registry import Run
 from cnnviz.ui import run_status, session
 
 ROUTE = "/api/runs/{watch_id}/status"
@@ -76,10 +77,10 @@ STATUS_SECONDS = 0.5  # a room polling one run shares a status built within this
 def status_payload(run: Run, lang: str, *, chart: bool = False) -> dict:
     """The run's state and status HTML, and with ``chart`` its live chart and filters. Thirty students polling one
     run share one answer (the numbers smooth every step so far, which grows with the run), and the chart and the
-    filters picture with the pages that draw them (run_status.shared)."""
+    filters picture with the pages that draw them (cnnviz.training.status.shared)."""
     if chart:
-        return run_status.shared(run, lang, "answer with chart", lambda: _answer(run, lang, chart=True))
-    return run_status.shared(run, lang, "answer", lambda: _answer(run, lang), max_age=STATUS_SECONDS)
+        return run_info.shared(run, lang, "answer with chart", lambda: _answer(run, lang, chart=True))
+    return run_info.shared(run, lang, "answer", lambda: _answer(run, lang), max_age=STATUS_SECONDS)
 
 
 def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
@@ -87,8 +88,8 @@ def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
     answer = {"state": snap.state, "html": run_status.status_html(snap, lang, accent=BAR_COLOUR)}
     if chart:
         model = run.job.model
-        answer["chart"] = run_status.shared_chart(run, snap, lang) if snap.steps else None
-        picture = run_status.shared_filters(run, model, lang) if model else None
+        answer["chart"] = run_info.shared_chart(run, snap, lang) if snap.steps else None
+        picture = run_info.shared_filters(run, model, lang) if model else None
         answer["filters"] = "data:image/png;base64," + base64.b64encode(picture).decode() if picture else None
     return answer
 

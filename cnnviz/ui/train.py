@@ -16,13 +16,18 @@ from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
-from cnnviz.jobs import FINISHED, Run, config_label
 from cnnviz.model import (LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, check_batch, evaluation_batch,
                           summarize)
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
                                 format_hidden, link_over_cap, parse_hidden)
-from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
-                          save_checkpoint)
+from cnnviz.training import status as run_info
+from cnnviz.training.checkpoints import save_checkpoint
+from cnnviz.training.config import OPTIMIZERS, SCHEDULES, available_devices
+from cnnviz.training.job import FINISHED
+from cnnviz.training.loop import EvalResult, confusion_matrix, evaluate
+from cnnviz.training.registry import Run
+from cnnviz.training.spare import prepare_for_start
+from cnnviz.training.status import config_label
 from cnnviz.ui import live_status, run_status, session, tab_memory
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import current_language, guarded, md_text, page_header, section, tr, tr_error, tr_option
@@ -116,7 +121,7 @@ def controls(b: PageBinding) -> TrainPageState:
 
 def figure_text() -> train_figures.FigureText:
     """The charts' words in the session's language."""
-    return run_status.figure_text(current_language())
+    return run_info.figure_text(current_language())
 
 
 def _summary(state: TrainPageState, *, export: bool = True) -> bool:
@@ -211,9 +216,9 @@ def _live_charts(run: Run, snap) -> None:
         # While it trains, a few hundred points on canvases the browser redraws in place (see live_chart). Drawn from
         # Start, empty until the first step: the polled curves then fill it in place, where a page without it had to
         # be run again in full just as the run's first steps began.
-        live_chart(run_status.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
+        live_chart(run_info.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
     elif snap.steps:  # the full figure, with hover and zoom, once nothing changes any more
-        st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap, current_language()), figure_text()),
+        st.plotly_chart(train_figures.training_figure(*run_info.curves(run, snap, current_language()), figure_text()),
                         key="train_curves")
     model = job.model
     if model is None and job.weights_expired:
@@ -221,8 +226,8 @@ def _live_charts(run: Run, snap) -> None:
     elif model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
-        picture = (run_status.filters_png(model) if snap.state in FINISHED
-                   else run_status.shared_filters(run, model, current_language()))
+        picture = (run_info.filters_png(model) if snap.state in FINISHED
+                   else run_info.shared_filters(run, model, current_language()))
         with st.container(key=FILTERS_KEY):  # the status component swaps in newer pictures while polling
             st.image(picture, caption=tr("train.filters_help"))
 
@@ -339,7 +344,7 @@ def _evaluate_checkpoint(file_id: str, _model, _data, batch_size: int) -> EvalRe
 def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
     """A read-only view of someone else's run: its network, live curves and results; no controls."""
     job = run.job
-    label = run_status.run_label(job.model_cfg, job.train_cfg, current_language())
+    label = run_info.run_label(job.model_cfg, job.train_cfg, current_language())
     st.info(tr("train.watching", label=md_text(label)), icon=":material/visibility:")
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
@@ -387,7 +392,7 @@ def render() -> None:
             _watch(b, b.state, watched)
             return
         st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
-    session.prepare_for_start()  # while the student sets up the run
+    prepare_for_start()  # while the student sets up the run
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
         st.subheader(tr("train.model"))
