@@ -84,12 +84,9 @@ def test_the_status_html_escapes_and_covers_every_state():
     assert "<b>run</b>" not in done  # the label never reaches the HTML unescaped (it is not drawn at all)
 
 
-def test_routes_turn_on_polling_and_give_the_path_the_component_fetches(monkeypatch):
-    monkeypatch.setattr(live_status, "_served", False)
-    monkeypatch.delenv(live_status.SWITCH, raising=False)
-    assert not live_status.served()
+def test_routes_give_the_path_the_component_fetches():
     (route,) = live_status.routes()
-    assert route.path == live_status.ROUTE == "/api/runs/{watch_id}/status" and live_status.served()
+    assert route.path == live_status.ROUTE == "/api/runs/{watch_id}/status"
     assert live_status.status_url(WATCH_ID, "zh") == f"api/runs/{WATCH_ID}/status?lang=zh"
     assert route.endpoint is live_status.status_endpoint
 
@@ -125,12 +122,6 @@ def test_every_third_poll_brings_the_curves_and_the_filters(monkeypatch):
     assert base64.b64decode(body["filters"][len(prefix):]) == run_info.filters_png(run.job.model)
     assert set(call(WATCH_ID)[1]) == {"state", "html"}  # the other polls: the status alone
     assert call(WATCH_ID, b"lang=en&chart=yes")[0] == 400
-
-
-def test_the_switch_keeps_the_route_off_for_clients_without_javascript(monkeypatch):
-    monkeypatch.setattr(live_status, "_served", True)
-    monkeypatch.setenv(live_status.SWITCH, "off")
-    assert live_status.routes() == [] and not live_status.served()  # the pages rerun on timers instead
 
 
 def test_app_py_builds_its_server_with_the_route_when_imported(monkeypatch):

@@ -185,7 +185,7 @@ LIVE_CHART_KEY, FILTERS_KEY = "train_live_curves", "train_filters"  # the live s
 
 def _live(run: Run, snap) -> None:
     """The run's state, progress and latest numbers. While the run trains, the browser polls them every second from
-    the status route (cnnviz.ui.live_status), else this fragment is rerun every second."""
+    the status route (cnnviz.ui.live_status)."""
     job = run.job
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)
@@ -200,7 +200,7 @@ def _live(run: Run, snap) -> None:
         elif snap.state == "failed":
             reason = tr_error(snap.error) if isinstance(snap.error, UserError) else md_text(snap.message)
             st.error(tr("train.failed", message=reason), icon=":material/error:")
-        if live_status.served() and snap.state not in FINISHED:  # polled; a change of state reruns this fragment
+        if snap.state not in FINISHED:  # polled; a change of state reruns this fragment
             lang = current_language()
             live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
                                     live_status.status_url(run.watch_id, lang), key="train_live_status",
@@ -210,7 +210,7 @@ def _live(run: Run, snap) -> None:
 
 
 def _live_charts(run: Run, snap) -> None:
-    """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
+    """The curves and the first layer's filters; while the run trains, the status polls bring newer ones."""
     job = run.job
     if snap.state not in FINISHED:
         # While it trains, a few hundred points on canvases the browser redraws in place (see live_chart). Drawn from
@@ -246,20 +246,12 @@ def _live_charts_fragment(run_id: str, watching: bool = False) -> None:
     guarded(_draw_live, _live_charts, run_id, watching)
 
 
-STATUS_SECONDS = 1.0  # progress and numbers, where nothing polls them: the room sees the run move every second
-# Curves and filters: a chart redrawn every second cost the training run ~40% of a 2-core machine (the page's
-# browser draws plotly in software), so they follow every few seconds.
-CHARTS_SECONDS = 3.0
-
-
 def _live_panels(run: Run, run_id: str, watching: bool = False) -> None:
-    """The live status and the live charts, each in its own timed fragment until the run finishes."""
-    finished = run.job.finished
-    # Where the status route is served, the status polls it and brings the curves and filters too: no timed reruns
-    # (cnnviz.ui.live_status). A change of state reruns the status fragment, which reruns the page when it ends.
-    timed = not finished and not live_status.served()
-    st.fragment(_live_fragment, run_every=STATUS_SECONDS if timed else None)(run_id, watching)
-    st.fragment(_live_charts_fragment, run_every=CHARTS_SECONDS if timed else None)(run_id, watching)
+    """The live status and the live charts, each in its own fragment. While the run trains, the status polls the
+    status route and brings the curves and filters too (cnnviz.ui.live_status); a change of state reruns the status
+    fragment, which reruns the page when the run ends."""
+    st.fragment(_live_fragment)(run_id, watching)
+    st.fragment(_live_charts_fragment)(run_id, watching)
 
 
 def _evaluation(run: Run, *, downloads: bool = True) -> None:
