@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from cnnviz import data, geometry, images, kernels, model, numfmt, ops, receptive_field
-from cnnviz.training import checkpoints, config
 from cnnviz.errors import Join, Text, UserError
 from cnnviz.i18n import CATALOG
+from cnnviz.training import checkpoints, config
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 

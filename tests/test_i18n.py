@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from cnnviz import digits, figures, geometry, i18n, kernels, model, pipeline, samples
-from cnnviz.training import config, job
 from cnnviz.i18n import CATALOG, LANGUAGES, t
 from cnnviz.pages import inspector as inspector_page
 from cnnviz.pages import kernel_lab as kernel_lab_page
@@ -15,6 +14,7 @@ from cnnviz.pages import lessons as lessons_page
 from cnnviz.pages import receptive_field as rf_page
 from cnnviz.pages import step as step_page
 from cnnviz.train_figures import FigureText
+from cnnviz.training import config, job
 
 ROOT = Path(__file__).resolve().parents[1]
 # tr("key"...) and t("key"...) calls with a literal key. Keys may hold hyphens: pages' url paths name some

@@ -2,11 +2,11 @@
 from dataclasses import replace
 
 from cnnviz.data import load_mnist
+from cnnviz.model import NETWORK_PRESETS
+from cnnviz.training.config import TrainConfig
 from cnnviz.training.job import TrainingJob
 from cnnviz.training.limiter import JobLimiter
 from cnnviz.training.registry import Run
-from cnnviz.model import NETWORK_PRESETS
-from cnnviz.training.config import TrainConfig
 from cnnviz.training.status import curves, run_label
 
 MODEL = NETWORK_PRESETS["default"]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from cnnviz.training import cli, config, cuda_graphs, loop
 from cnnviz.data import TRAIN_SIZE, load_mnist
 from cnnviz.model import NETWORK_PRESETS, build_model
+from cnnviz.training import cli, config, cuda_graphs, loop
 from cnnviz.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from cnnviz.training.config import PRESET_RECIPES, TrainConfig
 from cnnviz.training.loop import Metrics, confusion_matrix, evaluate, iter_training, settled_eta

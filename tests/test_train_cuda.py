@@ -7,9 +7,9 @@ import threading
 import pytest
 import torch
 
-from cnnviz.training import loop
 from cnnviz.data import load_mnist
 from cnnviz.model import NETWORK_PRESETS, build_model
+from cnnviz.training import loop
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.loop import evaluate, iter_training
 
