@@ -190,7 +190,7 @@ def _live(run: Run, snap) -> None:
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
-        st.rerun()  # a full rerun shows the results and stops the fragments' timers
+        st.rerun()  # a full rerun shows the results and the final figure
     with st.container(key="train_status"):
         if snap.state == "queued":
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
