@@ -139,7 +139,7 @@ def served_page(viewport=(1400, 1000), script: str = "app.py", env: dict[str, st
     """`streamlit run app.py` on a free loopback port and a blank headless Chromium page: yields (page, base URL).
 
     The page is not opened yet, so listeners (e.g. on the websocket) can be attached first. ``env`` adds to the
-    server's environment (e.g. CNNVIZ_TRAIN_IN).
+    server's environment (e.g. CNNVIZ_MAX_JOBS).
     """
     from playwright.sync_api import sync_playwright
 

@@ -45,7 +45,8 @@ from load import rss_mb  # noqa: E402
 from scripts.serve_app import served_app  # noqa: E402
 
 from cnnviz.model import NETWORK_PRESETS, build_model  # noqa: E402
-from cnnviz.train import TrainConfig, save_checkpoint  # noqa: E402
+from cnnviz.training.checkpoints import save_checkpoint  # noqa: E402
+from cnnviz.training.config import TrainConfig
 
 GOAL_MB = 500.0  # issue 25: peak memory above idle
 GOAL_SECONDS = 10.0  # issue 25: every request answered within this

@@ -10,9 +10,12 @@ inside the `streamlit` package, over the `websockets` package that Streamlit its
   widget that is still on the page (the server keeps the rest), the widget named by its id. Widget ids end with the
   widget's user key (``$$ID-<hash>-kl_bias``), so `set("kl_bias", 2.0)` finds it in the page's deltas.
 - The server answers with ``ForwardMsg``s: ``new_session`` (the session id), ``delta`` (one element or block at a
-  ``delta_path``), ``auto_rerun`` (a fragment that wants a rerun every n seconds: the Train page's live panel) and
+  ``delta_path``), ``auto_rerun`` (a fragment that wants a rerun every n seconds: the Step-by-step page playing) and
   ``script_finished``. Elements a finished run did not send again are dropped, as the frontend drops them.
 - Pictures are URLs (``/media/<id>.png``) fetched over HTTP after the run, as the browser fetches new ``<img>`` sources.
+- A training run's live status (cnnviz.ui.live_status) is polled from its JSON route, as the component's JavaScript
+  does in a browser: every ``interval`` ms, with the live chart and the filters every ``chart_every`` polls; a new
+  state reruns the fragment the status is drawn in, as the component's trigger does (``follow_live``).
 - A file upload asks for an upload URL (``BackMsg.file_urls_request``), PUTs the file there as multipart form data
   with the ``X-Xsrftoken`` header and the cookie (``server.enableXsrfProtection``), and then sets the uploader's
   widget state to the file's id.
@@ -41,9 +44,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 
 XSRF_COOKIE = "_streamlit_xsrf"
-# The environment of a server for light clients. They run no JavaScript, so they cannot poll the Train page's status
-# route: without it the page redraws its live view from timed fragments, which they follow (cnnviz.ui.live_status).
-SERVER_ENV = {"CNNVIZ_STATUS_ROUTE": "off"}
+LIVE_STATUS_KEYS = {"html", "state", "url", "interval", "chart_every"}  # the data a live status component is drawn with
+POLL_FAILURES = 3  # polls in a row that may fail before the status asks for a rerun, as the component does
 _TAGS = re.compile(r"<style>.*?</style>|<[^>]+>", re.S)  # what an HTML element shows is its text between these
 PARALLEL_DOWNLOADS = 6  # a browser opens about six connections per host
 CHOICE_WIDGETS = {"selectbox": "string_value", "radio": "string_value", "button_group": "string_array_value",
@@ -124,6 +126,11 @@ def _unchunk(data: bytes) -> bytes:
         position = end + 2 + size + 2
 
 
+def _text(markup: str) -> str:
+    """What an HTML element shows: its text between the tags."""
+    return html.unescape(_TAGS.sub(" ", markup))
+
+
 def _inner(element: Any) -> Any:
     """The proto inside an Element (its markdown, selectbox, ...) or a Block (its vertical, column, ...)."""
     kind = element.WhichOneof("type")
@@ -148,10 +155,33 @@ def _grid_pictures(component: Any) -> dict[str, str]:
     return {picture["slot"]: picture["src"] for picture in pictures}
 
 
+def _live_status(component: Any) -> dict | None:
+    """The data a live status component (cnnviz.ui.live_status) was drawn with; None for another component."""
+    try:
+        data = json.loads(component.json or "null")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and LIVE_STATUS_KEYS <= data.keys() else None
+
+
 @dataclass
 class _Node:
     element: Any  # an Element or a Block proto
     run: int  # the script run that last sent it
+    fragment_id: str = ""  # the fragment that drew it, "" outside fragments
+
+
+@dataclass
+class _Poller:
+    """One live status component's polling, as its JavaScript keeps it: restarted whenever the page redraws it
+    with other data."""
+
+    drawn: str  # the JSON data the component was drawn with
+    polls: int = 0
+    failures: int = 0
+    html: str | None = None  # the status HTML the last poll swapped in
+    chart: str | None = None  # the live chart's data the last poll with the chart brought (JSON text)
+    filters: str | None = None  # conv1's filters the last poll with the chart brought (a PNG data URL)
 
 
 @dataclass
@@ -167,6 +197,8 @@ class LightSession:
     _values: dict[str, WidgetState] = field(default_factory=dict, repr=False)  # what this tab set, by widget id
     _seen_urls: set[str] = field(default_factory=set, repr=False)
     _fragments: dict[str, float] = field(default_factory=dict, repr=False)  # fragment id -> rerun interval, s
+    _poller: _Poller | None = field(default=None, repr=False)  # the live status's polling, while one is drawn
+    polled: int = 0  # status route answers received
     _run: int = 0  # full script runs started
     _finished: int = 0  # full script runs finished (not interrupted)
     _changed: asyncio.Condition | None = field(default=None, repr=False)
@@ -254,7 +286,11 @@ class LightSession:
             elif kind == "progress":
                 found.append(element.progress.text)
             elif kind == "html":  # the pages' own progress bars and numbers (cnnviz.ui.progress): their text
-                found.append(html.unescape(_TAGS.sub(" ", element.html.body)))
+                found.append(_text(element.html.body))
+            elif kind == "bidi_component" and (status := _live_status(element.bidi_component)) is not None:
+                poller = self._poller
+                polled = poller is not None and poller.drawn == element.bidi_component.json and poller.html
+                found.append(_text(poller.html if polled else status["html"]))
             elif kind == "code":
                 found.append(element.code.code_text)
         return found
@@ -365,30 +401,90 @@ class LightSession:
         self._values[proto.id] = state
         return await self._interact(self._client_state(), started=started)
 
-    async def follow_fragments(self, seconds: float, until=None) -> None:
-        """Keep the page's live fragments rerunning on their timers, as an open tab does, for at most ``seconds``
-        or until ``until(self)`` is true.
+    async def follow_live(self, seconds: float, until=None) -> None:
+        """Keep the page live as an open tab does, for at most ``seconds`` or until ``until(self)`` is true: timed
+        fragments rerun on their timers, and a training run's live status polls the status route.
 
-        Each fragment reruns on its own interval, as the browser's timer per fragment does: the Train page's status
-        every second and its curves every few seconds (rerunning every fragment at the shortest interval made each
-        client ask for the curves three times as often as a browser does).
+        Each timer fires on its own interval, as the browser's do: a fragment's ``run_every``, and the status
+        component's poll every ``interval`` ms (every ``chart_every``-th poll brings the live chart and filters too).
         """
         deadline = time.monotonic() + seconds
-        due: dict[str, float] = {}  # fragment id -> when its timer fires next
+        due: dict[str, float] = {}  # fragment id, or "" for the status poll -> when its timer fires next
         while time.monotonic() < deadline and not (until and until(self)):
-            if not self._fragments:
+            timers = dict(self._fragments)
+            status = self._status_component()
+            if status is not None:
+                timers[""] = status[1]["interval"] / 1000
+            if not timers:
                 await asyncio.sleep(0.2)
                 continue
             now = time.monotonic()
-            due = {fragment_id: due.get(fragment_id, now + interval)
-                   for fragment_id, interval in self._fragments.items()}
+            due = {key: due.get(key, now + interval) for key, interval in timers.items()}
             await asyncio.sleep(max(0.0, min(min(due.values()), deadline) - now))
-            for fragment_id in [f for f, when in due.items() if when <= time.monotonic()]:
-                if fragment_id not in self._fragments:
-                    continue  # a full run in between stopped it
-                interval = self._fragments[fragment_id]
-                await self._interact(self._client_state(fragment_id), fragment=True)
-                due[fragment_id] = max(due[fragment_id] + interval, time.monotonic())
+            for key in [k for k, when in due.items() if when <= time.monotonic()]:
+                if key == "":
+                    await self._poll_status()
+                elif key in self._fragments:  # a full run in between may have stopped it
+                    await self._interact(self._client_state(key), fragment=True)
+                due[key] = max(due[key] + timers[key], time.monotonic())
+
+    @property
+    def live_chart(self) -> dict | None:
+        """The live chart's data the last status poll brought, as the chart component receives it; None before."""
+        chart = self._poller.chart if self._poller is not None else None
+        return json.loads(chart) if chart else None
+
+    def _status_component(self) -> tuple[_Node, dict] | None:
+        """The live status component on the page and its data, if the page draws one."""
+        for node in self._tree.values():
+            if _kind(node.element) == "bidi_component":
+                data = _live_status(node.element.bidi_component)
+                if data is not None:
+                    return node, data
+        return None
+
+    async def _poll_status(self) -> None:
+        """One poll of the status route, as the component's timer does it."""
+        found = self._status_component()
+        if found is None:
+            return
+        node, data = found
+        drawn = node.element.bidi_component.json
+        if self._poller is None or self._poller.drawn != drawn:
+            self._poller = _Poller(drawn)  # the page redrew it: a new poller, as the component restarts
+        poller = self._poller
+        poller.polls += 1
+        with_chart = poller.polls % data["chart_every"] == 0
+        # The route's path is relative to the app's root, which is this session's base URL.
+        url = f"{self.base_url}/{data['url']}" + ("&chart=1" if with_chart else "")
+        try:
+            answer = await http("GET", url, headers={"Cookie": self._cookies}, timeout=self.timeout)
+            if answer.status != 200:
+                raise ClientError(f"GET {data['url']} answered {answer.status}")
+            status = json.loads(answer.body)
+        except (ClientError, ValueError) as error:
+            poller.failures += 1
+            if poller.failures >= POLL_FAILURES:
+                self.errors.append(f"live status: {error}")
+                await self._refresh(node)
+            return
+        poller.failures = 0
+        self.polled += 1
+        if status["state"] != data["state"]:
+            await self._refresh(node)
+            return
+        poller.html = status["html"]
+        if status.get("chart"):
+            poller.chart = status["chart"]
+        if status.get("filters"):  # a data URL swapped into the page's picture: nothing to download
+            poller.filters = status["filters"]
+
+    async def _refresh(self, node: _Node) -> None:
+        """What the status component's trigger does: rerun the fragment it is drawn in (the page, outside one)."""
+        self._poller = None
+        client_state = self._client_state(node.fragment_id)
+        client_state.is_auto_rerun = False
+        await self._interact(client_state, fragment=bool(node.fragment_id))
 
     # --- protocol ------------------------------------------------------------------------------------------
 
@@ -499,9 +595,9 @@ class LightSession:
             widget_id = getattr(inner, "id", "")
             if widget_id in self._values and getattr(inner, "set_value", False):
                 del self._values[widget_id]  # the page moved the widget: the server's value wins
-            self._tree[path] = _Node(element, self._run)
+            self._tree[path] = _Node(element, self._run, delta.fragment_id)
         elif delta.WhichOneof("type") == "add_block":
-            self._tree[path] = _Node(delta.add_block, self._run)
+            self._tree[path] = _Node(delta.add_block, self._run, delta.fragment_id)
 
     async def _on_finished(self, message: ForwardMsg) -> None:
         status = message.script_finished

@@ -43,7 +43,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, machine  # noqa: E402
-from light_client import SERVER_ENV, ClientError, LightSession, http  # noqa: E402
+from light_client import ClientError, LightSession, http  # noqa: E402
 from deploy.nginx_conf import nginx_conf  # noqa: E402
 from scripts.serve_app import free_port, served_app, stop_process  # noqa: E402
 
@@ -133,8 +133,8 @@ def servers(config: LoadConfig) -> Iterator[Servers]:
         env["OMP_NUM_THREADS"] = str(replica_threads(config.replicas))
     flags = ("--server.disconnectedSessionTTL", str(ttl))
     with contextlib.ExitStack() as stack:
-        # The trainers are light clients: they follow the status through Streamlit's reruns (light_client.SERVER_ENV).
-        replicas = [stack.enter_context(served_app(env={**env, **SERVER_ENV}, flags=flags, timeout=180))
+        # The trainers are light clients: they poll the status route as a browser does (light_client.follow_live).
+        replicas = [stack.enter_context(served_app(env=env, flags=flags, timeout=180))
                     for _ in range(config.replicas)]
         url = replicas[0].url if config.replicas == 1 else stack.enter_context(nginx(replicas))
         yield Servers(url, replicas, ttl, sweep)
@@ -472,7 +472,7 @@ async def trainer(index: int, url: str, config: LoadConfig, phase: Phase, record
                     speeds.append(int(found.group(4).replace(",", "")))
                 return bool(found and found.group(1) in FINISHED_STATES)
 
-            await session.follow_fragments(config.deadline, until=finished)
+            await session.follow_live(config.deadline, until=finished)
             found = progress(session)
             if not found or found.group(1) != "Done":
                 record.errors.append(f"trainer {index}: the run did not finish: {found and found.group(0)}")
@@ -516,7 +516,7 @@ async def warm_up(url: str) -> None:
     session = LightSession(url, timeout=300)
     await session.open("train", WARM_UP_TRAINING)
     await session.click("train_start")
-    await session.follow_fragments(300, until=lambda s: bool(progress(s) and progress(s).group(1) in FINISHED_STATES))
+    await session.follow_live(300, until=lambda s: bool(progress(s) and progress(s).group(1) in FINISHED_STATES))
     await session.close()
 
 

@@ -6,7 +6,7 @@ Each control is timed from the call to the change the page would show next:
   resume   resume() -> the worker's next step arrives
   stop     stop()   -> the job's thread and its worker process have ended
   replace  a new run of the same page: the old one stopped (ui.session.start_run does exactly this) and ended
-  reaper   RunRegistry.reap() with two unwatched runs -> both ended
+  reaper   InProcessRegistry.reap() with two unwatched runs -> both ended
   killed   SIGKILL to the worker (what the out-of-memory killer does) -> the job reports "failed"
 
     python bench/train_controls.py --repeats 5
@@ -22,9 +22,11 @@ import time
 from common import machine, spread
 
 from cnnviz.data import load_mnist
-from cnnviz.jobs import JobLimiter, RunRegistry, TrainingJob
 from cnnviz.model import NETWORK_PRESETS
-from cnnviz.train import TrainConfig
+from cnnviz.training.config import TrainConfig
+from cnnviz.training.job import TrainingJob
+from cnnviz.training.limiter import JobLimiter
+from cnnviz.training.registry import InProcessRegistry
 
 GOALS = {"pause": 1.0, "resume": 1.0, "stop": 1.0, "replace": 2.0, "reaper": 2.0, "killed": 2.0}  # seconds
 
@@ -73,7 +75,7 @@ def one_round() -> dict[str, float]:
 
     times["replace"] = timed(replace) + until(lambda: not old.alive)
     new.stop()
-    registry = RunRegistry(idle_seconds=1.0, clock=lambda: clock)
+    registry = InProcessRegistry(idle_seconds=1.0, clock=lambda: clock)
     clock = 0.0
     for _ in range(2):
         registry.add(training(limiter))

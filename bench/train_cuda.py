@@ -40,7 +40,8 @@ def warm_steps(device: str, rounds: int) -> None:
     and without CUDA graphs, alternating. Both ends are multiples of the 32 steps read at once, so they are exact."""
     from cnnviz.data import load_mnist
     from cnnviz.model import preset
-    from cnnviz.train import TrainConfig, iter_training
+    from cnnviz.training.config import TrainConfig
+    from cnnviz.training.loop import iter_training
 
     data, model_cfg = load_mnist(), preset("default")
     per_step: dict[str, list[float]] = {"this code": [], "no CUDA graphs": []}

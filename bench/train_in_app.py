@@ -4,10 +4,8 @@ the same machine, against `python -m cnnviz.train --json` timed beside it.
 Goals (issue 10): the Train page reaches >= 0.8x the CLI's images/s while the browser watches it, and >= 0.95x with
 the browser on another page.
 
-Each app run is a fresh server training the default config (full training set), in one of two modes:
-  thread:  CNNVIZ_TRAIN_IN=thread, the old way: the run trains in a thread of the Streamlit server;
-  process: the default: the run trains in a worker process of its own;
-and with the browser either
+Each app run is a fresh server training the default config (full training set) in a worker process of its own,
+with the browser either
   watching: on the Train page, whose status polls the server every second and whose charts redraw every 3 s;
   away:     on the Step-by-step page from the first progress line after Start, so nothing live is drawn; the
             benchmark asks the app's status route once a second whether the run has ended, then comes back.
@@ -16,7 +14,7 @@ reports too. Chromium runs with --disable-gpu, so it rasterises in software and 
 cores, as on a lecturer's laptop that serves and shows the app at once.
 
 The machine is shared and noisy, so the CLI runs between every two app runs (CLI, app, CLI, app, ..., CLI) and each
-app run is divided by the mean of the CLI runs just before and after it; --rounds repeats the four app runs, and the
+app run is divided by the mean of the CLI runs just before and after it; --rounds repeats the two app runs, and the
 ratios are reported as min / median / max. Each line shows the cores other processes kept busy meanwhile (the app's
 server, its workers and the browser count as ours); an app run disturbed by more than --max-others (during it or
 either CLI run beside it) is measured again, up to --retries times, and its least disturbed attempt counts. So is an
@@ -24,9 +22,9 @@ app run whose two CLI neighbours differ by more than --max-drift of their mean: 
 meanwhile (neighbouring CLI runs have differed by up to 40% here), and a ratio to a reference that moved that much
 measures the machine, not the app.
 
-    python bench/train_in_app.py              # 2 rounds: about 15 minutes on 2 cores
+    python bench/train_in_app.py              # 2 rounds
     python bench/train_in_app.py --rounds 1
-    python bench/train_in_app.py --rounds 1 --epochs 3 --modes process   # steady state: a 3-epoch run
+    python bench/train_in_app.py --rounds 1 --epochs 3   # steady state: a 3-epoch run
     python bench/train_in_app.py --rounds 3 --epochs 3 --modes process cli   # and the control
 
 The control (--modes cli) puts one more CLI run where an app run would be and divides it the same way: the spread of
@@ -44,21 +42,20 @@ import urllib.request
 
 from common import IDLE, OthersLoad, json_child, machine, served_page, spread
 
-from cnnviz.jobs import FINISHED
+from cnnviz.training.job import FINISHED
 
 PROGRESS = re.compile(r"(Done|Training) · step (\d+)/(\d+) · epoch [\d.]+ · ([\d,]+) images/s · ([\d.]+) s elapsed")
 GOALS = {"watching": 0.8, "away": 0.95}  # app images/s / CLI images/s
-RUNS = [("thread", "watching"), ("thread", "away"), ("process", "watching"), ("process", "away"),
-        ("cli", "control")]
+RUNS = [("process", "watching"), ("process", "away"), ("cli", "control")]
 
 
 def progress(page) -> re.Match | None:
     return PROGRESS.search(page.locator("[data-testid=stMain]").inner_text())
 
 
-def app_run(mode: str, watch: bool, epochs: int = 0, timeout: float = 400) -> re.Match:
+def app_run(watch: bool, epochs: int = 0, timeout: float = 400) -> re.Match:
     """One default run in a fresh server (``epochs`` passes, 0 = the default's); the page's final progress line."""
-    with served_page(viewport=(1400, 1200), env={"CNNVIZ_TRAIN_IN": mode}) as (page, base):
+    with served_page(viewport=(1400, 1200)) as (page, base):
         status = []  # the address the page's live status polls: the run's state, without drawing anything
         page.on("request", lambda request: status.append(request.url) if "/api/runs/" in request.url else None)
         page.goto(f"{base}/train" + (f"?ep={epochs}" if epochs else ""))
@@ -103,7 +100,7 @@ def others(cores: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2, help="times the four app runs are repeated")
+    parser.add_argument("--rounds", type=int, default=2, help="times the two app runs are repeated")
     parser.add_argument("--max-others", type=float, default=0.3,
                         help="measure an app run again when other processes kept more cores than this busy")
     parser.add_argument("--retries", type=int, default=2, help="remeasurements allowed per app run")
@@ -113,9 +110,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=0,
                         help="train this many epochs on both sides (0 = the default's): a longer run weighs the "
                              "page's fixed costs (its first charts, the worker's start) less")
-    parser.add_argument("--modes", nargs="+", choices=("thread", "process", "cli"), default=["thread", "process"],
-                        help="where the app trains: thread (before) and process (after), or one of them; cli: the "
-                             "control, a CLI run in an app run's place")
+    parser.add_argument("--modes", nargs="+", choices=("process", "cli"), default=["process"],
+                        help="process: the app's runs; cli: the control, a CLI run in an app run's place")
     args = parser.parse_args()
     runs = [(mode, where) for mode, where in RUNS if mode in args.modes]
     print(f"Training inside the app · {machine()} (server and headless Chromium on this machine)")
@@ -140,7 +136,7 @@ def main() -> None:
                           f"{others(cores)}", flush=True)
                 else:
                     with OthersLoad() as measured:
-                        found = app_run(mode, watch=where == "watching", epochs=args.epochs)
+                        found = app_run(watch=where == "watching", epochs=args.epochs)
                     speed, load = float(found.group(4).replace(",", "")), measured.cores or 0.0
                     print(f"app {mode:7s} {where:9s}    {speed:6.0f} images/s, {found.group(5)} s of training for "
                           f"{found.group(3)} steps{others(measured.cores)}", flush=True)

@@ -1,47 +1,41 @@
-"""Training throughput inside the app against a bare PyTorch loop on the same model, each in its own process.
+"""Training throughput inside the app against the bare training loop on the same model, each in its own process.
 
-Target: training throughput inside the app is at least 0.9x that of a bare PyTorch loop
-on the same model; this script prints that ratio ("app / bare") from one invocation.
+Target: training throughput inside the app is at least 0.9x that of the bare loop; this script prints that ratio
+("app / bare") from one invocation.
 
-  bare: what a user would write in a plain script, run the way they would run it: the main thread of a process with
-        the default environment (OMP_WAIT_POLICY unset, so libgomp's default, spinning wait policy). Same model as
-        the app's (build_model of the default preset with TrainConfig().seed), same optimizer, schedule, batch size,
-        shuffle and in-memory MNIST tensors (cnnviz.data.load_mnist), and the same training step as
-        cnnviz.train.iter_training: the model in channels_last memory format and each batch made
-        channels_last-contiguous before the forward pass. What iter_training adds around that step for the page
-        (loss.item(), the batch accuracy, the Metrics records, the quick evaluations' disturbance) is not done:
-        that is the app's overhead, which this ratio measures.
+  bare: the training loop itself (cnnviz.training.loop.iter_training), run the way `python -m cnnviz.train` runs it:
+        the main thread of a process with the default environment (OMP_WAIT_POLICY unset, so libgomp's default,
+        spinning wait policy), nothing beside it. Default preset, TrainConfig() defaults, in-memory MNIST tensors
+        (cnnviz.data.load_mnist).
   app:  a process with the environment the Streamlit server has (app.py sets nothing: OMP_WAIT_POLICY unset). The
-        same config runs as a TrainingJob in thread mode (CNNVIZ_TRAIN_IN=thread: a thread of the server, as before
-        runs moved to worker processes; TrainConfig() defaults, quick evaluations included) while the main thread,
-        standing in for Streamlit's script thread, imitates the Train page's live fragment once a second:
-        job.snapshot(), the metric EMAs, train_figures.curves_from + training_figure serialised as st.plotly_chart
-        does (plotly.tools.return_figure_from_figure_or_data, plotly.io.to_json), and filters_png of conv1's weights.
-        Streamlit's own work (protobuf, websocket, its event loop) is not imitated: bench/train_in_app.py measures
-        the real app in Chromium.
+        same config runs as a TrainingJob (cnnviz.training.job: the loop in a worker process, its records read by a
+        thread of this one), while the main thread, standing in for the server answering the Train page's status
+        polls, builds what the page and the status route draw once a second: job.snapshot(), the progress line and
+        live numbers, the live chart's data and the filters picture (cnnviz.training.status). Streamlit's own work
+        (protobuf, websocket, its event loop) is not imitated: bench/train_in_app.py measures the real app in
+        Chromium.
+
+Both sides run the same loop, so the ratio measures what running it as the app does costs it: the worker process,
+its pipe, the server's reading and drawing beside it. Both are timed by the loop's own clock: the records' training
+seconds (``Metrics.elapsed``, evaluations excluded) from the end of step --warmup to the end of step --steps.
 
 Environments: libgomp reads OMP_WAIT_POLICY once, when torch loads, so it is a property of the process; each side
 therefore runs in a child process (`python bench/train_overhead.py --child bare|app ...`) started with its own
-environment, printing one JSON line. By default both sides have the environment the app really has (unset). Earlier
-app.py set OMP_WAIT_POLICY=PASSIVE for the server, on the grounds that idle, spinning OpenMP threads could steal the
-worker thread's cores; this script showed that it cost ~17% instead, so it was dropped. --env app-passive (bare unset,
-app PASSIVE) and --env passive (both PASSIVE) keep that comparison reproducible. --kernel-lab-first thread|main makes the app
-process run Kernel Lab convolutions before the job starts, as a server would after students used that page: in a
-thread that ends, as Streamlit's script runs are, or in the main thread. A thread that used torch keeps a libgomp pool
-of spinning threads until it ends; while more such threads exist than cores, libgomp cuts every pool's spinning short
-(GOMP's throttled spin count), and the job's many small parallel regions then wait on sleeping threads.
+environment, printing one JSON line. By default both sides have the environment the app really has (unset). --env
+app-passive (bare unset, app PASSIVE) and --env passive (both PASSIVE) keep the comparison with a PASSIVE wait policy
+reproducible. --kernel-lab-first thread|main makes the app process run Kernel Lab convolutions before the job
+starts, as a server would after students used that page: in a thread that ends, as Streamlit's script runs are, or
+in the main thread. A thread that used torch keeps a libgomp pool of spinning threads until it ends; while more such
+threads exist than cores, libgomp cuts every pool's spinning short (GOMP's throttled spin count).
 
-Both time the same steps: from the end of step --warmup to the end of step --steps. The bare loop is timed by the
-wall clock; for the app the step records are time-stamped as the job receives them and the gaps in which the job
-evaluates (the step -> eval/epoch record intervals) are left out, as the app's own samples/s leaves them out. The runs
-alternate bare, app, bare, app (--rounds); the ratio is of the medians. Both use torch's default thread count unless
---threads is given. Each run line ends with the cores other processes kept busy meanwhile (Linux /proc/stat): on 2 cores
-anything above ~0.1 spoils that run, and such load has hurt the bare side (spinning OpenMP threads) far more
-than the app.
+The runs alternate bare, app, bare, app (--rounds); the ratio is of the medians. The bare loop uses torch's default
+thread count unless --threads is given; the app's worker chooses its own (cnnviz.training.worker.ThreadChooser).
+Each run line ends with the cores other processes kept busy meanwhile (Linux /proc/stat): on a small machine any
+such load can spoil a run.
 
     python bench/train_overhead.py                   # the full default run (1 epoch, 469 steps), 2 rounds
     python bench/train_overhead.py --env passive     # both sides with OMP_WAIT_POLICY=PASSIVE (diagnosis)
-    python bench/train_overhead.py --bare-in-thread  # the bare loop in a worker thread, like the job (diagnosis)
+    python bench/train_overhead.py --bare-in-thread  # the bare loop in a thread of its own (diagnosis)
 """
 from __future__ import annotations
 
@@ -65,115 +59,75 @@ ENVS = {  # OMP_WAIT_POLICY of each side, per --env; None = unset
 }
 
 
+def throughput(steps: list, warmup: int, last: int) -> float:
+    """Images per training second from the end of step ``warmup`` to the end of step ``last``, by the loop's own
+    records (``Metrics.elapsed`` leaves evaluations out). Each record's step count and the images it trained on
+    come from its ``samples_per_second`` and ``elapsed``: images so far = speed x time."""
+    by_step = {record.step: record for record in steps}
+    start, end = by_step[warmup], by_step[last]
+    images = end.samples_per_second * end.elapsed - start.samples_per_second * start.elapsed
+    return images / (end.elapsed - start.elapsed)
+
+
 def bare_run(steps: int, warmup: int) -> dict:
-    """Samples/s of a plain PyTorch loop, with iter_training's step, over steps warmup+1..steps."""
+    """Images/s of the training loop alone, in this thread, over steps warmup+1..steps."""
     import torch
-    import torch.nn.functional as F
 
     from cnnviz.data import load_mnist
-    from cnnviz.model import DEFAULT_PRESET, build_model, preset
-    from cnnviz.train import TrainConfig, _optimizer, _scheduler
+    from cnnviz.model import DEFAULT_PRESET, preset
+    from cnnviz.training.config import TrainConfig
+    from cnnviz.training.loop import iter_training
 
-    train_cfg = TrainConfig()
-    data = load_mnist()
-    torch.manual_seed(train_cfg.seed)
-    model = build_model(preset(DEFAULT_PRESET), seed=train_cfg.seed)
-    model.to(memory_format=torch.channels_last).train()
-    images, labels = data.train_images, data.train_labels
-    n = len(images)
-    steps_per_epoch = math.ceil(n / train_cfg.batch_size)
-    optimizer = _optimizer(model, train_cfg, torch.device("cpu"))
-    scheduler = _scheduler(optimizer, train_cfg, steps_per_epoch * train_cfg.epochs)
-    shuffle = torch.Generator().manual_seed(train_cfg.seed)
-    step, started, samples = 0, None, 0
-    while step < steps:
-        order = torch.randperm(n, generator=shuffle)
-        for start in range(0, n, train_cfg.batch_size):
-            index = order[start:start + train_cfg.batch_size]
-            x, y = images[index], labels[index]
-            x = x.contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            step += 1
-            if step == warmup:
-                started = time.perf_counter()
-            elif step > warmup:
-                samples += len(y)
-            if step == steps:
-                break
-    return {"samples_per_second": samples / (time.perf_counter() - started), "torch_threads": torch.get_num_threads()}
+    stop, records = threading.Event(), []
+    for record in iter_training(preset(DEFAULT_PRESET), TrainConfig(), load_mnist(), stop=stop):
+        if record.kind == "step":
+            records.append(record)
+            if record.step >= steps:
+                stop.set()  # the loop ends before its next step, as Stop does
+    return {"samples_per_second": throughput(records, warmup, steps), "torch_threads": torch.get_num_threads()}
 
 
 def app_run(steps: int, warmup: int) -> dict:
-    """Samples/s of a TrainingJob while the main thread redraws the live fragment's figures once a second."""
-    import plotly.io
-    import plotly.tools
-    import torch
-
-    from cnnviz import train_figures
+    """Images/s of a TrainingJob while the main thread builds the live status, chart and filters once a second."""
     from cnnviz.data import load_mnist
-    from cnnviz.jobs import JobLimiter, TrainingJob, config_label
-    from cnnviz.model import DEFAULT_PRESET, first_conv_weight, preset
-    from cnnviz.train import TrainConfig
+    from cnnviz.model import DEFAULT_PRESET, preset
+    from cnnviz.training import status
+    from cnnviz.training.config import TrainConfig
+    from cnnviz.training.job import TrainingJob
+    from cnnviz.training.limiter import JobLimiter
+    from cnnviz.training.registry import Run
 
     model_cfg, train_cfg = preset(DEFAULT_PRESET), TrainConfig()
-
-    class TimedJob(TrainingJob):
-        """A TrainingJob that time-stamps each record as the worker receives it, and stops after ``steps``."""
-
-        def _records(self):
-            self.stamps, self.worker_threads = [], torch.get_num_threads()
-            for record in super()._records():
-                self.stamps.append((time.perf_counter(), record.kind, record.step))
-                if record.kind == "step" and record.step >= steps:
-                    self._stop.set()  # iter_training ends before its next step, like the Stop button
-                yield record
-
-    job = TimedJob(model_cfg, train_cfg, load_mnist, JobLimiter(2), label=config_label(model_cfg, train_cfg),
-                   mode="thread")  # the job's own thread is what this script studies; bench/train_in_app.py compares modes
+    job = TrainingJob(model_cfg, train_cfg, load_mnist, JobLimiter(2), label=status.config_label(model_cfg, train_cfg))
+    run = Run("bench", job)
     job.start()
-    ticks, page_seconds, chart_bytes = 0, 0.0, 0
+    ticks, page_seconds, chart_bytes, threads = 0, 0.0, 0, 0
     next_tick = time.perf_counter() + 1.0
     while job.alive:
         time.sleep(max(0.0, next_tick - time.perf_counter()))
         next_tick += 1.0
         began = time.perf_counter()
-        # What cnnviz/ui/train.py's _live draws, minus the Streamlit calls themselves.
+        # What the status route answers and the Train page draws while a run trains, minus Streamlit itself.
         snap = job.snapshot()
-        tests = [m for m in snap.evals if m.test_accuracy is not None]
+        if snap.latest is not None:
+            status.progress_text(snap, "en")
+            status.live_numbers(snap)
         if snap.steps:
-            metrics = (f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}",
-                       f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}",
-                       f"{tests[-1].test_accuracy:.2%}" if tests else "-", f"{snap.steps[-1].lr:.2g}")
-            current = train_figures.curves_from(snap.label, snap.steps, snap.evals)
-            figure = train_figures.training_figure(current, [])
-            spec = plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, validate_figure=True),
-                                     validate=False)
-            chart_bytes = len(spec)
+            chart_bytes = len(status.live_chart_json(run, snap, "en"))
         if job.model is not None:
-            train_figures.filters_png(first_conv_weight(job.model).numpy())
+            status.filters_png(job.model)
         page_seconds += time.perf_counter() - began
         ticks += 1
-    job.wait()
+        threads = max(threads, job.threads)
+        if snap.steps and snap.steps[-1].step >= steps:
+            job.stop()  # the steps timed are in: no need for the rest of the run or its final evaluation
     if job.state == "failed":
         raise SystemExit(f"the training job failed: {job.snapshot().message}")
-    n = len(job.data.train_images)
-    steps_per_epoch = math.ceil(n / train_cfg.batch_size)
-    seconds, samples, previous = 0.0, 0, None
-    for stamp, kind, step in job.stamps:
-        if kind == "step" and warmup < step <= steps:
-            # Only intervals that end in a step record: those that end in an eval or epoch record are evaluations.
-            seconds += stamp - previous
-            samples += min(train_cfg.batch_size, n - ((step - 1) % steps_per_epoch) * train_cfg.batch_size)
-        previous = stamp
-    evaluations = sum(1 for s in job.stamps if s[1] in ("eval", "epoch") and warmup < s[2] < steps)
-    return {"samples_per_second": samples / seconds, "ticks": ticks, "page_ms": 1000 * page_seconds / max(ticks, 1),
-            "chart_kb": chart_bytes / 1000, "reported": job.snapshot().steps[-1].samples_per_second,
-            "evaluations": evaluations, "torch_threads": job.worker_threads}
+    snap = job.snapshot()
+    evaluations = sum(1 for m in snap.evals if m.kind in ("eval", "epoch") and warmup < m.step < steps)
+    return {"samples_per_second": throughput(list(snap.steps), warmup, steps), "ticks": ticks,
+            "page_ms": 1000 * page_seconds / max(ticks, 1), "chart_kb": chart_bytes / 1000,
+            "reported": snap.steps[-1].samples_per_second, "evaluations": evaluations, "torch_threads": threads}
 
 
 def kernel_lab_work(changes: int = 20, *, thread: bool = True) -> None:
@@ -250,7 +204,7 @@ def others(result: dict) -> str:
 
 
 def main() -> None:
-    from cnnviz.train import TrainConfig
+    from cnnviz.training.config import TrainConfig
 
     train_cfg = TrainConfig()
     full = math.ceil(60000 / train_cfg.batch_size) * train_cfg.epochs
@@ -262,8 +216,8 @@ def main() -> None:
                         help="OMP_WAIT_POLICY per side: default = both unset (as the app and a user's script run); "
                              "app-passive = app PASSIVE; passive = both PASSIVE")
     parser.add_argument("--bare-in-thread", action="store_true",
-                        help="run the bare loop in a fresh Python thread, like the job (separates the cost of training "
-                             "off the main thread from the job's and the page's own costs)")
+                        help="run the bare loop in a fresh Python thread (separates the cost of training off the main "
+                             "thread from the job's and the page's own costs)")
     parser.add_argument("--kernel-lab-first", choices=("thread", "main"),
                         help="before the job, the app process runs Kernel Lab convolutions: in a thread that then ends, "
                              "as Streamlit's script runs do, or in the main thread, whose OpenMP pool lives on")
@@ -299,7 +253,8 @@ def main() -> None:
         print(f"round {round_} TrainingJob + page ({shown['app']}): {result['samples_per_second']:7.0f} samples/s  "
               f"(job reports {result['reported']:.0f}; {result['evaluations']} evaluations left out; "
               f"{result['ticks']} page ticks, {result['page_ms']:.0f} ms each, chart {result['chart_kb']:.0f} kB; "
-              f"worker thread uses {result['torch_threads']} torch threads; process {wall:.0f} s{others(result)})", flush=True)
+              f"worker uses up to {result['torch_threads']} torch threads; process {wall:.0f} s{others(result)})",
+              flush=True)
     ratio = statistics.median(app) / statistics.median(bare)
     print(f"median bare {statistics.median(bare):.0f} samples/s, median app {statistics.median(app):.0f} samples/s "
           f"over {args.rounds} round(s)")

@@ -76,7 +76,7 @@ def anchor_run(seed: int) -> dict:
     from torch import nn
 
     from cnnviz.data import load_mnist
-    from cnnviz.train import evaluate
+    from cnnviz.training.loop import evaluate
 
     torch.manual_seed(seed)
     data = load_mnist()

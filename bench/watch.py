@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine  # noqa: E402
-from light_client import SERVER_ENV, LightSession  # noqa: E402
+from light_client import LightSession  # noqa: E402
 from load import FINISHED_STATES, progress, warm_up  # noqa: E402
 from scripts.serve_app import served_app  # noqa: E402
 
@@ -44,8 +44,8 @@ async def one_run(url: str, query: str, viewers: int, deadline: float) -> tuple[
             raise RuntimeError("the Train page showed no watch link after Start")
         watchers = [LightSession(url, timeout=300) for _ in range(viewers)]
         await asyncio.gather(*(w.open("train", f"watch={found[0]}") for w in watchers))
-        await asyncio.gather(owner.follow_fragments(deadline, until=finished),
-                             *(w.follow_fragments(deadline, until=finished) for w in watchers))
+        await asyncio.gather(owner.follow_live(deadline, until=finished),
+                             *(w.follow_live(deadline, until=finished) for w in watchers))
         result = progress(owner)
         if not result or result.group(1) != "Done":
             raise RuntimeError(f"the run did not finish: {result and result.group(0)}")
@@ -58,7 +58,7 @@ async def one_run(url: str, query: str, viewers: int, deadline: float) -> tuple[
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    with served_app(env=SERVER_ENV) as served:
+    with served_app() as served:
         await warm_up(served.url)
         alone, watched, seen = [], [], []
         for round_ in range(args.rounds):

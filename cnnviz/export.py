@@ -6,7 +6,7 @@ exported network has exactly the app's layers, parameter names and shapes: the w
 reads MNIST's IDX files itself and imports torchvision only when told to.
 
     >>> from cnnviz.model import preset
-    >>> from cnnviz.train import TrainConfig
+    >>> from cnnviz.training.config import TrainConfig
     >>> code = pytorch_code(preset("classic"), TrainConfig())
     >>> "class Net(nn.Module)" in code and "nn.Conv2d(1, 32" in code
     True
@@ -19,7 +19,7 @@ import torch
 
 from cnnviz.data import MEAN, STD
 from cnnviz.model import ModelConfig, build_model
-from cnnviz.train import TrainConfig
+from cnnviz.training.config import TrainConfig
 
 _OPTIMIZERS = {
     "sgd": "torch.optim.SGD(model.parameters(), lr={lr!r}, momentum=0.9, weight_decay={wd!r})",

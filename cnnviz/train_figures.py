@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from PIL import Image, ImageDraw, ImageFont
 
 from cnnviz.figures import colourise, png_bytes
-from cnnviz.train import Metrics
+from cnnviz.training.loop import Metrics
 
 RUN_COLOURS = ("#d9480f", "#1c7ed6", "#2b8a3e", "#7048e8")  # current run first, then older runs
 

@@ -9,7 +9,8 @@ from apptest_kit import page_state, run_page
 from cnnviz.model import (LIMITS, NETWORK_PRESETS, CapError, ConvBlock, ModelConfig, check_batch,
                           estimate_activation_bytes, evaluation_batch, summarize)
 from cnnviz.pages.train import BATCH_SIZES, TrainPageState
-from cnnviz.train import TrainConfig, main, validate_run
+from cnnviz.training.cli import main
+from cnnviz.training.config import TrainConfig, validate_run
 
 # The link: four 256-channel 9x9 blocks that keep the 28x28 size, then four FC layers of 4096: 888M parameters.
 HUGE_BLOCKS = "_".join(["256.9.4.1.gelu.1.none.1"] * 4)

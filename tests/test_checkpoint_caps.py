@@ -10,7 +10,7 @@ import torch
 
 from apptest_kit import run_page
 from cnnviz.model import LIMITS, NETWORK_PRESETS, build_model
-from cnnviz.train import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
+from cnnviz.training.checkpoints import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 
 TINY = NETWORK_PRESETS["tiny"]
 

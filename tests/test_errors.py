@@ -7,9 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from cnnviz import data, geometry, images, kernels, model, numfmt, ops, receptive_field, train
+from cnnviz import data, geometry, images, kernels, model, numfmt, ops, receptive_field
 from cnnviz.errors import Join, Text, UserError
 from cnnviz.i18n import CATALOG
+from cnnviz.training import checkpoints, config
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -38,7 +39,7 @@ def test_english_is_word_for_word_the_old_text():
         "row 1, column 2: 'x' is not a number: type a value such as 0.5, -2 or 1/9")
     assert str(raised(kernels.normalize_sum, np.array([[1.0, -1.0]]))) == (
         "This kernel sums to 0 (it measures change, not brightness), so it cannot be scaled to sum 1.")
-    assert str(raised(train.TrainConfig(lr=-1.0).validate)) == "lr must be a positive number, got lr=-1.0"
+    assert str(raised(config.TrainConfig(lr=-1.0).validate)) == "lr must be a positive number, got lr=-1.0"
 
 
 def test_nested_reasons_read_as_before():
@@ -63,7 +64,7 @@ def test_chinese_renders_every_nested_part_in_chinese():
 def test_checkpoint_mismatch_lists_its_parts_in_either_language():
     parts = Join([Text("error.checkpoint.missing", names="conv1.weight"),
                   Text("error.checkpoint.wrong_shape", names="fc.bias")])
-    error = train.CheckpointError("error.checkpoint.weights_mismatch", parts=parts)
+    error = checkpoints.CheckpointError("error.checkpoint.weights_mismatch", parts=parts)
     assert str(error) == "The checkpoint's weights do not fit its config: missing conv1.weight; wrong shape for fc.bias"
     assert error.message("zh") == "检查点中的权重与它的配置不符：缺少 conv1.weight；形状不对：fc.bias"
 
@@ -82,7 +83,7 @@ def test_the_rf_message_for_a_vanishing_layer():
     assert error.message("zh").startswith("第 1 层（big）收到的特征图是 3x3，但它的窗口跨度为 5：窗口跨度为 5")
 
 
-@pytest.mark.parametrize("cls", [images.ImageError, train.CheckpointError, data.DataError])
+@pytest.mark.parametrize("cls", [images.ImageError, checkpoints.CheckpointError, data.DataError])
 def test_subclasses_keep_their_names_and_stay_value_errors(cls):
     error = cls("error.image.empty")
     assert isinstance(error, UserError) and isinstance(error, ValueError)

@@ -11,7 +11,9 @@ import torch
 from cnnviz.data import DEFAULT_DIR, ENV_DIR, load_mnist
 from cnnviz.export import pytorch_code
 from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model, summarize
-from cnnviz.train import TrainConfig, evaluate, iter_training, preset_recipe, save_checkpoint
+from cnnviz.training.checkpoints import save_checkpoint
+from cnnviz.training.config import TrainConfig, preset_recipe
+from cnnviz.training.loop import evaluate, iter_training
 
 CONFIGS = [*NETWORK_PRESETS.values(),
            ModelConfig(blocks=(ConvBlock(4, 5, 0, 1, "tanh", False, "avg", 2), ConvBlock(6, 3, 2, 2, "gelu", True, "none")),

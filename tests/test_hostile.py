@@ -12,7 +12,8 @@ from apptest_kit import page_state, run_page
 from cnnviz.images import ImageError, load_image_info
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.pages.kernel_lab import KernelLabState, compute
-from cnnviz.train import CheckpointError, TrainConfig, load_checkpoint, save_checkpoint
+from cnnviz.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from cnnviz.training.config import TrainConfig
 from hostile import corpus, gif_bomb, png_bomb, tiff_bomb
 
 CASES = corpus()

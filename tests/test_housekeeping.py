@@ -18,7 +18,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
-from cnnviz import jobs
+from cnnviz.training import spare as spares
 from cnnviz.ui import housekeeping
 from cnnviz.ui.housekeeping import Released, release_expired, sweep_seconds, tidy_up
 
@@ -89,12 +89,13 @@ def test_sweep_interval_comes_from_the_environment(monkeypatch, value, seconds):
 
 @pytest.fixture
 def spare():
-    """A real spare training worker (cnnviz.jobs.prepare_worker), as the Train page starts one; let go afterwards."""
-    jobs.discard_spare()
-    jobs.prepare_worker()
-    process = jobs._SPARES.spare.process
+    """A real spare training worker (cnnviz.training.spare.prepare_worker), as the Train page starts one; let go
+    afterwards."""
+    spares.discard_spare()
+    spares.prepare_worker()
+    process = spares._SPARES.spare.process
     yield process
-    jobs.discard_spare()
+    spares.discard_spare()
     process.join(10)
 
 
@@ -102,12 +103,12 @@ def test_a_sweep_that_leaves_no_session_lets_the_spare_worker_go(runtime, spare)
     runtime._session_mgr.list_sessions = lambda: []  # the last tab closed and its reconnect time ran out
     tidy_up(release_expired(runtime), None)
     spare.join(30)
-    assert not spare.is_alive() and jobs._SPARES.spare is None
+    assert not spare.is_alive() and spares._SPARES.spare is None
 
 
 def test_the_spare_worker_stays_while_a_session_is_left(runtime, spare):
     tidy_up(release_expired(runtime), None)  # "alive" is still connected: it may press Start
-    assert jobs._SPARES.spare is not None and jobs._SPARES.spare.process is spare and spare.is_alive()
+    assert spares._SPARES.spare is not None and spares._SPARES.spare.process is spare and spare.is_alive()
 
 
 def test_freed_memory_is_returned_after_a_release_and_once_more_after_it(runtime, spare, monkeypatch):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnviz import digits, figures, geometry, i18n, jobs, kernels, model, pipeline, samples, train
+from cnnviz import digits, figures, geometry, i18n, kernels, model, pipeline, samples
 from cnnviz.i18n import CATALOG, LANGUAGES, t
 from cnnviz.pages import inspector as inspector_page
 from cnnviz.pages import kernel_lab as kernel_lab_page
@@ -14,6 +14,7 @@ from cnnviz.pages import lessons as lessons_page
 from cnnviz.pages import receptive_field as rf_page
 from cnnviz.pages import step as step_page
 from cnnviz.train_figures import FigureText
+from cnnviz.training import config, job
 
 ROOT = Path(__file__).resolve().parents[1]
 # tr("key"...) and t("key"...) calls with a literal key. Keys may hold hyphens: pages' url paths name some
@@ -128,9 +129,9 @@ def runtime_keys() -> set[str]:
     keys |= {f"step.{kind}_title" for kind in ("max", "avg")}
     keys |= {f"train.preset.{p}" for p in model.NETWORK_PRESETS} | {f"train.act.{a}" for a in model.LAYER_ACTIVATIONS}
     keys |= {f"train.preset_about.{p}" for p in model.NETWORK_PRESETS}
-    keys |= {f"train.pool.{p}" for p in geometry.POOL_KINDS} | {f"train.optimizer.{o}" for o in train.OPTIMIZERS}
-    keys |= {f"train.schedule.{s}" for s in train.SCHEDULES} | {f"train.device.{d}" for d in train.DEVICES}
-    keys |= {f"train.state.{s}" for s in jobs.STATES}
+    keys |= {f"train.pool.{p}" for p in geometry.POOL_KINDS} | {f"train.optimizer.{o}" for o in config.OPTIMIZERS}
+    keys |= {f"train.schedule.{s}" for s in config.SCHEDULES} | {f"train.device.{d}" for d in config.DEVICES}
+    keys |= {f"train.state.{s}" for s in job.STATES}
     keys |= {f"fig.{field.name}" for field in dataclasses.fields(FigureText)}
     keys |= {f"error.ops.kernel_spans_{axis}" for axis in ("rows", "cols")}
     keys |= {f"error.checkpoint.{kind}" for kind in ("missing", "unexpected", "wrong_shape")}

@@ -15,7 +15,7 @@ from PIL import Image
 from apptest_kit import page_state, run_page
 from cnnviz.i18n import t
 from cnnviz.model import NETWORK_PRESETS, build_model
-from cnnviz.train import save_checkpoint
+from cnnviz.training.checkpoints import save_checkpoint
 
 PAGE = "inspector"
 
@@ -296,7 +296,7 @@ def test_the_quick_model_trains_where_the_train_page_can_follow_it():
 
 def test_a_finished_runs_mistakes_are_its_own_and_expired_weights_are_named(monkeypatch):
     import cnnviz.data
-    import cnnviz.train
+    import cnnviz.training.loop
     from cnnviz.pages.inspector import misclassified
     from cnnviz.ui import session
 
@@ -307,7 +307,7 @@ def test_a_finished_runs_mistakes_are_its_own_and_expired_weights_are_named(monk
     app.button(key="insp_quick_train").click().run()
     job = session.registry().get(page_state(app, "train").run).job
     assert job.wait(300) and job.snapshot().state == "done"
-    monkeypatch.setattr(cnnviz.train, "evaluate", refuse)
+    monkeypatch.setattr(cnnviz.training.loop, "evaluate", refuse)
     app.run()
     app.segmented_control(key="insp_source").set_value("gallery").run()
     assert not app.exception and not any("went wrong" in e.value for e in app.error)

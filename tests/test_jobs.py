@@ -8,14 +8,19 @@ import types
 import pytest
 import torch
 
-from cnnviz import worker
 from cnnviz.data import load_mnist
 from cnnviz.errors import UserError
-from cnnviz import jobs as jobs_module
-from cnnviz.jobs import (JobLimiter, RunRegistry, TrainingJob, config_label, default_mode, discard_spare, prepare_worker,
-                         usable_cores, worker_threads)
 from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model
-from cnnviz.train import Metrics, TrainConfig, evaluate, load_checkpoint, save_checkpoint
+from cnnviz.training import spare as spare_module
+from cnnviz.training import worker
+from cnnviz.training.checkpoints import load_checkpoint, save_checkpoint
+from cnnviz.training.config import TrainConfig
+from cnnviz.training.job import TrainingJob
+from cnnviz.training.limiter import JobLimiter, usable_cores, worker_threads
+from cnnviz.training.loop import Metrics, evaluate
+from cnnviz.training.registry import InProcessRegistry, RunRegistry
+from cnnviz.training.spare import discard_spare, prepare_worker
+from cnnviz.training.status import config_label
 
 TINY = NETWORK_PRESETS["tiny"]
 
@@ -34,14 +39,11 @@ def no_spare_worker():
     discard_spare()
 
 
-def make_job(limiter, mode=None, **overrides) -> TrainingJob:
+def make_job(limiter, **overrides) -> TrainingJob:
     values = dict(subset=2000, batch_size=32, epochs=1, eval_every=20, eval_slice=100)
     values.update(overrides)
     cfg = TrainConfig(**values)
-    job = TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg))
-    if mode is not None:
-        job.mode = mode
-    return job
+    return TrainingJob(TINY, cfg, load_mnist, limiter, label=config_label(TINY, cfg))
 
 
 # A run that outlasts any test on any machine (the tests stop it): 625 steps of the tiny net take only seconds on a
@@ -57,14 +59,8 @@ def wait_until(predicate, timeout=30.0):
         time.sleep(0.02)
 
 
-def test_runs_train_in_a_worker_process_by_default():
-    assert default_mode() == "process"
-    assert make_job(JobLimiter(1)).mode == "process"
-
-
-@pytest.mark.parametrize("mode", ["process", "thread"])
-def test_job_runs_to_done(mode):
-    job = make_job(JobLimiter(2), subset=256, mode=mode)
+def test_job_runs_to_done():
+    job = make_job(JobLimiter(2), subset=256)
     job.start()
     assert job.wait(60)
     snap = job.snapshot()
@@ -295,8 +291,6 @@ def test_snapshot_is_a_copy():
 def test_limiter_validation_and_double_start():
     with pytest.raises(ValueError, match="limit=0"):
         JobLimiter(0)
-    with pytest.raises(ValueError, match="mode='fork'"):
-        make_job(JobLimiter(1), mode="fork").start()
     job = make_job(JobLimiter(1), subset=64)
     job.start()
     with pytest.raises(RuntimeError, match="already started"):
@@ -314,7 +308,7 @@ class FakeClock:
 
 def test_registry_finds_runs_by_unguessable_id_and_stops_the_unwatched():
     clock = FakeClock()
-    registry = RunRegistry(idle_seconds=60, clock=clock)
+    registry = InProcessRegistry(idle_seconds=60, clock=clock)
     watched, forgotten = make_job(JobLimiter(2), **LONG), make_job(JobLimiter(2), **LONG)
     watched.start()
     forgotten.start()
@@ -332,7 +326,7 @@ def test_registry_finds_runs_by_unguessable_id_and_stops_the_unwatched():
 
 def test_registry_keeps_only_the_newest_finished_runs():
     clock = FakeClock()
-    registry = RunRegistry(idle_seconds=60, keep=2, clock=clock)
+    registry = InProcessRegistry(idle_seconds=60, keep=2, clock=clock)
     runs = []
     for index in range(3):
         job = make_job(JobLimiter(1), subset=64)
@@ -409,8 +403,8 @@ def test_step_records_reach_the_server_in_batches_and_others_at_once(monkeypatch
 
 
 def spare_pid() -> int:
-    wait_until(lambda: jobs_module._SPARES.spare and jobs_module._SPARES.spare.process.is_alive())
-    return jobs_module._SPARES.spare.process.pid
+    wait_until(lambda: spare_module._SPARES.spare and spare_module._SPARES.spare.process.is_alive())
+    return spare_module._SPARES.spare.process.pid
 
 
 def test_a_spare_worker_trains_the_next_run():
@@ -420,7 +414,7 @@ def test_a_spare_worker_trains_the_next_run():
     job = make_job(JobLimiter(1), subset=256)
     job.start()
     assert job.wait(60) and job.snapshot().state == "done", job.snapshot().message
-    assert job.worker_pid == pid and jobs_module._SPARES.spare is None
+    assert job.worker_pid == pid and spare_module._SPARES.spare is None
     assert job.model is not None and len(job.snapshot().steps) == 8  # its records and weights came back as usual
 
 
@@ -429,9 +423,9 @@ def test_no_spare_starts_beside_a_training_run():
     job.start()
     wait_until(lambda: len(job.snapshot().steps) >= 1)
     prepare_worker()  # importing torch beside the run would slow it down
-    assert jobs_module._SPARES.spare is None
+    assert spare_module._SPARES.spare is None
     job.stop()
-    wait_until(lambda: jobs_module._SPARES.live_jobs == 0)
+    wait_until(lambda: spare_module._SPARES.live_jobs == 0)
     prepare_worker()
     assert spare_pid() != job.worker_pid
 
@@ -442,7 +436,7 @@ def test_a_run_stopped_before_it_trains_lets_its_spare_go():
 
     prepare_worker()
     spare_pid()
-    spare = jobs_module._SPARES.spare.process
+    spare = spare_module._SPARES.spare.process
     loading = threading.Event()
 
     def slow_loader():
@@ -457,14 +451,14 @@ def test_a_run_stopped_before_it_trains_lets_its_spare_go():
     assert job.wait(30) and job.snapshot().state == "stopped"
     spare.join(10)
     assert not spare.is_alive()  # it read the end of its inbox and exited
-    assert jobs_module._SPARES.live_jobs == 0
+    assert spare_module._SPARES.live_jobs == 0
 
 
 def test_a_dead_spare_is_passed_over():
     prepare_worker()
     pid = spare_pid()
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not jobs_module._SPARES.spare.process.is_alive())
+    wait_until(lambda: not spare_module._SPARES.spare.process.is_alive())
     job = make_job(JobLimiter(1), subset=64)
     job.start()
     assert job.wait(60) and job.snapshot().state == "done", job.snapshot().message
@@ -495,9 +489,8 @@ def test_a_run_ends_with_one_result_that_its_checkpoint_repeats(mnist):
     assert (again.predictions == snap.final.predictions).all() and again.accuracy == snap.final.accuracy
 
 
-@pytest.mark.parametrize("mode", ["process", "thread"])
-def test_finish_ends_training_and_the_run_evaluates_its_last_weights(mnist, mode):
-    job = make_job(JobLimiter(1), mode=mode, **LONG)
+def test_finish_ends_training_and_the_run_evaluates_its_last_weights(mnist):
+    job = make_job(JobLimiter(1), **LONG)
     job.start()
     wait_until(lambda: len(job.snapshot().steps) >= 3)
     job.finish()
@@ -548,13 +541,13 @@ def test_memory_limit_setting():
 def test_the_registry_drops_old_weights_beyond_its_byte_budget():
     finished = []
     for seed in range(3):
-        job = make_job(JobLimiter(1), mode="thread", subset=64, seed=seed)
+        job = make_job(JobLimiter(1), subset=64, seed=seed)
         job.start()
         assert job.wait(60)
         finished.append(job)
     size = finished[0].weights_nbytes
     now = [0.0]
-    registry = RunRegistry(idle_seconds=3600, keep=32, clock=lambda: now[0], keep_bytes=int(1.5 * size))
+    registry = InProcessRegistry(idle_seconds=3600, keep=32, clock=lambda: now[0], keep_bytes=int(1.5 * size))
     runs = []
     for job in finished:
         now[0] += 1
@@ -565,12 +558,12 @@ def test_the_registry_drops_old_weights_beyond_its_byte_budget():
     assert oldest.snapshot().final is not None  # its results stay
     assert runs[2].job.model is not None
     # One run bigger than the whole budget keeps its weights while it is the newest.
-    tiny_budget = RunRegistry(idle_seconds=3600, clock=lambda: now[0], keep_bytes=1)
+    tiny_budget = InProcessRegistry(idle_seconds=3600, clock=lambda: now[0], keep_bytes=1)
     assert tiny_budget.add(finished[2]).job.model is not None
 
 
 def test_one_queued_or_running_run_per_owner():
-    registry = RunRegistry(idle_seconds=3600)
+    registry = InProcessRegistry(idle_seconds=3600)
     running = make_job(JobLimiter(1), **LONG)
     running.start()
     try:
@@ -581,3 +574,25 @@ def test_one_queued_or_running_run_per_owner():
         assert registry.active_for("browser-a") is None
     finally:
         running.stop()
+
+
+def test_the_registry_is_an_interface_whose_start_keeps_one_active_run_per_owner():
+    # What pages ask of a registry; a registry shared across servers implements the same methods.
+    assert RunRegistry.__abstractmethods__ == {"add", "active_for", "get", "watch", "reap"}
+    registry, limiter = InProcessRegistry(idle_seconds=3600), JobLimiter(1)
+    cfg = TrainConfig(batch_size=32, eval_every=0, **LONG)
+    first = registry.start(TINY, cfg, limiter=limiter, data_loader=load_mnist, label="first", owner="browser-a")
+    second = None
+    try:
+        with pytest.raises(UserError, match="already has a run queued or training"):
+            registry.start(TINY, cfg, limiter=limiter, data_loader=load_mnist, label="again", owner="browser-a")
+        wait_until(lambda: len(first.job.snapshot().steps) >= 1, timeout=120)
+        second = registry.start(TINY, cfg, limiter=limiter, data_loader=load_mnist, label="second", owner="browser-a",
+                                replacing=first)
+        assert first.job.finished and registry.active_for("browser-a") is second
+        (kept,) = second.previous  # the replaced run's curves, for comparison; its results stay on its own page
+        assert kept.label == "first" and kept.steps and kept.final is None
+    finally:
+        first.job.stop()
+        if second is not None:
+            second.job.stop()

@@ -5,8 +5,9 @@ from types import SimpleNamespace
 import pytest
 from starlette.requests import Request
 
-from cnnviz.jobs import JobSnapshot
-from cnnviz.train import Metrics
+from cnnviz.training import status as run_info
+from cnnviz.training.job import JobSnapshot
+from cnnviz.training.loop import Metrics
 from cnnviz.ui import live_status, run_status, session
 
 WATCH_ID = "AbCdEf0123456789_-xy"  # the shape secrets.token_urlsafe gives
@@ -26,9 +27,9 @@ def fake_run(snap, watch_id=WATCH_ID):
 
 @pytest.fixture(autouse=True)
 def no_shared_answers():
-    run_status._built.clear()
+    run_info.clear_shared()
     yield
-    run_status._built.clear()
+    run_info.clear_shared()
 
 
 def call(watch_id, query=b"lang=en"):
@@ -83,12 +84,9 @@ def test_the_status_html_escapes_and_covers_every_state():
     assert "<b>run</b>" not in done  # the label never reaches the HTML unescaped (it is not drawn at all)
 
 
-def test_routes_turn_on_polling_and_give_the_path_the_component_fetches(monkeypatch):
-    monkeypatch.setattr(live_status, "_served", False)
-    monkeypatch.delenv(live_status.SWITCH, raising=False)
-    assert not live_status.served()
+def test_routes_give_the_path_the_component_fetches():
     (route,) = live_status.routes()
-    assert route.path == live_status.ROUTE == "/api/runs/{watch_id}/status" and live_status.served()
+    assert route.path == live_status.ROUTE == "/api/runs/{watch_id}/status"
     assert live_status.status_url(WATCH_ID, "zh") == f"api/runs/{WATCH_ID}/status?lang=zh"
     assert route.endpoint is live_status.status_endpoint
 
@@ -97,7 +95,7 @@ def test_a_room_polling_one_run_shares_an_answer_for_half_a_second(monkeypatch):
     snaps = iter([snapshot(step=10), snapshot(step=20), snapshot(step=20)])
     run = SimpleNamespace(id="run", watch_id=WATCH_ID, job=SimpleNamespace(snapshot=lambda: next(snaps)))
     clock = iter([100.0, 100.4, 100.6, 100.7])
-    monkeypatch.setattr(run_status.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(run_info.time, "monotonic", lambda: next(clock))
     first, second, third = (live_status.status_payload(run, "en") for _ in range(3))
     assert second is first and "step 10/100" in first["html"]  # 0.4 s later: the same answer, built once
     assert "step 20/100" in third["html"]  # 0.6 s later: built again from a new snapshot
@@ -110,26 +108,20 @@ def test_every_third_poll_brings_the_curves_and_the_filters(monkeypatch):
     from cnnviz.model import NETWORK_PRESETS, build_model
 
     snap = snapshot()
-    from cnnviz.train import TrainConfig
+    from cnnviz.training.config import TrainConfig
 
     job = SimpleNamespace(snapshot=lambda: snap, model=build_model(NETWORK_PRESETS["default"]),
                           model_cfg=NETWORK_PRESETS["default"], train_cfg=TrainConfig())  # its legend is worded from these
     run = SimpleNamespace(id="run", watch_id=WATCH_ID, previous=(), job=job)
     monkeypatch.setattr(session, "find_watched", lambda watch_id: run)
     status, body, _ = call(WATCH_ID, b"lang=en&chart=1")
-    assert status == 200 and body["chart"] == run_status.live_chart_json(run, snap, "en")
+    assert status == 200 and body["chart"] == run_info.live_chart_json(run, snap, "en")
     assert json.loads(body["chart"])["panels"][0]["title"] == "loss"
     prefix = "data:image/png;base64,"
     assert body["filters"].startswith(prefix)
-    assert base64.b64decode(body["filters"][len(prefix):]) == run_status.filters_png(run.job.model)
+    assert base64.b64decode(body["filters"][len(prefix):]) == run_info.filters_png(run.job.model)
     assert set(call(WATCH_ID)[1]) == {"state", "html"}  # the other polls: the status alone
     assert call(WATCH_ID, b"lang=en&chart=yes")[0] == 400
-
-
-def test_the_switch_keeps_the_route_off_for_clients_without_javascript(monkeypatch):
-    monkeypatch.setattr(live_status, "_served", True)
-    monkeypatch.setenv(live_status.SWITCH, "off")
-    assert live_status.routes() == [] and not live_status.served()  # the pages rerun on timers instead
 
 
 def test_app_py_builds_its_server_with_the_route_when_imported(monkeypatch):

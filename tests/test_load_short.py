@@ -16,7 +16,7 @@ from scripts.serve_app import served_app
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import load  # noqa: E402  (bench/load.py)
-from light_client import SERVER_ENV, run_sync  # noqa: E402
+from light_client import run_sync  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ TTL, SWEEP = 2, 1  # seconds: closed tabs expire at once, and the sweep looks ev
 def result():
     config = load.LoadConfig(sessions=4, browsers=0, trainers=1, changes=4, think=(0.1, 0.5), ramp=1.0,
                              train_query="n=1000&ep=1", ttl=TTL, sweep=SWEEP, deadline=240, settle=0.5)
-    with served_app(env={"CNNVIZ_SWEEP_SECONDS": str(SWEEP), **SERVER_ENV},
+    with served_app(env={"CNNVIZ_SWEEP_SECONDS": str(SWEEP)},
                     flags=("--server.disconnectedSessionTTL", str(TTL)), timeout=180) as served:
         yield run_sync(load.run_load(config, load.Servers(served.url, [served], TTL, SWEEP)))
 

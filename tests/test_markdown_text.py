@@ -43,7 +43,8 @@ def test_a_links_bad_value_shows_as_text_in_the_apps_warning(value):
 
 def test_an_uploaded_checkpoints_file_name_is_shown_as_text():
     from cnnviz.model import NETWORK_PRESETS, build_model
-    from cnnviz.train import TrainConfig, save_checkpoint
+    from cnnviz.training.checkpoints import save_checkpoint
+    from cnnviz.training.config import TrainConfig
 
     data = save_checkpoint(build_model(NETWORK_PRESETS["tiny"]), NETWORK_PRESETS["tiny"], TrainConfig())
     app = run_page("train")

@@ -187,7 +187,7 @@ def test_old_configs_with_one_hidden_int_still_load(old, widths):
 def test_old_checkpoints_with_one_hidden_int_still_load(old):
     import io
 
-    from cnnviz.train import load_checkpoint, save_checkpoint
+    from cnnviz.training.checkpoints import load_checkpoint, save_checkpoint
 
     cfg = ModelConfig(blocks=(ConvBlock(4),), hidden=old)
     model = build_model(cfg, seed=1)

@@ -3,7 +3,7 @@ import pytest
 
 from cnnviz.model import NETWORK_PRESETS, ConvBlock
 from cnnviz.pages.train import BlocksCodec, TrainPageState
-from cnnviz.train import TrainConfig
+from cnnviz.training.config import TrainConfig
 
 
 def test_blocks_round_trip_with_and_without_pooling_first():

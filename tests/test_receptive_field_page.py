@@ -9,7 +9,7 @@ from apptest_kit import UI, page_state, run_page
 from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
 from cnnviz.model import build_model
 from cnnviz.pages.receptive_field import PRESETS
-from cnnviz.ui.session import LoadedCheckpoint
+from cnnviz.training.checkpoints import LoadedCheckpoint
 
 PAGE = "receptive_field"
 

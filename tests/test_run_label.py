@@ -2,10 +2,12 @@
 from dataclasses import replace
 
 from cnnviz.data import load_mnist
-from cnnviz.jobs import JobLimiter, Run, TrainingJob
 from cnnviz.model import NETWORK_PRESETS
-from cnnviz.train import TrainConfig
-from cnnviz.ui.run_status import curves, run_label
+from cnnviz.training.config import TrainConfig
+from cnnviz.training.job import TrainingJob
+from cnnviz.training.limiter import JobLimiter
+from cnnviz.training.registry import Run
+from cnnviz.training.status import curves, run_label
 
 MODEL = NETWORK_PRESETS["default"]
 TRAINING = TrainConfig(epochs=3, subset=2000)

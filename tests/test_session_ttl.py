@@ -15,7 +15,7 @@ from scripts.serve_app import served_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from light_client import SERVER_ENV, LightSession, run_sync  # noqa: E402
+from light_client import LightSession, run_sync  # noqa: E402
 from load import FINISHED_STATES, progress  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -37,12 +37,12 @@ def state(session: LightSession) -> str:
 
 
 async def story() -> dict:
-    with served_app(env={"CNNVIZ_MAX_JOBS": "1", **SERVER_ENV},
+    with served_app(env={"CNNVIZ_MAX_JOBS": "1"},
                     flags=("--server.disconnectedSessionTTL", str(TTL)), timeout=180) as served:
         first = LightSession(served.url, timeout=DEADLINE)
         await first.open("train", LONG)
         await first.click("train_start")
-        await first.follow_fragments(DEADLINE, until=lambda s: state(s) == "Training")
+        await first.follow_live(DEADLINE, until=lambda s: state(s) == "Training")
         link = first.query  # the page's settings: the address never names the run
         # A browser tab keeps the run's id and sends it back after a refresh (cnnviz.ui.tab_memory); a light client
         # runs no JavaScript, so its "refresh" names the run in the link, which the page still reads.
@@ -52,8 +52,8 @@ async def story() -> dict:
 
         refreshed = LightSession(served.url, timeout=DEADLINE)  # the same link, well within the TTL
         await refreshed.open("train", kept)
-        await refreshed.follow_fragments(DEADLINE, until=lambda s: state(s) == "Training"
-                                         and int(progress(s).group(2)) > steps_before)
+        await refreshed.follow_live(DEADLINE, until=lambda s: state(s) == "Training"
+                                    and int(progress(s).group(2)) > steps_before)
         reattached = state(refreshed)
         await refreshed.close()
 
@@ -61,8 +61,8 @@ async def story() -> dict:
         await other.open("train", SHORT)
         await other.click("train_start")
         seen: list[str] = []
-        await other.follow_fragments(QUEUE_DEADLINE,
-                                     until=lambda s: seen.append(state(s)) or state(s) in FINISHED_STATES)
+        await other.follow_live(QUEUE_DEADLINE,
+                                until=lambda s: seen.append(state(s)) or state(s) in FINISHED_STATES)
         await other.close()
 
         late = LightSession(served.url, timeout=DEADLINE)  # the long run's link, long after its TTL

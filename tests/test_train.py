@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from cnnviz import train
 from cnnviz.data import TRAIN_SIZE, load_mnist
 from cnnviz.model import NETWORK_PRESETS, build_model
-from cnnviz.train import (PRESET_RECIPES, CheckpointError, Metrics, TrainConfig, confusion_matrix, evaluate,
-                          iter_training, load_checkpoint, save_checkpoint, settled_eta)
+from cnnviz.training import cli, config, cuda_graphs, loop
+from cnnviz.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from cnnviz.training.config import PRESET_RECIPES, TrainConfig
+from cnnviz.training.loop import Metrics, confusion_matrix, evaluate, iter_training, settled_eta
 
 TINY = NETWORK_PRESETS["tiny"]
 
@@ -142,7 +143,7 @@ def test_train_config_validation_and_round_trip():
 def test_cli_dry_run_json(capsys, tmp_path):
     threads = torch.get_num_threads()
     try:
-        summary = train.main(["--dry-run", "--json", "--preset", "tiny", "--save", str(tmp_path / "m.pt"), "--threads", "1"])
+        summary = cli.main(["--dry-run", "--json", "--preset", "tiny", "--save", str(tmp_path / "m.pt"), "--threads", "1"])
     finally:
         torch.set_num_threads(threads)  # the CLI sets it process-wide
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
@@ -195,10 +196,10 @@ def test_the_eta_waits_until_it_means_something():
 
 def test_the_data_moves_to_the_device_once_and_not_at_all_on_the_cpu():
     images, labels = torch.zeros(3, 1, 2, 2), torch.arange(3)
-    moved = train.on_device(torch.device("meta"), images, labels)  # stands in for a GPU: CI has none
+    moved = loop.on_device(torch.device("meta"), images, labels)  # stands in for a GPU: CI has none
     assert [(t.device.type, t.dtype, t.shape) for t in moved] == [("meta", torch.float32, (3, 1, 2, 2)),
                                                                  ("meta", torch.int64, (3,))]
-    assert all(a is b for a, b in zip(train.on_device(torch.device("cpu"), images, labels), (images, labels)))
+    assert all(a is b for a, b in zip(loop.on_device(torch.device("cpu"), images, labels), (images, labels)))
 
 
 def test_batches_meet_the_model_on_its_device_in_channels_last(mnist):
@@ -217,7 +218,7 @@ def test_the_tutorial_recipes():
                                                     epochs=5)
     assert PRESET_RECIPES["keras"].optimizer == "rmsprop" and PRESET_RECIPES["keras"].epochs == 5
     assert PRESET_RECIPES["four_conv"].optimizer == "sgd" and PRESET_RECIPES["four_conv"].epochs == 20
-    assert train.preset_recipe("tiny") == TrainConfig()  # the app's own nets train with the defaults
+    assert config.preset_recipe("tiny") == TrainConfig()  # the app's own nets train with the defaults
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -228,7 +229,7 @@ def test_the_tutorial_recipes():
 def test_cli_recipe_trains_as_the_tutorial_did_unless_told_otherwise(capsys, argv, expected):
     threads = torch.get_num_threads()
     try:
-        summary = train.main([*argv, "--dry-run", "--json", "--threads", "1"])
+        summary = cli.main([*argv, "--dry-run", "--json", "--threads", "1"])
     finally:
         torch.set_num_threads(threads)
     capsys.readouterr()
@@ -244,7 +245,7 @@ def test_steps_read_in_batches_give_the_same_records_as_steps_read_one_by_one(mn
     # On CUDA the loop reads SYNC_EVERY steps' numbers at once; pinned here on the CPU, where CI runs.
     cfg = quick(subset=640, eval_every=4)  # 10 steps: reads after 3 steps fall before, on and after evaluations
     one_by_one = list(iter_training(TINY, cfg, mnist))
-    monkeypatch.setitem(train.SYNC_EVERY, "cpu", 3)
+    monkeypatch.setitem(loop.SYNC_EVERY, "cpu", 3)
     batched = list(iter_training(TINY, cfg, mnist))
     assert _fields(batched) == _fields(one_by_one)
     assert [r.kind for r in batched] == (["step"] * 4 + ["eval"] + ["step"] * 4 + ["eval"] + ["step"] * 2
@@ -254,7 +255,7 @@ def test_steps_read_in_batches_give_the_same_records_as_steps_read_one_by_one(mn
 
 
 def test_stopping_between_reads_still_reports_the_steps_that_ran(mnist, monkeypatch):
-    monkeypatch.setitem(train.SYNC_EVERY, "cpu", 100)
+    monkeypatch.setitem(loop.SYNC_EVERY, "cpu", 100)
     stop = threading.Event()
     model = build_model(TINY, seed=0)
     calls = []
@@ -266,7 +267,7 @@ def test_stopping_between_reads_still_reports_the_steps_that_ran(mnist, monkeypa
 def test_a_divergence_inside_a_batch_of_reads_names_its_own_step(mnist, monkeypatch):
     cfg = quick(optimizer="sgd", schedule="constant", lr=1e6, subset=640)
     one_by_one = list(iter_training(TINY, cfg, mnist))
-    monkeypatch.setitem(train.SYNC_EVERY, "cpu", 8)
+    monkeypatch.setitem(loop.SYNC_EVERY, "cpu", 8)
     batched = list(iter_training(TINY, cfg, mnist))
     assert batched[-1].kind == "diverged" and _fields(batched) == _fields(one_by_one)
     assert batched[-1].message == one_by_one[-1].message
@@ -276,8 +277,8 @@ def test_cuda_graphs_only_on_cuda(mnist):
     # CI has no GPU: on the CPU a step's forward is the model's, eagerly (tests/test_train_cuda.py runs the graphs where
     # a GPU is present).
     model = build_model(TINY, seed=0)
-    forward = train._step_forward(model, mnist.train_images[:64], mnist.train_labels[:64], quick())
-    assert isinstance(forward, train._LossAndAccuracy) and forward.model is model
+    forward = cuda_graphs.step_forward(model, mnist.train_images[:64], mnist.train_labels[:64], quick())
+    assert isinstance(forward, cuda_graphs._LossAndAccuracy) and forward.model is model
     loss, accuracy = forward(mnist.train_images[:64], mnist.train_labels[:64])
     logits = model(mnist.train_images[:64])
     assert loss.item() == torch.nn.functional.cross_entropy(logits, mnist.train_labels[:64]).item()
@@ -290,7 +291,7 @@ def test_the_graphs_capture_example_is_a_copy_not_a_view_of_the_data_set(mnist):
     # data set's first images (tests/test_train_cuda.py measures the drift this caused; this pins the rule on the CPU).
     images, labels = mnist.train_images[:128], mnist.train_labels[:128]
     assert images.contiguous(memory_format=torch.channels_last).data_ptr() == images.data_ptr()  # the trap: a no-op
-    example_images, example_labels = train._capture_example(images, labels)
+    example_images, example_labels = cuda_graphs._capture_example(images, labels)
     assert example_images.untyped_storage().data_ptr() != mnist.train_images.untyped_storage().data_ptr()
     assert example_labels.untyped_storage().data_ptr() != mnist.train_labels.untyped_storage().data_ptr()
     assert example_images.is_contiguous(memory_format=torch.channels_last)

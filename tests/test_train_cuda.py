@@ -7,10 +7,11 @@ import threading
 import pytest
 import torch
 
-from cnnviz import train
 from cnnviz.data import load_mnist
 from cnnviz.model import NETWORK_PRESETS, build_model
-from cnnviz.train import TrainConfig, evaluate, iter_training
+from cnnviz.training import loop
+from cnnviz.training.config import TrainConfig
+from cnnviz.training.loop import evaluate, iter_training
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 DEFAULT = NETWORK_PRESETS["default"]
@@ -83,5 +84,5 @@ def test_the_model_is_left_as_it_was(mnist):
 def test_the_optimizer_is_fused_on_cuda():
     model = build_model(DEFAULT, seed=0).cuda()
     for name in ("sgd", "adam", "adamw"):
-        optimizer = train._optimizer(model, TrainConfig(optimizer=name), torch.device("cuda"))
+        optimizer = loop._optimizer(model, TrainConfig(optimizer=name), torch.device("cuda"))
         assert optimizer.param_groups[0]["fused"], name

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageFont
 
 from cnnviz import train_figures as tf
-from cnnviz.train import Metrics
+from cnnviz.training.loop import Metrics
 
 
 def step(n, loss, acc=0.5, lr=0.1):

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_kit import UI, page_state, run_page
 from cnnviz import data
 from cnnviz.model import NETWORK_PRESETS, build_model
-from cnnviz.train import save_checkpoint
+from cnnviz.training.checkpoints import save_checkpoint
 
 
 @pytest.fixture
@@ -35,10 +35,18 @@ def wait_for(app, predicate, timeout=90.0):
     assert not app.exception, app.exception
 
 
+def status_markup(app) -> list[str]:
+    """The HTML of the run's status: the live status component's while the run trains (the HTML it was drawn with;
+    AppTest runs no JavaScript to poll for newer), and the page's own HTML elements."""
+    live = [json.loads(element.proto.json)["html"] for element in app.get("bidi_component")
+            if element.key == "train_live_status"]
+    return live + [element.proto.body for element in app.get("html")]
+
+
 def progress_text(app) -> str:
     """The line above the run's progress bar (cnnviz.ui.progress), or "" when the page shows no bar."""
-    for element in app.get("html"):
-        found = re.search(r'class="cnnviz-progress".*?<p>(.*?)</p>', element.proto.body, re.S)
+    for markup in status_markup(app):
+        found = re.search(r'class="cnnviz-progress".*?<p>(.*?)</p>', markup, re.S)
         if found:
             return html.unescape(found.group(1))
     return ""
@@ -152,7 +160,7 @@ def test_start_pause_stop(at):
     assert [panel["title"] for panel in data["panels"]] == ["loss", "accuracy", "learning rate"]
     assert data["x_max"] == 2345 and data["legend"][0]["label"].endswith("(this run)")
     assert not at.get("plotly_chart")  # the plotly figure waits for the end
-    numbers = next(h.proto.body for h in at.get("html") if "train-numbers" in h.proto.body)
+    numbers = next(markup for markup in status_markup(at) if "train-numbers" in markup)
     assert re.search(r"Train loss</span><b>\d\.\d{4}</b>", numbers), numbers
     at.button(key="train_stop").click().run()
     assert not at.exception
@@ -330,20 +338,20 @@ def test_drawing_the_page_loads_mnist_for_the_first_start(tmp_path, monkeypatch)
 
 
 def test_the_page_shows_the_runs_own_result_and_never_classifies_the_test_set(at, monkeypatch):
-    import cnnviz.train
+    import cnnviz.training.loop
     from cnnviz.ui import session
 
     def refuse(*args, **kwargs):
         raise AssertionError("the server classified the test set: the run's own final evaluation is the result")
 
-    monkeypatch.setattr(cnnviz.train, "evaluate", refuse)
+    monkeypatch.setattr(cnnviz.training.loop, "evaluate", refuse)
     quick_run(at)
     wait_for(at, finished)
     final = session.registry().get(page_state(at, "train").run).job.snapshot().final
     wrong = int((final.predictions != data.load_mnist().test_labels.numpy()).sum())
     assert f"Test accuracy **{final.accuracy:.2%}** (loss {final.loss:.4f}): **{wrong}** of 10,000" in " ".join(
         m.value for m in at.markdown)
-    numbers = next(h.proto.body for h in at.get("html") if "train-numbers" in h.proto.body)
+    numbers = next(markup for markup in status_markup(at) if "train-numbers" in markup)
     assert f"Test accuracy</span><b>{final.accuracy:.2%}</b>" in numbers  # the live figure that closes the run
 
 

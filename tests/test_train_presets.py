@@ -5,7 +5,7 @@ import pytest
 from apptest_kit import page_state, run_page
 from cnnviz.model import NETWORK_PRESETS, TUTORIAL_PRESETS, ModelConfig, summarize
 from cnnviz.pages.train import TrainPageState, format_hidden, parse_hidden
-from cnnviz.train import PRESET_RECIPES, TrainConfig, preset_recipe
+from cnnviz.training.config import PRESET_RECIPES, TrainConfig, preset_recipe
 
 
 @pytest.mark.parametrize(("text", "widths"), [("1024, 128", (1024, 128)), ("1024,128", (1024, 128)),

@@ -22,7 +22,7 @@ from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState, layer_params
 from cnnviz.pages.receptive_field import ReceptiveFieldState
 from cnnviz.pages.train import TrainPageState
-from cnnviz.train import TrainConfig
+from cnnviz.training.config import TrainConfig
 from cnnviz.urlstate import Field, IntCodec, PageState
 
 FIVE = np.array(step.FIVE, dtype=np.float64)

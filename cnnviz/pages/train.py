@@ -21,7 +21,7 @@ from typing import Any
 from cnnviz.errors import UserError
 from cnnviz.model import (DEFAULT_PRESET, LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, CapError, ConvBlock,
                           ModelConfig)
-from cnnviz.train import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, preset_recipe, validate_run
+from cnnviz.training.config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, preset_recipe, validate_run
 from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec, PageState
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)  # the batch-size slider's stops
@@ -178,7 +178,7 @@ class TrainPageState(PageState):
         return replace(self, preset=name, blocks=cfg.blocks, hidden=cfg.hidden, dropout=cfg.dropout)
 
     def with_recipe(self, name: str) -> TrainPageState:
-        """The preset's network and its tutorial's training (``cnnviz.train.PRESET_RECIPES``): what choosing a
+        """The preset's network and its tutorial's training (``cnnviz.training.config.PRESET_RECIPES``): what choosing a
         preset on the page does. The images, seed and device stay: they are the user's, not the tutorial's."""
         recipe = preset_recipe(name)
         return replace(self.with_preset(name), optimizer=recipe.optimizer, lr=recipe.lr, schedule=recipe.schedule,

@@ -46,7 +46,7 @@ EN = {
     "error.image.busy": "The server is busy decoding other uploads. Wait a few seconds and upload the image again.",
     # cnnviz.pages.kernel_lab
     "error.lab.overflow": "the kernel's weights are so large that the {stage} map overflows to infinity (32-bit floats stop near 3.4e38). Make the weights smaller, or press Reset to start again",
-    # cnnviz.train
+    # cnnviz.training
     "error.train.lr": "lr must be a positive number, got lr={lr!r}",
     "error.train.weight_decay": "weight_decay cannot be negative, got weight_decay={weight_decay!r}",
     "error.train.diverged": "The loss became {loss} at step {step}: training diverged. Lower the learning rate (it was {lr:g}; try {lower:g}) and start again.",
@@ -71,7 +71,7 @@ EN = {
     "error.model.activation": "activation must be one of {options}, got {value!r}",
     "error.model.pool": "pool must be one of {options}, got {value!r}",
     "error.model.pool_first": "pool_first must be True or False, got {value!r}",
-    # cnnviz.worker: how a training process ended, for the Train page
+    # cnnviz.training.worker: how a training process ended, for the Train page
     "error.worker.out_of_memory": "The computer ran out of memory while training. Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.worker.memory_cap": "This run needs more memory than one training run may use on this server ({limit} MB). Your settings are kept: try a smaller network, batch or number of training images, then press Start.",
     "error.worker.crashed": "{kind}: {detail}",
@@ -157,7 +157,7 @@ ZH = {
     "error.image.busy": "服务器正在解码其他上传的图片。请等几秒钟再上传这张图片。",
     # cnnviz.pages.kernel_lab
     "error.lab.overflow": "卷积核的权重太大，{stage}结果溢出成了无穷大（32 位浮点数最大约为 3.4e38）。请把权重调小，或按“重置”重新开始",
-    # cnnviz.train
+    # cnnviz.training
     "error.train.lr": "学习率必须是正数，当前 lr={lr!r}",
     "error.train.weight_decay": "权重衰减不能为负数，当前 weight_decay={weight_decay!r}",
     "error.train.diverged": "第 {step} 步时损失变成了 {loss}：训练发散了。请降低学习率（原来是 {lr:g}，可以试试 {lower:g}）后重新开始。",
@@ -182,7 +182,7 @@ ZH = {
     "error.model.activation": "激活函数必须是 {options} 之一，当前为 {value!r}",
     "error.model.pool": "池化必须是 {options} 之一，当前为 {value!r}",
     "error.model.pool_first": "pool_first 必须是 True 或 False，当前为 {value!r}",
-    # cnnviz.worker
+    # cnnviz.training.worker
     "error.worker.out_of_memory": "训练时计算机内存不足。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
     "error.worker.memory_cap": "这次训练需要的内存超过了本服务器允许单次训练使用的上限（{limit} MB）。你的设置都还在：换一个小一点的网络、批大小或训练图片数，再按“开始”。",
     "error.train.one_run": "这个浏览器已经有一次训练在排队或进行中。请在“训练”页面打开它并停止，或等它结束，再按“开始”。",

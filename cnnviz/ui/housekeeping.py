@@ -20,7 +20,7 @@ stops, and tests/test_load_short.py fails.
 
 Two more things outlive the sessions that needed them, and the sweep gives them back too:
 
-- the spare training worker (cnnviz.jobs.prepare_worker), an idle interpreter with torch imported, hundreds of MB:
+- the spare training worker (cnnviz.training.spare.prepare_worker), an idle interpreter with torch imported, hundreds of MB:
   once no session is left to press Start, it is let go; the next Train page drawn starts another;
 - the results every session shared (the pages' caches made with ``shared_results``, each bounded by its entry
   count): once no session is left nobody reads them, and the next student's first change makes what it needs;
@@ -42,7 +42,7 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime import Runtime
 
-from cnnviz.jobs import discard_spare
+from cnnviz.training.spare import discard_spare
 
 _LOG = logging.getLogger("cnnviz")
 

@@ -29,7 +29,7 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
                                     TEST_DIGITS, VIEWS, Forward, InspectorResult, InspectorState, ModelCopies,
                                     ModelFacts, compute, describe, forward, misclassified, mnist_digit,
                                     quick_train_state)
-from cnnviz.train import EvalResult, evaluate
+from cnnviz.training.loop import EvalResult, evaluate
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas

@@ -1,25 +1,21 @@
 """A training run's live status, polled by the browser from a JSON route instead of redrawn by Streamlit reruns.
 
-Why: a Streamlit rerun, even of a fragment holding one small HTML element, cost the watching Chromium 26-46 ms of
-React work (performance traces, 2026-11-27). With the status rerun every second the renderer used 0.06-0.08 of a
-core, and the run's two torch threads, which wait for each other at every operation, spent 10-11% of their time in
-steps that took over 1.5x the median; 1-2% with no reruns at all (per-step logs of 3-epoch runs). Here the page
-draws the status once; a small component fetches ``/api/runs/<watch id>/status`` every second and swaps in the HTML
-it gets back (cnnviz.ui.run_status builds both). Every third answer also brings the live chart's data, which the
-chart component (cnnviz.ui.live_chart) takes from a DOM event, and conv1's filters, swapped into the page's picture:
-with the curves' own rerun every 3 s gone too, the renderer used 0.01-0.02 of a core instead of 0.04-0.06. Only
-when the run changes state (queued -> running -> paused -> done) does the component ask Streamlit for a rerun,
-through a trigger: the page draws the chart and the filters from Start, so the polls always find them.
+Why: a Streamlit rerun, even of a fragment holding one small HTML element, costs the watching browser far more
+rendering work than swapping in a few kilobytes of HTML, and on a small machine that work is taken from the run's
+torch threads, which wait for each other at every operation (docs/benchmarks.md). Here the page draws the status
+once; a small component fetches ``/api/runs/<watch id>/status`` every second and swaps in the HTML it gets back
+(cnnviz.ui.run_status builds it). Every third answer also brings the live chart's data, which the chart component
+(cnnviz.ui.live_chart) takes from a DOM event, and conv1's filters, swapped into the page's picture. Only when the
+run changes state (queued -> running -> paused -> done) does the component ask Streamlit for a rerun, through a
+trigger: the page draws the chart and the filters from Start, so the polls always find them.
 
-The route exists when ``streamlit run app.py`` serves the app: app.py hands ``routes()`` to ``st.App``. In AppTest,
-and with ``CNNVIZ_STATUS_ROUTE=off`` (for clients that run no JavaScript, such as bench/light_client.py), it does
-not, and ``served()`` tells the page to keep redrawing the live view from timed fragments. A browser whose polls fail three times in a row (a server
-restarted without the route, a replica gone) asks for a rerun too, so the page never freezes silently.
+The route exists when ``streamlit run app.py`` serves the app: app.py hands ``routes()`` to ``st.App``. A browser
+whose polls fail three times in a row (a server restarted, a replica gone) asks for a rerun too, so the page never
+freezes silently. Clients that run no JavaScript (bench/light_client.py) poll the route the same way.
 """
 from __future__ import annotations
 
 import base64
-import os
 import re
 
 import streamlit as st
@@ -28,7 +24,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cnnviz.i18n import LANGUAGES
-from cnnviz.jobs import Run
+from cnnviz.training import status as run_info
+from cnnviz.training.registry import Run
 from cnnviz.ui import run_status, session
 
 ROUTE = "/api/runs/{watch_id}/status"
@@ -37,23 +34,11 @@ CHART_EVERY = 3  # polls: the curves and the filters move every 3 s, as the page
 BAR_COLOUR = "var(--st-primary-color, #d9480f)"  # the theme's accent, light or dark, as the component sees it
 _WATCH_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")  # what secrets.token_urlsafe makes; anything else is not a run
 _NO_STORE = {"Cache-Control": "no-store"}  # every poll must reach the server: a cached answer would freeze the bar
-_served = False
-
-
-SWITCH = "CNNVIZ_STATUS_ROUTE"  # "off": no route, the pages rerun on timers (clients that run no JavaScript)
 
 
 def routes() -> list[Route]:
-    """The status route, for ``st.App(..., routes=routes())``; from then on pages poll it (``served()``). None when
-    $CNNVIZ_STATUS_ROUTE is "off"."""
-    global _served
-    _served = os.environ.get(SWITCH, "on") != "off"
-    return [Route(ROUTE, status_endpoint)] if _served else []
-
-
-def served() -> bool:
-    """Whether this server answers the status route."""
-    return _served
+    """The status route, for ``st.App(..., routes=routes())``."""
+    return [Route(ROUTE, status_endpoint)]
 
 
 def status_endpoint(request: Request) -> JSONResponse:
@@ -76,10 +61,10 @@ STATUS_SECONDS = 0.5  # a room polling one run shares a status built within this
 def status_payload(run: Run, lang: str, *, chart: bool = False) -> dict:
     """The run's state and status HTML, and with ``chart`` its live chart and filters. Thirty students polling one
     run share one answer (the numbers smooth every step so far, which grows with the run), and the chart and the
-    filters picture with the pages that draw them (run_status.shared)."""
+    filters picture with the pages that draw them (cnnviz.training.status.shared)."""
     if chart:
-        return run_status.shared(run, lang, "answer with chart", lambda: _answer(run, lang, chart=True))
-    return run_status.shared(run, lang, "answer", lambda: _answer(run, lang), max_age=STATUS_SECONDS)
+        return run_info.shared(run, lang, "answer with chart", lambda: _answer(run, lang, chart=True))
+    return run_info.shared(run, lang, "answer", lambda: _answer(run, lang), max_age=STATUS_SECONDS)
 
 
 def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
@@ -87,8 +72,8 @@ def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
     answer = {"state": snap.state, "html": run_status.status_html(snap, lang, accent=BAR_COLOUR)}
     if chart:
         model = run.job.model
-        answer["chart"] = run_status.shared_chart(run, snap, lang) if snap.steps else None
-        picture = run_status.shared_filters(run, model, lang) if model else None
+        answer["chart"] = run_info.shared_chart(run, snap, lang) if snap.steps else None
+        picture = run_info.shared_filters(run, model, lang) if model else None
         answer["filters"] = "data:image/png;base64," + base64.b64encode(picture).decode() if picture else None
     return answer
 

@@ -16,13 +16,18 @@ from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
-from cnnviz.jobs import FINISHED, Run, config_label
 from cnnviz.model import (LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, check_batch, evaluation_batch,
                           summarize)
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
                                 format_hidden, link_over_cap, parse_hidden)
-from cnnviz.train import (OPTIMIZERS, SCHEDULES, EvalResult, available_devices, confusion_matrix, evaluate,
-                          save_checkpoint)
+from cnnviz.training import status as run_info
+from cnnviz.training.checkpoints import save_checkpoint
+from cnnviz.training.config import OPTIMIZERS, SCHEDULES, available_devices
+from cnnviz.training.job import FINISHED
+from cnnviz.training.loop import EvalResult, confusion_matrix, evaluate
+from cnnviz.training.registry import Run
+from cnnviz.training.spare import prepare_for_start
+from cnnviz.training.status import config_label
 from cnnviz.ui import live_status, run_status, session, tab_memory
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import current_language, guarded, md_text, page_header, section, tr, tr_error, tr_option
@@ -117,7 +122,7 @@ def controls(b: PageBinding) -> TrainPageState:
 
 def figure_text() -> train_figures.FigureText:
     """The charts' words in the session's language."""
-    return run_status.figure_text(current_language())
+    return run_info.figure_text(current_language())
 
 
 def _summary(state: TrainPageState, *, export: bool = True) -> bool:
@@ -181,12 +186,12 @@ LIVE_CHART_KEY, FILTERS_KEY = "train_live_curves", "train_filters"  # the live s
 
 def _live(run: Run, snap) -> None:
     """The run's state, progress and latest numbers. While the run trains, the browser polls them every second from
-    the status route (cnnviz.ui.live_status), else this fragment is rerun every second."""
+    the status route (cnnviz.ui.live_status)."""
     job = run.job
     drawn = page_state.transient("train_drawn_state")
     page_state.set_transient("train_drawn_state", snap.state)
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
-        st.rerun()  # a full rerun shows the results and stops the fragments' timers
+        st.rerun()  # a full rerun shows the results and the final figure
     with st.container(key="train_status"):
         if snap.state == "queued":
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
@@ -196,7 +201,7 @@ def _live(run: Run, snap) -> None:
         elif snap.state == "failed":
             reason = tr_error(snap.error) if isinstance(snap.error, UserError) else md_text(snap.message)
             st.error(tr("train.failed", message=reason), icon=":material/error:")
-        if live_status.served() and snap.state not in FINISHED:  # polled; a change of state reruns this fragment
+        if snap.state not in FINISHED:  # polled; a change of state reruns this fragment
             lang = current_language()
             live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
                                     live_status.status_url(run.watch_id, lang), key="train_live_status",
@@ -206,15 +211,15 @@ def _live(run: Run, snap) -> None:
 
 
 def _live_charts(run: Run, snap) -> None:
-    """The curves and the first layer's filters: redrawn every few seconds while the run trains."""
+    """The curves and the first layer's filters; while the run trains, the status polls bring newer ones."""
     job = run.job
     if snap.state not in FINISHED:
         # While it trains, a few hundred points on canvases the browser redraws in place (see live_chart). Drawn from
         # Start, empty until the first step: the polled curves then fill it in place, where a page without it had to
         # be run again in full just as the run's first steps began.
-        live_chart(run_status.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
+        live_chart(run_info.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
     elif snap.steps:  # the full figure, with hover and zoom, once nothing changes any more
-        st.plotly_chart(train_figures.training_figure(*run_status.curves(run, snap, current_language()), figure_text()),
+        st.plotly_chart(train_figures.training_figure(*run_info.curves(run, snap, current_language()), figure_text()),
                         key="train_curves")
     model = job.model
     if model is None and job.weights_expired:
@@ -222,8 +227,8 @@ def _live_charts(run: Run, snap) -> None:
     elif model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
-        picture = (run_status.filters_png(model) if snap.state in FINISHED
-                   else run_status.shared_filters(run, model, current_language()))
+        picture = (run_info.filters_png(model) if snap.state in FINISHED
+                   else run_info.shared_filters(run, model, current_language()))
         with st.container(key=FILTERS_KEY):  # the status component swaps in newer pictures while polling
             st.image(picture, caption=tr("train.filters_help"))
 
@@ -242,20 +247,12 @@ def _live_charts_fragment(run_id: str, watching: bool = False) -> None:
     guarded(_draw_live, _live_charts, run_id, watching)
 
 
-STATUS_SECONDS = 1.0  # progress and numbers, where nothing polls them: the room sees the run move every second
-# Curves and filters: a chart redrawn every second cost the training run ~40% of a 2-core machine (the page's
-# browser draws plotly in software), so they follow every few seconds.
-CHARTS_SECONDS = 3.0
-
-
 def _live_panels(run: Run, run_id: str, watching: bool = False) -> None:
-    """The live status and the live charts, each in its own timed fragment until the run finishes."""
-    finished = run.job.finished
-    # Where the status route is served, the status polls it and brings the curves and filters too: no timed reruns
-    # (cnnviz.ui.live_status). A change of state reruns the status fragment, which reruns the page when it ends.
-    timed = not finished and not live_status.served()
-    st.fragment(_live_fragment, run_every=STATUS_SECONDS if timed else None)(run_id, watching)
-    st.fragment(_live_charts_fragment, run_every=CHARTS_SECONDS if timed else None)(run_id, watching)
+    """The live status and the live charts, each in its own fragment. While the run trains, the status polls the
+    status route and brings the curves and filters too (cnnviz.ui.live_status); a change of state reruns the status
+    fragment, which reruns the page when the run ends."""
+    st.fragment(_live_fragment)(run_id, watching)
+    st.fragment(_live_charts_fragment)(run_id, watching)
 
 
 def _evaluation(run: Run, *, downloads: bool = True) -> None:
@@ -340,7 +337,7 @@ def _evaluate_checkpoint(file_id: str, _model, _data, batch_size: int) -> EvalRe
 def _watch(b: PageBinding, state: TrainPageState, run: Run) -> None:
     """A read-only view of someone else's run: its network, live curves and results; no controls."""
     job = run.job
-    label = run_status.run_label(job.model_cfg, job.train_cfg, current_language())
+    label = run_info.run_label(job.model_cfg, job.train_cfg, current_language())
     st.info(tr("train.watching", label=md_text(label)), icon=":material/visibility:")
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
@@ -388,7 +385,7 @@ def render() -> None:
             _watch(b, b.state, watched)
             return
         st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
-    session.prepare_for_start()  # while the student sets up the run
+    prepare_for_start()  # while the student sets up the run
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
         st.subheader(tr("train.model"))

@@ -1,7 +1,7 @@
 """The training worker: one run of ``iter_training`` in its own process, reporting to the server over a pipe.
 
 A run trains in a spawned process so that nothing in the server (Streamlit's script runs holding the GIL, garbage
-collection, other sessions' torch work) can starve it. ``cnnviz.jobs.TrainingJob`` starts ``train_in_worker`` (or
+collection, other sessions' torch work) can starve it. ``cnnviz.training.job.TrainingJob`` starts ``train_in_worker`` (or
 hands its run to a spare started ahead, ``serve_one_run``) and reads what it sends; this module is the worker's side
 and the wire format both sides share.
 
@@ -13,7 +13,7 @@ Worker -> server, one ``(kind, payload)`` message at a time over a one-way pipe:
     ("state", "evaluating")        training is over (its last step ran, or Stop ended it): the final evaluation runs
     ("weights", bytes)             the model's state_dict (CPU tensors, torch.save): when asked, and at the end,
                                    before the record that finishes the run
-    ("evaluation", EvalResult)     the run's one final evaluation (cnnviz.train.final_evaluation), before the "done"
+    ("evaluation", EvalResult)     the run's one final evaluation (cnnviz.training.loop.final_evaluation), before the "done"
                                    record, or after the last weights of a run that Stop ended
     ("error", UserError)           an exception ended the run; the page shows its message
     ("end", None)                  the run ended by itself or was stopped, and said all it had to say
@@ -38,19 +38,19 @@ from torch import nn
 from cnnviz.data import Mnist
 from cnnviz.errors import UserError
 from cnnviz.model import ModelConfig, build_model
-from cnnviz.train import TrainConfig, final_evaluation, iter_training, pick_device
+from cnnviz.training.config import TrainConfig, pick_device
+from cnnviz.training.loop import final_evaluation, iter_training
 
 PAUSE_POLL_SECONDS = 0.1  # how often a paused worker looks for stop, weight requests and a vanished server
 SPARE_POLL_SECONDS = 1.0  # how often an idle spare worker looks for a vanished server (a run wakes it at once)
-# Step records go to the server in batches. One message a step (~100 a second on 2 cores) woke the server's reader
-# thread as often, and each wake-up took a core from one of the worker's two torch threads while the other waited
-# for it. Pages read a run at most once a second.
+# Step records go to the server in batches. One message a step woke the server's reader thread as often, and each
+# wake-up took a core from one of the worker's torch threads while the others waited for it. Pages read a run at
+# most once a second.
 SEND_EVERY_SECONDS = 0.25
 MEMORY_ENV = "CNNVIZ_WORKER_MEMORY_MB"  # a worker's address-space cap in MB; 0 = none
-# A normal CPU run's peak address space (VmPeak) was 1.1-1.4 GB: the default, four_conv and keras nets at batch 512
-# on 2 cores. glibc reserves a 64 MB heap arena per thread, so the cap grows with the cores.
+# The base leaves a normal CPU run (the presets at the largest batch) room to spare in address space (VmPeak), and
+# glibc reserves a 64 MB heap arena per thread, so the cap grows with the cores.
 MEMORY_BASE_MB, MEMORY_PER_CORE_MB = 4096, 64
-
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def exit_failure(exitcode: int | None) -> UserError:
 
 
 def serve_one_run(control: Control, inbox, conn) -> None:
-    """A spare worker's life (``cnnviz.jobs.prepare_worker``): started before any run, it imports torch with this
+    """A spare worker's life (``cnnviz.training.spare.prepare_worker``): started before any run, it imports torch with this
     module, then waits for one run's ``(model_cfg, train_cfg, data)`` on ``inbox`` and trains it as
     ``train_in_worker`` does. It ends without training when the server closes ``inbox`` or goes away."""
     parent = os.getppid()
@@ -232,11 +232,11 @@ class ThreadChooser:
     """Chooses, step by step, between every thread the server allows (``budget``) and a single one.
 
     On a quiet machine more threads train faster. When other programs keep the cores busy (the browser drawing
-    the page, someone else's work), threads that must meet after every operation wait for each other: on this
-    project's 2-core machines a step then took over ten times longer with 2 threads than with 1. So the worker
-    times its own steps in windows. It tries a single thread once early on, and again whenever a window with every
-    thread runs clearly slower than the best so far; on one thread it tries every thread again now and then. A
-    try lasts a few steps and the faster choice is kept; each try that changes nothing doubles the wait before the
+    the page, someone else's work), threads that must meet after every operation wait for each other: on a small
+    machine a step can then take many times longer with every thread than with one. So the worker times its own
+    steps in windows. It tries a single thread once early on, and again whenever a window with every thread runs
+    clearly slower than the best so far; on one thread it tries every thread again now and then. A try lasts a few
+    steps and the faster choice is kept; each try that changes nothing doubles the wait before the
     next, so a quiet machine pays about one try per run.
     """
 
