@@ -297,7 +297,7 @@ def test_the_quick_model_trains_where_the_train_page_can_follow_it():
 def test_a_finished_runs_mistakes_are_its_own_and_expired_weights_are_named(monkeypatch):
     import cnnviz.data
     import cnnviz.train
-    from cnnviz.pages.inspector import misclassified
+    from cnnviz.pages.train import misclassified
     from cnnviz.ui import session
 
     def refuse(*args, **kwargs):
