@@ -95,3 +95,14 @@ def test_formatting_is_separate_from_the_rows():
     assert field_text((5, 7)) == "5 × 7" and field_text(None) == ""
     assert count_text(2_327_818) == "2,327,818"
     assert millions_text(11_542_848) == "11.54" and millions_text(794_880) == "0.79"
+
+
+def test_the_meta_network_draws_no_random_numbers():
+    # Net checks its caps on the meta network before it builds itself: that must not move the seeded weights.
+    cfg = ModelConfig(blocks=[ConvBlock(5, 3, 1, pool="avg")], hidden=(9,))  # a config no other test has summarised
+    torch.manual_seed(4)
+    first = build_model(cfg)  # validate builds the meta network here, for the first time
+    torch.manual_seed(4)
+    again = build_model(cfg)  # and here reads it from its cache
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, again.state_dict()[name]), name
