@@ -3,7 +3,8 @@
 One engine for every table the app shows. Rows come from forward hooks on one image through the real module, as
 torchinfo collects them, and the totals are summed once, here. A model on the meta device gives the same rows
 without a byte of weights or a single multiplication: ``cnnviz.model.summarize`` checks the server's caps that way
-on networks far too large to build.
+on networks far too large to build. The first pass on the meta device in a process imports torch._dynamo, which
+torch's meta kernels use (a second or two, once); a training worker imports it anyway for its optimizer.
 
     >>> from torch import nn
     >>> table = layer_table(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 10)),
@@ -21,9 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-# The meta kernels import this on their first conv, a third of a second: paid at import instead, where a spare
-# training worker pays it before its run starts.
-import torch.fx.experimental.symbolic_shapes  # noqa: F401
 from torch import nn
 
 from cnnviz import receptive_field
