@@ -1,4 +1,6 @@
-"""What a network does with one digit: activations, filters, prediction and a layer table, for any nn.Module.
+"""What a network does with one digit: activations, filters and prediction, for any nn.Module.
+
+The layer table is ``cnnviz.layer_table``.
 
 These functions read a model and leave it as it was. Forward hooks live only inside a ``with``
 block (``ActivationRecorder`` removes them in ``__exit__``, as pytorch-grad-cam does). The model
@@ -16,7 +18,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnviz import receptive_field
 
 ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish,
                     nn.Tanh, nn.Sigmoid, nn.Hardswish)
@@ -59,20 +60,6 @@ class FilterBank:
     bias: np.ndarray | None  # (out,) float32 copy; None for a conv without bias
 
 
-@dataclass(frozen=True)
-class LayerRow:
-    """One row of the layer table: a leaf module that ran."""
-
-    name: str  # qualified module name
-    layer: str  # display label, numbered per kind
-    kind: str  # conv, bn, act, pool, fc, flatten, dropout or other
-    type_name: str  # the module's class, e.g. "Conv2d"
-    output_shape: tuple[int, ...]  # without the batch: (C, H, W) or (features,)
-    params: int  # the module's own parameters
-    macs: int  # multiply-accumulates for one image; counted for conv and linear layers only
-    receptive_field: tuple[int, int] | None  # (rows, cols) of input pixels one output sees; conv and pool only
-
-
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A float32 numpy copy: detached, and moved to the CPU first, since a CUDA tensor has no numpy view.
 
@@ -86,7 +73,8 @@ def layer_kind(module: nn.Module) -> str:
     return next((kind for types, kind in _KINDS if isinstance(module, types)), "other")
 
 
-def _leaves(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+def leaves(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """The modules without children, with their qualified names, in registration order."""
     return ((name, m) for name, m in model.named_modules() if next(m.children(), None) is None)
 
 
@@ -94,7 +82,7 @@ def layer_labels(model: nn.Module) -> dict[str, str]:
     """Display labels of the leaf modules by qualified name, numbered per kind in model order: conv1, act1, ..."""
     counts: dict[str, int] = {}
     labels = {}
-    for name, module in _leaves(model):
+    for name, module in leaves(model):
         kind = layer_kind(module)
         counts[kind] = counts.get(kind, 0) + 1
         labels[name] = f"{kind}{counts[kind]}"
@@ -156,7 +144,7 @@ class ActivationRecorder:
     def __enter__(self) -> ActivationRecorder:
         labels = layer_labels(self.model)
         try:
-            for name, module in _leaves(self.model):
+            for name, module in leaves(self.model):
                 if isinstance(module, self.layer_types):
                     self._handles.append(module.register_forward_hook(self._hook(name, module, labels[name])))
         except BaseException:
@@ -175,20 +163,6 @@ class ActivationRecorder:
         def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             if isinstance(output, torch.Tensor) and output.dim() == 4:
                 self.activations.append(Activation(name, kind, to_numpy(output[0]), label))  # (C, H, W)
-        return record
-
-
-class _ShapeRecorder(ActivationRecorder):
-    """Every leaf module's output shape, in the order the modules ran."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__(model, layer_types=(nn.Module,))
-        self.shapes: dict[str, tuple[int, ...]] = {}
-
-    def _hook(self, name: str, module: nn.Module, label: str):
-        def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            if isinstance(output, torch.Tensor):
-                self.shapes[name] = tuple(output.shape[1:])
         return record
 
 
@@ -217,44 +191,7 @@ def conv_filters(model: nn.Module) -> list[FilterBank]:
     labels = layer_labels(model)
     return [
         FilterBank(name, labels[name], to_numpy(m.weight), None if m.bias is None else to_numpy(m.bias))
-        for name, m in _leaves(model) if isinstance(m, nn.Conv2d)
-    ]
-
-
-def _macs(module: nn.Module, output_shape: tuple[int, ...]) -> int:
-    if isinstance(module, nn.Conv2d):
-        out_channels, height, width = output_shape
-        kh, kw = module.kernel_size
-        return out_channels * height * width * module.in_channels * kh * kw // module.groups
-    if isinstance(module, nn.Linear):
-        return module.in_features * module.out_features
-    return 0
-
-
-def _rf_sizes(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[str, tuple[int, int]]:
-    """Receptive-field size (rows, cols) of each conv and pooling layer, from ``cnnviz.receptive_field``."""
-    return {row.name: row.size for row in receptive_field.analyze_model(model, input_shape[1:])}
-
-
-def layer_table(model: nn.Module, input_shape: tuple[int, int, int]) -> list[LayerRow]:
-    """Type, output shape, parameters, MACs and receptive field of every leaf module, in the order they ran.
-
-    Args:
-        model: any module taking (1, C, H, W) images.
-        input_shape: (C, H, W) of one image, e.g. (1, 28, 28).
-    """
-    check_model(model)
-    if not (isinstance(input_shape, tuple) and len(input_shape) == 3
-            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
-        raise ValueError(f"input_shape must be (C, H, W) of positive ints, got input_shape={input_shape!r}")
-    modules, labels = dict(_leaves(model)), layer_labels(model)
-    fields = _rf_sizes(model, input_shape)
-    with eval_mode(model), torch.no_grad(), _ShapeRecorder(model) as recorder:
-        model(torch.zeros((1, *input_shape), device=model_device(model)))
-    return [
-        LayerRow(name, labels[name], layer_kind(modules[name]), type(modules[name]).__name__, shape,
-                 sum(p.numel() for p in modules[name].parameters()), _macs(modules[name], shape), fields.get(name))
-        for name, shape in recorder.shapes.items()
+        for name, m in leaves(model) if isinstance(m, nn.Conv2d)
     ]
 
 

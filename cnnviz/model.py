@@ -1,7 +1,9 @@
-"""A configurable MNIST CNN: config dataclasses, the nn.Module, and an analytic layer summary."""
+"""A configurable MNIST CNN: config dataclasses, the nn.Module, and its layer table (``summarize``)."""
 from __future__ import annotations
 
+import functools
 import math
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,6 +12,7 @@ from torch import nn
 
 from cnnviz.errors import Text, UserError
 from cnnviz.geometry import POOL_KINDS, Layer
+from cnnviz.layer_table import LayerTable, layer_table
 
 LAYER_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")  # what a conv block may apply after its convolution
 
@@ -101,7 +104,8 @@ class ModelConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value, including layers that shrink the image to nothing, or
-        CapError naming the cap (``LIMITS``) the network is over. Arithmetic only: nothing is built."""
+        CapError naming the cap (``LIMITS``) the network is over. The caps are read from the network built on the
+        meta device (``summarize``): shapes and counts, with no weights allocated."""
         if not 1 <= len(self.blocks) <= 4:
             raise UserError("error.model.block_count", count=len(self.blocks))
         if not isinstance(self.hidden, tuple):
@@ -139,12 +143,12 @@ class ModelConfig:
             if not isinstance(block.pool_first, bool):
                 raise UserError("error.model.block", index=index,
                                 reason=Text("error.model.pool_first", value=block.pool_first))
-        rows = _rows(self)  # arithmetic only: nothing is built, however large the config
-        params, macs = sum(row.params for row in rows), sum(row.macs for row in rows)
-        if params > LIMITS.max_params:
-            raise CapError("error.model.params_cap", params=params, maximum=LIMITS.max_params)
-        if macs > LIMITS.max_macs:
-            raise CapError("error.model.macs_cap", macs=macs / 1e6, maximum=LIMITS.max_macs / 1e6)
+        feature_shapes(self)  # a stack that shrinks the image to nothing, named before anything is built
+        table = _meta_table(self)  # shapes and counts only: not a byte of weights, however large the config
+        if table.total_params > LIMITS.max_params:
+            raise CapError("error.model.params_cap", params=table.total_params, maximum=LIMITS.max_params)
+        if table.total_macs > LIMITS.max_macs:
+            raise CapError("error.model.macs_cap", macs=table.total_macs / 1e6, maximum=LIMITS.max_macs / 1e6)
 
 
 def hidden_widths(hidden: Any) -> Any:
@@ -153,16 +157,6 @@ def hidden_widths(hidden: Any) -> Any:
     if isinstance(hidden, int) and not isinstance(hidden, bool):
         return (hidden,) if hidden else ()
     return tuple(hidden) if isinstance(hidden, list) else hidden
-
-
-@dataclass(frozen=True)
-class LayerSummary:
-    """One row of the model summary."""
-
-    name: str  # e.g. "conv1", "pool1", "fc1"
-    output_shape: tuple[int, ...]  # (C, H, W) or (features,)
-    params: int  # trainable parameters
-    macs: int  # multiply-accumulates for one image
 
 
 def block_layers(block: ConvBlock) -> list[tuple[str, Layer]]:
@@ -193,46 +187,36 @@ def feature_shapes(cfg: ModelConfig) -> list[tuple[int, int, int]]:
     return shapes
 
 
-def summarize(cfg: ModelConfig) -> list[LayerSummary]:
-    """Per-layer output shape, parameter count and MACs, computed from the config alone."""
+def summarize(cfg: ModelConfig) -> LayerTable:
+    """The layer table of ``cfg``'s network (``cnnviz.layer_table``), read from it built on the meta device.
+
+    Raises:
+        ValueError: from ``ModelConfig.validate``.
+    """
     cfg.validate()
-    return _rows(cfg)
+    return _meta_table(cfg)
 
 
-def _rows(cfg: ModelConfig) -> list[LayerSummary]:
-    """``summarize`` for a config whose fields are checked; raises UserError for a stack that shrinks to nothing."""
-    rows: list[LayerSummary] = []
-    channels, size = cfg.in_channels, cfg.input_size
-    for index, block in enumerate(cfg.blocks, start=1):
-        conv, pooled = _spatial_after(block, size, index)
-        k2 = block.kernel_size**2
-        params = block.channels * (channels * k2 + 1)
-        rows.append(LayerSummary(f"conv{index}", (block.channels, conv, conv), params, block.channels * conv * conv * channels * k2))
-        pool = [LayerSummary(f"pool{index}", (block.channels, pooled, pooled), 0, 0)] if block.pool != "none" else []
-        if block.pool_first:
-            rows += pool
-        if block.batch_norm:
-            side = pooled if block.pool_first else conv
-            rows.append(LayerSummary(f"bn{index}", (block.channels, side, side), 2 * block.channels, 0))
-        if not block.pool_first:
-            rows += pool
-        channels, size = block.channels, pooled
-    features = channels * size * size
-    rows.append(LayerSummary("flatten", (features,), 0, 0))
-    widths = [*cfg.hidden, cfg.num_classes]
-    for index, width in enumerate(widths, start=1):
-        rows.append(LayerSummary(f"fc{index}", (width,), width * (features + 1), width * features))
-        features = width
-    return rows
+@functools.lru_cache(maxsize=64)
+def _meta_table(cfg: ModelConfig) -> LayerTable:
+    """``summarize`` for a config whose fields and geometry are checked; ``validate`` reads its caps from it."""
+    with torch.device("meta"):
+        skeleton = nn.Sequential(OrderedDict(zip(("features", "classifier"), _layers(cfg))))  # Net's module names
+    return layer_table(skeleton, (cfg.in_channels, cfg.input_size, cfg.input_size))
+
+
+# Kinds of row whose output autograd keeps for the backward: an activation's output is the size of its layer's,
+# which is counted already, and dropout's is the size of the layer before it.
+_KEPT_KINDS = ("conv", "bn", "pool", "flatten", "fc")
 
 
 def estimate_activation_bytes(cfg: ModelConfig, batch_size: int) -> int:
     """Bytes of float32 layer outputs that training on batches of ``batch_size`` keeps for the backward pass.
 
     Each layer's output counts twice: autograd keeps it (or the activation's, of the same size) for the backward,
-    which then makes a gradient of the same size. An estimate, computed from the config alone.
+    which then makes a gradient of the same size. An estimate, read from the layer table of the meta network.
     """
-    elements = sum(math.prod(row.output_shape) for row in summarize(cfg))
+    elements = sum(math.prod(row.output_shape) for row in summarize(cfg).rows if row.kind in _KEPT_KINDS)
     return 2 * 4 * batch_size * elements
 
 
@@ -257,36 +241,40 @@ def _activation(name: str) -> nn.Module:
     return {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "gelu": nn.GELU}[name]()
 
 
+def _layers(cfg: ModelConfig) -> tuple[nn.Sequential, nn.Sequential]:
+    """The network's two halves, (features, classifier), for a config whose fields and geometry are checked."""
+    layers: list[nn.Module] = []
+    channels = cfg.in_channels
+    for block in cfg.blocks:
+        pool = {"max": [nn.MaxPool2d(block.pool_size)], "avg": [nn.AvgPool2d(block.pool_size)]}.get(block.pool, [])
+        layers.append(nn.Conv2d(channels, block.channels, block.kernel_size, block.stride, block.padding))
+        if block.pool_first:
+            layers += pool
+        if block.batch_norm:
+            layers.append(nn.BatchNorm2d(block.channels))
+        layers.append(_activation(block.activation))
+        if not block.pool_first:
+            layers += pool
+        channels = block.channels
+    c, h, w = feature_shapes(cfg)[-1]
+    head: list[nn.Module] = [nn.Flatten()]
+    width = c * h * w
+    for hidden in cfg.hidden:
+        head += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    if cfg.dropout:
+        head.append(nn.Dropout(cfg.dropout))
+    head.append(nn.Linear(width, cfg.num_classes))
+    return nn.Sequential(*layers), nn.Sequential(*head)
+
+
 class Net(nn.Module):
     """features (conv blocks) -> flatten -> classifier (FC layers)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         cfg.validate()
-        layers: list[nn.Module] = []
-        channels = cfg.in_channels
-        for block in cfg.blocks:
-            pool = {"max": [nn.MaxPool2d(block.pool_size)], "avg": [nn.AvgPool2d(block.pool_size)]}.get(block.pool, [])
-            layers.append(nn.Conv2d(channels, block.channels, block.kernel_size, block.stride, block.padding))
-            if block.pool_first:
-                layers += pool
-            if block.batch_norm:
-                layers.append(nn.BatchNorm2d(block.channels))
-            layers.append(_activation(block.activation))
-            if not block.pool_first:
-                layers += pool
-            channels = block.channels
-        self.features = nn.Sequential(*layers)
-        c, h, w = feature_shapes(cfg)[-1]
-        head: list[nn.Module] = [nn.Flatten()]
-        width = c * h * w
-        for hidden in cfg.hidden:
-            head += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        if cfg.dropout:
-            head.append(nn.Dropout(cfg.dropout))
-        head.append(nn.Linear(width, cfg.num_classes))
-        self.classifier = nn.Sequential(*head)
+        self.features, self.classifier = _layers(cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))  # (N, num_classes) logits

@@ -31,7 +31,7 @@ def exported(cfg: ModelConfig, train_cfg: TrainConfig = TrainConfig()) -> dict:
 def test_the_exported_network_is_the_apps_network(cfg):
     net = exported(cfg)["Net"]()
     app = build_model(cfg, seed=3)
-    assert sum(p.numel() for p in net.parameters()) == sum(r.params for r in summarize(cfg))
+    assert sum(p.numel() for p in net.parameters()) == summarize(cfg).total_params
     net.load_state_dict(app.state_dict())  # same names and shapes: an app checkpoint's weights load as they are
     net.eval(), app.eval()
     x = torch.randn(2, 1, 28, 28)
@@ -69,7 +69,7 @@ def test_a_network_that_cannot_be_built_is_refused():
 def test_each_preset_exports_with_its_own_recipe(name):
     recipe = preset_recipe(name)
     code = pytorch_code(NETWORK_PRESETS[name], recipe, label=name)
-    params = sum(r.params for r in summarize(NETWORK_PRESETS[name]))
+    params = summarize(NETWORK_PRESETS[name]).total_params
     assert f"{params:,} trainable parameters" in code
     assert f"epochs={recipe.epochs}, batch_size={recipe.batch_size}" in code
     optimizer = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}[recipe.optimizer]

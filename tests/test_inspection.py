@@ -8,8 +8,9 @@ from torch import nn
 from cnnviz.attribution import BLACK, Attribution, grad_cam, integrated_gradients, saliency
 from cnnviz.data import load_mnist
 from cnnviz.digits import prepare_digit
-from cnnviz.inspection import (ActivationRecorder, capture_activations, conv_filters, eval_mode, layer_table,
-                            page_channels, page_count, predict, to_numpy)
+from cnnviz.inspection import (ActivationRecorder, capture_activations, conv_filters, eval_mode, page_channels,
+                            page_count, predict, to_numpy)
+from cnnviz.layer_table import layer_table
 from cnnviz.model import ConvBlock, ModelConfig, build_model, preset, summarize
 
 ATTRIBUTIONS = [saliency, grad_cam, integrated_gradients]
@@ -77,7 +78,8 @@ def test_activation_shapes_match_the_model_summary(name):
     cfg = preset(name)
     activations = capture_activations(build_model(cfg, seed=0), torch.zeros(1, 1, 28, 28))
     captured = {a.layer: a.values.shape for a in activations if a.kind != "act"}
-    expected = {row.name: row.output_shape for row in summarize(cfg) if len(row.output_shape) == 3}
+    expected = {row.layer: row.output_shape for row in summarize(cfg).rows
+                if len(row.output_shape) == 3 and row.kind != "act"}
     assert captured == expected
     assert all(a.values.dtype == np.float32 for a in activations)
 
@@ -203,12 +205,12 @@ def test_conv_filters_are_copies_of_every_conv(model):
 
 
 def test_layer_table_matches_the_summary_and_counts_every_parameter(model):
-    rows = layer_table(model, (1, 28, 28))
-    assert sum(r.params for r in rows) == sum(p.numel() for p in model.parameters()) == 105962
+    table = layer_table(model, (1, 28, 28))
+    rows = table.rows
+    assert sum(r.params for r in rows) == table.total_params == sum(p.numel() for p in model.parameters()) == 105962
     ours = {r.layer: (r.output_shape, r.params, r.macs) for r in rows}
-    for row in summarize(BN_NET):
-        if row.name != "flatten":
-            assert ours[row.name] == (row.output_shape, row.params, row.macs)
+    for row in summarize(BN_NET).rows:
+        assert ours[row.layer] == (row.output_shape, row.params, row.macs)
     # Hand-checked: 3x3 conv -> 3; 2x2 pool at jump 1 -> 4; 3x3 conv at jump 2 -> 8; pool at jump 2 -> 10.
     assert {r.layer: r.receptive_field for r in rows if r.receptive_field} == {
         "conv1": (3, 3), "pool1": (4, 4), "conv2": (8, 8), "pool2": (10, 10)}
@@ -223,10 +225,10 @@ def test_layer_table_matches_the_summary_and_counts_every_parameter(model):
 def test_layer_table_of_the_tutorial_nets_with_several_hidden_layers(name, fields):
     cfg = preset(name)
     model = build_model(cfg)
-    rows = layer_table(model, (1, 28, 28))
-    assert sum(r.params for r in rows) == sum(r.params for r in summarize(cfg))
+    rows = layer_table(model, (1, 28, 28)).rows
+    assert sum(r.params for r in rows) == summarize(cfg).total_params
     fc = [(r.output_shape, r.params, r.macs) for r in rows if r.kind == "fc"]
-    assert fc == [(r.output_shape, r.params, r.macs) for r in summarize(cfg) if r.name.startswith("fc")]
+    assert fc == [(r.output_shape, r.params, r.macs) for r in summarize(cfg).rows if r.kind == "fc"]
     assert len(fc) == len(cfg.hidden) + 1
     # Each hidden layer has its ReLU, whose output is (width,): the classifier's activations are in the table too.
     acts = [r.output_shape for r in rows if r.kind == "act"][len(cfg.blocks):]
@@ -236,7 +238,7 @@ def test_layer_table_of_the_tutorial_nets_with_several_hidden_layers(name, field
 
 def test_layer_table_strides_dilations_groups_and_rectangles():
     net = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, groups=2), nn.Conv2d(8, 8, (1, 3), dilation=2), nn.AvgPool2d(2))
-    rows = layer_table(net, (4, 21, 21))
+    rows = layer_table(net, (4, 21, 21)).rows
     assert [r.output_shape for r in rows] == [(8, 10, 10), (8, 10, 6), (8, 5, 3)]
     assert [r.macs for r in rows] == [8 * 10 * 10 * 4 * 9 // 2, 8 * 10 * 6 * 8 * 3, 0]
     # Rows: 3, then a 1-tall kernel adds nothing, then the pool adds 1 * jump 2 -> 5.

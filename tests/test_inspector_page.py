@@ -168,6 +168,7 @@ def test_the_gallery_offers_the_model_s_mistakes(at):
 def test_feature_map_controls(at):
     at.selectbox(key="insp_layer").set_value("conv2").run()
     assert at.number_input(key="insp_channel").max == 31
+    assert at.segmented_control(key="insp_page").options == ["0–15", "16–31"]  # each page's first and last map
     at.segmented_control(key="insp_page").set_value(1).run()
     assert (state(at).page, state(at).channel) == (1, 16)  # a new page shows its first map large
     at.number_input(key="insp_channel").set_value(3).run()
@@ -226,6 +227,7 @@ def test_filters_and_summary(at):
     assert "The 16 first-layer filters (5 × 5)" in texts(at)
     at.selectbox(key="insp_filters").set_value("conv2").run()
     assert "conv2, filters 0–15" in texts(at)
+    assert at.segmented_control(key="insp_filter_page").options == ["0–15", "16–31"]
     at.segmented_control(key="insp_filter_page").set_value(1).run()
     assert "conv2, filters 16–31" in texts(at) and state(at).filter_page == 1
     at.segmented_control(key="insp_view").set_value("summary").run()
@@ -297,7 +299,7 @@ def test_the_quick_model_trains_where_the_train_page_can_follow_it():
 def test_a_finished_runs_mistakes_are_its_own_and_expired_weights_are_named(monkeypatch):
     import cnnviz.data
     import cnnviz.training.loop
-    from cnnviz.pages.inspector import misclassified
+    from cnnviz.pages.train import misclassified
     from cnnviz.ui import session
 
     def refuse(*args, **kwargs):

@@ -7,9 +7,10 @@ from types import SimpleNamespace
 import pytest
 
 from apptest_kit import page_state, run_page
+from cnnviz.formulas import dense_layer_params
 from cnnviz.pages.train import TrainPageState
 from cnnviz.ui import session
-from cnnviz.pages.lessons import LESSON_KEYS, LESSONS, LessonsState, compute, dense_params, page_of
+from cnnviz.pages.lessons import LESSON_KEYS, LESSONS, LessonsState, compute, page_of
 
 
 @pytest.mark.parametrize("number", range(1, len(LESSONS) + 1))
@@ -24,7 +25,7 @@ def test_the_numbers_the_issue_lists():
     assert tutorial[0] == 15 and tutorial[1] == [[6, 8, 3], [12, 15, 8], [7, 12, 14]]
     assert tutorial[6] == {"max": [[6, 8], [14, 16]], "avg": [[3.5, 5.5], [11.5, 13.5]]}
     assert tutorial[4] == "28×28×6" and tutorial[5] == 760 and tutorial[7] == "7×7"
-    assert dense_params(32 * 32 * 3, 28 * 28 * 10) == 24_092_320  # the fully connected layer it is compared with
+    assert dense_layer_params(32 * 32 * 3, 28 * 28 * 10) == 24_092_320  # the fully connected layer it is compared with
 
 
 def test_each_lesson_opens_and_links_to_its_page():

@@ -2,7 +2,7 @@
 import pytest
 
 from apptest_kit import run_page
-from cnnviz.errors import Text, UserError
+from cnnviz.errors import UserError
 from cnnviz.ui.common import md_text, tr_error
 
 LINK = "[Log in again](https://evil.example/)"

@@ -18,11 +18,11 @@ CONFIGS = [
 
 
 def test_classic_parameter_count_by_hand():
-    rows = {r.name: r for r in summarize(NETWORK_PRESETS["classic"])}
+    rows = {r.layer: r for r in summarize(NETWORK_PRESETS["classic"]).rows}
     # conv1 32*(1*9+1), conv2 64*(32*9+1), fc1 64*(3136+1), fc2 10*(64+1)
     assert [rows[n].params for n in ("conv1", "conv2", "fc1", "fc2")] == [320, 18496, 200768, 650]
     assert sum(r.params for r in rows.values()) == 220234
-    assert rows["flatten"].output_shape == (3136,)
+    assert rows["flatten1"].output_shape == (3136,)
     assert rows["conv1"].macs == 32 * 28 * 28 * 9
 
 
@@ -38,9 +38,9 @@ def test_summary_matches_forward_pass(cfg):
     finally:
         for hook in hooks:
             hook.remove()
-    expected = [r.output_shape for r in summarize(cfg) if r.name[:2] in ("co", "bn", "po")]
+    expected = [r.output_shape for r in summarize(cfg).rows if r.kind in ("conv", "bn", "pool")]
     assert shapes == expected
-    assert sum(r.params for r in summarize(cfg)) == sum(p.numel() for p in model.parameters())
+    assert summarize(cfg).total_params == sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
@@ -104,7 +104,7 @@ def test_pooling_first_orders_the_block_and_shrinks_what_batchnorm_sees():
     cfg = ModelConfig(blocks=[ConvBlock(6, 5, 0, batch_norm=True, pool_first=True)], hidden=0)
     kinds = [type(m).__name__ for m in build_model(cfg).features]
     assert kinds == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
-    rows = [(r.name, r.output_shape) for r in summarize(cfg)]
+    rows = [(r.layer, r.output_shape) for r in summarize(cfg).rows]
     assert rows[:3] == [("conv1", (6, 24, 24)), ("pool1", (6, 12, 12)), ("bn1", (6, 12, 12))]
 
 
@@ -118,7 +118,7 @@ def test_max_pooling_and_a_rising_activation_commute(activation):
 
 
 def _rows(name):
-    return {row.name: row for row in summarize(NETWORK_PRESETS[name])}
+    return {row.layer: row for row in summarize(NETWORK_PRESETS[name]).rows if row.kind != "act"}
 
 
 def test_keras_guide_net_has_the_guides_93322_parameters():
@@ -129,7 +129,7 @@ def test_keras_guide_net_has_the_guides_93322_parameters():
     # "valid" 3x3 convolutions take 2 off each side's length; 2x2 pooling halves it, rounding down.
     assert [(name, row.output_shape) for name, row in rows.items()] == [
         ("conv1", (32, 26, 26)), ("pool1", (32, 13, 13)), ("conv2", (64, 11, 11)), ("pool2", (64, 5, 5)),
-        ("conv3", (64, 3, 3)), ("flatten", (576,)), ("fc1", (64,)), ("fc2", (10,))]
+        ("conv3", (64, 3, 3)), ("flatten1", (576,)), ("fc1", (64,)), ("fc2", (10,))]
 
 
 def test_four_conv_net_parameters_by_hand():
@@ -142,8 +142,8 @@ def test_four_conv_net_parameters_by_hand():
     assert [rows[f"fc{i}"].params for i in range(1, 4)] == fcs
     assert sum(r.params for r in rows.values()) == sum(convs) + sum(fcs) == 2_327_818
     assert [(name, row.output_shape) for name, row in rows.items()] == [
-        ("conv1", (16, 26, 26)), ("conv2", (32, 24, 24)), ("pool2", (32, 12, 12)), ("conv3", (64, 10, 10)),
-        ("conv4", (128, 8, 8)), ("pool4", (128, 4, 4)), ("flatten", (2048,)), ("fc1", (1024,)), ("fc2", (128,)),
+        ("conv1", (16, 26, 26)), ("conv2", (32, 24, 24)), ("pool1", (32, 12, 12)), ("conv3", (64, 10, 10)),
+        ("conv4", (128, 8, 8)), ("pool2", (128, 4, 4)), ("flatten1", (2048,)), ("fc1", (1024,)), ("fc2", (128,)),
         ("fc3", (10,))]
     assert rows["fc1"].macs == 2048 * 1024
 
@@ -154,7 +154,7 @@ def test_every_preset_counts_what_torch_counts_layer_by_layer(name):
     model = build_model(cfg)
     linears = [m for m in model.classifier if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linears] == [*cfg.hidden, 10]
-    fc_rows = [r for r in summarize(cfg) if r.name.startswith("fc")]
+    fc_rows = [r for r in summarize(cfg).rows if r.kind == "fc"]
     assert [r.params for r in fc_rows] == [sum(p.numel() for p in m.parameters()) for m in linears]
     x = torch.zeros(3, 1, 28, 28)
     for linear, row in zip(linears, fc_rows):  # each FC layer's output shape, from a real forward pass

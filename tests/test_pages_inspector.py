@@ -9,7 +9,7 @@ from cnnviz.data import load_mnist
 from cnnviz.digits import prepare_digit
 from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model
 from cnnviz.pages.inspector import (MAPS_PER_PAGE, PREDICTED, InspectorState, ModelCopies, compute, describe,
-                                    forward, frozen_copy, map_layers, map_peaks, misclassified, mnist_digit,
+                                    forward, frozen_copy, map_layers, map_peaks, mnist_digit,
                                     quick_train_state, resolve, rf_rows_by_layer)
 from cnnviz.receptive_field import Box
 
@@ -122,16 +122,6 @@ def test_an_mnist_index_outside_the_test_set_is_refused(mnist, index):
         mnist_digit(mnist.test_pixels, index)
 
 
-def test_misclassified_lists_the_most_confident_mistakes_first():
-    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.55, 0.45]])
-    labels = np.array([0, 0, 1, 1, 1])
-    # Wrong: 1 (says 1 at 0.8), 2 (says 0 at 0.6), 4 (says 0 at 0.55).
-    assert misclassified(probabilities, labels).tolist() == [1, 2, 4]
-    assert misclassified(probabilities[:1], labels[:1]).tolist() == []
-    with pytest.raises(ValueError, match="labels"):
-        misclassified(probabilities, labels[:3])
-
-
 # --- layers ------------------------------------------------------------------------------------------------
 
 def test_the_maps_shown_are_every_conv_activation_and_pool_before_the_classifier(net):
@@ -155,7 +145,7 @@ def test_describe_knows_the_shapes_filters_and_table(facts):
     assert facts.shapes == {"conv1": (16, 28, 28), "act1": (16, 28, 28), "pool1": (16, 14, 14),
                             "conv2": (32, 14, 14), "act2": (32, 14, 14), "pool2": (32, 7, 7)}
     assert facts.convs == ("conv1", "conv2") and facts.filter_counts == {"conv1": 16, "conv2": 32}
-    assert sum(row.params for row in facts.table) == 105_962  # the Train page's count for this preset
+    assert facts.table.total_params == sum(row.params for row in facts.table.rows) == 105_962  # the Train page's count
 
 
 def test_a_model_without_convs_cannot_be_inspected():

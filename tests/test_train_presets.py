@@ -108,7 +108,7 @@ def test_choosing_a_preset_builds_it_with_its_recipe(name):
     app.selectbox(key="train_preset").set_value(name).run()
     assert not app.exception
     cfg, recipe = NETWORK_PRESETS[name], preset_recipe(name)
-    params = sum(row.params for row in summarize(cfg))
+    params = summarize(cfg).total_params
     assert summary(app).startswith(f"**{params:,}** trainable parameters")
     if name in PARAMS:
         assert PARAMS[name] == f"{params:,}"

@@ -27,6 +27,7 @@ from cnnviz.attribution import Attribution, grad_cam, integrated_gradients, sali
 from cnnviz.cache import LruCache
 from cnnviz.digits import INK_MODES, PreparedDigit, normalise
 from cnnviz.inspection import Activation, Prediction
+from cnnviz.layer_table import LayerTable, layer_table
 from cnnviz.pages.train import TrainPageState
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.urlstate import Choice, Codec, Field, IntCodec, PageState
@@ -166,23 +167,6 @@ def mnist_digit(pixels: np.ndarray, index: int) -> PreparedDigit:
     return PreparedDigit(field, normalise(field), empty=rows.size == 0, bbox=bbox)
 
 
-def misclassified(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Indices of the digits whose top class is not their label, the most confident mistakes first.
-
-    Ties keep test-set order, so the list is the same on every machine.
-
-    Args:
-        probabilities: (N, classes) softmax outputs.
-        labels: (N,) true classes.
-    """
-    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
-    if probabilities.ndim != 2 or labels.shape != (len(probabilities),):
-        raise ValueError(f"need (N, classes) probabilities and (N,) labels, got {probabilities.shape} and {labels.shape}")
-    wrong = np.flatnonzero(probabilities.argmax(axis=1) != labels)
-    confidence = probabilities[wrong].max(axis=1)
-    return wrong[np.argsort(-confidence, kind="stable")]
-
-
 # --- layers ------------------------------------------------------------------------------------------------
 
 def map_layers(model: nn.Module) -> list[str]:
@@ -278,12 +262,12 @@ class ModelFacts:
     convs: tuple[str, ...]  # labels of the Conv2d layers, whose filters can be shown
     rf_rows: tuple[RFRow, ...]  # receptive fields of the conv and pooling layers
     rf_index: dict[str, int]  # the row of rf_rows that sets each layer's receptive field
-    table: tuple[inspection.LayerRow, ...]  # the model summary
+    table: LayerTable  # the model summary
 
     @property
     def filter_counts(self) -> dict[str, int]:
         """Output filters of each conv layer."""
-        return {row.layer: row.output_shape[0] for row in self.table if row.layer in self.convs}
+        return {row.layer: row.output_shape[0] for row in self.table.rows if row.layer in self.convs}
 
 
 def describe(model: nn.Module) -> ModelFacts:
@@ -297,8 +281,8 @@ def describe(model: nn.Module) -> ModelFacts:
     if not layers or not convs:
         raise ValueError(f"the inspector needs a model with Conv2d layers; {type(model).__name__} has none")
     rows = tuple(receptive_field.analyze_model(model, INPUT_SHAPE[1:]))
-    table = tuple(inspection.layer_table(model, INPUT_SHAPE))
-    shapes = {row.layer: row.output_shape for row in table if row.layer in layers}
+    table = layer_table(model, INPUT_SHAPE)
+    shapes = {row.layer: row.output_shape for row in table.rows if row.layer in layers}
     return ModelFacts(tuple(layers), shapes, tuple(convs), rows, rf_rows_by_layer(model, rows), table)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz import kernels, ops, pipeline
+from cnnviz import formulas, kernels, ops, pipeline
 from cnnviz.cache import LruCache
 from cnnviz.errors import Text, UserError
 from cnnviz.figures import DISPLAY_MODES, auto_display
@@ -195,6 +195,7 @@ class ParamCount:
 
     channels: int  # input channels the filter spans: 1 gray, 3 RGB
     kernel_hw: tuple[int, int]  # (kh, kw)
+    weights: int  # channels·kh·kw weights of one filter
     per_filter: int  # channels·kh·kw weights + 1 bias
     bank_filters: tuple[tuple[int, int, int], ...]  # (channels, kh, kw) of each bank kernel
     bank_total: int  # sum over the bank of channels·kh·kw + 1
@@ -265,19 +266,16 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
     bank = _bank(state, image, image_key, bank_cache) if state.bank_open else ()
     channels = 1 if state.colour == "gray" else 3
     filters = tuple((channels, *kernels.make_kernel(p).shape) for p in state.bank)
-    per_filter = layer_params([(channels, *kernel.shape[-2:])])
-    params = ParamCount(channels, kernel.shape[-2:], per_filter, filters, layer_params(filters),
-                        tuple((width, width * per_filter) for width in LAYER_WIDTHS))
+    kernel_hw = kernel.shape[-2:]
+    params = ParamCount(channels, kernel_hw, formulas.conv_filter_weights(channels, kernel_hw),
+                        formulas.conv_filter_params(channels, kernel_hw), filters, formulas.filter_bank_params(filters),
+                        tuple((width, formulas.conv_layer_params(channels, width, kernel_hw))
+                              for width in LAYER_WIDTHS))
     return KernelLabResult(stages, kernel, displays, ranges, keys, bank, params)
 
 
 # Layer widths the tutorials use: LeNet's 6 and 16 filters, CS231n's ten 5×5×3 filters (760 parameters), 32 and 64.
 LAYER_WIDTHS = (6, 10, 16, 32, 64)
-
-
-def layer_params(filters: list[tuple[int, int, int]] | tuple[tuple[int, int, int], ...]) -> int:
-    """Learnable parameters of a conv layer with these (channels, kh, kw) filters: each one's weights and a bias."""
-    return sum(channels * kh * kw + 1 for channels, kh, kw in filters)
 
 
 def _bank(state: KernelLabState, image: np.ndarray, image_key: str, cache: LruCache | None) -> tuple[BankMap, ...]:

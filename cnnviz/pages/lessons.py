@@ -13,13 +13,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cnnviz import ops, receptive_field
+from cnnviz import formulas, ops, receptive_field
 from cnnviz.geometry import Layer
 from cnnviz.kernels import make_kernel
 from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
 from cnnviz.pages import step
 from cnnviz.pages.inspector import InspectorState
-from cnnviz.pages.kernel_lab import KernelLabState, layer_params
+from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
 from cnnviz.pages.train import TrainPageState
 from cnnviz.training.config import TrainConfig
@@ -99,7 +99,7 @@ LESSONS: tuple[Lesson, ...] = (
                                  bank_open=True)),)),
     Lesson("rgb", RGB_LAYER, "28×28×6", lambda: _conv_output(32, 5, 6)),
     Lesson("sharing", KernelLabState(colour="rgb", preset="box5", padding="valid"), 760,
-           lambda: layer_params([(3, 5, 5)] * 10)),
+           lambda: formulas.conv_layer_params(3, 10, (5, 5))),
     Lesson("pooling", _finished(step.EXAMPLES["pool_max"]),
            {"max": [[6, 8], [14, 16]], "avg": [[3.5, 5.5], [11.5, 13.5]]},
            lambda: {kind: _grid(step.compute(step.EXAMPLES[f"pool_{kind}"]).walk.output) for kind in ("max", "avg")},
@@ -136,11 +136,6 @@ def compute(state: LessonsState) -> LessonView:
     lesson = LESSONS[state.lesson - 1]
     value = lesson.app() if lesson.app is not None else None
     return LessonView(lesson, state.lesson, value, None if value is None else value == lesson.tutorial)
-
-
-def dense_params(inputs: int, outputs: int) -> int:
-    """Parameters of a fully connected layer: a weight for every input-output pair, and a bias per output."""
-    return inputs * outputs + outputs
 
 
 def is_lesson_run(lesson: Lesson, model_cfg: ModelConfig, train_cfg: TrainConfig) -> bool:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 from torch import nn
 
-
+from cnnviz import formulas
 from cnnviz.digits import normalise
 from cnnviz.effective_rf import EffectiveField, build_stack, image_tensor, inspectable_copy, measure
 from cnnviz.geometry import LAYER_KINDS, Layer
@@ -406,18 +406,13 @@ def analyzed_prefix(layers: Sequence[Mapping[str, Any] | Layer], input_hw: Seque
     return ()
 
 
-def conv_params(in_channels: int, out_channels: int, kernel_hw: Sequence[int]) -> int:
-    """Weights and biases of a conv: C_in·C_out·kh·kw + C_out."""
-    return in_channels * out_channels * kernel_hw[0] * kernel_hw[1] + out_channels
-
-
 def layer_params(rows: Sequence[RFRow], channels: int, in_channels: int) -> tuple[int, ...]:
     """Parameters of each layer when every conv has ``channels`` outputs and the first conv takes the image's
     ``in_channels``; pooling has none."""
     params, width = [], in_channels
     for row in rows:
         if row.kind == "conv":
-            params.append(conv_params(width, channels, row.layer.kernel))
+            params.append(formulas.conv_layer_params(width, channels, row.layer.kernel))
             width = channels
         else:
             params.append(0)
@@ -439,7 +434,7 @@ def compare_stacks(channels: int) -> Comparison:
     """VGG's argument with numbers (weights only, no biases, as the tutorial counts them)."""
     small = analyze(PRESETS["three_3x3"].layers)
     large = analyze(PRESETS["one_7x7"].layers)
-    weights = [sum(conv_params(channels, channels, row.layer.kernel) - channels for row in rows)
+    weights = [formulas.conv_stack_weights(channels, [row.layer.kernel for row in rows if row.kind == "conv"])
                for rows in (small, large)]
     return Comparison(channels, weights[0], weights[1], small[-1].size[0], large[-1].size[0])
 

@@ -1,4 +1,5 @@
-"""The Train page's state: the network, how to train it, and which run the page follows.
+"""The Train page's state (the network, how to train it, and which run the page follows) and its computation
+(the network's summary, and a run's evaluation panels: confusion matrix, per-digit accuracy and mistakes gallery).
 
 A link names a preset and only what differs from it, so ``?net=classic`` is the classic network:
 
@@ -18,10 +19,14 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from cnnviz.errors import UserError
+from cnnviz.layer_table import LayerRow, LayerTable
 from cnnviz.model import (DEFAULT_PRESET, LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, CapError, ConvBlock,
-                          ModelConfig)
+                          ModelConfig, check_batch, summarize)
 from cnnviz.training.config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, preset_recipe, validate_run
+from cnnviz.training.loop import EvalResult, confusion_matrix
 from cnnviz.urlstate import Choice, Codec, Field, FloatCodec, IntCodec, PageState
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)  # the batch-size slider's stops
@@ -236,3 +241,81 @@ def link_over_cap(params: dict[str, str]) -> CapError | None:
             except (ValueError, TypeError, IndexError):
                 continue  # listed as ignored by from_query already
     return replace(TrainPageState(**values).query_defaults(), **values).rounded()[0].over_cap()
+
+
+# --- computation -------------------------------------------------------------------------------------------
+
+# The rows the summary lists, as the tutorials' summaries do: an activation changes no shape and has no parameters.
+SUMMARY_KINDS = ("conv", "bn", "pool", "flatten", "fc")
+GALLERY_SHOWN = 24  # mistakes pictured under a run's results, most confident first
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """The network of a state, as the page lists it."""
+
+    table: LayerTable  # every layer, totals included (``cnnviz.model.summarize``)
+    rows: tuple[LayerRow, ...]  # the rows listed: SUMMARY_KINDS, without the activations that change no shape
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Each listed row's name. A conv, BatchNorm or pooling row is numbered by its block, as the page's
+        controls are ("pool4" is block 4's pooling, wherever blocks 1 and 3 pool); the one flatten is "flatten"."""
+        names, block = [], 0
+        for row in self.rows:
+            block += row.kind == "conv"  # each block starts with its conv
+            names.append(f"{row.kind}{block}" if row.kind in ("conv", "bn", "pool")
+                         else "flatten" if row.kind == "flatten" else row.layer)
+        return tuple(names)
+
+
+def summary(state: TrainPageState) -> NetworkSummary:
+    """The summary of the state's network, checked against the server's caps for its batch size.
+
+    Raises:
+        ValueError: the network cannot be built here (``ModelConfig.validate``, ``check_batch``), saying why.
+    """
+    table = summarize(state.model_config)
+    check_batch(state.model_config, state.batch_size)
+    return NetworkSummary(table, tuple(row for row in table.rows if row.kind in SUMMARY_KINDS))
+
+
+def misclassified(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Indices of the digits whose top class is not their label, the most confident mistakes first.
+
+    Ties keep test-set order, so the list is the same on every machine.
+
+    Args:
+        probabilities: (N, classes) softmax outputs.
+        labels: (N,) true classes.
+    """
+    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
+    if probabilities.ndim != 2 or labels.shape != (len(probabilities),):
+        raise ValueError(f"need (N, classes) probabilities and (N,) labels, "
+                         f"got {probabilities.shape} and {labels.shape}")
+    wrong = np.flatnonzero(probabilities.argmax(axis=1) != labels)
+    confidence = probabilities[wrong].max(axis=1)
+    return wrong[np.argsort(-confidence, kind="stable")]
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays field by field is ambiguous
+class Evaluation:
+    """What the page draws of one evaluation on the test digits."""
+
+    accuracy: float  # fraction correct, [0, 1]
+    loss: float  # mean cross-entropy
+    wrong: int  # misclassified test digits
+    matrix: np.ndarray  # (10, 10) int64 counts[true, predicted]: the confusion matrix and per-digit accuracy
+    gallery: np.ndarray  # indices of the GALLERY_SHOWN most confident mistakes, in order
+
+
+def evaluation(result: EvalResult, labels: np.ndarray) -> Evaluation:
+    """The panels of ``result`` on test digits whose true classes are ``labels`` (N,).
+
+    Raises:
+        ValueError: ``labels`` does not match the result's predictions.
+    """
+    labels = np.asarray(labels)
+    matrix = confusion_matrix(labels, result.predictions)
+    wrong = misclassified(result.probabilities, labels)
+    return Evaluation(result.accuracy, result.loss, len(wrong), matrix, wrong[:GALLERY_SHOWN])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -23,14 +23,16 @@ from cnnviz.digits import INK_MODES, PreparedDigit, prepare_digit
 from cnnviz.errors import UserError
 from cnnviz.figures import png_bytes
 from cnnviz.images import ImageError, load_image
-from cnnviz.inspection import FilterBank, conv_filters
+from cnnviz.inspection import FilterBank, conv_filters, page_channels, page_count
+from cnnviz.layer_table import count_text, field_text, millions_text, shape_text
 from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, build_model
 from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PREDICTED, SCALINGS, SOURCES,
                                     TEST_DIGITS, VIEWS, Forward, InspectorResult, InspectorState, ModelCopies,
-                                    ModelFacts, compute, describe, forward, misclassified, mnist_digit,
-                                    quick_train_state)
-from cnnviz.training.loop import EvalResult, evaluate
+                                    ModelFacts, compute, describe, forward, mnist_digit, quick_train_state)
+from cnnviz.pages.train import misclassified
+from cnnviz.training.loop import evaluate
 from cnnviz.ui import session
+from cnnviz.ui.session import InspectedModel
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
 from cnnviz.ui.common import file_uploader, guarded, md_text, page_header, tr, tr_error, tr_option
@@ -52,18 +54,6 @@ GALLERY_SHOWN = 12  # mistakes pictured above the picker
 
 
 # --- the model ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Subject:
-    """The model the page looks inside, as a frozen copy."""
-
-    model: nn.Module  # a copy in eval mode on the CPU: hooks and mode switches never reach the shared original
-    key: str  # names the weights (cache key of everything computed from them)
-    label: str  # what to call it
-    trained: bool  # False for random weights
-    source: str  # run, checkpoint or untrained
-    final: EvalResult | None = None  # a finished run's own final evaluation
-
 
 @shared_results()
 def _copies() -> ModelCopies:
@@ -99,13 +89,14 @@ def _mistakes(model_key: str, _model: nn.Module) -> tuple[np.ndarray, np.ndarray
     return misclassified(result.probabilities, data.test_labels.cpu().numpy()), result.probabilities
 
 
-def subject() -> Subject:
+def subject() -> InspectedModel:
+    """The model the page looks inside, its model a frozen copy (``ModelCopies``): the session's run or checkpoint,
+    else the untrained default network, whose source is "untrained"."""
     inspected = session.model_to_inspect()
     if inspected is None:
-        return Subject(_copies().get(UNTRAINED_KEY, _untrained()), UNTRAINED_KEY, tr("insp.untrained_label"), False,
-                       "untrained")
-    return Subject(_copies().get(inspected.key, inspected.model), inspected.key, inspected.label, inspected.trained,
-                   inspected.source, inspected.final)
+        return InspectedModel(_copies().get(UNTRAINED_KEY, _untrained()), NETWORK_PRESETS[DEFAULT_PRESET], "untrained",
+                              tr("insp.untrained_label"), False, UNTRAINED_KEY)
+    return replace(inspected, model=_copies().get(inspected.key, inspected.model))
 
 
 def _on_quick_train() -> None:
@@ -133,7 +124,7 @@ def _quick_progress_fragment(run_id: str) -> None:
     guarded(_quick_progress, run_id)
 
 
-def model_status(model: Subject) -> None:
+def model_status(model: InspectedModel) -> None:
     """Which model this is; for an untrained one, the offer to train a quick one or load a checkpoint."""
     run = session.followed_run()
     with st.container(key="insp_model"):
@@ -193,7 +184,7 @@ def _drawn_digit() -> tuple[PreparedDigit, str]:
     return prepare_digit(pixels), f"drawn:{pixels.shape}:{_digest(pixels.tobytes())}"
 
 
-def _gallery_pick(b: PageBinding, state: InspectorState, model: Subject) -> int:
+def _gallery_pick(b: PageBinding, state: InspectorState, model: InspectedModel) -> int:
     data = load_mnist()
     labels = data.test_labels.cpu().numpy()
     if model.final is not None:  # a finished run: its own result, the one its Train page shows
@@ -220,7 +211,7 @@ def _gallery_pick(b: PageBinding, state: InspectorState, model: Subject) -> int:
     return int(index)
 
 
-def digit_controls(b: PageBinding, state: InspectorState, model: Subject
+def digit_controls(b: PageBinding, state: InspectorState, model: InspectedModel
                    ) -> tuple[InspectorState, PreparedDigit, str, str]:
     """The source picker and its input: (state, the digit, a key naming it, a note under it)."""
     source = st.segmented_control(tr("insp.source"), SOURCES, required=True, key=b.seed("insp_source", state.source),
@@ -295,6 +286,12 @@ def clicks(state: InspectorState) -> InspectorState:
 
 # --- view controls -----------------------------------------------------------------------------------------
 
+def _span(count: int, page: int, per_page: int) -> str:
+    """A page's first and last index, "16–31", as its button reads."""
+    shown = page_channels(count, page, per_page)
+    return f"{shown.start}–{shown.stop - 1}"
+
+
 def _on_page() -> None:
     page_state.set_widget("insp_channel", int(page_state.widget_value("insp_page")) * MAPS_PER_PAGE)
 
@@ -323,12 +320,11 @@ def maps_controls(b: PageBinding, state: InspectorState, facts: ModelFacts) -> t
     b.seed("insp_channel", state.channel)
     channel = min(max(int(page_state.widget_value("insp_channel", 0)), 0), channels - 1)
     page_state.set_widget("insp_channel", channel)
-    pages = -(-channels // MAPS_PER_PAGE)
+    pages = page_count(channels, MAPS_PER_PAGE)
     if pages > 1:
         page_state.set_widget("insp_page", channel // MAPS_PER_PAGE)  # the page always holds the enlarged map
-        top[1].segmented_control(
-            tr("insp.page"), list(range(pages)), required=True, key="insp_page", on_change=_on_page,
-            format_func=lambda p: f"{p * MAPS_PER_PAGE}–{min(channels, (p + 1) * MAPS_PER_PAGE) - 1}")
+        top[1].segmented_control(tr("insp.page"), list(range(pages)), required=True, key="insp_page",
+                                 on_change=_on_page, format_func=lambda p: _span(channels, p, MAPS_PER_PAGE))
     top[2].number_input(tr("insp.channel", count=channels), 0, channels - 1, key="insp_channel")
     with st.sidebar:
         scaling = st.segmented_control(tr("insp.scaling"), SCALINGS, required=True,
@@ -356,17 +352,18 @@ def filter_controls(b: PageBinding, state: InspectorState, facts: ModelFacts) ->
     layer = left.selectbox(tr("insp.filters"), convs, key=_choice(b, "insp_filters", state.filters, convs),
                            format_func=lambda l: f"{l} · {facts.filter_counts[l]}")
     page = 0
-    pages = -(-facts.filter_counts[layer] // FILTERS_PER_PAGE)
+    filters = facts.filter_counts[layer]
+    pages = page_count(filters, FILTERS_PER_PAGE)
     if pages > 1 and layer != convs[0]:
         options = list(range(pages))
         page = right.segmented_control(
             tr("insp.filter_page"), options, required=True,
             key=_choice(b, "insp_filter_page", min(state.filter_page, pages - 1), options),
-            format_func=lambda p: f"{p * FILTERS_PER_PAGE}–{min(facts.filter_counts[layer], (p + 1) * FILTERS_PER_PAGE) - 1}")
+            format_func=lambda p: _span(filters, p, FILTERS_PER_PAGE))
     return replace(state, filters=layer, filter_page=int(page))
 
 
-def controls(b: PageBinding, model: Subject, facts: ModelFacts, input_area, view_area):
+def controls(b: PageBinding, model: InspectedModel, facts: ModelFacts, input_area, view_area):
     """Every setting of the page, seeded from the bound state, and the digit.
 
     Returns:
@@ -452,7 +449,7 @@ def _receptive_field(result: InspectorResult, facts: ModelFacts) -> None:
         st.button(tr("insp.rf_clear"), key="insp_rf_clear", on_click=_on_clear_unit, icon=":material/close:")
 
 
-def draw_filters(state: InspectorState, model: Subject) -> None:
+def draw_filters(state: InspectorState, model: InspectedModel) -> None:
     bank = next(b for b in _filter_banks(model.key, model.model) if b.layer == state.filters)
     weights = bank.weights  # (out, in, kh, kw)
     if weights.shape[1] == 1:
@@ -479,13 +476,11 @@ def draw_attribution(result: InspectorResult) -> None:
 
 
 def draw_summary(facts: ModelFacts) -> None:
+    table = facts.table
     rows = [{tr("insp.col.layer"): r.layer, tr("insp.col.type"): r.type_name,
-             tr("insp.col.shape"): " × ".join(map(str, r.output_shape)), tr("insp.col.params"): r.params,
-             tr("insp.col.macs"): r.macs,
-             tr("insp.col.rf"): "" if r.receptive_field is None else f"{r.receptive_field[0]} × {r.receptive_field[1]}"}
-            for r in facts.table]
-    st.markdown(tr("insp.summary_total", params=f"{sum(r.params for r in facts.table):,}",
-                   macs=f"{sum(r.macs for r in facts.table) / 1e6:.2f}"))
+             tr("insp.col.shape"): shape_text(r.output_shape), tr("insp.col.params"): r.params,
+             tr("insp.col.macs"): r.macs, tr("insp.col.rf"): field_text(r.receptive_field)} for r in table.rows]
+    st.markdown(tr("insp.summary_total", params=count_text(table.total_params), macs=millions_text(table.total_macs)))
     small = st.column_config.Column(width="small")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="insp_summary",
                  column_config={tr("insp.col.layer"): small, tr("insp.col.params"): small,
@@ -493,7 +488,7 @@ def draw_summary(facts: ModelFacts) -> None:
     st.caption(tr("insp.summary_help"))
 
 
-def draw(result: InspectorResult, note: str, model: Subject, facts: ModelFacts, prediction_area, view_area,
+def draw(result: InspectorResult, note: str, model: InspectedModel, facts: ModelFacts, prediction_area, view_area,
          columns) -> None:
     with prediction_area:
         draw_prediction(result, note, result.state)

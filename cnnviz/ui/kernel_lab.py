@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from cnnviz import figures, kernels, pipeline, torch_threads
+from cnnviz import figures, formulas, kernels, pipeline, torch_threads
 from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
@@ -361,7 +361,7 @@ def _shapes(result: KernelLabResult, state: KernelLabState, timing: str) -> None
         params = result.params
         kh, kw = params.kernel_hw
         layers = " · ".join(f"{width} → {total:,}" for width, total in params.layers)
-        lines += ["", tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.channels * kh * kw,
+        lines += ["", tr("kl.params", c=params.channels, kh=kh, kw=kw, weights=params.weights,
                          total=params.per_filter), "", tr("kl.params_layer", per_filter=params.per_filter, layers=layers),
                   "", f":small[:gray[{tr('kl.formula_legend')}]]", "",
               f":small[:gray[{timing}]]"]
@@ -468,8 +468,8 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
     sizes = set(params.bank_filters)
     if len(sizes) == 1:
         (c, kh, kw), = sizes
-        st.markdown(tr("kl.bank_params_same", n=len(params.bank_filters), c=c, kh=kh, kw=kw, weights=c * kh * kw,
-                       total=params.bank_total))
+        st.markdown(tr("kl.bank_params_same", n=len(params.bank_filters), c=c, kh=kh, kw=kw,
+                       weights=formulas.conv_filter_weights(c, (kh, kw)), total=params.bank_total))
     else:
         st.markdown(tr("kl.bank_params_mixed", n=len(params.bank_filters), total=params.bank_total))
     fitting = [m for m in result.bank if m.values is not None]

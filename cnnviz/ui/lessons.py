@@ -11,8 +11,9 @@ from dataclasses import replace
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from cnnviz import formulas
 from cnnviz.errors import UserError
-from cnnviz.pages.lessons import (LESSONS, Lesson, LessonsState, LessonView, compute, dense_params, is_lesson_run,
+from cnnviz.pages.lessons import (LESSONS, Lesson, LessonsState, LessonView, compute, is_lesson_run,
                                   page_of, training_agreement)
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
@@ -91,7 +92,7 @@ def _training_result(lesson: Lesson, column) -> None:
 def draw(view: LessonView) -> None:
     lesson = view.lesson
     st.subheader(_title(view.number))
-    st.markdown(tr(f"lessons.{lesson.key}.text", dense=f"{dense_params(32 * 32 * 3, 28 * 28 * 10):,}"))
+    st.markdown(tr(f"lessons.{lesson.key}.text", dense=f"{formulas.dense_layer_params(32 * 32 * 3, 28 * 28 * 10):,}"))
     with st.container(border=True, key="lessons_numbers"):
         if lesson.tutorial is None:
             st.caption(tr("lessons.no_number"))

@@ -1,14 +1,14 @@
 """Train on MNIST: configure a CNN, train it in the background, watch it learn, look at its mistakes.
 
-The page is three steps: ``controls`` (widgets -> TrainPageState), ``compute`` (the layer summary, and the run the
-state names, from the shared training session) and ``draw`` (live curves, filters and results).
+The page is three steps: ``controls`` (widgets -> TrainPageState), ``compute`` (cnnviz.pages.train: the network's
+summary and a run's evaluation panels; the run the state names comes from the shared training session) and ``draw``
+(live curves, filters and results).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -16,15 +16,15 @@ from cnnviz import train_figures
 from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
-from cnnviz.model import (LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, check_batch, evaluation_batch,
-                          summarize)
+from cnnviz.layer_table import count_text, millions_text, shape_text
+from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, evaluation_batch
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
-                                format_hidden, link_over_cap, parse_hidden)
+                                evaluation, format_hidden, link_over_cap, parse_hidden, summary)
 from cnnviz.training import status as run_info
 from cnnviz.training.checkpoints import save_checkpoint
 from cnnviz.training.config import OPTIMIZERS, SCHEDULES, available_devices
 from cnnviz.training.job import FINISHED
-from cnnviz.training.loop import EvalResult, confusion_matrix, evaluate
+from cnnviz.training.loop import EvalResult, evaluate
 from cnnviz.training.registry import Run
 from cnnviz.training.spare import prepare_for_start
 from cnnviz.training.status import config_label
@@ -127,15 +127,15 @@ def figure_text() -> train_figures.FigureText:
 
 def _summary(state: TrainPageState, *, export: bool = True) -> bool:
     try:
-        rows = summarize(state.model_config)
-        check_batch(state.model_config, state.batch_size)
+        network = summary(state)
     except ValueError as error:
         st.error(tr("train.invalid", reason=tr_error(error)), icon=":material/block:")
         return False
-    st.markdown(tr("train.params_total", params=f"{sum(r.params for r in rows):,}",
-                   macs=f"{sum(r.macs for r in rows) / 1e6:.2f}"))
-    table = pd.DataFrame([{tr("train.col.layer"): r.name, tr("train.col.shape"): " × ".join(map(str, r.output_shape)),
-                           tr("train.col.params"): r.params, tr("train.col.macs"): r.macs} for r in rows])
+    st.markdown(tr("train.params_total", params=count_text(network.table.total_params),
+                   macs=millions_text(network.table.total_macs)))
+    table = pd.DataFrame([{tr("train.col.layer"): name, tr("train.col.shape"): shape_text(r.output_shape),
+                           tr("train.col.params"): r.params, tr("train.col.macs"): r.macs}
+                          for name, r in zip(network.names, network.rows)])
     with section("summary"):
         st.dataframe(table, hide_index=True, width="stretch", key="train_summary")
     if not export:
@@ -295,21 +295,18 @@ def _evaluation(run: Run, *, downloads: bool = True) -> None:
 def _results(result: EvalResult, data, prefix: str) -> None:
     """Confusion matrix, per-digit accuracy and the gallery; ``prefix`` keeps element keys unique on the page."""
     labels = data.test_labels.cpu().numpy()
-    matrix = confusion_matrix(labels, result.predictions)
-    st.markdown(tr("train.test_summary", accuracy=f"{result.accuracy:.2%}", loss=f"{result.loss:.4f}",
-                   wrong=int((result.predictions != labels).sum())))
+    panels = evaluation(result, labels)
+    st.markdown(tr("train.test_summary", accuracy=f"{panels.accuracy:.2%}", loss=f"{panels.loss:.4f}",
+                   wrong=panels.wrong))
     # One chart per row: ten columns of four-digit counts need the width to stay readable on a projector.
     st.markdown(f"**{tr('train.confusion')}**")
-    st.plotly_chart(train_figures.confusion_figure(matrix, figure_text()), key=f"{prefix}_confusion")
+    st.plotly_chart(train_figures.confusion_figure(panels.matrix, figure_text()), key=f"{prefix}_confusion")
     st.markdown(f"**{tr('train.per_class')}**")
-    st.plotly_chart(train_figures.per_class_figure(matrix, figure_text()), key=f"{prefix}_per_class")
-    wrong = np.flatnonzero(result.predictions != labels)
-    if len(wrong):
-        # Most confident mistakes first: those are the surprising ones.
-        order = wrong[np.argsort(-result.probabilities[wrong].max(axis=1))][:24]
-        st.markdown(f"**{tr('train.gallery', shown=len(order), total=len(wrong))}**")
-        st.image(train_figures.gallery_png(data.test_pixels, labels, result.probabilities, order, true_label=tr(
-            "train.gallery_true")))
+    st.plotly_chart(train_figures.per_class_figure(panels.matrix, figure_text()), key=f"{prefix}_per_class")
+    if panels.wrong:
+        st.markdown(f"**{tr('train.gallery', shown=len(panels.gallery), total=panels.wrong)}**")
+        st.image(train_figures.gallery_png(data.test_pixels, labels, result.probabilities, panels.gallery,
+                                           true_label=tr("train.gallery_true")))
 
 
 def _checkpoint_section() -> None:
