@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -195,3 +196,12 @@ def test_every_other_page_cache_is_emptied_by_the_sweep():
                     if ast.unparse(call) in ("st.cache_resource", "st.cache_data"):
                         cached[node.name] = path.name
     assert set(cached) <= OUTLIVES_SESSIONS, {name: cached[name] for name in set(cached) - OUTLIVES_SESSIONS}
+
+
+def test_a_server_warms_the_layer_table_as_it_starts(monkeypatch):
+    warmed = threading.Event()
+    monkeypatch.setattr(housekeeping, "summarize", lambda cfg: warmed.set())
+    monkeypatch.setattr(housekeeping.Runtime, "exists", staticmethod(lambda: True))
+    monkeypatch.setenv("CNNVIZ_SWEEP_SECONDS", "0")
+    assert housekeeping._start() is None  # no sweep asked for; the warm-up runs all the same
+    assert warmed.wait(30)

@@ -42,6 +42,7 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime import Runtime
 
+from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, summarize
 from cnnviz.training.spare import discard_spare
 
 _LOG = logging.getLogger("cnnviz")
@@ -198,8 +199,14 @@ def start() -> threading.Thread | None:
 
 
 def _start() -> threading.Thread | None:
+    if not Runtime.exists():
+        return None
+    # The first network read on the meta device (every cap check and layer table) imports torch's compiler stack,
+    # a second or more: do it now, beside the server's start, instead of in the first student's Train page.
+    threading.Thread(target=summarize, args=(NETWORK_PRESETS[DEFAULT_PRESET],), name="cnnviz-warm-up",
+                     daemon=True).start()
     seconds = sweep_seconds()
-    if not seconds or not Runtime.exists():
+    if not seconds:
         return None
     runtime = Runtime.instance()
     try:
