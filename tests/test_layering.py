@@ -45,7 +45,7 @@ def test_tensors_reach_numpy_through_the_cpu():
 def test_the_checkout_watch_sees_every_kind_of_write(tmp_path):
     # conftest.checkout_stays_clean fails the session when a test writes into the checkout: this checks what it
     # compares sees a new file, an edited file and a file added to an ignored folder, and not the caches.
-    from conftest import checkout_changes, checkout_state
+    from checkout_kit import checkout_changes, checkout_state
 
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
