@@ -280,6 +280,7 @@ def test_a_drawing_cannot_travel_in_a_link_and_the_share_note_says_so():
     assert any("A drawing cannot travel in a link" in i.value for i in app.info)
 
 
+@pytest.mark.slow
 def test_the_quick_model_trains_where_the_train_page_can_follow_it():
     from cnnviz.ui import session
 
@@ -294,6 +295,7 @@ def test_the_quick_model_trains_where_the_train_page_can_follow_it():
         session.registry().get(train.run).job.stop()
 
 
+@pytest.mark.slow
 def test_a_finished_runs_mistakes_are_its_own_and_expired_weights_are_named(monkeypatch):
     import cnnviz.data
     import cnnviz.train

@@ -62,6 +62,7 @@ def test_runs_train_in_a_worker_process_by_default():
     assert make_job(JobLimiter(1)).mode == "process"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["process", "thread"])
 def test_job_runs_to_done(mode):
     job = make_job(JobLimiter(2), subset=256, mode=mode)
@@ -74,6 +75,7 @@ def test_job_runs_to_done(mode):
     assert snap.label.startswith("conv 8-16")
 
 
+@pytest.mark.slow
 def test_pause_holds_progress_and_resume_continues():
     job = make_job(JobLimiter(2))
     job.start()
@@ -92,6 +94,7 @@ def test_pause_holds_progress_and_resume_continues():
     assert job.snapshot().state == "stopped" and not job.alive
 
 
+@pytest.mark.slow
 def test_stop_ends_the_run_and_its_worker():
     job = make_job(JobLimiter(2), **LONG)
     job.start()
@@ -102,6 +105,7 @@ def test_stop_ends_the_run_and_its_worker():
     assert not process.is_alive()  # the worker process is gone too, not left training for nobody
 
 
+@pytest.mark.slow
 def test_a_worker_never_runs_the_apps_script(tmp_path, monkeypatch):
     # Under Streamlit, __main__ is the app script; a spawned child would run it again before training.
     script = tmp_path / "app.py"
@@ -115,6 +119,7 @@ def test_a_worker_never_runs_the_apps_script(tmp_path, monkeypatch):
     assert job.snapshot().state == "done", job.snapshot().message
 
 
+@pytest.mark.slow
 def test_limiter_queues_the_third_job():
     limiter = JobLimiter(2)
     jobs = [make_job(limiter, **LONG) for _ in range(3)]
@@ -131,6 +136,7 @@ def test_limiter_queues_the_third_job():
     assert limiter.running == 0
 
 
+@pytest.mark.slow
 def test_stopping_a_queued_job():
     limiter = JobLimiter(1)
     first, second = make_job(limiter, **LONG), make_job(limiter)
@@ -142,6 +148,7 @@ def test_stopping_a_queued_job():
     first.stop()
 
 
+@pytest.mark.slow
 def test_pause_resume_and_stop_answer_between_two_steps():
     # Each answer comes between two steps, not at the end of an epoch: waits are generous (the machine is shared),
     # and the run is still in its first epoch when Stop has answered.
@@ -160,6 +167,7 @@ def test_pause_resume_and_stop_answer_between_two_steps():
     wait_until(lambda: not job.alive)
 
 
+@pytest.mark.slow
 def test_the_model_comes_back_from_the_worker(mnist):
     job = make_job(JobLimiter(1), subset=2000, batch_size=32, eval_every=0)
     job.start()
@@ -174,6 +182,7 @@ def test_the_model_comes_back_from_the_worker(mnist):
                                                                                               abs=2e-4)
 
 
+@pytest.mark.slow
 def test_weights_come_back_as_a_state_dict_when_asked():
     job = make_job(JobLimiter(1), **LONG, eval_every=0)
     job.start()
@@ -191,6 +200,7 @@ def test_weights_come_back_as_a_state_dict_when_asked():
     torch.testing.assert_close(job.state_dict(), job.model.state_dict())  # the last weights came back at the end
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_reported_and_the_server_lives_on():
     limiter = JobLimiter(1)
     job = make_job(limiter, **LONG)
@@ -206,6 +216,7 @@ def test_a_killed_worker_is_reported_and_the_server_lives_on():
     assert after.wait(60) and after.snapshot().state == "done"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_an_error_inside_the_worker_is_reported():
     job = make_job(JobLimiter(1), subset=64, device="cuda")  # this torch has no CUDA: the worker raises
@@ -215,6 +226,7 @@ def test_an_error_inside_the_worker_is_reported():
     assert snap.state == "failed" and "CUDA" in snap.message
 
 
+@pytest.mark.slow
 def test_concurrent_runs_share_the_cores():
     limiter = JobLimiter(2)
     cores = usable_cores()
@@ -263,6 +275,7 @@ def test_failure_messages_a_student_understands():
     assert str(worker.exit_failure(1)).startswith("The training process ended unexpectedly (exit code 1).")
 
 
+@pytest.mark.slow
 def test_failure_is_reported():
     def broken_loader():
         raise OSError("disk on fire")
@@ -276,6 +289,7 @@ def test_failure_is_reported():
     assert snap.error.key == "error.worker.crashed" and snap.error.message("zh") == "训练出错（OSError）：disk on fire"
 
 
+@pytest.mark.slow
 def test_divergence_state():
     job = make_job(JobLimiter(1), optimizer="sgd", schedule="constant", lr=1e6, subset=256)
     job.start()
@@ -284,6 +298,7 @@ def test_divergence_state():
     assert job.snapshot().error.key == "error.train.diverged"
 
 
+@pytest.mark.slow
 def test_snapshot_is_a_copy():
     job = make_job(JobLimiter(1), subset=128)
     job.start()
@@ -295,6 +310,7 @@ def test_snapshot_is_a_copy():
     assert job.snapshot() == snap
 
 
+@pytest.mark.slow
 def test_limiter_validation_and_double_start():
     with pytest.raises(ValueError, match="limit=0"):
         JobLimiter(0)
@@ -315,6 +331,7 @@ class FakeClock:
         return self.now
 
 
+@pytest.mark.slow
 def test_registry_finds_runs_by_unguessable_id_and_stops_the_unwatched():
     clock = FakeClock()
     registry = RunRegistry(idle_seconds=60, clock=clock)
@@ -333,6 +350,7 @@ def test_registry_finds_runs_by_unguessable_id_and_stops_the_unwatched():
     watched.stop()
 
 
+@pytest.mark.slow
 def test_registry_keeps_only_the_newest_finished_runs():
     clock = FakeClock()
     registry = RunRegistry(idle_seconds=60, keep=2, clock=clock)
@@ -416,6 +434,7 @@ def spare_pid() -> int:
     return jobs_module._SPARES.spare.process.pid
 
 
+@pytest.mark.slow
 def test_a_spare_worker_trains_the_next_run():
     """A worker started ahead (torch imported) trains the next run: Start skips a new interpreter's ~2 s."""
     prepare_worker()
@@ -427,6 +446,7 @@ def test_a_spare_worker_trains_the_next_run():
     assert job.model is not None and len(job.snapshot().steps) == 8  # its records and weights came back as usual
 
 
+@pytest.mark.slow
 def test_no_spare_starts_beside_a_training_run():
     job = make_job(JobLimiter(1), **LONG)
     job.start()
@@ -439,6 +459,7 @@ def test_no_spare_starts_beside_a_training_run():
     assert spare_pid() != job.worker_pid
 
 
+@pytest.mark.slow
 def test_a_run_stopped_before_it_trains_lets_its_spare_go():
     """Stop while the run still loads its data: the spare it took exits instead of waiting forever."""
     import threading
@@ -463,6 +484,7 @@ def test_a_run_stopped_before_it_trains_lets_its_spare_go():
     assert jobs_module._SPARES.live_jobs == 0
 
 
+@pytest.mark.slow
 def test_a_dead_spare_is_passed_over():
     prepare_worker()
     pid = spare_pid()
@@ -481,6 +503,7 @@ def test_a_dead_spare_is_passed_over():
 SLOW_TO_EVALUATE = ModelConfig(blocks=(ConvBlock(128, pool="none"), ConvBlock(128, pool="none")), hidden=())
 
 
+@pytest.mark.slow
 def test_a_run_ends_with_one_result_that_its_checkpoint_repeats(mnist):
     job = make_job(JobLimiter(1), subset=256)
     job.start()
@@ -498,6 +521,7 @@ def test_a_run_ends_with_one_result_that_its_checkpoint_repeats(mnist):
     assert (again.predictions == snap.final.predictions).all() and again.accuracy == snap.final.accuracy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["process", "thread"])
 def test_finish_ends_training_and_the_run_evaluates_its_last_weights(mnist, mode):
     job = make_job(JobLimiter(1), mode=mode, **LONG)
@@ -511,6 +535,7 @@ def test_finish_ends_training_and_the_run_evaluates_its_last_weights(mnist, mode
     assert (evaluate(model, mnist.test_images, mnist.test_labels).predictions == snap.final.predictions).all()
 
 
+@pytest.mark.slow
 def test_stop_while_the_worker_evaluates_ends_it():
     cfg = TrainConfig(subset=16, batch_size=8, epochs=1, eval_every=0)
     job = TrainingJob(SLOW_TO_EVALUATE, cfg, load_mnist, JobLimiter(1))
@@ -525,6 +550,7 @@ def test_stop_while_the_worker_evaluates_ends_it():
     assert len(job.state_dict()) == len(job.model.state_dict())  # it keeps the weights it sent before evaluating
 
 
+@pytest.mark.slow
 def test_a_worker_over_its_memory_cap_fails_with_a_clear_message(monkeypatch):
     # A normal CPU worker peaks at 1.1-1.4 GB of address space; this first step needs about 1 GB more, yet stays
     # under the activation cap (model.LIMITS), so it is the worker's address-space cap that stops it.
@@ -549,6 +575,7 @@ def test_memory_limit_setting():
             worker.memory_limit_mb(2)
 
 
+@pytest.mark.slow
 def test_the_registry_drops_old_weights_beyond_its_byte_budget():
     finished = []
     for seed in range(3):
@@ -573,6 +600,7 @@ def test_the_registry_drops_old_weights_beyond_its_byte_budget():
     assert tiny_budget.add(finished[2]).job.model is not None
 
 
+@pytest.mark.slow
 def test_one_queued_or_running_run_per_owner():
     registry = RunRegistry(idle_seconds=3600)
     running = make_job(JobLimiter(1), **LONG)
