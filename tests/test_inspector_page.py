@@ -155,6 +155,7 @@ def test_an_uploaded_photo_goes_through_the_mnist_recipe(at):
     assert at.error and says(at) == ""
 
 
+@pytest.mark.slow
 def test_the_gallery_offers_the_model_s_mistakes(at):
     at.segmented_control(key="insp_source").set_value("gallery").run()
     picker = at.selectbox(key="insp_gallery")
