@@ -13,7 +13,8 @@ def checkout_state(root: Path) -> dict[str, tuple] | None:
     as one entry, with its modification time, which moves when a file is added to it). None when ``root`` is not a
     git checkout (an unpacked archive) or git is missing.
 
-    Changed files carry their status only, so someone editing a file while the tests run does not fail them.
+    Changed files carry their status only: a file that was already being edited before the session may be saved
+    again while the tests run. A clean file that changes during the session shows, whoever changed it.
     """
     try:
         listing = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching"],
