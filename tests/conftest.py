@@ -9,8 +9,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cnnviz"))
 
 
 import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+from checkout_kit import checkout_changes, checkout_state  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _PageCrashes(logging.Handler):
@@ -41,3 +46,14 @@ def no_hidden_page_crash(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "page_crash_expected: the test makes a page crash on purpose")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean():
+    """Fail the session if the tests wrote into the checkout (they once rewrote docs/screenshots): whatever a test
+    writes goes under tmp_path."""
+    before = checkout_state(ROOT)
+    yield
+    after = checkout_state(ROOT)
+    if before is not None and after is not None and (changed := checkout_changes(before, after)):
+        pytest.fail(f"the tests wrote into the checkout: {changed[:10]}; write under tmp_path instead", pytrace=False)

@@ -112,14 +112,31 @@ def test_first_loads_at_once_read_the_files_once(tmp_path, monkeypatch):
     import time
 
     fake_mnist(tmp_path)
-    reads = []
+    reads, callers = [], []
 
-    def slow_read(path):
+    class CountedLock:
+        """data._LOADING, counting the calls that reached it."""
+
+        def __init__(self, lock):
+            self.lock = lock
+
+        def __enter__(self):
+            callers.append(threading.current_thread())
+            return self.lock.__enter__()
+
+        def __exit__(self, *exc):
+            return self.lock.__exit__(*exc)
+
+    def held_read(path):
         reads.append(path)
-        time.sleep(0.05)  # long enough for the other call to arrive meanwhile
+        deadline = time.monotonic() + 60
+        while len(callers) < 2:  # the load stays in flight until the other call has arrived
+            assert time.monotonic() < deadline, "the second call never came"
+            time.sleep(0.01)
         return read_idx(path)
 
-    monkeypatch.setattr(data, "read_idx", slow_read)
+    monkeypatch.setattr(data, "_LOADING", CountedLock(data._LOADING))
+    monkeypatch.setattr(data, "read_idx", held_read)
     together, loaded = threading.Barrier(2), []
 
     def first_start():
@@ -153,7 +170,7 @@ def test_a_preload_starts_once_and_loads_in_the_background(tmp_path, monkeypatch
     data.preload(tmp_path)
     assert not data.is_loaded(tmp_path)
     release.set()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not data.is_loaded(tmp_path):
         assert time.monotonic() < deadline, "the preload never finished"
         time.sleep(0.01)

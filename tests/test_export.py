@@ -116,6 +116,7 @@ def correct_of(result: subprocess.CompletedProcess) -> tuple[int, int]:
     return int(found[1]), int(found[2])
 
 
+@pytest.mark.slow
 def test_the_exported_file_asks_for_torchvision_only_when_told_and_says_what_to_do_without_it(tmp_path):
     code = pytorch_code(NETWORK_PRESETS["tiny"], TrainConfig(epochs=1))
     told = run_exported(tmp_path, code, "--torchvision")
@@ -126,6 +127,7 @@ def test_the_exported_file_asks_for_torchvision_only_when_told_and_says_what_to_
     assert nowhere.returncode == 2 and "say where MNIST's IDX files are" in nowhere.stderr
 
 
+@pytest.mark.slow
 def test_the_exported_file_trains_offline_and_reads_the_apps_checkpoint_as_the_app_does(tmp_path):
     mnist = load_mnist()
     model = build_model(NETWORK_PRESETS["tiny"], seed=0)

@@ -58,6 +58,7 @@ def test_every_decodable_upload_goes_through_the_kernel_lab(name, data, padding)
         assert np.isfinite(result.stages.conv).all()
 
 
+@pytest.mark.slow
 def test_hostile_uploads_in_the_page_never_break_it():
     app = run_page("kernel_lab", query={"src": "upload", "ws": "256"})
     for name, data, expected in CASES:

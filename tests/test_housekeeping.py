@@ -100,6 +100,7 @@ def spare():
     process.join(10)
 
 
+@pytest.mark.slow
 def test_a_sweep_that_leaves_no_session_lets_the_spare_worker_go(runtime, spare):
     runtime._session_mgr.list_sessions = lambda: []  # the last tab closed and its reconnect time ran out
     tidy_up(release_expired(runtime), None)
@@ -107,11 +108,13 @@ def test_a_sweep_that_leaves_no_session_lets_the_spare_worker_go(runtime, spare)
     assert not spare.is_alive() and spares._SPARES.spare is None
 
 
+@pytest.mark.slow
 def test_the_spare_worker_stays_while_a_session_is_left(runtime, spare):
     tidy_up(release_expired(runtime), None)  # "alive" is still connected: it may press Start
     assert spares._SPARES.spare is not None and spares._SPARES.spare.process is spare and spare.is_alive()
 
 
+@pytest.mark.slow
 def test_freed_memory_is_returned_after_a_release_and_once_more_after_it(runtime, spare, monkeypatch):
     trims = []
     monkeypatch.setattr(housekeeping, "_return_freed_memory", lambda: trims.append(len(trims)))
@@ -152,6 +155,7 @@ def heap_arenas(mode: str) -> int:
     return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_the_server_keeps_its_heap_in_two_arenas():
     assert heap_arenas("default") > 2  # glibc's default: a heap per new thread, so this test can fail

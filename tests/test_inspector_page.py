@@ -155,6 +155,7 @@ def test_an_uploaded_photo_goes_through_the_mnist_recipe(at):
     assert at.error and says(at) == ""
 
 
+@pytest.mark.slow
 def test_the_gallery_offers_the_model_s_mistakes(at):
     at.segmented_control(key="insp_source").set_value("gallery").run()
     picker = at.selectbox(key="insp_gallery")
@@ -282,6 +283,7 @@ def test_a_drawing_cannot_travel_in_a_link_and_the_share_note_says_so():
     assert any("A drawing cannot travel in a link" in i.value for i in app.info)
 
 
+@pytest.mark.slow
 def test_the_quick_model_trains_where_the_train_page_can_follow_it():
     from cnnviz.ui import session
 
@@ -296,6 +298,7 @@ def test_the_quick_model_trains_where_the_train_page_can_follow_it():
         session.registry().get(train.run).job.stop()
 
 
+@pytest.mark.slow
 def test_a_finished_runs_mistakes_are_its_own_and_expired_weights_are_named(monkeypatch):
     import cnnviz.data
     import cnnviz.training.loop

@@ -125,6 +125,7 @@ def test_dilation_and_valid_padding(at):
     assert "⌊(512 + 0 + 0 − 3·(3 − 1) − 1) / 1⌋ + 1 = 506" in shapes(at)
 
 
+@pytest.mark.slow
 def test_custom_padding_and_mode(at):
     at.segmented_control(key="kl_padding").set_value("custom").run()
     redraw(at.number_input(key="kl_pad_h").set_value(4).run())
@@ -152,6 +153,7 @@ def test_floor_dropped_rows_are_reported(at):
     assert any("drops 1 input row(s) and 0 column(s)" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_preset_and_parametric_sliders(at):
     at.selectbox(key="kl_preset").set_value("sobel_x").run()
     np.testing.assert_array_equal(kernel(at), [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
@@ -237,6 +239,7 @@ def test_switching_colour_keeps_an_edited_kernel(at):
     assert any("added into one" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_flip_bias_activation_pooling_display(at):
     at.toggle(key="kl_flip").set_value(True).run()
     assert any("rotated 180°" in c.value for c in at.caption)
@@ -282,6 +285,7 @@ def test_a_link_opens_the_filter_bank():
     assert app.session_state["kl_bank_open"] is True
 
 
+@pytest.mark.slow
 def test_filter_bank_shows_what_fits_and_names_what_does_not(at):
     at.session_state["kl_bank_open"] = True
     at.selectbox(key="kl_sample").set_value("mnist_digit").run()
@@ -328,6 +332,7 @@ def test_rgb_channel_slices_edit_separately(at):
     np.testing.assert_array_equal(after[:2], before[:2])  # the red and green slices are untouched
 
 
+@pytest.mark.slow
 def test_column_geometry_and_pool_size(at):
     redraw(at.number_input(key="kl_dilation_w").set_value(2).run())
     assert "⌊(512 + 2 + 2 − 2·(3 − 1) − 1) / 1⌋ + 1 = 512" in shapes(at)  # "same" pads for the dilated span
@@ -391,6 +396,7 @@ def test_a_link_opens_its_view_in_a_fresh_session():
     assert "Convolution: `13 × 26`" in text and "Pooling: `6 × 13`" in text  # 28 px, valid 3x3, stride (2, 1)
 
 
+@pytest.mark.slow
 def test_a_link_carries_edited_weights_and_ignores_what_it_cannot_use():
     source = run_page("kernel_lab")
     source.number_input(key="kl_rows").set_value(15).run()
@@ -481,6 +487,7 @@ def test_a_word_in_a_cell_is_wiped_and_its_warning_goes_with_the_next_valid_edit
     assert [w.value for w in app.warning] == [] and kernel(app)[1, 1] == 3 and kernel(app)[0, 1] == 2
 
 
+@pytest.mark.slow
 def test_the_paste_box_closes_once_its_numbers_are_used():
     app = run_page("kernel_lab", query={"k": "box3"})
     app.session_state["kl_paste_box"] = True  # what opening it does

@@ -1,5 +1,6 @@
 """The layering rule: computation never imports streamlit; only app.py and cnnviz/ui/ do."""
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,13 +42,33 @@ def test_tensors_reach_numpy_through_the_cpu():
     assert offenders == []
 
 
-def test_nothing_writes_into_the_checkout_while_testing():
-    # Running the tests must leave the checkout clean (they once rewrote docs/screenshots); screenshots come from
-    # scripts/screenshots.py on request.
-    sources = [p for p in (ROOT / "tests").rglob("*.py") if p.name != "test_layering.py"]
-    writers = [str(p.relative_to(ROOT)) for p in sources if "docs" in p.read_text() and ".screenshot(" in p.read_text()
-               or "save_screenshot" in p.read_text()]
-    assert writers == []
+def test_the_checkout_watch_sees_every_kind_of_write(tmp_path):
+    # conftest.checkout_stays_clean fails the session when a test writes into the checkout: this checks what it
+    # compares sees a new file, an edited file and a file added to an ignored folder, and not the caches.
+    from checkout_kit import checkout_changes, checkout_state
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text("/runs/\n__pycache__/\n")
+    (tmp_path / "kept.py").write_text("x = 1\n")
+    (tmp_path / "runs").mkdir()
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "start")
+    clean = checkout_state(tmp_path)
+    assert clean == {"runs/": ("!!", (tmp_path / "runs").stat().st_mtime_ns)}
+
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "kept.cpython-312.pyc").write_bytes(b"")
+    assert checkout_changes(clean, checkout_state(tmp_path)) == []
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "shot.png").write_bytes(b"png")
+    assert checkout_changes(clean, checkout_state(tmp_path)) == ["docs/shot.png"]
+    (tmp_path / "kept.py").write_text("x = 2\n")
+    assert checkout_changes(clean, checkout_state(tmp_path)) == ["docs/shot.png", "kept.py"]
+    (tmp_path / "runs" / "run.pt").write_bytes(b"")  # inside an ignored folder: the folder's clock moves on
+    assert checkout_changes(clean, checkout_state(tmp_path)) == ["docs/shot.png", "kept.py", "runs/"]
 
 
 def test_every_cache_with_arguments_is_bounded():

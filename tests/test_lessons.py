@@ -104,6 +104,7 @@ def flat(grid) -> list[float]:
     return [float(value) for row in grid for value in row]
 
 
+@pytest.mark.slow
 def test_every_lessons_link_opens_a_page_showing_its_number():
     by_key = {lesson.key: lesson for lesson in LESSONS}
     # What each lesson's page shows of its number; lessons without one (training, inspecting) open cleanly.

@@ -41,6 +41,7 @@ def test_a_links_bad_value_shows_as_text_in_the_apps_warning(value):
                         f"l={md_text(value)}."]
 
 
+@pytest.mark.slow
 def test_an_uploaded_checkpoints_file_name_is_shown_as_text():
     from cnnviz.model import NETWORK_PRESETS, build_model
     from cnnviz.training.checkpoints import save_checkpoint

@@ -35,7 +35,10 @@ def test_axis_counts_the_windows_that_fit(size, kernel, stride, before, after, d
     starts = [s for s in range(-before, size + after) if (s + before) % stride == 0
               and s + dilation * (kernel - 1) < size + after]
     if not starts:
-        with pytest.raises(ValueError):
+        span, padded = dilation * (kernel - 1) + 1, size + before + after
+        with pytest.raises(ValueError, match=re.escape(
+                f"the window spans {span} (kernel {kernel}, dilation {dilation}) but the padded input is only "
+                f"{padded} ({size} + {before} + {after})")):
             axis.out_size
         return
     assert axis.out_size == len(starts)

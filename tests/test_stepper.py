@@ -1,4 +1,6 @@
 """Step-by-step numbers: every step's total equals cnnviz.ops, and the arithmetic is written out right."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -85,8 +87,9 @@ def test_steps_equal_ops(h, w, kh, kw, stride, dilation, pad, mode, flip, seed):
     geometry = Geometry(padding=pad, padding_mode=mode, stride=stride, dilation=dilation, flip=flip)
     try:
         expected = ops.conv2d(image, kernel, **geometry.conv_kwargs())
-    except ValueError:
-        with pytest.raises(ValueError):
+    except ValueError as refused:
+        # The walkthrough refuses what ops refuses, with ops' message: the one that names the bad value.
+        with pytest.raises(ValueError, match=f"^{re.escape(str(refused))}$"):
             conv_walkthrough(image, kernel, geometry)
         return
     walk = conv_walkthrough(image, kernel, geometry)

@@ -51,6 +51,7 @@ def test_a_runs_length_is_known_before_it_starts(mnist):
     assert next(iter_training(TINY, quick(epochs=3), mnist)).total_steps == quick(epochs=3).total_steps(60_000) == 12
 
 
+@pytest.mark.slow
 def test_same_seed_same_curve(mnist):
     first = [r.loss for r in iter_training(TINY, quick(seed=3), mnist) if r.kind == "step"]
     second = [r.loss for r in iter_training(TINY, quick(seed=3), mnist) if r.kind == "step"]
@@ -59,6 +60,7 @@ def test_same_seed_same_curve(mnist):
     assert first != other
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("optimizer", "schedule"), [("sgd", "constant"), ("adam", "cosine"), ("adamw", "onecycle"),
                                                     ("rmsprop", "constant")])
 def test_optimizers_and_schedules(mnist, optimizer, schedule):
@@ -90,6 +92,7 @@ def test_divergence_is_reported_with_the_learning_rate(mnist):
     assert all(r.kind != "done" for r in records)
 
 
+@pytest.mark.slow
 def test_training_learns(mnist):
     records = list(iter_training(TINY, quick(subset=2000, batch_size=64, epochs=2, eval_every=0, lr=0.01), mnist))
     assert records[-1].kind == "done" and records[-1].test_accuracy > 0.7
@@ -140,6 +143,7 @@ def test_train_config_validation_and_round_trip():
             TrainConfig(**bad).validate()
 
 
+@pytest.mark.slow
 def test_cli_dry_run_json(capsys, tmp_path):
     threads = torch.get_num_threads()
     try:
@@ -156,6 +160,7 @@ def test_cli_dry_run_json(capsys, tmp_path):
     assert cfg == NETWORK_PRESETS["tiny"]
 
 
+@pytest.mark.slow
 def test_a_prebuilt_model_with_the_same_seed_gives_the_same_curve(mnist):
     # The CLI and the app build the model themselves and pass it in: the seed must still fix the weights.
     torch.manual_seed(123)  # whatever state torch's global generator is in
@@ -202,6 +207,7 @@ def test_the_data_moves_to_the_device_once_and_not_at_all_on_the_cpu():
     assert all(a is b for a, b in zip(loop.on_device(torch.device("cpu"), images, labels), (images, labels)))
 
 
+@pytest.mark.slow
 def test_batches_meet_the_model_on_its_device_in_channels_last(mnist):
     seen = []
     model = build_model(TINY, seed=0)
@@ -221,6 +227,7 @@ def test_the_tutorial_recipes():
     assert config.preset_recipe("tiny") == TrainConfig()  # the app's own nets train with the defaults
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--preset", "keras", "--recipe"], dict(optimizer="rmsprop", lr=0.001, schedule="constant")),
     (["--preset", "four_conv", "--recipe", "--lr", "0.02"], dict(optimizer="sgd", lr=0.02, schedule="constant")),
@@ -241,6 +248,7 @@ def _fields(records) -> str:
     return repr([(r.kind, r.step, r.loss, r.accuracy, r.lr, r.test_accuracy) for r in records])  # nan == nan here
 
 
+@pytest.mark.slow
 def test_steps_read_in_batches_give_the_same_records_as_steps_read_one_by_one(mnist, monkeypatch):
     # On CUDA the loop reads SYNC_EVERY steps' numbers at once; pinned here on the CPU, where CI runs.
     cfg = quick(subset=640, eval_every=4)  # 10 steps: reads after 3 steps fall before, on and after evaluations

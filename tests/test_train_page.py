@@ -128,6 +128,7 @@ def test_training_controls(at):
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_start_pause_stop(at):
     # All 60,000 images for 5 epochs: long enough (a minute or more here) that the run is still training when the
     # test reaches Stop, however fast the worker is; Stop ends it at once.
@@ -170,6 +171,7 @@ def test_start_pause_stop(at):
     assert any("misclassified" in m.value for m in at.markdown)
 
 
+@pytest.mark.slow
 def test_run_to_completion_shows_results(at):
     quick_run(at)
     # The job can finish between the live panel's snapshot and the results' in one run: then the next run
@@ -181,6 +183,7 @@ def test_run_to_completion_shows_results(at):
     assert {"Download checkpoint (.pt)", "Download metrics (.csv)", "Download config (.json)"} <= set(labels)
 
 
+@pytest.mark.slow
 def test_a_loaded_checkpoint_beside_a_finished_run_does_not_crash(at):
     # Both show a confusion matrix: their element keys must differ (this raised StreamlitDuplicateElementKey).
     quick_run(at)
@@ -204,6 +207,7 @@ def refreshed(query: dict[str, str], kept: str) -> AppTest:
     return app
 
 
+@pytest.mark.slow
 def test_the_address_never_names_the_run_and_a_refresh_finds_it_through_the_tab(at):
     at.selectbox(key="train_preset").set_value("tiny").run()
     quick_run(at)
@@ -261,6 +265,7 @@ def test_the_network_exports_as_pytorch_code(at):
     assert any(d.label == "Download the .py file" for d in at.get("download_button"))
 
 
+@pytest.mark.slow
 def test_a_watch_link_shows_the_run_read_only(at):
     at.selectbox(key="train_preset").set_value("tiny").run()
     quick_run(at)
@@ -281,6 +286,7 @@ def session_registry_watch_id(run_id: str) -> str:
     return session.registry().get(run_id).watch_id
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_reported_on_the_page_and_the_next_run_works(at):
     import os
     import signal
@@ -298,6 +304,7 @@ def test_a_killed_worker_is_reported_on_the_page_and_the_next_run_works(at):
     wait_for(at, finished)
 
 
+@pytest.mark.slow
 def test_a_run_beyond_the_servers_cap_waits_with_a_message(at):
     import threading
 
@@ -337,6 +344,7 @@ def test_drawing_the_page_loads_mnist_for_the_first_start(tmp_path, monkeypatch)
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_the_page_shows_the_runs_own_result_and_never_classifies_the_test_set(at, monkeypatch):
     import cnnviz.training.loop
     from cnnviz.ui import session
@@ -355,6 +363,7 @@ def test_the_page_shows_the_runs_own_result_and_never_classifies_the_test_set(at
     assert f"Test accuracy</span><b>{final.accuracy:.2%}</b>" in numbers  # the live figure that closes the run
 
 
+@pytest.mark.slow
 def test_a_run_whose_weights_expired_says_so(at):
     from cnnviz.ui import session
 
@@ -369,6 +378,7 @@ def test_a_run_whose_weights_expired_says_so(at):
     assert any("misclassified" in m.value for m in at.markdown)  # its results stay
 
 
+@pytest.mark.slow
 def test_one_browser_session_has_one_queued_or_training_run(at):
     at.number_input(key="train_epochs").set_value(20).run()
     at.button(key="train_start").click().run()

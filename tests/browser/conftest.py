@@ -14,10 +14,12 @@ from scripts.serve_app import CHROMIUM, CHROMIUM_ARGS, serve_app
 
 
 def pytest_collection_modifyitems(config, items):
+    # Every browser test serves the app and drives Chromium: the slow tier (`-m "not slow"` leaves them out).
     here = Path(__file__).parent
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 def _require_chromium() -> None:

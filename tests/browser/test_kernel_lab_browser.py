@@ -1,8 +1,12 @@
 """Kernel Lab in Chromium: upload, a bad upload, a preset, stride in the shapes and the URL, links, page switches."""
+import time
+from urllib.parse import urlparse
+
 import numpy as np
 from PIL import Image
 
 from cnnviz.urlstate import encode_matrix
+from scripts.serve_app import IDLE
 
 from browser_kit import (assert_no_exception, choose, open_page, query, set_number, sidebar_nav, wait_for_query,
                          wait_for_value, wait_idle)
@@ -169,14 +173,45 @@ def test_a_15_by_15_kernel_is_editable_without_scrolling_on_a_projector(page, ap
     assert grid.bounding_box()["x"] + grid.bounding_box()["width"] <= main["x"] + main["width"] + 1
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def wait_until_settled(page, in_flight: set, timeout: float = 60) -> None:
+    """Wait, with a deadline, until the page has finished: its script run is over, no request is in flight, and every
+    picture and font has loaded, on two checks in a row (one quiet moment may fall between two fetches)."""
+    settled = "() => [...document.images].every(image => image.complete) && document.fonts.status === 'loaded'"
+    deadline, quiet = time.monotonic() + timeout, 0
+    while quiet < 2:
+        assert time.monotonic() < deadline, f"the page never settled: {sorted(r.url for r in in_flight)[:5]}"
+        page.wait_for_timeout(250)  # a poll: playwright delivers the request events while it waits
+        idle = page.locator(IDLE).count() == 1 and not in_flight and page.evaluate(settled)
+        quiet = quiet + 1 if idle else 0
+
+
 def test_the_app_fetches_nothing_from_outside(page, app_url):
-    # The app must work offline: every request stays on the server (the favicon once came from a font CDN).
-    outside = []
-    page.on("request", lambda request: outside.append(request.url)
-            if not request.url.startswith((app_url, "data:", "blob:")) else None)
-    for path in ("", "step-by-step", "train"):
-        open_page(page, app_url, path)
-        page.wait_for_timeout(500)
+    # The app must work offline (the favicon once came from a font CDN): every request from the first page's start,
+    # through a student's clicks, until each page has settled, stays on this machine.
+    requested, in_flight = [], set()
+    context = page.context
+    context.on("request", lambda request: (requested.append(request.url), in_flight.add(request)))
+    context.on("requestfinished", lambda request: in_flight.discard(request))
+    context.on("requestfailed", lambda request: in_flight.discard(request))
+    page.on("websocket", lambda socket: requested.append(socket.url))
+
+    open_page(page, app_url, "")
+    wait_until_settled(page, in_flight)
+    choose(page, "kl_preset", "Sobel x")
+    set_number(page, "kl_stride_h", 2)
+    wait_until_settled(page, in_flight)
+    sidebar_nav(page, "Step by step")
+    page.locator(".st-key-step_next button").click()
+    wait_until_settled(page, in_flight)
+    open_page(page, app_url, "train")
+    wait_until_settled(page, in_flight)
+
+    assert any(url.startswith(app_url) for url in requested)  # the recording saw the app's own requests
+    outside = [url for url in requested
+               if urlparse(url).scheme not in ("data", "blob") and urlparse(url).hostname not in LOOPBACK]
     assert outside == []
 
 
