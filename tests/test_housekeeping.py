@@ -167,7 +167,7 @@ def test_a_heap_needs_at_least_one_arena():
         housekeeping.limit_heap_arenas(0)
 
 
-def test_a_sweep_that_leaves_no_session_empties_the_shared_results(runtime, spare, monkeypatch):
+def test_a_sweep_that_leaves_no_session_empties_the_shared_results(runtime, monkeypatch):
     monkeypatch.setattr(housekeeping, "_SHARED_RESULTS", [])
     made = []
 

@@ -608,6 +608,7 @@ def test_one_queued_or_running_run_per_owner():
         running.stop()
 
 
+@pytest.mark.slow  # starts worker processes
 def test_the_registry_is_an_interface_whose_start_keeps_one_active_run_per_owner():
     # What pages ask of a registry; a registry shared across servers implements the same methods.
     assert RunRegistry.__abstractmethods__ == {"add", "active_for", "get", "watch", "reap"}
