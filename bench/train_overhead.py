@@ -91,6 +91,7 @@ def app_run(steps: int, warmup: int) -> dict:
     """Images/s of a TrainingJob while the main thread builds the live status, chart and filters once a second."""
     from cnnviz.data import load_mnist
     from cnnviz.model import DEFAULT_PRESET, preset
+    from cnnviz.pages import train_live
     from cnnviz.training import status
     from cnnviz.training.config import TrainConfig
     from cnnviz.training.job import TrainingJob
@@ -113,9 +114,9 @@ def app_run(steps: int, warmup: int) -> dict:
             status.progress_text(snap, "en")
             status.live_numbers(snap)
         if snap.steps:
-            chart_bytes = len(status.live_chart_json(run, snap, "en"))
+            chart_bytes = len(train_live.live_chart_json(run, snap, "en"))
         if job.model is not None:
-            status.filters_png(job.model)
+            train_live.filters_png(job.model)
         page_seconds += time.perf_counter() - began
         ticks += 1
         threads = max(threads, job.threads)

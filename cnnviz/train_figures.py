@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from PIL import Image, ImageDraw, ImageFont
 
 from cnnviz.figures import colourise, png_bytes
-from cnnviz.training.loop import Metrics
+from cnnviz.training.loop import Metrics, ema
 
 RUN_COLOURS = ("#d9480f", "#1c7ed6", "#2b8a3e", "#7048e8")  # current run first, then older runs
 
@@ -84,15 +84,6 @@ def curves_from(label: str, steps: Sequence[Metrics], evals: Sequence[Metrics]) 
         eval_steps=[m.step for m in tests], test_loss=[m.test_loss for m in tests],
         test_accuracy=[m.test_accuracy for m in tests],
     )
-
-
-def ema(values: Sequence[float], alpha: float = 0.05) -> list[float]:
-    """Exponential moving average, bias-corrected so the first values are not pulled towards 0."""
-    out, average = [], 0.0
-    for index, value in enumerate(values, start=1):
-        average = (1 - alpha) * average + alpha * value
-        out.append(average / (1 - (1 - alpha) ** index))
-    return out
 
 
 def _test_points(steps, values, colour: str, group: str, hover: str) -> go.Scatter:

@@ -96,3 +96,17 @@ def test_the_ui_floor_starts_no_processes_threads_or_tensors():
              for module in UI_FORBIDDEN.findall(path.read_text())}
     assert found - UI_ALLOWED == set()
     assert UI_FORBIDDEN.findall("import json\nfrom torch import nn\nimport threading\n") == ["torch", "threading"]
+
+
+# Modules a floor above training: training (a run, its registry and status) never draws and never knows a page.
+ABOVE_TRAINING = re.compile(r"^\s*(from|import) cnnviz(\.(pages|ui|export|figures|train_figures|rf_figures|"
+                            r"inspect_figures)\b| import .*\b(pages|ui|train_figures|figures)\b)", re.MULTILINE)
+
+
+def test_training_imports_no_floor_above_it():
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "cnnviz" / "training").rglob("*.py")
+                 if ABOVE_TRAINING.search(path.read_text())]
+    assert offenders == []
+    assert ABOVE_TRAINING.search("from cnnviz import train_figures\n")  # the rule can see the import it forbids
+    assert ABOVE_TRAINING.search("from cnnviz.pages.train_live import shared\n")
+    assert not ABOVE_TRAINING.search("from cnnviz.training.loop import ema\n")

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 from starlette.requests import Request
 
-from cnnviz.training import status as run_info
+from cnnviz.pages import train_live
 from cnnviz.training.job import JobSnapshot
 from cnnviz.training.loop import Metrics
 from cnnviz.ui import live_status, run_status, session
@@ -27,9 +27,9 @@ def fake_run(snap, watch_id=WATCH_ID):
 
 @pytest.fixture(autouse=True)
 def no_shared_answers():
-    run_info.clear_shared()
+    train_live.clear_shared()
     yield
-    run_info.clear_shared()
+    train_live.clear_shared()
 
 
 def call(watch_id, query=b"lang=en"):
@@ -95,7 +95,7 @@ def test_a_room_polling_one_run_shares_an_answer_for_half_a_second(monkeypatch):
     snaps = iter([snapshot(step=10), snapshot(step=20), snapshot(step=20)])
     run = SimpleNamespace(id="run", watch_id=WATCH_ID, job=SimpleNamespace(snapshot=lambda: next(snaps)))
     clock = iter([100.0, 100.4, 100.6, 100.7])
-    monkeypatch.setattr(run_info.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(train_live.time, "monotonic", lambda: next(clock))
     first, second, third = (live_status.status_payload(run, "en") for _ in range(3))
     assert second is first and "step 10/100" in first["html"]  # 0.4 s later: the same answer, built once
     assert "step 20/100" in third["html"]  # 0.6 s later: built again from a new snapshot
@@ -115,11 +115,11 @@ def test_every_third_poll_brings_the_curves_and_the_filters(monkeypatch):
     run = SimpleNamespace(id="run", watch_id=WATCH_ID, previous=(), job=job)
     monkeypatch.setattr(session, "find_watched", lambda watch_id: run)
     status, body, _ = call(WATCH_ID, b"lang=en&chart=1")
-    assert status == 200 and body["chart"] == run_info.live_chart_json(run, snap, "en")
+    assert status == 200 and body["chart"] == train_live.live_chart_json(run, snap, "en")
     assert json.loads(body["chart"])["panels"][0]["title"] == "loss"
     prefix = "data:image/png;base64,"
     assert body["filters"].startswith(prefix)
-    assert base64.b64decode(body["filters"][len(prefix):]) == run_info.filters_png(run.job.model)
+    assert base64.b64decode(body["filters"][len(prefix):]) == train_live.filters_png(run.job.model)
     assert set(call(WATCH_ID)[1]) == {"state", "html"}  # the other polls: the status alone
     assert call(WATCH_ID, b"lang=en&chart=yes")[0] == 400
 

@@ -7,7 +7,8 @@ from cnnviz.training.config import TrainConfig
 from cnnviz.training.job import TrainingJob
 from cnnviz.training.limiter import JobLimiter
 from cnnviz.training.registry import Run
-from cnnviz.training.status import curves, run_label
+from cnnviz.pages.train_live import curves
+from cnnviz.training.status import run_label
 
 MODEL = NETWORK_PRESETS["default"]
 TRAINING = TrainConfig(epochs=3, subset=2000)

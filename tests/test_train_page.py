@@ -152,7 +152,7 @@ def test_start_pause_stop(at):
         return json.loads(json.loads(chart.proto.json))  # JSON text, sent as a JSON string
 
     # While it trains: the live chart gets the run's curves, its x axis spanning the whole run (5 x 469 steps). The
-    # chart drawn before the first step is shared for up to a second (run_status.shared): wait for a newer one.
+    # chart drawn before the first step is shared for up to a second (train_live.shared): wait for a newer one.
     while not chart_data()["panels"][0]["lines"][1]["x"]:
         assert time.monotonic() < deadline
         time.sleep(0.5)

@@ -63,6 +63,15 @@ def _projected_length(steps: Sequence[Metrics], index: int) -> float | None:
     return now.elapsed + per_step * (now.total_steps - now.step)
 
 
+def ema(values: Sequence[float], alpha: float = 0.05) -> list[float]:
+    """Exponential moving average, bias-corrected so the first values are not pulled towards 0."""
+    out, average = [], 0.0
+    for index, value in enumerate(values, start=1):
+        average = (1 - alpha) * average + alpha * value
+        out.append(average / (1 - (1 - alpha) ** index))
+    return out
+
+
 def settled_eta(steps: Sequence[Metrics], *, tolerance: float = ETA_TOLERANCE,
                 after_steps: int = ETA_SETTLE_STEPS) -> float | None:
     """Training seconds left after the last of ``steps`` (a run's "step" records, in order), or None until that

@@ -1,38 +1,21 @@
-"""What a training run looks like to a reader: its label, its progress line and live numbers, the live chart's data
-and conv1's filters, and the model other pages look inside.
+"""What a training run looks like to a reader: its label, its progress line and live numbers, and the model other
+pages look inside. Its pictures (the live chart, conv1's filters) are drawn a floor up, in cnnviz.pages.train_live.
 
 The Train page and the status route (cnnviz.ui.live_status) both read these; neither has a Streamlit script run
-behind it every time, so the language is explicit. A room following one run shares what was built for it within
-SHARE_SECONDS (``shared``).
+behind it every time, so the language is explicit.
 """
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 from torch import nn
 
-from cnnviz import train_figures
-from cnnviz.data import TRAIN_SIZE
 from cnnviz.i18n import t
-from cnnviz.inspection import to_numpy
-from cnnviz.model import ModelConfig, first_conv_weight
+from cnnviz.model import ModelConfig
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.job import JobSnapshot
-from cnnviz.training.loop import EvalResult, settled_eta
+from cnnviz.training.loop import EvalResult, ema, settled_eta
 from cnnviz.training.registry import Run
-
-T = TypeVar("T")
-SHARE_SECONDS = 1.0  # a room following one run shares the charts and pictures built within this long
-_KEEP = 256  # entries (run, language, kind): a few kinds for each run being watched
-_built: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
-_built_lock = threading.Lock()
-
 
 def config_label(model_cfg: ModelConfig, train_cfg: TrainConfig, *, epochs: str = "{epochs} ep",
                  images: str = ", {images} imgs", no_hidden: str = "none") -> str:
@@ -71,73 +54,12 @@ def live_numbers(snap: JobSnapshot) -> tuple[tuple[str, str, str], ...]:
         tests.append(snap.final.accuracy)
     last = snap.steps[-1] if snap.steps else None
     return (
-        ("train.metric.loss", f"{train_figures.ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–",
+        ("train.metric.loss", f"{ema([m.loss for m in snap.steps])[-1]:.4f}" if last else "–",
          "train.metric.loss_help"),
-        ("train.metric.train_acc", f"{train_figures.ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–", ""),
+        ("train.metric.train_acc", f"{ema([m.accuracy for m in snap.steps])[-1]:.2%}" if last else "–", ""),
         ("train.metric.test_acc", f"{tests[-1]:.2%}" if tests else "–", "train.metric.test_acc_help"),
         ("train.metric.lr", f"{last.lr:.2g}" if last else "–", ""),
     )
-
-
-def figure_text(lang: str) -> train_figures.FigureText:
-    """The charts' words in ``lang`` (catalog keys "fig.<field>")."""
-    return train_figures.FigureText(**{field.name: t(f"fig.{field.name}", lang)
-                                       for field in fields(train_figures.FigureText)})
-
-
-def curves(run: Run, snap: JobSnapshot, lang: str) -> tuple[train_figures.Curves, list[train_figures.Curves]]:
-    """The run's curves and those of the runs before it, as both the live chart and the final figure draw them.
-    The run itself is worded in ``lang``; the runs before it keep the words of the page that started them."""
-    current = train_figures.curves_from(run_label(run.job.model_cfg, run.job.train_cfg, lang), snap.steps, snap.evals)
-    return current, [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
-
-
-def live_chart_json(run: Run, snap: JobSnapshot, lang: str) -> str:
-    """The live chart's data (cnnviz.ui.live_chart) as JSON text."""
-    current, previous = curves(run, snap, lang)
-    # Before the first step the axis already spans the whole run, so the curves never rescale it.
-    total = snap.latest.total_steps if snap.latest else run.job.train_cfg.total_steps(TRAIN_SIZE)
-    data = train_figures.live_chart_data(current, previous, figure_text(lang), total_steps=total)
-    return json.dumps(data, separators=(",", ":"), allow_nan=False)
-
-
-def filters_png(model: nn.Module) -> bytes:
-    """conv1's filters as a PNG grid."""
-    return train_figures.filters_png(to_numpy(first_conv_weight(model)))
-
-
-def shared_chart(run: Run, snap: JobSnapshot, lang: str) -> str:
-    """The live chart's JSON text, as every page and poll following the run shares it (``shared``)."""
-    return shared(run, lang, "chart", lambda: live_chart_json(run, snap, lang))
-
-
-def shared_filters(run: Run, model: nn.Module, lang: str) -> bytes:
-    """conv1's filters while the run trains, as every page and poll following it shares them (``shared``)."""
-    return shared(run, lang, "filters", lambda: filters_png(model))
-
-
-def shared(run: Run, lang: str, kind: str, build: Callable[[], T], *, max_age: float = SHARE_SECONDS) -> T:
-    """``build()``, or what it returned for this run, language and ``kind`` within ``max_age`` seconds. Twenty
-    students following one run, by their pages or by the status route, share one build of each chart, picture and
-    answer (a race builds one twice, which is harmless)."""
-    key, now = (run.id, lang, kind), time.monotonic()
-    with _built_lock:
-        entry = _built.get(key)
-        if entry is not None and now - entry[0] <= max_age:
-            return entry[1]
-    value = build()
-    with _built_lock:
-        _built[key] = (now, value)
-        _built.move_to_end(key)
-        while len(_built) > _KEEP:
-            _built.popitem(last=False)
-    return value
-
-
-def clear_shared() -> None:
-    """Forget every shared build (for tests that count builds)."""
-    with _built_lock:
-        _built.clear()
 
 
 @dataclass(frozen=True)

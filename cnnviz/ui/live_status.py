@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cnnviz.i18n import LANGUAGES
-from cnnviz.training import status as run_info
+from cnnviz.pages import train_live
 from cnnviz.training.registry import Run
 from cnnviz.ui import run_status, session
 
@@ -61,10 +61,10 @@ STATUS_SECONDS = 0.5  # a room polling one run shares a status built within this
 def status_payload(run: Run, lang: str, *, chart: bool = False) -> dict:
     """The run's state and status HTML, and with ``chart`` its live chart and filters. Thirty students polling one
     run share one answer (the numbers smooth every step so far, which grows with the run), and the chart and the
-    filters picture with the pages that draw them (cnnviz.training.status.shared)."""
+    filters picture with the pages that draw them (cnnviz.pages.train_live.shared)."""
     if chart:
-        return run_info.shared(run, lang, "answer with chart", lambda: _answer(run, lang, chart=True))
-    return run_info.shared(run, lang, "answer", lambda: _answer(run, lang), max_age=STATUS_SECONDS)
+        return train_live.shared(run, lang, "answer with chart", lambda: _answer(run, lang, chart=True))
+    return train_live.shared(run, lang, "answer", lambda: _answer(run, lang), max_age=STATUS_SECONDS)
 
 
 def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
@@ -72,8 +72,8 @@ def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
     answer = {"state": snap.state, "html": run_status.status_html(snap, lang, accent=BAR_COLOUR)}
     if chart:
         model = run.job.model
-        answer["chart"] = run_info.shared_chart(run, snap, lang) if snap.steps else None
-        picture = run_info.shared_filters(run, model, lang) if model else None
+        answer["chart"] = train_live.shared_chart(run, snap, lang) if snap.steps else None
+        picture = train_live.shared_filters(run, model, lang) if model else None
         answer["filters"] = "data:image/png;base64," + base64.b64encode(picture).decode() if picture else None
     return answer
 

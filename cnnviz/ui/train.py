@@ -18,6 +18,7 @@ from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
 from cnnviz.layer_table import count_text, millions_text, shape_text
 from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, evaluation_batch
+from cnnviz.pages import train_live
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
                                 evaluation, format_hidden, link_over_cap, parse_hidden, summary)
 from cnnviz.training import status as run_info
@@ -122,7 +123,7 @@ def controls(b: PageBinding) -> TrainPageState:
 
 def figure_text() -> train_figures.FigureText:
     """The charts' words in the session's language."""
-    return run_info.figure_text(current_language())
+    return train_live.figure_text(current_language())
 
 
 def _summary(state: TrainPageState, *, export: bool = True) -> bool:
@@ -217,9 +218,9 @@ def _live_charts(run: Run, snap) -> None:
         # While it trains, a few hundred points on canvases the browser redraws in place (see live_chart). Drawn from
         # Start, empty until the first step: the polled curves then fill it in place, where a page without it had to
         # be run again in full just as the run's first steps began.
-        live_chart(run_info.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
+        live_chart(train_live.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
     elif snap.steps:  # the full figure, with hover and zoom, once nothing changes any more
-        st.plotly_chart(train_figures.training_figure(*run_info.curves(run, snap, current_language()), figure_text()),
+        st.plotly_chart(train_figures.training_figure(*train_live.curves(run, snap, current_language()), figure_text()),
                         key="train_curves")
     model = job.model
     if model is None and job.weights_expired:
@@ -227,8 +228,8 @@ def _live_charts(run: Run, snap) -> None:
     elif model is not None:
         st.markdown(f"**{tr('train.filters')}**")
         # A finished run's page is drawn once, with its last weights: never a shared picture from before them.
-        picture = (run_info.filters_png(model) if snap.state in FINISHED
-                   else run_info.shared_filters(run, model, current_language()))
+        picture = (train_live.filters_png(model) if snap.state in FINISHED
+                   else train_live.shared_filters(run, model, current_language()))
         with st.container(key=FILTERS_KEY):  # the status component swaps in newer pictures while polling
             st.image(picture, caption=tr("train.filters_help"))
 
