@@ -29,7 +29,7 @@ from cnnviz.model import ModelConfig, block_layers
 from cnnviz.receptive_field import Box, RFRow, analyze, analyze_model, centre, input_box, unit_at
 from cnnviz.rf_figures import Canvas, canvas_for
 from cnnviz.samples import sample_keys
-from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, PairCodec
+from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
 # The working image's longer side. At most 256: the effective field needs a forward and a backward pass through
@@ -186,16 +186,6 @@ class StackCodec(Codec):
                 for layer in value]
 
 
-class UnitCodec(PairCodec):
-    """A unit (row, col), or None for the centre unit (None is the default, so it never reaches a link)."""
-
-    def check(self, value: Any) -> tuple[int, int] | None:
-        return None if value is None else super().check(value)
-
-    def plain(self, value: Sequence[int] | None) -> list[int] | None:
-        return None if value is None else list(value)
-
-
 @dataclass(frozen=True)
 class ReceptiveFieldState(PageState):
     """Everything the receptive-field explorer shows, except the pixels of an uploaded image."""
@@ -216,7 +206,7 @@ class ReceptiveFieldState(PageState):
         Field("preset", "preset", Choice(PRESET_NAMES)),
         Field("layers", "stack", StackCodec()),
         Field("layer", "layer", IntCodec(0, MAX_LAYERS - 1)),
-        Field("unit", "unit", UnitCodec(0, 4095)),
+        Field("unit", "unit", UnitCodec(4095)),
         Field("source", "src", Choice(SOURCES)),
         Field("sample", "img", Choice(tuple(sample_keys()))),
         Field("working_size", "ws", IntCodec(1, 4096)),
