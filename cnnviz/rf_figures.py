@@ -1,8 +1,8 @@
 """Pictures of receptive fields: the input inside a band of padding, with boxes, unit centres and gradients.
 
 Every picture shares one ``Canvas``: the input scaled up by a whole factor, with a hatched margin around it wide
-enough for the boxes that reach into the padding. The page turns clicks on the picture back into input
-coordinates with the same canvas. These functions draw what they are given; the fields themselves come from
+enough for the boxes that reach into the padding. A click on the picture is decoded by ``clicks.unit_at_click``
+with the canvas's input size and margin. These functions draw what they are given; the fields themselves come from
 ``receptive_field`` and ``effective_rf``.
 """
 from __future__ import annotations
@@ -49,22 +49,6 @@ class Canvas:
         """(x0, y0, x1, y1) of ``box``'s outermost picture pixels, inclusive, as PIL draws rectangles."""
         s, m = self.scale, self.margin
         return (box.left + m) * s, (box.top + m) * s, (box.right + m) * s - 1, (box.bottom + m) * s - 1
-
-    def to_input(self, y: float, x: float) -> tuple[float, float]:
-        """Input (row, col) coordinates, in the pixel-index units of ``receptive_field.centre``, of a point at
-        (y, x) picture px from the top left corner (a mouse event's offset)."""
-        return y / self.scale - self.margin - 0.5, x / self.scale - self.margin - 0.5
-
-    def from_click(self, x: float, y: float, shown_width: float, shown_height: float) -> tuple[float, float]:
-        """Input (row, col) coordinates of a click at (x, y) on the picture shown ``shown_width`` wide.
-
-        Raises:
-            ValueError: a shown size that is not positive.
-        """
-        if not (shown_width > 0 and shown_height > 0):
-            raise ValueError(f"the shown picture must have a size, got {shown_width}x{shown_height}")
-        height, width = self.size
-        return self.to_input(y * height / shown_height, x * width / shown_width)
 
 
 def canvas_for(rows: Sequence[RFRow], input_hw: Sequence[int], *, target_side: int = TARGET_SIDE) -> Canvas:

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 
+from cnnviz import clicks
 from cnnviz.geometry import Layer
 from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
 from cnnviz.model import ConvBlock, ModelConfig, build_model
@@ -13,7 +14,7 @@ from cnnviz.pages import receptive_field as page
 from cnnviz.pages.receptive_field import (PRESETS, SESSION, NestedBox, ReceptiveFieldState, StackCodec, add_layer,
                                           analyzed_prefix, block_names, check_layer, claims, compare_stacks, compute,
                                           conv, layer_params, move_layer, numbered_names, pool, random_field,
-                                          remove_layer, session_layers, trained_field, unit_at_click, unit_in_layer,
+                                          remove_layer, session_layers, trained_field, unit_in_layer,
                                           with_session)
 from cnnviz.receptive_field import Box
 from cnnviz.urlstate import check_fields
@@ -145,13 +146,15 @@ def test_a_stack_that_shrinks_the_input_to_nothing_names_the_layer():
 def test_a_click_and_a_layer_change_keep_the_place():
     view = compute(ReceptiveFieldState(), (28, 28))
     # Unit (0, 0)'s centre (1.5, 1.5) sits at picture px (1.5 + 3 + 0.5)·16 = 80; shown at half size, 40.
-    assert unit_at_click(view, {"x": 40, "y": 40, "width": 272, "height": 272, "unix_time": 1}) == (0, 0)
-    assert unit_at_click(view, {"x": 543, "y": 0, "width": 544, "height": 544}) == (0, 6)
+    def unit_at_click(click):  # the picture has 3 input px of padding around the 28x28 digit
+        return clicks.unit_at_click(click, view.input_hw, margin=3, rows=view.rows, layer=view.layer)
+    assert unit_at_click({"x": 40, "y": 40, "width": 272, "height": 272, "unix_time": 1}) == (0, 0)
+    assert unit_at_click({"x": 543, "y": 0, "width": 544, "height": 544}) == (0, 6)
     # Input column 15.5, halfway between the centres of units 3 (13.5) and 4 (17.5), is px (15.5 + 3.5)·16 = 304.
-    assert unit_at_click(view, {"x": 304, "y": 10, "width": 544, "height": 544}) == (0, 4)
-    assert unit_at_click(view, {"x": 303, "y": 10, "width": 544, "height": 544}) == (0, 3)
+    assert unit_at_click({"x": 304, "y": 10, "width": 544, "height": 544}) == (0, 4)
+    assert unit_at_click({"x": 303, "y": 10, "width": 544, "height": 544}) == (0, 3)
     with pytest.raises(ValueError, match="needs x, y"):
-        unit_at_click(view, {"x1": 3})
+        unit_at_click({"x1": 3})
     assert unit_in_layer(view, 0) == (14, 14) and unit_in_layer(view, 2) == (7, 7)
 
 

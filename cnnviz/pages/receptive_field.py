@@ -361,23 +361,6 @@ def compute(state: ReceptiveFieldState, input_hw: Sequence[int]) -> RFView:
                   _unit_centres(rows, layer, canvas))
 
 
-def unit_at_click(view: RFView, click: Mapping[str, Any]) -> tuple[int, int]:
-    """The unit of the view's layer whose field is centred nearest a click on its picture.
-
-    Args:
-        click: streamlit-image-coordinates' value: x, y in shown px, and the shown width and height.
-
-    Raises:
-        ValueError: a click without numbers for x, y, width and height.
-    """
-    try:
-        x, y, width, height = (float(click[key]) for key in ("x", "y", "width", "height"))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"a click needs x, y, width and height, got {dict(click)!r:.200}") from None
-    row, col = view.canvas.from_click(x, y, width, height)
-    return unit_at(view.rows, view.layer, row, col)
-
-
 def unit_in_layer(view: RFView, layer: int) -> tuple[int, int]:
     """The unit of ``layer`` centred nearest the chosen unit: where the view goes when the layer changes."""
     return unit_at(view.rows, layer, *centre(view.rows, view.layer, *view.unit))

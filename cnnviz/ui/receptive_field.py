@@ -17,13 +17,14 @@ from PIL import Image
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import rf_figures, torch_threads
+from cnnviz.clicks import unit_at_click
 from cnnviz.effective_rf import MASS, EffectiveField
 from cnnviz.figures import png_bytes
 from cnnviz.geometry import LAYER_KINDS, Layer
 from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, PRESET_NAMES, SESSION, WORKING_SIZES,
                                           ReceptiveFieldState, RFView, add_layer, analyzed_prefix, check_layer,
                                           claims, compare_stacks, compute, layer_params, move_layer, random_field,
-                                          remove_layer, session_layers, trained_field, unit_at_click, unit_in_layer,
+                                          remove_layer, session_layers, trained_field, unit_in_layer,
                                           with_session)
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import session
@@ -90,7 +91,7 @@ def _consume_click() -> None:
         return
     page_state.set_transient("rf_click_seen", click.get("unix_time"))
     try:
-        unit = unit_at_click(view, click)
+        unit = unit_at_click(click, view.input_hw, margin=view.canvas.margin, rows=view.rows, layer=view.layer)
     except ValueError:
         return  # not a click this version of the component sends
     page_state.replace_state(PAGE, lambda s: replace(s, layer=view.layer, unit=unit))
