@@ -16,9 +16,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from cnnviz.geometry import is_int
-from cnnviz.receptive_field import Box, RFRow, input_box
+from cnnviz.receptive_field import Box, RFRow, centre, input_box
 
 TARGET_SIDE = 560  # canvases are scaled up by a whole factor until their longer side nears this, px
+MIN_DOT_SPACING = 20  # unit centres are drawn only when neighbours are at least this many picture px apart
 CHOSEN_COLOUR = "#dc2626"  # the chosen unit's box
 CHOSEN_WIDTH = 4  # its outline, px
 EARLIER_WIDTH = 2  # outline of the boxes of earlier layers, px
@@ -71,6 +72,18 @@ def canvas_for(rows: Sequence[RFRow], input_hw: Sequence[int], *, target_side: i
     margin = min(reach, max(height, width))
     scale = max(1, target_side // (max(height, width) + 2 * margin))
     return Canvas((height, width), margin, scale)
+
+
+def unit_centres(rows: Sequence[RFRow], layer: int, canvas: Canvas) -> np.ndarray | None:
+    """Every unit centre of ``rows[layer]`` as (N, 2) input coordinates, the dots of ``unit_picture``; None when
+    neighbours would sit closer than ``MIN_DOT_SPACING`` picture px and crowd the picture."""
+    row = rows[layer]
+    if min(row.jump) * canvas.scale < MIN_DOT_SPACING:
+        return None
+    first = centre(rows, layer, 0, 0)
+    ys = first[0] + row.jump[0] * np.arange(row.out_size[0])  # centres step by the jump
+    xs = first[1] + row.jump[1] * np.arange(row.out_size[1])
+    return np.stack(np.meshgrid(ys, xs, indexing="ij"), axis=-1).reshape(-1, 2)  # (N, 2)
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:

@@ -17,6 +17,7 @@ from cnnviz.pages.receptive_field import (PRESETS, SESSION, NestedBox, Receptive
                                           remove_layer, session_layers, trained_field, unit_in_layer,
                                           with_session)
 from cnnviz.receptive_field import Box
+from cnnviz.rf_figures import canvas_for, unit_centres
 from cnnviz.urlstate import check_fields
 
 CONV3, POOL2 = Layer(3, padding=1), Layer(2, 2, kind="max")
@@ -116,14 +117,16 @@ def test_mnist_view_by_hand():
     assert view.nested == (NestedBox(0, (14, 14), Box(13, 13, 16, 16)), NestedBox(1, (7, 7), Box(13, 13, 17, 17)),
                            NestedBox(2, (7, 7), Box(11, 11, 19, 19)), NestedBox(3, (3, 3), Box(9, 9, 19, 19)))
     assert view.padding_fraction == 0.0
-    assert view.dots.shape == (49, 2) and tuple(view.dots[0]) == (1.5, 1.5)  # centre of unit (0, 0)
+    dots = unit_centres(view.rows, view.layer, canvas_for(view.rows, view.input_hw))
+    assert dots.shape == (49, 2) and tuple(dots[0]) == (1.5, 1.5)  # centre of unit (0, 0)
 
 
 def test_vgg16_corner_unit_is_mostly_padding():
     view = compute(replace(ReceptiveFieldState().with_preset("vgg16"), unit=(0, 0)), (224, 224))
     assert view.box == Box(-90, -90, 122, 122)
     assert view.padding_fraction == pytest.approx(1 - 122 ** 2 / 212 ** 2)  # 0.669
-    assert view.canvas.margin == 90 and view.dots.shape == (49, 2)
+    canvas = canvas_for(view.rows, view.input_hw)
+    assert canvas.margin == 90 and unit_centres(view.rows, view.layer, canvas).shape == (49, 2)
     assert compute(ReceptiveFieldState().with_preset("vgg16"), (224, 224)).nested[0].layer == 0
 
 
@@ -131,7 +134,7 @@ def test_a_unit_outside_a_smaller_output_moves_to_the_edge_and_dense_layers_get_
     view = compute(replace(ReceptiveFieldState(), unit=(20, 5)), (28, 28))
     assert view.unit == (6, 5)
     dense = compute(replace(ReceptiveFieldState().with_preset("vgg16"), layer=0), (224, 224))
-    assert dense.dots is None  # 224x224 units 1 px apart
+    assert unit_centres(dense.rows, dense.layer, canvas_for(dense.rows, dense.input_hw)) is None  # 1 px apart
 
 
 def test_a_stack_that_shrinks_the_input_to_nothing_names_the_layer():
