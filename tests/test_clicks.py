@@ -3,10 +3,12 @@
 The tables were taken from ``pages.receptive_field.unit_at_click`` and ``inspect_figures.unit_at`` before they
 were merged; the unit-centre round trip checks the receptive-field case by hand.
 """
+import doctest
 from dataclasses import replace
 
 import pytest
 
+from cnnviz import clicks
 from cnnviz.clicks import grid_point, unit_at_click
 from cnnviz.pages.receptive_field import ReceptiveFieldState, compute
 from cnnviz.receptive_field import analyze, centre
@@ -89,3 +91,7 @@ def test_clicking_a_unit_centre_picks_that_unit_at_any_shown_size():
             to_shown = shown / (28 + 2 * margin)
             click = _click((x + margin + 0.5) * to_shown, (y + margin + 0.5) * to_shown, shown, shown)
             assert unit_at_click(click, (28, 28), margin=margin, rows=rows, layer=3) == unit
+
+
+def test_the_module_examples_hold():
+    assert doctest.testmod(clicks).failed == 0
