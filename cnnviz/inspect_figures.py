@@ -2,9 +2,9 @@
 attribution on it, filter grids and the probability chart. They draw what they are given and compute nothing
 about the network.
 
-Every picture is (H, W, 3) uint8, for ``figures.png_bytes`` or a clickable image. Pictures that can be clicked
-come with their layout, so a click in displayed pixels maps back to a channel or a
-unit (``GridLayout.channel_at``, ``unit_at``) whatever size the browser shows them at.
+Every picture is (H, W, 3) uint8, for ``figures.png_bytes`` or a clickable image. A grid of maps comes with
+its layout, so a click in displayed pixels maps back to a channel (``GridLayout.channel_at``) whatever size the
+browser shows it at; a click on an enlarged map is decoded by ``clicks.unit_at_click``.
 """
 from __future__ import annotations
 
@@ -116,18 +116,6 @@ def _frame(canvas: np.ndarray, top: int, left: int, bottom: int, right: int, wid
     canvas[max(bottom - width, top):bottom, left:right] = HIGHLIGHT
     canvas[top:bottom, left:min(left + width, right)] = HIGHLIGHT
     canvas[top:bottom, max(right - width, left):right] = HIGHLIGHT
-
-
-def unit_at(click: dict[str, Any], map_hw: tuple[int, int]) -> tuple[int, int] | None:
-    """The (row, col) of a map under a click from streamlit-image-coordinates ({x, y, width, height} in displayed
-    pixels); None for a click without a size or outside the picture."""
-    try:
-        x, y, width, height = (float(click[k]) for k in ("x", "y", "width", "height"))
-    except (KeyError, TypeError, ValueError):
-        return None
-    if width <= 0 or height <= 0 or not (0 <= x < width and 0 <= y < height):
-        return None
-    return int(y * map_hw[0] // height), int(x * map_hw[1] // width)
 
 
 def enlarged_map(values: np.ndarray, peak: float, signed: bool, unit: tuple[int, int] | None,

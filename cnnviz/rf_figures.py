@@ -1,8 +1,8 @@
 """Pictures of receptive fields: the input inside a band of padding, with boxes, unit centres and gradients.
 
 Every picture shares one ``Canvas``: the input scaled up by a whole factor, with a hatched margin around it wide
-enough for the boxes that reach into the padding. The page turns clicks on the picture back into input
-coordinates with the same canvas. These functions draw what they are given; the fields themselves come from
+enough for the boxes that reach into the padding. A click on the picture is decoded by ``clicks.unit_at_click``
+with the canvas's input size and margin. These functions draw what they are given; the fields themselves come from
 ``receptive_field`` and ``effective_rf``.
 """
 from __future__ import annotations
@@ -16,9 +16,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from cnnviz.geometry import is_int
-from cnnviz.receptive_field import Box, RFRow, input_box
+from cnnviz.receptive_field import Box, RFRow, centre, input_box
 
 TARGET_SIDE = 560  # canvases are scaled up by a whole factor until their longer side nears this, px
+MIN_DOT_SPACING = 20  # unit centres are drawn only when neighbours are at least this many picture px apart
 CHOSEN_COLOUR = "#dc2626"  # the chosen unit's box
 CHOSEN_WIDTH = 4  # its outline, px
 EARLIER_WIDTH = 2  # outline of the boxes of earlier layers, px
@@ -50,22 +51,6 @@ class Canvas:
         s, m = self.scale, self.margin
         return (box.left + m) * s, (box.top + m) * s, (box.right + m) * s - 1, (box.bottom + m) * s - 1
 
-    def to_input(self, y: float, x: float) -> tuple[float, float]:
-        """Input (row, col) coordinates, in the pixel-index units of ``receptive_field.centre``, of a point at
-        (y, x) picture px from the top left corner (a mouse event's offset)."""
-        return y / self.scale - self.margin - 0.5, x / self.scale - self.margin - 0.5
-
-    def from_click(self, x: float, y: float, shown_width: float, shown_height: float) -> tuple[float, float]:
-        """Input (row, col) coordinates of a click at (x, y) on the picture shown ``shown_width`` wide.
-
-        Raises:
-            ValueError: a shown size that is not positive.
-        """
-        if not (shown_width > 0 and shown_height > 0):
-            raise ValueError(f"the shown picture must have a size, got {shown_width}x{shown_height}")
-        height, width = self.size
-        return self.to_input(y * height / shown_height, x * width / shown_width)
-
 
 def canvas_for(rows: Sequence[RFRow], input_hw: Sequence[int], *, target_side: int = TARGET_SIDE) -> Canvas:
     """The canvas for a stack on an input: a margin as wide as the furthest any unit's field reaches beyond the
@@ -87,6 +72,18 @@ def canvas_for(rows: Sequence[RFRow], input_hw: Sequence[int], *, target_side: i
     margin = min(reach, max(height, width))
     scale = max(1, target_side // (max(height, width) + 2 * margin))
     return Canvas((height, width), margin, scale)
+
+
+def unit_centres(rows: Sequence[RFRow], layer: int, canvas: Canvas) -> np.ndarray | None:
+    """Every unit centre of ``rows[layer]`` as (N, 2) input coordinates, the dots of ``unit_picture``; None when
+    neighbours would sit closer than ``MIN_DOT_SPACING`` picture px and crowd the picture."""
+    row = rows[layer]
+    if min(row.jump) * canvas.scale < MIN_DOT_SPACING:
+        return None
+    first = centre(rows, layer, 0, 0)
+    ys = first[0] + row.jump[0] * np.arange(row.out_size[0])  # centres step by the jump
+    xs = first[1] + row.jump[1] * np.arange(row.out_size[1])
+    return np.stack(np.meshgrid(ys, xs, indexing="ij"), axis=-1).reshape(-1, 2)  # (N, 2)
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:

@@ -152,6 +152,29 @@ class PairCodec(Codec):
 
 
 @dataclass(frozen=True)
+class UnitCodec(Codec):
+    """A unit of a map as "row,col", or None (no unit chosen, or the page's own pick) as the empty text.
+
+    Both pages' older links still read: "" (the inspector's "no unit") and "3" for (3, 3) (the receptive-field
+    page read a unit as a pair of sizes).
+    """
+
+    high: int  # largest row or col accepted
+
+    def format(self, value: Sequence[int] | None) -> str:
+        return "" if value is None else f"{value[0]},{value[1]}"
+
+    def parse(self, text: str) -> tuple[int, int] | None:
+        return None if text == "" else PairCodec(0, self.high).parse(text)
+
+    def check(self, value: Any) -> tuple[int, int] | None:
+        return None if value is None else PairCodec(0, self.high).check(value)
+
+    def plain(self, value: Sequence[int] | None) -> list[int] | None:
+        return None if value is None else list(value)
+
+
+@dataclass(frozen=True)
 class FloatsCodec(Codec):
     low: float  # smallest accepted value
     high: float  # largest accepted value
@@ -472,6 +495,6 @@ def as_matrix(array: Any) -> Any:
     return tuple(as_matrix(v) for v in array) if isinstance(array, (list, tuple)) else float(array)
 
 
-__all__ = ["Codec", "Choice", "IntCodec", "FloatCodec", "FloatsCodec", "BoolCodec", "PairCodec", "NamesCodec", "MatrixCodec",
+__all__ = ["Codec", "Choice", "IntCodec", "FloatCodec", "FloatsCodec", "BoolCodec", "PairCodec", "UnitCodec", "NamesCodec", "MatrixCodec",
            "Field", "to_query", "from_query", "to_dict", "from_dict", "encode_matrix", "decode_matrix", "as_matrix",
            "field_names", "check_fields", "Matrix", "PageState"]

@@ -1,12 +1,12 @@
 """The inspector's pictures: exact pixels of map grids, enlarged maps, receptive fields and attributions, and the
-clicks that map back to channels and units."""
+clicks that map back to channels."""
 import numpy as np
 import pytest
 
 from cnnviz.figures import DIVERGING_LUT
 from cnnviz.inspect_figures import (FRAME, GRID_GAP, HIGHLIGHT, PADDING_RGB, GridLayout, attribution_picture,
                                     deep_filters, digit_picture, enlarged_map, grid_layout, maps_grid,
-                                    probability_figure, shade, unit_at)
+                                    probability_figure, shade)
 from cnnviz.receptive_field import Box
 
 
@@ -48,17 +48,6 @@ def test_maps_grid_draws_each_map_and_frames_the_chosen_one():
     assert picture[top - FRAME, left + 10].tolist() == list(HIGHLIGHT)  # the frame sits in the gap
     top, left = layout.origin(0)
     assert picture[top - FRAME, left + 10].tolist() != list(HIGHLIGHT)
-
-
-@pytest.mark.parametrize("click, unit", [
-    ({"x": 100, "y": 50, "width": 200, "height": 200}, (3, 7)),
-    ({"x": 0, "y": 199.9, "width": 200, "height": 200}, (13, 0)),
-    ({"x": 200, "y": 5, "width": 200, "height": 200}, None),  # just outside
-    ({"x": 5, "y": 5}, None),  # no size
-    ({"x": 5, "y": 5, "width": 0, "height": 10}, None),
-])
-def test_unit_at(click, unit):
-    assert unit_at(click, (14, 14)) == unit
 
 
 def test_enlarged_map_frames_the_unit():

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 
+from cnnviz import clicks
 from cnnviz.geometry import Layer
 from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
 from cnnviz.model import ConvBlock, ModelConfig, build_model
@@ -13,9 +14,10 @@ from cnnviz.pages import receptive_field as page
 from cnnviz.pages.receptive_field import (PRESETS, SESSION, NestedBox, ReceptiveFieldState, StackCodec, add_layer,
                                           analyzed_prefix, block_names, check_layer, claims, compare_stacks, compute,
                                           conv, layer_params, move_layer, numbered_names, pool, random_field,
-                                          remove_layer, session_layers, trained_field, unit_at_click, unit_in_layer,
+                                          remove_layer, session_layers, trained_field, unit_in_layer,
                                           with_session)
 from cnnviz.receptive_field import Box
+from cnnviz.rf_figures import canvas_for, unit_centres
 from cnnviz.urlstate import check_fields
 
 CONV3, POOL2 = Layer(3, padding=1), Layer(2, 2, kind="max")
@@ -115,14 +117,16 @@ def test_mnist_view_by_hand():
     assert view.nested == (NestedBox(0, (14, 14), Box(13, 13, 16, 16)), NestedBox(1, (7, 7), Box(13, 13, 17, 17)),
                            NestedBox(2, (7, 7), Box(11, 11, 19, 19)), NestedBox(3, (3, 3), Box(9, 9, 19, 19)))
     assert view.padding_fraction == 0.0
-    assert view.dots.shape == (49, 2) and tuple(view.dots[0]) == (1.5, 1.5)  # centre of unit (0, 0)
+    dots = unit_centres(view.rows, view.layer, canvas_for(view.rows, view.input_hw))
+    assert dots.shape == (49, 2) and tuple(dots[0]) == (1.5, 1.5)  # centre of unit (0, 0)
 
 
 def test_vgg16_corner_unit_is_mostly_padding():
     view = compute(replace(ReceptiveFieldState().with_preset("vgg16"), unit=(0, 0)), (224, 224))
     assert view.box == Box(-90, -90, 122, 122)
     assert view.padding_fraction == pytest.approx(1 - 122 ** 2 / 212 ** 2)  # 0.669
-    assert view.canvas.margin == 90 and view.dots.shape == (49, 2)
+    canvas = canvas_for(view.rows, view.input_hw)
+    assert canvas.margin == 90 and unit_centres(view.rows, view.layer, canvas).shape == (49, 2)
     assert compute(ReceptiveFieldState().with_preset("vgg16"), (224, 224)).nested[0].layer == 0
 
 
@@ -130,7 +134,7 @@ def test_a_unit_outside_a_smaller_output_moves_to_the_edge_and_dense_layers_get_
     view = compute(replace(ReceptiveFieldState(), unit=(20, 5)), (28, 28))
     assert view.unit == (6, 5)
     dense = compute(replace(ReceptiveFieldState().with_preset("vgg16"), layer=0), (224, 224))
-    assert dense.dots is None  # 224x224 units 1 px apart
+    assert unit_centres(dense.rows, dense.layer, canvas_for(dense.rows, dense.input_hw)) is None  # 1 px apart
 
 
 def test_a_stack_that_shrinks_the_input_to_nothing_names_the_layer():
@@ -145,13 +149,15 @@ def test_a_stack_that_shrinks_the_input_to_nothing_names_the_layer():
 def test_a_click_and_a_layer_change_keep_the_place():
     view = compute(ReceptiveFieldState(), (28, 28))
     # Unit (0, 0)'s centre (1.5, 1.5) sits at picture px (1.5 + 3 + 0.5)·16 = 80; shown at half size, 40.
-    assert unit_at_click(view, {"x": 40, "y": 40, "width": 272, "height": 272, "unix_time": 1}) == (0, 0)
-    assert unit_at_click(view, {"x": 543, "y": 0, "width": 544, "height": 544}) == (0, 6)
+    def unit_at_click(click):  # the picture has 3 input px of padding around the 28x28 digit
+        return clicks.unit_at_click(click, view.input_hw, margin=3, rows=view.rows, layer=view.layer)
+    assert unit_at_click({"x": 40, "y": 40, "width": 272, "height": 272, "unix_time": 1}) == (0, 0)
+    assert unit_at_click({"x": 543, "y": 0, "width": 544, "height": 544}) == (0, 6)
     # Input column 15.5, halfway between the centres of units 3 (13.5) and 4 (17.5), is px (15.5 + 3.5)·16 = 304.
-    assert unit_at_click(view, {"x": 304, "y": 10, "width": 544, "height": 544}) == (0, 4)
-    assert unit_at_click(view, {"x": 303, "y": 10, "width": 544, "height": 544}) == (0, 3)
+    assert unit_at_click({"x": 304, "y": 10, "width": 544, "height": 544}) == (0, 4)
+    assert unit_at_click({"x": 303, "y": 10, "width": 544, "height": 544}) == (0, 3)
     with pytest.raises(ValueError, match="needs x, y"):
-        unit_at_click(view, {"x1": 3})
+        unit_at_click({"x1": 3})
     assert unit_in_layer(view, 0) == (14, 14) and unit_in_layer(view, 2) == (7, 7)
 
 

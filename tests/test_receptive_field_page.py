@@ -202,3 +202,27 @@ def test_a_link_wins_over_the_trained_network():
 def test_a_session_link_without_a_trained_network_shows_the_layers():
     app = run_page(PAGE, query={"preset": "session", "stack": "c5p2_m2s2"})
     assert "field of **6** px" in markdown(app) and "Train a network" in app.info[0].value
+
+
+def test_one_run_computes_the_view_once(monkeypatch):
+    import cnnviz.pages.receptive_field as rf_page
+    calls = {"compute": 0, "analyzed_prefix": 0}
+
+    def counted(name):
+        real = getattr(rf_page, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(rf_page, name, counted(name))
+    app = run_page(PAGE, timeout=60)
+    assert calls == {"compute": 1, "analyzed_prefix": 0}  # the table reads the view's rows
+    app.slider(key="rf_row").set_value(2).run()
+    assert calls == {"compute": 2, "analyzed_prefix": 0}
+    # A stack that shrinks the input to nothing: the table shows the layers that still run.
+    broken = run_page(PAGE, timeout=60, query={"preset": "vgg16", "img": "mnist_digit"})
+    assert "layer 17 (pool5) gets a 1x1 map" in broken.error[0].value
+    assert calls == {"compute": 3, "analyzed_prefix": 1}

@@ -1,14 +1,12 @@
-"""Receptive-field pictures: the canvas by hand, clicks back to units, and pixels where boxes and shading belong."""
+"""Receptive-field pictures: the canvas by hand, and pixels where boxes and shading belong (clicks: test_clicks)."""
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from cnnviz import rf_figures
 from cnnviz.geometry import Layer
-from cnnviz.receptive_field import Box, analyze, centre, unit_at
+from cnnviz.receptive_field import Box, analyze
 from cnnviz.rf_figures import (Canvas, canvas_for, gradient_picture, heat_colours, legend_html, region_circle,
                                unit_picture)
 
@@ -40,26 +38,6 @@ def test_vgg16_canvas_reaches_90_pixels_into_the_padding():
 def test_margin_is_at_most_the_input_side():
     canvas = canvas_for(analyze(vgg16(), 40), (40, 40))
     assert canvas.margin == 40
-
-
-def test_a_click_is_read_in_input_coordinates_whatever_size_the_picture_is_shown():
-    canvas = Canvas((28, 28), 3, 16)
-    assert canvas.to_input(0, 0) == (-3.5, -3.5)
-    assert canvas.to_input(56, 72) == (0, 1)  # the middle of input pixel (0, 1)
-    assert canvas.from_click(x=36, y=28, shown_width=272, shown_height=272) == (0, 1)  # shown at half size
-    with pytest.raises(ValueError, match="must have a size"):
-        canvas.from_click(1, 1, 0, 10)
-
-
-@given(st.integers(0, 6), st.integers(0, 6), st.sampled_from([200, 544, 900]))
-def test_clicking_a_unit_centre_picks_that_unit(row, col, shown):
-    rows = analyze(MNIST, 28)
-    canvas = canvas_for(rows, (28, 28))
-    y, x = centre(rows, 3, row, col)
-    to_shown = shown / canvas.size[1]
-    click = canvas.from_click((x + canvas.margin + 0.5) * canvas.scale * to_shown,
-                              (y + canvas.margin + 0.5) * canvas.scale * to_shown, shown, shown)
-    assert unit_at(rows, 3, *click) == (row, col)
 
 
 def test_canvas_errors():

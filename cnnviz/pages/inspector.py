@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from cnnviz.inspection import Activation, Prediction
 from cnnviz.layer_table import LayerTable, layer_table
 from cnnviz.pages.train import TrainPageState
 from cnnviz.receptive_field import Box, RFRow
-from cnnviz.urlstate import Choice, Codec, Field, IntCodec, PageState
+from cnnviz.urlstate import Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
 SOURCES = ("draw", "mnist", "upload", "gallery")  # where the digit comes from; a drawing cannot travel in a link
 VIEWS = ("maps", "filters", "attribution", "summary")  # what the right-hand side shows
@@ -53,32 +53,6 @@ class LabelCodec(Codec):
         if not re.fullmatch(r"[a-z]{2,8}[0-9]{1,3}", text):
             raise ValueError(f"{text!r} is not a layer label like conv1")
         return text
-
-
-class UnitCodec(Codec):
-    """A unit of a map as "row,col"; None (no unit chosen) is the empty text."""
-
-    def format(self, value: tuple[int, int] | None) -> str:
-        return "" if value is None else f"{value[0]},{value[1]}"
-
-    def parse(self, text: str) -> tuple[int, int] | None:
-        if text == "":
-            return None
-        parts = text.split(",")
-        if len(parts) != 2:
-            raise ValueError(f"{text!r} is not row,col")
-        row, col = (IntCodec(0, 1023).parse(p) for p in parts)
-        return row, col
-
-    def check(self, value: Any) -> tuple[int, int] | None:
-        if value is None:
-            return None
-        if not (isinstance(value, (list, tuple)) and len(value) == 2):
-            raise ValueError(f"{value!r} is not a (row, col) pair")
-        return tuple(IntCodec(0, 1023).check(v) for v in value)
-
-    def plain(self, value: tuple[int, int] | None) -> list[int] | None:
-        return None if value is None else list(value)
 
 
 @dataclass(frozen=True)
@@ -108,7 +82,7 @@ class InspectorState(PageState):
         Field("page", "pg", IntCodec(0, 255)),
         Field("channel", "ch", IntCodec(0, 4095)),
         Field("scaling", "sc", Choice(SCALINGS)),
-        Field("unit", "u", UnitCodec()),
+        Field("unit", "u", UnitCodec(1023)),
         Field("method", "m", Choice(METHODS)),
         Field("target", "cls", IntCodec(PREDICTED, 9)),
         Field("filters", "fl", LabelCodec()),

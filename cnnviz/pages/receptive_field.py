@@ -27,9 +27,8 @@ from cnnviz.effective_rf import EffectiveField, build_stack, image_tensor, inspe
 from cnnviz.geometry import LAYER_KINDS, Layer
 from cnnviz.model import ModelConfig, block_layers
 from cnnviz.receptive_field import Box, RFRow, analyze, analyze_model, centre, input_box, unit_at
-from cnnviz.rf_figures import Canvas, canvas_for
 from cnnviz.samples import sample_keys
-from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, PairCodec
+from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
 # The working image's longer side. At most 256: the effective field needs a forward and a backward pass through
@@ -38,7 +37,6 @@ WORKING_SIZES = (64, 128, 224, 256)
 MAX_LAYERS = 24  # the longest stack a link or the editor holds (VGG-16 has 18 layers)
 LIMITS = {"kernel": (1, 15), "stride": (1, 8), "padding": (0, 15), "dilation": (1, 8)}  # per layer, inclusive
 ERF_MAX_CHANNELS = 16  # channels of the random-weight network: more barely change the picture, only the time
-MIN_DOT_SPACING = 20  # unit centres are drawn only when neighbours are at least this many picture px apart
 KIND_LETTERS = {"conv": "c", "max": "m", "avg": "a"}  # a layer's kind in a link
 
 
@@ -186,16 +184,6 @@ class StackCodec(Codec):
                 for layer in value]
 
 
-class UnitCodec(PairCodec):
-    """A unit (row, col), or None for the centre unit (None is the default, so it never reaches a link)."""
-
-    def check(self, value: Any) -> tuple[int, int] | None:
-        return None if value is None else super().check(value)
-
-    def plain(self, value: Sequence[int] | None) -> list[int] | None:
-        return None if value is None else list(value)
-
-
 @dataclass(frozen=True)
 class ReceptiveFieldState(PageState):
     """Everything the receptive-field explorer shows, except the pixels of an uploaded image."""
@@ -216,7 +204,7 @@ class ReceptiveFieldState(PageState):
         Field("preset", "preset", Choice(PRESET_NAMES)),
         Field("layers", "stack", StackCodec()),
         Field("layer", "layer", IntCodec(0, MAX_LAYERS - 1)),
-        Field("unit", "unit", UnitCodec(0, 4095)),
+        Field("unit", "unit", UnitCodec(4095)),
         Field("source", "src", Choice(SOURCES)),
         Field("sample", "img", Choice(tuple(sample_keys()))),
         Field("working_size", "ws", IntCodec(1, 4096)),
@@ -318,7 +306,7 @@ class NestedBox:
     box: Box  # its field, padding included
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: ``dots`` is an array
+@dataclass(frozen=True)
 class RFView:
     """The analysed stack on the input, and the chosen unit's field."""
 
@@ -328,24 +316,11 @@ class RFView:
     unit: tuple[int, int]  # the chosen unit, inside the layer's output
     box: Box  # its field, padding included
     nested: tuple[NestedBox, ...]  # the unit nearest the same centre in each layer up to the chosen one
-    canvas: Canvas  # where the input sits in the pictures
-    dots: np.ndarray | None  # (N, 2) input coordinates of the chosen layer's unit centres; None when too dense
 
     @property
     def padding_fraction(self) -> float:
         """Share of the chosen box that is padding."""
         return self.box.padding_fraction(*self.input_hw)
-
-
-def _unit_centres(rows: Sequence[RFRow], layer: int, canvas: Canvas) -> np.ndarray | None:
-    """Every unit centre of ``layer`` as (N, 2) input coordinates, or None when they would crowd the picture."""
-    row = rows[layer]
-    if min(row.jump) * canvas.scale < MIN_DOT_SPACING:
-        return None
-    first = centre(rows, layer, 0, 0)
-    ys = first[0] + row.jump[0] * np.arange(row.out_size[0])  # centres step by the jump
-    xs = first[1] + row.jump[1] * np.arange(row.out_size[1])
-    return np.stack(np.meshgrid(ys, xs, indexing="ij"), axis=-1).reshape(-1, 2)  # (N, 2)
 
 
 def compute(state: ReceptiveFieldState, input_hw: Sequence[int]) -> RFView:
@@ -366,26 +341,7 @@ def compute(state: ReceptiveFieldState, input_hw: Sequence[int]) -> RFView:
     for index in range(layer + 1):
         place = unit_at(rows, index, y, x)
         nested.append(NestedBox(index, place, input_box(rows, index, *place)))
-    canvas = canvas_for(rows, hw)
-    return RFView(rows, hw, layer, unit, input_box(rows, layer, *unit), tuple(nested), canvas,
-                  _unit_centres(rows, layer, canvas))
-
-
-def unit_at_click(view: RFView, click: Mapping[str, Any]) -> tuple[int, int]:
-    """The unit of the view's layer whose field is centred nearest a click on its picture.
-
-    Args:
-        click: streamlit-image-coordinates' value: x, y in shown px, and the shown width and height.
-
-    Raises:
-        ValueError: a click without numbers for x, y, width and height.
-    """
-    try:
-        x, y, width, height = (float(click[key]) for key in ("x", "y", "width", "height"))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"a click needs x, y, width and height, got {dict(click)!r:.200}") from None
-    row, col = view.canvas.from_click(x, y, width, height)
-    return unit_at(view.rows, view.layer, row, col)
+    return RFView(rows, hw, layer, unit, input_box(rows, layer, *unit), tuple(nested))
 
 
 def unit_in_layer(view: RFView, layer: int) -> tuple[int, int]:

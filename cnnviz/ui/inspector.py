@@ -18,6 +18,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from torch import nn
 
 from cnnviz import inspect_figures, torch_threads, train_figures
+from cnnviz.clicks import unit_at_click
 from cnnviz.data import DataError, load_mnist
 from cnnviz.digits import INK_MODES, PreparedDigit, prepare_digit
 from cnnviz.errors import UserError
@@ -278,9 +279,10 @@ def clicks(state: InspectorState) -> InspectorState:
     unit_click = _new_click(UNIT_CLICK)
     shown = page_state.transient("insp_unit_map")
     if unit_click is not None and shown is not None and shown[0] == state.layer:
-        unit = inspect_figures.unit_at(unit_click, shown[1])
-        if unit is not None:
-            state = replace(state, unit=unit)
+        try:
+            state = replace(state, unit=unit_at_click(unit_click, shown[1]))
+        except ValueError:
+            pass  # not a click on the map this version of the component sends
     return state
 
 

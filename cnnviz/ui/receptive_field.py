@@ -17,13 +17,14 @@ from PIL import Image
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import rf_figures, torch_threads
+from cnnviz.clicks import unit_at_click
 from cnnviz.effective_rf import MASS, EffectiveField
 from cnnviz.figures import png_bytes
 from cnnviz.geometry import LAYER_KINDS, Layer
 from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, PRESET_NAMES, SESSION, WORKING_SIZES,
                                           ReceptiveFieldState, RFView, add_layer, analyzed_prefix, check_layer,
                                           claims, compare_stacks, compute, layer_params, move_layer, random_field,
-                                          remove_layer, session_layers, trained_field, unit_at_click, unit_in_layer,
+                                          remove_layer, session_layers, trained_field, unit_in_layer,
                                           with_session)
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import session
@@ -90,7 +91,8 @@ def _consume_click() -> None:
         return
     page_state.set_transient("rf_click_seen", click.get("unix_time"))
     try:
-        unit = unit_at_click(view, click)
+        margin = rf_figures.canvas_for(view.rows, view.input_hw).margin  # the picture that was clicked
+        unit = unit_at_click(click, view.input_hw, margin=margin, rows=view.rows, layer=view.layer)
     except ValueError:
         return  # not a click this version of the component sends
     page_state.replace_state(PAGE, lambda s: replace(s, layer=view.layer, unit=unit))
@@ -255,16 +257,16 @@ def _pair(values) -> str:
     return texts[0] if texts[0] == texts[1] else "×".join(texts)
 
 
-def _picture(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> None:
+def _picture(view: RFView, state: ReceptiveFieldState, image: np.ndarray, canvas: rf_figures.Canvas,
+             dots: np.ndarray | None) -> None:
     boxes = _boxes(view, state)
-    pixels = rf_figures.unit_picture(image, view.canvas, boxes=[box[:3] for box in boxes], shade=view.box,
-                                     dots=view.dots)
+    pixels = rf_figures.unit_picture(image, canvas, boxes=[box[:3] for box in boxes], shade=view.box, dots=dots)
     with st.container(key="rf_picture"):
         streamlit_image_coordinates(Image.fromarray(pixels), key="rf_click", width="stretch", png_compression_level=1,
                                     cursor="crosshair")
 
 
-def _unit_text(view: RFView, state: ReceptiveFieldState) -> None:
+def _unit_text(view: RFView, state: ReceptiveFieldState, dense: bool) -> None:
     row = view.rows[view.layer]
     box = view.box
     with st.container(key="rf_unit", border=True):
@@ -275,7 +277,7 @@ def _unit_text(view: RFView, state: ReceptiveFieldState) -> None:
                        jump=_pair(row.jump), pad=f"{100 * view.padding_fraction:.0f}"))
         st.html(rf_figures.legend_html([(colour, label, width) for _, colour, width, label in _boxes(view, state)],
                                        padding_label=tr("rf.legend_padding")))
-        st.caption(tr("rf.click_help") if view.dots is not None else tr("rf.click_help_dense"))
+        st.caption(tr("rf.click_help_dense") if dense else tr("rf.click_help"))
 
 
 def _claims(state: ReceptiveFieldState, view: RFView) -> None:
@@ -294,8 +296,8 @@ def _random_field(layers: tuple[Layer, ...], unit: tuple[int, int], box: Box, ch
     return torch_threads.run(random_field, layers, unit, box, _image, channels=channels, seed=seed)
 
 
-def _field_picture(field: EffectiveField, view: RFView, caption: str, key: str) -> None:
-    picture = rf_figures.gradient_picture(field.grad, view.canvas, box=view.box, region=field.region)
+def _field_picture(field: EffectiveField, view: RFView, canvas: rf_figures.Canvas, caption: str, key: str) -> None:
+    picture = rf_figures.gradient_picture(field.grad, canvas, box=view.box, region=field.region)
     with st.container(key=key):
         st.image(png_bytes(picture), width="stretch", caption=caption)
         if field.dead:
@@ -306,7 +308,7 @@ def _field_picture(field: EffectiveField, view: RFView, caption: str, key: str) 
                            box=f"{inside:,}", pct=f"{100 * field.fraction:.0f}"))
 
 
-def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> None:
+def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray, canvas: rf_figures.Canvas) -> None:
     inspected = session.model_to_inspect()
     if inspected is None:
         st.info(tr("rf.trained_none"), icon=":material/model_training:")
@@ -325,10 +327,11 @@ def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray) -> Non
         st.warning(tr_error(error), icon=":material/block:")
         return
     caption = tr("rf.trained_caption", label=md_text(inspected.label)) + ("" if inspected.trained else tr("rf.untrained"))
-    _field_picture(field, view, caption, "rf_trained")
+    _field_picture(field, view, canvas, caption, "rf_trained")
 
 
-def _effective(view: RFView, state: ReceptiveFieldState, image: np.ndarray, image_key: str) -> None:
+def _effective(view: RFView, state: ReceptiveFieldState, image: np.ndarray, image_key: str,
+               canvas: rf_figures.Canvas) -> None:
     st.subheader(tr("rf.erf_title"))
     st.caption(tr("rf.erf_intro", mass=f"{100 * MASS:.0f}"))
     left, right = st.columns(2)
@@ -340,9 +343,10 @@ def _effective(view: RFView, state: ReceptiveFieldState, image: np.ndarray, imag
         except ValueError as error:
             st.warning(tr_error(error), icon=":material/block:")
         else:
-            _field_picture(field, view, tr("rf.random_caption", seed=state.seed, channels=channels), "rf_random")
+            _field_picture(field, view, canvas, tr("rf.random_caption", seed=state.seed, channels=channels),
+                           "rf_random")
     with right:
-        _trained(view, state, image)
+        _trained(view, state, image, canvas)
     st.caption(tr("rf.erf_note", h=view.input_hw[0], w=view.input_hw[1], most=WORKING_SIZES[-1]))
 
 
@@ -388,30 +392,35 @@ def render() -> None:
     if note:
         st.info(note, icon=":material/info:")
     in_channels = 1 if image.ndim == 2 else image.shape[2]
+    try:
+        view, problem = compute(state, image.shape[:2]), None
+    except ValueError as error:
+        view, problem = None, error
+    # A stack that does not run still shows, in the table, the layers before the one that fails.
+    rows = view.rows if view is not None else analyzed_prefix(state.named_layers(), image.shape[:2])
     view_area, layers_area = st.container(), st.container()
     with layers_area:
-        state = _layers_section(b, state, analyzed_prefix(state.named_layers(), image.shape[:2]), in_channels)
+        state = _layers_section(b, state, rows, in_channels)
     with st.sidebar:
         page_state.share_link(state, note=tr("rf.upload_link_note") if state.source != "sample" else "")
-    try:
-        view = compute(state, image.shape[:2])
-    except ValueError as error:
+    if view is None:
         with view_area:
-            st.error(tr("rf.impossible", h=image.shape[0], w=image.shape[1], reason=tr_error(error)),
+            st.error(tr("rf.impossible", h=image.shape[0], w=image.shape[1], reason=tr_error(problem)),
                      icon=":material/block:")
         b.publish(state)
         return
+    canvas = rf_figures.canvas_for(view.rows, view.input_hw)  # the input's place in every picture
+    dots = rf_figures.unit_centres(view.rows, view.layer, canvas)
     with view_area:
         picture_area, controls_area = st.columns([3, 2])
         with controls_area:
-            state = _unit_controls(b, state, view)
-            view = compute(state, image.shape[:2])
-            _unit_text(view, state)
+            state = _unit_controls(b, state, view)  # the pickers change the state by callback, for the next run
+            _unit_text(view, state, dense=dots is None)
             _claims(state, view)
         page_state.set_transient("rf_view", view)  # what the next click on the picture and the pickers refer to
         with picture_area:
-            _picture(view, state, image)
-        _effective(view, state, image, image_key)
+            _picture(view, state, image, canvas, dots)
+        _effective(view, state, image, image_key, canvas)
     b.publish(state)
 
 
