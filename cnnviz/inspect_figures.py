@@ -9,7 +9,7 @@ browser shows it at; a click on an enlarged map is decoded by ``clicks.unit_at_c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

@@ -1,7 +1,6 @@
 """The inspector's pictures: exact pixels of map grids, enlarged maps, receptive fields and attributions, and the
 clicks that map back to channels."""
 import numpy as np
-import pytest
 
 from cnnviz.figures import DIVERGING_LUT
 from cnnviz.inspect_figures import (FRAME, GRID_GAP, HIGHLIGHT, PADDING_RGB, GridLayout, attribution_picture,
