@@ -64,9 +64,8 @@ def test_every_cache_with_arguments_is_bounded():
 
 
 UI_FORBIDDEN = re.compile(r"^\s*(?:import|from)\s+(multiprocessing|subprocess|torch|threading)\b", re.MULTILINE)
-# Known exceptions: the server's housekeeping runs beside Streamlit in a thread of its own. The others are pages whose
-# compute has not left cnnviz/ui/ yet; remove each entry when its module is fixed.
-UI_ALLOWED = {("housekeeping.py", "threading"), ("common.py", "threading")}
+# The one exception: the server's housekeeping runs beside Streamlit in a thread of its own.
+UI_ALLOWED = {("housekeeping.py", "threading")}
 
 
 def test_the_ui_floor_starts_no_processes_threads_or_tensors():

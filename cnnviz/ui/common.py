@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
+from contextvars import ContextVar
 from typing import Any, Callable
 
 import streamlit as st
@@ -18,7 +18,10 @@ LANG_WIDGET = "language"  # the selector's key (.st-key-language in the browser)
 _LOG = logging.getLogger("cnnviz")
 
 
-_RUN = threading.local()  # a session's script runs happen in its own script thread: per-run memos live here
+# Each script run happens on a script thread of its own, and each thread starts with a context of its own: the
+# language memo set in one run is never seen by another session's run. The session id in the memo guards a thread
+# that serves more than one session; page_header clears it at the start of each run.
+_RUN_LANGUAGE: ContextVar[tuple[str, str] | None] = ContextVar("cnnviz_run_language", default=None)
 
 
 def current_language() -> str:
@@ -31,14 +34,14 @@ def current_language() -> str:
     ctx = get_script_run_ctx(suppress_warning=True)
     if ctx is None:
         return DEFAULT_LANGUAGE  # outside a script run (AppTest formatting options): no session to ask
-    memo = getattr(_RUN, "language", None)
+    memo = _RUN_LANGUAGE.get()
     if memo is not None and memo[0] == ctx.session_id:
         return memo[1]
     requested = st.query_params.get(LANG_KEY)
     if requested in LANGUAGES:
         st.session_state[LANG_KEY] = requested
     language = st.session_state.get(LANG_KEY, DEFAULT_LANGUAGE)
-    _RUN.language = (ctx.session_id, language)
+    _RUN_LANGUAGE.set((ctx.session_id, language))
     return language
 
 
@@ -185,7 +188,7 @@ def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (
     the language selector at the top of the sidebar, and the classroom controls: presentation mode, and which of
     the page's ``sections`` it hides. ``last_on_phone``: the section whose column comes last when a phone stacks the
     page's columns (the controls after the pictures)."""
-    _RUN.language = None  # a new run: read the language afresh
+    _RUN_LANGUAGE.set(None)  # a new run: read the language afresh
     # One style element for both: every element costs each rerun.
     st.html(_COMPACT_CSS + (f'<style>@media (max-width: 640px) {{ [data-testid="stColumn"]:has(.st-key-section_'
                             f'{last_on_phone}) {{ order: 10; }} }}</style>' if last_on_phone else ""))
