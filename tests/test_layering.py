@@ -74,3 +74,17 @@ def test_the_ui_floor_starts_no_processes_threads_or_tensors():
              for module in UI_FORBIDDEN.findall(path.read_text())}
     assert found - UI_ALLOWED == set()
     assert UI_FORBIDDEN.findall("import json\nfrom torch import nn\nimport threading\n") == ["torch", "threading"]
+
+
+def _session_state_mentions(source: str) -> list[int]:
+    return [number for number, line in enumerate(source.splitlines(), start=1) if "session_state" in line]
+
+
+def test_only_the_state_module_touches_the_session():
+    # Pages read and write the session through cnnviz.ui.state (widget values, transient view state, the session's
+    # settings), so every kind of session key is named in one module.
+    offenders = [f"{path.relative_to(ROOT)}:{number}" for path in sorted((ROOT / "cnnviz" / "ui").rglob("*.py"))
+                 if path.name != "state.py" for number in _session_state_mentions(path.read_text())]
+    assert offenders == []
+    assert _session_state_mentions('x = 1\nst.session_state["k"] = 2\n') == [2]
+    assert _session_state_mentions("from streamlit import session_state\n") == [1]
