@@ -85,9 +85,8 @@ def test_every_cache_with_arguments_is_bounded():
 
 
 UI_FORBIDDEN = re.compile(r"^\s*(?:import|from)\s+(multiprocessing|subprocess|torch|threading)\b", re.MULTILINE)
-# Known exceptions: the server's housekeeping runs beside Streamlit in a thread of its own. The others are pages whose
-# compute has not left cnnviz/ui/ yet; remove each entry when its module is fixed.
-UI_ALLOWED = {("housekeeping.py", "threading"), ("common.py", "threading"), ("inspector.py", "torch")}
+# The one exception: the server's housekeeping runs beside Streamlit in a thread of its own.
+UI_ALLOWED = {("housekeeping.py", "threading")}
 
 
 def test_the_ui_floor_starts_no_processes_threads_or_tensors():
@@ -110,3 +109,17 @@ def test_training_imports_no_floor_above_it():
     assert ABOVE_TRAINING.search("from cnnviz import train_figures\n")  # the rule can see the import it forbids
     assert ABOVE_TRAINING.search("from cnnviz.pages.train_live import shared\n")
     assert not ABOVE_TRAINING.search("from cnnviz.training.loop import ema\n")
+
+
+def _session_state_mentions(source: str) -> list[int]:
+    return [number for number, line in enumerate(source.splitlines(), start=1) if "session_state" in line]
+
+
+def test_only_the_state_module_touches_the_session():
+    # Pages read and write the session through cnnviz.ui.state (widget values, transient view state, the session's
+    # settings), so every kind of session key is named in one module.
+    offenders = [f"{path.relative_to(ROOT)}:{number}" for path in sorted((ROOT / "cnnviz" / "ui").rglob("*.py"))
+                 if path.name != "state.py" for number in _session_state_mentions(path.read_text())]
+    assert offenders == []
+    assert _session_state_mentions('x = 1\nst.session_state["k"] = 2\n') == [2]
+    assert _session_state_mentions("from streamlit import session_state\n") == [1]

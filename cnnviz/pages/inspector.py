@@ -22,13 +22,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnviz import inspection, receptive_field
+from cnnviz import inspection, receptive_field, torch_threads
 from cnnviz.attribution import Attribution, grad_cam, integrated_gradients, saliency
 from cnnviz.cache import LruCache
+from cnnviz.data import load_mnist
 from cnnviz.digits import INK_MODES, PreparedDigit, normalise
 from cnnviz.inspection import Activation, Prediction
 from cnnviz.layer_table import LayerTable, layer_table
-from cnnviz.pages.train import TrainPageState
+from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, build_model
+from cnnviz.pages.train import TrainPageState, misclassified
+from cnnviz.training import loop
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.urlstate import Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
@@ -44,6 +47,10 @@ INPUT_SHAPE = (1, 28, 28)  # (C, H, W) of one MNIST digit
 PREDICTED = -1  # ``target`` value meaning "the predicted class"
 QUICK_SUBSET = 2000  # training images of the quick model: about ten seconds on two cores
 QUICK_EPOCHS = 1  # one pass is enough for strokes and loops to show in the maps
+UNTRAINED_SEED = 0  # the untrained network shown before any model exists
+UNTRAINED_KEY = f"untrained:{DEFAULT_PRESET}:{UNTRAINED_SEED}"  # its key among the model copies
+
+Model = nn.Module  # the network the page inspects, named so the drawing floor needs no torch import
 
 
 class LabelCodec(Codec):
@@ -122,6 +129,11 @@ class ModelCopies:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+
+def untrained_model() -> nn.Module:
+    """The default network with the random weights of UNTRAINED_SEED: what the page shows before any model exists."""
+    return build_model(NETWORK_PRESETS[DEFAULT_PRESET], seed=UNTRAINED_SEED)
 
 
 # --- the digit ---------------------------------------------------------------------------------------------
@@ -204,6 +216,17 @@ def forward(model: nn.Module, tensor: torch.Tensor) -> Forward:
     probabilities = inspection.to_numpy(logits[0].double().softmax(dim=0))  # float64: the ten sum to 1, as predict
     prediction = Prediction(inspection.to_numpy(logits[0]), probabilities, int(probabilities.argmax()))
     return Forward(prediction, {a.layer: a for a in recorder.activations if a.layer in shown})
+
+
+def forward_digit(model: nn.Module, digit: PreparedDigit) -> Forward:
+    """``forward`` for a prepared digit, on torch's long-lived threads (``cnnviz.torch_threads``)."""
+    return torch_threads.run(forward, model, digit.tensor)
+
+
+def compute_on_torch_threads(state: InspectorState, model: nn.Module, digit: PreparedDigit, *,
+                             facts: ModelFacts | None = None, ran: Forward | None = None) -> InspectorResult:
+    """``compute`` on torch's long-lived threads: the attribution view runs torch."""
+    return torch_threads.run(compute, state, model, digit, facts=facts, ran=ran)
 
 
 def map_peaks(values: np.ndarray, scaling: str) -> tuple[bool, np.ndarray]:
@@ -337,6 +360,21 @@ def attribute(model: nn.Module, tensor: torch.Tensor, method: str, target: int) 
         raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
     explain = {"saliency": saliency, "grad_cam": grad_cam, "integrated_gradients": integrated_gradients}[method]
     return explain(model, tensor, target)
+
+
+# --- the gallery -------------------------------------------------------------------------------------------
+
+def mnist_test_labels() -> np.ndarray:
+    """(10000,) int64: the class of every MNIST test digit."""
+    return load_mnist().test_labels.cpu().numpy()
+
+
+def mistakes_on_test_set(model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """``model`` on the whole MNIST test set: (indices of the digits it gets wrong, most confident first; every
+    digit's probabilities (10000, 10)). A finished run has these in its result already; this is for the others."""
+    data = load_mnist()
+    result = loop.evaluate(model, data.test_images, data.test_labels)
+    return misclassified(result.probabilities, data.test_labels.cpu().numpy()), result.probabilities
 
 
 # --- the quick model ---------------------------------------------------------------------------------------

@@ -2,44 +2,20 @@
 from __future__ import annotations
 
 import logging
-import re
-import threading
 from typing import Any, Callable
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from cnnviz.errors import Join, Text, UserError
-from cnnviz.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
+from cnnviz.i18n import LANGUAGES, t
+from cnnviz.markdown_text import md_text
+# The session's settings live in cnnviz.ui.state; pages import them from here with the text helpers.
+from cnnviz.ui.state import (HIDE_KEY, LANG_KEY, PRESENT_KEY, current_language, global_params,  # noqa: F401
+                             hidden_sections, new_run, presenting, set_language, set_widget, widget_value)
 
-LANG_KEY = "lang"
 LANG_WIDGET = "language"  # the selector's key (.st-key-language in the browser)
 _LOG = logging.getLogger("cnnviz")
-
-
-_RUN = threading.local()  # a session's script runs happen in its own script thread: per-run memos live here
-
-
-def current_language() -> str:
-    """The language of this session: its URL ``?lang=`` if valid, else the session's choice, else English.
-
-    Looked up once per script run (``page_header`` starts each run afresh): a page formats hundreds of labels, and
-    a lookup through ``st.session_state`` and ``st.query_params`` for each of them adds up to a visible share of a
-    run.
-    """
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is None:
-        return DEFAULT_LANGUAGE  # outside a script run (AppTest formatting options): no session to ask
-    memo = getattr(_RUN, "language", None)
-    if memo is not None and memo[0] == ctx.session_id:
-        return memo[1]
-    requested = st.query_params.get(LANG_KEY)
-    if requested in LANGUAGES:
-        st.session_state[LANG_KEY] = requested
-    language = st.session_state.get(LANG_KEY, DEFAULT_LANGUAGE)
-    _RUN.language = (ctx.session_id, language)
-    return language
 
 
 def tr(key: str, **fmt: object) -> str:
@@ -57,23 +33,6 @@ def tr_option(key: str | Callable[[Any], str]) -> Callable[[Any], str]:
     if callable(key):
         return lambda option: t(key(option), language)
     return lambda option: t(f"{key}{option}", language)
-
-
-# What makes text do something in Streamlit's markdown: emphasis, code, links and images ([]()!), raw HTML (<>),
-# headings, tables, strikethrough, LaTeX ($), shortcodes (:smile:, :red[...]) and entities (&). A backslash before
-# ASCII punctuation shows it as it is.
-_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]()!<>#|~$:@&{}])")
-# GFM turns bare addresses ("https://", "www.", "a@b.cn") into links after the escapes are gone, so a backslash
-# cannot stop them: an invisible word joiner inside the address does.
-_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=@)|(?<=www)(?=\.)", re.IGNORECASE)
-_JOINER = "\u2060"
-
-
-def md_text(text: object) -> str:
-    """``text`` from a user (a link's value, a file name, a typed cell) made inert for st.markdown, st.caption and
-    the alert boxes: it shows as typed, on one line, and never becomes a link, an image or formatting."""
-    one_line = " ".join(str(text).splitlines())
-    return _MARKDOWN_ACTIVE.sub(r"\\\1", _AUTOLINK.sub(_JOINER, one_line))
 
 
 def _inert(value: object) -> object:
@@ -94,62 +53,16 @@ def tr_error(error: BaseException) -> str:
 
 
 def _on_language() -> None:
-    # The URL wins over the session in current_language, so the choice goes into both before the rerun.
-    language = st.session_state[LANG_WIDGET]
-    st.session_state[LANG_KEY] = language
-    if language == DEFAULT_LANGUAGE:
-        st.query_params.pop(LANG_KEY, None)
-    else:
-        st.query_params[LANG_KEY] = language
+    set_language(widget_value(LANG_WIDGET))
 
 
 def language_selector() -> str:
     """English / 中文 at the top of the sidebar; returns the session's language."""
-    st.session_state[LANG_WIDGET] = current_language()
+    set_widget(LANG_WIDGET, current_language())
     with st.sidebar:
         st.segmented_control(tr("common.language"), LANGUAGES, key=LANG_WIDGET, required=True,
                              format_func=lambda language: t(f"lang.{language}", language), on_change=_on_language)
     return current_language()
-
-
-PRESENT_KEY = "present"  # URL parameter and widget key: presentation mode on a projector
-HIDE_KEY = "hide"  # URL parameter and widget key: the page sections hidden while presenting
-
-
-def _from_url_once(key: str, parse: Callable[[str], object]) -> None:
-    """A session setting a link may carry (?present=1): the URL's value wins the first time the session sees it."""
-    seen = f"_url_seen_{key}"
-    text = st.query_params.get(key)
-    if text is not None and st.session_state.get(seen) != text:
-        st.session_state[seen] = text
-        st.session_state[key] = parse(text)
-
-
-def presenting() -> bool:
-    _from_url_once(PRESENT_KEY, lambda text: text == "1")
-    return bool(st.session_state.get(PRESENT_KEY, False))
-
-
-def hidden_sections() -> list[str]:
-    _from_url_once(HIDE_KEY, lambda text: [name for name in text.split(",") if name])
-    return list(st.session_state.get(HIDE_KEY, []))
-
-
-def global_params() -> dict[str, str]:
-    """URL parameters that belong to the session, not to a page: every page writes them back (a page switch
-    clears the URL)."""
-    language = current_language()
-    params = {LANG_KEY: language} if language != DEFAULT_LANGUAGE else {}
-    if presenting():
-        params[PRESENT_KEY] = "1"
-    if hidden_sections():
-        params[HIDE_KEY] = ",".join(hidden_sections())
-    for key in (PRESENT_KEY, HIDE_KEY):
-        # What we write to the URL is already the session's value: the next run must not take it for a link's
-        # (that would set a widget's value after the widget was drawn, which Streamlit refuses).
-        if key in params:
-            st.session_state[f"_url_seen_{key}"] = params[key]
-    return params
 
 
 # A projector shows 720 px: the default 6rem above the title and its 2.75rem size push the pictures off screen.
@@ -177,7 +90,7 @@ html {{ font-size: {PRESENT_FONT_PX}px; }}
 
 
 def _exit_presentation() -> None:
-    st.session_state[PRESENT_KEY] = False
+    set_widget(PRESENT_KEY, False)
 
 
 def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (), last_on_phone: str = "") -> None:
@@ -185,7 +98,7 @@ def page_header(title_key: str, intro_key: str, *, sections: tuple[str, ...] = (
     the language selector at the top of the sidebar, and the classroom controls: presentation mode, and which of
     the page's ``sections`` it hides. ``last_on_phone``: the section whose column comes last when a phone stacks the
     page's columns (the controls after the pictures)."""
-    _RUN.language = None  # a new run: read the language afresh
+    new_run()
     # One style element for both: every element costs each rerun.
     st.html(_COMPACT_CSS + (f'<style>@media (max-width: 640px) {{ [data-testid="stColumn"]:has(.st-key-section_'
                             f'{last_on_phone}) {{ order: 10; }} }}</style>' if last_on_phone else ""))

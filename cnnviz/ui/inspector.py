@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
-from torch import nn
 
-from cnnviz import inspect_figures, torch_threads, train_figures
+from cnnviz import inspect_figures, train_figures
 from cnnviz.clicks import unit_at_click
 from cnnviz.data import DataError, load_mnist
 from cnnviz.digits import INK_MODES, PreparedDigit, prepare_digit
@@ -26,12 +25,13 @@ from cnnviz.figures import png_bytes
 from cnnviz.images import ImageError, load_image
 from cnnviz.inspection import FilterBank, conv_filters, page_channels, page_count
 from cnnviz.layer_table import count_text, field_text, millions_text, shape_text
-from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, build_model
+from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS
 from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PREDICTED, SCALINGS, SOURCES,
-                                    TEST_DIGITS, VIEWS, Forward, InspectorResult, InspectorState, ModelCopies,
-                                    ModelFacts, compute, describe, forward, mnist_digit, quick_train_state)
+                                    TEST_DIGITS, UNTRAINED_KEY, VIEWS, Forward, InspectorResult, InspectorState,
+                                    Model, ModelCopies, ModelFacts, compute_on_torch_threads, describe,
+                                    forward_digit, mistakes_on_test_set, mnist_digit, mnist_test_labels,
+                                    quick_train_state, untrained_model)
 from cnnviz.pages.train import misclassified
-from cnnviz.training.loop import evaluate
 from cnnviz.ui import session
 from cnnviz.ui.session import InspectedModel
 from cnnviz.ui import state as page_state
@@ -48,8 +48,6 @@ GRID_CLICK = "insp_grid_click"  # streamlit-image-coordinates on the grid of map
 UNIT_CLICK = "insp_unit_click"  # ... on the enlarged map: picks the unit whose receptive field is drawn
 CANVAS_SIDE = 224  # px: 8 per MNIST pixel, and it fits a phone
 STROKE = 18  # px: MNIST strokes are 2-3 of 28 pixels wide
-UNTRAINED_SEED = 0  # the untrained network shown before any model exists
-UNTRAINED_KEY = f"untrained:{DEFAULT_PRESET}:{UNTRAINED_SEED}"
 GALLERY_CHOICES = 200  # mistakes offered in the gallery picker, most confident first
 GALLERY_SHOWN = 12  # mistakes pictured above the picker
 
@@ -63,31 +61,29 @@ def _copies() -> ModelCopies:
 
 
 @st.cache_resource(show_spinner=False)
-def _untrained() -> nn.Module:
-    return build_model(NETWORK_PRESETS[DEFAULT_PRESET], seed=UNTRAINED_SEED)
+def _untrained() -> Model:
+    return untrained_model()
 
 
 @shared_results(8)
-def _facts(model_key: str, _model: nn.Module) -> ModelFacts:
+def _facts(model_key: str, _model: Model) -> ModelFacts:
     return describe(_model)
 
 
 @shared_results(32)
-def _forward(model_key: str, digit_key: str, _model: nn.Module, _digit: PreparedDigit) -> Forward:
-    return torch_threads.run(forward, _model, _digit.tensor)
+def _forward(model_key: str, digit_key: str, _model: Model, _digit: PreparedDigit) -> Forward:
+    return forward_digit(_model, _digit)
 
 
 @shared_results(8)
-def _filter_banks(model_key: str, _model: nn.Module) -> list[FilterBank]:
+def _filter_banks(model_key: str, _model: Model) -> list[FilterBank]:
     return conv_filters(_model)
 
 
 @shared_results(4)
-def _mistakes(model_key: str, _model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+def _mistakes(model_key: str, _model: Model) -> tuple[np.ndarray, np.ndarray]:
     """(indices of the misclassified test digits, most confident first; every digit's probabilities)."""
-    data = load_mnist()
-    result = evaluate(_model, data.test_images, data.test_labels)
-    return misclassified(result.probabilities, data.test_labels.cpu().numpy()), result.probabilities
+    return mistakes_on_test_set(_model)
 
 
 def subject() -> InspectedModel:
@@ -187,7 +183,7 @@ def _drawn_digit() -> tuple[PreparedDigit, str]:
 
 def _gallery_pick(b: PageBinding, state: InspectorState, model: InspectedModel) -> int:
     data = load_mnist()
-    labels = data.test_labels.cpu().numpy()
+    labels = mnist_test_labels()
     if model.final is not None:  # a finished run: its own result, the one its Train page shows
         wrong, probabilities = misclassified(model.final.probabilities, labels), model.final.probabilities
     else:
@@ -251,7 +247,7 @@ def digit_controls(b: PageBinding, state: InspectorState, model: InspectedModel
         index = _gallery_pick(b, state, model)
     state = replace(state, index=int(index))
     return state, mnist_digit(data.test_pixels, state.index), f"mnist:{state.index}", \
-        tr("insp.true_label", label=int(data.test_labels[state.index]))
+        tr("insp.true_label", label=int(mnist_test_labels()[state.index]))
 
 
 # --- clicks ------------------------------------------------------------------------------------------------
@@ -535,7 +531,7 @@ def render() -> None:
     state, digit, digit_key, note, columns = controls(b, model, facts, input_area, view_area)
     try:
         ran = None if digit.empty else _forward(model.key, digit_key, model.model, digit)
-        result = torch_threads.run(compute, state, model.model, digit, facts=facts, ran=ran)  # attribution: torch
+        result = compute_on_torch_threads(state, model.model, digit, facts=facts, ran=ran)
     except ValueError as error:
         st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
         b.publish(state)

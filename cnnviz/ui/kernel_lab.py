@@ -27,6 +27,9 @@ from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid
 PAGE = "kernel_lab"
 PARTIAL_SIDE = 320  # the per-channel maps are shown four to a row
 THUMBNAIL_SIDE = 256  # filter-bank pictures
+_RANDOM_SEED = page_state.Transient("kl_random_seed", 0)  # Randomise's last seed: each press draws new weights
+# Cells the grid refused, shown once under the grid on the rerun that puts the kept numbers back.
+_GRID_PROBLEMS: page_state.Transient[tuple[str, ...]] = page_state.Transient("kl_grid_problems", ())
 
 
 @shared_results()
@@ -68,7 +71,7 @@ def _compute(state: KernelLabState, image_key: str, _image: np.ndarray, _cache: 
 # --- controls ----------------------------------------------------------------------------------------------
 
 def _on_colour() -> None:
-    colour = st.session_state["kl_colour"]
+    colour = page_state.widget_value("kl_colour")
 
     def switch(state: KernelLabState) -> KernelLabState:
         switched, note = state.with_colour(colour)
@@ -80,12 +83,13 @@ def _on_colour() -> None:
 
 
 def _on_preset() -> None:
-    page_state.replace_state(PAGE, lambda s: replace(s, preset=st.session_state["kl_preset"], params=(), kernel=None))
+    preset = page_state.widget_value("kl_preset")
+    page_state.replace_state(PAGE, lambda s: replace(s, preset=preset, params=(), kernel=None))
 
 
 def _on_param() -> None:
     def apply(state: KernelLabState) -> KernelLabState:
-        values = tuple(float(st.session_state[f"kl_param_{state.preset}_{spec.name}"])
+        values = tuple(float(page_state.widget_value(f"kl_param_{state.preset}_{spec.name}"))
                        for spec in kernels.PRESETS[state.preset].params)
         return replace(state, params=values, kernel=None)
 
@@ -93,7 +97,7 @@ def _on_param() -> None:
 
 
 def _on_resize() -> None:
-    rows, cols = int(st.session_state["kl_rows"]), int(st.session_state["kl_cols"])
+    rows, cols = int(page_state.widget_value("kl_rows")), int(page_state.widget_value("kl_cols"))
 
     def resize(state: KernelLabState) -> KernelLabState:
         kernel = state.kernel_array()
@@ -115,8 +119,8 @@ def _on_normalise() -> None:
 
 
 def _on_randomise() -> None:
-    seed = st.session_state.get("kl_random_seed", 0) + 1
-    st.session_state["kl_random_seed"] = seed
+    seed = _RANDOM_SEED.get() + 1
+    _RANDOM_SEED.set(seed)
 
     def randomise(state: KernelLabState) -> KernelLabState:
         kernel = state.kernel_array()
@@ -177,10 +181,10 @@ def _kernel_editor(b: PageBinding, state: KernelLabState, room: int, root_px: fl
     if problems:
         # The grid goes back to the numbers kept, so "abc" does not stay on screen while the page uses the old value;
         # the warning shows once, under the grid, and the next valid edit finds none.
-        st.session_state["kl_grid_problems"] = problems
+        _GRID_PROBLEMS.set(tuple(problems))
         page_state.replace_state(PAGE, lambda s: state)
         st.rerun()
-    for problem in st.session_state.pop("kl_grid_problems", []):
+    for problem in _GRID_PROBLEMS.pop():
         st.warning(problem, icon=":material/edit_off:")
     st.markdown(tr("widgets.kernel_sum", total=kernel_sum_text(edited)))
     with st.container(horizontal=True, wrap=False):
@@ -289,15 +293,15 @@ def _conv_sidebar(b: PageBinding, state: KernelLabState) -> None:
 def _conv_state(state: KernelLabState) -> KernelLabState:
     """``state`` with the convolution settings the sidebar shows, read from the session: the outputs' fragment reruns
     without them. A setting whose widget is hidden (the slope without leaky ReLU) keeps its value."""
-    values = st.session_state
-    activation, pool, details = values["kl_activation"], values["kl_pool"], bool(values["kl_details"])
-    return replace(state, bias=float(values["kl_bias"]), activation=activation,
-                   slope=float(values["kl_slope"]) if activation == "leaky_relu" else state.slope, pool=pool,
+    value = page_state.widget_value
+    activation, pool, details = value("kl_activation"), value("kl_pool"), bool(value("kl_details"))
+    return replace(state, bias=float(value("kl_bias")), activation=activation,
+                   slope=float(value("kl_slope")) if activation == "leaky_relu" else state.slope, pool=pool,
                    pool_size=pair_value("kl_pool_size") if pool != "none" else state.pool_size,
                    pool_stride=pair_value("kl_pool_stride") if pool != "none" else state.pool_stride,
-                   display=values["kl_display"], details=details,
-                   zoom=(int(values["kl_zoom_row"]), int(values["kl_zoom_col"])) if details else state.zoom,
-                   bank_open=bool(values.get("kl_bank_open", state.bank_open)),
+                   display=value("kl_display"), details=details,
+                   zoom=(int(value("kl_zoom_row")), int(value("kl_zoom_col"))) if details else state.zoom,
+                   bank_open=bool(value("kl_bank_open", state.bank_open)),
                    **geometry_values("kl", pad=state.pad))
 
 

@@ -4,26 +4,125 @@ Every page run starts from one state: the URL's when the URL names settings this
 (a shared link, a fresh browser), else the session's (a rerun, or a return from another page, whose switch
 clears the URL). Widgets are seeded from that state, ``controls`` reads them back into a new state, and
 ``publish`` stores it and writes it to the URL. Pages touch ``st.session_state`` and ``st.query_params`` for
-their settings only through this module.
+their settings only through this module: it also holds the session's own settings (language, presentation) and the
+small accessors for widget values and transient view state (``tests/test_layering.py`` keeps it so).
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, Callable, Generic, TypeVar
 from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from cnnviz.ui.common import global_params, md_text, tr
+from cnnviz.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
+from cnnviz.markdown_text import md_text
 from cnnviz.ui.link_box import link_box
 from cnnviz.urlstate import field_names
 
 State = TypeVar("State")
+T = TypeVar("T")
 
 _STATE = "_page_state_"  # + page: the state the page last published
 _URL = "_page_url_"  # + page: the query it last wrote
 _RESEED = "_page_reseed_"  # + page: a callback replaced the state; widgets must follow it
 
+
+# --- the session's own settings, which every page keeps in its URL ----------------------------------------
+
+LANG_KEY = "lang"  # URL parameter and session key: the session's language
+
+
+# Each script run happens on a script thread of its own, and each thread starts with a context of its own: the
+# language memo set in one run is never seen by another session's run. The session id in the memo guards a thread
+# that serves more than one session; page_header clears it at the start of each run.
+_RUN_LANGUAGE: ContextVar[tuple[str, str] | None] = ContextVar("cnnviz_run_language", default=None)
+
+
+def current_language() -> str:
+    """The language of this session: its URL ``?lang=`` if valid, else the session's choice, else English.
+
+    Looked up once per script run (``page_header`` starts each run afresh): a page formats hundreds of labels, and
+    a lookup through ``st.session_state`` and ``st.query_params`` for each of them adds up to a visible share of a
+    run.
+    """
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None:
+        return DEFAULT_LANGUAGE  # outside a script run (AppTest formatting options): no session to ask
+    memo = _RUN_LANGUAGE.get()
+    if memo is not None and memo[0] == ctx.session_id:
+        return memo[1]
+    requested = st.query_params.get(LANG_KEY)
+    if requested in LANGUAGES:
+        st.session_state[LANG_KEY] = requested
+    language = st.session_state.get(LANG_KEY, DEFAULT_LANGUAGE)
+    _RUN_LANGUAGE.set((ctx.session_id, language))
+    return language
+
+
+def _tr(key: str, **fmt: object) -> str:
+    """``common.tr`` for this module's own few labels: common imports this module, not the other way round."""
+    return t(key, current_language(), **fmt)
+
+
+def new_run() -> None:
+    """A script run starts: the next ``current_language`` reads the session and the URL afresh."""
+    _RUN_LANGUAGE.set(None)
+
+
+def set_language(language: str) -> None:
+    """From the language selector's callback: the session's choice, in the session and the URL (the URL wins over the
+    session in ``current_language``, so both change before the rerun)."""
+    st.session_state[LANG_KEY] = language
+    if language == DEFAULT_LANGUAGE:
+        st.query_params.pop(LANG_KEY, None)
+    else:
+        st.query_params[LANG_KEY] = language
+
+
+PRESENT_KEY = "present"  # URL parameter and widget key: presentation mode on a projector
+HIDE_KEY = "hide"  # URL parameter and widget key: the page sections hidden while presenting
+
+
+def _from_url_once(key: str, parse: Callable[[str], object]) -> None:
+    """A session setting a link may carry (?present=1): the URL's value wins the first time the session sees it."""
+    seen = f"_url_seen_{key}"
+    text = st.query_params.get(key)
+    if text is not None and st.session_state.get(seen) != text:
+        st.session_state[seen] = text
+        st.session_state[key] = parse(text)
+
+
+def presenting() -> bool:
+    _from_url_once(PRESENT_KEY, lambda text: text == "1")
+    return bool(st.session_state.get(PRESENT_KEY, False))
+
+
+def hidden_sections() -> list[str]:
+    _from_url_once(HIDE_KEY, lambda text: [name for name in text.split(",") if name])
+    return list(st.session_state.get(HIDE_KEY, []))
+
+
+def global_params() -> dict[str, str]:
+    """URL parameters that belong to the session, not to a page: every page writes them back (a page switch
+    clears the URL)."""
+    language = current_language()
+    params = {LANG_KEY: language} if language != DEFAULT_LANGUAGE else {}
+    if presenting():
+        params[PRESENT_KEY] = "1"
+    if hidden_sections():
+        params[HIDE_KEY] = ",".join(hidden_sections())
+    for key in (PRESENT_KEY, HIDE_KEY):
+        # What we write to the URL is already the session's value: the next run must not take it for a link's
+        # (that would set a widget's value after the widget was drawn, which Streamlit refuses).
+        if key in params:
+            st.session_state[f"_url_seen_{key}"] = params[key]
+    return params
+
+
+# --- a page's state ----------------------------------------------------------------------------------------
 
 class PageBinding(Generic[State]):
     """The state a page run starts from, and how its widgets get their values."""
@@ -63,7 +162,7 @@ class PageBinding(Generic[State]):
 
     def warn_ignored(self) -> None:
         if self.ignored:
-            st.warning(tr("state.ignored", items=md_text(", ".join(self.ignored))), icon=":material/link_off:")
+            st.warning(_tr("state.ignored", items=md_text(", ".join(self.ignored))), icon=":material/link_off:")
 
 
 def bind(page: str, cls: type[State]) -> PageBinding[State]:
@@ -100,9 +199,10 @@ def share_link(state: Any, *, note: str = "", label: str = "", help_text: str = 
         base = (st.context.url or "").split("?")[0]
         query = urlencode({**state.to_query(), **global_params()})
         url = f"{base}?{query}" if query else base
-    with st.popover(label or tr("state.copy_link"), icon=":material/link:", key=key):
-        st.caption(help_text or tr("state.copy_link_help"))
-        link_box(f"{key}_box", url=url, label=tr("state.link_label"), copy=tr("state.copy"), copied=tr("state.copied"))
+    with st.popover(label or _tr("state.copy_link"), icon=":material/link:", key=key):
+        st.caption(help_text or _tr("state.copy_link_help"))
+        link_box(f"{key}_box", url=url, label=_tr("state.link_label"), copy=_tr("state.copy"),
+                 copied=_tr("state.copied"))
         if note:
             st.info(note, icon=":material/info:")
 
@@ -139,6 +239,28 @@ def transient(key: str, default: Any = None) -> Any:
 
 def set_transient(key: str, value: Any) -> None:
     st.session_state[f"_transient_{key}"] = value
+
+
+def pop_transient(key: str, default: Any = None) -> Any:
+    """A transient value, removed: a message or a result handed from a callback to the run that follows it."""
+    return st.session_state.pop(f"_transient_{key}", default)
+
+
+class Transient(Generic[T]):
+    """One named transient value of type ``T`` and its default, for a module to declare once:
+    ``_SEED = Transient("kl_random_seed", 0)``, then ``_SEED.get()``, ``_SEED.set(1)``, ``_SEED.pop()``."""
+
+    def __init__(self, key: str, default: T):
+        self.key, self.default = key, default
+
+    def get(self) -> T:
+        return transient(self.key, self.default)
+
+    def set(self, value: T) -> None:
+        set_transient(self.key, value)
+
+    def pop(self) -> T:
+        return pop_transient(self.key, self.default)
 
 
 def open_page_link(page_file: str, url_path: str, state: Any, label: str, *,

@@ -16,6 +16,7 @@ from cnnviz.numfmt import cell_text, parse_number, parse_rows, total_text
 from cnnviz.samples import SAMPLES, load_sample
 from cnnviz.ui.common import camera_input, file_uploader, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
+from cnnviz.ui import state as page_state
 from cnnviz.ui.state import PageBinding
 
 DEFAULT_SAMPLE = SAMPLES[0].key
@@ -42,7 +43,10 @@ def _read_only(pixels: np.ndarray) -> np.ndarray:
 
 def _digest(upload) -> str:
     """A digest of an uploaded file's bytes, taken once per upload (hashing a phone photo takes milliseconds)."""
-    digests = st.session_state.setdefault("_upload_digests", {})
+    digests = page_state.transient("upload_digests")
+    if digests is None:
+        digests = {}
+        page_state.set_transient("upload_digests", digests)
     if upload.file_id not in digests:
         if len(digests) >= 8:
             digests.clear()
@@ -100,7 +104,7 @@ def pair_input(b: PageBinding, label: str, key: str, value: tuple[int, int], *, 
 
 def pair_value(key: str) -> tuple[int, int]:
     """The (rows, cols) a ``pair_input`` shows: read from the session, so a fragment that did not draw it can too."""
-    return int(st.session_state[f"{key}_h"]), int(st.session_state[f"{key}_w"])
+    return int(page_state.widget_value(f"{key}_h")), int(page_state.widget_value(f"{key}_w"))
 
 
 def geometry_controls(b: PageBinding, key: str, *, padding: str, pad: tuple[int, int], padding_mode: str,
@@ -132,10 +136,10 @@ def geometry_controls(b: PageBinding, key: str, *, padding: str, pad: tuple[int,
 
 def geometry_values(key: str, *, pad: tuple[int, int]) -> dict:
     """What ``geometry_controls`` shows, read from the session (``pad`` stands while the padding is not custom)."""
-    padding = st.session_state[f"{key}_padding"]
+    padding = page_state.widget_value(f"{key}_padding")
     return {"padding": padding, "pad": pair_value(f"{key}_pad") if padding == "custom" else pad,
-            "padding_mode": st.session_state[f"{key}_mode"], "stride": pair_value(f"{key}_stride"),
-            "dilation": pair_value(f"{key}_dilation"), "flip": bool(st.session_state[f"{key}_flip"])}
+            "padding_mode": page_state.widget_value(f"{key}_mode"), "stride": pair_value(f"{key}_stride"),
+            "dilation": pair_value(f"{key}_dilation"), "flip": bool(page_state.widget_value(f"{key}_flip"))}
 
 
 # --- editable grids of numbers ---------------------------------------------------------------------------
@@ -143,10 +147,12 @@ def geometry_values(key: str, *, pad: tuple[int, int]) -> dict:
 def grid_version(b: PageBinding, key: str) -> int:
     """A counter in the grid's widget key: it moves whenever the page loads a state, so the grid shows the
     state's numbers instead of replaying the user's old edits on top of new ones."""
-    version_key = f"{key}_grid_version"
-    if b.loading or version_key not in st.session_state:
-        st.session_state[version_key] = st.session_state.get(version_key, 0) + 1
-    return st.session_state[version_key]
+    version_key = f"{key}_grid_version"  # kept beside the widgets it names: tests build the grid's key from it
+    version = page_state.widget_value(version_key)
+    if b.loading or version is None:
+        version = (version or 0) + 1
+        page_state.set_widget(version_key, version)
+    return version
 
 
 # The data editor draws its text at 0.875 rem with 0.5 rem of padding on each side, its header 2.1875 rem high, no
@@ -244,24 +250,24 @@ def paste_rows(key: str, *, max_side: int) -> np.ndarray | None:
                      help=tr("widgets.paste_help"))
         st.button(tr("widgets.paste_apply"), key=f"{key}_paste_apply", type="primary", on_click=_apply_paste,
                   args=(key, max_side))
-        error = st.session_state.pop(f"{key}_paste_error", None)
+        error = page_state.pop_transient(f"{key}_paste_error")
         if error:
             st.error(error, icon=":material/error:")
-    return st.session_state.pop(f"{key}_pasted", None)
+    return page_state.pop_transient(f"{key}_pasted")
 
 
 def _apply_paste(key: str, max_side: int) -> None:
     try:
-        rows = np.array(parse_rows(st.session_state[f"{key}_paste_text"]), dtype=np.float64)
+        rows = np.array(parse_rows(page_state.widget_value(f"{key}_paste_text")), dtype=np.float64)
     except ValueError as error:
-        st.session_state[f"{key}_paste_error"] = tr_error(error)
+        page_state.set_transient(f"{key}_paste_error", tr_error(error))
         return
     if max(rows.shape) > max_side:
-        st.session_state[f"{key}_paste_error"] = tr("widgets.paste_too_big", rows=rows.shape[0], cols=rows.shape[1],
-                                                    most=max_side)
+        page_state.set_transient(f"{key}_paste_error", tr("widgets.paste_too_big", rows=rows.shape[0],
+                                                          cols=rows.shape[1], most=max_side))
         return
-    st.session_state[f"{key}_pasted"] = rows
-    st.session_state[f"{key}_paste_box"] = False  # closed: the numbers are in the grid
+    page_state.set_transient(f"{key}_pasted", rows)
+    page_state.set_widget(f"{key}_paste_box", False)  # closed: the numbers are in the grid
 
 
 def kernel_sum_text(kernel: np.ndarray) -> str:
