@@ -65,7 +65,13 @@ def test_a_phone_keeps_the_buttons_in_one_row_and_titles_whole(browser, app_url)
     try:
         page = context.new_page()
         open_page(page, app_url, "step-by-step?lang=zh")
-        tops = [page.locator(f".st-key-{key} button").bounding_box()["y"] for key in ("step_prev", "step_next", "step_play")]
+        keys = ("step_prev", "step_next", "step_play")
+        # The row is laid out in steps as its buttons arrive: wait (with a deadline) for it to settle in one line.
+        page.wait_for_function("""(keys) => {
+            const tops = keys.map(k => document.querySelector(`.st-key-${k} button`)?.getBoundingClientRect().top);
+            return tops.every(t => t !== undefined) && Math.max(...tops) - Math.min(...tops) < 2;
+        }""", arg=list(keys), timeout=30_000)
+        tops = [page.locator(f".st-key-{key} button").bounding_box()["y"] for key in keys]
         assert max(tops) - min(tops) < 2, tops
         grids = page.locator(".cv-grids").bounding_box()
         assert grids["y"] < 844, grids  # the grids start on the first screen
