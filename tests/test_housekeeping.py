@@ -20,6 +20,7 @@ from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileMan
 from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
 from cnnviz.training import spare as spares
+from cnnviz.pages import train_live
 from cnnviz.ui import housekeeping
 from cnnviz.ui.housekeeping import Released, release_expired, sweep_seconds, tidy_up
 
@@ -180,10 +181,13 @@ def test_a_sweep_that_leaves_no_session_empties_the_shared_results(runtime, monk
     tidy_up(release_expired(runtime), None)  # "alive" is still connected: its pictures stay
     picture("a")
     assert made == ["a"]
+    run = SimpleNamespace(id="run")
+    train_live.shared(run, "en", "chart", lambda: "{}")
     runtime._session_mgr.list_sessions = lambda: []  # the last tab closed and its reconnect time ran out
     tidy_up(release_expired(runtime), None)
     picture("a")
     assert made == ["a", "a"]  # made again: the sweep emptied the cache
+    assert not train_live._built  # and the room's shared charts
 
 
 # What outlives every session by design: the run registry a refresh must find again, and one-off setup.

@@ -43,6 +43,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 
 from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, summarize
+from cnnviz.pages import train_live
 from cnnviz.training.spare import discard_spare
 
 _LOG = logging.getLogger("cnnviz")
@@ -126,6 +127,7 @@ def tidy_up(released: Released, before: Released | None) -> None:
     if not released.live:
         discard_spare()
         clear_shared_results()
+        train_live.clear_shared()  # the room's last charts: a second old already, and no room is left to share them
     if released.anything or (before is not None and before.anything):
         _return_freed_memory()
 
