@@ -39,3 +39,14 @@ def redraw(app: AppTest) -> AppTest:
     After such a rerun AppTest's tree holds the fragment's elements alone, while a browser keeps the rest of the page
     as it was; a full run of the same session draws every element again."""
     return app.run()
+
+
+def undeclared_transients(app: AppTest) -> set[str]:
+    """Transient keys in the session that cnnviz.ui.state does not declare (a result parked for the next run)."""
+    from cnnviz.ui import state
+
+    declared = {value.key for value in vars(state).values() if isinstance(value, state.Transient)}
+    suffixes = tuple(f"_{value.suffix}" for value in vars(state).values() if isinstance(value, state.TransientFamily))
+    present = {key.removeprefix("_transient_") for key in app.session_state
+               if key.startswith("_transient_")}
+    return {key for key in present if key not in declared and not key.endswith(suffixes)}

@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apptest_kit import page_state, run_page
+from apptest_kit import page_state, run_page, undeclared_transients
+from cnnviz import inspect_figures
+from cnnviz.inspection import page_channels
+from cnnviz.pages.inspector import MAPS_PER_PAGE
 from cnnviz.i18n import t
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.training.checkpoints import save_checkpoint
@@ -86,7 +89,8 @@ def test_a_stroke_on_the_canvas_gives_a_prediction_and_maps():
     assert not app.exception
     assert says(app).startswith("The network says")
     assert len(app.get("plotly_chart")) == 1
-    assert app.session_state["_transient_insp_grid_layout"][0] == "conv1"  # the grid of maps was drawn
+    assert "Click a map to show it large." in texts(app)  # the grid of maps was drawn
+    assert undeclared_transients(app) == set()  # and its layout is not parked in the session for the next click
     first = says(app)
     draw(app, stroke_png(across=True))
     assert says(app) != first  # another digit, another prediction
@@ -183,7 +187,8 @@ def test_feature_map_controls(at):
 
 
 def test_clicks_pick_a_map_and_a_unit_and_draw_its_receptive_field(at):
-    layout = at.session_state["_transient_insp_grid_layout"][1]
+    channels = int(at.number_input(key="insp_channel").max) + 1
+    layout = inspect_figures.grid_layout((24, 24), page_channels(channels, 0, MAPS_PER_PAGE))  # conv1's 24 x 24 maps
     height, width = layout.size
     top, left = layout.origin(5)
     click(at, "insp_grid_click", left + 20, top + 40, width, height, when=1)

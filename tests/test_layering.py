@@ -123,3 +123,19 @@ def test_only_the_state_module_touches_the_session():
     assert offenders == []
     assert _session_state_mentions('x = 1\nst.session_state["k"] = 2\n') == [2]
     assert _session_state_mentions("from streamlit import session_state\n") == [1]
+
+
+TRANSIENT_DECLARATION = re.compile(r"\b(Transient|TransientFamily)\(|_transient_")
+
+
+def test_every_transient_key_is_declared_in_the_state_module():
+    # View state that is not in a link is the session's third kind of state: each key is declared once, with its
+    # type and why it exists, in cnnviz/ui/state.py, and pages use those declarations.
+    offenders = [f"{path.relative_to(ROOT)}:{number}" for path in sorted((ROOT / "cnnviz").rglob("*.py"))
+                 if path.name != "state.py"
+                 for number, line in enumerate(path.read_text().splitlines(), start=1)
+                 if TRANSIENT_DECLARATION.search(line)]
+    assert offenders == []
+    assert TRANSIENT_DECLARATION.search('_VIEW = page_state.Transient("rf_view", None)')
+    assert TRANSIENT_DECLARATION.search('st.session_state["_transient_rf_view"] = view')
+    assert not TRANSIENT_DECLARATION.search("page_state.RF_PICK.set(pick)")

@@ -331,17 +331,22 @@ def compute(state: ReceptiveFieldState, input_hw: Sequence[int]) -> RFView:
         ValueError: a layer that gets a map smaller than its window, naming it (from ``analyze``).
     """
     hw = (int(input_hw[0]), int(input_hw[1]))
-    rows = tuple(analyze(state.named_layers(), hw))
-    layer = min(max(state.layer, 0), len(rows) - 1)
+    return view_at(tuple(analyze(state.named_layers(), hw)), hw, state.layer, state.unit)
+
+
+def view_at(rows: tuple[RFRow, ...], input_hw: tuple[int, int], layer: int, unit: tuple[int, int] | None) -> RFView:
+    """The view of analysed ``rows`` with ``layer``'s ``unit`` chosen, both moved inside the stack as ``compute``
+    does: a unit picked on a run's view gets its own view without analysing the stack again."""
+    layer = min(max(layer, 0), len(rows) - 1)
     out = rows[layer].out_size
-    wanted = state.unit if state.unit is not None else (out[0] // 2, out[1] // 2)
+    wanted = unit if unit is not None else (out[0] // 2, out[1] // 2)
     unit = (min(wanted[0], out[0] - 1), min(wanted[1], out[1] - 1))
     y, x = centre(rows, layer, *unit)
     nested = []
     for index in range(layer + 1):
         place = unit_at(rows, index, y, x)
         nested.append(NestedBox(index, place, input_box(rows, index, *place)))
-    return RFView(rows, hw, layer, unit, input_box(rows, layer, *unit), tuple(nested))
+    return RFView(rows, input_hw, layer, unit, input_box(rows, layer, *unit), tuple(nested))
 
 
 def unit_in_layer(view: RFView, layer: int) -> tuple[int, int]:

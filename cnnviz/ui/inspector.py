@@ -30,7 +30,7 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
                                     TEST_DIGITS, UNTRAINED_KEY, VIEWS, Forward, InspectorResult, InspectorState,
                                     Model, ModelCopies, ModelFacts, compute_on_torch_threads, describe,
                                     forward_digit, mistakes_on_test_set, mnist_digit, mnist_test_labels,
-                                    quick_train_state, untrained_model)
+                                    quick_train_state, resolve, untrained_model)
 from cnnviz.pages.train import misclassified
 from cnnviz.ui import session
 from cnnviz.ui.session import InspectedModel
@@ -100,7 +100,7 @@ def _on_quick_train() -> None:
     try:
         session.start_followed_run(quick_train_state())
     except UserError as error:  # this browser has another run queued or training
-        page_state.set_transient("insp_quick_refused", error)
+        page_state.INSP_QUICK_REFUSED.set(error)
 
 
 def _quick_progress(run_id: str) -> None:
@@ -137,9 +137,8 @@ def model_status(model: InspectedModel) -> None:
             busy = run is not None and not run.job.finished
             button.button(tr("insp.quick_train"), key="insp_quick_train", on_click=_on_quick_train, disabled=busy,
                           icon=":material/bolt:", type="primary", width="stretch", help=tr("insp.quick_train_help"))
-            refused = page_state.transient("insp_quick_refused")
+            refused = page_state.INSP_QUICK_REFUSED.pop()
             if refused is not None:
-                page_state.set_transient("insp_quick_refused", None)
                 st.error(tr_error(refused), icon=":material/block:")
         if run is not None and not run.job.finished:
             st.fragment(_quick_progress_fragment, run_every=1.0)(run.id)
@@ -255,28 +254,35 @@ def digit_controls(b: PageBinding, state: InspectorState, model: InspectedModel
 def _new_click(key: str) -> dict | None:
     """The component's click if it is one this page has not handled yet (its value stays until the next click)."""
     click = page_state.widget_value(key)
-    if not isinstance(click, dict) or click.get("unix_time") == page_state.transient(f"{key}_seen"):
+    seen = page_state.CLICK_SEEN.of(key)
+    if not isinstance(click, dict) or click.get("unix_time") == seen.get():
         return None
-    page_state.set_transient(f"{key}_seen", click.get("unix_time"))
+    seen.set(click.get("unix_time"))
     return click
 
 
-def clicks(state: InspectorState) -> InspectorState:
-    """Apply a click on the grid (the channel shown large) or on the enlarged map (the unit), made on the pictures
-    the last run drew, whose layouts it kept."""
-    grid = _new_click(GRID_CLICK)
-    drawn = page_state.transient("insp_grid_layout")
-    if grid is not None and drawn is not None and drawn[0] == state.layer:
-        channel = drawn[1].channel_at(grid.get("x", -1), grid.get("y", -1), grid.get("width", 0),
-                                      grid.get("height", 0))
+def _grid_layout(state: InspectorState, facts: ModelFacts) -> inspect_figures.GridLayout:
+    """Where each map of the state's layer and page sits in the grid picture (``state`` resolved for the model)."""
+    count, height, width = facts.shapes[state.layer]
+    return inspect_figures.grid_layout((height, width), page_channels(count, state.page, MAPS_PER_PAGE))
+
+
+def clicks(state: InspectorState, facts: ModelFacts) -> InspectorState:
+    """Apply a click on the grid (the channel shown large) or on the enlarged map (the unit). Both pictures are
+    what this run's model description and starting state draw, so the click is decoded against them."""
+    grid, unit_click = _new_click(GRID_CLICK), _new_click(UNIT_CLICK)
+    if grid is None and unit_click is None:
+        return state
+    shown = resolve(state, facts)
+    if grid is not None:
+        channel = _grid_layout(shown, facts).channel_at(grid.get("x", -1), grid.get("y", -1), grid.get("width", 0),
+                                                        grid.get("height", 0))
         if channel is not None:
             state = replace(state, channel=channel)
             page_state.set_widget("insp_channel", channel)
-    unit_click = _new_click(UNIT_CLICK)
-    shown = page_state.transient("insp_unit_map")
-    if unit_click is not None and shown is not None and shown[0] == state.layer:
+    if unit_click is not None:
         try:
-            state = replace(state, unit=unit_at_click(unit_click, shown[1]))
+            state = replace(state, unit=unit_at_click(unit_click, facts.shapes[shown.layer][1:]))
         except ValueError:
             pass  # not a click on the map this version of the component sends
     return state
@@ -367,7 +373,7 @@ def controls(b: PageBinding, model: InspectedModel, facts: ModelFacts, input_are
     Returns:
         (state, digit, digit key, note under the digit, the maps view's columns or None).
     """
-    state = clicks(b.state)
+    state = clicks(b.state, facts)
     with input_area:
         state, digit, digit_key, note = digit_controls(b, state, model)
     columns = None
@@ -407,25 +413,21 @@ def draw_prediction(result: InspectorResult, note: str, state: InspectorState) -
 def draw_maps(result: InspectorResult, facts: ModelFacts, grid_column, large_column) -> None:
     state, maps = result.state, result.maps
     if maps is None:
-        page_state.set_transient("insp_grid_layout", None)
-        page_state.set_transient("insp_unit_map", None)
         st.info(tr("insp.maps_need_digit"), icon=":material/draw:")
         return
     values = maps.values  # (C, H, W)
-    layout = inspect_figures.grid_layout(values.shape[1:], result.channels)
+    layout = _grid_layout(state, facts)
     with grid_column:
         streamlit_image_coordinates(
             inspect_figures.maps_grid(values, layout, result.peaks, result.signed, state.channel), key=GRID_CLICK,
             width="stretch", cursor="pointer", image_format="PNG", png_compression_level=1)
         st.caption(tr("insp.grid_help", scale=tr(f"insp.scale.{'signed' if result.signed else 'gray'}"),
                       how=tr(f"insp.scaling.{state.scaling}")))
-    page_state.set_transient("insp_grid_layout", (state.layer, layout))
     with large_column:
         streamlit_image_coordinates(
             inspect_figures.enlarged_map(values[state.channel], float(result.peaks[state.channel]), result.signed,
                                              state.unit), key=UNIT_CLICK, width="stretch", cursor="crosshair",
             png_compression_level=1)
-        page_state.set_transient("insp_unit_map", (state.layer, values.shape[1:]))
         _receptive_field(result, facts)
 
 

@@ -27,9 +27,6 @@ from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid
 PAGE = "kernel_lab"
 PARTIAL_SIDE = 320  # the per-channel maps are shown four to a row
 THUMBNAIL_SIDE = 256  # filter-bank pictures
-_RANDOM_SEED = page_state.Transient("kl_random_seed", 0)  # Randomise's last seed: each press draws new weights
-# Cells the grid refused, shown once under the grid on the rerun that puts the kept numbers back.
-_GRID_PROBLEMS: page_state.Transient[tuple[str, ...]] = page_state.Transient("kl_grid_problems", ())
 
 
 @shared_results()
@@ -119,8 +116,8 @@ def _on_normalise() -> None:
 
 
 def _on_randomise() -> None:
-    seed = _RANDOM_SEED.get() + 1
-    _RANDOM_SEED.set(seed)
+    seed = page_state.KL_RANDOM_SEED.get() + 1
+    page_state.KL_RANDOM_SEED.set(seed)
 
     def randomise(state: KernelLabState) -> KernelLabState:
         kernel = state.kernel_array()
@@ -181,10 +178,10 @@ def _kernel_editor(b: PageBinding, state: KernelLabState, room: int, root_px: fl
     if problems:
         # The grid goes back to the numbers kept, so "abc" does not stay on screen while the page uses the old value;
         # the warning shows once, under the grid, and the next valid edit finds none.
-        _GRID_PROBLEMS.set(tuple(problems))
+        page_state.KL_GRID_PROBLEMS.set(tuple(problems))
         page_state.replace_state(PAGE, lambda s: state)
         st.rerun()
-    for problem in _GRID_PROBLEMS.pop():
+    for problem in page_state.KL_GRID_PROBLEMS.pop():
         st.warning(problem, icon=":material/edit_off:")
     st.markdown(tr("widgets.kernel_sum", total=kernel_sum_text(edited)))
     with st.container(horizontal=True, wrap=False):

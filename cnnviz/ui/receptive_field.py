@@ -24,7 +24,7 @@ from cnnviz.geometry import LAYER_KINDS, Layer
 from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, PRESET_NAMES, SESSION, WORKING_SIZES,
                                           ReceptiveFieldState, RFView, add_layer, analyzed_prefix, check_layer,
                                           claims, compare_stacks, compute, layer_params, move_layer, random_field,
-                                          remove_layer, session_layers, trained_field, unit_in_layer,
+                                          remove_layer, session_layers, trained_field, unit_in_layer, view_at,
                                           with_session)
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import session
@@ -66,36 +66,38 @@ def _on_reset() -> None:
 
 
 def _on_layer() -> None:
-    view = page_state.transient("rf_view")
-    layer = page_state.widget_value("rf_layer")
-    if view is not None and 0 <= layer < len(view.rows):
-        page_state.replace_state(PAGE, lambda s: replace(s, layer=layer, unit=unit_in_layer(view, layer)))
+    page_state.RF_PICK.set(("layer", page_state.widget_value("rf_layer")))
 
 
 def _on_unit() -> None:
-    view = page_state.transient("rf_view")
-    if view is not None:
-        unit = (page_state.widget_value("rf_row", view.unit[0]), page_state.widget_value("rf_col", view.unit[1]))
-        page_state.replace_state(PAGE, lambda s: replace(s, layer=view.layer, unit=unit))
+    page_state.RF_PICK.set(("unit", (page_state.widget_value("rf_row"), page_state.widget_value("rf_col"))))
 
 
-def _consume_click() -> None:
-    """A new click on the picture the last run drew: choose the unit under it.
+def _picked(state: ReceptiveFieldState, view: RFView) -> ReceptiveFieldState:
+    """``state`` with the unit this run's input chose, if any: a click on the picture this view draws, or a layer
+    or unit picked in the pickers. Decoded against this run's view, never a view kept from an earlier run.
 
-    Runs first thing in the page rather than as the component's callback, so the page and a test that sets the
+    The click is read here rather than in the component's callback, so the page and a test that sets the
     component's value (AppTest does not run component callbacks) take the same path.
     """
+    pick = page_state.RF_PICK.pop()
+    if pick is not None:
+        what, value = pick
+        if what == "layer" and isinstance(value, int) and 0 <= value < len(view.rows):
+            state = replace(state, layer=value, unit=unit_in_layer(view, value))
+        elif what == "unit" and value[0] is not None and value[1] is not None:
+            state = replace(state, layer=view.layer, unit=(int(value[0]), int(value[1])))
     click = page_state.widget_value("rf_click")
-    view = page_state.transient("rf_view")
-    if not isinstance(click, dict) or view is None or click.get("unix_time") == page_state.transient("rf_click_seen"):
-        return
-    page_state.set_transient("rf_click_seen", click.get("unix_time"))
+    seen = page_state.CLICK_SEEN.of("rf_click")
+    if not isinstance(click, dict) or click.get("unix_time") == seen.get():
+        return state
+    seen.set(click.get("unix_time"))
     try:
         margin = rf_figures.canvas_for(view.rows, view.input_hw).margin  # the picture that was clicked
         unit = unit_at_click(click, view.input_hw, margin=margin, rows=view.rows, layer=view.layer)
     except ValueError:
-        return  # not a click this version of the component sends
-    page_state.replace_state(PAGE, lambda s: replace(s, layer=view.layer, unit=unit))
+        return state  # not a click this version of the component sends
+    return replace(state, layer=view.layer, unit=unit)
 
 
 def _edit_stack(change) -> None:
@@ -382,7 +384,6 @@ def _start_from_session(b: PageBinding) -> None:
 
 
 def render() -> None:
-    _consume_click()
     b = page_state.bind(PAGE, ReceptiveFieldState)
     _start_from_session(b)
     page_header("rf.title", "rf.intro")
@@ -394,6 +395,9 @@ def render() -> None:
     in_channels = 1 if image.ndim == 2 else image.shape[2]
     try:
         view, problem = compute(state, image.shape[:2]), None
+        picked = _picked(state, view)
+        if picked != state:
+            state, view = picked, view_at(view.rows, view.input_hw, picked.layer, picked.unit)
     except ValueError as error:
         view, problem = None, error
     # A stack that does not run still shows, in the table, the layers before the one that fails.
@@ -414,10 +418,9 @@ def render() -> None:
     with view_area:
         picture_area, controls_area = st.columns([3, 2])
         with controls_area:
-            state = _unit_controls(b, state, view)  # the pickers change the state by callback, for the next run
+            state = _unit_controls(b, state, view)  # a pick reaches the next run through _picked
             _unit_text(view, state, dense=dots is None)
             _claims(state, view)
-        page_state.set_transient("rf_view", view)  # what the next click on the picture and the pickers refer to
         with picture_area:
             _picture(view, state, image, canvas, dots)
         _effective(view, state, image, image_key, canvas)

@@ -48,10 +48,10 @@ def find_watched(watch_id: str) -> Run | None:
 
 def _session_owner() -> str:
     """This browser session's token: the runs it starts carry it (RunRegistry.start)."""
-    owner = page_state.transient("run_owner")
+    owner = page_state.RUN_OWNER.get()
     if owner is None:
         owner = secrets.token_urlsafe(12)
-        page_state.set_transient("run_owner", owner)
+        page_state.RUN_OWNER.set(owner)
     return owner
 
 
@@ -69,7 +69,7 @@ def start_run(model_cfg: ModelConfig, train_cfg: TrainConfig, replacing: Run | N
 
 
 def loaded_checkpoint() -> LoadedCheckpoint | None:
-    return page_state.transient("loaded_checkpoint")
+    return page_state.LOADED_CHECKPOINT.get()
 
 
 def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
@@ -85,7 +85,7 @@ def checkpoint_loader(key: str) -> LoadedCheckpoint | None:
             st.error(tr_error(error), icon=":material/error:")
             return current
         current = LoadedCheckpoint(upload.file_id, upload.name, model, cfg, info)
-        page_state.set_transient("loaded_checkpoint", current)
+        page_state.LOADED_CHECKPOINT.set(current)
     return current
 
 

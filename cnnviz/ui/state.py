@@ -232,35 +232,66 @@ def set_widget(key: str, value: Any) -> None:
     st.session_state[key] = value
 
 
-def transient(key: str, default: Any = None) -> Any:
-    """View state that does not belong in a link, such as whether Play is on."""
-    return st.session_state.get(f"_transient_{key}", default)
+# --- transient view state: never in a link, every key declared here ----------------------------------------
 
-
-def set_transient(key: str, value: Any) -> None:
-    st.session_state[f"_transient_{key}"] = value
-
-
-def pop_transient(key: str, default: Any = None) -> Any:
-    """A transient value, removed: a message or a result handed from a callback to the run that follows it."""
-    return st.session_state.pop(f"_transient_{key}", default)
+_TRANSIENT = "_transient_"  # + key: a transient value's place in the session
 
 
 class Transient(Generic[T]):
-    """One named transient value of type ``T`` and its default, for a module to declare once:
-    ``_SEED = Transient("kl_random_seed", 0)``, then ``_SEED.get()``, ``_SEED.set(1)``, ``_SEED.pop()``."""
+    """One named value of view state that does not belong in a link (whether Play is on, a message a callback
+    hands to the run after it), of type ``T`` with its default. Every one is declared below, once: a page reads
+    and writes it as ``STEP_PLAYING.get()``, ``.set(True)`` and ``.pop()``. Results are never kept here: a click is
+    decoded against the result of the run that reads it."""
 
     def __init__(self, key: str, default: T):
         self.key, self.default = key, default
 
     def get(self) -> T:
-        return transient(self.key, self.default)
+        return st.session_state.get(_TRANSIENT + self.key, self.default)
 
     def set(self, value: T) -> None:
-        set_transient(self.key, value)
+        st.session_state[_TRANSIENT + self.key] = value
 
     def pop(self) -> T:
-        return pop_transient(self.key, self.default)
+        """The value, removed: a message or an input handed from a callback to the run that follows it."""
+        return st.session_state.pop(_TRANSIENT + self.key, self.default)
+
+
+class TransientFamily(Generic[T]):
+    """One transient value per widget that has it (each click picture's last click): ``CLICK_SEEN.of("rf_click")``
+    is the transient ``rf_click_seen``."""
+
+    def __init__(self, suffix: str, default: T):
+        self.suffix, self.default = suffix, default
+
+    def of(self, widget_key: str) -> Transient[T]:
+        return Transient(f"{widget_key}_{self.suffix}", self.default)
+
+
+# Each page's transient values. The session's run and checkpoint:
+RUN_OWNER: Transient[str | None] = Transient("run_owner", None)  # the token the runs this session starts carry
+LOADED_CHECKPOINT: Transient[Any] = Transient("loaded_checkpoint", None)  # the checkpoint this session uploaded
+TAB_SENT_RUN: TransientFamily[str] = TransientFamily("sent", "")  # the run id the tab's memory just sent back
+UPLOAD_DIGESTS: Transient[dict | None] = Transient("upload_digests", None)  # upload file id -> digest of its bytes
+# Widgets: a pasted matrix and the message for a paste that was refused, from the Apply callback to the next run.
+PASTED: TransientFamily[Any] = TransientFamily("pasted", None)
+PASTE_ERROR: TransientFamily[str | None] = TransientFamily("paste_error", None)
+# Click pictures: the time stamp of the last click handled (the component keeps its value until the next click).
+CLICK_SEEN: TransientFamily[float | None] = TransientFamily("seen", None)
+# Kernel Lab.
+KL_RANDOM_SEED: Transient[int] = Transient("kl_random_seed", 0)  # Randomise's last seed: each press draws anew
+# Cells the grid refused, shown once under the grid on the rerun that puts the kept numbers back.
+KL_GRID_PROBLEMS: Transient[tuple[str, ...]] = Transient("kl_grid_problems", ())
+# Step by step.
+STEP_PLAYING: Transient[bool] = Transient("step_playing", False)  # Play is on: a full run starts the timer
+STEP_TICK: Transient[bool] = Transient("step_tick", False)  # the fragment's next run is the timer's: one step on
+# Receptive fields: the layer or unit a picker's callback chose, applied by the next run against its own view
+# (a new layer keeps the unit nearest the old one's centre, which needs that run's rows).
+RF_PICK: Transient[tuple[str, Any] | None] = Transient("rf_pick", None)
+# Train: the run state the page last drew (a change to finished reruns the page for the results).
+TRAIN_DRAWN_STATE: Transient[str | None] = Transient("train_drawn_state", None)
+# Look inside: why the quick-train button's run was refused, for the next run to say.
+INSP_QUICK_REFUSED: Transient[Exception | None] = Transient("insp_quick_refused", None)
 
 
 def open_page_link(page_file: str, url_path: str, state: Any, label: str, *,

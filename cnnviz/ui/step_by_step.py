@@ -27,7 +27,7 @@ CONTROLS_CSS = "<style>.st-key-step_controls .st-key-step_pos { min-width: 18rem
 
 def _load_example(name: str) -> None:
     page_state.replace_state(PAGE, lambda s: EXAMPLES[name])
-    page_state.set_transient("step_playing", False)
+    page_state.STEP_PLAYING.set(False)
 
 
 def _on_resize() -> None:
@@ -39,14 +39,14 @@ def _on_resize() -> None:
 def _move(delta: int, count: int) -> None:
     position = page_state.widget_value("step_pos") + delta
     page_state.set_widget("step_pos", min(max(0, position), count - 1))
-    page_state.set_transient("step_tick", False)  # while playing, the click is this step, not the timer
+    page_state.STEP_TICK.set(False)  # while playing, the click is this step, not the timer
 
 
 def _toggle_play(count: int) -> None:
-    playing = not page_state.transient("step_playing", False)
+    playing = not page_state.STEP_PLAYING.get()
     if playing and page_state.widget_value("step_pos", 0) >= count - 1:
         page_state.set_widget("step_pos", 0)  # Play at the end plays the walk again
-    page_state.set_transient("step_playing", playing)
+    page_state.STEP_PLAYING.set(playing)
 
 
 def _sidebar(b: PageBinding, state: StepState) -> StepState:
@@ -132,17 +132,17 @@ def draw(b: PageBinding, result: StepResult, state: StepState, timed: bool) -> N
     ``timed``: whether this fragment was created with Play's timer. Play and Pause are clicked inside the fragment,
     which then reruns alone and keeps the timer it was created with; only a full run can start or stop it."""
     count = result.count
-    playing = page_state.transient("step_playing", False)
+    playing = page_state.STEP_PLAYING.get()
     if playing != timed:
         st.rerun()
     position = min(page_state.widget_value("step_pos", 0), count - 1)  # seeded by render, moved by the buttons
-    if playing and page_state.transient("step_tick", False):
+    if playing and page_state.STEP_TICK.get():
         position = min(position + 1, count - 1)
         if position == count - 1:
             page_state.set_widget("step_pos", position)
-            page_state.set_transient("step_playing", False)
+            page_state.STEP_PLAYING.set(False)
             st.rerun()  # the last step: a full run draws it with Play again and re-creates this fragment untimed
-    page_state.set_transient("step_tick", True)
+    page_state.STEP_TICK.set(True)
     page_state.set_widget("step_pos", position)
     walk = result.walk
     shape = walk.output.shape
@@ -196,9 +196,9 @@ def render() -> None:
         b.seed("step_pos", min(b.state.position, result.count - 1))
         if page_state.widget_value("step_pos") >= result.count:
             page_state.set_widget("step_pos", result.count - 1)
-        playing = page_state.transient("step_playing", False)
+        playing = page_state.STEP_PLAYING.get()
         if playing:
-            page_state.set_transient("step_tick", False)  # the first fragment run after Play shows the current step
+            page_state.STEP_TICK.set(False)  # the first fragment run after Play shows the current step
         st.fragment(_draw_fragment, run_every=PLAY_SECONDS if playing else None)(b, result, state, playing)
     with st.sidebar:
         page_state.share_link(page_state.stored(PAGE) or state)

@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from cnnviz.ui.state import set_transient, transient, widget_value
+from cnnviz.ui.state import TAB_SENT_RUN, widget_value
 
 _STORAGE_KEY = "cnnviz.train.run"
 _RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as secrets.token_urlsafe makes them (cnnviz.pages.train.TokenCodec)
@@ -52,15 +52,13 @@ def _received(key: str) -> None:
     """The tab sent its kept run: hold it for the page's next run, which follows it once."""
     sent = widget_value(key)
     run = sent.get("run") if isinstance(sent, dict) else None
-    set_transient(f"{key}_sent", run if isinstance(run, str) and _RUN_ID.fullmatch(run) else "")
+    TAB_SENT_RUN.of(key).set(run if isinstance(run, str) and _RUN_ID.fullmatch(run) else "")
 
 
 def sent_run(key: str) -> str:
     """The run id the tab just sent back (after a refresh), once; "" otherwise. Any id the browser sends is only a
     key to look up: a run is followed only if the server has it."""
-    run = transient(f"{key}_sent", "")
-    set_transient(f"{key}_sent", "")
-    return run
+    return TAB_SENT_RUN.of(key).pop()
 
 
 def keep_run(key: str, run: str, *, gone: str = "") -> Any:

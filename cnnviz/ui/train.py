@@ -189,8 +189,8 @@ def _live(run: Run, snap) -> None:
     """The run's state, progress and latest numbers. While the run trains, the browser polls them every second from
     the status route (cnnviz.ui.live_status)."""
     job = run.job
-    drawn = page_state.transient("train_drawn_state")
-    page_state.set_transient("train_drawn_state", snap.state)
+    drawn = page_state.TRAIN_DRAWN_STATE.get()
+    page_state.TRAIN_DRAWN_STATE.set(snap.state)
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
         st.rerun()  # a full rerun shows the results and the final figure
     with st.container(key="train_status"):
@@ -394,7 +394,7 @@ def render() -> None:
         started = _buttons(state, run, valid)
         if started.run != state.run:
             b.publish(started)
-            page_state.set_transient("train_drawn_state", None)
+            page_state.TRAIN_DRAWN_STATE.set(None)
             st.rerun()
         if run is None:
             st.info(tr("train.ready"), icon=":material/school:")

@@ -43,10 +43,10 @@ def _read_only(pixels: np.ndarray) -> np.ndarray:
 
 def _digest(upload) -> str:
     """A digest of an uploaded file's bytes, taken once per upload (hashing a phone photo takes milliseconds)."""
-    digests = page_state.transient("upload_digests")
+    digests = page_state.UPLOAD_DIGESTS.get()
     if digests is None:
         digests = {}
-        page_state.set_transient("upload_digests", digests)
+        page_state.UPLOAD_DIGESTS.set(digests)
     if upload.file_id not in digests:
         if len(digests) >= 8:
             digests.clear()
@@ -250,23 +250,23 @@ def paste_rows(key: str, *, max_side: int) -> np.ndarray | None:
                      help=tr("widgets.paste_help"))
         st.button(tr("widgets.paste_apply"), key=f"{key}_paste_apply", type="primary", on_click=_apply_paste,
                   args=(key, max_side))
-        error = page_state.pop_transient(f"{key}_paste_error")
+        error = page_state.PASTE_ERROR.of(key).pop()
         if error:
             st.error(error, icon=":material/error:")
-    return page_state.pop_transient(f"{key}_pasted")
+    return page_state.PASTED.of(key).pop()
 
 
 def _apply_paste(key: str, max_side: int) -> None:
     try:
         rows = np.array(parse_rows(page_state.widget_value(f"{key}_paste_text")), dtype=np.float64)
     except ValueError as error:
-        page_state.set_transient(f"{key}_paste_error", tr_error(error))
+        page_state.PASTE_ERROR.of(key).set(tr_error(error))
         return
     if max(rows.shape) > max_side:
-        page_state.set_transient(f"{key}_paste_error", tr("widgets.paste_too_big", rows=rows.shape[0],
-                                                          cols=rows.shape[1], most=max_side))
+        page_state.PASTE_ERROR.of(key).set(tr("widgets.paste_too_big", rows=rows.shape[0], cols=rows.shape[1],
+                                               most=max_side))
         return
-    page_state.set_transient(f"{key}_pasted", rows)
+    page_state.PASTED.of(key).set(rows)
     page_state.set_widget(f"{key}_paste_box", False)  # closed: the numbers are in the grid
 
 
