@@ -3,8 +3,8 @@ import pytest
 
 from apptest_kit import run_page
 from cnnviz.errors import UserError
-from cnnviz.ui.common import md_text, tr_error
-
+from cnnviz.markdown_text import md_text
+from cnnviz.ui.common import tr_error
 LINK = "[Log in again](https://evil.example/)"
 IMAGE = "![b](http://127.0.0.1:9/beacon.png)"
 

@@ -1,4 +1,5 @@
-"""Helpers every page shares: translated text, the session's language, and the URL parameters every page keeps."""
+"""Helpers every page shares: translated text and errors, the page header (title, language, presentation mode),
+uploaders in the catalog's words, sections, and the guard that keeps a traceback out of the browser."""
 from __future__ import annotations
 
 import logging
@@ -10,9 +11,8 @@ from streamlit.delta_generator import DeltaGenerator
 from cnnviz.errors import Join, Text, UserError
 from cnnviz.i18n import LANGUAGES, t
 from cnnviz.markdown_text import md_text
-# The session's settings live in cnnviz.ui.state; pages import them from here with the text helpers.
-from cnnviz.ui.state import (HIDE_KEY, LANG_KEY, PRESENT_KEY, current_language, global_params,  # noqa: F401
-                             hidden_sections, new_run, presenting, set_language, set_widget, widget_value)
+from cnnviz.ui.state import (HIDE_KEY, PRESENT_KEY, current_language, hidden_sections, new_run, presenting,
+                             set_language, set_widget, widget_value)
 
 LANG_WIDGET = "language"  # the selector's key (.st-key-language in the browser)
 _LOG = logging.getLogger("cnnviz")

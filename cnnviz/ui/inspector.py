@@ -25,6 +25,7 @@ from cnnviz.figures import png_bytes
 from cnnviz.images import ImageError, load_image
 from cnnviz.inspection import FilterBank, conv_filters, page_channels, page_count
 from cnnviz.layer_table import count_text, field_text, millions_text, shape_text
+from cnnviz.markdown_text import md_text
 from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS
 from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PREDICTED, SCALINGS, SOURCES,
                                     TEST_DIGITS, UNTRAINED_KEY, VIEWS, Forward, InspectorResult, InspectorState,
@@ -33,12 +34,12 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
                                     quick_train_state, resolve, untrained_model)
 from cnnviz.pages.train import misclassified
 from cnnviz.ui import session
-from cnnviz.ui.session import InspectedModel
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
-from cnnviz.ui.common import file_uploader, guarded, md_text, page_header, tr, tr_error, tr_option
+from cnnviz.ui.common import file_uploader, guarded, page_header, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.progress import progress
+from cnnviz.ui.session import InspectedModel
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
 

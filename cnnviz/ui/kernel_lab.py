@@ -16,11 +16,10 @@ from cnnviz import figures, formulas, kernels, pipeline, torch_threads
 from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import (BASE_FONT_PX, PRESENT_FONT_PX, guarded, page_header, presenting, section, tr, tr_error,
-                              tr_option)
+from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.pictures import Picture, picture_grid
-from cnnviz.ui.state import PageBinding
+from cnnviz.ui.state import PageBinding, presenting
 from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
                                matrix_editor, pair_input, pair_value, paste_rows)
 

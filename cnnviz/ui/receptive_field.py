@@ -26,13 +26,13 @@ from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, 
                                           claims, compare_stacks, compute, layer_params, move_layer, random_field,
                                           remove_layer, session_layers, trained_field, unit_in_layer, view_at,
                                           with_session)
+from cnnviz.markdown_text import md_text
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import session
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import (BASE_FONT_PX, PRESENT_FONT_PX, guarded, md_text, page_header, presenting, tr, tr_error,
-                              tr_option)
+from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, page_header, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
-from cnnviz.ui.state import PageBinding
+from cnnviz.ui.state import PageBinding, presenting
 from cnnviz.ui.widgets import image_input
 
 PAGE = "receptive_field"

@@ -19,8 +19,8 @@ from cnnviz.training.limiter import JobLimiter, default_limit
 from cnnviz.training.registry import InProcessRegistry, Run, RunRegistry, default_idle_seconds
 from cnnviz.training.status import InspectedModel, inspect_run, run_label
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import current_language, file_uploader, tr, tr_error
-
+from cnnviz.ui.common import file_uploader, tr, tr_error
+from cnnviz.ui.state import current_language
 TRAIN_PAGE = "train"  # the page whose state names the followed run
 CHECKPOINT_UPLOAD_MB = 20  # the server's cap: the presets save to under 1 MB; only a huge custom network is refused
 

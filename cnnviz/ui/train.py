@@ -17,6 +17,7 @@ from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
 from cnnviz.layer_table import count_text, millions_text, shape_text
+from cnnviz.markdown_text import md_text
 from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, evaluation_batch
 from cnnviz.pages import train_live
 from cnnviz.pages.train import (BATCH_SIZES, MAX_BLOCKS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, SUBSETS, TrainPageState,
@@ -31,11 +32,11 @@ from cnnviz.training.spare import prepare_for_start
 from cnnviz.training.status import config_label
 from cnnviz.ui import live_status, run_status, session, tab_memory
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import current_language, guarded, md_text, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.live_chart import live_chart
 from cnnviz.ui.progress import accent
-from cnnviz.ui.state import PageBinding
+from cnnviz.ui.state import PageBinding, current_language
 
 PAGE = session.TRAIN_PAGE
 # --- controls -------------------------------------------------------------------------------------------
