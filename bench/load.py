@@ -281,7 +281,7 @@ def student_photo(index: int, size: tuple[int, int] = (1600, 1200)) -> bytes:
 
 
 def preset_label(session: LightSession, key: str) -> str:
-    return session.options("kl_preset")[list(kernels.PRESETS).index(key)]
+    return session.options("kl_preset")[list(kernels.KERNEL_PRESETS).index(key)]
 
 
 def next_change(count: int) -> tuple[str, object]:
@@ -451,7 +451,7 @@ async def student(index: int, make_tab, config: LoadConfig, phase: Phase, record
 def _preset_name(key: str) -> str:
     from cnnviz.i18n import t
 
-    return t(kernels.PRESETS[key].name_key, "en")
+    return t(kernels.KERNEL_PRESETS[key].name_key, "en")
 
 
 async def trainer(index: int, url: str, config: LoadConfig, phase: Phase, record: Record) -> None:

@@ -5,7 +5,7 @@ Each control is timed from the call to the change the page would show next:
   pause    pause()  -> the worker holds between two steps (job.state == "paused")
   resume   resume() -> the worker's next step arrives
   stop     stop()   -> the job's thread and its worker process have ended
-  replace  a new run of the same page: the old one stopped (ui.session.start_run does exactly this) and ended
+  replace  a new run of the same page: the old one stopped (ui.runs.start_run does exactly this) and ended
   reaper   InProcessRegistry.reap() with two unwatched runs -> both ended
   killed   SIGKILL to the worker (what the out-of-memory killer does) -> the job reports "failed"
 

@@ -148,7 +148,7 @@ _BINOMIAL5 = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256
 _SOBEL5_X = np.outer([1, 4, 6, 4, 1], [-1, -2, 0, 2, 1])
 _UNSHARP = -np.array([[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, -476, 24, 6], [4, 16, 24, 16, 4], [1, 4, 6, 4, 1]]) / 256
 
-PRESETS: dict[str, KernelPreset] = {p.key: p for p in (
+KERNEL_PRESETS: dict[str, KernelPreset] = {p.key: p for p in (
     KernelPreset("identity", "identity", _frozen([[0, 0, 0], [0, 1, 0], [0, 0, 0]])),
     KernelPreset("pointwise", "identity", _frozen([[1]])),
     KernelPreset("diagonal", "identity", _frozen(np.eye(3))),
@@ -197,9 +197,9 @@ _GENERATORS = {
 
 def make_kernel(key: str, **params: float) -> np.ndarray:
     """A fresh, writable kernel for preset ``key``; parametric presets take their slider values."""
-    if key not in PRESETS:
-        raise ValueError(f"unknown kernel preset {key!r}: choose one of {', '.join(PRESETS)}")
-    preset = PRESETS[key]
+    if key not in KERNEL_PRESETS:
+        raise ValueError(f"unknown kernel preset {key!r}: choose one of {', '.join(KERNEL_PRESETS)}")
+    preset = KERNEL_PRESETS[key]
     if preset.values is not None:
         return preset.values.copy()
     allowed = {p.name for p in preset.params}

@@ -1,8 +1,8 @@
 """Pictures of receptive fields: the input inside a band of padding, with boxes, unit centres and gradients.
 
-Every picture shares one ``Canvas``: the input scaled up by a whole factor, with a hatched margin around it wide
+Every picture shares one ``InputFrame``: the input scaled up by a whole factor, with a hatched margin around it wide
 enough for the boxes that reach into the padding. A click on the picture is decoded by ``clicks.unit_at_click``
-with the canvas's input size and margin. These functions draw what they are given; the fields themselves come from
+with the frame's input size and margin. These functions draw what they are given; the fields themselves come from
 ``receptive_field`` and ``effective_rf``.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ _HEAT_STOPS = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], 
 
 
 @dataclass(frozen=True)
-class Canvas:
+class InputFrame:
     """Where the input sits in a picture: ``margin`` input pixels of padding around it, ``scale`` px per pixel."""
 
     input_hw: tuple[int, int]  # the input's (rows, cols)
@@ -52,8 +52,8 @@ class Canvas:
         return (box.left + m) * s, (box.top + m) * s, (box.right + m) * s - 1, (box.bottom + m) * s - 1
 
 
-def canvas_for(rows: Sequence[RFRow], input_hw: Sequence[int], *, target_side: int = TARGET_SIDE) -> Canvas:
-    """The canvas for a stack on an input: a margin as wide as the furthest any unit's field reaches beyond the
+def frame_for(rows: Sequence[RFRow], input_hw: Sequence[int], *, target_side: int = TARGET_SIDE) -> InputFrame:
+    """The frame for a stack on an input: a margin as wide as the furthest any unit's field reaches beyond the
     input (at most the input's longer side), and the largest whole scale that keeps it near ``target_side``.
 
     Raises:
@@ -71,14 +71,14 @@ def canvas_for(rows: Sequence[RFRow], input_hw: Sequence[int], *, target_side: i
         reach = max(reach, -first.top, -first.left, last.bottom - height, last.right - width)
     margin = min(reach, max(height, width))
     scale = max(1, target_side // (max(height, width) + 2 * margin))
-    return Canvas((height, width), margin, scale)
+    return InputFrame((height, width), margin, scale)
 
 
-def unit_centres(rows: Sequence[RFRow], layer: int, canvas: Canvas) -> np.ndarray | None:
+def unit_centres(rows: Sequence[RFRow], layer: int, frame: InputFrame) -> np.ndarray | None:
     """Every unit centre of ``rows[layer]`` as (N, 2) input coordinates, the dots of ``unit_picture``; None when
     neighbours would sit closer than ``MIN_DOT_SPACING`` picture px and crowd the picture."""
     row = rows[layer]
-    if min(row.jump) * canvas.scale < MIN_DOT_SPACING:
+    if min(row.jump) * frame.scale < MIN_DOT_SPACING:
         return None
     first = centre(rows, layer, 0, 0)
     ys = first[0] + row.jump[0] * np.arange(row.out_size[0])  # centres step by the jump
@@ -96,75 +96,75 @@ def _image_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
 
 
-def _padding_band(canvas: Canvas) -> np.ndarray:
-    """(h, w, 3) uint8: the whole canvas hatched as padding."""
-    rows, cols = np.indices(canvas.size)
+def _padding_band(frame: InputFrame) -> np.ndarray:
+    """(h, w, 3) uint8: the whole frame hatched as padding."""
+    rows, cols = np.indices(frame.size)
     hatch = ((rows + cols) // _HATCH) % 2 == 0
     return np.where(hatch[..., None], np.uint8(_PAD_DARK), np.uint8(_PAD_LIGHT)).astype(np.uint8)
 
 
-def _paste(canvas: Canvas, band: np.ndarray, pixels: np.ndarray) -> None:
-    """Put (H, W, 3) ``pixels``, scaled up, in the canvas's input area."""
-    s, offset = canvas.scale, canvas.margin * canvas.scale
-    height, width = canvas.input_hw
+def _paste(frame: InputFrame, band: np.ndarray, pixels: np.ndarray) -> None:
+    """Put (H, W, 3) ``pixels``, scaled up, in the frame's input area."""
+    s, offset = frame.scale, frame.margin * frame.scale
+    height, width = frame.input_hw
     band[offset:offset + height * s, offset:offset + width * s] = np.repeat(np.repeat(pixels, s, axis=0), s, axis=1)
 
 
-def _outline(draw: ImageDraw.ImageDraw, canvas: Canvas, box: Box, colour: str, width: int) -> None:
+def _outline(draw: ImageDraw.ImageDraw, frame: InputFrame, box: Box, colour: str, width: int) -> None:
     """A box outline with a thin white halo outside it, so it reads on dark and light pixels alike."""
-    x0, y0, x1, y1 = canvas.box_px(box)
+    x0, y0, x1, y1 = frame.box_px(box)
     draw.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=(255, 255, 255), width=1)
     draw.rectangle((x0, y0, x1, y1), outline=_rgb(colour), width=width)
 
 
-def _in_padding_mask(canvas: Canvas, box: Box) -> np.ndarray:
+def _in_padding_mask(frame: InputFrame, box: Box) -> np.ndarray:
     """(h, w) bool: the picture pixels of ``box`` that lie outside the input."""
-    height, width = canvas.size
-    x0, y0, x1, y1 = canvas.box_px(box)
+    height, width = frame.size
+    x0, y0, x1, y1 = frame.box_px(box)
     mask = np.zeros((height, width), dtype=bool)
     mask[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = True
-    offset, s = canvas.margin * canvas.scale, canvas.scale
-    mask[offset:offset + canvas.input_hw[0] * s, offset:offset + canvas.input_hw[1] * s] = False
+    offset, s = frame.margin * frame.scale, frame.scale
+    mask[offset:offset + frame.input_hw[0] * s, offset:offset + frame.input_hw[1] * s] = False
     return mask
 
 
-def unit_picture(image: np.ndarray, canvas: Canvas, *, boxes: Sequence[tuple[Box, str, int]] = (),
+def unit_picture(image: np.ndarray, frame: InputFrame, *, boxes: Sequence[tuple[Box, str, int]] = (),
                  shade: Box | None = None, shade_colour: str = CHOSEN_COLOUR, dots: np.ndarray | None = None
                  ) -> np.ndarray:
     """The input in its padding band, with unit centres and receptive-field boxes drawn over it.
 
     Args:
-        image: pixels in [0, 1], (H, W) or (H, W, 3), of ``canvas.input_hw``.
-        canvas: where the input sits.
+        image: pixels in [0, 1], (H, W) or (H, W, 3), of ``frame.input_hw``.
+        frame: where the input sits.
         boxes: (box, "#rrggbb", outline px), drawn in order: the last one is on top.
         shade: a box whose part in the padding is tinted with ``shade_colour`` (the padding it sees).
         dots: (N, 2) input (row, col) coordinates of unit centres, drawn as small rings; None or empty for none.
 
     Returns:
-        (h, w, 3) uint8 of ``canvas.size``.
+        (h, w, 3) uint8 of ``frame.size``.
 
     Raises:
-        ValueError: an image whose size is not the canvas's.
+        ValueError: an image whose size is not the frame's.
     """
     pixels = _image_rgb(image)
-    if pixels.shape[:2] != tuple(canvas.input_hw):
-        raise ValueError(f"the image is {pixels.shape[:2]} but the canvas is for {canvas.input_hw}")
-    band = _padding_band(canvas)
-    _paste(canvas, band, pixels)
+    if pixels.shape[:2] != tuple(frame.input_hw):
+        raise ValueError(f"the image is {pixels.shape[:2]} but the frame is for {frame.input_hw}")
+    band = _padding_band(frame)
+    _paste(frame, band, pixels)
     if shade is not None:
-        mask = _in_padding_mask(canvas, shade)
+        mask = _in_padding_mask(frame, shade)
         tint = np.array(_rgb(shade_colour), dtype=np.float32)
         band[mask] = np.rint(0.55 * band[mask] + 0.45 * tint).astype(np.uint8)
     picture = Image.fromarray(band)
     draw = ImageDraw.Draw(picture)
     if dots is not None and len(dots):
-        radius = 3 if canvas.scale >= 12 else 2
+        radius = 3 if frame.scale >= 12 else 2
         for y, x in np.asarray(dots, dtype=np.float64):
-            cy, cx = ((y + canvas.margin + 0.5) * canvas.scale, (x + canvas.margin + 0.5) * canvas.scale)
+            cy, cx = ((y + frame.margin + 0.5) * frame.scale, (x + frame.margin + 0.5) * frame.scale)
             draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(255, 255, 255),
                          outline=(31, 41, 55))
     for box, colour, width in boxes:
-        _outline(draw, canvas, box, colour, width)
+        _outline(draw, frame, box, colour, width)
     return np.asarray(picture)
 
 
@@ -189,31 +189,31 @@ def region_circle(region: np.ndarray, grad: np.ndarray) -> tuple[float, float, f
     return float((rows * magnitude).sum() / total), float((cols * magnitude).sum() / total), math.sqrt(count / math.pi)
 
 
-def gradient_picture(grad: np.ndarray, canvas: Canvas, *, box: Box, region: np.ndarray | None = None) -> np.ndarray:
+def gradient_picture(grad: np.ndarray, frame: InputFrame, *, box: Box, region: np.ndarray | None = None) -> np.ndarray:
     """A gradient magnitude as heat over the input area, the theoretical ``box`` on top, and a cyan circle with the
     area of ``region`` (the effective field) at the gradient's centre of mass.
 
     Colours follow the square root of |grad| / max |grad|, so pixels with a hundredth of the peak still show.
 
     Returns:
-        (h, w, 3) uint8 of ``canvas.size``.
+        (h, w, 3) uint8 of ``frame.size``.
 
     Raises:
-        ValueError: a gradient or region whose size is not the canvas's input.
+        ValueError: a gradient or region whose size is not the frame's input.
     """
     magnitude = np.abs(np.asarray(grad, dtype=np.float64))
-    if magnitude.shape != tuple(canvas.input_hw) or (region is not None and region.shape != magnitude.shape):
-        raise ValueError(f"the gradient is {magnitude.shape} but the canvas is for {canvas.input_hw}")
+    if magnitude.shape != tuple(frame.input_hw) or (region is not None and region.shape != magnitude.shape):
+        raise ValueError(f"the gradient is {magnitude.shape} but the frame is for {frame.input_hw}")
     peak = magnitude.max()
-    band = _padding_band(canvas)
-    _paste(canvas, band, heat_colours(np.sqrt(magnitude / peak) if peak > 0 else magnitude))
+    band = _padding_band(frame)
+    _paste(frame, band, heat_colours(np.sqrt(magnitude / peak) if peak > 0 else magnitude))
     picture = Image.fromarray(band)
     draw = ImageDraw.Draw(picture)
-    _outline(draw, canvas, box, CHOSEN_COLOUR, CHOSEN_WIDTH)
+    _outline(draw, frame, box, CHOSEN_COLOUR, CHOSEN_WIDTH)
     circle = region_circle(region, magnitude) if region is not None else None
     if circle is not None:
         y, x, radius = circle
-        s, m = canvas.scale, canvas.margin
+        s, m = frame.scale, frame.margin
         cy, cx, r = (y + m + 0.5) * s, (x + m + 0.5) * s, max(radius * s, 3)
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=REGION_COLOUR, width=2)
     return np.asarray(picture)

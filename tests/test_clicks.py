@@ -12,7 +12,7 @@ from cnnviz import clicks
 from cnnviz.clicks import grid_point, unit_at_click
 from cnnviz.pages.receptive_field import ReceptiveFieldState, compute
 from cnnviz.receptive_field import analyze, centre
-from cnnviz.rf_figures import canvas_for
+from cnnviz.rf_figures import frame_for
 
 VIEWS = {  # name -> (state, input size)
     "mnist": (ReceptiveFieldState(), (28, 28)),  # layer 3, margin 3
@@ -41,7 +41,7 @@ def _click(x, y, width, height):
 
 
 def rf_unit(view, click):
-    margin = canvas_for(view.rows, view.input_hw).margin  # the picture's padding band, in input pixels
+    margin = frame_for(view.rows, view.input_hw).margin  # the picture's padding band, in input pixels
     return unit_at_click(click, view.input_hw, margin=margin, rows=view.rows, layer=view.layer)
 
 
@@ -84,7 +84,7 @@ def test_what_is_not_a_click_on_the_picture_is_refused(click, message):
 
 def test_clicking_a_unit_centre_picks_that_unit_at_any_shown_size():
     rows = analyze([{"kernel": 3, "padding": 1}, {"kernel": 2, "stride": 2, "kind": "max"}] * 2, 28)
-    margin = canvas_for(rows, (28, 28)).margin
+    margin = frame_for(rows, (28, 28)).margin
     for shown in (200, 544, 900):
         for unit in ((row, col) for row in range(7) for col in range(7)):
             y, x = centre(rows, 3, *unit)  # input coordinates of the unit's centre

@@ -114,7 +114,7 @@ def _page_sections() -> set[str]:
 def runtime_keys() -> set[str]:
     """Every key the code builds with an f-string, for every value it can be built from."""
     keys = {f"lang.{language}" for language in LANGUAGES}
-    for preset in kernels.PRESETS.values():
+    for preset in kernels.KERNEL_PRESETS.values():
         keys |= {preset.name_key, preset.why_key, *(spec.label_key for spec in preset.params)}
     keys |= {sample.label_key for sample in samples.SAMPLES}
     keys |= {f"kl.colour.{c}" for c in ("gray", "rgb")} | {f"kl.kernel_to_{c}" for c in ("gray", "rgb")}

@@ -290,7 +290,7 @@ def test_a_drawing_cannot_travel_in_a_link_and_the_share_note_says_so():
 
 @pytest.mark.slow
 def test_the_quick_model_trains_where_the_train_page_can_follow_it():
-    from cnnviz.ui import session
+    from cnnviz.ui import runs
 
     app = run_page(PAGE, query={"src": "mnist"})
     app.button(key="insp_quick_train").click().run()
@@ -300,7 +300,7 @@ def test_the_quick_model_trains_where_the_train_page_can_follow_it():
         assert not app.exception
         assert app.button(key="insp_quick_train").disabled or "Looking inside" in texts(app)
     finally:
-        session.registry().get(train.run).job.stop()
+        runs.registry().get(train.run).job.stop()
 
 
 @pytest.mark.slow
@@ -308,14 +308,14 @@ def test_a_finished_runs_mistakes_are_its_own_and_expired_weights_are_named(monk
     import cnnviz.data
     import cnnviz.training.loop
     from cnnviz.pages.train import misclassified
-    from cnnviz.ui import session
+    from cnnviz.ui import runs
 
     def refuse(*args, **kwargs):
         raise AssertionError("the server classified the test set: a finished run's own evaluation is its result")
 
     app = run_page(PAGE, query={"src": "mnist"})
     app.button(key="insp_quick_train").click().run()
-    job = session.registry().get(page_state(app, "train").run).job
+    job = runs.registry().get(page_state(app, "train").run).job
     assert job.wait(300) and job.snapshot().state == "done"
     monkeypatch.setattr(cnnviz.training.loop, "evaluate", refuse)
     app.run()

@@ -6,7 +6,7 @@ import pytest
 
 from cnnviz import kernels
 from cnnviz.i18n import CATALOG
-from cnnviz.kernels import (PRESETS, box_kernel, gabor_kernel, gaussian_kernel, log_kernel, make_kernel,
+from cnnviz.kernels import (KERNEL_PRESETS, box_kernel, gabor_kernel, gaussian_kernel, log_kernel, make_kernel,
                             motion_blur_kernel, normalize_sum, random_kernel, resize_kernel, rgb_kernel)
 
 PUBLISHED = {
@@ -29,8 +29,8 @@ PUBLISHED = {
 
 
 def test_library_has_at_least_16_presets_with_text():
-    assert len(PRESETS) >= 16
-    for preset in PRESETS.values():
+    assert len(KERNEL_PRESETS) >= 16
+    for preset in KERNEL_PRESETS.values():
         assert CATALOG["en"][preset.name_key]
         assert len(CATALOG["en"][preset.why_key]) > 20
 
@@ -98,9 +98,9 @@ def test_box_and_motion_blur():
 def test_make_kernel_returns_writable_copies():
     k = make_kernel("sobel_x")
     k[0, 0] = 99
-    assert PRESETS["sobel_x"].values[0, 0] == -1
+    assert KERNEL_PRESETS["sobel_x"].values[0, 0] == -1
     with pytest.raises(ValueError):
-        PRESETS["sobel_x"].values[0, 0] = 5
+        KERNEL_PRESETS["sobel_x"].values[0, 0] = 5
 
 
 def test_parametric_presets_use_params():

@@ -9,7 +9,7 @@ import pytest
 from apptest_kit import page_state, run_page
 from cnnviz.formulas import dense_layer_params
 from cnnviz.pages.train import TrainPageState
-from cnnviz.ui import session
+from cnnviz.ui import runs
 from cnnviz.pages.lessons import LESSON_KEYS, LESSONS, LessonsState, compute, page_of
 
 
@@ -159,10 +159,10 @@ TRAIN_LESSON = str(LESSON_KEYS.index("train") + 1)
 
 def test_the_training_lesson_compares_only_a_run_of_the_classic_recipe(monkeypatch):
     classic = TrainPageState().with_recipe("classic")
-    runs = {"none": None, "default": fake_run(TrainPageState(), 0.9929), "fewer images": fake_run(
+    cases = {"none": None, "default": fake_run(TrainPageState(), 0.9929), "fewer images": fake_run(
         replace(classic, subset=1000), 0.91), "classic": fake_run(replace(classic, seed=7), 0.9851)}
-    for name, run in runs.items():
-        monkeypatch.setattr(session, "followed_run", lambda run=run: run)
+    for name, run in cases.items():
+        monkeypatch.setattr(runs, "followed_run", lambda run=run: run)
         app = run_page("lessons", query={"l": TRAIN_LESSON})
         shown = [code.value for code in app.code]
         if name == "classic":
@@ -183,8 +183,8 @@ def keys(app) -> set[str]:
 
 def test_one_click_starts_the_classic_network(monkeypatch):
     started = []
-    monkeypatch.setattr(session, "followed_run", lambda: None)
-    monkeypatch.setattr(session, "start_followed_run", started.append)
+    monkeypatch.setattr(runs, "followed_run", lambda: None)
+    monkeypatch.setattr(runs, "start_followed_run", started.append)
     app = run_page("lessons", query={"l": TRAIN_LESSON})
     app.button(key="lessons_train_start").click().run()
     assert not app.exception

@@ -1,4 +1,4 @@
-"""The live status route (cnnviz.ui.live_status) and the HTML it shares with the Train page (cnnviz.ui.run_status)."""
+"""The live status route (cnnviz.ui.live_status) and the HTML it shares with the Train page (cnnviz.ui.status_card)."""
 import json
 from types import SimpleNamespace
 
@@ -8,7 +8,7 @@ from starlette.requests import Request
 from cnnviz.pages import train_live
 from cnnviz.training.job import JobSnapshot
 from cnnviz.training.loop import Metrics
-from cnnviz.ui import live_status, run_status, session
+from cnnviz.ui import live_status, runs, status_card
 
 WATCH_ID = "AbCdEf0123456789_-xy"  # the shape secrets.token_urlsafe gives
 
@@ -41,18 +41,18 @@ def call(watch_id, query=b"lang=en"):
 
 def test_the_route_answers_the_state_and_the_pages_own_html(monkeypatch):
     snap = snapshot()
-    monkeypatch.setattr(session, "find_watched", lambda watch_id: fake_run(snap) if watch_id == WATCH_ID else None)
+    monkeypatch.setattr(runs, "find_watched", lambda watch_id: fake_run(snap) if watch_id == WATCH_ID else None)
     status, body, headers = call(WATCH_ID)
     assert status == 200 and headers["cache-control"] == "no-store"
     assert body == {"state": "running",
-                    "html": run_status.status_html(snap, "en", accent=live_status.BAR_COLOUR)}
+                    "html": status_card.status_html(snap, "en", accent=live_status.BAR_COLOUR)}
     assert "Training · step 40/100 · epoch 0.80 · 12,346 images/s · 4.0 s elapsed · about 6 s left" in body["html"]
     assert "91.25%" in body["html"]  # the latest test accuracy
     assert "width: 40.0%" in body["html"] and "var(--st-primary-color" in body["html"]
 
 
 def test_the_route_speaks_the_pages_language(monkeypatch):
-    monkeypatch.setattr(session, "find_watched", lambda watch_id: fake_run(snapshot(state="paused")))
+    monkeypatch.setattr(runs, "find_watched", lambda watch_id: fake_run(snapshot(state="paused")))
     _, english, _ = call(WATCH_ID)
     _, chinese, _ = call(WATCH_ID, b"lang=zh")
     assert english["state"] == chinese["state"] == "paused"
@@ -63,23 +63,23 @@ def test_the_route_speaks_the_pages_language(monkeypatch):
 @pytest.mark.parametrize("watch_id, query", [("short", b"lang=en"), ("../../etc/passwd", b""), (WATCH_ID, b"lang=fr"),
                                              ("x" * 65, b"")])
 def test_a_malformed_request_is_refused_before_any_lookup(monkeypatch, watch_id, query):
-    monkeypatch.setattr(session, "find_watched", lambda watch_id: pytest.fail("looked up a malformed id"))
+    monkeypatch.setattr(runs, "find_watched", lambda watch_id: pytest.fail("looked up a malformed id"))
     status, body, headers = call(watch_id, query)
     assert (status, body) == (400, {"error": "bad request"})
     assert headers["cache-control"] == "no-store"  # every answer, refused or not, reaches the server next time
 
 
 def test_an_unknown_or_forgotten_run_is_404(monkeypatch):
-    monkeypatch.setattr(session, "find_watched", lambda watch_id: None)
+    monkeypatch.setattr(runs, "find_watched", lambda watch_id: None)
     assert call(WATCH_ID)[:2] == (404, {"error": "no such run"})
 
 
 def test_the_status_html_escapes_and_covers_every_state():
-    queued = run_status.status_html(snapshot(state="queued", step=0), "en", accent="#123456")
+    queued = status_card.status_html(snapshot(state="queued", step=0), "en", accent="#123456")
     assert "cnnviz-progress" not in queued and "train-numbers" in queued  # the numbers alone, no bar yet
-    loading = run_status.status_html(JobSnapshot("running", 0, (), (), None, "", ""), "en", accent="#123456")
+    loading = status_card.status_html(JobSnapshot("running", 0, (), (), None, "", ""), "en", accent="#123456")
     assert "Starting" in loading and "width: 0.0%" in loading
-    done = run_status.status_html(snapshot(state="done", step=100), "en", accent="#123456")
+    done = status_card.status_html(snapshot(state="done", step=100), "en", accent="#123456")
     assert "width: 100.0%" in done and "Done" in done
     assert "<b>run</b>" not in done  # the label never reaches the HTML unescaped (it is not drawn at all)
 
@@ -113,7 +113,7 @@ def test_every_third_poll_brings_the_curves_and_the_filters(monkeypatch):
     job = SimpleNamespace(snapshot=lambda: snap, model=build_model(NETWORK_PRESETS["default"]),
                           model_cfg=NETWORK_PRESETS["default"], train_cfg=TrainConfig())  # its legend is worded from these
     run = SimpleNamespace(id="run", watch_id=WATCH_ID, previous=(), job=job)
-    monkeypatch.setattr(session, "find_watched", lambda watch_id: run)
+    monkeypatch.setattr(runs, "find_watched", lambda watch_id: run)
     status, body, _ = call(WATCH_ID, b"lang=en&chart=1")
     assert status == 200 and body["chart"] == train_live.live_chart_json(run, snap, "en")
     assert json.loads(body["chart"])["panels"][0]["title"] == "loss"

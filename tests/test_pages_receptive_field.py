@@ -11,13 +11,13 @@ from cnnviz.geometry import Layer
 from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
 from cnnviz.model import ConvBlock, ModelConfig, build_model
 from cnnviz.pages import receptive_field as page
-from cnnviz.pages.receptive_field import (PRESETS, SESSION, NestedBox, ReceptiveFieldState, StackCodec, add_layer,
+from cnnviz.pages.receptive_field import (STACK_PRESETS, SESSION, NestedBox, ReceptiveFieldState, StackCodec, add_layer,
                                           analyzed_prefix, block_names, check_layer, claims, compare_stacks, compute,
                                           conv, layer_params, move_layer, numbered_names, pool, random_field,
                                           remove_layer, session_layers, trained_field, unit_in_layer,
                                           with_session)
 from cnnviz.receptive_field import Box
-from cnnviz.rf_figures import canvas_for, unit_centres
+from cnnviz.rf_figures import frame_for, unit_centres
 from cnnviz.urlstate import check_fields
 
 CONV3, POOL2 = Layer(3, padding=1), Layer(2, 2, kind="max")
@@ -35,7 +35,7 @@ def test_defaults_make_a_bare_link():
     assert ReceptiveFieldState().to_query() == {}
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", list(STACK_PRESETS))
 def test_a_preset_link_names_the_preset_alone_and_reads_back(name):
     state = ReceptiveFieldState().with_preset(name)
     assert state.to_query() == ({} if name == "mnist" else {"preset": name})
@@ -51,7 +51,7 @@ def test_a_lecturers_link_to_vgg16_pool5_unit_3_3():
 
 def test_the_longest_stack_written_out_stays_a_short_link():
     # VGG-16 typed into the editor by hand from the MNIST preset: every layer goes into the link.
-    state = ReceptiveFieldState().with_layers(PRESETS["vgg16"].layers, 17)
+    state = ReceptiveFieldState().with_layers(STACK_PRESETS["vgg16"].layers, 17)
     state = replace(state, unit=(3, 3), source="upload", sample="astronaut", working_size=256, channels=512,
                     seed=42, nested=False)
     query = state.to_query()
@@ -85,8 +85,8 @@ def test_repairs_a_layer_past_the_stack_and_an_odd_working_size():
 
 def test_stack_codec_short_and_long_forms():
     codec = StackCodec()
-    assert codec.format(PRESETS["dilated"].layers) == "c3p1_c3p2d2_c3p4d4"
-    assert codec.format(PRESETS["alexnet"].layers) == "c11s4p2_m3s2_c5p2_m3s2_c3p1_c3p1_c3p1_m3s2"
+    assert codec.format(STACK_PRESETS["dilated"].layers) == "c3p1_c3p2d2_c3p4d4"
+    assert codec.format(STACK_PRESETS["alexnet"].layers) == "c11s4p2_m3s2_c5p2_m3s2_c3p1_c3p1_c3p1_m3s2"
     assert codec.parse("c3s1p1d1_m2s2p0d1_a3") == (CONV3, POOL2, Layer(3, kind="avg"))
     assert codec.plain((Layer(2, 2, kind="avg"),)) == [{"kernel": 2, "stride": 2, "padding": 0, "dilation": 1,
                                                         "kind": "avg"}]
@@ -117,7 +117,7 @@ def test_mnist_view_by_hand():
     assert view.nested == (NestedBox(0, (14, 14), Box(13, 13, 16, 16)), NestedBox(1, (7, 7), Box(13, 13, 17, 17)),
                            NestedBox(2, (7, 7), Box(11, 11, 19, 19)), NestedBox(3, (3, 3), Box(9, 9, 19, 19)))
     assert view.padding_fraction == 0.0
-    dots = unit_centres(view.rows, view.layer, canvas_for(view.rows, view.input_hw))
+    dots = unit_centres(view.rows, view.layer, frame_for(view.rows, view.input_hw))
     assert dots.shape == (49, 2) and tuple(dots[0]) == (1.5, 1.5)  # centre of unit (0, 0)
 
 
@@ -125,8 +125,8 @@ def test_vgg16_corner_unit_is_mostly_padding():
     view = compute(replace(ReceptiveFieldState().with_preset("vgg16"), unit=(0, 0)), (224, 224))
     assert view.box == Box(-90, -90, 122, 122)
     assert view.padding_fraction == pytest.approx(1 - 122 ** 2 / 212 ** 2)  # 0.669
-    canvas = canvas_for(view.rows, view.input_hw)
-    assert canvas.margin == 90 and unit_centres(view.rows, view.layer, canvas).shape == (49, 2)
+    frame = frame_for(view.rows, view.input_hw)
+    assert frame.margin == 90 and unit_centres(view.rows, view.layer, frame).shape == (49, 2)
     assert compute(ReceptiveFieldState().with_preset("vgg16"), (224, 224)).nested[0].layer == 0
 
 
@@ -134,7 +134,7 @@ def test_a_unit_outside_a_smaller_output_moves_to_the_edge_and_dense_layers_get_
     view = compute(replace(ReceptiveFieldState(), unit=(20, 5)), (28, 28))
     assert view.unit == (6, 5)
     dense = compute(replace(ReceptiveFieldState().with_preset("vgg16"), layer=0), (224, 224))
-    assert unit_centres(dense.rows, dense.layer, canvas_for(dense.rows, dense.input_hw)) is None  # 1 px apart
+    assert unit_centres(dense.rows, dense.layer, frame_for(dense.rows, dense.input_hw)) is None  # 1 px apart
 
 
 def test_a_stack_that_shrinks_the_input_to_nothing_names_the_layer():
@@ -203,7 +203,7 @@ def test_moving_removing_and_adding_layers_keep_the_choice_on_the_moved_layer():
 
 def test_the_session_network_is_its_conv_and_pool_layers():
     padded = ModelConfig(blocks=(ConvBlock(16, batch_norm=True), ConvBlock(32, batch_norm=True)), hidden=64)
-    assert session_layers(padded) == PRESETS["mnist"].layers  # BatchNorm has no window
+    assert session_layers(padded) == STACK_PRESETS["mnist"].layers  # BatchNorm has no window
     # The default pools first: the same windows, in the order their maps shrink.
     assert session_layers(MODEL_PRESETS["default"]) == (page.conv(5), page.pool(2, 2), page.conv(3), page.pool(2, 2))
     config = ModelConfig(blocks=(replace(MODEL_PRESETS["tiny"].blocks[0], kernel_size=5, padding=2, pool="none"),))

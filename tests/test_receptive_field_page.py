@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_kit import UI, page_state, run_page, undeclared_transients
 from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
 from cnnviz.model import build_model
-from cnnviz.pages.receptive_field import PRESETS
+from cnnviz.pages.receptive_field import STACK_PRESETS
 from cnnviz.training.checkpoints import LoadedCheckpoint
 
 PAGE = "receptive_field"
@@ -100,7 +100,7 @@ def test_editing_the_stack_in_the_table(at):
     assert at.query_params["stack"] == "c5p2_m2s2_c3p1_m2s2"
     assert "field of **12** px" in markdown(at) and "tutorial" not in markdown(at)  # edited: no tutorial check
     at.button(key="rf_reset").click().run()
-    assert state(at).layers == PRESETS["mnist"].layers and "stack" not in at.query_params
+    assert state(at).layers == STACK_PRESETS["mnist"].layers and "stack" not in at.query_params
 
 
 def test_adding_and_deleting_rows_in_the_table(at):
@@ -163,7 +163,7 @@ def test_vgg16_on_the_mnist_digit_is_an_error_not_an_exception():
 def test_a_bad_link_says_what_it_ignored():
     app = run_page(PAGE, query={"stack": "c3p1_zz", "layer": "x"})
     assert r"stack=c3p1\_zz" in app.warning[0].value and "layer=x" in app.warning[0].value  # shown as text
-    assert state(app).layers == PRESETS["mnist"].layers
+    assert state(app).layers == STACK_PRESETS["mnist"].layers
 
 
 def _with_checkpoint() -> AppTest:

@@ -1,4 +1,4 @@
-"""Receptive-field pictures: the canvas by hand, and pixels where boxes and shading belong (clicks: test_clicks)."""
+"""Receptive-field pictures: the frame by hand, and pixels where boxes and shading belong (clicks: test_clicks)."""
 import math
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from cnnviz import rf_figures
 from cnnviz.geometry import Layer
 from cnnviz.receptive_field import Box, analyze
-from cnnviz.rf_figures import (Canvas, canvas_for, gradient_picture, heat_colours, legend_html, region_circle,
+from cnnviz.rf_figures import (InputFrame, frame_for, gradient_picture, heat_colours, legend_html, region_circle,
                                unit_picture)
 
 MNIST = [Layer(3, padding=1), Layer(2, 2, kind="max"), Layer(3, padding=1), Layer(2, 2, kind="max")]
@@ -23,34 +23,34 @@ def vgg16():
 
 def test_mnist_canvas_by_hand():
     # The last layer's unit 0 starts at -3 and unit 6 ends at -3 + 6·4 + 10 = 31: 3 beyond either edge of 28.
-    canvas = canvas_for(analyze(MNIST, 28), (28, 28))
-    assert canvas == Canvas((28, 28), margin=3, scale=16)  # 560 // 34
-    assert canvas.size == (544, 544)
-    assert canvas.box_px(Box(-3, -3, 7, 7)) == (0, 0, 159, 159)
-    assert canvas.box_px(Box(0, 0, 28, 28)) == (48, 48, 495, 495)
+    frame = frame_for(analyze(MNIST, 28), (28, 28))
+    assert frame == InputFrame((28, 28), margin=3, scale=16)  # 560 // 34
+    assert frame.size == (544, 544)
+    assert frame.box_px(Box(-3, -3, 7, 7)) == (0, 0, 159, 159)
+    assert frame.box_px(Box(0, 0, 28, 28)) == (48, 48, 495, 495)
 
 
 def test_vgg16_canvas_reaches_90_pixels_into_the_padding():
-    canvas = canvas_for(analyze(vgg16(), 224), (224, 224))  # pool5: start -90, last unit ends at 314
-    assert (canvas.margin, canvas.scale, canvas.size) == (90, 1, (404, 404))
+    frame = frame_for(analyze(vgg16(), 224), (224, 224))  # pool5: start -90, last unit ends at 314
+    assert (frame.margin, frame.scale, frame.size) == (90, 1, (404, 404))
 
 
 def test_margin_is_at_most_the_input_side():
-    canvas = canvas_for(analyze(vgg16(), 40), (40, 40))
-    assert canvas.margin == 40
+    frame = frame_for(analyze(vgg16(), 40), (40, 40))
+    assert frame.margin == 40
 
 
 def test_canvas_errors():
     with pytest.raises(ValueError, match="input_size"):
-        canvas_for(analyze(MNIST), (28, 28))
+        frame_for(analyze(MNIST), (28, 28))
     with pytest.raises(ValueError, match="input_hw"):
-        canvas_for(analyze(MNIST, 28), (0, 28))
+        frame_for(analyze(MNIST, 28), (0, 28))
 
 
 def test_unit_picture_pixels():
-    canvas = Canvas((4, 4), margin=2, scale=10)  # 80x80 px, the input at 20..59
+    frame = InputFrame((4, 4), margin=2, scale=10)  # 80x80 px, the input at 20..59
     image = np.full((4, 4), 0.5)
-    picture = unit_picture(image, canvas, boxes=[(Box(-1, -1, 2, 2), "#dc2626", 3)], shade=Box(-1, -1, 2, 2))
+    picture = unit_picture(image, frame, boxes=[(Box(-1, -1, 2, 2), "#dc2626", 3)], shade=Box(-1, -1, 2, 2))
     assert picture.shape == (80, 80, 3) and picture.dtype == np.uint8
     assert tuple(picture[50, 50]) == (128, 128, 128)  # the image, untouched
     assert tuple(picture[10, 10]) == RED  # the box's outline: px 10..39
@@ -63,9 +63,9 @@ def test_unit_picture_pixels():
 
 
 def test_boxes_are_drawn_in_order_and_dots_at_unit_centres():
-    canvas = Canvas((8, 8), margin=0, scale=10)
+    frame = InputFrame((8, 8), margin=0, scale=10)
     image = np.zeros((8, 8))
-    picture = unit_picture(image, canvas, boxes=[(Box(0, 0, 8, 8), "#2563eb", 2), (Box(0, 0, 4, 4), "#dc2626", 2)],
+    picture = unit_picture(image, frame, boxes=[(Box(0, 0, 8, 8), "#2563eb", 2), (Box(0, 0, 4, 4), "#dc2626", 2)],
                            dots=np.array([[5.0, 5.0]]))
     assert tuple(picture[0, 20]) == RED  # the later box covers the earlier one where they meet
     assert tuple(picture[79, 40]) == (37, 99, 235)
@@ -76,10 +76,10 @@ def test_boxes_are_drawn_in_order_and_dots_at_unit_centres():
 def test_unit_picture_leaves_the_image_alone_and_checks_its_size():
     image = np.random.default_rng(0).random((5, 6, 3))
     before = image.copy()
-    unit_picture(image, Canvas((5, 6), 1, 2), boxes=[(Box(0, 0, 2, 2), "#dc2626", 1)])
+    unit_picture(image, InputFrame((5, 6), 1, 2), boxes=[(Box(0, 0, 2, 2), "#dc2626", 1)])
     np.testing.assert_array_equal(image, before)
-    with pytest.raises(ValueError, match="canvas is for"):
-        unit_picture(image, Canvas((6, 5), 1, 2))
+    with pytest.raises(ValueError, match="frame is for"):
+        unit_picture(image, InputFrame((6, 5), 1, 2))
 
 
 def test_heat_scale_ends():
@@ -97,13 +97,13 @@ def test_region_circle_by_hand():
 
 
 def test_gradient_picture_pixels():
-    canvas = Canvas((10, 10), margin=1, scale=4)  # the input at px 4..43
+    frame = InputFrame((10, 10), margin=1, scale=4)  # the input at px 4..43
     grad = np.zeros((10, 10))
     grad[5, 5] = -2.0  # magnitude counts
     grad[0, 0] = 0.5  # a quarter of the peak: shown at sqrt = half the scale
     region = np.zeros((10, 10), dtype=bool)
     region[3:8, 3:8] = True
-    picture = gradient_picture(grad, canvas, box=Box(-1, -1, 11, 11), region=region)
+    picture = gradient_picture(grad, frame, box=Box(-1, -1, 11, 11), region=region)
     assert tuple(picture[(5 + 1) * 4 + 2, (5 + 1) * 4 + 2]) == (252, 255, 164)  # the peak: the top of the scale
     assert tuple(picture[4 + 1, 4 + 1]) == tuple(heat_colours(np.array([0.5]))[0])
     assert tuple(picture[4 + 1, 4 + 30]) == (0, 0, 4)  # no gradient: the bottom of the scale
@@ -113,8 +113,8 @@ def test_gradient_picture_pixels():
     radius = math.sqrt(25 / math.pi) * 4
     assert tuple(picture[round(22 - radius), 22]) == rf_figures.REGION_COLOUR
     assert tuple(picture[22, round(22 + radius) - 1]) == rf_figures.REGION_COLOUR
-    with pytest.raises(ValueError, match="canvas is for"):
-        gradient_picture(np.zeros((3, 3)), canvas, box=Box(0, 0, 1, 1))
+    with pytest.raises(ValueError, match="frame is for"):
+        gradient_picture(np.zeros((3, 3)), frame, box=Box(0, 0, 1, 1))
 
 
 def test_legend_lists_boxes_and_padding_and_escapes_text():

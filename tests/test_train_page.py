@@ -281,9 +281,9 @@ def test_a_watch_link_shows_the_run_read_only(at):
 
 
 def session_registry_watch_id(run_id: str) -> str:
-    from cnnviz.ui import session
+    from cnnviz.ui import runs
 
-    return session.registry().get(run_id).watch_id
+    return runs.registry().get(run_id).watch_id
 
 
 @pytest.mark.slow
@@ -291,11 +291,11 @@ def test_a_killed_worker_is_reported_on_the_page_and_the_next_run_works(at):
     import os
     import signal
 
-    from cnnviz.ui import session
+    from cnnviz.ui import runs
 
     at.selectbox(key="train_preset").set_value("tiny").run()
     at.button(key="train_start").click().run()
-    job = session.registry().get(page_state(at, "train").run).job
+    job = runs.registry().get(page_state(at, "train").run).job
     wait_for(at, lambda app: job.worker_pid is not None and job.snapshot().steps)
     os.kill(job.worker_pid, signal.SIGKILL)  # what the out-of-memory killer does
     wait_for(at, lambda app: any("stopped from outside (SIGKILL)" in e.value for e in app.error))
@@ -308,9 +308,9 @@ def test_a_killed_worker_is_reported_on_the_page_and_the_next_run_works(at):
 def test_a_run_beyond_the_servers_cap_waits_with_a_message(at):
     import threading
 
-    from cnnviz.ui import session
+    from cnnviz.ui import runs
 
-    limiter = session.limiter()
+    limiter = runs.limiter()
     deadline = time.monotonic() + 60
     while limiter.running:  # runs of earlier tests end within their Stop
         assert time.monotonic() < deadline
@@ -347,7 +347,7 @@ def test_drawing_the_page_loads_mnist_for_the_first_start(tmp_path, monkeypatch)
 @pytest.mark.slow
 def test_the_page_shows_the_runs_own_result_and_never_classifies_the_test_set(at, monkeypatch):
     import cnnviz.training.loop
-    from cnnviz.ui import session
+    from cnnviz.ui import runs
 
     def refuse(*args, **kwargs):
         raise AssertionError("the server classified the test set: the run's own final evaluation is the result")
@@ -355,7 +355,7 @@ def test_the_page_shows_the_runs_own_result_and_never_classifies_the_test_set(at
     monkeypatch.setattr(cnnviz.training.loop, "evaluate", refuse)
     quick_run(at)
     wait_for(at, finished)
-    final = session.registry().get(page_state(at, "train").run).job.snapshot().final
+    final = runs.registry().get(page_state(at, "train").run).job.snapshot().final
     wrong = int((final.predictions != data.load_mnist().test_labels.numpy()).sum())
     assert f"Test accuracy **{final.accuracy:.2%}** (loss {final.loss:.4f}): **{wrong}** of 10,000" in " ".join(
         m.value for m in at.markdown)
@@ -365,11 +365,11 @@ def test_the_page_shows_the_runs_own_result_and_never_classifies_the_test_set(at
 
 @pytest.mark.slow
 def test_a_run_whose_weights_expired_says_so(at):
-    from cnnviz.ui import session
+    from cnnviz.ui import runs
 
     quick_run(at)
     wait_for(at, finished)
-    session.registry().get(page_state(at, "train").run).job.drop_weights()
+    runs.registry().get(page_state(at, "train").run).job.drop_weights()
     at.run()
     assert not at.exception
     assert any("weights have expired" in i.value for i in at.info)  # where the filters were

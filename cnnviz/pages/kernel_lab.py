@@ -69,7 +69,7 @@ class KernelLabState(PageState):
         Field("sample", "img", Choice(tuple(sample_keys()))),
         Field("working_size", "ws", IntCodec(*EXACT_SIZES)),
         Field("colour", "c", Choice(pipeline.COLOURS)),
-        Field("preset", "k", Choice(tuple(kernels.PRESETS))),
+        Field("preset", "k", Choice(tuple(kernels.KERNEL_PRESETS))),
         Field("params", "kp", FloatsCodec(-1000, 1000, most=8)),
         Field("kernel", "kv", MatrixCodec(kernels.MAX_SIDE)),
         *geometry_fields(max_pad=32, max_stride=8, max_dilation=8),
@@ -82,7 +82,7 @@ class KernelLabState(PageState):
         Field("display", "v", Choice(DISPLAYS)),
         Field("details", "det", BoolCodec()),
         Field("zoom", "z", PairCodec(0, 100)),
-        Field("bank", "bank", NamesCodec(tuple(kernels.PRESETS))),
+        Field("bank", "bank", NamesCodec(tuple(kernels.KERNEL_PRESETS))),
         Field("bank_open", "bo", BoolCodec()),
     )
 
@@ -94,7 +94,7 @@ class KernelLabState(PageState):
     def repaired(self) -> tuple[KernelLabState, list[str]]:
         """The nearest consistent state, and what had to change (values a hand-edited link can get wrong)."""
         state, notes = self, []
-        specs = kernels.PRESETS[state.preset].params
+        specs = kernels.KERNEL_PRESETS[state.preset].params
         if state.params and (len(state.params) != len(specs) or any(
                 not spec.min <= value <= spec.max for spec, value in zip(specs, state.params))):
             state, notes = replace(state, params=()), notes + ["kp"]
@@ -114,7 +114,7 @@ class KernelLabState(PageState):
 
     @property
     def preset_params(self) -> dict[str, float]:
-        specs = kernels.PRESETS[self.preset].params
+        specs = kernels.KERNEL_PRESETS[self.preset].params
         values = self.params or tuple(spec.default for spec in specs)
         return {spec.name: value for spec, value in zip(specs, values)}
 

@@ -8,7 +8,7 @@ A link names a preset and only what differs from it, so a lecturer's "VGG-16, po
     >>> view = compute(state, (224, 224))
     >>> view.rows[view.layer].size, view.box
     ((212, 212), Box(top=6, left=6, bottom=218, right=218))
-    >>> StackCodec().format(PRESETS["mnist"].layers)
+    >>> StackCodec().format(STACK_PRESETS["mnist"].layers)
     'c3p1_m2s2_c3p1_m2s2'
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ def block_names(layers: Sequence[Layer]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Preset:
+class StackPreset:
     """A stack a lecturer opens in one click, and the input it is best seen on."""
 
     layers: tuple[Layer, ...]  # the stack, first layer first
@@ -97,22 +97,22 @@ def _vgg16() -> tuple[Layer, ...]:
     return tuple(layers)
 
 
-PRESETS: dict[str, Preset] = {
+STACK_PRESETS: dict[str, StackPreset] = {
     # The classic tutorial MNIST net: conv3 p1, maxpool2, conv3 p1, maxpool2.
-    "mnist": Preset((conv(3, padding=1), pool(2, 2), conv(3, padding=1), pool(2, 2)), "mnist_digit"),
+    "mnist": StackPreset((conv(3, padding=1), pool(2, 2), conv(3, padding=1), pool(2, 2)), "mnist_digit"),
     # Three 3x3 convs see as far as one 7x7 (VGG's argument), with fewer weights and more ReLUs.
-    "three_3x3": Preset((conv(3, padding=1),) * 3, "mnist_digit"),
-    "one_7x7": Preset((conv(7, padding=3),), "mnist_digit"),
+    "three_3x3": StackPreset((conv(3, padding=1),) * 3, "mnist_digit"),
+    "one_7x7": StackPreset((conv(7, padding=3),), "mnist_digit"),
     # Dilations 1, 2, 4: the field grows exponentially with depth at the cost of a 3x3 kernel each.
-    "dilated": Preset((conv(3, 1, 1, 1), conv(3, 1, 2, 2), conv(3, 1, 4, 4)), "mnist_digit"),
+    "dilated": StackPreset((conv(3, 1, 1, 1), conv(3, 1, 2, 2), conv(3, 1, 4, 4)), "mnist_digit"),
     # torchvision's AlexNet features.
-    "alexnet": Preset((conv(11, 4, 2), pool(3, 2), conv(5, padding=2), pool(3, 2), conv(3, padding=1),
-                       conv(3, padding=1), conv(3, padding=1), pool(3, 2)), "camera"),
-    "vgg16": Preset(_vgg16(), "camera", names=block_names),
-    "resnet18_stem": Preset((conv(7, 2, 3), pool(3, 2, 1)), "camera"),
+    "alexnet": StackPreset((conv(11, 4, 2), pool(3, 2), conv(5, padding=2), pool(3, 2), conv(3, padding=1),
+                            conv(3, padding=1), conv(3, padding=1), pool(3, 2)), "camera"),
+    "vgg16": StackPreset(_vgg16(), "camera", names=block_names),
+    "resnet18_stem": StackPreset((conv(7, 2, 3), pool(3, 2, 1)), "camera"),
 }
 SESSION = "session"  # the preset name of the network trained (or loaded) in this session
-PRESET_NAMES = tuple(PRESETS) + (SESSION,)
+PRESET_NAMES = tuple(STACK_PRESETS) + (SESSION,)
 DEFAULT_PRESET = "mnist"
 # The tutorial's numbers for the last layer of a preset, shown beside the app's own.
 TUTORIAL_CLAIMS: dict[str, tuple[tuple[str, int], ...]] = {
@@ -189,12 +189,12 @@ class ReceptiveFieldState(PageState):
     """Everything the receptive-field explorer shows, except the pixels of an uploaded image."""
 
     preset: str = DEFAULT_PRESET  # the stack the layers started from: a preset, or "session" (the trained net)
-    layers: tuple[Layer, ...] = PRESETS[DEFAULT_PRESET].layers  # the stack, first layer first
-    layer: int = len(PRESETS[DEFAULT_PRESET].layers) - 1  # the chosen layer, 0 = first
+    layers: tuple[Layer, ...] = STACK_PRESETS[DEFAULT_PRESET].layers  # the stack, first layer first
+    layer: int = len(STACK_PRESETS[DEFAULT_PRESET].layers) - 1  # the chosen layer, 0 = first
     unit: tuple[int, int] | None = None  # the chosen unit (row, col) of that layer; None = its centre unit
     source: str = "sample"  # sample, upload or camera; a link cannot carry an upload
-    sample: str = PRESETS[DEFAULT_PRESET].sample  # the bundled image shown when source is "sample"
-    working_size: int = PRESETS[DEFAULT_PRESET].working_size  # longer side of the working image, px
+    sample: str = STACK_PRESETS[DEFAULT_PRESET].sample  # the bundled image shown when source is "sample"
+    working_size: int = STACK_PRESETS[DEFAULT_PRESET].working_size  # longer side of the working image, px
     channels: int = 64  # C, the channels of every conv, for the parameter counts
     seed: int = 0  # the random weights' seed
     nested: bool = True  # also draw the boxes of the same place in every earlier layer
@@ -215,13 +215,13 @@ class ReceptiveFieldState(PageState):
 
     def query_defaults(self) -> ReceptiveFieldState:
         """The state this one's link is written against: its preset's stack, input and last layer."""
-        return ReceptiveFieldState().with_preset(self.preset) if self.preset in PRESETS else \
+        return ReceptiveFieldState().with_preset(self.preset) if self.preset in STACK_PRESETS else \
             replace(ReceptiveFieldState(), preset=self.preset)
 
     def with_preset(self, name: str) -> ReceptiveFieldState:
         """The preset's stack on its input, its last layer's centre unit chosen. The source stays: an upload
         stays the picture."""
-        preset = PRESETS[name]
+        preset = STACK_PRESETS[name]
         return replace(self, preset=name, layers=preset.layers, layer=len(preset.layers) - 1, unit=None,
                        sample=preset.sample, working_size=preset.working_size)
 
@@ -245,7 +245,7 @@ class ReceptiveFieldState(PageState):
     def named_layers(self) -> list[dict[str, Any]]:
         """The stack for ``analyze``, each layer under the name its preset's papers use (VGG's conv1_1 ... pool5,
         AlexNet's conv1 ... pool5); an edited stack keeps its preset's way of naming."""
-        preset = PRESETS.get(self.preset)
+        preset = STACK_PRESETS.get(self.preset)
         names = (preset.names if preset is not None else numbered_names)(self.layers)
         return [{"kind": layer.kind, "kernel": layer.kernel, "stride": layer.stride, "padding": layer.padding,
                  "dilation": layer.dilation, "name": name} for layer, name in zip(self.layers, names)]
@@ -253,7 +253,7 @@ class ReceptiveFieldState(PageState):
     @property
     def edited(self) -> bool:
         """Whether the stack differs from its preset's (a session stack counts as never edited)."""
-        return self.preset in PRESETS and self.layers != PRESETS[self.preset].layers
+        return self.preset in STACK_PRESETS and self.layers != STACK_PRESETS[self.preset].layers
 
 
 def session_layers(config: ModelConfig) -> tuple[Layer, ...]:
@@ -393,8 +393,8 @@ class Comparison:
 
 def compare_stacks(channels: int) -> Comparison:
     """VGG's argument with numbers (weights only, no biases, as the tutorial counts them)."""
-    small = analyze(PRESETS["three_3x3"].layers)
-    large = analyze(PRESETS["one_7x7"].layers)
+    small = analyze(STACK_PRESETS["three_3x3"].layers)
+    large = analyze(STACK_PRESETS["one_7x7"].layers)
     weights = [formulas.conv_stack_weights(channels, [row.layer.kernel for row in rows if row.kind == "conv"])
                for rows in (small, large)]
     return Comparison(channels, weights[0], weights[1], small[-1].size[0], large[-1].size[0])

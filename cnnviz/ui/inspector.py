@@ -33,13 +33,13 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
                                     forward_digit, mistakes_on_test_set, mnist_digit, mnist_test_labels,
                                     quick_train_state, resolve, untrained_model)
 from cnnviz.pages.train import misclassified
-from cnnviz.ui import session
+from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
 from cnnviz.ui.common import file_uploader, guarded, page_header, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.progress import progress
-from cnnviz.ui.session import InspectedModel
+from cnnviz.ui.runs import InspectedModel
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
 
@@ -90,7 +90,7 @@ def _mistakes(model_key: str, _model: Model) -> tuple[np.ndarray, np.ndarray]:
 def subject() -> InspectedModel:
     """The model the page looks inside, its model a frozen copy (``ModelCopies``): the session's run or checkpoint,
     else the untrained default network, whose source is "untrained"."""
-    inspected = session.model_to_inspect()
+    inspected = runs.model_to_inspect()
     if inspected is None:
         return InspectedModel(_copies().get(UNTRAINED_KEY, _untrained()), NETWORK_PRESETS[DEFAULT_PRESET], "untrained",
                               tr("insp.untrained_label"), False, UNTRAINED_KEY)
@@ -99,14 +99,14 @@ def subject() -> InspectedModel:
 
 def _on_quick_train() -> None:
     try:
-        session.start_followed_run(quick_train_state())
+        runs.start_followed_run(quick_train_state())
     except UserError as error:  # this browser has another run queued or training
         page_state.INSP_QUICK_REFUSED.set(error)
 
 
 def _quick_progress(run_id: str) -> None:
     """Redrawn every second while the quick model trains; a full rerun shows it once it is done."""
-    run = session.find_run(run_id)
+    run = runs.find_run(run_id)
     if run is None:
         return
     snap = run.job.snapshot()
@@ -124,7 +124,7 @@ def _quick_progress_fragment(run_id: str) -> None:
 
 def model_status(model: InspectedModel) -> None:
     """Which model this is; for an untrained one, the offer to train a quick one or load a checkpoint."""
-    run = session.followed_run()
+    run = runs.followed_run()
     with st.container(key="insp_model"):
         if run is not None and run.job.weights_expired:  # so the network shown instead is not taken for it
             st.info(tr("train.weights_expired"), icon=":material/history:")
@@ -148,8 +148,8 @@ def model_status(model: InspectedModel) -> None:
 def checkpoint_section() -> None:
     """The uploader, first in the sidebar: a checkpoint loaded in this run is the model this run inspects."""
     with st.sidebar, st.expander(tr("insp.load_checkpoint"), icon=":material/upload_file:",
-                                 expanded=session.model_to_inspect() is None):
-        session.checkpoint_loader("insp_ckpt")
+                                 expanded=runs.model_to_inspect() is None):
+        runs.checkpoint_loader("insp_ckpt")
         st.caption(tr("insp.load_checkpoint_help"))
 
 

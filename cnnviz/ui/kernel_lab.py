@@ -86,7 +86,7 @@ def _on_preset() -> None:
 def _on_param() -> None:
     def apply(state: KernelLabState) -> KernelLabState:
         values = tuple(float(page_state.widget_value(f"kl_param_{state.preset}_{spec.name}"))
-                       for spec in kernels.PRESETS[state.preset].params)
+                       for spec in kernels.KERNEL_PRESETS[state.preset].params)
         return replace(state, params=values, kernel=None)
 
     page_state.replace_state(PAGE, apply)
@@ -135,18 +135,18 @@ def _on_reset() -> None:
 def _kernel_editor(b: PageBinding, state: KernelLabState, room: int, root_px: float) -> KernelLabState:
     """Preset, its sliders, the size, the grid(s) (their cells fitted to ``room`` px at a root font of ``root_px``)
     and the kernel buttons."""
-    st.selectbox(tr("widgets.preset"), list(kernels.PRESETS), key=b.seed("kl_preset", state.preset),
-                 format_func=tr_option(lambda k: kernels.PRESETS[k].name_key), on_change=_on_preset)
+    st.selectbox(tr("widgets.preset"), list(kernels.KERNEL_PRESETS), key=b.seed("kl_preset", state.preset),
+                 format_func=tr_option(lambda k: kernels.KERNEL_PRESETS[k].name_key), on_change=_on_preset)
     kernel = state.kernel_array()
     if not state.edited:
-        st.caption(tr(kernels.PRESETS[state.preset].why_key))
-        for spec, value in zip(kernels.PRESETS[state.preset].params, state.preset_params.values()):
+        st.caption(tr(kernels.KERNEL_PRESETS[state.preset].why_key))
+        for spec, value in zip(kernels.KERNEL_PRESETS[state.preset].params, state.preset_params.values()):
             st.slider(tr(spec.label_key), float(spec.min), float(spec.max), step=float(spec.step),
                       key=b.seed(f"kl_param_{state.preset}_{spec.name}", float(value)), on_change=_on_param)
     elif kernel.shape[-2:] == (1, 1):
         st.caption(tr("kernels.pointwise.why"))
     else:
-        st.caption(tr("kl.edited", preset=tr(kernels.PRESETS[state.preset].name_key)))
+        st.caption(tr("kl.edited", preset=tr(kernels.KERNEL_PRESETS[state.preset].name_key)))
     with st.container(horizontal=True, wrap=False, vertical_alignment="bottom"):  # one block, not four columns
         st.number_input(tr("widgets.kernel_rows"), 1, kernels.MAX_SIDE, key=b.seed("kl_rows", kernel.shape[-2]),
                         on_change=_on_resize)
@@ -452,8 +452,8 @@ def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState,
     closed. Its maps are computed only while it is open, so a closed bank costs a geometry change nothing."""
     st.subheader(tr("kl.bank"))
     st.caption(tr("kl.bank_help"))
-    chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.PRESETS), key=b.seed("kl_bank", list(state.bank)),
-                            format_func=tr_option(lambda k: kernels.PRESETS[k].name_key))
+    chosen = st.multiselect(tr("kl.bank_pick"), list(kernels.KERNEL_PRESETS), key=b.seed("kl_bank", list(state.bank)),
+                            format_func=tr_option(lambda k: kernels.KERNEL_PRESETS[k].name_key))
     if not chosen:
         return replace(state, bank=()), st.container()  # nothing to open: no expander promising "0 maps"
     # One label whatever the kernels: Streamlit names an expander by its label too, and a new name opened it closed.
@@ -485,9 +485,9 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
     pictures = dict(zip([m.preset for m in fitting], _pictures().get_many(requests)))
     for m in result.bank:
         if m.values is None:
-            name = tr(kernels.PRESETS[m.preset].name_key)
+            name = tr(kernels.KERNEL_PRESETS[m.preset].name_key)
             st.error(tr("kl.bank_misfit", name=name, reason=tr_error(m.error)), icon=":material/block:")
-    picture_grid("kl_bank_pictures", [Picture(m.preset, tr(kernels.PRESETS[m.preset].name_key), pictures[m.preset],
+    picture_grid("kl_bank_pictures", [Picture(m.preset, tr(kernels.KERNEL_PRESETS[m.preset].name_key), pictures[m.preset],
                                      shape=_shape_text(m.values)) for m in fitting], columns=4, min_cell=120)
 
 

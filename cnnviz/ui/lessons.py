@@ -15,7 +15,7 @@ from cnnviz import formulas
 from cnnviz.errors import UserError
 from cnnviz.pages.lessons import (LESSONS, Lesson, LessonsState, LessonView, compute, is_lesson_run,
                                   page_of, training_agreement)
-from cnnviz.ui import session
+from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, page_header, tr, tr_error
 from cnnviz.ui.state import PageBinding
@@ -66,7 +66,7 @@ def _last_test_accuracy(run) -> float | None:
 def _training_result(lesson: Lesson, column) -> None:
     """The followed run's accuracy, if that run is the lesson's network trained with its tutorial's recipe; else
     nothing to compare, and a button that starts exactly that run."""
-    run = session.followed_run()
+    run = runs.followed_run()
     if run is not None and is_lesson_run(lesson, run.job.model_cfg, run.job.train_cfg):
         accuracy = training_agreement(_last_test_accuracy(run))
         column.code(accuracy, language=None)
@@ -79,7 +79,7 @@ def _training_result(lesson: Lesson, column) -> None:
     if st.button(tr("lessons.train.start"), key="lessons_train_start", type="primary", icon=":material/play_arrow:",
                  help=tr("lessons.train.start_replaces") if run is not None and not run.job.finished else None):
         try:
-            session.start_followed_run(lesson.state)
+            runs.start_followed_run(lesson.state)
         except UserError as error:  # this browser already trains another run
             st.error(tr_error(error), icon=":material/block:")
             return

@@ -4,7 +4,7 @@ Why: a Streamlit rerun, even of a fragment holding one small HTML element, costs
 rendering work than swapping in a few kilobytes of HTML, and on a small machine that work is taken from the run's
 torch threads, which wait for each other at every operation (docs/benchmarks.md). Here the page draws the status
 once; a small component fetches ``/api/runs/<watch id>/status`` every second and swaps in the HTML it gets back
-(cnnviz.ui.run_status builds it). Every third answer also brings the live chart's data, which the chart component
+(cnnviz.ui.status_card builds it). Every third answer also brings the live chart's data, which the chart component
 (cnnviz.ui.live_chart) takes from a DOM event, and conv1's filters, swapped into the page's picture. Only when the
 run changes state (queued -> running -> paused -> done) does the component ask Streamlit for a rerun, through a
 trigger: the page draws the chart and the filters from Start, so the polls always find them.
@@ -26,7 +26,7 @@ from starlette.routing import Route
 from cnnviz.i18n import LANGUAGES
 from cnnviz.pages import train_live
 from cnnviz.training.registry import Run
-from cnnviz.ui import run_status, session
+from cnnviz.ui import runs, status_card
 
 ROUTE = "/api/runs/{watch_id}/status"
 POLL_MS = 1000  # the room sees the run move every second
@@ -49,7 +49,7 @@ def status_endpoint(request: Request) -> JSONResponse:
     chart = request.query_params.get("chart", "0")
     if not _WATCH_ID.fullmatch(watch_id) or lang not in LANGUAGES or chart not in ("0", "1"):
         return JSONResponse({"error": "bad request"}, status_code=400, headers=_NO_STORE)
-    run = session.find_watched(watch_id)
+    run = runs.find_watched(watch_id)
     if run is None:
         return JSONResponse({"error": "no such run"}, status_code=404, headers=_NO_STORE)
     return JSONResponse(status_payload(run, lang, chart=chart == "1"), headers=_NO_STORE)
@@ -69,7 +69,7 @@ def status_payload(run: Run, lang: str, *, chart: bool = False) -> dict:
 
 def _answer(run: Run, lang: str, *, chart: bool = False) -> dict:
     snap = run.job.snapshot()
-    answer = {"state": snap.state, "html": run_status.status_html(snap, lang, accent=BAR_COLOUR)}
+    answer = {"state": snap.state, "html": status_card.status_html(snap, lang, accent=BAR_COLOUR)}
     if chart:
         model = run.job.model
         answer["chart"] = train_live.shared_chart(run, snap, lang) if snap.steps else None

@@ -28,7 +28,7 @@ from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, 
                                           with_session)
 from cnnviz.markdown_text import md_text
 from cnnviz.receptive_field import Box, RFRow
-from cnnviz.ui import session
+from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, page_header, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
@@ -48,7 +48,7 @@ def _on_preset() -> None:
     if name != SESSION:
         page_state.replace_state(PAGE, lambda s: s.with_preset(name))
         return
-    inspected = session.model_to_inspect()
+    inspected = runs.model_to_inspect()
     if inspected is None:
         page_state.flash(PAGE, tr("rf.no_session"))
         page_state.replace_state(PAGE, lambda s: s)  # the picker goes back to the stack shown
@@ -93,7 +93,7 @@ def _picked(state: ReceptiveFieldState, view: RFView) -> ReceptiveFieldState:
         return state
     seen.set(click.get("unix_time"))
     try:
-        margin = rf_figures.canvas_for(view.rows, view.input_hw).margin  # the picture that was clicked
+        margin = rf_figures.frame_for(view.rows, view.input_hw).margin  # the picture that was clicked
         unit = unit_at_click(click, view.input_hw, margin=margin, rows=view.rows, layer=view.layer)
     except ValueError:
         return state  # not a click this version of the component sends
@@ -190,7 +190,7 @@ def _stack_buttons(state: ReceptiveFieldState) -> None:
 def controls(b: PageBinding) -> tuple[ReceptiveFieldState, np.ndarray, str, str]:
     """The sidebar's widgets, seeded from the bound state: (the state, the image, a note about it, its key)."""
     state = b.state
-    inspected = session.model_to_inspect()
+    inspected = runs.model_to_inspect()
     options = [name for name in PRESET_NAMES if name != SESSION or inspected is not None or state.preset == SESSION]
     with st.sidebar:
         st.subheader(tr("rf.network"))
@@ -259,10 +259,10 @@ def _pair(values) -> str:
     return texts[0] if texts[0] == texts[1] else "×".join(texts)
 
 
-def _picture(view: RFView, state: ReceptiveFieldState, image: np.ndarray, canvas: rf_figures.Canvas,
+def _picture(view: RFView, state: ReceptiveFieldState, image: np.ndarray, frame: rf_figures.InputFrame,
              dots: np.ndarray | None) -> None:
     boxes = _boxes(view, state)
-    pixels = rf_figures.unit_picture(image, canvas, boxes=[box[:3] for box in boxes], shade=view.box, dots=dots)
+    pixels = rf_figures.unit_picture(image, frame, boxes=[box[:3] for box in boxes], shade=view.box, dots=dots)
     with st.container(key="rf_picture"):
         streamlit_image_coordinates(Image.fromarray(pixels), key="rf_click", width="stretch", png_compression_level=1,
                                     cursor="crosshair")
@@ -298,8 +298,8 @@ def _random_field(layers: tuple[Layer, ...], unit: tuple[int, int], box: Box, ch
     return torch_threads.run(random_field, layers, unit, box, _image, channels=channels, seed=seed)
 
 
-def _field_picture(field: EffectiveField, view: RFView, canvas: rf_figures.Canvas, caption: str, key: str) -> None:
-    picture = rf_figures.gradient_picture(field.grad, canvas, box=view.box, region=field.region)
+def _field_picture(field: EffectiveField, view: RFView, frame: rf_figures.InputFrame, caption: str, key: str) -> None:
+    picture = rf_figures.gradient_picture(field.grad, frame, box=view.box, region=field.region)
     with st.container(key=key):
         st.image(png_bytes(picture), width="stretch", caption=caption)
         if field.dead:
@@ -310,8 +310,8 @@ def _field_picture(field: EffectiveField, view: RFView, canvas: rf_figures.Canva
                            box=f"{inside:,}", pct=f"{100 * field.fraction:.0f}"))
 
 
-def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray, canvas: rf_figures.Canvas) -> None:
-    inspected = session.model_to_inspect()
+def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray, frame: rf_figures.InputFrame) -> None:
+    inspected = runs.model_to_inspect()
     if inspected is None:
         st.info(tr("rf.trained_none"), icon=":material/model_training:")
         return
@@ -329,11 +329,11 @@ def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray, canvas
         st.warning(tr_error(error), icon=":material/block:")
         return
     caption = tr("rf.trained_caption", label=md_text(inspected.label)) + ("" if inspected.trained else tr("rf.untrained"))
-    _field_picture(field, view, canvas, caption, "rf_trained")
+    _field_picture(field, view, frame, caption, "rf_trained")
 
 
 def _effective(view: RFView, state: ReceptiveFieldState, image: np.ndarray, image_key: str,
-               canvas: rf_figures.Canvas) -> None:
+               frame: rf_figures.InputFrame) -> None:
     st.subheader(tr("rf.erf_title"))
     st.caption(tr("rf.erf_intro", mass=f"{100 * MASS:.0f}"))
     left, right = st.columns(2)
@@ -345,10 +345,10 @@ def _effective(view: RFView, state: ReceptiveFieldState, image: np.ndarray, imag
         except ValueError as error:
             st.warning(tr_error(error), icon=":material/block:")
         else:
-            _field_picture(field, view, canvas, tr("rf.random_caption", seed=state.seed, channels=channels),
+            _field_picture(field, view, frame, tr("rf.random_caption", seed=state.seed, channels=channels),
                            "rf_random")
     with right:
-        _trained(view, state, image, canvas)
+        _trained(view, state, image, frame)
     st.caption(tr("rf.erf_note", h=view.input_hw[0], w=view.input_hw[1], most=WORKING_SIZES[-1]))
 
 
@@ -377,7 +377,7 @@ def _start_from_session(b: PageBinding) -> None:
     """A first visit without a link: when this session has trained (or loaded) a network, start from it."""
     if page_state.stored(PAGE) is not None or b.state != ReceptiveFieldState():
         return
-    inspected = session.model_to_inspect()
+    inspected = runs.model_to_inspect()
     if inspected is not None:
         b.start_from(with_session(b.state, inspected.config))
         page_state.flash(PAGE, tr("rf.started_from_session", label=md_text(inspected.label)))
@@ -413,8 +413,8 @@ def render() -> None:
                      icon=":material/block:")
         b.publish(state)
         return
-    canvas = rf_figures.canvas_for(view.rows, view.input_hw)  # the input's place in every picture
-    dots = rf_figures.unit_centres(view.rows, view.layer, canvas)
+    frame = rf_figures.frame_for(view.rows, view.input_hw)  # the input's place in every picture
+    dots = rf_figures.unit_centres(view.rows, view.layer, frame)
     with view_area:
         picture_area, controls_area = st.columns([3, 2])
         with controls_area:
@@ -422,8 +422,8 @@ def render() -> None:
             _unit_text(view, state, dense=dots is None)
             _claims(state, view)
         with picture_area:
-            _picture(view, state, image, canvas, dots)
-        _effective(view, state, image, image_key, canvas)
+            _picture(view, state, image, frame, dots)
+        _effective(view, state, image, image_key, frame)
     b.publish(state)
 
 

@@ -30,7 +30,7 @@ from cnnviz.training.loop import EvalResult, evaluate
 from cnnviz.training.registry import Run
 from cnnviz.training.spare import prepare_for_start
 from cnnviz.training.status import config_label
-from cnnviz.ui import live_status, run_status, session, tab_memory
+from cnnviz.ui import live_status, runs, status_card, tab_memory
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
@@ -38,7 +38,7 @@ from cnnviz.ui.live_chart import live_chart
 from cnnviz.ui.progress import accent
 from cnnviz.ui.state import PageBinding, current_language
 
-PAGE = session.TRAIN_PAGE
+PAGE = runs.TRAIN_PAGE
 # --- controls -------------------------------------------------------------------------------------------
 
 def _on_preset() -> None:
@@ -159,7 +159,7 @@ def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageSt
     if start.button(tr("train.start"), key="train_start", type="primary", disabled=not valid, width="stretch",
                     icon=":material/play_arrow:"):
         try:
-            run = session.start_run(state.model_config, state.train_config, run)
+            run = runs.start_run(state.model_config, state.train_config, run)
         except UserError as error:  # this browser has another run queued or training
             st.error(tr_error(error), icon=":material/block:")
             return state
@@ -180,7 +180,7 @@ def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageSt
 
 def _find(run_id: str, watching: bool) -> Run | None:
     """The run by its control id, or by its read-only watch id; looking marks it as watched."""
-    return session.find_watched(run_id) if watching else session.find_run(run_id)
+    return runs.find_watched(run_id) if watching else runs.find_run(run_id)
 
 
 LIVE_CHART_KEY, FILTERS_KEY = "train_live_curves", "train_filters"  # the live status updates both in place
@@ -205,11 +205,11 @@ def _live(run: Run, snap) -> None:
             st.error(tr("train.failed", message=reason), icon=":material/error:")
         if snap.state not in FINISHED:  # polled; a change of state reruns this fragment
             lang = current_language()
-            live_status.live_status(run_status.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
+            live_status.live_status(status_card.status_html(snap, lang, accent=live_status.BAR_COLOUR), snap.state,
                                     live_status.status_url(run.watch_id, lang), key="train_live_status",
                                     filters_key=FILTERS_KEY)
         else:
-            st.html(run_status.status_html(snap, current_language(), accent=accent()))
+            st.html(status_card.status_html(snap, current_language(), accent=accent()))
 
 
 def _live_charts(run: Run, snap) -> None:
@@ -313,7 +313,7 @@ def _results(result: EvalResult, data, prefix: str) -> None:
 
 def _checkpoint_section() -> None:
     with st.expander(tr("train.load"), expanded=False, icon=":material/upload_file:"):
-        checkpoint = session.checkpoint_loader("train_ckpt")
+        checkpoint = runs.checkpoint_loader("train_ckpt")
         if checkpoint is None:
             return
         st.success(tr("train.loaded", name=md_text(checkpoint.name),
@@ -356,15 +356,15 @@ def _followed(state: TrainPageState) -> tuple[TrainPageState, Run | None, str]:
     """The state, the run it follows, and the id of a run the server no longer has ("" if none), which the page
     says is gone. The run is the state's, else, after a refresh, the one this tab kept (cnnviz.ui.tab_memory): the
     address bar never names it."""
-    run, gone = session.find_run(state.run), ""
+    run, gone = runs.find_run(state.run), ""
     if not state.run:
         kept = tab_memory.sent_run(TAB_MEMORY_KEY)
-        run = session.find_run(kept)
+        run = runs.find_run(kept)
         state, gone = (replace(state, run=run.id), "") if run is not None else (state, kept)
     elif run is None:
         state, gone = replace(state, run=""), state.run
     if gone:
-        st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"),
+        st.warning(tr("train.run_gone", minutes=f"{runs.registry().idle_seconds / 60:.0f}"),
                    icon=":material/history:")
     return state, run, gone
 
@@ -379,11 +379,11 @@ def render() -> None:
             st.error(tr("train.link_over_cap", preset=tr(f"train.preset.{b.state.preset}"), reason=tr_error(refusal)),
                      icon=":material/block:")
     if b.state.watch and not b.state.run:
-        watched = session.find_watched(b.state.watch)
+        watched = runs.find_watched(b.state.watch)
         if watched is not None:
             _watch(b, b.state, watched)
             return
-        st.warning(tr("train.run_gone", minutes=f"{session.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
+        st.warning(tr("train.run_gone", minutes=f"{runs.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
     prepare_for_start()  # while the student sets up the run
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):

@@ -1,4 +1,4 @@
-"""The training session every page shares: the server's runs, this browser's run, and a loaded checkpoint.
+"""The runs every page shares: the server's runs, this browser's run, and a loaded checkpoint.
 
 The Train page starts and follows runs; other pages (the receptive-field explorer, the inspector) ask here for
 the model to look inside: the run the Train page follows, else a checkpoint the user loaded.
