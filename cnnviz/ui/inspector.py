@@ -36,7 +36,8 @@ from cnnviz.pages.train import misclassified
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
-from cnnviz.ui.common import file_uploader, guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.common import file_uploader, guarded, tr, tr_error, tr_option
+from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.progress import progress
 from cnnviz.ui.runs import InspectedModel
@@ -512,11 +513,8 @@ def _link_note(state: InspectorState) -> str:
     return " ".join(parts)
 
 
-def render() -> None:
+def steps(b: PageBinding) -> InspectorState:
     started = time.perf_counter()
-    b = page_state.bind(PAGE, InspectorState)
-    page_header("insp.title", "insp.intro")
-    b.warn_ignored()
     checkpoint_section()
     model = subject()
     model_status(model)
@@ -524,8 +522,7 @@ def render() -> None:
         facts = _facts(model.key, model.model)
     except ValueError as error:
         st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
-        b.publish(b.state)
-        return
+        return b.state
     left, right = st.columns([1.45, 2.3], gap="medium")
     with left:
         input_area, prediction_area = st.container(), st.container()
@@ -537,14 +534,12 @@ def render() -> None:
         result = compute_on_torch_threads(state, model.model, digit, facts=facts, ran=ran)
     except ValueError as error:
         st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
-        b.publish(state)
-        return
+        return state
     draw(result, note, model, facts, prediction_area, view_area, columns)
     with st.sidebar:
         page_state.share_link(result.state, note=_link_note(result.state))
-    b.publish(result.state)
-    elapsed_ms = 1000 * (time.perf_counter() - started)
-    page_state.record_timing(PAGE, elapsed_ms)  # read by bench/inspector.py
+    page_state.record_timing(PAGE, 1000 * (time.perf_counter() - started))  # read by bench/inspector.py
+    return result.state
 
 
-guarded(render)
+guarded(run_page, Page(PAGE, InspectorState, "insp.title", "insp.intro"), steps)

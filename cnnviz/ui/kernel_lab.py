@@ -16,7 +16,8 @@ from cnnviz import figures, formulas, kernels, pipeline, torch_threads
 from cnnviz.cache import LruCache
 from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, section, tr, tr_error, tr_option
+from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.pictures import Picture, picture_grid
 from cnnviz.ui.state import PageBinding, presenting
@@ -545,13 +546,10 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
                                   w=result.stages.image.shape[1]))
 
 
-def render() -> None:
+def steps(b: PageBinding) -> None:
+    """The input, the settings and the kernel, then the outputs: their fragment computes, draws and publishes."""
     _warmed_up()
     started = time.perf_counter()
-    b = page_state.bind(PAGE, KernelLabState)
-    page_header("kl.title", "kl.intro", sections=("kernel", "shapes", "bank"), last_on_phone="kernel")
-    b.warn_ignored()
-    page_state.show_flashes(PAGE)
     state, image, note, image_key = _input_sidebar(b, b.state)
     run = _FullRun()
     _settings(b, state, run)
@@ -571,4 +569,5 @@ def render() -> None:
     run.going = False
 
 
-guarded(render)
+guarded(run_page, Page(PAGE, KernelLabState, "kl.title", "kl.intro", sections=("kernel", "shapes", "bank"),
+                       last_on_phone="kernel"), steps)

@@ -17,7 +17,8 @@ from cnnviz.pages.lessons import (LESSONS, Lesson, LessonsState, LessonView, com
                                   page_of, training_agreement)
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, tr, tr_error
+from cnnviz.ui.common import guarded, tr, tr_error
+from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding
 
 PAGE = "lessons"
@@ -122,15 +123,12 @@ def draw(view: LessonView) -> None:
                      disabled=view.number == len(LESSONS), width="stretch", icon=":material/arrow_forward:")
 
 
-def render() -> None:
-    b = page_state.bind(PAGE, LessonsState)
-    page_header("lessons.title", "lessons.intro")
-    b.warn_ignored()
+def steps(b: PageBinding) -> LessonsState:
     state = controls(b)
     draw(compute(state))
     with st.sidebar:
         page_state.share_link(state)
-    b.publish(state)
+    return state
 
 
-guarded(render)
+guarded(run_page, Page(PAGE, LessonsState, "lessons.title", "lessons.intro"), steps)

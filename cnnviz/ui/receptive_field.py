@@ -1,9 +1,9 @@
 """Receptive fields: click a unit deep in a network and see what it can see, and what actually drives it.
 
-The page is three steps: ``controls`` (widgets -> ReceptiveFieldState), ``compute`` (cnnviz.pages.receptive_field)
-and the drawing (the input with the unit's box and every earlier layer's, the effective fields, the table). The
-state is the truth and the widgets show it: the click on the picture, the layer and the unit sliders all change
-the state through ``replace_state``, and every widget follows on the next run.
+The page's steps (``cnnviz.ui.page``): ``controls`` (widgets -> ReceptiveFieldState), ``compute``
+(cnnviz.pages.receptive_field), the choice of unit, and the drawing (the input with the unit's box and every earlier
+layer's, the effective fields, the table). The state is the truth and the widgets show it: a click on the picture
+or a pick in the layer and unit pickers is applied to this run's view (``_picked``), and the pickers follow.
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from cnnviz.markdown_text import md_text
 from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, page_header, tr, tr_error, tr_option
+from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, tr, tr_error, tr_option
+from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.state import PageBinding, presenting
 from cnnviz.ui.widgets import image_input
@@ -383,12 +384,7 @@ def _start_from_session(b: PageBinding) -> None:
         page_state.flash(PAGE, tr("rf.started_from_session", label=md_text(inspected.label)))
 
 
-def render() -> None:
-    b = page_state.bind(PAGE, ReceptiveFieldState)
-    _start_from_session(b)
-    page_header("rf.title", "rf.intro")
-    b.warn_ignored()
-    page_state.show_flashes(PAGE)
+def steps(b: PageBinding) -> ReceptiveFieldState:
     state, image, note, image_key = controls(b)
     if note:
         st.info(note, icon=":material/info:")
@@ -411,8 +407,7 @@ def render() -> None:
         with view_area:
             st.error(tr("rf.impossible", h=image.shape[0], w=image.shape[1], reason=tr_error(problem)),
                      icon=":material/block:")
-        b.publish(state)
-        return
+        return state
     frame = rf_figures.frame_for(view.rows, view.input_hw)  # the input's place in every picture
     dots = rf_figures.unit_centres(view.rows, view.layer, frame)
     with view_area:
@@ -424,7 +419,7 @@ def render() -> None:
         with picture_area:
             _picture(view, state, image, frame, dots)
         _effective(view, state, image, image_key, frame)
-    b.publish(state)
+    return state
 
 
-guarded(render)
+guarded(run_page, Page(PAGE, ReceptiveFieldState, "rf.title", "rf.intro", start=_start_from_session), steps)

@@ -14,7 +14,8 @@ from cnnviz import figures
 from cnnviz.numfmt import fmt
 from cnnviz.pages.step import EXAMPLES, MAX_INPUT, MAX_KERNEL, OPERATIONS, StepResult, StepState, compute, resized
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import guarded, section, tr, tr_error, tr_option
+from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import geometry_controls, grid_version, matrix_editor, pair_input
 from cnnviz.urlstate import as_matrix
@@ -177,10 +178,7 @@ def _draw_fragment(b: PageBinding, result: StepResult, state: StepState, timed: 
     guarded(draw, b, result, state, timed)
 
 
-def render() -> None:
-    b = page_state.bind(PAGE, StepState)
-    page_header("step.title", "step.intro", sections=("editors",))
-    b.warn_ignored()
+def steps(b: PageBinding) -> StepState | None:
     view_area = st.container()
     editors_area = section("editors")
     state = controls(b, editors_area)
@@ -189,8 +187,7 @@ def render() -> None:
     except ValueError as error:
         with view_area:
             st.error(tr("step.impossible", reason=tr_error(error)), icon=":material/block:")
-        b.publish(state)
-        return
+        return state
     with view_area:
         # Seeded here, in the full run: fragment reruns keep this run's binding, which may still be "loading".
         b.seed("step_pos", min(b.state.position, result.count - 1))
@@ -202,6 +199,7 @@ def render() -> None:
         st.fragment(_draw_fragment, run_every=PLAY_SECONDS if playing else None)(b, result, state, playing)
     with st.sidebar:
         page_state.share_link(page_state.stored(PAGE) or state)
+    return None  # the fragment publishes the position it shows
 
 
-guarded(render)
+guarded(run_page, Page(PAGE, StepState, "step.title", "step.intro", sections=("editors",)), steps)

@@ -32,7 +32,8 @@ from cnnviz.training.spare import prepare_for_start
 from cnnviz.training.status import config_label
 from cnnviz.ui import live_status, runs, status_card, tab_memory
 from cnnviz.ui import state as page_state
-from cnnviz.ui.common import guarded, page_header, section, tr, tr_error, tr_option
+from cnnviz.ui.common import guarded, section, tr, tr_error, tr_option
+from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.live_chart import live_chart
 from cnnviz.ui.progress import accent
@@ -369,10 +370,7 @@ def _followed(state: TrainPageState) -> tuple[TrainPageState, Run | None, str]:
     return state, run, gone
 
 
-def render() -> None:
-    b = page_state.bind(PAGE, TrainPageState)
-    page_header("train.title", "train.intro", sections=("network", "summary"))
-    b.warn_ignored()
+def steps(b: PageBinding) -> TrainPageState | None:
     if {"b", "fc"} & set(b.ignored):  # keys only the cap check ignores whole: say which cap
         refusal = link_over_cap(b.query)
         if refusal is not None:
@@ -382,7 +380,7 @@ def render() -> None:
         watched = runs.find_watched(b.state.watch)
         if watched is not None:
             _watch(b, b.state, watched)
-            return
+            return None
         st.warning(tr("train.run_gone", minutes=f"{runs.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
     prepare_for_start()  # while the student sets up the run
     config, main = st.columns([1.3, 2.2], gap="large")
@@ -408,7 +406,7 @@ def render() -> None:
         tab_memory.keep_run(TAB_MEMORY_KEY, state.run, gone=gone)  # invisible, but it takes a gap: last
     with st.sidebar:
         page_state.share_link(state)  # never the run's control id: TrainPageState.to_query leaves it out
-    b.publish(replace(state, watch=""))
+    return replace(state, watch="")
 
 
-guarded(render)
+guarded(run_page, Page(PAGE, TrainPageState, "train.title", "train.intro", sections=("network", "summary")), steps)
