@@ -205,10 +205,11 @@ def rss_split(pid: int) -> tuple[float, float]:
     return own, descendants
 
 
-def _vm_rss(pid: int) -> float:
+def _vm_rss(pid: int, field: str = "VmRSS") -> float:
+    """A memory line of ``/proc/<pid>/status`` (VmRSS, RssAnon, RssFile), MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -249,7 +250,11 @@ async def sample(served: Servers, started: float, phase: str, fresh: bool = True
     parts = [rss_split(r.process.pid) for r in served.replicas]
     point = {"t": round(time.monotonic() - started, 1), "phase": phase,
              "rss_mb": round(sum(map(sum, parts)), 1), "server_mb": round(sum(p[0] for p in parts), 1),
-             "workers_mb": round(sum(p[1] for p in parts), 1)}
+             "workers_mb": round(sum(p[1] for p in parts), 1),
+             # The server's own memory split: heap and other private pages, and mapped files (code of imported
+             # libraries), which a first use maps once and which says nothing about what sessions leave behind.
+             "server_anon_mb": round(sum(_vm_rss(r.process.pid, "RssAnon") for r in served.replicas), 1),
+             "server_file_mb": round(sum(_vm_rss(r.process.pid, "RssFile") for r in served.replicas), 1)}
     for key in per_replica[0]:
         point[key] = round(sum(m[key] for m in per_replica), 2)
     point["sessions_per_replica"] = [int(m["active_sessions"]) for m in per_replica]
@@ -651,6 +656,9 @@ def report(result: dict, served: Servers) -> None:
         f"{name} {point['rss_mb']:.0f} ({point['server_mb']:.0f} + {point['workers_mb']:.0f})"
         for name, point in (("baseline", base), ("peak", result["peak"]), ("after TTL", after)))
         + f"; after TTL {after['rss_mb'] - base['rss_mb']:+.0f} MB vs baseline")
+    print(f"  the server's own RSS after TTL vs baseline: private (heap) "
+          f"{after['server_anon_mb'] - base['server_anon_mb']:+.0f} MB, mapped files (libraries' code) "
+          f"{after['server_file_mb'] - base['server_file_mb']:+.0f} MB")
     if config.soak:
         soak_curve(record.samples)
 
