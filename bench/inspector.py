@@ -51,9 +51,9 @@ def data_url(png: bytes) -> str:
 def compute_times(rounds: int) -> list[float]:
     """Everything the server does for one stroke outside Streamlit: decode the canvas's data URL, prepare the digit,
     run the network, compute the view and encode its pictures (grid, enlarged map, input, receptive field)."""
-    from cnnviz import inspect_figures
-    from cnnviz.digits import decode_data_url, prepare_digit
-    from cnnviz.figures import png_bytes
+    from cnnviz.analysis.digits import decode_data_url, prepare_digit
+    from cnnviz.figures import network
+    from cnnviz.figures.maps import png_bytes
     from cnnviz.model import NETWORK_PRESETS, build_model
     from cnnviz.pages.inspector import InspectorState, ModelCopies, compute, describe
 
@@ -67,11 +67,11 @@ def compute_times(rounds: int) -> list[float]:
             digit = prepare_digit(decode_data_url(url))
             result = compute(state, model, digit, facts=facts)
             values = result.maps.values
-            layout = inspect_figures.grid_layout(values.shape[1:], result.channels)
-            grid = inspect_figures.maps_grid(values, layout, result.peaks, result.signed, state.channel)
-            large = inspect_figures.enlarged_map(values[0], float(result.peaks[0]), result.signed, state.unit)
-            for picture in (grid, large, inspect_figures.digit_picture(digit.pixels28, side=84),
-                            inspect_figures.digit_picture(digit.pixels28, result.box, side=168)):
+            layout = network.grid_layout(values.shape[1:], result.channels)
+            grid = network.maps_grid(values, layout, result.peaks, result.signed, state.channel)
+            large = network.enlarged_map(values[0], float(result.peaks[0]), result.signed, state.unit)
+            for picture in (grid, large, network.digit_picture(digit.pixels28, side=84),
+                            network.digit_picture(digit.pixels28, result.box, side=168)):
                 png_bytes(picture)
             times.append(time.perf_counter() - started)
     return times

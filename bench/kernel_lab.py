@@ -93,8 +93,9 @@ def server_times(at) -> dict[str, list[float]]:
 
 
 def compute_times(data: bytes, changes: int) -> list[float]:
-    from cnnviz import figures, kernels, pipeline
-    from cnnviz.images import load_image
+    from cnnviz.conv import kernels, pipeline
+    from cnnviz.conv.images import load_image
+    from cnnviz.figures import maps
 
     image = load_image(data, max_side=1024)
     kernel = kernels.rgb_kernel(kernels.gaussian_kernel(1.0), kernels.grayscale_weights())
@@ -103,7 +104,7 @@ def compute_times(data: bytes, changes: int) -> list[float]:
         started = time.perf_counter()
         result = pipeline.run_pipeline(image, kernel, pipeline.LabConfig(colour="rgb", working_size=1024, bias=float(i)))
         for values in [result.conv, result.activated, *result.partials]:
-            figures.map_png(values, "diverging")
+            maps.map_png(values, "diverging")
         times.append(time.perf_counter() - started)
     return times
 

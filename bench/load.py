@@ -47,7 +47,7 @@ from light_client import ClientError, LightSession, http  # noqa: E402
 from deploy.nginx_conf import nginx_conf  # noqa: E402
 from scripts.serve_app import free_port, served_app, stop_process  # noqa: E402
 
-from cnnviz import kernels  # noqa: E402
+from cnnviz.conv import kernels  # noqa: E402
 
 PRESET_CYCLE = ("sobel_x", "gaussian", "sharpen", "emboss", "box5", "laplacian8")  # each change moves the conv map
 STRIDE_CYCLE = (2, 3, 1)

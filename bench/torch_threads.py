@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from common import machine
-from cnnviz import kernels, pipeline, torch_threads
+from cnnviz import torch_threads
+from cnnviz.conv import kernels, pipeline
 
 
 def main() -> None:

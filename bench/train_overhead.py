@@ -144,7 +144,7 @@ def kernel_lab_work(changes: int = 20, *, thread: bool = True) -> None:
         return
     import numpy as np
 
-    from cnnviz import ops
+    from cnnviz.conv import ops
 
     image = np.random.default_rng(0).random((1024, 1024, 3), dtype=np.float32)
     kernel = np.random.default_rng(1).normal(size=(3, 7, 7))

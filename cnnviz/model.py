@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnviz.analysis.layer_table import LayerTable, layer_table
+from cnnviz.conv.geometry import POOL_KINDS, Layer
 from cnnviz.errors import Text, UserError
-from cnnviz.geometry import POOL_KINDS, Layer
-from cnnviz.layer_table import LayerTable, layer_table
 
 LAYER_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu")  # what a conv block may apply after its convolution
 
@@ -188,7 +188,7 @@ def feature_shapes(cfg: ModelConfig) -> list[tuple[int, int, int]]:
 
 
 def summarize(cfg: ModelConfig) -> LayerTable:
-    """The layer table of ``cfg``'s network (``cnnviz.layer_table``), read from it built on the meta device.
+    """The layer table of ``cfg``'s network (``cnnviz.analysis.layer_table``), read from it built on the meta device.
 
     Raises:
         ValueError: from ``ModelConfig.validate``.

@@ -26,7 +26,7 @@ import zlib
 from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
 
-from cnnviz.geometry import PADDING_KINDS, PADDING_MODES
+from cnnviz.conv.geometry import PADDING_KINDS, PADDING_MODES
 
 Matrix = tuple[tuple[float, ...], ...]  # a kernel or input grid, row-major, hashable
 

@@ -31,7 +31,7 @@ def main() -> None:
         image.save(OUT / saved, optimize=True)
         lines.append(f"| {saved} | scikit-image sample data (`skimage/data/{name}`) | {licence} |")
     lines += ["", "The MNIST digit sample is read from `assets/mnist` (see its LICENSE.md, CC BY-SA 3.0).",
-              "The checkerboard, shapes and gradient samples are drawn by `cnnviz/samples.py` at run time.", ""]
+              "The checkerboard, shapes and gradient samples are drawn by `cnnviz/conv/samples.py` at run time.", ""]
     (OUT / "LICENSE.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

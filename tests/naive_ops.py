@@ -1,4 +1,4 @@
-"""An independent reference: convolution and pooling as plain Python loops (no torch, no cnnviz.ops)."""
+"""An independent reference: convolution and pooling as plain Python loops (no torch, no cnnviz.conv.ops)."""
 import math
 
 import numpy as np

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from cnnviz import clicks
-from cnnviz.clicks import grid_point, unit_at_click
+from cnnviz.analysis import clicks
+from cnnviz.analysis.clicks import grid_point, unit_at_click
+from cnnviz.analysis.receptive_field import analyze, centre
+from cnnviz.figures.receptive_fields import frame_for
 from cnnviz.pages.receptive_field import ReceptiveFieldState, compute
-from cnnviz.receptive_field import analyze, centre
-from cnnviz.rf_figures import frame_for
 
 VIEWS = {  # name -> (state, input size)
     "mnist": (ReceptiveFieldState(), (28, 28)),  # layer 3, margin 3

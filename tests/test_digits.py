@@ -10,8 +10,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
+from cnnviz.analysis.digits import (MAX_DATA_URL_CHARS, PNG_DATA_URL, PreparedDigit, decode_data_url, normalise,
+                                    prepare_digit)
 from cnnviz.data import MEAN, STD, load_mnist
-from cnnviz.digits import MAX_DATA_URL_CHARS, PNG_DATA_URL, PreparedDigit, decode_data_url, normalise, prepare_digit
 
 
 def canvas(draw, mode="L", size=280, background=0):

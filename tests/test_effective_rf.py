@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from cnnviz import effective_rf
-from cnnviz.effective_rf import (build_stack, image_tensor, inspectable_copy, mass_fraction, mass_region, measure,
-                                 unit_gradient)
-from cnnviz.geometry import Layer
-from cnnviz.receptive_field import Box, analyze, input_box
+from cnnviz.analysis import effective_rf
+from cnnviz.analysis.effective_rf import (build_stack, image_tensor, inspectable_copy, mass_fraction, mass_region,
+                                          measure, unit_gradient)
+from cnnviz.analysis.receptive_field import Box, analyze, input_box
+from cnnviz.conv.geometry import Layer
 
 CONV3 = Layer(3, padding=1)
 AVG2 = Layer(2, 2, kind="avg")

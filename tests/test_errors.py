@@ -7,7 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from cnnviz import data, geometry, images, kernels, model, numfmt, ops, receptive_field
+from cnnviz import data, model
+from cnnviz.analysis import receptive_field
+from cnnviz.conv import geometry, images, kernels, numfmt, ops
 from cnnviz.errors import Join, Text, UserError
 from cnnviz.i18n import CATALOG
 from cnnviz.training import checkpoints, config

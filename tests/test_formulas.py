@@ -2,7 +2,7 @@
 import pytest
 from torch import nn
 
-from cnnviz import formulas
+from cnnviz.analysis import formulas
 
 
 def count(module: nn.Module) -> int:

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnnviz.geometry import Axis, Geometry, Layer, Pooling, Window, resolve_padding, same_padding
-from cnnviz.stepper import conv_walkthrough
+from cnnviz.conv.geometry import Axis, Geometry, Layer, Pooling, Window, resolve_padding, same_padding
+from cnnviz.conv.stepper import conv_walkthrough
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_axis_names_the_bad_value(kwargs, match):
 
 
 def test_nearest_centre_rounds_halves_up_and_clamps():
-    from cnnviz.geometry import nearest_centre
+    from cnnviz.conv.geometry import nearest_centre
 
     assert [nearest_centre(p, 1.5, 4, 7) for p in (1.5, 3.4, 3.5, 5.6, -20, 99)] == [0, 0, 1, 1, 0, 6]
     assert nearest_centre(11.5, 1.5, 4) == 3  # 2.5 steps: the later unit, where round() would give 2

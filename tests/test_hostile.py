@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from apptest_kit import page_state, run_page
-from cnnviz.images import ImageError, load_image_info
+from cnnviz.conv.images import ImageError, load_image_info
 from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.pages.kernel_lab import KernelLabState, compute
 from cnnviz.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint

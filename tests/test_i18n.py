@@ -6,14 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from cnnviz import digits, figures, geometry, i18n, kernels, model, pipeline, samples
+from cnnviz import i18n, model
+from cnnviz.analysis import digits
+from cnnviz.conv import geometry, kernels, pipeline, samples
+from cnnviz.figures import maps
+from cnnviz.figures.training import FigureText
 from cnnviz.i18n import CATALOG, LANGUAGES, t
 from cnnviz.pages import inspector as inspector_page
 from cnnviz.pages import kernel_lab as kernel_lab_page
 from cnnviz.pages import lessons as lessons_page
 from cnnviz.pages import receptive_field as rf_page
 from cnnviz.pages import step as step_page
-from cnnviz.train_figures import FigureText
 from cnnviz.training import config, job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +122,7 @@ def runtime_keys() -> set[str]:
     keys |= {sample.label_key for sample in samples.SAMPLES}
     keys |= {f"kl.colour.{c}" for c in ("gray", "rgb")} | {f"kl.kernel_to_{c}" for c in ("gray", "rgb")}
     keys |= {f"kl.activation.{a}" for a in pipeline.MAP_ACTIVATIONS} | {f"kl.pool.{p}" for p in geometry.POOL_KINDS}
-    keys |= {f"kl.display.{d}" for d in kernel_lab_page.DISPLAYS} | {f"kl.scale.{m}" for m in figures.DISPLAY_MODES}
+    keys |= {f"kl.display.{d}" for d in kernel_lab_page.DISPLAYS} | {f"kl.scale.{m}" for m in maps.DISPLAY_MODES}
     keys |= {f"kl.stage.{s}" for s in ("input", "conv", "activation", "pool")}
     keys |= {f"widgets.source.{s}" for s in ("sample", "upload", "camera")}
     keys |= {f"widgets.waiting_{s}" for s in ("upload", "camera")}

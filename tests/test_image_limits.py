@@ -8,8 +8,8 @@ import zlib
 import pytest
 from PIL import ImageFile
 
-import cnnviz.images as images
-from cnnviz.images import ImageError, load_image_info
+import cnnviz.conv.images as images
+from cnnviz.conv.images import ImageError, load_image_info
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

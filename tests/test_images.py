@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnviz.images import ImageError, load_image, load_image_info
+from cnnviz.conv.images import ImageError, load_image, load_image_info
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:

@@ -2,11 +2,11 @@
 clicks that map back to channels."""
 import numpy as np
 
-from cnnviz.figures import DIVERGING_LUT
-from cnnviz.inspect_figures import (FRAME, GRID_GAP, HIGHLIGHT, PADDING_RGB, GridLayout, attribution_picture,
+from cnnviz.analysis.receptive_field import Box
+from cnnviz.figures.maps import DIVERGING_LUT
+from cnnviz.figures.network import (FRAME, GRID_GAP, HIGHLIGHT, PADDING_RGB, GridLayout, attribution_picture,
                                     deep_filters, digit_picture, enlarged_map, grid_layout, maps_grid,
                                     probability_figure, shade)
-from cnnviz.receptive_field import Box
 
 
 def test_shade_gray_and_signed():

@@ -5,12 +5,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnviz.attribution import BLACK, Attribution, grad_cam, integrated_gradients, saliency
+from cnnviz.analysis.attribution import BLACK, Attribution, grad_cam, integrated_gradients, saliency
+from cnnviz.analysis.digits import prepare_digit
+from cnnviz.analysis.inspection import (ActivationRecorder, capture_activations, conv_filters, eval_mode, page_channels,
+                                        page_count, predict, to_numpy)
+from cnnviz.analysis.layer_table import layer_table
 from cnnviz.data import load_mnist
-from cnnviz.digits import prepare_digit
-from cnnviz.inspection import (ActivationRecorder, capture_activations, conv_filters, eval_mode, page_channels,
-                            page_count, predict, to_numpy)
-from cnnviz.layer_table import layer_table
 from cnnviz.model import ConvBlock, ModelConfig, build_model, preset, summarize
 
 ATTRIBUTIONS = [saliency, grad_cam, integrated_gradients]

@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 from apptest_kit import page_state, run_page, undeclared_transients
-from cnnviz import inspect_figures
-from cnnviz.inspection import page_channels
-from cnnviz.pages.inspector import MAPS_PER_PAGE
+from cnnviz.analysis.inspection import page_channels
+from cnnviz.figures import network
 from cnnviz.i18n import t
 from cnnviz.model import NETWORK_PRESETS, build_model
+from cnnviz.pages.inspector import MAPS_PER_PAGE
 from cnnviz.training.checkpoints import save_checkpoint
 
 PAGE = "inspector"
@@ -188,7 +188,7 @@ def test_feature_map_controls(at):
 
 def test_clicks_pick_a_map_and_a_unit_and_draw_its_receptive_field(at):
     channels = int(at.number_input(key="insp_channel").max) + 1
-    layout = inspect_figures.grid_layout((24, 24), page_channels(channels, 0, MAPS_PER_PAGE))  # conv1's 24 x 24 maps
+    layout = network.grid_layout((24, 24), page_channels(channels, 0, MAPS_PER_PAGE))  # conv1's 24 x 24 maps
     height, width = layout.size
     top, left = layout.origin(5)
     click(at, "insp_grid_click", left + 20, top + 40, width, height, when=1)

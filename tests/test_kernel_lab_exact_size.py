@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from apptest_kit import page_state, run_page
-from cnnviz.kernels import make_kernel
+from cnnviz.conv.kernels import make_kernel
 from cnnviz.pages.kernel_lab import EXACT_SIZES, WORKING_SIZES, KernelLabState
 
 

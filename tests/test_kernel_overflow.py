@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from apptest_kit import run_page
+from cnnviz.conv.samples import load_sample
 from cnnviz.errors import UserError
 from cnnviz.pages.kernel_lab import KernelLabState, compute
-from cnnviz.samples import load_sample
 from cnnviz.urlstate import as_matrix, encode_matrix
 
 HUGE = np.full((15, 15), 3.4e38)  # the issue's kernel: every weight near float32's largest

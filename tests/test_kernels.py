@@ -4,10 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from cnnviz import kernels
+from cnnviz.conv import kernels
+from cnnviz.conv.kernels import (KERNEL_PRESETS, box_kernel, gabor_kernel, gaussian_kernel, log_kernel, make_kernel,
+                                 motion_blur_kernel, normalize_sum, random_kernel, resize_kernel, rgb_kernel)
 from cnnviz.i18n import CATALOG
-from cnnviz.kernels import (KERNEL_PRESETS, box_kernel, gabor_kernel, gaussian_kernel, log_kernel, make_kernel,
-                            motion_blur_kernel, normalize_sum, random_kernel, resize_kernel, rgb_kernel)
 
 PUBLISHED = {
     "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnviz.layer_table import LayerRow, LayerTable, count_text, field_text, layer_table, millions_text, shape_text
+from cnnviz.analysis.layer_table import (LayerRow, LayerTable, count_text, field_text, layer_table, millions_text,
+                                         shape_text)
 from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model, summarize
 
 CONFIGS = {

@@ -1,4 +1,5 @@
-"""The layering rule: computation never imports streamlit; only app.py and cnnviz/ui/ do."""
+"""The layering rules: computation never imports streamlit (only app.py and cnnviz/ui/ do), and each floor imports
+only the floors below it."""
 import re
 import subprocess
 from pathlib import Path
@@ -98,17 +99,56 @@ def test_the_ui_floor_starts_no_processes_threads_or_tensors():
 
 
 # Modules a floor above training: training (a run, its registry and status) never draws and never knows a page.
-ABOVE_TRAINING = re.compile(r"^\s*(from|import) cnnviz(\.(pages|ui|export|figures|train_figures|rf_figures|"
-                            r"inspect_figures)\b| import .*\b(pages|ui|train_figures|figures)\b)", re.MULTILINE)
+ABOVE_TRAINING = re.compile(r"^\s*(from|import) cnnviz(\.(pages|ui|export|figures)\b"
+                            r"| import .*\b(pages|ui|export|figures)\b)", re.MULTILINE)
 
 
 def test_training_imports_no_floor_above_it():
     offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "cnnviz" / "training").rglob("*.py")
                  if ABOVE_TRAINING.search(path.read_text())]
     assert offenders == []
-    assert ABOVE_TRAINING.search("from cnnviz import train_figures\n")  # the rule can see the import it forbids
+    assert ABOVE_TRAINING.search("from cnnviz.figures import training\n")  # the rule can see the import it forbids
+    assert ABOVE_TRAINING.search("from cnnviz.figures.training import curves_from\n")
+    assert ABOVE_TRAINING.search("from cnnviz import figures\n")
     assert ABOVE_TRAINING.search("from cnnviz.pages.train_live import shared\n")
     assert not ABOVE_TRAINING.search("from cnnviz.training.loop import ema\n")
+
+
+# What each floor folder may not import: conv sits on the shared base alone, analysis on conv, and figures on
+# everything below the pages, training included (the training charts read the loop's Metrics record and its ema
+# smoothing; training never draws, as the test above checks).
+FLOOR_FORBIDDEN = {
+    "conv": {"analysis", "figures", "pages", "ui", "training"},
+    "analysis": {"figures", "pages", "ui", "training"},
+    "figures": {"pages", "ui"},
+}
+CNNVIZ_IMPORT = re.compile(r"^\s*(?:from\s+cnnviz\.(\w+)|import\s+cnnviz\.(\w+)"
+                           r"|from\s+cnnviz\s+import\s+(\([^)]*\)|.*))", re.MULTILINE)
+
+
+def cnnviz_imports(source: str) -> set[str]:
+    """The top-level names under cnnviz that ``source`` imports: ``conv`` for ``from cnnviz.conv.ops import x``."""
+    found = set()
+    for dotted, plain, names in CNNVIZ_IMPORT.findall(source):
+        if dotted or plain:
+            found.add(dotted or plain)
+        else:
+            found.update(name.split(" as ")[0].strip() for name in names.strip("()").split("#")[0].split(","))
+    return found - {""}
+
+
+def test_each_floor_folder_imports_only_the_floors_below_it():
+    found = {(f"{floor}/{path.relative_to(ROOT / 'cnnviz' / floor)}", name)
+             for floor, forbidden in FLOOR_FORBIDDEN.items()
+             for path in (ROOT / "cnnviz" / floor).rglob("*.py")
+             for name in cnnviz_imports(path.read_text()) & forbidden}
+    assert found == set()
+    # the rule can see every form of the imports it forbids
+    assert cnnviz_imports("from cnnviz.analysis.receptive_field import Box\n") == {"analysis"}
+    assert cnnviz_imports("    import cnnviz.pages.step as step\n") == {"pages"}
+    assert cnnviz_imports("from cnnviz import errors, ui  # why\n") == {"errors", "ui"}
+    assert cnnviz_imports("from cnnviz import (figures,\n    training as t)\n") == {"figures", "training"}
+    assert not cnnviz_imports("# from cnnviz.figures import maps is not an import\n")
 
 
 def _session_state_mentions(source: str) -> list[int]:

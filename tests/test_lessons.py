@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pytest
 
 from apptest_kit import page_state, run_page
-from cnnviz.formulas import dense_layer_params
+from cnnviz.analysis.formulas import dense_layer_params
+from cnnviz.pages.lessons import LESSON_KEYS, LESSONS, LessonsState, compute, page_of
 from cnnviz.pages.train import TrainPageState
 from cnnviz.ui import runs
-from cnnviz.pages.lessons import LESSON_KEYS, LESSONS, LessonsState, compute, page_of
 
 
 @pytest.mark.parametrize("number", range(1, len(LESSONS) + 1))

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from cnnviz import kernels
-from cnnviz.numfmt import cell_text, parse_number, total_text
+from cnnviz.conv import kernels
+from cnnviz.conv.numfmt import cell_text, parse_number, total_text
 from cnnviz.ui.widgets import cell_px, fit_grid
 
 

@@ -1,4 +1,4 @@
-"""cnnviz.ops against worked examples, torch, and an independent loop implementation."""
+"""cnnviz.conv.ops against worked examples, torch, and an independent loop implementation."""
 import itertools
 
 import numpy as np
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnnviz.ops import conv2d, output_size, pad, pool2d, resolve_padding
+from cnnviz.conv.ops import conv2d, output_size, pad, pool2d, resolve_padding
 from naive_ops import naive_conv2d, naive_pad, naive_pool2d, naive_same_pads
 
 THREE = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
@@ -353,8 +353,8 @@ def test_float32_fast_path_agrees_with_float64(shape, kernel_ndim, stride, dilat
 @pytest.mark.parametrize(("stride", "dilation", "padding"), [(1, 1, "same"), ((2, 3), (1, 2), (2, 1)), (3, 2, "valid")])
 def test_separable_kernels_take_two_passes_with_the_same_maps(shape, stride, dilation, padding):
     # A 7x7 Gaussian is a column times a row: float32 images go through two 1-D passes; float64 stays direct.
-    from cnnviz import kernels
-    from cnnviz.ops import _rank_one
+    from cnnviz.conv import kernels
+    from cnnviz.conv.ops import _rank_one
 
     rng = np.random.default_rng(9)
     image = (255 * rng.random(shape)).astype(np.float32)
@@ -369,7 +369,7 @@ def test_separable_kernels_take_two_passes_with_the_same_maps(shape, stride, dil
 
 
 def test_only_one_column_times_one_row_counts_as_separable():
-    from cnnviz.ops import _rank_one
+    from cnnviz.conv.ops import _rank_one
 
     column, row = np.arange(1, 8, dtype=np.float32), np.linspace(-1, 1, 7, dtype=np.float32)
     columns, rows = _rank_one(np.stack([np.outer(column, row), np.zeros((7, 7), np.float32)]))
@@ -384,7 +384,7 @@ def test_only_one_column_times_one_row_counts_as_separable():
 def test_images_reach_torch_with_full_channels_last_strides():
     # torch picks its fast depthwise kernels only when every stride, the batch one too, is channels-last
     # (a batch stride of C made "valid" convolutions 4x slower than padded ones).
-    from cnnviz.ops import _to_nchw
+    from cnnviz.conv.ops import _to_nchw
 
     x = _to_nchw(np.zeros((5, 4, 3), np.float32))
     assert x.shape == (1, 3, 5, 4) and x.stride() == (60, 1, 12, 3)

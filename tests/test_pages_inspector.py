@@ -4,14 +4,14 @@ import pytest
 import torch
 from torch import nn
 
-from cnnviz import inspection, receptive_field
+from cnnviz.analysis import inspection, receptive_field
+from cnnviz.analysis.digits import prepare_digit
+from cnnviz.analysis.receptive_field import Box
 from cnnviz.data import load_mnist
-from cnnviz.digits import prepare_digit
 from cnnviz.model import NETWORK_PRESETS, ConvBlock, ModelConfig, build_model
 from cnnviz.pages.inspector import (MAPS_PER_PAGE, PREDICTED, InspectorState, ModelCopies, compute, describe,
                                     forward, frozen_copy, map_layers, map_peaks, mnist_digit,
                                     quick_train_state, resolve, rf_rows_by_layer)
-from cnnviz.receptive_field import Box
 
 DEFAULT_LAYERS = ["conv1", "act1", "pool1", "conv2", "act2", "pool2"]
 

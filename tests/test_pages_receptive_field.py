@@ -6,8 +6,10 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 
-from cnnviz import clicks
-from cnnviz.geometry import Layer
+from cnnviz.analysis import clicks
+from cnnviz.analysis.receptive_field import Box
+from cnnviz.conv.geometry import Layer
+from cnnviz.figures.receptive_fields import frame_for, unit_centres
 from cnnviz.model import NETWORK_PRESETS as MODEL_PRESETS
 from cnnviz.model import ConvBlock, ModelConfig, build_model
 from cnnviz.pages import receptive_field as page
@@ -16,8 +18,6 @@ from cnnviz.pages.receptive_field import (STACK_PRESETS, SESSION, NestedBox, Rec
                                           conv, layer_params, move_layer, numbered_names, pool, random_field,
                                           remove_layer, session_layers, trained_field, unit_in_layer,
                                           with_session)
-from cnnviz.receptive_field import Box
-from cnnviz.rf_figures import frame_for, unit_centres
 from cnnviz.urlstate import check_fields
 
 CONV3, POOL2 = Layer(3, padding=1), Layer(2, 2, kind="max")

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from cnnviz import ops
-from cnnviz.figures import map_stats, to_display
-from cnnviz.geometry import Axis, Geometry, Pooling
-from cnnviz.pipeline import LabConfig, activate, run_bank, run_pipeline, to_working_image
+from cnnviz.conv import ops
+from cnnviz.conv.geometry import Axis, Geometry, Pooling
+from cnnviz.conv.pipeline import LabConfig, activate, run_bank, run_pipeline, to_working_image
+from cnnviz.figures.maps import map_stats, to_display
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnviz import kernels, ops, receptive_field
-from cnnviz.geometry import Axis
-from cnnviz.numfmt import cell_text, parse_number
+from cnnviz.analysis import receptive_field
+from cnnviz.conv import kernels, ops
+from cnnviz.conv.geometry import Axis
+from cnnviz.conv.numfmt import cell_text, parse_number
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.lessons import LessonsState

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from cnnviz import receptive_field
-from cnnviz.geometry import Layer
-from cnnviz.receptive_field import Box, analyze, analyze_model, centre, input_box, unit_at
+from cnnviz.analysis import receptive_field
+from cnnviz.analysis.receptive_field import Box, analyze, analyze_model, centre, input_box, unit_at
+from cnnviz.conv.geometry import Layer
 
 CONV3 = {"kernel": 3, "padding": 1}
 POOL2 = {"kernel": 2, "stride": 2, "kind": "max"}

@@ -4,11 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from cnnviz import rf_figures
-from cnnviz.geometry import Layer
-from cnnviz.receptive_field import Box, analyze
-from cnnviz.rf_figures import (InputFrame, frame_for, gradient_picture, heat_colours, legend_html, region_circle,
-                               unit_picture)
+from cnnviz.analysis.receptive_field import Box, analyze
+from cnnviz.conv.geometry import Layer
+from cnnviz.figures import receptive_fields
+from cnnviz.figures.receptive_fields import (InputFrame, frame_for, gradient_picture, heat_colours, legend_html,
+                                             region_circle, unit_picture)
 
 MNIST = [Layer(3, padding=1), Layer(2, 2, kind="max"), Layer(3, padding=1), Layer(2, 2, kind="max")]
 RED = (220, 38, 38)  # CHOSEN_COLOUR
@@ -111,8 +111,8 @@ def test_gradient_picture_pixels():
     # The circle: 25 pixels' area, centred on the centre of mass (2·5 + 0.5·0) / 2.5 = 4 -> picture px
     # (4 + 1 + 0.5)·4 = 22, radius sqrt(25 / pi)·4 = 11.3 px.
     radius = math.sqrt(25 / math.pi) * 4
-    assert tuple(picture[round(22 - radius), 22]) == rf_figures.REGION_COLOUR
-    assert tuple(picture[22, round(22 + radius) - 1]) == rf_figures.REGION_COLOUR
+    assert tuple(picture[round(22 - radius), 22]) == receptive_fields.REGION_COLOUR
+    assert tuple(picture[22, round(22 + radius) - 1]) == receptive_fields.REGION_COLOUR
     with pytest.raises(ValueError, match="frame is for"):
         gradient_picture(np.zeros((3, 3)), frame, box=Box(0, 0, 1, 1))
 

@@ -4,8 +4,8 @@ import gzip
 import numpy as np
 import pytest
 
+from cnnviz.conv.samples import ASSETS, SAMPLES, load_sample, sample_keys
 from cnnviz.i18n import CATALOG
-from cnnviz.samples import ASSETS, SAMPLES, load_sample, sample_keys
 
 
 @pytest.mark.parametrize("key", sample_keys())

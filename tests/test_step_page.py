@@ -40,7 +40,7 @@ def test_next_prev_and_slider(at):
     position(at).set_value(24).run()
     assert sum_text(at).endswith("= -4")
     assert at.success  # the grid is complete
-    assert "cnnviz.ops" not in at.success[0].value  # no developer language
+    assert "cnnviz.conv.ops" not in at.success[0].value  # no developer language
 
 
 def test_play_button_toggles(at):

@@ -1,4 +1,4 @@
-"""Step-by-step numbers: every step's total equals cnnviz.ops, and the arithmetic is written out right."""
+"""Step-by-step numbers: every step's total equals cnnviz.conv.ops, and the arithmetic is written out right."""
 import re
 
 import numpy as np
@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnnviz import ops
-from cnnviz.geometry import Geometry, Pooling
-from cnnviz.numfmt import fmt
-from cnnviz.stepper import conv_walkthrough, explain, pool_walkthrough
+from cnnviz.conv import ops
+from cnnviz.conv.geometry import Geometry, Pooling
+from cnnviz.conv.numfmt import fmt
+from cnnviz.conv.stepper import conv_walkthrough, explain, pool_walkthrough
 
 FIVE = np.array([[1, 2, 3, 0, 1], [0, 1, 2, 3, 1], [3, 0, 1, 2, 0], [1, 2, 3, 0, 1], [0, 1, 2, 3, 0]])
 EDGE = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])

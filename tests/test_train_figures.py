@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
-from cnnviz import train_figures as tf
+from cnnviz.figures import training as tf
 from cnnviz.training.loop import Metrics
 
 
@@ -125,7 +125,7 @@ def test_the_live_filter_panel_works_with_a_gpu_model():
     import torch
     from torch import nn
 
-    from cnnviz.inspection import to_numpy
+    from cnnviz.analysis.inspection import to_numpy
     from cnnviz.model import NETWORK_PRESETS, build_model, first_conv_weight
 
     class DeviceTensor(torch.Tensor):

@@ -22,22 +22,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnviz import inspection, receptive_field, torch_threads
-from cnnviz.attribution import Attribution, grad_cam, integrated_gradients, saliency
+from cnnviz import torch_threads
+from cnnviz.analysis import inspection, receptive_field
+from cnnviz.analysis.attribution import Attribution, grad_cam, integrated_gradients, saliency
+from cnnviz.analysis.digits import INK_MODES, PreparedDigit, normalise
+from cnnviz.analysis.inspection import Activation, Prediction
+from cnnviz.analysis.layer_table import LayerTable, layer_table
+from cnnviz.analysis.receptive_field import Box, RFRow
 from cnnviz.cache import LruCache
 from cnnviz.data import load_mnist
-from cnnviz.digits import INK_MODES, PreparedDigit, normalise
-from cnnviz.inspection import Activation, Prediction
-from cnnviz.layer_table import LayerTable, layer_table
 from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, build_model
 from cnnviz.pages.train import TrainPageState, misclassified
 from cnnviz.training import loop
-from cnnviz.receptive_field import Box, RFRow
 from cnnviz.urlstate import Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
 SOURCES = ("draw", "mnist", "upload", "gallery")  # where the digit comes from; a drawing cannot travel in a link
 VIEWS = ("maps", "filters", "attribution", "summary")  # what the right-hand side shows
-METHODS = ("saliency", "grad_cam", "integrated_gradients")  # attribution methods, as cnnviz.attribution names them
+# attribution methods, as cnnviz.analysis.attribution names them
+METHODS = ("saliency", "grad_cam", "integrated_gradients")
 SCALINGS = ("map", "layer")  # one colour scale per map, or one for the whole layer
 MAP_KINDS = ("conv", "act", "pool")  # layers whose maps the page shows (BatchNorm maps look like the conv's)
 MAPS_PER_PAGE = 16  # feature maps per page of a wide layer: a 4x4 grid

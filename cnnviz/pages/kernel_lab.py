@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz import formulas, kernels, ops, pipeline
+from cnnviz.analysis import formulas
 from cnnviz.cache import LruCache
+from cnnviz.conv import kernels, ops, pipeline
+from cnnviz.conv.geometry import POOL_KINDS, Geometry, Pooling
+from cnnviz.conv.images import downscale
+from cnnviz.conv.samples import sample_keys
 from cnnviz.errors import Text, UserError
-from cnnviz.figures import DISPLAY_MODES, auto_display
-from cnnviz.geometry import POOL_KINDS, Geometry, Pooling
-from cnnviz.images import downscale
-from cnnviz.samples import sample_keys
+from cnnviz.figures.maps import DISPLAY_MODES, auto_display
 from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, IntCodec, MatrixCodec, NamesCodec,
                              PageState, PairCodec, as_matrix, geometry_fields)
 
@@ -221,7 +222,7 @@ def compute(state: KernelLabState, image: np.ndarray, image_key: str, *, cache: 
     ``bank_cache`` keeps the filter bank's small ones (a few hundred kB each, where a big image's are megabytes).
 
     Raises:
-        ValueError: the settings cannot work (from ``cnnviz.ops``), or weights so large that a map overflows to
+        ValueError: the settings cannot work (from ``cnnviz.conv.ops``), or weights so large that a map overflows to
             infinity, saying what to change.
     """
     kernel = state.kernel_array()

@@ -13,9 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cnnviz import formulas, ops, receptive_field
-from cnnviz.geometry import Layer
-from cnnviz.kernels import make_kernel
+from cnnviz.analysis import formulas, receptive_field
+from cnnviz.conv import ops
+from cnnviz.conv.geometry import Layer
+from cnnviz.conv.kernels import make_kernel
 from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
 from cnnviz.pages import step
 from cnnviz.pages.inspector import InspectorState

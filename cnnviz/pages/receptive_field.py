@@ -21,13 +21,13 @@ from typing import Any, Callable
 import numpy as np
 from torch import nn
 
-from cnnviz import formulas
-from cnnviz.digits import normalise
-from cnnviz.effective_rf import EffectiveField, build_stack, image_tensor, inspectable_copy, measure
-from cnnviz.geometry import LAYER_KINDS, Layer
+from cnnviz.analysis import formulas
+from cnnviz.analysis.digits import normalise
+from cnnviz.analysis.effective_rf import EffectiveField, build_stack, image_tensor, inspectable_copy, measure
+from cnnviz.analysis.receptive_field import Box, RFRow, analyze, analyze_model, centre, input_box, unit_at
+from cnnviz.conv.geometry import LAYER_KINDS, Layer
+from cnnviz.conv.samples import sample_keys
 from cnnviz.model import ModelConfig, block_layers
-from cnnviz.receptive_field import Box, RFRow, analyze, analyze_model, centre, input_box, unit_at
-from cnnviz.samples import sample_keys
 from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link

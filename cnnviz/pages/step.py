@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz import stepper, urlstate
-from cnnviz.geometry import Geometry, Pooling
-from cnnviz.kernels import make_kernel, resize_kernel
+from cnnviz import urlstate
+from cnnviz.conv import stepper
+from cnnviz.conv.geometry import Geometry, Pooling
+from cnnviz.conv.kernels import make_kernel, resize_kernel
 from cnnviz.urlstate import (Choice, Field, FloatCodec, IntCodec, MatrixCodec, PageState, PairCodec, as_matrix,
                              geometry_fields)
 

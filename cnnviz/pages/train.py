@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnviz.analysis.layer_table import LayerRow, LayerTable
 from cnnviz.errors import UserError
-from cnnviz.layer_table import LayerRow, LayerTable
 from cnnviz.model import (DEFAULT_PRESET, LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, CapError, ConvBlock,
                           ModelConfig, check_batch, summarize)
 from cnnviz.training.config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, preset_recipe, validate_run

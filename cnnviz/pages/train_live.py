@@ -2,7 +2,7 @@
 filters, each built once for a whole room (``shared``): twenty students following one run share one build of each
 within SHARE_SECONDS.
 
-A floor above training and the figures: it reads a run (cnnviz.training) and draws with cnnviz.train_figures.
+A floor above training and the figures: it reads a run (cnnviz.training) and draws with cnnviz.figures.training.
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from cnnviz import train_figures
+from cnnviz.analysis.inspection import to_numpy
 from cnnviz.data import TRAIN_SIZE
+from cnnviz.figures import training
 from cnnviz.i18n import t
-from cnnviz.inspection import to_numpy
 from cnnviz.model import first_conv_weight
 from cnnviz.training.job import JobSnapshot
 from cnnviz.training.registry import Run
@@ -32,17 +32,17 @@ _built: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
 _built_lock = threading.Lock()
 
 
-def figure_text(lang: str) -> train_figures.FigureText:
+def figure_text(lang: str) -> training.FigureText:
     """The charts' words in ``lang`` (catalog keys "fig.<field>")."""
-    return train_figures.FigureText(**{field.name: t(f"fig.{field.name}", lang)
-                                       for field in fields(train_figures.FigureText)})
+    return training.FigureText(**{field.name: t(f"fig.{field.name}", lang)
+                                  for field in fields(training.FigureText)})
 
 
-def curves(run: Run, snap: JobSnapshot, lang: str) -> tuple[train_figures.Curves, list[train_figures.Curves]]:
+def curves(run: Run, snap: JobSnapshot, lang: str) -> tuple[training.Curves, list[training.Curves]]:
     """The run's curves and those of the runs before it, as both the live chart and the final figure draw them.
     The run itself is worded in ``lang``; the runs before it keep the words of the page that started them."""
-    current = train_figures.curves_from(run_label(run.job.model_cfg, run.job.train_cfg, lang), snap.steps, snap.evals)
-    return current, [train_figures.curves_from(p.label, p.steps, p.evals) for p in run.previous]
+    current = training.curves_from(run_label(run.job.model_cfg, run.job.train_cfg, lang), snap.steps, snap.evals)
+    return current, [training.curves_from(p.label, p.steps, p.evals) for p in run.previous]
 
 
 def live_chart_json(run: Run, snap: JobSnapshot, lang: str) -> str:
@@ -50,13 +50,13 @@ def live_chart_json(run: Run, snap: JobSnapshot, lang: str) -> str:
     current, previous = curves(run, snap, lang)
     # Before the first step the axis already spans the whole run, so the curves never rescale it.
     total = snap.latest.total_steps if snap.latest else run.job.train_cfg.total_steps(TRAIN_SIZE)
-    data = train_figures.live_chart_data(current, previous, figure_text(lang), total_steps=total)
+    data = training.live_chart_data(current, previous, figure_text(lang), total_steps=total)
     return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
 
 def filters_png(model: nn.Module) -> bytes:
     """conv1's filters as a PNG grid."""
-    return train_figures.filters_png(to_numpy(first_conv_weight(model)))
+    return training.filters_png(to_numpy(first_conv_weight(model)))
 
 
 def shared_chart(run: Run, snap: JobSnapshot, lang: str) -> str:

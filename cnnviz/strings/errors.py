@@ -7,7 +7,7 @@ EN = {
     "error.int_at_least": "{name} must be an int of at least {minimum}, got {name}={value!r}",
     "error.at_least": "{name} must be at least {minimum}, got {name}={value!r}",
     "error.one_of": "{name} must be one of {options}, got {name}={value!r}",
-    # cnnviz.ops
+    # cnnviz.conv.ops
     "error.ops.image_ndim": "{name} must be (H, W) or (H, W, C), got shape {shape}",
     "error.ops.image_empty": "{name} is empty: shape {shape}",
     "error.ops.image_dtype": "{name} must hold real numbers, got dtype {dtype}",
@@ -24,7 +24,7 @@ EN = {
     "error.ops.kernel_spans_cols": "kernel {kh}x{kw} with dilation {dh}x{dw} spans {span} cols but the padded input has only {padded}: reduce the kernel size or dilation, or add padding",
     "error.ops.pool_kind": "pooling kind must be 'max' or 'avg', got kind={kind!r}",
     "error.ops.pool_padding": "pool padding can be at most half the window: padding {pads} with window {sizes}. Use less padding",
-    # cnnviz.geometry
+    # cnnviz.conv.geometry
     "error.geometry.pair": "{name} must be an int or a (rows, cols) pair of ints, got {name}={value!r}",
     "error.geometry.window_spans": "the window spans {span} (kernel {kernel}, dilation {dilation}) but the padded input is only {padded} ({size} + {before} + {after}): use a smaller kernel or dilation, or more padding",
     "error.geometry.output_index": "output index must be from 0 to {last}, got index={index!r}",
@@ -35,7 +35,7 @@ EN = {
     "error.geometry.pool_kind": "pooling kind must be one of {options}, got kind={kind!r}",
     "error.geometry.pool_size_stride": "pool size and stride must be at least 1, got size={size}, stride={stride}",
     "error.geometry.pool_none": "choose max or avg pooling: 'none' has no window",
-    # cnnviz.images
+    # cnnviz.conv.images
     "error.image.empty": "The file is empty (0 bytes). Choose the image file again, or try another one.",
     "error.image.too_many_pixels": "This image declares {height} × {width} pixels, more than cnnviz will decode ({megapixels} megapixels). Resize it below that and upload it again.",
     "error.image.unsupported_format": "{format} files are not supported. Save the image as PNG or JPEG and upload that.",
@@ -97,16 +97,16 @@ EN = {
     "error.data.mismatch": "{split} images {images} and labels {labels} do not match: expected (N, H, W) and (N,)",
     "error.data.split.train": "train",
     "error.data.split.test": "test",
-    # cnnviz.kernels
+    # cnnviz.conv.kernels
     "error.kernel.sums_to_zero": "This kernel sums to 0 (it measures change, not brightness), so it cannot be scaled to sum 1.",
-    # cnnviz.numfmt
+    # cnnviz.conv.numfmt
     "error.numfmt.not_a_number": "{text!r} is not a number: type a value such as 0.5, -2 or 1/9",
     "error.numfmt.divides_by_zero": "{text!r} divides by zero",
     "error.numfmt.too_large": "{text!r} is too large: keep weights between -1e6 and 1e6",
     "error.numfmt.cell": "row {row}, column {col}: {reason}",
     "error.numfmt.empty": "paste at least one row of numbers",
     "error.numfmt.ragged": "every row needs the same number of values; got rows of {widths} values",
-    # cnnviz.receptive_field
+    # cnnviz.analysis.receptive_field
     "error.rf.layer": "layer {index}: {reason}",
     "error.rf.named_layer": "layer {index} ({name}): {reason}",
     "error.rf.vanishes": "layer {index} ({name}) gets a {h}x{w} map but its window spans {span}: {reason}",
@@ -118,7 +118,7 @@ ZH = {
     "error.int_at_least": "{name} 必须是不小于 {minimum} 的整数，当前 {name}={value!r}",
     "error.at_least": "{name} 至少为 {minimum}，当前 {name}={value!r}",
     "error.one_of": "{name} 必须是 {options} 之一，当前 {name}={value!r}",
-    # cnnviz.ops
+    # cnnviz.conv.ops
     "error.ops.image_ndim": "{name} 的形状必须是 (H, W) 或 (H, W, C)，当前形状为 {shape}",
     "error.ops.image_empty": "{name} 是空的：形状为 {shape}",
     "error.ops.image_dtype": "{name} 必须由实数组成，当前数据类型为 {dtype}",
@@ -135,7 +135,7 @@ ZH = {
     "error.ops.kernel_spans_cols": "{kh}x{kw} 的卷积核在膨胀率 {dh}x{dw} 下横向跨越 {span} 列，但填充后的输入只有 {padded} 列：请减小卷积核或膨胀率，或增加填充",
     "error.ops.pool_kind": "池化类型必须是 'max' 或 'avg'，当前 kind={kind!r}",
     "error.ops.pool_padding": "池化的填充最多为窗口的一半：填充 {pads}，窗口 {sizes}。请减少填充",
-    # cnnviz.geometry
+    # cnnviz.conv.geometry
     "error.geometry.pair": "{name} 必须是整数或 (行, 列) 整数对，当前 {name}={value!r}",
     "error.geometry.window_spans": "窗口跨度为 {span}（卷积核 {kernel}，膨胀率 {dilation}），但填充后的输入只有 {padded}（{size} + {before} + {after}）：请使用更小的卷积核或膨胀率，或增加填充",
     "error.geometry.output_index": "输出下标必须在 0 到 {last} 之间，当前 index={index!r}",
@@ -146,7 +146,7 @@ ZH = {
     "error.geometry.pool_kind": "池化类型必须是 {options} 之一，当前 kind={kind!r}",
     "error.geometry.pool_size_stride": "池化窗口和步长至少为 1，当前 size={size}，stride={stride}",
     "error.geometry.pool_none": "请选择最大池化或平均池化：'none' 没有窗口",
-    # cnnviz.images
+    # cnnviz.conv.images
     "error.image.empty": "文件是空的（0 字节）。请重新选择这个图片文件，或换一个试试。",
     "error.image.too_many_pixels": "这张图片声明有 {height} × {width} 像素，超过了 cnnviz 的解码上限（{megapixels} 百万像素）。请缩小到上限以下再上传。",
     "error.image.unsupported_format": "不支持 {format} 格式的文件。请把图片另存为 PNG 或 JPEG 再上传。",
@@ -208,16 +208,16 @@ ZH = {
     "error.data.mismatch": "{split}的图像 {images} 与标签 {labels} 不匹配：应为 (N, H, W) 和 (N,)",
     "error.data.split.train": "训练集",
     "error.data.split.test": "测试集",
-    # cnnviz.kernels
+    # cnnviz.conv.kernels
     "error.kernel.sums_to_zero": "这个卷积核的权重之和为 0（它衡量的是变化而不是亮度），因此无法缩放到和为 1。",
-    # cnnviz.numfmt
+    # cnnviz.conv.numfmt
     "error.numfmt.not_a_number": "{text!r} 不是数字：请输入 0.5、-2 或 1/9 这样的值",
     "error.numfmt.divides_by_zero": "{text!r} 除以了零",
     "error.numfmt.too_large": "{text!r} 太大了：权重请保持在 -1e6 到 1e6 之间",
     "error.numfmt.cell": "第 {row} 行第 {col} 列：{reason}",
     "error.numfmt.empty": "请至少粘贴一行数字",
     "error.numfmt.ragged": "每行的数值个数必须相同；现在各行分别有 {widths} 个值",
-    # cnnviz.receptive_field
+    # cnnviz.analysis.receptive_field
     "error.rf.layer": "第 {index} 层：{reason}",
     "error.rf.named_layer": "第 {index} 层（{name}）：{reason}",
     "error.rf.vanishes": "第 {index} 层（{name}）收到的特征图是 {h}x{w}，但它的窗口跨度为 {span}：{reason}",

@@ -1,4 +1,4 @@
-"""Words on the charts: the fields of ``cnnviz.train_figures.FigureText`` ("fig.<field>") and the hovers of
+"""Words on the charts: the fields of ``cnnviz.figures.training.FigureText`` ("fig.<field>") and the hovers of
 ``cnnviz.figures``. Templates keep their {placeholders}: the figure builders fill them with plotly's tokens."""
 
 EN = {

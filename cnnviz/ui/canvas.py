@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from cnnviz.digits import decode_data_url
-from cnnviz.geometry import check_positive_ints
+from cnnviz.analysis.digits import decode_data_url
+from cnnviz.conv.geometry import check_positive_ints
 from cnnviz.ui.common import tr
 from cnnviz.ui.state import widget_value
 
@@ -152,9 +152,9 @@ def drawing_canvas(key: str, *, side: int, stroke: int) -> np.ndarray | None:
     """A ``side`` x ``side`` px black canvas drawn on in white strokes ``stroke`` px wide, with a Clear button.
 
     Returns:
-        The drawing after the last stroke, decoded by ``cnnviz.digits.decode_data_url``: uint8 (side, side, 4) RGBA
-        from this canvas (opaque, so its colour is the ink); None before the first stroke, after Clear, or when the
-        browser sent something that is not a PNG data URL within the size caps.
+        The drawing after the last stroke, decoded by ``cnnviz.analysis.digits.decode_data_url``: uint8
+        (side, side, 4) RGBA from this canvas (opaque, so its colour is the ink); None before the first stroke, after
+        Clear, or when the browser sent something that is not a PNG data URL within the size caps.
 
     Raises:
         ValueError: ``side`` or ``stroke`` is not a positive int, or the stroke is wider than the canvas.

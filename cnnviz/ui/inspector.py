@@ -16,15 +16,15 @@ import pandas as pd
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from cnnviz import inspect_figures, train_figures
-from cnnviz.clicks import unit_at_click
+from cnnviz.analysis.clicks import unit_at_click
+from cnnviz.analysis.digits import INK_MODES, PreparedDigit, prepare_digit
+from cnnviz.analysis.inspection import FilterBank, conv_filters, page_channels, page_count
+from cnnviz.analysis.layer_table import count_text, field_text, millions_text, shape_text
+from cnnviz.conv.images import ImageError, load_image
 from cnnviz.data import DataError, load_mnist
-from cnnviz.digits import INK_MODES, PreparedDigit, prepare_digit
 from cnnviz.errors import UserError
-from cnnviz.figures import png_bytes
-from cnnviz.images import ImageError, load_image
-from cnnviz.inspection import FilterBank, conv_filters, page_channels, page_count
-from cnnviz.layer_table import count_text, field_text, millions_text, shape_text
+from cnnviz.figures import network, training
+from cnnviz.figures.maps import png_bytes
 from cnnviz.markdown_text import md_text
 from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS
 from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PREDICTED, SCALINGS, SOURCES,
@@ -204,8 +204,8 @@ def _gallery_pick(b: PageBinding, state: InspectorState, model: InspectedModel) 
     index = st.selectbox(tr("insp.gallery_pick", wrong=f"{len(wrong):,}"), choices, format_func=names.__getitem__,
                          key=b.seed("insp_gallery", state.index))
     with st.expander(tr("insp.gallery_show", shown=min(GALLERY_SHOWN, len(wrong))), icon=":material/grid_view:"):
-        st.image(train_figures.gallery_png(data.test_pixels, labels, probabilities, wrong[:GALLERY_SHOWN], columns=3,
-                                           true_label=tr("train.gallery_true")), width="stretch")
+        st.image(training.gallery_png(data.test_pixels, labels, probabilities, wrong[:GALLERY_SHOWN], columns=3,
+                                      true_label=tr("train.gallery_true")), width="stretch")
     return int(index)
 
 
@@ -263,10 +263,10 @@ def _new_click(key: str) -> dict | None:
     return click
 
 
-def _grid_layout(state: InspectorState, facts: ModelFacts) -> inspect_figures.GridLayout:
+def _grid_layout(state: InspectorState, facts: ModelFacts) -> network.GridLayout:
     """Where each map of the state's layer and page sits in the grid picture (``state`` resolved for the model)."""
     count, height, width = facts.shapes[state.layer]
-    return inspect_figures.grid_layout((height, width), page_channels(count, state.page, MAPS_PER_PAGE))
+    return network.grid_layout((height, width), page_channels(count, state.page, MAPS_PER_PAGE))
 
 
 def clicks(state: InspectorState, facts: ModelFacts) -> InspectorState:
@@ -405,8 +405,8 @@ def draw_prediction(result: InspectorResult, note: str, state: InspectorState) -
         prediction = result.forward.prediction
         st.markdown(tr("insp.says", digit=prediction.top, confidence=f"{prediction.confidence:.1%}"))
         picture, chart = st.columns([1, 2.6], vertical_alignment="bottom")
-        picture.image(png_bytes(inspect_figures.digit_picture(digit.pixels28, side=84)), caption=tr("insp.sees"))
-        chart.plotly_chart(inspect_figures.probability_figure(prediction.probabilities, prediction.top),
+        picture.image(png_bytes(network.digit_picture(digit.pixels28, side=84)), caption=tr("insp.sees"))
+        chart.plotly_chart(network.probability_figure(prediction.probabilities, prediction.top),
                            key="insp_probabilities", config={"displayModeBar": False, "staticPlot": True})
         if note:
             st.caption(note)
@@ -421,13 +421,13 @@ def draw_maps(result: InspectorResult, facts: ModelFacts, grid_column, large_col
     layout = _grid_layout(state, facts)
     with grid_column:
         streamlit_image_coordinates(
-            inspect_figures.maps_grid(values, layout, result.peaks, result.signed, state.channel), key=GRID_CLICK,
+            network.maps_grid(values, layout, result.peaks, result.signed, state.channel), key=GRID_CLICK,
             width="stretch", cursor="pointer", image_format="PNG", png_compression_level=1)
         st.caption(tr("insp.grid_help", scale=tr(f"insp.scale.{'signed' if result.signed else 'gray'}"),
                       how=tr(f"insp.scaling.{state.scaling}")))
     with large_column:
         streamlit_image_coordinates(
-            inspect_figures.enlarged_map(values[state.channel], float(result.peaks[state.channel]), result.signed,
+            network.enlarged_map(values[state.channel], float(result.peaks[state.channel]), result.signed,
                                              state.unit), key=UNIT_CLICK, width="stretch", cursor="crosshair",
             png_compression_level=1)
         _receptive_field(result, facts)
@@ -441,7 +441,7 @@ def _receptive_field(result: InspectorResult, facts: ModelFacts) -> None:
             return
         row = facts.rf_rows[result.rf_index]
         box = result.box
-        st.image(png_bytes(inspect_figures.digit_picture(result.digit.pixels28, box, side=168)), width="stretch")
+        st.image(png_bytes(network.digit_picture(result.digit.pixels28, box, side=168)), width="stretch")
         clipped = box.clip(28, 28)
         padding = box.padding_fraction(28, 28)
         st.caption(tr("insp.rf_text", row=state.unit[0], col=state.unit[1], layer=state.layer, rows=row.size[0],
@@ -456,13 +456,13 @@ def draw_filters(state: InspectorState, model: InspectedModel) -> None:
     weights = bank.weights  # (out, in, kh, kw)
     if weights.shape[1] == 1:
         st.caption(tr("insp.filters_first", count=weights.shape[0], kh=weights.shape[2], kw=weights.shape[3]))
-        st.image(train_figures.filters_png(weights))
+        st.image(training.filters_png(weights))
         return
     outputs = range(state.filter_page * FILTERS_PER_PAGE,
                     min(weights.shape[0], (state.filter_page + 1) * FILTERS_PER_PAGE))
     st.caption(tr("insp.filters_deep", layer=state.filters, first=outputs.start, last=outputs.stop - 1,
                   inputs=weights.shape[1], kh=weights.shape[2], kw=weights.shape[3]))
-    st.image(png_bytes(inspect_figures.deep_filters(weights, outputs)), width="stretch")
+    st.image(png_bytes(network.deep_filters(weights, outputs)), width="stretch")
 
 
 def draw_attribution(result: InspectorResult) -> None:
@@ -471,7 +471,7 @@ def draw_attribution(result: InspectorResult) -> None:
         return
     attribution = result.attribution
     picture, text = st.columns([1, 1], gap="medium")
-    picture.image(png_bytes(inspect_figures.attribution_picture(result.digit.pixels28, attribution.normalised())), width="stretch")
+    picture.image(png_bytes(network.attribution_picture(result.digit.pixels28, attribution.normalised())), width="stretch")
     text.markdown(tr("insp.attribution_title", method=tr(f"insp.method.{attribution.method}"),
                      target=attribution.target))
     text.caption(tr(f"insp.method_why.{attribution.method}"))

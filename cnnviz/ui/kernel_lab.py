@@ -12,8 +12,11 @@ import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from cnnviz import figures, formulas, kernels, pipeline, torch_threads
+from cnnviz import torch_threads
+from cnnviz.analysis import formulas
 from cnnviz.cache import LruCache
+from cnnviz.conv import kernels, pipeline
+from cnnviz.figures import maps
 from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, section, tr, tr_error, tr_option
@@ -53,7 +56,7 @@ def _warmed_up() -> bool:
     """Once per server: the torch workers and the PNG encoder started before the first change needs them, so the
     first new geometry on a fresh server is no slower than the next ones."""
     torch_threads.warm_up()
-    figures.map_png(np.zeros((8, 8), np.float32), "diverging")
+    maps.map_png(np.zeros((8, 8), np.float32), "diverging")
     return True
 
 
@@ -315,26 +318,26 @@ def _shape_text(values: np.ndarray) -> str:
 
 
 @shared_results(32)
-def _stats(key: str, _values: np.ndarray) -> figures.MapStats:
+def _stats(key: str, _values: np.ndarray) -> maps.MapStats:
     # A histogram of a million values costs more than the rest of a cached change: redo it only when the map changed.
-    return figures.map_stats(_values)
+    return maps.map_stats(_values)
 
 
 def _details(slot: str, values: np.ndarray, mode: str, key: str, state: KernelLabState) -> None:
     with st.container(border=True):
         if values.ndim == 2:
-            rows, cols = figures.zoom_window(values.shape, (state.zoom[0] / 100, state.zoom[1] / 100))
-            if values.size > figures.HEATMAP_MAX_CELLS:
+            rows, cols = maps.zoom_window(values.shape, (state.zoom[0] / 100, state.zoom[1] / 100))
+            if values.size > maps.HEATMAP_MAX_CELLS:
                 st.caption(tr("kl.zoom_window", r0=rows.start, r1=rows.stop - 1, c0=cols.start, c1=cols.stop - 1))
-            st.plotly_chart(figures.heatmap_figure(values[rows, cols], signed=mode == "diverging",
-                                                   origin=(rows.start, cols.start), hover=tr("fig.heatmap_at")),
+            st.plotly_chart(maps.heatmap_figure(values[rows, cols], signed=mode == "diverging",
+                                                origin=(rows.start, cols.start), hover=tr("fig.heatmap_at")),
                             key=f"kl_{slot}_heat")
-        st.plotly_chart(figures.histogram_figure(_stats(key, values), hover=tr("fig.histogram_at")), key=f"kl_{slot}_hist")
+        st.plotly_chart(maps.histogram_figure(_stats(key, values), hover=tr("fig.histogram_at")), key=f"kl_{slot}_hist")
         # One under the other: side by side, in a quarter of a 1280-px page, each label was cut to "Dow…".
-        st.download_button(tr("common.download_png"), lambda: figures.map_png(values, mode, display=False),
+        st.download_button(tr("common.download_png"), lambda: maps.map_png(values, mode, display=False),
                            file_name=f"{slot}.png", mime="image/png", key=f"kl_{slot}_dl_png", width="stretch",
                            icon=":material/image:")
-        st.download_button(tr("common.download_npy"), lambda: figures.npy_bytes(values), file_name=f"{slot}.npy",
+        st.download_button(tr("common.download_npy"), lambda: maps.npy_bytes(values), file_name=f"{slot}.npy",
                            key=f"kl_{slot}_dl_npy", width="stretch", icon=":material/data_array:")
 
 
@@ -380,10 +383,10 @@ def _pictures_for(result: KernelLabResult, state: KernelLabState, slots: list[tu
         mode = result.displays[name]
         if name == "input":
             dropped = (stages.dropped_rows, stages.dropped_cols)
-            requests.append((result.keys[name], lambda: figures.input_png(stages.image, *dropped)))
+            requests.append((result.keys[name], lambda: maps.input_png(stages.image, *dropped)))
         else:
             requests.append((f"{result.keys[name]}|{side}",
-                             lambda v=values, m=mode, s=side: figures.map_png(v, m, input_hw=input_hw, max_side=s)))
+                             lambda v=values, m=mode, s=side: maps.map_png(v, m, input_hw=input_hw, max_side=s)))
     return _pictures().get_many(requests)
 
 
@@ -414,11 +417,11 @@ class Layout:
 def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partials_area) -> None:
     """The maps as one grid, the RGB partial sums as another, and the signed scale's legend."""
     stages = result.stages
-    slots = [("input", stages.image, figures.DISPLAY_MAX_SIDE), ("conv", stages.conv, figures.DISPLAY_MAX_SIDE)]
+    slots = [("input", stages.image, maps.DISPLAY_MAX_SIDE), ("conv", stages.conv, maps.DISPLAY_MAX_SIDE)]
     if state.activation != "none":
-        slots.append(("activation", stages.activated, figures.DISPLAY_MAX_SIDE))
+        slots.append(("activation", stages.activated, maps.DISPLAY_MAX_SIDE))
     if stages.pooled is not None:
-        slots.append(("pool", stages.pooled, figures.DISPLAY_MAX_SIDE))
+        slots.append(("pool", stages.pooled, maps.DISPLAY_MAX_SIDE))
     partials = [(f"partial{c}", stages.partials[c], PARTIAL_SIDE) for c in range(3)] if stages.partials else []
     pictures = _pictures_for(result, state, slots + partials)
     titles = {name: tr(f"kl.stage.{name}") for name, _, _ in slots}
@@ -428,7 +431,7 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
              for (name, values, _), picture in zip(slots + partials, pictures)]
     legend = None
     if "diverging" in result.displays.values():
-        legend = Picture("legend", tr("kl.legend"), figures.colorbar_png(), caption=tr("kl.legend"))
+        legend = Picture("legend", tr("kl.legend"), maps.colorbar_png(), caption=tr("kl.legend"))
     with layout.maps:
         per_row = 4 if layout.wide else 2
         picture_grid("kl_maps", cells[:len(slots)], columns=per_row, legend=legend)
@@ -480,9 +483,9 @@ def _bank_pictures(result: KernelLabResult, state: KernelLabState) -> None:
         st.markdown(tr("kl.bank_output", n=len(fitting), rows=rows, cols=cols))
     requests = []
     for m in fitting:
-        mode = figures.auto_display(m.values) if state.display == "auto" else state.display
+        mode = maps.auto_display(m.values) if state.display == "auto" else state.display
         requests.append((f"bank|{m.preset}|{result.keys['activation']}|{mode}",
-                         lambda v=m.values, md=mode: figures.map_png(v, md, max_side=THUMBNAIL_SIDE)))
+                         lambda v=m.values, md=mode: maps.map_png(v, md, max_side=THUMBNAIL_SIDE)))
     pictures = dict(zip([m.preset for m in fitting], _pictures().get_many(requests)))
     for m in result.bank:
         if m.values is None:

@@ -11,7 +11,7 @@ from dataclasses import replace
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from cnnviz import formulas
+from cnnviz.analysis import formulas
 from cnnviz.errors import UserError
 from cnnviz.pages.lessons import (LESSONS, Lesson, LessonsState, LessonView, compute, is_lesson_run,
                                   page_of, training_agreement)

@@ -3,7 +3,7 @@
 Why not the plotly figure: the page's browser redrew the whole plotly subplot figure every few seconds, in software
 on a machine without a GPU, and those bursts took the cores the training run needed, so a watched run trained well
 below the CLI's speed (docs/benchmarks.md). This component receives a few hundred points per line
-(``cnnviz.train_figures.live_chart_data``) and draws them on canvases it keeps, updating in place: a redraw is a
+(``cnnviz.figures.training.live_chart_data``) and draws them on canvases it keeps, updating in place: a redraw is a
 few milliseconds. The full plotly figure (hover, zoom) comes back once the run has finished. Newer data comes
 either with a run of the page or from the live status's polls (cnnviz.ui.live_status), as a
 ``cnnviz:live-chart`` event on the document.
@@ -235,7 +235,7 @@ _component = st.components.v2.component("cnnviz.live_chart", html=_HTML, css=_CS
 
 
 def live_chart(data: str, *, key: str) -> None:
-    """Draw ``data``, the JSON text of ``cnnviz.train_figures.live_chart_data``; a later call with the same ``key``
+    """Draw ``data``, the JSON text of ``cnnviz.figures.training.live_chart_data``; a later call with the same ``key``
     redraws the same canvases in place, which is what the live fragment's reruns do.
 
     Text, not a dict: Streamlit encodes a dict to JSON twice per mount (the payload, and a sorted copy for the

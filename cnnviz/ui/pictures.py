@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import streamlit as st
 from streamlit import config, runtime
 
-from cnnviz.geometry import check_positive_ints
+from cnnviz.conv.geometry import check_positive_ints
 
 _HTML = '<div class="cnnviz-pictures"></div>'
 

@@ -16,23 +16,24 @@ import streamlit as st
 from PIL import Image
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from cnnviz import rf_figures, torch_threads
-from cnnviz.clicks import unit_at_click
-from cnnviz.effective_rf import MASS, EffectiveField
-from cnnviz.figures import png_bytes
-from cnnviz.geometry import LAYER_KINDS, Layer
+from cnnviz import torch_threads
+from cnnviz.analysis.clicks import unit_at_click
+from cnnviz.analysis.effective_rf import MASS, EffectiveField
+from cnnviz.analysis.receptive_field import Box, RFRow
+from cnnviz.conv.geometry import LAYER_KINDS, Layer
+from cnnviz.figures import receptive_fields
+from cnnviz.figures.maps import png_bytes
+from cnnviz.markdown_text import md_text
 from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, PRESET_NAMES, SESSION, WORKING_SIZES,
                                           ReceptiveFieldState, RFView, add_layer, analyzed_prefix, check_layer,
                                           claims, compare_stacks, compute, layer_params, move_layer, random_field,
                                           remove_layer, session_layers, trained_field, unit_in_layer, view_at,
                                           with_session)
-from cnnviz.markdown_text import md_text
-from cnnviz.receptive_field import Box, RFRow
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, tr, tr_error, tr_option
-from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
+from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding, presenting
 from cnnviz.ui.widgets import image_input
 
@@ -94,7 +95,7 @@ def _picked(state: ReceptiveFieldState, view: RFView) -> ReceptiveFieldState:
         return state
     seen.set(click.get("unix_time"))
     try:
-        margin = rf_figures.frame_for(view.rows, view.input_hw).margin  # the picture that was clicked
+        margin = receptive_fields.frame_for(view.rows, view.input_hw).margin  # the picture that was clicked
         unit = unit_at_click(click, view.input_hw, margin=margin, rows=view.rows, layer=view.layer)
     except ValueError:
         return state  # not a click this version of the component sends
@@ -240,11 +241,11 @@ def _boxes(view: RFView, state: ReceptiveFieldState) -> list[tuple[Box, str, int
     boxes = []
     if state.nested:
         for nested in view.nested[:-1]:
-            colour = rf_figures.NESTED_COLOURS[nested.layer % len(rf_figures.NESTED_COLOURS)]
+            colour = receptive_fields.NESTED_COLOURS[nested.layer % len(receptive_fields.NESTED_COLOURS)]
             size = view.rows[nested.layer].size
-            boxes.append((nested.box, colour, rf_figures.EARLIER_WIDTH,
+            boxes.append((nested.box, colour, receptive_fields.EARLIER_WIDTH,
                           tr("rf.legend_layer", name=view.rows[nested.layer].name, size=_pair(size))))
-    boxes.append((view.box, rf_figures.CHOSEN_COLOUR, rf_figures.CHOSEN_WIDTH,
+    boxes.append((view.box, receptive_fields.CHOSEN_COLOUR, receptive_fields.CHOSEN_WIDTH,
                   tr("rf.legend_chosen", name=view.rows[view.layer].name, size=_pair(view.rows[view.layer].size))))
     return boxes
 
@@ -260,10 +261,10 @@ def _pair(values) -> str:
     return texts[0] if texts[0] == texts[1] else "×".join(texts)
 
 
-def _picture(view: RFView, state: ReceptiveFieldState, image: np.ndarray, frame: rf_figures.InputFrame,
+def _picture(view: RFView, state: ReceptiveFieldState, image: np.ndarray, frame: receptive_fields.InputFrame,
              dots: np.ndarray | None) -> None:
     boxes = _boxes(view, state)
-    pixels = rf_figures.unit_picture(image, frame, boxes=[box[:3] for box in boxes], shade=view.box, dots=dots)
+    pixels = receptive_fields.unit_picture(image, frame, boxes=[box[:3] for box in boxes], shade=view.box, dots=dots)
     with st.container(key="rf_picture"):
         streamlit_image_coordinates(Image.fromarray(pixels), key="rf_click", width="stretch", png_compression_level=1,
                                     cursor="crosshair")
@@ -278,8 +279,8 @@ def _unit_text(view: RFView, state: ReceptiveFieldState, dense: bool) -> None:
         st.markdown(tr("rf.unit_box", top=_num(box.top), bottom=_num(box.bottom - 1), left=_num(box.left),
                        right=_num(box.right - 1), size=_pair(row.size),
                        jump=_pair(row.jump), pad=f"{100 * view.padding_fraction:.0f}"))
-        st.html(rf_figures.legend_html([(colour, label, width) for _, colour, width, label in _boxes(view, state)],
-                                       padding_label=tr("rf.legend_padding")))
+        entries = [(colour, label, width) for _, colour, width, label in _boxes(view, state)]
+        st.html(receptive_fields.legend_html(entries, padding_label=tr("rf.legend_padding")))
         st.caption(tr("rf.click_help_dense") if dense else tr("rf.click_help"))
 
 
@@ -299,8 +300,9 @@ def _random_field(layers: tuple[Layer, ...], unit: tuple[int, int], box: Box, ch
     return torch_threads.run(random_field, layers, unit, box, _image, channels=channels, seed=seed)
 
 
-def _field_picture(field: EffectiveField, view: RFView, frame: rf_figures.InputFrame, caption: str, key: str) -> None:
-    picture = rf_figures.gradient_picture(field.grad, frame, box=view.box, region=field.region)
+def _field_picture(field: EffectiveField, view: RFView, frame: receptive_fields.InputFrame, caption: str,
+                   key: str) -> None:
+    picture = receptive_fields.gradient_picture(field.grad, frame, box=view.box, region=field.region)
     with st.container(key=key):
         st.image(png_bytes(picture), width="stretch", caption=caption)
         if field.dead:
@@ -311,7 +313,7 @@ def _field_picture(field: EffectiveField, view: RFView, frame: rf_figures.InputF
                            box=f"{inside:,}", pct=f"{100 * field.fraction:.0f}"))
 
 
-def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray, frame: rf_figures.InputFrame) -> None:
+def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray, frame: receptive_fields.InputFrame) -> None:
     inspected = runs.model_to_inspect()
     if inspected is None:
         st.info(tr("rf.trained_none"), icon=":material/model_training:")
@@ -334,7 +336,7 @@ def _trained(view: RFView, state: ReceptiveFieldState, image: np.ndarray, frame:
 
 
 def _effective(view: RFView, state: ReceptiveFieldState, image: np.ndarray, image_key: str,
-               frame: rf_figures.InputFrame) -> None:
+               frame: receptive_fields.InputFrame) -> None:
     st.subheader(tr("rf.erf_title"))
     st.caption(tr("rf.erf_intro", mass=f"{100 * MASS:.0f}"))
     left, right = st.columns(2)
@@ -408,8 +410,8 @@ def steps(b: PageBinding) -> ReceptiveFieldState:
             st.error(tr("rf.impossible", h=image.shape[0], w=image.shape[1], reason=tr_error(problem)),
                      icon=":material/block:")
         return state
-    frame = rf_figures.frame_for(view.rows, view.input_hw)  # the input's place in every picture
-    dots = rf_figures.unit_centres(view.rows, view.layer, frame)
+    frame = receptive_fields.frame_for(view.rows, view.input_hw)  # the input's place in every picture
+    dots = receptive_fields.unit_centres(view.rows, view.layer, frame)
     with view_area:
         picture_area, controls_area = st.columns([3, 2])
         with controls_area:

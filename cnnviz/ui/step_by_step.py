@@ -10,8 +10,8 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from cnnviz import figures
-from cnnviz.numfmt import fmt
+from cnnviz.conv.numfmt import fmt
+from cnnviz.figures import maps
 from cnnviz.pages.step import EXAMPLES, MAX_INPUT, MAX_KERNEL, OPERATIONS, StepResult, StepState, compute, resized
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, section, tr, tr_error, tr_option
@@ -117,14 +117,14 @@ def _grids(result: StepResult, frame, state: StepState) -> str:
         classes[cell] = (classes.get(cell, "") + " tap").strip()
         if step.weights is not None:
             notes[cell] = fmt(step.weights[i])
-    grids = [figures.grid_html(walk.padded, tr("step.padded_input") if walk.kind == "conv" else tr("step.input_window"),
-                               classes=classes, notes=notes)]
+    grids = [maps.grid_html(walk.padded, tr("step.padded_input") if walk.kind == "conv" else tr("step.input_window"),
+                            classes=classes, notes=notes)]
     if walk.kernel is not None:
-        grids.append(figures.grid_html(walk.kernel, tr("step.kernel_applied_flipped") if state.flip
-                                       else tr("step.kernel_applied"), signed=True))
-    grids.append(figures.grid_html(frame.shown, tr("step.output", row=step.out_row, col=step.out_col),
-                                   classes={(step.out_row, step.out_col): "current"}, signed=walk.kind == "conv"))
-    return CONTROLS_CSS + figures.GRID_CSS + f'<div class="cv-grids">{"".join(grids)}</div>'
+        grids.append(maps.grid_html(walk.kernel, tr("step.kernel_applied_flipped") if state.flip
+                                    else tr("step.kernel_applied"), signed=True))
+    grids.append(maps.grid_html(frame.shown, tr("step.output", row=step.out_row, col=step.out_col),
+                                classes={(step.out_row, step.out_col): "current"}, signed=walk.kind == "conv"))
+    return CONTROLS_CSS + maps.GRID_CSS + f'<div class="cv-grids">{"".join(grids)}</div>'
 
 
 def draw(b: PageBinding, result: StepResult, state: StepState, timed: bool) -> None:

@@ -12,11 +12,11 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from cnnviz import train_figures
+from cnnviz.analysis.layer_table import count_text, millions_text, shape_text
 from cnnviz.data import DataError, load_mnist
 from cnnviz.errors import UserError
 from cnnviz.export import pytorch_code
-from cnnviz.layer_table import count_text, millions_text, shape_text
+from cnnviz.figures import training
 from cnnviz.markdown_text import md_text
 from cnnviz.model import LAYER_ACTIVATIONS, NETWORK_PRESETS, POOL_KINDS, ConvBlock, evaluation_batch
 from cnnviz.pages import train_live
@@ -123,7 +123,7 @@ def controls(b: PageBinding) -> TrainPageState:
 
 # --- drawing ---------------------------------------------------------------------------------------------
 
-def figure_text() -> train_figures.FigureText:
+def figure_text() -> training.FigureText:
     """The charts' words in the session's language."""
     return train_live.figure_text(current_language())
 
@@ -222,7 +222,7 @@ def _live_charts(run: Run, snap) -> None:
         # be run again in full just as the run's first steps began.
         live_chart(train_live.shared_chart(run, snap, current_language()), key=LIVE_CHART_KEY)
     elif snap.steps:  # the full figure, with hover and zoom, once nothing changes any more
-        st.plotly_chart(train_figures.training_figure(*train_live.curves(run, snap, current_language()), figure_text()),
+        st.plotly_chart(training.training_figure(*train_live.curves(run, snap, current_language()), figure_text()),
                         key="train_curves")
     model = job.model
     if model is None and job.weights_expired:
@@ -286,7 +286,7 @@ def _evaluation(run: Run, *, downloads: bool = True) -> None:
                                                                      metrics=metrics),
             file_name="cnnviz-mnist.pt", mime="application/octet-stream", key="train_dl_ckpt",
             icon=":material/download:", width="stretch")
-    columns[1].download_button(tr("train.download_csv"), lambda: train_figures.metrics_csv(snap.steps, snap.evals),
+    columns[1].download_button(tr("train.download_csv"), lambda: training.metrics_csv(snap.steps, snap.evals),
                                file_name="cnnviz-metrics.csv", mime="text/csv", key="train_dl_csv",
                                icon=":material/table:", width="stretch")
     columns[2].download_button(tr("train.download_config"), json.dumps(
@@ -303,13 +303,13 @@ def _results(result: EvalResult, data, prefix: str) -> None:
                    wrong=panels.wrong))
     # One chart per row: ten columns of four-digit counts need the width to stay readable on a projector.
     st.markdown(f"**{tr('train.confusion')}**")
-    st.plotly_chart(train_figures.confusion_figure(panels.matrix, figure_text()), key=f"{prefix}_confusion")
+    st.plotly_chart(training.confusion_figure(panels.matrix, figure_text()), key=f"{prefix}_confusion")
     st.markdown(f"**{tr('train.per_class')}**")
-    st.plotly_chart(train_figures.per_class_figure(panels.matrix, figure_text()), key=f"{prefix}_per_class")
+    st.plotly_chart(training.per_class_figure(panels.matrix, figure_text()), key=f"{prefix}_per_class")
     if panels.wrong:
         st.markdown(f"**{tr('train.gallery', shown=len(panels.gallery), total=panels.wrong)}**")
-        st.image(train_figures.gallery_png(data.test_pixels, labels, result.probabilities, panels.gallery,
-                                           true_label=tr("train.gallery_true")))
+        st.image(training.gallery_png(data.test_pixels, labels, result.probabilities, panels.gallery,
+                                      true_label=tr("train.gallery_true")))
 
 
 def _checkpoint_section() -> None:

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnviz.geometry import PADDING_MODES
-from cnnviz.images import ImageError, load_image_info
-from cnnviz.numfmt import cell_text, parse_number, parse_rows, total_text
-from cnnviz.samples import SAMPLES, load_sample
+from cnnviz.conv.geometry import PADDING_MODES
+from cnnviz.conv.images import ImageError, load_image_info
+from cnnviz.conv.numfmt import cell_text, parse_number, parse_rows, total_text
+from cnnviz.conv.samples import SAMPLES, load_sample
+from cnnviz.ui import state as page_state
 from cnnviz.ui.common import camera_input, file_uploader, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
-from cnnviz.ui import state as page_state
 from cnnviz.ui.state import PageBinding
 
 DEFAULT_SAMPLE = SAMPLES[0].key

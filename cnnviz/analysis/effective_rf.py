@@ -6,7 +6,7 @@ centre, in a region much smaller than the box, because a central pixel reaches t
 than a pixel at the edge. This module builds a stack of layers as a torch model, takes that gradient for one
 unit, and measures the smallest part of the box that holds most (by default 90%) of its mass.
 
-    >>> from cnnviz.geometry import Layer
+    >>> from cnnviz.conv.geometry import Layer
     >>> model, outputs = build_stack([Layer(3, padding=1), Layer(2, 2, kind="max")], channels=4)
     >>> [type(m).__name__ for m in model], [type(m).__name__ for m in outputs]
     (['Conv2d', 'ReLU', 'MaxPool2d'], ['Conv2d', 'MaxPool2d'])
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnviz.geometry import Layer, is_int
-from cnnviz.receptive_field import Box
+from cnnviz.analysis.receptive_field import Box
+from cnnviz.conv.geometry import Layer, is_int
 
 MASS = 0.9  # the share of the gradient's mass the effective field is said to hold
 

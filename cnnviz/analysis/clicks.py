@@ -6,7 +6,7 @@ px with the shown width and height; only their ratio counts, so the picture's ow
 
     >>> unit_at_click({"x": 100, "y": 50, "width": 200, "height": 200}, (14, 14))  # a 14x14 map
     (3, 7)
-    >>> from cnnviz.receptive_field import analyze
+    >>> from cnnviz.analysis.receptive_field import analyze
     >>> rows = analyze([{"kernel": 3, "padding": 1}, {"kernel": 2, "stride": 2, "kind": "max"}], input_size=28)
     >>> unit_at_click({"x": 100, "y": 50, "width": 200, "height": 200}, (28, 28), rows=rows, layer=1)
     (3, 7)
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cnnviz.geometry import nearest_centre
-from cnnviz.receptive_field import RFRow, unit_at
+from cnnviz.analysis.receptive_field import RFRow, unit_at
+from cnnviz.conv.geometry import nearest_centre
 
 
 def grid_point(click: Mapping[str, Any], grid_hw: Sequence[int], *, margin: int = 0) -> tuple[float, float]:

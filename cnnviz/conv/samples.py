@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cnnviz.images import downscale, load_image
+from cnnviz.conv.images import downscale, load_image
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "samples"
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "samples"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from cnnviz.numfmt import fmt
+from cnnviz.conv.numfmt import fmt
 
 HEATMAP_MAX_CELLS = 64 * 64  # above this, maps are sent as PNG: a plotly heatmap would be megabytes of JSON
 DISPLAY_MAX_SIDE = 512  # maps shown on the page are at most this big; downloads keep full resolution

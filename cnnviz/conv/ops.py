@@ -1,14 +1,14 @@
 """Convolution and pooling on numpy arrays: the engine behind every page.
 
 The functions take (H, W) or (H, W, C) numpy arrays, compute with torch, and return new
-numpy arrays; inputs are never modified. A float32 image (what ``cnnviz.images.load_image``
+numpy arrays; inputs are never modified. A float32 image (what ``cnnviz.conv.images.load_image``
 returns) is computed in float32 on torch's fast channels-last kernels, ample for 8-bit pixels;
 every other input is computed in float64, so integer worked examples come out exact. Bad
 arguments raise ``ValueError`` with the offending values and what to change, never a torch
 traceback.
 
     >>> import numpy as np
-    >>> from cnnviz.ops import conv2d, output_size
+    >>> from cnnviz.conv.ops import conv2d, output_size
     >>> conv2d(np.arange(1, 10).reshape(3, 3), np.eye(3))
     array([[15.]])
     >>> output_size(28, 3, stride=2, padding=1)
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnviz.conv.geometry import PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, as_pair, resolve_padding
 from cnnviz.errors import UserError
-from cnnviz.geometry import PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, as_pair, resolve_padding
 
 Pair = Union[int, Sequence[int]]
 PaddingArg = Union[int, Sequence[int], str]
@@ -65,7 +65,7 @@ def _from_nchw(tensor: torch.Tensor, like_ndim: int) -> np.ndarray:
 
 
 def output_size(n: int, kernel: int, stride: int = 1, padding: int | Sequence[int] = 0, dilation: int = 1) -> int:
-    """Length of a convolution or pooling output along one axis (``cnnviz.geometry.Axis.out_size``).
+    """Length of a convolution or pooling output along one axis (``cnnviz.conv.geometry.Axis.out_size``).
 
     Args:
         n: input length.

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from PIL import Image, ImageDraw, ImageFont
 
-from cnnviz.figures import colourise, png_bytes
+from cnnviz.figures.maps import colourise, png_bytes
 from cnnviz.training.loop import Metrics, ema
 
 RUN_COLOURS = ("#d9480f", "#1c7ed6", "#2b8a3e", "#7048e8")  # current run first, then older runs

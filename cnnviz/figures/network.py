@@ -2,7 +2,7 @@
 attribution on it, filter grids and the probability chart. They draw what they are given and compute nothing
 about the network.
 
-Every picture is (H, W, 3) uint8, for ``figures.png_bytes`` or a clickable image. A grid of maps comes with
+Every picture is (H, W, 3) uint8, for ``maps.png_bytes`` or a clickable image. A grid of maps comes with
 its layout, so a click in displayed pixels maps back to a channel (``GridLayout.channel_at``) whatever size the
 browser shows it at; a click on an enlarged map is decoded by ``clicks.unit_at_click``.
 """
@@ -15,8 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
-from cnnviz.figures import colourise
-from cnnviz.receptive_field import Box
+from cnnviz.analysis.receptive_field import Box
+from cnnviz.figures.maps import colourise
 
 HIGHLIGHT = (234, 88, 12)  # orange: the chosen map, unit and receptive field (the app's primary colour family)
 PADDING_RGB = (203, 213, 225)  # slate: input positions outside the image (padding)

@@ -28,8 +28,8 @@ from typing import Any
 
 from torch import nn
 
+from cnnviz.conv.geometry import Layer, as_pair, is_int, nearest_centre, resolve_padding
 from cnnviz.errors import UserError
-from cnnviz.geometry import Layer, as_pair, is_int, nearest_centre, resolve_padding
 
 SPEC_DEFAULTS = {"kernel": 1, "stride": 1, "padding": 0, "dilation": 1, "kind": "conv", "name": None}  # a dict layer
 # Modules that leave every spatial position where it was: elementwise activations, normalisation, dropout.

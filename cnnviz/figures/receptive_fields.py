@@ -15,8 +15,8 @@ from html import escape
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnnviz.geometry import is_int
-from cnnviz.receptive_field import Box, RFRow, centre, input_box
+from cnnviz.analysis.receptive_field import Box, RFRow, centre, input_box
+from cnnviz.conv.geometry import is_int
 
 TARGET_SIDE = 560  # canvases are scaled up by a whole factor until their longer side nears this, px
 MIN_DOT_SPACING = 20  # unit centres are drawn only when neighbours are at least this many picture px apart

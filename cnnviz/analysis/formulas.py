@@ -1,7 +1,7 @@
 """The parameter-count formulas the pages teach, each a closed form a student can check by hand.
 
-A network's own counts come from ``cnnviz.layer_table``, which reads them off the module; these are the formulas
-the lessons write next to them, and the tests hold each one to a torch module's real parameter count.
+A network's own counts come from ``cnnviz.analysis.layer_table``, which reads them off the module; these are the
+formulas the lessons write next to them, and the tests hold each one to a torch module's real parameter count.
 
     >>> conv_filter_params(3, (5, 5))  # the tutorial's 5×5×3 filter: 75 weights and a bias
     76

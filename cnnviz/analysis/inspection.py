@@ -1,6 +1,6 @@
 """What a network does with one digit: activations, filters and prediction, for any nn.Module.
 
-The layer table is ``cnnviz.layer_table``.
+The layer table is ``cnnviz.analysis.layer_table``.
 
 These functions read a model and leave it as it was. Forward hooks live only inside a ``with``
 block (``ActivationRecorder`` removes them in ``__exit__``, as pytorch-grad-cam does). The model

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnnviz import receptive_field
-from cnnviz.inspection import ActivationRecorder, check_model, eval_mode, layer_kind, layer_labels, leaves, model_device
+from cnnviz.analysis import receptive_field
+from cnnviz.analysis.inspection import (ActivationRecorder, check_model, eval_mode, layer_kind, layer_labels, leaves,
+                                        model_device)
 
 
 @dataclass(frozen=True)

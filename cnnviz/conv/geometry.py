@@ -267,7 +267,7 @@ class Geometry:
                    stride=tuple(stride), dilation=tuple(dilation), flip=flip)
 
     def conv_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``cnnviz.ops.conv2d``."""
+        """Keyword arguments for ``cnnviz.conv.ops.conv2d``."""
         return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
                 "padding_mode": self.padding_mode, "flip": self.flip}
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz import ops
-from cnnviz.geometry import Axis, Geometry, Pooling
-from cnnviz.kernels import grayscale_weights
+from cnnviz.conv import ops
+from cnnviz.conv.geometry import Axis, Geometry, Pooling
+from cnnviz.conv.kernels import grayscale_weights
 
 COLOURS = ("gray", "rgb")
 MAP_ACTIVATIONS = ("none", "relu", "leaky_relu", "abs")  # what the Kernel Lab may apply to a map
@@ -78,7 +78,7 @@ class PipelineResult:
 def to_working_image(image: np.ndarray, colour: str) -> np.ndarray:
     """[0, 1] pixels -> the pipeline's 0-255 input: (H, W) for gray, (H, W, 3) for rgb.
 
-    float32 throughout: 8-bit pixels need no more, and ``cnnviz.ops`` has its fast path in float32.
+    float32 throughout: 8-bit pixels need no more, and ``cnnviz.conv.ops`` has its fast path in float32.
     """
     pixels = np.asarray(image, dtype=np.float32) * np.float32(255.0)
     if colour == "gray":
@@ -113,7 +113,7 @@ def convolve(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Convolved
     """The expensive half of ``run_pipeline``: only colour and geometry of ``cfg`` matter here.
 
     Raises:
-        ValueError: from ``cnnviz.ops``, saying what to change when the settings are impossible.
+        ValueError: from ``cnnviz.conv.ops``, saying what to change when the settings are impossible.
     """
     x = to_working_image(image, cfg.colour)
     kernel = np.asarray(kernel, dtype=np.float64)
@@ -159,7 +159,7 @@ def run_pipeline(image: np.ndarray, kernel: np.ndarray, cfg: LabConfig) -> Pipel
         cfg: the lab's settings.
 
     Raises:
-        ValueError: from ``cnnviz.ops``, saying what to change when the settings are impossible.
+        ValueError: from ``cnnviz.conv.ops``, saying what to change when the settings are impossible.
     """
     return finish(convolve(image, kernel, cfg), cfg)
 

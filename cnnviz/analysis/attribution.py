@@ -20,8 +20,8 @@ import torch
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
 from torch import nn
 
+from cnnviz.analysis.inspection import check_image, eval_mode, model_device, to_numpy
 from cnnviz.data import MEAN, STD
-from cnnviz.inspection import check_image, eval_mode, model_device, to_numpy
 
 BLACK = (0.0 - MEAN) / STD  # a black pixel as the network sees it: the baseline of "no ink"
 PERCENTILE = 99.0  # overlays saturate here, so one extreme pixel does not wash out the rest

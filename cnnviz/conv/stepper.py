@@ -1,7 +1,7 @@
 """Every window position of a convolution or pooling, with the numbers that make each output value.
 
-The Step-by-step page draws these. Window positions come from ``cnnviz.geometry``; each total is summed
-here from its own products, and the tests check that the totals equal ``cnnviz.ops``.
+The Step-by-step page draws these. Window positions come from ``cnnviz.conv.geometry``; each total is summed
+here from its own products, and the tests check that the totals equal ``cnnviz.conv.ops``.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnviz import ops
-from cnnviz.geometry import Axis, Geometry, Layer, Pads, Pooling
-from cnnviz.numfmt import fmt
+from cnnviz.conv import ops
+from cnnviz.conv.geometry import Axis, Geometry, Layer, Pads, Pooling
+from cnnviz.conv.numfmt import fmt
 
 
 @dataclass(frozen=True)
