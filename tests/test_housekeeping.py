@@ -5,9 +5,11 @@ The end-to-end check (a real server, tabs that close, their TTL running out) is 
 from __future__ import annotations
 
 import ast
+import gc
 import subprocess
 import sys
 import threading
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -126,6 +128,26 @@ def test_freed_memory_is_returned_after_a_release_and_once_more_after_it(runtime
     tidy_up(release_expired(runtime), second)
     assert (first.anything, second.anything) == (True, False)
     assert trims == [0, 1]  # after the release, after the sweep that followed it, then no more
+
+
+class _Cycle:
+    """What a finished script run leaves: objects that refer to each other, unreachable from anywhere else."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_returning_freed_memory_frees_what_closed_sessions_left_in_cycles():
+    enabled = gc.isenabled()
+    gc.disable()  # as on a server at rest: no allocations, so no automatic full collection
+    try:
+        left = weakref.ref(_Cycle())
+        assert left() is not None  # only a collection frees a cycle
+        housekeeping._return_freed_memory()
+        assert left() is None
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # Eight threads each allocate from the C heap and hold on until all have: glibc gives each new thread a heap (arena)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import os
 import threading
@@ -154,8 +155,15 @@ def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
 
 
 def _return_freed_memory() -> None:
-    """Hand the heap's free pages back to the system (glibc's malloc_trim): each session's script runs in a thread of
-    its own, and glibc keeps what a thread's arena freed until told to (``bench/load.py --soak`` shows the effect)."""
+    """Free what closed sessions left in reference cycles, then hand the heap's free pages back to the system.
+
+    A page's script runs anew each time, and every run leaves cycles behind (its fragments, its classes, the
+    closures its callbacks hold). Python frees cycles only in a full collection, which starts after enough new
+    objects were made: on a server at rest after a lecture none are, and the cycles of every run of the lecture stay
+    resident (``bench/load.py --soak``'s after-TTL reading). Then glibc keeps what a thread's arena freed until told
+    to (malloc_trim): each session's script runs in a thread of its own.
+    """
+    gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
