@@ -191,7 +191,7 @@ def test_a_heap_needs_at_least_one_arena():
 
 
 def test_a_sweep_that_leaves_no_session_empties_the_shared_results(runtime, monkeypatch):
-    monkeypatch.setattr(housekeeping, "_SHARED_RESULTS", [])
+    monkeypatch.setattr(housekeeping, "_SHARED_RESULTS", {})
     made = []
 
     @housekeeping.shared_results(4)
@@ -210,6 +210,16 @@ def test_a_sweep_that_leaves_no_session_empties_the_shared_results(runtime, monk
     picture("a")
     assert made == ["a", "a"]  # made again: the sweep emptied the cache
     assert not train_live._built  # and the room's shared charts
+
+
+def test_a_page_defining_its_cached_function_again_is_registered_once(monkeypatch):
+    # Streamlit runs a page script anew each time, so its module-level cached functions are defined on every run.
+    monkeypatch.setattr(housekeeping, "_SHARED_RESULTS", {})
+    for _ in range(3):
+        @housekeeping.shared_results(4)
+        def picture(key: str) -> str:
+            return key
+    assert list(housekeeping._SHARED_RESULTS) == [f"{__name__}.{picture.__qualname__}"]
 
 
 # What outlives every session by design: the run registry a refresh must find again, and one-off setup.

@@ -100,7 +100,10 @@ def release_expired(runtime: Any) -> Released:
     return Released(len(expired), len(gone), held - left, len(before - set(media._file_metadata)), len(live))
 
 
-_SHARED_RESULTS: list[Any] = []  # every function made by shared_results, in the order the pages defined them
+# Every function made by shared_results, by its module and name. A page script runs anew each time and defines its
+# cached functions again: keeping only the latest definition of each holds one cached function per name, where a list
+# held every run's (and, through each function's globals, every run's whole page namespace) for the server's life.
+_SHARED_RESULTS: dict[str, Any] = {}
 
 
 def shared_results(max_entries: int | None = None, copies: bool = False) -> Callable[[Callable], Any]:
@@ -111,13 +114,13 @@ def shared_results(max_entries: int | None = None, copies: bool = False) -> Call
     def register(func: Callable) -> Any:
         cache = st.cache_data if copies else st.cache_resource
         cached = cache(func, max_entries=max_entries, show_spinner=False)
-        _SHARED_RESULTS.append(cached)
+        _SHARED_RESULTS[f"{func.__module__}.{func.__qualname__}"] = cached
         return cached
     return register
 
 
 def clear_shared_results() -> None:
-    for cached in _SHARED_RESULTS:
+    for cached in _SHARED_RESULTS.values():
         cached.clear()
 
 
