@@ -611,7 +611,7 @@ def test_one_queued_or_running_run_per_owner():
 @pytest.mark.slow  # starts worker processes
 def test_the_registry_is_an_interface_whose_start_keeps_one_active_run_per_owner():
     # What pages ask of a registry; a registry shared across servers implements the same methods.
-    assert RunRegistry.__abstractmethods__ == {"add", "active_for", "get", "watch", "reap"}
+    assert RunRegistry.__abstractmethods__ == {"start", "active_for", "get", "watch", "reap"}
     registry, limiter = InProcessRegistry(idle_seconds=3600), JobLimiter(1)
     cfg = TrainConfig(batch_size=32, eval_every=0, **LONG)
     first = registry.start(TINY, cfg, limiter=limiter, data_loader=load_mnist, label="first", owner="browser-a")

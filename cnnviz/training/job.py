@@ -35,6 +35,15 @@ FINISHED = ("stopped", "done", "diverged", "failed")
 
 
 @dataclass(frozen=True)
+class QueueLine:
+    """Where a shared run waits: its place in the queue, the workers serving it, and the estimated wait."""
+
+    place: int  # 1 = the next run a worker takes
+    workers: int  # workers serving the queue; 0 = nothing will start it
+    wait_seconds: float | None  # until a worker takes it (cnnviz.training.shared.queue_wait); None without a worker
+
+
+@dataclass(frozen=True)
 class JobSnapshot:
     """What the page draws: a consistent copy, safe to read while the job runs."""
 
@@ -50,6 +59,7 @@ class JobSnapshot:
     # every page and viewer shows this. None until it has ended, and for a run that diverged or was cancelled.
     final: EvalResult | None = None
     weights_expired: bool = False  # the registry dropped this finished run's weights (InProcessRegistry.keep_bytes)
+    queue: QueueLine | None = None  # shared mode (cnnviz.training.shared) only, while the run waits for a worker
 
 
 @dataclass
@@ -331,6 +341,12 @@ class TrainingJob:
                 self._weights_arrived.wait_for(lambda: self._weights_sent > sent or not self.alive, timeout)
         model = self._model
         return {name: value.detach().clone() for name, value in model.state_dict().items()} if model else {}
+
+    @property
+    def weights_version(self) -> int:
+        """How many times the worker has sent its weights: a change means ``model`` holds newer ones."""
+        with self._weights_arrived:
+            return self._weights_sent
 
     @property
     def weights_nbytes(self) -> int:

@@ -1,8 +1,8 @@
 """The run registry: every run of the server by id, so that a refresh (a new browser session) finds its run again.
 
 ``RunRegistry`` names what pages and the status route ask of it; ``InProcessRegistry`` keeps the runs in this
-process's memory and stops the runs nobody watches from a reaper thread. A registry shared by several servers is
-another subclass.
+process's memory and stops the runs nobody watches from a reaper thread. The registry several servers share is
+``cnnviz.training.shared.RedisRegistry``; ``registry_from_env`` picks one.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Run:
     """A training run in the registry: its job, the runs it is compared with, and when a page last looked."""
 
     id: str  # unguessable: whoever has it can watch and control the run
-    job: TrainingJob
+    job: TrainingJob  # or, in shared mode, a cnnviz.training.shared.RemoteJob: the same surface, read from Redis
     watch_id: str = ""  # unguessable too, and separate: whoever has it can only watch (a lecturer's room)
     previous: tuple[JobSnapshot, ...] = ()  # earlier runs of the same page, newest first, for comparison
     last_seen: float = 0.0  # registry clock time of the last look
@@ -54,10 +54,6 @@ class RunRegistry(ABC):
     """
 
     idle_seconds: float  # a run no page has looked at for this long is stopped
-
-    @abstractmethod
-    def add(self, job: TrainingJob, previous: Sequence[JobSnapshot] = (), owner: str = "") -> Run:
-        """Keep a started job as a new run, with fresh unguessable ids."""
 
     @abstractmethod
     def active_for(self, owner: str) -> Run | None:
@@ -75,6 +71,11 @@ class RunRegistry(ABC):
     def reap(self) -> list[str]:
         """Stop runs nobody watched for ``idle_seconds``, forget old finished ones; the ids of the runs stopped."""
 
+    def unavailable(self) -> UserError | None:
+        """Why runs cannot be reached now (a shared store that is down), else None."""
+        return None
+
+    @abstractmethod
     def start(self, model_cfg: ModelConfig, train_cfg: TrainConfig, *, limiter: JobLimiter,
               data_loader: Callable[[], Mnist], label: str, owner: str, replacing: Run | None = None) -> Run:
         """Start a run for ``owner`` (a browser session); the run it replaces is stopped and kept on the new run's
@@ -84,18 +85,20 @@ class RunRegistry(ABC):
             UserError: ``owner`` has another run queued or training (one each, so that one browser cannot fill the
                 queue); the run it replaces does not count.
         """
-        active = self.active_for(owner)
-        if active is not None and active is not replacing:
-            raise UserError("error.train.one_run")
-        previous: tuple[JobSnapshot, ...] = ()
-        if replacing is not None:
-            replacing.job.stop(timeout=5)
-            # Its curves, for comparison: its results belong to its own page (and are the bulk of its memory).
-            snapshot = replace(replacing.job.snapshot(), final=None)
-            previous = ((snapshot,) if snapshot.steps else ()) + replacing.previous
-        job = TrainingJob(model_cfg, train_cfg, data_loader, limiter, label=label)
-        job.start()
-        return self.add(job, previous[:MAX_PREVIOUS], owner=owner)
+
+
+def registry_from_env(idle_seconds: float | None = None) -> RunRegistry:
+    """The server's registry: shared through Redis when CNNVIZ_REDIS_URL is set (cnnviz.training.shared), with a
+    worker beside this process if CNNVIZ_WITH_WORKER=1; else this process's own, which trains runs itself."""
+    url = os.environ.get("CNNVIZ_REDIS_URL", "").strip()
+    if not url:
+        return InProcessRegistry(idle_seconds=idle_seconds)
+    from cnnviz.training import queue, shared  # only shared mode needs redis and rq
+
+    registry = shared.RedisRegistry(url, idle_seconds=idle_seconds)
+    if os.environ.get(queue.WITH_WORKER_ENV, "") == "1":
+        queue.start_local_worker()
+    return registry
 
 
 class InProcessRegistry(RunRegistry):
@@ -118,7 +121,23 @@ class InProcessRegistry(RunRegistry):
         self._lock = threading.Lock()
         self._reaper: threading.Thread | None = None
 
+    def start(self, model_cfg: ModelConfig, train_cfg: TrainConfig, *, limiter: JobLimiter,
+              data_loader: Callable[[], Mnist], label: str, owner: str, replacing: Run | None = None) -> Run:
+        active = self.active_for(owner)
+        if active is not None and active is not replacing:
+            raise UserError("error.train.one_run")
+        previous: tuple[JobSnapshot, ...] = ()
+        if replacing is not None:
+            replacing.job.stop(timeout=5)
+            # Its curves, for comparison: its results belong to its own page (and are the bulk of its memory).
+            snapshot = replace(replacing.job.snapshot(), final=None)
+            previous = ((snapshot,) if snapshot.steps else ()) + replacing.previous
+        job = TrainingJob(model_cfg, train_cfg, data_loader, limiter, label=label)
+        job.start()
+        return self.add(job, previous[:MAX_PREVIOUS], owner=owner)
+
     def add(self, job: TrainingJob, previous: Sequence[JobSnapshot] = (), owner: str = "") -> Run:
+        """Keep a started job as a new run, with fresh unguessable ids."""
         run = Run(secrets.token_urlsafe(12), job, secrets.token_urlsafe(12), tuple(previous), self._clock(), owner)
         with self._lock:
             self._runs[run.id] = run

@@ -13,7 +13,7 @@ from torch import nn
 from cnnviz.i18n import t
 from cnnviz.model import ModelConfig
 from cnnviz.training.config import TrainConfig
-from cnnviz.training.job import JobSnapshot
+from cnnviz.training.job import JobSnapshot, QueueLine
 from cnnviz.training.loop import EvalResult, ema, settled_eta
 from cnnviz.training.registry import Run
 
@@ -44,6 +44,24 @@ def progress_text(snap: JobSnapshot, lang: str) -> str:
     eta = t("train.eta", lang, seconds=f"{eta_seconds:.0f}") if eta_seconds is not None else t("train.eta_pending", lang)
     return t("train.progress", lang, state=t(f"train.state.{snap.state}", lang), step=latest.step,
              total=latest.total_steps, epoch=f"{latest.epoch:.2f}", speed=speed, eta=eta, elapsed=f"{latest.elapsed:.1f}")
+
+
+def ordinal(number: int, lang: str = "en") -> str:
+    """A place in line: 1st, 2nd, 3rd, 4th, 11th, 21st in English; 第 3 in Chinese. Ordinals follow each language's
+    own rule, as plurals do, so they are made here rather than looked up."""
+    if lang == "zh":
+        return f"第 {number} "
+    if number % 100 in (11, 12, 13):
+        return f"{number}th"
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+
+
+def queue_text(line: QueueLine, lang: str) -> str:
+    """A shared run's place in line and the wait, e.g. "3rd in line, about 20 s"; or that no worker will take it."""
+    if line.wait_seconds is None:
+        return t("train.queued_no_worker", lang, place=ordinal(line.place, lang))
+    return t("train.queued_shared", lang, place=ordinal(line.place, lang),
+             seconds=f"{max(1, round(line.wait_seconds)):,}", workers=line.workers)
 
 
 def live_numbers(snap: JobSnapshot) -> tuple[tuple[str, str, str], ...]:

@@ -1,5 +1,8 @@
 """The training worker: one run of ``iter_training`` in its own process, reporting to the server over a pipe.
 
+Run as a module (``python -m cnnviz.training.worker``) it is the shared mode's worker command instead, which takes
+runs from the queue in Redis (cnnviz.training.queue) and trains each through this same process.
+
 A run trains in a spawned process so that nothing in the server (Streamlit's script runs holding the GIL, garbage
 collection, other sessions' torch work) can starve it. ``cnnviz.training.job.TrainingJob`` starts ``train_in_worker`` (or
 hands its run to a spare started ahead, ``serve_one_run``) and reads what it sends; this module is the worker's side
@@ -330,3 +333,9 @@ def _hold_while_paused(control: Control, conn, model: nn.Module, parent: int) ->
             raise SystemExit("the server that started this run has gone")
     if not control.stop.is_set():
         conn.send(("state", "running"))
+
+
+if __name__ == "__main__":  # python -m cnnviz.training.worker: a shared-mode worker (cnnviz.training.queue)
+    from cnnviz.training.queue import main
+
+    raise SystemExit(main())

@@ -179,6 +179,9 @@ def guarded(render: Callable[..., None], *args: object) -> None:
     """
     try:
         render(*args)
+    except UserError as error:  # written for the student (a store that went down mid-run, say): say it as it is
+        _LOG.warning("a page stopped: %s", error)
+        st.error(tr_error(error), icon=":material/error:")
     except Exception:
         _LOG.exception("a page failed")
         st.error(tr("common.crashed"), icon=":material/sentiment_dissatisfied:")

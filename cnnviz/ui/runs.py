@@ -11,12 +11,14 @@ from dataclasses import replace
 import streamlit as st
 
 from cnnviz.data import load_mnist
+from cnnviz.errors import UserError
 from cnnviz.model import ModelConfig
 from cnnviz.pages.train import TrainPageState
 from cnnviz.training.checkpoints import CheckpointError, LoadedCheckpoint, load_checkpoint
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.limiter import JobLimiter, default_limit
-from cnnviz.training.registry import InProcessRegistry, Run, RunRegistry, default_idle_seconds
+from cnnviz.training.registry import Run, RunRegistry, default_idle_seconds, registry_from_env
+from cnnviz.training.shared import TrainingUnavailable
 from cnnviz.training.status import InspectedModel, inspect_run, run_label
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import file_uploader, tr, tr_error
@@ -33,17 +35,30 @@ def limiter() -> JobLimiter:
 @st.cache_resource(show_spinner=False)
 def registry() -> RunRegistry:
     # A run nobody watches stops when a closed tab's session expires: a refresh within that time finds both again.
-    return InProcessRegistry(idle_seconds=default_idle_seconds(float(st.get_option("server.disconnectedSessionTTL"))))
+    # Shared through Redis when CNNVIZ_REDIS_URL is set, so that every replica serves every run.
+    return registry_from_env(default_idle_seconds(float(st.get_option("server.disconnectedSessionTTL"))))
+
+
+def training_down() -> UserError | None:
+    """Why runs cannot be reached now (shared mode with its store down), else None: pages say so and go on."""
+    return registry().unavailable()
 
 
 def find_run(run_id: str) -> Run | None:
-    """The run with this id, marked as watched; None when there is no such run (any more)."""
-    return registry().get(run_id) if run_id else None
+    """The run with this id, marked as watched; None when there is no such run (any more), or none can be reached
+    now (``training_down``)."""
+    try:
+        return registry().get(run_id) if run_id else None
+    except TrainingUnavailable:
+        return None
 
 
 def find_watched(watch_id: str) -> Run | None:
-    """The run behind a read-only watch link; None when there is no such run (any more)."""
-    return registry().watch(watch_id) if watch_id else None
+    """The run behind a read-only watch link; None when there is no such run (any more), or none can be reached."""
+    try:
+        return registry().watch(watch_id) if watch_id else None
+    except TrainingUnavailable:
+        return None
 
 
 def _session_owner() -> str:

@@ -9,7 +9,7 @@ from html import escape
 
 from cnnviz.i18n import t
 from cnnviz.training.job import JobSnapshot
-from cnnviz.training.status import live_numbers, progress_text
+from cnnviz.training.status import live_numbers, progress_text, queue_text
 from cnnviz.ui.progress import progress_html
 
 # The bar and the numbers are one element: four st.metric in columns cost the watching browser several times the
@@ -34,14 +34,16 @@ def numbers_html(snap: JobSnapshot, lang: str) -> str:
 
 
 def status_html(snap: JobSnapshot, lang: str, *, accent: str) -> str:
-    """The bar (at the run's progress, or empty while its data loads) and the numbers; the numbers alone while the
-    run waits in the queue."""
+    """The bar (at the run's progress, or empty while its data loads) and the numbers; while the run waits in the
+    queue, the numbers alone, after its place in line in shared mode."""
     numbers = numbers_html(snap, lang)
     if snap.latest is not None:
         fraction = snap.latest.step / max(snap.latest.total_steps, 1)
         return progress_html(fraction, progress_text(snap, lang), accent=accent) + numbers
     if snap.state != "queued":
         return progress_html(0.0, t("train.loading", lang), accent=accent) + numbers
+    if snap.queue is not None:  # shared mode: the place moves up while the page polls
+        return f'<p class="train-queue">{escape(queue_text(snap.queue, lang))}</p>' + numbers
     return numbers
 
 

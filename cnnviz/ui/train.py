@@ -196,7 +196,7 @@ def _live(run: Run, snap) -> None:
     if snap.state in FINISHED and drawn not in FINISHED and drawn is not None:
         st.rerun()  # a full rerun shows the results and the final figure
     with st.container(key="train_status"):
-        if snap.state == "queued":
+        if snap.state == "queued" and snap.queue is None:  # shared mode: the polled status shows the place
             st.info(tr("train.queued", position=max(snap.queue_position, 1), limit=job.limiter.limit),
                     icon=":material/hourglass_top:")
         elif snap.state == "diverged":
@@ -357,6 +357,8 @@ def _followed(state: TrainPageState) -> tuple[TrainPageState, Run | None, str]:
     """The state, the run it follows, and the id of a run the server no longer has ("" if none), which the page
     says is gone. The run is the state's, else, after a refresh, the one this tab kept (cnnviz.ui.tab_memory): the
     address bar never names it."""
+    if runs.training_down() is not None:  # the run may well be there: keep its id until the store answers again
+        return state, None, ""
     run, gone = runs.find_run(state.run), ""
     if not state.run:
         kept = tab_memory.sent_run(TAB_MEMORY_KEY)
@@ -376,6 +378,11 @@ def steps(b: PageBinding) -> TrainPageState | None:
         if refusal is not None:
             st.error(tr("train.link_over_cap", preset=tr(f"train.preset.{b.state.preset}"), reason=tr_error(refusal)),
                      icon=":material/block:")
+    down = runs.training_down()
+    if down is not None:
+        st.error(tr_error(down), icon=":material/cloud_off:")
+        if b.state.watch and not b.state.run:
+            return None  # the watch link stays in the address bar: a reload finds the run once the store is back
     if b.state.watch and not b.state.run:
         watched = runs.find_watched(b.state.watch)
         if watched is not None:
