@@ -22,10 +22,11 @@ import time
 
 from cnnviz.data import load_mnist
 from cnnviz.model import ModelConfig
-from cnnviz.training import wire
+from cnnviz.training import shared, wire
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.job import TrainingJob
 from cnnviz.training.limiter import JobLimiter
+from cnnviz.training.spare import prepare_worker
 from cnnviz.training.shared import (DURATIONS, DURATIONS_KEPT, HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, URL_ENV,
                                     RunKeys, Store, redis_url, weights_cap_bytes)
 from cnnviz.training.worker import weights_bytes
@@ -49,6 +50,8 @@ def train_run(key: str) -> str:
                       TrainConfig.from_dict(json.loads(fields["train"])), load_mnist, JobLimiter(1),
                       label=fields.get("label", ""))
     Mirror(store, keys, job, idle_seconds=float(fields.get("idle") or 180)).run()
+    job.wait(timeout=10)  # its thread lets go of the run's worker slot before the next spare may start
+    prepare_worker()  # the next run's training process, torch imported, while the queue is read
     return job.state
 
 
@@ -73,8 +76,17 @@ class Mirror:
         self._beat_at = time.monotonic()
         self.job.start()
         try:
+            lost_since = None
             while not self.job.finished:
-                self._tick()
+                try:
+                    self._tick()
+                    lost_since = None
+                except shared.REDIS_ERRORS:
+                    # A blip in the store: training goes on, and the records catch up on the next tick. For longer
+                    # than a heartbeat, the pages have already said the run failed: it ends.
+                    lost_since = lost_since or time.monotonic()
+                    if time.monotonic() - lost_since > HEARTBEAT_TTL_SECONDS:
+                        raise
                 time.sleep(MIRROR_SECONDS)
             self._tick(last=True)
         finally:
@@ -87,6 +99,11 @@ class Mirror:
         if not last:
             self._obey({name.decode(): value.decode() for name, value in redis.hgetall(keys.control).items()},
                        float(redis.hget(keys.run, "seen") or 0))
+        # The worker's own word, read before the records: a pause shows in Redis once the worker has paused, after
+        # every step it took before (the job's snapshot says "paused" at the click, a step or two early).
+        confirmed = job.state
+        if confirmed == "queued":  # the job's own limiter has not let it in yet: for the pages it left the queue
+            confirmed = "running"
         snap = job.snapshot()
         pipe = redis.pipeline()
         for record in snap.steps[self._steps_sent:] + snap.evals[self._evals_sent:]:
@@ -105,7 +122,7 @@ class Mirror:
             self._final_sent = True
             pipe.set(keys.final, wire.evaluation_bytes(snap.final))
             pipe.hset(keys.run, "final", "1")
-        state = "stopped" if self._cancelled and snap.state == "evaluating" else snap.state
+        state = "stopped" if self._cancelled and confirmed == "evaluating" else confirmed
         fields = {"state": state, "message": snap.message, "error": wire.error_to_json(snap.error),
                   "threads": str(job.threads), "budget": str(job.thread_budget)}
         if snap.latest is not None:
@@ -189,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
               f"and does {URL_ENV} carry its password?", file=sys.stderr)
         return 2
     load_mnist()  # before the first run: its training process then starts at once
+    prepare_worker()
     if args.exit_with_parent:
         threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     worker = SimpleWorker([store.queue], connection=store.redis, serializer=JSONSerializer)

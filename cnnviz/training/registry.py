@@ -54,6 +54,7 @@ class RunRegistry(ABC):
     """
 
     idle_seconds: float  # a run no page has looked at for this long is stopped
+    trains_here: bool = True  # runs train in this process's workers (False: on shared-mode workers elsewhere)
 
     @abstractmethod
     def active_for(self, owner: str) -> Run | None:

@@ -58,7 +58,7 @@ WEIGHTS_REFRESH_SECONDS = 2.0  # a live model is asked for fresh weights at most
 TYPICAL_RUN_SECONDS = 60.0  # the queue's estimate for a run before any run has finished
 DURATIONS_KEPT = 20  # the queue estimates from the median of the newest finished runs' lengths
 JOBS_KEPT = 256  # runs a replica keeps read (records decoded once), newest looked-at first
-_REDIS_ERRORS: tuple[type[BaseException], ...] = ()  # filled on import of redis (below): only shared mode needs it
+REDIS_ERRORS: tuple[type[BaseException], ...] = ()  # filled on import of redis (below): only shared mode needs it
 
 
 def keep_seconds() -> int:
@@ -92,11 +92,16 @@ def connect(url: str):
     """A Redis client for ``url`` with short timeouts: a store that is down must not hang a page."""
     import redis
 
-    global _REDIS_ERRORS
-    _REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    global REDIS_ERRORS
+    REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"{URL_ENV} must be a redis://, rediss:// or unix:// address, got {url!r}")
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # One quick retry, not redis-py's default of three with backoff: a page waits on every call.
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30,
+                                retry=Retry(NoBackoff(), 1))
 
 
 def available(method):
@@ -105,7 +110,7 @@ def available(method):
     def guarded(*args, **kwargs):
         try:
             return method(*args, **kwargs)
-        except _REDIS_ERRORS as error:
+        except REDIS_ERRORS as error:
             raise TrainingUnavailable(str(error)) from error
     return guarded
 
@@ -455,6 +460,8 @@ class RedisRegistry(RunRegistry):
     no replica needs a reaper; finished runs expire on their own (``keep_seconds``).
     """
 
+    trains_here = False  # the workers train: a replica prepares no spare training process
+
     def __init__(self, url: str | None = None, idle_seconds: float | None = None):
         self.store = Store(url or redis_url())
         self.idle_seconds = default_idle_seconds() if idle_seconds is None else idle_seconds
@@ -542,7 +549,7 @@ class RedisRegistry(RunRegistry):
             try:
                 self.store.redis.ping()
                 self._down = None
-            except _REDIS_ERRORS as error:
+            except REDIS_ERRORS as error:
                 self._down = TrainingUnavailable(str(error))
         return self._down
 

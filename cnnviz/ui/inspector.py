@@ -127,6 +127,9 @@ def model_status(model: InspectedModel) -> None:
     """Which model this is; for an untrained one, the offer to train a quick one or load a checkpoint."""
     run = runs.followed_run()
     with st.container(key="insp_model"):
+        down = runs.training_down()
+        if down is not None:  # the session's run is out of reach for now: say why its network is not shown
+            st.warning(tr_error(down), icon=":material/cloud_off:")
         if run is not None and run.job.weights_expired:  # so the network shown instead is not taken for it
             st.info(tr("train.weights_expired"), icon=":material/history:")
         if model.trained:

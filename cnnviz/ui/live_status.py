@@ -10,13 +10,14 @@ run changes state (queued -> running -> paused -> done) does the component ask S
 trigger: the page draws the chart and the filters from Start, so the polls always find them.
 
 The route exists when ``streamlit run app.py`` serves the app: app.py hands ``routes()`` to ``st.App``. A browser
-whose polls fail three times in a row (a server restarted, a replica gone) asks for a rerun too, so the page never
-freezes silently. Clients that run no JavaScript (bench/light_client.py) poll the route the same way.
+whose polls fail three times in a row (a server restarted, a replica gone) says it lost the server and asks for a
+rerun, so the page never freezes silently; in shared mode the reconnected page finds its run on any replica. Clients that run no JavaScript (bench/light_client.py) poll the route the same way.
 """
 from __future__ import annotations
 
 import base64
 import re
+from html import escape
 
 import streamlit as st
 from starlette.requests import Request
@@ -27,9 +28,11 @@ from cnnviz.i18n import LANGUAGES
 from cnnviz.pages import train_live
 from cnnviz.training.registry import Run
 from cnnviz.ui import runs, status_card
+from cnnviz.ui.common import tr
 
 ROUTE = "/api/runs/{watch_id}/status"
 POLL_MS = 1000  # the room sees the run move every second
+POLL_TIMEOUT_MS = 4000  # a poll unanswered this long failed: three in a row say the server is lost, within 15 s
 CHART_EVERY = 3  # polls: the curves and the filters move every 3 s, as the page drew them before
 BAR_COLOUR = "var(--st-primary-color, #d9480f)"  # the theme's accent, light or dark, as the component sees it
 _WATCH_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")  # what secrets.token_urlsafe makes; anything else is not a run
@@ -115,7 +118,9 @@ export default function (component) {
     polls += 1;
     const withChart = polls % data.chart_every === 0;
     try {
-      const response = await fetch(appRoot() + data.url + (withChart ? "&chart=1" : ""), { cache: "no-store" });
+      // A server that hangs counts as a failed poll, as one that refuses does.
+      const response = await fetch(appRoot() + data.url + (withChart ? "&chart=1" : ""),
+                                   { cache: "no-store", signal: AbortSignal.timeout(data.timeout) });
       if (!response.ok) throw new Error(String(response.status));
       const status = await response.json();
       failures = 0;
@@ -129,7 +134,13 @@ export default function (component) {
       if (status.filters && filters) filters.src = status.filters;
     } catch (error) {
       failures += 1;
-      if (failures >= FAILURES) ask("refresh", "unreachable");
+      if (failures >= FAILURES) {
+        // Say so at once: when the server itself is gone, the rerun asked for only comes once the page has
+        // reconnected (to another replica, behind nginx), and until then the page would look frozen.
+        root.innerHTML = data.lost_html;
+        root.dataset.lost = "1";
+        ask("refresh", "unreachable");
+      }
     }
   }, data.interval);
   poller.cleanup = () => { clearInterval(poller.timer); pollers.delete(root); };
@@ -146,8 +157,10 @@ def live_status(html: str, state: str, url: str, *, key: str, filters_key: str) 
     """Show ``html`` now, then what ``url`` answers every second; a state other than ``state`` reruns the fragment
     this is drawn in. Every CHART_EVERY polls the answer brings the live chart's data (sent to every live chart on
     the page as a ``cnnviz:live-chart`` event) and the filters picture for the container keyed ``filters_key``."""
-    _component(key=key, data={"html": html, "state": state, "url": url, "interval": POLL_MS,
-                              "chart_every": CHART_EVERY, "filters_selector": f".st-key-{filters_key} img"},
+    lost = f'<p class="live-status-lost" role="alert">{escape(tr("train.status_lost"))}</p>'
+    _component(key=key, data={"html": html, "state": state, "url": url, "interval": POLL_MS, "timeout": POLL_TIMEOUT_MS,
+                              "chart_every": CHART_EVERY, "filters_selector": f".st-key-{filters_key} img",
+                              "lost_html": lost},
                width="stretch", on_refresh_change=_ignore)
 
 

@@ -47,16 +47,20 @@ def training_down() -> UserError | None:
 def find_run(run_id: str) -> Run | None:
     """The run with this id, marked as watched; None when there is no such run (any more), or none can be reached
     now (``training_down``)."""
+    if not run_id or training_down() is not None:
+        return None
     try:
-        return registry().get(run_id) if run_id else None
+        return registry().get(run_id)
     except TrainingUnavailable:
         return None
 
 
 def find_watched(watch_id: str) -> Run | None:
     """The run behind a read-only watch link; None when there is no such run (any more), or none can be reached."""
+    if not watch_id or training_down() is not None:
+        return None
     try:
-        return registry().watch(watch_id) if watch_id else None
+        return registry().watch(watch_id)
     except TrainingUnavailable:
         return None
 

@@ -389,7 +389,8 @@ def steps(b: PageBinding) -> TrainPageState | None:
             _watch(b, b.state, watched)
             return None
         st.warning(tr("train.run_gone", minutes=f"{runs.registry().idle_seconds / 60:.0f}"), icon=":material/history:")
-    prepare_for_start()  # while the student sets up the run
+    if runs.registry().trains_here:
+        prepare_for_start()  # while the student sets up the run
     config, main = st.columns([1.3, 2.2], gap="large")
     with config, section("network"):
         st.subheader(tr("train.model"))
