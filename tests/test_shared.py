@@ -298,3 +298,33 @@ def test_a_killed_worker_fails_its_run_within_15_s_and_keeps_its_curves():
         finally:
             if process.poll() is None:
                 kill_worker(process)
+
+
+@pytest.mark.slow
+def test_with_worker_a_replica_starts_one_worker_beside_itself(monkeypatch):
+    _require_redis()
+    from rq import Worker
+
+    from cnnviz.training.registry import registry_from_env
+
+    with redis_server() as url:
+        monkeypatch.setenv("CNNVIZ_REDIS_URL", url)
+        monkeypatch.setenv("CNNVIZ_WITH_WORKER", "1")
+        registry = registry_from_env(idle_seconds=60)
+        try:
+            assert isinstance(registry, RedisRegistry) and not registry.trains_here
+            wait_until(lambda: Worker.count(connection=registry.store.redis, queue=registry.store.queue) == 1, 60,
+                       "the worker to register")
+            run = registry.start(TINY, SHORT, label="one machine", owner="a")
+            wait_until(lambda: registry.get(run.id).job.snapshot().state == "done", 120, "the run to finish")
+        finally:
+            registry.local_worker.kill()  # in this test's process group: only it
+            registry.local_worker.wait(timeout=10)
+
+
+def test_without_the_variable_the_registry_is_the_embedded_one(monkeypatch):
+    from cnnviz.training.registry import InProcessRegistry, registry_from_env
+
+    monkeypatch.delenv("CNNVIZ_REDIS_URL", raising=False)
+    registry = registry_from_env(idle_seconds=60)
+    assert isinstance(registry, InProcessRegistry) and registry.trains_here

@@ -98,7 +98,7 @@ def registry_from_env(idle_seconds: float | None = None) -> RunRegistry:
 
     registry = shared.RedisRegistry(url, idle_seconds=idle_seconds)
     if os.environ.get(queue.WITH_WORKER_ENV, "") == "1":
-        queue.start_local_worker()
+        registry.local_worker = queue.start_local_worker()
     return registry
 
 

@@ -469,6 +469,7 @@ class RedisRegistry(RunRegistry):
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
         self._pinged_at, self._down = -1e9, None
+        self.local_worker = None  # the worker process started beside this replica (CNNVIZ_WITH_WORKER=1), if any
 
     @available
     def start(self, model_cfg: ModelConfig, train_cfg: TrainConfig, *, limiter: JobLimiter | None = None,
