@@ -328,3 +328,13 @@ def test_without_the_variable_the_registry_is_the_embedded_one(monkeypatch):
     monkeypatch.delenv("CNNVIZ_REDIS_URL", raising=False)
     registry = registry_from_env(idle_seconds=60)
     assert isinstance(registry, InProcessRegistry) and registry.trains_here
+
+
+def test_the_queue_line_in_the_status_card_shows_the_worker_command_as_code():
+    from cnnviz.training.job import JobSnapshot, QueueLine
+    from cnnviz.ui.status_card import status_html
+
+    snap = JobSnapshot("queued", 1, (), (), None, "", "x", queue=QueueLine(place=1, workers=0, wait_seconds=None))
+    html = status_html(snap, "en", accent="red")
+    assert "<code>python -m cnnviz.training.worker</code> starts one." in html and "`" not in html
+    assert '<p class="train-queue">1st in line, but no training worker is running' in html

@@ -43,8 +43,14 @@ def status_html(snap: JobSnapshot, lang: str, *, accent: str) -> str:
     if snap.state != "queued":
         return progress_html(0.0, t("train.loading", lang), accent=accent) + numbers
     if snap.queue is not None:  # shared mode: the place moves up while the page polls
-        return f'<p class="train-queue">{escape(queue_text(snap.queue, lang))}</p>' + numbers
+        return f'<p class="train-queue">{_with_code(queue_text(snap.queue, lang))}</p>' + numbers
     return numbers
+
+
+def _with_code(text: str) -> str:
+    """``text`` escaped, its `backticked` parts (a command to run) as <code>, as Markdown would show them."""
+    parts = escape(text).split("`")
+    return "".join(f"<code>{part}</code>" if index % 2 else part for index, part in enumerate(parts))
 
 
 def _title(help_key: str, lang: str) -> str:
