@@ -338,3 +338,20 @@ def test_the_queue_line_in_the_status_card_shows_the_worker_command_as_code():
     html = status_html(snap, "en", accent="red")
     assert "<code>python -m cnnviz.training.worker</code> starts one." in html and "`" not in html
     assert '<p class="train-queue">1st in line, but no training worker is running' in html
+
+
+@pytest.mark.slow
+def test_weights_over_the_cap_are_not_kept_and_the_page_is_told(monkeypatch):
+    _require_redis()
+    from dataclasses import replace
+
+    wide = replace(TINY, hidden=(1024,))  # over 1 MB of weights: a flatten of hundreds times 1,024
+    monkeypatch.setenv("CNNVIZ_REDIS_WEIGHTS_MB", "1")  # the worker's cap, read in its own process
+    with redis_server() as url, workers(url, 1):
+        registry = RedisRegistry(url, 60)
+        run = registry.start(wide, SHORT, label="wide", owner="wide")
+        wait_until(lambda: registry.get(run.id).job.snapshot().state == "done", 120, "the run to finish")
+        job = RedisRegistry(url, 60).get(run.id).job  # a replica that has not read the run yet
+        assert not registry.store.redis.exists(run.job.keys.weights)
+        assert job.model is None and job.snapshot().weights_expired  # never the seed's weights as the run's
+        assert job.snapshot().final is not None  # its results are kept

@@ -339,7 +339,8 @@ class RemoteJob:
             state=state, queue_position=line.place if line else 0, steps=tuple(self._steps), evals=tuple(self._evals),
             latest=wire.metrics_from_json(latest) if latest else None, message=self._fields.get("message", ""),
             label=self.label, error=wire.error_from_json(self._fields.get("error", "")), final=self._final,
-            weights_expired=state in FINISHED and not store.redis.exists(keys.weights),
+            weights_expired=(state in FINISHED and not store.redis.exists(keys.weights)
+                             or self._fields.get("weights") == "too big"),
             queue=line)
 
     @property
@@ -418,6 +419,8 @@ class RemoteJob:
         if snap.state not in FINISHED and time.monotonic() - self._weights_asked >= WEIGHTS_REFRESH_SECONDS:
             self._weights_asked = time.monotonic()
             self._store.redis.hset(self.keys.control, "want", str(time.time()))
+        if self._fields.get("weights") == "too big":  # over CNNVIZ_REDIS_WEIGHTS_MB: not kept in Redis
+            return None
         version = int(self._fields.get("weights") or 0)
         if version != self._model_version:
             data = self._store.redis.get(self.keys.weights)
@@ -434,11 +437,12 @@ class RemoteJob:
 
     def state_dict(self, timeout: float = 5.0) -> dict[str, torch.Tensor]:
         """The run's newest weights as CPU tensors; a training run's worker is asked and waited for (``timeout``)."""
-        if not self.finished:
+        if not self.finished and self._fields.get("weights") != "too big":
             before = int(self._fields.get("weights") or 0)
             self._set_control(want=str(time.time()))
             deadline = time.monotonic() + timeout
-            while int(self._fields.get("weights") or 0) <= before and time.monotonic() < deadline:
+            while self._fields.get("weights", "0").isdigit() and int(self._fields.get("weights") or 0) <= before \
+                    and time.monotonic() < deadline:
                 time.sleep(0.05)
                 self._read_at = -1e9
                 self.snapshot()
