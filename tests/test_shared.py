@@ -241,6 +241,40 @@ def test_a_run_started_on_one_replica_is_served_whole_by_another(redis_url, work
     assert replica_a.active_for("lecturer") is None  # ended: the session may start another
     ttl = replica_a.store.redis.ttl(watch_key(run.watch_id))
     assert 0 < ttl <= 3600  # a finished run's links expire with it
+    assert_no_pickles(replica_a.store.redis)
+
+
+def _values(redis, key: bytes) -> list[bytes]:
+    kind = redis.type(key)
+    if kind == b"string":
+        return [redis.get(key)]
+    if kind == b"hash":
+        return list(redis.hgetall(key).values())
+    if kind == b"stream":
+        return [value for _, entry in redis.xrange(key) for value in entry.values()]
+    if kind == b"list":
+        return redis.lrange(key, 0, -1)
+    if kind in (b"set", b"zset"):
+        return list(redis.smembers(key)) if kind == b"set" else [m for m, _ in redis.zrange(key, 0, -1, withscores=True)]
+    return []
+
+
+def assert_no_pickles(redis) -> None:
+    """Nothing in Redis is a pickle, not even RQ's own job records (zlib-compressed, as RQ stores them)."""
+    import zlib
+
+    seen = 0
+    for key in redis.scan_iter():
+        for value in _values(redis, key):
+            if value is None:
+                continue
+            try:
+                value = zlib.decompress(value)
+            except zlib.error:
+                pass
+            assert not value.startswith(b"\x80"), f"{key!r} holds a pickle"
+            seen += 1
+    assert seen > 10  # the run's keys and RQ's were read
 
 
 @pytest.mark.slow
