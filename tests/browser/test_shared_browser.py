@@ -32,7 +32,7 @@ CONTROLS = ("train_start", "train_pause", "train_stop")
 ACTING = ("button:enabled:not([kind=elementToolbar]), input:enabled:not([readonly]), textarea:enabled,"
           " [role=slider]:not([aria-disabled=true]), [role=combobox]:not([aria-disabled=true])")
 TAB_RUN = "cnnviz.train.run"  # the tab's memory of the run it owns (cnnviz.ui.tab_memory)
-# 5,000 images in batches of 128 for 50 epochs: 2,000 steps, far more than any test watches; each test stops its run.
+# 5,000 images in batches of 128 for 50 epochs: 2,000 steps, far more than any test watches; each test ends its run.
 LONG_RUN = "train?n=5000&ep=50"
 WORKER_LOST = "stopped answering"  # error.worker.lost, in English
 FAILURE_DEADLINE_S = 15  # issue 27: a page says its worker died within 15 s
@@ -54,7 +54,7 @@ class Cluster:
             self.worker = start_worker(self.redis_url, log=self.worker_log)
 
     def on(self, replica: str, url: str) -> str:
-        """The same address of replica A's on ``replica``: a link that a load balancer sent there."""
+        """Replica A's address ``url``, served by ``replica``: a link that the load balancer sent there."""
         assert url.startswith(self.replica_a + "/"), url
         return replica + url[len(self.replica_a):]
 
