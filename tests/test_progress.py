@@ -38,3 +38,33 @@ def test_the_bar_does_not_slide():
 def test_a_fraction_that_is_not_a_finite_number_is_refused(fraction):
     with pytest.raises(ValueError, match=re.escape(f"got {fraction!r}")):
         progress_html(fraction, "x")
+
+
+# The status card around the bar (cnnviz.ui.status_card), for runs that have ended.
+
+def _snap(state: str, latest=None, steps=()):
+    from cnnviz.training.job import JobSnapshot
+
+    return JobSnapshot(state, 0, tuple(steps), (), latest, "", "x")
+
+
+@pytest.mark.parametrize("state, text", [("stopped", "Stopped"), ("failed", "Failed")])
+def test_a_run_that_ended_before_its_first_step_says_so_not_starting(state, text):
+    from cnnviz.ui.status_card import status_html
+
+    html = status_html(_snap(state), "en", accent="red")
+    assert text in html and "Starting" not in html
+
+
+def test_an_ended_run_gives_no_time_left_and_a_running_one_does():
+    from cnnviz.training.loop import Metrics
+    from cnnviz.training.status import progress_text
+
+    steps = [Metrics("step", step=n, total_steps=100, epoch=n / 10, loss=1.0, accuracy=0.5, lr=0.01,
+                     samples_per_second=1000.0, elapsed=n * 0.1) for n in range(1, 61)]
+    running = progress_text(_snap("running", steps[-1], steps), "en")
+    assert running.startswith("Training · step 60/100") and running.endswith("about 4 s left")
+    for state in ("failed", "stopped", "done", "diverged"):
+        ended = progress_text(_snap(state, steps[-1], steps), "en")
+        assert ended.endswith("6.0 s elapsed") and "left" not in ended and "估算" not in ended
+        assert "剩" not in progress_text(_snap(state, steps[-1], steps), "zh")

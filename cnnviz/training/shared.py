@@ -49,7 +49,9 @@ URL_ENV = "CNNVIZ_REDIS_URL"  # e.g. redis://:password@10.0.0.5:6379/0; unset = 
 QUEUE_NAME = "cnnviz-train"
 PREFIX = "cnnviz:"
 HEARTBEAT_SECONDS = 2.0  # a worker beats this often for the run it trains
-HEARTBEAT_TTL_SECONDS = 10.0  # a beat lasts this long: a page notices a dead worker within it and one poll (1 s)
+# A beat lasts this long: three missed beats. A page notices a dead worker within it, one poll (1 s) and the rerun
+# that shows the message, well inside the 15 s a page may take to say so.
+HEARTBEAT_TTL_SECONDS = 6.0
 ACTIVE_TTL_SECONDS = 24 * 3600  # a run that never ends (its worker and every page gone) still leaves Redis
 JOB_TIMEOUT_SECONDS = 6 * 3600  # RQ's limit on one run: longer than any run the model caps allow on a CPU
 SNAPSHOT_SECONDS = 0.25  # a page's run reads one snapshot within this long (a page draws a run several times)

@@ -13,7 +13,7 @@ from torch import nn
 from cnnviz.i18n import t
 from cnnviz.model import ModelConfig
 from cnnviz.training.config import TrainConfig
-from cnnviz.training.job import JobSnapshot, QueueLine
+from cnnviz.training.job import FINISHED, JobSnapshot, QueueLine
 from cnnviz.training.loop import EvalResult, ema, settled_eta
 from cnnviz.training.registry import Run
 
@@ -40,6 +40,9 @@ def progress_text(snap: JobSnapshot, lang: str) -> str:
     """The progress line: state, step, epoch, images/s, time left and time spent."""
     latest = snap.latest
     speed = f"{latest.samples_per_second:,.0f}" if latest.samples_per_second else "–"
+    if snap.state in FINISHED:  # nothing is left: no estimate of the time left
+        return t("train.progress_ended", lang, state=t(f"train.state.{snap.state}", lang), step=latest.step,
+                 total=latest.total_steps, epoch=f"{latest.epoch:.2f}", speed=speed, elapsed=f"{latest.elapsed:.1f}")
     eta_seconds = settled_eta(snap.steps)
     eta = t("train.eta", lang, seconds=f"{eta_seconds:.0f}") if eta_seconds is not None else t("train.eta_pending", lang)
     return t("train.progress", lang, state=t(f"train.state.{snap.state}", lang), step=latest.step,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 
 from cnnviz.i18n import t
-from cnnviz.training.job import JobSnapshot
+from cnnviz.training.job import FINISHED, JobSnapshot
 from cnnviz.training.status import live_numbers, progress_text, queue_text
 from cnnviz.ui.progress import progress_html
 
@@ -40,6 +40,8 @@ def status_html(snap: JobSnapshot, lang: str, *, accent: str) -> str:
     if snap.latest is not None:
         fraction = snap.latest.step / max(snap.latest.total_steps, 1)
         return progress_html(fraction, progress_text(snap, lang), accent=accent) + numbers
+    if snap.state in FINISHED:  # ended before its first step (stopped at once, or failed while starting)
+        return progress_html(0.0, t(f"train.state.{snap.state}", lang), accent=accent) + numbers
     if snap.state != "queued":
         return progress_html(0.0, t("train.loading", lang), accent=accent) + numbers
     if snap.queue is not None:  # shared mode: the place moves up while the page polls
