@@ -88,3 +88,42 @@ def serve_app(*, timeout: float = 90, env: dict[str, str] | None = None, script:
     the server's log if it never answers."""
     with served_app(timeout=timeout, env=env, script=script) as served:
         yield served.url
+
+
+@contextlib.contextmanager
+def nginx_in_front(ports: list[int], *, timeout: float = 30) -> Iterator[str]:
+    """nginx in the foreground on a free loopback port, in front of the app replicas on loopback ``ports``, filled in
+    from deploy/nginx.conf with its own prefix and temp folders; yields its URL."""
+    import shutil
+
+    from deploy.nginx_conf import nginx_conf
+
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise RuntimeError("nginx is not installed: apt-get install -y nginx")
+    folder = Path(tempfile.mkdtemp(prefix="cnnviz-nginx-"))
+    folder.chmod(0o755)  # nginx's workers run as an unprivileged user and write their temp files here
+    port = free_port()
+    conf = folder / "nginx.conf"
+    conf.write_text(nginx_conf(f"127.0.0.1:{port}", ports, folder))
+    process = subprocess.Popen([binary, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf),
+                                "-g", f"daemon off; pid {folder / 'nginx.pid'};"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
+                raise RuntimeError(f"nginx did not answer on port {port}:\n{log[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        stop_process(process)
+        shutil.rmtree(folder, ignore_errors=True)

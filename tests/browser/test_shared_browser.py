@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser_kit import assert_no_exception, open_page, wait_idle
-from scripts.serve_app import served_app
+from scripts.serve_app import nginx_in_front, served_app
 from scripts.shared_mode import kill_worker, redis_server, redis_server_path, start_worker
 
 PROGRESS = ".st-key-train_status .cnnviz-progress"  # cnnviz.ui.progress, inside the polled status
@@ -48,6 +48,7 @@ class Cluster:
     replica_b: str
     worker_log: Path
     worker: Popen | None = None
+    servers: dict[str, Popen] | None = None  # each replica's process, by base URL
 
     def ensure_worker(self) -> None:
         if self.worker is None or self.worker.poll() is not None:
@@ -81,7 +82,8 @@ def cluster(browser):  # browser first: it skips (or fails under CI) without Chr
             replica_b = stack.enter_context(served_app(env=env))
         except RuntimeError as error:
             pytest.fail(str(error))
-        shared = Cluster(url, replica_a.url, replica_b.url, folder / "worker.log")
+        shared = Cluster(url, replica_a.url, replica_b.url, folder / "worker.log",
+                         servers={replica_a.url: replica_a.process, replica_b.url: replica_b.process})
         shared.ensure_worker()
         try:
             yield shared
@@ -135,9 +137,10 @@ def open_address(page, url: str) -> None:
     wait_idle(page)
 
 
-def start_run(page, cluster: Cluster) -> str:
-    """Start a long run from replica A's Train page; return its owner's run id, as the tab keeps it."""
-    open_page(page, cluster.replica_a, LONG_RUN)
+def start_run(page, cluster: Cluster, base: str = "") -> str:
+    """Start a long run from the Train page at ``base`` (replica A's by default); return its owner's run id, as the
+    tab keeps it."""
+    open_page(page, base or cluster.replica_a, LONG_RUN)
     assert_no_exception(page)
     page.locator(".st-key-train_start button").click()
     wait_idle(page)
@@ -265,3 +268,54 @@ def test_a_killed_worker_is_reported_on_both_replicas_within_15_s(cluster, new_p
         expect(fresh.locator(".st-key-train_start button")).to_be_enabled()
         assert_no_exception(fresh)
     cluster.ensure_worker()  # for any test after this one
+
+
+LOST = "Lost contact with the server"  # train.status_lost, in English
+# Set before the replica dies: whether the page ever said it lost the server (it may reconnect before a test looks).
+WATCH_FOR_LOST = """() => { window.cnnvizLost = null; const t0 = performance.now();
+  new MutationObserver(() => { if (window.cnnvizLost === null && document.body.innerText.includes(%r))
+    window.cnnvizLost = performance.now() - t0; }).observe(document.body, { childList: true, subtree: true,
+    characterData: true }); }""" % LOST
+
+
+def test_a_page_whose_replica_died_says_so_and_finds_its_run_through_nginx(cluster, new_page):
+    """Last in the file: it kills a replica. Behind nginx, the owner's page says it lost the server (or is live again)
+    within 15 s, reconnects to the other replica, and finds its run there, live, with its controls."""
+    cluster.ensure_worker()
+    ports = [int(base.rsplit(":", 1)[1]) for base in (cluster.replica_a, cluster.replica_b)]
+    with nginx_in_front(ports) as front:
+        owner = new_page()
+        run_id = start_run(owner, cluster, base=front)
+        assert_live(owner)
+        pinned = {c["name"]: c["value"] for c in owner.context.cookies()}["cnnviz_replica"]  # r1 or r2
+        dead = (cluster.replica_a, cluster.replica_b)[int(pinned[1:]) - 1]
+        owner.evaluate(WATCH_FOR_LOST)
+        at_kill = current_step(owner)
+        with owner.expect_websocket(timeout=FAILURE_DEADLINE_S * 1000):  # Streamlit reconnects, through nginx
+            cluster.servers[dead].kill()
+        # Within 15 s the page either says it lost the server, or is already live again through the other replica
+        # (nginx's backup answers its polls, and Streamlit reconnects there): never frozen in silence.
+        owner.wait_for_function(
+            "(n) => window.cnnvizLost !== null || (() => { const e = document.querySelector("
+            "'.st-key-train_status .cnnviz-progress'); const m = e && e.innerText.match(/step ([\\d,]+)\\//);"
+            " return m && +m[1].replaceAll(',', '') > n; })()", arg=at_kill, timeout=FAILURE_DEADLINE_S * 1000)
+        # Its session now lives on the replica left, which finds the run in Redis through the tab's memory: the
+        # controls work from there.
+        alive = cluster.replica_b if dead == cluster.replica_a else cluster.replica_a
+        assert answers(alive) == 200
+        # The reconnected page is drawn again by the replica left: first without the run, then, once the tab's
+        # memory has sent it back (a second run), with it. A click between the two would race that second run.
+        owner.wait_for_function(
+            "() => document.querySelector('[data-testid=stApp][data-test-script-state=notRunning]')"
+            " && document.querySelector('.st-key-train_status') && document.querySelector('.st-key-train_tab_run')",
+            timeout=60_000)
+        wait_idle(owner)
+        wait_for_step_beyond(owner, current_step(owner))
+        pause = owner.locator(".st-key-train_pause button")
+        expect(pause).to_be_enabled(timeout=60_000)
+        pause.click()
+        expect(owner.locator(STATUS)).to_contain_text("Paused", timeout=60_000)
+        assert owner.evaluate(f"window.sessionStorage.getItem({TAB_RUN!r})") == run_id
+        assert_no_exception(owner)
+        stop_on(owner)
+        expect(owner.locator(STATUS)).to_contain_text("Stopped", timeout=60_000)
