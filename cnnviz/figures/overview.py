@@ -14,12 +14,15 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cnnviz.figures.maps import colourise
-from cnnviz.figures.network import PADDING_RGB, _blocks, _frame, shade
+from cnnviz.figures.network import HIGHLIGHT, PADDING_RGB, _blocks, _frame, shade
 
 TILE = 40  # px of one small map in a column
 INPUT_TILE = 56  # px of the digit in the input column
 TILES_SHOWN = 8  # maps drawn per column: the rest are counted under it ("+24")
 STRIP_WIDTH = 22  # px of a dense layer's strip of units
+SOFTMAX_WIDTH = 56  # px of the softmax's bars at 100%
+SOFTMAX_CELL = 26  # px height of one class's bar and its gap
+FAN_SOURCES = 8  # lines drawn from a dense strip: every unit's line would fill the gap with gray
 PITCH = 86  # px from one column's left edge to the next's: room for a shape like "16×24×24"
 TILE_GAP = 6  # px between the maps of a column
 HEADER = 22  # px above the columns: the layer's label
@@ -68,6 +71,8 @@ class OverviewLayout:
         column = self.columns[index]
         if column.kind == "input":
             return INPUT_TILE
+        if column.kind == "softmax":
+            return SOFTMAX_WIDTH
         return TILE if column.maps else STRIP_WIDTH
 
     def boxes(self, index: int) -> list[tuple[int, int, int, int]]:
@@ -83,7 +88,7 @@ class OverviewLayout:
             return [(start + i * (TILE + TILE_GAP), left, start + i * (TILE + TILE_GAP) + TILE, left + TILE)
                     for i in range(column.shown)]
         cells = column.shown
-        cell = self.body / cells if column.kind == "fc" else min(self.body / cells, 26.0)
+        cell = self.body / cells if column.kind == "fc" else min(self.body / cells, float(SOFTMAX_CELL))
         start = top + (self.body - cell * cells) / 2
         return [(round(start + i * cell), left, round(start + (i + 1) * cell), left + width) for i in range(cells)]
 
@@ -121,7 +126,7 @@ def overview_layout(columns: Sequence[Column], body: int | None = None) -> Overv
             raise ValueError(f"a column's kind must be one of {KINDS}, got kind={column.kind!r} for {column.label}")
     if body is None:
         tallest = max((c.shown for c in columns if c.maps), default=1)
-        body = max(tallest * TILE + (tallest - 1) * TILE_GAP, 10 * 26, INPUT_TILE)
+        body = max(tallest * TILE + (tallest - 1) * TILE_GAP, 10 * SOFTMAX_CELL, INPUT_TILE)
     return OverviewLayout(columns, body)
 
 
@@ -142,15 +147,23 @@ def _strip(values: np.ndarray, boxes: list[tuple[int, int, int, int]], canvas: n
         canvas[top:max(bottom, top + 1), left:right] = value
 
 
-def overview_picture(layout: OverviewLayout, values: Sequence[np.ndarray], shapes_text: Sequence[str],
-                     more_text: Sequence[str], selected: tuple[int, int] | None = None) -> np.ndarray:
-    """The overview as (H, W, 3) uint8.
+def _softmax_bars(probabilities: np.ndarray, boxes: list[tuple[int, int, int, int]], canvas: np.ndarray) -> None:
+    """Each class a bar as long as its probability, the most likely one in the highlight colour."""
+    top_class = int(np.argmax(probabilities))
+    for digit, (p, (top, left, bottom, right)) in enumerate(zip(probabilities, boxes)):
+        canvas[top + 3:bottom - 3, left:right] = (241, 245, 249)
+        length = int(round(float(p) * (right - left)))
+        canvas[top + 3:bottom - 3, left:left + length] = HIGHLIGHT if digit == top_class else (156, 163, 175)
+
+
+def overview_picture(layout: OverviewLayout, values: Sequence[np.ndarray],
+                     selected: tuple[int, int] | None = None) -> np.ndarray:
+    """The overview as (H, W, 3) uint8: each column's label above it, its shape below ("16x24x24", then "+8" for
+    the maps not drawn). Its words are layer labels and numbers, in any language.
 
     Args:
         layout: from ``overview_layout``.
         values: each column's values for one digit: (C, H, W) maps, the (1, H, W) input, or (units,).
-        shapes_text: the words under each column (its shape).
-        more_text: the second line under each column ("+8 maps"), "" for none.
         selected: (column, map or unit) to frame, or None.
     """
     height, width = layout.size
@@ -160,6 +173,8 @@ def overview_picture(layout: OverviewLayout, values: Sequence[np.ndarray], shape
     for index in range(len(layout.columns) - 1):  # connections first, so the maps lie over them
         here, there = layout.boxes(index), layout.boxes(index + 1)
         dense = not layout.columns[index + 1].maps
+        if len(here) > FAN_SOURCES:
+            here = [here[round(i * (len(here) - 1) / (FAN_SOURCES - 1))] for i in range(FAN_SOURCES)]
         one_to_one = layout.columns[index + 1].kind in ("act", "pool") and len(here) == len(there)
         targets = [((t + b) / 2, l) for t, l, b, _ in there]
         if dense:  # a fan to the strip's ends: every input reaches every unit
@@ -177,8 +192,10 @@ def overview_picture(layout: OverviewLayout, values: Sequence[np.ndarray], shape
             signed = column.kind == "conv" or column.kind == "input"
             for channel, (top, left, bottom, right) in enumerate(boxes):
                 canvas[top:bottom, left:right] = _tile(data[channel], bottom - top, signed and column.kind != "input")
+        elif column.kind == "softmax":
+            _softmax_bars(data.reshape(-1), boxes, canvas)
         else:
-            _strip(data.reshape(-1), boxes, canvas, signed=column.kind == "fc")
+            _strip(data.reshape(-1), boxes, canvas, signed=True)
         if selected is not None and selected[0] == index and selected[1] < len(boxes):
             top, left, bottom, right = boxes[selected[1]]
             _frame(canvas, top - 3, left - 3, bottom + 3, right + 3, width=3 if column.maps else 2)
@@ -189,9 +206,10 @@ def overview_picture(layout: OverviewLayout, values: Sequence[np.ndarray], shape
         centre = MARGIN + index * PITCH + PITCH / 2
         draw.text((centre, MARGIN + HEADER / 2), column.label, fill=TEXT_RGB, font=font, anchor="mm")
         bottom = MARGIN + HEADER + layout.body
-        draw.text((centre, bottom + 10), shapes_text[index], fill=TEXT_RGB, font=small, anchor="mm")
-        if more_text[index]:
-            draw.text((centre, bottom + 25), more_text[index], fill=(100, 116, 139), font=small, anchor="mm")
+        draw.text((centre, bottom + 10), "x".join(map(str, column.shape)), fill=TEXT_RGB, font=small, anchor="mm")
+        if column.maps and column.shape[0] > column.shown:
+            draw.text((centre, bottom + 25), f"+{column.shape[0] - column.shown}", fill=(100, 116, 139), font=small,
+                      anchor="mm")
         if column.kind == "softmax":
             for digit, (top, left, bot, right) in enumerate(layout.boxes(index)):
                 draw.text((left - 4, (top + bot) / 2), str(digit), fill=TEXT_RGB, font=small, anchor="rm")

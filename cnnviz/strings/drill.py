@@ -3,8 +3,6 @@
 EN = {
     "insp.view.network": "Network → unit",
     "drill.overview_help": "Every layer for this digit, input on the left, softmax on the right. Click a map to open its layer, or the softmax to see where the probabilities come from.",
-    "drill.more": "+{count} more",
-    "drill.units": "{count} units",
     "drill.back": "Overview",
     "drill.map": "Map (of {count})",
     "drill.unit": "Unit (of {count})",
@@ -53,8 +51,6 @@ EN = {
 ZH = {
     "insp.view.network": "网络 → 单元",
     "drill.overview_help": "这个数字经过的每一层：左边是输入，右边是 softmax。点击一张特征图可打开它所在的层；点击 softmax 可查看概率从何而来。",
-    "drill.more": "另有 {count} 张",
-    "drill.units": "{count} 个单元",
     "drill.back": "总览",
     "drill.map": "特征图（共 {count} 张）",
     "drill.unit": "单元（共 {count} 个）",

@@ -117,13 +117,9 @@ def controls(b: PageBinding, state: InspectorState, facts: ModelFacts) -> Inspec
 
 def _overview(drill: DrillResult, state: InspectorState, facts: ModelFacts) -> None:
     layout = _layout(facts)
-    shapes = [" × ".join(map(str, c.shape)) if c.maps or c.kind == "input" else tr("drill.units", count=c.shape[0])
-              for c in layout.columns]
-    more = [tr("drill.more", count=c.shape[0] - c.shown) if c.maps and c.shape[0] > c.shown else ""
-            for c in layout.columns]
     labels = [c.label for c in layout.columns]
     selected = (labels.index(state.drill), state.drill_map) if state.drill in labels else None
-    picture = overview.overview_picture(layout, drill.values, shapes, more, selected)
+    picture = overview.overview_picture(layout, drill.values, selected)
     streamlit_image_coordinates(picture, key=OVERVIEW_CLICK, width="stretch", cursor="pointer", image_format="PNG",
                                 png_compression_level=1)
     st.caption(tr("drill.overview_help"))
