@@ -55,12 +55,13 @@ def test_a_map_then_a_unit_is_taken_apart(layout):
     click(app, "insp_drill_unit_click", 25, 75, 200, 200, 2)  # conv2 is 10 x 10: row 3, col 1
     assert state(app).drill_unit == (3, 1)
     assert "Unit (3, 1) of **conv2**, map 2" in texts(app)
-    lines = code(app).splitlines()
-    assert [line.split(":")[0] for line in lines[:16]] == [f"ch {c}" for c in range(16)]
-    assert lines[16].startswith("sum of the 16 partial sums:") and lines[17].startswith("plus bias:")
+    story, channels = (block.value.splitlines() for block in app.code)
+    assert story[0].startswith("sum of the 16 partial sums:") and story[1].startswith("plus bias:")
     # The default network pools first: conv2's unit goes through pool2's window, then BatchNorm and ReLU.
-    assert [line.split(" ")[0] for line in lines[18:]] == ["pool2", "bn2", "act2"]
-    assert lines[18].startswith("pool2 max pooling 2 × 2: max(")
+    assert [line.split(" ")[0] for line in story[2:]] == ["pool2", "bn2", "act2"]
+    assert story[2].startswith("pool2 max pooling 2 × 2: max(")
+    assert [line.split(":")[0] for line in channels] == [f"ch {c}" for c in range(16)]  # in an expander
+    assert [e.label for e in app.expander if "term by term" in e.label] == ["The 16 partial sums, term by term"]
     assert "The unit sees a 10 × 10 window of the digit (orange)." in texts(app)  # 5x5, pooled by 2, then 3x3
     # Another map of the same layer from its number: the unit goes, the layer stays.
     app.number_input(key="insp_drill_map_conv2").set_value(5).run()
@@ -100,7 +101,7 @@ def test_a_link_opens_its_unit_and_a_bad_one_the_overview():
     assert (state(app).drill, state(app).drill_map, state(app).drill_unit) == ("conv1", 4, (0, 0))
     assert "computed from map 0 of **input**" not in texts(app)
     # The input's corner is background, which normalisation makes (0 − 0.1307) / 0.3081 = −0.424.
-    assert code(app).startswith("ch 0: (-0.424)×")
+    assert app.code[1].value.startswith("ch 0: (-0.424)×")
     bad = run_page(PAGE, query={**LINK, "dl": "conv9", "du": "0,0"})
     assert (state(bad).drill, state(bad).drill_unit) == ("", None)
 

@@ -25,8 +25,9 @@ SOFTMAX_CELL = 26  # px height of one class's bar and its gap
 FAN_SOURCES = 8  # lines drawn from a dense strip: every unit's line would fill the gap with gray
 PITCH = 86  # px from one column's left edge to the next's: room for a shape like "16×24×24"
 TILE_GAP = 6  # px between the maps of a column
-HEADER = 22  # px above the columns: the layer's label
-FOOTER = 36  # px below: the shape and the count of maps not drawn
+HEADER = 28  # px above the columns: the layer's label
+FOOTER = 44  # px below: the shape and the count of maps not drawn
+LABEL_SIZE = 19  # px of a column's label; its shape is 3 px smaller
 MARGIN = 10  # px around everything
 LINE_RGB = (203, 213, 225)  # connections between columns
 TEXT_RGB = (31, 41, 55)
@@ -201,14 +202,15 @@ def overview_picture(layout: OverviewLayout, values: Sequence[np.ndarray],
             _frame(canvas, top - 3, left - 3, bottom + 3, right + 3, width=3 if column.maps else 2)
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
-    font, small = ImageFont.load_default(size=13), ImageFont.load_default(size=11)
+    # Large for the picture's size: a page column shows it at about half its width.
+    font, small = ImageFont.load_default(size=LABEL_SIZE), ImageFont.load_default(size=LABEL_SIZE - 3)
     for index, column in enumerate(layout.columns):
         centre = MARGIN + index * PITCH + PITCH / 2
         draw.text((centre, MARGIN + HEADER / 2), column.label, fill=TEXT_RGB, font=font, anchor="mm")
         bottom = MARGIN + HEADER + layout.body
-        draw.text((centre, bottom + 10), "x".join(map(str, column.shape)), fill=TEXT_RGB, font=small, anchor="mm")
+        draw.text((centre, bottom + 12), "x".join(map(str, column.shape)), fill=TEXT_RGB, font=small, anchor="mm")
         if column.maps and column.shape[0] > column.shown:
-            draw.text((centre, bottom + 25), f"+{column.shape[0] - column.shown}", fill=(100, 116, 139), font=small,
+            draw.text((centre, bottom + 31), f"+{column.shape[0] - column.shown}", fill=(100, 116, 139), font=small,
                       anchor="mm")
         if column.kind == "softmax":
             for digit, (top, left, bot, right) in enumerate(layout.boxes(index)):

@@ -147,12 +147,18 @@ def _layer(drill: DrillResult, state: InspectorState) -> None:
             key=UNIT_CLICK, width="stretch", cursor="crosshair", png_compression_level=1)
 
 
-def conv_lines(math: UnitMath) -> list[str]:
-    """The arithmetic of a conv unit and its block's stages, one line each, as the code block shows them."""
+def channel_lines(math: UnitMath) -> list[str]:
+    """Each input channel's window times its kernel slice, term by term, one line a channel."""
     lines = []
     for term in math.terms:
         products = " + ".join(f"{_term(x)}×{_term(w)}" for x, w in zip(term.window.ravel(), term.weights.ravel()))
         lines.append(tr("drill.line.channel", channel=term.channel, terms=products, partial=num(term.partial)))
+    return lines
+
+
+def conv_lines(math: UnitMath) -> list[str]:
+    """The partial sums added up, the bias, and the block's stages after the conv, one line each."""
+    lines = []
     if len(math.terms) > 1:
         partials = " + ".join(_term(term.partial) for term in math.terms)
         lines.append(tr("drill.line.sum", count=len(math.terms), terms=partials, total=num(math.total)))
@@ -195,6 +201,8 @@ def _unit(drill: DrillResult, state: InspectorState, result: InspectorResult) ->
             text += " " + tr("drill.from_winner" if pools[0].kind == "max" else "drill.from_first")
         st.markdown(text)
         st.code("\n".join(conv_lines(math)), language=None, wrap_lines=True)
+        with st.expander(tr("drill.channels", count=len(math.terms)), expanded=len(math.terms) <= 4):
+            st.code("\n".join(channel_lines(math)), language=None, wrap_lines=True)
         if drill.box is not None:
             picture, words = st.columns([1, 2], vertical_alignment="center")
             picture.image(png_bytes(network.digit_picture(result.digit.pixels28, drill.box, side=168)),
@@ -270,9 +278,9 @@ def _softmax(drill: DrillResult) -> None:
         exps, probabilities = softmax_lines(soft)
         left, right = st.columns(2)
         left.markdown(f"**{tr('drill.exponentials')}**")
-        left.code("\n".join(exps), language=None)
+        left.code("\n".join(exps), language=None, wrap_lines=True)
         right.markdown(f"**{tr('drill.probabilities')}**")
-        right.code("\n".join(probabilities), language=None)
+        right.code("\n".join(probabilities), language=None, wrap_lines=True)
 
 
 def draw(result: InspectorResult, facts: ModelFacts) -> None:
