@@ -137,3 +137,56 @@ def test_other_views_and_an_empty_digit_pay_for_no_drill_down(net, facts, seven)
     assert compute(InspectorState(view="maps", drill="conv1"), net, seven, facts=facts).drill is None
     blank = prepare_digit(np.zeros((28, 28), np.float32))
     assert compute(InspectorState(view="network"), net, blank, facts=facts).drill is None
+
+
+def test_the_unit_s_window_on_the_maps_it_reads(net, facts, seven):
+    def window(layer, unit):
+        state = InspectorState(view="network", drill=layer, drill_unit=unit)
+        return compute(state, net, seven, facts=facts).drill.window
+
+    assert window("conv1", (0, 0)) == receptive_field.Box(-1, -1, 2, 2)  # 3x3, padding 1: it starts on padding
+    assert window("conv2", (5, 6)) == receptive_field.Box(4, 5, 7, 8)
+    assert window("pool1", (2, 3)) == receptive_field.Box(4, 6, 6, 8)  # a 2x2 window of act1
+    assert window("act1", (2, 3)) == receptive_field.Box(2, 3, 3, 4)  # the unit itself, in bn1
+    assert compute(InspectorState(view="network", drill="conv2"), net, seven, facts=facts).drill.window is None
+
+
+def test_the_window_is_framed_on_every_input_map():
+    from cnnviz.figures import network
+    from cnnviz.figures.network import HIGHLIGHT
+
+    maps = np.zeros((2, 4, 4), np.float32)
+    layout = network.grid_layout((4, 4), range(2), tile_side=40)  # 10 px a cell
+    plain = network.maps_grid(maps, layout, np.ones(2, np.float32), False, None)
+    framed = overview.frame_window(plain, layout, (4, 4), receptive_field.Box(-1, 1, 2, 3))  # clipped: rows 0-1
+    for position in range(2):
+        top, left = layout.origin(position)
+        assert tuple(framed[top, left + 10]) == HIGHLIGHT  # the frame's top-left corner: row 0, col 1
+        assert tuple(framed[top + 19, left + 29]) == HIGHLIGHT  # its bottom-right: row 1, col 2
+        assert tuple(framed[top + 25, left + 15]) == (0, 0, 0)  # outside it, the map is untouched
+    assert not np.array_equal(framed, plain) and tuple(plain[layout.origin(0)[0], layout.origin(0)[1] + 10]) != HIGHLIGHT
+
+
+def test_the_overview_frames_the_chosen_map_and_colours_the_likeliest_class(facts):
+    from cnnviz.figures.network import HIGHLIGHT
+
+    layout = overview.overview_layout(overview_columns(facts, INPUT_SHAPE))
+    values = [np.zeros(c.shape, np.float32) for c in layout.columns]
+    values[-1] = np.eye(10, dtype=np.float32)[7]  # certain it is a 7
+    picture = overview.overview_picture(layout, values, selected=(4, 2))
+    assert picture.shape == (*layout.size, 3)
+    top, left, bottom, right = layout.boxes(4)[2]
+    assert tuple(picture[top - 2, left]) == HIGHLIGHT  # conv2's map 2 is framed
+    top, left, bottom, right = layout.boxes(9)[7]
+    assert tuple(picture[(top + bottom) // 2, right - 2]) == HIGHLIGHT  # the 7's bar runs the whole width
+    top, left, bottom, right = layout.boxes(9)[3]
+    assert tuple(picture[(top + bottom) // 2, left + 2]) != HIGHLIGHT  # the 3's bar is empty
+
+
+def test_a_term_picture_is_the_window_then_the_kernel():
+    window = np.array([[0, 1], [2, 3]], np.float32)
+    padding = np.array([[True, False], [False, False]])
+    picture = overview.term_picture(window, padding, -np.ones((2, 2), np.float32), cell=1)
+    assert picture.shape == (2, 5, 3)  # two columns, a gap, two columns
+    assert tuple(picture[0, 0]) == overview.PADDING_RGB and tuple(picture[1, 1]) == (255, 255, 255)
+    assert tuple(picture[0, 2]) == (255, 255, 255) and picture[0, 3, 2] > picture[0, 3, 0]  # the gap; blue weights

@@ -13,8 +13,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cnnviz.analysis.receptive_field import Box
 from cnnviz.figures.maps import colourise
-from cnnviz.figures.network import HIGHLIGHT, PADDING_RGB, _blocks, _frame, shade
+from cnnviz.figures.network import HIGHLIGHT, PADDING_RGB, GridLayout, _blocks, _frame, shade
 
 TILE = 40  # px of one small map in a column
 INPUT_TILE = 56  # px of the digit in the input column
@@ -229,3 +230,15 @@ def term_picture(window: np.ndarray, padding: np.ndarray, weights: np.ndarray, c
     gap = np.full((window.shape[0], 1, 3), 255, np.uint8)
     return _blocks(np.concatenate([left, gap, right], axis=1), cell)
 
+
+def frame_window(picture: np.ndarray, layout: GridLayout, map_hw: tuple[int, int], window: Box) -> np.ndarray:
+    """A copy of a grid of maps (``network.maps_grid``) with ``window`` (map coordinates, clipped to the map) framed
+    on every tile: where one unit reads each of the maps it was computed from."""
+    picture = picture.copy()
+    factor = layout.tile[0] // map_hw[0]
+    clipped = window.clip(*map_hw)
+    for position in range(len(layout.channels)):
+        top, left = layout.origin(position)
+        _frame(picture, top + clipped.top * factor, left + clipped.left * factor, top + clipped.bottom * factor,
+               left + clipped.right * factor, width=max(1, min(3, factor // 3)))
+    return picture

@@ -18,7 +18,8 @@ import numpy as np
 
 from cnnviz.analysis import receptive_field
 from cnnviz.analysis.receptive_field import Box
-from cnnviz.analysis.unit_math import DenseMath, SoftmaxMath, Trace, UnitMath, dense_unit, explain_unit, softmax_math
+from cnnviz.analysis.unit_math import (DenseMath, PoolStage, SoftmaxMath, Trace, UnitMath, dense_unit, explain_unit,
+                                       softmax_math)
 from cnnviz.figures.overview import Column
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class DrillResult:
     dense_math: DenseMath | None  # the chosen unit of a Linear layer taken apart
     softmax: SoftmaxMath  # the probabilities written out
     box: Box | None  # the chosen unit's receptive field on the digit
+    window: Box | None = None  # where the chosen unit reads the source maps: padding included, so it may stick out
 
 
 def compute_drill(state: InspectorState, facts: ModelFacts, traced: Trace) -> DrillResult:
@@ -86,7 +88,7 @@ def compute_drill(state: InspectorState, facts: ModelFacts, traced: Trace) -> Dr
     soft = softmax_math(traced.logits)
     values.append(soft.probabilities.astype(np.float32))
     column = next((c for c in columns if c.label == state.drill and c.kind != "input"), None)
-    sources, source_label, unit, dense, box = None, "", None, None, None
+    sources, source_label, unit, dense, box, window = None, "", None, None, None, None
     if column is not None and column.maps:
         position = traced.index(column.label)
         record = traced.records[position]
@@ -94,9 +96,24 @@ def compute_drill(state: InspectorState, facts: ModelFacts, traced: Trace) -> Dr
         sources = record.input if record.kind == "conv" else record.input[state.drill_map:state.drill_map + 1]
         if state.drill_unit is not None:
             unit = explain_unit(traced, column.label, state.drill_map, *state.drill_unit)
+            window = source_window(unit, column.label, state.drill_unit)
             index = facts.rf_index.get(column.label)
             if index is not None:
                 box = receptive_field.input_box(facts.rf_rows, index, *state.drill_unit)
     elif column is not None and column.kind == "fc":
         dense = dense_unit(traced, column.label, state.drill_map)
-    return DrillResult(columns, tuple(values), column, sources, source_label, unit, dense, soft, box)
+    return DrillResult(columns, tuple(values), column, sources, source_label, unit, dense, soft, box, window)
+
+
+def source_window(math: UnitMath, layer: str, unit: tuple[int, int]) -> Box:
+    """Where unit ``unit`` of ``layer`` reads the maps that feed ``layer``: a conv's kernel window (dilated, padding
+    included), a pooling window, or for BatchNorm and an activation the unit itself."""
+    if layer == math.layer:
+        (kh, kw), (dh, dw) = math.terms[0].window.shape, math.dilation
+        top, left = math.origin
+        return Box(top, left, top + (kh - 1) * dh + 1, left + (kw - 1) * dw + 1)
+    stage = next(stage for stage in math.stages if stage.layer == layer)
+    if isinstance(stage, PoolStage):
+        size = stage.window.shape[0]
+        return Box(stage.top, stage.left, stage.top + size, stage.left + size)
+    return Box(unit[0], unit[1], unit[0] + 1, unit[1] + 1)

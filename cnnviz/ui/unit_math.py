@@ -136,8 +136,10 @@ def _layer(drill: DrillResult, state: InspectorState) -> None:
         shown = range(min(count, SOURCES_SHOWN))
         peaks = np.abs(sources).reshape(count, -1).max(axis=1)
         layout = network.grid_layout(sources.shape[1:], shown, columns=min(4, count))
-        st.image(png_bytes(network.maps_grid(sources, layout, peaks, bool((sources < 0).any()), None)),
-                 width="stretch")
+        grid = network.maps_grid(sources, layout, peaks, bool((sources < 0).any()), None)
+        if drill.window is not None:
+            grid = overview.frame_window(grid, layout, sources.shape[1:], drill.window)
+        st.image(png_bytes(grid), width="stretch")
         if count > SOURCES_SHOWN:
             st.caption(tr("drill.sources_more", shown=SOURCES_SHOWN, count=count))
     with right:
