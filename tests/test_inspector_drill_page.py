@@ -1,5 +1,5 @@
 """Look inside's network view through AppTest: the overview, a click on a map, a click on a unit, the dense and
-softmax arithmetic, links and Chinese. A click is set as the clickable picture's value, which is what the browser
+softmax arithmetic, links and Chinese. A click is set as the clickable picture's state, which is what the browser
 sends (the real clicks are in tests/browser/test_inspector_drill_browser.py)."""
 import re
 
@@ -20,7 +20,7 @@ def state(app):
 
 
 def click(app, key: str, x: float, y: float, width: float, height: float, when: int):
-    app.session_state[key] = {"x": x, "y": y, "width": width, "height": height, "unix_time": when}
+    app.session_state[key] = {"click": {"x": x, "y": y, "width": width, "height": height, "unix_time": when}}
     return app.run()
 
 

@@ -385,7 +385,7 @@ def controls(b: PageBinding, model: InspectedModel, facts: ModelFacts, input_are
     Returns:
         (state, digit, digit key, note under the digit, the maps view's columns or None).
     """
-    state = network_view.clicks(clicks(b.state, facts), facts, _new_click)
+    state = network_view.clicks(clicks(b.state, facts), facts)
     with input_area:
         state, digit, digit_key, note = digit_controls(b, state, model)
     columns = None

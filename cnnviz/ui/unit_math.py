@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Callable
-
 import numpy as np
 import streamlit as st
-from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz.analysis.clicks import unit_at_click
 from cnnviz.analysis.unit_math import ActivationStage, BatchNormStage, DenseMath, PoolStage, SoftmaxMath, UnitMath
@@ -20,12 +17,13 @@ from cnnviz.figures.maps import png_bytes
 from cnnviz.pages.drill import OVERVIEW, SOFTMAX, DrillResult, overview_columns, resolve_drill
 from cnnviz.pages.inspector import INPUT_SHAPE, InspectorResult, InspectorState, ModelFacts
 from cnnviz.ui import state as page_state
+from cnnviz.ui.clickable import clickable_picture, clicked
 from cnnviz.ui.common import tr
 from cnnviz.ui.pictures import Picture, picture_grid
 from cnnviz.ui.state import PageBinding
 
 PAGE = "inspector"
-OVERVIEW_CLICK = "insp_drill_click"  # streamlit-image-coordinates on the overview: opens a layer and a map
+OVERVIEW_CLICK = "insp_drill_click"  # the overview, a clickable picture: opens a layer and a map
 UNIT_CLICK = "insp_drill_unit_click"  # ... on the layer's large map: the unit taken apart
 SOURCES_SHOWN = 16  # input maps pictured beside a map: a 4x4 grid
 TERMS_SHOWN = 16  # input channels pictured as window and kernel pairs
@@ -56,10 +54,20 @@ def _map_key(state: InspectorState) -> str:
     return f"insp_drill_map_{state.drill}"  # one widget per layer: each has its own number of maps
 
 
-def clicks(state: InspectorState, facts: ModelFacts, new_click: Callable[[str], dict | None]) -> InspectorState:
+def _new_click(key: str) -> dict | None:
+    """The picture's click if this page has not handled it yet (the picture keeps it until the next click)."""
+    click = clicked(key)
+    seen = page_state.CLICK_SEEN.of(key)
+    if click is None or click.get("unix_time") == seen.get():
+        return None
+    seen.set(click.get("unix_time"))
+    return click
+
+
+def clicks(state: InspectorState, facts: ModelFacts) -> InspectorState:
     """Apply a click on the overview (a layer and its map, or a dense unit) or on the large map (a unit), each
     decoded against what this model's description draws."""
-    where, unit_click = new_click(OVERVIEW_CLICK), new_click(UNIT_CLICK)
+    where, unit_click = _new_click(OVERVIEW_CLICK), _new_click(UNIT_CLICK)
     if where is not None:
         layout = _layout(facts)
         hit = layout.hit(where.get("x", -1), where.get("y", -1), where.get("width", 0), where.get("height", 0))
@@ -120,8 +128,7 @@ def _overview(drill: DrillResult, state: InspectorState, facts: ModelFacts) -> N
     labels = [c.label for c in layout.columns]
     selected = (labels.index(state.drill), state.drill_map) if state.drill in labels else None
     picture = overview.overview_picture(layout, drill.values, selected)
-    streamlit_image_coordinates(picture, key=OVERVIEW_CLICK, width="stretch", cursor="pointer", image_format="PNG",
-                                png_compression_level=1)
+    clickable_picture(OVERVIEW_CLICK, png_bytes(picture), alt=tr("drill.overview_help"))
     st.caption(tr("drill.overview_help"))
 
 
@@ -144,9 +151,8 @@ def _layer(drill: DrillResult, state: InspectorState) -> None:
             st.caption(tr("drill.sources_more", shown=SOURCES_SHOWN, count=count))
     with right:
         chosen = values[state.drill_map]
-        streamlit_image_coordinates(
-            network.enlarged_map(chosen, float(np.abs(chosen).max()), bool((values < 0).any()), state.drill_unit),
-            key=UNIT_CLICK, width="stretch", cursor="crosshair", png_compression_level=1)
+        picture = network.enlarged_map(chosen, float(np.abs(chosen).max()), bool((values < 0).any()), state.drill_unit)
+        clickable_picture(UNIT_CLICK, png_bytes(picture), cursor="crosshair")
 
 
 def channel_lines(math: UnitMath) -> list[str]:

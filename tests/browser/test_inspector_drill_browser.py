@@ -7,17 +7,17 @@ from cnnviz.model import NETWORK_PRESETS, build_model
 from cnnviz.pages.drill import overview_columns
 from cnnviz.pages.inspector import INPUT_SHAPE, describe
 
-OVERVIEW = ".st-key-insp_drill_click iframe"
-LARGE = ".st-key-insp_drill_unit_click iframe"
+OVERVIEW = ".st-key-insp_drill_click img"
+LARGE = ".st-key-insp_drill_unit_click img"
 MATH = ".st-key-insp_drill_math"
 
 
 def test_a_click_on_a_map_then_on_a_unit_takes_its_value_apart(page, app_url):
     open_page(page, app_url, "inspector?src=mnist&i=0&v=network")
     assert_no_exception(page)
-    picture = page.frame_locator(OVERVIEW).locator("img")
+    picture = page.locator(OVERVIEW)
     picture.wait_for()
-    page.wait_for_function(f"document.querySelector('{OVERVIEW}').contentDocument.images[0].naturalWidth > 0")
+    page.wait_for_function(f"document.querySelector('{OVERVIEW}').naturalWidth > 0")
     # Where conv2's map 2 is drawn, in the picture shown at whatever size the column gives it.
     layout = overview.overview_layout(overview_columns(describe(build_model(NETWORK_PRESETS["default"], seed=0)),
                                                        INPUT_SHAPE))
@@ -32,7 +32,7 @@ def test_a_click_on_a_map_then_on_a_unit_takes_its_value_apart(page, app_url):
     wait_idle(page)
     assert "computed from the 16 maps of act1" in page.locator("[data-testid=stMain]").inner_text()
 
-    large = page.frame_locator(LARGE).locator("img")
+    large = page.locator(LARGE)
     large.wait_for()
     shown = large.bounding_box()
     large.click(position={"x": shown["width"] * 0.15, "y": shown["height"] * 0.35})  # conv2 is 10 x 10: (3, 1)
