@@ -14,6 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnviz.ui.pictures import _address
+from cnnviz.ui.state import widget_value
 
 _HTML = '<img class="cnnviz-clickable" alt="">'
 
@@ -42,7 +43,7 @@ _component = st.components.v2.component("cnnviz.clickable_picture", html=_HTML, 
 
 def clicked(key: str) -> dict | None:
     """The last click the picture ``key`` sent (x, y, width, height, unix_time), or None before any."""
-    sent = st.session_state.get(key)
+    sent = widget_value(key)
     click = sent.get("click") if isinstance(sent, dict) else None
     return click if isinstance(click, dict) else None
 
