@@ -19,6 +19,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from cnnviz.analysis.clicks import unit_at_click
 from cnnviz.analysis.digits import INK_MODES, PreparedDigit, prepare_digit
 from cnnviz.analysis.inspection import FilterBank, conv_filters, page_channels, page_count
+from cnnviz.analysis.unit_math import Trace
 from cnnviz.analysis.layer_table import count_text, field_text, millions_text, shape_text
 from cnnviz.conv.images import ImageError, load_image
 from cnnviz.data import DataError, load_mnist
@@ -33,7 +34,6 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
                                     forward_digit, mistakes_on_test_set, mnist_digit, mnist_test_labels,
                                     quick_train_state, resolve, trace_digit, untrained_model)
 from cnnviz.pages.train import misclassified
-from cnnviz.analysis.unit_math import Trace
 from cnnviz.ui import runs
 from cnnviz.ui import unit_math as network_view
 from cnnviz.ui import state as page_state

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
 from cnnviz.analysis.clicks import unit_at_click
-from cnnviz.analysis.unit_math import ActivationStage, BatchNormStage, DenseMath, PoolStage, SoftmaxMath, UnitMath
+from cnnviz.analysis.unit_math import (ActivationStage, BatchNormStage, DenseMath, PoolStage, SoftmaxMath, Stage,
+                                       UnitMath)
 from cnnviz.figures import network, overview
 from cnnviz.figures.maps import png_bytes
 from cnnviz.pages.drill import OVERVIEW, SOFTMAX, DrillResult, overview_columns, resolve_drill
@@ -178,15 +180,14 @@ def conv_lines(math: UnitMath) -> list[str]:
     return lines
 
 
-def stage_line(stage) -> str:
+def stage_line(stage: Stage) -> str:
     """One BatchNorm, activation or pooling stage written out."""
     if isinstance(stage, BatchNormStage):
         return tr("drill.line.bn", layer=stage.layer, x=num(stage.input), mean=_term(stage.mean), var=num(stage.var),
                   eps=num(stage.eps), weight=_term(stage.weight), bias=_term(stage.bias), value=num(stage.value))
     if isinstance(stage, ActivationStage):
-        return tr(_ACTIVATION_LINES.get(stage.function, "drill.line.other"), layer=stage.layer, x=_term(stage.input), slope=num(stage.slope), function=stage.function,
-                  value=num(stage.value))
-    assert isinstance(stage, PoolStage)
+        return tr(_ACTIVATION_LINES.get(stage.function, "drill.line.other"), layer=stage.layer, x=_term(stage.input),
+                  slope=num(stage.slope), function=stage.function, value=num(stage.value))
     values = ", ".join(num(v) for v in stage.window.ravel())
     if stage.kind == "max":
         return tr("drill.line.max", layer=stage.layer, k=stage.window.shape[0], values=values, value=num(stage.value))
