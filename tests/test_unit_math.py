@@ -31,9 +31,21 @@ def with_statistics(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-@pytest.fixture(scope="module", params=sorted(NETWORK_PRESETS))
+# Beyond the presets (all ReLU and max pooling): every other activation, average pooling, pooling first with
+# BatchNorm, a strided 5x5 conv and a block without hidden layers after it.
+OTHERS = {
+    "gelu_tanh": ModelConfig(blocks=(ConvBlock(4, activation="gelu", pool="avg", batch_norm=True),
+                                     ConvBlock(6, kernel_size=5, padding=2, stride=2, activation="tanh",
+                                               pool_first=True, pool_size=3)), hidden=(16,)),
+    "leaky_avg_first": ModelConfig(blocks=(ConvBlock(3, activation="leaky_relu", pool="avg", pool_first=True,
+                                                     batch_norm=True),), hidden=()),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(NETWORK_PRESETS) + sorted(OTHERS))
 def traced(request):
-    model = with_statistics(build_model(NETWORK_PRESETS[request.param], seed=1), seed=2)
+    cfg = NETWORK_PRESETS.get(request.param) or OTHERS[request.param]
+    model = with_statistics(build_model(cfg, seed=1), seed=2)
     x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(3))
     return model, x, trace(model, x)
 
