@@ -59,7 +59,9 @@ def test_a_map_then_a_unit_is_taken_apart(layout):
     assert story[0].startswith("sum of the 16 partial sums:") and story[1].startswith("plus bias:")
     # The default network pools first: conv2's unit goes through pool2's window, then BatchNorm and ReLU.
     assert [line.split(" ")[0] for line in story[2:]] == ["pool2", "bn2", "act2"]
-    assert story[2].startswith("pool2 max pooling 2 × 2: max(")
+    assert story[2].startswith("pool2 max pooling 2 × 2: max(") and story[2].endswith(", the winner in [ ]")
+    winner = re.search(r"\[(\S+)\]", story[2]).group(1)  # the largest of the four, bracketed
+    assert story[2].count("[") == 2 and f") = {winner}, the winner" in story[2]
     assert [line.split(":")[0] for line in channels] == [f"ch {c}" for c in range(16)]  # in an expander
     assert [e.label for e in app.expander if "term by term" in e.label] == ["The 16 partial sums, term by term"]
     assert "The unit sees a 10 × 10 window of the digit (orange)." in texts(app)  # 5x5, pooled by 2, then 3x3

@@ -188,7 +188,8 @@ def stage_line(stage: Stage) -> str:
     if isinstance(stage, ActivationStage):
         return tr(_ACTIVATION_LINES.get(stage.function, "drill.line.other"), layer=stage.layer, x=_term(stage.input),
                   slope=num(stage.slope), function=stage.function, value=num(stage.value))
-    values = ", ".join(num(v) for v in stage.window.ravel())
+    winner = None if stage.winner is None else stage.winner[0] * stage.window.shape[1] + stage.winner[1]
+    values = ", ".join(f"[{num(v)}]" if i == winner else num(v) for i, v in enumerate(stage.window.ravel()))
     if stage.kind == "max":
         return tr("drill.line.max", layer=stage.layer, k=stage.window.shape[0], values=values, value=num(stage.value))
     return tr("drill.line.avg", layer=stage.layer, k=stage.window.shape[0], n=stage.window.size,
