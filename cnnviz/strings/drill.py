@@ -93,7 +93,7 @@ ZH = {
     "drill.line.exp": "{digit}：e^({z}) = {e}",
     "drill.line.exp_shifted": "{digit}：e^({z} − {shift}) = {e}",
     "drill.line.total": "十个之和：{total}",
-    "drill.line.probability": "数字 {digit} 的概率 = {e} / {total} = {p}",
+    "drill.line.probability": "概率({digit}) = {e} / {total} = {p}",
     "drill.probabilities": "概率",
     "drill.exponentials": "指数",
 }
