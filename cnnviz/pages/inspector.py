@@ -23,21 +23,23 @@ import torch
 from torch import nn
 
 from cnnviz import torch_threads
-from cnnviz.analysis import inspection, receptive_field
+from cnnviz.analysis import inspection, receptive_field, unit_math
 from cnnviz.analysis.attribution import Attribution, grad_cam, integrated_gradients, saliency
 from cnnviz.analysis.digits import INK_MODES, PreparedDigit, normalise
 from cnnviz.analysis.inspection import Activation, Prediction
 from cnnviz.analysis.layer_table import LayerTable, layer_table
 from cnnviz.analysis.receptive_field import Box, RFRow
+from cnnviz.analysis.unit_math import Trace
 from cnnviz.cache import LruCache
 from cnnviz.data import load_mnist
 from cnnviz.model import DEFAULT_PRESET, NETWORK_PRESETS, build_model
+from cnnviz.pages.drill import DrillResult, compute_drill, overview_columns, resolve_drill
 from cnnviz.pages.train import TrainPageState, misclassified
 from cnnviz.training import loop
 from cnnviz.urlstate import Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
 SOURCES = ("draw", "mnist", "upload", "gallery")  # where the digit comes from; a drawing cannot travel in a link
-VIEWS = ("maps", "filters", "attribution", "summary")  # what the right-hand side shows
+VIEWS = ("maps", "network", "filters", "attribution", "summary")  # what the right-hand side shows
 # attribution methods, as cnnviz.analysis.attribution names them
 METHODS = ("saliency", "grad_cam", "integrated_gradients")
 SCALINGS = ("map", "layer")  # one colour scale per map, or one for the whole layer
@@ -64,6 +66,15 @@ class LabelCodec(Codec):
         return text
 
 
+class DrillCodec(Codec):
+    """Where the drill-down stands: "" (the overview), a layer label ("conv2", "fc1") or "softmax"."""
+
+    def parse(self, text: str) -> str:
+        if text in ("", "softmax"):
+            return text
+        return LabelCodec().parse(text)
+
+
 @dataclass(frozen=True)
 class InspectorState(PageState):
     """Everything an inspector view is made of, except the model and the pixels of a drawing or an upload."""
@@ -81,6 +92,9 @@ class InspectorState(PageState):
     target: int = PREDICTED  # the class explained; -1 = the predicted one
     filters: str = "conv1"  # the conv layer whose filters are shown
     filter_page: int = 0  # page of FILTERS_PER_PAGE output filters of a deep conv
+    drill: str = ""  # the network view's layer: "" the overview, a layer label, or "softmax"
+    drill_map: int = 0  # the map of that layer shown large; for a dense layer, its unit
+    drill_unit: tuple[int, int] | None = None  # (row, col) of the map's unit taken apart; None = none
 
     FIELDS = (
         Field("source", "src", Choice(SOURCES)),
@@ -96,6 +110,9 @@ class InspectorState(PageState):
         Field("target", "cls", IntCodec(PREDICTED, 9)),
         Field("filters", "fl", LabelCodec()),
         Field("filter_page", "fpg", IntCodec(0, 255)),
+        Field("drill", "dl", DrillCodec()),
+        Field("drill_map", "dm", IntCodec(0, 4095)),
+        Field("drill_unit", "du", UnitCodec(1023)),
     )
 
 
@@ -226,9 +243,15 @@ def forward_digit(model: nn.Module, digit: PreparedDigit) -> Forward:
 
 
 def compute_on_torch_threads(state: InspectorState, model: nn.Module, digit: PreparedDigit, *,
-                             facts: ModelFacts | None = None, ran: Forward | None = None) -> InspectorResult:
-    """``compute`` on torch's long-lived threads: the attribution view runs torch."""
-    return torch_threads.run(compute, state, model, digit, facts=facts, ran=ran)
+                             facts: ModelFacts | None = None, ran: Forward | None = None,
+                             traced: Trace | None = None) -> InspectorResult:
+    """``compute`` on torch's long-lived threads: the attribution and network views run torch."""
+    return torch_threads.run(compute, state, model, digit, facts=facts, ran=ran, traced=traced)
+
+
+def trace_digit(model: nn.Module, digit: PreparedDigit) -> Trace:
+    """``unit_math.trace`` of a prepared digit, on torch's long-lived threads: the network view's forward pass."""
+    return torch_threads.run(unit_math.trace, model, digit.tensor)
 
 
 def map_peaks(values: np.ndarray, scaling: str) -> tuple[bool, np.ndarray]:
@@ -299,6 +322,7 @@ class InspectorResult:
     rf_index: int | None  # the row of the model's rf_rows for the chosen layer; None when it has none
     box: Box | None  # the chosen unit's receptive field in input pixels; None without a unit
     attribution: Attribution | None  # for the attribution view
+    drill: DrillResult | None = None  # for the network view
 
     @property
     def maps(self) -> Activation | None:
@@ -326,15 +350,17 @@ def resolve(state: InspectorState, facts: ModelFacts) -> InspectorState:
     unit = state.unit if state.unit is not None and state.unit[0] < height and state.unit[1] < width else None
     filters = state.filters if state.filters in facts.convs else facts.convs[0]
     filter_pages = inspection.page_count(facts.filter_counts[filters], FILTERS_PER_PAGE)
+    state = resolve_drill(state, overview_columns(facts, INPUT_SHAPE))
     return replace(state, layer=layer, page=page, channel=channel, unit=unit, filters=filters,
                    filter_page=min(state.filter_page, filter_pages - 1))
 
 
 def compute(state: InspectorState, model: nn.Module, digit: PreparedDigit, *, facts: ModelFacts | None = None,
-            ran: Forward | None = None) -> InspectorResult:
+            ran: Forward | None = None, traced: Trace | None = None) -> InspectorResult:
     """What the page draws for ``digit`` through ``model`` (a frozen copy: see ``ModelCopies``).
 
-    ``facts`` is ``describe(model)`` and ``ran`` is ``forward(model, digit.tensor)`` when the caller has them cached.
+    ``facts`` is ``describe(model)``, ``ran`` is ``forward(model, digit.tensor)`` and ``traced`` is
+    ``unit_math.trace(model, digit.tensor)`` (for the network view) when the caller has them cached.
 
     Raises:
         ValueError: from ``describe``.
@@ -353,6 +379,9 @@ def compute(state: InspectorState, model: nn.Module, digit: PreparedDigit, *, fa
     result = InspectorResult(state, digit, ran, pages, channels, signed, peaks, index, box, None)
     if state.view == "attribution":
         result = replace(result, attribution=attribute(model, digit.tensor, state.method, result.target))
+    if state.view == "network":
+        traced = traced if traced is not None else unit_math.trace(model, digit.tensor)
+        result = replace(result, drill=compute_drill(state, facts, traced))
     return result
 
 

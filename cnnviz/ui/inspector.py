@@ -19,6 +19,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from cnnviz.analysis.clicks import unit_at_click
 from cnnviz.analysis.digits import INK_MODES, PreparedDigit, prepare_digit
 from cnnviz.analysis.inspection import FilterBank, conv_filters, page_channels, page_count
+from cnnviz.analysis.unit_math import Trace
 from cnnviz.analysis.layer_table import count_text, field_text, millions_text, shape_text
 from cnnviz.conv.images import ImageError, load_image
 from cnnviz.data import DataError, load_mnist
@@ -31,9 +32,10 @@ from cnnviz.pages.inspector import (FILTERS_PER_PAGE, MAPS_PER_PAGE, METHODS, PR
                                     TEST_DIGITS, UNTRAINED_KEY, VIEWS, Forward, InspectorResult, InspectorState,
                                     Model, ModelCopies, ModelFacts, compute_on_torch_threads, describe,
                                     forward_digit, mistakes_on_test_set, mnist_digit, mnist_test_labels,
-                                    quick_train_state, resolve, untrained_model)
+                                    quick_train_state, resolve, trace_digit, untrained_model)
 from cnnviz.pages.train import misclassified
 from cnnviz.ui import runs
+from cnnviz.ui import unit_math as network_view
 from cnnviz.ui import state as page_state
 from cnnviz.ui.canvas import drawing_canvas
 from cnnviz.ui.common import file_uploader, guarded, tr, tr_error, tr_option
@@ -75,6 +77,11 @@ def _facts(model_key: str, _model: Model) -> ModelFacts:
 @shared_results(32)
 def _forward(model_key: str, digit_key: str, _model: Model, _digit: PreparedDigit) -> Forward:
     return forward_digit(_model, _digit)
+
+
+@shared_results(8)
+def _trace(model_key: str, digit_key: str, _model: Model, _digit: PreparedDigit) -> Trace:
+    return trace_digit(_model, _digit)
 
 
 @shared_results(8)
@@ -378,7 +385,7 @@ def controls(b: PageBinding, model: InspectedModel, facts: ModelFacts, input_are
     Returns:
         (state, digit, digit key, note under the digit, the maps view's columns or None).
     """
-    state = clicks(b.state, facts)
+    state = network_view.clicks(clicks(b.state, facts), facts)
     with input_area:
         state, digit, digit_key, note = digit_controls(b, state, model)
     columns = None
@@ -392,6 +399,8 @@ def controls(b: PageBinding, model: InspectedModel, facts: ModelFacts, input_are
             state = attribution_controls(b, state)
         elif view == "filters":
             state = filter_controls(b, state, facts)
+        elif view == "network":
+            state = network_view.controls(b, state, facts)
     return state, digit, digit_key, note, columns
 
 
@@ -505,6 +514,8 @@ def draw(result: InspectorResult, note: str, model: InspectedModel, facts: Model
             draw_filters(result.state, model)
         elif view == "attribution":
             draw_attribution(result)
+        elif view == "network":
+            network_view.draw(result, facts)
         else:
             draw_summary(facts)
 
@@ -534,7 +545,9 @@ def steps(b: PageBinding) -> InspectorState:
     state, digit, digit_key, note, columns = controls(b, model, facts, input_area, view_area)
     try:
         ran = None if digit.empty else _forward(model.key, digit_key, model.model, digit)
-        result = compute_on_torch_threads(state, model.model, digit, facts=facts, ran=ran)
+        traced = _trace(model.key, digit_key, model.model, digit) if state.view == "network" and not digit.empty \
+            else None
+        result = compute_on_torch_threads(state, model.model, digit, facts=facts, ran=ran, traced=traced)
     except ValueError as error:
         st.error(tr("insp.impossible", reason=tr_error(error)), icon=":material/block:")
         return state
