@@ -17,12 +17,14 @@ from cnnviz.analysis import formulas
 from cnnviz.cache import LruCache
 from cnnviz.conv import kernels, pipeline
 from cnnviz.figures import maps
+from cnnviz.pages import hover_math as hover_data
 from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
-from cnnviz.ui.pictures import Picture, picture_grid
+from cnnviz.ui.hover_math import blob_address, hover_math
+from cnnviz.ui.pictures import Picture, media_address, picture_grid
 from cnnviz.ui.state import PageBinding, presenting
 from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
                                matrix_editor, pair_input, pair_value, paste_rows)
@@ -49,6 +51,12 @@ def _bank_maps() -> LruCache:
 @shared_results()
 def _pictures() -> LruCache:
     return LruCache(max_entries=96, workers=2)
+
+
+@shared_results()
+def _input_blobs() -> LruCache:
+    # The hover arithmetic's copy of each input (a 1024-px RGB photo: 3 MB), made once per input, not per change.
+    return LruCache(max_entries=8)
 
 
 @st.cache_resource(show_spinner=False)
@@ -415,7 +423,8 @@ class Layout:
 
 
 def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partials_area) -> None:
-    """The maps as one grid, the RGB partial sums as another, and the signed scale's legend."""
+    """The maps as one grid, the hover arithmetic, the RGB partial sums as another grid, and the signed scale's
+    legend."""
     stages = result.stages
     slots = [("input", stages.image, maps.DISPLAY_MAX_SIDE), ("conv", stages.conv, maps.DISPLAY_MAX_SIDE)]
     if state.activation != "none":
@@ -440,8 +449,9 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
         if state.details:
             _details_row(result, state, slots, titles, per_row)
     with partials_area:
+        # The hover arithmetic is the area's first element, so the area always gets one (see _Areas.below_the_maps).
+        _hover(result, state, dict(zip([name for name, _, _ in slots + partials], pictures)), titles)
         if not partials:
-            st.empty()  # see _Areas.below_the_maps
             return
         # The sum is the convolution map itself: the same picture (and address) as the convolution stage.
         total = Picture("sum", tr("kl.partials_sum", bias=f"{state.bias:g}"), pictures[1], shape=_shape_text(stages.conv))
@@ -449,6 +459,38 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
                      text=tr("kl.partials_help"))
         if state.details:
             _details_row(result, state, partials, titles, 4)
+
+
+def _hover(result: KernelLabResult, state: KernelLabState, pictures: dict[str, bytes], titles: dict[str, str]) -> None:
+    """The hover arithmetic over the input and every stage's picture (the grids' own pictures: the browser has them)."""
+    stages = result.stages
+    image = stages.image
+    blob = _input_blobs().get(("blob", result.keys["input"]), lambda: hover_data.input_blob(image))
+    settings = hover_data.settings(result.kernel, image.shape[:2], geometry=state.geometry, bias=state.bias,
+                                   activation=state.activation, slope=state.slope, pooling=state.pooling)
+    shown = []
+    for name in ("conv", "partial0", "partial1", "partial2", "activation", "pool"):
+        if name not in pictures:
+            continue
+        values = {"conv": stages.conv, "activation": stages.activated, "pool": stages.pooled}.get(name)
+        if values is None:
+            values = stages.partials[int(name[-1])]
+        side = PARTIAL_SIDE if name.startswith("partial") else maps.DISPLAY_MAX_SIDE
+        drawn, frame = maps.map_extent(values.shape, image.shape[:2], side)
+        shown.append({"name": name, "title": titles[name], "out": list(values.shape[:2]),
+                      "extent": [drawn[0] / frame[0], drawn[1] / frame[1]],
+                      "src": media_address(pictures[name], f"hover.{name}")})
+    channels = [tr("hm.gray")] if state.colour == "gray" else [tr(f"widgets.channel.{c}") for c in "rgb"]
+    words = {"window": tr("hm.window"), "kernel": tr("hm.kernel"), "kernel_flipped": tr("hm.kernel_flipped"),
+             "products": tr("hm.products"), "pool_window": tr("hm.pool_window"), "point": tr("hm.point"),
+             "hint": tr("hm.hint"), "hint_pinned": tr("hm.hint_pinned"), "unit": tr("hm.unit"),
+             "pool_unit": tr("hm.pool_unit"), "input_pixel": tr("hm.input_pixel"), "used_by": tr("hm.used_by"),
+             "input": tr("kl.stage.input"), "channels": channels, "heading": tr("hm.heading"),
+             "activation_name": {"relu": tr("hm.act.relu"), "leaky_relu": tr("hm.act.leaky_relu"),
+                                 "abs": tr("hm.act.abs")}.get(state.activation, "")}
+    hover_math("hover_math", {"input_src": blob_address(blob, "hover"), "input_picture": media_address(
+        pictures["input"], "hover.input_picture"), "input_shape": _shape_text(image), "settings": settings,
+        "stages": shown, "stage": shown[-1]["name"] if stages.pooled is not None else "conv", "words": words})
 
 
 def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, st.delta_generator.DeltaGenerator]:

@@ -137,13 +137,14 @@ class Picture:
     alt: str = ""  # for screen readers; the title when empty
 
 
-def _address(image: bytes, coordinates: str) -> str:
-    """The picture's address from Streamlit's media file manager, as ``st.image`` gets one: the same bytes give the
-    same address, and the file lives as long as the session shows it."""
+def media_address(data: bytes, coordinates: str, mimetype: str = "") -> str:
+    """The address of ``data`` (a PNG or JPEG unless ``mimetype`` says otherwise) from Streamlit's media file manager,
+    as ``st.image`` gets one: the same bytes give the same address, and the file lives as long as the session shows
+    it."""
     if not runtime.exists():  # the script imported outside a server: nothing serves media
         return ""
-    mimetype = "image/jpeg" if image[:2] == b"\xff\xd8" else "image/png"
-    url = runtime.get_instance().media_file_mgr.add(image, mimetype, coordinates)
+    mimetype = mimetype or ("image/jpeg" if data[:2] == b"\xff\xd8" else "image/png")
+    url = runtime.get_instance().media_file_mgr.add(data, mimetype, coordinates)
     # st.image's frontend puts a server's base path before the address; an <img> of ours must carry it itself.
     base = str(config.get_option("server.baseUrlPath") or "").strip("/")
     return f"/{base}{url}" if base and url.startswith("/") else url
@@ -151,7 +152,7 @@ def _address(image: bytes, coordinates: str) -> str:
 
 def _sent(picture: Picture, key: str) -> dict:
     sent = asdict(picture)
-    sent["src"] = _address(sent.pop("image"), f"{key}.{picture.slot}")
+    sent["src"] = media_address(sent.pop("image"), f"{key}.{picture.slot}")
     return sent
 
 
