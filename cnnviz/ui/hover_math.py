@@ -25,7 +25,7 @@ _CSS = """
 .cnnviz-hover:focus-visible { outline: 2px solid var(--st-primary-color, #d9480f); outline-offset: 4px; }
 .cnnviz-hover .hm-heading { flex: 1 1 100%; font-size: 1.5rem; font-weight: 600; margin: 0.5rem 0 -0.5rem; }
 .cnnviz-hover .hm-pictures { flex: 1 1 340px; min-width: 0; max-width: 640px; }
-.cnnviz-hover .hm-panel { flex: 1 1 340px; min-width: 0; font-size: 0.8rem; }
+.cnnviz-hover .hm-panel { flex: 1 1 340px; min-width: 0; font-size: 0.8rem; contain: content; }
 .cnnviz-hover .hm-chips { display: flex; flex-wrap: wrap; gap: 0.3rem; margin-bottom: 0.4rem; }
 .cnnviz-hover button.hm-chip { font: inherit; font-size: 0.8rem; padding: 0.15rem 0.55rem; border-radius: 1rem;
   cursor: pointer; border: 1px solid rgba(128, 128, 128, 0.5); background: transparent; color: inherit; }
@@ -209,7 +209,13 @@ class Hover {
     fig.img.draggable = false;
     fig.canvas = el("canvas", "", frame);
     fig.frame = frame;
-    fig.img.addEventListener("load", () => this.draw());
+    fig.size = { width: 0, height: 0 };
+    // The pictures' sizes, kept as they change: reading them per move would make the browser lay out the whole page
+    // in the middle of the handler.
+    new ResizeObserver(([entry]) => {
+      fig.size = { width: entry.contentRect.width, height: entry.contentRect.height };
+      this.draw();
+    }).observe(fig.img);
     frame.addEventListener("pointermove", (e) => this.move(e, role));
     frame.addEventListener("pointerdown", (e) => this.down(e, role));
     frame.addEventListener("pointerleave", () => { if (!this.pinned) { this.at = null; this.draw(); } });
@@ -285,8 +291,8 @@ class Hover {
 
   // Pointer position -> a unit of the picture's map (rows, cols), or null over the checkered part.
   locate(e, role) {
-    const box = (role === "input" ? this.input : this.output).img.getBoundingClientRect();
-    const fx = (e.clientX - box.left) / box.width, fy = (e.clientY - box.top) / box.height;
+    const size = (role === "input" ? this.input : this.output).size;
+    const fx = e.offsetX / size.width, fy = e.offsetY / size.height;  // the frame is the picture's own box
     if (role === "input") {
       const S = this.data.settings;
       const r = Math.floor(fy * S.rows.size), c = Math.floor(fx * S.cols.size);
@@ -424,8 +430,8 @@ class Hover {
   // The window box on the input (padding hatched) and the pointed or reverse-view units on the stage's picture.
   draw() {
     for (const fig of [this.input, this.output]) {
-      const img = fig.img, canvas = fig.canvas, ratio = window.devicePixelRatio || 1;
-      const width = img.clientWidth + 2 * MARGIN, height = img.clientHeight + 2 * MARGIN;
+      const canvas = fig.canvas, ratio = window.devicePixelRatio || 1;
+      const width = fig.size.width + 2 * MARGIN, height = fig.size.height + 2 * MARGIN;
       if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
         canvas.width = Math.round(width * ratio);
         canvas.height = Math.round(height * ratio);
@@ -438,7 +444,8 @@ class Hover {
     }
     if (!this.at || !this.data || !this.inputValues) return;
     const s = this.data.settings, st = this.current;
-    const inImg = this.input.img, outImg = this.output.img;
+    const inImg = { clientWidth: this.input.size.width, clientHeight: this.input.size.height };
+    const outImg = { clientWidth: this.output.size.width, clientHeight: this.output.size.height };
     const inG = this.input.canvas.getContext("2d"), outG = this.output.canvas.getContext("2d");
     const sy = inImg.clientHeight / s.rows.size, sx = inImg.clientWidth / s.cols.size;
     const [er, ec] = st.extent;
@@ -456,18 +463,23 @@ class Hover {
       const R = s.rows, K = s.cols;
       const top = u.r * R.stride - R.before, left = u.c * K.stride - K.before;
       const spanR = R.dilation * (R.kernel - 1) + 1, spanC = K.dilation * (K.kernel - 1) + 1;
-      // Padding: hatch the part of the window outside the image.
-      inG.save();
-      inG.beginPath();
-      inG.rect(MARGIN + left * sx, MARGIN + top * sy, spanC * sx, spanR * sy);
-      inG.rect(MARGIN, MARGIN, inImg.clientWidth, inImg.clientHeight);
-      inG.clip("evenodd");
-      inG.strokeStyle = "rgba(217, 119, 6, 0.9)";
-      inG.lineWidth = 1;
-      for (let d = -inImg.clientHeight - 2 * MARGIN; d < inImg.clientWidth + 2 * MARGIN; d += 4) {
-        inG.beginPath(); inG.moveTo(d, 0); inG.lineTo(d + inImg.clientHeight + 2 * MARGIN, inImg.clientHeight + 2 * MARGIN); inG.stroke();
+      if (top < 0 || left < 0 || top + spanR > R.size || left + spanC > K.size) {
+        // Padding: hatch the part of the window outside the image (drawn at least 6 px deep, to be seen).
+        const x0 = MARGIN + left * sx, y0 = MARGIN + top * sy;
+        const x1 = Math.max(x0 + spanC * sx, x0 + 6), y1 = Math.max(y0 + spanR * sy, y0 + 6);
+        inG.save();
+        inG.beginPath();
+        inG.rect(Math.min(x0, MARGIN - (left < 0 ? 6 : 0)), Math.min(y0, MARGIN - (top < 0 ? 6 : 0)),
+                 x1 - x0 + 12, y1 - y0 + 12);
+        inG.rect(MARGIN, MARGIN, inImg.clientWidth, inImg.clientHeight);
+        inG.clip("evenodd");
+        inG.strokeStyle = "rgba(217, 119, 6, 0.9)";
+        inG.lineWidth = 1;
+        inG.beginPath();
+        for (let d = x0 - (y1 - y0) - 12; d < x1 + 12; d += 4) { inG.moveTo(d, y0 - 6); inG.lineTo(d + (y1 - y0) + 12, y1 + 6); }
+        inG.stroke();
+        inG.restore();
       }
-      inG.restore();
       box(inG, top * sy, left * sx, spanR * sy, spanC * sx, "#d97706");
       if (sx >= 4 && sy >= 4) {  // the taps themselves, where there is room: dilation's gaps become visible
         inG.fillStyle = "#d97706";
