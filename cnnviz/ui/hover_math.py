@@ -76,6 +76,7 @@ function loadInput(src) {
                                 : new Float32Array(buffer.slice(36));
       return { rows, cols, channels, values };
     }));
+    blobs.get(src).catch(() => blobs.delete(src));  // a failed fetch is tried again with the next data
     if (blobs.size > 4) blobs.delete(blobs.keys().next().value);
   }
   return blobs.get(src);
@@ -228,13 +229,18 @@ class Hover {
     setText(this.heading, data.words.heading);
     const names = data.stages.map((st) => st.name);
     if (!names.includes(this.stage)) this.stage = data.stage;
-    this.root.dataset.ready = "0";
+    if (data.input_src !== this.inputSrc) {
+      this.inputSrc = data.input_src;
+      this.inputValues = null;  // another input (or size): no arithmetic on the old one's values meanwhile
+      this.root.dataset.ready = "0";
+    }
     loadInput(data.input_src).then((input) => {
       if (this.data !== data) return;
+      const fresh = this.inputValues !== input;
       this.inputValues = input;
       this.root.dataset.ready = "1";
-      this.show();
-    });
+      if (fresh) this.show();
+    }, () => { this.root.dataset.ready = "0"; });
     this.chips.replaceChildren();
     for (const st of data.stages) {
       const b = el("button", "hm-chip", this.chips, st.title);
@@ -265,6 +271,11 @@ class Hover {
     const weights = s.kernel[this.channel];
     this.kernelGrid.cells.forEach((cell, i) => fillCell(cell, fmt(weights[i]), sign(weights[i])));
     this.setStage(this.stage);
+    if (this.at) {  // a pointed or pinned place stays, inside the new sizes
+      const limit = this.at.kind === "in" ? [s.rows.size, s.cols.size] : this.current.out;
+      this.at.r = Math.min(this.at.r, limit[0] - 1);
+      this.at.c = Math.min(this.at.c, limit[1] - 1);
+    }
     this.show();
   }
 

@@ -14,7 +14,7 @@ from cnnviz.conv import ops
 from cnnviz.conv.samples import load_sample
 from cnnviz.pages.kernel_lab import KernelLabState, compute
 
-from browser_kit import assert_no_exception, open_page
+from browser_kit import assert_no_exception, open_page, set_number
 
 # Each view is a link; the browser's numbers are checked against the same view computed here.
 VIEWS = {
@@ -170,3 +170,22 @@ def test_the_pointer_moves_the_window_and_sends_the_server_nothing(page, app_url
     assert shown["kind"] == "in"
     page.wait_for_timeout(300)  # a frame the page would send because of the moves has had time to leave
     assert len(sent) == before, [frame for frame in sent[before:]][:3]
+
+
+def test_a_setting_changes_the_numbers_without_fetching_the_pixels_again(page, app_url):
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url))
+    query = VIEWS["gray"]
+    state, result = reference(query)
+    open_view(page, app_url, query)
+    source = page.evaluate("window.cnnvizHover.data.input_src")
+    assert sum(source in url for url in fetched) == 1
+    shown = point(page, "activation", "out", 4, 9)
+    assert close(shown["activation"], result.stages.activated[4, 9], 1e4)
+    set_number(page, "kl_bias", 9)
+    page.wait_for_function("window.cnnvizHover.data.settings.bias === 9")
+    page.wait_for_selector(".cnnviz-hover[data-ready='1']")
+    state, result = reference(query.replace("b=-3", "b=9"))
+    shown = point(page, "activation", "out", 4, 9)
+    assert close(shown["conv"], result.stages.conv[4, 9], 1e4) and close(shown["activation"], result.stages.activated[4, 9], 1e4)
+    assert sum(source in url for url in fetched) == 1  # the same input: its values were not sent again
