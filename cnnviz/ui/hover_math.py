@@ -38,11 +38,17 @@ _CSS = """
 .cnnviz-hover .hm-frame img { display: block; width: 100%; height: auto; image-rendering: pixelated; }
 .cnnviz-hover .hm-frame canvas { position: absolute; left: -14px; top: -14px; pointer-events: none; }
 .cnnviz-hover .hm-hint { font-size: 0.8rem; opacity: 0.75; margin-top: 0.4rem; }
-.cnnviz-hover .hm-title { font-weight: 600; font-size: 0.9rem; margin-bottom: 0.3rem; }
-.cnnviz-hover .hm-grids { display: flex; flex-wrap: wrap; gap: 0.8rem; align-items: flex-start; margin: 0.3rem 0; }
-.cnnviz-hover .hm-grid { display: grid; width: max-content; }
-.cnnviz-hover .hm-grid span { min-width: 2.6em; padding: 0.1em 0.15em; text-align: right; font-size: 0.72rem;
-  font-variant-numeric: tabular-nums; border: 1px solid rgba(128, 128, 128, 0.35); background: var(--st-background-color, #fff); }
+/* Two lines kept for the title whatever it says, so a move's new title never lays out the page again. */
+.cnnviz-hover .hm-title { font-weight: 600; font-size: 0.9rem; margin-bottom: 0.3rem; height: 2.7em; line-height: 1.35em;
+  overflow: hidden; contain: strict; }
+.cnnviz-hover .hm-grids { display: flex; flex-wrap: wrap; gap: 0.8rem; align-items: flex-start; margin: 0.3rem 0;
+  overflow-x: auto; }
+.cnnviz-hover .hm-grid { display: grid; width: max-content; font-size: 0.72rem; }
+/* Cells of a fixed size, each its own layout: a move rewrites a hundred numbers, and cells sized by their text made
+   the browser measure every one of them again (most of a move's time). */
+.cnnviz-hover .hm-grid span { box-sizing: border-box; width: 4.7em; height: 1.6em; line-height: 1.4em; contain: strict;
+  padding: 0 0.2em; text-align: right; overflow: hidden; white-space: nowrap; font-variant-numeric: tabular-nums;
+  border: 1px solid rgba(128, 128, 128, 0.35); background: var(--st-background-color, #fff); }
 .cnnviz-hover .hm-grid span.pad { background: repeating-linear-gradient(45deg, rgba(148, 163, 184, 0.25),
   rgba(148, 163, 184, 0.25) 4px, rgba(148, 163, 184, 0.5) 4px, rgba(148, 163, 184, 0.5) 8px); font-style: italic; }
 .cnnviz-hover .hm-grid span.neg { color: #1d4ed8; }
@@ -50,8 +56,8 @@ _CSS = """
 .cnnviz-hover .hm-grid span.win { outline: 2px solid #d97706; outline-offset: -2px; font-weight: 700; }
 .cnnviz-hover .hm-label { font-size: 0.72rem; opacity: 0.8; margin-bottom: 0.15rem; }
 .cnnviz-hover pre.hm-text { white-space: pre-wrap; overflow-wrap: anywhere; font-family: var(--st-code-font, monospace);
-  font-size: 0.72rem; margin: 0.3rem 0 0; padding: 0.4rem 0.5rem; border-radius: 0.25rem; max-height: 14rem;
-  overflow: auto; background: var(--st-code-background-color, rgba(128, 128, 128, 0.12)); }
+  font-size: 0.72rem; margin: 0.3rem 0 0; padding: 0.4rem 0.5rem; border-radius: 0.25rem; height: 12rem;
+  overflow: auto; contain: strict; resize: vertical; background: var(--st-code-background-color, rgba(128, 128, 128, 0.12)); }
 """
 
 _JS = r"""
@@ -166,7 +172,7 @@ function grid(parent, label, rows, cols, gap) {
   const box = el("div", "", parent);
   box.label = el("div", "hm-label", box, label);
   const g = el("div", "hm-grid", box);
-  g.style.gridTemplateColumns = `repeat(${cols}, auto)`;
+  g.style.gridTemplateColumns = `repeat(${cols}, 4.7em)`;
   if (gap) g.style.gap = gap;
   box.cells = [];
   for (let i = 0; i < rows * cols; i++) box.cells.push(el("span", "", g));
