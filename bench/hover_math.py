@@ -87,6 +87,8 @@ def main() -> None:
         page.locator(".cnnviz-hover").scroll_into_view_if_needed()
         page.evaluate(_PROBE)
         output = page.locator(".cnnviz-hover .hm-frame[data-role=output] img").bounding_box()
+        extent = page.evaluate("window.cnnvizHover.current.extent")  # the map's part of its picture
+        output = {**output, "width": output["width"] * extent[1], "height": output["height"] * extent[0]}
         inputs = page.locator(".cnnviz-hover .hm-frame[data-role=input] img").bounding_box()
         plain = page.locator("#hover-baseline").bounding_box()
         for round_ in range(2):  # interleaved, so the machine's load falls on both alike

@@ -261,8 +261,7 @@ class Hover {
     data.words.channels.forEach((name, ch) => {
       const b = el("button", "hm-chip", this.channelChips, name);
       b.type = "button";
-      b.setAttribute("aria-pressed", String(ch === this.channel));
-      b.addEventListener("click", () => { this.channel = ch; this.update(this.data); });
+      b.addEventListener("click", () => { this.setChannel(ch); this.show(); });
     });
     // The grids are made once per settings and refilled per move: a move writes text, it never builds elements.
     this.grids.replaceChildren();
@@ -274,9 +273,8 @@ class Hover {
     this.kernelGrid.lastChild.style.rowGap = gap(s.rows.dilation);
     this.productGrid = grid(this.grids, w.products, s.kh, s.kw, "");
     this.poolGrid = s.pool ? grid(this.grids, w.pool_window, s.pool.rows.kernel, s.pool.cols.kernel, "") : null;
-    const weights = s.kernel[this.channel];
-    this.kernelGrid.cells.forEach((cell, i) => fillCell(cell, fmt(weights[i]), sign(weights[i])));
     this.setStage(this.stage);
+    this.setChannel(this.channel);
     if (this.at) {  // a pointed or pinned place stays, inside the new sizes
       const limit = this.at.kind === "in" ? [s.rows.size, s.cols.size] : this.current.out;
       this.at.r = Math.min(this.at.r, limit[0] - 1);
@@ -292,8 +290,18 @@ class Hover {
     this.show();
   }
 
+  // Which channel's window, kernel slice and products the grids show (the written-out sums show every channel).
+  setChannel(ch) {
+    const s = this.data.settings;
+    this.channel = Math.min(ch, s.kernel.length - 1);
+    [...this.channelChips.children].forEach((b, i) => b.setAttribute("aria-pressed", String(i === this.channel)));
+    const weights = s.kernel[this.channel];
+    this.kernelGrid.cells.forEach((cell, i) => fillCell(cell, fmt(weights[i]), sign(weights[i])));
+  }
+
   setStage(name) {
     this.stage = name;
+    if (name.startsWith("partial") && this.kernelGrid) this.setChannel(Number(name.slice(-1)));
     const st = this.data.stages.find((x) => x.name === name);
     this.current = st;
     for (const b of this.chips.children) b.setAttribute("aria-pressed", String(b.dataset.stage === name));

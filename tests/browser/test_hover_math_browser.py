@@ -85,6 +85,8 @@ def test_every_number_equals_ops_at_random_positions(page, app_url, view):
         r, c = (int(rng.integers(n)) for n in chosen[stage].shape)
         shown = point(page, stage, "out", r, c)
         assert (shown["stage"], shown["row"], shown["col"]) == (stage, r, c)
+        if stage.startswith("partial"):  # a channel's partial map shows that channel's grids
+            assert page.evaluate("window.cnnvizHover.channel") == int(stage[-1])
         cr, cc = shown["conv_row"], shown["conv_col"]
         taps = padded[cr * rows.stride + np.arange(rows.kernel)[:, None] * rows.dilation,
                       cc * cols.stride + np.arange(cols.kernel)[None, :] * cols.dilation]  # (kh, kw, C)
