@@ -329,20 +329,22 @@ class Hover {
   }
 
   move(e, role) {
-    if (this.pinned || !this.inputValues) return;
-    const started = e.timeStamp;
+    // A finger (or pen) pressed on a picture drags the pinned place with it: a touch has no hover.
+    const dragging = e.pointerType !== "mouse" && (e.buttons & 1) === 1;
+    if ((this.pinned && !dragging) || !this.inputValues) return;
     const at = this.locate(e, role);
     if (at === null || (this.at && at.kind === this.at.kind && at.r === this.at.r && at.c === this.at.c)) return;
     this.at = at;
+    if (dragging) this.pinned = at;
     this.show();
-    if (window.cnnvizHoverTimes) window.cnnvizHoverTimes.push(started);
   }
 
   down(e, role) {
     if (!this.inputValues) return;
     const at = this.locate(e, role);
     if (e.pointerType !== "mouse") e.preventDefault();
-    if (this.pinned && at && this.pinned.r === at.r && this.pinned.c === at.c && this.pinned.kind === at.kind) {
+    if (e.pointerType === "mouse" && this.pinned && at && this.pinned.r === at.r && this.pinned.c === at.c &&
+        this.pinned.kind === at.kind) {
       this.pinned = null;  // a second click on the pinned unit lets the window follow the pointer again
     } else if (at) {
       this.pinned = at;

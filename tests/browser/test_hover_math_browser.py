@@ -191,3 +191,37 @@ def test_a_setting_changes_the_numbers_without_fetching_the_pixels_again(page, a
     shown = point(page, "activation", "out", 4, 9)
     assert close(shown["conv"], result.stages.conv[4, 9], 1e4) and close(shown["activation"], result.stages.activated[4, 9], 1e4)
     assert sum(source in url for url in fetched) == 1  # the same input: its values were not sent again
+
+
+def test_a_finger_pins_a_place_and_drags_it_on_a_phone(browser, app_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    query = VIEWS["gray"]
+    state, result = reference(query)
+    try:
+        open_view(page, app_url, query)
+        page.locator(".cnnviz-hover .hm-chips button[data-stage=conv]").tap()
+        picture = page.locator(".cnnviz-hover .hm-frame[data-role=output] img")
+        picture.scroll_into_view_if_needed()
+        box = picture.bounding_box()
+        out_rows, out_cols = result.stages.conv.shape
+        extent = page.evaluate("window.cnnvizHover.current.extent")
+
+        def at(r: int, c: int) -> tuple[float, float]:
+            return (box["x"] + (c + 0.5) / out_cols * extent[1] * box["width"],
+                    box["y"] + (r + 0.5) / out_rows * extent[0] * box["height"])
+
+        page.touchscreen.tap(*at(3, 4))
+        assert page.locator(".cnnviz-hover").get_attribute("data-pinned") == "1"
+        shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
+        assert (shown["row"], shown["col"]) == (3, 4)
+        x, y = at(12, 20)
+        picture.dispatch_event("pointermove", {"pointerType": "touch", "buttons": 1, "clientX": x, "clientY": y,
+                                               "bubbles": True})
+        shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
+        assert (shown["row"], shown["col"]) == (12, 20)
+        assert abs(shown["conv"] - float(result.stages.conv[12, 20])) < 1e-3
+    finally:
+        context.close()
