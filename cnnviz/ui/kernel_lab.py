@@ -443,14 +443,18 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
         legend = Picture("legend", tr("kl.legend"), maps.colorbar_png(), caption=tr("kl.legend"))
     with layout.maps:
         per_row = 4 if layout.wide else 2
-        picture_grid("kl_maps", cells[:len(slots)], columns=per_row, legend=legend)
+        addresses = picture_grid("kl_maps", cells[:len(slots)], columns=per_row, legend=legend)
         if not result.kernel.any():
             st.info(tr("kl.zero_kernel", bias=f"{state.bias:g}"), icon=":material/info:")
         if state.details:
             _details_row(result, state, slots, titles, per_row)
     with partials_area:
         # The hover arithmetic is the area's first element, so the area always gets one (see _Areas.below_the_maps).
-        _hover(result, state, dict(zip([name for name, _, _ in slots + partials], pictures)), titles)
+        if partials:
+            # The partial maps' addresses, before their grid is drawn: the hover arithmetic comes first.
+            addresses.update({name: media_address(picture, f"kl_partials.{name}")
+                              for (name, _, _), picture in zip(partials, pictures[len(slots):])})
+        _hover(result, state, addresses, titles)
         if not partials:
             return
         # The sum is the convolution map itself: the same picture (and address) as the convolution stage.
@@ -461,8 +465,9 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
             _details_row(result, state, partials, titles, 4)
 
 
-def _hover(result: KernelLabResult, state: KernelLabState, pictures: dict[str, bytes], titles: dict[str, str]) -> None:
-    """The hover arithmetic over the input and every stage's picture (the grids' own pictures: the browser has them)."""
+def _hover(result: KernelLabResult, state: KernelLabState, addresses: dict[str, str], titles: dict[str, str]) -> None:
+    """The hover arithmetic over the input and every stage's picture, at the grids' own addresses (the browser has
+    loaded them already)."""
     stages = result.stages
     image = stages.image
     blob = _input_blobs().get(("blob", result.keys["input"]), lambda: hover_data.input_blob(image))
@@ -470,7 +475,7 @@ def _hover(result: KernelLabResult, state: KernelLabState, pictures: dict[str, b
                                    activation=state.activation, slope=state.slope, pooling=state.pooling)
     shown = []
     for name in ("conv", "partial0", "partial1", "partial2", "activation", "pool"):
-        if name not in pictures:
+        if name not in addresses:
             continue
         values = {"conv": stages.conv, "activation": stages.activated, "pool": stages.pooled}.get(name)
         if values is None:
@@ -479,7 +484,7 @@ def _hover(result: KernelLabResult, state: KernelLabState, pictures: dict[str, b
         drawn, frame = maps.map_extent(values.shape, image.shape[:2], side)
         shown.append({"name": name, "title": titles[name], "out": list(values.shape[:2]),
                       "extent": [drawn[0] / frame[0], drawn[1] / frame[1]],
-                      "src": media_address(pictures[name], f"hover.{name}")})
+                      "src": addresses[name]})
     channels = [tr("hm.gray")] if state.colour == "gray" else [tr(f"widgets.channel.{c}") for c in "rgb"]
     words = {"window": tr("hm.window"), "kernel": tr("hm.kernel"), "kernel_flipped": tr("hm.kernel_flipped"),
              "products": tr("hm.products"), "pool_window": tr("hm.pool_window"), "point": tr("hm.point"),
@@ -488,8 +493,8 @@ def _hover(result: KernelLabResult, state: KernelLabState, pictures: dict[str, b
              "input": tr("kl.stage.input"), "channels": channels, "heading": tr("hm.heading"),
              "activation_name": {"relu": tr("hm.act.relu"), "leaky_relu": tr("hm.act.leaky_relu"),
                                  "abs": tr("hm.act.abs")}.get(state.activation, "")}
-    hover_math("hover_math", {"input_src": blob_address(blob, "hover"), "input_picture": media_address(
-        pictures["input"], "hover.input_picture"), "input_shape": _shape_text(image), "settings": settings,
+    hover_math("hover_math", {"input_src": blob_address(blob, "hover"), "input_picture": addresses["input"],
+        "input_shape": _shape_text(image), "settings": settings,
         "stages": shown, "stage": shown[-1]["name"] if stages.pooled is not None else "conv", "words": words})
 
 

@@ -157,9 +157,10 @@ def _sent(picture: Picture, key: str) -> dict:
 
 
 def picture_grid(key: str, pictures: list[Picture], *, columns: int, min_cell: int = 200, heading: str = "",
-                 text: str = "", legend: Picture | None = None) -> None:
+                 text: str = "", legend: Picture | None = None) -> dict[str, str]:
     """Draw ``pictures`` in a grid of at most ``columns`` a row, each cell at least ``min_cell`` CSS px wide, under an
-    optional ``heading`` and ``text``, with an optional ``legend`` picture (220 px wide) below.
+    optional ``heading`` and ``text``, with an optional ``legend`` picture (220 px wide) below. Returns each
+    picture's address by its slot, for another element that shows the same pictures.
 
     Raises:
         ValueError: ``columns`` or ``min_cell`` is not a positive int, or two pictures share a slot.
@@ -172,3 +173,4 @@ def picture_grid(key: str, pictures: list[Picture], *, columns: int, min_cell: i
             "pictures": [_sent(picture, key) for picture in pictures],
             "legend": _sent(legend, key) if legend is not None else None}
     _component(key=key, data=data, width="stretch")
+    return {picture["slot"]: picture["src"] for picture in data["pictures"]}
