@@ -1,5 +1,6 @@
 """The hover arithmetic's data: the input's exact bytes, the settings as ops applies them, the maps' extents, and the
 Kernel Lab sending them (the pixels only when the input changes)."""
+import doctest
 import io
 import json
 
@@ -9,9 +10,14 @@ from PIL import Image
 
 from cnnviz.conv.geometry import Geometry, Pooling
 from cnnviz.figures import maps
+from cnnviz.pages import hover_math
 from cnnviz.pages.hover_math import HEADER_BYTES, input_blob, read_blob, settings
 
 from apptest_kit import redraw, run_page
+
+
+def test_the_examples_in_the_docstring_hold():
+    assert doctest.testmod(hover_math).failed == 0
 
 
 def test_whole_pixel_values_travel_as_one_byte_each_and_come_back_exact():

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz.conv.geometry import Layer
+from cnnviz.conv.geometry import Axis, Geometry, Layer, Pooling
 
 MAGIC = b"CNVZ"
 # MAGIC, dtype (1: uint8, 4: float32), rows, cols, channels, then a 16-byte digest of the values. The digest sits in
@@ -54,13 +54,13 @@ def read_blob(blob: bytes) -> np.ndarray:
     return values.reshape((rows, cols) if channels == 1 else (rows, cols, channels))
 
 
-def _axis(axis) -> dict[str, int]:
+def _axis(axis: Axis) -> dict[str, int]:
     return {"size": axis.size, "kernel": axis.kernel, "stride": axis.stride, "before": axis.pad_before,
             "after": axis.pad_after, "dilation": axis.dilation, "out": axis.out_size}
 
 
-def settings(kernel: np.ndarray, input_hw: tuple[int, int], *, geometry, bias: float, activation: str, slope: float,
-             pooling) -> dict[str, Any]:
+def settings(kernel: np.ndarray, input_hw: tuple[int, int], *, geometry: Geometry, bias: float, activation: str,
+             slope: float, pooling: Pooling) -> dict[str, Any]:
     """Every setting the browser's arithmetic needs, as JSON-ready values, each exactly what ``cnnviz.conv.ops``
     computes with: the kernel as applied (flipped for a true convolution) in float32, the bias and the leaky slope
     in float32, the padding resolved to amounts per side.
