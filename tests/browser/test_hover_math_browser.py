@@ -225,3 +225,19 @@ def test_a_finger_pins_a_place_and_drags_it_on_a_phone(browser, app_url):
         assert abs(shown["conv"] - float(result.stages.conv[12, 20])) < 1e-3
     finally:
         context.close()
+
+
+def test_the_edge_lesson_opens_the_hover_view_where_the_sum_changes_sign(page, app_url):
+    from cnnviz.pages.lessons import LESSONS
+
+    number = next(i for i, lesson in enumerate(LESSONS, 1) if lesson.key == "edge_hover")
+    open_page(page, app_url, f"lessons?l={number}")
+    assert "They agree." in page.locator(".st-key-lessons_numbers").inner_text()
+    page.get_by_role("link", name="Open this in Kernel Lab").click()
+    page.wait_for_selector(".cnnviz-hover[data-ready='1']")
+    assert_no_exception(page)
+    lesson = LESSONS[number - 1]
+    conv = compute(lesson.state, load_sample(lesson.state.sample, size=lesson.state.working_size), "lesson").stages.conv
+    row = int(np.argmax(np.abs(conv).max(axis=1)))  # a row crossing edges both ways
+    sums = [point(page, "conv", "out", row, col)["conv"] for col in range(conv.shape[1])]
+    assert max(sums) == 1020 and min(sums) == -1020 and 0 in sums
