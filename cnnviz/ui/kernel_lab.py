@@ -56,7 +56,7 @@ def _pictures() -> LruCache:
 @shared_results()
 def _input_blobs() -> LruCache:
     # The hover arithmetic's copy of each input (a 1024-px RGB photo: 3 MB), made once per input, not per change.
-    return LruCache(max_entries=8)
+    return LruCache(max_entries=4)
 
 
 @st.cache_resource(show_spinner=False)
@@ -422,7 +422,7 @@ class Layout:
             self.kernel, self.shapes = section("kernel", left), section("shapes", left)
 
 
-def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partials_area) -> None:
+def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partials_area, image_key: str) -> None:
     """The maps as one grid, the hover arithmetic, the RGB partial sums as another grid, and the signed scale's
     legend."""
     stages = result.stages
@@ -454,7 +454,7 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
             # The partial maps' addresses, before their grid is drawn: the hover arithmetic comes first.
             addresses.update({name: media_address(picture, f"kl_partials.{name}")
                               for (name, _, _), picture in zip(partials, pictures[len(slots):])})
-        _hover(result, state, addresses, titles)
+        _hover(result, state, image_key, addresses, titles)
         if not partials:
             return
         # The sum is the convolution map itself: the same picture (and address) as the convolution stage.
@@ -465,12 +465,13 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
             _details_row(result, state, partials, titles, 4)
 
 
-def _hover(result: KernelLabResult, state: KernelLabState, addresses: dict[str, str], titles: dict[str, str]) -> None:
+def _hover(result: KernelLabResult, state: KernelLabState, image_key: str, addresses: dict[str, str],
+           titles: dict[str, str]) -> None:
     """The hover arithmetic over the input and every stage's picture, at the grids' own addresses (the browser has
     loaded them already)."""
     stages = result.stages
     image = stages.image
-    blob = _input_blobs().get(("blob", result.keys["input"]), lambda: hover_data.input_blob(image))
+    blob = _input_blobs().get((image_key, state.colour), lambda: hover_data.input_blob(image))
     settings = hover_data.settings(result.kernel, image.shape[:2], geometry=state.geometry, bias=state.bias,
                                    activation=state.activation, slope=state.slope, pooling=state.pooling)
     shown = []
@@ -582,7 +583,7 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
             area.empty()
         b.publish(state)
         return
-    draw(result, state, layout, areas.partials)
+    draw(result, state, layout, areas.partials, image_key)
     with areas.bank:
         if result.bank:
             _bank_pictures(result, state)
