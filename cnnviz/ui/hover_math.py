@@ -427,7 +427,10 @@ class Hover {
     const C = u.taps.length, names = w.channels;
     const lines = [];
     u.taps.forEach((taps, c) => {
-      const terms = taps.map((t) => `${signed(t.x)}×${signed(t.w)}`).join(" + ");
+      // Up to 7×7 every channel's products are written out; a bigger kernel's only for the channel in the grids
+      // (the others as their sums), or the text alone would take longer than a frame to lay out.
+      const terms = C === 1 || c === ch || taps.length <= 49 ? taps.map((t) => `${signed(t.x)}×${signed(t.w)}`).join(" + ")
+        : `(${w.sum_of.replace("{count}", taps.length)})`;
       lines.push(`${C > 1 ? names[c] + ": " : ""}${terms} = ${fmt(u.partials[c])}`);
     });
     if (C > 1) lines.push(`${names.join(" + ")} = ${u.partials.map(signed).join(" + ")} = ${fmt(u.raw)}`);

@@ -491,6 +491,7 @@ def _hover(result: KernelLabResult, state: KernelLabState, image_key: str, addre
              "products": tr("hm.products"), "pool_window": tr("hm.pool_window"), "point": tr("hm.point"),
              "hint": tr("hm.hint"), "hint_pinned": tr("hm.hint_pinned"), "unit": tr("hm.unit"),
              "pool_unit": tr("hm.pool_unit"), "input_pixel": tr("hm.input_pixel"), "used_by": tr("hm.used_by"),
+             "sum_of": tr("hm.sum_of"),
              "input": tr("kl.stage.input"), "channels": channels, "heading": tr("hm.heading"),
              "activation_name": {"relu": tr("hm.act.relu"), "leaky_relu": tr("hm.act.leaky_relu"),
                                  "abs": tr("hm.act.abs")}.get(state.activation, "")}
