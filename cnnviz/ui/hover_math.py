@@ -357,8 +357,15 @@ class Hover {
   key(e) {
     const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
     if (e.key === "Escape") { this.pinned = null; this.show(); return; }
-    if (!this.pinned || !moves[e.key]) return;
+    if (!moves[e.key] || !this.inputValues) return;
     e.preventDefault();
+    if (!this.pinned) {  // from the keyboard alone: the arrows start at the stage's centre
+      const [rows, cols] = this.current.out;
+      this.pinned = { kind: "out", r: rows >> 1, c: cols >> 1 };
+      this.at = this.pinned;
+      this.show();
+      return;
+    }
     const [dr, dc] = moves[e.key], p = this.pinned;
     const limit = p.kind === "in" ? [this.data.settings.rows.size, this.data.settings.cols.size] : this.current.out;
     p.r = Math.min(Math.max(p.r + dr, 0), limit[0] - 1);

@@ -167,6 +167,12 @@ def test_the_pointer_moves_the_window_and_sends_the_server_nothing(page, app_url
     assert (shown["row"], shown["col"]) == (9, 8)
     inputs = page.locator(".cnnviz-hover .hm-frame[data-role=input] img").bounding_box()
     page.keyboard.press("Escape")
+    assert page.locator(".cnnviz-hover").get_attribute("data-pinned") == "0"
+    page.keyboard.press("ArrowLeft")  # the keyboard alone pins the stage's centre, then moves it
+    page.keyboard.press("ArrowLeft")
+    shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
+    assert (shown["row"], shown["col"]) == (out_rows // 2, out_cols // 2 - 1)
+    page.keyboard.press("Escape")
     page.mouse.move(inputs["x"] + inputs["width"] / 2, inputs["y"] + inputs["height"] / 2, steps=6)
     shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
     assert shown["kind"] == "in"
