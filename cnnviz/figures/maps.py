@@ -246,6 +246,24 @@ def map_png(values: np.ndarray, mode: str, *, display: bool = True, input_hw: tu
     return png_bytes(image)
 
 
+def map_extent(shape: tuple[int, ...], input_hw: tuple[int, ...] | None = None,
+               max_side: int = DISPLAY_MAX_SIDE) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Where ``map_png`` draws a map of ``shape``: ((rows, cols) of the map's pixels, (rows, cols) of the whole
+    picture), the map in its top-left corner. A pointer over the picture finds its map unit with these."""
+    reference = input_hw or shape
+    factor = min(display_factor(reference), max_side / max(reference[:2]))
+    h, w = shape[:2]
+    if factor < 1:
+        side = max(1, round(max(h, w) * factor))
+        scale = side / max(h, w)
+        drawn = (h, w) if max(h, w) <= side else (max(1, round(h * scale)), max(1, round(w * scale)))
+    else:
+        drawn = (h * int(factor), w * int(factor))
+    if input_hw is None:
+        return drawn, drawn
+    return drawn, (max(round(input_hw[0] * factor), drawn[0]), max(round(input_hw[1] * factor), drawn[1]))
+
+
 def mark_dropped(pixels: np.ndarray, rows: range, cols: range) -> np.ndarray:
     """Tint input rows and columns that no kernel window reaches (the floor dropped them) in red."""
     out = (pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)).copy()  # (H, W, 3) uint8

@@ -18,7 +18,8 @@ from cnnviz.conv import ops
 from cnnviz.conv.geometry import Layer
 from cnnviz.conv.kernels import make_kernel
 from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
-from cnnviz.pages import step
+from cnnviz.conv.samples import load_sample
+from cnnviz.pages import kernel_lab, step
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
@@ -85,6 +86,16 @@ def page_of(state: Any) -> tuple[str, str]:
 RGB_LAYER = KernelLabState(sample="astronaut", working_size=32, colour="rgb", preset="box5", padding="valid",
                            bank=("box5", "gaussian5", "unsharp", "outline", "sobel5_x", "sobel5_y"), bank_open=True)
 
+# The last lesson's view: Sobel x on black and white squares, whose edges are exact 0 -> 255 steps at this size.
+EDGE_HOVER = KernelLabState(sample="checkerboard", working_size=256, preset="sobel_x", padding="valid")
+
+
+def _edge_sums(state: KernelLabState) -> list[int]:
+    """The largest and the smallest Sobel x sum on the lesson's image: dark to light, then light to dark."""
+    conv = kernel_lab.compute(state, load_sample(state.sample, size=state.working_size), "lesson:edge_hover").stages.conv
+    return [int(round(float(conv.max()))), int(round(float(conv.min())))]
+
+
 LESSONS: tuple[Lesson, ...] = (
     Lesson("conv", step.EXAMPLES["three"], 15, lambda: int(step.compute(step.EXAMPLES["three"]).walk.output[0, 0])),
     Lesson("padding", _finished(step.EXAMPLES["three_padded"]), [[6, 8, 3], [12, 15, 8], [7, 12, 14]],
@@ -111,6 +122,7 @@ LESSONS: tuple[Lesson, ...] = (
            also=tuple((f"lessons.train.open_{name}", TrainPageState().with_recipe(name))
                       for name in TUTORIAL_PRESETS if name != "classic")),
     Lesson("inspect", InspectorState(), None, None),
+    Lesson("edge_hover", EDGE_HOVER, [1020, -1020], lambda: _edge_sums(EDGE_HOVER)),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 

@@ -17,12 +17,14 @@ from cnnviz.analysis import formulas
 from cnnviz.cache import LruCache
 from cnnviz.conv import kernels, pipeline
 from cnnviz.figures import maps
+from cnnviz.pages import hover_math as hover_data
 from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
-from cnnviz.ui.pictures import Picture, picture_grid
+from cnnviz.ui.hover_math import blob_address, hover_math
+from cnnviz.ui.pictures import Picture, media_address, picture_grid
 from cnnviz.ui.state import PageBinding, presenting
 from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
                                matrix_editor, pair_input, pair_value, paste_rows)
@@ -49,6 +51,12 @@ def _bank_maps() -> LruCache:
 @shared_results()
 def _pictures() -> LruCache:
     return LruCache(max_entries=96, workers=2)
+
+
+@shared_results()
+def _input_blobs() -> LruCache:
+    # The hover arithmetic's copy of each input (a 1024-px RGB photo: 3 MB), made once per input, not per change.
+    return LruCache(max_entries=4)
 
 
 @st.cache_resource(show_spinner=False)
@@ -414,8 +422,9 @@ class Layout:
             self.kernel, self.shapes = section("kernel", left), section("shapes", left)
 
 
-def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partials_area) -> None:
-    """The maps as one grid, the RGB partial sums as another, and the signed scale's legend."""
+def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partials_area, image_key: str) -> None:
+    """The maps as one grid, the hover arithmetic, the RGB partial sums as another grid, and the signed scale's
+    legend."""
     stages = result.stages
     slots = [("input", stages.image, maps.DISPLAY_MAX_SIDE), ("conv", stages.conv, maps.DISPLAY_MAX_SIDE)]
     if state.activation != "none":
@@ -434,14 +443,19 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
         legend = Picture("legend", tr("kl.legend"), maps.colorbar_png(), caption=tr("kl.legend"))
     with layout.maps:
         per_row = 4 if layout.wide else 2
-        picture_grid("kl_maps", cells[:len(slots)], columns=per_row, legend=legend)
+        addresses = picture_grid("kl_maps", cells[:len(slots)], columns=per_row, legend=legend)
         if not result.kernel.any():
             st.info(tr("kl.zero_kernel", bias=f"{state.bias:g}"), icon=":material/info:")
         if state.details:
             _details_row(result, state, slots, titles, per_row)
     with partials_area:
+        # The hover arithmetic is the area's first element, so the area always gets one (see _Areas.below_the_maps).
+        if partials:
+            # The partial maps' addresses, before their grid is drawn: the hover arithmetic comes first.
+            addresses.update({name: media_address(picture, f"kl_partials.{name}")
+                              for (name, _, _), picture in zip(partials, pictures[len(slots):])})
+        _hover(result, state, image_key, addresses, titles)
         if not partials:
-            st.empty()  # see _Areas.below_the_maps
             return
         # The sum is the convolution map itself: the same picture (and address) as the convolution stage.
         total = Picture("sum", tr("kl.partials_sum", bias=f"{state.bias:g}"), pictures[1], shape=_shape_text(stages.conv))
@@ -449,6 +463,41 @@ def draw(result: KernelLabResult, state: KernelLabState, layout: Layout, partial
                      text=tr("kl.partials_help"))
         if state.details:
             _details_row(result, state, partials, titles, 4)
+
+
+def _hover(result: KernelLabResult, state: KernelLabState, image_key: str, addresses: dict[str, str],
+           titles: dict[str, str]) -> None:
+    """The hover arithmetic over the input and every stage's picture, at the grids' own addresses (the browser has
+    loaded them already)."""
+    stages = result.stages
+    image = stages.image
+    blob = _input_blobs().get((image_key, state.colour), lambda: hover_data.input_blob(image))
+    settings = hover_data.settings(result.kernel, image.shape[:2], geometry=state.geometry, bias=state.bias,
+                                   activation=state.activation, slope=state.slope, pooling=state.pooling)
+    shown = []
+    for name in ("conv", "partial0", "partial1", "partial2", "activation", "pool"):
+        if name not in addresses:
+            continue
+        values = {"conv": stages.conv, "activation": stages.activated, "pool": stages.pooled}.get(name)
+        if values is None:
+            values = stages.partials[int(name[-1])]
+        side = PARTIAL_SIDE if name.startswith("partial") else maps.DISPLAY_MAX_SIDE
+        drawn, frame = maps.map_extent(values.shape, image.shape[:2], side)
+        shown.append({"name": name, "title": titles[name], "out": list(values.shape[:2]),
+                      "extent": [drawn[0] / frame[0], drawn[1] / frame[1]],
+                      "src": addresses[name]})
+    channels = [tr("hm.gray")] if state.colour == "gray" else [tr(f"widgets.channel.{c}") for c in "rgb"]
+    words = {"window": tr("hm.window"), "kernel": tr("hm.kernel"), "kernel_flipped": tr("hm.kernel_flipped"),
+             "products": tr("hm.products"), "pool_window": tr("hm.pool_window"), "point": tr("hm.point"),
+             "hint": tr("hm.hint"), "hint_pinned": tr("hm.hint_pinned"), "unit": tr("hm.unit"),
+             "pool_unit": tr("hm.pool_unit"), "input_pixel": tr("hm.input_pixel"), "used_by": tr("hm.used_by"),
+             "sum_of": tr("hm.sum_of"),
+             "input": tr("kl.stage.input"), "channels": channels, "heading": tr("hm.heading"),
+             "activation_name": {"relu": tr("hm.act.relu"), "leaky_relu": tr("hm.act.leaky_relu"),
+                                 "abs": tr("hm.act.abs")}.get(state.activation, "")}
+    hover_math("hover_math", {"input_src": blob_address(blob, "hover"), "input_picture": addresses["input"],
+        "input_shape": _shape_text(image), "settings": settings,
+        "stages": shown, "stage": shown[-1]["name"] if stages.pooled is not None else "conv", "words": words})
 
 
 def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, st.delta_generator.DeltaGenerator]:
@@ -535,7 +584,7 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
             area.empty()
         b.publish(state)
         return
-    draw(result, state, layout, areas.partials)
+    draw(result, state, layout, areas.partials, image_key)
     with areas.bank:
         if result.bank:
             _bank_pictures(result, state)

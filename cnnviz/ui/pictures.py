@@ -137,13 +137,14 @@ class Picture:
     alt: str = ""  # for screen readers; the title when empty
 
 
-def _address(image: bytes, coordinates: str) -> str:
-    """The picture's address from Streamlit's media file manager, as ``st.image`` gets one: the same bytes give the
-    same address, and the file lives as long as the session shows it."""
+def media_address(data: bytes, coordinates: str, mimetype: str = "") -> str:
+    """The address of ``data`` (a PNG or JPEG unless ``mimetype`` says otherwise) from Streamlit's media file manager,
+    as ``st.image`` gets one: the same bytes give the same address, and the file lives as long as the session shows
+    it."""
     if not runtime.exists():  # the script imported outside a server: nothing serves media
         return ""
-    mimetype = "image/jpeg" if image[:2] == b"\xff\xd8" else "image/png"
-    url = runtime.get_instance().media_file_mgr.add(image, mimetype, coordinates)
+    mimetype = mimetype or ("image/jpeg" if data[:2] == b"\xff\xd8" else "image/png")
+    url = runtime.get_instance().media_file_mgr.add(data, mimetype, coordinates)
     # st.image's frontend puts a server's base path before the address; an <img> of ours must carry it itself.
     base = str(config.get_option("server.baseUrlPath") or "").strip("/")
     return f"/{base}{url}" if base and url.startswith("/") else url
@@ -151,14 +152,15 @@ def _address(image: bytes, coordinates: str) -> str:
 
 def _sent(picture: Picture, key: str) -> dict:
     sent = asdict(picture)
-    sent["src"] = _address(sent.pop("image"), f"{key}.{picture.slot}")
+    sent["src"] = media_address(sent.pop("image"), f"{key}.{picture.slot}")
     return sent
 
 
 def picture_grid(key: str, pictures: list[Picture], *, columns: int, min_cell: int = 200, heading: str = "",
-                 text: str = "", legend: Picture | None = None) -> None:
+                 text: str = "", legend: Picture | None = None) -> dict[str, str]:
     """Draw ``pictures`` in a grid of at most ``columns`` a row, each cell at least ``min_cell`` CSS px wide, under an
-    optional ``heading`` and ``text``, with an optional ``legend`` picture (220 px wide) below.
+    optional ``heading`` and ``text``, with an optional ``legend`` picture (220 px wide) below. Returns each
+    picture's address by its slot, for another element that shows the same pictures.
 
     Raises:
         ValueError: ``columns`` or ``min_cell`` is not a positive int, or two pictures share a slot.
@@ -171,3 +173,4 @@ def picture_grid(key: str, pictures: list[Picture], *, columns: int, min_cell: i
             "pictures": [_sent(picture, key) for picture in pictures],
             "legend": _sent(legend, key) if legend is not None else None}
     _component(key=key, data=data, width="stretch")
+    return {picture["slot"]: picture["src"] for picture in data["pictures"]}

@@ -1,4 +1,6 @@
 """Lessons in Chromium: walk the whole path, and a lesson's link opens its page with the lesson's numbers."""
+from cnnviz.pages.lessons import LESSONS
+
 from browser_kit import assert_no_exception, open_page, query, wait_idle
 
 CODE = ".st-key-step_sum [data-testid=stCode]"
@@ -6,12 +8,12 @@ CODE = ".st-key-step_sum [data-testid=stCode]"
 
 def test_the_lessons_end_to_end(page, app_url):
     open_page(page, app_url, "lessons")
-    for number in range(1, 11):
+    for number in range(1, len(LESSONS) + 1):
         assert_no_exception(page)
         numbers = page.locator(".st-key-lessons_numbers").inner_text()
-        if number <= 8:
+        if LESSONS[number - 1].app is not None:
             assert "They agree." in numbers, (number, numbers)
-        if number < 10:
+        if number < len(LESSONS):
             page.locator(".st-key-lessons_next button").click()
             page.wait_for_function("(n) => new URLSearchParams(location.search).get('l') === String(n)", arg=number + 1)
             wait_idle(page)
