@@ -18,7 +18,7 @@ from cnnviz.model import NETWORK_PRESETS
 from cnnviz.training import wire
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.loop import EvalResult, Metrics
-from cnnviz.training.shared import (HEARTBEAT_TTL_SECONDS, RedisRegistry, RunKeys, TrainingUnavailable, queue_wait,
+from cnnviz.training.shared import (HEARTBEAT_TTL_SECONDS, RedisRegistry, TrainingUnavailable, queue_wait,
                                     watch_key)
 from cnnviz.training.status import ordinal, queue_text
 from scripts.serve_app import free_port

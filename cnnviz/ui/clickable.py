@@ -7,13 +7,13 @@ follows its width, whatever the page does.
 
 A click is sent as the component's state ``click``: x and y in shown px with the shown width and height, and the
 time, as streamlit-image-coordinates sends it, so ``cnnviz.analysis.clicks`` and a page's "new click" check read it
-the same way. The picture is served by Streamlit's media file manager (``pictures._address``).
+the same way. The picture is served by Streamlit's media file manager (``pictures.media_address``).
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from cnnviz.ui.pictures import _address
+from cnnviz.ui.pictures import media_address
 from cnnviz.ui.state import widget_value
 
 _HTML = '<img class="cnnviz-clickable" alt="">'
@@ -50,7 +50,7 @@ def clicked(key: str) -> dict | None:
 
 def clickable_picture(key: str, image: bytes, *, alt: str = "", cursor: str = "pointer") -> None:
     """Show ``image`` (PNG or JPEG bytes) as wide as its container; a click on it becomes ``clicked(key)``."""
-    data = {"src": _address(image, f"{key}.picture"), "alt": alt, "cursor": cursor}
+    data = {"src": media_address(image, f"{key}.picture"), "alt": alt, "cursor": cursor}
     _component(key=key, data=data, default={"click": None}, width="stretch", on_click_change=_ignore)
 
 
