@@ -10,12 +10,17 @@ and the stride in turn, looking at each result for a few seconds. Everything run
     python bench/load.py --soak 600       # 30 sessions keep changing for 10 minutes; memory over time
     python bench/load.py --sessions 10 --browsers 0 --soak 75 --churn 8 --ttl 10 --sweep 5    # a short soak
     python bench/load.py --sessions 4 --browsers 1 --changes 3 --ttl 5    # a quick look
+    python bench/load.py --redis --replicas 2 --workers 1 --sessions 60 --changes 6 --ttl 20 --sweep 5
+        # shared mode (issue 27): a real redis-server, two replicas behind nginx sharing it, one training worker
+        # started by `python -m cnnviz.training.worker`; then the same sessions against one process with no Redis,
+        # and the two side by side with their ratio, and what Redis holds per finished run
 
 Reports the time from a control change to the updated picture (p50/p95), errors (exception boxes, error boxes,
 failed requests, tracebacks in the server log), the server's memory (VmRSS of the app processes and their
 children: before, with every session open and idle, peak, and after the sessions closed and their
 `server.disconnectedSessionTTL` ran out; baseline -> peak -> after TTL split into the server and its training
-workers), and the two training runs' throughput as their pages show it.
+workers), and the two training runs' throughput as their pages show it. In shared mode also Redis's memory per
+finished run, how long a finished run stays there, and what expires it (bench/redis_usage.py).
 """
 from __future__ import annotations
 
@@ -28,12 +33,13 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -42,16 +48,21 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, machine  # noqa: E402
+from common import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, OthersLoad, machine  # noqa: E402
 from light_client import ClientError, LightSession, http  # noqa: E402
 from deploy.nginx_conf import nginx_conf  # noqa: E402
 from scripts.serve_app import free_port, served_app, stop_process  # noqa: E402
+from scripts.shared_mode import redis_server, workers as training_workers  # noqa: E402
+import redis_usage  # noqa: E402  (bench/redis_usage.py)
 
 from cnnviz.conv import kernels  # noqa: E402
 
 PRESET_CYCLE = ("sobel_x", "gaussian", "sharpen", "emboss", "box5", "laplacian8")  # each change moves the conv map
 STRIDE_CYCLE = (2, 3, 1)
 TRAIN_QUERY = "n=10000&ep=3"  # 10,000 training images, 3 epochs: about a minute on 2 loaded cores
+# Shared mode's comparison: one worker trains the two runs one after the other (the second waits in the queue), so
+# each is a third as long, and the students' changes are timed while each side trains for about as long.
+SHARED_TRAIN_QUERY = "n=10000&ep=1"
 PROGRESS = re.compile(r"(\w+) · step (\d+)/(\d+) · epoch [\d.]+ · ([\d,]+|–) images/s · ([\d.]+) s elapsed")
 FINISHED_STATES = ("Done", "Stopped", "Diverged", "Failed")
 # In the page: the convolution picture has a new source, the run is over and every picture has loaded.
@@ -80,6 +91,8 @@ class LoadConfig:
     deadline: float = 1800.0  # the load phase stops by itself after this many seconds
     settle: float = 5.0  # seconds the server gets before a memory reading (baseline, idle, after the TTL)
     seed: int = 0  # think times and photos
+    redis: bool = False  # shared mode: the replicas share a real redis-server, and `workers` train every run
+    workers: int = 1  # shared mode's training workers (`python -m cnnviz.training.worker`)
 
     @property
     def students(self) -> int:
@@ -91,6 +104,14 @@ class LoadConfig:
                              f"trainers={self.trainers}, browsers={self.browsers}")
         if self.replicas < 1:
             raise ValueError(f"replicas must be at least 1, got replicas={self.replicas}")
+        if self.redis and self.workers < 1:
+            raise ValueError(f"shared mode needs a training worker, got workers={self.workers}")
+
+    @property
+    def setup(self) -> str:
+        """The servers, in words."""
+        where = f"{self.replicas} app processes behind nginx" if self.replicas > 1 else "1 app process"
+        return f"{where}, Redis, {self.workers} worker(s)" if self.redis else f"{where}, no Redis"
 
 
 @dataclass
@@ -98,6 +119,9 @@ class Record:
     """Everything the sessions measured."""
 
     light: list[float] = field(default_factory=list)  # change -> last new picture, light sessions, s
+    # Of those, each student's first `changes` changes: the ones every side makes, however long its runs train
+    # (students keep changing while they do), so two sides compare the same work.
+    light_share: list[float] = field(default_factory=list)
     browser: list[float] = field(default_factory=list)  # change -> every picture loaded, Chromium, s
     script: list[float] = field(default_factory=list)  # change -> end of the script run, light sessions, s
     first: list[float] = field(default_factory=list)  # opening the app, s
@@ -105,11 +129,15 @@ class Record:
     errors: list[str] = field(default_factory=list)
     unanswered: int = 0  # changes whose convolution picture never changed
     training: list[dict] = field(default_factory=list)  # one per finished run
+    redis: dict = field(default_factory=dict)  # shared mode: Redis's memory and the runs' keys, before and after
     samples: list[dict] = field(default_factory=list)  # memory over time
     opened: int = 0  # Kernel Lab sessions opened (more than `students` with churn)
 
 
 # --- servers -------------------------------------------------------------------------------------------------
+
+MIN_IDLE_SECONDS = 60  # a training run is stopped as unwatched no sooner than this, whatever the sessions' TTL
+
 
 def configured_ttl() -> int:
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -122,6 +150,9 @@ class Servers:
     replicas: list  # scripts.serve_app.Served, one per app process
     ttl: int
     sweep: float
+    redis_url: str = ""  # shared mode's store; "" in the embedded mode
+    workers: list = field(default_factory=list)  # shared mode's training worker processes
+    worker_log: Path | None = None  # their stdout and stderr together
 
 
 @contextlib.contextmanager
@@ -129,15 +160,25 @@ def servers(config: LoadConfig) -> Iterator[Servers]:
     ttl = config.ttl if config.ttl is not None else configured_ttl()
     sweep = config.sweep if config.sweep is not None else float(os.environ.get("CNNVIZ_SWEEP_SECONDS", "30"))
     env = {"CNNVIZ_SWEEP_SECONDS": str(sweep)}  # the app's default is off (cnnviz.ui.housekeeping.sweep_seconds)
+    if "CNNVIZ_RUN_IDLE_SECONDS" not in os.environ:
+        # A run nobody looked at for the TTL is stopped, and in shared mode "looked at" is a time a page wrote into
+        # Redis: with a TTL of a few seconds, the worker that takes a run while the Start click's own script run is
+        # still drawing the page finds it idle and stops it before its first step.
+        env["CNNVIZ_RUN_IDLE_SECONDS"] = str(max(ttl, MIN_IDLE_SECONDS))
     if config.replicas > 1:  # the replicas share the cores: torch's thread team in each gets its share of them
         env["OMP_NUM_THREADS"] = str(replica_threads(config.replicas))
     flags = ("--server.disconnectedSessionTTL", str(ttl))
     with contextlib.ExitStack() as stack:
+        redis_url, processes, worker_log = "", [], None
+        if config.redis:
+            redis_url = env["CNNVIZ_REDIS_URL"] = stack.enter_context(redis_server())
+            worker_log = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cnnviz-workers-"))) / "log"
+            processes = stack.enter_context(training_workers(redis_url, config.workers, log=worker_log))
         # The trainers are light clients: they poll the status route as a browser does (light_client.follow_live).
         replicas = [stack.enter_context(served_app(env=env, flags=flags, timeout=180))
                     for _ in range(config.replicas)]
         url = replicas[0].url if config.replicas == 1 else stack.enter_context(nginx(replicas))
-        yield Servers(url, replicas, ttl, sweep)
+        yield Servers(url, replicas, ttl, sweep, redis_url, processes, worker_log)
 
 
 def replica_threads(replicas: int) -> int:
@@ -254,7 +295,9 @@ async def sample(served: Servers, started: float, phase: str, fresh: bool = True
              # The server's own memory split: heap and other private pages, and mapped files (code of imported
              # libraries), which a first use maps once and which says nothing about what sessions leave behind.
              "server_anon_mb": round(sum(_vm_rss(r.process.pid, "RssAnon") for r in served.replicas), 1),
-             "server_file_mb": round(sum(_vm_rss(r.process.pid, "RssFile") for r in served.replicas), 1)}
+             "server_file_mb": round(sum(_vm_rss(r.process.pid, "RssFile") for r in served.replicas), 1),
+             # shared mode's training workers and their training processes, which are nobody's children here
+             "queue_workers_mb": round(sum(rss_mb(w.pid) for w in served.workers), 1)}
     for key in per_replica[0]:
         point[key] = round(sum(m[key] for m in per_replica), 2)
     point["sessions_per_replica"] = [int(m["active_sessions"]) for m in per_replica]
@@ -268,6 +311,9 @@ def log_problems(served: Servers) -> list[str]:
         text = replica.log.read_text(errors="replace")
         problems += [line for line in text.splitlines() if "Traceback" in line or "a page failed" in line
                      or " ERROR " in line]
+    if served.worker_log is not None and served.worker_log.exists():
+        problems += [f"worker: {line}" for line in served.worker_log.read_text(errors="replace").splitlines()
+                     if "Traceback" in line or "Error" in line]
     return problems
 
 
@@ -439,6 +485,8 @@ async def student(index: int, make_tab, config: LoadConfig, phase: Phase, record
                     record.unanswered += 1
                 else:
                     timings.append(seconds)
+                    if timings is record.light and count <= config.changes:
+                        record.light_share.append(seconds)
                 if tab.script_seconds is not None:
                     record.script.append(tab.script_seconds)
         except Exception as error:  # ClientError or playwright's: this seat ends, the others go on
@@ -469,13 +517,15 @@ async def trainer(index: int, url: str, config: LoadConfig, phase: Phase, record
         while True:
             started = time.monotonic()
             await session.click("train_start")
-            speeds = []
+            speeds, began = [], []
 
             def finished(s: LightSession) -> bool:
                 found = progress(s)
+                if found and found.group(1) != "Queued" and not began:
+                    began.append(time.monotonic())  # a worker took it (shared mode's runs wait in its queue)
                 if found and found.group(4) != "–":
                     speeds.append(int(found.group(4).replace(",", "")))
-                return bool(found and found.group(1) in FINISHED_STATES)
+                return run_over(s)
 
             await session.follow_live(config.deadline, until=finished)
             found = progress(session)
@@ -485,7 +535,8 @@ async def trainer(index: int, url: str, config: LoadConfig, phase: Phase, record
                 return
             record.training.append({"trainer": index, "steps": int(found.group(3)), "images_per_s": int(
                 found.group(4).replace(",", "")), "training_s": float(found.group(5)),
-                "wall_s": round(time.monotonic() - started, 1), "live_speeds": speeds})
+                "wall_s": round(time.monotonic() - started, 1), "live_speeds": speeds,
+                "waiting_s": round((began[0] if began else time.monotonic()) - started, 1)})
             if not config.soak or phase.stop.is_set():
                 phase.trainer_finished()
                 return
@@ -495,6 +546,13 @@ async def trainer(index: int, url: str, config: LoadConfig, phase: Phase, record
     finally:
         record.errors += [f"trainer {index}: {e}" for e in session.errors]
         await session.close()
+
+
+def run_over(session: LightSession) -> bool:
+    """Whether the Train page shows its run ended: a final state, or no live status left to poll (a run stopped
+    before its first step shows no progress line)."""
+    found = progress(session)
+    return bool(found and found.group(1) in FINISHED_STATES) or session._status_component() is None
 
 
 def progress(session: LightSession) -> re.Match | None:
@@ -521,8 +579,12 @@ async def warm_up(url: str) -> None:
     session = LightSession(url, timeout=300)
     await session.open("train", WARM_UP_TRAINING)
     await session.click("train_start")
-    await session.follow_live(300, until=lambda s: bool(progress(s) and progress(s).group(1) in FINISHED_STATES))
+    await session.follow_live(300, until=run_over)
+    found = progress(session)
     await session.close()
+    if not found or found.group(1) != "Done":
+        texts = " | ".join(text.strip()[:160] for text in session.texts() if text.strip())
+        raise RuntimeError(f"the warm-up run on {url} did not finish: {found and found.group(0)}; the page: {texts}")
 
 
 async def released(served: Servers, started: float, settle: float, phase: str = "after_ttl") -> dict:
@@ -536,6 +598,30 @@ async def released(served: Servers, started: float, settle: float, phase: str = 
         await asyncio.sleep(2)
     await asyncio.sleep(settle)
     return await sample(served, started, phase)
+
+
+async def redis_readings(served: Servers, phase: Phase, record: Record) -> asyncio.Task:
+    """Shared mode: Redis's memory now, as the load starts; a task that reads it again once every trainer's run
+    has ended and been released (its keys given their expiry), with the keys of the runs that ended meanwhile."""
+    url = served.redis_url
+    earlier = set(await asyncio.to_thread(redis_usage.run_footprints, url))  # the warm-up's runs
+    record.redis["used_before"] = await asyncio.to_thread(redis_usage.used_memory, url)
+    return asyncio.create_task(_redis_after(url, earlier, phase, record))
+
+
+async def _redis_after(url: str, earlier: set[str], phase: Phase, record: Record) -> None:
+    await phase.trained.wait()
+    deadline = time.monotonic() + 30
+    while True:
+        runs = {key: run for key, run in (await asyncio.to_thread(redis_usage.run_footprints, url)).items()
+                if key not in earlier}
+        released = all(run.ttls and min(run.ttls) > 0 for run in runs.values())
+        if released or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    record.redis["used_after"] = await asyncio.to_thread(redis_usage.used_memory, url)
+    record.redis["runs"] = [asdict(run) for run in runs.values()]
+    record.redis["released"] = released
 
 
 async def monitor(served: Servers, started: float, record: Record, phase_name: list[str], every: float) -> None:
@@ -562,7 +648,7 @@ async def run_load(config: LoadConfig, served: Servers) -> dict:
 
         playwright = await async_playwright().start()
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    light = config.students - config.browsers
+    light, readings = config.students - config.browsers, None
     tasks += [asyncio.create_task(student(i, lambda i=i: LightTab(served.url, i), config, phase, record,
                                           random.Random(rng.random()), record.light)) for i in range(light)]
     tasks += [asyncio.create_task(student(light + i, lambda i=i: BrowserTab(served.url, light + i, browser), config,
@@ -576,6 +662,7 @@ async def run_load(config: LoadConfig, served: Servers) -> dict:
         idle = await sample(served, started, "idle")
         phase_name[0] = "load"
         load_started = time.monotonic()
+        readings = await redis_readings(served, phase, record) if served.redis_url else None
         phase.go.set()
         note("load phase: changing controls" + (" and training" if config.trainers else ""))
         limit = config.soak or config.deadline
@@ -585,8 +672,12 @@ async def run_load(config: LoadConfig, served: Servers) -> dict:
         if pending:
             await asyncio.wait(pending, timeout=180)
         load_seconds = time.monotonic() - load_started
+        if readings is not None:
+            await asyncio.wait_for(readings, 60)
+            record.redis["without_ttl"] = dict(await asyncio.to_thread(redis_usage.keys_without_ttl,
+                                                                       served.redis_url))
     finally:
-        for task in tasks:
+        for task in tasks + ([readings] if readings is not None else []):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if browser is not None:
@@ -623,14 +714,14 @@ def summary(values: list[float]) -> str:
 def report(result: dict, served: Servers) -> None:
     config, record = LoadConfig(**{**result["config"], "think": tuple(result["config"]["think"])}), result["record"]
     base, idle, after = result["baseline"], result["idle"], result["after"]
-    where = (f"{config.replicas} app processes behind nginx" if config.replicas > 1 else "1 app process")
-    print(f"\n{where}; {config.sessions} sessions: {config.students - config.browsers} light Kernel Lab, "
+    print(f"\n{config.setup}; {config.sessions} sessions: {config.students - config.browsers} light Kernel Lab, "
           f"{config.browsers} Chromium Kernel Lab, {config.trainers} training"
           + (f" (light, {config.train_query}); " if config.trainers else "; ")
           + f"think {config.think[0]:g}–{config.think[1]:g} s; "
           + (f"soak {config.soak:.0f} s, a new student every {config.churn} changes" if config.soak
              else f"{config.changes} changes each") + f"; load phase {result['load_seconds']:.0f} s")
     print(f"  change -> updated picture, light:    {summary(record.light)}")
+    print(f"    each student's first {config.changes} changes: {summary(record.light_share)}")
     print(f"  change -> updated picture, Chromium: {summary(record.browser)}")
     print(f"  change -> end of script run, light:  {summary(record.script)}")
     print(f"  first load: {summary(record.first)};  photo upload -> pictures: {summary(record.upload)}")
@@ -650,7 +741,8 @@ def report(result: dict, served: Servers) -> None:
     for run in record.training:
         live = run["live_speeds"]
         print(f"  training run (trainer {run['trainer']}): {run['images_per_s']:,} images/s as the page reports, "
-              f"{run['training_s']:.1f} s training, {run['wall_s']:.0f} s from Start to Done, {run['steps']} steps; "
+              f"{run['training_s']:.1f} s training, {run['wall_s']:.0f} s from Start to Done "
+              f"({run['waiting_s']:.0f} s of them before its first step), {run['steps']} steps; "
               f"live figures {min(live) if live else 0:,}–{max(live) if live else 0:,} images/s")
     print("  memory, server + its workers (RSS MB): " + " -> ".join(
         f"{name} {point['rss_mb']:.0f} ({point['server_mb']:.0f} + {point['workers_mb']:.0f})"
@@ -659,8 +751,72 @@ def report(result: dict, served: Servers) -> None:
     print(f"  the server's own RSS after TTL vs baseline: private (heap) "
           f"{after['server_anon_mb'] - base['server_anon_mb']:+.0f} MB, mapped files (libraries' code) "
           f"{after['server_file_mb'] - base['server_file_mb']:+.0f} MB")
+    if config.redis:
+        print(f"  training workers (RSS MB, with their training processes): baseline {base['queue_workers_mb']:.0f}, "
+              f"peak {result['peak']['queue_workers_mb']:.0f}, after TTL {after['queue_workers_mb']:.0f}")
+        redis_report(record.redis)
     if config.soak:
         soak_curve(record.samples)
+
+
+def redis_report(readings: dict) -> None:
+    """What Redis holds per finished run, how long it stays, and what expires it."""
+    from cnnviz.training.shared import keep_seconds
+
+    runs = [run for run in readings.get("runs", []) if run["state"] in ("done", "stopped", "failed")]
+    if not runs:
+        print("  Redis: no run finished during the load phase")
+        return
+    grown = readings["used_after"] - readings["used_before"]
+    parts = ", ".join(f"{part} {statistics.mean(r['parts'].get(part, 0) for r in runs) / 1e3:.1f}"
+                      for part in runs[0]["parts"])
+    print(f"  Redis per finished run: {statistics.mean(r['bytes'] for r in runs) / 1e3:.0f} kB by MEMORY USAGE of "
+          f"its keys ({parts} kB; "
+          f"{statistics.mean(r['records'] for r in runs):.0f} records in its stream, weights "
+          f"{statistics.mean(r['weights_bytes'] for r in runs) / 1e3:.0f} kB as torch.save bytes; "
+          f"{', '.join(sorted({r['size'] for r in runs}))}); used_memory {readings['used_before'] / 1e6:.2f} -> "
+          f"{readings['used_after'] / 1e6:.2f} MB over {len(runs)} finished runs, {grown / len(runs) / 1e3:+.0f} kB "
+          "per run")
+    ttls = [t for r in runs for t in r["ttls"]]
+    print(f"  a finished run stays {keep_seconds()} s after a page last looked at it (CNNVIZ_RUN_KEEP_SECONDS as "
+          f"this process reads it; every look sets it again): its keys' TTLs read {min(ttls)}–{max(ttls)} s just "
+          f"after the runs ended{'' if readings['released'] else ' (some keys were not yet released)'}; Redis "
+          "expires the keys themselves (EXPIRE on each key, no sweeper)")
+    lasting = readings.get("without_ttl", {})
+    lasting = ", ".join(f"{count} {pattern}" for pattern, count in sorted(lasting.items())) or "none"
+    print(f"  keys with no expiry after the load: {lasting}")
+
+
+def compare(sides: list[tuple[LoadConfig, dict]], goal: float = 1.2) -> None:
+    """The shared side against the one-process reference, side by side, with the ratio of their p95s."""
+    (one, reference), (shared, result) = sides
+    picks = {"change -> picture p50, s": lambda r: percentile(r["record"].light_share, 0.5),
+             "change -> picture p95, s": lambda r: percentile(r["record"].light_share, 0.95),
+             "changes timed": lambda r: len(r["record"].light_share),
+             "all changes: p50, s": lambda r: percentile(r["record"].light, 0.5),
+             "all changes: p95, s": lambda r: percentile(r["record"].light, 0.95),
+             "all changes: count": lambda r: len(r["record"].light),
+             "changes with no new picture": lambda r: r["record"].unanswered,
+             "errors": lambda r: len(r["record"].errors) + len(r["log_problems"]),
+             "training runs done": lambda r: len(r["record"].training),
+             "load phase, s": lambda r: r["load_seconds"],
+             "other processes' load, cores": lambda r: r.get("others_cores")}
+    rows = {name: (pick(reference), pick(result)) for name, pick in picks.items()}
+    print(f"\nShared mode against one process: {shared.sessions} sessions ({shared.trainers} training, "
+          f"{shared.browsers} in Chromium), {shared.changes} changes each, think {shared.think[0]:g}–"
+          f"{shared.think[1]:g} s, runs {shared.train_query}")
+    print(f"  one process = {one.setup}; shared = {shared.setup}")
+    print(f"  change -> picture: each student's first {shared.changes} changes, which both sides make; \"all "
+          "changes\" adds those made while the runs still trained")
+    print(f"  {'':30} {'one process':>12} {'shared':>12}  shared / one")
+    cell = (lambda v: "–" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v))
+    for name, (a, b) in rows.items():
+        ratio = f"{b / a:.2f}" if isinstance(a, float) and isinstance(b, float) and a else ""
+        print(f"  {name:30} {cell(a):>12} {cell(b):>12}  {ratio}")
+    low, high = rows["change -> picture p95, s"]
+    p95, errors = high / low if low else float("inf"), sum(rows["errors"])
+    print(f"  goal: 0 errors and p95 shared <= {goal}x one process: "
+          f"{'met' if errors == 0 and p95 <= goal else 'NOT met'} ({errors} errors, ratio {p95:.2f})")
 
 
 def soak_curve(samples: list[dict]) -> None:
@@ -687,7 +843,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = LoadConfig()
     parser.add_argument("--sessions", type=int, default=defaults.sessions)
-    parser.add_argument("--browsers", type=int, default=defaults.browsers)
+    parser.add_argument("--browsers", type=int, help=f"default {defaults.browsers}; 0 with --redis (light only)")
     parser.add_argument("--trainers", type=int, default=defaults.trainers)
     parser.add_argument("--changes", type=int, default=defaults.changes)
     parser.add_argument("--think", default="2-6", help="seconds between a student's changes, min-max")
@@ -695,23 +851,40 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=defaults.replicas)
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of continuous changes")
     parser.add_argument("--churn", type=int, default=defaults.churn)
-    parser.add_argument("--train-query", default=defaults.train_query)
+    parser.add_argument("--train-query", help=f"default {defaults.train_query}; {SHARED_TRAIN_QUERY} with --redis")
+    parser.add_argument("--redis", action="store_true",
+                        help="shared mode (a real redis-server, --workers training workers), then the same sessions "
+                             "against one process with no Redis, and the two compared")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="shared mode's training workers")
     parser.add_argument("--ttl", type=int, help="override server.disconnectedSessionTTL, s")
     parser.add_argument("--sweep", type=float, help="override CNNVIZ_SWEEP_SECONDS (0 = no expired-session sweep)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     low, high = (float(v) for v in args.think.split("-"))
-    config = LoadConfig(sessions=args.sessions, browsers=args.browsers, trainers=args.trainers, changes=args.changes,
+    browsers = args.browsers if args.browsers is not None else 0 if args.redis else defaults.browsers
+    train_query = args.train_query or (SHARED_TRAIN_QUERY if args.redis else defaults.train_query)
+    config = LoadConfig(sessions=args.sessions, browsers=browsers, trainers=args.trainers, changes=args.changes,
                         think=(low, high), ramp=args.ramp, replicas=args.replicas, soak=args.soak, churn=args.churn,
-                        train_query=args.train_query, ttl=args.ttl, sweep=args.sweep)
+                        train_query=train_query, ttl=args.ttl, sweep=args.sweep, redis=args.redis,
+                        workers=args.workers)
     print(f"Load benchmark · {machine()} · load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
-    with servers(config) as served:
-        result = asyncio.run(run_load(config, served))
+    # Shared mode is measured against its reference, the embedded mode in one process, in the same invocation.
+    configs = [replace(config, redis=False, replicas=1), config] if config.redis else [config]
+    sides = []
+    for each in configs:
+        note(f"starting: {each.setup}")
+        with servers(each) as served, OthersLoad() as others:
+            result = asyncio.run(run_load(each, served))
+        result["others_cores"] = others.cores
         report(result, served)
+        sides.append((each, result))
+    if config.redis:
+        compare(sides)
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.json:
-        out = {**result, "record": asdict(result["record"]), "machine": machine(), "loadavg_end": os.getloadavg()}
-        args.json.write_text(json.dumps(out, indent=1, default=str))
+        out = [{**result, "record": asdict(result["record"]), "machine": machine(), "loadavg_end": os.getloadavg()}
+               for _, result in sides]
+        args.json.write_text(json.dumps(out if config.redis else out[0], indent=1, default=str))
 
 
 if __name__ == "__main__":
