@@ -389,3 +389,43 @@ def test_weights_over_the_cap_are_not_kept_and_the_page_is_told(monkeypatch):
         assert not registry.store.redis.exists(run.job.keys.weights)
         assert job.model is None and job.snapshot().weights_expired  # never the seed's weights as the run's
         assert job.snapshot().final is not None  # its results are kept
+
+
+def test_queue_wait_adds_the_time_a_run_takes_to_start():
+    assert queue_wait(1, 1, [], 60.0, start=2.5) == 2.5
+    assert queue_wait(2, 1, [20.0], 60.0, start=2.5) == 82.5
+
+
+def test_the_worker_command_caps_a_runs_threads(monkeypatch):
+    from cnnviz.training.limiter import usable_cores
+
+    monkeypatch.delenv("CNNVIZ_TRAIN_THREADS", raising=False)
+    everything = usable_cores()
+    monkeypatch.setenv("CNNVIZ_TRAIN_THREADS", "1")
+    assert usable_cores() == 1
+    monkeypatch.setenv("CNNVIZ_TRAIN_THREADS", str(everything + 5))
+    assert usable_cores() == everything  # never more than the process may run on
+
+
+@pytest.mark.slow
+def test_a_run_that_waited_unwatched_in_the_queue_is_not_stopped_as_idle_when_taken():
+    _require_redis()
+    with redis_server() as url:
+        registry = RedisRegistry(url, idle_seconds=2)
+        run = registry.start(TINY, LONG, label="waited", owner="patient")
+        time.sleep(3)  # setup, not an assertion: the run waits in the queue longer than its idle time, unwatched
+        with workers(url, 1):
+            # Read the store directly until the worker has taken it (a registry's look would mark it watched).
+            wait_until(lambda: registry.store.fields(run.job.keys)["state"] != "queued", 120, "the worker to take it")
+
+            # The page looks again as soon as the run trains (a poll a second): it must get past its first steps.
+            def looked_at():  # as the page's poll does: each look marks the run as watched
+                return registry.get(run.id).job.snapshot()
+
+            wait_until(lambda: len((snap := looked_at()).steps) >= 5 or snap.state in ("stopped", "failed"),
+                       120, "steps or an end")
+            job = registry.get(run.id).job
+            assert job.snapshot().state == "running", job.snapshot()
+            starts = registry.store.redis.lrange("cnnviz:starts", 0, -1)
+            assert len(starts) == 1 and 0 < float(starts[0]) < 120
+            job.stop(timeout=10)

@@ -46,9 +46,15 @@ class JobLimiter:
             return len(self._running)
 
 
+THREADS_ENV = "CNNVIZ_TRAIN_THREADS"  # the most cores this process's runs may use together (the worker's --threads)
+
+
 def usable_cores() -> int:
-    """The cores this process may run on (a container or taskset may allow fewer than the machine has)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process's runs may use: those it may run on (a container or taskset may allow fewer than the
+    machine has), or fewer if CNNVIZ_TRAIN_THREADS says so (two shared-mode workers on one machine share it)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cap = os.environ.get(THREADS_ENV, "")
+    return max(1, min(cores, int(cap))) if cap.isdigit() and int(cap) > 0 else cores
 
 
 def worker_threads(cpu_count: int, running: int) -> int:

@@ -25,9 +25,9 @@ from cnnviz.model import ModelConfig
 from cnnviz.training import shared, wire
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.job import TrainingJob
-from cnnviz.training.limiter import JobLimiter
+from cnnviz.training.limiter import THREADS_ENV, JobLimiter
 from cnnviz.training.spare import prepare_worker
-from cnnviz.training.shared import (DURATIONS, DURATIONS_KEPT, HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, URL_ENV,
+from cnnviz.training.shared import (DURATIONS, DURATIONS_KEPT, STARTS, HEARTBEAT_SECONDS, HEARTBEAT_TTL_SECONDS, URL_ENV,
                                     RunKeys, Store, redis_url, weights_cap_bytes)
 from cnnviz.training.worker import weights_bytes
 
@@ -66,9 +66,12 @@ class Mirror:
         self._want_seen = 0.0
         self._beat_at = -1e9
         self._paused = self._finish_asked = self._cancelled = False
+        self._start_noted = False
+        self._taken = 0.0
 
     def run(self) -> None:
         started = time.time()
+        self._taken = self.store.now()  # a run waits in the queue unwatched: its idle time counts from here
         pipe = self.store.redis.pipeline()
         pipe.hset(self.keys.run, mapping={"state": "running", "started": str(started)})
         pipe.set(self.keys.beat, "1", px=int(HEARTBEAT_TTL_SECONDS * 1000))
@@ -80,6 +83,7 @@ class Mirror:
             while not self.job.finished:
                 try:
                     self._tick()
+                    self._note_start()
                     lost_since = None
                 except shared.REDIS_ERRORS:
                     # A blip in the store: training goes on, and the records catch up on the next tick. For longer
@@ -97,8 +101,13 @@ class Mirror:
     def _tick(self, last: bool = False) -> None:
         redis, keys, job = self.store.redis, self.keys, self.job
         if not last:
-            self._obey({name.decode(): value.decode() for name, value in redis.hgetall(keys.control).items()},
-                       float(redis.hget(keys.run, "seen") or 0))
+            read = redis.pipeline(transaction=False)
+            read.hgetall(keys.control)
+            read.hget(keys.run, "seen")
+            read.time()
+            control, seen, (seconds, microseconds) = read.execute()
+            self._obey({name.decode(): value.decode() for name, value in control.items()}, float(seen or 0),
+                       seconds + microseconds / 1e6)
         # The worker's own word, read before the records: a pause shows in Redis once the worker has paused, after
         # every step it took before (the job's snapshot says "paused" at the click, a step or two early).
         confirmed = job.state
@@ -137,10 +146,11 @@ class Mirror:
             pipe.set(keys.beat, "1", px=int(HEARTBEAT_TTL_SECONDS * 1000))
         pipe.execute()
 
-    def _obey(self, control: dict[str, str], seen: float) -> None:
-        """Apply what the pages asked: stop now, stop, pause or resume, fresh weights; stop a run nobody watches."""
+    def _obey(self, control: dict[str, str], seen: float, now: float) -> None:
+        """Apply what the pages asked: stop now, stop, pause or resume, fresh weights; stop a run no page has looked
+        at for its idle time since the worker took it (``seen`` and ``now`` on Redis's clock)."""
         job = self.job
-        idle = seen and time.time() - seen > self.idle_seconds
+        idle = now - max(seen, self._taken) > self.idle_seconds
         if (control.get("cancel") == "1" or idle) and not self._cancelled:
             self._cancelled = True
             job.stop(timeout=0)
@@ -158,6 +168,15 @@ class Mirror:
         if want > self._want_seen:
             self._want_seen = want
             _ = job.model  # asks the training process for its weights; they are published when they arrive
+
+    def _note_start(self) -> None:
+        """How long this run took from the worker's taking it to its first step: the queue's estimate adds it."""
+        if not self._start_noted and self.job.snapshot().steps:
+            self._start_noted = True
+            pipe = self.store.redis.pipeline()
+            pipe.lpush(STARTS, f"{self.store.now() - self._taken:.2f}")
+            pipe.ltrim(STARTS, 0, DURATIONS_KEPT - 1)
+            pipe.execute()
 
     def _release(self, seconds: float) -> None:
         fields = self.store.fields(self.keys)
@@ -190,8 +209,15 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Train cnnviz's shared runs, taken from the queue in Redis.")
     parser.add_argument("--redis-url", default=redis_url(), help=f"the shared store (default: ${URL_ENV})")
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty (for tests and cron)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="the most cores a run may use (default: all this process may run on); two workers on "
+                             "one machine each get half")
     parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error(f"--threads must be 0 (all cores) or more, got {args.threads}")
+    if args.threads:
+        os.environ[THREADS_ENV] = str(args.threads)  # read by the runs' thread budget (limiter.usable_cores)
     if not args.redis_url:
         parser.error(f"no Redis to take runs from: set {URL_ENV} (e.g. redis://:password@10.0.0.5:6379/0) "
                      "or pass --redis-url")

@@ -58,6 +58,7 @@ SNAPSHOT_SECONDS = 0.25  # a page's run reads one snapshot within this long (a p
 SEEN_EVERY_SECONDS = 1.0  # a replica writes "a page looked" at most this often per run
 WEIGHTS_REFRESH_SECONDS = 2.0  # a live model is asked for fresh weights at most this often, as in the embedded mode
 TYPICAL_RUN_SECONDS = 60.0  # the queue's estimate for a run before any run has finished
+TYPICAL_START_SECONDS = 3.0  # and for a run's training process to take its first step, before any has
 DURATIONS_KEPT = 20  # the queue estimates from the median of the newest finished runs' lengths
 JOBS_KEPT = 256  # runs a replica keeps read (records decoded once), newest looked-at first
 REDIS_ERRORS: tuple[type[BaseException], ...] = ()  # filled on import of redis (below): only shared mode needs it
@@ -165,6 +166,7 @@ def owner_key(owner: str) -> str:
 
 ACTIVE = f"{PREFIX}active"  # the internal keys of the runs that are queued or training
 DURATIONS = f"{PREFIX}durations"  # the newest finished runs' lengths in seconds, for the queue's estimate
+STARTS = f"{PREFIX}starts"  # the newest runs' seconds from a worker's taking them to their first step
 
 # Fail a run only if it still trains and its heartbeat is gone: a worker's own last word always wins.
 _FAIL_IF_SILENT = """
@@ -175,6 +177,13 @@ if (state == 'running' or state == 'paused' or state == 'evaluating') and redis.
   return 1
 end
 return 0
+"""
+
+# "A page looked now", on Redis's clock.
+_TOUCH = """
+local now = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'seen', now[1] .. '.' .. string.format('%06d', now[2]))
+return 1
 """
 
 # Stop a run that still waits in the queue; a worker that has taken it meanwhile stops it itself.
@@ -194,10 +203,12 @@ def _text(value: bytes | str | None, default: str = "") -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def queue_wait(place: int, workers: int, running_left: Sequence[float], typical: float) -> float | None:
-    """Seconds until the run at ``place`` in line (1 = next) starts: ``workers`` each take the next run as they
-    come free; the runs they train now need ``running_left`` seconds more, and each run ahead takes ``typical``.
-    None without a worker (nothing will start it)."""
+def queue_wait(place: int, workers: int, running_left: Sequence[float], typical: float,
+               start: float = 0.0) -> float | None:
+    """Seconds until the run at ``place`` in line (1 = next) takes its first step: ``workers`` each take the next
+    run as they come free; the runs they train now need ``running_left`` seconds more, each run ahead takes
+    ``typical``, and a run's training process takes ``start`` to begin. None without a worker (nothing will start
+    it)."""
     if place < 1:
         raise ValueError(f"place must be at least 1, got place={place!r}")
     if workers <= 0:
@@ -207,7 +218,7 @@ def queue_wait(place: int, workers: int, running_left: Sequence[float], typical:
     heapq.heapify(free)
     for _ in range(place - 1):
         heapq.heappush(free, heapq.heappop(free) + typical)
-    return free[0]
+    return free[0] + start
 
 
 class Store:
@@ -227,6 +238,15 @@ class Store:
 
     def fields(self, keys: RunKeys) -> dict[str, str]:
         return {_text(name): _text(value) for name, value in self.redis.hgetall(keys.run).items()}
+
+    def now(self) -> float:
+        """Redis's own clock: replicas and workers on different machines compare times on it, never on their own."""
+        seconds, microseconds = self.redis.time()
+        return seconds + microseconds / 1e6
+
+    def touch(self, keys: RunKeys) -> None:
+        """A page looked at the run now (Redis's clock): its worker keeps training it."""
+        self.redis.eval(_TOUCH, 1, keys.run)
 
     def fail_if_silent(self, keys: RunKeys) -> bool:
         """Mark a training run failed when its worker's heartbeat is gone; True if it did."""
@@ -267,6 +287,10 @@ class Store:
     def typical_seconds(self) -> float:
         lengths = [float(value) for value in self.redis.lrange(DURATIONS, 0, DURATIONS_KEPT - 1)]
         return statistics.median(lengths) if lengths else TYPICAL_RUN_SECONDS
+
+    def typical_start(self) -> float:
+        starts = [float(value) for value in self.redis.lrange(STARTS, 0, DURATIONS_KEPT - 1)]
+        return statistics.median(starts) if starts else TYPICAL_START_SECONDS
 
     def running_left(self) -> list[float]:
         """Seconds each training run still needs, from its newest record's estimate (else a typical run's)."""
@@ -335,7 +359,8 @@ class RemoteJob:
         line = None
         if state == "queued":
             place, workers = store.place_in_line(keys), store.workers()
-            line = QueueLine(place, workers, queue_wait(place, workers, store.running_left(), store.typical_seconds()))
+            line = QueueLine(place, workers, queue_wait(place, workers, store.running_left(), store.typical_seconds(),
+                                                        store.typical_start()))
         latest = self._fields.get("latest")
         return JobSnapshot(
             state=state, queue_position=line.place if line else 0, steps=tuple(self._steps), evals=tuple(self._evals),
@@ -508,7 +533,7 @@ class RedisRegistry(RunRegistry):
         pipe.hset(keys.run, mapping={
             "control": control, "watch": watch, "owner": owner, "label": label, "state": "queued",
             "model": json.dumps(model_cfg.to_dict()), "train": json.dumps(train_cfg.to_dict()),
-            "created": now, "seen": now, "idle": str(self.idle_seconds), "weights": "0",
+            "created": now, "seen": str(self.store.now()), "idle": str(self.idle_seconds), "weights": "0",
             "previous": json.dumps(previous[:MAX_PREVIOUS])})
         pipe.hset(keys.control, mapping={"running": "1", "stop": "0", "cancel": "0"})
         pipe.set(control_key(control), keys.key)
@@ -600,4 +625,4 @@ class RedisRegistry(RunRegistry):
         if job.finished:
             self.store.expire_finished(keys, job._fields)
         else:
-            self.store.redis.hset(keys.run, "seen", str(time.time()))
+            self.store.touch(keys)

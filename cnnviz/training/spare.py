@@ -54,6 +54,12 @@ class Spare:
         """Let it go unused: it reads the end of its inbox and exits."""
         self.inbox.close()
         self.receiver.close()
+        # Its flags stay referenced until it has exited: dropping them unlinks their named semaphores, and a spare
+        # still starting up opens them by name (FileNotFoundError in SemLock._rebuild, in the spare's log).
+        _LEAVING[:] = [spare for spare in _LEAVING if spare.process.is_alive()] + [self]
+
+
+_LEAVING: list[Spare] = []  # discarded spares that may still be starting: their flags must outlive them
 
 
 class _SparePool:
