@@ -429,3 +429,13 @@ def test_a_run_that_waited_unwatched_in_the_queue_is_not_stopped_as_idle_when_ta
             starts = registry.store.redis.lrange("cnnviz:starts", 0, -1)
             assert len(starts) == 1 and 0 < float(starts[0]) < 120
             job.stop(timeout=10)
+
+
+def test_a_run_stopped_before_its_first_step_keeps_its_seed_weights(no_worker_url):
+    # No worker: the run is stopped while queued. Its page must not say its weights expired.
+    registry = RedisRegistry(no_worker_url, 60)
+    run = registry.start(TINY, SHORT, label="x", owner="a")
+    run.job.stop(timeout=5)
+    job = RedisRegistry(no_worker_url, 60).get(run.id).job
+    assert job.snapshot().state == "stopped"
+    assert job.model is not None and not job.snapshot().weights_expired

@@ -119,7 +119,9 @@ class Mirror:
             pipe.xadd(keys.records, {"m": wire.metrics_to_json(record)})
         self._steps_sent, self._evals_sent = len(snap.steps), len(snap.evals)
         version = job.weights_version
-        if version != self._weights_sent:
+        # A run stopped before its worker sent any weights ends with its seed's, as the embedded mode's does: its
+        # page then shows those, not "the weights have expired".
+        if version != self._weights_sent or (last and not self._weights_published):
             self._weights_sent = version
             model = job.model
             data = weights_bytes(model) if model is not None else b""

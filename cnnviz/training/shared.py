@@ -366,8 +366,9 @@ class RemoteJob:
             state=state, queue_position=line.place if line else 0, steps=tuple(self._steps), evals=tuple(self._evals),
             latest=wire.metrics_from_json(latest) if latest else None, message=self._fields.get("message", ""),
             label=self.label, error=wire.error_from_json(self._fields.get("error", "")), final=self._final,
-            weights_expired=(state in FINISHED and not store.redis.exists(keys.weights)
-                             or self._fields.get("weights") == "too big"),
+            # Never sent (a run stopped in the queue): its weights are its seed's, which every replica rebuilds.
+            weights_expired=(self._fields.get("weights") == "too big" or state in FINISHED
+                             and self._fields.get("weights", "0") != "0" and not store.redis.exists(keys.weights)),
             queue=line)
 
     @property
