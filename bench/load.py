@@ -32,9 +32,7 @@ import json
 import os
 import random
 import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,8 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CHROMIUM, CHROMIUM_ARGS, IDLE, ROOT, OthersLoad, machine  # noqa: E402
 from light_client import ClientError, LightSession, http  # noqa: E402
-from deploy.nginx_conf import nginx_conf  # noqa: E402
-from scripts.serve_app import free_port, served_app, stop_process  # noqa: E402
+from scripts.serve_app import nginx_in_front, served_app  # noqa: E402
 from scripts.shared_mode import redis_server, workers as training_workers  # noqa: E402
 import redis_usage  # noqa: E402  (bench/redis_usage.py)
 
@@ -190,37 +187,9 @@ def replica_threads(replicas: int) -> int:
     return max(1, (os.cpu_count() or 1) // replicas)
 
 
-@contextlib.contextmanager
-def nginx(replicas) -> Iterator[str]:
-    """nginx in the foreground on a free loopback port, with its own prefix and temp folders; yields its URL."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists():
-        raise SystemExit("nginx is not installed: apt-get install -y nginx")
-    folder = Path(tempfile.mkdtemp(prefix="cnnviz-nginx-"))
-    folder.chmod(0o755)  # nginx's workers run as an unprivileged user and write their temp files here
-    port = free_port()
-    conf = folder / "nginx.conf"
-    conf.write_text(nginx_conf(f"127.0.0.1:{port}", [int(r.url.rsplit(":", 1)[1]) for r in replicas], folder))
-    process = subprocess.Popen([binary, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf),
-                                "-g", f"daemon off; pid {folder / 'nginx.pid'};"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if asyncio.run(http("GET", f"{url}/_stcore/health", timeout=2)).status == 200:
-                    break
-            except ClientError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
-                raise RuntimeError(f"nginx did not answer on port {port}:\n{log[-2000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        stop_process(process)
-        shutil.rmtree(folder, ignore_errors=True)
+def nginx(replicas):
+    """nginx in front of ``replicas`` on a free loopback port (scripts/serve_app.nginx_in_front); yields its URL."""
+    return nginx_in_front([int(r.url.rsplit(":", 1)[1]) for r in replicas])
 
 
 def rss_mb(pid: int) -> float:

@@ -48,6 +48,21 @@ def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
         process.kill()
 
 
+def answers_health(url: str, process: subprocess.Popen, timeout: float) -> bool:
+    """Wait until ``url``'s /_stcore/health answers 200; False if ``process`` ends or ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def served_app(*, timeout: float = 90, env: dict[str, str] | None = None, script: str = "app.py",
                port: int | None = None, flags: tuple[str, ...] = ()) -> Iterator[Served]:
@@ -62,19 +77,10 @@ def served_app(*, timeout: float = 90, env: dict[str, str] | None = None, script
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"streamlit did not answer on port {port} (exit code {server.poll()}):\n"
-                                   f"{log.read()[-3000:]}")
-            time.sleep(0.5)
+        if not answers_health(url, server, timeout):
+            log.seek(0)
+            raise RuntimeError(f"streamlit did not answer on port {port} (exit code {server.poll()}):\n"
+                               f"{log.read()[-3000:]}")
         yield Served(url, server, Path(log.name))
     finally:
         stop_process(server)
@@ -111,18 +117,9 @@ def nginx_in_front(ports: list[int], *, timeout: float = 30) -> Iterator[str]:
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
-                raise RuntimeError(f"nginx did not answer on port {port}:\n{log[-2000:]}")
-            time.sleep(0.2)
+        if not answers_health(url, process, timeout):
+            log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
+            raise RuntimeError(f"nginx did not answer on port {port}:\n{log[-2000:]}")
         yield url
     finally:
         stop_process(process)

@@ -23,7 +23,8 @@ from playwright.sync_api import expect
 
 from browser_kit import assert_no_exception, open_page, wait_idle
 from scripts.serve_app import nginx_in_front, served_app
-from scripts.shared_mode import kill_worker, redis_server, redis_server_path, start_worker
+from scripts.shared_mode import kill_worker, redis_server, start_worker
+from test_shared import _require_redis
 
 PROGRESS = ".st-key-train_status .cnnviz-progress"  # cnnviz.ui.progress, inside the polled status
 STATUS = ".st-key-train_status"
@@ -61,13 +62,6 @@ class Cluster:
 
     def worker_output(self) -> str:
         return self.worker_log.read_text(errors="replace")[-3000:] if self.worker_log.exists() else ""
-
-
-def _require_redis() -> None:
-    if redis_server_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the shared-mode tests, but there is no redis-server: apt-get install redis-server")
-        pytest.skip("no redis-server (apt-get install redis-server); shared-mode tests skipped outside CI")
 
 
 @pytest.fixture(scope="module")
