@@ -29,8 +29,8 @@ _CSS = """
 .cnnviz-hover .hm-chips { display: flex; flex-wrap: wrap; gap: 0.3rem; margin-bottom: 0.4rem; }
 .cnnviz-hover button.hm-chip { font: inherit; font-size: 0.8rem; padding: 0.15rem 0.55rem; border-radius: 1rem;
   cursor: pointer; border: 1px solid rgba(128, 128, 128, 0.5); background: transparent; color: inherit; }
-.cnnviz-hover button.hm-chip[aria-pressed="true"] { background: var(--st-primary-color, #d9480f); color: #fff;
-  border-color: transparent; }
+/* A darker shade of the accent: white on the accent itself is 4.3:1, under WCAG AA's 4.5:1 for text this small. */
+.cnnviz-hover button.hm-chip[aria-pressed="true"] { background: #b93c0c; color: #fff; border-color: transparent; }
 .cnnviz-hover .hm-pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1.6rem; padding: 0 0.9rem; }
 .cnnviz-hover figure { margin: 0; min-width: 0; }
 .cnnviz-hover figcaption { font-size: 0.8rem; font-weight: 600; margin-bottom: 0.3rem; overflow-wrap: anywhere; }
@@ -53,6 +53,9 @@ _CSS = """
   rgba(148, 163, 184, 0.25) 4px, rgba(148, 163, 184, 0.5) 4px, rgba(148, 163, 184, 0.5) 8px); font-style: italic; }
 .cnnviz-hover .hm-grid span.neg { color: #1d4ed8; }
 .cnnviz-hover .hm-grid span.pos { color: #b91c1c; }
+/* On a dark theme (the script marks it from the theme's background): colours with 4.5:1 there too. */
+.cnnviz-hover.hm-dark .hm-grid span.neg { color: #93c5fd; }
+.cnnviz-hover.hm-dark .hm-grid span.pos { color: #fca5a5; }
 .cnnviz-hover .hm-grid span.win { outline: 2px solid #d97706; outline-offset: -2px; font-weight: 700; }
 .cnnviz-hover .hm-label { font-size: 0.72rem; opacity: 0.8; margin-bottom: 0.15rem; }
 .cnnviz-hover pre.hm-text { white-space: pre-wrap; overflow-wrap: anywhere; font-family: var(--st-code-font, monospace);
@@ -541,8 +544,20 @@ class Hover {
 
 const views = new WeakMap();
 
+function isDark(element) {
+  // The theme's background, as Streamlit sets it; no colour scheme is reported any other way.
+  const value = getComputedStyle(element).getPropertyValue("--st-background-color").trim();
+  let rgb = null;
+  if (/^#[0-9a-f]{6}$/i.test(value)) rgb = [1, 3, 5].map((i) => parseInt(value.slice(i, i + 2), 16));
+  else if (/^rgb/i.test(value)) rgb = value.match(/[\d.]+/g).slice(0, 3).map(Number);
+  if (!rgb) return false;
+  const [r, g, b] = rgb;
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
+}
+
 export default function ({ parentElement, data }) {
   const root = parentElement.querySelector(".cnnviz-hover");
+  root.classList.toggle("hm-dark", isDark(root));
   let view = views.get(root);
   if (!view) { view = new Hover(root); views.set(root, view); }
   view.update(data);
