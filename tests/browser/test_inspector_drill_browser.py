@@ -39,7 +39,7 @@ def test_a_click_on_a_map_then_on_a_unit_takes_its_value_apart(page, app_url):
     wait_for_query(page, "du", "3,1")
     page.wait_for_selector(MATH)
     # The written-out sum is a code block drawn a moment after the panel around it: wait for it, with a deadline.
-    page.wait_for_function(f"document.querySelector('{MATH}').innerText.includes('plus bias')")
+    page.wait_for_function(f"document.querySelector('{MATH}').innerText.includes('sum of the 16 partial sums')")
     text = page.locator(MATH).inner_text()
     assert "Unit (3, 1) of conv2, map 2" in text
     assert "sum of the 16 partial sums" in text and "plus bias" in text
