@@ -16,10 +16,9 @@ marks from the event's own time stamp:
 from __future__ import annotations
 
 import argparse
-import tempfile
 
 from common import IDLE, machine, served_page
-from kernel_lab import percentile, photo_jpeg
+from kernel_lab import percentile, photo_jpeg, upload_photo
 
 QUERY = "?ws=1024&c=rgb&src=upload&k=gaussian&a=relu&pool=max"
 
@@ -75,14 +74,7 @@ def main() -> None:
     with served_page(viewport=(1280, 720)) as (page, base):
         page.goto(f"{base}/{QUERY}")
         page.wait_for_selector(IDLE)
-        with tempfile.NamedTemporaryFile(suffix=".jpg") as file:
-            file.write(photo_jpeg(1024, 1024))
-            file.flush()
-            page.locator(".st-key-kl_upload [data-testid=stFileUploaderDropzoneInput]").set_input_files(file.name)
-            page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
-                                   "document.querySelector('.st-key-kl_shapes').innerText.includes('1024 × 1024')",
-                                   timeout=180_000)
-        page.wait_for_selector(IDLE)
+        upload_photo(page, photo_jpeg(1024, 1024), "1024 × 1024")
         page.wait_for_selector(".cnnviz-hover[data-ready='1']", timeout=60_000)
         page.locator(".cnnviz-hover").scroll_into_view_if_needed()
         page.evaluate(_PROBE)

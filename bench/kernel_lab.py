@@ -20,6 +20,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -169,7 +170,6 @@ def _count_bytes(page, received: dict) -> None:
 def kernel_lab_in_chromium(cycles: int) -> tuple[list[float], list[int]]:
     """The issue's protocol: a 3000x2000 photo at the largest working size, RGB, stride, dilation and bias stepped up
     and down."""
-    import tempfile
 
     received = {"bytes": 0}
     with served_page(viewport=(1400, 1000)) as (page, base):
@@ -177,14 +177,7 @@ def kernel_lab_in_chromium(cycles: int) -> tuple[list[float], list[int]]:
         page.goto(f"{base}/?ws=1024&c=rgb&src=upload&k=gaussian")
         page.wait_for_selector(IDLE)
         page.evaluate(_WATCH_RUNS)
-        with tempfile.NamedTemporaryFile(suffix=".jpg") as file:
-            file.write(photo_jpeg(3000, 2000))
-            file.flush()
-            page.locator(".st-key-kl_upload [data-testid=stFileUploaderDropzoneInput]").set_input_files(file.name)
-            page.wait_for_function("document.querySelector('.st-key-kl_shapes') && "
-                                   "document.querySelector('.st-key-kl_shapes').innerText.includes('683 × 1024')",
-                                   timeout=120_000)
-        page.wait_for_selector(IDLE)
+        upload_photo(page, photo_jpeg(3000, 2000), "683 × 1024")
         steps = [("kl_stride_h", 2), ("kl_stride_h", 1), ("kl_dilation_w", 2), ("kl_dilation_w", 1), ("kl_bias", 8),
                  ("kl_bias", 0)] * cycles
         return _timed_changes(page, steps, received)
@@ -201,6 +194,18 @@ def reference_in_chromium(cycles: int, extra: int = 0) -> tuple[list[float], lis
         page.wait_for_selector(IDLE)
         page.evaluate(_WATCH_RUNS)
         return _timed_changes(page, [("value", v) for v in (10, 0, 20, 0, 30, 0)] * cycles, received)
+
+
+def upload_photo(page, jpeg: bytes, shown: str, timeout: float = 180_000) -> None:
+    """Upload ``jpeg`` to the Kernel Lab in ``page`` and wait until its shapes line shows ``shown`` (the working
+    size) and the run has ended."""
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as file:
+        file.write(jpeg)
+        file.flush()
+        page.locator(".st-key-kl_upload [data-testid=stFileUploaderDropzoneInput]").set_input_files(file.name)
+        page.wait_for_function("(shown) => { const e = document.querySelector('.st-key-kl_shapes');"
+                               " return e && e.innerText.includes(shown); }", arg=shown, timeout=timeout)
+    page.wait_for_selector(IDLE)
 
 
 def photo_jpeg(width: int, height: int) -> bytes:

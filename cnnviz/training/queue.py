@@ -130,7 +130,7 @@ class Mirror:
                 pipe.set(keys.weights, data)
                 pipe.hset(keys.run, "weights", str(self._weights_published))
             elif data:  # pages must not show the seed's weights as the run's: they say the weights are not kept
-                pipe.hset(keys.run, "weights", "too big")
+                pipe.hset(keys.run, "weights_too_big", "1")
         if snap.final is not None and not self._final_sent:
             self._final_sent = True
             pipe.set(keys.final, wire.evaluation_bytes(snap.final))

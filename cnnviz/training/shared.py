@@ -295,12 +295,14 @@ class Store:
     def running_left(self) -> list[float]:
         """Seconds each training run still needs, from its newest record's estimate (else a typical run's)."""
         typical, left = self.typical_seconds(), []
+        read = self.redis.pipeline(transaction=False)  # one round trip, however many runs train
         for key in self.redis.smembers(ACTIVE):
-            fields = self.fields(RunKeys(_text(key)))
-            if fields.get("state") not in ("running", "paused", "evaluating"):
+            read.hmget(RunKeys(_text(key)).run, "state", "latest")
+        for state, latest in read.execute():
+            if _text(state) not in ("running", "paused", "evaluating"):
                 continue
-            latest = wire.metrics_from_json(fields["latest"]) if fields.get("latest") else None
-            left.append(latest.eta_seconds if latest is not None and latest.eta_seconds is not None else typical)
+            record = wire.metrics_from_json(latest) if latest else None
+            left.append(record.eta_seconds if record is not None and record.eta_seconds is not None else typical)
         return left
 
 
@@ -367,8 +369,8 @@ class RemoteJob:
             latest=wire.metrics_from_json(latest) if latest else None, message=self._fields.get("message", ""),
             label=self.label, error=wire.error_from_json(self._fields.get("error", "")), final=self._final,
             # Never sent (a run stopped in the queue): its weights are its seed's, which every replica rebuilds.
-            weights_expired=(self._fields.get("weights") == "too big" or state in FINISHED
-                             and self._fields.get("weights", "0") != "0" and not store.redis.exists(keys.weights)),
+            weights_expired=(self._too_big or state in FINISHED and self._weights_version > 0
+                             and not store.redis.exists(keys.weights)),
             queue=line)
 
     @property
@@ -429,10 +431,17 @@ class RemoteJob:
         """End the run now, its final evaluation included, and wait (at most ``timeout`` s) until the worker says so."""
         self._set_control(stop="1", cancel="1", running="1")
         self._stop_if_queued()
+        self._poll_until(lambda: self.finished, timeout)
+
+    def _poll_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Read the run afresh until ``done()`` or ``timeout`` seconds; whether it got there."""
         deadline = time.monotonic() + timeout
-        while not self.finished and time.monotonic() < deadline:
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-            self._read_at = -1e9
+            self._read_at = -1e9  # past the snapshot's cache: the next look reads Redis
+        return True
 
     @available
     def _stop_if_queued(self) -> None:
@@ -447,9 +456,9 @@ class RemoteJob:
         if snap.state not in FINISHED and time.monotonic() - self._weights_asked >= WEIGHTS_REFRESH_SECONDS:
             self._weights_asked = time.monotonic()
             self._store.redis.hset(self.keys.control, "want", str(time.time()))
-        if self._fields.get("weights") == "too big":  # over CNNVIZ_REDIS_WEIGHTS_MB: not kept in Redis
+        if self._too_big:
             return None
-        version = int(self._fields.get("weights") or 0)
+        version = self._weights_version
         if version != self._model_version:
             data = self._store.redis.get(self.keys.weights)
             with self._lock:
@@ -465,24 +474,30 @@ class RemoteJob:
 
     def state_dict(self, timeout: float = 5.0) -> dict[str, torch.Tensor]:
         """The run's newest weights as CPU tensors; a training run's worker is asked and waited for (``timeout``)."""
-        if not self.finished and self._fields.get("weights") != "too big":
-            before = int(self._fields.get("weights") or 0)
+        if not self.finished and not self._too_big:
+            before = self._weights_version
             self._set_control(want=str(time.time()))
-            deadline = time.monotonic() + timeout
-            while self._fields.get("weights", "0").isdigit() and int(self._fields.get("weights") or 0) <= before \
-                    and time.monotonic() < deadline:
-                time.sleep(0.05)
-                self._read_at = -1e9
-                self.snapshot()
+
+            def newer() -> bool:
+                self.snapshot()  # reads the run's fields, the weights' version among them
+                return self._weights_version > before
+
+            self._poll_until(newer, timeout)
         model = self.model
         return {name: value.detach().clone() for name, value in model.state_dict().items()} if model else {}
 
     def wait(self, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.finished and time.monotonic() < deadline:
-            time.sleep(0.1)
-            self._read_at = -1e9
-        return self.finished
+        return self._poll_until(lambda: self.finished, timeout)
+
+    @property
+    def _weights_version(self) -> int:
+        """How many times the worker has put weights in Redis (0: never; the seed's are the run's)."""
+        return int(self._fields.get("weights") or 0)
+
+    @property
+    def _too_big(self) -> bool:
+        """The worker could not keep the weights in Redis (over CNNVIZ_REDIS_WEIGHTS_MB)."""
+        return self._fields.get("weights_too_big") == "1"
 
 
 class RedisRegistry(RunRegistry):

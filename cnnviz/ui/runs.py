@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
+from typing import Callable
 
 import streamlit as st
 
@@ -47,21 +48,20 @@ def training_down() -> UserError | None:
 def find_run(run_id: str) -> Run | None:
     """The run with this id, marked as watched; None when there is no such run (any more), or none can be reached
     now (``training_down``)."""
-    if not run_id or training_down() is not None:
-        return None
-    try:
-        return registry().get(run_id)
-    except TrainingUnavailable:
-        return None
+    return _reachable(registry().get, run_id)
 
 
 def find_watched(watch_id: str) -> Run | None:
     """The run behind a read-only watch link; None when there is no such run (any more), or none can be reached."""
-    if not watch_id or training_down() is not None:
+    return _reachable(registry().watch, watch_id)
+
+
+def _reachable(lookup: Callable[[str], Run | None], run_id: str) -> Run | None:
+    if not run_id or training_down() is not None:
         return None
     try:
-        return registry().watch(watch_id)
-    except TrainingUnavailable:
+        return lookup(run_id)
+    except TrainingUnavailable:  # the store went down since training_down asked
         return None
 
 
