@@ -155,6 +155,99 @@ class Axis:
                 f"/ {self.stride}⌋ + 1 = {self.out_size}")
 
 
+@dataclass(frozen=True)
+class TransposedAxis:
+    """A transposed convolution along one axis: each of ``size`` input cells writes ``kernel`` taps into the output.
+
+    It is the adjoint of the convolution ``Axis(out_size, kernel, stride, padding, padding, dilation)``, whose
+    output length is ``size`` again (``forward``, for output_padding below the stride): the two share one vocabulary, and a transposed convolution is
+    how that convolution's input gradient is computed.
+
+        >>> TransposedAxis(size=2, kernel=3, stride=2).out_size
+        5
+        >>> TransposedAxis(size=2, kernel=3, stride=2).targets(1)
+        Window(start=2, stop=5, dilation=1)
+    """
+
+    size: int  # input length n
+    kernel: int  # taps k
+    stride: int = 1  # output positions between the windows of neighbouring input cells s
+    padding: int = 0  # output positions cropped from each end p (the forward convolution's padding)
+    dilation: int = 1  # spacing between taps d
+    output_padding: int = 0  # positions added at the end, to pick one of the sizes a strided forward maps from
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("size", 1), ("kernel", 1), ("stride", 1), ("dilation", 1), ("padding", 0),
+                              ("output_padding", 0)):
+            value = getattr(self, name)
+            if not is_int(value) or value < minimum:
+                raise UserError("error.int_at_least", name=name, minimum=minimum, value=value)
+            object.__setattr__(self, name, int(value))
+        if self.output_padding >= max(self.stride, self.dilation):
+            # torch's rule: more would add positions no input cell can reach.
+            raise UserError("error.geometry.output_padding", output_padding=self.output_padding, stride=self.stride,
+                            dilation=self.dilation)
+        if self.full_size + self.output_padding - 2 * self.padding < 1:
+            raise UserError("error.geometry.transposed_crop", padding=self.padding, full=self.full_size)
+
+    @property
+    def span(self) -> int:
+        """Output positions one input cell's taps cover: d(k - 1) + 1."""
+        return self.dilation * (self.kernel - 1) + 1
+
+    @property
+    def full_size(self) -> int:
+        """Length before cropping: (n - 1)s + d(k - 1) + 1."""
+        return (self.size - 1) * self.stride + self.span
+
+    @property
+    def out_size(self) -> int:
+        """(n - 1)s - 2p + d(k - 1) + output_padding + 1, the length torch's ``conv_transpose2d`` produces."""
+        return self.full_size - 2 * self.padding + self.output_padding
+
+    def targets(self, index: int) -> Window:
+        """The output positions input cell ``index`` writes to (those outside 0 .. out_size - 1 are cropped).
+
+        Raises:
+            ValueError: ``index`` is not an input position.
+        """
+        if not is_int(index) or not 0 <= index < self.size:
+            raise UserError("error.geometry.input_index", last=self.size - 1, index=index)
+        start = index * self.stride - self.padding
+        return Window(start, start + self.span, self.dilation)
+
+    def overlaps(self) -> list[int]:
+        """How many taps land on each output position: uneven counts are the checkerboard of a strided upsampling."""
+        counts = [0] * self.out_size
+        for index in range(self.size):
+            for position in self.targets(index).taps:
+                if 0 <= position < self.out_size:
+                    counts[position] += 1
+        return counts
+
+    def forward(self) -> Axis:
+        """The convolution this transposes: on the output length, with the same kernel, stride, padding and
+        dilation; its output length is ``size`` whenever output_padding is smaller than the stride."""
+        return Axis(self.out_size, self.kernel, self.stride, self.padding, self.padding, self.dilation)
+
+    @property
+    def zero_inserted(self) -> Axis | None:
+        """The same result as an ordinary stride-1 convolution with the kernel flipped: ``stride - 1`` zeros between
+        input cells, then d(k - 1) - p zeros before and that plus output_padding after. None when the padding is
+        larger than d(k - 1), which would crop the input itself."""
+        border = self.dilation * (self.kernel - 1) - self.padding
+        if border < 0:
+            return None
+        return Axis((self.size - 1) * self.stride + 1, self.kernel, 1, border, border + self.output_padding,
+                    self.dilation)
+
+    @property
+    def text(self) -> str:
+        """The output-size formula with these numbers: "(2 − 1)·2 − 2·0 + 1·(3 − 1) + 0 + 1 = 5"."""
+        return (f"({self.size} − 1)·{self.stride} − 2·{self.padding} + {self.dilation}·({self.kernel} − 1) + "
+                f"{self.output_padding} + 1 = {self.out_size}")
+
+
 def nearest_centre(position: float, first_centre: float, step: float, count: float = math.inf) -> int:
     """Which of evenly spaced centres (``first_centre``, ``first_centre + step``, ...) lies nearest ``position``.
 

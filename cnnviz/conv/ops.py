@@ -17,19 +17,21 @@ traceback.
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from typing import NamedTuple, Sequence, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnviz.conv.geometry import PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, as_pair, resolve_padding
+from cnnviz.conv.geometry import (PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, TransposedAxis, as_pair,
+                                  resolve_padding)
 from cnnviz.errors import UserError
 
 Pair = Union[int, Sequence[int]]
 PaddingArg = Union[int, Sequence[int], str]
 
-__all__ = ["conv2d", "pool2d", "pad", "output_size", "resolve_padding", "PADDING_MODES"]
+__all__ = ["conv2d", "pool2d", "pad", "output_size", "resolve_padding", "PADDING_MODES", "conv_transpose2d",
+           "conv2d_grads", "ConvGrads"]
 
 
 def _as_image(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -298,3 +300,130 @@ def pool2d(
     else:
         y = F.avg_pool2d(t, sizes, strides, pads, count_include_pad=True)
     return _from_nchw(y, array.ndim)
+
+
+def _transposed_axes(x_hw: Sequence[int], kernel_hw: Sequence[int], stride: Pair, padding: Pair,
+                     output_padding: Pair, dilation: Pair) -> tuple[TransposedAxis, TransposedAxis]:
+    """The (rows, cols) axes of a transposed convolution, every argument checked with its name."""
+    strides = as_pair(stride, "stride", minimum=1)
+    pads = as_pair(padding, "padding", minimum=0)
+    extra = as_pair(output_padding, "output_padding", minimum=0)
+    dilations = as_pair(dilation, "dilation", minimum=1)
+    return tuple(TransposedAxis(n, k, s, p, d, e)
+                 for n, k, s, p, d, e in zip(x_hw, kernel_hw, strides, pads, dilations, extra))
+
+
+def _kernel_2d(kernel: np.ndarray, dtype: np.dtype, name: str = "kernel") -> np.ndarray:
+    weights = np.asarray(kernel)
+    if weights.ndim != 2 or weights.size == 0:
+        raise UserError("error.ops.kernel_2d", name=name, shape=weights.shape)
+    if not np.issubdtype(weights.dtype, np.number) or not np.isfinite(weights).all():
+        raise UserError("error.ops.kernel_nonfinite")
+    return weights.astype(dtype)
+
+
+def conv_transpose2d(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    output_padding: Pair = 0,
+    dilation: Pair = 1,
+) -> np.ndarray:
+    """Transposed convolution (the "deconvolution" of decoders and GANs), as ``F.conv_transpose2d``.
+
+    Each input cell scatters its value times the kernel into the output, at ``stride`` steps, and overlapping
+    contributions add up; then ``padding`` positions are cropped from each end and ``output_padding`` added at the
+    end (``cnnviz.conv.geometry.TransposedAxis`` holds the sizes). Computed here as that scatter, one kernel tap at a
+    time, so what the page shows is what runs.
+
+        >>> conv_transpose2d(np.array([[1, 2]]), np.ones((1, 3)), stride=2)
+        array([[1., 1., 3., 2., 2.]])
+
+    Args:
+        x: (H, W) input.
+        kernel: (kh, kw).
+        stride, padding, output_padding, dilation: int or (rows, cols); output_padding must be smaller than the
+            stride or the dilation on its axis.
+
+    Returns:
+        (H', W') with H' = (H - 1)·s - 2p + d(kh - 1) + output_padding + 1; float32 for a float32 input, else float64.
+
+    Raises:
+        ValueError: naming the bad value and what to change.
+    """
+    array = _as_image(x, "x")
+    if array.ndim != 2:
+        raise UserError("error.ops.image_ndim", name="x", shape=array.shape)
+    weights = _kernel_2d(kernel, array.dtype)
+    rows, cols = _transposed_axes(array.shape, weights.shape, stride, padding, output_padding, dilation)
+    full = np.zeros((rows.full_size + rows.output_padding, cols.full_size + cols.output_padding), array.dtype)
+    last_row, last_col = (array.shape[0] - 1) * rows.stride + 1, (array.shape[1] - 1) * cols.stride + 1
+    for a in range(weights.shape[0]):
+        for b in range(weights.shape[1]):
+            top, left = a * rows.dilation, b * cols.dilation
+            full[top:top + last_row:rows.stride, left:left + last_col:cols.stride] += array * weights[a, b]
+    return full[rows.padding:rows.padding + rows.out_size, cols.padding:cols.padding + cols.out_size].copy()
+
+
+class ConvGrads(NamedTuple):
+    """The gradients of ``sum(conv2d(x, kernel) * grad_out)``."""
+
+    input: np.ndarray  # d/dx: the transposed convolution of grad_out with the kernel, x's shape
+    kernel: np.ndarray  # d/dkernel: the input correlated with grad_out spread out by the stride, the kernel's shape
+
+
+def conv2d_grads(x: np.ndarray, kernel: np.ndarray, grad_out: np.ndarray, *, stride: Pair = 1, padding: Pair = 0,
+                 dilation: Pair = 1) -> ConvGrads:
+    """The backward pass of ``conv2d(x, kernel, stride=, padding=, dilation=)`` (zero padding, cross-correlation).
+
+    The input gradient is computed *as* ``conv_transpose2d(grad_out, kernel)`` with the forward's stride, padding
+    and dilation, and the output_padding that gives back x's size (the rows or columns the forward's floor
+    dropped get gradient 0); the kernel gradient as, for each tap, the sum of grad_out times the input positions
+    that tap read.
+
+        >>> conv2d_grads(np.array([[1., 2., 3.]]), np.array([[1., -1.]]), np.array([[1., 1.]])).input
+        array([[ 1.,  0., -1.]])
+
+    Args:
+        x: (H, W) input of the forward convolution.
+        kernel: (kh, kw).
+        grad_out: the loss's gradient with respect to the convolution's output, of its (H', W') shape.
+        stride, padding, dilation: int or (rows, cols), as the forward convolution's.
+
+    Returns:
+        ConvGrads(input, kernel), float64 (float32 when x and grad_out are float32).
+
+    Raises:
+        ValueError: naming the bad value and what to change, e.g. a grad_out of the wrong shape.
+    """
+    array = _as_image(x, "x")
+    gradient = _as_image(grad_out, "grad_out")
+    if array.ndim != 2:
+        raise UserError("error.ops.image_ndim", name="x", shape=array.shape)
+    dtype = np.result_type(array.dtype, gradient.dtype)
+    array, gradient = array.astype(dtype, copy=False), gradient.astype(dtype, copy=False)
+    weights = _kernel_2d(kernel, dtype)
+    strides = as_pair(stride, "stride", minimum=1)
+    pads = as_pair(padding, "padding", minimum=0)
+    dilations = as_pair(dilation, "dilation", minimum=1)
+    forward = tuple(Axis(n, k, s, p, p, d)
+                    for n, k, s, p, d in zip(array.shape, weights.shape, strides, pads, dilations))
+    expected = tuple(axis.out_size for axis in forward)
+    if gradient.shape != expected:
+        raise UserError("error.ops.grad_shape", expected=expected, shape=gradient.shape)
+    # The forward's floor dropped `dropped` trailing positions; output_padding gives them back (with gradient 0).
+    extra = tuple(axis.padded - axis.span - (axis.out_size - 1) * axis.stride for axis in forward)
+    input_grad = conv_transpose2d(gradient, weights, stride=strides, padding=pads, output_padding=extra,
+                                  dilation=dilations)
+    padded = np.pad(array, ((pads[0], pads[0]), (pads[1], pads[1])))
+    kernel_grad = np.zeros_like(weights)
+    rows, cols = expected
+    for a in range(weights.shape[0]):
+        for b in range(weights.shape[1]):
+            top, left = a * dilations[0], b * dilations[1]
+            read = padded[top:top + (rows - 1) * strides[0] + 1:strides[0],
+                          left:left + (cols - 1) * strides[1] + 1:strides[1]]  # what tap (a, b) read, (H', W')
+            kernel_grad[a, b] = np.sum(read * gradient)
+    return ConvGrads(input_grad, kernel_grad)
