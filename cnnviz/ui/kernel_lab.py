@@ -188,11 +188,15 @@ def _kernel_editor(b: PageBinding, state: KernelLabState, room: int, root_px: fl
         state = state.with_kernel(edited)
     if problems:
         # The grid goes back to the numbers kept, so "abc" does not stay on screen while the page uses the old value;
-        # the warning shows once, under the grid, and the next valid edit finds none.
-        page_state.KL_GRID_PROBLEMS.set(tuple(problems))
+        # the warning stays under the grid until the kernel changes: the next valid edit finds none.
+        page_state.KL_GRID_PROBLEMS.set((tuple(problems), edited.tobytes()))
         page_state.replace_state(PAGE, lambda s: state)
         st.rerun()
-    for problem in page_state.KL_GRID_PROBLEMS.pop():
+    refused, kept = page_state.KL_GRID_PROBLEMS.get()
+    if refused and kept != edited.tobytes():
+        refused = ()
+        page_state.KL_GRID_PROBLEMS.pop()
+    for problem in refused:
         st.warning(problem, icon=":material/edit_off:")
     st.markdown(tr("widgets.kernel_sum", total=kernel_sum_text(edited)))
     with st.container(horizontal=True, wrap=False):

@@ -280,8 +280,9 @@ PASTE_ERROR: TransientFamily[str | None] = TransientFamily("paste_error", None)
 CLICK_SEEN: TransientFamily[float | None] = TransientFamily("seen", None)
 # Kernel Lab.
 KL_RANDOM_SEED: Transient[int] = Transient("kl_random_seed", 0)  # Randomise's last seed: each press draws anew
-# Cells the grid refused, shown once under the grid on the rerun that puts the kept numbers back.
-KL_GRID_PROBLEMS: Transient[tuple[str, ...]] = Transient("kl_grid_problems", ())
+# Cells the grid refused, with the kernel they left unchanged (its bytes): shown under the grid until the kernel
+# changes, so a rerun that something else asks for (a timer, a component) does not take the warning away unread.
+KL_GRID_PROBLEMS: Transient[tuple[tuple[str, ...], bytes]] = Transient("kl_grid_problems", ((), b""))
 # Step by step.
 STEP_PLAYING: Transient[bool] = Transient("step_playing", False)  # Play is on: a full run starts the timer
 STEP_TICK: Transient[bool] = Transient("step_tick", False)  # the fragment's next run is the timer's: one step on
