@@ -18,7 +18,7 @@ from cnnviz.cache import LruCache
 from cnnviz.conv import kernels, pipeline
 from cnnviz.figures import maps
 from cnnviz.pages import hover_math as hover_data
-from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
+from cnnviz.pages.kernel_lab import DISPLAYS, HOVER_STAGES, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
@@ -479,7 +479,7 @@ def _hover(result: KernelLabResult, state: KernelLabState, image_key: str, addre
     settings = hover_data.settings(result.kernel, image.shape[:2], geometry=state.geometry, bias=state.bias,
                                    activation=state.activation, slope=state.slope, pooling=state.pooling)
     shown = []
-    for name in ("conv", "partial0", "partial1", "partial2", "activation", "pool"):
+    for name in HOVER_STAGES:
         if name not in addresses:
             continue
         values = {"conv": stages.conv, "activation": stages.activated, "pool": stages.pooled}.get(name)
@@ -501,7 +501,16 @@ def _hover(result: KernelLabResult, state: KernelLabState, image_key: str, addre
                                  "abs": tr("hm.act.abs")}.get(state.activation, "")}
     hover_math("hover_math", {"input_src": blob_address(blob, "hover"), "input_picture": addresses["input"],
         "input_shape": _shape_text(image), "settings": settings,
-        "stages": shown, "stage": shown[-1]["name"] if stages.pooled is not None else "conv", "words": words})
+        "stages": shown, "stage": shown[-1]["name"] if stages.pooled is not None else "conv", "words": words,
+        "pin": state.hover_pin}, on_pin=_on_hover_pin)
+
+
+def _on_hover_pin() -> None:
+    # The pinned place goes into the link; nothing the page draws depends on it, so no widget is seeded anew.
+    sent = page_state.widget_value("hover_math")
+    pin = sent.get("pin") if isinstance(sent, dict) else None
+    if isinstance(pin, dict):
+        page_state.replace_view(PAGE, lambda s: s.with_hover_pin(pin.get("place")))
 
 
 def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, st.delta_generator.DeltaGenerator]:
@@ -580,7 +589,7 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
         state = _conv_state(b.state)
     layout = areas.layout
     try:
-        result = _compute(state, image_key, image, _convolutions(), _bank_maps())
+        result = _compute(state.without_view(), image_key, image, _convolutions(), _bank_maps())
     except ValueError as error:
         with layout.maps:
             st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")

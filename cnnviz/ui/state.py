@@ -182,6 +182,14 @@ def replace_state(page: str, change: Callable[[Any], Any]) -> None:
         st.session_state[_RESEED + page] = True
 
 
+def replace_view(page: str, change: Callable[[Any], Any]) -> None:
+    """From a callback: like ``replace_state``, for a part of the state that no widget shows (a place the browser
+    pinned): the widgets keep their keys and the values the user sees."""
+    current = st.session_state.get(_STATE + page)
+    if current is not None:
+        st.session_state[_STATE + page] = change(current)
+
+
 def store(page: str, state: Any) -> None:
     """From another page: make ``state`` the page's state for this session; its next run seeds every widget from it."""
     st.session_state[_STATE + page] = state
