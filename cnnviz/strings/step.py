@@ -1,6 +1,7 @@
 """The Step-by-step page."""
 
 EN = {
+    "error.step.zero_inserted_crop": "padding={padding} is more than the kernel reaches, {reach}: it would crop the input itself, so no zero-inserted convolution shows it. Use padding {reach} or less for this view",
     "step.title": "Step by step",
     "step.intro": "One output value at a time: the window, every multiplication and their sum, each number checkable by hand.",
     "step.examples": "Worked examples",
@@ -44,6 +45,7 @@ EN = {
 }
 
 ZH = {
+    "error.step.zero_inserted_crop": "padding={padding} 超过了卷积核的覆盖范围 {reach}：它会裁掉输入本身，因此无法用插零卷积展示。此视图请使用不超过 {reach} 的填充",
     "step.title": "逐步演算",
     "step.intro": "一次只算一个输出值：窗口、每一次乘法以及它们的和，每个数都可以手算验证。",
     "step.examples": "演算示例",
