@@ -82,12 +82,15 @@ def test_the_zero_inserted_view_gives_the_same_output(at):
     assert len(at.select_slider(key="step_pos").options) == 25  # now one step per output cell
     at.select_slider(key="step_pos").set_value(12).run()  # the centre, where the four stamps met
     assert sum_text(at) == "1×1 + 0×1 + 2×1 + 0×1 + 0×1 + 0×1 + 3×1 + 0×1 + 4×1 = 10"
+    assert not at.success  # the window has 12 more positions to go
     assert "5 of these values are inserted zeros" in " ".join(c.value for c in at.caption)
     html = grid_titles(at)
     assert "Input with zeros inserted and a border (7×7" in html and "Kernel rotated 180°" in html
     assert html.count('class="ins') == 5 and html.count('class="pad') == 40
     state = page_state(at, "step")
     np.testing.assert_array_equal(compute(state).output, compute(replace(state, zero_view=False)).output)
+    at.select_slider(key="step_pos").set_value(24).run()
+    assert "Every output value is filled in" in at.success[0].value  # a window walk, not stamps
 
 
 def test_the_uneven_overlap_example():

@@ -271,7 +271,7 @@ def draw(b: PageBinding, result: StepResult | TransposedResult, state: StepState
     else:
         _draw_window(result, frame, state)
     if frame.position == count - 1:
-        st.success(tr("step.t.complete") if state.op == "transposed" else tr("step.complete"),
+        st.success(tr("step.t.complete") if isinstance(result, TransposedResult) else tr("step.complete"),
                    icon=":material/check_circle:")
     b.publish(replace(state, position=frame.position))
 
