@@ -32,7 +32,7 @@ TRANSPOSED_CSS = """<style>
 .cv-grid td.ins { background: #e0f2fe; color: #0c4a6e; outline: 1px dotted #0369a1; outline-offset: -4px; }
 .cv-grid td.tap.ins { background: #bae6fd; outline: 3px solid #ea580c; outline-offset: -3px; }
 .cv-grid td.src { font-weight: 700; }
-.cv-grid td.later { color: #94a3b8; }
+.cv-grid td.later { color: #64748b; }  /* not stamped yet: greyed, still 4.7:1 */
 </style>"""
 
 
@@ -134,9 +134,9 @@ def controls(b: PageBinding, editors_area) -> StepState:
 
 
 def _grids(result: StepResult, frame, state: StepState) -> str:
-    walk, step = result.walk, frame.step
     if result.scatter is not None:
         return _zero_grids(result, frame)
+    walk, step = result.walk, frame.step
     classes = {(r, c): "pad" for r, c in zip(*np.nonzero(walk.pad_mask))}
     notes = {}
     for i, cell in enumerate(step.cells):
