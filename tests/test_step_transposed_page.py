@@ -7,6 +7,8 @@ from html import unescape
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apptest_kit import edit_grid, grid_key, page_state, run_page
 from cnnviz.conv import ops
@@ -169,3 +171,31 @@ def test_old_links_keep_their_meaning():
     state, ignored = StepState.from_query({"op": "max", "at": "3"})
     assert (state.op, state.position, state.output_padding, state.zero_view, ignored) == ("max", 3, (0, 0), False, [])
     assert StepState().to_query() == {}
+
+
+def test_resizing_the_kernel_in_transposed_mode(at):
+    at.number_input(key="step_k_rows").set_value(2).run()
+    assert page_state(at, "step").kernel_array().shape == (2, 3)
+    assert "(2 − 1)·2 − 2·0 + 1·(2 − 1) + 0 + 1 = 4" in formula(at)
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 4), w=st.integers(1, 4), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), pad=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       seed=st.integers(0, 99))
+def test_every_frame_ends_at_the_torch_equal_output(h, w, kh, kw, stride, pad, seed):
+    rng = np.random.default_rng(seed)
+    state = replace(EXAMPLES["transposed_two"], input=as_matrix(rng.integers(-5, 6, (h, w)).astype(float)),
+                    kernel=as_matrix(rng.integers(-3, 4, (kh, kw)).astype(float)), stride=stride, pad=pad)
+    try:
+        expected = ops.conv_transpose2d(state.input_array(), state.kernel_array(), **state.transposed_kwargs())
+    except ValueError:
+        return
+    result = compute(state)
+    frames = [result.frame(i) for i in range(result.count)]
+    np.testing.assert_array_equal(frames[-1].shown, expected)
+    np.testing.assert_array_equal(frames[-1].reached, result.scatter.overlaps() > 0)
+    for before, after in zip(frames, frames[1:]):  # a stamp changes only the cells it writes
+        written = np.zeros(expected.shape, dtype=bool)
+        written[tuple(np.array(after.stamp.targets, dtype=int).reshape(-1, 2).T)] = True
+        assert not ((before.shown != after.shown) & ~written).any()
