@@ -24,12 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from cnnviz.conv.geometry import PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, as_pair, resolve_padding
+from cnnviz.conv.signal import conv1d  # 1-D and causal convolution live in a module of their own
 from cnnviz.errors import UserError
 
 Pair = Union[int, Sequence[int]]
 PaddingArg = Union[int, Sequence[int], str]
 
-__all__ = ["conv2d", "pool2d", "pad", "output_size", "resolve_padding", "PADDING_MODES"]
+__all__ = ["conv2d", "pool2d", "pad", "output_size", "resolve_padding", "PADDING_MODES", "conv1d"]
 
 
 def _as_image(image: np.ndarray, name: str = "image") -> np.ndarray:
