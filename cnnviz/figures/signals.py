@@ -25,10 +25,10 @@ class SignalText:
     output: str = "output y[t]"  # title of the output chart
     padding: str = "padding (zeros)"  # legend of the padding dots
     window: str = "read by y[{index}]"  # legend of the chosen output's taps
-    input_at: str = "x[{n}] = {value}"  # hover on an input dot
-    output_at: str = "y[{t}] = {value}"  # hover on an output dot
+    input_at: str = "x[{n}] = {v}"  # hover on an input dot
+    output_at: str = "y[{t}] = {v}"  # hover on an output dot
     stack_input: str = "input"  # the stack's bottom row
-    stack_layer: str = "d = {dilation}"  # one layer's row
+    stack_layer: str = "d = {d}"  # one layer's row
     stack_at: str = "row {row}, position {position}"  # hover on a stack dot
 
 
@@ -43,13 +43,13 @@ def signal_figure(signal: np.ndarray, output: np.ndarray, *, pad_before: int, pa
     figure = make_subplots(rows=2, cols=1, subplot_titles=(text.input, text.output), vertical_spacing=0.2)
     figure.add_trace(go.Scatter(x=list(range(n)), y=signal, mode="lines+markers", line={"color": INPUT_COLOUR},
                                 marker={"size": 6}, showlegend=False,
-                                hovertemplate=text.input_at.format(n="%{x}", value="%{y:.4g}") + "<extra></extra>"),
+                                hovertemplate=text.input_at.format(n="%{x}", v="%{y:.4g}") + "<extra></extra>"),
                      1, 1)
     padding = list(range(-pad_before, 0)) + list(range(n, n + pad_after))
     if padding:
         figure.add_trace(go.Scatter(x=padding, y=[0] * len(padding), mode="markers", name=text.padding,
                                     marker={"size": 8, "color": "white", "line": {"color": "#868e96", "width": 1.5}},
-                                    hovertemplate=text.input_at.format(n="%{x}", value="0") + "<extra></extra>"), 1, 1)
+                                    hovertemplate=text.input_at.format(n="%{x}", v="0") + "<extra></extra>"), 1, 1)
     tap_values = [float(signal[p]) if 0 <= p < n else 0.0 for p in taps]
     figure.add_trace(go.Scatter(x=list(taps), y=tap_values, mode="markers", name=text.window.format(index=index),
                                 marker={"size": 12, "color": CHOSEN_COLOUR, "symbol": "circle-open",
@@ -61,7 +61,7 @@ def signal_figure(signal: np.ndarray, output: np.ndarray, *, pad_before: int, pa
     figure.add_trace(go.Scatter(x=list(range(len(output))), y=output, mode="lines+markers",
                                 line={"color": OUTPUT_COLOUR}, marker={"size": sizes, "color": colours},
                                 showlegend=False,
-                                hovertemplate=text.output_at.format(t="%{x}", value="%{y:.4g}") + "<extra></extra>"),
+                                hovertemplate=text.output_at.format(t="%{x}", v="%{y:.4g}") + "<extra></extra>"),
                      2, 1)
     figure.update_xaxes(range=[-pad_before - 0.8, n + pad_after - 0.2], row=1, col=1, tickfont={"size": CHART_FONT})
     figure.update_xaxes(range=[-0.8, max(len(output), 2) - 0.2], row=2, col=1, tickfont={"size": CHART_FONT})
@@ -93,7 +93,7 @@ def stack_figure(dilations: Sequence[int], length: int, output: int, reached: Se
         sizes = [14 if row == rows - 1 and p == output else 9 for p in range(length)]
         figure.add_trace(go.Scatter(x=list(range(length)), y=[row] * length, mode="markers",
                                     marker={"color": colours, "size": sizes}, hovertemplate=hover, showlegend=False))
-    labels = [text.stack_input] + [text.stack_layer.format(dilation=d) for d in dilations]
+    labels = [text.stack_input] + [text.stack_layer.format(d=d) for d in dilations]
     figure.update_yaxes(tickvals=list(range(rows)), ticktext=labels, range=[-0.6, rows - 0.4], showgrid=False,
                         zeroline=False, tickfont={"size": CHART_FONT})
     figure.update_xaxes(range=[-0.8, length - 0.2], showgrid=False, zeroline=False, tickfont={"size": CHART_FONT},

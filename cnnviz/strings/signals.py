@@ -54,10 +54,10 @@ EN = {
     "sig.fig.output": "output y[t]",
     "sig.fig.padding": "padding (zeros)",
     "sig.fig.window": "read by y[{index}]",
-    "sig.fig.input_at": "x[{n}] = {value}",
-    "sig.fig.output_at": "y[{t}] = {value}",
+    "sig.fig.input_at": "x[{n}] = {v}",
+    "sig.fig.output_at": "y[{t}] = {v}",
     "sig.fig.stack_input": "input",
-    "sig.fig.stack_layer": "d = {dilation}",
+    "sig.fig.stack_layer": "d = {d}",
     "sig.fig.stack_at": "row {row}, position {position}",
 }
 
@@ -115,9 +115,9 @@ ZH = {
     "sig.fig.output": "输出 y[t]",
     "sig.fig.padding": "填充（零）",
     "sig.fig.window": "y[{index}] 读取的输入",
-    "sig.fig.input_at": "x[{n}] = {value}",
-    "sig.fig.output_at": "y[{t}] = {value}",
+    "sig.fig.input_at": "x[{n}] = {v}",
+    "sig.fig.output_at": "y[{t}] = {v}",
     "sig.fig.stack_input": "输入",
-    "sig.fig.stack_layer": "d = {dilation}",
+    "sig.fig.stack_layer": "d = {d}",
     "sig.fig.stack_at": "第 {row} 行，位置 {position}",
 }
