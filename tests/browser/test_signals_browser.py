@@ -62,3 +62,14 @@ def test_fits_a_phone_in_chinese(browser, app_url):
         assert_no_exception(page)
     finally:
         context.close()
+
+
+def test_the_causal_lesson_opens_the_page_on_its_example(page, app_url):
+    from cnnviz.pages.lessons import LESSON_KEYS
+
+    open_page(page, app_url, f"lessons?l={LESSON_KEYS.index('causal') + 1}")
+    assert "They agree." in page.locator(".st-key-lessons_numbers").inner_text()
+    page.get_by_role("link", name="Open this in 1-D signals").click()
+    wait_for_sum(page, "y[16] = w[0]·x[15] + w[1]·x[16]")
+    assert query(page)["c"] == "1" and query(page)["k"] == "derivative"
+    assert_no_exception(page)
