@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import streamlit as st
 
+from cnnviz.conv.numfmt import cell_text
 from cnnviz.figures import signals as figures
 from cnnviz.pages.signals import (KERNELS, MAX_DILATION, MAX_KERNEL, MAX_PAD, MAX_SIGNAL, MAX_STRIDE, SOURCES,
                                   STACK_LENGTH, SignalsState, SignalsView, compute, parse_values, values_text,
                                   wavenet_stack)
-from cnnviz.conv.numfmt import cell_text
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
