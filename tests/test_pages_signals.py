@@ -145,3 +145,29 @@ def test_stack_of_a_single_layer_matches_conv1d():
     y = conv1d(x, [1, 1], causal=True)
     stack = wavenet_stack(10, dilations=(1,))
     assert stack.reached[0] == {9, 10} and y[10] == x[9] + x[10]
+
+
+# --- the figures draw what they are given -----------------------------------------------------------------
+
+def test_signal_figure_marks_the_window_and_aligns_at_stride_one():
+    from cnnviz.figures.signals import signal_figure
+
+    view = compute(SignalsState(source="typed", typed=(1, 2, 4, 7), kernel="derivative", causal=True, index=2))
+    figure = signal_figure(view.signal, view.output, pad_before=1, pad_after=0, taps=list(view.window.taps),
+                           index=view.index)
+    padding, window = figure.data[1], figure.data[2]
+    assert list(padding.x) == [-1] and list(window.x) == [1, 2] and list(window.y) == [2, 4]
+    assert figure.layout.xaxis.range == figure.layout.xaxis2.range  # y[t] under x[t]
+    strided = signal_figure(view.signal, view.output[::2], pad_before=1, pad_after=0, taps=[1, 2], index=1, stride=2)
+    assert strided.layout.xaxis.range != strided.layout.xaxis2.range
+
+
+def test_stack_figure_draws_every_edge_once():
+    from cnnviz.figures.signals import stack_figure
+
+    stack = wavenet_stack(23)
+    figure = stack_figure(stack.dilations, stack.length, stack.output, stack.reached, stack.edges,
+                          (stack.box.left, stack.box.right))
+    lines = figure.data[0]
+    assert list(lines.x).count(None) == len(stack.edges) == 2 + 4 + 8 + 16
+    assert figure.layout.shapes[0].x0 == 7.5 and figure.layout.shapes[0].x1 == 23.5  # the field, inputs 8 to 23

@@ -36,9 +36,10 @@ ENGLISH = SignalText()
 
 
 def signal_figure(signal: np.ndarray, output: np.ndarray, *, pad_before: int, pad_after: int, taps: Sequence[int],
-                  index: int, text: SignalText = ENGLISH) -> go.Figure:
+                  index: int, stride: int = 1, text: SignalText = ENGLISH) -> go.Figure:
     """The input (its padding as hollow dots at 0) over the output, with the taps output ``index`` reads and
-    the output itself in the highlight colour."""
+    the output itself in the highlight colour. At stride 1 both charts share one horizontal scale, so y[t] stands
+    under x[t]: a causal filter's output visibly lags its input."""
     n = len(signal)
     figure = make_subplots(rows=2, cols=1, subplot_titles=(text.input, text.output), vertical_spacing=0.2)
     figure.add_trace(go.Scatter(x=list(range(n)), y=signal, mode="lines+markers", line={"color": INPUT_COLOUR},
@@ -63,8 +64,10 @@ def signal_figure(signal: np.ndarray, output: np.ndarray, *, pad_before: int, pa
                                 showlegend=False,
                                 hovertemplate=text.output_at.format(t="%{x}", v="%{y:.4g}") + "<extra></extra>"),
                      2, 1)
-    figure.update_xaxes(range=[-pad_before - 0.8, n + pad_after - 0.2], row=1, col=1, tickfont={"size": CHART_FONT})
-    figure.update_xaxes(range=[-0.8, max(len(output), 2) - 0.2], row=2, col=1, tickfont={"size": CHART_FONT})
+    input_range = [-pad_before - 0.8, n + pad_after - 0.2]
+    figure.update_xaxes(range=input_range, row=1, col=1, tickfont={"size": CHART_FONT})
+    figure.update_xaxes(range=input_range if stride == 1 else [-0.8, max(len(output), 2) - 0.2], row=2, col=1,
+                        tickfont={"size": CHART_FONT})
     figure.update_yaxes(tickfont={"size": CHART_FONT}, zeroline=True, zerolinecolor="#adb5bd")
     figure.update_annotations(font={"size": CHART_FONT})
     # The legend under the charts: above them it would cover the input chart's title on a phone.

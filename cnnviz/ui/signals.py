@@ -89,7 +89,7 @@ def draw_signal(b: PageBinding, state: SignalsState) -> SignalsState:
     axis, text = view.axis, _figure_text()
     st.plotly_chart(figures.signal_figure(view.signal, view.output, pad_before=axis.pad_before,
                                           pad_after=axis.pad_after, taps=list(view.window.taps), index=view.index,
-                                          text=text), key="sig_chart", config=STATIC)
+                                          stride=axis.stride, text=text), key="sig_chart", config=STATIC)
     st.markdown(tr("sig.weights", weights=", ".join(cell_text(w) for w in view.kernel)) + "  \n"
                 + tr("sig.length", formula=axis.text))
     if state.causal:
