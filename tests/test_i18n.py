@@ -10,12 +10,14 @@ from cnnviz import i18n, model
 from cnnviz.analysis import digits
 from cnnviz.conv import geometry, kernels, pipeline, samples
 from cnnviz.figures import maps
+from cnnviz.figures.signals import SignalText
 from cnnviz.figures.training import FigureText
 from cnnviz.i18n import CATALOG, LANGUAGES, t
 from cnnviz.pages import inspector as inspector_page
 from cnnviz.pages import kernel_lab as kernel_lab_page
 from cnnviz.pages import lessons as lessons_page
 from cnnviz.pages import receptive_field as rf_page
+from cnnviz.pages import signals as signals_page
 from cnnviz.pages import step as step_page
 from cnnviz.training import config, job
 
@@ -157,6 +159,8 @@ def runtime_keys() -> set[str]:
     keys |= {f"lessons.page.{lesson.path}" for lesson in lessons_page.LESSONS}
     keys |= {label for lesson in lessons_page.LESSONS for label, _ in lesson.also}
     keys |= {f"lessons.{lesson.key}.also" for lesson in lessons_page.LESSONS if lesson.also}
+    keys |= {f"sig.source.{s}" for s in signals_page.SOURCES} | {f"sig.kernel.{k}" for k in signals_page.KERNELS}
+    keys |= {f"sig.fig.{field.name}" for field in dataclasses.fields(SignalText)}
     return keys
 
 

@@ -23,6 +23,7 @@ from cnnviz.pages import kernel_lab, step
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
+from cnnviz.pages.signals import STACK_DILATIONS, STACK_KERNEL, SignalsState, wavenet_stack
 from cnnviz.pages.train import TrainPageState
 from cnnviz.training.config import TrainConfig
 from cnnviz.urlstate import Field, IntCodec, PageState
@@ -49,6 +50,7 @@ PAGES: dict[type, tuple[str, str]] = {
     ReceptiveFieldState: ("receptive-field", "cnnviz/ui/receptive_field.py"),
     TrainPageState: ("train", "cnnviz/ui/train.py"),
     InspectorState: ("inspector", "cnnviz/ui/inspector.py"),
+    SignalsState: ("signals", "cnnviz/ui/signals.py"),
 }
 
 
@@ -90,6 +92,10 @@ RGB_LAYER = KernelLabState(sample="astronaut", working_size=32, colour="rgb", pr
 EDGE_HOVER = KernelLabState(sample="checkerboard", working_size=256, preset="sobel_x", padding="valid")
 
 
+# The 1-D lesson's view: the step through the causal derivative, at the output where the step is.
+CAUSAL_STEP = SignalsState(source="step", kernel="derivative", causal=True, index=16)
+
+
 def _edge_sums(state: KernelLabState) -> list[int]:
     """The largest and the smallest Sobel x sum on the lesson's image: dark to light, then light to dark."""
     conv = kernel_lab.compute(state, load_sample(state.sample, size=state.working_size), "lesson:edge_hover").stages.conv
@@ -123,6 +129,10 @@ LESSONS: tuple[Lesson, ...] = (
                       for name in TUTORIAL_PRESETS if name != "classic")),
     Lesson("inspect", InspectorState(), None, None),
     Lesson("edge_hover", EDGE_HOVER, [1020, -1020], lambda: _edge_sums(EDGE_HOVER)),
+    # WaveNet's stack sees 1 + (k − 1)·(1 + 2 + 4 + 8) = 16 inputs; the page opens on a step through a causal
+    # derivative, whose one spike sits where the step is, never before it.
+    Lesson("causal", CAUSAL_STEP, 1 + (STACK_KERNEL - 1) * sum(STACK_DILATIONS),
+           lambda: wavenet_stack(CAUSAL_STEP.stack_output).field),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 

@@ -54,6 +54,9 @@ EN = {
     "lessons.page.receptive-field": "Receptive fields",
     "lessons.page.train": "Train on MNIST",
     "lessons.page.inspector": "Look inside",
+    "lessons.causal.title": "1-D and causal convolution: WaveNet's dilated stack",
+    "lessons.causal.text": "A 1-D convolution is the same sliding window along one axis: audio, a sensor, a price over time. A moving average smooths the signal; the derivative [-1, 1] turns a step into a single spike. Causal padding puts all dilation·(k − 1) zeros before the signal, so output t reads inputs up to t and never one after it, as a filter running in real time, or WaveNet generating audio one sample at a time, must. Stack causal layers of kernel 2 with dilations 1, 2, 4 and 8 and the reach doubles with every layer: the top output sees 1 + (2 − 1)·(1 + 2 + 4 + 8) = 16 inputs, with 4 layers of 2 weights each.",
+    "lessons.page.signals": "1-D signals",
 }
 
 ZH = {
@@ -110,4 +113,7 @@ ZH = {
     "lessons.page.receptive-field": "感受野",
     "lessons.page.train": "在 MNIST 上训练",
     "lessons.page.inspector": "网络内部",
+    "lessons.causal.title": "一维卷积与因果卷积：WaveNet 的膨胀堆叠",
+    "lessons.causal.text": "一维卷积就是沿一个轴滑动的同一个窗口：音频、传感器读数、随时间变化的价格。滑动平均让信号变平滑；差分 [-1, 1] 把阶跃变成一个尖峰。因果填充把全部 膨胀率·(k − 1) 个零都放在信号之前，于是输出 t 只读取位置 t 及之前的输入，从不读取之后的：实时运行的滤波器、逐个采样生成音频的 WaveNet 都必须如此。把卷积核为 2、膨胀率为 1、2、4、8 的因果层堆起来，每层的覆盖范围翻倍：顶层输出能看到 1 + (2 − 1)·(1 + 2 + 4 + 8) = 16 个输入，只用 4 层、每层 2 个权重。",
+    "lessons.page.signals": "一维信号",
 }
