@@ -18,6 +18,7 @@ import numpy as np
 from cnnviz.analysis import formulas
 from cnnviz.cache import LruCache
 from cnnviz.conv import kernels, ops, pipeline
+from cnnviz.conv import upsample as upsampling  # not `upsample`: the state has a field of that name
 from cnnviz.conv.geometry import POOL_KINDS, Geometry, Pooling
 from cnnviz.conv.images import downscale
 from cnnviz.conv.samples import sample_keys
@@ -64,6 +65,10 @@ class KernelLabState(PageState):
     zoom: tuple[int, int] = (50, 50)  # centre of the hover window on big maps, % down and across
     bank: tuple[str, ...] = DEFAULT_BANK  # presets of the filter bank
     bank_open: bool = False  # the bank's maps are shown; closed, they are not computed (a geometry change stays fast)
+    upsample: bool = False  # the upsampling stage is shown; off, it is not computed
+    up_kernel: int = 3  # its transposed convolution's kernel: 3 overlaps unevenly at stride 2, 4 evenly
+    up_weights: str = "learned"  # learned-looking (what a trained decoder has) or bilinear
+    up_resize: str = "nearest"  # the resize of the resize-then-convolve alternative
 
     FIELDS = (
         Field("source", "src", Choice(SOURCES)),
@@ -85,6 +90,10 @@ class KernelLabState(PageState):
         Field("zoom", "z", PairCodec(0, 100)),
         Field("bank", "bank", NamesCodec(tuple(kernels.KERNEL_PRESETS))),
         Field("bank_open", "bo", BoolCodec()),
+        Field("upsample", "up", BoolCodec()),
+        Field("up_kernel", "uk", IntCodec(*upsampling.KERNEL_SIZES)),
+        Field("up_weights", "uw", Choice(upsampling.WEIGHTS)),
+        Field("up_resize", "ur", Choice(upsampling.RESIZES)),
     )
 
 
@@ -142,6 +151,10 @@ class KernelLabState(PageState):
         return pipeline.LabConfig(colour=self.colour, working_size=self.working_size, geometry=self.geometry,
                                   activation=self.activation, leaky_slope=self.slope, pooling=self.pooling,
                                   bias=self.bias)
+
+    @property
+    def upsample_config(self) -> upsampling.UpsampleConfig:
+        return upsampling.UpsampleConfig(self.up_kernel, self.up_weights, self.up_resize)
 
     def with_kernel(self, kernel: np.ndarray) -> KernelLabState:
         """This state with edited weights; weights equal to the preset's are stored as the preset (short links)."""
