@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnnviz.conv import ops, upsample
 from cnnviz.conv.upsample import (UpsampleConfig, bilinear_kernel, flat_gains, learned_kernel, resize2x,
@@ -121,3 +123,23 @@ def test_resize_then_convolve_is_ops_conv2d():
     kernel = upsample.smoothing_kernel("learned")
     expected = ops.conv2d(np.repeat(np.repeat(x, 2, 0), 2, 1), kernel, padding=1, padding_mode="replicate")
     np.testing.assert_array_equal(upsample_resized(x, "nearest", kernel), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.sampled_from(upsample.KERNEL_SIZES), seed=st.integers(0, 2**32 - 1), value=st.integers(1, 255))
+def test_a_flat_region_becomes_its_value_times_the_flat_gains(size, seed, value):
+    """flat_gains (the page's numbers) against the transposed convolution itself, for any kernel."""
+    kernel = np.random.default_rng(seed).uniform(-1, 1, (size, size))
+    out = upsample_transposed(np.full((6, 6), value, np.float64), kernel)[INTERIOR]  # (8, 8), float64
+    np.testing.assert_allclose(out, value * np.tile(flat_gains(kernel), (4, 4)), rtol=1e-12, atol=1e-9)
+
+
+def test_the_smallest_working_image_still_has_a_zoom():
+    result = upsample.upsample(np.full((16, 16), 0.5, np.float32), "gray", UpsampleConfig())
+    assert result.window == (1, 1) and result.crop(result.transposed).shape == (28, 28)
+
+
+def test_a_sliver_of_an_image_still_upsamples():
+    result = upsample.upsample(np.full((3, 200), 0.5, np.float32), "gray", UpsampleConfig(kernel_size=4))
+    assert result.transposed.shape == (6, 400) and result.window == (1, 1)  # a 1-px zoom, a pixel from each border
+    assert result.crop(result.transposed).shape == (2, 2)

@@ -37,6 +37,11 @@ LEARNED_SEED = 35  # the learned-looking kernels are fixed: a link shows everyon
 CROP_SIDE = 16  # input pixels a side of the zoomed flat region; 32 output pixels, each drawn 7 screen pixels wide
 
 
+def zoom_side(hw: tuple[int, ...], side: int = CROP_SIDE) -> int:
+    """The zoom's side in input pixels: ``side``, or less on an image too small to leave it a pixel from each border."""
+    return max(1, min(side, hw[0] - 2, hw[1] - 2))
+
+
 def bilinear_kernel(size: int, stride: int = STRIDE) -> np.ndarray:
     """The (size, size) kernel with which a stride-``stride`` transposed convolution interpolates bilinearly.
 
@@ -137,14 +142,12 @@ def upsample_resized(image: np.ndarray, mode: str, kernel: np.ndarray) -> np.nda
 
 
 def flattest_window(image: np.ndarray, side: int = CROP_SIDE) -> tuple[int, int]:
-    """(top, left) of the ``side``-px square of ``image`` (0-255, (H, W) or (H, W, 3)) that varies least, among
-    those of mid brightness: black stays black under any kernel, and a bright one clips at 255 where the kernel brightens it, both hiding the checkerboard.
-    One pixel from every border, where the stamps thin out anyway."""
-    gray = image if image.ndim == 2 else image.mean(axis=2)  # (H, W)
-    gray = gray.astype(np.float64)
-    height, width = gray.shape
-    side = min(side, height - 2, width - 2)
-    if side < 1:
+    """(top, left) of the ``side``-px square of ``image`` (0-255, (H, W) or (H, W, 3)) that varies least, mid-gray
+    ones first: black stays black under any kernel, and bright gray clips at 255 where the kernel brightens it, both
+    hiding the checkerboard. A pixel from every border, where the stamps thin out anyway."""
+    gray = (image if image.ndim == 2 else image.mean(axis=2)).astype(np.float64)  # (H, W)
+    side = zoom_side(gray.shape, side)
+    if min(gray.shape) - side < 2:
         return 0, 0
 
     def window_sums(values: np.ndarray) -> np.ndarray:
@@ -197,7 +200,7 @@ class Upsampled:
     def crop(self, values: np.ndarray) -> np.ndarray:
         """The flat region's square of an upsampled map (2·CROP_SIDE a side)."""
         top, left = self.window
-        side = 2 * min(CROP_SIDE, self.image.shape[0] - 2, self.image.shape[1] - 2)
+        side = 2 * zoom_side(self.image.shape)
         return values[2 * top:2 * top + side, 2 * left:2 * left + side]
 
 
