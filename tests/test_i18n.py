@@ -8,7 +8,7 @@ import pytest
 
 from cnnviz import i18n, model
 from cnnviz.analysis import digits
-from cnnviz.conv import geometry, kernels, pipeline, samples
+from cnnviz.conv import geometry, kernels, pipeline, samples, upsample
 from cnnviz.figures import maps
 from cnnviz.figures.signals import SignalText
 from cnnviz.figures.training import FigureText
@@ -126,6 +126,7 @@ def runtime_keys() -> set[str]:
     keys |= {f"kl.activation.{a}" for a in pipeline.MAP_ACTIVATIONS} | {f"kl.pool.{p}" for p in geometry.POOL_KINDS}
     keys |= {f"kl.display.{d}" for d in kernel_lab_page.DISPLAYS} | {f"kl.scale.{m}" for m in maps.DISPLAY_MODES}
     keys |= {f"kl.stage.{s}" for s in ("input", "conv", "activation", "pool")}
+    keys |= {f"up.weights.{w}" for w in upsample.WEIGHTS} | {f"up.resize.{r}" for r in upsample.RESIZES}
     keys |= {f"widgets.source.{s}" for s in ("sample", "upload", "camera")}
     keys |= {f"widgets.waiting_{s}" for s in ("upload", "camera")}
     keys |= {f"widgets.padding.{p}" for p in ("valid", "same", "custom")}

@@ -18,6 +18,7 @@ import numpy as np
 from cnnviz.analysis import formulas
 from cnnviz.cache import LruCache
 from cnnviz.conv import kernels, ops, pipeline
+from cnnviz.conv import upsample as upsampling  # not `upsample`: the state has a field of that name
 from cnnviz.conv.geometry import POOL_KINDS, Geometry, Pooling
 from cnnviz.conv.images import downscale
 from cnnviz.conv.samples import sample_keys
@@ -71,6 +72,10 @@ class KernelLabState(PageState):
     hover_stage: str = "conv"  # the picture the hover arithmetic's pinned place is on
     hover_kind: str = "out"  # out: a unit of that stage is pinned; in: an input pixel
     hover_unit: tuple[int, int] | None = None  # the pinned (row, col); None = the window follows the pointer
+    upsample: bool = False  # the upsampling stage is shown; off, it is not computed
+    up_kernel: int = 3  # its transposed convolution's kernel: 3 overlaps unevenly at stride 2, 4 evenly
+    up_weights: str = "learned"  # learned-looking (what a trained decoder has) or bilinear
+    up_resize: str = "nearest"  # the resize of the resize-then-convolve alternative
 
     FIELDS = (
         Field("source", "src", Choice(SOURCES)),
@@ -95,6 +100,10 @@ class KernelLabState(PageState):
         Field("hover_stage", "hs", Choice(HOVER_STAGES)),
         Field("hover_kind", "hk", Choice(HOVER_KINDS)),
         Field("hover_unit", "hu", UnitCodec(4095)),
+        Field("upsample", "up", BoolCodec()),
+        Field("up_kernel", "uk", IntCodec(*upsampling.KERNEL_SIZES)),
+        Field("up_weights", "uw", Choice(upsampling.WEIGHTS)),
+        Field("up_resize", "ur", Choice(upsampling.RESIZES)),
     )
 
 
@@ -152,6 +161,10 @@ class KernelLabState(PageState):
         return pipeline.LabConfig(colour=self.colour, working_size=self.working_size, geometry=self.geometry,
                                   activation=self.activation, leaky_slope=self.slope, pooling=self.pooling,
                                   bias=self.bias)
+
+    @property
+    def upsample_config(self) -> upsampling.UpsampleConfig:
+        return upsampling.UpsampleConfig(self.up_kernel, self.up_weights, self.up_resize)
 
     def with_kernel(self, kernel: np.ndarray) -> KernelLabState:
         """This state with edited weights; weights equal to the preset's are stored as the preset (short links)."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnviz.analysis import formulas, receptive_field
 from cnnviz.conv import ops
-from cnnviz.conv.geometry import Layer
+from cnnviz.conv.geometry import Layer, TransposedAxis
 from cnnviz.conv.kernels import make_kernel
 from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
 from cnnviz.conv.samples import load_sample
@@ -102,6 +102,10 @@ def _edge_sums(state: KernelLabState) -> list[int]:
     return [int(round(float(conv.max()))), int(round(float(conv.min())))]
 
 
+# The upsampling lesson's view: the stage on, kernel 3 and learned-looking weights, on a photo with a flat sky; at
+# 256 px the stage upsamples the working image itself.
+UPSAMPLING = KernelLabState(working_size=256, upsample=True, up_kernel=3, up_weights="learned")
+
 LESSONS: tuple[Lesson, ...] = (
     Lesson("conv", step.EXAMPLES["three"], 15, lambda: int(step.compute(step.EXAMPLES["three"]).walk.output[0, 0])),
     Lesson("padding", _finished(step.EXAMPLES["three_padded"]), [[6, 8, 3], [12, 15, 8], [7, 12, 14]],
@@ -133,6 +137,10 @@ LESSONS: tuple[Lesson, ...] = (
     # derivative, whose one spike sits where the step is, never before it.
     Lesson("causal", CAUSAL_STEP, 1 + (STACK_KERNEL - 1) * sum(STACK_DILATIONS),
            lambda: wavenet_stack(CAUSAL_STEP.stack_output).field),
+    # Taps landing on each output of kernel 3, stride 2, on 3 input cells: Distill's "uneven overlap".
+    Lesson("upsampling", UPSAMPLING, [1, 1, 2, 1, 2, 1, 1],
+           lambda: TransposedAxis(size=3, kernel=3, stride=2).overlaps(),
+           also=(("lessons.upsampling.open_even", replace(UPSAMPLING, up_kernel=4, up_weights="bilinear")),)),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 

@@ -20,6 +20,7 @@ from cnnviz.figures import maps
 from cnnviz.pages import hover_math as hover_data
 from cnnviz.pages.kernel_lab import DISPLAYS, HOVER_STAGES, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
+from cnnviz.ui import upsample as upsample_stage
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
@@ -625,6 +626,7 @@ def steps(b: PageBinding) -> None:
     with layout.kernel:
         state = _kernel_editor(b, state, layout.grid_room, layout.root_px)
     partials_area = st.container()
+    state = upsample_stage.stage(b, state, image, image_key)
     bank_area = section("bank")
     with bank_area:
         st.divider()
