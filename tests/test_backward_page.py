@@ -121,3 +121,15 @@ def test_a_link_opens_the_same_view_in_a_fresh_session():
     assert app.select_slider(key="bw_tap").value == "(1, 0)"
     assert app.title[0].value == "反向传播" and any("torch autograd" in s.value for s in app.success)
     assert {key: app.query_params[key] for key in query} == query
+
+
+def test_the_lessons_link_opens_the_page_showing_its_number():
+    from cnnviz.pages.lessons import LESSONS
+
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "backward")
+    app = run_page("backward", timeout=60, query=lesson.state.to_query())
+    assert grid(app, "∂L/∂x by cnnviz") == grid(app, "∂L/∂x by torch autograd") == lesson.tutorial
+    assert stamp_text(app).splitlines()[0] == "[2, 2] += 1×1   [2, 3] += 1×2   [2, 4] += 1×3"  # unit (1, 1)'s stamp
+    lessons = run_page("lessons", query={"l": str(LESSONS.index(lesson) + 1)})
+    assert any("They agree" in s.value for s in lessons.success)
+    assert any(m.value.startswith("[Open this in Backward pass](backward?") for m in lessons.markdown)

@@ -19,7 +19,7 @@ from cnnviz.conv.geometry import Layer
 from cnnviz.conv.kernels import make_kernel
 from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
 from cnnviz.conv.samples import load_sample
-from cnnviz.pages import kernel_lab, step
+from cnnviz.pages import backward, kernel_lab, step
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
@@ -49,6 +49,7 @@ PAGES: dict[type, tuple[str, str]] = {
     ReceptiveFieldState: ("receptive-field", "cnnviz/ui/receptive_field.py"),
     TrainPageState: ("train", "cnnviz/ui/train.py"),
     InspectorState: ("inspector", "cnnviz/ui/inspector.py"),
+    backward.BackwardState: ("backward", "cnnviz/ui/backward.py"),
 }
 
 
@@ -90,6 +91,11 @@ RGB_LAYER = KernelLabState(sample="astronaut", working_size=32, colour="rgb", pr
 EDGE_HOVER = KernelLabState(sample="checkerboard", working_size=256, preset="sobel_x", padding="valid")
 
 
+# The backward-pass lesson: gradient 1 on output unit (1, 1) of the 5×5 input with the kernel 1…9 at stride 2, opened
+# at that unit's stamp (the stamps before it carry gradient 0).
+ONE_HOT_BACK = backward.BackwardState(stride=(2, 2), gradient="onehot", unit=(1, 1), stamp=3)
+
+
 def _edge_sums(state: KernelLabState) -> list[int]:
     """The largest and the smallest Sobel x sum on the lesson's image: dark to light, then light to dark."""
     conv = kernel_lab.compute(state, load_sample(state.sample, size=state.working_size), "lesson:edge_hover").stages.conv
@@ -123,6 +129,10 @@ LESSONS: tuple[Lesson, ...] = (
                       for name in TUTORIAL_PRESETS if name != "classic")),
     Lesson("inspect", InspectorState(), None, None),
     Lesson("edge_hover", EDGE_HOVER, [1020, -1020], lambda: _edge_sums(EDGE_HOVER)),
+    # The kernel itself, stamped on the window unit (1, 1) read: rows and cols 2 to 4.
+    Lesson("backward", ONE_HOT_BACK, [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 1, 2, 3], [0, 0, 4, 5, 6], [0, 0, 7, 8, 9]],
+           lambda: _grid(backward.compute(ONE_HOT_BACK).grads.input),
+           also=(("lessons.backward.open_ones", replace(ONE_HOT_BACK, gradient="ones", stamp=0)),)),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 

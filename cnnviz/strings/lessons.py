@@ -49,11 +49,16 @@ EN = {
     "lessons.inspect.text": "Draw a digit and see what each layer makes of it: the feature maps, the filters, the prediction and which pixels drove it.",
     "lessons.edge_hover.title": "Point at the photo: an edge detector's sum changes sign",
     "lessons.edge_hover.text": "Open the Kernel Lab and move the pointer over the convolution's picture under “Point at a pixel: its arithmetic”. The panel writes out the Sobel x sum at that place: 0 on a flat square, (1 + 2 + 1) × 255 = 1020 where dark turns light from left to right, and −1020 where light turns dark. Watch the sum change sign as you cross an edge; click to pin it, then step across with the arrow keys. Point at the input instead to see every output value that reads that pixel.",
+    "lessons.backward.title": "The backward pass is a transposed convolution",
+    "lessons.backward.text": "In training, the gradient of the loss flows back from each output to the input. A convolution sends it back by running itself in reverse: each cell of the output gradient ∂L/∂y stamps its value × the kernel onto the input cells its window read, and overlapping stamps add. That is exactly a transposed convolution, ∂L/∂x = conv_transpose2d(∂L/∂y, w), the operation decoders use to upsample. Give one output unit gradient 1 (unit (1, 1), stride 2, the kernel 1…9 on a 5×5 input): the input gradient is the kernel itself, stamped where that unit's window lay. torch autograd gives the same numbers.",
+    "lessons.backward.also": "With all ones instead, the stride-2 stamps overlap unevenly: the middle rows and columns get two or four stamps, the uneven overlap that makes an upsampling's checkerboard.",
+    "lessons.backward.open_ones": "Open an all-ones output gradient",
     "lessons.page.step-by-step": "Step by step",
     "lessons.page.kernel-lab": "Kernel Lab",
     "lessons.page.receptive-field": "Receptive fields",
     "lessons.page.train": "Train on MNIST",
     "lessons.page.inspector": "Look inside",
+    "lessons.page.backward": "Backward pass",
 }
 
 ZH = {
@@ -105,9 +110,14 @@ ZH = {
     "lessons.inspect.text": "画一个数字，看看每一层把它变成了什么：特征图、滤波器、预测结果，以及是哪些像素决定了这个预测。",
     "lessons.edge_hover.title": "指向照片：边缘检测器的求和会变号",
     "lessons.edge_hover.text": "打开“卷积核实验室”，在“指向一个像素：看它的算式”下方的卷积图上移动指针。面板会写出该位置的 Sobel x 求和：在平坦的方块上是 0；从左到右由暗变亮的地方是 (1 + 2 + 1) × 255 = 1020；由亮变暗的地方是 −1020。越过一条边缘时，看求和怎样变号；点击可固定位置，再用方向键一步步跨过边缘。改为指向输入图，则可以看到哪些输出值读取了这个像素。",
+    "lessons.backward.title": "反向传播就是转置卷积",
+    "lessons.backward.text": "训练时，损失的梯度从每个输出流回输入。卷积把它反向送回去：输出梯度 ∂L/∂y 的每个格子把自己的值 × 卷积核“盖印”到它的窗口读过的输入格子上，印章重叠的地方相加。这正是转置卷积，∂L/∂x = conv_transpose2d(∂L/∂y, w)，也就是解码器用来上采样的运算。只给一个输出单元梯度 1（单元 (1, 1)，步长 2，5×5 输入上的卷积核 1…9）：输入的梯度就是卷积核本身，盖在这个单元的窗口所在的位置。torch autograd 算出的数完全相同。",
+    "lessons.backward.also": "如果输出梯度全为 1，步长 2 的印章重叠得不均匀：中间的行和列会被盖两次或四次，这正是上采样产生棋盘格的原因。",
+    "lessons.backward.open_ones": "打开全为 1 的输出梯度",
     "lessons.page.step-by-step": "逐步演算",
     "lessons.page.kernel-lab": "卷积核实验室",
     "lessons.page.receptive-field": "感受野",
     "lessons.page.train": "在 MNIST 上训练",
     "lessons.page.inspector": "网络内部",
+    "lessons.page.backward": "反向传播",
 }
