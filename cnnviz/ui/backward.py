@@ -191,6 +191,7 @@ def _input_gradient(b: PageBinding, result: BackwardResult, state: BackwardState
 
 def _kernel_gradient(b: PageBinding, result: BackwardResult, state: BackwardState) -> tuple[int, int]:
     """The kernel gradient at one tap, written out; returns the tap shown."""
+    st.markdown(tr("bw.kernel_grad_title"))
     written = result.tap(_cell_picker(b, tr("bw.tap"), "bw_tap", state.tap, result.kernel.shape))
     with st.container(key="bw_tap_sum", border=True):
         st.markdown(tr("bw.kernel_grad", row=written.tap[0], col=written.tap[1]))
