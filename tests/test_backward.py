@@ -154,3 +154,9 @@ def test_every_view_round_trips_through_the_url():
 def test_settings_that_cannot_work_say_what_to_change():
     with pytest.raises(ValueError, match="window"):
         compute(replace(BackwardState(), dilation=(4, 4)))
+
+
+def test_negative_factors_are_written_in_brackets():
+    result = compute(replace(BackwardState(), gradient="random", seed=3, pad=(1, 1), stride=(2, 2)))
+    # Tap (0, 0) reads the padded input's every other cell from the corner: the padding's zeros, then x[1, 1], ...
+    assert result.tap((0, 0)).text == "0×2 + 0×(-3) + 0×(-2) + 0×(-2) + 1×(-2) + 3×2 + 0×3 + 2×1 + 0×(-3) = 6"

@@ -1,4 +1,5 @@
 """Backward-pass page through AppTest: every control, the numbers it writes out, autograd beside them, its link."""
+import json
 import re
 
 import pytest
@@ -14,6 +15,7 @@ def at():
 def grid(app, caption: str) -> list[list[float]]:
     """The numbers of the grid titled ``caption`` (the first one)."""
     html = "".join(element.value for element in app.html)
+    html += "".join(json.loads(element.proto.json or "{}").get("html", "") for element in app.get("bidi_component"))  # clickable
     table = re.search(re.escape(caption) + r"[^<]*</figcaption><table[^>]*>(.*?)</table>", html)
     assert table, f"no grid titled {caption!r}"
     rows = re.findall(r"<tr>(.*?)</tr>", table.group(1))
@@ -133,3 +135,16 @@ def test_the_lessons_link_opens_the_page_showing_its_number():
     lessons = run_page("lessons", query={"l": str(LESSONS.index(lesson) + 1)})
     assert any("They agree" in s.value for s in lessons.success)
     assert any(m.value.startswith("[Open this in Backward pass](backward?") for m in lessons.markdown)
+
+
+def test_a_click_on_an_output_cell_gives_it_gradient_one(at):
+    at.session_state["bw_click"] = {"click": {"row": 2, "col": 1, "unix_time": 1}}
+    at.run()
+    assert at.segmented_control(key="bw_gradient").value == "onehot"
+    assert at.select_slider(key="bw_unit").value == "(2, 1)" and at.query_params["u"] == "2,1"
+    assert grid(at, "∂L/∂x by cnnviz")[2:] == [[0, 1, 2, 3, 0], [0, 4, 5, 6, 0], [0, 7, 8, 9, 0]]
+    at.select_slider(key="bw_unit").set_value("(0, 0)").run()  # a later rerun does not replay the old click
+    assert page_state(at, "backward").unit == (0, 0)
+    at.session_state["bw_click"] = {"click": {"row": 7, "col": 0, "unix_time": 2}}  # outside the 3×3 output
+    at.run()
+    assert page_state(at, "backward").unit == (0, 0) and not at.exception

@@ -106,6 +106,11 @@ def output_gradient(state: BackwardState, shape: tuple[int, int]) -> np.ndarray:
     return rng.integers(-RANDOM_LEVEL, RANDOM_LEVEL + 1, size=shape).astype(np.float64)
 
 
+def factor(value: float) -> str:
+    """A number as a factor in a written-out product: a negative one in brackets, 2×(−3) rather than 2×-3."""
+    return fmt(value) if value >= 0 else f"({fmt(value)})"
+
+
 def clamp_unit(unit: tuple[int, int], shape: tuple[int, ...]) -> tuple[int, int]:
     """``unit`` moved inside a grid of ``shape``: a smaller output keeps the nearest unit rather than failing."""
     return min(max(0, unit[0]), shape[0] - 1), min(max(0, unit[1]), shape[1] - 1)
@@ -146,7 +151,7 @@ class TapSum:
     @property
     def text(self) -> str:
         """The sum written out: "1×1 + 2×1 + … = 45"."""
-        return " + ".join(f"{fmt(x)}×{fmt(g)}" for x, g in self.terms) + f" = {fmt(self.total)}"
+        return " + ".join(f"{factor(x)}×{factor(g)}" for x, g in self.terms) + f" = {fmt(self.total)}"
 
 
 @dataclass(frozen=True)

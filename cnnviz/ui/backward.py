@@ -14,8 +14,9 @@ import streamlit as st
 from cnnviz.conv.numfmt import fmt
 from cnnviz.figures import maps
 from cnnviz.pages.backward import (GRADIENTS, MAX_DILATION, MAX_INPUT, MAX_KERNEL, MAX_PAD, MAX_SEED, MAX_STRIDE,
-                                   BackwardResult, BackwardState, clamp_unit, compute, resized)
+                                   BackwardResult, BackwardState, clamp_unit, compute, factor, resized)
 from cnnviz.ui import state as page_state
+from cnnviz.ui.clickable import clickable_grids, clicked
 from cnnviz.ui.common import guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding
@@ -23,6 +24,7 @@ from cnnviz.ui.widgets import grid_version, matrix_editor, pair_input
 from cnnviz.urlstate import as_matrix
 
 PAGE = "backward"
+CLICK = "bw_click"  # the forward row's grids: a click on an output cell puts gradient 1 there
 
 
 def _on_resize() -> None:
@@ -94,8 +96,23 @@ def _parse_pair(text: str) -> tuple[int, int]:
     return int(row), int(col)
 
 
+def _apply_click(out_shape: tuple[int, int]) -> None:
+    """A click on a cell of the output or its gradient, not handled yet: a one-hot gradient on that unit. It is
+    read before the gradient's widgets are drawn, so they show it."""
+    click = clicked(CLICK)
+    seen = page_state.CLICK_SEEN.of(CLICK)
+    if click is None or click.get("unix_time") == seen.get():
+        return
+    seen.set(click.get("unix_time"))
+    row, col = click.get("row"), click.get("col")
+    if isinstance(row, int) and isinstance(col, int) and 0 <= row < out_shape[0] and 0 <= col < out_shape[1]:
+        page_state.set_widget("bw_gradient", "onehot")
+        page_state.set_widget("bw_unit", _pair((row, col)))
+
+
 def _gradient_controls(b: PageBinding, state: BackwardState, out_shape: tuple[int, int]) -> BackwardState:
     """Which output gradient flows back: all ones, one unit (picked in the output) or seeded random numbers."""
+    _apply_click(out_shape)
     with st.container(horizontal=True, vertical_alignment="bottom", key="bw_gradient_row"):
         gradient = st.segmented_control(tr("bw.gradient"), GRADIENTS, required=True,
                                         key=b.seed("bw_gradient", state.gradient), help=tr("bw.gradient_help"),
@@ -146,9 +163,13 @@ def _agreement(agrees: bool, difference: float) -> None:
 def _forward(result: BackwardResult, state: BackwardState) -> None:
     st.markdown(tr("bw.forward"))
     unit = {clamp_unit(state.unit, result.output.shape): "current"} if state.gradient == "onehot" else {}
-    _grids(_padded_input(result), maps.grid_html(result.kernel, tr("bw.kernel"), signed=True),
-           maps.grid_html(result.output, tr("bw.output"), classes=unit, signed=True),
-           maps.grid_html(result.grad_out, tr("bw.grad_out"), classes=unit, signed=True))
+    clickable = (f'<div class="cv-click">{maps.grid_html(result.output, tr("bw.output"), classes=unit, signed=True)}'
+                 f'</div><div class="cv-click">'
+                 f'{maps.grid_html(result.grad_out, tr("bw.grad_out"), classes=unit, signed=True)}</div>')
+    with st.container(key="bw_forward"):
+        clickable_grids(CLICK, maps.GRID_CSS + f'<div class="cv-grids">{_padded_input(result)}'
+                        f'{maps.grid_html(result.kernel, tr("bw.kernel"), signed=True)}{clickable}</div>')
+        st.caption(tr("bw.click_hint"))
 
 
 def _input_gradient(b: PageBinding, result: BackwardResult, state: BackwardState) -> int:
@@ -171,7 +192,7 @@ def _input_gradient(b: PageBinding, result: BackwardResult, state: BackwardState
         st.markdown(tr("bw.stamp_title", row=stamp.unit[0], col=stamp.unit[1], value=fmt(stamp.gradient)))
         by_row: dict[int, list[str]] = {}
         for (r, c), (a, k) in stamp.cells:
-            by_row.setdefault(a, []).append(f"[{r}, {c}] += {fmt(stamp.gradient)}×{fmt(result.kernel[a, k])}")
+            by_row.setdefault(a, []).append(f"[{r}, {c}] += {factor(stamp.gradient)}×{factor(result.kernel[a, k])}")
         st.code("\n".join("   ".join(line) for line in by_row.values()) or "–", language=None)
         if stamp.cropped:
             st.caption(tr("bw.stamp_cropped", count=stamp.cropped))
@@ -199,7 +220,6 @@ def _kernel_gradient(b: PageBinding, result: BackwardResult, state: BackwardStat
     read = {cell: "tap" for cell in written.cells}
     gradients = {cell: fmt(g) for cell, (_, g) in zip(written.cells, written.terms)}
     _grids(_padded_input(result, read, gradients, tr("bw.read", row=written.tap[0], col=written.tap[1])),
-           maps.grid_html(result.grad_out, tr("bw.grad_out"), signed=True),
            maps.grid_html(result.grads.kernel, tr("bw.ours_kernel"), classes={written.tap: "current"}, signed=True),
            maps.grid_html(result.autograd.kernel, tr("bw.torch_kernel"), classes={written.tap: "current"},
                           signed=True))

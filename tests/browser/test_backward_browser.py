@@ -43,6 +43,18 @@ def test_stepping_the_stamps_and_a_one_hot_unit(page, app_url):
     assert_no_exception(page)
 
 
+def test_a_click_on_an_output_cell_puts_gradient_one_there(page, app_url):
+    open_page(page, app_url, "backward")
+    gradient = page.locator(".st-key-bw_forward figure").filter(has_text="Output gradient ∂L/∂y")
+    gradient.locator("tr").nth(2).locator("td").nth(1).click()
+    wait_for_query(page, "u", "2,1")
+    assert query(page)["g"] == "onehot"
+    page.wait_for_function("""() => [...document.querySelectorAll('.st-key-bw_forward td.current')].length === 2""",
+                           timeout=30_000)  # the unit is marked in y and in ∂L/∂y
+    assert page.locator(".st-key-bw_unit [data-testid=stSliderThumbValue]").inner_text().strip() == "(2, 1)"
+    assert_no_exception(page)
+
+
 def test_a_link_opens_its_view_in_chinese_on_a_phone(browser, app_url):
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
     try:
