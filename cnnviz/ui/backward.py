@@ -193,7 +193,7 @@ def _input_gradient(b: PageBinding, result: BackwardResult, state: BackwardState
         by_row: dict[int, list[str]] = {}
         for (r, c), (a, k) in stamp.cells:
             by_row.setdefault(a, []).append(f"[{r}, {c}] += {factor(stamp.gradient)}×{factor(result.kernel[a, k])}")
-        st.code("\n".join("   ".join(line) for line in by_row.values()) or "–", language=None)
+        st.code("\n".join("   ".join(line) for line in by_row.values()) or "–", language=None, wrap_lines=True)
         if stamp.cropped:
             st.caption(tr("bw.stamp_cropped", count=stamp.cropped))
     landed = {cell: "tap" for cell, _ in stamp.cells}
