@@ -1,5 +1,6 @@
 """The backward pass: Axis.transposed, and the Backward-pass page's compute against torch autograd and by hand."""
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnviz.conv import ops
 from cnnviz.conv.geometry import Axis, TransposedAxis
+from cnnviz.pages.backward import BackwardState, compute, output_gradient
 
 QUICK = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -40,11 +41,6 @@ def test_uneven_padding_has_no_transposed_axis():
 
 
 # --- the Backward-pass page's compute ----------------------------------------------------------------------
-
-from dataclasses import replace  # noqa: E402
-
-from cnnviz.pages.backward import BackwardState, compute, output_gradient  # noqa: E402
-
 
 @st.composite
 def page_states(draw):

@@ -15,7 +15,8 @@ def at():
 def grid(app, caption: str) -> list[list[float]]:
     """The numbers of the grid titled ``caption`` (the first one)."""
     html = "".join(element.value for element in app.html)
-    html += "".join(json.loads(element.proto.json or "{}").get("html", "") for element in app.get("bidi_component"))  # clickable
+    # The forward row's grids are drawn by the clickable-grids component, which carries them as its data.
+    html += "".join(json.loads(element.proto.json or "{}").get("html", "") for element in app.get("bidi_component"))
     table = re.search(re.escape(caption) + r"[^<]*</figcaption><table[^>]*>(.*?)</table>", html)
     assert table, f"no grid titled {caption!r}"
     rows = re.findall(r"<tr>(.*?)</tr>", table.group(1))
@@ -39,7 +40,8 @@ def test_the_default_shows_the_identity_both_numbers_and_the_check(at):
     assert "`H = (3 − 1)·1 − 2·0 + 1·(3 − 1) + 0 + 1 = 5`" in text
     assert grid(at, "∂L/∂x by cnnviz") == FIVE_INPUT_GRAD and grid(at, "∂L/∂x by torch autograd") == FIVE_INPUT_GRAD
     assert grid(at, "Output gradient ∂L/∂y") == [[1, 1, 1]] * 3
-    assert [s.value for s in at.success] == ["cnnviz and torch autograd agree to float64 rounding (largest difference: 0)."] * 2
+    agree = "cnnviz and torch autograd agree to float64 rounding (largest difference: 0)."
+    assert [s.value for s in at.success] == [agree] * 2
     assert stamp_text(at).splitlines()[0] == "[0, 0] += 1×1   [0, 1] += 1×2   [0, 2] += 1×3"
     assert tap_text(at) == "1×1 + 2×1 + 3×1 + 0×1 + 1×1 + 2×1 + 3×1 + 0×1 + 1×1 = 13"
     assert dict(at.query_params) == {}  # the default view needs no settings in its link
@@ -84,7 +86,8 @@ def test_choosing_a_kernel_tap(at):
     assert at.query_params["tap"] == "2,2"
     # With all ones, tap (2, 2) adds the block x[2:5, 2:5] it read.
     assert tap_text(at) == "1×1 + 2×1 + 0×1 + 3×1 + 0×1 + 1×1 + 2×1 + 3×1 + 0×1 = 12"
-    assert grid(at, "∂L/∂w by cnnviz") == grid(at, "∂L/∂w by torch autograd") == [[13, 14, 13], [13, 14, 13], [13, 14, 12]]
+    kernel_grad = [[13, 14, 13], [13, 14, 13], [13, 14, 12]]
+    assert grid(at, "∂L/∂w by cnnviz") == grid(at, "∂L/∂w by torch autograd") == kernel_grad
 
 
 def test_geometry_and_sizes(at):
