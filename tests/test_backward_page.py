@@ -42,14 +42,15 @@ def test_the_default_shows_the_identity_both_numbers_and_the_check(at):
     assert grid(at, "Output gradient ∂L/∂y") == [[1, 1, 1]] * 3
     agree = "cnnviz and torch autograd agree to float64 rounding (largest difference: 0)."
     assert [s.value for s in at.success] == [agree] * 2
-    assert stamp_text(at).splitlines()[0] == "[0, 0] += 1×1   [0, 1] += 1×2   [0, 2] += 1×3"
+    assert stamp_text(at).splitlines()[0] == "[0, 0] += 1×1 → 1   [0, 1] += 1×2 → 2   [0, 2] += 1×3 → 3"
     assert tap_text(at) == "1×1 + 2×1 + 3×1 + 0×1 + 1×1 + 2×1 + 3×1 + 0×1 + 1×1 = 13"
     assert dict(at.query_params) == {}  # the default view needs no settings in its link
 
 
 def test_stepping_through_the_stamps(at):
     at.button(key="bw_next").click().run()
-    assert stamp_text(at).splitlines()[0] == "[0, 1] += 1×1   [0, 2] += 1×2   [0, 3] += 1×3"
+    # The second stamp overlaps the first: 2 + 1 = 3 and 3 + 2 = 5.
+    assert stamp_text(at).splitlines()[0] == "[0, 1] += 1×1 → 3   [0, 2] += 1×2 → 5   [0, 3] += 1×3 → 3"
     assert grid(at, "∂L/∂x after 2 of 9 stamps")[0] == [1, 3, 5, 3, 0]  # the overlap adds: 2 + 1, 3 + 2
     assert at.query_params["at"] == "1"
     at.select_slider(key="bw_stamp").set_value(8).run()
@@ -134,7 +135,7 @@ def test_the_lessons_link_opens_the_page_showing_its_number():
     lesson = next(lesson for lesson in LESSONS if lesson.key == "backward")
     app = run_page("backward", timeout=60, query=lesson.state.to_query())
     assert grid(app, "∂L/∂x by cnnviz") == grid(app, "∂L/∂x by torch autograd") == lesson.tutorial
-    assert stamp_text(app).splitlines()[0] == "[2, 2] += 1×1   [2, 3] += 1×2   [2, 4] += 1×3"  # unit (1, 1)'s stamp
+    assert stamp_text(app).splitlines()[0] == "[2, 2] += 1×1 → 1   [2, 3] += 1×2 → 2   [2, 4] += 1×3 → 3"
     lessons = run_page("lessons", query={"l": str(LESSONS.index(lesson) + 1)})
     assert any("They agree" in s.value for s in lessons.success)
     assert any(m.value.startswith("[Open this in Backward pass](backward?") for m in lessons.markdown)

@@ -191,7 +191,9 @@ def _input_gradient(b: PageBinding, result: BackwardResult, state: BackwardState
         st.markdown(tr("bw.stamp_title", row=stamp.unit[0], col=stamp.unit[1], value=fmt(stamp.gradient)))
         by_row: dict[int, list[str]] = {}
         for (r, c), (a, k) in stamp.cells:
-            by_row.setdefault(a, []).append(f"[{r}, {c}] += {factor(stamp.gradient)}×{factor(result.kernel[a, k])}")
+            # The running total after the product: where stamps overlap, it is more than the product.
+            by_row.setdefault(a, []).append(f"[{r}, {c}] += {factor(stamp.gradient)}×{factor(result.kernel[a, k])}"
+                                            f" → {fmt(stamp.partial[r, c])}")
         st.code("\n".join("   ".join(line) for line in by_row.values()) or "–", language=None, wrap_lines=True)
         if stamp.cropped:
             st.caption(tr("bw.stamp_cropped", count=stamp.cropped))

@@ -23,9 +23,9 @@ def grid_rows(page, caption: str) -> list[list[str]]:
 def test_stepping_the_stamps_and_a_one_hot_unit(page, app_url):
     open_page(page, app_url, "backward")
     assert_no_exception(page)
-    assert page.locator(STAMP).inner_text().startswith("[0, 0] += 1×1")
+    assert page.locator(STAMP).inner_text().startswith("[0, 0] += 1×1 → 1")
     page.locator(".st-key-bw_next button").click()
-    wait_for_text(page, STAMP, "[0, 1] += 1×1")
+    wait_for_text(page, STAMP, "[0, 1] += 1×1 → 3")  # on top of the first stamp's 2
     wait_for_query(page, "at", "1")
     page.locator(".st-key-bw_gradient button").filter(has_text="one unit").click()
     wait_for_query(page, "g", "onehot")
