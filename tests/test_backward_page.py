@@ -24,7 +24,7 @@ def grid(app, caption: str) -> list[list[float]]:
 
 
 def stamp_text(app) -> str:
-    return app.code[0].value
+    return app.code[0].value.replace("\u00a0", " ")  # each entry's spaces do not break
 
 
 def tap_text(app) -> str:

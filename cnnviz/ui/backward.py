@@ -24,6 +24,7 @@ from cnnviz.urlstate import as_matrix
 
 PAGE = "backward"
 CLICK = "bw_click"  # the forward row's grids: a click on an output cell puts gradient 1 there
+NO_BREAK = "\u00a0"
 
 
 def _on_resize() -> None:
@@ -191,9 +192,11 @@ def _input_gradient(b: PageBinding, result: BackwardResult, state: BackwardState
         st.markdown(tr("bw.stamp_title", row=stamp.unit[0], col=stamp.unit[1], value=fmt(stamp.gradient)))
         by_row: dict[int, list[str]] = {}
         for (r, c), (a, k) in stamp.cells:
-            # The running total after the product: where stamps overlap, it is more than the product.
-            by_row.setdefault(a, []).append(f"[{r}, {c}] += {factor(stamp.gradient)}×{factor(result.kernel[a, k])}"
-                                            f" → {fmt(stamp.partial[r, c])}")
+            # The running total after the product: where stamps overlap, it is more than the product. No-break
+            # spaces inside an entry: a phone wraps the line between entries, never inside one.
+            entry = (f"[{r}, {c}] += {factor(stamp.gradient)}×{factor(result.kernel[a, k])}"
+                     f" → {fmt(stamp.partial[r, c])}")
+            by_row.setdefault(a, []).append(entry.replace(" ", NO_BREAK))
         st.code("\n".join("   ".join(line) for line in by_row.values()) or "–", language=None, wrap_lines=True)
         if stamp.cropped:
             st.caption(tr("bw.stamp_cropped", count=stamp.cropped))

@@ -6,7 +6,8 @@ STAMP = ".st-key-bw_stamp_sum [data-testid=stCode]"
 
 
 def wait_for_text(page, selector: str, text: str, timeout: float = 30_000) -> None:
-    page.wait_for_function("([s, t]) => { const e = document.querySelector(s); return e && e.innerText.includes(t); }",
+    page.wait_for_function("([s, t]) => { const e = document.querySelector(s);"
+                           " return e && e.innerText.replaceAll('\\u00a0', ' ').includes(t); }",
                            arg=[selector, text], timeout=timeout)
 
 
@@ -23,7 +24,7 @@ def grid_rows(page, caption: str) -> list[list[str]]:
 def test_stepping_the_stamps_and_a_one_hot_unit(page, app_url):
     open_page(page, app_url, "backward")
     assert_no_exception(page)
-    assert page.locator(STAMP).inner_text().startswith("[0, 0] += 1×1 → 1")
+    assert page.locator(STAMP).inner_text().replace("\u00a0", " ").startswith("[0, 0] += 1×1 → 1")
     page.locator(".st-key-bw_next button").click()
     wait_for_text(page, STAMP, "[0, 1] += 1×1 → 3")  # on top of the first stamp's 2
     wait_for_query(page, "at", "1")
