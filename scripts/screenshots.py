@@ -30,6 +30,7 @@ VIEWS = {
     "receptive_field": ("receptive-field?preset=vgg16&layer=17&unit=3,3", 2700),
     "inspector": ("inspector?src=mnist&i=0&l=act1&u=5,6", 1500),
     "presentation": ("?k=sobel_x&present=1&hide=bank", 1000),  # presentation mode, as a lecturer's link opens it
+    "signals": ("signals?at=9&c=1", 1500),
 }
 
 

@@ -85,3 +85,24 @@ def test_the_kernel_lab_sends_the_pixels_only_when_the_input_changes():
     assert second["settings"]["bias"] == 7.0 and second["input_src"] == first["input_src"]
     redraw(at.select_slider(key="kl_working").set_value(256).run())
     assert hover(at)["input_src"] != first["input_src"]
+
+
+def test_a_pinned_place_round_trips_through_the_link_and_junk_from_the_browser_changes_nothing():
+    from cnnviz.pages.kernel_lab import KernelLabState
+
+    state = KernelLabState().with_hover_pin({"stage": "pool", "kind": "in", "r": 12, "c": 3})
+    assert state.to_query() == {"hs": "pool", "hk": "in", "hu": "12,3"}
+    assert KernelLabState.from_query(state.to_query()) == (state, [])
+    assert state.hover_pin == {"stage": "pool", "kind": "in", "r": 12, "c": 3}
+    for junk in ({"stage": "nope", "kind": "out", "r": 1, "c": 1}, {"stage": "conv", "kind": "out", "r": -1, "c": 0},
+                 {"stage": "conv", "kind": "out", "r": 1.5, "c": 0}, {"stage": "conv"}, "5,6", 7):
+        assert state.with_hover_pin(junk) == state, junk
+    unpinned = state.with_hover_pin(None)
+    assert unpinned.to_query() == {} and unpinned.hover_pin is None
+    assert state.without_view() == KernelLabState()  # the outputs do not depend on what is pinned
+
+
+def test_the_page_hands_a_links_pinned_place_to_the_browser():
+    app = run_page("kernel_lab", query={"img": "camera", "ws": "64", "hs": "conv", "hu": "5,8"})
+    assert not app.exception
+    assert hover(app)["pin"] == {"stage": "conv", "kind": "out", "r": 5, "c": 8}

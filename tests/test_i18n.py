@@ -8,8 +8,9 @@ import pytest
 
 from cnnviz import i18n, model
 from cnnviz.analysis import digits
-from cnnviz.conv import geometry, kernels, pipeline, samples
+from cnnviz.conv import geometry, kernels, pipeline, samples, upsample
 from cnnviz.figures import maps
+from cnnviz.figures.signals import SignalText
 from cnnviz.figures.training import FigureText
 from cnnviz.i18n import CATALOG, LANGUAGES, t
 from cnnviz.pages import backward as backward_page
@@ -17,6 +18,7 @@ from cnnviz.pages import inspector as inspector_page
 from cnnviz.pages import kernel_lab as kernel_lab_page
 from cnnviz.pages import lessons as lessons_page
 from cnnviz.pages import receptive_field as rf_page
+from cnnviz.pages import signals as signals_page
 from cnnviz.pages import step as step_page
 from cnnviz.training import config, job
 
@@ -125,6 +127,7 @@ def runtime_keys() -> set[str]:
     keys |= {f"kl.activation.{a}" for a in pipeline.MAP_ACTIVATIONS} | {f"kl.pool.{p}" for p in geometry.POOL_KINDS}
     keys |= {f"kl.display.{d}" for d in kernel_lab_page.DISPLAYS} | {f"kl.scale.{m}" for m in maps.DISPLAY_MODES}
     keys |= {f"kl.stage.{s}" for s in ("input", "conv", "activation", "pool")}
+    keys |= {f"up.weights.{w}" for w in upsample.WEIGHTS} | {f"up.resize.{r}" for r in upsample.RESIZES}
     keys |= {f"widgets.source.{s}" for s in ("sample", "upload", "camera")}
     keys |= {f"widgets.waiting_{s}" for s in ("upload", "camera")}
     keys |= {f"widgets.padding.{p}" for p in ("valid", "same", "custom")}
@@ -159,6 +162,8 @@ def runtime_keys() -> set[str]:
     keys |= {f"lessons.page.{lesson.path}" for lesson in lessons_page.LESSONS}
     keys |= {label for lesson in lessons_page.LESSONS for label, _ in lesson.also}
     keys |= {f"lessons.{lesson.key}.also" for lesson in lessons_page.LESSONS if lesson.also}
+    keys |= {f"sig.source.{s}" for s in signals_page.SOURCES} | {f"sig.kernel.{k}" for k in signals_page.KERNELS}
+    keys |= {f"sig.fig.{field.name}" for field in dataclasses.fields(SignalText)}
     return keys
 
 

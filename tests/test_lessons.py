@@ -191,3 +191,15 @@ def test_one_click_starts_the_classic_network(monkeypatch):
     assert not app.exception
     assert started == [LESSONS[int(TRAIN_LESSON) - 1].state]
     assert started[0].preset == "classic" and started[0].train_config.epochs == 5 and started[0].subset == 0
+
+
+def test_the_causal_lesson_checks_wavenets_receptive_field_and_opens_its_view():
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "causal")
+    assert lesson.tutorial == 16 == 1 + sum(d * (2 - 1) for d in (1, 2, 4, 8))  # 1 + Σ d_i·(k − 1)
+    assert compute(LessonsState(LESSONS.index(lesson) + 1)).agrees
+    app = run_page("lessons", query={"l": str(LESSONS.index(lesson) + 1)})
+    link = next(m.value for m in app.markdown if m.value.startswith("[Open this in 1-D signals"))
+    assert "](signals?" in link
+    page = opened(lesson.state)
+    assert page.code[0].value == "y[16] = w[0]·x[15] + w[1]·x[16]\n     = 0×(-1) + 1×1 = 1"  # the step, found causally
+    assert "Receptive field: **16** inputs" in page_text(page)

@@ -19,6 +19,7 @@ from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.lessons import LessonsState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
+from cnnviz.pages.signals import SignalsState
 from cnnviz.pages.step import StepState
 from cnnviz.pages.train import TrainPageState
 from cnnviz.urlstate import FloatCodec, IntCodec, decode_matrix, encode_matrix
@@ -78,13 +79,13 @@ def test_a_shown_weight_reads_back_as_itself(value):
     assert parse_number(shown) == pytest.approx(value, rel=1e-3, abs=1e-12)
 
 
-STATES = [KernelLabState, StepState, TrainPageState, ReceptiveFieldState, InspectorState, LessonsState]
+STATES = [KernelLabState, StepState, TrainPageState, ReceptiveFieldState, InspectorState, LessonsState, SignalsState]
 
 
 @settings(max_examples=200, **QUICK)
 @given(cls=st.sampled_from(STATES),
        params=st.dictionaries(st.sampled_from(["s", "k", "kv", "p", "pa", "x", "w", "b", "net", "l", "layer", "unit",
-                                               "preset", "src", "i", "v", "z", "bank", "ep", "lr", "zz"]),
+                                               "preset", "src", "i", "v", "z", "bank", "ep", "lr", "zz", "c", "so", "at"]),
                               st.text(max_size=20), max_size=6))
 def test_no_link_can_break_a_page_state(cls, params):
     state, ignored = cls.from_query(params)  # never raises

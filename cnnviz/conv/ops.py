@@ -25,13 +25,14 @@ import torch.nn.functional as F
 
 from cnnviz.conv.geometry import (PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, TransposedAxis, as_pair,
                                   resolve_padding)
+from cnnviz.conv.signal import conv1d  # 1-D and causal convolution live in a module of their own
 from cnnviz.errors import UserError
 
 Pair = Union[int, Sequence[int]]
 PaddingArg = Union[int, Sequence[int], str]
 
 __all__ = ["conv2d", "pool2d", "pad", "output_size", "resolve_padding", "PADDING_MODES", "conv_transpose2d",
-           "conv2d_grads", "ConvGrads"]
+           "conv2d_grads", "ConvGrads", "conv1d"]
 
 
 def _as_image(image: np.ndarray, name: str = "image") -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Every window position of a convolution or pooling, with the numbers that make each output value.
+"""Every window position of a convolution or pooling, with the numbers that make each output value; every input
+cell's stamp of a transposed convolution.
 
 The Step-by-step page draws these. Window positions come from ``cnnviz.conv.geometry``; each total is summed
 here from its own products, and the tests check that the totals equal ``cnnviz.conv.ops``.
@@ -6,13 +7,14 @@ here from its own products, and the tests check that the totals equal ``cnnviz.c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cnnviz.conv import ops
-from cnnviz.conv.geometry import Axis, Geometry, Layer, Pads, Pooling
+from cnnviz.conv.geometry import Axis, Geometry, Layer, Pads, Pooling, TransposedAxis, as_pair
 from cnnviz.conv.numfmt import fmt
+from cnnviz.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Walkthrough:
     output: np.ndarray  # every step's total, laid out as the output
     steps: list[Step]
     bias: float = 0.0
+    inserted: np.ndarray | None = None  # True where a zero sits between input cells (a transposed convolution's view)
 
     @property
     def pads(self) -> Pads:
@@ -112,3 +115,135 @@ def explain(walkthrough: Walkthrough, step: Step) -> str:
     if walkthrough.kind == "max":
         return f"max({values}) = {fmt(step.total)}"
     return f"({' + '.join(_signed(x) for x in step.inputs)}) / {len(step.inputs)} = {fmt(step.total)}"
+
+
+# --- transposed convolution -----------------------------------------------------------------------------
+# A transposed convolution is stepped by INPUT cell: each one stamps its value times the kernel onto the output and
+# overlapping stamps add up. Where each stamp lands comes from ``TransposedAxis.targets``; the sums are made here from
+# their own products, and the tests compare them with ``ops.conv_transpose2d``.
+
+@dataclass(frozen=True)
+class Stamp:
+    """One input cell of a transposed convolution and the products it adds to the output."""
+
+    in_row: int  # position in the input
+    in_col: int
+    value: float  # x[in_row, in_col]
+    rows: range  # output rows its taps land on, inside the output (the padding crops the rest)
+    cols: range  # output cols likewise
+    targets: tuple[tuple[int, int], ...]  # output (row, col) of each tap that lands inside the output, kernel row-major
+    weights: tuple[float, ...]  # the kernel weight of each of those taps
+    cropped: int  # taps that land outside the output: the padding crops them
+
+
+@dataclass(frozen=True)
+class Scatter:
+    """Every stamp of one transposed convolution, and what the page needs to draw them."""
+
+    input: np.ndarray  # x, (H, W)
+    kernel: np.ndarray  # (kh, kw), as applied: a transposed convolution does not flip it
+    rows: TransposedAxis  # the output's rows: sizes, each input row's targets, the overlap counts
+    cols: TransposedAxis  # the output's cols
+    stamps: list[Stamp]  # one per input cell, row-major
+    terms: dict[tuple[int, int], tuple[tuple[int, float, float], ...]]  # output cell -> (stamp, x, w) of each product
+
+    @property
+    def output(self) -> np.ndarray:
+        """The whole output: every stamp added."""
+        return self.partial(len(self.stamps) - 1)
+
+    def partial(self, last: int) -> np.ndarray:
+        """The output after stamps 0 .. ``last``: cells no stamp has reached yet are still 0."""
+        out = np.zeros((self.rows.out_size, self.cols.out_size))
+        for cell, products in self.terms.items():
+            out[cell] = math.fsum(x * w for stamp, x, w in products if stamp <= last)
+        return out
+
+    def overlaps(self) -> np.ndarray:
+        """How many kernel taps land on each output cell: uneven counts are the checkerboard."""
+        return np.outer(self.rows.overlaps(), self.cols.overlaps())
+
+
+def _transposed_axes(x_hw, kernel_hw, stride, padding, output_padding, dilation) -> tuple[TransposedAxis, ...]:
+    pairs = [as_pair(value, name) for value, name in ((stride, "stride"), (padding, "padding"),
+                                                     (output_padding, "output_padding"), (dilation, "dilation"))]
+    return tuple(TransposedAxis(n, k, s, p, d, e) for n, k, (s, p, e, d) in zip(x_hw, kernel_hw, zip(*pairs)))
+
+
+def transposed_walkthrough(x: np.ndarray, kernel: np.ndarray, *, stride=1, padding=0, output_padding=0,
+                           dilation=1) -> Scatter:
+    """Stamps of ``ops.conv_transpose2d(x, kernel, stride=, padding=, output_padding=, dilation=)``.
+
+    Raises:
+        ValueError: whatever ``ops.conv_transpose2d`` refuses, with its message.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    ops.conv_transpose2d(x, kernel, stride=stride, padding=padding, output_padding=output_padding,
+                         dilation=dilation)  # validates everything, with ops' messages
+    rows, cols = _transposed_axes(x.shape, kernel.shape, stride, padding, output_padding, dilation)
+    stamps, terms = [], {}
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            index, value = len(stamps), float(x[i, j])
+            row_taps, col_taps = rows.targets(i).taps, cols.targets(j).taps
+            inside_rows = [r for r in row_taps if 0 <= r < rows.out_size]
+            inside_cols = [c for c in col_taps if 0 <= c < cols.out_size]
+            targets, weights = [], []
+            for a, r in enumerate(row_taps):
+                for b, c in enumerate(col_taps):
+                    if r in inside_rows and c in inside_cols:
+                        targets.append((r, c))
+                        weights.append(float(kernel[a, b]))
+                        terms.setdefault((r, c), []).append((index, value, float(kernel[a, b])))
+            stamps.append(Stamp(i, j, value, _as_range(inside_rows, rows.dilation),
+                                _as_range(inside_cols, cols.dilation), tuple(targets), tuple(weights),
+                                kernel.size - len(targets)))
+    return Scatter(x.copy(), kernel.copy(), rows, cols, stamps, {cell: tuple(p) for cell, p in terms.items()})
+
+
+def _as_range(taps: list[int], step: int) -> range:
+    return range(taps[0], taps[-1] + 1, step) if taps else range(0)
+
+
+def explain_cell(scatter: Scatter, cell: tuple[int, int], last: int) -> str:
+    """The sum at one output cell after stamps 0 .. ``last``: "out[2,2] = 1×1 + 2×1 + 3×1 + 4×1 = 10"."""
+    products = [(x, w) for stamp, x, w in scatter.terms.get(cell, ()) if stamp <= last]
+    if not products:
+        return f"out[{cell[0]},{cell[1]}] = 0"
+    terms = " + ".join(f"{_signed(x)}×{_signed(w)}" for x, w in products)
+    return f"out[{cell[0]},{cell[1]}] = {terms} = {fmt(math.fsum(x * w for x, w in products))}"
+
+
+def zero_inserted_walkthrough(x: np.ndarray, kernel: np.ndarray, *, stride=1, padding=0, output_padding=0,
+                              dilation=1) -> Walkthrough:
+    """The same transposed convolution as an ordinary stride-1 convolution: ``stride - 1`` zeros inserted between
+    the input cells, the border ``TransposedAxis.zero_inserted`` gives, and the kernel rotated 180°. Its output equals
+    ``transposed_walkthrough(...).output``; its ``inserted`` marks the inserted zeros.
+
+    Raises:
+        ValueError: whatever ``ops.conv_transpose2d`` refuses, or a padding larger than d(k - 1), which would crop
+            the input itself (no zero-inserted convolution has that).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    ops.conv_transpose2d(x, kernel, stride=stride, padding=padding, output_padding=output_padding,
+                         dilation=dilation)  # validates everything, with ops' messages
+    transposed = _transposed_axes(x.shape, kernel.shape, stride, padding, output_padding, dilation)
+    axes = [axis.zero_inserted for axis in transposed]
+    for axis in transposed:
+        if axis.zero_inserted is None:
+            raise UserError("error.step.zero_inserted_crop", padding=axis.padding, reach=axis.span - 1)
+    rows, cols = axes
+    spread = np.zeros((rows.size, cols.size))  # x with stride - 1 zeros between its cells
+    spread[::transposed[0].stride, ::transposed[1].stride] = x
+    inserted = np.ones(spread.shape, dtype=bool)
+    inserted[::transposed[0].stride, ::transposed[1].stride] = False
+    layer = Layer(kernel.shape, 1, ((rows.pad_before, rows.pad_after), (cols.pad_before, cols.pad_after)),
+                  (rows.dilation, cols.dilation))
+    padded = np.pad(spread, layer.padding)
+    applied = kernel[::-1, ::-1]
+    weights = tuple(float(w) for w in applied.ravel())
+    walk = _walk("conv", spread.shape, padded, layer, lambda inputs: math.fsum(x * w for x, w in zip(inputs, weights)),
+                 weights, applied.copy())
+    return replace(walk, inserted=np.pad(inserted, layer.padding))

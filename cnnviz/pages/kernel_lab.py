@@ -18,18 +18,23 @@ import numpy as np
 from cnnviz.analysis import formulas
 from cnnviz.cache import LruCache
 from cnnviz.conv import kernels, ops, pipeline
+from cnnviz.conv import upsample as upsampling  # not `upsample`: the state has a field of that name
 from cnnviz.conv.geometry import POOL_KINDS, Geometry, Pooling
 from cnnviz.conv.images import downscale
 from cnnviz.conv.samples import sample_keys
 from cnnviz.errors import Text, UserError
 from cnnviz.figures.maps import DISPLAY_MODES, auto_display
 from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, IntCodec, MatrixCodec, NamesCodec,
-                             PageState, PairCodec, as_matrix, geometry_fields)
+                             PageState, PairCodec, UnitCodec, as_matrix, geometry_fields)
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
 WORKING_SIZES = (64, 128, 256, 512, 768, 1024)  # choices for the working image's longer side, px
 # A link may name any size between these instead, e.g. a lesson's 32×32 image (16 is the pipeline's smallest).
 EXACT_SIZES = (16, WORKING_SIZES[-1])
+# The hover arithmetic's pictures a unit can be pinned on, and what is pinned: a unit of that stage, or an input
+# pixel (the reverse view: every unit of the stage whose window holds it).
+HOVER_STAGES = ("conv", "partial0", "partial1", "partial2", "activation", "pool")
+HOVER_KINDS = ("out", "in")
 DISPLAYS = ("auto",) + DISPLAY_MODES  # auto picks per map: gray for images, signed for maps with both signs
 DEFAULT_BANK = ("sobel_x", "sobel_y", "laplacian8", "gaussian")  # the filter bank a student sees first
 BANK_SIDE = 256  # filter-bank maps are computed on a copy of the image at most this big
@@ -64,6 +69,13 @@ class KernelLabState(PageState):
     zoom: tuple[int, int] = (50, 50)  # centre of the hover window on big maps, % down and across
     bank: tuple[str, ...] = DEFAULT_BANK  # presets of the filter bank
     bank_open: bool = False  # the bank's maps are shown; closed, they are not computed (a geometry change stays fast)
+    hover_stage: str = "conv"  # the picture the hover arithmetic's pinned place is on
+    hover_kind: str = "out"  # out: a unit of that stage is pinned; in: an input pixel
+    hover_unit: tuple[int, int] | None = None  # the pinned (row, col); None = the window follows the pointer
+    upsample: bool = False  # the upsampling stage is shown; off, it is not computed
+    up_kernel: int = 3  # its transposed convolution's kernel: 3 overlaps unevenly at stride 2, 4 evenly
+    up_weights: str = "learned"  # learned-looking (what a trained decoder has) or bilinear
+    up_resize: str = "nearest"  # the resize of the resize-then-convolve alternative
 
     FIELDS = (
         Field("source", "src", Choice(SOURCES)),
@@ -85,6 +97,13 @@ class KernelLabState(PageState):
         Field("zoom", "z", PairCodec(0, 100)),
         Field("bank", "bank", NamesCodec(tuple(kernels.KERNEL_PRESETS))),
         Field("bank_open", "bo", BoolCodec()),
+        Field("hover_stage", "hs", Choice(HOVER_STAGES)),
+        Field("hover_kind", "hk", Choice(HOVER_KINDS)),
+        Field("hover_unit", "hu", UnitCodec(4095)),
+        Field("upsample", "up", BoolCodec()),
+        Field("up_kernel", "uk", IntCodec(*upsampling.KERNEL_SIZES)),
+        Field("up_weights", "uw", Choice(upsampling.WEIGHTS)),
+        Field("up_resize", "ur", Choice(upsampling.RESIZES)),
     )
 
 
@@ -143,12 +162,39 @@ class KernelLabState(PageState):
                                   activation=self.activation, leaky_slope=self.slope, pooling=self.pooling,
                                   bias=self.bias)
 
+    @property
+    def upsample_config(self) -> upsampling.UpsampleConfig:
+        return upsampling.UpsampleConfig(self.up_kernel, self.up_weights, self.up_resize)
+
     def with_kernel(self, kernel: np.ndarray) -> KernelLabState:
         """This state with edited weights; weights equal to the preset's are stored as the preset (short links)."""
         kernel = np.asarray(kernel, dtype=np.float64)
         preset = preset_kernel(self.preset, self.preset_params, self.colour)
         same = kernel.shape == preset.shape and np.array_equal(kernel, preset)
         return replace(self, kernel=None if same else as_matrix(kernel))
+
+    def with_hover_pin(self, pin: Any) -> KernelLabState:
+        """This state with the place the browser's hover arithmetic pinned: ``{"stage", "kind", "r", "c"}``, or None
+        when nothing is pinned. Anything else the browser sends leaves the state as it is."""
+        if pin is None:
+            return replace(self, hover_stage="conv", hover_kind="out", hover_unit=None)
+        try:
+            stage, kind = Choice(HOVER_STAGES).check(pin["stage"]), Choice(HOVER_KINDS).check(pin["kind"])
+            unit = UnitCodec(4095).check((pin["r"], pin["c"]))
+        except (KeyError, TypeError, ValueError):
+            return self
+        return replace(self, hover_stage=stage, hover_kind=kind, hover_unit=unit)
+
+    @property
+    def hover_pin(self) -> dict[str, Any] | None:
+        """The pinned place as the browser's hover arithmetic takes it, or None."""
+        if self.hover_unit is None:
+            return None
+        return {"stage": self.hover_stage, "kind": self.hover_kind, "r": self.hover_unit[0], "c": self.hover_unit[1]}
+
+    def without_view(self) -> KernelLabState:
+        """The state the outputs depend on: what is pinned in the hover arithmetic changes no picture."""
+        return self.with_hover_pin(None)
 
     def with_colour(self, colour: str) -> tuple[KernelLabState, str]:
         """This state in another colour mode, keeping the kernel; and the catalog key of a note saying how."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnviz.analysis import formulas, receptive_field
 from cnnviz.conv import ops
-from cnnviz.conv.geometry import Layer
+from cnnviz.conv.geometry import Layer, TransposedAxis
 from cnnviz.conv.kernels import make_kernel
 from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
 from cnnviz.conv.samples import load_sample
@@ -23,6 +23,7 @@ from cnnviz.pages import backward, kernel_lab, step
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
+from cnnviz.pages.signals import STACK_DILATIONS, STACK_KERNEL, SignalsState, wavenet_stack
 from cnnviz.pages.train import TrainPageState
 from cnnviz.training.config import TrainConfig
 from cnnviz.urlstate import Field, IntCodec, PageState
@@ -49,6 +50,7 @@ PAGES: dict[type, tuple[str, str]] = {
     ReceptiveFieldState: ("receptive-field", "cnnviz/ui/receptive_field.py"),
     TrainPageState: ("train", "cnnviz/ui/train.py"),
     InspectorState: ("inspector", "cnnviz/ui/inspector.py"),
+    SignalsState: ("signals", "cnnviz/ui/signals.py"),
     backward.BackwardState: ("backward", "cnnviz/ui/backward.py"),
 }
 
@@ -91,6 +93,8 @@ RGB_LAYER = KernelLabState(sample="astronaut", working_size=32, colour="rgb", pr
 EDGE_HOVER = KernelLabState(sample="checkerboard", working_size=256, preset="sobel_x", padding="valid")
 
 
+# The 1-D lesson's view: the step through the causal derivative, at the output where the step is.
+CAUSAL_STEP = SignalsState(source="step", kernel="derivative", causal=True, index=16)
 # The backward-pass lesson: gradient 1 on output unit (1, 1) of the 5×5 input with the kernel 1…9 at stride 2, opened
 # at that unit's stamp (the stamps before it carry gradient 0).
 ONE_HOT_BACK = backward.BackwardState(stride=(2, 2), gradient="onehot", unit=(1, 1), stamp=3)
@@ -101,6 +105,10 @@ def _edge_sums(state: KernelLabState) -> list[int]:
     conv = kernel_lab.compute(state, load_sample(state.sample, size=state.working_size), "lesson:edge_hover").stages.conv
     return [int(round(float(conv.max()))), int(round(float(conv.min())))]
 
+
+# The upsampling lesson's view: the stage on, kernel 3 and learned-looking weights, on a photo with a flat sky; at
+# 256 px the stage upsamples the working image itself.
+UPSAMPLING = KernelLabState(working_size=256, upsample=True, up_kernel=3, up_weights="learned")
 
 LESSONS: tuple[Lesson, ...] = (
     Lesson("conv", step.EXAMPLES["three"], 15, lambda: int(step.compute(step.EXAMPLES["three"]).walk.output[0, 0])),
@@ -129,6 +137,14 @@ LESSONS: tuple[Lesson, ...] = (
                       for name in TUTORIAL_PRESETS if name != "classic")),
     Lesson("inspect", InspectorState(), None, None),
     Lesson("edge_hover", EDGE_HOVER, [1020, -1020], lambda: _edge_sums(EDGE_HOVER)),
+    # WaveNet's stack sees 1 + (k − 1)·(1 + 2 + 4 + 8) = 16 inputs; the page opens on a step through a causal
+    # derivative, whose one spike sits where the step is, never before it.
+    Lesson("causal", CAUSAL_STEP, 1 + (STACK_KERNEL - 1) * sum(STACK_DILATIONS),
+           lambda: wavenet_stack(CAUSAL_STEP.stack_output).field),
+    # Taps landing on each output of kernel 3, stride 2, on 3 input cells: Distill's "uneven overlap".
+    Lesson("upsampling", UPSAMPLING, [1, 1, 2, 1, 2, 1, 1],
+           lambda: TransposedAxis(size=3, kernel=3, stride=2).overlaps(),
+           also=(("lessons.upsampling.open_even", replace(UPSAMPLING, up_kernel=4, up_weights="bilinear")),)),
     # The kernel itself, stamped on the window unit (1, 1) read: rows and cols 2 to 4.
     Lesson("backward", ONE_HOT_BACK, [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 1, 2, 3], [0, 0, 4, 5, 6], [0, 0, 7, 8, 9]],
            lambda: _grid(backward.compute(ONE_HOT_BACK).grads.input),

@@ -2,6 +2,8 @@
 
     >>> compute(EXAMPLES["three"]).frame(0).explanation
     '1×1 + 2×0 + 3×0 + 4×0 + 5×1 + 6×0 + 7×0 + 8×0 + 9×1 = 15'
+    >>> compute(EXAMPLES["transposed_two"]).frame(3).sums[0]
+    'out[2,2] = 1×1 + 2×1 + 3×1 + 4×1 = 10'
 """
 from __future__ import annotations
 
@@ -14,12 +16,15 @@ from cnnviz import urlstate
 from cnnviz.conv import stepper
 from cnnviz.conv.geometry import Geometry, Pooling
 from cnnviz.conv.kernels import make_kernel, resize_kernel
-from cnnviz.urlstate import (Choice, Field, FloatCodec, IntCodec, MatrixCodec, PageState, PairCodec, as_matrix,
-                             geometry_fields)
+from cnnviz.errors import UserError
+from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, IntCodec, MatrixCodec, PageState, PairCodec,
+                             as_matrix, geometry_fields)
 
-OPERATIONS = ("conv", "max", "avg")  # what slides over the input
+OPERATIONS = ("conv", "max", "avg", "transposed")  # what slides over (or, transposed, is stamped from) the input
+KERNEL_OPERATIONS = ("conv", "transposed")  # the operations with a kernel to edit
 MAX_INPUT = 10  # the input grid goes up to 10×10, small enough to check by hand
 MAX_KERNEL = 5  # the kernel or pooling window goes up to 5×5
+MAX_OUTPUT = 24  # a transposed convolution's output grid goes up to 24×24: larger no longer fits a projector
 
 FIVE = ((1, 2, 3, 0, 1), (0, 1, 2, 3, 1), (3, 0, 1, 2, 0), (1, 2, 3, 0, 1), (0, 1, 2, 3, 0))
 THREE = ((1, 2, 3), (4, 5, 6), (7, 8, 9))
@@ -46,7 +51,9 @@ class StepState(PageState):
     bias: float = 0.0  # added to every output value
     pool_size: tuple[int, int] = (2, 2)  # rows, cols of the pooling window
     pool_stride: tuple[int, int] = (2, 2)  # rows, cols between pooling windows
-    position: int = 0  # which output value is shown, row-major from 0
+    output_padding: tuple[int, int] = (0, 0)  # rows, cols a transposed convolution adds at the end of its output
+    zero_view: bool = False  # transposed: show it as an ordinary convolution over the zero-inserted input
+    position: int = 0  # which output value (transposed: which input cell) is shown, row-major from 0
 
     FIELDS = (
         Field("input", "x", MatrixCodec(MAX_INPUT, max_depth=0)),
@@ -56,7 +63,9 @@ class StepState(PageState):
         Field("bias", "b", FloatCodec(-1000, 1000)),
         Field("pool_size", "ps", PairCodec(1, MAX_KERNEL)),
         Field("pool_stride", "pst", PairCodec(1, MAX_KERNEL)),
-        Field("position", "at", IntCodec(0, MAX_INPUT * MAX_INPUT * 4)),
+        Field("position", "at", IntCodec(0, MAX_OUTPUT * MAX_OUTPUT)),
+        Field("output_padding", "opad", PairCodec(0, 4)),
+        Field("zero_view", "zi", BoolCodec()),
     )
 
     @property
@@ -66,6 +75,11 @@ class StepState(PageState):
     @property
     def pooling(self) -> Pooling:
         return Pooling("max" if self.op == "conv" else self.op, self.pool_size, self.pool_stride)
+
+    def transposed_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``cnnviz.conv.ops.conv_transpose2d``: ``pad`` is the padding it crops."""
+        return {"stride": self.stride, "padding": self.pad, "output_padding": self.output_padding,
+                "dilation": self.dilation}
 
     def input_array(self) -> np.ndarray:
         return np.array(self.input, dtype=np.float64)
@@ -81,6 +95,12 @@ EXAMPLES: dict[str, StepState] = {
     "three_padded": StepState(input=_floats(THREE), kernel=_floats(np.eye(3)), padding="custom", pad=(1, 1)),
     "pool_max": StepState(input=_floats(SIXTEEN), op="max"),
     "pool_avg": StepState(input=_floats(SIXTEEN), op="avg"),
+    # Transposed convolution: a 2×2 input upsampled to 5×5, where the four stamps meet in the centre (10 = 1+2+3+4);
+    # then a 3×3 of ones, whose output is the overlap count itself: 1, 1, 2, 1, 2, 1, 1 along each axis.
+    "transposed_two": StepState(input=_floats(((1, 2), (3, 4))), kernel=_floats(np.ones((3, 3))), op="transposed",
+                                pad=(0, 0), stride=(2, 2)),
+    "transposed_three": StepState(input=_floats(np.ones((3, 3))), kernel=_floats(np.ones((3, 3))), op="transposed",
+                                  pad=(0, 0), stride=(2, 2)),
 }
 
 
@@ -97,10 +117,15 @@ class Frame:
 @dataclass(frozen=True)
 class StepResult:
     walk: stepper.Walkthrough  # every window position and its arithmetic
+    scatter: stepper.Scatter | None = None  # the transposed convolution that ``walk`` shows zero-inserted, if any
 
     @property
     def count(self) -> int:
         return len(self.walk.steps)
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.walk.output
 
     def frame(self, position: int) -> Frame:
         """The view at ``position``, clamped to the output."""
@@ -111,13 +136,63 @@ class StepResult:
         return Frame(position, step, stepper.explain(self.walk, step), shown)
 
 
-def compute(state: StepState) -> StepResult:
-    """Every window position for ``state`` (its ``position`` picks a frame, it does not change the walk).
+@dataclass(frozen=True)
+class TransposedFrame:
+    """One input cell of a transposed convolution, as the page shows it."""
+
+    position: int  # row-major index of the input cell, from 0
+    stamp: stepper.Stamp  # where its value times the kernel lands
+    sums: tuple[str, ...]  # the written-out sum so far at each cell it writes where stamps overlap, row-major
+    alone: int  # the cells it writes that no earlier stamp reached: each holds its one product
+    shown: np.ndarray  # the output after this stamp (0 where no stamp has landed yet)
+    reached: np.ndarray  # True where some stamp up to this one has landed
+
+
+@dataclass(frozen=True)
+class TransposedResult:
+    scatter: stepper.Scatter  # every input cell's stamp
+
+    @property
+    def count(self) -> int:
+        return len(self.scatter.stamps)
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.scatter.output
+
+    def frame(self, position: int) -> TransposedFrame:
+        """The view after input cell ``position`` (clamped to the input) has stamped."""
+        position = min(max(0, position), self.count - 1)
+        stamp = self.scatter.stamps[position]
+        reached = np.zeros(self.output.shape, dtype=bool)
+        for earlier in self.scatter.stamps[:position + 1]:
+            for cell in earlier.targets:
+                reached[cell] = True
+        # Only the overlaps need their sum written out: a cell this stamp reaches first holds its one product.
+        overlapping = [cell for cell in sorted(set(stamp.targets))
+                       if sum(1 for index, _, _ in self.scatter.terms[cell] if index <= position) > 1]
+        sums = tuple(stepper.explain_cell(self.scatter, cell, position) for cell in overlapping)
+        return TransposedFrame(position, stamp, sums, len(set(stamp.targets)) - len(overlapping),
+                               self.scatter.partial(position), reached)
+
+
+def compute(state: StepState) -> StepResult | TransposedResult:
+    """Every window position (transposed: every input cell) for ``state``; its ``position`` picks a frame, it does
+    not change the walk.
 
     Raises:
         ValueError: the settings cannot work, saying what to change.
     """
     values = state.input_array()
+    if state.op == "transposed":
+        scatter = stepper.transposed_walkthrough(values, state.kernel_array(), **state.transposed_kwargs())
+        if max(scatter.output.shape) > MAX_OUTPUT:
+            raise UserError("error.step.output_too_big", rows=scatter.output.shape[0], cols=scatter.output.shape[1],
+                            most=MAX_OUTPUT)
+        if state.zero_view:
+            zero = stepper.zero_inserted_walkthrough(values, state.kernel_array(), **state.transposed_kwargs())
+            return StepResult(zero, scatter)
+        return TransposedResult(scatter)
     if state.op == "conv":
         return StepResult(stepper.conv_walkthrough(values, state.kernel_array(), state.geometry, state.bias))
     return StepResult(stepper.pool_walkthrough(values, state.pooling))

@@ -13,6 +13,8 @@ compares them with ``cnnviz.conv.ops``; ``window.cnnvizHover`` points it at a un
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
 from cnnviz.ui.pictures import media_address
@@ -65,6 +67,7 @@ _CSS = """
 
 _JS = r"""
 const MARGIN = 14;  // CSS px of overlay around each picture: room to draw a window's padding outside the image
+const PIN_REPORT_MS = 300;  // a pinned place that stays put this long goes into the link
 const blobs = new Map();  // media address -> Promise of {rows, cols, channels, values: Float32Array}
 
 function el(tag, className, parent, text) {
@@ -206,6 +209,8 @@ class Hover {
     this.text = el("pre", "hm-text", this.panel);
     this.channel = 0;
     this.pinned = null;
+    this.sent = new Set();  // the pins this view reported: the page hands them back, and they are not news
+    this.reported = "null";  // the last pin reported (JSON): nothing pinned yet
     this.at = null;  // {kind: "out" | "in", stage, r, c}
     root.addEventListener("keydown", (e) => this.key(e));
   }
@@ -233,6 +238,7 @@ class Hover {
   }
 
   update(data) {
+    const first = !this.data;
     this.data = data;
     const s = data.settings;
     setText(this.heading, data.words.heading);
@@ -278,6 +284,15 @@ class Hover {
     this.poolGrid = s.pool ? grid(this.grids, w.pool_window, s.pool.rows.kernel, s.pool.cols.kernel, "") : null;
     this.setStage(this.stage);
     this.setChannel(this.channel);
+    const wanted = JSON.stringify(data.pin ?? null);
+    if ((first || !this.sent.has(wanted)) && data.pin && names.includes(data.pin.stage)) {
+      // A link's pinned place (or one the page was set up with): the view opens on it.
+      this.setStage(data.pin.stage);
+      this.pinned = { kind: data.pin.kind, r: data.pin.r, c: data.pin.c };
+      this.at = this.pinned;
+      this.sent = new Set([wanted]);
+      this.reported = wanted;
+    }
     if (this.at) {  // a pointed or pinned place stays, inside the new sizes
       const limit = this.at.kind === "in" ? [s.rows.size, s.cols.size] : this.current.out;
       this.at.r = Math.min(this.at.r, limit[0] - 1);
@@ -291,6 +306,25 @@ class Hover {
     this.at = null;
     this.setStage(name);
     this.show();
+    this.report();
+  }
+
+  // The pinned place, for the page's link: sent once it has stayed put for a moment (arrow keys held down send one
+  // message, not one per step). A pointer that only moves never gets here.
+  report() {
+    const p = this.pinned;
+    const pin = p ? { stage: this.stage, kind: p.kind, r: p.r, c: p.c } : null;
+    const text = JSON.stringify(pin);
+    if (text === this.reported) return;
+    this.reported = text;
+    clearTimeout(this.reportTimer);
+    this.reportTimer = setTimeout(() => {
+      this.sent.add(text);
+      // Numbered: a value equal to the component's last one is no change to Streamlit, and the link may hold a
+      // place this view never sent (unpinning a link's place sends null, which the component may hold already).
+      this.pinCount = (this.pinCount || 0) + 1;
+      if (this.setStateValue) this.setStateValue("pin", { place: pin, n: this.pinCount });
+    }, PIN_REPORT_MS);
   }
 
   // Which channel's window, kernel slice and products the grids show (the written-out sums show every channel).
@@ -340,6 +374,7 @@ class Hover {
     this.at = at;
     if (dragging) this.pinned = at;
     this.show();
+    if (dragging) this.report();
   }
 
   down(e, role) {
@@ -355,11 +390,12 @@ class Hover {
       this.root.focus({ preventScroll: true });
     }
     this.show();
+    this.report();
   }
 
   key(e) {
     const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
-    if (e.key === "Escape") { this.pinned = null; this.show(); return; }
+    if (e.key === "Escape") { this.pinned = null; this.show(); this.report(); return; }
     if (!moves[e.key] || !this.inputValues) return;
     e.preventDefault();
     if (!this.pinned) {  // from the keyboard alone: the arrows start at the stage's centre
@@ -367,6 +403,7 @@ class Hover {
       this.pinned = { kind: "out", r: rows >> 1, c: cols >> 1 };
       this.at = this.pinned;
       this.show();
+      this.report();
       return;
     }
     const [dr, dc] = moves[e.key], p = this.pinned;
@@ -375,6 +412,7 @@ class Hover {
     p.c = Math.min(Math.max(p.c + dc, 0), limit[1] - 1);
     this.at = p;
     this.show();
+    this.report();
   }
 
   // Point the panel at a unit without a pointer (tests and the lesson): stage name, kind "out" or "in", row, col.
@@ -555,11 +593,12 @@ function isDark(element) {
   return 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
 }
 
-export default function ({ parentElement, data }) {
+export default function ({ parentElement, data, setStateValue }) {
   const root = parentElement.querySelector(".cnnviz-hover");
   root.classList.toggle("hm-dark", isDark(root));
   let view = views.get(root);
   if (!view) { view = new Hover(root); views.set(root, view); }
+  view.setStateValue = setStateValue;
   view.update(data);
   window.cnnvizHover = view;
 }
@@ -568,11 +607,16 @@ export default function ({ parentElement, data }) {
 _component = st.components.v2.component("cnnviz.hover_math", html=_HTML, css=_CSS, js=_JS, isolate_styles=False)
 
 
-def hover_math(key: str, data: dict) -> None:
+def hover_math(key: str, data: dict, *, on_pin: Callable[[], None]) -> None:
     """Draw the hover arithmetic for ``data``: ``input_src`` (the input blob's address), ``input_picture``,
     ``input_shape``, ``settings`` (cnnviz.pages.hover_math.settings), ``stages`` (each with name, title, src, out and
-    extent, the fraction of its picture the map covers), ``stage`` (the one shown first) and ``words``."""
-    _component(key=key, data=data, width="stretch")
+    extent, the fraction of its picture the map covers), ``stage`` (the one shown first), ``words`` and ``pin`` (the
+    place to pin when the view is made, ``{"stage", "kind", "r", "c"}`` or None).
+
+    A click, a touch or an arrow key that pins a place sends it as the state value ``pin`` (``{"place": ..., "n":
+    a count}``) once the pinned place has stayed put for a moment, and ``on_pin`` runs; a pointer that only moves
+    sends nothing."""
+    _component(key=key, data=data, width="stretch", default={"pin": None}, on_pin_change=on_pin)
 
 
 def blob_address(blob: bytes, key: str) -> str:

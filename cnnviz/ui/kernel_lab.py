@@ -18,8 +18,9 @@ from cnnviz.cache import LruCache
 from cnnviz.conv import kernels, pipeline
 from cnnviz.figures import maps
 from cnnviz.pages import hover_math as hover_data
-from cnnviz.pages.kernel_lab import DISPLAYS, KernelLabResult, KernelLabState, compute
+from cnnviz.pages.kernel_lab import DISPLAYS, HOVER_STAGES, KernelLabResult, KernelLabState, compute
 from cnnviz.ui import state as page_state
+from cnnviz.ui import upsample as upsample_stage
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
@@ -188,11 +189,15 @@ def _kernel_editor(b: PageBinding, state: KernelLabState, room: int, root_px: fl
         state = state.with_kernel(edited)
     if problems:
         # The grid goes back to the numbers kept, so "abc" does not stay on screen while the page uses the old value;
-        # the warning shows once, under the grid, and the next valid edit finds none.
-        page_state.KL_GRID_PROBLEMS.set(tuple(problems))
+        # the warning stays under the grid until the kernel changes: the next valid edit finds none.
+        page_state.KL_GRID_PROBLEMS.set((tuple(problems), edited.tobytes()))
         page_state.replace_state(PAGE, lambda s: state)
         st.rerun()
-    for problem in page_state.KL_GRID_PROBLEMS.pop():
+    refused, kept = page_state.KL_GRID_PROBLEMS.get()
+    if refused and kept != edited.tobytes():
+        refused = ()
+        page_state.KL_GRID_PROBLEMS.pop()
+    for problem in refused:
         st.warning(problem, icon=":material/edit_off:")
     st.markdown(tr("widgets.kernel_sum", total=kernel_sum_text(edited)))
     with st.container(horizontal=True, wrap=False):
@@ -475,7 +480,7 @@ def _hover(result: KernelLabResult, state: KernelLabState, image_key: str, addre
     settings = hover_data.settings(result.kernel, image.shape[:2], geometry=state.geometry, bias=state.bias,
                                    activation=state.activation, slope=state.slope, pooling=state.pooling)
     shown = []
-    for name in ("conv", "partial0", "partial1", "partial2", "activation", "pool"):
+    for name in HOVER_STAGES:
         if name not in addresses:
             continue
         values = {"conv": stages.conv, "activation": stages.activated, "pool": stages.pooled}.get(name)
@@ -497,7 +502,16 @@ def _hover(result: KernelLabResult, state: KernelLabState, image_key: str, addre
                                  "abs": tr("hm.act.abs")}.get(state.activation, "")}
     hover_math("hover_math", {"input_src": blob_address(blob, "hover"), "input_picture": addresses["input"],
         "input_shape": _shape_text(image), "settings": settings,
-        "stages": shown, "stage": shown[-1]["name"] if stages.pooled is not None else "conv", "words": words})
+        "stages": shown, "stage": shown[-1]["name"] if stages.pooled is not None else "conv", "words": words,
+        "pin": state.hover_pin}, on_pin=_on_hover_pin)
+
+
+def _on_hover_pin() -> None:
+    # The pinned place goes into the link; nothing the page draws depends on it, so no widget is seeded anew.
+    sent = page_state.widget_value("hover_math")
+    pin = sent.get("pin") if isinstance(sent, dict) else None
+    if isinstance(pin, dict):
+        page_state.replace_view(PAGE, lambda s: s.with_hover_pin(pin.get("place")))
 
 
 def _bank_choice(b: PageBinding, state: KernelLabState) -> tuple[KernelLabState, st.delta_generator.DeltaGenerator]:
@@ -576,7 +590,7 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
         state = _conv_state(b.state)
     layout = areas.layout
     try:
-        result = _compute(state, image_key, image, _convolutions(), _bank_maps())
+        result = _compute(state.without_view(), image_key, image, _convolutions(), _bank_maps())
     except ValueError as error:
         with layout.maps:
             st.error(tr("kl.impossible", reason=tr_error(error)), icon=":material/block:")
@@ -612,6 +626,7 @@ def steps(b: PageBinding) -> None:
     with layout.kernel:
         state = _kernel_editor(b, state, layout.grid_room, layout.root_px)
     partials_area = st.container()
+    state = upsample_stage.stage(b, state, image, image_key)
     bank_area = section("bank")
     with bank_area:
         st.divider()

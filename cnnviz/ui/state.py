@@ -182,6 +182,14 @@ def replace_state(page: str, change: Callable[[Any], Any]) -> None:
         st.session_state[_RESEED + page] = True
 
 
+def replace_view(page: str, change: Callable[[Any], Any]) -> None:
+    """From a callback: like ``replace_state``, for a part of the state that no widget shows (a place the browser
+    pinned): the widgets keep their keys and the values the user sees."""
+    current = st.session_state.get(_STATE + page)
+    if current is not None:
+        st.session_state[_STATE + page] = change(current)
+
+
 def store(page: str, state: Any) -> None:
     """From another page: make ``state`` the page's state for this session; its next run seeds every widget from it."""
     st.session_state[_STATE + page] = state
@@ -280,8 +288,9 @@ PASTE_ERROR: TransientFamily[str | None] = TransientFamily("paste_error", None)
 CLICK_SEEN: TransientFamily[float | None] = TransientFamily("seen", None)
 # Kernel Lab.
 KL_RANDOM_SEED: Transient[int] = Transient("kl_random_seed", 0)  # Randomise's last seed: each press draws anew
-# Cells the grid refused, shown once under the grid on the rerun that puts the kept numbers back.
-KL_GRID_PROBLEMS: Transient[tuple[str, ...]] = Transient("kl_grid_problems", ())
+# Cells the grid refused, with the kernel they left unchanged (its bytes): shown under the grid until the kernel
+# changes, so a rerun that something else asks for (a timer, a component) does not take the warning away unread.
+KL_GRID_PROBLEMS: Transient[tuple[tuple[str, ...], bytes]] = Transient("kl_grid_problems", ((), b""))
 # Step by step.
 STEP_PLAYING: Transient[bool] = Transient("step_playing", False)  # Play is on: a full run starts the timer
 STEP_TICK: Transient[bool] = Transient("step_tick", False)  # the fragment's next run is the timer's: one step on

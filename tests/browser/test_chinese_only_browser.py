@@ -8,7 +8,7 @@ from browser_kit import assert_no_exception, open_page
 VIEWS = ["?lang=zh", "?lang=zh&src=upload&bo=1", "?lang=zh&src=camera", "step-by-step?lang=zh",
          "backward?lang=zh&g=onehot&pa=1,1",
          "receptive-field?lang=zh", "train?lang=zh", "inspector?lang=zh&src=upload", "inspector?lang=zh&src=mnist",
-         "lessons?lang=zh"]
+         "lessons?lang=zh", "signals?lang=zh&c=1"]
 
 # Words a Chinese page keeps in Latin letters: datasets, libraries and formats, units, the layers' and optimizers'
 # names, and the symbols of formulas.
@@ -24,6 +24,7 @@ ALLOWED = {
     "torchvision",
     "autograd", "conv_transpose2d", "float64",  # PyTorch's names, as the Backward-pass page writes them in code
     "Luo",  # Luo et al., whose effective receptive field the page cites
+    "WaveNet",  # the dilated causal stack the 1-D page draws is named after it
 }
 SYMBOL = re.compile(r"^(?:[A-Za-z]|[A-Za-z]_?\d.*|[A-Z]_[a-z]+|[A-Z][a-z]?|[a-z]{1,2}\d*)$")  # H, W, k, C_in, x2
 

@@ -14,7 +14,8 @@ from cnnviz.conv import ops
 from cnnviz.conv.samples import load_sample
 from cnnviz.pages.kernel_lab import KernelLabState, compute
 
-from browser_kit import assert_no_exception, open_page, set_number
+from browser_kit import assert_no_exception, open_page, set_number, wait_for_query, wait_idle
+from browser_kit import query as query_of
 
 # Each view is a link; the browser's numbers are checked against the same view computed here.
 VIEWS = {
@@ -157,7 +158,9 @@ def test_the_pointer_moves_the_window_and_sends_the_server_nothing(page, app_url
         shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
         assert (shown["kind"], shown["row"], shown["col"]) == ("out", r, c)
         assert abs(shown["conv"] - float(result.stages.conv[r, c])) < 1e-3
-    page.mouse.click(x, y)  # pins (7, 7)
+    page.wait_for_timeout(400)  # a frame the page would send because of the moves has had time to leave
+    assert len(sent) == before, [frame for frame in sent[before:]][:3]
+    page.mouse.click(x, y)  # pins (7, 7); a pinned place goes into the link (test below), so frames may leave now
     assert page.locator(".cnnviz-hover").get_attribute("data-pinned") == "1"
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowDown")
@@ -173,11 +176,49 @@ def test_the_pointer_moves_the_window_and_sends_the_server_nothing(page, app_url
     shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
     assert (shown["row"], shown["col"]) == (out_rows // 2, out_cols // 2 - 1)
     page.keyboard.press("Escape")
+    page.wait_for_function("!new URLSearchParams(location.search).has('hu')")  # unpinned, and the link says so
+    wait_idle(page)
+    before = len(sent)
     page.mouse.move(inputs["x"] + inputs["width"] / 2, inputs["y"] + inputs["height"] / 2, steps=6)
     shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
     assert shown["kind"] == "in"
-    page.wait_for_timeout(300)  # a frame the page would send because of the moves has had time to leave
+    page.wait_for_timeout(400)
     assert len(sent) == before, [frame for frame in sent[before:]][:3]
+
+
+def test_a_pinned_place_goes_into_the_link_and_the_link_opens_on_it(page, app_url, browser):
+    query = VIEWS["gray"]
+    state, result = reference(query)
+    open_view(page, app_url, query)
+    page.locator(".cnnviz-hover .hm-chips button[data-stage=conv]").click()
+    picture = page.locator(".cnnviz-hover .hm-frame[data-role=output] img")
+    picture.scroll_into_view_if_needed()
+    box = picture.bounding_box()
+    (out_rows, out_cols), extent = result.stages.conv.shape, page.evaluate("window.cnnvizHover.current.extent")
+    page.mouse.click(box["x"] + 6.5 / out_cols * extent[1] * box["width"],
+                     box["y"] + 5.5 / out_rows * extent[0] * box["height"])  # pins (5, 6)
+    wait_for_query(page, "hu", "5,6")
+    assert "hk" not in query_of(page) and "hs" not in query_of(page)  # a unit (the default) of the convolution
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")  # held keys send the place they stop at, once
+    wait_for_query(page, "hu", "5,8")
+    link = page.url
+    fresh = browser.new_context(viewport={"width": 1280, "height": 2400})
+    try:
+        other = fresh.new_page()
+        other.set_default_timeout(60_000)
+        other.goto(link)
+        other.wait_for_selector(".cnnviz-hover[data-ready='1'][data-pinned='1']")
+        assert_no_exception(other)
+        other.wait_for_function("document.querySelector('.cnnviz-hover .hm-panel').dataset.values !== ''")
+        shown = json.loads(other.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
+        assert (shown["kind"], shown["row"], shown["col"]) == ("out", 5, 8)
+        assert abs(shown["conv"] - float(result.stages.conv[5, 8])) < 1e-3
+        other.locator(".cnnviz-hover").focus()
+        other.keyboard.press("Escape")
+        other.wait_for_function("!new URLSearchParams(location.search).has('hu')")
+    finally:
+        fresh.close()
 
 
 def test_a_setting_changes_the_numbers_without_fetching_the_pixels_again(page, app_url):

@@ -95,3 +95,45 @@ def assert_title_on_one_line(page, title: str) -> None:
         return (caption.getBoundingClientRect().height - 6) / parseFloat(getComputedStyle(caption).lineHeight);
     }}""", title)  # 6 px: the title's bottom padding
     assert round(lines) == 1, f"{title!r} takes {lines:.1f} lines"
+
+
+# --- transposed convolution ---------------------------------------------------------------------------------------
+
+GRID_ROWS = """(title) => {
+    const box = [...document.querySelectorAll('.cv-grid-box')]
+        .find(b => b.querySelector('figcaption').innerText.trim().startsWith(title));
+    if (!box) return null;
+    return [...box.querySelectorAll('tr')].map(tr => [...tr.querySelectorAll('td')]
+        .map(td => td.firstChild && td.firstChild.nodeType === 3 ? td.firstChild.textContent : ''));
+}"""
+
+
+def wait_for_grid(page, title: str, rows: list[list[str]], timeout: float = 30_000) -> None:
+    """Wait until the drawn grid titled ``title...`` shows ``rows`` (each cell's number, its ×w note left out)."""
+    page.wait_for_function(f"([title, rows]) => JSON.stringify(({GRID_ROWS})(title)) === JSON.stringify(rows)",
+                           arg=[title, rows], timeout=timeout)
+
+
+def test_stepping_through_the_two_by_two_transposed_example(page, app_url):
+    open_page(page, app_url, "step-by-step")
+    page.locator(".st-key-step_example_transposed_two button").click()
+    wait_for_query(page, "op", "transposed")
+    wait_for_grid(page, "Output (5×5", [["1", "1", "1", "", ""]] * 3 + [[""] * 5] * 2)  # the first stamp only
+    assert "Input (2×2, what is upsampled)" in page.locator(".cv-grids").inner_text()
+    page.locator(".st-key-step_next button").click()
+    wait_for_grid(page, "Output (5×5", [["1", "1", "3", "2", "2"]] * 3 + [[""] * 5] * 2)
+    page.locator(".st-key-step_next button").click()
+    page.locator(".st-key-step_next button").click()  # the fourth stamp meets the other three in the centre
+    final = [["1", "1", "3", "2", "2"]] * 2 + [["4", "4", "10", "6", "6"]] + [["3", "3", "7", "4", "4"]] * 2
+    wait_for_grid(page, "Output (5×5", final)
+    wait_for_query(page, "at", "3")
+    assert "out[2,2] = 1×1 + 2×1 + 3×1 + 4×1 = 10" in sum_text(page)
+    # The same output as an ordinary convolution over the zero-inserted input, its window at the last position.
+    page.locator(".st-key-step_zero_view label").click()
+    wait_for_query(page, "zi", "1")
+    page.locator(".st-key-step_play button").click()
+    wait_for_grid(page, "Output (5×5)", final, timeout=60_000)
+    wait_for_play_label(page, "Play")
+    # out[4,4]: the window's top-left tap is x[1,1] = 4, the rest inserted zeros and border.
+    assert sum_text(page).strip() == "4×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 + 0×1 = 4"
+    assert_no_exception(page)
