@@ -22,6 +22,7 @@ if __name__ == "__main__":  # a script run: the pages
         st.Page("cnnviz/ui/step_by_step.py", title=tr("nav.step_by_step"), icon=":material/stairs:",
                 url_path="step-by-step"),
         st.Page("cnnviz/ui/signals.py", title=tr("nav.signals"), icon=":material/graphic_eq:", url_path="signals"),
+        st.Page("cnnviz/ui/backward.py", title=tr("nav.backward"), icon=":material/undo:", url_path="backward"),
         st.Page("cnnviz/ui/receptive_field.py", title=tr("nav.receptive_field"), icon=":material/center_focus_strong:",
                 url_path="receptive-field"),
         st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),

@@ -24,6 +24,7 @@ VIEWS = {
     "kernel_lab": ("?k=sobel_x&s=2,2&bo=1", 1900),
     "kernel_lab_rgb": ("?img=astronaut&c=rgb&k=gaussian&det=1&a=relu&pool=max", 2600),
     "step_by_step": ("step-by-step?at=6", 1300),
+    "backward": ("backward?at=4&tap=1,1", 1520),
     "train": ("train?n=2000&ep=1", 1700),
     "lessons": ("lessons?l=7", 1100),
     "receptive_field": ("receptive-field?preset=vgg16&layer=17&unit=3,3", 2700),

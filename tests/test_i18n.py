@@ -13,6 +13,7 @@ from cnnviz.figures import maps
 from cnnviz.figures.signals import SignalText
 from cnnviz.figures.training import FigureText
 from cnnviz.i18n import CATALOG, LANGUAGES, t
+from cnnviz.pages import backward as backward_page
 from cnnviz.pages import inspector as inspector_page
 from cnnviz.pages import kernel_lab as kernel_lab_page
 from cnnviz.pages import lessons as lessons_page
@@ -133,6 +134,7 @@ def runtime_keys() -> set[str]:
     keys |= {f"widgets.mode.{m}" for m in geometry.PADDING_MODES} | {f"widgets.channel.{c}" for c in "rgb"}
     keys |= {f"step.example.{name}" for name in step_page.EXAMPLES} | {f"step.op.{o}" for o in step_page.OPERATIONS}
     keys |= {f"step.{kind}_title" for kind in ("max", "avg")}
+    keys |= {f"bw.gradient.{g}" for g in backward_page.GRADIENTS}
     keys |= {f"train.preset.{p}" for p in model.NETWORK_PRESETS} | {f"train.act.{a}" for a in model.LAYER_ACTIVATIONS}
     keys |= {f"train.preset_about.{p}" for p in model.NETWORK_PRESETS}
     keys |= {f"train.pool.{p}" for p in geometry.POOL_KINDS} | {f"train.optimizer.{o}" for o in config.OPTIMIZERS}

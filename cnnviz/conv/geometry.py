@@ -148,6 +148,22 @@ class Axis:
         start = index * self.stride - self.pad_before
         return Window(start, start + self.span, self.dilation)
 
+    def transposed(self) -> TransposedAxis:
+        """The transposed convolution that carries a gradient on this axis's output back to its input (the backward
+        pass): the same kernel, stride, padding and dilation, and the output_padding that gives back the positions
+        the floor dropped, so its output length is ``size`` again.
+
+            >>> Axis(size=6, kernel=3, stride=2, pad_before=1, pad_after=1).transposed().output_padding
+            1
+
+        Raises:
+            ValueError: the padding differs before and after (a transposed convolution crops both ends alike).
+        """
+        if self.pad_before != self.pad_after:
+            raise UserError("error.geometry.transposed_pads", before=self.pad_before, after=self.pad_after)
+        dropped_by_floor = self.padded - self.span - (self.out_size - 1) * self.stride
+        return TransposedAxis(self.out_size, self.kernel, self.stride, self.pad_before, self.dilation, dropped_by_floor)
+
     @property
     def text(self) -> str:
         """The output-size formula with these numbers: "⌊(5 + 1 + 1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 3"."""

@@ -414,8 +414,8 @@ def conv2d_grads(x: np.ndarray, kernel: np.ndarray, grad_out: np.ndarray, *, str
     expected = tuple(axis.out_size for axis in forward)
     if gradient.shape != expected:
         raise UserError("error.ops.grad_shape", expected=expected, shape=gradient.shape)
-    # The forward's floor dropped `dropped` trailing positions; output_padding gives them back (with gradient 0).
-    extra = tuple(axis.padded - axis.span - (axis.out_size - 1) * axis.stride for axis in forward)
+    # The forward's floor dropped trailing positions; output_padding gives them back (with gradient 0).
+    extra = tuple(axis.transposed().output_padding for axis in forward)
     input_grad = conv_transpose2d(gradient, weights, stride=strides, padding=pads, output_padding=extra,
                                   dilation=dilations)
     padded = np.pad(array, ((pads[0], pads[0]), (pads[1], pads[1])))

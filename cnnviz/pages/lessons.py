@@ -19,7 +19,7 @@ from cnnviz.conv.geometry import Layer, TransposedAxis
 from cnnviz.conv.kernels import make_kernel
 from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
 from cnnviz.conv.samples import load_sample
-from cnnviz.pages import kernel_lab, step
+from cnnviz.pages import backward, kernel_lab, step
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
@@ -51,6 +51,7 @@ PAGES: dict[type, tuple[str, str]] = {
     TrainPageState: ("train", "cnnviz/ui/train.py"),
     InspectorState: ("inspector", "cnnviz/ui/inspector.py"),
     SignalsState: ("signals", "cnnviz/ui/signals.py"),
+    backward.BackwardState: ("backward", "cnnviz/ui/backward.py"),
 }
 
 
@@ -94,6 +95,9 @@ EDGE_HOVER = KernelLabState(sample="checkerboard", working_size=256, preset="sob
 
 # The 1-D lesson's view: the step through the causal derivative, at the output where the step is.
 CAUSAL_STEP = SignalsState(source="step", kernel="derivative", causal=True, index=16)
+# The backward-pass lesson: gradient 1 on output unit (1, 1) of the 5×5 input with the kernel 1…9 at stride 2, opened
+# at that unit's stamp (the stamps before it carry gradient 0).
+ONE_HOT_BACK = backward.BackwardState(stride=(2, 2), gradient="onehot", unit=(1, 1), stamp=3)
 
 
 def _edge_sums(state: KernelLabState) -> list[int]:
@@ -141,6 +145,10 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("upsampling", UPSAMPLING, [1, 1, 2, 1, 2, 1, 1],
            lambda: TransposedAxis(size=3, kernel=3, stride=2).overlaps(),
            also=(("lessons.upsampling.open_even", replace(UPSAMPLING, up_kernel=4, up_weights="bilinear")),)),
+    # The kernel itself, stamped on the window unit (1, 1) read: rows and cols 2 to 4.
+    Lesson("backward", ONE_HOT_BACK, [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 1, 2, 3], [0, 0, 4, 5, 6], [0, 0, 7, 8, 9]],
+           lambda: _grid(backward.compute(ONE_HOT_BACK).grads.input),
+           also=(("lessons.backward.open_ones", replace(ONE_HOT_BACK, gradient="ones", stamp=0)),)),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 

@@ -53,6 +53,10 @@ EN = {
     "lessons.upsampling.text": "Decoders, U-Nets and GAN generators make an image bigger with a transposed convolution: each input pixel stamps the kernel into the output, every 2 pixels for stride 2, and where stamps overlap they add up. With kernel 3 the stamps overlap unevenly: 3 input cells give 7 outputs, which receive 1, 1, 2, 1, 2, 1, 1 taps. On a flat region each output is the flat value times the sum of the taps that land on it, so unless the weights balance exactly, neighbouring pixels differ: a checkerboard. The Kernel Lab opens with its upsampling stage on: look at the zoom on a flat region, then at the resize-then-convolve picture beside it, which has no stamps and no checkerboard.",
     "lessons.upsampling.also": "Kernel 4 overlaps evenly (2 taps on every position away from the border), and bilinear weights balance exactly:",
     "lessons.upsampling.open_even": "Open kernel 4 with bilinear weights",
+    "lessons.backward.title": "The backward pass is a transposed convolution",
+    "lessons.backward.text": "In training, the gradient of the loss flows back from each output to the input. A convolution sends it back by running itself in reverse: each cell of the output gradient ∂L/∂y stamps its value × the kernel onto the input cells its window read, and overlapping stamps add. That is exactly a transposed convolution, ∂L/∂x = conv_transpose2d(∂L/∂y, w), the operation decoders use to upsample. Give one output unit gradient 1 (unit (1, 1), stride 2, the kernel 1…9 on a 5×5 input): the input gradient is the kernel itself, stamped where that unit's window lay. torch autograd gives the same numbers.",
+    "lessons.backward.also": "With all ones instead, the stride-2 stamps overlap unevenly: the middle rows and columns get two or four stamps, the uneven overlap that makes an upsampling's checkerboard.",
+    "lessons.backward.open_ones": "Open an all-ones output gradient",
     "lessons.page.step-by-step": "Step by step",
     "lessons.page.kernel-lab": "Kernel Lab",
     "lessons.page.receptive-field": "Receptive fields",
@@ -61,6 +65,7 @@ EN = {
     "lessons.causal.title": "1-D and causal convolution: WaveNet's dilated stack",
     "lessons.causal.text": "A 1-D convolution is the same sliding window along one axis: audio, a sensor, a price over time. A moving average smooths the signal; the derivative [-1, 1] turns a step into a single spike. Causal padding puts all dilation·(k − 1) zeros before the signal, so output t reads inputs up to t and never one after it, as a filter running in real time, or WaveNet generating audio one sample at a time, must. Stack causal layers of kernel 2 with dilations 1, 2, 4 and 8 and the reach doubles with every layer: the top output sees 1 + (2 − 1)·(1 + 2 + 4 + 8) = 16 inputs, with 4 layers of 2 weights each.",
     "lessons.page.signals": "1-D signals",
+    "lessons.page.backward": "Backward pass",
 }
 
 ZH = {
@@ -116,6 +121,10 @@ ZH = {
     "lessons.upsampling.text": "解码器、U-Net 和 GAN 生成器用转置卷积把图像放大：每个输入像素把卷积核“盖章”到输出上，步长为 2 时每隔 2 个像素盖一次，重叠的地方相加。卷积核为 3 时，盖章的重叠不均匀：3 个输入单元得到 7 个输出，它们分别收到 1、1、2、1、2、1、1 个抽头。在平坦区域，每个输出等于平坦值乘以落在它上面的抽头之和，所以除非权重恰好平衡，相邻像素就会不同：这就是棋盘格。“卷积核实验室”打开时已开启上采样阶段：先看平坦区域的放大图，再看旁边“先缩放再卷积”的结果，它没有盖章，也没有棋盘格。",
     "lessons.upsampling.also": "卷积核 4 的重叠是均匀的（远离边界处每个位置都有 2 个抽头），而双线性权重恰好平衡：",
     "lessons.upsampling.open_even": "打开卷积核 4 与双线性权重",
+    "lessons.backward.title": "反向传播就是转置卷积",
+    "lessons.backward.text": "训练时，损失的梯度从每个输出流回输入。卷积把它反向送回去：输出梯度 ∂L/∂y 的每个格子把自己的值 × 卷积核“盖印”到它的窗口读过的输入格子上，印章重叠的地方相加。这正是转置卷积，∂L/∂x = conv_transpose2d(∂L/∂y, w)，也就是解码器用来上采样的运算。只给一个输出单元梯度 1（单元 (1, 1)，步长 2，5×5 输入上的卷积核 1…9）：输入的梯度就是卷积核本身，盖在这个单元的窗口所在的位置。torch autograd 算出的数完全相同。",
+    "lessons.backward.also": "如果输出梯度全为 1，步长 2 的印章重叠得不均匀：中间的行和列会被盖两次或四次，这正是上采样产生棋盘格的原因。",
+    "lessons.backward.open_ones": "打开全为 1 的输出梯度",
     "lessons.page.step-by-step": "逐步演算",
     "lessons.page.kernel-lab": "卷积核实验室",
     "lessons.page.receptive-field": "感受野",
@@ -124,4 +133,5 @@ ZH = {
     "lessons.causal.title": "一维卷积与因果卷积：WaveNet 的膨胀堆叠",
     "lessons.causal.text": "一维卷积就是沿一个轴滑动的同一个窗口：音频、传感器读数、随时间变化的价格。滑动平均让信号变平滑；差分 [-1, 1] 把阶跃变成一个尖峰。因果填充把全部 膨胀率·(k − 1) 个零都放在信号之前，于是输出 t 只读取位置 t 及之前的输入，从不读取之后的：实时运行的滤波器、逐个采样生成音频的 WaveNet 都必须如此。把卷积核为 2、膨胀率为 1、2、4、8 的因果层堆起来，每层的覆盖范围翻倍：顶层输出能看到 1 + (2 − 1)·(1 + 2 + 4 + 8) = 16 个输入，只用 4 层、每层 2 个权重。",
     "lessons.page.signals": "一维信号",
+    "lessons.page.backward": "反向传播",
 }

@@ -56,3 +56,37 @@ def clickable_picture(key: str, image: bytes, *, alt: str = "", cursor: str = "p
 
 def _ignore() -> None:
     """The click's rerun is all the page needs: it reads ``clicked`` then."""
+
+
+# Grids of numbers (``maps.grid_html``) whose cells report a click: the cells of every grid wrapped in an element of
+# class "cv-click" send their (row, col) as the state ``click``, with the time, as the picture sends its x and y.
+_GRID_HTML = '<div class="cnnviz-click-grids"></div>'
+
+_GRID_CSS = """
+.cnnviz-click-grids .cv-click td { cursor: pointer; }
+.cnnviz-click-grids .cv-click td:hover { outline: 2px solid #d97706; outline-offset: -2px; }
+"""
+
+_GRID_JS = """
+export default function ({ parentElement, data, setStateValue }) {
+  const box = parentElement.querySelector(".cnnviz-click-grids");
+  if (box.shownHtml !== data.html) {
+    box.innerHTML = data.html;
+    box.shownHtml = data.html;
+  }
+  box.onclick = (event) => {
+    const cell = event.target.closest(".cv-click td");
+    if (!cell) return;
+    setStateValue("click", { row: cell.parentElement.rowIndex, col: cell.cellIndex, unix_time: Date.now() });
+  };
+}
+"""
+
+_grid_component = st.components.v2.component("cnnviz.clickable_grids", html=_GRID_HTML, css=_GRID_CSS, js=_GRID_JS,
+                                             isolate_styles=False)
+
+
+def clickable_grids(key: str, html: str) -> None:
+    """Show ``html`` (grids from ``maps.grid_html``); a click on a cell inside a "cv-click" element becomes
+    ``clicked(key)``: its row, col and time."""
+    _grid_component(key=key, data={"html": html}, default={"click": None}, width="stretch", on_click_change=_ignore)

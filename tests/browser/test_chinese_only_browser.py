@@ -6,6 +6,7 @@ import re
 from browser_kit import assert_no_exception, open_page
 
 VIEWS = ["?lang=zh", "?lang=zh&src=upload&bo=1", "?lang=zh&src=camera", "step-by-step?lang=zh",
+         "backward?lang=zh&g=onehot&pa=1,1",
          "receptive-field?lang=zh", "train?lang=zh", "inspector?lang=zh&src=upload", "inspector?lang=zh&src=mnist",
          "lessons?lang=zh", "signals?lang=zh&c=1"]
 
@@ -21,6 +22,7 @@ ALLOWED = {
     "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "nn", "torch", "in_channels", "out_channels", "kernel_size",
     "English",  # the language selector names each language in itself
     "torchvision",
+    "autograd", "conv_transpose2d", "float64",  # PyTorch's names, as the Backward-pass page writes them in code
     "Luo",  # Luo et al., whose effective receptive field the page cites
     "WaveNet",  # the dilated causal stack the 1-D page draws is named after it
 }

@@ -6,7 +6,7 @@ from browser_kit import assert_no_exception, wait_idle
 
 # Views that draw custom HTML: the pictures' titles, Step by step's grids, the receptive-field legend, the
 # Inspector's pictures, the lessons' tables, the Train page's numbers and progress.
-VIEWS = ["", "?bo=1", "step-by-step", "receptive-field", "train", "inspector?src=mnist", "lessons"]
+VIEWS = ["", "?bo=1", "step-by-step", "backward?pa=1,1&g=onehot", "receptive-field", "train", "inspector?src=mnist", "lessons"]
 
 # For each visible text in st.html elements and custom components (their shadow roots too): its colour, times
 # every ancestor's opacity, over the backgrounds behind it (each colour of a gradient tried); the contrast ratio
