@@ -17,20 +17,29 @@ if __name__ == "__main__":  # a script run: the pages
 
     housekeeping.start()  # once per server process: frees what expired sessions leave behind
 
-    pages = [
-        st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", default=True),
-        st.Page("cnnviz/ui/step_by_step.py", title=tr("nav.step_by_step"), icon=":material/stairs:",
-                url_path="step-by-step"),
-        st.Page("cnnviz/ui/signals.py", title=tr("nav.signals"), icon=":material/graphic_eq:", url_path="signals"),
-        st.Page("cnnviz/ui/backward.py", title=tr("nav.backward"), icon=":material/undo:", url_path="backward"),
-        st.Page("cnnviz/ui/receptive_field.py", title=tr("nav.receptive_field"), icon=":material/center_focus_strong:",
-                url_path="receptive-field"),
-        st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
-        st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:", url_path="inspector"),
-        st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
-        # The default page lives at "/": its own name opens it too.
-        st.Page(aliases.kernel_lab_by_name, title=tr("nav.kernel_lab"), url_path="kernel-lab", visibility="hidden"),
-    ]
+    # Three sections, so nine pages read as a path: what one convolution does, then a network, then the lessons.
+    pages = {
+        tr("nav.section.convolution"): [
+            st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", default=True),
+            st.Page("cnnviz/ui/step_by_step.py", title=tr("nav.step_by_step"), icon=":material/stairs:",
+                    url_path="step-by-step"),
+            st.Page("cnnviz/ui/signals.py", title=tr("nav.signals"), icon=":material/graphic_eq:", url_path="signals"),
+            st.Page("cnnviz/ui/backward.py", title=tr("nav.backward"), icon=":material/undo:", url_path="backward"),
+            # The default page lives at "/": its own name opens it too.
+            st.Page(aliases.kernel_lab_by_name, title=tr("nav.kernel_lab"), url_path="kernel-lab",
+                    visibility="hidden"),
+        ],
+        tr("nav.section.network"): [
+            st.Page("cnnviz/ui/receptive_field.py", title=tr("nav.receptive_field"),
+                    icon=":material/center_focus_strong:", url_path="receptive-field"),
+            st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
+            st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:",
+                    url_path="inspector"),
+        ],
+        tr("nav.section.learn"): [
+            st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
+        ],
+    }
     st.navigation(pages).run()
 else:  # imported by `streamlit run app.py`: the server
     housekeeping.limit_heap_arenas()  # before any session's thread allocates: freed memory can go back

@@ -3,6 +3,9 @@
 EN = {
     "app.title": "cnnviz",
     "nav.kernel_lab": "Kernel Lab",
+    "nav.section.convolution": "One convolution",
+    "nav.section.network": "A network",
+    "nav.section.learn": "Learn",
     "nav.step_by_step": "Step by step",
     "nav.train": "Train on MNIST",
     "nav.receptive_field": "Receptive fields",
@@ -40,6 +43,9 @@ EN = {
 ZH = {
     "app.title": "cnnviz",
     "nav.kernel_lab": "卷积核实验室",
+    "nav.section.convolution": "一次卷积",
+    "nav.section.network": "一个网络",
+    "nav.section.learn": "学习",
     "nav.step_by_step": "逐步演算",
     "nav.train": "在 MNIST 上训练",
     "nav.receptive_field": "感受野",
