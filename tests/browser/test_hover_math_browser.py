@@ -49,6 +49,17 @@ def point(page, stage: str, kind: str, row: int, col: int) -> dict:
                                     [stage, kind, row, col]))
 
 
+def conv_unit_at(page, shape: tuple[int, int], *, touch: bool = False):
+    """Show the convolution stage; returns where on screen its unit (r, c) is, as a function of r and c."""
+    chip = page.locator(".cnnviz-hover .hm-chips button[data-stage=conv]")
+    chip.tap() if touch else chip.click()
+    picture = page.locator(".cnnviz-hover .hm-frame[data-role=output] img")
+    picture.scroll_into_view_if_needed()
+    box, extent = picture.bounding_box(), page.evaluate("window.cnnvizHover.current.extent")
+    return lambda r, c: (box["x"] + (c + 0.5) / shape[1] * extent[1] * box["width"],
+                         box["y"] + (r + 0.5) / shape[0] * extent[0] * box["height"])
+
+
 def stage_maps(result) -> dict[str, np.ndarray]:
     stages = result.stages
     maps = {"conv": stages.conv, "activation": stages.activated}
@@ -144,16 +155,11 @@ def test_the_pointer_moves_the_window_and_sends_the_server_nothing(page, app_url
     query = VIEWS["gray"]
     state, result = reference(query)
     open_view(page, app_url, query)
-    page.locator(".cnnviz-hover .hm-chips button[data-stage=conv]").click()
-    frame = page.locator(".cnnviz-hover .hm-frame[data-role=output] img")
-    frame.scroll_into_view_if_needed()
-    box = frame.bounding_box()
     out_rows, out_cols = result.stages.conv.shape
-    extent = json.loads(page.evaluate("JSON.stringify(window.cnnvizHover.current.extent)"))
+    unit_at = conv_unit_at(page, (out_rows, out_cols))
     before = len(sent)
     for r, c in [(0, 0), (3, 5), (out_rows - 1, out_cols - 1), (10, 2), (7, 7)]:
-        x = box["x"] + (c + 0.5) / out_cols * extent[1] * box["width"]
-        y = box["y"] + (r + 0.5) / out_rows * extent[0] * box["height"]
+        x, y = unit_at(r, c)
         page.mouse.move(x, y, steps=4)
         shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
         assert (shown["kind"], shown["row"], shown["col"]) == ("out", r, c)
@@ -165,7 +171,7 @@ def test_the_pointer_moves_the_window_and_sends_the_server_nothing(page, app_url
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
-    page.mouse.move(box["x"] + 2, box["y"] + 2)  # pinned: the pointer no longer moves it
+    page.mouse.move(*unit_at(0, 0))  # pinned: the pointer no longer moves it
     shown = json.loads(page.locator(".cnnviz-hover .hm-panel").get_attribute("data-values"))
     assert (shown["row"], shown["col"]) == (9, 8)
     inputs = page.locator(".cnnviz-hover .hm-frame[data-role=input] img").bounding_box()
@@ -190,13 +196,7 @@ def test_a_pinned_place_goes_into_the_link_and_the_link_opens_on_it(page, app_ur
     query = VIEWS["gray"]
     state, result = reference(query)
     open_view(page, app_url, query)
-    page.locator(".cnnviz-hover .hm-chips button[data-stage=conv]").click()
-    picture = page.locator(".cnnviz-hover .hm-frame[data-role=output] img")
-    picture.scroll_into_view_if_needed()
-    box = picture.bounding_box()
-    (out_rows, out_cols), extent = result.stages.conv.shape, page.evaluate("window.cnnvizHover.current.extent")
-    page.mouse.click(box["x"] + 6.5 / out_cols * extent[1] * box["width"],
-                     box["y"] + 5.5 / out_rows * extent[0] * box["height"])  # pins (5, 6)
+    page.mouse.click(*conv_unit_at(page, result.stages.conv.shape)(5, 6))  # pins (5, 6)
     wait_for_query(page, "hu", "5,6")
     assert "hk" not in query_of(page) and "hs" not in query_of(page)  # a unit (the default) of the convolution
     page.keyboard.press("ArrowRight")
@@ -249,16 +249,8 @@ def test_a_finger_pins_a_place_and_drags_it_on_a_phone(browser, app_url):
     state, result = reference(query)
     try:
         open_view(page, app_url, query)
-        page.locator(".cnnviz-hover .hm-chips button[data-stage=conv]").tap()
+        at = conv_unit_at(page, result.stages.conv.shape, touch=True)
         picture = page.locator(".cnnviz-hover .hm-frame[data-role=output] img")
-        picture.scroll_into_view_if_needed()
-        box = picture.bounding_box()
-        out_rows, out_cols = result.stages.conv.shape
-        extent = page.evaluate("window.cnnvizHover.current.extent")
-
-        def at(r: int, c: int) -> tuple[float, float]:
-            return (box["x"] + (c + 0.5) / out_cols * extent[1] * box["width"],
-                    box["y"] + (r + 0.5) / out_rows * extent[0] * box["height"])
 
         page.touchscreen.tap(*at(3, 4))
         assert page.locator(".cnnviz-hover").get_attribute("data-pinned") == "1"
