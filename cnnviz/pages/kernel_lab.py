@@ -23,6 +23,7 @@ from cnnviz.conv.images import downscale
 from cnnviz.conv.samples import sample_keys
 from cnnviz.errors import Text, UserError
 from cnnviz.figures.maps import DISPLAY_MODES, auto_display
+from cnnviz.pages import separable
 from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, IntCodec, MatrixCodec, NamesCodec,
                              PageState, PairCodec, as_matrix, geometry_fields)
 
@@ -64,6 +65,8 @@ class KernelLabState(PageState):
     zoom: tuple[int, int] = (50, 50)  # centre of the hover window on big maps, % down and across
     bank: tuple[str, ...] = DEFAULT_BANK  # presets of the filter bank
     bank_open: bool = False  # the bank's maps are shown; closed, they are not computed (a geometry change stays fast)
+    pointwise: Any = None  # RGB's 1×1 step after the depthwise maps, (C_out, 3) nested tuples; None = the sum, SUM
+    separable_width: int = 64  # output channels of the layer whose standard and separable counts the page compares
 
     FIELDS = (
         Field("source", "src", Choice(SOURCES)),
@@ -85,6 +88,8 @@ class KernelLabState(PageState):
         Field("zoom", "z", PairCodec(0, 100)),
         Field("bank", "bank", NamesCodec(tuple(kernels.KERNEL_PRESETS))),
         Field("bank_open", "bo", BoolCodec()),
+        Field("pointwise", "sepw", MatrixCodec(separable.MAX_POINTWISE, max_depth=1)),
+        Field("separable_width", "sepc", IntCodec(1, separable.SEPARABLE_WIDTHS[-1])),
     )
 
 
@@ -103,6 +108,10 @@ class KernelLabState(PageState):
         if unique != state.bank:  # each bank kernel has one picture: a name given twice is kept once
             repeated = dict.fromkeys(name for index, name in enumerate(state.bank) if name in state.bank[:index])
             state, notes = replace(state, bank=unique), notes + [f"bank={','.join(repeated)}"]
+        if state.pointwise is not None and np.shape(state.pointwise)[1:] != (separable.CHANNELS,):
+            state, notes = replace(state, pointwise=None), notes + ["sepw"]
+        if state.separable_width not in separable.SEPARABLE_WIDTHS:
+            state, notes = replace(state, separable_width=KernelLabState.separable_width), notes + ["sepc"]
         if state.kernel is not None:
             depth = len(state.kernel) if isinstance(state.kernel[0][0], tuple) else 0
             if depth not in (0, 3):
@@ -124,6 +133,16 @@ class KernelLabState(PageState):
         if self.kernel is not None:
             return np.array(self.kernel, dtype=np.float64)
         return preset_kernel(self.preset, self.preset_params, self.colour)
+
+    def pointwise_array(self) -> np.ndarray:
+        """(C_out, 3): the RGB 1×1 step's weights, the sum's (1, 1, 1) unless edited."""
+        return np.array(separable.SUM if self.pointwise is None else self.pointwise, dtype=np.float64)
+
+    def with_pointwise(self, weights: np.ndarray) -> KernelLabState:
+        """This state with the 1×1 step's weights; the sum is stored as None (short links)."""
+        weights = np.asarray(weights, dtype=np.float64)
+        same = weights.shape == (1, separable.CHANNELS) and np.array_equal(weights, separable.SUM)
+        return replace(self, pointwise=None if same else as_matrix(weights))
 
     @property
     def edited(self) -> bool:
