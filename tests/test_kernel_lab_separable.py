@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from apptest_kit import edit_grid, grid_key, page_state, redraw, run_page
+from apptest_kit import grid_key, page_state, redraw, run_page
 from cnnviz.conv import ops, pipeline
 from cnnviz.conv.samples import load_sample
 from cnnviz.pages import kernel_lab, separable
@@ -22,10 +22,9 @@ SMALL_RGB = {"c": "rgb", "img": "astronaut", "ws": "64"}
 def test_the_default_1x1_step_is_exactly_the_convolution_stage(preset, bias):
     state = KernelLabState(colour="rgb", sample="astronaut", working_size=64, preset=preset, bias=bias)
     result = kernel_lab.compute(state, load_sample("astronaut", size=64), "test:astronaut64")
-    view = separable.separable_view(result.stages.partials, state.pointwise_array(), bias=bias,
-                                    kernel_hw=result.kernel.shape[-2:], width=64)
-    assert len(view.maps) == 1 and view.maps[0].dtype == result.stages.conv.dtype == np.float32
-    assert np.array_equal(view.maps[0], result.stages.conv)  # bit for bit: the same sum in the same order
+    maps = separable.pointwise_maps(result.stages.partials, state.pointwise_array(), bias)
+    assert len(maps) == 1 and maps[0].dtype == result.stages.conv.dtype == np.float32
+    assert np.array_equal(maps[0], result.stages.conv)  # bit for bit: the same sum in the same order
 
 
 def test_the_1x1_step_is_a_1x1_convolution_of_the_depthwise_maps():
@@ -40,14 +39,13 @@ def test_the_1x1_step_is_a_1x1_convolution_of_the_depthwise_maps():
         pipeline.pointwise(partials, np.ones((2, 2)))
 
 
-def test_the_view_counts_the_users_kernel_and_width():
-    partials = [np.zeros((30, 20), np.float32)] * 3
-    view = separable.separable_view(partials, np.array(separable.SUM), bias=0.0, kernel_hw=(5, 5), width=16)
-    assert view.costs.standard.params_formula == "5×5×3×16 = 1,200"
-    assert view.costs.separable.params_formula == "5×5×3 + 3×16 = 123"
-    assert view.costs.separable.mult_adds == 123 * 30 * 20
-    assert [g for g, _ in view.groups] == [1, 2, 4, 8, 16]
-    assert [cost.params for _, cost in view.groups] == [5 * 5 * 16 * 16 // g for g in (1, 2, 4, 8, 16)]
+def test_the_counts_take_the_users_kernel_and_width():
+    counts = separable.separable_counts((5, 5), (30, 20), 16)
+    assert counts.costs.standard.params_formula == "5×5×3×16 = 1,200"
+    assert counts.costs.separable.params_formula == "5×5×3 + 3×16 = 123"
+    assert counts.costs.separable.mult_adds == 123 * 30 * 20
+    assert [g for g, _ in counts.groups] == [1, 2, 4, 8, 16]
+    assert [cost.params for _, cost in counts.groups] == [5 * 5 * 16 * 16 // g for g in (1, 2, 4, 8, 16)]
 
 
 def test_resizing_keeps_the_rows_and_adds_colour_differences():
@@ -104,7 +102,10 @@ def test_gray_mode_has_no_separable_step():
 
 
 def test_editing_the_1x1_weights_changes_the_map_and_the_url(at):
-    edit_grid(at, grid_key(at, "kl_pw", "grid", "_1"), {0: {1: "-1"}})
+    # The grid's columns are headed R, G, B: type -1 into G of the first row, as the browser would send it.
+    at.session_state[grid_key(at, "kl_pw", "grid", "_1")] = {"edited_rows": {0: {"G": "-1"}}, "added_rows": [],
+                                                            "deleted_rows": []}
+    at.run()
     assert not at.exception
     assert page_state(at, PAGE).pointwise == ((1.0, -1.0, 1.0),) and "sepw" in at.query_params
     pointwise = grids(at)["kl_pointwise"]["pictures"]

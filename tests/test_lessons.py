@@ -191,3 +191,22 @@ def test_one_click_starts_the_classic_network(monkeypatch):
     assert not app.exception
     assert started == [LESSONS[int(TRAIN_LESSON) - 1].state]
     assert started[0].preset == "classic" and started[0].train_config.epochs == 5 and started[0].subset == 0
+
+
+def test_the_separable_lesson_is_mobilenets_saving():
+    from fractions import Fraction
+
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "separable")
+    assert lesson.tutorial == [1728, 219] and compute(LessonsState(LESSONS.index(lesson) + 1)).agrees
+    standard, separable = lesson.tutorial
+    # Howard et al. 2017, eq. 5: the separable pair costs 1/N + 1/D_K² of the standard layer.
+    assert Fraction(separable, standard) == Fraction(1, 64) + Fraction(1, 3 * 3)
+
+
+def test_the_separable_lessons_link_opens_the_kernel_lab_with_its_counts():
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "separable")
+    app = opened(lesson.state)
+    assert page_state(app, "kernel_lab") == lesson.state
+    text = page_text(app)
+    assert "`3×3×3×64 = 1,728`" in text and "`3×3×3 + 3×64 = 219`" in text
+    assert app.number_input(key="kl_pw_rows").value == 2

@@ -5,9 +5,11 @@ A 3-D filter on an RGB image is a depthwise convolution (each channel with its o
 groups=3) followed by a sum: a pointwise 1×1 convolution whose weights are all 1. Other pointwise weights, and more
 output channels, make the depthwise-separable layer of MobileNet.
 
-    >>> view = separable_view([np.ones((2, 2), np.float32)] * 3, SUM, bias=0.0, kernel_hw=(3, 3), width=64)
-    >>> view.maps[0].tolist(), view.costs.standard.params, view.costs.separable.params
-    ([[3.0, 3.0], [3.0, 3.0]], 1728, 219)
+    >>> pointwise_maps([np.ones((2, 2), np.float32)] * 3, SUM, bias=0.0)[0].tolist()
+    [[3.0, 3.0], [3.0, 3.0]]
+    >>> counts = separable_counts((3, 3), (2, 2), 64)
+    >>> counts.costs.standard.params, counts.costs.separable.params
+    (1728, 219)
 """
 from __future__ import annotations
 
@@ -29,13 +31,12 @@ CHANNELS = 3  # the RGB image's channels: the depthwise step's filters, the poin
 
 
 @dataclass(frozen=True)
-class SeparableView:
-    """What the page draws under the depthwise maps."""
+class SeparableCounts:
+    """A 3 -> width layer with the user's kernel, standard against separable, and a width -> width one in groups."""
 
-    maps: tuple[np.ndarray, ...]  # the 1×1 step's outputs, (H', W') each
-    weights: np.ndarray  # (C_out, 3) the 1×1 step's weights
-    width: int  # output channels of the layer whose counts are compared
-    costs: formulas.SeparableCosts  # 3 -> width channels with the user's kernel, on this output size
+    width: int  # output channels of the compared layer
+    output_hw: tuple[int, int]  # (H', W') of the page's convolution, where the multiply-adds are counted
+    costs: formulas.SeparableCosts  # 3 -> width: standard against depthwise + pointwise
     groups: tuple[tuple[int, formulas.ConvCost], ...]  # (groups, cost) of a width -> width layer, every groups value
 
 
@@ -45,22 +46,19 @@ def resized(weights: np.ndarray, rows: int) -> np.ndarray:
     return np.concatenate([weights[:rows], defaults[len(weights):rows]])  # (rows, 3)
 
 
-def separable_view(partials: Sequence[np.ndarray], weights: np.ndarray, *, bias: float,
-                   kernel_hw: Sequence[int], width: int) -> SeparableView:
-    """The pointwise step's maps on the depthwise ``partials`` and the counts for a 3 -> ``width`` layer.
+def pointwise_maps(partials: Sequence[np.ndarray], weights: np.ndarray, bias: float) -> tuple[np.ndarray, ...]:
+    """The 1×1 step on the depthwise ``partials`` (the Kernel Lab's RGB partial maps): one (H', W') map per row of
+    ``weights`` (C_out, 3), plus the page's ``bias`` as the convolution stage adds it."""
+    return tuple(pipeline.pointwise(list(partials), np.asarray(weights, dtype=np.float64), bias))
 
-    Args:
-        partials: the three depthwise maps (the Kernel Lab's RGB partial maps), (H', W') each.
-        weights: (C_out, 3), the 1×1 step's weights.
-        bias: the page's bias, added to every output as to the convolution stage.
-        kernel_hw: the user's (kh, kw).
-        width: output channels of the layer whose counts are compared.
-    """
-    weights = np.asarray(weights, dtype=np.float64)
-    maps = pipeline.pointwise(list(partials), weights, bias)
+
+def separable_counts(kernel_hw: Sequence[int], output_hw: Sequence[int], width: int) -> SeparableCounts:
+    """Parameters and multiply-adds of a 3 -> ``width`` layer with a ``kernel_hw`` kernel whose output is
+    ``output_hw``, standard against depthwise-separable, and of a ``width`` -> ``width`` layer in every groups
+    value it can take."""
     kernel_hw = tuple(int(side) for side in kernel_hw)
-    output_hw = tuple(int(side) for side in partials[0].shape[:2])
+    output_hw = tuple(int(side) for side in output_hw)
     costs = formulas.separable_costs(CHANNELS, width, kernel_hw, output_hw=output_hw)
     groups = tuple((g, formulas.conv_cost(width, width, kernel_hw, groups=g, output_hw=output_hw))
                    for g in formulas.group_choices(width, width))
-    return SeparableView(tuple(maps), weights, width, costs, groups)
+    return SeparableCounts(width, output_hw, costs, groups)

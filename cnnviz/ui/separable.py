@@ -15,7 +15,8 @@ from cnnviz.cache import LruCache
 from cnnviz.conv.numfmt import cell_text
 from cnnviz.figures import maps
 from cnnviz.pages.kernel_lab import KernelLabResult, KernelLabState
-from cnnviz.pages.separable import MAX_POINTWISE, SEPARABLE_WIDTHS, SeparableView, resized, separable_view
+from cnnviz.pages.separable import (MAX_POINTWISE, SEPARABLE_WIDTHS, SeparableCounts, pointwise_maps, resized,
+                                    separable_counts)
 from cnnviz.ui.common import tr
 from cnnviz.ui.pictures import Picture, picture_grid
 from cnnviz.ui.state import PageBinding
@@ -30,26 +31,30 @@ def separable_step(b: PageBinding, result: KernelLabResult, state: KernelLabStat
     st.caption(tr("sep.help"))
     weights = state.pointwise_array()
     with st.container(horizontal=True, vertical_alignment="bottom"):
-        rows = int(st.number_input(tr("sep.outputs"), 1, MAX_POINTWISE, key=b.seed("kl_pw_rows", len(weights))))
+        rows = int(st.number_input(tr("sep.outputs"), 1, MAX_POINTWISE, key=b.seed("kl_pw_rows", len(weights)),
+                                   width=200))
         if rows != len(weights):
             weights = resized(weights, rows)
         # The row count is in the key: a grid of another height is another editor, not old edits on new rows.
-        edited, problems = matrix_editor(weights, f"kl_pw_grid_{grid_version(b, 'kl_pw')}_{rows}", cell_width=64)
+        edited, problems = matrix_editor(weights, f"kl_pw_grid_{grid_version(b, 'kl_pw')}_{rows}", cell_width=64,
+                                         headers=("R", "G", "B"))
     for problem in problems:
         st.warning(problem, icon=":material/edit_off:")
     state = state.with_pointwise(edited)
+    _pointwise_maps(result, state, pictures)
+    st.subheader(tr("sep.counts_title"))
     width = st.selectbox(tr("sep.width"), SEPARABLE_WIDTHS, key=b.seed("kl_sep_width", state.separable_width),
-                         help=tr("sep.width_help"))
+                         help=tr("sep.width_help"), width=320)
     state = replace(state, separable_width=int(width))
-    view = separable_view(result.stages.partials, state.pointwise_array(), bias=state.bias,
-                          kernel_hw=result.kernel.shape[-2:], width=state.separable_width)
-    _pointwise_maps(view, result, state, pictures)
-    st.markdown(_counts_text(view, result.kernel.shape[-2:]))
+    kernel_hw = result.kernel.shape[-2:]
+    st.markdown(_counts_text(separable_counts(kernel_hw, result.stages.conv.shape, state.separable_width), kernel_hw))
     return state
 
 
-def _pointwise_maps(view: SeparableView, result: KernelLabResult, state: KernelLabState, pictures: LruCache) -> None:
-    ranges = [(float(m.min()), float(m.max()), float(m.mean(dtype=np.float64))) for m in view.maps]
+def _pointwise_maps(result: KernelLabResult, state: KernelLabState, pictures: LruCache) -> None:
+    weights = state.pointwise_array()
+    outputs = pointwise_maps(result.stages.partials, weights, state.bias)
+    ranges = [(float(m.min()), float(m.max()), float(m.mean(dtype=np.float64))) for m in outputs]
     if not all(math.isfinite(value) for low, high, _ in ranges for value in (low, high)):
         st.error(tr("sep.overflow"), icon=":material/block:")
         return
@@ -59,12 +64,12 @@ def _pointwise_maps(view: SeparableView, result: KernelLabResult, state: KernelL
     depends = "|".join(result.keys[f"partial{c}"] for c in range(3)) + f"|{state.bias!r}"
     requests = [(f"pw|{depends}|{row.tolist()!r}|{mode}|{POINTWISE_SIDE}",
                  lambda v=values, m=mode: maps.map_png(v, m, input_hw=input_hw, max_side=POINTWISE_SIDE))
-                for values, row, mode in zip(view.maps, view.weights, modes)]
+                for values, row, mode in zip(outputs, weights, modes)]
     cells = [Picture(f"pointwise{o}", tr("sep.map_title", number=o + 1, sum=_mix_text(row)), picture,
                      shape=" × ".join(map(str, values.shape)),
                      caption=tr(f"kl.scale.{mode}") + " · " + tr("kl.stats", min=f"{r[0]:.4g}", max=f"{r[1]:.4g}",
                                                                  mean=f"{r[2]:.4g}"))
-             for o, (values, row, mode, r, picture) in enumerate(zip(view.maps, view.weights, modes, ranges,
+             for o, (values, row, mode, r, picture) in enumerate(zip(outputs, weights, modes, ranges,
                                                                      pictures.get_many(requests)))]
     picture_grid("kl_pointwise", cells, columns=4, min_cell=150, heading=tr("sep.maps"),
                  text=tr("sep.maps_help", bias=f"{state.bias:g}"))
@@ -82,11 +87,11 @@ def _mix_text(row: np.ndarray) -> str:
     return text
 
 
-def _counts_text(view: SeparableView, kernel_hw: tuple[int, int]) -> str:
+def _counts_text(counts: SeparableCounts, kernel_hw: tuple[int, int]) -> str:
     """The counts of a standard layer against the separable pair, then the groups between them, as one markdown
     element (each element costs every rerun)."""
-    costs, (kh, kw), width, (rows, cols) = view.costs, kernel_hw, view.width, view.maps[0].shape
-    lines = [f"#### {tr('sep.counts_title')}", tr("sep.counts_intro", c_out=width, kh=kh, kw=kw, h=rows, w=cols), "",
+    costs, (kh, kw), width, (rows, cols) = counts.costs, kernel_hw, counts.width, counts.output_hw
+    lines = [tr("sep.counts_intro", c_out=width, kh=kh, kw=kw, h=rows, w=cols), "",
              f"| | {tr('sep.col_params')} | {tr('sep.col_mult_adds')} |", "|---|---|---|"]
     labels = (tr("sep.kind.standard", kh=kh, kw=kw), tr("sep.kind.depthwise", kh=kh, kw=kw),
               tr("sep.kind.pointwise"), tr("sep.kind.separable"))
@@ -98,6 +103,6 @@ def _counts_text(view: SeparableView, kernel_hw: tuple[int, int]) -> str:
               f"#### {tr('sep.groups_title')}", tr("sep.groups_intro", c=width, kh=kh, kw=kw), "",
               f"| {tr('sep.col_groups')} | {tr('sep.col_sees')} | {tr('sep.col_params')} |", "|---|---|---|"]
     name = {"standard": f" ({tr('sep.name.standard')})", "depthwise": f" ({tr('sep.name.depthwise')})"}
-    for groups, cost in view.groups:
+    for groups, cost in counts.groups:
         lines.append(f"| {groups}{name.get(cost.kind, '')} | {width // groups} | `{cost.params_formula}` |")
     return "\n".join(lines)
