@@ -95,4 +95,4 @@ def test_the_readmes_python_example_gives_the_values_it_shows():
             else:
                 assert value == expected, line
         checked += 1
-    assert checked == 7
+    assert checked == 11
