@@ -10,6 +10,7 @@ from cnnviz.conv import ops, pipeline
 from cnnviz.conv.samples import load_sample
 from cnnviz.pages import kernel_lab, separable
 from cnnviz.pages.kernel_lab import KernelLabState
+from cnnviz.urlstate import encode_matrix
 
 PAGE = "kernel_lab"
 SMALL_RGB = {"c": "rgb", "img": "astronaut", "ws": "64"}
@@ -61,6 +62,7 @@ def test_the_new_fields_round_trip_and_bad_links_fall_back():
     assert KernelLabState.from_query(query) == (state, [])
     assert KernelLabState.from_dict(state.to_dict()) == (state, [])
     assert "sepw" not in KernelLabState(colour="rgb").with_pointwise(np.ones((1, 3))).to_query()  # the sum: no key
+    assert KernelLabState.from_query({"sepw": encode_matrix(separable.SUM)}) == (KernelLabState(), [])
     two_columns = KernelLabState(pointwise=((1.0, 2.0),)).to_query()["sepw"]
     assert KernelLabState.from_query({"sepw": two_columns}) == (KernelLabState(), ["sepw"])
     assert KernelLabState.from_query({"sepc": "48"}) == (KernelLabState(), ["sepc"])  # not an offered width
@@ -103,7 +105,7 @@ def test_gray_mode_has_no_separable_step():
 
 def test_editing_the_1x1_weights_changes_the_map_and_the_url(at):
     # The grid's columns are headed R, G, B: type -1 into G of the first row, as the browser would send it.
-    at.session_state[grid_key(at, "kl_pw", "grid", "_1")] = {"edited_rows": {0: {"G": "-1"}}, "added_rows": [],
+    at.session_state[grid_key(at, "kl_pw", "grid")] = {"edited_rows": {0: {"G": "-1"}}, "added_rows": [],
                                                             "deleted_rows": []}
     at.run()
     assert not at.exception

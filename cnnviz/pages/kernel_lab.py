@@ -110,6 +110,8 @@ class KernelLabState(PageState):
             state, notes = replace(state, bank=unique), notes + [f"bank={','.join(repeated)}"]
         if state.pointwise is not None and np.shape(state.pointwise)[1:] != (separable.CHANNELS,):
             state, notes = replace(state, pointwise=None), notes + ["sepw"]
+        elif state.pointwise == separable.SUM:
+            state = replace(state, pointwise=None)  # the sum written out: the same view as no weights at all
         if state.separable_width not in separable.SEPARABLE_WIDTHS:
             state, notes = replace(state, separable_width=KernelLabState.separable_width), notes + ["sepc"]
         if state.kernel is not None:

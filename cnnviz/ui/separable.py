@@ -19,6 +19,7 @@ from cnnviz.pages.separable import (MAX_POINTWISE, SEPARABLE_WIDTHS, SeparableCo
                                     separable_counts)
 from cnnviz.ui.common import tr
 from cnnviz.ui.pictures import Picture, picture_grid
+from cnnviz.ui import state as page_state
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import grid_version, matrix_editor
 
@@ -33,11 +34,12 @@ def separable_step(b: PageBinding, result: KernelLabResult, state: KernelLabStat
     with st.container(horizontal=True, vertical_alignment="bottom"):
         rows = int(st.number_input(tr("sep.outputs"), 1, MAX_POINTWISE, key=b.seed("kl_pw_rows", len(weights)),
                                    width=200))
+        version = grid_version(b, "kl_pw")
         if rows != len(weights):
-            weights = resized(weights, rows)
-        # The row count is in the key: a grid of another height is another editor, not old edits on new rows.
-        edited, problems = matrix_editor(weights, f"kl_pw_grid_{grid_version(b, 'kl_pw')}_{rows}", cell_width=64,
-                                         headers=("R", "G", "B"))
+            # A grid of another height is a new editor (a new key), so no edit made on the old rows is replayed.
+            weights, version = resized(weights, rows), version + 1
+            page_state.set_widget("kl_pw_grid_version", version)
+        edited, problems = matrix_editor(weights, f"kl_pw_grid_{version}", cell_width=64, headers=("R", "G", "B"))
     for problem in problems:
         st.warning(problem, icon=":material/edit_off:")
     state = state.with_pointwise(edited)
