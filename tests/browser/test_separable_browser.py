@@ -18,25 +18,34 @@ def wait_for_text(page, text: str, timeout: float = 30_000) -> None:
                            timeout=timeout)
 
 
-def type_weight(page, row: int, col: int, text: str, width: int = 64) -> None:
-    """Type ``text`` into a cell of the 1×1 weights' grid (a canvas: the cell is found by its geometry)."""
+def type_weight(page, rows: int, row: int, col: int, text: str, shows: str, width: int = 64) -> None:
+    """Type ``text`` into a cell of the 1×1 weights' grid of ``rows`` rows (a canvas: the cell is found by its
+    geometry) until the page ``shows`` the result."""
+    # A new row count is a new grid: wait until the browser has drawn that one, not the one it replaces.
+    page.wait_for_selector(f"[class*=st-key-kl_pw_grid] canvas table[aria-rowcount='{rows + 1}']", state="attached")
     grid = page.locator("[class*=st-key-kl_pw_grid] [data-testid=stDataFrame]").first
-    grid.locator("canvas").first.wait_for()
     grid.scroll_into_view_if_needed()  # the mouse clicks where the grid is on screen
     editor = page.locator("textarea.gdg-input")
     for _ in range(5):
-        # A busy machine may draw the grid's cells after the element appears: select the cell until typing opens it.
-        page.wait_for_timeout(500)
+        # A busy machine may draw the grid's cells after the element appears, and a late redraw closes an open
+        # editor: select the cell and type again until the page shows the typed weight.
+        wait_idle(page)
         box = grid.bounding_box()
         page.mouse.click(box["x"] + col * width + width / 2, box["y"] + 35 + row * 35 + 17)
         page.keyboard.press(text[0])
         try:
             editor.wait_for(timeout=3000)
-            break
         except Exception:  # playwright's TimeoutError: the grid was not ready; select the cell again
             page.keyboard.press("Escape")
-    page.keyboard.type(text[1:])
-    page.keyboard.press("Enter")
+            continue
+        page.keyboard.type(text[1:])
+        page.keyboard.press("Enter")
+        try:
+            wait_for_text(page, shows, timeout=10_000)
+            return
+        except Exception:  # the edit was lost to a redraw: type it again
+            page.keyboard.press("Escape")
+    wait_for_text(page, shows)  # fails, saying what never showed
 
 
 def test_the_separable_step_end_to_end(page, app_url):
@@ -53,15 +62,15 @@ def test_the_separable_step_end_to_end(page, app_url):
     conv = page.locator(".st-key-kl_maps .cnnviz-cell img").nth(1).get_attribute("src")
     assert page.locator(".st-key-kl_pointwise .cnnviz-cell img").first.get_attribute("src") == conv
 
-    set_number(page, "kl_pw_rows", 2)
-    page.wait_for_function("document.querySelectorAll('.st-key-kl_pointwise .cnnviz-cell img').length === 2")
-    assert pointwise_titles(page)[1] == "1×1 output 2: 1·R − 1·G"
-    assert "sepw" in query(page)
-
-    type_weight(page, 0, 2, "-2")
-    wait_for_text(page, "1×1 output 1: 1·R + 1·G − 2·B")
+    type_weight(page, 1, 0, 2, "-2", shows="1×1 output 1: 1·R + 1·G − 2·B")
     wait_idle(page)
     assert page.locator(".st-key-kl_pointwise .cnnviz-cell img").first.get_attribute("src") != conv
+    assert "sepw" in query(page)
+
+    set_number(page, "kl_pw_rows", 2)  # a second output: the typed weights stay, the new row is red − green
+    page.wait_for_function("document.querySelectorAll('.st-key-kl_pointwise .cnnviz-cell img').length === 2")
+    wait_for_text(page, "1×1 output 2: 1·R − 1·G")
+    assert pointwise_titles(page) == ["1×1 output 1: 1·R + 1·G − 2·B", "1×1 output 2: 1·R − 1·G"]
 
     choose(page, "kl_sep_width", "128")
     wait_for_query(page, "sepc", "128")
