@@ -162,3 +162,14 @@ def test_grouped_errors_read_in_chinese():
 def test_window_too_big_for_a_grouped_conv():
     with pytest.raises(ValueError, match="spans 5 rows but the padded input has only 4"):
         conv2d(np.ones((4, 4, 2)), np.ones((2, 1, 5, 5)), groups=2)
+
+
+@pytest.mark.parametrize("kernel_hw", [(3, 3), (2, 4), (1, 5)])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_grouped_same_padding_matches_torch_same(kernel_hw, dilation):
+    rng = np.random.default_rng(4)
+    image, kernel = rng.integers(-9, 10, size=(7, 8, 6)), rng.integers(-5, 6, size=(4, 3, *kernel_hw))
+    out = conv2d(image, kernel, groups=2, padding="same", dilation=dilation)
+    x = torch.from_numpy(image.astype(np.float64)).permute(2, 0, 1)[None]  # (1, 6, 7, 8)
+    ref = F.conv2d(x, torch.from_numpy(kernel.astype(np.float64)), padding="same", dilation=dilation, groups=2)
+    np.testing.assert_array_equal(out, ref[0].permute(1, 2, 0).numpy())

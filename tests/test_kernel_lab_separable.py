@@ -147,3 +147,11 @@ def test_the_separable_step_reads_in_chinese():
     app = run_page(PAGE, query={**SMALL_RGB, "lang": "zh"})
     assert "逐通道（depthwise）卷积" in grids(app)["kl_partials"]["text"]
     assert any("标准 3×3 卷积" in m.value and "`3×3×3 + 3×64 = 219`" in m.value for m in app.markdown)
+
+
+def test_a_weight_that_is_not_a_number_is_named_and_the_old_one_kept(at):
+    at.session_state[grid_key(at, "kl_pw", "grid")] = {"edited_rows": {0: {"R": "abc"}}, "added_rows": [],
+                                                      "deleted_rows": []}
+    at.run()
+    assert not at.exception and page_state(at, PAGE).pointwise is None
+    assert any("Row 1, column 1" in w.value and "'abc' is not a number" in w.value for w in at.warning)

@@ -54,6 +54,7 @@ def separable_step(b: PageBinding, result: KernelLabResult, state: KernelLabStat
 
 
 def _pointwise_maps(result: KernelLabResult, state: KernelLabState, pictures: LruCache) -> None:
+    """The 1×1 step's output maps as one picture grid, drawn on the scale the page's display setting picks."""
     weights = state.pointwise_array()
     outputs = pointwise_maps(result.stages.partials, weights, state.bias)
     ranges = [(float(m.min()), float(m.max()), float(m.mean(dtype=np.float64))) for m in outputs]
