@@ -1,6 +1,7 @@
 """The Kernel Lab's depthwise-separable step in Chromium: the 1×1 step's maps, its weights typed into the grid,
 more outputs, the compared width, and a link that brings it all back."""
-from browser_kit import assert_no_exception, choose, open_page, query, set_number, wait_for_query, wait_idle
+from browser_kit import (assert_no_exception, choose, open_page, query, set_number, type_in_grid, wait_for_main_text,
+                         wait_for_query, wait_idle)
 
 RGB = "?c=rgb&img=astronaut&ws=128"
 
@@ -13,47 +14,20 @@ def pointwise_titles(page) -> list[str]:
     return page.locator(".st-key-kl_pointwise .cnnviz-title strong").all_inner_texts()
 
 
-def wait_for_text(page, text: str, timeout: float = 30_000) -> None:
-    page.wait_for_function("t => document.querySelector('[data-testid=stMain]').innerText.includes(t)", arg=text,
-                           timeout=timeout)
-
-
-def type_weight(page, rows: int, row: int, col: int, text: str, shows: str, width: int = 64) -> None:
-    """Type ``text`` into a cell of the 1×1 weights' grid of ``rows`` rows (a canvas: the cell is found by its
-    geometry) until the page ``shows`` the result."""
+def type_weight(page, rows: int, row: int, col: int, text: str, shows: str) -> None:
+    """Type ``text`` into a cell of the 1×1 weights' grid of ``rows`` rows until the page ``shows`` the result."""
     # A new row count is a new grid: wait until the browser has drawn that one, not the one it replaces.
     page.wait_for_selector(f"[class*=st-key-kl_pw_grid] canvas table[aria-rowcount='{rows + 1}']", state="attached")
-    grid = page.locator("[class*=st-key-kl_pw_grid] [data-testid=stDataFrame]").first
-    grid.scroll_into_view_if_needed()  # the mouse clicks where the grid is on screen
-    editor = page.locator("textarea.gdg-input")
-    for _ in range(5):
-        # A busy machine may draw the grid's cells after the element appears, and a late redraw closes an open
-        # editor: select the cell and type again until the page shows the typed weight.
-        wait_idle(page)
-        box = grid.bounding_box()
-        page.mouse.click(box["x"] + col * width + width / 2, box["y"] + 35 + row * 35 + 17)
-        page.keyboard.press(text[0])
-        try:
-            editor.wait_for(timeout=3000)
-        except Exception:  # playwright's TimeoutError: the grid was not ready; select the cell again
-            page.keyboard.press("Escape")
-            continue
-        page.keyboard.type(text[1:])
-        page.keyboard.press("Enter")
-        try:
-            wait_for_text(page, shows, timeout=10_000)
-            return
-        except Exception:  # the edit was lost to a redraw: type it again
-            page.keyboard.press("Escape")
-    wait_for_text(page, shows)  # fails, saying what never showed
+    type_in_grid(page, "[class*=st-key-kl_pw_grid] [data-testid=stDataFrame]", row, col, text, shows=shows,
+                 cell_width=64)
 
 
 def test_the_separable_step_end_to_end(page, app_url):
     open_page(page, app_url, RGB)
-    wait_for_text(page, "3×3×3 + 3×64 = 219")
+    wait_for_main_text(page, "3×3×3 + 3×64 = 219")
     # The picture grids fill in their words after the script run ends (a component's script draws them).
-    wait_for_text(page, "depthwise convolution (nn.Conv2d with groups=3)")
-    wait_for_text(page, "1×1 output 1: 1·R + 1·G + 1·B")
+    wait_for_main_text(page, "depthwise convolution (nn.Conv2d with groups=3)")
+    wait_for_main_text(page, "1×1 output 1: 1·R + 1·G + 1·B")
     assert_no_exception(page)
     text = main_text(page)
     assert "3×3×3×64 = 1,728" in text and "3×3×3 + 3×64 = 219" in text and "64 (depthwise)" in text
@@ -69,25 +43,25 @@ def test_the_separable_step_end_to_end(page, app_url):
 
     set_number(page, "kl_pw_rows", 2)  # a second output: the typed weights stay, the new row is red − green
     page.wait_for_function("document.querySelectorAll('.st-key-kl_pointwise .cnnviz-cell img').length === 2")
-    wait_for_text(page, "1×1 output 2: 1·R − 1·G")
+    wait_for_main_text(page, "1×1 output 2: 1·R − 1·G")
     assert pointwise_titles(page) == ["1×1 output 1: 1·R + 1·G − 2·B", "1×1 output 2: 1·R − 1·G"]
 
     choose(page, "kl_sep_width", "128")
     wait_for_query(page, "sepc", "128")
-    wait_for_text(page, "3×3×3 + 3×128 = 411")
+    wait_for_main_text(page, "3×3×3 + 3×128 = 411")
     assert "3×3×(128/4)×128 = 36,864" in main_text(page)
 
     page.reload()  # the link alone brings the weights, the rows and the width back
     wait_idle(page)
-    wait_for_text(page, "3×3×3 + 3×128 = 411")
-    wait_for_text(page, "1×1 output 2: 1·R − 1·G")
+    wait_for_main_text(page, "3×3×3 + 3×128 = 411")
+    wait_for_main_text(page, "1×1 output 2: 1·R − 1·G")
     assert pointwise_titles(page) == ["1×1 output 1: 1·R + 1·G − 2·B", "1×1 output 2: 1·R − 1·G"]
     assert_no_exception(page)
 
 
 def test_the_separable_step_in_chinese(page, app_url):
     open_page(page, app_url, RGB + "&lang=zh")
-    wait_for_text(page, "3×3×3 + 3×64 = 219")
+    wait_for_main_text(page, "3×3×3 + 3×64 = 219")
     assert_no_exception(page)
     text = main_text(page)
     assert "深度可分离卷积" in text and "标准 3×3 卷积" in text and "3×3×3 + 3×64 = 219" in text
