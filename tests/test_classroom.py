@@ -247,7 +247,9 @@ def test_a_student_token_answers_only_in_its_own_seat(stores):
         assert error_key(lambda: other.student(wrong)) == "error.class.seat_gone"
         assert error_key(lambda: other.register_run(wrong, "watchId_123")) == "error.class.seat_gone"
     student = other.join(code, "Ann")
-    assert error_key(lambda: other.answer(student, "q99", "3")) == "error.class.no_question"
+    for unknown in ("q99", "", None, ["q1"]):
+        assert error_key(lambda: other.answer(student, unknown, "3")) == "error.class.no_question"
+        assert error_key(lambda: store.tally(key, unknown)) == "error.class.no_question"
     assert error_key(lambda: other.register_run(student, "a b")) == "error.class.run_id"
     assert error_key(lambda: other.register_run(student, "x" * 65)) == "error.class.run_id"
     assert error_key(lambda: other.join("KMNPRT" if code != "KMNPRT" else "KMNPRA", "Ann")) \

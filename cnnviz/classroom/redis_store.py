@@ -235,7 +235,7 @@ class RedisClassStore(ClassStore):
 
     @available
     def _question(self, code: str, question_id: str) -> Question:
-        data = self.redis.hget(ClassKeys(code).questions, question_id) if isinstance(question_id, str) else None
+        data = self.redis.hget(ClassKeys(code).questions, question_id) if question_id else None
         if data is None:
             raise UserError("error.class.no_question", question_id=question_id)
         return Question.from_dict(question_id, json.loads(data))

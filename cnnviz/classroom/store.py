@@ -164,7 +164,7 @@ def normalize_code(code: object) -> str:
     """
     text = "".join(str(code).split()).replace("-", "").upper() if isinstance(code, str) else ""
     if len(text) != CODE_LENGTH or any(letter not in CODE_ALPHABET for letter in text):
-        raise UserError("error.class.no_such_code", code=code if isinstance(code, str) else repr(code))
+        raise UserError("error.class.no_such_code", code=code)
     return text
 
 
@@ -297,7 +297,7 @@ class ClassStore(ABC):
         """Close ``question_id`` to answers and show everyone the answer: ``answer`` is a free prompt's (an
         exercise's is computed by the pages from its seed)."""
         code = self._lecturer(lecturer_key)
-        self._question(code, question_id)
+        self._known_question(code, question_id)
         if not isinstance(answer, str):
             raise UserError("error.class.answer_type", value=answer)
         answer = answer.strip()
@@ -308,7 +308,7 @@ class ClassStore(ABC):
     def tally(self, lecturer_key: str, question_id: str) -> Tally:
         """``question_id``'s answers: exact counts, the distribution, and who answered what (for the lecturer)."""
         code = self._lecturer(lecturer_key)
-        question = self._question(code, question_id)
+        question = self._known_question(code, question_id)
         names, answers, revealed = self._answers(code, question_id)
         return Tally(question, revealed, len(names), len(answers), tally_counts(answers),
                      tuple((names[seat], answers[seat]) for seat in sorted(answers) if seat in names))
@@ -353,7 +353,7 @@ class ClassStore(ABC):
                 ``rate_window_seconds``; the seat or the class is gone.
         """
         code, seat, _ = self._seat(student_token)
-        text = normalize_answer(answer, self.config, self._question(code, question_id))
+        text = normalize_answer(answer, self.config, self._known_question(code, question_id))
         return self._answer(code, seat, question_id, text)
 
     def register_run(self, student_token: str, run_watch_id: str) -> None:
@@ -361,6 +361,11 @@ class ClassStore(ABC):
         watch_id = validate_watch_id(run_watch_id)
         code, seat, _ = self._seat(student_token)
         self._register_run(code, seat, watch_id)
+
+    def _known_question(self, code: str, question_id: str) -> Question:
+        if not isinstance(question_id, str):
+            raise UserError("error.class.no_question", question_id=question_id)
+        return self._question(code, question_id)
 
     def _seat(self, student_token: str) -> tuple[str, int, str]:
         if not isinstance(student_token, str) or not student_token:
