@@ -12,8 +12,11 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnnviz.classroom import (CODE_ALPHABET, ClassConfig, ClassRun, InProcessClassStore, class_store_from_env,
                               join_qr_png, normalize_code, safe_name)
@@ -126,7 +129,8 @@ def test_safe_name_escapes_html():
 
 def test_answers_are_counted_one_way():
     config, typed = ClassConfig(max_answer_chars=12), Question("q1", "output_size")
-    assert [normalize_answer(a, config, typed) for a in ("7", " 7.0 ", 7, "+7", "0.50", ".5", "1e3", "  two   words ")] \
+    typed_answers = ("7", " 7.0 ", 7, "+7", "0.50", ".5", "1e3", "  two   words ")
+    assert [normalize_answer(a, config, typed) for a in typed_answers] \
         == ["7", "7", "7", "7", "0.5", "0.5", "1000", "two words"]
     assert normalize_answer("nan", config, typed) == "nan" and normalize_answer("3x3", config, typed) == "3x3"
     assert error_key(lambda: normalize_answer(" ", config, typed)) == "error.class.answer_empty"
@@ -198,6 +202,8 @@ def test_the_whole_loop_across_two_clients(stores):
     assert (tally.students, tally.answered, tally.revealed) == (2, 2, False)
     assert tally.counts == (("13", 1), ("14", 1))
     assert tally.names == (("Ann", "14"), ("李小明", "13"))
+    # Names reach only the lecturer: nothing a student reads holds another's, and a logged tally shows none.
+    assert "Ann" not in repr(student_side.current(code)) + repr(student_side.student(li)) + repr(tally)
 
     lecturer_side.reveal(key, first)
     assert student_side.current(code).revealed and student_side.current(code).answer == ""
@@ -510,6 +516,25 @@ def test_120_students_answering_at_once_are_counted_exactly(stores, students):
     assert tally.counts == tuple((str(answer), students // 3) for answer in (10, 11, 12))
     assert tally.names[:2] == (("Student 0", "10"), ("Student 1", "11"))
     assert first.current(code).answered == students
+
+
+@settings(max_examples=25)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["3", "4", "4.0", " 5", "five"])), max_size=40))
+def test_a_tally_counts_each_students_last_answer(sent):
+    # Against a reference: whatever order students answer and change their minds in, the tally is the count of
+    # each student's last answer.
+    store = InProcessClassStore(ClassConfig(answers_per_window=100))
+    code, key = store.open_class()
+    tokens = [store.join(code, f"S{index}") for index in range(6)]
+    question = store.push(key, EXERCISE)
+    last: dict[int, str] = {}
+    for student, answer in sent:
+        assert store.answer(tokens[student], question, answer) is (student in last)
+        last[student] = {"4.0": "4", " 5": "5"}.get(answer, answer)
+    expected = sorted(Counter(last.values()).items(), key=lambda item: (-item[1], item[0]))
+    tally = store.tally(key, question)
+    assert (tally.answered, list(tally.counts)) == (len(last), expected)
+    assert tally.names == tuple((f"S{student}", last[student]) for student in sorted(last))
 
 
 # --- the join link's QR code ------------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ def seat_key(token_digest: str) -> str:
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local now = redis.call('TIME')
-local deadline = string.format('%.0f', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[2]))
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local deadline = string.format('%.0f', now_ms + tonumber(ARGV[2]))
 redis.call('HSET', KEYS[1], 'lecturer', ARGV[1], 'deadline', deadline, 'seats', 0, 'questions', 0, 'current', '')
 redis.call('PEXPIREAT', KEYS[1], deadline)
 redis.call('SET', KEYS[2], ARGV[3], 'PXAT', deadline)
