@@ -160,11 +160,19 @@ def test_a_malformed_question_is_refused_with_its_value(bad):
 def test_questions_are_kept_as_plain_dicts():
     config = ClassConfig()
     assert validate_question(EXERCISE, config) == {"kind": "output_size", "seed": 7, "level": 2, "prompt": "",
-                                                   "choices": []}
+                                                   "choices": [], "link": ""}
     assert validate_question({"kind": "pool", "seed": 3}, config)["level"] == 1
     stored = validate_question({"kind": "predict", "prompt": " Size? ", "choices": [" 3 ", "4"]}, config)
-    assert stored == {"kind": "predict", "seed": 0, "level": 1, "prompt": "Size?", "choices": ["3", "4"]}
+    assert stored == {"kind": "predict", "seed": 0, "level": 1, "prompt": "Size?", "choices": ["3", "4"],
+                      "link": ""}
     assert Question.from_dict("q3", stored).to_dict() == stored
+    linked = validate_question({**PREDICT, "link": "/step?k=sobel_x&s=2,2&p=same"}, config)
+    assert Question.from_dict("q4", linked).link == "/step?k=sobel_x&s=2,2&p=same"
+    for bad in ("//evil.example/x", "https://evil.example", "javascript:alert(1)", "/step?x=<b>", "step", "/a b",
+                "/" + "a" * 1000, 5):
+        with pytest.raises(UserError, match="A question's page link must be a path in cnnviz") as caught:
+            validate_question({**PREDICT, "link": bad}, config)
+        assert repr(bad) in str(caught.value)
     with pytest.raises(UserError, match="The prompt has 501 characters"):
         validate_question({"kind": "predict", "prompt": "x" * 501}, config)
 
@@ -207,8 +215,9 @@ def test_the_whole_loop_across_two_clients(stores):
 
     lecturer_side.reveal(key, first)
     assert student_side.current(code).revealed and student_side.current(code).answer == ""
-    second = lecturer_side.push(key, {**PREDICT, "choices": ["26", "28"]})
+    second = lecturer_side.push(key, {**PREDICT, "choices": ["26", "28"], "link": "/step?p=same&k=3"})
     assert second != first and student_side.current(code).question.id == second
+    assert student_side.current(code).question.link == "/step?p=same&k=3"
     assert student_side.student(ann).my_answer is None
     student_side.answer(li, second, "28")
     lecturer_side.reveal(key, second, "28: padding 1 keeps the size")

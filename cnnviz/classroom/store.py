@@ -21,6 +21,7 @@ import hashlib
 import html
 import math
 import os
+import re
 import secrets
 import threading
 import time
@@ -36,6 +37,9 @@ from cnnviz.errors import UserError
 CODE_ALPHABET = "ACDEFHJKMNPRTUVWXY"
 CODE_LENGTH = 6
 PREDICT = "predict"  # the kind of a free prompt ("predict the output size before I press Start")
+# A free prompt's page link: a path in this app and its query, never another site ("//host" or "https:").
+PAGE_LINK = re.compile(r"/(?!/)[A-Za-z0-9_\-/]*(\?[A-Za-z0-9_\-.,:=&%~+]*)?")
+MAX_LINK_CHARS = 1000  # a page's state in a link stays well under this
 WATCH_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")  # token_urlsafe's
 
 
@@ -85,15 +89,16 @@ class Question:
     level: int = 1  # the exercise's difficulty
     prompt: str = ""  # a free prompt's text, as the lecturer typed it ("" for an exercise)
     choices: tuple[str, ...] = ()  # a free prompt's choices; empty: a typed answer
+    link: str = ""  # a free prompt's page in this app, set up as the lecturer shows it ("/step?k=3&s=2"), or ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "seed": self.seed, "level": self.level, "prompt": self.prompt,
-                "choices": list(self.choices)}
+                "choices": list(self.choices), "link": self.link}
 
     @classmethod
     def from_dict(cls, question_id: str, data: dict[str, Any]) -> "Question":
         return cls(question_id, data["kind"], int(data.get("seed", 0)), int(data.get("level", 1)),
-                   data.get("prompt", ""), tuple(data.get("choices", ())))
+                   data.get("prompt", ""), tuple(data.get("choices", ())), data.get("link", ""))
 
 
 @dataclass(frozen=True)
@@ -232,9 +237,11 @@ def validate_question(question: object, config: ClassConfig) -> dict[str, Any]:
         raise refuse()
     kind = question["kind"]
     if kind == PREDICT:
-        prompt, choices = question.get("prompt"), question.get("choices", ())
-        if set(question) - {"kind", "prompt", "choices"} or not isinstance(prompt, str) or not prompt.strip():
+        prompt, choices, link = question.get("prompt"), question.get("choices", ()), question.get("link", "")
+        if set(question) - {"kind", "prompt", "choices", "link"} or not isinstance(prompt, str) or not prompt.strip():
             raise refuse()
+        if not isinstance(link, str) or link and (len(link) > MAX_LINK_CHARS or not PAGE_LINK.fullmatch(link)):
+            raise UserError("error.class.link", most=MAX_LINK_CHARS, value=link)
         if len(prompt.strip()) > config.max_prompt_chars:
             raise UserError("error.class.prompt_long", length=len(prompt.strip()), most=config.max_prompt_chars)
         if not isinstance(choices, (list, tuple)) or len(choices) > config.max_choices:
@@ -243,7 +250,7 @@ def validate_question(question: object, config: ClassConfig) -> dict[str, Any]:
         if any(not 0 < len(choice) <= config.max_choice_chars or _hidden_character(choice) for choice in cleaned) \
                 or len(set(cleaned)) != len(cleaned):
             raise refuse()
-        return Question("", PREDICT, prompt=prompt.strip(), choices=cleaned).to_dict()
+        return Question("", PREDICT, prompt=prompt.strip(), choices=cleaned, link=link).to_dict()
     seed, level = question.get("seed"), question.get("level", 1)
     if (set(question) - {"kind", "seed", "level"} or not kind.isidentifier() or len(kind) > 40
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in (seed, level))
@@ -288,7 +295,8 @@ class ClassStore(ABC):
         """Show ``question`` to every student of the class now (the previous one closes); its id.
 
         ``question`` is ``{"kind": name, "seed": int, "level": int}`` for an exercise, or
-        ``{"kind": "predict", "prompt": text, "choices": [...]}`` for a free prompt (choices optional).
+        ``{"kind": "predict", "prompt": text, "choices": [...], "link": "/page?query"}`` for a free prompt
+        (choices and the link to the page the lecturer shows are optional).
         """
         stored = validate_question(question, self.config)
         return self._push(self._lecturer(lecturer_key), stored)

@@ -24,6 +24,7 @@ EN = {
     "error.class.reveal_long": "The revealed answer has {length} characters, more than the {most} a class shows: shorten it.",
     "error.class.run_id": "That is not a run's watch id, got {value!r}: copy it from the Train page's watch link.",
     "error.class.unavailable": "The class service is unavailable right now (the server cannot reach its store). The pages keep working; try again in a minute, or tell whoever runs the server.",
+    "error.class.link": "A question's page link must be a path in cnnviz of at most {most} characters, such as /step?k=3, got {value!r}",
     "error.class.qr_url": "A join link must be text of 1 to {most} characters, got {value!r}",
 }
 
@@ -51,5 +52,6 @@ ZH = {
     "error.class.reveal_long": "公布的答案有 {length} 个字符，超过课堂能显示的 {most} 个：请缩短。",
     "error.class.run_id": "这不是一次训练的观看编号，收到的是 {value!r}：请从“训练”页面的观看链接中复制。",
     "error.class.unavailable": "课堂服务暂时不可用（服务器连不上它的数据库）。各个页面照常可用；过一分钟再试，或告诉服务器管理员。",
+    "error.class.link": "题目附带的页面链接必须是 cnnviz 内不超过 {most} 个字符的路径，例如 /step?k=3，收到的是 {value!r}",
     "error.class.qr_url": "加入链接必须是 1 到 {most} 个字符的文字，收到的是 {value!r}",
 }
