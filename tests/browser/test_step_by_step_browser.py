@@ -124,7 +124,7 @@ def test_stepping_through_the_two_by_two_transposed_example(page, app_url):
     page.locator(".st-key-step_next button").click()
     wait_for_grid(page, "Output (5×5", [["1", "1", "3", "2", "2"]] * 3 + [[""] * 5] * 2)
     page.locator(".st-key-step_next button").click()
-    wait_for_query(page, "at", "2")  # a click while the last one's rerun runs can merge into it (CI saw at=2)
+    wait_for_query(page, "at", "2")  # a click while the last one's rerun runs can merge into it (seen: at=2)
     page.locator(".st-key-step_next button").click()  # the fourth stamp meets the other three in the centre
     final = [["1", "1", "3", "2", "2"]] * 2 + [["4", "4", "10", "6", "6"]] + [["3", "3", "7", "4", "4"]] * 2
     wait_for_grid(page, "Output (5×5", final)
