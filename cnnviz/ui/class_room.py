@@ -34,7 +34,7 @@ LEADERBOARD_POLL_SECONDS = 10.0  # runs change over minutes: a slower poll keeps
 QR_PIXELS = 220  # the QR code on the projector: readable from the back rows at 1280x720, beside the code
 
 _CODE_CSS = """<style>
-.st-key-class_code .cv-code { font-size: 4.2rem; font-weight: 700; letter-spacing: 0.35rem; line-height: 1.1;
+.st-key-class_code .cv-code { font-size: 4.2rem; font-weight: 700; letter-spacing: 0.25rem; line-height: 1.1;
   font-family: ui-monospace, monospace; }
 .cv-bars { display: grid; grid-template-columns: minmax(3rem, max-content) 1fr 2.5rem; gap: 0.35rem 0.6rem;
   align-items: center; font-size: 1.15rem; }
