@@ -89,6 +89,7 @@ def test_the_loop_join_push_answer_count_reveal():
     lecturer.selectbox(key="class_right_q1").set_value("2")
     button(lecturer, "Reveal").click().run()
     assert "Answer: 2" in texts(lecturer)
+    assert 'class="cv-answer cv-right" data-answer="2"' in htmls(lecturer)  # the right bar, marked
     for student in students:
         student.run()
     assert "Answer: 2" in texts(students[1]) and "Your answer: 2" in texts(students[1])

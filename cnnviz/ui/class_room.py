@@ -39,6 +39,8 @@ _CODE_CSS = """<style>
 .cv-bars { display: grid; grid-template-columns: minmax(3rem, max-content) 1fr 2.5rem; gap: 0.35rem 0.6rem;
   align-items: center; font-size: 1.15rem; }
 .cv-bars .cv-bar { height: 1.4rem; background: #1f77b4; border-radius: 0.2rem; min-width: 2px; }
+.cv-bars .cv-right .cv-bar { background: #2ca02c; }
+.cv-bars .cv-answer.cv-right { font-weight: 700; }
 .cv-bars .cv-answer { overflow-wrap: anywhere; }
 .cv-count { font-size: 2.2rem; font-weight: 700; }
 </style>"""
@@ -106,27 +108,31 @@ def _join_panel(room: Room) -> None:
         st.caption(tr("class.students_in", count=len(room.names)))
 
 
-def _bars_html(counts: tuple[tuple[str, int], ...], students: int) -> str:
-    rows = "".join(f'<div class="cv-answer" data-answer="{safe_name(bar.answer)}">{safe_name(bar.answer)}</div>'
-                   f'<div><div class="cv-bar" style="width: {bar.percent}%"></div></div>'
-                   f'<div class="cv-n" data-count="{bar.count}">{bar.count}</div>'
-                   for bar in answer_bars(counts, students))
-    return f'<div class="cv-bars">{rows}</div>'
+def _bars_html(counts: tuple[tuple[str, int], ...], students: int, right: str | None) -> str:
+    """The answers as bars, each a share of the class; after the reveal the right answer's bar is green."""
+    rows = []
+    for bar in answer_bars(counts, students):
+        mark = " cv-right" if bar.answer == right else ""
+        answer = safe_name(bar.answer)
+        rows.append(f'<div class="cv-answer{mark}" data-answer="{answer}">{answer}</div>'
+                    f'<div class="{mark.strip()}"><div class="cv-bar" style="width: {bar.percent}%"></div></div>'
+                    f'<div class="cv-n" data-count="{bar.count}">{bar.count}</div>')
+    return f'<div class="cv-bars">{"".join(rows)}</div>'
 
 
 @st.fragment(run_every=LECTURER_POLL_SECONDS)
-def _live(key: str, question_id: str, show_names: bool) -> None:
-    guarded(_draw_live, key, question_id, show_names)
+def _live(key: str, question_id: str, show_names: bool, right: str | None) -> None:
+    guarded(_draw_live, key, question_id, show_names, right)
 
 
-def _draw_live(key: str, question_id: str, show_names: bool) -> None:
+def _draw_live(key: str, question_id: str, show_names: bool, right: str | None) -> None:
     """How many answered, of how many, and what: the one store read of each poll."""
     tally = class_store().tally(key, question_id)
     with st.container(key="class_live"):
         st.html(f'<div class="cv-count" data-answered="{tally.answered}" data-students="{tally.students}">'
                 f'{html.escape(tr("class.answered", answered=tally.answered, students=tally.students))}</div>')
         if tally.counts:
-            st.html(_bars_html(tally.counts, tally.students))
+            st.html(_bars_html(tally.counts, tally.students, right))
         if show_names and tally.names:
             rows = "".join(f"<tr><td>{safe_name(name)}</td><td>{safe_name(answer)}</td></tr>"
                            for name, answer in tally.names)
@@ -225,7 +231,7 @@ def _lecturer(b: PageBinding[ClassState]) -> ClassState | None:
             names = st.checkbox(tr("class.show_names"), key=b.seed("class_names", state.names),
                                 help=tr("class.show_names_help"))
             state = replace(state, names=names)
-            _live(state.key, question.id, names)
+            _live(state.key, question.id, names, room.current.answer if room.current.revealed else None)
             _reveal(state.key, room)
         _push_form(state.key)
         with st.expander(tr("class.leaderboard"), icon=":material/leaderboard:"):
