@@ -219,3 +219,23 @@ def test_the_module_examples_run():
     import cnnviz.pages.class_room
 
     assert doctest.testmod(cnnviz.pages.class_room).failed == 0
+
+
+def test_a_run_a_student_starts_reaches_the_leaderboard():
+    lecturer, code = open_class()
+    token = join(code, "Ann").query_params["t"]
+    train = AppTest.from_file(str(Path(APP).parent / "cnnviz" / "ui" / "train.py"), default_timeout=120)
+    train.session_state[SEAT] = token
+    train.run()
+    train.selectbox(key="train_preset").set_value("tiny").run()
+    train.select_slider(key="train_subset").set_value(1000).run()
+    train.number_input(key="train_epochs").set_value(1).run()
+    train.button(key="train_start").click().run()
+    assert not train.exception
+    try:
+        lecturer.run()
+        board = texts(lecturer)
+        assert "**Ann** · " in board and "run ended" not in board  # the network's label, from the live run
+        assert "(train?watch=" in board
+    finally:
+        train.button(key="train_stop").click().run()

@@ -7,6 +7,8 @@ fragment, so a page's own work never reruns for it.
 """
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from cnnviz.classroom import ClassStore, Seat, class_store_from_env
@@ -18,12 +20,25 @@ from cnnviz.ui.common import guarded, tr, tr_error
 from cnnviz.ui.state import current_language
 
 STUDENT_POLL_SECONDS = 2.0  # a pushed question or a reveal reaches a student within this; one store read each
+_LOG = logging.getLogger("cnnviz")
 
 
 @st.cache_resource(show_spinner=False)
 def class_store() -> ClassStore:
     """The server's one class store: this process's own, or Redis when CNNVIZ_REDIS_URL is set (every replica)."""
     return class_store_from_env()
+
+
+def register_run(watch_id: str) -> None:
+    """Put the run this browser just started on its class's leaderboard, when it has joined a class (a newer run
+    replaces its older one there). The run trains whatever the class store says: a refusal is only logged."""
+    token = page_state.CLASS_SEAT.get()
+    if not token or not watch_id:
+        return
+    try:
+        class_store().register_run(token, watch_id)
+    except UserError as error:  # the class ended, or its store is out of reach
+        _LOG.warning("a run was not put on its class's leaderboard: %s", error)
 
 
 def _send(token: str, question_id: str, answer: object) -> None:
