@@ -2,12 +2,17 @@
 Chinese) open, join, answer a pushed question in the banner, and the lecturer's count reaches exactly three with
 the right bars; Reveal reaches every student. Every wait is for a change the page shows, with a deadline.
 
+The same loop runs in shared mode: two replicas on one Redis, the lecturer on one and the students spread over both.
+
 Set CNNVIZ_CLASS_SHOTS to a folder to keep the lecturer's and a student's screenshots (the README's).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+
+import pytest
 
 from browser_kit import assert_no_exception, choose, open_page, sidebar_nav, wait_idle
 
@@ -132,3 +137,25 @@ def test_the_banner_follows_a_student_to_another_page(browser, app_url):
     finally:
         context.close()
         student_context.close()
+
+
+@pytest.fixture(scope="module")
+def replicas(browser):  # browser first: it skips (or fails under CI) without Chromium before anything starts
+    """Two app replicas sharing one real Redis (shared mode), as tests/browser/test_shared_browser.py starts them."""
+    from scripts.serve_app import served_app
+    from scripts.shared_mode import redis_server
+    from test_shared import _require_redis
+
+    _require_redis()
+    with contextlib.ExitStack() as stack:
+        try:
+            env = {"CNNVIZ_REDIS_URL": stack.enter_context(redis_server())}
+            urls = stack.enter_context(served_app(env=env)).url, stack.enter_context(served_app(env=env)).url
+        except RuntimeError as error:
+            pytest.fail(str(error))
+        yield urls
+
+
+def test_class_loop_shared_across_two_replicas(browser, replicas):
+    replica_a, replica_b = replicas
+    class_loop(browser, replica_a, [replica_b, replica_a, replica_b])
