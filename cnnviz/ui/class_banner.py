@@ -92,7 +92,8 @@ def _question(token: str, seat: Seat) -> None:
         with st.form("class_answer_form", border=False):
             widget = f"class_answer_{question.id}"
             st.text_input(tr("class.answer_label"), key=widget, max_chars=100)
-            st.form_submit_button(tr("class.send"), on_click=_send_typed, args=(token, question.id, widget))
+            st.form_submit_button(tr("class.send"), on_click=_send_typed, args=(token, question.id, widget),
+                                  key="class_send_button")
     if seat.my_answer is not None:
         st.caption(tr("class.your_answer", answer=md_text(seat.my_answer)))
 

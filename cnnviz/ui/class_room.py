@@ -65,7 +65,7 @@ def _visitor(b: PageBinding[ClassState]) -> ClassState | None:
                              placeholder="ACDEFH")
         name = st.text_input(tr("class.name_label"), max_chars=40, key="class_name_input",
                              help=tr("class.name_help"))
-        joined = st.form_submit_button(tr("class.join"), type="primary")
+        joined = st.form_submit_button(tr("class.join"), type="primary", key="class_join_button")
     if joined:
         try:
             token = class_store().join(code, name)
@@ -162,7 +162,8 @@ def _reveal(key: str, room: Room) -> None:
             answer = st.selectbox(tr("class.right_answer"), question.choices, key=f"class_right_{question.id}")
         else:
             answer = st.text_input(tr("class.right_answer"), key=f"class_right_{question.id}", max_chars=500)
-        if st.form_submit_button(tr("class.reveal"), type="primary", icon=":material/visibility:"):
+        if st.form_submit_button(tr("class.reveal"), type="primary", icon=":material/visibility:",
+                                 key="class_reveal_button"):
             _then_rerun(class_store().reveal, key, question.id, answer or "")
 
 
@@ -179,7 +180,8 @@ def _push_form(key: str) -> None:
                                help=tr("class.choices_help"))
         link = st.text_input(tr("class.link_label"), key="class_link", help=tr("class.link_help"),
                              placeholder="/step-by-step?s=2")
-        if st.form_submit_button(tr("class.push"), type="primary", icon=":material/campaign:"):
+        if st.form_submit_button(tr("class.push"), type="primary", icon=":material/campaign:",
+                                 key="class_push_button"):
             _then_rerun(class_store().push, key, predict_question(prompt, choices, link))
 
 
