@@ -239,3 +239,13 @@ def test_a_run_a_student_starts_reaches_the_leaderboard():
         assert "(train?watch=" in board
     finally:
         train.button(key="train_stop").click().run()
+
+
+def test_presenting_can_hide_the_question_form():
+    lecturer, code = open_class()
+    lecturer.query_params["present"] = "1"
+    lecturer.query_params["hide"] = "compose"
+    lecturer.run()
+    assert not lecturer.exception
+    assert ".st-key-section_compose { display: none; }" in htmls(lecturer)
+    assert lecturer.query_params["key"] and lecturer.multiselect(key="hide").value == ["compose"]

@@ -3,6 +3,8 @@ when a class refuses something."""
 
 EN = {
     "nav.class": "Class",
+    "sections.compose": "the question form",
+    "sections.runs": "the class runs",
     "class.title": "Class",
     "class.intro": "Ask the room, let everyone answer on their own screen, watch the answers come in, then reveal.",
     "class.join_title": "Join a class",
@@ -79,6 +81,8 @@ EN = {
 
 ZH = {
     "nav.class": "课堂",
+    "sections.compose": "出题表单",
+    "sections.runs": "课堂训练",
     "class.title": "课堂",
     "class.intro": "向全班提问，每个人在自己的屏幕上作答，看着答案陆续到来，然后公布答案。",
     "class.join_title": "加入课堂",

@@ -24,7 +24,7 @@ from cnnviz.pages.train import TrainPageState
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
 from cnnviz.ui.class_banner import class_store
-from cnnviz.ui.common import guarded, tr, tr_error
+from cnnviz.ui.common import guarded, section, tr, tr_error
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding, current_language
 
@@ -235,8 +235,9 @@ def _lecturer(b: PageBinding[ClassState]) -> ClassState | None:
             state = replace(state, names=names)
             _live(state.key, question.id, names, room.current.answer if room.current.revealed else None)
             _reveal(state.key, room)
-        _push_form(state.key)
-        with st.expander(tr("class.leaderboard"), icon=":material/leaderboard:"):
+        with section("compose"):  # presenting with &hide=compose keeps the next question off the projector
+            _push_form(state.key)
+        with section("runs"), st.expander(tr("class.leaderboard"), icon=":material/leaderboard:"):
             _leaderboard(state.key)
         st.caption(tr("class.key_note", hours=f"{room.expires_in / 3600:.1f}"))
     return state
@@ -251,4 +252,5 @@ def steps(b: PageBinding[ClassState]) -> ClassState | None:
     return _visitor(b)
 
 
-guarded(run_page, Page(PAGE, ClassState, "class.title", "class.intro", start=_start), steps)
+guarded(run_page, Page(PAGE, ClassState, "class.title", "class.intro", sections=("compose", "runs"), start=_start),
+        steps)
