@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_kit import page_state, run_page
+from apptest_kit import run_page
 from cnnviz.pages.class_room import (ClassState, answer_bars, exercise_question, join_link, predict_question,
                                      question_text)
 from cnnviz.classroom import PREDICT, Question
