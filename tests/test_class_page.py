@@ -5,6 +5,7 @@ AppTest runs every session in this process, so the sessions below share the one 
 browsers of one embedded server do. AppTest never fires a fragment's timer: each poll is a rerun here.
 """
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,8 @@ def test_the_module_examples_run():
 
 
 def test_a_run_a_student_starts_reaches_the_leaderboard():
+    from cnnviz.ui import runs
+
     lecturer, code = open_class()
     token = join(code, "Ann").query_params["t"]
     train = AppTest.from_file(str(Path(APP).parent / "cnnviz" / "ui" / "train.py"), default_timeout=120)
@@ -239,6 +242,10 @@ def test_a_run_a_student_starts_reaches_the_leaderboard():
         assert "(train?watch=" in board
     finally:
         train.button(key="train_stop").click().run()
+        job = runs.registry().get(train.session_state["_page_state_train"].run).job
+        deadline = time.monotonic() + 120
+        while not job.finished and time.monotonic() < deadline:  # no training thread outlives the test
+            time.sleep(0.2)
 
 
 def test_presenting_can_hide_the_question_form():
