@@ -121,6 +121,7 @@ FLOOR_FORBIDDEN = {
     "conv": {"analysis", "figures", "pages", "ui", "training"},
     "analysis": {"figures", "pages", "ui", "training"},
     "figures": {"pages", "ui"},
+    "exercises": {"figures", "pages", "ui", "training"},  # checked by conv and analysis, drawn by the pages
 }
 CNNVIZ_IMPORT = re.compile(r"^\s*(?:from\s+cnnviz\.(\w+)|import\s+cnnviz\.(\w+)"
                            r"|from\s+cnnviz\s+import\s+(\([^)]*\)|.*))", re.MULTILINE)
