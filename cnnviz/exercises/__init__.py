@@ -100,6 +100,17 @@ class Problem:
         return Verdict(False, kind.hint(self.params, typed, solution, attempt).render(lang),
                        reveals=attempt >= REVEAL_AT)
 
+    def working(self, lang: str = DEFAULT_LANGUAGE) -> str:
+        """The whole calculation with its result, for "show me": the last hint a wrong answer leads to (a pooling
+        problem's, for its first cell)."""
+        kind = KIND_TABLE[self.kind]
+        solution = kind.solve(self.params)
+        if self.kind == "pool":
+            typed = tuple(tuple(value + 1 for value in row) for row in solution.tolist())  # every cell off
+            return Join(kind.hint(self.params, typed, solution, REVEAL_AT).parts[1:]).render(lang)  # no "cells off"
+        typed = (None, None) if self.kind == "receptive_field" else None  # neither half "is right"
+        return kind.hint(self.params, typed, solution, REVEAL_AT).render(lang)
+
     def answer_text(self) -> str:
         """The answer as a student would type it, for a lecturer's reveal and the page's "show the answer"."""
         solution = self.solution()

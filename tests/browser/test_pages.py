@@ -3,7 +3,8 @@ import pytest
 
 from browser_kit import assert_no_exception, open_page
 
-PAGES = ["", "step-by-step", "receptive-field", "train", "inspector", "lessons", "signals", "backward"]  # Kernel Lab at /
+PAGES = ["", "step-by-step", "receptive-field", "train", "inspector", "lessons", "signals", "backward",
+         "exercises"]  # Kernel Lab at /
 
 
 @pytest.mark.parametrize("path", PAGES)
