@@ -46,10 +46,12 @@ def controls(b: PageBinding) -> ExercisesState:
                          format_func=tr_option("ex.level."))
         seed = int(st.number_input(tr("ex.set"), 0, MAX_SET, key=b.seed("ex_set", state.seed),
                                    help=tr("ex.set_help")))
+    # Labels that never change: a radio whose labels change between runs is a new widget and forgets its choice.
+    index = st.radio(tr("ex.problem"), range(SET_SIZE), horizontal=True, key=b.seed("ex_index", state.index),
+                     format_func=lambda number: str(number + 1))
     problems = problem_set(kind, seed, int(level))
-    marks = {index: f"{index + 1}{_mark(_attempts(problem))}" for index, problem in enumerate(problems)}
-    index = st.radio(tr("ex.problem"), list(marks), horizontal=True, key=b.seed("ex_index", state.index),
-                     format_func=marks.__getitem__)
+    marks = " · ".join(f"{number}{_mark(_attempts(problem))}" for number, problem in enumerate(problems, start=1))
+    st.caption(marks, help=tr("ex.marks_help"))
     return replace(state, kind=kind, level=int(level), seed=seed, index=int(index))
 
 
@@ -83,11 +85,11 @@ def _answer(view: ExerciseView, attempts: Attempts) -> Attempts:
     """The answer box and the verdict on the last answer."""
     problem = view.problem
     key = attempts_key(problem)
-    with st.form(f"ex_form_{key}", border=False, enter_to_submit=True):
-        st.text_input(tr("ex.answer"), key=f"ex_answer_{key}", placeholder=tr(f"ex.placeholder.{problem.kind}"),
-                      disabled=attempts.ok)
-        st.form_submit_button(tr("ex.check"), type="primary", icon=":material/check:", disabled=attempts.ok,
-                              on_click=_check, args=(problem,))
+    if not attempts.ok:  # answered: the verdict stays, the box goes
+        with st.form(f"ex_form_{key}", border=False, enter_to_submit=True):
+            st.text_input(tr("ex.answer"), key=f"ex_answer_{key}", placeholder=tr(f"ex.placeholder.{problem.kind}"))
+            st.form_submit_button(tr("ex.check"), type="primary", icon=":material/check:", on_click=_check,
+                                  args=(problem,))
     verdict = attempts.verdict(problem, current_language())
     with st.container(key="ex_verdict"):
         if verdict is None:
