@@ -81,6 +81,12 @@ def shoot(page, base: str, name: str, out: Path, sizes: dict[str, tuple[int, int
                                    "document.querySelector('.st-key-insp_model').innerText.includes(looking)",
                                    arg=looking, timeout=240_000)
             settle(page)
+        if name == "exercises":  # a wrong answer, so the shot shows the hint that names the window
+            field = page.locator("[class*=st-key-ex_answer_] input")
+            field.fill("2")
+            field.press("Enter")
+            page.locator(".st-key-ex_verdict [data-testid=stAlert]").wait_for()
+            settle(page)
         target = out / (f"{stem}.png" if label == "full" else f"{stem}_{label}.png")
         page.screenshot(path=str(target))
         written.append(target)
