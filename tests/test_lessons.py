@@ -203,3 +203,22 @@ def test_the_causal_lesson_checks_wavenets_receptive_field_and_opens_its_view():
     page = opened(lesson.state)
     assert page.code[0].value == "y[16] = w[0]·x[15] + w[1]·x[16]\n     = 0×(-1) + 1×1 = 1"  # the step, found causally
     assert "Receptive field: **16** inputs" in page_text(page)
+
+
+def test_the_separable_lesson_is_mobilenets_saving():
+    from fractions import Fraction
+
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "separable")
+    assert lesson.tutorial == [1728, 219] and compute(LessonsState(LESSONS.index(lesson) + 1)).agrees
+    standard, separable = lesson.tutorial
+    # Howard et al. 2017, eq. 5: the separable pair costs 1/N + 1/D_K² of the standard layer.
+    assert Fraction(separable, standard) == Fraction(1, 64) + Fraction(1, 3 * 3)
+
+
+def test_the_separable_lessons_link_opens_the_kernel_lab_with_its_counts():
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "separable")
+    app = opened(lesson.state)
+    assert page_state(app, "kernel_lab") == lesson.state
+    text = page_text(app)
+    assert "`3×3×3×64 = 1,728`" in text and "`3×3×3 + 3×64 = 219`" in text
+    assert app.number_input(key="kl_pw_rows").value == 2

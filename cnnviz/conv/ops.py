@@ -13,6 +13,9 @@ traceback.
     array([[15.]])
     >>> output_size(28, 3, stride=2, padding=1)
     14
+    >>> conv2d(np.ones((4, 4, 2)), np.ones((4, 1, 3, 3)), groups=2)[..., 0]  # 4 filters, each over 2/2 = 1 channel
+    array([[9., 9.],
+           [9., 9.]])
 """
 from __future__ import annotations
 
@@ -145,6 +148,7 @@ def conv2d(
     bias: float = 0.0,
     flip: bool = False,
     depthwise: bool = False,
+    groups: int = 1,
 ) -> np.ndarray:
     """Slide ``kernel`` over ``image``: cross-correlation by default, as ``nn.Conv2d``.
 
@@ -152,7 +156,8 @@ def conv2d(
         image: (H, W) or (H, W, C) array.
         kernel: (kh, kw), applied to each channel separately (output keeps the channels), or
             (C, kh, kw), one filter summed over channels like one output channel of ``nn.Conv2d``
-            (output is (H', W')).
+            (output is (H', W')), or (C_out, C/groups, kh, kw), ``nn.Conv2d``'s own weight (output is
+            (H', W', C_out)).
         stride: int or (rows, cols), at least 1.
         padding: int, (rows, cols), "valid" or "same" (see ``resolve_padding``).
         dilation: int or (rows, cols), at least 1.
@@ -161,17 +166,22 @@ def conv2d(
         flip: True rotates the kernel 180 degrees first, giving true mathematical convolution.
         depthwise: with a (C, kh, kw) kernel, convolve channel c with slice c and keep the channels
             apart instead of summing them (nn.Conv2d with groups=C): the per-channel partial maps.
+            With a 4-D kernel it is groups=C: (C·m, 1, kh, kw), m filters per channel.
+        groups: split the C channels into this many groups, and the kernel's C_out filters with them: filter o
+            sees only the C/groups channels of group o // (C_out/groups), as ``nn.Conv2d(groups=...)``. A 4-D
+            kernel takes any divisor of C and C_out; a 3-D kernel takes 1 (summed) or C (``depthwise``), and a
+            2-D one 1 or C (both per channel).
 
     Returns:
         (H', W'), or (H', W', C) for a 2-D kernel, or a depthwise 3-D kernel, on a (H, W, C) image;
-        float32 for a float32 image, else float64.
+        (H', W', C_out) for a 4-D kernel; float32 for a float32 image, else float64.
 
     Raises:
         ValueError: naming the bad value and what to change.
     """
     array = _as_image(image)
     weights = np.asarray(kernel)
-    if weights.ndim not in (2, 3):
+    if weights.ndim not in (2, 3, 4):
         raise UserError("error.ops.kernel_ndim", shape=weights.shape)
     if weights.size == 0:
         raise UserError("error.ops.kernel_empty", shape=weights.shape)
@@ -182,6 +192,9 @@ def conv2d(
     channels = 1 if array.ndim == 2 else array.shape[2]
     if weights.ndim == 3 and weights.shape[0] != channels:
         raise UserError("error.ops.kernel_channels", kernel=weights.shape[0], image=channels)
+    groups = _check_groups(groups, depthwise, weights.shape, channels)
+    if weights.ndim == 3 and groups == channels > 1:
+        depthwise = True  # a (C, kh, kw) kernel in C groups: one slice per channel, kept apart
     strides = as_pair(stride, "stride", minimum=1)
     dilations = as_pair(dilation, "dilation", minimum=1)
     kernel_hw = weights.shape[-2:]
@@ -198,6 +211,8 @@ def conv2d(
         weights = weights[..., ::-1, ::-1].copy()  # torch cannot view negative strides
     x = _to_nchw(_padded(array, pads, padding_mode))  # (1, C, Hp, Wp)
     w = torch.from_numpy(np.ascontiguousarray(weights))
+    if weights.ndim == 4:
+        return _grouped(x, w, strides, dilations, groups, float(bias))
     summed = weights.ndim == 3 and not depthwise
     if weights.ndim == 2:
         w = w[None, None].expand(channels, 1, *kernel_hw)  # (C, 1, kh, kw): one depthwise filter per channel
@@ -218,6 +233,39 @@ def conv2d(
     if summed:
         return y[0, 0].numpy().copy()  # (H', W')
     return _from_nchw(y, array.ndim)
+
+
+def _check_groups(groups: int, depthwise: bool, kernel_shape: tuple[int, ...], channels: int) -> int:
+    """The number of groups a kernel of ``kernel_shape`` on ``channels`` channels means, or a UserError saying what
+    to change."""
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise UserError("error.int_at_least", name="groups", minimum=1, value=groups)
+    if depthwise and groups not in (1, channels):
+        raise UserError("error.ops.depthwise_groups", groups=groups, channels=channels)
+    if len(kernel_shape) < 4:
+        if groups not in (1, channels):
+            raise UserError("error.ops.groups_kernel_ndim", groups=groups, channels=channels, shape=kernel_shape)
+        return groups
+    groups = channels if depthwise else int(groups)
+    if channels % groups:
+        divisors = ", ".join(str(d) for d in range(1, channels + 1) if channels % d == 0)
+        raise UserError("error.ops.groups_channels", groups=groups, channels=channels, divisors=divisors)
+    out_channels, depth = kernel_shape[:2]
+    if out_channels % groups:
+        raise UserError("error.ops.groups_out_channels", groups=groups, out=out_channels)
+    if depth != channels // groups:
+        raise UserError("error.ops.groups_kernel_depth", groups=groups, channels=channels,
+                        per_group=channels // groups, shape=kernel_shape)
+    return groups
+
+
+def _grouped(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int], dilation: tuple[int, int],
+             groups: int, bias: float) -> np.ndarray:
+    """(1, C, Hp, Wp) convolved with nn.Conv2d's (C_out, C/groups, kh, kw) weight, as (H', W', C_out)."""
+    if x.dtype == torch.float32:
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast path, as for the other kernels
+    y = F.conv2d(x, weight, stride=stride, dilation=dilation, groups=groups) + bias  # (1, C_out, H', W')
+    return y[0].permute(1, 2, 0).numpy().copy()  # (H', W', C_out)
 
 
 def _depthwise_float32(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],

@@ -170,6 +170,34 @@ def after_conv(raw: np.ndarray, cfg: LabConfig) -> tuple[np.ndarray, np.ndarray]
     return conv, activate(conv, cfg.activation, cfg.leaky_slope)
 
 
+def pointwise(partials: list[np.ndarray], weights: np.ndarray, bias: float = 0.0) -> list[np.ndarray]:
+    """The 1×1 convolution after the RGB depthwise step: output o is Σ_c weights[o, c]·partials[c] + bias at every
+    position, one nn.Conv2d(3, C_out, 1) over the stacked partial maps.
+
+    The terms are added in channel order, in the maps' dtype, so the weights (1, 1, 1) give exactly the sum map the
+    convolution stage shows (``convolve`` adds the partials in that order).
+
+    Args:
+        partials: the C depthwise maps, (H', W') each.
+        weights: (C_out, C).
+        bias: added to every output, as the convolution stage adds it.
+
+    Returns:
+        C_out maps, (H', W') each.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != len(partials):
+        raise ValueError(f"pointwise weights must be (C_out, {len(partials)}), got shape {weights.shape}")
+    dtype = partials[0].dtype
+    outputs = []
+    for row in weights:
+        total = dtype.type(row[0]) * partials[0]
+        for weight, partial in zip(row[1:], partials[1:]):
+            total = total + dtype.type(weight) * partial
+        outputs.append(total + dtype.type(bias) if bias else total)
+    return outputs
+
+
 def run_bank(image: np.ndarray, kernels: list[np.ndarray], cfg: LabConfig) -> list[np.ndarray]:
     """One activated feature map per kernel: a conv layer with len(kernels) output channels."""
     x = to_working_image(image, cfg.colour)

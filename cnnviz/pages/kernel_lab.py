@@ -24,6 +24,7 @@ from cnnviz.conv.images import downscale
 from cnnviz.conv.samples import sample_keys
 from cnnviz.errors import Text, UserError
 from cnnviz.figures.maps import DISPLAY_MODES, auto_display
+from cnnviz.pages import separable
 from cnnviz.urlstate import (BoolCodec, Choice, Field, FloatCodec, FloatsCodec, IntCodec, MatrixCodec, NamesCodec,
                              PageState, PairCodec, UnitCodec, as_matrix, geometry_fields)
 
@@ -76,6 +77,8 @@ class KernelLabState(PageState):
     up_kernel: int = 3  # its transposed convolution's kernel: 3 overlaps unevenly at stride 2, 4 evenly
     up_weights: str = "learned"  # learned-looking (what a trained decoder has) or bilinear
     up_resize: str = "nearest"  # the resize of the resize-then-convolve alternative
+    pointwise: Any = None  # RGB's 1×1 step after the depthwise maps, (C_out, 3) nested tuples; None = the sum, SUM
+    separable_width: int = 64  # output channels of the layer whose standard and separable counts the page compares
 
     FIELDS = (
         Field("source", "src", Choice(SOURCES)),
@@ -104,6 +107,8 @@ class KernelLabState(PageState):
         Field("up_kernel", "uk", IntCodec(*upsampling.KERNEL_SIZES)),
         Field("up_weights", "uw", Choice(upsampling.WEIGHTS)),
         Field("up_resize", "ur", Choice(upsampling.RESIZES)),
+        Field("pointwise", "sepw", MatrixCodec(separable.MAX_POINTWISE, max_depth=1)),
+        Field("separable_width", "sepc", IntCodec(1, separable.SEPARABLE_WIDTHS[-1])),
     )
 
 
@@ -122,6 +127,12 @@ class KernelLabState(PageState):
         if unique != state.bank:  # each bank kernel has one picture: a name given twice is kept once
             repeated = dict.fromkeys(name for index, name in enumerate(state.bank) if name in state.bank[:index])
             state, notes = replace(state, bank=unique), notes + [f"bank={','.join(repeated)}"]
+        if state.pointwise is not None and np.shape(state.pointwise)[1:] != (separable.CHANNELS,):
+            state, notes = replace(state, pointwise=None), notes + ["sepw"]
+        elif state.pointwise == separable.SUM:
+            state = replace(state, pointwise=None)  # the sum written out: the same view as no weights at all
+        if state.separable_width not in separable.SEPARABLE_WIDTHS:
+            state, notes = replace(state, separable_width=KernelLabState.separable_width), notes + ["sepc"]
         if state.kernel is not None:
             depth = len(state.kernel) if isinstance(state.kernel[0][0], tuple) else 0
             if depth not in (0, 3):
@@ -143,6 +154,16 @@ class KernelLabState(PageState):
         if self.kernel is not None:
             return np.array(self.kernel, dtype=np.float64)
         return preset_kernel(self.preset, self.preset_params, self.colour)
+
+    def pointwise_array(self) -> np.ndarray:
+        """(C_out, 3): the RGB 1×1 step's weights, the sum's (1, 1, 1) unless edited."""
+        return np.array(separable.SUM if self.pointwise is None else self.pointwise, dtype=np.float64)
+
+    def with_pointwise(self, weights: np.ndarray) -> KernelLabState:
+        """This state with the 1×1 step's weights; the sum is stored as None (short links)."""
+        weights = np.asarray(weights, dtype=np.float64)
+        same = weights.shape == (1, separable.CHANNELS) and np.array_equal(weights, separable.SUM)
+        return replace(self, pointwise=None if same else as_matrix(weights))
 
     @property
     def edited(self) -> bool:

@@ -19,7 +19,7 @@ from cnnviz.conv.geometry import Layer, TransposedAxis
 from cnnviz.conv.kernels import make_kernel
 from cnnviz.model import TUTORIAL_PRESETS, ModelConfig
 from cnnviz.conv.samples import load_sample
-from cnnviz.pages import backward, kernel_lab, step
+from cnnviz.pages import backward, kernel_lab, separable, step
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
@@ -110,6 +110,18 @@ def _edge_sums(state: KernelLabState) -> list[int]:
 # 256 px the stage upsamples the working image itself.
 UPSAMPLING = KernelLabState(working_size=256, upsample=True, up_kernel=3, up_weights="learned")
 
+# The separable lesson's view: an RGB photo, a 3×3 kernel, a 1×1 step with a second output (red − green), and the
+# counts of MobileNet's first kind of layer, 3 -> 64 channels.
+SEPARABLE = KernelLabState(sample="astronaut", working_size=256, colour="rgb", preset="laplacian8",
+                           pointwise=separable.SUM + separable.MORE_ROWS[:1], separable_width=64)
+
+
+def _separable_weights(state: KernelLabState) -> list[int]:
+    """The standard layer's and the depthwise-separable pair's weights for the lesson's kernel and width."""
+    costs = formulas.separable_costs(separable.CHANNELS, state.separable_width, state.kernel_array().shape[-2:])
+    return [costs.standard.params, costs.separable.params]
+
+
 LESSONS: tuple[Lesson, ...] = (
     Lesson("conv", step.EXAMPLES["three"], 15, lambda: int(step.compute(step.EXAMPLES["three"]).walk.output[0, 0])),
     Lesson("padding", _finished(step.EXAMPLES["three_padded"]), [[6, 8, 3], [12, 15, 8], [7, 12, 14]],
@@ -149,6 +161,8 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("backward", ONE_HOT_BACK, [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 1, 2, 3], [0, 0, 4, 5, 6], [0, 0, 7, 8, 9]],
            lambda: _grid(backward.compute(ONE_HOT_BACK).grads.input),
            also=(("lessons.backward.open_ones", replace(ONE_HOT_BACK, gradient="ones", stamp=0)),)),
+    # MobileNet (Howard et al. 2017): D_K·D_K·M·N weights against D_K·D_K·M + M·N, at D_K = 3, M = 3, N = 64.
+    Lesson("separable", SEPARABLE, [3 * 3 * 3 * 64, 3 * 3 * 3 + 3 * 64], lambda: _separable_weights(SEPARABLE)),
 )
 LESSON_KEYS = tuple(lesson.key for lesson in LESSONS)
 

@@ -15,7 +15,7 @@ EN = {
     "error.ops.negative_padding": "padding cannot be negative, got pads={pads!r}",
     "error.ops.reflect_too_big": "reflect padding must be smaller than the input: padding {pads} on a {h}x{w} input. Use less padding, or the replicate or zeros mode",
     "error.ops.circular_too_big": "circular padding cannot wrap more than the input once: padding {pads} on a {h}x{w} input. Use less padding, or another mode",
-    "error.ops.kernel_ndim": "kernel must be (kh, kw) or (C, kh, kw), got shape {shape}",
+    "error.ops.kernel_ndim": "kernel must be (kh, kw), (C, kh, kw) or (C_out, C/groups, kh, kw), got shape {shape}",
     "error.ops.kernel_empty": "kernel is empty: shape {shape}. Give it at least one row and one column",
     "error.ops.kernel_nonfinite": "kernel contains NaN, infinity or non-numbers: every cell needs a finite number",
     "error.ops.bias_nonfinite": "bias must be a finite number, got bias={bias!r}",
@@ -24,6 +24,11 @@ EN = {
     "error.ops.kernel_spans_cols": "kernel {kh}x{kw} with dilation {dh}x{dw} spans {span} cols but the padded input has only {padded}: reduce the kernel size or dilation, or add padding",
     "error.ops.pool_kind": "pooling kind must be 'max' or 'avg', got kind={kind!r}",
     "error.ops.pool_padding": "pool padding can be at most half the window: padding {pads} with window {sizes}. Use less padding",
+    "error.ops.depthwise_groups": "depthwise=True means groups=C={channels}, got groups={groups}: leave groups out, or drop depthwise",
+    "error.ops.groups_kernel_ndim": "groups={groups} needs a (C_out, C/groups, kh, kw) kernel, got shape {shape}: a (kh, kw) or (C, kh, kw) kernel works only with groups 1 or {channels}",
+    "error.ops.groups_channels": "groups={groups} must divide the image's {channels} channels: choose groups from {divisors}",
+    "error.ops.groups_out_channels": "groups={groups} must divide the kernel's {out} output channels (its first dimension): use a multiple of {groups} filters, or fewer groups",
+    "error.ops.groups_kernel_depth": "with groups={groups} each filter sees {channels}/{groups} = {per_group} channels, so the kernel must be (C_out, {per_group}, kh, kw), got shape {shape}",
     # cnnviz.conv.geometry
     "error.geometry.pair": "{name} must be an int or a (rows, cols) pair of ints, got {name}={value!r}",
     "error.geometry.window_spans": "the window spans {span} (kernel {kernel}, dilation {dilation}) but the padded input is only {padded} ({size} + {before} + {after}): use a smaller kernel or dilation, or more padding",
@@ -117,6 +122,8 @@ EN = {
     "error.numfmt.ragged": "every row needs the same number of values; got rows of {widths} values",
     # cnnviz.analysis.receptive_field
     "error.rf.layer": "layer {index}: {reason}",
+    # cnnviz.analysis.formulas
+    "error.formulas.groups": "groups must divide both the {c_in} input and the {c_out} output channels, got groups={groups!r}: choose from {choices}",
     "error.rf.named_layer": "layer {index} ({name}): {reason}",
     "error.rf.vanishes": "layer {index} ({name}) gets a {h}x{w} map but its window spans {span}: {reason}",
 }
@@ -135,7 +142,7 @@ ZH = {
     "error.ops.negative_padding": "填充不能为负数，当前 pads={pads!r}",
     "error.ops.reflect_too_big": "镜像填充必须小于输入：在 {h}x{w} 的输入上填充了 {pads}。请减少填充，或改用复制边缘或补零方式",
     "error.ops.circular_too_big": "循环填充最多只能把输入绕一圈：在 {h}x{w} 的输入上填充了 {pads}。请减少填充，或换一种填充方式",
-    "error.ops.kernel_ndim": "卷积核的形状必须是 (kh, kw) 或 (C, kh, kw)，当前形状为 {shape}",
+    "error.ops.kernel_ndim": "卷积核的形状必须是 (kh, kw)、(C, kh, kw) 或 (C_out, C/groups, kh, kw)，当前形状为 {shape}",
     "error.ops.kernel_empty": "卷积核是空的：形状为 {shape}。至少要有一行一列",
     "error.ops.kernel_nonfinite": "卷积核含有 NaN、无穷大或非数字：每一格都需要一个有限的数",
     "error.ops.bias_nonfinite": "偏置必须是有限的数，当前 bias={bias!r}",
@@ -144,6 +151,11 @@ ZH = {
     "error.ops.kernel_spans_cols": "{kh}x{kw} 的卷积核在膨胀率 {dh}x{dw} 下横向跨越 {span} 列，但填充后的输入只有 {padded} 列：请减小卷积核或膨胀率，或增加填充",
     "error.ops.pool_kind": "池化类型必须是 'max' 或 'avg'，当前 kind={kind!r}",
     "error.ops.pool_padding": "池化的填充最多为窗口的一半：填充 {pads}，窗口 {sizes}。请减少填充",
+    "error.ops.depthwise_groups": "depthwise=True 就是 groups=C={channels}，当前 groups={groups}：请去掉 groups，或去掉 depthwise",
+    "error.ops.groups_kernel_ndim": "groups={groups} 需要形状为 (C_out, C/groups, kh, kw) 的卷积核，当前形状为 {shape}：(kh, kw) 或 (C, kh, kw) 的卷积核只能配 groups 1 或 {channels}",
+    "error.ops.groups_channels": "groups={groups} 必须整除图像的 {channels} 个通道：请从 {divisors} 中选择 groups",
+    "error.ops.groups_out_channels": "groups={groups} 必须整除卷积核的 {out} 个输出通道（第一维）：请用 {groups} 的倍数个滤波器，或减少分组",
+    "error.ops.groups_kernel_depth": "groups={groups} 时每个滤波器只看 {channels}/{groups} = {per_group} 个通道，所以卷积核必须是 (C_out, {per_group}, kh, kw)，当前形状为 {shape}",
     # cnnviz.conv.geometry
     "error.geometry.pair": "{name} 必须是整数或 (行, 列) 整数对，当前 {name}={value!r}",
     "error.geometry.window_spans": "窗口跨度为 {span}（卷积核 {kernel}，膨胀率 {dilation}），但填充后的输入只有 {padded}（{size} + {before} + {after}）：请使用更小的卷积核或膨胀率，或增加填充",
@@ -237,6 +249,8 @@ ZH = {
     "error.numfmt.ragged": "每行的数值个数必须相同；现在各行分别有 {widths} 个值",
     # cnnviz.analysis.receptive_field
     "error.rf.layer": "第 {index} 层：{reason}",
+    # cnnviz.analysis.formulas
+    "error.formulas.groups": "groups 必须同时整除 {c_in} 个输入通道和 {c_out} 个输出通道，当前 groups={groups!r}：请从 {choices} 中选择",
     "error.rf.named_layer": "第 {index} 层（{name}）：{reason}",
     "error.rf.vanishes": "第 {index} 层（{name}）收到的特征图是 {h}x{w}，但它的窗口跨度为 {span}：{reason}",
 }

@@ -26,6 +26,7 @@ from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.hover_math import blob_address, hover_math
 from cnnviz.ui.pictures import Picture, media_address, picture_grid
+from cnnviz.ui.separable import separable_step
 from cnnviz.ui.state import PageBinding, presenting
 from cnnviz.ui.widgets import (cell_px, geometry_controls, geometry_values, grid_version, image_input, kernel_sum_text,
                                matrix_editor, pair_input, pair_value, paste_rows)
@@ -599,6 +600,9 @@ def _draw_outputs(b: PageBinding, state: KernelLabState, image: np.ndarray, imag
         b.publish(state)
         return
     draw(result, state, layout, areas.partials, image_key)
+    if result.stages.partials is not None:
+        with areas.partials:
+            state = separable_step(b, result, state, _pictures())
     with areas.bank:
         if result.bank:
             _bank_pictures(result, state)

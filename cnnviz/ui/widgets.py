@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -206,12 +206,12 @@ def fit_grid(values: np.ndarray, *, room: int, root_px: float) -> GridFit:
 
 
 def matrix_editor(values: np.ndarray, editor_key: str, *, cell_width: int = 58, room: int | None = None,
-                  root_px: float = 16) -> tuple[np.ndarray, list[str]]:
+                  root_px: float = 16, headers: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """An editable grid of numbers, shown as a student writes them ("1/9", "-0.598").
 
     With ``room`` (px), the cells are sized to show every value whole in that width (``fit_grid``), with a note when
     some show rounded; without it, every cell is ``cell_width`` px. Only the cells the user changed are read back, so
-    a value shown rounded never replaces the exact one.
+    a value shown rounded never replaces the exact one. The columns are headed 1, 2, ... or by ``headers``.
 
     Returns:
         (the values, one message per cell that is not a number; such a cell keeps its old value).
@@ -222,7 +222,7 @@ def matrix_editor(values: np.ndarray, editor_key: str, *, cell_width: int = 58, 
         fit = fit_grid(values, room=room, root_px=root_px)
         texts, cell_width, row_height, rounded, height = (fit.texts, fit.cell_width, fit.row_height, fit.rounded,
                                                           fit.height)
-    columns = [str(c + 1) for c in range(values.shape[1])]
+    columns = list(headers) if headers is not None else [str(c + 1) for c in range(values.shape[1])]
     frame = pd.DataFrame(texts, columns=columns)
     edited = st.data_editor(frame, key=editor_key, hide_index=True, width="content", height=height,
                             row_height=row_height,

@@ -8,8 +8,8 @@ from PIL import Image
 from cnnviz.urlstate import encode_matrix
 from scripts.serve_app import IDLE
 
-from browser_kit import (assert_no_exception, choose, open_page, query, set_number, sidebar_nav, wait_for_query,
-                         wait_for_value, wait_idle)
+from browser_kit import (assert_no_exception, choose, open_page, query, set_number, sidebar_nav, type_in_grid,
+                         wait_for_query, wait_for_value, wait_idle)
 
 
 def shapes_text(page) -> str:
@@ -89,51 +89,23 @@ def test_settings_survive_a_page_switch(page, app_url):
     assert_no_exception(page)
 
 
-def grid_cell(page, row: int, col: int, width: int = 58) -> tuple[float, float]:
-    """Screen position of a kernel grid cell (the grid is drawn on a canvas: cells are found by geometry)."""
-    box = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first.bounding_box()
-    header = 35  # one header row of column numbers, then 35-px rows
-    return box["x"] + col * width + width / 2, box["y"] + header + row * 35 + 17
-
-
-def start_typing(page, row: int, col: int, key: str):
-    """Select a kernel cell and press ``key``, which opens the cell's editor with itself in it; returns the editor."""
-    page.locator(".st-key-section_kernel [data-testid=stDataFrame] canvas").first.wait_for()
-    editor = page.locator("textarea.gdg-input")
-    for _ in range(5):
-        # On a loaded machine the grid may not take the first click (it draws its cells after the element
-        # appears): select the cell again until typing opens its editor.
-        page.wait_for_timeout(500)
-        x, y = grid_cell(page, row, col)
-        page.mouse.click(x, y)
-        page.keyboard.press(key)
-        try:
-            editor.wait_for(timeout=3000)
-            break
-        except Exception:  # playwright's TimeoutError: the grid was not ready; select the cell again
-            page.keyboard.press("Escape")
-    return editor
+KERNEL_GRID = ".st-key-section_kernel [data-testid=stDataFrame]"
 
 
 def test_typing_ten_quickly_into_a_kernel_cell_keeps_ten(page, app_url):
     open_page(page, app_url, "")
-    editor = start_typing(page, 0, 0, "1")
-    page.keyboard.type("0", delay=15)  # the next key at once: a number column once kept only the "0"
-    assert editor.input_value() == "10"
-    page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 11')")
+    # The 1 and the 0 are typed at once: a number column once kept only the "0" (the sum would be 1).
+    type_in_grid(page, KERNEL_GRID, 0, 0, "10", shows="Sum of weights: 11")
     wait_idle(page)
     assert "kv" in query(page)  # the edited kernel is in the link
 
 
 def test_one_typed_weight_leaves_the_other_ninths_as_fractions(page, app_url):
     open_page(page, app_url, "?k=box3")
-    start_typing(page, 0, 0, "5")
-    page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 53/9')")
+    type_in_grid(page, KERNEL_GRID, 0, 0, "5", shows="Sum of weights: 53/9")
     page.wait_for_function("location.search.includes('kv=')")
     wait_idle(page)
-    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
+    grid = page.locator(KERNEL_GRID).first
     assert grid.locator("td").all_inner_texts() == ["5"] + ["1/9"] * 8  # once every 1/9 turned into 0.1111
     page.reload()  # the link alone: its weights are float32
     wait_idle(page)
@@ -143,19 +115,13 @@ def test_one_typed_weight_leaves_the_other_ninths_as_fractions(page, app_url):
 
 def test_a_word_typed_in_a_cell_goes_and_its_warning_with_the_next_edit(page, app_url):
     open_page(page, app_url, "?k=box3")
-    editor = start_typing(page, 0, 0, "a")
-    page.keyboard.type("bc", delay=15)
-    assert editor.input_value() == "abc"
-    page.keyboard.press("Enter")
+    type_in_grid(page, KERNEL_GRID, 0, 0, "abc", shows="'abc' is not a number")
     warning = page.locator(".st-key-section_kernel [data-testid=stAlertContentWarning]")
-    warning.wait_for()
-    assert "'abc' is not a number" in warning.inner_text()
+    assert "Row 1, column 1: 'abc' is not a number" in warning.inner_text()
     wait_idle(page)
-    grid = page.locator(".st-key-section_kernel [data-testid=stDataFrame]").first
+    grid = page.locator(KERNEL_GRID).first
     assert grid.locator("td").all_inner_texts() == ["1/9"] * 9  # once "abc" stayed on screen
-    start_typing(page, 1, 1, "2")
-    page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('[data-testid=stMain]').innerText.includes('Sum of weights: 26/9')")
+    type_in_grid(page, KERNEL_GRID, 1, 1, "2", shows="Sum of weights: 26/9")
     wait_idle(page)
     assert warning.count() == 0  # once it came back with every later edit
 
