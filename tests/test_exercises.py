@@ -74,8 +74,15 @@ def torch_param_count(p):
     return sum(parameter.numel() for parameter in conv.parameters())
 
 
+def torch_separable_count(p):
+    depthwise = nn.Conv2d(p["c_in"], p["c_in"], p["kernel"], groups=p["c_in"], bias=p["bias"], device="meta")
+    pointwise = nn.Conv2d(p["c_in"], p["c_out"], 1, bias=p["bias"], device="meta")
+    return sum(parameter.numel() for parameter in nn.Sequential(depthwise, pointwise).parameters())
+
+
 SCALAR_REFERENCES = {"output_size": torch_output_size, "transposed_size": torch_transposed_size,
-                     "conv_cell": torch_conv_cell, "param_count": torch_param_count}
+                     "conv_cell": torch_conv_cell, "param_count": torch_param_count,
+                     "separable_count": torch_separable_count}
 
 
 def states(value):
@@ -244,7 +251,8 @@ def test_levels_grow_the_numbers():
 
 
 def test_the_kinds_and_a_set_of_ten():
-    assert {"output_size", "conv_cell", "pool", "receptive_field", "param_count", "transposed_size"} <= set(KINDS)
+    assert {"output_size", "conv_cell", "pool", "receptive_field", "param_count", "transposed_size",
+            "separable_count"} <= set(KINDS)
     first, second = problem_set("conv_cell", 0, 1), problem_set("conv_cell", 1, 1)
     assert len(first) == SET_SIZE and not set(p.seed for p in first) & set(p.seed for p in second)
     with pytest.raises(ValueError, match="seed=-2"):

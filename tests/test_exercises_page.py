@@ -114,6 +114,8 @@ def test_show_me_opens_a_page_that_computes_the_same_answer(kind):
             assert len(signals.compute(target).output) == solution
         elif kind == "receptive_field":
             assert isinstance(target, ReceptiveFieldState) and target.layer == len(target.layers) - 1
+        elif kind == "separable_count":
+            assert LESSONS[target.lesson - 1].key == "separable"
         else:
             assert target == LessonsState(lesson=page.SHARING_LESSON)
             assert LESSONS[target.lesson - 1].key == "sharing"

@@ -167,7 +167,7 @@ def runtime_keys() -> set[str]:
     keys |= {f"ex.{kind}.prompt" for kind in exercises.KINDS if kind != "pool"}
     keys |= {f"ex.pool.prompt_{kind}" for kind in ("max", "avg")} | {f"ex.rf.{kind}" for kind in ("conv", "max")}
     keys |= {f"ex.hint.pool_window_{kind}" for kind in ("max", "avg")}
-    keys |= {f"ex.hint.params_{bias}" for bias in ("bias", "no_bias")}
+    keys |= {f"ex.hint.{kind}_{bias}" for kind in ("params", "separable") for bias in ("bias", "no_bias")}
     keys |= {f"ex.{part}.{kind}" for kind in exercises.KINDS for part in ("kind", "placeholder", "open")}
     keys |= {f"ex.level.{level}" for level in exercises.LEVELS}
     return keys

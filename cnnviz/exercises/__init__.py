@@ -65,9 +65,9 @@ class Problem:
         if self.kind == "receptive_field":
             stack = Join(_layer_text(layer) for layer in params["layers"]).render(lang)
             return t("ex.receptive_field.prompt", lang, stack=stack.replace("; ", " → ").replace("；", " → "))
-        if self.kind == "param_count":
+        if self.kind in ("param_count", "separable_count"):
             bias = t("ex.with_bias" if params["bias"] else "ex.without_bias", lang)
-            return t("ex.param_count.prompt", lang, c_in=params["c_in"], c_out=params["c_out"],
+            return t(f"ex.{self.kind}.prompt", lang, c_in=params["c_in"], c_out=params["c_out"],
                      kernel=params["kernel"], bias=bias)
         if self.kind == "pool":
             return t(f"ex.pool.prompt_{params['kind']}", lang, size=params["size"], stride=params["stride"])

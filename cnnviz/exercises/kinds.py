@@ -2,7 +2,7 @@
 
 A kind is four small functions over a plain ``params`` dict: ``generate(rng, level)`` draws the numbers, ``solve``
 computes the answer with the app's own maths (``geometry.Axis``, ``ops.conv2d``, ``ops.pool2d``,
-``receptive_field.analyze``, ``formulas``), ``read`` turns typed text into a comparable value, and ``hint`` writes
+``receptive_field.analyze``, ``formulas``, its ``separable_costs`` too), ``read`` turns typed text into a comparable value, and ``hint`` writes
 the working for a wrong answer, one step further on each try (``Hint``), the result itself only from
 ``REVEAL_AT`` on. Nothing stores an answer: ``solve`` runs every time.
 """
@@ -362,8 +362,40 @@ def _param_hint(params: dict[str, Any], typed: Any, solution: int, attempt: int)
 PARAM_COUNT = Kind("param_count", _param_params, _param_solve, read_number, _int_answer, _param_hint)
 
 
+# -- parameters of a depthwise-separable pair -------------------------------------------------------------------------
+
+# (C_in choices, C_out choices, kernels, bias share) per level: k ≥ 3, where the pair saves something
+_SEPARABLE_RANGES = {1: ((1, 2, 3), (4, 8, 16), (3,), 0.5),
+                     2: ((3, 8, 16, 32), (16, 32, 64), (3, 5), 0.5),
+                     3: ((32, 64, 128, 256), (64, 128, 256, 512), (3, 5, 7), 0.5)}
+
+
+def _separable_params(rng: random.Random, level: int) -> dict[str, Any]:
+    c_in, c_out, kernels, bias_share = _SEPARABLE_RANGES[level]
+    return {"c_in": rng.choice(c_in), "c_out": rng.choice(c_out), "kernel": rng.choice(kernels),
+            "bias": rng.random() < bias_share}
+
+
+def _separable_costs(params: dict[str, Any]) -> formulas.SeparableCosts:
+    return formulas.separable_costs(params["c_in"], params["c_out"], (params["kernel"], params["kernel"]),
+                                    bias=params["bias"])
+
+
+def _separable_hint(params: dict[str, Any], typed: Any, solution: int, attempt: int) -> Text:
+    costs = _separable_costs(params)
+    shown = attempt > 1
+    bias = "bias" if params["bias"] else "no_bias"
+    return Text(f"ex.hint.separable_{bias}", c_in=params["c_in"], c_out=params["c_out"], kernel=params["kernel"],
+                depthwise=costs.depthwise.params if shown else "?", pointwise=costs.pointwise.params if shown else "?",
+                total=show(solution) if attempt >= REVEAL_AT else "?")
+
+
+SEPARABLE_COUNT = Kind("separable_count", _separable_params, lambda p: _separable_costs(p).separable.params,
+                       read_number, _int_answer, _separable_hint)
+
+
 KIND_TABLE = {kind.name: kind for kind in (OUTPUT_SIZE, CONV_CELL, POOL, RECEPTIVE_FIELD, PARAM_COUNT,
-                                            TRANSPOSED_SIZE)}
+                                            TRANSPOSED_SIZE, SEPARABLE_COUNT)}
 
 
 def check_kind_and_level(kind: Any, level: Any) -> None:

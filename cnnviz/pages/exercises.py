@@ -25,6 +25,7 @@ from cnnviz.urlstate import BoolCodec, Choice, Field, IntCodec, PageState, as_ma
 
 MAX_SET = MAX_SEED // SET_SIZE  # the highest set number a link may carry
 SHARING_LESSON = LESSON_KEYS.index("sharing") + 1  # the lesson that counts a conv layer's parameters, 1-based
+SEPARABLE_LESSON = LESSON_KEYS.index("separable") + 1  # the lesson that counts a depthwise-separable pair's
 
 # Problems at the end of a lesson: (lesson key, kind, level, set). A fixed set, so a class sees the same three.
 LESSON_EXERCISES: dict[str, tuple[tuple[str, int, int], ...]] = {
@@ -33,6 +34,7 @@ LESSON_EXERCISES: dict[str, tuple[tuple[str, int, int], ...]] = {
     "pooling": (("pool", 1, 7),),
     "receptive": (("receptive_field", 1, 7), ("receptive_field", 2, 7)),
     "upsampling": (("transposed_size", 1, 7),),
+    "separable": (("separable_count", 1, 7), ("separable_count", 2, 7)),
 }
 
 
@@ -162,6 +164,8 @@ def show_me(problem: Problem) -> Any:
         target = _pool_state(params)
     elif problem.kind == "receptive_field":
         target = _rf_state(params)
+    elif problem.kind == "separable_count":
+        target = LessonsState(lesson=SEPARABLE_LESSON)
     else:
         target = LessonsState(lesson=SHARING_LESSON)
     if target is None:
