@@ -31,7 +31,7 @@ VIEWS = {
     "inspector": ("inspector?src=mnist&i=0&l=act1&u=5,6", 1500),
     "presentation": ("?k=sobel_x&present=1&hide=bank", 1000),  # presentation mode, as a lecturer's link opens it
     "signals": ("signals?at=9&c=1", 1500),
-    "exercises": ("exercises?kind=conv_cell&set=2&q=4", 1100),
+    "exercises": ("exercises?kind=conv_cell&set=2&q=4", 1250),
 }
 
 

@@ -271,3 +271,14 @@ def test_every_prompt_reads_in_both_languages(kind):
 def test_the_module_docstring_example():
     import doctest
     assert doctest.testmod(exercises).failed == 0
+
+
+def test_the_window_a_wrong_answer_is_about():
+    cell = make("conv_cell", 24, 1)
+    assert cell.window(str(cell.solution() + 1)) == ((1, 2), (1, 2)) and cell.window(str(cell.solution())) is None
+    assert cell.window("x") is None
+    pool = make("pool", 0, 1)  # 2×2 windows at stride 2 on a 4×4 input
+    wrong = [[float(v) for v in row] for row in pool.solution()]
+    wrong[1][0] += 1
+    assert pool.window(wrong) == ((2, 3), (0, 1))
+    assert pool.window([[1]]) is None and make("output_size", 0).window("1") is None

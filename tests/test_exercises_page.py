@@ -90,7 +90,7 @@ def test_changing_the_kind_and_level_moves_the_link(at):
     at.selectbox(key="ex_kind").set_value("pool").run()
     at.radio(key="ex_level").set_value(2).run()
     assert at.query_params["kind"] == "pool" and at.query_params["level"] == "2"
-    assert len(at.code) == 1  # the input grid
+    assert "| **0** |" in texts(at.markdown) and not at.code  # the input grid as a table, rows numbered
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -147,3 +147,20 @@ def test_a_lesson_ends_with_links_into_a_fixed_set():
     assert "Try it yourself:" in links
     assert "[Receptive field, level 1](exercises?kind=receptive_field&set=7)" in links
     assert "[Receptive field, level 2](exercises?kind=receptive_field&level=2&set=7)" in links
+
+
+def test_a_wrong_answer_marks_the_window_it_is_about():
+    app = run_page("exercises", timeout=60, query={"kind": "conv_cell", "set": "2", "q": "4"})
+    problem = problem_set("conv_cell", 2)[4]
+    assert ":orange-badge" not in texts(app.markdown)
+    key = page.attempts_key(problem)
+    app.text_input(key=f"ex_answer_{key}").input("5")
+    next(button for button in app.button if button.label == "Check").click()
+    app.run()
+    grid = next(m.value for m in app.markdown if m.value.startswith("| |"))
+    rows, cols = problem.window("5")
+    assert (rows, cols) == ((1, 2), (1, 2))  # output (1, 1) of a 2×2 kernel at stride 1
+    marked = [line for line in grid.splitlines() if ":orange-badge" in line]
+    assert [line.split(" |")[0] for line in marked] == ["| **1**", "| **2**"]
+    assert all(line.count(":orange-badge") == 2 for line in marked)
+    assert "Marked: the window" in texts(app.caption)

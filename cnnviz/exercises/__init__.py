@@ -21,7 +21,8 @@ from typing import Any
 
 from cnnviz.conv.geometry import is_int
 from cnnviz.errors import Join, Text, UserError
-from cnnviz.exercises.kinds import KIND_TABLE, LEVELS, REVEAL_AT, check_kind_and_level, show
+from cnnviz.exercises.kinds import (KIND_TABLE, LEVELS, REVEAL_AT, cell_window, check_kind_and_level, show,
+                                    window_of)
 from cnnviz.i18n import DEFAULT_LANGUAGE, t
 
 KINDS: tuple[str, ...] = tuple(KIND_TABLE)  # the generators, in the order a page lists them
@@ -110,6 +111,22 @@ class Problem:
             return Join(kind.hint(self.params, typed, solution, REVEAL_AT).parts[1:]).render(lang)  # no "cells off"
         typed = (None, None) if self.kind == "receptive_field" else None  # neither half "is right"
         return kind.hint(self.params, typed, solution, REVEAL_AT).render(lang)
+
+    def window(self, answer: Any) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """The (rows, cols) of the input window a wrong ``answer`` is about, for a page to highlight: the asked cell's
+        window in a one-cell problem, the first wrong cell's in a pooling grid of the right shape (padding positions
+        included, as negative or too-large indices). None for other kinds, and for right or unreadable answers."""
+        if self.kind not in ("conv_cell", "pool"):
+            return None
+        kind = KIND_TABLE[self.kind]
+        try:
+            typed = kind.read(answer)
+        except UserError:
+            return None
+        solution = kind.solve(self.params)
+        if kind.same(typed, solution):
+            return None
+        return window_of(self.params, typed, solution) if self.kind == "pool" else cell_window(self.params)
 
     def answer_text(self) -> str:
         """The answer as a student would type it, for a lecturer's reveal and the page's "show the answer"."""

@@ -196,6 +196,12 @@ def _taps(axis: Axis, index: int) -> list[int]:
     return list(axis.window(index).taps)
 
 
+def cell_window(params: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The input (rows, cols) output (row, col) of a one-cell problem reads."""
+    rows, cols = _cell_layer(params)
+    return tuple(_taps(rows, params["row"])), tuple(_taps(cols, params["col"]))
+
+
 def _conv_cell_hint(params: dict[str, Any], typed: Any, solution: Fraction, attempt: int) -> Join:
     rows, cols = _cell_layer(params)
     row_taps, col_taps = _taps(rows, params["row"]), _taps(cols, params["col"])
@@ -239,14 +245,27 @@ def _pool_solve(params: dict[str, Any]) -> np.ndarray:
     return ops.pool2d(np.array(params["input"], dtype=np.float64), params["kind"], params["size"], params["stride"])
 
 
+def _first_wrong(typed: tuple, solution: np.ndarray) -> list[tuple[int, int]]:
+    return [(r, c) for r in range(solution.shape[0]) for c in range(solution.shape[1])
+            if _off(typed[r][c], float(solution[r, c]))]
+
+
+def window_of(params: dict[str, Any], typed: tuple, solution: np.ndarray) -> tuple[tuple[int, ...], ...] | None:
+    """The input (rows, cols) of the first wrong cell of a pooling grid; None when the grid's shape is wrong."""
+    if (len(typed), len(typed[0])) != solution.shape:
+        return None
+    axis = Axis(len(params["input"]), params["size"], params["stride"])
+    r, c = _first_wrong(typed, solution)[0]
+    return tuple(_taps(axis, r)), tuple(_taps(axis, c))
+
+
 def _pool_hint(params: dict[str, Any], typed: tuple, solution: np.ndarray, attempt: int) -> Join:
     axis = Axis(len(params["input"]), params["size"], params["stride"])
     shape = (len(typed), len(typed[0]))
     if shape != solution.shape:
         # The shape is not the answer: saying how many windows fit is the first step of the working.
         return Join([Text("ex.hint.pool_shape", rows=shape[0], cols=shape[1], formula=axis.text)])
-    wrong = [(r, c) for r in range(shape[0]) for c in range(shape[1])
-             if _off(typed[r][c], float(solution[r, c]))]
+    wrong = _first_wrong(typed, solution)
     r, c = wrong[0]
     row_taps, col_taps = _taps(axis, r), _taps(axis, c)
     parts = [Text("ex.hint.pool_cells", count=len(wrong)),

@@ -6,7 +6,6 @@ answer box, the verdict, the score and "show me").
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import streamlit as st
@@ -55,21 +54,30 @@ def controls(b: PageBinding) -> ExercisesState:
     return replace(state, kind=kind, level=int(level), seed=seed, index=int(index))
 
 
-def _matrix(rows: list[list]) -> str:
-    """A grid one row per line with aligned columns, as the lessons print one."""
-    cells = [[json.dumps(value) for value in row] for row in rows]
-    width = max(len(cell) for row in cells for cell in row)
-    return "[" + ",\n ".join("[" + ", ".join(cell.rjust(width) for cell in row) + "]" for row in cells) + "]"
+def _table(rows: list[list], window: tuple[tuple[int, ...], tuple[int, ...]] | None = None) -> str:
+    """A grid as a Markdown table with its row and column numbers (the questions count from 0), the cells of
+    ``window`` (the one a wrong answer is about) highlighted."""
+    marked = {(r, c) for r in window[0] for c in window[1]} if window else set()
+    header = "| | " + " | ".join(f"**{c}**" for c in range(len(rows[0]))) + " |"
+    lines = [header, "|" + "---|" * (len(rows[0]) + 1)]
+    for r, row in enumerate(rows):
+        cells = [f":orange-badge[**{value}**]" if (r, c) in marked else str(value) for c, value in enumerate(row)]
+        lines.append(f"| **{r}** | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
-def _grids(params: dict) -> None:
-    """The grids a convolution or pooling problem gives."""
-    columns = st.columns(2 if "kernel" in params and isinstance(params["kernel"], list) else 1)
-    columns[0].markdown(f"**{tr('ex.input')}**")
-    columns[0].code(_matrix(params["input"]), language=None)
+def _grids(params: dict, window) -> None:
+    """The grids a convolution or pooling problem gives; after a wrong answer, the window it is about marked."""
+    columns = st.columns(2 if isinstance(params.get("kernel"), list) else 1)
+    with columns[0].container(key="ex_input"):
+        st.markdown(f"**{tr('ex.input')}**")
+        st.markdown(_table(params["input"], window))
+        if window:
+            st.caption(tr("ex.window_marked"))
     if len(columns) == 2:
-        columns[1].markdown(f"**{tr('ex.kernel_grid')}**")
-        columns[1].code(_matrix(params["kernel"]), language=None)
+        with columns[1].container(key="ex_kernel"):
+            st.markdown(f"**{tr('ex.kernel_grid')}**")
+            st.markdown(_table(params["kernel"]))
 
 
 def _check(problem: Problem) -> None:
@@ -125,7 +133,7 @@ def draw(b: PageBinding, view: ExerciseView, state: ExercisesState) -> Exercises
     st.subheader(tr("ex.problem_title", number=view.number, total=SET_SIZE, kind=tr(f"ex.kind.{problem.kind}")))
     st.markdown(problem.prompt(current_language()))
     if problem.kind in ("conv_cell", "pool"):
-        _grids(problem.params)
+        _grids(problem.params, problem.window(attempts.last) if attempts.last and not attempts.ok else None)
     attempts = _answer(view, attempts)
     show = st.toggle(tr("ex.show_me"), key=b.seed(f"ex_show_{attempts_key(problem)}", state.show),
                      help=tr("ex.show_me_help"))
