@@ -9,7 +9,9 @@ from torch import nn
 
 from cnnviz import exercises
 from cnnviz.exercises import KINDS, SET_SIZE, make, problem_set
-from cnnviz.exercises.kinds import REVEAL_AT, show
+from cnnviz.conv.kernels import grayscale_weights, make_kernel
+from cnnviz.conv.samples import load_sample
+from cnnviz.exercises.kinds import KERNEL_MAP_SIZE, REVEAL_AT, show
 
 PROBLEMS = 200
 SEEDS = [(seed, 1 + seed % 3) for seed in range(PROBLEMS)]  # every level, 200 problems in all
@@ -252,7 +254,7 @@ def test_levels_grow_the_numbers():
 
 def test_the_kinds_and_a_set_of_ten():
     assert {"output_size", "conv_cell", "pool", "receptive_field", "param_count", "transposed_size",
-            "separable_count"} <= set(KINDS)
+            "separable_count", "which_kernel"} <= set(KINDS)
     first, second = problem_set("conv_cell", 0, 1), problem_set("conv_cell", 1, 1)
     assert len(first) == SET_SIZE and not set(p.seed for p in first) & set(p.seed for p in second)
     with pytest.raises(ValueError, match="seed=-2"):
@@ -282,3 +284,31 @@ def test_the_window_a_wrong_answer_is_about():
     wrong[1][0] += 1
     assert pool.window(wrong) == ((2, 3), (0, 1))
     assert pool.window([[1]]) is None and make("output_size", 0).window("1") is None
+
+
+def torch_maps(params):
+    """Each choice's map of the problem's gray sample by F.conv2d with torch's own "same" padding."""
+    image = load_sample(params["sample"], size=KERNEL_MAP_SIZE)
+    if image.ndim == 3:
+        image = image @ np.array(grayscale_weights(), dtype=np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64))[None, None]  # (1, 1, H, W)
+    return [F.conv2d(x, torch.from_numpy(make_kernel(name).astype(np.float64))[None, None], padding="same")[0, 0]
+            for name in params["options"]]
+
+
+def test_which_kernel_accepts_every_choice_whose_torch_map_is_the_shown_one():
+    for seed, level in SEEDS:
+        problem = make("which_kernel", seed, level)
+        params = problem.params
+        maps = torch_maps(params)
+        shown = maps[params["target"]]
+        for number, candidate in enumerate(maps, start=1):
+            same = float((candidate - shown).abs().max()) <= 1e-4
+            verdict = problem.check(str(number))
+            assert verdict.ok == same, (seed, level, number, params)
+            if not same and number == 1 + (params["target"] + 1) % len(maps):  # one wrong choice's hints
+                for attempt in range(1, REVEAL_AT):
+                    assert "it is choice" not in problem.check(str(number), attempt).hint
+                assert f"it is choice {params['target'] + 1}," in problem.check(str(number), REVEAL_AT).hint
+        out_of_range = problem.check(str(len(maps) + 1))
+        assert not out_of_range.read and f"from 1 to {len(maps)}" in out_of_range.hint

@@ -114,6 +114,9 @@ def test_show_me_opens_a_page_that_computes_the_same_answer(kind):
             assert len(signals.compute(target).output) == solution
         elif kind == "receptive_field":
             assert isinstance(target, ReceptiveFieldState) and target.layer == len(target.layers) - 1
+        elif kind == "which_kernel":
+            assert target.preset == problem.params["options"][problem.params["target"]]
+            assert target.sample == problem.params["sample"]
         elif kind == "separable_count":
             assert LESSONS[target.lesson - 1].key == "separable"
         else:
@@ -164,3 +167,17 @@ def test_a_wrong_answer_marks_the_window_it_is_about():
     assert [line.split(" |")[0] for line in marked] == ["| **1**", "| **2**"]
     assert all(line.count(":orange-badge") == 2 for line in marked)
     assert "Marked: the window" in texts(app.caption)
+
+
+def test_which_kernel_shows_the_image_the_map_and_numbered_choices():
+    app = run_page("exercises", timeout=60, query={"kind": "which_kernel"})
+    problem = problem_set("which_kernel", 1)[0]
+    choices = texts(app.markdown)
+    assert "1. " in choices and problem.prompt("en") in choices
+    answer_key = f"ex_answer_{page.attempts_key(problem)}"
+    app.text_input(key=answer_key).input(problem.answer_text())
+    next(button for button in app.button if button.label == "Check").click()
+    app.run()
+    assert "is right" in app.success[0].value
+    image, feature_map = page.kernel_pictures(problem)
+    assert image.dtype == feature_map.dtype == np.uint8 and feature_map.shape[-1] == 3

@@ -72,6 +72,8 @@ class Problem:
                      kernel=params["kernel"], bias=bias)
         if self.kind == "pool":
             return t(f"ex.pool.prompt_{params['kind']}", lang, size=params["size"], stride=params["stride"])
+        if self.kind == "which_kernel":
+            return t("ex.which_kernel.prompt", lang, count=len(params["options"]))
         if self.kind == "output_size" and params["padding"] == "same":
             return t("ex.output_size.prompt_same", lang, **params)
         return t(f"ex.{self.kind}.prompt", lang, **{k: v for k, v in params.items() if not isinstance(v, list)})
@@ -95,8 +97,12 @@ class Problem:
             typed = kind.read(answer)
         except UserError as error:
             return Verdict(False, error.message(lang), read=False)
-        solution = kind.solve(self.params)
-        if kind.same(typed, solution):
+        params = self.params
+        if self.kind == "which_kernel" and not 1 <= typed <= len(params["options"]):
+            return Verdict(False, t("error.exercises.choice_range", lang, answer=typed, count=len(params["options"])),
+                           read=False)
+        solution = kind.solve(params)
+        if kind.same(typed, solution, params):
             return Verdict(True)
         return Verdict(False, kind.hint(self.params, typed, solution, attempt).render(lang),
                        reveals=attempt >= REVEAL_AT)
@@ -109,6 +115,9 @@ class Problem:
         if self.kind == "pool":
             typed = tuple(tuple(value + 1 for value in row) for row in solution.tolist())  # every cell off
             return Join(kind.hint(self.params, typed, solution, REVEAL_AT).parts[1:]).render(lang)  # no "cells off"
+        if self.kind == "which_kernel":
+            return Text("ex.hint.kernel_is", choice=self.params["target"] + 1,
+                        name=Text(f"kernels.{self.params['options'][self.params['target']]}.name")).render(lang)
         typed = (None, None) if self.kind == "receptive_field" else None  # neither half "is right"
         return kind.hint(self.params, typed, solution, REVEAL_AT).render(lang)
 
@@ -124,7 +133,7 @@ class Problem:
         except UserError:
             return None
         solution = kind.solve(self.params)
-        if kind.same(typed, solution):
+        if kind.same(typed, solution, self.params):
             return None
         return window_of(self.params, typed, solution) if self.kind == "pool" else cell_window(self.params)
 
@@ -135,6 +144,8 @@ class Problem:
             return "[" + ", ".join("[" + ", ".join(show(v) for v in row) + "]" for row in solution.tolist()) + "]"
         if self.kind == "receptive_field":
             return f"{solution[0]}, {solution[1]}"
+        if self.kind == "which_kernel":
+            return str(self.params["target"] + 1)
         return show(solution)
 
 

@@ -8,6 +8,7 @@ the working for a wrong answer, one step further on each try (``Hint``), the res
 """
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,6 +19,8 @@ import numpy as np
 from cnnviz.analysis import formulas, receptive_field
 from cnnviz.conv import ops
 from cnnviz.conv.geometry import Axis, TransposedAxis, is_int, same_padding
+from cnnviz.conv.kernels import grayscale_weights, make_kernel
+from cnnviz.conv.samples import load_sample
 from cnnviz.errors import Join, Text, UserError
 from cnnviz.exercises.answers import read_grid, read_number, read_numbers
 
@@ -54,11 +57,11 @@ class Kind:
     generate: Callable[[random.Random, int], dict[str, Any]]
     solve: Callable[[dict[str, Any]], Any]
     read: Callable[[Any], Any]
-    same: Callable[[Any, Any], bool]  # (what the student typed, the solution) -> right?
+    same: Callable[[Any, Any, dict[str, Any]], bool]  # (what the student typed, the solution, params) -> right?
     hint: Callable[[dict[str, Any], Any, Any, int], Text | Join]  # (params, typed, solution, try) -> the hint
 
 
-def _int_answer(typed: Fraction, solution: int) -> bool:
+def _int_answer(typed: Fraction, solution: int, params: dict[str, Any]) -> bool:
     return typed == solution
 
 
@@ -69,7 +72,7 @@ def _off(typed: Fraction, value: float) -> bool:
     return abs(float(typed) - value) > POOL_TOLERANCE
 
 
-def _grid_same(typed: tuple, solution: np.ndarray) -> bool:
+def _grid_same(typed: tuple, solution: np.ndarray, params: dict[str, Any]) -> bool:
     if (len(typed), len(typed[0])) != solution.shape:
         return False
     return not any(_off(value, float(solution[r, c])) for r, row in enumerate(typed) for c, value in enumerate(row))
@@ -313,7 +316,7 @@ def _rf_solve(params: dict[str, Any]) -> tuple[int, int]:
     return last.size[0], last.jump[0]
 
 
-def _rf_same(typed: tuple, solution: tuple[int, int]) -> bool:
+def _rf_same(typed: tuple, solution: tuple[int, int], params: dict[str, Any]) -> bool:
     return tuple(typed) == solution
 
 
@@ -413,8 +416,80 @@ SEPARABLE_COUNT = Kind("separable_count", _separable_params, lambda p: _separabl
                        read_number, _int_answer, _separable_hint)
 
 
+# -- which kernel made this feature map ------------------------------------------------------------------------------
+
+# Per level: (samples, choices shown, presets drawn from). Level 3 mixes close relatives (Sobel and Prewitt).
+_KERNEL_RANGES = {1: (("shapes", "checkerboard"), 3, ("sobel_x", "sobel_y", "gaussian5", "sharpen", "laplacian8")),
+                  2: (("shapes", "camera", "coffee"), 4, ("sobel_x", "sobel_y", "box5", "sharpen", "laplacian8",
+                                                          "emboss", "outline", "motion_blur")),
+                  3: (("camera", "astronaut", "chelsea"), 5, ("sobel_x", "sobel_y", "prewitt_x", "prewitt_y",
+                                                              "box3", "gaussian", "laplacian4", "laplacian8",
+                                                              "sharpen", "unsharp", "emboss", "roberts_a"))}
+KERNEL_MAP_SIZE = 96  # the sample's longer side: details a kernel brings out stay visible, the check stays fast
+MAP_TOLERANCE = 1e-6  # two choices whose maps agree this closely are the same answer (float32 pixels)
+
+
+def _kernel_params(rng: random.Random, level: int) -> dict[str, Any]:
+    samples, count, presets = _KERNEL_RANGES[level]
+    options = rng.sample(presets, count)
+    # "target" is the preset whose map the page shows; a page draws the map, never the name
+    return {"sample": rng.choice(samples), "options": options, "target": rng.randrange(count)}
+
+
+@functools.lru_cache(maxsize=8)  # one per sample a level draws from: decoding a photo costs more than the check
+def gray_sample(sample: str) -> np.ndarray:
+    """A which-kernel problem's image: the sample at KERNEL_MAP_SIZE in gray, read-only (it is shared)."""
+    image = load_sample(sample, size=KERNEL_MAP_SIZE)
+    if image.ndim == 3:
+        image = image @ np.array(grayscale_weights(), dtype=np.float32)  # (H, W)
+    image.setflags(write=False)
+    return image
+
+
+def kernel_map(params: dict[str, Any], preset: str) -> np.ndarray:
+    """The map ``preset`` makes of the problem's sample in gray, as the Kernel Lab computes it (``ops.conv2d``, zero
+    padding that keeps the size)."""
+    return ops.conv2d(gray_sample(params["sample"]), make_kernel(preset), padding="same")
+
+
+def _kernel_solve(params: dict[str, Any]) -> np.ndarray:
+    return kernel_map(params, params["options"][params["target"]])
+
+
+def _read_choice(answer: Any) -> int:
+    """A choice by its number (from 1), kept as the number; the page checks the range against its options."""
+    value = read_number(answer)
+    if value.denominator != 1:
+        raise UserError("error.exercises.choice", answer=answer)
+    return int(value)
+
+
+def _kernel_same(choice: int, solution: np.ndarray, params: dict[str, Any]) -> bool:
+    """Right when the chosen preset's map is the shown one: two presets that make the same map are both right."""
+    return float(np.max(np.abs(kernel_map(params, params["options"][choice - 1]) - solution))) <= MAP_TOLERANCE
+
+
+def _kernel_hint(params: dict[str, Any], typed: int, solution: np.ndarray, attempt: int) -> Join:
+    options = params["options"]
+    chosen = options[typed - 1]
+    difference = float(np.max(np.abs(kernel_map(params, chosen) - solution)))
+    parts = [Text("ex.hint.kernel_differs", choice=typed, name=Text(f"kernels.{chosen}.name"),
+                  difference=f"{difference:.2f}")]
+    if attempt > 1:
+        target = make_kernel(options[params["target"]])
+        parts.append(Text("ex.hint.kernel_sum", total=show(Fraction(float(target.sum())).limit_denominator(100)),
+                          chosen_sum=show(Fraction(float(make_kernel(chosen).sum())).limit_denominator(100))))
+    if attempt >= REVEAL_AT:
+        parts.append(Text("ex.hint.kernel_is", choice=params["target"] + 1,
+                          name=Text(f"kernels.{options[params['target']]}.name")))
+    return Join(parts)
+
+
+WHICH_KERNEL = Kind("which_kernel", _kernel_params, _kernel_solve, _read_choice, _kernel_same, _kernel_hint)
+
+
 KIND_TABLE = {kind.name: kind for kind in (OUTPUT_SIZE, CONV_CELL, POOL, RECEPTIVE_FIELD, PARAM_COUNT,
-                                            TRANSPOSED_SIZE, SEPARABLE_COUNT)}
+                                            TRANSPOSED_SIZE, SEPARABLE_COUNT, WHICH_KERNEL)}
 
 
 def check_kind_and_level(kind: Any, level: Any) -> None:

@@ -19,6 +19,9 @@ from cnnviz.analysis import receptive_field
 from cnnviz.conv.geometry import Layer, same_padding
 from cnnviz.exercises import KINDS, LEVELS, MAX_SEED, SET_SIZE, Problem, Verdict, problem_set
 from cnnviz.pages import signals, step
+from cnnviz.exercises.kinds import gray_sample
+from cnnviz.figures import maps
+from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.lessons import LESSON_KEYS, PAGES, LessonsState
 from cnnviz.pages.receptive_field import ReceptiveFieldState
 from cnnviz.urlstate import BoolCodec, Choice, Field, IntCodec, PageState, as_matrix
@@ -62,6 +65,17 @@ class ExerciseView:
     problem: Problem
     number: int  # 1-based, as the page numbers the problems
     show_me: Any  # the state of the page that shows this problem worked, or None when its numbers exceed that page
+    pictures: tuple[np.ndarray, np.ndarray] | None = None  # which_kernel: (the gray image, its map in colours), uint8
+
+
+def kernel_pictures(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """The image a which-kernel problem shows and the map to recognise, as uint8 pixels: the map scaled by its own
+    peak, red above 0 and blue below (the Kernel Lab's colours)."""
+    params = problem.params
+    image = gray_sample(params["sample"])
+    values = problem.solution()
+    peak = maps.display_peak(values) or 1.0
+    return maps.colourise(image, signed=False), maps.colourise(values / peak, signed=True)
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,8 @@ def show_me(problem: Problem) -> Any:
         target = _pool_state(params)
     elif problem.kind == "receptive_field":
         target = _rf_state(params)
+    elif problem.kind == "which_kernel":
+        target = KernelLabState(sample=params["sample"], preset=params["options"][params["target"]])
     elif problem.kind == "separable_count":
         target = LessonsState(lesson=SEPARABLE_LESSON)
     else:
@@ -190,4 +206,5 @@ def page_of(state: Any) -> tuple[str, str]:
 
 def compute(state: ExercisesState) -> ExerciseView:
     problem = problem_set(state.kind, state.seed, state.level)[state.index]
-    return ExerciseView(problem, state.index + 1, show_me(problem))
+    pictures = kernel_pictures(problem) if problem.kind == "which_kernel" else None
+    return ExerciseView(problem, state.index + 1, show_me(problem), pictures)

@@ -80,6 +80,18 @@ def _grids(params: dict, window) -> None:
             st.markdown(_table(params["kernel"]))
 
 
+def _kernel_choices(params: dict, pictures) -> None:
+    """A which-kernel problem: the image, the map to recognise, and the numbered choices."""
+    image, feature_map = pictures
+    left, right = st.columns(2)
+    left.image(image, caption=tr(f"samples.{params['sample']}"), width=240)
+    right.image(feature_map, caption=tr("ex.feature_map"), width=240)
+    with st.container(key="ex_choices"):
+        st.markdown(f"**{tr('ex.kernel_choices')}**")
+        st.markdown("\n".join(f"{number}. {tr(f'kernels.{name}.name')}"
+                              for number, name in enumerate(params["options"], start=1)))
+
+
 def _check(problem: Problem) -> None:
     """The Check button's callback: record the answer before the page runs, so the problem picker's marks and the
     score drawn above and below the box already count it."""
@@ -132,6 +144,8 @@ def draw(b: PageBinding, view: ExerciseView, state: ExercisesState) -> Exercises
     attempts = _attempts(problem)
     st.subheader(tr("ex.problem_title", number=view.number, total=SET_SIZE, kind=tr(f"ex.kind.{problem.kind}")))
     st.markdown(problem.prompt(current_language()))
+    if view.pictures is not None:
+        _kernel_choices(problem.params, view.pictures)
     if problem.kind in ("conv_cell", "pool"):
         _grids(problem.params, problem.window(attempts.last) if attempts.last and not attempts.ok else None)
     attempts = _answer(view, attempts)
