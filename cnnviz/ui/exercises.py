@@ -21,6 +21,11 @@ from cnnviz.ui.state import EX_ATTEMPTS, PageBinding, current_language
 PAGE = "exercises"
 
 
+def _steps(text: str) -> str:
+    """The clauses of a hint or a calculation one per line (the catalog joins them with "; " or "；")."""
+    return text.replace("; ", "  \n").replace("；", "  \n")
+
+
 def _attempts(problem) -> Attempts:
     return EX_ATTEMPTS.of(attempts_key(problem)).get() or Attempts()
 
@@ -121,7 +126,7 @@ def _answer(view: ExerciseView, attempts: Attempts) -> Attempts:
             st.warning(verdict.hint, icon=":material/edit_off:")
         else:
             st.error(tr("ex.wrong", answer=attempts.last.strip(), tries=attempts.wrong), icon=":material/close:")
-            st.markdown(tr("ex.hint", hint=verdict.hint))
+            st.markdown(tr("ex.hint", hint=_steps(verdict.hint)))
     return attempts
 
 
@@ -131,7 +136,7 @@ def _show_me(view: ExerciseView, attempts: Attempts) -> None:
         EX_ATTEMPTS.of(attempts_key(problem)).set(replace(attempts, shown=True))  # a shown answer no longer scores
     with st.container(border=True, key="ex_show_me"):
         st.markdown(tr("ex.answer_is", answer=problem.answer_text()))
-        st.markdown(problem.working(current_language()))
+        st.markdown(_steps(problem.working(current_language())))
         if view.show_me is None:
             st.caption(tr("ex.no_page"))
         else:
