@@ -17,7 +17,8 @@ if __name__ == "__main__":  # a script run: the pages
 
     housekeeping.start()  # once per server process: frees what expired sessions leave behind
 
-    # Three sections, so ten pages read as a path: what one convolution does, then a network, then the lessons.
+    # Three sections, so the pages read as a path: what one convolution does, then a network, then the lessons and
+    # the class.
     pages = {
         tr("nav.section.convolution"): [
             st.Page("cnnviz/ui/kernel_lab.py", title=tr("nav.kernel_lab"), icon=":material/tune:", default=True),
@@ -40,6 +41,7 @@ if __name__ == "__main__":  # a script run: the pages
             st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
             st.Page("cnnviz/ui/exercises.py", title=tr("nav.exercises"), icon=":material/quiz:",
                     url_path="exercises"),
+            st.Page("cnnviz/ui/class_room.py", title=tr("nav.class"), icon=":material/groups:", url_path="class"),
         ],
     }
     st.navigation(pages).run()

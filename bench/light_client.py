@@ -295,6 +295,11 @@ class LightSession:
                 found.append(element.code.code_text)
         return found
 
+    def htmls(self, container_key: str | None = None) -> list[str]:
+        """The markup of the page's HTML elements (``st.html``), or of those inside the container ``container_key``:
+        for the data a page puts in its own markup (the Class page's counts and bars)."""
+        return [element.html.body for element in self._within(container_key) if _kind(element) == "html"]
+
     def image_urls(self, container_key: str | None = None) -> list[str]:
         """The pictures' URLs, on the page or inside the container with key ``container_key``: ``st.image``'s and
         those of picture grids (``cnnviz.ui.pictures``)."""

@@ -15,6 +15,7 @@ from cnnviz.analysis import receptive_field
 from cnnviz.conv import kernels, ops
 from cnnviz.conv.geometry import Axis
 from cnnviz.conv.numfmt import cell_text, parse_number
+from cnnviz.pages.class_room import ClassState
 from cnnviz.pages.inspector import InspectorState
 from cnnviz.pages.kernel_lab import KernelLabState
 from cnnviz.pages.lessons import LessonsState
@@ -79,13 +80,15 @@ def test_a_shown_weight_reads_back_as_itself(value):
     assert parse_number(shown) == pytest.approx(value, rel=1e-3, abs=1e-12)
 
 
-STATES = [KernelLabState, StepState, TrainPageState, ReceptiveFieldState, InspectorState, LessonsState, SignalsState]
+STATES = [KernelLabState, StepState, TrainPageState, ReceptiveFieldState, InspectorState, LessonsState, SignalsState,
+          ClassState]
 
 
 @settings(max_examples=200, **QUICK)
 @given(cls=st.sampled_from(STATES),
        params=st.dictionaries(st.sampled_from(["s", "k", "kv", "p", "pa", "x", "w", "b", "net", "l", "layer", "unit",
-                                               "preset", "src", "i", "v", "z", "bank", "ep", "lr", "zz", "c", "so", "at"]),
+                                               "preset", "src", "i", "v", "z", "bank", "ep", "lr", "zz", "c", "so", "at",
+                                               "key", "code", "t", "names"]),
                               st.text(max_size=20), max_size=6))
 def test_no_link_can_break_a_page_state(cls, params):
     state, ignored = cls.from_query(params)  # never raises

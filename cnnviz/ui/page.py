@@ -4,8 +4,8 @@ A page module declares one ``Page`` and one function of its own, ``steps(binding
 seeded from the bound state, read back into a new state), the cached compute, the drawing, and a click decoded
 against this run's result. ``run_page`` does the rest the same way on every page::
 
-    bind (the URL's state for a link, else the session's) -> frame (title, language, presentation mode, a link's
-    ignored settings, a callback's message) -> steps -> publish (kept for the session, written into the URL)
+    bind (the URL's state for a link, else the session's) -> frame (title, language, presentation mode, the joined
+    class's question, a link's ignored settings, a callback's message) -> steps -> publish (kept for the session, written into the URL)
 
 ``steps`` returns None when it has already published, as a page does before ``st.rerun()``. A page whose settings
 change often draws what they affect in keyed fragments inside its steps (the Kernel Lab, Step by step's Play); a
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Generic
 
+from cnnviz.ui.class_banner import student_banner
 from cnnviz.ui.common import page_header
 from cnnviz.ui.state import PageBinding, State, bind, show_flashes
 
@@ -41,6 +42,7 @@ def run_page(page: Page[State], steps: Callable[[PageBinding[State]], State | No
     if page.start is not None:
         page.start(binding)
     page_header(page.title_key, page.intro_key, sections=page.sections, last_on_phone=page.last_on_phone)
+    student_banner()  # a student in a class sees its question on every page
     binding.warn_ignored()
     show_flashes(page.key)
     state = steps(binding)

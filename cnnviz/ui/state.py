@@ -304,6 +304,10 @@ EX_ATTEMPTS: TransientFamily[Any] = TransientFamily("attempts", None)
 TRAIN_DRAWN_STATE: Transient[str | None] = Transient("train_drawn_state", None)
 # Look inside: why the quick-train button's run was refused, for the next run to say.
 INSP_QUICK_REFUSED: Transient[Exception | None] = Transient("insp_quick_refused", None)
+# Class: the seat this session joined (its token, never in another page's link: a shared link would hand the seat
+# over), and why the store refused the answer a banner's button sent, for the banner's next draw to say.
+CLASS_SEAT: Transient[str] = Transient("class_seat", "")
+CLASS_REFUSED: Transient[Exception | None] = Transient("class_refused", None)
 
 
 def open_page_link(page_file: str, url_path: str, state: Any, label: str, *,

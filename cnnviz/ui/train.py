@@ -30,7 +30,7 @@ from cnnviz.training.loop import EvalResult, evaluate
 from cnnviz.training.registry import Run
 from cnnviz.training.spare import prepare_for_start
 from cnnviz.training.status import config_label
-from cnnviz.ui import live_status, runs, status_card, tab_memory
+from cnnviz.ui import class_banner, live_status, runs, status_card, tab_memory
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
@@ -164,6 +164,7 @@ def _buttons(state: TrainPageState, run: Run | None, valid: bool) -> TrainPageSt
         except UserError as error:  # this browser has another run queued or training
             st.error(tr_error(error), icon=":material/block:")
             return state
+        class_banner.register_run(run.watch_id)  # a student in a class: the lecturer's leaderboard lists it
         return replace(state, run=run.id)
     paused = active and job.snapshot().state == "paused"
     finishing = active and job.finishing

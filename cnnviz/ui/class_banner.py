@@ -1,0 +1,111 @@
+"""The class a student has joined, on every page: the lecturer's current question as a banner under the title,
+answered there, and the answer once the lecturer reveals it. ``cnnviz.ui.page.run_page`` draws it on each page.
+
+The seat's token lives in the session (``state.CLASS_SEAT``), never in other pages' links: a student who shares a
+Kernel Lab link must not hand over their seat. The banner polls the store once every ``STUDENT_POLL_SECONDS``, in a
+fragment, so a page's own work never reruns for it.
+"""
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from cnnviz.classroom import ClassStore, Seat, class_store_from_env
+from cnnviz.errors import UserError
+from cnnviz.markdown_text import md_text
+from cnnviz.pages.class_room import question_text
+from cnnviz.ui import state as page_state
+from cnnviz.ui.common import guarded, tr, tr_error
+from cnnviz.ui.state import current_language
+
+STUDENT_POLL_SECONDS = 2.0  # a pushed question or a reveal reaches a student within this; one store read each
+_LOG = logging.getLogger("cnnviz")
+
+
+@st.cache_resource(show_spinner=False)
+def class_store() -> ClassStore:
+    """The server's one class store: this process's own, or Redis when CNNVIZ_REDIS_URL is set (every replica)."""
+    return class_store_from_env()
+
+
+def register_run(watch_id: str) -> None:
+    """Put the run this browser just started on its class's leaderboard, when it has joined a class (a newer run
+    replaces its older one there). The run trains whatever the class store says: a refusal is only logged."""
+    token = page_state.CLASS_SEAT.get()
+    if not token or not watch_id:
+        return
+    try:
+        class_store().register_run(token, watch_id)
+    except UserError as error:  # the class ended, or its store is out of reach
+        _LOG.warning("a run was not put on its class's leaderboard: %s", error)
+
+
+def _send(token: str, question_id: str, answer: object) -> None:
+    """An answer from a button or the answer box (a callback: the question is the one the student saw)."""
+    try:
+        class_store().answer(token, question_id, answer)
+    except UserError as error:  # the question closed, the rate limit: the banner says so on its next draw
+        page_state.CLASS_REFUSED.set(error)
+
+
+def _send_typed(token: str, question_id: str, widget: str) -> None:
+    _send(token, question_id, page_state.widget_value(widget, ""))
+
+
+def _draw(token: str) -> None:
+    try:
+        seat = class_store().student(token)
+    except UserError as error:
+        st.error(tr_error(error), icon=":material/cloud_off:")
+        if error.key == "error.class.seat_gone":
+            page_state.CLASS_SEAT.set("")  # the class ended: the next page run drops the banner
+        return
+    refused = page_state.CLASS_REFUSED.pop()
+    with st.container(key="class_banner", border=True):
+        _question(token, seat)
+        if refused is not None:
+            st.warning(tr_error(refused), icon=":material/block:")
+
+
+def _question(token: str, seat: Seat) -> None:
+    st.caption(tr("class.banner_seat", code=seat.code, name=md_text(seat.name)))
+    current = seat.current
+    if current is None:
+        st.markdown(tr("class.banner_waiting"))
+        return
+    question = current.question
+    st.markdown(f"**{md_text(question_text(question, current_language()))}**")
+    if question.link:
+        st.markdown(f"[{tr('class.open_link')}]({question.link})")  # PAGE_LINK: a path in this app only
+    if current.revealed:
+        st.success(tr("class.revealed_answer", answer=md_text(current.answer or "–")), icon=":material/visibility:")
+        mine = md_text(seat.my_answer) if seat.my_answer is not None else tr("class.no_answer")
+        st.caption(tr("class.your_answer_was", answer=mine))
+        return
+    if question.choices:
+        with st.container(horizontal=True, key="class_choices"):
+            for index, choice in enumerate(question.choices):
+                st.button(choice, key=f"class_choice_{index}", on_click=_send, args=(token, question.id, choice),
+                          type="primary" if choice == seat.my_answer else "secondary")
+    else:
+        with st.form("class_answer_form", border=False):
+            widget = f"class_answer_{question.id}"
+            st.text_input(tr("class.answer_label"), key=widget, max_chars=100)
+            st.form_submit_button(tr("class.send"), on_click=_send_typed, args=(token, question.id, widget),
+                                  key="class_send_button")
+    if seat.my_answer is not None:
+        st.caption(tr("class.your_answer", answer=md_text(seat.my_answer)))
+
+
+@st.fragment(run_every=STUDENT_POLL_SECONDS)
+def _banner(token: str) -> None:
+    guarded(_draw, token)
+
+
+def student_banner() -> None:
+    """The joined class's current question, drawn where it is called (each page, under its title); nothing for a
+    browser that has not joined a class."""
+    token = page_state.CLASS_SEAT.get()
+    if token:
+        _banner(token)

@@ -1,0 +1,256 @@
+"""Class: the loop a lecturer runs with the room. Ask, let everyone answer, watch the answers come in, reveal.
+
+Two roles, from the URL (``cnnviz.pages.class_room.ClassState``):
+- the lecturer (``?key=``): the join code in large type and its QR code for the projector, the question to push,
+  the live count and bars of the answers (names only when the lecturer ticks them), Reveal, and the leaderboard of
+  the students' runs;
+- a student (``?code=`` to join, then ``?t=``): the join form, then the banner that every page draws
+  (``cnnviz.ui.class_banner``), where they answer.
+
+The live parts are fragments that poll the store, one read a poll, so the page's own run happens only on a click.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+
+import streamlit as st
+
+from cnnviz.classroom import Room, join_qr_png, safe_name
+from cnnviz.errors import UserError
+from cnnviz.markdown_text import md_text
+from cnnviz.pages.class_room import ClassState, answer_bars, join_link, predict_question, question_text
+from cnnviz.pages.train import TrainPageState
+from cnnviz.ui import runs
+from cnnviz.ui import state as page_state
+from cnnviz.ui.class_banner import class_store
+from cnnviz.ui.common import guarded, section, tr, tr_error
+from cnnviz.ui.page import Page, run_page
+from cnnviz.ui.state import PageBinding, current_language
+
+PAGE = "class"
+LECTURER_POLL_SECONDS = 1.5  # the lecturer's count follows the room this closely; one store read a poll
+LEADERBOARD_POLL_SECONDS = 10.0  # runs change over minutes: a slower poll keeps the registry's reads few
+QR_PIXELS = 220  # the QR code on the projector: readable from the back rows at 1280x720, beside the code
+
+_CODE_CSS = """<style>
+.st-key-class_code .cv-code { font-size: 4.2rem; font-weight: 700; letter-spacing: 0.25rem; line-height: 1.1;
+  font-family: ui-monospace, monospace; }
+.cv-bars { display: grid; grid-template-columns: minmax(3rem, max-content) 1fr 2.5rem; gap: 0.35rem 0.6rem;
+  align-items: center; font-size: 1.15rem; }
+.cv-bars .cv-bar { height: 1.4rem; background: #1f77b4; border-radius: 0.2rem; min-width: 2px; }
+.cv-bars .cv-right .cv-bar { background: #2ca02c; }
+.cv-bars .cv-answer.cv-right { font-weight: 700; }
+.cv-bars .cv-answer { overflow-wrap: anywhere; }
+.cv-count { font-size: 2.2rem; font-weight: 700; }
+</style>"""
+
+
+def _start(b: PageBinding[ClassState]) -> None:
+    """A student's link carries their seat (a reload, a second tab): the banner on every page reads it from the
+    session. A browser that joined and comes back through the sidebar finds its seat the same way."""
+    if b.state.token:
+        page_state.CLASS_SEAT.set(b.state.token)
+    elif not b.state.key and page_state.CLASS_SEAT.get():
+        b.start_from(replace(b.state, token=page_state.CLASS_SEAT.get()))
+
+
+# --- a visitor: join, or open a class ---------------------------------------------------------------------------
+
+def _visitor(b: PageBinding[ClassState]) -> ClassState | None:
+    state = b.state
+    with st.form("class_join", border=True):
+        st.subheader(tr("class.join_title"))
+        code = st.text_input(tr("class.code_label"), value=state.code, max_chars=12, key="class_code_input",
+                             placeholder="ACDEFH")
+        name = st.text_input(tr("class.name_label"), max_chars=40, key="class_name_input",
+                             help=tr("class.name_help"))
+        joined = st.form_submit_button(tr("class.join"), type="primary", key="class_join_button")
+    if joined:
+        try:
+            token = class_store().join(code, name)
+        except UserError as error:
+            st.error(tr_error(error), icon=":material/error:")
+        else:
+            page_state.CLASS_SEAT.set(token)
+            b.publish(replace(state, token=token, code=""))
+            st.rerun()
+    with st.expander(tr("class.teach_title"), icon=":material/co_present:"):
+        st.caption(tr("class.teach_help"))
+        if st.button(tr("class.open"), key="class_open", icon=":material/add_circle:"):
+            opened = class_store().open_class()
+            b.publish(replace(state, key=opened.lecturer_key, code="", token=""))
+            st.rerun()
+    return state
+
+
+# --- a student who joined: the banner above says it all -------------------------------------------------------
+
+def _student(b: PageBinding[ClassState]) -> ClassState | None:
+    st.caption(tr("class.student_help"))
+    if st.button(tr("class.leave"), key="class_leave", icon=":material/logout:"):
+        page_state.CLASS_SEAT.set("")
+        b.publish(ClassState())
+        st.rerun()
+    return b.state
+
+
+# --- the lecturer --------------------------------------------------------------------------------------------------
+
+def _join_panel(room: Room) -> None:
+    """The code to read aloud, the QR code to scan and the link to type, for the projector."""
+    link = join_link(st.context.url or "", room.code)
+    with st.container(key="class_code"):
+        st.caption(tr("class.join_at"))
+        st.html(f'<div class="cv-code">{html.escape(room.code)}</div>')
+        st.image(join_qr_png(link), width=QR_PIXELS)
+        st.caption(md_text(link))
+        st.caption(tr("class.students_in", count=len(room.names)))
+
+
+def _bars_html(counts: tuple[tuple[str, int], ...], students: int, right: str | None) -> str:
+    """The answers as bars, each a share of the class; after the reveal the right answer's bar is green."""
+    rows = []
+    for bar in answer_bars(counts, students):
+        mark = " cv-right" if bar.answer == right else ""
+        answer = safe_name(bar.answer)
+        rows.append(f'<div class="cv-answer{mark}" data-answer="{answer}">{answer}</div>'
+                    f'<div class="{mark.strip()}"><div class="cv-bar" style="width: {bar.percent}%"></div></div>'
+                    f'<div class="cv-n" data-count="{bar.count}">{bar.count}</div>')
+    return f'<div class="cv-bars">{"".join(rows)}</div>'
+
+
+@st.fragment(run_every=LECTURER_POLL_SECONDS)
+def _live(key: str, question_id: str, show_names: bool, right: str | None) -> None:
+    guarded(_draw_live, key, question_id, show_names, right)
+
+
+def _draw_live(key: str, question_id: str, show_names: bool, right: str | None) -> None:
+    """How many answered, of how many, and what: the one store read of each poll."""
+    tally = class_store().tally(key, question_id)
+    with st.container(key="class_live"):
+        st.html(f'<div class="cv-count" data-answered="{tally.answered}" data-students="{tally.students}">'
+                f'{html.escape(tr("class.answered", answered=tally.answered, students=tally.students))}</div>')
+        if tally.counts:
+            st.html(_bars_html(tally.counts, tally.students, right))
+        if show_names and tally.names:
+            rows = "".join(f"<tr><td>{safe_name(name)}</td><td>{safe_name(answer)}</td></tr>"
+                           for name, answer in tally.names)
+            st.html(f'<table class="cv-names"><tr><th>{html.escape(tr("class.name_column"))}</th>'
+                    f'<th>{html.escape(tr("class.answer_column"))}</th></tr>{rows}</table>')
+
+
+def _then_rerun(change, *args: object) -> None:
+    """A lecturer's change to the class, then the page again; a refusal (a prompt too long, a link elsewhere) is
+    said where the lecturer clicked, and the page stays as it was."""
+    try:
+        change(*args)
+    except UserError as error:
+        st.error(tr_error(error), icon=":material/error:")
+    else:
+        st.rerun()
+
+
+def _reveal(key: str, room: Room) -> None:
+    current = room.current
+    if current.revealed:
+        st.success(tr("class.revealed_answer", answer=md_text(current.answer or "–")), icon=":material/visibility:")
+        return
+    with st.form("class_reveal", border=False):
+        question = current.question
+        if question.choices:
+            answer = st.selectbox(tr("class.right_answer"), question.choices, key=f"class_right_{question.id}")
+        else:
+            answer = st.text_input(tr("class.right_answer"), key=f"class_right_{question.id}", max_chars=500)
+        if st.form_submit_button(tr("class.reveal"), type="primary", icon=":material/visibility:",
+                                 key="class_reveal_button"):
+            _then_rerun(class_store().reveal, key, question.id, answer or "")
+
+
+def _push_form(key: str) -> None:
+    """A free prompt: "predict the output size before I press Start", with choices or a typed answer.
+
+    Exercises push ``cnnviz.pages.class_room.exercise_question(kind, seed, level)`` the same way, once
+    ``cnnviz.exercises`` lands: students see its prompt through ``question_text``."""
+    with st.form("class_push", border=True):
+        st.markdown(f"**{tr('class.push_title')}**")
+        prompt = st.text_area(tr("class.prompt_label"), value=tr("class.prompt_example"), key="class_prompt",
+                              height=80, max_chars=500)
+        choices = st.text_area(tr("class.choices_label"), key="class_choices_text", height=80,
+                               help=tr("class.choices_help"))
+        link = st.text_input(tr("class.link_label"), key="class_link", help=tr("class.link_help"),
+                             placeholder="/step-by-step?s=2")
+        if st.form_submit_button(tr("class.push"), type="primary", icon=":material/campaign:",
+                                 key="class_push_button"):
+            _then_rerun(class_store().push, key, predict_question(prompt, choices, link))
+
+
+@st.fragment(run_every=LEADERBOARD_POLL_SECONDS)
+def _leaderboard(key: str) -> None:
+    guarded(_draw_leaderboard, key)
+
+
+def _draw_leaderboard(key: str) -> None:
+    class_runs = class_store().runs(key)
+    if not class_runs:
+        st.caption(tr("class.no_runs"))
+        return
+    for run in class_runs:
+        found = runs.find_watched(run.watch_id)
+        snapshot = found.job.snapshot() if found is not None else None
+        accuracy = (f"{100 * snapshot.final.accuracy:.1f} %" if snapshot is not None and snapshot.final is not None
+                    else "–")
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.markdown(f"**{md_text(run.name)}** · {md_text(snapshot.label if snapshot else tr('class.run_gone'))}"
+                        f" · {tr('class.accuracy', accuracy=accuracy)}")
+            page_state.open_page_link("cnnviz/ui/train.py", "train", TrainPageState(watch=run.watch_id),
+                                      tr("class.watch"), icon=":material/visibility:")
+
+
+def _lecturer(b: PageBinding[ClassState]) -> ClassState | None:
+    state = b.state
+    try:
+        room = class_store().room(state.key)
+    except UserError as error:
+        st.error(tr_error(error), icon=":material/error:")
+        if st.button(tr("class.open_new"), key="class_open"):
+            b.publish(replace(state, key=class_store().open_class().lecturer_key))
+            st.rerun()
+        return state
+    st.html(_CODE_CSS)
+    join, main = st.columns([1, 2], gap="large")
+    with join:
+        _join_panel(room)
+    with main:
+        if room.current is None:
+            st.info(tr("class.no_question"), icon=":material/campaign:")
+        else:
+            question = room.current.question
+            with st.container(key="class_question"):
+                st.subheader(md_text(question_text(question, current_language())))
+                if question.choices:
+                    st.caption(" · ".join(md_text(choice) for choice in question.choices))
+            names = st.checkbox(tr("class.show_names"), key=b.seed("class_names", state.names),
+                                help=tr("class.show_names_help"))
+            state = replace(state, names=names)
+            _live(state.key, question.id, names, room.current.answer if room.current.revealed else None)
+            _reveal(state.key, room)
+        with section("compose"):  # presenting with &hide=compose keeps the next question off the projector
+            _push_form(state.key)
+        with section("runs"), st.expander(tr("class.leaderboard"), icon=":material/leaderboard:"):
+            _leaderboard(state.key)
+        st.caption(tr("class.key_note", hours=f"{room.expires_in / 3600:.1f}"))
+    return state
+
+
+def steps(b: PageBinding[ClassState]) -> ClassState | None:
+    role = b.state.role
+    if role == "lecturer":
+        return _lecturer(b)
+    if role == "student":
+        return _student(b)
+    return _visitor(b)
+
+
+guarded(run_page, Page(PAGE, ClassState, "class.title", "class.intro", sections=("compose", "runs"), start=_start),
+        steps)

@@ -1,0 +1,258 @@
+"""The Class page in AppTest: a lecturer opens a class, students join, answer the pushed question in the banner
+that every page draws, the lecturer's count is exact, names stay hidden until asked for, and Reveal reaches all.
+
+AppTest runs every session in this process, so the sessions below share the one class store of the server, as
+browsers of one embedded server do. AppTest never fires a fragment's timer: each poll is a rerun here.
+"""
+import re
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apptest_kit import run_page
+from cnnviz.pages.class_room import (ClassState, answer_bars, exercise_question, join_link, predict_question,
+                                     question_text)
+from cnnviz.classroom import PREDICT, Question
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SEAT = "_transient_class_seat"  # where cnnviz.ui.state keeps the joined seat (CLASS_SEAT)
+
+
+def htmls(app: AppTest) -> str:
+    return " ".join(h.proto.body for h in app.get("html"))
+
+
+def texts(app: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "success", "error", "warning", "info", "subheader")
+             for e in getattr(app, kind)]
+    return " ".join(str(part) for part in parts)
+
+
+def button(app: AppTest, label: str):
+    return next(b for b in app.button if b.label == label)
+
+
+def open_class() -> tuple[AppTest, str]:
+    lecturer = run_page("class_room")
+    lecturer.button(key="class_open").click().run()
+    assert not lecturer.exception and lecturer.query_params["key"]
+    code = re.search(r'class="cv-code">([A-Z]{6})<', htmls(lecturer)).group(1)
+    return lecturer, code
+
+
+def join(code: str, name: str, *, lang: str = "") -> AppTest:
+    student = run_page("class_room", query={"code": code.lower(), **({"lang": lang} if lang else {})})
+    assert student.text_input(key="class_code_input").value == code  # the link's code fills the form
+    student.text_input(key="class_name_input").set_value(name)
+    button(student, "加入" if lang == "zh" else "Join").click().run()
+    assert not student.exception and student.query_params["t"]
+    return student
+
+
+def push(lecturer: AppTest, prompt: str, choices: str = "") -> None:
+    lecturer.text_area(key="class_prompt").set_value(prompt)
+    lecturer.text_area(key="class_choices_text").set_value(choices)
+    button(lecturer, "Push to every student").click().run()
+    assert not lecturer.exception
+
+
+def counted(lecturer: AppTest) -> tuple[int, int, dict[str, int]]:
+    """The live panel's numbers: answered, students, and the bars (answer -> count)."""
+    text = htmls(lecturer.run())
+    answered, students = map(int, re.search(r'data-answered="(\d+)" data-students="(\d+)"', text).groups())
+    bars = re.findall(r'data-answer="([^"]*)">.*?data-count="(\d+)"', text)
+    return answered, students, {answer: int(count) for answer, count in bars}
+
+
+def test_the_loop_join_push_answer_count_reveal():
+    lecturer, code = open_class()
+    students = [join(code, name) for name in ("Ann", "<b>Bo</b>", "Cy")] + [join(code, "Dee", lang="zh")]
+    assert "Waiting for the lecturer's question" in texts(students[0])
+    assert "No question yet" in texts(lecturer.run())
+    push(lecturer, "Output size of 5x5, k=3, stride 2?", "1\n2\n3")
+    assert counted(lecturer) == (0, 4, {})
+    for student, choice in zip(students[:3], (1, 1, 2)):
+        student.run()
+        assert "Output size of 5x5, k=3, stride 2?" in texts(student)
+        student.button(key=f"class_choice_{choice}").click().run()
+        assert not student.exception
+        assert "Your answer: 2" in texts(student) or "Your answer: 3" in texts(student)
+    assert counted(lecturer) == (3, 4, {"2": 2, "3": 1})
+    assert "Bo" not in htmls(lecturer) and "Ann" not in htmls(lecturer)  # names stay off the projector
+    lecturer.checkbox(key="class_names").check().run()
+    shown = htmls(lecturer)
+    assert "<td>Ann</td><td>2</td>" in shown and "&lt;b&gt;Bo&lt;/b&gt;" in shown and "<b>Bo</b>" not in shown
+    assert lecturer.query_params["names"] == "1"
+    students[0].button(key="class_choice_0").click().run()  # a change of mind replaces the answer
+    assert counted(lecturer) == (3, 4, {"1": 1, "2": 1, "3": 1})
+    lecturer.selectbox(key="class_right_q1").set_value("2")
+    button(lecturer, "Reveal").click().run()
+    assert "Answer: 2" in texts(lecturer)
+    assert 'class="cv-answer cv-right" data-answer="2"' in htmls(lecturer)  # the right bar, marked
+    for student in students:
+        student.run()
+    assert "Answer: 2" in texts(students[1]) and "Your answer: 2" in texts(students[1])
+    assert "答案：2" in texts(students[3]) and "你的答案：未作答" in texts(students[3])
+    assert not any((b.key or "").startswith("class_choice") for b in students[0].button)  # answers closed
+
+
+def test_a_typed_answer_is_counted_as_one_number():
+    lecturer, code = open_class()
+    ann, bo = join(code, "Ann"), join(code, "Bo")
+    push(lecturer, "Receptive field of two 3x3 layers?")
+    for student, typed in ((ann, " 5 "), (bo, "5.0")):
+        student.run()
+        student.text_input(key="class_answer_q1").set_value(typed)
+        button(student, "Send").click().run()
+        assert not student.exception
+    assert counted(lecturer) == (2, 2, {"5": 2})
+
+
+def test_a_refused_answer_is_said_in_the_banner():
+    lecturer, code = open_class()
+    ann = join(code, "Ann")
+    push(lecturer, "First?", "a\nb")
+    ann.run()
+    push(lecturer, "Second?", "c\nd")
+    ann.button(key="class_choice_0").click().run()  # the button of the first question, clicked after the push
+    assert not ann.exception
+    assert "the lecturer has moved on" in " ".join(w.value for w in ann.warning)
+    assert counted(lecturer) == (0, 1, {})
+
+
+def test_the_banner_is_on_every_page(monkeypatch):
+    lecturer, code = open_class()
+    token = join(code, "Ann").query_params["t"]
+    push(lecturer, "Look at the Kernel Lab: what does this kernel find?", "edges\nblobs")
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state[SEAT] = token
+    app.run()
+    assert not app.exception
+    assert "what does this kernel find?" in texts(app)
+    app.button(key="class_choice_0").click().run()
+    assert counted(lecturer) == (1, 1, {"edges": 1})
+    app.switch_page("cnnviz/ui/step_by_step.py").run()
+    assert not app.exception and "Your answer: edges" in texts(app)
+    assert "t" not in app.query_params  # the seat never rides in another page's link
+
+
+def test_store_errors_are_messages_not_tracebacks():
+    wrong = run_page("class_room", query={"key": "not-a-key"})
+    assert "does not control a class" in texts(wrong) and wrong.button(key="class_open")
+    nobody = run_page("class_room", query={"code": "ACDEFH"})
+    nobody.text_input(key="class_name_input").set_value("Ann")
+    button(nobody, "Join").click().run()
+    assert not nobody.exception and "No class has the code" in texts(nobody)
+    lecturer, code = open_class()
+    lecturer.text_input(key="class_link").set_value("https://elsewhere.example/")
+    button(lecturer, "Push to every student").click().run()
+    assert not lecturer.exception and "must be a path in cnnviz" in texts(lecturer)
+    gone = run_page("class_room", query={"t": "a-seat-of-a-class-that-ended"})
+    assert not gone.exception and "no longer in this class" in texts(gone)
+
+
+def test_a_student_can_leave_and_the_banner_goes():
+    lecturer, code = open_class()
+    ann = join(code, "Ann")
+    ann.button(key="class_leave").click().run()
+    assert not ann.exception and "t" not in ann.query_params
+    assert f"Class {code}" in texts(join(code, "Bo"))  # the banner, as a joined student sees it
+    assert f"Class {code}" not in texts(ann) and ann.text_input(key="class_name_input").value == ""
+
+
+def test_the_leaderboard_lists_registered_runs_with_watch_links():
+    from cnnviz.ui.class_banner import class_store
+
+    lecturer, code = open_class()
+    token = join(code, "Ann").query_params["t"]
+    class_store().register_run(token, "watch-id-of-a-finished-run")
+    lecturer.run()
+    assert "**Ann** · run ended" in texts(lecturer)
+    assert "(train?watch=watch-id-of-a-finished-run)" in texts(lecturer)  # the page alone: a plain link
+
+
+def test_chinese_lecturer_view():
+    lecturer = run_page("class_room", query={"lang": "zh"})
+    assert lecturer.title[0].value == "课堂"
+    lecturer.button(key="class_open").click().run()
+    assert "用这个代码加入课堂" in texts(lecturer) and not lecturer.exception
+
+
+# --- the page's pure steps ---------------------------------------------------------------------------------------
+
+def test_state_round_trips_and_refuses_what_is_not_a_secret():
+    state = ClassState(key="K-ey_1", token="", code="ACDEFH", names=True)
+    assert ClassState.from_query(state.to_query()) == (state, [])
+    assert state.to_query() == {"key": "K-ey_1", "code": "ACDEFH", "names": "1"}
+    assert ClassState.from_query({"key": "<script>", "code": "BIG"}) == (ClassState(), ["key=<script>", "code=BIG"])
+    assert (ClassState(key="k").role, ClassState(token="t").role, ClassState(code="ACDEFH").role) == \
+        ("lecturer", "student", "visitor")
+
+
+def test_join_link_drops_the_lecturer_key():
+    assert join_link("http://hall:8501/class?key=SECRET&lang=zh", "ACDEFH") == "http://hall:8501/class?code=ACDEFH"
+    assert join_link("http://hall:8501/", "ACDEFH") == "http://hall:8501/class?code=ACDEFH"
+    assert join_link("", "ACDEFH") == "/class?code=ACDEFH"
+
+
+def test_questions_and_bars():
+    assert predict_question("Which?", "", "") == {"kind": PREDICT, "prompt": "Which?", "choices": []}
+    assert exercise_question("output_size", 7, 2) == {"kind": "output_size", "seed": 7, "level": 2}
+    assert question_text(Question("q1", PREDICT, prompt="Guess"), "zh") == "Guess"
+    assert answer_bars((("a", 3),), 0) == [("a", 3, 0)]
+    assert [bar.percent for bar in answer_bars((("a", 2), ("b", 1)), 3)] == [67, 33]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_exercise_question_has_words_without_the_exercises_module(lang, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cnnviz.exercises", None)  # not installed: the placeholder names it
+    text = question_text(Question("q1", "output_size", seed=7, level=2), lang)
+    assert "output_size" in text and "7" in text
+
+
+def test_the_module_examples_run():
+    import doctest
+
+    import cnnviz.pages.class_room
+
+    assert doctest.testmod(cnnviz.pages.class_room).failed == 0
+
+
+def test_a_run_a_student_starts_reaches_the_leaderboard():
+    from cnnviz.ui import runs
+
+    lecturer, code = open_class()
+    token = join(code, "Ann").query_params["t"]
+    train = AppTest.from_file(str(Path(APP).parent / "cnnviz" / "ui" / "train.py"), default_timeout=120)
+    train.session_state[SEAT] = token
+    train.run()
+    train.selectbox(key="train_preset").set_value("tiny").run()
+    train.select_slider(key="train_subset").set_value(1000).run()
+    train.number_input(key="train_epochs").set_value(1).run()
+    train.button(key="train_start").click().run()
+    assert not train.exception
+    try:
+        lecturer.run()
+        board = texts(lecturer)
+        assert "**Ann** · " in board and "run ended" not in board  # the network's label, from the live run
+        assert "(train?watch=" in board
+    finally:
+        train.button(key="train_stop").click().run()
+        job = runs.registry().get(train.session_state["_page_state_train"].run).job
+        deadline = time.monotonic() + 120
+        while not job.finished and time.monotonic() < deadline:  # no training thread outlives the test
+            time.sleep(0.2)
+
+
+def test_presenting_can_hide_the_question_form():
+    lecturer, code = open_class()
+    lecturer.query_params["present"] = "1"
+    lecturer.query_params["hide"] = "compose"
+    lecturer.run()
+    assert not lecturer.exception
+    assert ".st-key-section_compose { display: none; }" in htmls(lecturer)
+    assert lecturer.query_params["key"] and lecturer.multiselect(key="hide").value == ["compose"]
