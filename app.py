@@ -39,6 +39,8 @@ if __name__ == "__main__":  # a script run: the pages
         ],
         tr("nav.section.learn"): [
             st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),
+            st.Page("cnnviz/ui/exercises.py", title=tr("nav.exercises"), icon=":material/quiz:",
+                    url_path="exercises"),
             st.Page("cnnviz/ui/class_room.py", title=tr("nav.class"), icon=":material/groups:", url_path="class"),
         ],
     }

@@ -31,6 +31,7 @@ VIEWS = {
     "inspector": ("inspector?src=mnist&i=0&l=act1&u=5,6", 1500),
     "presentation": ("?k=sobel_x&present=1&hide=bank", 1000),  # presentation mode, as a lecturer's link opens it
     "signals": ("signals?at=9&c=1", 1500),
+    "exercises": ("exercises?kind=conv_cell&set=2&q=4", 1250),
 }
 
 
@@ -79,6 +80,12 @@ def shoot(page, base: str, name: str, out: Path, sizes: dict[str, tuple[int, int
             page.wait_for_function("(looking) => document.querySelector('.st-key-insp_model') && "
                                    "document.querySelector('.st-key-insp_model').innerText.includes(looking)",
                                    arg=looking, timeout=240_000)
+            settle(page)
+        if name == "exercises":  # a wrong answer, so the shot shows the hint that names the window
+            field = page.locator("[class*=st-key-ex_answer_] input")
+            field.fill("2")
+            field.press("Enter")
+            page.locator(".st-key-ex_verdict [data-testid=stAlert]").wait_for()
             settle(page)
         target = out / (f"{stem}.png" if label == "full" else f"{stem}_{label}.png")
         page.screenshot(path=str(target))

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["cnnviz/ui/kernel_lab.py", "cnnviz/ui/step_by_step.py", "cnnviz/ui/receptive_field.py", "cnnviz/ui/train.py",
          "cnnviz/ui/inspector.py", "cnnviz/ui/lessons.py", "cnnviz/ui/signals.py", "cnnviz/ui/backward.py",
-         "cnnviz/ui/class_room.py"]
+         "cnnviz/ui/class_room.py", "cnnviz/ui/exercises.py"]
 
 
 def test_default_page_runs():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnviz import i18n, model
+from cnnviz import exercises, i18n, model
 from cnnviz.analysis import digits
 from cnnviz.conv import geometry, kernels, pipeline, samples, upsample
 from cnnviz.figures import maps
@@ -164,6 +164,12 @@ def runtime_keys() -> set[str]:
     keys |= {f"lessons.{lesson.key}.also" for lesson in lessons_page.LESSONS if lesson.also}
     keys |= {f"sig.source.{s}" for s in signals_page.SOURCES} | {f"sig.kernel.{k}" for k in signals_page.KERNELS}
     keys |= {f"sig.fig.{field.name}" for field in dataclasses.fields(SignalText)}
+    keys |= {f"ex.{kind}.prompt" for kind in exercises.KINDS if kind != "pool"}
+    keys |= {f"ex.pool.prompt_{kind}" for kind in ("max", "avg")} | {f"ex.rf.{kind}" for kind in ("conv", "max")}
+    keys |= {f"ex.hint.pool_window_{kind}" for kind in ("max", "avg")}
+    keys |= {f"ex.hint.{kind}_{bias}" for kind in ("params", "separable") for bias in ("bias", "no_bias")}
+    keys |= {f"ex.{part}.{kind}" for kind in exercises.KINDS for part in ("kind", "placeholder", "open")}
+    keys |= {f"ex.level.{level}" for level in exercises.LEVELS}
     return keys
 
 

@@ -18,7 +18,7 @@ def selector(app):
                                                ("train", "在 MNIST 上训练"), ("receptive_field", "感受野"),
                                                ("inspector", "看看网络内部"), ("lessons", "课程"),
                                                ("signals", "一维信号"), ("backward", "反向传播"),
-                                               ("class_room", "课堂")])
+                                               ("class_room", "课堂"), ("exercises", "练习")])
 def test_lang_in_the_url_shows_the_page_in_chinese(module, title):
     at = run_page(module, query=ZH)
     assert at.title[0].value == title

@@ -13,6 +13,7 @@ from streamlit.errors import StreamlitAPIException
 
 from cnnviz.analysis import formulas
 from cnnviz.errors import UserError
+from cnnviz.pages.exercises import LESSON_EXERCISES, ExercisesState
 from cnnviz.pages.lessons import (LESSONS, Lesson, LessonsState, LessonView, compute, is_lesson_run,
                                   page_of, training_agreement)
 from cnnviz.ui import runs
@@ -90,6 +91,20 @@ def _training_result(lesson: Lesson, column) -> None:
             st.success(tr("lessons.train.started"), icon=":material/play_arrow:")
 
 
+def _exercises(lesson: Lesson) -> None:
+    """Links into the Exercises page, each a fixed set, so a class that ends the lesson gets the same problems."""
+    problems = LESSON_EXERCISES.get(lesson.key, ())
+    if not problems:
+        return
+    with st.container(key="lessons_exercises"):
+        st.markdown(tr("ex.lesson_try"))
+        for kind, level, seed in problems:
+            page_state.open_page_link("cnnviz/ui/exercises.py", "exercises",
+                                      ExercisesState(kind=kind, level=level, seed=seed),
+                                      tr("ex.lesson_problem", kind=tr(f"ex.kind.{kind}"), level=level),
+                                      icon=":material/quiz:")
+
+
 def draw(view: LessonView) -> None:
     lesson = view.lesson
     st.subheader(_title(view.number))
@@ -116,6 +131,7 @@ def draw(view: LessonView) -> None:
         st.markdown(tr(f"lessons.{lesson.key}.also"))
     for label, state in lesson.also:
         page_state.open_page_link(page_of(state)[1], page_of(state)[0], state, tr(label))
+    _exercises(lesson)
     previous, following = st.columns(2)
     previous.button(tr("lessons.previous"), key="lessons_previous", on_click=_step, args=(-1,),
                     disabled=view.number == 1, width="stretch", icon=":material/arrow_back:")

@@ -297,6 +297,9 @@ STEP_TICK: Transient[bool] = Transient("step_tick", False)  # the fragment's nex
 # Receptive fields: the layer or unit a picker's callback chose, applied by the next run against its own view
 # (a new layer keeps the unit nearest the old one's centre, which needs that run's rows).
 RF_PICK: Transient[tuple[str, Any] | None] = Transient("rf_pick", None)
+# Exercises: each problem's tries this session (pages.exercises.Attempts), under "ex_<kind>_<level>_<seed>": the
+# score is the student's, not the link's.
+EX_ATTEMPTS: TransientFamily[Any] = TransientFamily("attempts", None)
 # Train: the run state the page last drew (a change to finished reruns the page for the results).
 TRAIN_DRAWN_STATE: Transient[str | None] = Transient("train_drawn_state", None)
 # Look inside: why the quick-train button's run was refused, for the next run to say.

@@ -8,7 +8,8 @@ from browser_kit import assert_no_exception, open_page
 VIEWS = ["?lang=zh", "?lang=zh&src=upload&bo=1", "?lang=zh&src=camera", "step-by-step?lang=zh",
          "backward?lang=zh&g=onehot&pa=1,1",
          "receptive-field?lang=zh", "train?lang=zh", "inspector?lang=zh&src=upload", "inspector?lang=zh&src=mnist",
-         "lessons?lang=zh", "signals?lang=zh&c=1", "class?lang=zh"]
+         "lessons?lang=zh", "signals?lang=zh&c=1", "class?lang=zh", "exercises?lang=zh&kind=conv_cell&show=1",
+         "exercises?lang=zh&kind=which_kernel"]
 
 # Words a Chinese page keeps in Latin letters: datasets, libraries and formats, units, the layers' and optimizers'
 # names, and the symbols of formulas.

@@ -3,7 +3,8 @@ import pytest
 
 from browser_kit import assert_no_exception, open_page
 
-PAGES = ["", "step-by-step", "receptive-field", "train", "inspector", "lessons", "signals", "backward", "class"]  # Kernel Lab at /
+PAGES = ["", "step-by-step", "receptive-field", "train", "inspector", "lessons", "signals", "backward", "class",
+         "exercises"]  # Kernel Lab at /
 
 
 @pytest.mark.parametrize("path", PAGES)
