@@ -8,10 +8,8 @@ the keys' TTLs and wait for a short expiry with a deadline.
 from __future__ import annotations
 
 import io
-import os
 import re
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -23,20 +21,11 @@ from cnnviz.classroom import (CODE_ALPHABET, ClassConfig, ClassRun, InProcessCla
 from cnnviz.classroom.store import Question, normalize_answer, validate_name, validate_question
 from cnnviz.errors import UserError
 from scripts.serve_app import free_port
-from scripts.shared_mode import redis_server, redis_server_path
+from scripts.shared_mode import redis_server
+from service_kit import require_redis, wait_until
 
 EXERCISE = {"kind": "output_size", "seed": 7, "level": 2}
 PREDICT = {"kind": "predict", "prompt": "Predict the output size before I press Start"}
-
-
-def wait_until(predicate, timeout: float = 20.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.02)
 
 
 class Clock:
@@ -51,10 +40,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def redis_url():
-    if redis_server_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the shared-mode tests, but there is no redis-server: apt-get install redis-server")
-        pytest.skip("no redis-server (apt-get install redis-server); shared-mode tests skipped outside CI")
+    require_redis()
     with redis_server() as url:
         yield url
 

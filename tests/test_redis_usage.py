@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from cnnviz.training.shared import RunKeys, connect, control_key, watch_key
-from scripts.shared_mode import redis_server, redis_server_path
+from scripts.shared_mode import redis_server
+from service_kit import require_redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
@@ -20,10 +20,7 @@ KEEP = 100  # seconds: the finished run's keys expire this long from now
 
 @pytest.fixture(scope="module")
 def url():
-    if redis_server_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the shared-mode tests, but there is no redis-server: apt-get install redis-server")
-        pytest.skip("no redis-server (apt-get install redis-server); shared-mode tests skipped outside CI")
+    require_redis()
     with redis_server() as address:
         client = connect(address)
         keys, control, watch = RunKeys("k" * 16), "c" * 16, "w" * 16

@@ -5,7 +5,6 @@ Two ``RedisRegistry`` objects on one Redis stand for two web replicas: whatever 
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import time
 
@@ -22,7 +21,8 @@ from cnnviz.training.shared import (HEARTBEAT_TTL_SECONDS, RedisRegistry, Traini
                                     watch_key)
 from cnnviz.training.status import ordinal, queue_text
 from scripts.serve_app import free_port
-from scripts.shared_mode import kill_worker, redis_server, redis_server_path, start_worker, workers
+from scripts.shared_mode import kill_worker, redis_server, start_worker, workers
+from service_kit import require_redis, wait_until
 
 TINY = NETWORK_PRESETS["tiny"]
 SHORT = TrainConfig(subset=512, batch_size=32, epochs=1, eval_every=0)  # 16 steps
@@ -30,26 +30,9 @@ LONG = TrainConfig(subset=20000, batch_size=32, epochs=50, eval_every=0)  # outl
 PAGE_POLL_SECONDS = 1.0  # the status route's poll (cnnviz.ui.live_status.POLL_MS)
 
 
-def wait_until(predicate, timeout: float = 60.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.05)
-
-
-def _require_redis() -> None:
-    if redis_server_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the shared-mode tests, but there is no redis-server: apt-get install redis-server")
-        pytest.skip("no redis-server (apt-get install redis-server); shared-mode tests skipped outside CI")
-
-
 @pytest.fixture(scope="module")
 def redis_url():
-    _require_redis()
+    require_redis()
     with redis_server() as url:
         yield url
 
@@ -63,7 +46,7 @@ def worker(redis_url):
 @pytest.fixture
 def no_worker_url():
     """A Redis of its own that no worker serves: every run stays queued."""
-    _require_redis()
+    require_redis()
     with redis_server() as url:
         yield url
 
@@ -310,7 +293,7 @@ def test_a_run_nobody_looks_at_is_stopped_by_its_worker(redis_url, worker):
 
 @pytest.mark.slow
 def test_a_killed_worker_fails_its_run_within_15_s_and_keeps_its_curves():
-    _require_redis()
+    require_redis()
     with redis_server() as url:
         replica_a, replica_b = RedisRegistry(url, 60), RedisRegistry(url, 60)
         process = start_worker(url)
@@ -336,7 +319,7 @@ def test_a_killed_worker_fails_its_run_within_15_s_and_keeps_its_curves():
 
 @pytest.mark.slow
 def test_with_worker_a_replica_starts_one_worker_beside_itself(monkeypatch):
-    _require_redis()
+    require_redis()
     from rq import Worker
 
     from cnnviz.training.registry import registry_from_env
@@ -376,7 +359,7 @@ def test_the_queue_line_in_the_status_card_shows_the_worker_command_as_code():
 
 @pytest.mark.slow
 def test_weights_over_the_cap_are_not_kept_and_the_page_is_told(monkeypatch):
-    _require_redis()
+    require_redis()
     from dataclasses import replace
 
     wide = replace(TINY, hidden=(1024,))  # over 1 MB of weights: a flatten of hundreds times 1,024
@@ -409,7 +392,7 @@ def test_the_worker_command_caps_a_runs_threads(monkeypatch):
 
 @pytest.mark.slow
 def test_a_run_that_waited_unwatched_in_the_queue_is_not_stopped_as_idle_when_taken():
-    _require_redis()
+    require_redis()
     with redis_server() as url:
         registry = RedisRegistry(url, idle_seconds=2)
         run = registry.start(TINY, LONG, label="waited", owner="patient")

@@ -7,7 +7,7 @@ import pytest
 from apptest_kit import page_state, run_page
 from scripts.serve_app import free_port
 from scripts.shared_mode import redis_server, redis_server_path
-from test_shared import _require_redis, wait_until
+from service_kit import require_redis, wait_until
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_with_the_store_down_the_other_pages_keep_working(shared_mode):
 
 
 def test_start_queues_the_run_in_redis_for_any_replica(shared_mode):
-    _require_redis()
+    require_redis()
     with redis_server() as url:
         shared_mode(url)
         at = run_page("train")

@@ -144,9 +144,9 @@ def replicas(browser):  # browser first: it skips (or fails under CI) without Ch
     """Two app replicas sharing one real Redis (shared mode), as tests/browser/test_shared_browser.py starts them."""
     from scripts.serve_app import served_app
     from scripts.shared_mode import redis_server
-    from test_shared import _require_redis
+    from service_kit import require_redis
 
-    _require_redis()
+    require_redis()
     with contextlib.ExitStack() as stack:
         try:
             env = {"CNNVIZ_REDIS_URL": stack.enter_context(redis_server())}

@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 from browser_kit import assert_no_exception, open_page, wait_idle
 from scripts.serve_app import nginx_in_front, served_app
 from scripts.shared_mode import kill_worker, redis_server, start_worker
-from test_shared import _require_redis
+from service_kit import require_redis
 
 PROGRESS = ".st-key-train_status .cnnviz-progress"  # cnnviz.ui.progress, inside the polled status
 STATUS = ".st-key-train_status"
@@ -66,7 +66,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(browser):  # browser first: it skips (or fails under CI) without Chromium before anything starts
-    _require_redis()
+    require_redis()
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cnnviz-e2e-")))
         try:
