@@ -8,7 +8,6 @@ import re
 import time
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_kit import run_page
@@ -205,13 +204,39 @@ def test_questions_and_bars():
     assert [bar.percent for bar in answer_bars((("a", 2), ("b", 1)), 3)] == [67, 33]
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_an_exercise_question_has_words_without_the_exercises_module(lang, monkeypatch):
-    import sys
+def test_an_exercise_is_asked_in_words_checked_by_cnnviz_and_its_working_revealed():
+    from cnnviz.exercises import make
 
-    monkeypatch.setitem(sys.modules, "cnnviz.exercises", None)  # not installed: the placeholder names it
-    text = question_text(Question("q1", "output_size", seed=7, level=2), lang)
-    assert "output_size" in text and "7" in text
+    problem = make("output_size", 7, 2)  # what every student gets from the same kind, seed and level
+    lecturer, code = open_class()
+    ann, dee = join(code, "Ann"), join(code, "Dee", lang="zh")
+    lecturer.selectbox(key="class_ex_kind").set_value("output_size")
+    lecturer.segmented_control(key="class_ex_level").set_value(2)
+    lecturer.number_input(key="class_ex_seed").set_value(7)
+    button(lecturer, "Push this exercise").click().run()
+    assert not lecturer.exception and problem.prompt("en") in texts(lecturer)
+    ann.run(), dee.run()
+    assert problem.prompt("en") in texts(ann) and problem.prompt("zh") in texts(dee)
+    right = problem.answer_text()
+    wrong = str(int(right) + 1)
+    for student, typed in ((ann, right), (dee, wrong)):
+        student.text_input(key="class_answer_q1").set_value(typed)
+        button(student, "提交" if student is dee else "Send").click().run()
+        assert not student.exception
+    assert counted(lecturer) == (2, 2, {right: 1, wrong: 1})
+    assert lecturer.text_input(key="class_right_q1").value == right  # cnnviz solved it: the lecturer confirms
+    button(lecturer, "Reveal").click().run()
+    ann.run(), dee.run()
+    assert f"Answer: {right}" in texts(ann) and [c.value for c in lecturer.code] == [problem.working("en")]
+    assert [c.value for c in ann.code] == [problem.working("en")] and [c.value for c in dee.code] == [
+        problem.working("zh")]  # the calculation, in each student's language
+
+
+def test_only_exercises_a_banner_can_ask_in_words_are_offered():
+    from cnnviz.exercises import KINDS
+    from cnnviz.pages.class_room import CLASS_EXERCISES
+
+    assert set(CLASS_EXERCISES) <= set(KINDS) and not {"conv_cell", "pool", "which_kernel"} & set(CLASS_EXERCISES)
 
 
 def test_the_module_examples_run():

@@ -18,12 +18,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from cnnviz import exercises
 from cnnviz.classroom import PREDICT, Question, normalize_code
 from cnnviz.errors import UserError
-from cnnviz.i18n import t
 from cnnviz.urlstate import BoolCodec, Codec, Field, PageState
 
 PAGE_URL_PATH = "class"  # where the page lives: the join link and the QR code point here
+# The exercises a banner can ask in words alone (the others show a grid or a picture that a banner has no room for).
+CLASS_EXERCISES = ("output_size", "transposed_size", "receptive_field", "param_count", "separable_count")
 
 
 class SecretCodec(Codec):
@@ -84,14 +86,19 @@ def exercise_question(kind: str, seed: int, level: int = 1) -> dict[str, Any]:
 
 def question_text(question: Question, language: str) -> str:
     """What a pushed question asks, in ``language``: a free prompt as the lecturer typed it, an exercise as
-    ``cnnviz.exercises`` words its problem (or a placeholder naming it, where exercises are not installed)."""
+    ``cnnviz.exercises`` words its problem."""
     if question.kind == PREDICT:
         return question.prompt
-    try:
-        from cnnviz.exercises import make  # the exercise generators: a separate piece, optional here
-    except ImportError:
-        return t("class.exercise_fallback", language, kind=question.kind, seed=question.seed, level=question.level)
-    return make(question.kind, question.seed, question.level).prompt(language)
+    return exercises.make(question.kind, question.seed, question.level).prompt(language)
+
+
+def exercise_solution(question: Question, language: str) -> tuple[str, str] | None:
+    """An exercise's answer as a student types it and its whole calculation, for the reveal; None for a free
+    prompt, whose answer only the lecturer knows."""
+    if question.kind == PREDICT:
+        return None
+    problem = exercises.make(question.kind, question.seed, question.level)
+    return problem.answer_text(), problem.working(language)
 
 
 def join_link(page_url: str, code: str) -> str:

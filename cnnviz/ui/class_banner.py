@@ -14,7 +14,7 @@ import streamlit as st
 from cnnviz.classroom import ClassStore, Seat, class_store_from_env
 from cnnviz.errors import UserError
 from cnnviz.markdown_text import md_text
-from cnnviz.pages.class_room import question_text
+from cnnviz.pages.class_room import exercise_solution, question_text
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, tr, tr_error
 from cnnviz.ui.state import current_language
@@ -80,6 +80,9 @@ def _question(token: str, seat: Seat) -> None:
         st.markdown(f"[{tr('class.open_link')}]({question.link})")  # PAGE_LINK: a path in this app only
     if current.revealed:
         st.success(tr("class.revealed_answer", answer=md_text(current.answer or "–")), icon=":material/visibility:")
+        solution = exercise_solution(question, current_language())
+        if solution is not None:
+            st.code(solution[1], language=None, wrap_lines=True)  # the calculation, with everyone's own numbers
         mine = md_text(seat.my_answer) if seat.my_answer is not None else tr("class.no_answer")
         st.caption(tr("class.your_answer_was", answer=mine))
         return

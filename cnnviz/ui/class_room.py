@@ -19,7 +19,8 @@ import streamlit as st
 from cnnviz.classroom import Room, join_qr_png, safe_name
 from cnnviz.errors import UserError
 from cnnviz.markdown_text import md_text
-from cnnviz.pages.class_room import ClassState, answer_bars, join_link, predict_question, question_text
+from cnnviz.pages.class_room import (CLASS_EXERCISES, ClassState, answer_bars, exercise_question, exercise_solution,
+                                     join_link, predict_question, question_text)
 from cnnviz.pages.train import TrainPageState
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
@@ -153,12 +154,18 @@ def _then_rerun(change, *args: object) -> None:
 
 def _reveal(key: str, room: Room) -> None:
     current = room.current
+    solution = exercise_solution(current.question, current_language())
     if current.revealed:
         st.success(tr("class.revealed_answer", answer=md_text(current.answer or "–")), icon=":material/visibility:")
+        if solution is not None:
+            st.code(solution[1], language=None, wrap_lines=True)  # the calculation, on the projector too
         return
     with st.form("class_reveal", border=False):
         question = current.question
-        if question.choices:
+        if solution is not None:  # cnnviz computes it: the lecturer confirms
+            answer = st.text_input(tr("class.right_answer"), value=solution[0], key=f"class_right_{question.id}",
+                                   max_chars=500)
+        elif question.choices:
             answer = st.selectbox(tr("class.right_answer"), question.choices, key=f"class_right_{question.id}")
         else:
             answer = st.text_input(tr("class.right_answer"), key=f"class_right_{question.id}", max_chars=500)
@@ -183,6 +190,18 @@ def _push_form(key: str) -> None:
         if st.form_submit_button(tr("class.push"), type="primary", icon=":material/campaign:",
                                  key="class_push_button"):
             _then_rerun(class_store().push, key, predict_question(prompt, choices, link))
+    with st.form("class_push_exercise", border=True):
+        st.markdown(f"**{tr('class.push_exercise_title')}**")
+        with st.container(horizontal=True):
+            kind = st.selectbox(tr("ex.kind"), CLASS_EXERCISES, key="class_ex_kind",
+                                format_func=lambda name: tr(f"ex.kind.{name}"))
+            level = st.segmented_control(tr("class.exercise_level"), [1, 2, 3], default=1, required=True,
+                                         key="class_ex_level")
+            seed = st.number_input(tr("class.exercise_seed"), 1, 999_999, value=1, key="class_ex_seed",
+                                   help=tr("class.exercise_seed_help"))
+        if st.form_submit_button(tr("class.push_exercise"), type="primary", icon=":material/calculate:",
+                                 key="class_push_exercise_button"):
+            _then_rerun(class_store().push, key, exercise_question(kind, int(seed), int(level)))
 
 
 @st.fragment(run_every=LEADERBOARD_POLL_SECONDS)
