@@ -264,6 +264,22 @@ class TransposedAxis:
                 f"{self.output_padding} + 1 = {self.out_size}")
 
 
+def transposed_axes(x_hw: Sequence[int], kernel_hw: Sequence[int], *, stride: Any = 1, padding: Any = 0,
+                    output_padding: Any = 0, dilation: Any = 1) -> tuple[TransposedAxis, TransposedAxis]:
+    """The (rows, cols) axes of a transposed convolution of an ``x_hw`` input with a ``kernel_hw`` kernel, each
+    argument an int or a (rows, cols) pair.
+
+    Raises:
+        ValueError: naming the bad value.
+    """
+    strides = as_pair(stride, "stride", minimum=1)
+    pads = as_pair(padding, "padding", minimum=0)
+    extra = as_pair(output_padding, "output_padding", minimum=0)
+    dilations = as_pair(dilation, "dilation", minimum=1)
+    return tuple(TransposedAxis(n, k, s, p, d, e)
+                 for n, k, s, p, d, e in zip(x_hw, kernel_hw, strides, pads, dilations, extra))
+
+
 def nearest_centre(position: float, first_centre: float, step: float, count: float = math.inf) -> int:
     """Which of evenly spaced centres (``first_centre``, ``first_centre + step``, ...) lies nearest ``position``.
 

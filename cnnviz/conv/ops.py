@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnviz.conv.geometry import (PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, TransposedAxis, as_pair,
-                                  resolve_padding)
+from cnnviz.conv.geometry import (PADDING_MODES, POOL_KINDS, Axis, Layer, Pads, as_pair, resolve_padding,
+                                  transposed_axes)
 from cnnviz.conv.signal import conv1d  # 1-D and causal convolution live in a module of their own
 from cnnviz.errors import UserError
 
@@ -351,17 +351,6 @@ def pool2d(
     return _from_nchw(y, array.ndim)
 
 
-def _transposed_axes(x_hw: Sequence[int], kernel_hw: Sequence[int], stride: Pair, padding: Pair,
-                     output_padding: Pair, dilation: Pair) -> tuple[TransposedAxis, TransposedAxis]:
-    """The (rows, cols) axes of a transposed convolution, every argument checked with its name."""
-    strides = as_pair(stride, "stride", minimum=1)
-    pads = as_pair(padding, "padding", minimum=0)
-    extra = as_pair(output_padding, "output_padding", minimum=0)
-    dilations = as_pair(dilation, "dilation", minimum=1)
-    return tuple(TransposedAxis(n, k, s, p, d, e)
-                 for n, k, s, p, d, e in zip(x_hw, kernel_hw, strides, pads, dilations, extra))
-
-
 def _kernel_2d(kernel: np.ndarray, dtype: np.dtype, name: str = "kernel") -> np.ndarray:
     weights = np.asarray(kernel)
     if weights.ndim != 2 or weights.size == 0:
@@ -406,7 +395,8 @@ def conv_transpose2d(
     if array.ndim != 2:
         raise UserError("error.ops.image_ndim", name="x", shape=array.shape)
     weights = _kernel_2d(kernel, array.dtype)
-    rows, cols = _transposed_axes(array.shape, weights.shape, stride, padding, output_padding, dilation)
+    rows, cols = transposed_axes(array.shape, weights.shape, stride=stride, padding=padding,
+                                 output_padding=output_padding, dilation=dilation)
     full = np.zeros((rows.full_size + rows.output_padding, cols.full_size + cols.output_padding), array.dtype)
     last_row, last_col = (array.shape[0] - 1) * rows.stride + 1, (array.shape[1] - 1) * cols.stride + 1
     for a in range(weights.shape[0]):

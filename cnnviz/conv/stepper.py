@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cnnviz.conv import ops
-from cnnviz.conv.geometry import Axis, Geometry, Layer, Pads, Pooling, TransposedAxis, as_pair
+from cnnviz.conv.geometry import Axis, Geometry, Layer, Pads, Pooling, TransposedAxis, transposed_axes
 from cnnviz.conv.numfmt import fmt
 from cnnviz.errors import UserError
 
@@ -164,12 +164,6 @@ class Scatter:
         return np.outer(self.rows.overlaps(), self.cols.overlaps())
 
 
-def _transposed_axes(x_hw, kernel_hw, stride, padding, output_padding, dilation) -> tuple[TransposedAxis, ...]:
-    pairs = [as_pair(value, name) for value, name in ((stride, "stride"), (padding, "padding"),
-                                                     (output_padding, "output_padding"), (dilation, "dilation"))]
-    return tuple(TransposedAxis(n, k, s, p, d, e) for n, k, (s, p, e, d) in zip(x_hw, kernel_hw, zip(*pairs)))
-
-
 def transposed_walkthrough(x: np.ndarray, kernel: np.ndarray, *, stride=1, padding=0, output_padding=0,
                            dilation=1) -> Scatter:
     """Stamps of ``ops.conv_transpose2d(x, kernel, stride=, padding=, output_padding=, dilation=)``.
@@ -181,7 +175,8 @@ def transposed_walkthrough(x: np.ndarray, kernel: np.ndarray, *, stride=1, paddi
     kernel = np.asarray(kernel, dtype=np.float64)
     ops.conv_transpose2d(x, kernel, stride=stride, padding=padding, output_padding=output_padding,
                          dilation=dilation)  # validates everything, with ops' messages
-    rows, cols = _transposed_axes(x.shape, kernel.shape, stride, padding, output_padding, dilation)
+    rows, cols = transposed_axes(x.shape, kernel.shape, stride=stride, padding=padding,
+                                 output_padding=output_padding, dilation=dilation)
     stamps, terms = [], {}
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
@@ -229,7 +224,8 @@ def zero_inserted_walkthrough(x: np.ndarray, kernel: np.ndarray, *, stride=1, pa
     kernel = np.asarray(kernel, dtype=np.float64)
     ops.conv_transpose2d(x, kernel, stride=stride, padding=padding, output_padding=output_padding,
                          dilation=dilation)  # validates everything, with ops' messages
-    transposed = _transposed_axes(x.shape, kernel.shape, stride, padding, output_padding, dilation)
+    transposed = transposed_axes(x.shape, kernel.shape, stride=stride, padding=padding,
+                                 output_padding=output_padding, dilation=dilation)
     axes = [axis.zero_inserted for axis in transposed]
     for axis in transposed:
         if axis.zero_inserted is None:
