@@ -123,7 +123,7 @@ FLOOR_FORBIDDEN = {
     "analysis": {"figures", "pages", "ui", "training"},
     "figures": {"pages", "ui"},
     "exercises": {"figures", "pages", "ui", "training"},  # checked by conv and analysis, drawn by the pages
-    "graph": {"figures", "pages", "ui", "training", "exercises", "classroom"},  # any network, read like analysis
+    "graph": {"figures", "pages", "ui", "exercises", "classroom"},  # any network; training for its checkpoints
     # the room keeps questions and answers as data: what they mean (exercises) and how they look are the pages'
     "classroom": {"conv", "analysis", "figures", "pages", "ui"},
 }
