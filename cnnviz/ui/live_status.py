@@ -33,6 +33,7 @@ from cnnviz.ui.common import tr
 ROUTE = "/api/runs/{watch_id}/status"
 POLL_MS = 1000  # the room sees the run move every second
 POLL_TIMEOUT_MS = 4000  # a poll unanswered this long failed: three in a row say the server is lost, within 15 s
+ASK_AGAIN_POLLS = 5  # a rerun asked for and not come within 5 polls is asked for again
 CHART_EVERY = 3  # polls: the curves and the filters move every 3 s, as the page drew them before
 BAR_COLOUR = "var(--st-primary-color, #d9480f)"  # the theme's accent, light or dark, as the component sees it
 _WATCH_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")  # what secrets.token_urlsafe makes; anything else is not a run
@@ -110,9 +111,13 @@ export default function (component) {
   clearInterval(poller.timer);
   if (root.innerHTML !== data.html) root.innerHTML = data.html;  // the server's own HTML, escaped there
   root.dataset.state = data.state;
-  let failures = 0, asked = false, polls = 0;
-  const ask = (trigger, value) => {  // once: the rerun it causes mounts this again, with a new poller
-    if (!asked) { asked = true; clearInterval(poller.timer); setTriggerValue(trigger, value); }
+  let failures = 0, askedAt = null, polls = 0;
+  const ask = (trigger, value) => {
+    // The rerun it causes mounts this again, with a new poller. Until then the polls go on, and should that rerun
+    // never come (folded into a click's rerun on a busy server), the question is asked again: never a frozen page.
+    if (askedAt !== null && polls - askedAt < data.ask_again) return;
+    askedAt = polls;
+    setTriggerValue(trigger, value);
   };
   poller.timer = setInterval(async () => {
     polls += 1;
@@ -124,8 +129,8 @@ export default function (component) {
       if (!response.ok) throw new Error(String(response.status));
       const status = await response.json();
       failures = 0;
+      if (root.innerHTML !== status.html) root.innerHTML = status.html;  // a new state's words, before its rerun
       if (status.state !== data.state) return ask("refresh", status.state);
-      if (root.innerHTML !== status.html) root.innerHTML = status.html;
       root.dataset.polled = String(Number(root.dataset.polled || 0) + 1);  // what a test can wait on
       // The curves and the filters belong to other elements of the page: the live chart listens for its data
       // (cnnviz/ui/live_chart.py), and the filters are a picture the page drew in a keyed container.
@@ -159,7 +164,7 @@ def live_status(html: str, state: str, url: str, *, key: str, filters_key: str) 
     the page as a ``cnnviz:live-chart`` event) and the filters picture for the container keyed ``filters_key``."""
     lost = f'<p class="live-status-lost" role="alert">{escape(tr("train.status_lost"))}</p>'
     _component(key=key, data={"html": html, "state": state, "url": url, "interval": POLL_MS, "timeout": POLL_TIMEOUT_MS,
-                              "chart_every": CHART_EVERY, "filters_selector": f".st-key-{filters_key} img",
+                              "chart_every": CHART_EVERY, "ask_again": ASK_AGAIN_POLLS, "filters_selector": f".st-key-{filters_key} img",
                               "lost_html": lost},
                width="stretch", on_refresh_change=_ignore)
 
