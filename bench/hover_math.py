@@ -5,9 +5,10 @@ A 1024x1024 RGB photo (uploaded, so the working image is the photo itself), a 7x
 pooling: pointing at a pooling unit does four 7x7x3 windows (588 products). Each move is timed with performance
 marks from the event's own time stamp:
 - "updated": the component's handler has run and the panel's style and layout are flushed (the panel as the next
-  frame paints it). Goal: p95 at most 16 ms, one frame at 60 Hz. Chromium holds a pointer move until its next
-  animation frame before any handler sees it, so this includes up to a frame of waiting that no page can avoid;
-  "work" is the same without it: handler start -> panel laid out.
+  frame paints it). Goal: p95 at most 16 ms, one frame at 60 Hz. On a secure page (https, or localhost as here)
+  the component follows pointerrawupdate, which Chromium hands over as the pointer moves; pointermove (followed
+  elsewhere) waits for the next animation frame, up to 16.7 ms more. "work" is the handler alone: handler start ->
+  panel laid out.
 - "frame": the next frame after the move has been produced (requestAnimationFrame, then a task), for the hover and
   for the baseline: the same listeners over a plain element that does nothing. Their ratio is what the hover adds.
 
@@ -28,12 +29,14 @@ _PROBE = """
   const panel = document.querySelector(".cnnviz-hover .hm-panel");
   window.hoverTimes = { updated: [], work: [], frame: [], baseline: [] };
   let before = "";
-  addEventListener("pointermove", (e) => {
+  const MOVE = "onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove";  // what the component follows
+  window.hoverEvent = MOVE;
+  addEventListener(MOVE, (e) => {
     performance.mark("move", { startTime: e.timeStamp });
     performance.mark("handler");
     before = panel.dataset.values;
   }, { capture: true });
-  addEventListener("pointermove", (e) => {
+  addEventListener(MOVE, (e) => {
     const plain = e.target.id === "hover-baseline";
     if (!plain && panel.dataset.values === before) return;  // the same unit: the component did nothing
     void panel.offsetHeight;  // style and layout, as the next frame needs them
@@ -91,8 +94,9 @@ def main() -> None:
         sweep(page, inputs, args.moves // 2, 5)
         in_times = page.evaluate("window.hoverTimes")
         stage = page.evaluate("window.cnnvizHover.stage")
+        event = page.evaluate("window.hoverEvent")
     print(f"Kernel Lab hover arithmetic, Chromium, 1024x1024 RGB photo, 7x7 Gaussian, ReLU, 2x2 max pooling "
-          f"(pointing at the {stage} stage)")
+          f"(pointing at the {stage} stage; the component follows {event})")
     print(summary("output: handler -> laid out", out_times["work"]))
     print(summary("output: move -> updated", out_times["updated"]))
     print(summary("output: move -> next frame", out_times["frame"]))
@@ -105,8 +109,8 @@ def main() -> None:
     work_p95 = max(percentile(out_times["work"], 0.95), percentile(in_times["work"], 0.95))
     updated_p95 = max(percentile(out_times["updated"], 0.95), percentile(in_times["updated"], 0.95))
     print(f"ratio to the baseline (next frame, p95): {hover_p95 / base_p95:.2f}")
-    print(f"handler -> panel laid out p95 {work_p95:.2f} ms (goal 16 ms: {'met' if work_p95 <= 16 else 'not met'}); "
-          f"from the input event, Chromium's wait for the frame included: p95 {updated_p95:.2f} ms")
+    print(f"pointer move -> panel updated p95 {updated_p95:.2f} ms (goal 16 ms: "
+          f"{'met' if updated_p95 <= 16 else 'not met'}); the handler alone p95 {work_p95:.2f} ms")
     print(machine())
 
 

@@ -68,6 +68,9 @@ _CSS = """
 _JS = r"""
 const MARGIN = 14;  // CSS px of overlay around each picture: room to draw a window's padding outside the image
 const PIN_REPORT_MS = 300;  // a pinned place that stays put this long goes into the link
+// Where the browser has it (a secure page: https, or the server on this machine), a raw pointer event arrives as the
+// pointer moves, where pointermove waits for the next animation frame: the panel follows up to a frame sooner.
+const MOVE_EVENT = "onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove";
 const blobs = new Map();  // media address -> Promise of {rows, cols, channels, values: Float32Array}
 
 function el(tag, className, parent, text) {
@@ -231,7 +234,7 @@ class Hover {
       fig.size = { width: entry.contentRect.width, height: entry.contentRect.height };
       this.draw();
     }).observe(fig.img);
-    frame.addEventListener("pointermove", (e) => this.move(e, role));
+    frame.addEventListener(MOVE_EVENT, (e) => this.follow(e, role));
     frame.addEventListener("pointerdown", (e) => this.down(e, role));
     frame.addEventListener("pointerleave", () => { if (!this.pinned) { this.at = null; this.draw(); } });
     return fig;
@@ -363,6 +366,20 @@ class Hover {
     const st = this.current, [er, ec] = st.extent;
     const r = Math.floor(fy / er * st.out[0]), c = Math.floor(fx / ec * st.out[1]);
     return r >= 0 && c >= 0 && r < st.out[0] && c < st.out[1] ? { kind: "out", r, c } : null;
+  }
+
+  follow(e, role) {
+    // At most one update a frame: raw pointer events can come far faster than frames, and the latest place waits
+    // for the next frame instead.
+    if (this.frameBusy) { this.waiting = [e, role]; return; }
+    this.frameBusy = true;
+    this.move(e, role);
+    requestAnimationFrame(() => {
+      this.frameBusy = false;
+      const waiting = this.waiting;
+      this.waiting = null;
+      if (waiting) this.follow(...waiting);
+    });
   }
 
   move(e, role) {
