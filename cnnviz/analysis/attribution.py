@@ -61,9 +61,15 @@ def _prepare(model: nn.Module, tensor: torch.Tensor, target: int) -> torch.Tenso
 
 def saliency(model: nn.Module, tensor: torch.Tensor, target: int) -> Attribution:
     """The absolute gradient of the target's logit with respect to each pixel, (H, W)."""
-    x = _prepare(model, tensor, target).requires_grad_(True)  # set here, so Captum does not warn that it had to
+    x = _prepare(model, tensor, target)
     with eval_mode(model):
-        gradient = Saliency(model).attribute(x, target=target, abs=True)  # (1, C, H, W)
+        return saliency_of(model, x, target)
+
+
+def saliency_of(forward: nn.Module, x: torch.Tensor, target: int) -> Attribution:
+    """``saliency`` of a checked (1, C, H, W) input on a network as it is (no change of mode): any network's core."""
+    x = x.detach().clone().requires_grad_(True)  # set here, so Captum does not warn that it had to
+    gradient = Saliency(forward).attribute(x, target=target, abs=True)  # (1, C, H, W)
     return Attribution("saliency", target, to_numpy(gradient[0].amax(dim=0)))  # (H, W): the strongest channel
 
 
@@ -87,7 +93,13 @@ def grad_cam(model: nn.Module, tensor: torch.Tensor, target: int, layer: str | N
     x = _prepare(model, tensor, target)
     conv = _last_conv(model, layer)
     with eval_mode(model):
-        cam = LayerGradCam(model, conv).attribute(x, target=target, relu_attributions=True)  # (1, 1, h, w)
+        return grad_cam_of(model, conv, x, target)
+
+
+def grad_cam_of(forward: nn.Module, layer: nn.Module, x: torch.Tensor, target: int) -> Attribution:
+    """``grad_cam`` at the output of ``layer`` (a module ``forward`` calls), for a checked (1, C, H, W) input, on a
+    network as it is: any network's core."""
+    cam = LayerGradCam(forward, layer).attribute(x, target=target, relu_attributions=True)  # (1, 1, h, w)
     cam = LayerAttribution.interpolate(cam.detach(), tuple(x.shape[-2:]), interpolate_mode="bilinear")  # (1, 1, H, W)
     return Attribution("grad_cam", target, to_numpy(cam[0, 0]))  # (H, W), >= 0: bilinear mixes never go negative
 
@@ -102,5 +114,14 @@ def integrated_gradients(model: nn.Module, tensor: torch.Tensor, target: int, st
         raise ValueError(f"steps must be an int of at least 1, got steps={steps!r}")
     x = _prepare(model, tensor, target)
     with eval_mode(model):
-        values = IntegratedGradients(model).attribute(x, baselines=BLACK, target=target, n_steps=steps)  # (1, C, H, W)
+        return integrated_gradients_of(model, x, target, BLACK, steps)
+
+
+def integrated_gradients_of(forward: nn.Module, x: torch.Tensor, target: int, baseline: float | torch.Tensor,
+                            steps: int, one_at_a_time: bool = False) -> Attribution:
+    """``integrated_gradients`` from ``baseline`` for a checked (1, C, H, W) input, on a network as it is: any
+    network's core. ``one_at_a_time`` runs the path's steps as single images, for a network that takes batch 1 only
+    (a ``torch.export`` program)."""
+    values = IntegratedGradients(forward).attribute(x, baselines=baseline, target=target, n_steps=steps,
+                                                    internal_batch_size=1 if one_at_a_time else None)  # (1, C, H, W)
     return Attribution("integrated_gradients", target, to_numpy(values[0].sum(dim=0)))  # (H, W)
