@@ -1,5 +1,7 @@
 """A graph's layer table, fields through branches and feature maps, against hand-computed fields, autograd,
 forward hooks on the original module, torch's own FLOP counter and the module's own parameter count."""
+import doctest
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,6 +9,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnviz.analysis import receptive_field
+from cnnviz.graph import analysis, fields
 from cnnviz.analysis.receptive_field import Box
 from cnnviz.errors import UserError
 from cnnviz.graph.analysis import GraphTable, feature_maps, graph_table, unit_at, unit_box
@@ -61,6 +64,30 @@ class PaddedPath(nn.Module):
 
     def forward(self, x):
         return self.b1(x) + self.b3(F.pad(x, (2, 0, 2, 0)))
+
+
+class StridedSlices(nn.Module):
+    """Two stride-2 samplings of one image, one from pixel 0 and one from pixel 1: the same 4×4 maps."""
+
+    def __init__(self):
+        super().__init__()
+        self.even = nn.Conv2d(3, 2, 1, stride=2)
+        self.odd = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        return self.even(x) + self.odd(x[:, :, 1::2, 1::2])
+
+
+class Halves(nn.Module):
+    """Channels split in two (``chunk``), one half convolved, then joined again."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        a, b = x.chunk(2, 1)
+        return torch.cat([self.conv(a), b], 1)
 
 
 def field(table: GraphTable, name: str):
@@ -126,6 +153,38 @@ def test_padding_one_path_misaligns_the_sum_by_hand():
     assert field(table, "add") == ((3, 3), (1, 1), (-2, -2), True)
 
 
+def test_strided_slices_misaligned_by_hand():
+    table = graph_table(export(StridedSlices()), (3, 8, 8))
+    # 1×1 stride 2: (1, 2, 0); keeping every 2nd pixel from 1 on: start 0 + 1·1 = 1, jump 1·2 = 2, then a 1×1
+    assert field(table, "odd") == ((1, 1), (2, 2), (1, 1), False)
+    # add: from 0 to max(1, 2) = 2, size 2, jump 2; centres 0 and 1: misaligned
+    assert field(table, "add") == ((2, 2), (2, 2), (0, 0), True)
+
+
+def test_paths_with_different_jumps_have_no_common_field():
+    class Jumps(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, stride=2)  # 8×8 to 3×3, jump 2
+
+        def forward(self, x):
+            return self.conv(x) + x[:, :, :3, :3]  # jump 1
+
+    row = graph_table(export(Jumps()), (3, 8, 8)).row("add")
+    assert row.rf_size is None and row.misaligned and "different jumps ([(1, 1), (2, 2)])" in str(row.note)
+
+
+def test_a_channel_split_keeps_the_field_and_names_its_items():
+    table = graph_table(export(Halves(), (4, 6, 6)), (4, 6, 6))
+    assert [(row.name, row.op, row.inputs, row.output_shape) for row in table.rows] == [
+        ("getitem", "chunk", ("input",), (2, 6, 6)), ("getitem_1", "chunk", ("input",), (2, 6, 6)),
+        ("conv", "conv2d", ("getitem",), (2, 6, 6)), ("cat", "cat", ("conv", "getitem_1"), (4, 6, 6))]
+    # cat: the 3×3 path from −1 to 2 and the untouched half from 0 to 1: size 3, centres 0 and 0
+    assert field(table, "cat") == ((3, 3), (1, 1), (-1, -1), False)
+    x = torch.randn(1, 4, 6, 6)
+    assert torch.equal(feature_maps(export(Halves(), (4, 6, 6)), x)["getitem_1"], x[:, 2:])
+
+
 def test_single_path_matches_receptive_field_analyze():
     net = nn.Sequential(nn.Conv2d(3, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(4, 4, 3, stride=2, padding=1, dilation=2), nn.AvgPool2d(3, 2, 1),
@@ -146,16 +205,19 @@ def _ones(module: nn.Module) -> nn.Module:
     return module.eval()
 
 
-@pytest.mark.parametrize("module, shape", [
-    (nn.Sequential(BasicBlock(3, 4, 2)), (3, 9, 9)),
-    (nn.Sequential(BasicBlock(3, 3, 1), nn.MaxPool2d(3, 2, 1)), (3, 8, 8)),
-    (Inception(), (3, 8, 8)),
-    (Inception(padded=False, crop=True), (3, 8, 8)),
-    (PaddedPath(), (3, 8, 8)),
-], ids=["projection", "identity_pool", "inception", "cropped", "padded_path"])
-def test_autograd_reaches_only_pixels_inside_the_field(module, shape):
+@pytest.mark.parametrize("module, shape, exact", [
+    (nn.Sequential(BasicBlock(3, 4, 2)), (3, 9, 9), True),
+    (nn.Sequential(BasicBlock(3, 3, 1), nn.MaxPool2d(3, 2, 1)), (3, 8, 8), False),
+    (Inception(), (3, 8, 8), True),
+    (Inception(padded=False, crop=True), (3, 8, 8), True),
+    (PaddedPath(), (3, 8, 8), True),
+    (nn.Sequential(BasicBlock(3, 4, 2), BasicBlock(4, 4, 1)), (3, 12, 10), True),
+    (StridedSlices(), (3, 8, 8), False),
+], ids=["projection", "identity_pool", "inception", "cropped", "padded_path", "two_blocks", "strided_slices"])
+def test_autograd_reaches_only_pixels_inside_the_field(module, shape, exact):
     """Weights of ones and a positive input: every pixel a unit depends on gets a positive gradient, so the
-    gradient's support is the field (clipped to the image), or inside it after max pooling, which picks one."""
+    gradient's support is the field clipped to the image. Max pooling picks one pixel, and two strided samplings
+    see pixels diagonally apart: their support lies inside the field without filling it."""
     gm = export(_ones(module), shape)
     table = graph_table(gm, shape)
     x = torch.rand(1, *shape) + 0.5
@@ -173,7 +235,7 @@ def test_autograd_reaches_only_pixels_inside_the_field(module, shape):
             inside = torch.zeros_like(support)
             inside[box.top:box.bottom, box.left:box.right] = True
             assert not (support & ~inside).any(), (row.name, unit)
-            if row.op != "max_pool2d" and "max_pool2d" not in {r.op for r in table.rows[:table.rows.index(row)]}:
+            if exact or row.name in ("0.conv1", "even", "odd"):
                 assert torch.equal(support, inside), (row.name, unit)
             checked += 1
     assert checked >= 12
@@ -408,3 +470,7 @@ def test_the_graph_is_left_as_it_was():
     feature_maps(gm, x)
     assert gm.code == code and torch.equal(x, x_before)
     assert all(torch.equal(value, before[name]) for name, value in gm.state_dict().items())
+
+
+def test_the_docstring_examples():
+    assert doctest.testmod(analysis).failed == 0 and doctest.testmod(fields).failed == 0
