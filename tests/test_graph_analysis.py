@@ -220,17 +220,17 @@ def test_autograd_reaches_only_pixels_inside_the_field(module, shape, exact):
     see pixels diagonally apart: their support lies inside the field without filling it."""
     gm = export(_ones(module), shape)
     table = graph_table(gm, shape)
-    x = torch.rand(1, *shape) + 0.5
+    image = (torch.rand(1, *shape) + 0.5).requires_grad_(True)
+    maps = _maps_with_grad(gm, image)
     checked = 0
     for row in table.rows:
         if row.rf_size is None:
             continue
         for unit in {(0, 0), (row.output_shape[1] // 2, row.output_shape[2] // 3),
                      (row.output_shape[1] - 1, row.output_shape[2] - 1)}:
-            image = x.clone().requires_grad_(True)
-            maps = _maps_with_grad(gm, image)
-            maps[row.node][0, :, unit[0], unit[1]].sum().backward()  # every channel: every path's field
-            support = image.grad[0].abs().sum(0) > 0  # (H, W)
+            unit_sum = maps[row.node][0, :, unit[0], unit[1]].sum()  # every channel: every path's field
+            (grad,) = torch.autograd.grad(unit_sum, image, retain_graph=True)
+            support = grad[0].abs().sum(0) > 0  # (H, W)
             box = unit_box(table, row.name, *unit).clip(*shape[1:])
             inside = torch.zeros_like(support)
             inside[box.top:box.bottom, box.left:box.right] = True
@@ -252,6 +252,27 @@ def _maps_with_grad(gm, image):
 
     Keep(gm).run(image)
     return {name: value[0] if isinstance(value, tuple) else value for name, value in values.items()}
+
+
+def test_a_reflect_padded_layer_called_twice_keeps_its_name():
+    """torch.export writes a reflect-padded conv as ``pad`` then ``conv2d``: the conv's output carries the layer's
+    name, as a forward hook would, and copied pixels count as padding, as on the receptive-field page."""
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(self.conv(self.relu(self.conv(x))))
+
+    table = graph_table(export(Twice(), (2, 5, 5)), (2, 5, 5))
+    assert [(row.name, row.op, row.inputs) for row in table.rows] == [
+        ("conv.pad", "pad", ("input",)), ("conv", "conv2d", ("conv.pad",)), ("relu", "relu", ("conv",)),
+        ("conv_1.pad_1", "pad", ("relu",)), ("conv_1", "conv2d", ("conv_1.pad_1",)), ("relu_1", "relu", ("conv_1",))]
+    # pad 1, then 3×3 unpadded: start −1, size 3; twice: start −2, size 5
+    assert field(table, "conv")[:3] == ((3, 3), (1, 1), (-1, -1))
+    assert field(table, "relu_1")[:3] == ((5, 5), (1, 1), (-2, -2))
 
 
 def test_unit_at_inverts_the_field_centre():
@@ -435,6 +456,18 @@ def test_a_model_exported_with_dynamic_sizes_runs_on_another():
                 dynamic_shapes={"input": {2: size, 3: size}})
     table = graph_table(gm, (3, 16, 16))
     assert table.row("0").output_shape == (2, 7, 7) and table.row("0").rf_size == (3, 3)
+    with pytest.raises(UserError, match=r"takes images of several sizes \(3×s\d+×s\d+\): choose the size"):
+        graph_table(gm)
+
+
+def test_a_model_with_two_inputs_is_refused():
+    class Two(nn.Module):
+        def forward(self, x, y):
+            return x + y
+
+    gm = torch.export.export(Two(), (torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4))).module()
+    with pytest.raises(UserError, match=r"must take one image, but its graph has 2 inputs \(x, y\)"):
+        graph_table(gm, (1, 4, 4))
 
 
 @pytest.mark.parametrize("shape", [(3, 8), (0, 8, 8), (3, 8, 8.0), "3x8x8", (True, 8, 8)])

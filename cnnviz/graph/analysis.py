@@ -234,29 +234,48 @@ def _rows_of(gm: fx.GraphModule, data: set[fx.Node], shapes: dict[fx.Node, Any])
     return rows, owner
 
 
-def _module_path(node: fx.Node) -> tuple[str, bool]:
-    """The innermost module the node ran in, and whether it is a torch.nn layer (not a container, not the user's)."""
+def _module_call(node: fx.Node) -> tuple[str, str, bool]:
+    """The innermost module call the node ran in (its key, "conv@1" for a second call), the module's path, and
+    whether it is a torch.nn layer rather than a container or a module of the user's."""
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
-        return "", False
-    path, kind = list(stack.values())[-1]
+        return "", "", False
+    key, (path, kind) = list(stack.items())[-1]
     kind = kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
-    return path, kind.startswith("torch.nn.modules.") and kind.rsplit(".", 1)[-1] not in CONTAINERS
+    return key, path, kind.startswith("torch.nn.modules.") and kind.rsplit(".", 1)[-1] not in CONTAINERS
 
 
 def _names(rows: Sequence[fx.Node]) -> dict[fx.Node, str]:
-    """Readable, unique names: a torch.nn layer's path; else the path and the node; a reused layer gets "_1"..."""
-    names, used = {}, {INPUT}
+    """Readable, unique names. A torch.nn layer's output row is named by the layer's path, as a forward hook
+    names it ("layer1.0.conv1"; "relu_1" for a layer's second call), and its other rows (the ``pad`` of a
+    reflect-padded conv) by that and the node; an operator in the user's own forward by the path and the node
+    ("layer1.0.add"); one at the top by the node ("add")."""
+    calls: dict[str, list[fx.Node]] = {}
     for node in rows:
-        path, is_layer = _module_path(node)
-        base = path if path and is_layer else (f"{path}.{node.name}" if path else node.name)
+        key, path, is_layer = _module_call(node)
+        if path and is_layer:
+            calls.setdefault(key, []).append(node)
+    names, used = {}, {INPUT}
+
+    def unique(base: str) -> str:
         name, count = base, 0
         while name in used:
             count += 1
             name = f"{base}_{count}"
         used.add(name)
-        names[node] = name
-    return names
+        return name
+
+    for node in rows:
+        key, path, is_layer = _module_call(node)
+        if path and is_layer:
+            if node is calls[key][-1]:
+                names[node] = unique(path)
+            continue
+        names[node] = unique(f"{path}.{node.name}" if path else node.name)
+    for key, nodes in calls.items():  # a layer's inner rows, once its output row has a name
+        for node in nodes[:-1]:
+            names[node] = unique(f"{names[nodes[-1]]}.{node.name}")
+    return {node: names[node] for node in rows}
 
 
 def _weights(node: fx.Node, data: set) -> list[str]:
@@ -306,6 +325,8 @@ def graph_table(gm: Any, input_shape: Sequence[int] | None = None) -> GraphTable
     image = _image_node(gm)
     if input_shape is None:
         input_shape = tuple(image.meta["val"].shape)[1:]
+        if not all(is_int(n) for n in input_shape):
+            raise UserError("error.gtable.dynamic_shape", shape=_exported_shape(image))
     input_shape = check_input_shape(input_shape)
     shapes = _run(gm, torch.zeros((1, *input_shape))).shapes
     data = _data_nodes(gm, image)
