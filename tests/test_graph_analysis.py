@@ -4,6 +4,8 @@ import doctest
 
 import pytest
 import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -196,6 +198,32 @@ def test_single_path_matches_receptive_field_analyze():
         row = table.row(name)
         assert (row.rf_size, row.jump, row.start, row.output_shape[1:], row.window) == (
             rf.size, rf.jump, rf.start, rf.out_size, rf.layer)
+
+
+def _layer(kind: str, kernel: int, stride: int, padding: int, dilation: int) -> nn.Module:
+    padding = min(padding, kernel // 2)  # torch's limit for pooling; any padding for a conv
+    if kind == "conv":
+        return nn.Conv2d(2, 2, kernel, stride, padding, dilation)
+    if kind == "max":
+        return nn.MaxPool2d(kernel, stride, padding, dilation)
+    return nn.AvgPool2d(kernel, stride, padding)
+
+
+layers = st.tuples(st.sampled_from(["conv", "max", "avg"]), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2),
+                   st.integers(1, 2))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(layers, min_size=1, max_size=4), st.integers(12, 20), st.integers(12, 20))
+def test_any_single_path_matches_receptive_field_analyze(specs, height, width):
+    net = nn.Sequential(*(_layer(*spec) for spec in specs))
+    try:
+        expected = receptive_field.analyze_model(net, (height, width))
+    except ValueError:
+        assume(False)  # a window wider than its map: torch.export refuses it too
+    table = graph_table(export(net, (2, height, width)), (2, height, width))
+    assert [(row.name, row.rf_size, row.jump, row.start, row.output_shape[1:], row.window) for row in table.rows] == [
+        (rf.name, rf.size, rf.jump, rf.start, rf.out_size, rf.layer) for rf in expected]
 
 
 def _ones(module: nn.Module) -> nn.Module:
