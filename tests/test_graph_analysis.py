@@ -535,3 +535,9 @@ def test_the_graph_is_left_as_it_was():
 
 def test_the_docstring_examples():
     assert doctest.testmod(analysis).failed == 0 and doctest.testmod(fields).failed == 0
+
+
+def test_a_double_precision_model_runs_on_its_own_dtype():
+    gm = torch.export.export(nn.Conv2d(1, 2, 3).double(), (torch.zeros(1, 1, 5, 5, dtype=torch.float64),)).module()
+    table = graph_table(gm, (1, 5, 5))
+    assert table.rows[0].output_shape == (2, 3, 3) and table.total_macs == 2 * 9 * 9

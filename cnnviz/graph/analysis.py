@@ -328,7 +328,9 @@ def graph_table(gm: Any, input_shape: Sequence[int] | None = None) -> GraphTable
         if not all(is_int(n) for n in input_shape):
             raise UserError("error.gtable.dynamic_shape", shape=_exported_shape(image))
     input_shape = check_input_shape(input_shape)
-    shapes = _run(gm, torch.zeros((1, *input_shape))).shapes
+    exported = image.meta.get("val")
+    dtype = exported.dtype if isinstance(exported, torch.Tensor) else torch.float32  # a half-precision model's
+    shapes = _run(gm, torch.zeros((1, *input_shape), dtype=dtype)).shapes
     data = _data_nodes(gm, image)
     rows, owner = _rows_of(gm, data, shapes)
     names = _names(list(rows))
