@@ -15,6 +15,7 @@ from cnnviz.graph import analysis, fields
 from cnnviz.analysis.receptive_field import Box
 from cnnviz.errors import UserError
 from cnnviz.graph.analysis import GraphTable, feature_maps, graph_table, unit_at, unit_box
+from cnnviz.model import NETWORK_PRESETS, build_model, summarize
 
 
 def export(module: nn.Module, shape=(3, 8, 8), **options):
@@ -541,3 +542,17 @@ def test_a_double_precision_model_runs_on_its_own_dtype():
     gm = torch.export.export(nn.Conv2d(1, 2, 3).double(), (torch.zeros(1, 1, 5, 5, dtype=torch.float64),)).module()
     table = graph_table(gm, (1, 5, 5))
     assert table.rows[0].output_shape == (2, 3, 3) and table.total_macs == 2 * 9 * 9
+
+
+@pytest.mark.parametrize("preset", sorted(NETWORK_PRESETS))
+def test_cnnvizs_own_networks_agree_with_the_hook_layer_table(preset):
+    """One analysis for every source: cnnviz's networks, exported, give the hook table's rows and totals."""
+    cfg = NETWORK_PRESETS[preset]
+    shape = (cfg.in_channels, cfg.input_size, cfg.input_size)
+    table = graph_table(export(build_model(cfg, seed=0), shape), shape)
+    hooked = summarize(cfg)
+    assert (table.total_params, table.total_macs) == (hooked.total_params, hooked.total_macs)
+    assert [(row.name, row.output_shape, row.params, row.macs) for row in table.rows] == [
+        (row.name, row.output_shape, row.params, row.macs) for row in hooked.rows]
+    assert all(row.rf_size == hook.receptive_field for row, hook in zip(table.rows, hooked.rows)
+               if hook.receptive_field is not None)
