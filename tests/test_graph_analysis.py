@@ -4,16 +4,16 @@ import doctest
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnviz.analysis import receptive_field
-from cnnviz.graph import analysis, fields
 from cnnviz.analysis.receptive_field import Box
 from cnnviz.errors import UserError
+from cnnviz.graph import analysis, fields
 from cnnviz.graph.analysis import GraphTable, feature_maps, graph_table, unit_at, unit_box
 from cnnviz.model import NETWORK_PRESETS, build_model, summarize
 
