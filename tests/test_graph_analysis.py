@@ -1,6 +1,7 @@
 """A graph's layer table, fields through branches and feature maps, against hand-computed fields, autograd,
 forward hooks on the original module, torch's own FLOP counter and the module's own parameter count."""
 import doctest
+import pickle
 
 import pytest
 import torch
@@ -474,6 +475,8 @@ def test_an_unsupported_operator_is_named_and_the_rest_still_shows():
     assert roll.rf_size is None and "roll" in str(roll.note) and "aten.roll" in str(roll.note)
     assert after.rf_size is None and after.output_shape == (2, 4, 4) and after.macs == 2 * 16 * 18
     assert str(after.note) == "the field is unknown from roll on"
+    assert after.note.render("zh") == "从 roll 开始感受野未知" and "aten.roll" in roll.note.render("zh")
+    assert pickle.loads(pickle.dumps(table)) == table  # a page's cache pickles its results
     with pytest.raises(UserError, match="after has no receptive field to draw: the field is unknown from roll"):
         unit_box(table, "after", 0, 0)
 
