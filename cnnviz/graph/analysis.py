@@ -57,10 +57,6 @@ class GraphRow:
     supported: bool = True  # False: cnnviz does not know the operator (``note`` names it)
     note: Text | None = None  # why the field is unknown, in the reader's language
 
-    @property
-    def field(self) -> Field | None:
-        return None if self.rf_size is None else Field(self.rf_size, self.jump, self.start)
-
 
 @dataclass(frozen=True)
 class GraphTable:
