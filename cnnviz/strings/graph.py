@@ -24,6 +24,14 @@ EN = {
     "error.open.pt2_dtype": "The weight '{name}' is stored as {dtype}, which cnnviz does not read. Convert the model to float32 before exporting it.",
     "error.open.pt2_dynamic": "This .pt2 program uses dynamic shapes, custom objects or subgraphs, which cnnviz does not open. Export it with a fixed example input and no dynamic_shapes.",
     "error.open.pt2_input_kind": "This .pt2 program has an input of kind '{kind}'; cnnviz opens programs whose inputs are one image, parameters, buffers and constants.",
+    "error.open.onnx_missing": "ONNX files cannot be opened on this server: the onnx package is not installed (pip install -r requirements.txt). Upload the model as a .pt2 from torch.export instead.",
+    "error.open.onnx_damaged": "This file is not a readable ONNX model ({kind}). Export it again with torch.onnx.export and upload the new file.",
+    "error.open.onnx_sparse": "This ONNX model stores sparse weights, which cnnviz does not read. Export it with dense weights.",
+    "error.open.onnx_external": "The weight '{name}' is stored outside the .onnx file (external data), which would make the server read its own disk, so it is not opened. Export the model into one file (save_as_external_data=False).",
+    "error.open.onnx_dtype": "The weight '{name}' is stored as {dtype}, which cnnviz does not read. Export the model in float32.",
+    "error.open.onnx_operator": "The ONNX operator {op} (node '{node}') is not one cnnviz converts. It converts: {supported}. Export a network made of those.",
+    "error.open.onnx_attribute": "The ONNX node '{node}' ({op}) uses a setting cnnviz does not convert: {detail}. Export it with plain settings (fixed padding, a constant shape or scale).",
+    "error.open.onnx_dynamic_input": "The ONNX model's input has shape {shape}, with sizes left open (?). Export it with a fixed example input, for example torch.zeros(1, 3, 224, 224).",
 }
 
 ZH = {
@@ -50,4 +58,12 @@ ZH = {
     "error.open.pt2_dtype": "权重“{name}”以 {dtype} 存储，cnnviz 无法读取。请先把模型转换为 float32 再导出。",
     "error.open.pt2_dynamic": "这个 .pt2 程序使用了动态形状、自定义对象或子图，cnnviz 不打开这类程序。请用固定的示例输入、不带 dynamic_shapes 导出。",
     "error.open.pt2_input_kind": "这个 .pt2 程序有一个类型为“{kind}”的输入；cnnviz 只打开输入为一张图像、参数、缓冲区和常量的程序。",
+    "error.open.onnx_missing": "这个服务器无法打开 ONNX 文件：没有安装 onnx 包（pip install -r requirements.txt）。请改为上传用 torch.export 导出的 .pt2。",
+    "error.open.onnx_damaged": "这个文件不是可读的 ONNX 模型（{kind}）。请用 torch.onnx.export 重新导出并上传新文件。",
+    "error.open.onnx_sparse": "这个 ONNX 模型存有稀疏权重，cnnviz 无法读取。请以稠密权重导出。",
+    "error.open.onnx_external": "权重“{name}”存放在 .onnx 文件之外（外部数据），打开它会让服务器读取自己的磁盘，因此不予打开。请把模型导出为单个文件（save_as_external_data=False）。",
+    "error.open.onnx_dtype": "权重“{name}”以 {dtype} 存储，cnnviz 无法读取。请以 float32 导出模型。",
+    "error.open.onnx_operator": "ONNX 算子 {op}（节点“{node}”）不在 cnnviz 能转换的范围内。可转换的算子有：{supported}。请导出由这些组成的网络。",
+    "error.open.onnx_attribute": "ONNX 节点“{node}”（{op}）使用了 cnnviz 无法转换的设置：{detail}。请用普通设置导出（固定的填充、常量形状或缩放比例）。",
+    "error.open.onnx_dynamic_input": "该 ONNX 模型的输入形状为 {shape}，其中有未固定的尺寸（?）。请用固定的示例输入导出，例如 torch.zeros(1, 3, 224, 224)。",
 }
