@@ -527,3 +527,18 @@ def test_the_demo_labels_name_the_ten_digits():
 def test_the_demo_models_are_small():
     sizes = sum(path.stat().st_size for path in (ROOT / "assets" / "models").iterdir())
     assert sizes < 4 * 2**20
+
+
+def test_a_program_exported_in_training_mode_or_with_dynamic_shapes_gets_its_own_advice():
+    def saved(program) -> bytes:
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        return buffer.getvalue()
+
+    net = small_net()
+    with pytest.raises(ModelFileError, match=r"training mode.*model\.eval\(\)"):
+        open_model(saved(torch.export.export(net.train(), (torch.zeros(1, 1, 12, 12),))), "train.pt2")
+    batch = torch.export.Dim("batch", min=1, max=8)
+    program = torch.export.export(net.eval(), (torch.zeros(2, 1, 12, 12),), dynamic_shapes={"input": {0: batch}})
+    with pytest.raises(ModelFileError, match="dynamic shapes"):
+        open_model(saved(program), "dynamic.pt2")

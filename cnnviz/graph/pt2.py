@@ -60,6 +60,10 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
     if program_json.get("range_constraints"):
         raise ModelFileError("error.open.pt2_dynamic")
     nodes = graph.get("nodes", [])
+    # BatchNorm updating its statistics as it runs: num_batches_tracked.add_(1) in the graph, or a mutated buffer.
+    if (any(str(node.get("target", "")).startswith("torch.ops.aten.add_.") for node in nodes)
+            or any("buffer_mutation" in spec for spec in graph_module.get("signature", {}).get("output_specs", []))):
+        raise ModelFileError("error.open.pt2_train_mode")
     if len(nodes) > limits.max_nodes:
         raise ModelFileError("error.open.too_many_nodes", count=len(nodes), maximum=limits.max_nodes)
     for node in nodes:
