@@ -393,9 +393,15 @@ def test_each_supported_onnx_operator_computes_what_torch_computes(case):
 
 @needs_onnx
 def test_an_unsupported_onnx_operator_is_named_with_its_node():
-    nodes = [node("Relu", "X", ["r"]), helper.make_node("Gather", ["r", "i"], ["Y"], name="pick_rows")]
-    with pytest.raises(ModelFileError, match="operator Gather \\(node 'pick_rows'\\).*Conv, ConvTranspose"):
-        open_model(onnx_bytes(nodes, {"i": np.array([0])}, [1, 2, 3, 3]), "net.onnx")
+    nodes = [node("Conv", "XW", ["c"]), node("Relu", "c", ["r"]),
+             helper.make_node("Gather", ["r", "i"], ["Y"], name="pick_rows")]
+    data = onnx_bytes(nodes, {"W": W4[:3, :2], "i": np.array([0])}, [1, 2, 5, 5])
+    with pytest.raises(ModelFileError, match="operator Gather \\(node 'pick_rows'\\).*Conv, ConvTranspose") as caught:
+        open_model(data, "net.onnx")
+    part = caught.value.supported_part  # the graph up to the Gather, ending at the value it reads
+    assert (part.name, part.source, part.input_shape) == ("net", "onnx", (2, 5, 5))
+    x = torch.randn(1, 2, 5, 5)
+    torch.testing.assert_close(part.graph_module(x), F.relu(F.conv2d(x, T(W4[:3, :2]))))
     custom = [helper.make_node("Relu", ["X"], ["Y"], name="mine", domain="com.example")]
     with pytest.raises(ModelFileError, match="com.example.Relu \\(node 'mine'\\)"):
         open_model(onnx_bytes(custom, {}, [1, 2, 3, 3]), "net.onnx")

@@ -95,8 +95,10 @@ def read_onnx(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
     for index, node in enumerate(graph.node):
         name = node.name or f"#{index}"
         if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED:
-            raise ModelFileError("error.open.onnx_operator", op=f"{node.domain + '.' if node.domain else ''}"
-                                 f"{node.op_type}"[:60], node=name[:80], supported=", ".join(sorted(SUPPORTED)))
+            error = ModelFileError("error.open.onnx_operator", op=f"{node.domain + '.' if node.domain else ''}"
+                                   f"{node.op_type}"[:60], node=name[:80], supported=", ".join(sorted(SUPPORTED)))
+            error.supported_part = _supported_part(steps, values, folded, inputs[0].name, node, opset, input_shape)
+            raise error
         attrs = {attr.name: _attribute(attr, array) for attr in node.attribute}
         if node.op_type == "Constant":
             if "value" not in attrs:
@@ -114,6 +116,19 @@ def read_onnx(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
     except Exception as error:  # shapes that do not fit, a value used before it is made: torch raises many types
         raise ModelFileError("error.open.graph_does_not_run", kind=type(error).__name__,
                              reason=str(error).splitlines()[0][:200] if str(error) else "") from None
+
+
+def _supported_part(steps: list[Step], values: dict[str, np.ndarray], folded: set[str], input_name: str, node,
+                    opset: int, input_shape: tuple[int, int, int]) -> torch.export.ExportedProgram | None:
+    """The graph up to an unsupported node, ending at the value that feeds it: what a page can still show."""
+    made = {input_name, *(name for step in steps for name in step.outputs)}
+    feed = next((name for name in node.input if name in made), None)
+    if feed is None:
+        return None
+    try:
+        return export_module(OnnxGraph(steps, values, folded, input_name, feed, opset), input_shape)
+    except Exception:  # the part does not run either: the message alone is the answer
+        return None
 
 
 def _input_shape(value) -> tuple[int, int, int]:

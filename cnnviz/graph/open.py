@@ -39,7 +39,13 @@ class Limits:
 
 
 class ModelFileError(UserError):
-    """An uploaded model that cannot be opened here; the message says why and what to do (a ValueError)."""
+    """An uploaded model that cannot be opened here; the message says why and what to do (a ValueError).
+
+    For an ONNX graph with an unsupported operator, ``supported_part`` is a ``ModelView`` of the graph up to that
+    operator (its output is the value the operator would have read), so a page can still show what cnnviz reads.
+    """
+
+    supported_part: ModelView | None = None
 
 
 @dataclass(frozen=True)
@@ -86,17 +92,26 @@ def open_model(data: bytes, filename: str, limits: Limits = Limits()) -> ModelVi
         raise ModelFileError("error.open.file_too_large", megabytes=len(data) / 2**20,
                              maximum=limits.max_file_bytes / 2**20)
     data = bytes(data)
-    if source == "pt2":
-        from cnnviz.graph.pt2 import read_pt2
-        program = read_pt2(data, limits)
-    elif source == "onnx":
-        from cnnviz.graph.onnx_import import read_onnx
-        program = read_onnx(data, limits)
-    else:
-        program = _read_checkpoint(data)
+    try:
+        if source == "pt2":
+            from cnnviz.graph.pt2 import read_pt2
+            program = read_pt2(data, limits)
+        elif source == "onnx":
+            from cnnviz.graph.onnx_import import read_onnx
+            program = read_onnx(data, limits)
+        else:
+            program = _read_checkpoint(data)
+    except ModelFileError as error:
+        part = error.supported_part
+        error.supported_part = _view(part, path.stem, source, limits) if part is not None else None
+        raise
+    return _view(program, path.stem, source, limits)
+
+
+def _view(program: torch.export.ExportedProgram, name: str, source: str, limits: Limits) -> ModelView:
     input_shape = check_program(program, limits)
-    params = sum(program.state_dict[name].numel() for name in program.graph_signature.parameters)
-    return ModelView(program, path.stem, source, input_shape, params)
+    params = sum(program.state_dict[key].numel() for key in program.graph_signature.parameters)
+    return ModelView(program, name, source, input_shape, params)
 
 
 def check_program(program: torch.export.ExportedProgram, limits: Limits) -> tuple[int, int, int]:
