@@ -376,6 +376,20 @@ ONNX_CASES = {
     "Upsample (opset 9)": (
         [const("scales", [1, 1, 2, 2], np.float32), node("Upsample", ["X", "scales"], mode="nearest")], {},
         [1, 2, 3, 4], 9, lambda x: F.interpolate(x, scale_factor=2, mode="nearest")),
+    "Clip (ReLU6, opset 11 inputs)": ([const("lo", 0.0, np.float32), const("hi", 6.0, np.float32),
+                                       node("Clip", ["X", "lo", "hi"])], {}, [1, 2, 3, 3], 13,
+                                      lambda x: torch.clamp(x, 0, 6)),
+    "Clip (attributes, opset 6)": ([node("Clip", "X", min=-0.5, max=0.5)], {}, [1, 2, 3, 3], 6,
+                                   lambda x: torch.clamp(x, -0.5, 0.5)),
+    "Pad constant and reflect": (
+        [const("p", [0, 0, 1, 2, 0, 0, 3, 0]), node("Pad", ["X", "p"], ["a"]),
+         node("Pad", ["a", "p"], mode="reflect")], {}, [1, 2, 4, 4], 13,
+        lambda x: F.pad(F.pad(x, (2, 0, 1, 3)), (2, 0, 1, 3), mode="reflect")),
+    "Transpose": ([node("Transpose", "X", perm=[0, 2, 3, 1])], {}, [1, 2, 3, 4], 13, lambda x: x.permute(0, 2, 3, 1)),
+    "ReduceMean, Squeeze, Unsqueeze": (
+        [node("ReduceMean", "X", ["m"], axes=[2, 3], keepdims=1), const("ax", [2, 3]),
+         node("Squeeze", ["m", "ax"], ["s"]), node("Unsqueeze", ["s", "ax"])], {}, [1, 3, 4, 5], 13,
+        lambda x: x.mean((2, 3), keepdim=True)),
     "Identity, Dropout": ([node("Identity", "X", ["i"]), node("Dropout", "i")], {}, [1, 2, 3, 3], 17, lambda x: x),
 }
 

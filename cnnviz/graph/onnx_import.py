@@ -366,6 +366,54 @@ def _resize(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
     return _refuse(step, f"{mode}, {transform}")
 
 
+def _setting(graph: OnnxGraph, step: Step, index: int, attribute: str, default: Any) -> Any:
+    """An input that newer opsets give as a constant tensor and older ones as an attribute (axes, pads, min)."""
+    name = step.inputs[index] if len(step.inputs) > index else ""
+    return graph.static(name, step) if name else step.attrs.get(attribute, default)
+
+
+def _clip(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    low, high = _setting(graph, step, 1, "min", None), _setting(graph, step, 2, "max", None)
+    low, high = (value[0] if isinstance(value, list) else value for value in (low, high))
+    return torch.clamp(args[0], low, high)
+
+
+def _pad(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    x = args[0]
+    pads = [int(p) for p in _setting(graph, step, 1, "pads", [])]
+    value = _setting(graph, step, 2, "value", 0.0)
+    mode = step.attrs.get("mode", "constant")
+    if len(pads) != 2 * x.dim() or any(pads[:2]) or any(pads[x.dim():x.dim() + 2]) or len(step.inputs) > 3:
+        _refuse(step, f"pads {pads[:8]} (only the last two axes)")
+    top, left, bottom, right = pads[2], pads[3], pads[x.dim() + 2], pads[x.dim() + 3]
+    if mode == "constant":
+        return F.pad(x, (left, right, top, bottom), value=float(value[0] if isinstance(value, list) else value))
+    if mode in ("reflect", "edge"):
+        return F.pad(x, (left, right, top, bottom), mode="reflect" if mode == "reflect" else "replicate")
+    return _refuse(step, f"mode {mode}")
+
+
+def _reduce_mean(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    axes = _setting(graph, step, 1, "axes", None)
+    dims = tuple(int(a) for a in axes) if axes else tuple(range(args[0].dim()))
+    return args[0].mean(dims, keepdim=bool(step.attrs.get("keepdims", 1)))
+
+
+def _squeeze(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    axes = _setting(graph, step, 1, "axes", None)
+    if axes is None:
+        return args[0].squeeze()
+    return args[0].squeeze(tuple(int(a) for a in axes))
+
+
+def _unsqueeze(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    x = args[0]
+    rank = x.dim() + len(_setting(graph, step, 1, "axes", []))
+    for axis in sorted(int(a) % rank for a in _setting(graph, step, 1, "axes", [])):
+        x = x.unsqueeze(axis)
+    return x
+
+
 OPS: dict[str, Callable[[OnnxGraph, Step, list], Any]] = {
     "Conv": _conv,
     "ConvTranspose": _conv_transpose,
@@ -392,6 +440,14 @@ OPS: dict[str, Callable[[OnnxGraph, Step, list], Any]] = {
     "Upsample": _resize,
     "Identity": lambda graph, step, args: args[0],
     "Dropout": lambda graph, step, args: args[0],  # inference: the mask output, if used, is refused
+    "Clip": _clip,
+    "Pad": _pad,
+    "Transpose": lambda graph, step, args: args[0].permute(
+        step.attrs.get("perm", list(range(args[0].dim()))[::-1])),
+    "ReduceMean": _reduce_mean,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
 }
-SETTINGS = {"Reshape": {1}, "Resize": {1, 2, 3}, "Upsample": {1}}  # inputs read as settings, not computed with
+SETTINGS = {"Reshape": {1}, "Resize": {1, 2, 3}, "Upsample": {1}, "Clip": {1, 2}, "Pad": {1, 2, 3},
+            "ReduceMean": {1}, "Squeeze": {1}, "Unsqueeze": {1}}  # inputs read as settings, not computed with
 SUPPORTED = frozenset({*OPS, "Constant"})  # Constant is folded while reading, before the module is built
