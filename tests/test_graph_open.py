@@ -562,3 +562,11 @@ def test_a_program_exported_in_training_mode_or_with_dynamic_shapes_gets_its_own
     program = torch.export.export(net.eval(), (torch.zeros(2, 1, 12, 12),), dynamic_shapes={"input": {0: batch}})
     with pytest.raises(ModelFileError, match="dynamic shapes"):
         open_model(saved(program), "dynamic.pt2")
+
+
+def test_without_the_onnx_package_an_onnx_upload_gets_advice(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets on a server without it
+    with pytest.raises(ModelFileError, match="onnx package is not installed.*Upload the model as a .pt2"):
+        open_model(b"\x08\x07", "net.onnx")
