@@ -464,6 +464,18 @@ def test_onnx_inputs_must_be_one_fixed_image(shape, match):
 
 
 @needs_onnx
+def test_an_onnx_input_over_the_pixel_limit_is_refused_before_an_image_is_made(monkeypatch):
+    monkeypatch.setattr(torch, "zeros", lambda *a, **k: pytest.fail("an input image was made"))
+    with pytest.raises(ModelFileError, match="100000×100000 pixels, over the limit of 1048576"):
+        open_model(onnx_bytes([node("Relu", "X")], {}, [1, 3, 100_000, 100_000]), "huge.onnx")
+
+
+def test_a_pt2_graph_over_the_graph_size_limit_is_refused_before_parsing():
+    with pytest.raises(ModelFileError, match=r"graph is \d+ KB of text, over the limit of 4 KB"):
+        open_model(pt2_bytes(small_net()), "net.pt2", Limits(max_graph_bytes=4096))
+
+
+@needs_onnx
 def test_damaged_onnx_bytes_get_a_clear_message():
     with pytest.raises(ModelFileError, match="not a readable ONNX model"):
         open_model(b"\x08\x07garbage\xff\xff", "broken.onnx")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnviz.graph.open import Limits, ModelFileError, export_module
+from cnnviz.graph.open import Limits, ModelFileError, check_input_size, export_module
 
 MAX_RANK = 8  # dimensions of any initializer: a CNN's weights have at most 4
 
@@ -90,6 +90,7 @@ def read_onnx(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
     if len(graph.output) != 1:
         raise ModelFileError("error.open.output_count", count=len(graph.output))
     input_shape = _input_shape(inputs[0])
+    check_input_size(input_shape, limits)  # export_module makes a zero image of this size
 
     steps, folded = [], set()
     for index, node in enumerate(graph.node):

@@ -35,6 +35,7 @@ class Limits:
     # tensors, so a graph that blows a small input up (a huge upsample, an expand) is refused without allocating.
     max_activation_elements: int = 64 * 2**20
     max_nodes: int = 5_000  # operators in the graph: a ResNet-152 has about 1,000
+    max_graph_bytes: int = 32 * 2**20  # a .pt2's graph JSON, parsed whole: a few KB a node, stack traces included
     max_archive_members: int = 10_000  # files inside a .pt2 (a zip): one per weight, plus a few
 
 
@@ -102,8 +103,11 @@ def open_model(data: bytes, filename: str, limits: Limits = Limits()) -> ModelVi
         else:
             program = _read_checkpoint(data)
     except ModelFileError as error:
-        part = error.supported_part
-        error.supported_part = _view(part, path.stem, source, limits) if part is not None else None
+        if error.supported_part is not None:
+            try:
+                error.supported_part = _view(error.supported_part, path.stem, source, limits)
+            except ModelFileError:  # the part breaks a rule too: the message alone is the answer
+                error.supported_part = None
         raise
     return _view(program, path.stem, source, limits)
 
@@ -137,11 +141,7 @@ def check_program(program: torch.export.ExportedProgram, limits: Limits) -> tupl
     if shape[0] != 1:
         raise ModelFileError("error.open.input_batch", shape=_shape_text(shape))
     _, channels, height, width = shape
-    if channels > limits.max_input_channels:
-        raise ModelFileError("error.open.input_channels", channels=channels, maximum=limits.max_input_channels)
-    if height * width > limits.max_input_pixels:
-        raise ModelFileError("error.open.input_pixels", height=height, width=width,
-                             maximum=limits.max_input_pixels)
+    check_input_size((channels, height, width), limits)
     params = param_total(program)
     if params > limits.max_params:
         raise ModelFileError("error.open.too_many_params", count=params, maximum=limits.max_params)
@@ -155,6 +155,16 @@ def check_program(program: torch.export.ExportedProgram, limits: Limits) -> tupl
             raise ModelFileError("error.open.operator", op=node.op, node=node.name[:80])
     _check_activations(program, (channels, height, width), limits)
     return channels, height, width
+
+
+def check_input_size(shape: tuple[int, int, int], limits: Limits) -> None:
+    """Refuse an input (C, H, W) over the channel or pixel limit, before any image of that size is made."""
+    channels, height, width = shape
+    if channels > limits.max_input_channels:
+        raise ModelFileError("error.open.input_channels", channels=channels, maximum=limits.max_input_channels)
+    if height * width > limits.max_input_pixels:
+        raise ModelFileError("error.open.input_pixels", height=height, width=width,
+                             maximum=limits.max_input_pixels)
 
 
 # ATen operators a convolutional network's graph may call, by name (any overload). Every one is tensor maths: none

@@ -51,6 +51,10 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         ModelFileError: not a ``.pt2``, damaged, over a limit, or using something outside a static ATen graph.
     """
     archive = _Archive(data, limits)
+    graph_bytes = archive.sizes[f"{archive.root}/models/model.json"]
+    if graph_bytes > limits.max_graph_bytes:
+        raise ModelFileError("error.open.pt2_graph_too_large", kilobytes=graph_bytes / 2**10,
+                             maximum=limits.max_graph_bytes / 2**10)
     program_json = archive.json("models/model.json")
     _check_json(program_json)
     graph_module = program_json.get("graph_module", {})
