@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -582,3 +584,40 @@ def test_without_the_onnx_package_an_onnx_upload_gets_advice(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets on a server without it
     with pytest.raises(ModelFileError, match="onnx package is not installed.*Upload the model as a .pt2"):
         open_model(b"\x08\x07", "net.onnx")
+
+
+def json_paths(value, path=()):
+    """Every path into a JSON tree, the root's included."""
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from json_paths(child, (*path, key))
+
+
+@pytest.fixture(scope="module")
+def saved_small_net() -> bytes:
+    return pt2_bytes(small_net())
+
+
+@settings(max_examples=40)
+@given(member=st.sampled_from(["models/model.json", "data/weights/model_weights_config.json"]),
+       pick=st.integers(min_value=0), junk=st.sampled_from([None, 0, -1, 10**20, "x", [], {}, [1], 1.5, True]),
+       delete=st.booleans())
+def test_a_pt2_with_any_part_of_its_json_broken_gets_a_user_error_or_opens(saved_small_net, member, pick, junk,
+                                                                             delete):
+    def damage(value):
+        paths = list(json_paths(value))[1:]
+        path = paths[pick % len(paths)]
+        parent = value
+        for key in path[:-1]:
+            parent = parent[key]
+        if delete and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = junk
+
+    data = rewrite(saved_small_net, {member: edit_json(damage)})
+    try:
+        open_model(data, "damaged.pt2")
+    except cnnviz.errors.UserError:
+        pass  # any other exception fails the test: a traceback would reach the page

@@ -216,8 +216,8 @@ def _check_activations(program: torch.export.ExportedProgram, input_shape: tuple
                        limits: Limits) -> None:
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    module = program.module()
     try:
+        module = program.module()
         with FakeTensorMode(allow_non_fake_inputs=True):
             image = torch.empty((1, *input_shape))  # fake: a shape and no storage
             _ShapeCheck(module, limits.max_activation_elements).run(image)

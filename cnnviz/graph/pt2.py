@@ -56,6 +56,24 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         raise ModelFileError("error.open.pt2_graph_too_large", kilobytes=graph_bytes / 2**10,
                              maximum=limits.max_graph_bytes / 2**10)
     program_json = archive.json("models/model.json")
+    try:
+        _scrub_program(program_json, limits)
+    except (TypeError, AttributeError, KeyError) as error:  # a JSON tree whose parts have the wrong types
+        raise ModelFileError("error.open.pt2_damaged", kind=type(error).__name__) from None
+    state_dict = archive.tensors("data/weights/model_weights_config.json", "data/weights/")
+    constants = archive.tensors("data/constants/model_constants_config.json", "data/constants/")
+    try:
+        serialized = _dict_to_dataclass(schema.ExportedProgram, program_json)
+        return ExportedProgramDeserializer().deserialize(serialized, state_dict, constants, None)
+    except ModelFileError:
+        raise
+    except Exception as error:  # a graph that does not fit its own weights, or a schema torch refuses
+        raise ModelFileError("error.open.pt2_damaged", kind=type(error).__name__) from None
+
+
+def _scrub_program(program_json: dict[str, Any], limits: Limits) -> None:
+    """Check a program's JSON for anything outside a static graph of allowed ATen operators, and drop what torch
+    would execute or resolve by name (guards_code, node and module metadata) before the deserializer sees it."""
     _check_json(program_json)
     graph_module = program_json.get("graph_module", {})
     program_json["guards_code"] = []  # Python source, compiled by .module(): the input shape is checked by us
@@ -85,15 +103,6 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         kind = next(iter(spec), "")
         if kind not in ("parameter", "buffer", "tensor_constant", "user_input"):
             raise ModelFileError("error.open.pt2_input_kind", kind=str(kind)[:40])
-    state_dict = archive.tensors("data/weights/model_weights_config.json", "data/weights/")
-    constants = archive.tensors("data/constants/model_constants_config.json", "data/constants/")
-    try:
-        serialized = _dict_to_dataclass(schema.ExportedProgram, program_json)
-        return ExportedProgramDeserializer().deserialize(serialized, state_dict, constants, None)
-    except ModelFileError:
-        raise
-    except Exception as error:  # a graph that does not fit its own weights, or a schema torch refuses
-        raise ModelFileError("error.open.pt2_damaged", kind=type(error).__name__) from None
 
 
 class _Archive:
@@ -169,7 +178,8 @@ class _Archive:
                 raise ModelFileError("error.open.pt2_damaged", kind=f"{fqn[:40]}: {type(error).__name__}") from None
             if dtype not in _DTYPES:
                 raise ModelFileError("error.open.pt2_dtype", name=fqn[:60], dtype=str(dtype))
-            if len(sizes) != len(strides) or min([*sizes, *strides, offset, 0]) < 0 or len(sizes) > 8:
+            numbers = [*sizes, *strides, offset]
+            if len(sizes) != len(strides) or len(sizes) > 8 or min(numbers, default=0) < 0 or max(numbers) >= 2**40:
                 raise ModelFileError("error.open.pt2_damaged", kind=f"{fqn[:40]}: sizes")
             count = math.prod(sizes)
             total += count
