@@ -364,6 +364,10 @@ ONNX_CASES = {
                           lambda x: torch.cat([x, F.relu(x)], 1)),
     "Reshape (a Constant shape, 0 copies)": ([const("s", [0, -1]), node("Reshape", "Xs")], {}, [1, 2, 3, 3], 17,
                                              lambda x: x.reshape(1, 18)),
+    "Constant value_ints, value_float": (
+        [helper.make_node("Constant", [], ["s"], value_ints=[1, -1]), node("Reshape", "Xs", ["r"]),
+         helper.make_node("Constant", [], ["h"], value_float=0.5), node("Mul", "rh")], {}, [1, 2, 3, 3], 17,
+        lambda x: x.reshape(1, 18) * 0.5),
     "Resize nearest x2": (
         [const("scales", [1, 1, 2, 2], np.float32),
          node("Resize", ["X", "", "scales"], mode="nearest", coordinate_transformation_mode="asymmetric",

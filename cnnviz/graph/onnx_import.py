@@ -102,10 +102,11 @@ def read_onnx(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
             raise error
         attrs = {attr.name: _attribute(attr, array) for attr in node.attribute}
         if node.op_type == "Constant":
-            if "value" not in attrs:
+            kind = next(iter(attrs), "")
+            if len(attrs) != 1 or kind not in _CONSTANT_KINDS:
                 raise ModelFileError("error.open.onnx_attribute", op="Constant", node=name[:80],
                                      detail=", ".join(attrs)[:80])
-            values[node.output[0]] = attrs["value"]
+            values[node.output[0]] = np.asarray(attrs[kind], dtype=_CONSTANT_KINDS[kind])
             folded.add(node.output[0])
             continue
         steps.append(Step(node.op_type, tuple(node.input), tuple(node.output), attrs, name))
@@ -146,6 +147,8 @@ def _input_shape(value) -> tuple[int, int, int]:
     return shape[1], shape[2], shape[3]
 
 
+_CONSTANT_KINDS = {"value": None, "value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
+                   "value_ints": np.int64}  # a Constant node's one attribute -> its numpy type (None: the tensor's)
 _DTYPES = {1: np.float32, 10: np.float16, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bool_}  # TensorProto ids
 
 

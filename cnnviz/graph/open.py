@@ -8,9 +8,10 @@ ATen operators with one image input (1, C, H, W) and one logits output.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePath
 
 import torch
@@ -58,14 +59,11 @@ class ModelView:
     source: str  # "pt2", "onnx" or "checkpoint"
     input_shape: tuple[int, int, int]  # (C, H, W), read from the program's input placeholder
     param_count: int  # elements of the parameters (the limit also counts buffers and constants)
-    _module: list = field(default_factory=list, repr=False, compare=False)  # graph_module's cache (frozen class)
 
-    @property
+    @functools.cached_property  # writes the instance's __dict__ directly, so it works on a frozen dataclass
     def graph_module(self) -> fx.GraphModule:
         """``program.module()``: the runnable torch.fx GraphModule (built once, then cached)."""
-        if not self._module:
-            self._module.append(self.program.module())
-        return self._module[0]
+        return self.program.module()
 
 
 def open_model(data: bytes, filename: str, limits: Limits = Limits()) -> ModelView:
