@@ -519,6 +519,10 @@ def test_a_torch_model_exported_to_onnx_opens_with_the_same_outputs():
     view = open_model(buffer.getvalue(), "residual.onnx")
     x = torch.randn(1, 1, 12, 12)
     torch.testing.assert_close(view.graph_module(x), net(x), rtol=1e-4, atol=1e-5)
+    # Every operator carries its ONNX node's name, as the torch model's module path and the op.
+    paths = {list(n.meta["nn_module_stack"].values())[-1][0] for n in view.program.graph.nodes
+             if n.target is torch.ops.aten.conv2d.default}
+    assert paths == {"conv1.Conv", "conv2.Conv", "project.Conv", "branch3.Conv", "branch5.Conv"}
     pt2 = open_model(pt2_bytes(net), "residual.pt2")
     torch.testing.assert_close(pt2.graph_module(x), net(x))
 

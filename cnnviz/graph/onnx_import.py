@@ -9,6 +9,7 @@ the limits before its bytes are turned into an array.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -194,6 +195,30 @@ class OnnxGraph(nn.Module):
                     self.register_parameter(attribute, nn.Parameter(tensor.float(), requires_grad=False))
                 self.weight_names[name] = attribute
             self.constants[name] = tensor
+        self.node_modules = [self._place(step, index) for index, step in enumerate(steps)]
+
+    def _place(self, step: Step, index: int) -> nn.Module:
+        """A module for ``step`` at the path its ONNX name gives, so that every operator of the exported graph has
+        the node's name in ``meta["nn_module_stack"]``. torch.onnx names a node by its modules' scopes, each
+        child's scope extending its parent's ("/block1/conv1/conv1.0/Conv"): that becomes block1.conv1.0.Conv, the
+        path of the module in the torch model it came from."""
+        scopes = [part for part in step.name.split("/") if part]
+        parts, previous = [], ""
+        for scope in scopes[:-1]:
+            parts += (scope[len(previous) + 1:] if previous and scope.startswith(previous + ".") else scope).split(".")
+            previous = scope
+        parts = [re.sub(r"\W", "_", part) or "_" for part in [*parts, *scopes[-1:]]] or [f"node_{index}"]
+        parent = self
+        for depth, part in enumerate(parts):
+            leaf = depth == len(parts) - 1
+            child = parent._modules.get(part)
+            if child is None or leaf or isinstance(child, _NodeModule):
+                while part in parent._modules or hasattr(parent, part):
+                    part += "_"  # a name taken by an attribute, or a second node of the same name
+                child = _NodeModule() if leaf else nn.Module()
+                parent.add_module(part, child)
+            parent = child
+        return parent
 
     def static(self, name: str, step: Step) -> list:
         """A value the graph fixes (an initializer or Constant), as a list: shapes, scales and sizes."""
@@ -214,8 +239,8 @@ class OnnxGraph(nn.Module):
                 return getattr(self, self.weight_names[name])
             return self.constants[name]
 
-        for step in self.steps:
-            results = OPS[step.op](self, step, [value(name) for name in step.inputs])
+        for step, module in zip(self.steps, self.node_modules):
+            results = module(self, step, [value(name) for name in step.inputs])
             results = results if isinstance(results, tuple) else (results,)
             extra = [name for name in step.outputs[len(results):] if name]
             if extra:
@@ -223,6 +248,13 @@ class OnnxGraph(nn.Module):
                                      detail=f"output '{extra[0][:40]}'")
             env.update(zip(step.outputs, results))
         return env[self.output_name]
+
+
+class _NodeModule(nn.Module):
+    """One ONNX node's place in the module tree; it holds nothing, and runs the node's operator."""
+
+    def forward(self, graph: OnnxGraph, step: Step, args: list) -> Any:
+        return OPS[step.op](graph, step, args)
 
 
 def _refuse(step: Step, detail: str):
