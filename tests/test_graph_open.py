@@ -561,6 +561,18 @@ def test_each_demo_model_opens_in_both_formats_classifies_digits_and_agrees(name
         torch.testing.assert_close(opened["onnx"], opened["pt2"], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
+def test_the_build_script_writes_models_that_open(tmp_path):
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "build_models.py"))
+    script["main"](["--dry-run", "--out", str(tmp_path)])
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert written == sorted(["labels.txt", *(f"{name}.{ext}" for name in DEMO_MODELS for ext in ("pt2", "onnx"))])
+    for name in DEMO_MODELS:
+        assert open_model((tmp_path / f"{name}.pt2").read_bytes(), f"{name}.pt2").input_shape == (1, 28, 28)
+
+
 def test_the_demo_labels_name_the_ten_digits():
     lines = (ROOT / "assets" / "models" / "labels.txt").read_text().splitlines()
     assert lines == [str(digit) for digit in range(10)]
