@@ -134,6 +134,24 @@ def test_a_node_calling_anything_but_a_known_aten_operator_is_refused_by_name(ta
     assert caught.value.values["op"] == target
 
 
+def test_a_pt2_with_an_unsupported_operator_still_gives_the_graph_before_it():
+    class Unsupported(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 3, 3)
+
+        def forward(self, x):
+            return torch.special.erfcx(torch.relu(self.conv(x))).flatten(1)  # erfcx: not in ALLOWED_ATEN
+
+    net = Unsupported().eval()
+    with pytest.raises(ModelFileError, match="special_erfcx.default \\(node 'special_erfcx'\\)") as caught:
+        open_model(pt2_bytes(net, (1, 1, 6, 6)), "odd.pt2")
+    part = caught.value.supported_part
+    assert (part.name, part.source, part.input_shape) == ("odd", "pt2", (1, 6, 6))
+    x = torch.randn(1, 1, 6, 6)
+    torch.testing.assert_close(part.graph_module(x), torch.relu(net.conv(x)))
+
+
 def test_a_symbolic_size_is_refused_before_sympy_reads_it():
     def symbolic(program):
         program["graph_module"]["graph"]["tensor_values"]["conv2d"]["sizes"][0] = {"as_expr": {

@@ -43,8 +43,8 @@ class Limits:
 class ModelFileError(UserError):
     """An uploaded model that cannot be opened here; the message says why and what to do (a ValueError).
 
-    For an ONNX graph with an unsupported operator, ``supported_part`` is a ``ModelView`` of the graph up to that
-    operator (its output is the value the operator would have read), so a page can still show what cnnviz reads.
+    For a graph with an unsupported operator (ONNX or ``.pt2``), ``supported_part`` is a ``ModelView`` of the graph
+    up to that operator (its output is the value the operator would have read), so a page can still show it.
     """
 
     supported_part: ModelView | None = None

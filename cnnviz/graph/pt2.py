@@ -60,6 +60,15 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         _scrub_program(program_json, limits)
     except (TypeError, AttributeError, KeyError) as error:  # a JSON tree whose parts have the wrong types
         raise ModelFileError("error.open.pt2_damaged", kind=type(error).__name__) from None
+    except ModelFileError as error:
+        if error.key == "error.open.operator":
+            error.supported_part = _supported_part(program_json, error.values["node"], archive, limits)
+        raise
+    return _deserialize(program_json, archive)
+
+
+def _deserialize(program_json: dict[str, Any], archive: _Archive) -> torch.export.ExportedProgram:
+    """torch's own deserializer, given the checked JSON and the tensors read from raw bytes, and no sample inputs."""
     state_dict = archive.tensors("data/weights/model_weights_config.json", "data/weights/")
     constants = archive.tensors("data/constants/model_constants_config.json", "data/constants/")
     try:
@@ -69,6 +78,29 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         raise
     except Exception as error:  # a graph that does not fit its own weights, or a schema torch refuses
         raise ModelFileError("error.open.pt2_damaged", kind=type(error).__name__) from None
+
+
+def _supported_part(program_json: dict[str, Any], node_name: str, archive: _Archive,
+                    limits: Limits) -> torch.export.ExportedProgram | None:
+    """The program cut just before the node ``node_name``, its output the first tensor that node reads: what a page
+    can still show of a graph with an unsupported operator. The cut graph goes through every check again."""
+    try:
+        graph_module = program_json["graph_module"]
+        graph = graph_module["graph"]
+        nodes = graph["nodes"]
+        index = next(i for i, node in enumerate(nodes) if node.get("name") == node_name)
+        made = {spec["user_input"]["arg"]["as_tensor"]["name"] for spec in graph_module["signature"]["input_specs"]
+                if "user_input" in spec}
+        made |= {out["as_tensor"]["name"] for node in nodes[:index] for out in node["outputs"] if "as_tensor" in out}
+        feed = next(arg["arg"]["as_tensor"]["name"] for arg in nodes[index]["inputs"]
+                    if "as_tensor" in arg["arg"] and arg["arg"]["as_tensor"]["name"] in made)
+        graph["nodes"] = nodes[:index]
+        graph["outputs"] = [{"as_tensor": {"name": feed}}]
+        graph_module["signature"]["output_specs"] = [{"user_output": {"arg": {"as_tensor": {"name": feed}}}}]
+        _scrub_program(program_json, limits)
+        return _deserialize(program_json, archive)
+    except Exception:  # no tensor feeds the node, or the part breaks a rule: the message alone is the answer
+        return None
 
 
 def _scrub_program(program_json: dict[str, Any], limits: Limits) -> None:
