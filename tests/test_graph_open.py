@@ -659,3 +659,28 @@ def test_a_pt2_with_any_part_of_its_json_broken_gets_a_user_error_or_opens(saved
         open_model(data, "damaged.pt2")
     except cnnviz.errors.UserError:
         pass  # any other exception fails the test: a traceback would reach the page
+
+
+class MobileBlock(nn.Module):
+    """MobileNetV3's everyday operators: in-place hardswish and ReLU6, squeeze-excite, depthwise, GroupNorm, GELU."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv, self.bn, self.act = nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.Hardswish(inplace=True)
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 2, 1), nn.ReLU(inplace=True), nn.Conv2d(2, 8, 1),
+                                nn.Hardsigmoid())
+        self.depthwise, self.relu6 = nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(inplace=True)
+        self.norm, self.gelu, self.fc = nn.GroupNorm(2, 8), nn.GELU(), nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.act(self.bn(self.conv(x.float())))
+        x = self.gelu(self.norm(self.relu6(self.depthwise(x * self.se(x)))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_everyday_operators_of_a_mobile_net_are_allowed():
+    net = MobileBlock().eval()
+    view = open_model(pt2_bytes(net, (1, 3, 16, 16)), "mobile.pt2")
+    x = torch.randn(1, 3, 16, 16)
+    torch.testing.assert_close(view.graph_module(x), net(x))

@@ -166,8 +166,9 @@ def check_input_size(shape: tuple[int, int, int], limits: Limits) -> None:
 
 
 # ATen operators a convolutional network's graph may call, by name (any overload). Every one is tensor maths: none
-# reads a file (aten.from_file does), and none allocates a size written in the graph (aten.empty, zeros, full do),
-# so a graph of these runs in memory bounded by its input, weights and the activation limit.
+# reads a file (aten.from_file does), and none allocates a size written in the graph (aten.empty, zeros, full do;
+# zeros_like and its kin copy the size of a tensor already checked), so a graph of these runs in memory bounded by
+# its input, weights and the activation limit.
 ALLOWED_ATEN = frozenset("""
     conv1d conv2d convolution _convolution conv_transpose2d
     max_pool2d max_pool2d_with_indices avg_pool2d adaptive_avg_pool2d _adaptive_avg_pool2d adaptive_max_pool2d
@@ -180,8 +181,10 @@ ALLOWED_ATEN = frozenset("""
     view _unsafe_view reshape flatten unsqueeze squeeze contiguous clone alias slice select cat stack split
     split_with_sizes chunk constant_pad_nd pad reflection_pad2d replication_pad2d detach lift_fresh_copy expand resolve_conj resolve_neg
     add sub mul div neg pow sqrt rsqrt exp log abs maximum minimum
-    upsample_nearest2d upsample_bilinear2d _upsample_nearest_exact2d pixel_shuffle
-    dropout native_dropout feature_dropout alpha_dropout
+    upsample_nearest2d upsample_bilinear2d _upsample_nearest_exact2d pixel_shuffle pixel_unshuffle channel_shuffle
+    dropout dropout_ native_dropout feature_dropout alpha_dropout
+    hardswish_ hardsigmoid_ sigmoid_ erf floor round
+    to _to_copy type_as _assert_tensor_metadata zeros_like ones_like full_like
 """.split())
 
 
