@@ -5,6 +5,8 @@ import dataclasses
 import io
 import json
 import math
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -227,6 +229,9 @@ def test_open_model_is_re_exported_at_the_top_and_import_stays_light():
     assert "open_model" in dir(cnnviz)
     with pytest.raises(AttributeError):
         cnnviz.no_such_name  # noqa: B018
+    probe = "import sys, cnnviz; print('torch' in sys.modules, callable(cnnviz.open_model), 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True", "True"]  # torch arrives with the first use, not the import
 
 
 @pytest.mark.parametrize("filename", ["model.h5", "model", "model.pt2.exe", "weights.safetensors"])
@@ -617,8 +622,6 @@ def test_a_program_exported_in_training_mode_or_with_dynamic_shapes_gets_its_own
 
 
 def test_without_the_onnx_package_an_onnx_upload_gets_advice(monkeypatch):
-    import sys
-
     monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets on a server without it
     with pytest.raises(ModelFileError, match="onnx package is not installed.*Upload the model as a .pt2"):
         open_model(b"\x08\x07", "net.onnx")
