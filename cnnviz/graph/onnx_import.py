@@ -82,7 +82,8 @@ def read_onnx(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         try:
             return np.array(numpy_helper.to_array(tensor), dtype=_DTYPES[tensor.data_type])
         except Exception as error:  # a value list that does not match its dims
-            raise ModelFileError("error.open.onnx_damaged", kind=f"{tensor.name[:40]}: {type(error).__name__}") from None
+            raise ModelFileError("error.open.onnx_damaged",
+                                 kind=f"{tensor.name[:40]}: {type(error).__name__}") from None
 
     values = {tensor.name: array(tensor) for tensor in graph.initializer}
     inputs = [value for value in graph.input if value.name not in values]
@@ -381,7 +382,8 @@ def _resize(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
         scales = graph.static(names[1], step) if names[1] else []
         sizes = graph.static(names[2], step) if names[2] else []
         transform = step.attrs.get("coordinate_transformation_mode", "half_pixel")
-    if "axes" in step.attrs or (scales and list(scales[:2]) != [1.0, 1.0]) or (sizes and list(sizes[:2]) != list(x.shape[:2])):
+    if ("axes" in step.attrs or (scales and list(scales[:2]) != [1.0, 1.0])
+            or (sizes and list(sizes[:2]) != list(x.shape[:2]))):
         _refuse(step, "resizes the batch or channel axis")
     if sizes:
         scales = [1.0, 1.0, sizes[2] / x.shape[2], sizes[3] / x.shape[3]]

@@ -179,7 +179,8 @@ ALLOWED_ATEN = frozenset("""
     native_layer_norm group_norm native_group_norm instance_norm
     linear addmm mm bmm matmul t transpose permute
     view _unsafe_view reshape flatten unsqueeze squeeze contiguous clone alias slice select cat stack split
-    split_with_sizes chunk constant_pad_nd pad reflection_pad2d replication_pad2d detach lift_fresh_copy expand resolve_conj resolve_neg
+    split_with_sizes chunk constant_pad_nd pad reflection_pad2d replication_pad2d detach lift_fresh_copy expand
+    resolve_conj resolve_neg
     add sub mul div neg pow sqrt rsqrt exp log abs maximum minimum
     upsample_nearest2d upsample_bilinear2d _upsample_nearest_exact2d pixel_shuffle pixel_unshuffle channel_shuffle
     dropout dropout_ native_dropout feature_dropout alpha_dropout
