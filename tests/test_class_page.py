@@ -281,3 +281,69 @@ def test_presenting_can_hide_the_question_form():
     assert not lecturer.exception
     assert ".st-key-section_compose { display: none; }" in htmls(lecturer)
     assert lecturer.query_params["key"] and lecturer.multiselect(key="hide").value == ["compose"]
+
+
+# --- a seat kept by the tab: a reload on any page, and leaving --------------------------------------------------
+
+TAB_SENT_SEAT = "_transient_class_tab_seat_sent"  # what the tab's memory (cnnviz.ui.tab_memory) sends after a reload
+
+
+def tab_memory(app: AppTest) -> dict[str, str]:
+    """What the page tells the tab's memory of the seat: keep ``value``, forget ``gone``."""
+    import json
+
+    return json.loads(next(e for e in app.get("bidi_component") if e.proto.component_name == "cnnviz.class_seat")
+                      .proto.json)
+
+
+def reloaded(page: str, sent: str = "") -> AppTest:
+    """A reload of ``page`` (a new session), to which the tab's memory (JavaScript that AppTest cannot run) has sent
+    back the seat it kept."""
+    app = AppTest.from_file(str(Path(APP).parent / "cnnviz" / "ui" / f"{page}.py"), default_timeout=60)
+    if sent:
+        app.session_state[TAB_SENT_SEAT] = sent
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_a_reload_on_any_page_keeps_the_seat_the_tab_kept():
+    lecturer, code = open_class()
+    ann = join(code, "Ann")
+    token = ann.query_params["t"]
+    assert tab_memory(ann) == {"value": token, "gone": ""}  # the tab is told to keep the seat, never a key
+    assert tab_memory(lecturer) == {"value": "", "gone": ""}
+    push(lecturer, "Which kernel finds edges?", "sobel\nblur")
+    step = reloaded("step_by_step", token)
+    assert f"Class {code} · Ann" in texts(step) and "Which kernel finds edges?" in texts(step)
+    assert "t" not in step.query_params and tab_memory(step) == {"value": token, "gone": ""}
+    step.button(key="class_choice_0").click().run()
+    assert counted(lecturer) == (1, 1, {"sobel": 1})
+    assert f"Class {code}" not in texts(reloaded("step_by_step"))  # a tab that kept nothing: no banner
+
+
+def test_leaving_from_the_banner_forgets_the_seat_on_every_page():
+    lecturer, code = open_class()
+    token = join(code, "Ann").query_params["t"]
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state[TAB_SENT_SEAT] = token
+    app.run()
+    app.switch_page("cnnviz/ui/class_room.py").run()
+    assert not app.exception and app.button(key="class_leave")  # the Class page knows the seat too
+    app.switch_page("cnnviz/ui/step_by_step.py").run()
+    app.button(key="class_banner_leave").click().run()
+    assert not app.exception and f"Class {code}" not in texts(app)
+    assert tab_memory(app) == {"value": "", "gone": token}  # the tab forgets it: a reload finds no seat
+    app.switch_page("cnnviz/ui/class_room.py").run()  # back through the sidebar: the join form, not the seat
+    assert not app.exception and app.text_input(key="class_name_input") and "t" not in app.query_params
+
+
+def test_a_kept_seat_whose_class_ended_is_forgotten():
+    from cnnviz.ui.class_banner import class_store
+
+    lecturer, code = open_class()
+    token = join(code, "Ann").query_params["t"]
+    class_store().close_class(lecturer.query_params["key"])
+    app = reloaded("kernel_lab", token)
+    assert f"Class {code}" not in texts(app) and not app.error
+    assert tab_memory(app) == {"value": "", "gone": token}

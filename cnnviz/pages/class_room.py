@@ -24,6 +24,7 @@ from cnnviz.errors import UserError
 from cnnviz.urlstate import BoolCodec, Codec, Field, PageState
 
 PAGE_URL_PATH = "class"  # where the page lives: the join link and the QR code point here
+PAGE_KEY = "class"  # the page's name in the session (cnnviz.ui.page.Page.key): its state is kept under it
 # The exercises a banner can ask in words alone (the others show a grid or a picture that a banner has no room for).
 CLASS_EXERCISES = ("output_size", "transposed_size", "receptive_field", "param_count", "separable_count")
 

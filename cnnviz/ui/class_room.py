@@ -19,17 +19,16 @@ import streamlit as st
 from cnnviz.classroom import Room, join_qr_png, safe_name
 from cnnviz.errors import UserError
 from cnnviz.markdown_text import md_text
-from cnnviz.pages.class_room import (CLASS_EXERCISES, ClassState, answer_bars, exercise_question, exercise_solution,
+from cnnviz.pages.class_room import (CLASS_EXERCISES, PAGE_KEY, ClassState, answer_bars, exercise_question, exercise_solution,
                                      join_link, predict_question, question_text)
 from cnnviz.pages.train import TrainPageState
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
-from cnnviz.ui.class_banner import class_store
+from cnnviz.ui.class_banner import class_store, leave_class
 from cnnviz.ui.common import guarded, section, tr, tr_error
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding, current_language
 
-PAGE = "class"
 LECTURER_POLL_SECONDS = 1.5  # the lecturer's count follows the room this closely; one store read a poll
 LEADERBOARD_POLL_SECONDS = 10.0  # runs change over minutes: a slower poll keeps the registry's reads few
 QR_PIXELS = 220  # the QR code on the projector: readable from the back rows at 1280x720, beside the code
@@ -90,7 +89,7 @@ def _visitor(b: PageBinding[ClassState]) -> ClassState | None:
 def _student(b: PageBinding[ClassState]) -> ClassState | None:
     st.caption(tr("class.student_help"))
     if st.button(tr("class.leave"), key="class_leave", icon=":material/logout:"):
-        page_state.CLASS_SEAT.set("")
+        leave_class()
         b.publish(ClassState())
         st.rerun()
     return b.state
@@ -271,5 +270,5 @@ def steps(b: PageBinding[ClassState]) -> ClassState | None:
     return _visitor(b)
 
 
-guarded(run_page, Page(PAGE, ClassState, "class.title", "class.intro", sections=("compose", "runs"), start=_start),
+guarded(run_page, Page(PAGE_KEY, ClassState, "class.title", "class.intro", sections=("compose", "runs"), start=_start),
         steps)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_kit import assert_no_exception, choose, open_page, sidebar_nav, wait_idle
+from browser_kit import assert_no_exception, choose, open_page, query, sidebar_nav, wait_idle
 
 LECTURER = {"width": 1280, "height": 720}  # a projector
 PHONE = {"width": 390, "height": 844}  # a student's phone
@@ -22,6 +22,7 @@ POLL_DEADLINE_MS = 20_000  # a polled view follows the store within seconds; thi
 STUDENTS = (("Ann", "en", "2"), ("<b>Bo</b>", "en", "2"), ("李雷", "zh", "3"))  # name, language, answer
 CHOICES = ("1", "2", "3")
 BANNER = ".st-key-class_banner"
+TAB_SEAT = "cnnviz.class.seat"  # the tab's memory of its seat (cnnviz.ui.class_banner)
 
 
 def _context(browser, viewport):
@@ -134,6 +135,37 @@ def test_the_banner_follows_a_student_to_another_page(browser, app_url):
         student.locator(".st-key-class_choice_0 button").click(timeout=POLL_DEADLINE_MS)
         _count_is(lecturer, 1, 1)
         assert "t=" not in student.url  # the seat stays out of this page's link
+    finally:
+        context.close()
+        student_context.close()
+
+
+def test_a_reload_keeps_the_seat_until_the_student_leaves(browser, app_url):
+    context, lecturer = _context(browser, LECTURER)
+    student_context, student = _context(browser, PHONE)
+    try:
+        code = open_class(lecturer, app_url)
+        join_class(student, app_url, code, "Ann", "en")
+        token = query(student)["t"]
+        assert student.evaluate(f"window.sessionStorage.getItem({TAB_SEAT!r})") == token
+        assert lecturer.evaluate(f"window.sessionStorage.getItem({TAB_SEAT!r})") is None  # never the lecturer key
+        push_question(lecturer, "What does this kernel find?", ("edges", "blobs"))
+        open_page(student, app_url, "step-by-step")  # an address typed in the tab: a new server session
+        student.locator(".st-key-class_choice_0 button").click(timeout=POLL_DEADLINE_MS)  # the seat is back
+        _count_is(lecturer, 1, 1)
+        student.reload()
+        student.wait_for_function("t => document.querySelector('.st-key-class_banner')?.innerText.includes(t)",
+                                  arg="Your answer: edges", timeout=POLL_DEADLINE_MS)
+        assert "What does this kernel find?" in student.locator(BANNER).inner_text() and "t=" not in student.url
+        student.locator(".st-key-class_banner_leave button").click()
+        student.wait_for_selector(BANNER, state="detached", timeout=POLL_DEADLINE_MS)
+        student.wait_for_function(f"window.sessionStorage.getItem({TAB_SEAT!r}) === null", timeout=POLL_DEADLINE_MS)
+        student.reload()
+        student.wait_for_selector("[data-testid=stApp]")
+        wait_idle(student)
+        assert student.locator(BANNER).count() == 0
+        for page in (lecturer, student):
+            assert_no_exception(page)
     finally:
         context.close()
         student_context.close()
