@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_kit import run_page
 from cnnviz.pages.class_room import (ClassState, answer_bars, exercise_question, join_link, predict_question,
-                                     question_text)
+                                     projector_link, question_text)
 from cnnviz.classroom import PREDICT, Question
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -188,10 +188,13 @@ def test_state_round_trips_and_refuses_what_is_not_a_secret():
     assert ClassState.from_query({"key": "<script>", "code": "BIG"}) == (ClassState(), ["key=<script>", "code=BIG"])
     assert (ClassState(key="k").role, ClassState(token="t").role, ClassState(code="ACDEFH").role) == \
         ("lecturer", "student", "visitor")
+    assert (ClassState(view="w", token="t").role, ClassState(key="k", view="w").role) == ("projector", "lecturer")
+    assert ClassState.from_query({"view": "Wall-id_1"}) == (ClassState(view="Wall-id_1"), [])
 
 
-def test_join_link_drops_the_lecturer_key():
+def test_join_and_projector_links_drop_the_lecturer_key():
     assert join_link("http://hall:8501/class?key=SECRET&lang=zh", "ACDEFH") == "http://hall:8501/class?code=ACDEFH"
+    assert projector_link("http://hall:8501/class?key=SECRET&lang=zh", "W", "en") == "http://hall:8501/class?view=W"
     assert join_link("http://hall:8501/", "ACDEFH") == "http://hall:8501/class?code=ACDEFH"
     assert join_link("", "ACDEFH") == "/class?code=ACDEFH"
 
@@ -347,3 +350,62 @@ def test_a_kept_seat_whose_class_ended_is_forgotten():
     app = reloaded("kernel_lab", token)
     assert f"Class {code}" not in texts(app) and not app.error
     assert tab_memory(app) == {"value": "", "gone": token}
+
+
+# --- the projector link: the room, live and read-only ------------------------------------------------------------
+
+def projector_url(lecturer: AppTest) -> str:
+    return next(e for e in lecturer.get("link_button") if e.proto.label == "Projector link").proto.url
+
+
+def controls(app: AppTest) -> list[str]:
+    """The keys of every class control on the page (the sidebar's language and presentation settings aside)."""
+    kinds = ("button", "text_input", "text_area", "selectbox", "checkbox", "number_input", "segmented_control")
+    return [e.key for kind in kinds for e in getattr(app, kind) if (e.key or "").startswith("class_")]
+
+
+def test_the_projector_link_shows_the_room_live_without_controls_names_or_key():
+    from cnnviz.ui.class_banner import class_store
+
+    lecturer, code = open_class()
+    key = lecturer.query_params["key"]
+    url = projector_url(lecturer)
+    view = re.fullmatch(r"/class\?view=([A-Za-z0-9_-]+)", url).group(1)
+    assert key not in url and "Projector link" in [e.proto.label for e in lecturer.get("link_button")]
+    ann, bo = join(code, "Ann"), join(code, "<b>Bo</b>")
+    wall = run_page("class_room", query={"view": view})
+    assert f'class="cv-code">{code}<' in htmls(wall) and 'data-students="2"' in htmls(wall)
+    assert "Join now" in texts(wall) and controls(wall) == [] and not wall.get("form")
+    push(lecturer, "Output size of 5x5, k=3, stride 2?", "1\n2\n3")
+    ann.run().button(key="class_choice_1").click().run()
+    bo.run().button(key="class_choice_2").click().run()
+    wall.run()  # a poll of the projector's fragment
+    assert "Output size of 5x5, k=3, stride 2?" in texts(wall)
+    assert re.search(r'data-answered="2" data-students="2"', htmls(wall)) and 'data-answer="3"' in htmls(wall)
+    lecturer.checkbox(key="class_names").check().run()  # the lecturer's own screen shows names ...
+    wall.run()
+    page = htmls(wall) + texts(wall) + str(dict(wall.query_params))
+    assert "Ann" not in page and "Bo" not in page and key not in page  # ... the wall never, nor the key
+    assert controls(wall) == [] and not wall.get("form")
+    lecturer.selectbox(key="class_right_q1").set_value("2")
+    button(lecturer, "Reveal").click().run()
+    class_store().register_run(ann.query_params["t"], "watch-id-of-a-finished-run")
+    wall.run()
+    assert "Answer: 2" in texts(wall) and 'class="cv-answer cv-right" data-answer="2"' in htmls(wall)
+    assert "**Run 1** · run ended" in texts(wall) and "Ann" not in texts(wall)
+    assert "does not control a class" in texts(run_page("class_room", query={"key": view}))  # no key in disguise
+
+
+def test_the_projector_in_chinese_and_after_the_class():
+    from cnnviz.ui.class_banner import class_store
+
+    lecturer = run_page("class_room", query={"lang": "zh"})
+    lecturer.button(key="class_open").click().run()
+    url = next(e for e in lecturer.get("link_button") if e.proto.label == "投影链接").proto.url
+    assert url.endswith("&lang=zh")
+    view = re.search(r"view=([A-Za-z0-9_-]+)", url).group(1)
+    wall = run_page("class_room", query={"view": view, "lang": "zh"})
+    assert "现在就加入" in texts(wall) and "用这个代码加入课堂" in texts(wall)
+    class_store().close_class(lecturer.query_params["key"])
+    gone = run_page("class_room", query={"view": view})
+    assert not gone.exception and "This projector link shows no class" in texts(gone) and controls(gone) == []

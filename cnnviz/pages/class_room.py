@@ -3,10 +3,13 @@ steps its views share: a pushed question's text, the question a lecturer's form 
 
 The role comes from the URL: a lecturer's link carries the class's key (``?key=``), a student's the join code
 (``?code=``) and, once joined, their seat's token (``?t=``). Both secrets stay in their owner's own address bar:
-no share link on this page carries them.
+no share link on this page carries them. The projector's link carries only the class's read-only projector id
+(``?view=``, ``cnnviz.classroom.projector_id``): the room, live, with no control and no names.
 
     >>> ClassState.from_query({"code": "acd efh"})[0].code
     'ACDEFH'
+    >>> projector_link("http://hall:8501/class?key=SECRET", "Wall-id_1", "zh")
+    'http://hall:8501/class?view=Wall-id_1&lang=zh'
     >>> predict_question("  Output size of 5x5, k=3, s=2?  ", "1\\n2\\n 3 \\n\\n", "/step-by-step?s=2")
     {'kind': 'predict', 'prompt': 'Output size of 5x5, k=3, s=2?', 'choices': ['1', '2', '3'], 'link': '/step-by-step?s=2'}
     >>> [(bar.answer, bar.count, bar.percent) for bar in answer_bars((("2", 2), ("3", 1)), 4)]
@@ -21,6 +24,7 @@ from typing import Any, NamedTuple
 from cnnviz import exercises
 from cnnviz.classroom import PREDICT, Question, normalize_code
 from cnnviz.errors import UserError
+from cnnviz.i18n import DEFAULT_LANGUAGE
 from cnnviz.urlstate import BoolCodec, Codec, Field, PageState
 
 PAGE_URL_PATH = "class"  # where the page lives: the join link and the QR code point here
@@ -58,14 +62,17 @@ class ClassState(PageState):
     code: str = ""  # the join code a student's link carries (the join form is filled with it)
     token: str = ""  # the student's seat, once joined: a reload keeps the seat
     names: bool = False  # the lecturer ticked "show names": who answered what, on the lecturer's screen only
+    view: str = ""  # the projector id: this browser shows the room, read-only ("" otherwise)
 
     FIELDS = (Field("key", "key", SecretCodec()), Field("code", "code", JoinCodeCodec()),
-              Field("token", "t", SecretCodec()), Field("names", "names", BoolCodec()))
+              Field("token", "t", SecretCodec()), Field("names", "names", BoolCodec()),
+              Field("view", "view", SecretCodec()))
 
     @property
     def role(self) -> str:
-        """"lecturer", "student" (joined) or "visitor" (the join form, and the button that opens a class)."""
-        return "lecturer" if self.key else "student" if self.token else "visitor"
+        """"lecturer", "projector" (the room, read-only), "student" (joined) or "visitor" (the join form, and the
+        button that opens a class)."""
+        return "lecturer" if self.key else "projector" if self.view else "student" if self.token else "visitor"
 
 
 def predict_question(prompt: str, choices_text: str = "", link: str = "") -> dict[str, Any]:
@@ -102,13 +109,24 @@ def exercise_solution(question: Question, language: str) -> tuple[str, str] | No
     return problem.answer_text(), problem.working(language)
 
 
-def join_link(page_url: str, code: str) -> str:
-    """The link a student opens to join: this page's address (``page_url``, as the lecturer's browser shows it, with
-    or without its query) with the join code instead of the lecturer's query, so the key never reaches the QR."""
+def _page_address(page_url: str) -> str:
     base = page_url.split("?")[0].split("#")[0] if page_url else ""
     if not base.rstrip("/").endswith(PAGE_URL_PATH):
         base = base.rstrip("/") + "/" + PAGE_URL_PATH
-    return f"{base}?code={code}"
+    return base
+
+
+def join_link(page_url: str, code: str) -> str:
+    """The link a student opens to join: this page's address (``page_url``, as the lecturer's browser shows it, with
+    or without its query) with the join code instead of the lecturer's query, so the key never reaches the QR."""
+    return f"{_page_address(page_url)}?code={code}"
+
+
+def projector_link(page_url: str, projector: str, language: str) -> str:
+    """The link the lecturer opens on the projector: this page's address with the class's read-only projector id
+    (and the lecturer's language) instead of the lecturer's query, so the key never reaches the wall."""
+    lang = f"&lang={language}" if language != DEFAULT_LANGUAGE else ""
+    return f"{_page_address(page_url)}?view={projector}{lang}"
 
 
 class Bar(NamedTuple):

@@ -22,6 +22,8 @@ POLL_DEADLINE_MS = 20_000  # a polled view follows the store within seconds; thi
 STUDENTS = (("Ann", "en", "2"), ("<b>Bo</b>", "en", "2"), ("李雷", "zh", "3"))  # name, language, answer
 CHOICES = ("1", "2", "3")
 BANNER = ".st-key-class_banner"
+# Anything a viewer could act on, but the picture's own full-screen button (the QR code, bigger).
+CONTROLS = "button:not([kind=elementToolbar]), input, textarea, [role=combobox], [role=checkbox]"
 TAB_SEAT = "cnnviz.class.seat"  # the tab's memory of its seat (cnnviz.ui.class_banner)
 
 
@@ -169,6 +171,43 @@ def test_a_reload_keeps_the_seat_until_the_student_leaves(browser, app_url):
     finally:
         context.close()
         student_context.close()
+
+
+def test_the_projector_link_shows_the_room_live_and_read_only(browser, app_url):
+    context, lecturer = _context(browser, LECTURER)
+    wall_context, wall = _context(browser, LECTURER)  # the projector's own browser
+    student_context, student = _context(browser, PHONE)
+    try:
+        code = open_class(lecturer, app_url)
+        key = query(lecturer)["key"]
+        link = lecturer.get_by_role("link", name="Projector link")
+        assert link.get_attribute("target") == "_blank"
+        href = link.get_attribute("href")
+        assert "view=" in href and key not in href
+        wall.goto(href if href.startswith("http") else app_url + href)
+        wall.wait_for_selector(".cv-code")
+        wait_idle(wall)
+        assert wall.locator(".cv-code").inner_text().strip() == code
+        main = wall.locator("[data-testid=stMain]")
+        assert main.locator(CONTROLS).count() == 0
+        join_class(student, app_url, code, "<b>Bo</b>", "en")
+        push_question(lecturer, "What does this kernel find?", ("edges", "blobs"))
+        student.locator(".st-key-class_choice_1 button").click(timeout=POLL_DEADLINE_MS)
+        _count_is(wall, 1, 1)  # the projector follows the room with no click of its own
+        assert _bars(wall) == {"blobs": 1} and "What does this kernel find?" in main.inner_text()
+        lecturer.get_by_text("Show names").click()
+        lecturer.wait_for_selector(".cv-names", timeout=POLL_DEADLINE_MS)
+        choose(lecturer, "class_right_q1", "blobs")
+        lecturer.get_by_role("button", name="Reveal").click()
+        wall.wait_for_function("t => document.querySelector('[data-testid=stMain]').innerText.includes(t)",
+                               arg="Answer: blobs", timeout=POLL_DEADLINE_MS)
+        assert "Bo" not in main.inner_text() and key not in wall.content() and key not in wall.url
+        assert main.locator(CONTROLS).count() == 0
+        for page in (lecturer, wall, student):
+            assert_no_exception(page)
+    finally:
+        for each in (context, wall_context, student_context):
+            each.close()
 
 
 @pytest.fixture(scope="module")
