@@ -194,7 +194,8 @@ def test_state_round_trips_and_refuses_what_is_not_a_secret():
 
 def test_join_and_projector_links_drop_the_lecturer_key():
     assert join_link("http://hall:8501/class?key=SECRET&lang=zh", "ACDEFH") == "http://hall:8501/class?code=ACDEFH"
-    assert projector_link("http://hall:8501/class?key=SECRET&lang=zh", "W", "en") == "http://hall:8501/class?view=W"
+    assert projector_link("http://hall:8501/class?key=SECRET&lang=zh", "W", "en") == \
+        "http://hall:8501/class?view=W&present=1"
     assert join_link("http://hall:8501/", "ACDEFH") == "http://hall:8501/class?code=ACDEFH"
     assert join_link("", "ACDEFH") == "/class?code=ACDEFH"
 
@@ -370,7 +371,7 @@ def test_the_projector_link_shows_the_room_live_without_controls_names_or_key():
     lecturer, code = open_class()
     key = lecturer.query_params["key"]
     url = projector_url(lecturer)
-    view = re.fullmatch(r"/class\?view=([A-Za-z0-9_-]+)", url).group(1)
+    view = re.fullmatch(r"/class\?view=([A-Za-z0-9_-]+)&present=1", url).group(1)
     assert key not in url and "Projector link" in [e.proto.label for e in lecturer.get("link_button")]
     ann, bo = join(code, "Ann"), join(code, "<b>Bo</b>")
     wall = run_page("class_room", query={"view": view})

@@ -9,7 +9,7 @@ no share link on this page carries them. The projector's link carries only the c
     >>> ClassState.from_query({"code": "acd efh"})[0].code
     'ACDEFH'
     >>> projector_link("http://hall:8501/class?key=SECRET", "Wall-id_1", "zh")
-    'http://hall:8501/class?view=Wall-id_1&lang=zh'
+    'http://hall:8501/class?view=Wall-id_1&present=1&lang=zh'
     >>> predict_question("  Output size of 5x5, k=3, s=2?  ", "1\\n2\\n 3 \\n\\n", "/step-by-step?s=2")
     {'kind': 'predict', 'prompt': 'Output size of 5x5, k=3, s=2?', 'choices': ['1', '2', '3'], 'link': '/step-by-step?s=2'}
     >>> [(bar.answer, bar.count, bar.percent) for bar in answer_bars((("2", 2), ("3", 1)), 4)]
@@ -124,9 +124,10 @@ def join_link(page_url: str, code: str) -> str:
 
 def projector_link(page_url: str, projector: str, language: str) -> str:
     """The link the lecturer opens on the projector: this page's address with the class's read-only projector id
-    (and the lecturer's language) instead of the lecturer's query, so the key never reaches the wall."""
+    instead of the lecturer's query, so the key never reaches the wall; in presentation mode (large type for the
+    back rows, no sidebar) and the lecturer's language."""
     lang = f"&lang={language}" if language != DEFAULT_LANGUAGE else ""
-    return f"{_page_address(page_url)}?view={projector}{lang}"
+    return f"{_page_address(page_url)}?view={projector}&present=1{lang}"
 
 
 class Bar(NamedTuple):

@@ -93,16 +93,18 @@ def _draw(token: str) -> None:
         return
     refused = page_state.CLASS_REFUSED.pop()
     with st.container(key="class_banner", border=True):
+        with st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute"):
+            st.caption(tr("class.banner_seat", code=seat.code, name=md_text(seat.name)))
+            left = st.button(tr("class.leave"), key="class_banner_leave", icon=":material/logout:", type="tertiary")
+        if left:
+            leave_class()
+            st.rerun(scope="app")
         _question(token, seat)
         if refused is not None:
             st.warning(tr_error(refused), icon=":material/block:")
-        if st.button(tr("class.leave"), key="class_banner_leave", icon=":material/logout:", type="tertiary"):
-            leave_class()
-            st.rerun(scope="app")
 
 
 def _question(token: str, seat: Seat) -> None:
-    st.caption(tr("class.banner_seat", code=seat.code, name=md_text(seat.name)))
     current = seat.current
     if current is None:
         st.markdown(tr("class.banner_waiting"))

@@ -22,8 +22,10 @@ POLL_DEADLINE_MS = 20_000  # a polled view follows the store within seconds; thi
 STUDENTS = (("Ann", "en", "2"), ("<b>Bo</b>", "en", "2"), ("李雷", "zh", "3"))  # name, language, answer
 CHOICES = ("1", "2", "3")
 BANNER = ".st-key-class_banner"
-# Anything a viewer could act on, but the picture's own full-screen button (the QR code, bigger).
-CONTROLS = "button:not([kind=elementToolbar]), input, textarea, [role=combobox], [role=checkbox]"
+# Anything a viewer could act on, but the picture's own full-screen button (the QR code, bigger) and the exit from
+# presentation mode (the projector's own display, as on every page).
+CONTROLS = ("button:not([kind=elementToolbar]):not(.st-key-present_exit button), input, textarea, [role=combobox], "
+            "[role=checkbox]")
 TAB_SEAT = "cnnviz.class.seat"  # the tab's memory of its seat (cnnviz.ui.class_banner)
 
 
