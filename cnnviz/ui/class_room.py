@@ -26,7 +26,7 @@ from cnnviz.pages.class_room import (CLASS_EXERCISES, PAGE_KEY, ClassState, answ
 from cnnviz.pages.train import TrainPageState
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
-from cnnviz.ui.class_banner import class_store, leave_class
+from cnnviz.ui.class_banner import class_store
 from cnnviz.ui.common import guarded, section, tr, tr_error
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding, current_language
@@ -90,11 +90,7 @@ def _visitor(b: PageBinding[ClassState]) -> ClassState | None:
 # --- a student who joined: the banner above says it all -------------------------------------------------------
 
 def _student(b: PageBinding[ClassState]) -> ClassState | None:
-    st.caption(tr("class.student_help"))
-    if st.button(tr("class.leave"), key="class_leave", icon=":material/logout:"):
-        leave_class()
-        b.publish(ClassState())
-        st.rerun()
+    st.caption(tr("class.student_help"))  # the banner above has the question and Leave
     return b.state
 
 
