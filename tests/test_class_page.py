@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_kit import run_page
 from cnnviz.pages.class_room import (ClassState, answer_bars, exercise_question, join_link, predict_question,
                                      projector_link, question_text)
-from cnnviz.classroom import PREDICT, Question
+from cnnviz.classroom import PREDICT, Question, projector_id
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SEAT = "_transient_class_seat"  # where cnnviz.ui.state keeps the joined seat (CLASS_SEAT)
@@ -236,11 +236,51 @@ def test_an_exercise_is_asked_in_words_checked_by_cnnviz_and_its_working_reveale
         problem.working("zh")]  # the calculation, in each student's language
 
 
-def test_only_exercises_a_banner_can_ask_in_words_are_offered():
-    from cnnviz.exercises import KINDS
-    from cnnviz.pages.class_room import CLASS_EXERCISES
+def test_every_exercise_is_offered_and_grids_and_pictures_come_with_their_question():
+    from cnnviz.exercises import KINDS, make
+    from cnnviz.i18n import t
+    from cnnviz.pages.class_room import CLASS_EXERCISES, GRID_EXERCISES, PICTURE_EXERCISES
+    from cnnviz.ui.exercise_views import grid_table
 
-    assert set(CLASS_EXERCISES) <= set(KINDS) and not {"conv_cell", "pool", "which_kernel"} & set(CLASS_EXERCISES)
+    assert set(CLASS_EXERCISES) == set(KINDS) and {"conv_cell", "pool", "which_kernel"} <= set(
+        GRID_EXERCISES + PICTURE_EXERCISES)
+    lecturer, code = open_class()
+    key = lecturer.query_params["key"]
+    ann, dee = join(code, "Ann"), join(code, "Dee", lang="zh")
+    pool = make("pool", 1, 1)
+    push_exercise(lecturer, "pool", 1)
+    ann.run(), dee.run()
+    for app in (ann, dee, lecturer):
+        assert grid_table(pool.params["input"]) in texts(app)  # the grid is part of the question, everywhere
+    right = pool.answer_text()  # "[[8, 9], [6, 9]]"
+    for student, typed in ((ann, right.replace("], [", "; ").strip("[]").replace(",", " ")), (dee, right)):
+        student.text_input(key="class_answer_q1").set_value(typed)
+        button(student, "提交" if student is dee else "Send").click().run()
+        assert not student.exception
+    assert counted(lecturer) == (2, 2, {right: 2})  # typed two ways, one bar: the right one
+    kernel = make("which_kernel", 4, 1)
+    push_exercise(lecturer, "which_kernel", 4)
+    ann.run()
+    assert captions(ann) == [t(f"samples.{kernel.params['sample']}", "en"), t("ex.feature_map", "en")]
+    assert [b.label for b in ann.button if (b.key or "").startswith("class_choice_")] == [
+        str(number) for number in range(1, len(kernel.params["options"]) + 1)]
+    ann.button(key=f"class_choice_{kernel.params['target']}").click().run()
+    assert counted(lecturer) == (1, 2, {kernel.answer_text(): 1})
+    wall = run_page("class_room", query={"view": projector_id(key)})
+    first = kernel.params["options"][0]
+    assert f"1. {t(f'kernels.{first}.name', 'en')}" in texts(wall)
+    assert captions(wall)[-2:] == captions(ann)  # the QR code, then the problem's two pictures
+
+
+def push_exercise(lecturer: AppTest, kind: str, seed: int) -> None:
+    lecturer.selectbox(key="class_ex_kind").set_value(kind)
+    lecturer.number_input(key="class_ex_seed").set_value(seed)
+    button(lecturer, "Push this exercise").click().run()
+    assert not lecturer.exception
+
+
+def captions(app: AppTest) -> list[str]:
+    return [image.caption for element in app.get("image") for image in element.proto.imgs]
 
 
 def test_the_module_examples_run():

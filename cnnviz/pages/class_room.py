@@ -14,6 +14,8 @@ no share link on this page carries them. The projector's link carries only the c
     {'kind': 'predict', 'prompt': 'Output size of 5x5, k=3, s=2?', 'choices': ['1', '2', '3'], 'link': '/step-by-step?s=2'}
     >>> [(bar.answer, bar.count, bar.percent) for bar in answer_bars((("2", 2), ("3", 1)), 4)]
     [('2', 2, 50), ('3', 1, 25)]
+    >>> class_answer(Question("q1", "pool", 1), "8 9; 6 9.0")
+    '[[8, 9], [6, 9]]'
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from cnnviz import exercises
+from cnnviz.exercises.answers import read_grid, read_numbers
+from cnnviz.exercises.kinds import show
 from cnnviz.classroom import PREDICT, Question, normalize_code
 from cnnviz.errors import UserError
 from cnnviz.i18n import DEFAULT_LANGUAGE
@@ -29,8 +33,11 @@ from cnnviz.urlstate import BoolCodec, Codec, Field, PageState
 
 PAGE_URL_PATH = "class"  # where the page lives: the join link and the QR code point here
 PAGE_KEY = "class"  # the page's name in the session (cnnviz.ui.page.Page.key): its state is kept under it
-# The exercises a banner can ask in words alone (the others show a grid or a picture that a banner has no room for).
-CLASS_EXERCISES = ("output_size", "transposed_size", "receptive_field", "param_count", "separable_count")
+# Every exercise a class can push: the ones asked in words, and those whose grids or pictures the banner, the
+# lecturer's screen and the projector draw with the question (GRID_EXERCISES, PICTURE_EXERCISES).
+CLASS_EXERCISES = exercises.KINDS
+GRID_EXERCISES = ("conv_cell", "pool")  # the input (and kernel) grids are part of the question
+PICTURE_EXERCISES = ("which_kernel",)  # the image, its feature map and the numbered kernels are the question
 
 
 class SecretCodec(Codec):
@@ -114,6 +121,33 @@ def _page_address(page_url: str) -> str:
     if not base.rstrip("/").endswith(PAGE_URL_PATH):
         base = base.rstrip("/") + "/" + PAGE_URL_PATH
     return base
+
+
+def answer_choices(question: Question) -> tuple[str, ...]:
+    """The buttons a student answers ``question`` with: a free prompt's choices, a which-kernel exercise's kernel
+    numbers ("1", "2", ...); none for a typed answer."""
+    if question.kind in PICTURE_EXERCISES:
+        options = exercises.make(question.kind, question.seed, question.level).params["options"]
+        return tuple(str(number) for number in range(1, len(options) + 1))
+    return question.choices
+
+
+def class_answer(question: Question, typed: str) -> str:
+    """A student's answer to ``question`` as the class tallies it: an exercise's grid or pair of numbers written the
+    one way its reveal writes them (``[[8,9],[6,9]]`` and ``8 9; 6 9`` are one bar, and the right one turns green);
+    anything else, or an answer the exercise cannot read, as typed (the store normalises a single number itself)."""
+    if question.kind == "pool":
+        try:
+            rows = read_grid(typed)
+        except UserError:
+            return typed
+        return "[" + ", ".join("[" + ", ".join(show(value) for value in row) + "]" for row in rows) + "]"
+    if question.kind == "receptive_field":
+        try:
+            return ", ".join(show(value) for value in read_numbers(typed, 2))
+        except UserError:
+            return typed
+    return typed
 
 
 def join_link(page_url: str, code: str) -> str:

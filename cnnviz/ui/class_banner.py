@@ -14,16 +14,20 @@ from dataclasses import replace
 
 import streamlit as st
 
-from cnnviz.classroom import ClassStore, Seat, class_store_from_env
+from cnnviz.classroom import ClassStore, Question, Seat, class_store_from_env
 from cnnviz.errors import UserError
 from cnnviz.markdown_text import md_text
-from cnnviz.pages.class_room import PAGE_KEY, exercise_solution, question_text
+from cnnviz.exercises import make
+from cnnviz.pages.class_room import (GRID_EXERCISES, PAGE_KEY, PICTURE_EXERCISES, answer_choices, class_answer,
+                                     exercise_solution, question_text)
+from cnnviz.ui import exercise_views
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, tr, tr_error
 from cnnviz.ui.state import current_language
 from cnnviz.ui.tab_memory import TabSlot
 
 STUDENT_POLL_SECONDS = 2.0  # a pushed question or a reveal reaches a student within this; one store read each
+BANNER_PICTURE_PIXELS = 150  # a which-kernel problem's two pictures side by side on a 390-pixel phone
 _LOG = logging.getLogger("cnnviz")
 # The tab's memory of its seat: a student token as ClassStore.join makes it (secrets.token_urlsafe(16)).
 SEAT_MEMORY = TabSlot("class_seat", "cnnviz.class.seat", r"[A-Za-z0-9_-]{1,64}")
@@ -56,8 +60,21 @@ def _send(token: str, question_id: str, answer: object) -> None:
         page_state.CLASS_REFUSED.set(error)
 
 
-def _send_typed(token: str, question_id: str, widget: str) -> None:
-    _send(token, question_id, page_state.widget_value(widget, ""))
+def _send_typed(token: str, question: Question, widget: str) -> None:
+    typed = page_state.widget_value(widget, "")
+    _send(token, question.id, class_answer(question, typed) if isinstance(typed, str) else typed)
+
+
+def question_material(question: Question, *, key: str, picture_width: int) -> None:
+    """What an exercise shows besides its words, under them: a convolution's or pooling's grids, or a which-kernel
+    problem's image, feature map and numbered kernels. Nothing for the others. ``key`` keeps the containers of
+    each place that draws it apart."""
+    if question.kind in GRID_EXERCISES:
+        exercise_views.grids(make(question.kind, question.seed, question.level).params, key=key)
+    elif question.kind in PICTURE_EXERCISES:
+        params = make(question.kind, question.seed, question.level).params
+        pictures = exercise_views.pictures_png(question.kind, question.seed, question.level)
+        exercise_views.kernel_choices(params, pictures, key=key, width=picture_width)
 
 
 def restore_seat() -> None:
@@ -111,6 +128,7 @@ def _question(token: str, seat: Seat) -> None:
         return
     question = current.question
     st.markdown(f"**{md_text(question_text(question, current_language()))}**")
+    question_material(question, key="class_banner_ex", picture_width=BANNER_PICTURE_PIXELS)
     if question.link:
         st.markdown(f"[{tr('class.open_link')}]({question.link})")  # PAGE_LINK: a path in this app only
     if current.revealed:
@@ -121,16 +139,17 @@ def _question(token: str, seat: Seat) -> None:
         mine = md_text(seat.my_answer) if seat.my_answer is not None else tr("class.no_answer")
         st.caption(tr("class.your_answer_was", answer=mine))
         return
-    if question.choices:
+    choices = answer_choices(question)
+    if choices:
         with st.container(horizontal=True, key="class_choices"):
-            for index, choice in enumerate(question.choices):
+            for index, choice in enumerate(choices):
                 st.button(choice, key=f"class_choice_{index}", on_click=_send, args=(token, question.id, choice),
                           type="primary" if choice == seat.my_answer else "secondary")
     else:
         with st.form("class_answer_form", border=False):
             widget = f"class_answer_{question.id}"
             st.text_input(tr("class.answer_label"), key=widget, max_chars=100)
-            st.form_submit_button(tr("class.send"), on_click=_send_typed, args=(token, question.id, widget),
+            st.form_submit_button(tr("class.send"), on_click=_send_typed, args=(token, question, widget),
                                   key="class_send_button")
     if seat.my_answer is not None:
         st.caption(tr("class.your_answer", answer=md_text(seat.my_answer)))

@@ -26,7 +26,7 @@ from cnnviz.pages.class_room import (CLASS_EXERCISES, PAGE_KEY, ClassState, answ
 from cnnviz.pages.train import TrainPageState
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
-from cnnviz.ui.class_banner import class_store
+from cnnviz.ui.class_banner import class_store, question_material
 from cnnviz.ui.common import guarded, section, tr, tr_error
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding, current_language
@@ -35,6 +35,7 @@ LECTURER_POLL_SECONDS = 1.5  # the lecturer's count follows the room this closel
 PROJECTOR_POLL_SECONDS = 1.5  # the projector follows pushes, answers and reveals this closely; two reads a poll
 LEADERBOARD_POLL_SECONDS = 10.0  # runs change over minutes: a slower poll keeps the registry's reads few
 QR_PIXELS = 220  # the QR code on the projector: readable from the back rows at 1280x720, beside the code
+ROOM_PICTURE_PIXELS = 200  # a which-kernel problem's pictures beside each other in the room's wide column
 
 _CODE_CSS = """<style>
 .st-key-class_code .cv-code { font-size: 4.2rem; font-weight: 700; letter-spacing: 0.25rem; line-height: 1.1;
@@ -166,6 +167,7 @@ def _question_heading(question: Question) -> None:
         st.subheader(md_text(question_text(question, current_language())))
         if question.choices:
             st.caption(" · ".join(md_text(choice) for choice in question.choices))
+        question_material(question, key="class_room_ex", picture_width=ROOM_PICTURE_PIXELS)
 
 
 def _reveal(key: str, room: Room) -> None:
