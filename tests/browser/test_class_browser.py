@@ -212,6 +212,38 @@ def test_the_projector_link_shows_the_room_live_and_read_only(browser, app_url):
             each.close()
 
 
+def test_a_which_kernel_exercise_shows_its_pictures_on_the_phone_and_the_wall(browser, app_url):
+    from cnnviz.exercises import make
+    from cnnviz.i18n import t
+
+    problem = make("which_kernel", 4, 1)
+    context, lecturer = _context(browser, LECTURER)
+    student_context, student = _context(browser, PHONE)
+    try:
+        code = open_class(lecturer, app_url)
+        join_class(student, app_url, code, "Ann", "en")
+        choose(lecturer, "class_ex_kind", "Which kernel?")
+        lecturer.locator(".st-key-class_ex_seed input").fill("4")
+        lecturer.get_by_role("button", name="Push this exercise").click()
+        wait_idle(lecturer)
+        assert lecturer.locator(".st-key-class_question img").count() == 2  # image and feature map, on the wall
+        kernels = lecturer.locator(".st-key-class_room_ex_choices").inner_text()
+        assert all(t(f"kernels.{name}.name", "en") in kernels for name in problem.params["options"])  # problem 4
+        choice = student.locator(f".st-key-class_choice_{problem.params['target']} button")
+        choice.click(timeout=POLL_DEADLINE_MS)
+        _count_is(lecturer, 1, 1)
+        assert _bars(lecturer) == {problem.answer_text(): 1}
+        pictures = student.locator(f"{BANNER} img")
+        assert pictures.count() == 2 and all(pictures.nth(i).evaluate("i => i.complete && i.naturalWidth > 0")
+                                             for i in range(2))
+        assert student.locator(BANNER).bounding_box()["width"] <= PHONE["width"]  # no sideways scroll on a phone
+        for page in (lecturer, student):
+            assert_no_exception(page)
+    finally:
+        context.close()
+        student_context.close()
+
+
 @pytest.fixture(scope="module")
 def replicas(browser):  # browser first: it skips (or fails under CI) without Chromium before anything starts
     """Two app replicas sharing one real Redis (shared mode), as tests/browser/test_shared_browser.py starts them."""
