@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnviz.classroom import (CODE_ALPHABET, ClassConfig, ClassRun, InProcessClassStore, class_store_from_env,
-                              join_qr_png, normalize_code, safe_name)
+                              join_qr_png, normalize_code, projector_id, safe_name)
 from cnnviz.classroom.store import Question, normalize_answer, validate_name, validate_question
 from cnnviz.errors import UserError
 from scripts.serve_app import free_port
@@ -239,6 +239,34 @@ def test_only_the_lecturer_key_controls_a_class(stores):
     assert store.current(code).question.id == question and not store.current(code).revealed
 
 
+def test_the_projector_id_shows_the_room_without_names_and_controls_nothing(stores):
+    store, other = stores()
+    code, key = store.open_class()
+    wall = projector_id(key)
+    assert wall not in (key, code) and key not in wall and len(wall) == 32
+    ann, _ = other.join(code, "Ann"), other.join(code, "<b>Bo</b>")
+    question = store.push(key, {**PREDICT, "choices": ["26", "28"]})
+    other.answer(ann, question, "28")
+    room = other.projector_room(wall)
+    assert (room.code, room.names, room.current.question.id) == (code, ("", ""), question)
+    tally = other.projector_tally(wall, question)
+    assert (tally.students, tally.answered, tally.counts, tally.names) == (2, 1, (("28", 1),), ())
+    other.register_run(ann, "watchIdOfRun_1")
+    assert other.projector_runs(wall) == (ClassRun("", "watchIdOfRun_1"),)
+    assert "Ann" not in repr(room) + repr(tally) + repr(other.projector_runs(wall))
+    for call in (lambda: other.push(wall, EXERCISE), lambda: other.reveal(wall, question, "28"),
+                 lambda: other.tally(wall, question), lambda: other.room(wall), lambda: other.runs(wall),
+                 lambda: other.close_class(wall)):
+        assert error_key(call) == "error.class.wrong_key"  # the wall's id is no lecturer key
+    for wrong in ("", key, code, ann, projector_id(ann), None):
+        assert error_key(lambda: other.projector_room(wrong)) == "error.class.projector_gone"
+        assert error_key(lambda: other.projector_tally(wrong, question)) == "error.class.projector_gone"
+    assert not store.current(code).revealed
+    store.close_class(key)
+    assert error_key(lambda: other.projector_room(wall)) == "error.class.projector_gone"
+    assert error_key(lambda: projector_id("")) == "error.class.wrong_key"
+
+
 def test_a_student_token_answers_only_in_its_own_seat(stores):
     store, other = stores()
     code, key = store.open_class()
@@ -402,7 +430,8 @@ def test_an_expired_class_is_gone_in_process_and_its_memory_freed():
     assert error_key(lambda: store.current(code)) == "error.class.no_such_code"
     assert error_key(lambda: store.student(ann)) == "error.class.seat_gone"
     assert error_key(lambda: store.tally(key, question)) == "error.class.wrong_key"
-    assert (store._classes, store._keys, store._seats) == ({}, {}, {})
+    assert error_key(lambda: store.projector_room(projector_id(key))) == "error.class.projector_gone"
+    assert (store._classes, store._keys, store._projectors, store._seats) == ({}, {}, {}, {})
     fresh, _ = store.open_class()  # dropping happens on any access, an open included
     assert list(store._classes) == [fresh]
 
@@ -419,7 +448,7 @@ def test_every_redis_key_of_a_class_expires_with_it(redis_url):
     store.reveal(key, question, "28")
     store.register_run(ann, "watchId_123")
     ttls = {name.decode(): store.redis.pttl(name) for name in store.redis.scan_iter("*")}
-    assert len(ttls) == 8  # class, names, questions, answers, runs, rate, lecturer key, seat: nothing else
+    assert len(ttls) == 9  # class, names, questions, answers, runs, rate, lecturer key, projector id, seat
     rate = f"cnnviz:class:{code}:rate:1"
     assert 0 < ttls.pop(rate) <= 10_000
     assert all(12 * 3600 * 1000 - 60_000 < ttl <= 12 * 3600 * 1000 for ttl in ttls.values()), ttls

@@ -46,7 +46,7 @@ async def story() -> dict:
         link = first.query  # the page's settings: the address never names the run
         # A browser tab keeps the run's id and sends it back after a refresh (cnnviz.ui.tab_memory); a light client
         # runs no JavaScript, so its "refresh" names the run in the link, which the page still reads.
-        kept = f"{link}&run={first.component_data('train_tab_run')['run']}"
+        kept = f"{link}&run={first.component_data('train_tab_run')['value']}"
         steps_before = int(progress(first).group(2))
         await first.close()
 

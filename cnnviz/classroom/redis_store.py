@@ -4,17 +4,18 @@ step that reads and then writes.
 
 What Redis holds for a class, under ``cnnviz:class:<code>``, every key expiring at the class's deadline (its
 opening plus ``ClassConfig.expiry_seconds``, set with PEXPIREAT on Redis's clock, so no key outlives its class):
-    hash      the class: its lecturer key's digest, deadline (ms), seats and questions taken, the current
-              question, and per question ``revealed:<id>`` and ``answer:<id>``
+    hash      the class: its lecturer key's and projector id's digests, deadline (ms), seats and questions
+              taken, the current question, and per question ``revealed:<id>`` and ``answer:<id>``
     hash      ``:names``: seat -> display name
     hash      ``:questions``: question id -> the question (JSON)
     hash      ``:answers:<id>``: seat -> answer, one field per student, so a count is HLEN: exact under any
               concurrency, and a changed answer replaces a field instead of adding one
     hash      ``:runs``: seat -> a run's watch id
     string    ``:rate:<seat>``: answers sent in the current rate window, expiring with the window
-and, outside it, ``cnnviz:classkey:<digest of the lecturer key>`` -> code and ``cnnviz:seat:<digest of a student
-token>`` -> "<code> <seat>", expiring with the class. The scripts build a question's answers key from the class's
-(one Redis, as the rest of shared mode; a cluster would need hash tags).
+and, outside it, ``cnnviz:classkey:<digest of the lecturer key>`` -> code, ``cnnviz:classview:<digest of the
+projector id>`` -> code and ``cnnviz:seat:<digest of a student token>`` -> "<code> <seat>", expiring with the
+class. The scripts build a question's answers key from the class's (one Redis, as the rest of shared mode; a
+cluster would need hash tags).
 """
 from __future__ import annotations
 
@@ -82,6 +83,10 @@ def lecturer_key(key_digest: str) -> str:
     return f"cnnviz:classkey:{key_digest}"
 
 
+def projector_key(projector_digest: str) -> str:
+    return f"cnnviz:classview:{projector_digest}"
+
+
 def seat_key(token_digest: str) -> str:
     return f"cnnviz:seat:{token_digest}"
 
@@ -92,9 +97,11 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local deadline = string.format('%.0f', now_ms + tonumber(ARGV[2]))
-redis.call('HSET', KEYS[1], 'lecturer', ARGV[1], 'deadline', deadline, 'seats', 0, 'questions', 0, 'current', '')
+redis.call('HSET', KEYS[1], 'lecturer', ARGV[1], 'projector', ARGV[4], 'deadline', deadline, 'seats', 0,
+           'questions', 0, 'current', '')
 redis.call('PEXPIREAT', KEYS[1], deadline)
 redis.call('SET', KEYS[2], ARGV[3], 'PXAT', deadline)
+redis.call('SET', KEYS[3], ARGV[3], 'PXAT', deadline)
 return deadline
 """
 
@@ -189,17 +196,25 @@ class RedisClassStore(ClassStore):
             ("reveal", _REVEAL), ("register_run", _REGISTER_RUN))}
 
     @available
-    def _create(self, code: str, key_digest: str) -> bool:
+    def _create(self, code: str, key_digest: str, projector_digest: str) -> bool:
         keys = ClassKeys(code)
         expiry_ms = round(self.config.expiry_seconds * 1000)
-        return bool(self._scripts["create"](keys=[keys.room, lecturer_key(key_digest)],
-                                            args=[key_digest, expiry_ms, code]))
+        return bool(self._scripts["create"](
+            keys=[keys.room, lecturer_key(key_digest), projector_key(projector_digest)],
+            args=[key_digest, expiry_ms, code, projector_digest]))
 
     @available
     def _class_of(self, key_digest: str) -> str:
         code = _text(self.redis.get(lecturer_key(key_digest)))
         if not code:
             raise UserError("error.class.wrong_key")
+        return code
+
+    @available
+    def _class_of_projector(self, projector_digest: str) -> str:
+        code = _text(self.redis.get(projector_key(projector_digest)))
+        if not code:
+            raise UserError("error.class.projector_gone")
         return code
 
     @available
@@ -322,5 +337,5 @@ class RedisClassStore(ClassStore):
         fields = {_text(name): _text(value) for name, value in self.redis.hgetall(keys.room).items()}
         answers = [keys.answers(f"q{number}") for number in range(1, int(fields.get("questions") or 0) + 1)]
         self.redis.delete(keys.room, keys.names, keys.questions, keys.runs, *answers,
-                          lecturer_key(fields.get("lecturer", "")))
+                          lecturer_key(fields.get("lecturer", "")), projector_key(fields.get("projector", "")))
         # The seats' keys point at a class that is gone, and expire at its deadline: a seat reads as gone at once.

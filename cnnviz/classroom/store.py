@@ -7,7 +7,8 @@ mode's ``InProcessClassStore`` keeps classes in this process behind a lock; shar
 
 Secrets: the lecturer key controls a class and the student token is one seat in it. Neither is stored: the stores
 keep their SHA-256 digests, so a look into the store's memory gives no control of a class. The join code only
-lets someone join.
+lets someone join. The projector id (``projector_id``, derived one way from the lecturer key) only shows the room
+as the projector does: the counts and bars, the reveal and the runs, never a name, and it controls nothing.
 
 Answers: one per student per question. A second answer to the same question *replaces* the first while the
 question is open (a student may change their mind until the reveal), so a question's count is the number of
@@ -17,6 +18,7 @@ limit.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import math
@@ -27,7 +29,7 @@ import threading
 import time
 import unicodedata
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, NamedTuple
 
 from cnnviz.errors import UserError
@@ -153,8 +155,21 @@ class ClassRun:
 
 
 def digest(secret: str) -> str:
-    """What a store keeps of a lecturer key or a student token."""
+    """What a store keeps of a lecturer key, a projector id or a student token."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def projector_id(lecturer_key: str) -> str:
+    """The read-only id of the lecturer's class, for the projector's address bar: derived from the key, so the
+    lecturer's page needs nothing more in its URL, and one way, so whoever reads it off the wall learns no key.
+
+    >>> projector_id("a-lecturer-key") == projector_id("a-lecturer-key") != projector_id("another-key")
+    True
+    """
+    if not isinstance(lecturer_key, str) or not lecturer_key:
+        raise UserError("error.class.wrong_key")
+    raw = hashlib.sha256(b"cnnviz projector\0" + lecturer_key.encode()).digest()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")[:32]
 
 
 def new_code() -> str:
@@ -288,7 +303,7 @@ class ClassStore(ABC):
         key = secrets.token_urlsafe(32)
         while True:  # a code already in use (1 in 34 million per open class) draws again
             code = new_code()
-            if self._create(code, digest(key)):
+            if self._create(code, digest(key), digest(projector_id(key))):
                 return OpenedClass(code, key)
 
     def push(self, lecturer_key: str, question: dict[str, Any]) -> str:
@@ -328,6 +343,24 @@ class ClassStore(ABC):
     def runs(self, lecturer_key: str) -> tuple[ClassRun, ...]:
         """The students' registered runs, in join order, for the leaderboard."""
         return self._runs(self._lecturer(lecturer_key))
+
+    # --- the projector: the room as the wall shows it, read-only, never a name -------------------------------------
+
+    def projector_room(self, projector: str) -> Room:
+        """The class as the projector shows it: ``room`` with every name blanked (their number stays)."""
+        room = self._room(self._projected(projector))
+        return replace(room, names=("",) * len(room.names))
+
+    def projector_tally(self, projector: str, question_id: str) -> Tally:
+        """``question_id``'s counts and bars, as ``tally`` gives them, without who answered what."""
+        code = self._projected(projector)
+        question = self._known_question(code, question_id)
+        names, answers, revealed = self._answers(code, question_id)
+        return Tally(question, revealed, len(names), len(answers), tally_counts(answers))
+
+    def projector_runs(self, projector: str) -> tuple[ClassRun, ...]:
+        """The leaderboard's runs, in join order, each without its student's name."""
+        return tuple(ClassRun("", run.watch_id) for run in self._runs(self._projected(projector)))
 
     def close_class(self, lecturer_key: str) -> None:
         """End the class now: its code, seats and answers are gone, as at its expiry."""
@@ -385,15 +418,24 @@ class ClassStore(ABC):
             raise UserError("error.class.wrong_key")
         return self._class_of(digest(lecturer_key))
 
+    def _projected(self, projector: str) -> str:
+        if not isinstance(projector, str) or not projector:
+            raise UserError("error.class.projector_gone")
+        return self._class_of_projector(digest(projector))
+
     # --- what a store implements: each step atomic, each raising the UserError its docstring names ----------------
 
     @abstractmethod
-    def _create(self, code: str, key_digest: str) -> bool:
+    def _create(self, code: str, key_digest: str, projector_digest: str) -> bool:
         """A new class under ``code``, expiring ``config.expiry_seconds`` from now; False if ``code`` is taken."""
 
     @abstractmethod
     def _class_of(self, key_digest: str) -> str:
         """The code of the live class this key controls; error.class.wrong_key otherwise."""
+
+    @abstractmethod
+    def _class_of_projector(self, projector_digest: str) -> str:
+        """The code of the live class this projector id shows; error.class.projector_gone otherwise."""
 
     @abstractmethod
     def _join(self, code: str, name: str, token_digest: str) -> int:
@@ -445,6 +487,7 @@ class _Class:
     """One class in the embedded store's memory."""
 
     key_digest: str
+    projector_digest: str
     deadline: float
     names: dict[int, str] = field(default_factory=dict)  # seat -> name, in join order
     tokens: set[str] = field(default_factory=set)  # the seats' token digests, dropped with the class
@@ -467,6 +510,7 @@ class InProcessClassStore(ClassStore):
         self._lock = threading.Lock()
         self._classes: dict[str, _Class] = {}
         self._keys: dict[str, str] = {}  # lecturer key digest -> code
+        self._projectors: dict[str, str] = {}  # projector id digest -> code
         self._seats: dict[str, tuple[str, int]] = {}  # token digest -> (code, seat)
 
     def _live(self, code: str) -> _Class | None:
@@ -479,15 +523,17 @@ class InProcessClassStore(ClassStore):
     def _drop(self, code: str) -> None:
         room = self._classes.pop(code)
         self._keys.pop(room.key_digest, None)
+        self._projectors.pop(room.projector_digest, None)
         for token in room.tokens:
             self._seats.pop(token, None)
 
-    def _create(self, code: str, key_digest: str) -> bool:
+    def _create(self, code: str, key_digest: str, projector_digest: str) -> bool:
         with self._lock:
             if self._live(code) is not None:
                 return False
-            self._classes[code] = _Class(key_digest, self._clock() + self.config.expiry_seconds)
+            self._classes[code] = _Class(key_digest, projector_digest, self._clock() + self.config.expiry_seconds)
             self._keys[key_digest] = code
+            self._projectors[projector_digest] = code
             return True
 
     def _class_of(self, key_digest: str) -> str:
@@ -495,6 +541,13 @@ class InProcessClassStore(ClassStore):
             code = self._keys.get(key_digest)
             if code is None or self._live(code) is None:
                 raise UserError("error.class.wrong_key")
+            return code
+
+    def _class_of_projector(self, projector_digest: str) -> str:
+        with self._lock:
+            code = self._projectors.get(projector_digest)
+            if code is None or self._live(code) is None:
+                raise UserError("error.class.projector_gone")
             return code
 
     def _join(self, code: str, name: str, token_digest: str) -> int:

@@ -1,9 +1,11 @@
 """Class: the loop a lecturer runs with the room. Ask, let everyone answer, watch the answers come in, reveal.
 
-Two roles, from the URL (``cnnviz.pages.class_room.ClassState``):
-- the lecturer (``?key=``): the join code in large type and its QR code for the projector, the question to push,
+The roles, from the URL (``cnnviz.pages.class_room.ClassState``):
+- the lecturer (``?key=``): the join code in large type and its QR code, the projector link, the question to push,
   the live count and bars of the answers (names only when the lecturer ticks them), Reveal, and the leaderboard of
   the students' runs;
+- the projector (``?view=``): the same room, live and read-only: code, QR, question, count, bars, the revealed
+  answer and its calculation, and the runs, with no control, no key and never a name;
 - a student (``?code=`` to join, then ``?t=``): the join form, then the banner that every page draws
   (``cnnviz.ui.class_banner``), where they answer.
 
@@ -16,23 +18,24 @@ from dataclasses import replace
 
 import streamlit as st
 
-from cnnviz.classroom import Room, join_qr_png, safe_name
+from cnnviz.classroom import Current, Question, Room, Tally, join_qr_png, projector_id, safe_name
 from cnnviz.errors import UserError
 from cnnviz.markdown_text import md_text
-from cnnviz.pages.class_room import (CLASS_EXERCISES, ClassState, answer_bars, exercise_question, exercise_solution,
-                                     join_link, predict_question, question_text)
+from cnnviz.pages.class_room import (CLASS_EXERCISES, PAGE_KEY, ClassState, answer_bars, exercise_question,
+                                     exercise_solution, join_link, predict_question, projector_link, question_text)
 from cnnviz.pages.train import TrainPageState
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
-from cnnviz.ui.class_banner import class_store
+from cnnviz.ui.class_banner import class_store, question_material
 from cnnviz.ui.common import guarded, section, tr, tr_error
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding, current_language
 
-PAGE = "class"
 LECTURER_POLL_SECONDS = 1.5  # the lecturer's count follows the room this closely; one store read a poll
+PROJECTOR_POLL_SECONDS = 1.5  # the projector follows pushes, answers and reveals this closely; two reads a poll
 LEADERBOARD_POLL_SECONDS = 10.0  # runs change over minutes: a slower poll keeps the registry's reads few
 QR_PIXELS = 220  # the QR code on the projector: readable from the back rows at 1280x720, beside the code
+ROOM_PICTURE_PIXELS = 200  # a which-kernel problem's pictures beside each other in the room's wide column
 
 _CODE_CSS = """<style>
 .st-key-class_code .cv-code { font-size: 4.2rem; font-weight: 700; letter-spacing: 0.25rem; line-height: 1.1;
@@ -52,7 +55,7 @@ def _start(b: PageBinding[ClassState]) -> None:
     session. A browser that joined and comes back through the sidebar finds its seat the same way."""
     if b.state.token:
         page_state.CLASS_SEAT.set(b.state.token)
-    elif not b.state.key and page_state.CLASS_SEAT.get():
+    elif not b.state.key and not b.state.view and page_state.CLASS_SEAT.get():
         b.start_from(replace(b.state, token=page_state.CLASS_SEAT.get()))
 
 
@@ -88,25 +91,23 @@ def _visitor(b: PageBinding[ClassState]) -> ClassState | None:
 # --- a student who joined: the banner above says it all -------------------------------------------------------
 
 def _student(b: PageBinding[ClassState]) -> ClassState | None:
-    st.caption(tr("class.student_help"))
-    if st.button(tr("class.leave"), key="class_leave", icon=":material/logout:"):
-        page_state.CLASS_SEAT.set("")
-        b.publish(ClassState())
-        st.rerun()
+    st.caption(tr("class.student_help"))  # the banner above has the question and Leave
     return b.state
 
 
 # --- the lecturer --------------------------------------------------------------------------------------------------
 
-def _join_panel(room: Room) -> None:
-    """The code to read aloud, the QR code to scan and the link to type, for the projector."""
+def _join_panel(room: Room, *, count: bool = True) -> None:
+    """The code to read aloud, the QR code to scan and the link to type, for the projector (whose live part counts
+    the students instead: ``count=False``)."""
     link = join_link(st.context.url or "", room.code)
     with st.container(key="class_code"):
         st.caption(tr("class.join_at"))
         st.html(f'<div class="cv-code">{html.escape(room.code)}</div>')
         st.image(join_qr_png(link), width=QR_PIXELS)
         st.caption(md_text(link))
-        st.caption(tr("class.students_in", count=len(room.names)))
+        if count:
+            st.caption(tr("class.students_in", count=len(room.names)))
 
 
 def _bars_html(counts: tuple[tuple[str, int], ...], students: int, right: str | None) -> str:
@@ -128,7 +129,10 @@ def _live(key: str, question_id: str, show_names: bool, right: str | None) -> No
 
 def _draw_live(key: str, question_id: str, show_names: bool, right: str | None) -> None:
     """How many answered, of how many, and what: the one store read of each poll."""
-    tally = class_store().tally(key, question_id)
+    _draw_tally(class_store().tally(key, question_id), show_names, right)
+
+
+def _draw_tally(tally: Tally, show_names: bool, right: str | None) -> None:
     with st.container(key="class_live"):
         st.html(f'<div class="cv-count" data-answered="{tally.answered}" data-students="{tally.students}">'
                 f'{html.escape(tr("class.answered", answered=tally.answered, students=tally.students))}</div>')
@@ -152,13 +156,25 @@ def _then_rerun(change, *args: object) -> None:
         st.rerun()
 
 
+def _revealed(current: Current, solution: tuple[str, str] | None) -> None:
+    st.success(tr("class.revealed_answer", answer=md_text(current.answer or "–")), icon=":material/visibility:")
+    if solution is not None:
+        st.code(solution[1], language=None, wrap_lines=True)  # the calculation, on the projector too
+
+
+def _question_heading(question: Question) -> None:
+    with st.container(key="class_question"):
+        st.subheader(md_text(question_text(question, current_language())))
+        if question.choices:
+            st.caption(" · ".join(md_text(choice) for choice in question.choices))
+        question_material(question, key="class_room_ex", picture_width=ROOM_PICTURE_PIXELS)
+
+
 def _reveal(key: str, room: Room) -> None:
     current = room.current
     solution = exercise_solution(current.question, current_language())
     if current.revealed:
-        st.success(tr("class.revealed_answer", answer=md_text(current.answer or "–")), icon=":material/visibility:")
-        if solution is not None:
-            st.code(solution[1], language=None, wrap_lines=True)  # the calculation, on the projector too
+        _revealed(current, solution)
         return
     with st.form("class_reveal", border=False):
         question = current.question
@@ -205,22 +221,25 @@ def _push_form(key: str) -> None:
 
 
 @st.fragment(run_every=LEADERBOARD_POLL_SECONDS)
-def _leaderboard(key: str) -> None:
-    guarded(_draw_leaderboard, key)
+def _leaderboard(secret: str, projected: bool = False) -> None:
+    """The runs of the class whose lecturer key is ``secret``, or, ``projected``, of the class whose projector id
+    it is (each run numbered, without its student's name)."""
+    guarded(_draw_leaderboard, secret, projected)
 
 
-def _draw_leaderboard(key: str) -> None:
-    class_runs = class_store().runs(key)
+def _draw_leaderboard(secret: str, projected: bool) -> None:
+    class_runs = class_store().projector_runs(secret) if projected else class_store().runs(secret)
     if not class_runs:
         st.caption(tr("class.no_runs"))
         return
-    for run in class_runs:
+    for number, run in enumerate(class_runs, start=1):
         found = runs.find_watched(run.watch_id)
         snapshot = found.job.snapshot() if found is not None else None
         accuracy = (f"{100 * snapshot.final.accuracy:.1f} %" if snapshot is not None and snapshot.final is not None
                     else "–")
+        who = tr("class.run_number", number=number) if projected else md_text(run.name)
         with st.container(horizontal=True, vertical_alignment="center"):
-            st.markdown(f"**{md_text(run.name)}** · {md_text(snapshot.label if snapshot else tr('class.run_gone'))}"
+            st.markdown(f"**{who}** · {md_text(snapshot.label if snapshot else tr('class.run_gone'))}"
                         f" · {tr('class.accuracy', accuracy=accuracy)}")
             page_state.open_page_link("cnnviz/ui/train.py", "train", TrainPageState(watch=run.watch_id),
                                       tr("class.watch"), icon=":material/visibility:")
@@ -240,15 +259,15 @@ def _lecturer(b: PageBinding[ClassState]) -> ClassState | None:
     join, main = st.columns([1, 2], gap="large")
     with join:
         _join_panel(room)
+        st.link_button(tr("class.projector"), projector_link(st.context.url or "", projector_id(state.key),
+                                                             current_language()),
+                       icon=":material/cast:", help=tr("class.projector_help"))
     with main:
         if room.current is None:
             st.info(tr("class.no_question"), icon=":material/campaign:")
         else:
             question = room.current.question
-            with st.container(key="class_question"):
-                st.subheader(md_text(question_text(question, current_language())))
-                if question.choices:
-                    st.caption(" · ".join(md_text(choice) for choice in question.choices))
+            _question_heading(question)
             names = st.checkbox(tr("class.show_names"), key=b.seed("class_names", state.names),
                                 help=tr("class.show_names_help"))
             state = replace(state, names=names)
@@ -262,14 +281,58 @@ def _lecturer(b: PageBinding[ClassState]) -> ClassState | None:
     return state
 
 
+# --- the projector: the room, live, read-only -----------------------------------------------------------------------
+
+@st.fragment(run_every=PROJECTOR_POLL_SECONDS)
+def _projected(projector: str) -> None:
+    guarded(_draw_projected, projector)
+
+
+def _draw_projected(projector: str) -> None:
+    """What the room sees now: the question, how many answered and what, and the answer once revealed. Nothing here
+    is a control, and no read names anyone: the projector's store calls blank every name."""
+    room = class_store().projector_room(projector)
+    if room.current is None:
+        st.info(tr("class.projector_waiting"), icon=":material/campaign:")
+        st.html(f'<div class="cv-count" data-students="{len(room.names)}">'
+                f'{html.escape(tr("class.students_in", count=len(room.names)))}</div>')
+        return
+    current = room.current
+    _question_heading(current.question)
+    _draw_tally(class_store().projector_tally(projector, current.question.id), False,
+                current.answer if current.revealed else None)
+    if current.revealed:
+        _revealed(current, exercise_solution(current.question, current_language()))
+
+
+def _projector(b: PageBinding[ClassState]) -> ClassState | None:
+    state = b.state
+    try:
+        room = class_store().projector_room(state.view)
+    except UserError as error:
+        st.error(tr_error(error), icon=":material/error:")
+        return state
+    st.html(_CODE_CSS)
+    join, main = st.columns([1, 2], gap="large")
+    with join:
+        _join_panel(room, count=False)
+    with main:
+        _projected(state.view)
+        st.subheader(tr("class.leaderboard"))
+        _leaderboard(state.view, True)
+    return state
+
+
 def steps(b: PageBinding[ClassState]) -> ClassState | None:
     role = b.state.role
     if role == "lecturer":
         return _lecturer(b)
+    if role == "projector":
+        return _projector(b)
     if role == "student":
         return _student(b)
     return _visitor(b)
 
 
-guarded(run_page, Page(PAGE, ClassState, "class.title", "class.intro", sections=("compose", "runs"), start=_start),
+guarded(run_page, Page(PAGE_KEY, ClassState, "class.title", "class.intro", sections=("compose", "runs"), start=_start),
         steps)

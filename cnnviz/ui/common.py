@@ -71,6 +71,8 @@ _COMPACT_CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 4rem; padding-bottom: 3rem; }
 [data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0; padding-bottom: 0.25rem; }
 [data-testid="stSidebarContent"] [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+/* The tab's memory of a class seat (cnnviz.ui.class_banner), on every page: it draws nothing, so it takes no gap. */
+.st-key-class_tab_seat { display: none; }
 /* A grid's hover toolbar sits just above it: room for it, so it covers neither the channel tabs nor the Paste box. */
 .st-key-section_kernel [data-testid="stElementContainer"]:has([data-testid="stDataFrame"]) { margin-top: 2.25rem; }
 </style>

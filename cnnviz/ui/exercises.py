@@ -13,6 +13,7 @@ import streamlit as st
 from cnnviz.exercises import KINDS, LEVELS, SET_SIZE, Problem, problem_set
 from cnnviz.pages.exercises import (MAX_SET, Attempts, ExercisesState, ExerciseView, attempts_key, compute, page_of,
                                     score)
+from cnnviz.ui import exercise_views
 from cnnviz.ui import state as page_state
 from cnnviz.ui.common import guarded, tr, tr_option
 from cnnviz.ui.page import Page, run_page
@@ -57,44 +58,6 @@ def controls(b: PageBinding) -> ExercisesState:
     marks = " · ".join(f"{number}{_mark(_attempts(problem))}" for number, problem in enumerate(problems, start=1))
     st.caption(marks, help=tr("ex.marks_help"))
     return replace(state, kind=kind, level=int(level), seed=seed, index=int(index))
-
-
-def _table(rows: list[list], window: tuple[tuple[int, ...], tuple[int, ...]] | None = None) -> str:
-    """A grid as a Markdown table with its row and column numbers (the questions count from 0), the cells of
-    ``window`` (the one a wrong answer is about) highlighted."""
-    marked = {(r, c) for r in window[0] for c in window[1]} if window else set()
-    header = "| | " + " | ".join(f"**{c}**" for c in range(len(rows[0]))) + " |"
-    lines = [header, "|" + "---|" * (len(rows[0]) + 1)]
-    for r, row in enumerate(rows):
-        cells = [f":orange-badge[**{value}**]" if (r, c) in marked else str(value) for c, value in enumerate(row)]
-        lines.append(f"| **{r}** | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _grids(params: dict, window) -> None:
-    """The grids a convolution or pooling problem gives; after a wrong answer, the window it is about marked."""
-    columns = st.columns(2 if isinstance(params.get("kernel"), list) else 1)
-    with columns[0].container(key="ex_input"):
-        st.markdown(f"**{tr('ex.input')}**")
-        st.markdown(_table(params["input"], window))
-        if window:
-            st.caption(tr("ex.window_marked"))
-    if len(columns) == 2:
-        with columns[1].container(key="ex_kernel"):
-            st.markdown(f"**{tr('ex.kernel_grid')}**")
-            st.markdown(_table(params["kernel"]))
-
-
-def _kernel_choices(params: dict, pictures) -> None:
-    """A which-kernel problem: the image, the map to recognise, and the numbered choices."""
-    image, feature_map = pictures
-    left, right = st.columns(2)
-    left.image(image, caption=tr(f"samples.{params['sample']}"), width=240)
-    right.image(feature_map, caption=tr("ex.feature_map"), width=240)
-    with st.container(key="ex_choices"):
-        st.markdown(f"**{tr('ex.kernel_choices')}**")
-        st.markdown("\n".join(f"{number}. {tr(f'kernels.{name}.name')}"
-                              for number, name in enumerate(params["options"], start=1)))
 
 
 def _check(problem: Problem) -> None:
@@ -150,9 +113,10 @@ def draw(b: PageBinding, view: ExerciseView, state: ExercisesState) -> Exercises
     st.subheader(tr("ex.problem_title", number=view.number, total=SET_SIZE, kind=tr(f"ex.kind.{problem.kind}")))
     st.markdown(problem.prompt(current_language()))
     if view.pictures is not None:
-        _kernel_choices(problem.params, view.pictures)
+        exercise_views.kernel_choices(problem.params, view.pictures)
     if problem.kind in ("conv_cell", "pool"):
-        _grids(problem.params, problem.window(attempts.last) if attempts.last and not attempts.ok else None)
+        exercise_views.grids(problem.params, problem.window(attempts.last) if attempts.last and not attempts.ok
+                             else None)
     attempts = _answer(view, attempts)
     show = st.toggle(tr("ex.show_me"), key=b.seed(f"ex_show_{attempts_key(problem)}", state.show),
                      help=tr("ex.show_me_help"))

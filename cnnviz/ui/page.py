@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Generic
 
-from cnnviz.ui.class_banner import student_banner
+from cnnviz.ui.class_banner import restore_seat, student_banner
 from cnnviz.ui.common import page_header
 from cnnviz.ui.state import PageBinding, State, bind, show_flashes
 
@@ -39,6 +39,7 @@ class Page(Generic[State]):
 def run_page(page: Page[State], steps: Callable[[PageBinding[State]], State | None]) -> None:
     """Run ``page`` once: bind -> frame -> ``steps`` -> publish."""
     binding = bind(page.key, page.state)
+    restore_seat()  # after a reload, the seat the tab kept: before the page (the Class page) reads who it is
     if page.start is not None:
         page.start(binding)
     page_header(page.title_key, page.intro_key, sections=page.sections, last_on_phone=page.last_on_phone)

@@ -279,7 +279,7 @@ class TransientFamily(Generic[T]):
 # Each page's transient values. The session's run and checkpoint:
 RUN_OWNER: Transient[str | None] = Transient("run_owner", None)  # the token the runs this session starts carry
 LOADED_CHECKPOINT: Transient[Any] = Transient("loaded_checkpoint", None)  # the checkpoint this session uploaded
-TAB_SENT_RUN: TransientFamily[str] = TransientFamily("sent", "")  # the run id the tab's memory just sent back
+TAB_SENT: TransientFamily[str] = TransientFamily("sent", "")  # what a tab's memory just sent back (a run, a seat)
 UPLOAD_DIGESTS: Transient[dict | None] = Transient("upload_digests", None)  # upload file id -> digest of its bytes
 # Widgets: a pasted matrix and the message for a paste that was refused, from the Apply callback to the next run.
 PASTED: TransientFamily[Any] = TransientFamily("pasted", None)
@@ -305,8 +305,10 @@ TRAIN_DRAWN_STATE: Transient[str | None] = Transient("train_drawn_state", None)
 # Look inside: why the quick-train button's run was refused, for the next run to say.
 INSP_QUICK_REFUSED: Transient[Exception | None] = Transient("insp_quick_refused", None)
 # Class: the seat this session joined (its token, never in another page's link: a shared link would hand the seat
-# over), and why the store refused the answer a banner's button sent, for the banner's next draw to say.
+# over; the tab keeps it across a reload, cnnviz.ui.tab_memory), a seat the tab must forget (left, or its class
+# ended), and why the store refused the answer a banner's button sent, for the banner's next draw to say.
 CLASS_SEAT: Transient[str] = Transient("class_seat", "")
+CLASS_SEAT_GONE: Transient[str] = Transient("class_seat_gone", "")
 CLASS_REFUSED: Transient[Exception | None] = Transient("class_refused", None)
 
 

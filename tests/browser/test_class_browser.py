@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_kit import assert_no_exception, choose, open_page, sidebar_nav, wait_idle
+from browser_kit import assert_no_exception, choose, open_page, query, sidebar_nav, wait_idle
 
 LECTURER = {"width": 1280, "height": 720}  # a projector
 PHONE = {"width": 390, "height": 844}  # a student's phone
@@ -22,6 +22,11 @@ POLL_DEADLINE_MS = 20_000  # a polled view follows the store within seconds; thi
 STUDENTS = (("Ann", "en", "2"), ("<b>Bo</b>", "en", "2"), ("李雷", "zh", "3"))  # name, language, answer
 CHOICES = ("1", "2", "3")
 BANNER = ".st-key-class_banner"
+# Anything a viewer could act on, but the picture's own full-screen button (the QR code, bigger) and the exit from
+# presentation mode (the projector's own display, as on every page).
+CONTROLS = ("button:not([kind=elementToolbar]):not(.st-key-present_exit button), input, textarea, [role=combobox], "
+            "[role=checkbox]")
+TAB_SEAT = "cnnviz.class.seat"  # the tab's memory of its seat (cnnviz.ui.class_banner)
 
 
 def _context(browser, viewport):
@@ -134,6 +139,106 @@ def test_the_banner_follows_a_student_to_another_page(browser, app_url):
         student.locator(".st-key-class_choice_0 button").click(timeout=POLL_DEADLINE_MS)
         _count_is(lecturer, 1, 1)
         assert "t=" not in student.url  # the seat stays out of this page's link
+    finally:
+        context.close()
+        student_context.close()
+
+
+def test_a_reload_keeps_the_seat_until_the_student_leaves(browser, app_url):
+    context, lecturer = _context(browser, LECTURER)
+    student_context, student = _context(browser, PHONE)
+    try:
+        code = open_class(lecturer, app_url)
+        join_class(student, app_url, code, "Ann", "en")
+        token = query(student)["t"]
+        assert student.evaluate(f"window.sessionStorage.getItem({TAB_SEAT!r})") == token
+        assert lecturer.evaluate(f"window.sessionStorage.getItem({TAB_SEAT!r})") is None  # never the lecturer key
+        push_question(lecturer, "What does this kernel find?", ("edges", "blobs"))
+        open_page(student, app_url, "step-by-step")  # an address typed in the tab: a new server session
+        student.locator(".st-key-class_choice_0 button").click(timeout=POLL_DEADLINE_MS)  # the seat is back
+        _count_is(lecturer, 1, 1)
+        student.reload()
+        student.wait_for_function("t => document.querySelector('.st-key-class_banner')?.innerText.includes(t)",
+                                  arg="Your answer: edges", timeout=POLL_DEADLINE_MS)
+        assert "What does this kernel find?" in student.locator(BANNER).inner_text() and "t=" not in student.url
+        student.locator(".st-key-class_banner_leave button").click()
+        student.wait_for_selector(BANNER, state="detached", timeout=POLL_DEADLINE_MS)
+        student.wait_for_function(f"window.sessionStorage.getItem({TAB_SEAT!r}) === null", timeout=POLL_DEADLINE_MS)
+        student.reload()
+        student.wait_for_selector("[data-testid=stApp]")
+        wait_idle(student)
+        assert student.locator(BANNER).count() == 0
+        for page in (lecturer, student):
+            assert_no_exception(page)
+    finally:
+        context.close()
+        student_context.close()
+
+
+def test_the_projector_link_shows_the_room_live_and_read_only(browser, app_url):
+    context, lecturer = _context(browser, LECTURER)
+    wall_context, wall = _context(browser, LECTURER)  # the projector's own browser
+    student_context, student = _context(browser, PHONE)
+    try:
+        code = open_class(lecturer, app_url)
+        key = query(lecturer)["key"]
+        link = lecturer.get_by_role("link", name="Projector link")
+        assert link.get_attribute("target") == "_blank"
+        href = link.get_attribute("href")
+        assert "view=" in href and key not in href
+        wall.goto(href if href.startswith("http") else app_url + href)
+        wall.wait_for_selector(".cv-code")
+        wait_idle(wall)
+        assert wall.locator(".cv-code").inner_text().strip() == code
+        main = wall.locator("[data-testid=stMain]")
+        assert main.locator(CONTROLS).count() == 0
+        join_class(student, app_url, code, "<b>Bo</b>", "en")
+        push_question(lecturer, "What does this kernel find?", ("edges", "blobs"))
+        student.locator(".st-key-class_choice_1 button").click(timeout=POLL_DEADLINE_MS)
+        _count_is(wall, 1, 1)  # the projector follows the room with no click of its own
+        assert _bars(wall) == {"blobs": 1} and "What does this kernel find?" in main.inner_text()
+        lecturer.get_by_text("Show names").click()
+        lecturer.wait_for_selector(".cv-names", timeout=POLL_DEADLINE_MS)
+        choose(lecturer, "class_right_q1", "blobs")
+        lecturer.get_by_role("button", name="Reveal").click()
+        wall.wait_for_function("t => document.querySelector('[data-testid=stMain]').innerText.includes(t)",
+                               arg="Answer: blobs", timeout=POLL_DEADLINE_MS)
+        assert "Bo" not in main.inner_text() and key not in wall.content() and key not in wall.url
+        assert main.locator(CONTROLS).count() == 0
+        for page in (lecturer, wall, student):
+            assert_no_exception(page)
+    finally:
+        for each in (context, wall_context, student_context):
+            each.close()
+
+
+def test_a_which_kernel_exercise_shows_its_pictures_on_the_phone_and_the_wall(browser, app_url):
+    from cnnviz.exercises import make
+    from cnnviz.i18n import t
+
+    problem = make("which_kernel", 4, 1)
+    context, lecturer = _context(browser, LECTURER)
+    student_context, student = _context(browser, PHONE)
+    try:
+        code = open_class(lecturer, app_url)
+        join_class(student, app_url, code, "Ann", "en")
+        choose(lecturer, "class_ex_kind", "Which kernel?")
+        lecturer.locator(".st-key-class_ex_seed input").fill("4")
+        lecturer.get_by_role("button", name="Push this exercise").click()
+        wait_idle(lecturer)
+        assert lecturer.locator(".st-key-class_question img").count() == 2  # image and feature map, on the wall
+        kernels = lecturer.locator(".st-key-class_room_ex_choices").inner_text()
+        assert all(t(f"kernels.{name}.name", "en") in kernels for name in problem.params["options"])  # problem 4
+        choice = student.locator(f".st-key-class_choice_{problem.params['target']} button")
+        choice.click(timeout=POLL_DEADLINE_MS)
+        _count_is(lecturer, 1, 1)
+        assert _bars(lecturer) == {problem.answer_text(): 1}
+        pictures = student.locator(f"{BANNER} img")
+        assert pictures.count() == 2 and all(pictures.nth(i).evaluate("i => i.complete && i.naturalWidth > 0")
+                                             for i in range(2))
+        assert student.locator(BANNER).bounding_box()["width"] <= PHONE["width"]  # no sideways scroll on a phone
+        for page in (lecturer, student):
+            assert_no_exception(page)
     finally:
         context.close()
         student_context.close()
