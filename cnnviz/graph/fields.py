@@ -1,0 +1,198 @@
+"""Receptive fields through a graph's branches: one ATen operator at a time, per axis (Araujo et al., Distill 2019).
+
+A field is the single-path recurrence of ``cnnviz.analysis.receptive_field`` (``next_size``, ``next_start``,
+``next_jump``, over the window of ``geometry.Layer``), carried node by node. Where paths meet (``add``, ``cat``,
+any elementwise operator of two maps) the field is the union over the paths, as the paper's multi-path section
+does: the earliest start and the latest end. That is one rectangle per unit only when the paths' jumps agree;
+when they differ the field is unknown. The paths are *misaligned* when their fields' centres differ: a unit then
+mixes evidence centred on different input pixels, as a shortcut without padding does.
+
+Upsampling and transposed convolutions are outside the framework: how many input units a unit sees depends on
+where it sits (the checkerboard), so no single size, jump and start describes a layer, and the fields after one are
+unknown. So are the fields after an operator this module does not know. A map without spatial axes (after
+``flatten`` or a linear layer) has no field at all, which is a different thing from an unknown one.
+
+    >>> from cnnviz.conv.geometry import Layer
+    >>> Field.of_input().through(Layer(3, 2, 1), (8, 8))
+    Field(size=(3, 3), jump=(2, 2), start=(-1, -1))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from cnnviz.analysis.receptive_field import next_jump, next_size, next_start
+from cnnviz.conv.geometry import Layer, resolve_padding
+from cnnviz.errors import Text
+
+# Operators that leave every spatial position where it was, whatever their arguments.
+POINTWISE = frozenset({
+    "relu", "relu6", "sigmoid", "tanh", "leaky_relu", "hardtanh", "gelu", "silu", "elu", "selu", "celu", "mish",
+    "hardswish", "hardsigmoid", "softplus", "prelu", "clamp", "clamp_min", "clamp_max", "batch_norm", "dropout",
+    "feature_dropout", "alpha_dropout", "clone", "contiguous", "alias", "detach", "_to_copy", "to", "abs", "neg",
+    "exp", "log", "sqrt", "rsqrt", "square", "pow",
+})
+MERGES = frozenset({"add", "sub", "rsub", "mul", "div", "maximum", "minimum"})  # elementwise over several inputs
+CHANNEL_OPS = frozenset({"softmax", "log_softmax", "split", "split_with_sizes", "chunk", "unbind", "narrow",
+                         "select"})  # pointwise when they act along the channel axis only
+UPSAMPLES = frozenset({"upsample_nearest2d", "upsample_bilinear2d", "upsample_bicubic2d", "_upsample_nearest_exact2d",
+                       "conv_transpose2d", "pixel_shuffle"})
+SHAPE_OPS = frozenset({"view", "reshape", "_unsafe_view", "flatten", "squeeze", "unsqueeze", "permute"})
+KNOWN = POINTWISE | MERGES | CHANNEL_OPS | UPSAMPLES | SHAPE_OPS | {
+    "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "mean", "amax", "slice",
+    "constant_pad_nd", "pad", "cat", "linear", "mm", "matmul",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """What unit 0 of a map sees of the input, per (rows, cols) axis; unit i's field is shifted by i·jump."""
+
+    size: tuple[int, int]  # input positions one unit sees
+    jump: tuple[int, int]  # input positions between neighbouring units
+    start: tuple[int, int]  # input coordinate where unit 0's field begins; negative = padding
+
+    @classmethod
+    def of_input(cls) -> Field:
+        """The input image itself: each pixel sees itself."""
+        return cls((1, 1), (1, 1), (0, 0))
+
+    def through(self, layer: Layer, input_hw: Sequence[int]) -> Field:
+        """The field after a conv or pooling window ``layer`` on an ``input_hw`` map."""
+        axes = layer.axes(input_hw)
+        return Field(tuple(next_size(r, axis.span, j) for r, axis, j in zip(self.size, axes, self.jump)),
+                     tuple(next_jump(j, axis.stride) for j, axis in zip(self.jump, axes)),
+                     tuple(next_start(a, axis.pad_before, j) for a, axis, j in zip(self.start, axes, self.jump)))
+
+    def crop(self, axis: int, first: int, step: int) -> Field:
+        """The field after keeping every ``step``-th unit from ``first`` on along ``axis`` (0 rows, 1 cols);
+        a negative ``first`` pads (``constant_pad_nd``), the way padding before a window does."""
+        start, jump = list(self.start), list(self.jump)
+        start[axis] = next_start(start[axis], -first, jump[axis])
+        jump[axis] = next_jump(jump[axis], step)
+        return Field(self.size, tuple(jump), tuple(start))
+
+    def centre(self) -> tuple[float, float]:
+        """Input coordinates of unit 0's field centre: start + (size - 1) / 2."""
+        return tuple(a + (r - 1) / 2 for a, r in zip(self.start, self.size))
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one operator does to the field: the field after it, and what a table row says about it."""
+
+    field: Field | None  # None: no field (not a spatial map) or an unknown one (``note`` says why)
+    misaligned: bool = False  # paths met whose fields' centres differ
+    window: Layer | None = None  # the conv or pooling window, for rows that slide one
+    note: Text | None = None  # why the field is unknown, in the reader's language
+
+
+def union(fields: Sequence[Field]) -> Step:
+    """The field where paths meet: the earliest start to the latest end on each axis.
+
+    Args:
+        fields: each path's field, every one known.
+
+    Returns:
+        The union; unknown when the jumps differ (unit i's paths then drift apart as i grows). ``misaligned`` when
+        the centres differ.
+    """
+    if len({field.jump for field in fields}) > 1:
+        return Step(None, True, note=Text("gtable.note.jumps_differ", jumps=sorted({f.jump for f in fields})))
+    start = tuple(min(f.start[axis] for f in fields) for axis in (0, 1))
+    end = tuple(max(f.start[axis] + f.size[axis] for f in fields) for axis in (0, 1))
+    merged = Field(tuple(e - a for a, e in zip(start, end)), fields[0].jump, start)
+    return Step(merged, misaligned=len({field.centre() for field in fields}) > 1)
+
+
+def _pair(value: Any, default: Sequence[int]) -> tuple[int, int]:
+    """An ATen int list ([k] or [kh, kw]; [] for "as the kernel") as a (rows, cols) pair."""
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        return tuple(default)
+    if isinstance(value, int):
+        return (value, value)
+    return (int(value[0]), int(value[-1]))
+
+
+def _spatial_dim(dim: int, rank: int) -> int | None:
+    """0 for rows, 1 for cols, None for the batch or channel axis of a ``rank``-D tensor."""
+    dim = dim % rank
+    return dim - 2 if rank == 4 and dim >= 2 else None
+
+
+def step(op: str, args: dict[str, Any], parents: Sequence[tuple[Field | None, tuple[int, ...] | None]],
+         out_shape: tuple[int, ...] | None, name: str) -> Step:
+    """The field after one operator.
+
+    Args:
+        op: the short operator name (``analysis.short_op``).
+        args: its arguments by schema name, defaults filled in (``torch.fx`` ``normalize_function``), each tensor
+            argument replaced by its shape (with the batch).
+        parents: (field, shape with the batch) of each data input in argument order; a field None when unknown or
+            when that input has none.
+        out_shape: the operator's output shape with the batch; None when it is not a tensor.
+        name: the row's name, for the notes.
+
+    Returns:
+        The Step; its field is None without a note when the output has no spatial axes.
+    """
+    if out_shape is None or len(out_shape) != 4:
+        return Step(None)
+    maps = [(field, shape) for field, shape in parents if shape is not None and len(shape) == 4]
+    if not maps:
+        return Step(None, note=Text("gtable.note.no_map", op=op, name=name))
+    if op not in KNOWN:
+        return Step(None, note=Text("gtable.note.unknown_op", op=op, name=name))
+    if op in UPSAMPLES:
+        return Step(None, note=Text("gtable.note.upsampling", op=op, name=name))
+    unknown = [shape for field, shape in maps if field is None]
+    if unknown:
+        return Step(None)  # the row that lost the field says why
+    field, shape = maps[0]
+    in_hw, out_hw = tuple(shape[2:]), tuple(out_shape[2:])
+    if op in MERGES or op == "cat":
+        if op == "cat" and _spatial_dim(args.get("dim", 0), 4) is not None:
+            return Step(None, note=Text("gtable.note.spatial_cat"))
+        if any(tuple(s[2:]) != out_hw for _, s in maps):
+            return Step(None, note=Text("gtable.note.broadcast", op=op))
+        return union([f for f, _ in maps]) if len(maps) > 1 else Step(field)
+    if op in ("conv2d", "max_pool2d", "avg_pool2d"):
+        kernel = _pair(args["weight"][2:] if op == "conv2d" else args["kernel_size"], (1, 1))
+        stride = _pair(args.get("stride"), kernel)
+        padding = args.get("padding", 0)
+        if isinstance(padding, str):
+            pads = resolve_padding(padding, kernel, stride=stride, dilation=_pair(args.get("dilation"), (1, 1)),
+                                   input_hw=in_hw)
+        else:
+            rows, cols = _pair(padding, (0, 0))
+            pads = ((rows, rows), (cols, cols))
+        kind = {"conv2d": "conv", "max_pool2d": "max", "avg_pool2d": "avg"}[op]
+        window = Layer(kernel, stride, pads, _pair(args.get("dilation"), (1, 1)), kind)
+        return Step(field.through(window, in_hw), window=window)
+    if op in ("adaptive_avg_pool2d", "adaptive_max_pool2d", "mean", "amax"):
+        if op in ("mean", "amax") and {d % 4 for d in args.get("dim") or ()} != {2, 3}:
+            return Step(None, note=Text("gtable.note.unsupported", op=op, name=name))
+        if any(n % o for n, o in zip(in_hw, out_hw)):
+            # Windows of uneven sizes: no single size and jump describe the layer.
+            return Step(None, note=Text("gtable.note.uneven_pool", h=in_hw[0], w=in_hw[1], oh=out_hw[0], ow=out_hw[1]))
+        kernel = tuple(n // o for n, o in zip(in_hw, out_hw))  # divisible: an ordinary pool with stride = window
+        window = Layer(kernel, kernel, kind="max" if "max" in op else "avg")
+        return Step(field.through(window, in_hw), window=window)
+    if op == "slice":
+        axis = _spatial_dim(args["dim"], 4)
+        if axis is None:
+            return Step(field)
+        first = args.get("start") or 0
+        first = max(first + in_hw[axis], 0) if first < 0 else first
+        return Step(field.crop(axis, min(first, in_hw[axis]), args.get("step", 1)))
+    if op in ("constant_pad_nd", "pad"):  # copied pixels (reflect) count as padding too, as on the RF page
+        pad = list(args["pad"]) + [0] * 4  # (left, right, top, bottom, ...): the last axis first
+        return Step(field.crop(1, -pad[0], 1).crop(0, -pad[2], 1))
+    if op in CHANNEL_OPS:
+        if _spatial_dim(args.get("dim", 0), 4) is not None:
+            return Step(None, note=Text("gtable.note.unsupported", op=op, name=name))
+        return Step(field)
+    if op in SHAPE_OPS:
+        return Step(field) if out_hw == in_hw and out_shape[:2] == tuple(shape[:2]) else Step(
+            None, note=Text("gtable.note.unsupported", op=op, name=name))
+    return Step(field)  # POINTWISE
