@@ -72,14 +72,15 @@ def _fitted(pixels: np.ndarray, pre: Preprocess, height: int, width: int) -> np.
     return resized[:, top:top + height, left:left + width]
 
 
-def prepare(pixels: np.ndarray, pre: Preprocess, input_shape: tuple[int, int, int]) -> torch.Tensor:
-    """``pixels`` (float in [0, 1], (H, W) or (H, W, 3)) as the network's input, (1, C, H, W) float32."""
+def fit(pixels: np.ndarray, pre: Preprocess, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """``pixels`` (float in [0, 1], (H, W) or (H, W, 3)) inverted, in the network's channels, resized and cropped to
+    its input: (C, H, W) in [0, 1], the picture as the network sees it before the normalisation (what a page shows).
+    """
     _check_shape(input_shape)
     if not isinstance(pixels, np.ndarray) or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
         raise ValueError(f"pixels must be (H, W) or (H, W, 3), got shape "
                          f"{getattr(pixels, 'shape', type(pixels).__name__)}")
     channels, height, width = input_shape
-    mean, std = _norm(pre, channels)
     pixels = pixels.astype(np.float32)
     if pre.invert:
         pixels = 1.0 - pixels
@@ -88,6 +89,14 @@ def prepare(pixels: np.ndarray, pre: Preprocess, input_shape: tuple[int, int, in
     fitted = _fitted(pixels, pre, height, width)
     if fitted.shape[0] != channels:  # a gray picture for a colour network: the same values in every channel
         fitted = np.repeat(fitted[:1], channels, axis=0)
+    return np.clip(fitted, 0.0, 1.0)  # bilinear resizing stays in range; the clip guards float rounding
+
+
+def prepare(pixels: np.ndarray, pre: Preprocess, input_shape: tuple[int, int, int]) -> torch.Tensor:
+    """``pixels`` (float in [0, 1], (H, W) or (H, W, 3)) as the network's input, (1, C, H, W) float32: ``fit``,
+    then the normalisation."""
+    fitted = fit(pixels, pre, input_shape)
+    mean, std = _norm(pre, input_shape[0])
     normalised = (fitted - mean[:, None, None]) / std[:, None, None]
     return torch.from_numpy(np.ascontiguousarray(normalised, dtype=np.float32))[None]
 
