@@ -1,20 +1,22 @@
 """A graph's layer table, fields through branches and feature maps, against hand-computed fields, autograd,
 forward hooks on the original module, torch's own FLOP counter and the module's own parameter count."""
 import doctest
+import pickle
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnviz.analysis import receptive_field
-from cnnviz.graph import analysis, fields
 from cnnviz.analysis.receptive_field import Box
 from cnnviz.errors import UserError
+from cnnviz.graph import analysis, fields
 from cnnviz.graph.analysis import GraphTable, feature_maps, graph_table, unit_at, unit_box
+from cnnviz.model import NETWORK_PRESETS, build_model, summarize
 
 
 def export(module: nn.Module, shape=(3, 8, 8), **options):
@@ -24,11 +26,12 @@ def export(module: nn.Module, shape=(3, 8, 8), **options):
 class BasicBlock(nn.Module):
     """ResNet's basic block as torchvision writes it: one ReLU module used twice, the sum in forward."""
 
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int, inplace: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=inplace)
+        self.inplace = inplace  # torchvision's "out += identity" and ReLU(inplace=True)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
@@ -36,6 +39,9 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        if self.inplace:
+            out += self.shortcut(x)
+            return self.relu(out)
         return self.relu(out + self.shortcut(x))
 
 
@@ -117,13 +123,26 @@ def test_resnet_block_with_projection_by_hand():
     assert unit_box(table, "0.add", 1, 2) == Box(-1, 1, 6, 8)
 
 
-def test_resnet_identity_block_by_hand():
-    table = graph_table(export(nn.Sequential(BasicBlock(3, 3, 1))), (3, 8, 8))
+@pytest.mark.parametrize("inplace", [False, True])
+def test_resnet_identity_block_by_hand(inplace):
+    table = graph_table(export(nn.Sequential(BasicBlock(3, 3, 1, inplace))), (3, 8, 8))
     # conv1 3×3 s1 p1: 3, 1, −1; conv2: 3 + 2 = 5, 1, −2; the identity: 1, 1, 0
     assert field(table, "0.conv2") == ((5, 5), (1, 1), (-2, -2), False)
     # add: from min(−2, 0) = −2 to max(3, 1) = 3, size 5; centres −2 + 2 = 0 and 0: aligned
     assert field(table, "0.add") == ((5, 5), (1, 1), (-2, -2), False)
     assert table.row("0.add").inputs == ("0.bn2", "input")
+    assert table.row("0.add").target == ("aten.add_.Tensor" if inplace else "aten.add.Tensor")
+
+
+def test_the_sum_before_an_in_place_relu_is_kept():
+    """``out += identity`` then ReLU(inplace=True) rewrite one tensor twice: each row keeps its own values."""
+    block = BasicBlock(3, 3, 1, inplace=True).eval()
+    x = torch.randn(1, 3, 8, 8)
+    maps = feature_maps(export(nn.Sequential(block)), x)
+    with torch.no_grad():
+        before = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))) + x
+    assert (before < 0).any() and torch.equal(maps["0.add"], before)
+    assert torch.equal(maps["0.relu_1"], before.clamp(min=0))
 
 
 def test_inception_concat_aligned_by_hand():
@@ -141,7 +160,7 @@ def test_inception_cropped_paths_misaligned_by_hand():
     table = graph_table(export(Inception(padded=False, crop=True)), (3, 8, 8))
     # unpadded 3×3: (3, 1, 0), 5×5: (5, 1, 0); keeping rows and cols 0..3 moves no start. torch.export writes
     # the crop of the 4×4 map, which keeps all of it, as an ``alias``.
-    assert [field(table, name)[:3] for name in ("slice_2", "slice_4", "alias")] == [
+    assert [field(table, name)[:3] for name in ("slice_1", "slice_3", "alias")] == [
         ((1, 1), (1, 1), (0, 0)), ((3, 3), (1, 1), (0, 0)), ((5, 5), (1, 1), (0, 0))]
     # cat: from 0 to max(1, 3, 5) = 5, size 5; centres 0, 1, 2: misaligned
     assert field(table, "cat") == ((5, 5), (1, 1), (0, 0), True)
@@ -179,12 +198,12 @@ def test_paths_with_different_jumps_have_no_common_field():
 def test_a_channel_split_keeps_the_field_and_names_its_items():
     table = graph_table(export(Halves(), (4, 6, 6)), (4, 6, 6))
     assert [(row.name, row.op, row.inputs, row.output_shape) for row in table.rows] == [
-        ("getitem", "chunk", ("input",), (2, 6, 6)), ("getitem_1", "chunk", ("input",), (2, 6, 6)),
-        ("conv", "conv2d", ("getitem",), (2, 6, 6)), ("cat", "cat", ("conv", "getitem_1"), (4, 6, 6))]
+        ("chunk", "chunk", ("input",), (2, 6, 6)), ("chunk_1", "chunk", ("input",), (2, 6, 6)),
+        ("conv", "conv2d", ("chunk",), (2, 6, 6)), ("cat", "cat", ("conv", "chunk_1"), (4, 6, 6))]
     # cat: the 3×3 path from −1 to 2 and the untouched half from 0 to 1: size 3, centres 0 and 0
     assert field(table, "cat") == ((3, 3), (1, 1), (-1, -1), False)
     x = torch.randn(1, 4, 6, 6)
-    assert torch.equal(feature_maps(export(Halves(), (4, 6, 6)), x)["getitem_1"], x[:, 2:])
+    assert torch.equal(feature_maps(export(Halves(), (4, 6, 6)), x)["chunk_1"], x[:, 2:])
 
 
 def test_single_path_matches_receptive_field_analyze():
@@ -297,7 +316,7 @@ def test_a_reflect_padded_layer_called_twice_keeps_its_name():
     table = graph_table(export(Twice(), (2, 5, 5)), (2, 5, 5))
     assert [(row.name, row.op, row.inputs) for row in table.rows] == [
         ("conv.pad", "pad", ("input",)), ("conv", "conv2d", ("conv.pad",)), ("relu", "relu", ("conv",)),
-        ("conv_1.pad_1", "pad", ("relu",)), ("conv_1", "conv2d", ("conv_1.pad_1",)), ("relu_1", "relu", ("conv_1",))]
+        ("conv_1.pad", "pad", ("relu",)), ("conv_1", "conv2d", ("conv_1.pad",)), ("relu_1", "relu", ("conv_1",))]
     # pad 1, then 3×3 unpadded: start −1, size 3; twice: start −2, size 5
     assert field(table, "conv")[:3] == ((3, 3), (1, 1), (-1, -1))
     assert field(table, "relu_1")[:3] == ((5, 5), (1, 1), (-2, -2))
@@ -456,6 +475,8 @@ def test_an_unsupported_operator_is_named_and_the_rest_still_shows():
     assert roll.rf_size is None and "roll" in str(roll.note) and "aten.roll" in str(roll.note)
     assert after.rf_size is None and after.output_shape == (2, 4, 4) and after.macs == 2 * 16 * 18
     assert str(after.note) == "the field is unknown from roll on"
+    assert after.note.render("zh") == "从 roll 开始感受野未知" and "aten.roll" in roll.note.render("zh")
+    assert pickle.loads(pickle.dumps(table)) == table  # a page's cache pickles its results
     with pytest.raises(UserError, match="after has no receptive field to draw: the field is unknown from roll"):
         unit_box(table, "after", 0, 0)
 
@@ -541,3 +562,17 @@ def test_a_double_precision_model_runs_on_its_own_dtype():
     gm = torch.export.export(nn.Conv2d(1, 2, 3).double(), (torch.zeros(1, 1, 5, 5, dtype=torch.float64),)).module()
     table = graph_table(gm, (1, 5, 5))
     assert table.rows[0].output_shape == (2, 3, 3) and table.total_macs == 2 * 9 * 9
+
+
+@pytest.mark.parametrize("preset", sorted(NETWORK_PRESETS))
+def test_cnnvizs_own_networks_agree_with_the_hook_layer_table(preset):
+    """One analysis for every source: cnnviz's networks, exported, give the hook table's rows and totals."""
+    cfg = NETWORK_PRESETS[preset]
+    shape = (cfg.in_channels, cfg.input_size, cfg.input_size)
+    table = graph_table(export(build_model(cfg, seed=0), shape), shape)
+    hooked = summarize(cfg)
+    assert (table.total_params, table.total_macs) == (hooked.total_params, hooked.total_macs)
+    assert [(row.name, row.output_shape, row.params, row.macs) for row in table.rows] == [
+        (row.name, row.output_shape, row.params, row.macs) for row in hooked.rows]
+    assert all(row.rf_size == hook.receptive_field for row, hook in zip(table.rows, hooked.rows)
+               if hook.receptive_field is not None)

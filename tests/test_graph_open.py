@@ -483,3 +483,47 @@ def test_a_torch_model_exported_to_onnx_opens_with_the_same_outputs():
     torch.testing.assert_close(view.graph_module(x), net(x), rtol=1e-4, atol=1e-5)
     pt2 = open_model(pt2_bytes(net), "residual.pt2")
     torch.testing.assert_close(pt2.graph_module(x), net(x))
+
+
+# ------------------------------------------------------------------------------------------- the shipped demo models
+
+DEMO_MODELS = ("default", "resnet", "inception")  # scripts/build_models.py writes each as .pt2 and .onnx
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from cnnviz.data import load_mnist
+
+    mnist = load_mnist()
+    return mnist.test_images[:200], mnist.test_labels[:200]
+
+
+def demo_logits(view: ModelView, images: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([view.graph_module(image[None]) for image in images])  # (N, 10); exported for one image
+
+
+@pytest.mark.parametrize("name", DEMO_MODELS)
+def test_each_demo_model_opens_in_both_formats_classifies_digits_and_agrees(name, digits):
+    images, labels = digits
+    opened = {}
+    for source in ("pt2", "onnx"):
+        if source == "onnx" and onnx is None:
+            continue
+        view = open_model((ROOT / "assets" / "models" / f"{name}.{source}").read_bytes(), f"{name}.{source}")
+        assert (view.name, view.source, view.input_shape) == (name, source, (1, 28, 28))
+        opened[source] = demo_logits(view, images)
+        assert opened[source].shape == (200, 10)
+        assert (opened[source].argmax(1) == labels).float().mean() >= 0.9
+    if "onnx" in opened:
+        torch.testing.assert_close(opened["onnx"], opened["pt2"], rtol=1e-4, atol=1e-4)
+
+
+def test_the_demo_labels_name_the_ten_digits():
+    lines = (ROOT / "assets" / "models" / "labels.txt").read_text().splitlines()
+    assert lines == [str(digit) for digit in range(10)]
+
+
+def test_the_demo_models_are_small():
+    sizes = sum(path.stat().st_size for path in (ROOT / "assets" / "models").iterdir())
+    assert sizes < 4 * 2**20

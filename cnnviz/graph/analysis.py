@@ -137,7 +137,7 @@ def graph_table(gm: Any, input_shape: Sequence[int] | None = None) -> GraphTable
     shapes = run(gm, torch.zeros((1, *input_shape), dtype=dtype)).shapes
     data = data_nodes(gm, image)
     rows, owner = rows_of(gm, data, shapes)
-    names = row_names(list(rows))
+    names = row_names(rows)
     names[image] = INPUT
     parameters = {id(p): p.numel() for p in gm.parameters()}
     by_target = {name: id(p) for name, p in gm.named_parameters(remove_duplicate=False)}
@@ -230,5 +230,5 @@ def feature_maps(gm: Any, x: torch.Tensor) -> dict[str, torch.Tensor]:
     data = data_nodes(gm, image_node(gm))
     recorder = run(gm, x, frozenset(node for node in data if node.op == "call_function"))
     rows, _ = rows_of(gm, data, recorder.shapes)  # the table's rows, by the table's rule
-    names = row_names(list(rows))
+    names = row_names(rows)
     return {names[node]: recorder.values[node] for node in rows}

@@ -8,7 +8,7 @@ out of batch norm's or max pooling's tuple folds into that operator's row. Shape
 from __future__ import annotations
 
 import operator
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import fx
@@ -163,11 +163,15 @@ def _module_call(node: fx.Node) -> tuple[str, str, bool]:
     return key, path, kind.startswith("torch.nn.modules.") and kind.rsplit(".", 1)[-1] not in CONTAINERS
 
 
-def row_names(rows: Sequence[fx.Node]) -> dict[fx.Node, str]:
-    """Readable, unique names. A torch.nn layer's output row is named by the layer's path, as a forward hook
-    names it ("layer1.0.conv1"; "relu_1" for a layer's second call), and its other rows (the ``pad`` of a
-    reflect-padded conv) by that and the node; an operator in the user's own forward by the path and the node
-    ("layer1.0.add"); one at the top by the node ("add")."""
+def row_names(rows: dict[fx.Node, fx.Node]) -> dict[fx.Node, str]:
+    """Readable, unique names for the rows (each with the node whose operator it shows, as ``rows_of`` gives them).
+
+    A torch.nn layer's output row is named by the layer's path, as a forward hook names it ("layer1.0.conv1";
+    "layer1.0.relu_1" for a layer's second call), and its other rows by that and the operator ("conv.pad", the
+    padding of a reflect-padded conv); an operator in the user's own forward by the path and the operator
+    ("layer1.0.add", also for the in-place ``add_`` of ``out += identity``); one at the top by the operator ("add",
+    then "add_1").
+    """
     calls: dict[str, list[fx.Node]] = {}
     for node in rows:
         key, path, is_layer = _module_call(node)
@@ -183,16 +187,19 @@ def row_names(rows: Sequence[fx.Node]) -> dict[fx.Node, str]:
         used.add(name)
         return name
 
+    def op(node: fx.Node) -> str:
+        return short_op(rows[node], arguments(rows[node]))
+
     for node in rows:
         key, path, is_layer = _module_call(node)
         if path and is_layer:
             if node is calls[key][-1]:
                 names[node] = unique(path)
             continue
-        names[node] = unique(f"{path}.{node.name}" if path else node.name)
+        names[node] = unique(f"{path}.{op(node)}" if path else op(node))
     for key, nodes in calls.items():  # a layer's inner rows, once its output row has a name
         for node in nodes[:-1]:
-            names[node] = unique(f"{names[nodes[-1]]}.{node.name}")
+            names[node] = unique(f"{names[nodes[-1]]}.{op(node)}")
     return {node: names[node] for node in rows}
 
 
