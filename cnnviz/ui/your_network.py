@@ -24,7 +24,7 @@ from cnnviz.graph.analysis import INPUT, GraphRow
 from cnnviz.graph.attribution import METHODS
 from cnnviz.graph.open import Limits, open_model
 from cnnviz.graph.preprocess import NORMS
-from cnnviz.pages.your_network import (DEMOS, FORMATS, IMAGE_SOURCES, TEST_DIGITS, UPLOAD,
+from cnnviz.pages.your_network import (DEMOS, FORMATS, IMAGE_SOURCES, MAPS_PER_PAGE, TEST_DIGITS, UPLOAD,
                                        NetworkFacts, YourNetworkResult, YourNetworkState, compute, demo_labels,
                                        describe, digit_pixels, label_of, open_demo, parse_labels, sample_pixels)
 from cnnviz.conv.samples import sample_keys
@@ -42,11 +42,12 @@ LABELS_UPLOAD = "yours_labels_upload"
 PICTURE_UPLOAD = "yours_picture_upload"
 GRID_CLICK = "yours_grid_click"  # the grid of maps: picks the channel shown large
 UNIT_CLICK = "yours_unit_click"  # the large map: picks the unit whose field is drawn
+TABLE_CLICK = "yours_table_click"  # the layer table: a row with maps picks the layer
 MODEL_UPLOAD_MB = Limits().max_file_bytes >> 20  # the reader's own cap: a larger file is refused before it is read
 PICTURE_SIDE = 1024  # px: an uploaded picture's longer side is brought down to this before preparing it
 LABELS_KB = 1024  # a labels file: ImageNet's 1,000 names are 20 KB
 
-SPEC = Page(PAGE, YourNetworkState, "yours.title", "yours.intro", sections=("controls", "table"))
+SPEC = Page(PAGE, YourNetworkState, "yours.title", "yours.intro", sections=("model", "summary"))
 
 
 # --- the model ---------------------------------------------------------------------------------------------
@@ -159,7 +160,9 @@ def _grid_layout(result: YourNetworkResult) -> network.GridLayout:
 def _clicks(state: YourNetworkState, shown: YourNetworkResult | None) -> YourNetworkState:
     """A click on the grid (the channel shown large) or the large map (the unit), decoded against the pictures the
     last run drew (``shown``)."""
-    grid, unit = _new_click(GRID_CLICK), _new_click(UNIT_CLICK)
+    grid, unit, table = _new_click(GRID_CLICK), _new_click(UNIT_CLICK), _new_click(TABLE_CLICK)
+    if table is not None and isinstance(table.get("layer"), str):
+        page_state.set_widget("yours_layer", table["layer"])  # the layer menu follows; _view checks the name
     if shown is None or shown.maps is None:
         return state
     if grid is not None:
@@ -180,6 +183,8 @@ def _view(b: PageBinding, state: YourNetworkState, facts: NetworkFacts, labels: 
     """Which layer's maps; which attribution, for which class."""
     if facts.map_rows:
         default = facts.cam_rows[0][0] if facts.cam_rows else facts.map_rows[0]
+        if page_state.widget_value("yours_layer", default) not in facts.map_rows:  # a layer of the model before
+            page_state.set_widget("yours_layer", state.layer if state.layer in facts.map_rows else default)
         layer = st.selectbox(tr("yours.layer"), facts.map_rows,
                              key=b.seed("yours_layer", state.layer if state.layer in facts.map_rows else default))
         if layer != (state.layer or default):  # another layer: its own first channel, page and no unit yet
@@ -209,8 +214,35 @@ _TABLE_CSS = f"""<style>
   border-bottom: 1px solid rgba(128, 128, 128, 0.25); text-align: left; }}
 .yours-graph td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .yours-graph tr.chosen td {{ background: rgba(234, 88, 12, 0.12); }}
+.yours-graph tr[data-layer] {{ cursor: pointer; }}
+.yours-graph tr[data-layer]:hover td {{ background: rgba(234, 88, 12, 0.06); }}
+.yours-graph .op {{ opacity: 0.7; font-size: 0.8em; }}
 .yours-graph .warn {{ color: #c2410c; }}
 </style>"""
+
+
+# The table with its lanes, in the page's DOM through a component: st.html would strip the SVG. A click on a row
+# with maps sends its layer's name, as the layer menu would.
+_GRAPH_HTML = '<div class="yours-graph-root"></div>'
+_GRAPH_JS = """
+export default function ({ parentElement, data, setStateValue }) {
+  const root = parentElement.querySelector(".yours-graph-root");
+  if (root.shownHtml !== data.html) {
+    root.innerHTML = data.html;
+    root.shownHtml = data.html;
+  }
+  root.onclick = (event) => {
+    const row = event.target.closest("tr[data-layer]");
+    if (row) setStateValue("click", { layer: row.dataset.layer, unix_time: Date.now() });
+  };
+}
+"""
+_graph_component = st.components.v2.component("cnnviz.graph_table", html=_GRAPH_HTML, js=_GRAPH_JS,
+                                              isolate_styles=False)
+
+
+def _ignore() -> None:
+    """The click's rerun is all the page needs: it reads the click then."""
 
 
 def _pair_text(pair: tuple[int, int] | None) -> str:
@@ -225,26 +257,41 @@ def _row_cells(row: GraphRow) -> str:
         flags += f' <span class="warn" title="{escape(tr("yours.misaligned"))}">⚠</span>'
     if not row.supported:
         flags += f' <span class="warn" title="{escape(tr("yours.unsupported", op=row.target))}">?</span>'
-    cells = [escape(row.name) + flags, escape(row.op), escape(shape_text(row.output_shape)),
-             count_text(row.params) if row.params else "", millions_text(row.macs) if row.macs else "",
-             _pair_text(row.rf_size), _pair_text(row.jump), _pair_text(row.start)]
-    return "".join(f'<td class="num">{c}</td>' if i >= 3 else f"<td>{c}</td>" for i, c in enumerate(cells))
+    name = f'{escape(row.name)} <span class="op">{escape(row.op)}</span>{flags}'
+    numbers = [count_text(row.params) if row.params else "", millions_text(row.macs) if row.macs else "",
+               _pair_text(row.rf_size), _pair_text(row.jump), _pair_text(row.start)]
+    return (f"<td>{name}</td><td>{escape(shape_text(row.output_shape))}</td>"
+            + "".join(f'<td class="num">{n}</td>' for n in numbers))
 
 
 def graph_html(facts: NetworkFacts, chosen: str) -> str:
-    """The layer table with the graph's lanes beside it, one row a layer (the image first)."""
+    """The layer table with the graph's lanes beside it, one row a layer (the image first); rows with maps carry
+    their name for a click."""
     rows = facts.table.rows
     index = {INPUT: 0, **{row.name: i + 1 for i, row in enumerate(rows)}}
     layout = lane_layout([[]] + [[index[name] for name in row.inputs if name in index] for row in rows])
     svg = lanes_svg(layout, chosen=index.get(chosen), label=tr("yours.graph_label", count=len(rows)))
-    heads = ("yours.col.layer", "yours.col.op", "yours.col.output", "yours.col.params", "yours.col.macs",
-             "yours.col.rf", "yours.col.jump", "yours.col.start")
+    heads = ("yours.col.layer", "yours.col.output", "yours.col.params", "yours.col.macs", "yours.col.rf",
+             "yours.col.jump", "yours.col.start")
     head = "".join(f"<th>{escape(tr(key))}</th>" for key in heads)
-    first = (f"<tr><td>{escape(INPUT)}</td><td></td><td>{escape(shape_text(facts.table.input_shape))}</td>"
-             f"<td></td><td></td><td>1</td><td>1</td><td>0</td></tr>")
-    body = "".join(f'<tr class="{"chosen" if row.name == chosen else ""}">{_row_cells(row)}</tr>' for row in rows)
+    first = (f"<tr><td>{escape(INPUT)}</td><td>{escape(shape_text(facts.table.input_shape))}</td>"
+             f'<td></td><td></td><td class="num">1</td><td class="num">1</td><td class="num">0</td></tr>')
+    maps = set(facts.map_rows)
+
+    def opening(row: GraphRow) -> str:
+        chosen_class = ' class="chosen"' if row.name == chosen else ""
+        layer = f' data-layer="{escape(row.name)}"' if row.name in maps else ""
+        return f"<tr{chosen_class}{layer}>"
+
+    body = "".join(f"{opening(row)}{_row_cells(row)}</tr>" for row in rows)
     return (f'{_TABLE_CSS}<div class="yours-graph">{svg}<table><thead><tr>{head}</tr></thead>'
             f"<tbody>{first}{body}</tbody></table></div>")
+
+
+def graph_table(facts: NetworkFacts, chosen: str) -> None:
+    """The table with its lanes; a click on a row with maps shows that layer."""
+    _graph_component(key=TABLE_CLICK, data={"html": graph_html(facts, chosen)}, default={"click": None},
+                     width="stretch", on_click_change=_ignore)
 
 
 def _summary(facts: NetworkFacts, result: YourNetworkResult, labels: tuple[str, ...]) -> None:
@@ -258,6 +305,12 @@ def _summary(facts: NetworkFacts, result: YourNetworkResult, labels: tuple[str, 
     st.caption(tr("yours.top") + ": " + " · ".join(f"{escape(label_of(labels, int(i)))} {p[i]:.1%}" for i in top))
 
 
+def _on_page() -> None:
+    chosen = page_state.widget_value("yours_page")
+    if chosen is not None:  # a second click on the shown page unselects it: it stays shown
+        page_state.replace_view(PAGE, lambda s: replace(s, page=chosen, channel=chosen * MAPS_PER_PAGE, unit=None))
+
+
 def _maps(result: YourNetworkResult) -> None:
     state, maps, row = result.state, result.maps, result.row
     st.markdown(f"**{tr('yours.maps', layer=escape(row.name))}**")
@@ -269,6 +322,9 @@ def _maps(result: YourNetworkResult) -> None:
                                                                   state.channel)),
                           alt=tr("yours.maps", layer=row.name))
         first, last = result.channels.start, result.channels.stop - 1
+        if result.pages > 1:
+            st.segmented_control(tr("yours.page"), range(result.pages), key="yours_page", default=state.page,
+                                 format_func=lambda p: str(p + 1), on_change=_on_page)
         st.caption(tr("yours.maps_page", first=first, last=last, count=len(maps)) + " · " + tr("yours.grid_help"))
     with large:
         clickable_picture(UNIT_CLICK, png_bytes(network.enlarged_map(maps[state.channel],
@@ -317,7 +373,7 @@ def _computed(model_key: str, picture_key: str, state: YourNetworkState, _facts:
 
 def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
     controls, main = st.columns([1, 3], gap="large")
-    with section("controls", controls):
+    with section("model", controls):
         state, facts, model_key, labels = _model(b, b.state)
         state, pixels, picture_key = _picture(b, state, facts)
         state = _preparation(b, state)
@@ -331,9 +387,9 @@ def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
             return state
         page_state.YOURS_SHOWN.set(result)
         _summary(facts, result, labels)
-        with section("table"):
+        with section("summary"):
             st.markdown(f"**{tr('yours.table')}**")
-            st.html(graph_html(facts, result.row.name if result.row is not None else ""))
+            graph_table(facts, result.row.name if result.row is not None else "")
             st.caption(tr("yours.table_help"))
         if result.maps is None:
             st.info(tr("yours.no_maps"), icon=":material/info:")
