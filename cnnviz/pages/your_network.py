@@ -6,10 +6,12 @@ layer table); ``compute`` runs one picture through it.
 
     >>> view = open_demo("resnet", "pt2")
     >>> facts = describe(view)
-    >>> state = YourNetworkState(model="resnet", layer="layer1.add", unit=(3, 4))
+    >>> state = YourNetworkState(model="resnet", layer="block1.add", unit=(3, 4))
     >>> result = compute(facts, digit_pixels(0), state)
-    >>> result.row.name, result.maps.shape, result.box
-    ('layer1.add', (8, 14, 14), Box(top=-1, left=1, bottom=13, right=15))
+    >>> result.row.name, result.row.rf_size, result.maps.shape, result.box
+    ('block1.add', (12, 12), (16, 14, 14), Box(top=1, left=3, bottom=13, right=15))
+    >>> int(result.predicted), result.attribution.method
+    (7, 'grad_cam')
 """
 from __future__ import annotations
 
@@ -209,16 +211,12 @@ def compute(facts: NetworkFacts, pixels: np.ndarray, state: YourNetworkState) ->
     pick, and the returned state says which was shown.
 
     Raises:
-        UserError: the picture cannot be prepared as set (a normalisation for another number of channels), or the
-            model fails on it.
+        UserError: the picture cannot be prepared as set (a normalisation for another number of channels).
     """
     view = facts.view
     gm = view.graph_module
-    try:
-        x = prepare(pixels, state.preprocess, view.input_shape)
-        shown = fit(pixels, state.preprocess, view.input_shape)
-    except ValueError as error:
-        raise UserError("error.yours.preprocess", reason=str(error)) from None
+    x = prepare(pixels, state.preprocess, view.input_shape)
+    shown = fit(pixels, state.preprocess, view.input_shape)
     shown = shown[0] if shown.shape[0] == 1 else np.moveaxis(shown[:3], 0, -1)
     outputs = feature_maps(gm, x)  # every row's output; only the chosen row's is kept
     probabilities = _probabilities(gm(x))

@@ -210,7 +210,7 @@ _TABLE_CSS = f"""<style>
 .yours-graph {{ display: flex; align-items: flex-start; overflow-x: auto; font-size: 0.85rem; }}
 .yours-graph svg {{ flex: none; margin-top: {ROW_HEIGHT}px; }}
 .yours-graph table {{ border-collapse: collapse; white-space: nowrap; }}
-.yours-graph th, .yours-graph td {{ height: {ROW_HEIGHT}px; padding: 0 0.6rem; box-sizing: border-box;
+.yours-graph th, .yours-graph td {{ height: {ROW_HEIGHT}px; padding: 0 0.45rem; box-sizing: border-box;
   border-bottom: 1px solid rgba(128, 128, 128, 0.25); text-align: left; }}
 .yours-graph td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .yours-graph tr.chosen td {{ background: rgba(234, 88, 12, 0.12); }}
@@ -372,7 +372,7 @@ def _computed(model_key: str, picture_key: str, state: YourNetworkState, _facts:
 
 
 def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
-    controls, main = st.columns([1, 3], gap="large")
+    controls, main = st.columns([1, 4], gap="medium")
     with section("model", controls):
         state, facts, model_key, labels = _model(b, b.state)
         state, pixels, picture_key = _picture(b, state, facts)
