@@ -302,7 +302,7 @@ def _summary(facts: NetworkFacts, result: YourNetworkResult, labels: tuple[str, 
     p = result.probabilities
     st.markdown(tr("yours.says", label=escape(label_of(labels, result.predicted)), p=f"{p[result.predicted]:.1%}"))
     top = np.argsort(-p)[:5]
-    st.caption(tr("yours.top") + ": " + " · ".join(f"{escape(label_of(labels, int(i)))} {p[i]:.1%}" for i in top))
+    st.caption(tr("yours.top", classes=" · ".join(f"{escape(label_of(labels, int(i)))} {p[i]:.1%}" for i in top)))
 
 
 def _on_page() -> None:
