@@ -143,11 +143,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-images", type=int, default=30_000, help="training images, one pass")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--dry-run", action="store_true", help="a few batches into a temporary folder")
+    parser.add_argument("--out", type=Path, default=None, help=f"folder to write (default {OUT.relative_to(ROOT)})")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="a few batches, into a temporary folder unless --out is given")
     args = parser.parse_args(argv)
     if args.dry_run:
-        args.train_images, args.out = 4 * args.batch_size, Path(tempfile.mkdtemp(prefix="cnnviz-models-"))
+        args.train_images = 4 * args.batch_size
+        args.out = args.out or Path(tempfile.mkdtemp(prefix="cnnviz-models-"))
+    args.out = args.out or OUT
 
     mnist = load_mnist()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -576,3 +576,31 @@ def test_cnnvizs_own_networks_agree_with_the_hook_layer_table(preset):
         (row.name, row.output_shape, row.params, row.macs) for row in hooked.rows]
     assert all(row.rf_size == hook.receptive_field for row, hook in zip(table.rows, hooked.rows)
                if hook.receptive_field is not None)
+
+
+def test_adaptive_pooling_is_a_plain_pool_only_when_sizes_divide():
+    even = graph_table(export(nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.AdaptiveMaxPool2d(4))), (3, 8, 8))
+    plain = graph_table(export(nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.MaxPool2d(2))), (3, 8, 8))
+    # 8 to 4: windows of 2 every 2, as MaxPool2d(2): 3 + 1 = 4, jump 2, start −1
+    assert field(even, "1") == field(plain, "1") == ((4, 4), (2, 2), (-1, -1), False)
+    uneven = graph_table(export(nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.AdaptiveAvgPool2d(3))), (3, 8, 8))
+    assert uneven.row("1").rf_size is None
+    assert str(uneven.row("1").note) == ("adaptive pooling from 8x8 to 3x3 uses windows of different sizes, so no "
+                                         "single field describes its units")
+
+
+def test_narrowing_rows_moves_the_start_and_swapping_axes_loses_the_field():
+    class Narrow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, (3, 1))  # fields of 3 rows by 1 column: a swap would show
+
+        def forward(self, x):
+            y = self.conv(x)  # (1, 1, 6, 6)
+            return y.narrow(2, 2, 3), y.permute(0, 1, 3, 2)  # rows 2..4; the same shape, rows and columns swapped
+
+    table = graph_table(export(Narrow(), (1, 8, 6)), (1, 8, 6))
+    # narrow from row 2: start 0 + 2·1 = 2, the columns untouched
+    assert field(table, "narrow")[:3] == ((3, 1), (1, 1), (2, 0))
+    assert table.row("permute").output_shape == (1, 6, 6)
+    assert table.row("permute").rf_size is None and "permute" in str(table.row("permute").note)

@@ -5,11 +5,15 @@ import dataclasses
 import io
 import json
 import math
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -132,6 +136,24 @@ def test_a_node_calling_anything_but_a_known_aten_operator_is_refused_by_name(ta
     assert caught.value.values["op"] == target
 
 
+def test_a_pt2_with_an_unsupported_operator_still_gives_the_graph_before_it():
+    class Unsupported(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 3, 3)
+
+        def forward(self, x):
+            return torch.special.erfcx(torch.relu(self.conv(x))).flatten(1)  # erfcx: not in ALLOWED_ATEN
+
+    net = Unsupported().eval()
+    with pytest.raises(ModelFileError, match="special_erfcx.default \\(node 'special_erfcx'\\)") as caught:
+        open_model(pt2_bytes(net, (1, 1, 6, 6)), "odd.pt2")
+    part = caught.value.supported_part
+    assert (part.name, part.source, part.input_shape) == ("odd", "pt2", (1, 6, 6))
+    x = torch.randn(1, 1, 6, 6)
+    torch.testing.assert_close(part.graph_module(x), torch.relu(net.conv(x)))
+
+
 def test_a_symbolic_size_is_refused_before_sympy_reads_it():
     def symbolic(program):
         program["graph_module"]["graph"]["tensor_values"]["conv2d"]["sizes"][0] = {"as_expr": {
@@ -207,6 +229,9 @@ def test_open_model_is_re_exported_at_the_top_and_import_stays_light():
     assert "open_model" in dir(cnnviz)
     with pytest.raises(AttributeError):
         cnnviz.no_such_name  # noqa: B018
+    probe = "import sys, cnnviz; print('torch' in sys.modules, callable(cnnviz.open_model), 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True", "True"]  # torch arrives with the first use, not the import
 
 
 @pytest.mark.parametrize("filename", ["model.h5", "model", "model.pt2.exe", "weights.safetensors"])
@@ -362,6 +387,10 @@ ONNX_CASES = {
                           lambda x: torch.cat([x, F.relu(x)], 1)),
     "Reshape (a Constant shape, 0 copies)": ([const("s", [0, -1]), node("Reshape", "Xs")], {}, [1, 2, 3, 3], 17,
                                              lambda x: x.reshape(1, 18)),
+    "Constant value_ints, value_float": (
+        [helper.make_node("Constant", [], ["s"], value_ints=[1, -1]), node("Reshape", "Xs", ["r"]),
+         helper.make_node("Constant", [], ["h"], value_float=0.5), node("Mul", "rh")], {}, [1, 2, 3, 3], 17,
+        lambda x: x.reshape(1, 18) * 0.5),
     "Resize nearest x2": (
         [const("scales", [1, 1, 2, 2], np.float32),
          node("Resize", ["X", "", "scales"], mode="nearest", coordinate_transformation_mode="asymmetric",
@@ -376,6 +405,20 @@ ONNX_CASES = {
     "Upsample (opset 9)": (
         [const("scales", [1, 1, 2, 2], np.float32), node("Upsample", ["X", "scales"], mode="nearest")], {},
         [1, 2, 3, 4], 9, lambda x: F.interpolate(x, scale_factor=2, mode="nearest")),
+    "Clip (ReLU6, opset 11 inputs)": ([const("lo", 0.0, np.float32), const("hi", 6.0, np.float32),
+                                       node("Clip", ["X", "lo", "hi"])], {}, [1, 2, 3, 3], 13,
+                                      lambda x: torch.clamp(x, 0, 6)),
+    "Clip (attributes, opset 6)": ([node("Clip", "X", min=-0.5, max=0.5)], {}, [1, 2, 3, 3], 6,
+                                   lambda x: torch.clamp(x, -0.5, 0.5)),
+    "Pad constant and reflect": (
+        [const("p", [0, 0, 1, 2, 0, 0, 3, 0]), node("Pad", ["X", "p"], ["a"]),
+         node("Pad", ["a", "p"], mode="reflect")], {}, [1, 2, 4, 4], 13,
+        lambda x: F.pad(F.pad(x, (2, 0, 1, 3)), (2, 0, 1, 3), mode="reflect")),
+    "Transpose": ([node("Transpose", "X", perm=[0, 2, 3, 1])], {}, [1, 2, 3, 4], 13, lambda x: x.permute(0, 2, 3, 1)),
+    "ReduceMean, Squeeze, Unsqueeze": (
+        [node("ReduceMean", "X", ["m"], axes=[2, 3], keepdims=1), const("ax", [2, 3]),
+         node("Squeeze", ["m", "ax"], ["s"]), node("Unsqueeze", ["s", "ax"])], {}, [1, 3, 4, 5], 13,
+        lambda x: x.mean((2, 3), keepdim=True)),
     "Identity, Dropout": ([node("Identity", "X", ["i"]), node("Dropout", "i")], {}, [1, 2, 3, 3], 17, lambda x: x),
 }
 
@@ -393,9 +436,15 @@ def test_each_supported_onnx_operator_computes_what_torch_computes(case):
 
 @needs_onnx
 def test_an_unsupported_onnx_operator_is_named_with_its_node():
-    nodes = [node("Relu", "X", ["r"]), helper.make_node("Gather", ["r", "i"], ["Y"], name="pick_rows")]
-    with pytest.raises(ModelFileError, match="operator Gather \\(node 'pick_rows'\\).*Conv, ConvTranspose"):
-        open_model(onnx_bytes(nodes, {"i": np.array([0])}, [1, 2, 3, 3]), "net.onnx")
+    nodes = [node("Conv", "XW", ["c"]), node("Relu", "c", ["r"]),
+             helper.make_node("Gather", ["r", "i"], ["Y"], name="pick_rows")]
+    data = onnx_bytes(nodes, {"W": W4[:3, :2], "i": np.array([0])}, [1, 2, 5, 5])
+    with pytest.raises(ModelFileError, match="operator Gather \\(node 'pick_rows'\\).*Conv, ConvTranspose") as caught:
+        open_model(data, "net.onnx")
+    part = caught.value.supported_part  # the graph up to the Gather, ending at the value it reads
+    assert (part.name, part.source, part.input_shape) == ("net", "onnx", (2, 5, 5))
+    x = torch.randn(1, 2, 5, 5)
+    torch.testing.assert_close(part.graph_module(x), F.relu(F.conv2d(x, T(W4[:3, :2]))))
     custom = [helper.make_node("Relu", ["X"], ["Y"], name="mine", domain="com.example")]
     with pytest.raises(ModelFileError, match="com.example.Relu \\(node 'mine'\\)"):
         open_model(onnx_bytes(custom, {}, [1, 2, 3, 3]), "net.onnx")
@@ -444,6 +493,18 @@ def test_onnx_inputs_must_be_one_fixed_image(shape, match):
 
 
 @needs_onnx
+def test_an_onnx_input_over_the_pixel_limit_is_refused_before_an_image_is_made(monkeypatch):
+    monkeypatch.setattr(torch, "zeros", lambda *a, **k: pytest.fail("an input image was made"))
+    with pytest.raises(ModelFileError, match="100000×100000 pixels, over the limit of 1048576"):
+        open_model(onnx_bytes([node("Relu", "X")], {}, [1, 3, 100_000, 100_000]), "huge.onnx")
+
+
+def test_a_pt2_graph_over_the_graph_size_limit_is_refused_before_parsing():
+    with pytest.raises(ModelFileError, match=r"graph is \d+ KB of text, over the limit of 4 KB"):
+        open_model(pt2_bytes(small_net()), "net.pt2", Limits(max_graph_bytes=4096))
+
+
+@needs_onnx
 def test_damaged_onnx_bytes_get_a_clear_message():
     with pytest.raises(ModelFileError, match="not a readable ONNX model"):
         open_model(b"\x08\x07garbage\xff\xff", "broken.onnx")
@@ -481,6 +542,10 @@ def test_a_torch_model_exported_to_onnx_opens_with_the_same_outputs():
     view = open_model(buffer.getvalue(), "residual.onnx")
     x = torch.randn(1, 1, 12, 12)
     torch.testing.assert_close(view.graph_module(x), net(x), rtol=1e-4, atol=1e-5)
+    # Every operator carries its ONNX node's name, as the torch model's module path and the op.
+    paths = {list(n.meta["nn_module_stack"].values())[-1][0] for n in view.program.graph.nodes
+             if n.target is torch.ops.aten.conv2d.default}
+    assert paths == {"conv1.Conv", "conv2.Conv", "project.Conv", "branch3.Conv", "branch5.Conv"}
     pt2 = open_model(pt2_bytes(net), "residual.pt2")
     torch.testing.assert_close(pt2.graph_module(x), net(x))
 
@@ -519,6 +584,18 @@ def test_each_demo_model_opens_in_both_formats_classifies_digits_and_agrees(name
         torch.testing.assert_close(opened["onnx"], opened["pt2"], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
+def test_the_build_script_writes_models_that_open(tmp_path):
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "build_models.py"))
+    script["main"](["--dry-run", "--out", str(tmp_path)])
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert written == sorted(["labels.txt", *(f"{name}.{ext}" for name in DEMO_MODELS for ext in ("pt2", "onnx"))])
+    for name in DEMO_MODELS:
+        assert open_model((tmp_path / f"{name}.pt2").read_bytes(), f"{name}.pt2").input_shape == (1, 28, 28)
+
+
 def test_the_demo_labels_name_the_ten_digits():
     lines = (ROOT / "assets" / "models" / "labels.txt").read_text().splitlines()
     assert lines == [str(digit) for digit in range(10)]
@@ -527,3 +604,86 @@ def test_the_demo_labels_name_the_ten_digits():
 def test_the_demo_models_are_small():
     sizes = sum(path.stat().st_size for path in (ROOT / "assets" / "models").iterdir())
     assert sizes < 4 * 2**20
+
+
+def test_a_program_exported_in_training_mode_or_with_dynamic_shapes_gets_its_own_advice():
+    def saved(program) -> bytes:
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        return buffer.getvalue()
+
+    net = small_net()
+    with pytest.raises(ModelFileError, match=r"training mode.*model\.eval\(\)"):
+        open_model(saved(torch.export.export(net.train(), (torch.zeros(1, 1, 12, 12),))), "train.pt2")
+    batch = torch.export.Dim("batch", min=1, max=8)
+    program = torch.export.export(net.eval(), (torch.zeros(2, 1, 12, 12),), dynamic_shapes={"input": {0: batch}})
+    with pytest.raises(ModelFileError, match="dynamic shapes"):
+        open_model(saved(program), "dynamic.pt2")
+
+
+def test_without_the_onnx_package_an_onnx_upload_gets_advice(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets on a server without it
+    with pytest.raises(ModelFileError, match="onnx package is not installed.*Upload the model as a .pt2"):
+        open_model(b"\x08\x07", "net.onnx")
+
+
+def json_paths(value, path=()):
+    """Every path into a JSON tree, the root's included."""
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from json_paths(child, (*path, key))
+
+
+@pytest.fixture(scope="module")
+def saved_small_net() -> bytes:
+    return pt2_bytes(small_net())
+
+
+@settings(max_examples=40)
+@given(member=st.sampled_from(["models/model.json", "data/weights/model_weights_config.json"]),
+       pick=st.integers(min_value=0), junk=st.sampled_from([None, 0, -1, 10**20, "x", [], {}, [1], 1.5, True]),
+       delete=st.booleans())
+def test_a_pt2_with_any_part_of_its_json_broken_gets_a_user_error_or_opens(saved_small_net, member, pick, junk,
+                                                                             delete):
+    def damage(value):
+        paths = list(json_paths(value))[1:]
+        path = paths[pick % len(paths)]
+        parent = value
+        for key in path[:-1]:
+            parent = parent[key]
+        if delete and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = junk
+
+    data = rewrite(saved_small_net, {member: edit_json(damage)})
+    try:
+        open_model(data, "damaged.pt2")
+    except cnnviz.errors.UserError:
+        pass  # any other exception fails the test: a traceback would reach the page
+
+
+class MobileBlock(nn.Module):
+    """MobileNetV3's everyday operators: in-place hardswish and ReLU6, squeeze-excite, depthwise, GroupNorm, GELU."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv, self.bn, self.act = nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.Hardswish(inplace=True)
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 2, 1), nn.ReLU(inplace=True), nn.Conv2d(2, 8, 1),
+                                nn.Hardsigmoid())
+        self.depthwise, self.relu6 = nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(inplace=True)
+        self.norm, self.gelu, self.fc = nn.GroupNorm(2, 8), nn.GELU(), nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.act(self.bn(self.conv(x.float())))
+        x = self.gelu(self.norm(self.relu6(self.depthwise(x * self.se(x)))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_everyday_operators_of_a_mobile_net_are_allowed():
+    net = MobileBlock().eval()
+    view = open_model(pt2_bytes(net, (1, 3, 16, 16)), "mobile.pt2")
+    x = torch.randn(1, 3, 16, 16)
+    torch.testing.assert_close(view.graph_module(x), net(x))

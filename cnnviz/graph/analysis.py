@@ -41,7 +41,7 @@ from cnnviz.graph.nodes import (INPUT, arguments, as_graph_module, as_shapes, da
 class GraphRow:
     """One node of the graph that computes something on the image."""
 
-    name: str  # readable: the module's path ("layer1.0.conv1"), or the path and the node ("layer1.0.add")
+    name: str  # readable: the layer's path ("layer1.0.conv1"), or the path and the operator ("layer1.0.add")
     node: str  # the torch.fx node's own name
     op: str  # short operator: conv2d, max_pool2d, batch_norm, relu, add, cat, flatten, linear, ...
     target: str  # the ATen operator as the graph spells it, e.g. "aten.conv2d.default"
@@ -56,10 +56,6 @@ class GraphRow:
     window: Layer | None = None  # kernel, stride, padding and dilation of a conv or pooling row
     supported: bool = True  # False: cnnviz does not know the operator (``note`` names it)
     note: Text | None = None  # why the field is unknown, in the reader's language
-
-    @property
-    def field(self) -> Field | None:
-        return None if self.rf_size is None else Field(self.rf_size, self.jump, self.start)
 
 
 @dataclass(frozen=True)
@@ -180,6 +176,7 @@ def _field_row(table: GraphTable, node_name: str) -> tuple[GraphRow, RFRow]:
     row = table.row(node_name)
     if row.rf_size is None:
         raise UserError("error.gtable.no_field", name=node_name, reason=row.note or Text("gtable.note.not_spatial"))
+    # The single-path functions read only size, jump, start and out_size; a merge row has no window of its own.
     rf_row = RFRow(0, row.name, row.op, row.window or Layer(1), row.rf_size, row.jump, row.start, row.output_shape[1:])
     return row, rf_row
 

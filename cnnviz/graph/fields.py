@@ -33,14 +33,14 @@ POINTWISE = frozenset({
     "exp", "log", "sqrt", "rsqrt", "square", "pow",
 })
 MERGES = frozenset({"add", "sub", "rsub", "mul", "div", "maximum", "minimum"})  # elementwise over several inputs
-CHANNEL_OPS = frozenset({"softmax", "log_softmax", "split", "split_with_sizes", "chunk", "unbind", "narrow",
+CHANNEL_OPS = frozenset({"softmax", "log_softmax", "split", "split_with_sizes", "chunk", "unbind",
                          "select"})  # pointwise when they act along the channel axis only
 UPSAMPLES = frozenset({"upsample_nearest2d", "upsample_bilinear2d", "upsample_bicubic2d", "_upsample_nearest_exact2d",
                        "conv_transpose2d", "pixel_shuffle"})
 SHAPE_OPS = frozenset({"view", "reshape", "_unsafe_view", "flatten", "squeeze", "unsqueeze", "permute"})
 KNOWN = POINTWISE | MERGES | CHANNEL_OPS | UPSAMPLES | SHAPE_OPS | {
     "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "mean", "amax", "slice",
-    "constant_pad_nd", "pad", "cat", "linear", "mm", "matmul",
+    "narrow", "constant_pad_nd", "pad", "cat", "linear", "mm", "matmul",
 }
 
 
@@ -178,7 +178,7 @@ def step(op: str, args: dict[str, Any], parents: Sequence[tuple[Field | None, tu
         kernel = tuple(n // o for n, o in zip(in_hw, out_hw))  # divisible: an ordinary pool with stride = window
         window = Layer(kernel, kernel, kind="max" if "max" in op else "avg")
         return Step(field.through(window, in_hw), window=window)
-    if op == "slice":
+    if op in ("slice", "narrow"):
         axis = _spatial_dim(args["dim"], 4)
         if axis is None:
             return Step(field)
@@ -193,6 +193,10 @@ def step(op: str, args: dict[str, Any], parents: Sequence[tuple[Field | None, tu
             return Step(None, note=Text("gtable.note.unsupported", op=op, name=name))
         return Step(field)
     if op in SHAPE_OPS:
-        return Step(field) if out_hw == in_hw and out_shape[:2] == tuple(shape[:2]) else Step(
-            None, note=Text("gtable.note.unsupported", op=op, name=name))
+        # Only a reshape that keeps every axis keeps the field: a square map's rows and columns swapped by
+        # ``permute`` have the same shape, but not the same fields.
+        keeps_axes = op != "permute" or [d % 4 for d in args["dims"]] == [0, 1, 2, 3]
+        if keeps_axes and out_hw == in_hw and out_shape[:2] == tuple(shape[:2]):
+            return Step(field)
+        return Step(None, note=Text("gtable.note.unsupported", op=op, name=name))
     return Step(field)  # POINTWISE

@@ -9,6 +9,7 @@ the limits before its bytes are turned into an array.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnviz.graph.open import Limits, ModelFileError, export_module
+from cnnviz.graph.open import Limits, ModelFileError, check_input_size, export_module
 
 MAX_RANK = 8  # dimensions of any initializer: a CNN's weights have at most 4
 
@@ -81,7 +82,8 @@ def read_onnx(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         try:
             return np.array(numpy_helper.to_array(tensor), dtype=_DTYPES[tensor.data_type])
         except Exception as error:  # a value list that does not match its dims
-            raise ModelFileError("error.open.onnx_damaged", kind=f"{tensor.name[:40]}: {type(error).__name__}") from None
+            raise ModelFileError("error.open.onnx_damaged",
+                                 kind=f"{tensor.name[:40]}: {type(error).__name__}") from None
 
     values = {tensor.name: array(tensor) for tensor in graph.initializer}
     inputs = [value for value in graph.input if value.name not in values]
@@ -90,19 +92,23 @@ def read_onnx(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
     if len(graph.output) != 1:
         raise ModelFileError("error.open.output_count", count=len(graph.output))
     input_shape = _input_shape(inputs[0])
+    check_input_size(input_shape, limits)  # export_module makes a zero image of this size
 
     steps, folded = [], set()
     for index, node in enumerate(graph.node):
         name = node.name or f"#{index}"
         if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED:
-            raise ModelFileError("error.open.onnx_operator", op=f"{node.domain + '.' if node.domain else ''}"
-                                 f"{node.op_type}"[:60], node=name[:80], supported=", ".join(sorted(SUPPORTED)))
+            error = ModelFileError("error.open.onnx_operator", op=f"{node.domain + '.' if node.domain else ''}"
+                                   f"{node.op_type}"[:60], node=name[:80], supported=", ".join(sorted(SUPPORTED)))
+            error.supported_part = _supported_part(steps, values, folded, inputs[0].name, node, opset, input_shape)
+            raise error
         attrs = {attr.name: _attribute(attr, array) for attr in node.attribute}
         if node.op_type == "Constant":
-            if "value" not in attrs:
+            kind = next(iter(attrs), "")
+            if len(attrs) != 1 or kind not in _CONSTANT_KINDS:
                 raise ModelFileError("error.open.onnx_attribute", op="Constant", node=name[:80],
                                      detail=", ".join(attrs)[:80])
-            values[node.output[0]] = attrs["value"]
+            values[node.output[0]] = np.asarray(attrs[kind], dtype=_CONSTANT_KINDS[kind])
             folded.add(node.output[0])
             continue
         steps.append(Step(node.op_type, tuple(node.input), tuple(node.output), attrs, name))
@@ -114,6 +120,19 @@ def read_onnx(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
     except Exception as error:  # shapes that do not fit, a value used before it is made: torch raises many types
         raise ModelFileError("error.open.graph_does_not_run", kind=type(error).__name__,
                              reason=str(error).splitlines()[0][:200] if str(error) else "") from None
+
+
+def _supported_part(steps: list[Step], values: dict[str, np.ndarray], folded: set[str], input_name: str, node,
+                    opset: int, input_shape: tuple[int, int, int]) -> torch.export.ExportedProgram | None:
+    """The graph up to an unsupported node, ending at the value that feeds it: what a page can still show."""
+    made = {input_name, *(name for step in steps for name in step.outputs)}
+    feed = next((name for name in node.input if name in made), None)
+    if feed is None:
+        return None
+    try:
+        return export_module(OnnxGraph(steps, values, folded, input_name, feed, opset), input_shape)
+    except Exception:  # the part does not run either: the message alone is the answer
+        return None
 
 
 def _input_shape(value) -> tuple[int, int, int]:
@@ -130,6 +149,8 @@ def _input_shape(value) -> tuple[int, int, int]:
     return shape[1], shape[2], shape[3]
 
 
+_CONSTANT_KINDS = {"value": None, "value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
+                   "value_ints": np.int64}  # a Constant node's one attribute -> its numpy type (None: the tensor's)
 _DTYPES = {1: np.float32, 10: np.float16, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bool_}  # TensorProto ids
 
 
@@ -175,6 +196,30 @@ class OnnxGraph(nn.Module):
                     self.register_parameter(attribute, nn.Parameter(tensor.float(), requires_grad=False))
                 self.weight_names[name] = attribute
             self.constants[name] = tensor
+        self.node_modules = [self._place(step, index) for index, step in enumerate(steps)]
+
+    def _place(self, step: Step, index: int) -> nn.Module:
+        """A module for ``step`` at the path its ONNX name gives, so that every operator of the exported graph has
+        the node's name in ``meta["nn_module_stack"]``. torch.onnx names a node by its modules' scopes, each
+        child's scope extending its parent's ("/block1/conv1/conv1.0/Conv"): that becomes block1.conv1.0.Conv, the
+        path of the module in the torch model it came from."""
+        scopes = [part for part in step.name.split("/") if part]
+        parts, previous = [], ""
+        for scope in scopes[:-1]:
+            parts += (scope[len(previous) + 1:] if previous and scope.startswith(previous + ".") else scope).split(".")
+            previous = scope
+        parts = [re.sub(r"\W", "_", part) or "_" for part in [*parts, *scopes[-1:]]] or [f"node_{index}"]
+        parent = self
+        for depth, part in enumerate(parts):
+            leaf = depth == len(parts) - 1
+            child = parent._modules.get(part)
+            if child is None or leaf or isinstance(child, _NodeModule):
+                while part in parent._modules or hasattr(parent, part):
+                    part += "_"  # a name taken by an attribute, or a second node of the same name
+                child = _NodeModule() if leaf else nn.Module()
+                parent.add_module(part, child)
+            parent = child
+        return parent
 
     def static(self, name: str, step: Step) -> list:
         """A value the graph fixes (an initializer or Constant), as a list: shapes, scales and sizes."""
@@ -195,8 +240,8 @@ class OnnxGraph(nn.Module):
                 return getattr(self, self.weight_names[name])
             return self.constants[name]
 
-        for step in self.steps:
-            results = OPS[step.op](self, step, [value(name) for name in step.inputs])
+        for step, module in zip(self.steps, self.node_modules):
+            results = module(self, step, [value(name) for name in step.inputs])
             results = results if isinstance(results, tuple) else (results,)
             extra = [name for name in step.outputs[len(results):] if name]
             if extra:
@@ -204,6 +249,13 @@ class OnnxGraph(nn.Module):
                                      detail=f"output '{extra[0][:40]}'")
             env.update(zip(step.outputs, results))
         return env[self.output_name]
+
+
+class _NodeModule(nn.Module):
+    """One ONNX node's place in the module tree; it holds nothing, and runs the node's operator."""
+
+    def forward(self, graph: OnnxGraph, step: Step, args: list) -> Any:
+        return OPS[step.op](graph, step, args)
 
 
 def _refuse(step: Step, detail: str):
@@ -330,7 +382,8 @@ def _resize(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
         scales = graph.static(names[1], step) if names[1] else []
         sizes = graph.static(names[2], step) if names[2] else []
         transform = step.attrs.get("coordinate_transformation_mode", "half_pixel")
-    if "axes" in step.attrs or (scales and list(scales[:2]) != [1.0, 1.0]) or (sizes and list(sizes[:2]) != list(x.shape[:2])):
+    if ("axes" in step.attrs or (scales and list(scales[:2]) != [1.0, 1.0])
+            or (sizes and list(sizes[:2]) != list(x.shape[:2]))):
         _refuse(step, "resizes the batch or channel axis")
     if sizes:
         scales = [1.0, 1.0, sizes[2] / x.shape[2], sizes[3] / x.shape[3]]
@@ -349,6 +402,54 @@ def _resize(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
         return F.interpolate(x, scale_factor=(float(scales[2]), float(scales[3])), mode="bilinear",
                              align_corners=transform == "align_corners")
     return _refuse(step, f"{mode}, {transform}")
+
+
+def _setting(graph: OnnxGraph, step: Step, index: int, attribute: str, default: Any) -> Any:
+    """An input that newer opsets give as a constant tensor and older ones as an attribute (axes, pads, min)."""
+    name = step.inputs[index] if len(step.inputs) > index else ""
+    return graph.static(name, step) if name else step.attrs.get(attribute, default)
+
+
+def _clip(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    low, high = _setting(graph, step, 1, "min", None), _setting(graph, step, 2, "max", None)
+    low, high = (value[0] if isinstance(value, list) else value for value in (low, high))
+    return torch.clamp(args[0], low, high)
+
+
+def _pad(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    x = args[0]
+    pads = [int(p) for p in _setting(graph, step, 1, "pads", [])]
+    value = _setting(graph, step, 2, "value", 0.0)
+    mode = step.attrs.get("mode", "constant")
+    if len(pads) != 2 * x.dim() or any(pads[:2]) or any(pads[x.dim():x.dim() + 2]) or len(step.inputs) > 3:
+        _refuse(step, f"pads {pads[:8]} (only the last two axes)")
+    top, left, bottom, right = pads[2], pads[3], pads[x.dim() + 2], pads[x.dim() + 3]
+    if mode == "constant":
+        return F.pad(x, (left, right, top, bottom), value=float(value[0] if isinstance(value, list) else value))
+    if mode in ("reflect", "edge"):
+        return F.pad(x, (left, right, top, bottom), mode="reflect" if mode == "reflect" else "replicate")
+    return _refuse(step, f"mode {mode}")
+
+
+def _reduce_mean(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    axes = _setting(graph, step, 1, "axes", None)
+    dims = tuple(int(a) for a in axes) if axes else tuple(range(args[0].dim()))
+    return args[0].mean(dims, keepdim=bool(step.attrs.get("keepdims", 1)))
+
+
+def _squeeze(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    axes = _setting(graph, step, 1, "axes", None)
+    if axes is None:
+        return args[0].squeeze()
+    return args[0].squeeze(tuple(int(a) for a in axes))
+
+
+def _unsqueeze(graph: OnnxGraph, step: Step, args: list) -> torch.Tensor:
+    x = args[0]
+    rank = x.dim() + len(_setting(graph, step, 1, "axes", []))
+    for axis in sorted(int(a) % rank for a in _setting(graph, step, 1, "axes", [])):
+        x = x.unsqueeze(axis)
+    return x
 
 
 OPS: dict[str, Callable[[OnnxGraph, Step, list], Any]] = {
@@ -377,6 +478,14 @@ OPS: dict[str, Callable[[OnnxGraph, Step, list], Any]] = {
     "Upsample": _resize,
     "Identity": lambda graph, step, args: args[0],
     "Dropout": lambda graph, step, args: args[0],  # inference: the mask output, if used, is refused
+    "Clip": _clip,
+    "Pad": _pad,
+    "Transpose": lambda graph, step, args: args[0].permute(
+        step.attrs.get("perm", list(range(args[0].dim()))[::-1])),
+    "ReduceMean": _reduce_mean,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
 }
-SETTINGS = {"Reshape": {1}, "Resize": {1, 2, 3}, "Upsample": {1}}  # inputs read as settings, not computed with
+SETTINGS = {"Reshape": {1}, "Resize": {1, 2, 3}, "Upsample": {1}, "Clip": {1, 2}, "Pad": {1, 2, 3},
+            "ReduceMean": {1}, "Squeeze": {1}, "Unsqueeze": {1}}  # inputs read as settings, not computed with
 SUPPORTED = frozenset({*OPS, "Constant"})  # Constant is folded while reading, before the module is built

@@ -8,9 +8,10 @@ ATen operators with one image input (1, C, H, W) and one logits output.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePath
 
 import torch
@@ -35,11 +36,18 @@ class Limits:
     # tensors, so a graph that blows a small input up (a huge upsample, an expand) is refused without allocating.
     max_activation_elements: int = 64 * 2**20
     max_nodes: int = 5_000  # operators in the graph: a ResNet-152 has about 1,000
+    max_graph_bytes: int = 32 * 2**20  # a .pt2's graph JSON, parsed whole: a few KB a node, stack traces included
     max_archive_members: int = 10_000  # files inside a .pt2 (a zip): one per weight, plus a few
 
 
 class ModelFileError(UserError):
-    """An uploaded model that cannot be opened here; the message says why and what to do (a ValueError)."""
+    """An uploaded model that cannot be opened here; the message says why and what to do (a ValueError).
+
+    For a graph with an unsupported operator (ONNX or ``.pt2``), ``supported_part`` is a ``ModelView`` of the graph
+    up to that operator (its output is the value the operator would have read), so a page can still show it.
+    """
+
+    supported_part: ModelView | None = None
 
 
 @dataclass(frozen=True)
@@ -51,14 +59,11 @@ class ModelView:
     source: str  # "pt2", "onnx" or "checkpoint"
     input_shape: tuple[int, int, int]  # (C, H, W), read from the program's input placeholder
     param_count: int  # elements of the parameters (the limit also counts buffers and constants)
-    _module: list = field(default_factory=list, repr=False, compare=False)  # graph_module's cache (frozen class)
 
-    @property
+    @functools.cached_property  # writes the instance's __dict__ directly, so it works on a frozen dataclass
     def graph_module(self) -> fx.GraphModule:
         """``program.module()``: the runnable torch.fx GraphModule (built once, then cached)."""
-        if not self._module:
-            self._module.append(self.program.module())
-        return self._module[0]
+        return self.program.module()
 
 
 def open_model(data: bytes, filename: str, limits: Limits = Limits()) -> ModelView:
@@ -86,17 +91,29 @@ def open_model(data: bytes, filename: str, limits: Limits = Limits()) -> ModelVi
         raise ModelFileError("error.open.file_too_large", megabytes=len(data) / 2**20,
                              maximum=limits.max_file_bytes / 2**20)
     data = bytes(data)
-    if source == "pt2":
-        from cnnviz.graph.pt2 import read_pt2
-        program = read_pt2(data, limits)
-    elif source == "onnx":
-        from cnnviz.graph.onnx_import import read_onnx
-        program = read_onnx(data, limits)
-    else:
-        program = _read_checkpoint(data)
+    try:
+        if source == "pt2":
+            from cnnviz.graph.pt2 import read_pt2
+            program = read_pt2(data, limits)
+        elif source == "onnx":
+            from cnnviz.graph.onnx_import import read_onnx
+            program = read_onnx(data, limits)
+        else:
+            program = _read_checkpoint(data)
+    except ModelFileError as error:
+        if error.supported_part is not None:
+            try:
+                error.supported_part = _view(error.supported_part, path.stem, source, limits)
+            except ModelFileError:  # the part breaks a rule too: the message alone is the answer
+                error.supported_part = None
+        raise
+    return _view(program, path.stem, source, limits)
+
+
+def _view(program: torch.export.ExportedProgram, name: str, source: str, limits: Limits) -> ModelView:
     input_shape = check_program(program, limits)
-    params = sum(program.state_dict[name].numel() for name in program.graph_signature.parameters)
-    return ModelView(program, path.stem, source, input_shape, params)
+    params = sum(program.state_dict[key].numel() for key in program.graph_signature.parameters)
+    return ModelView(program, name, source, input_shape, params)
 
 
 def check_program(program: torch.export.ExportedProgram, limits: Limits) -> tuple[int, int, int]:
@@ -122,11 +139,7 @@ def check_program(program: torch.export.ExportedProgram, limits: Limits) -> tupl
     if shape[0] != 1:
         raise ModelFileError("error.open.input_batch", shape=_shape_text(shape))
     _, channels, height, width = shape
-    if channels > limits.max_input_channels:
-        raise ModelFileError("error.open.input_channels", channels=channels, maximum=limits.max_input_channels)
-    if height * width > limits.max_input_pixels:
-        raise ModelFileError("error.open.input_pixels", height=height, width=width,
-                             maximum=limits.max_input_pixels)
+    check_input_size((channels, height, width), limits)
     params = param_total(program)
     if params > limits.max_params:
         raise ModelFileError("error.open.too_many_params", count=params, maximum=limits.max_params)
@@ -142,9 +155,20 @@ def check_program(program: torch.export.ExportedProgram, limits: Limits) -> tupl
     return channels, height, width
 
 
+def check_input_size(shape: tuple[int, int, int], limits: Limits) -> None:
+    """Refuse an input (C, H, W) over the channel or pixel limit, before any image of that size is made."""
+    channels, height, width = shape
+    if channels > limits.max_input_channels:
+        raise ModelFileError("error.open.input_channels", channels=channels, maximum=limits.max_input_channels)
+    if height * width > limits.max_input_pixels:
+        raise ModelFileError("error.open.input_pixels", height=height, width=width,
+                             maximum=limits.max_input_pixels)
+
+
 # ATen operators a convolutional network's graph may call, by name (any overload). Every one is tensor maths: none
-# reads a file (aten.from_file does), and none allocates a size written in the graph (aten.empty, zeros, full do),
-# so a graph of these runs in memory bounded by its input, weights and the activation limit.
+# reads a file (aten.from_file does), and none allocates a size written in the graph (aten.empty, zeros, full do;
+# zeros_like and its kin copy the size of a tensor already checked), so a graph of these runs in memory bounded by
+# its input, weights and the activation limit.
 ALLOWED_ATEN = frozenset("""
     conv1d conv2d convolution _convolution conv_transpose2d
     max_pool2d max_pool2d_with_indices avg_pool2d adaptive_avg_pool2d _adaptive_avg_pool2d adaptive_max_pool2d
@@ -155,10 +179,13 @@ ALLOWED_ATEN = frozenset("""
     native_layer_norm group_norm native_group_norm instance_norm
     linear addmm mm bmm matmul t transpose permute
     view _unsafe_view reshape flatten unsqueeze squeeze contiguous clone alias slice select cat stack split
-    split_with_sizes chunk constant_pad_nd pad detach lift_fresh_copy expand resolve_conj resolve_neg
+    split_with_sizes chunk constant_pad_nd pad reflection_pad2d replication_pad2d detach lift_fresh_copy expand
+    resolve_conj resolve_neg
     add sub mul div neg pow sqrt rsqrt exp log abs maximum minimum
-    upsample_nearest2d upsample_bilinear2d _upsample_nearest_exact2d pixel_shuffle
-    dropout native_dropout feature_dropout alpha_dropout
+    upsample_nearest2d upsample_bilinear2d _upsample_nearest_exact2d pixel_shuffle pixel_unshuffle channel_shuffle
+    dropout dropout_ native_dropout feature_dropout alpha_dropout
+    hardswish_ hardsigmoid_ sigmoid_ erf floor round
+    to _to_copy type_as _assert_tensor_metadata zeros_like ones_like full_like
 """.split())
 
 
@@ -191,8 +218,8 @@ def _check_activations(program: torch.export.ExportedProgram, input_shape: tuple
                        limits: Limits) -> None:
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    module = program.module()
     try:
+        module = program.module()
         with FakeTensorMode(allow_non_fake_inputs=True):
             image = torch.empty((1, *input_shape))  # fake: a shape and no storage
             _ShapeCheck(module, limits.max_activation_elements).run(image)

@@ -51,7 +51,61 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         ModelFileError: not a ``.pt2``, damaged, over a limit, or using something outside a static ATen graph.
     """
     archive = _Archive(data, limits)
+    graph_bytes = archive.sizes[f"{archive.root}/models/model.json"]
+    if graph_bytes > limits.max_graph_bytes:
+        raise ModelFileError("error.open.pt2_graph_too_large", kilobytes=graph_bytes / 2**10,
+                             maximum=limits.max_graph_bytes / 2**10)
     program_json = archive.json("models/model.json")
+    try:
+        _scrub_program(program_json, limits)
+    except (TypeError, AttributeError, KeyError) as error:  # a JSON tree whose parts have the wrong types
+        raise ModelFileError("error.open.pt2_damaged", kind=type(error).__name__) from None
+    except ModelFileError as error:
+        if error.key == "error.open.operator":
+            error.supported_part = _supported_part(program_json, error.values["node"], archive, limits)
+        raise
+    return _deserialize(program_json, archive)
+
+
+def _deserialize(program_json: dict[str, Any], archive: _Archive) -> torch.export.ExportedProgram:
+    """torch's own deserializer, given the checked JSON and the tensors read from raw bytes, and no sample inputs."""
+    state_dict = archive.tensors("data/weights/model_weights_config.json", "data/weights/")
+    constants = archive.tensors("data/constants/model_constants_config.json", "data/constants/")
+    try:
+        serialized = _dict_to_dataclass(schema.ExportedProgram, program_json)
+        return ExportedProgramDeserializer().deserialize(serialized, state_dict, constants, None)
+    except ModelFileError:
+        raise
+    except Exception as error:  # a graph that does not fit its own weights, or a schema torch refuses
+        raise ModelFileError("error.open.pt2_damaged", kind=type(error).__name__) from None
+
+
+def _supported_part(program_json: dict[str, Any], node_name: str, archive: _Archive,
+                    limits: Limits) -> torch.export.ExportedProgram | None:
+    """The program cut just before the node ``node_name``, its output the first tensor that node reads: what a page
+    can still show of a graph with an unsupported operator. The cut graph goes through every check again."""
+    try:
+        graph_module = program_json["graph_module"]
+        graph = graph_module["graph"]
+        nodes = graph["nodes"]
+        index = next(i for i, node in enumerate(nodes) if node.get("name") == node_name)
+        made = {spec["user_input"]["arg"]["as_tensor"]["name"] for spec in graph_module["signature"]["input_specs"]
+                if "user_input" in spec}
+        made |= {out["as_tensor"]["name"] for node in nodes[:index] for out in node["outputs"] if "as_tensor" in out}
+        feed = next(arg["arg"]["as_tensor"]["name"] for arg in nodes[index]["inputs"]
+                    if "as_tensor" in arg["arg"] and arg["arg"]["as_tensor"]["name"] in made)
+        graph["nodes"] = nodes[:index]
+        graph["outputs"] = [{"as_tensor": {"name": feed}}]
+        graph_module["signature"]["output_specs"] = [{"user_output": {"arg": {"as_tensor": {"name": feed}}}}]
+        _scrub_program(program_json, limits)
+        return _deserialize(program_json, archive)
+    except Exception:  # no tensor feeds the node, or the part breaks a rule: the message alone is the answer
+        return None
+
+
+def _scrub_program(program_json: dict[str, Any], limits: Limits) -> None:
+    """Check a program's JSON for anything outside a static graph of allowed ATen operators, and drop what torch
+    would execute or resolve by name (guards_code, node and module metadata) before the deserializer sees it."""
     _check_json(program_json)
     graph_module = program_json.get("graph_module", {})
     program_json["guards_code"] = []  # Python source, compiled by .module(): the input shape is checked by us
@@ -60,6 +114,10 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
     if program_json.get("range_constraints"):
         raise ModelFileError("error.open.pt2_dynamic")
     nodes = graph.get("nodes", [])
+    # BatchNorm updating its statistics as it runs: num_batches_tracked.add_(1) in the graph, or a mutated buffer.
+    if (any(str(node.get("target", "")).startswith("torch.ops.aten.add_.") for node in nodes)
+            or any("buffer_mutation" in spec for spec in graph_module.get("signature", {}).get("output_specs", []))):
+        raise ModelFileError("error.open.pt2_train_mode")
     if len(nodes) > limits.max_nodes:
         raise ModelFileError("error.open.too_many_nodes", count=len(nodes), maximum=limits.max_nodes)
     for node in nodes:
@@ -77,15 +135,6 @@ def read_pt2(data: bytes, limits: Limits) -> torch.export.ExportedProgram:
         kind = next(iter(spec), "")
         if kind not in ("parameter", "buffer", "tensor_constant", "user_input"):
             raise ModelFileError("error.open.pt2_input_kind", kind=str(kind)[:40])
-    state_dict = archive.tensors("data/weights/model_weights_config.json", "data/weights/")
-    constants = archive.tensors("data/constants/model_constants_config.json", "data/constants/")
-    try:
-        serialized = _dict_to_dataclass(schema.ExportedProgram, program_json)
-        return ExportedProgramDeserializer().deserialize(serialized, state_dict, constants, None)
-    except ModelFileError:
-        raise
-    except Exception as error:  # a graph that does not fit its own weights, or a schema torch refuses
-        raise ModelFileError("error.open.pt2_damaged", kind=type(error).__name__) from None
 
 
 class _Archive:
@@ -161,7 +210,8 @@ class _Archive:
                 raise ModelFileError("error.open.pt2_damaged", kind=f"{fqn[:40]}: {type(error).__name__}") from None
             if dtype not in _DTYPES:
                 raise ModelFileError("error.open.pt2_dtype", name=fqn[:60], dtype=str(dtype))
-            if len(sizes) != len(strides) or min([*sizes, *strides, offset, 0]) < 0 or len(sizes) > 8:
+            numbers = [*sizes, *strides, offset]
+            if len(sizes) != len(strides) or len(sizes) > 8 or min(numbers, default=0) < 0 or max(numbers) >= 2**40:
                 raise ModelFileError("error.open.pt2_damaged", kind=f"{fqn[:40]}: sizes")
             count = math.prod(sizes)
             total += count
