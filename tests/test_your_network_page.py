@@ -26,11 +26,12 @@ def test_the_first_visit_opens_the_residual_demo_on_a_seven(at):
 
 
 def test_a_link_opens_the_onnx_inception_net_at_a_unit():
-    app = run_page("your_network", query={"m": "inception", "fmt": "onnx", "ly": "conv2d", "u": "4,5", "dg": "1"})
+    layer = "stem.0.Conv.conv2d"  # the ONNX node's name, and the operator it runs
+    app = run_page("your_network", query={"m": "inception", "fmt": "onnx", "ly": layer, "u": "4,5", "dg": "1"})
     said = text(app)
-    assert "(ONNX)" in said and "Feature maps of conv2d" in said
+    assert "(ONNX)" in said and f"Feature maps of {layer}" in said
     # The ONNX net's first layer: a 3x3 convolution with padding 1 (field 3, start -1): unit (4, 5) sees rows 3..5.
-    assert "Unit (4, 5) of conv2d sees 3 × 3 input pixels, from row 3 and column 4." in said
+    assert f"Unit (4, 5) of {layer} sees 3 × 3 input pixels, from row 3 and column 4." in said
     assert "It says **2**" in said  # MNIST's second test digit
 
 
@@ -79,3 +80,30 @@ def test_the_page_reads_in_chinese():
     app = run_page("your_network", query={"lang": "zh", "am": "saliency"})
     said = text(app)
     assert "逐层查看" in said and "它判断为 **7**" in said and "显著图" in said
+
+
+def _onnx_with_a_gather() -> bytes:
+    """A 3x3 convolution and a ReLU, then an operator cnnviz does not read (Gather)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.random.default_rng(0).normal(size=(3, 2, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["X", "W"], ["c"], name="my_conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="my_relu"),
+             helper.make_node("Gather", ["r", "i"], ["Y"], name="pick_rows")]
+    graph = helper.make_graph(nodes, "partial", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 2, 8, 8])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(weights, "W"), numpy_helper.from_array(np.array([0]), "i")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_a_model_with_an_unreadable_operator_shows_the_part_before_it():
+    app = run_page("your_network", query={"m": "upload", "nm": "none"})
+    app.file_uploader(key="yours_model_upload").upload("partial.onnx", _onnx_with_a_gather(), "application/octet-stream")
+    app.run()
+    warned = "\n".join(w.value for w in app.warning)
+    assert "Gather" in warned and "pick\\_rows" in warned and "without a prediction" in warned  # markdown-escaped
+    said = text(app)
+    assert "**partial** (ONNX) takes one 2 × 8 × 8 image: 54 parameters" in said  # 3·2·3·3, no bias
+    assert "It says" not in said and "Feature maps of" in said
+    assert "no prediction to explain" in "\n".join(i.value for i in app.info)

@@ -29,7 +29,7 @@ from cnnviz.analysis.receptive_field import Box
 from cnnviz.conv.samples import load_sample, sample_keys
 from cnnviz.data import load_mnist
 from cnnviz.errors import UserError
-from cnnviz.graph.analysis import GraphRow, GraphTable, feature_maps, graph_table, unit_box
+from cnnviz.graph.analysis import GraphRow, GraphTable, feature_maps, unit_box
 from cnnviz.graph.attribution import METHODS, attribute, conv_nodes
 from cnnviz.graph.open import ModelView, open_model
 from cnnviz.graph.preprocess import NORMS, Preprocess, black, fit, prepare
@@ -149,18 +149,21 @@ class NetworkFacts:
     table: GraphTable
     map_rows: tuple[str, ...]  # rows whose output is (C, H, W) maps, in the graph's order
     cam_rows: tuple[tuple[str, str], ...]  # (row name, node name) of each convolution, for Grad-CAM
-    classes: int  # the output's last dimension: the classes an attribution can explain
+    classes: int  # the output's last dimension: the classes an attribution can explain; 0 for a partial graph
+    partial: UserError | None = None  # why only the graph up to an unsupported operator is shown (no prediction)
 
 
-def describe(view: ModelView) -> NetworkFacts:
-    """The model's layer table, and which rows have maps."""
-    table = graph_table(view.graph_module, view.input_shape)
+def describe(view: ModelView, partial: UserError | None = None) -> NetworkFacts:
+    """The model's layer table, and which rows have maps; ``partial``: the reason ``view`` is only the part of a model
+    before an operator cnnviz cannot read (its output is no prediction)."""
+    table = view.layer_table()
     map_rows = tuple(row.name for row in table.rows if len(row.output_shape) == 3)
     by_node = {row.node: row.name for row in table.rows}
     cams = tuple((by_node[node], node) for node in conv_nodes(view.graph_module) if node in by_node)
     output = next(node for node in view.graph_module.graph.nodes if node.op == "output").args[0]
     output = output[0] if isinstance(output, (tuple, list)) else output
-    return NetworkFacts(view, table, map_rows, cams, int(output.meta["val"].shape[-1]))
+    classes = 0 if partial is not None else int(output.meta["val"].shape[-1])
+    return NetworkFacts(view, table, map_rows, cams, classes, partial)
 
 
 # --- the picture -----------------------------------------------------------------------------------------
@@ -217,10 +220,11 @@ def compute(facts: NetworkFacts, pixels: np.ndarray, state: YourNetworkState) ->
     gm = view.graph_module
     x = prepare(pixels, state.preprocess, view.input_shape)
     shown = fit(pixels, state.preprocess, view.input_shape)
-    shown = shown[0] if shown.shape[0] == 1 else np.moveaxis(shown[:3], 0, -1)
+    # Three channels are a colour picture; any other number shows as their mean, in gray.
+    shown = np.moveaxis(shown, 0, -1) if shown.shape[0] == 3 else shown.mean(axis=0)
     outputs = feature_maps(gm, x)  # every row's output; only the chosen row's is kept
-    probabilities = _probabilities(gm(x))
-    predicted = int(np.argmax(probabilities))
+    probabilities = _probabilities(gm(x)) if facts.classes else np.zeros(0)  # a partial graph predicts nothing
+    predicted = int(np.argmax(probabilities)) if facts.classes else -1
     layer = _chosen(facts.map_rows, state.layer, next(iter(r for r, _ in facts.cam_rows), facts.map_rows[0]
                                                        if facts.map_rows else ""))
     row = facts.table.row(layer) if layer else None
@@ -239,12 +243,15 @@ def compute(facts: NetworkFacts, pixels: np.ndarray, state: YourNetworkState) ->
     cam_names = tuple(name for name, _ in facts.cam_rows)
     cam_layer = _chosen(cam_names, state.cam_layer, "")
     attribution, note = None, ""
-    try:
-        node = dict(facts.cam_rows).get(cam_layer) if cam_layer else None
-        attribution = attribute(gm, x, predicted if target < 0 else target, state.method, node=node,
-                                baseline=black(state.preprocess, view.input_shape[0]))
-    except ValueError:  # a graph Grad-CAM cannot read (no convolution): say so beside the picture
-        note = "yours.attribution_none"
+    if not facts.classes:  # a partial graph: no class to explain
+        note = "yours.attribution_partial"
+    else:
+        try:
+            node = dict(facts.cam_rows).get(cam_layer) if cam_layer else None
+            attribution = attribute(gm, x, predicted if target < 0 else target, state.method, node=node,
+                                    baseline=black(state.preprocess, view.input_shape[0]))
+        except ValueError:  # a graph Grad-CAM cannot read (no convolution): say so beside the picture
+            note = "yours.attribution_none"
     shown_state = replace(state, layer=layer if state.layer else "", channel=channel, page=page, unit=unit,
                           target=target, cam_layer=cam_layer)
     return YourNetworkResult(shown_state, shown, probabilities, predicted, row, maps, channels, pages, box,

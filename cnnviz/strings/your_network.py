@@ -79,6 +79,8 @@ EN = {
     "yours.attribution_title": "{method} for **{label}**",
     "yours.attribution_none": "Grad-CAM needs a convolution, and this network has none: choose saliency or integrated gradients.",
     "error.yours.labels_encoding": "The labels file is not UTF-8 text. Save it as plain text, one class name a line.",
+    "yours.partial": "{reason} Shown below: the network up to that operator, without a prediction.",
+    "yours.attribution_partial": "Only part of this network could be read, so there is no prediction to explain.",
     "error.prep.norm_channels": "The {norm} normalisation is for {has} channels, and this network takes {takes}: choose another normalisation.",
 }
 
@@ -161,5 +163,7 @@ ZH = {
     "yours.attribution_title": "**{label}** 的{method}",
     "yours.attribution_none": "Grad-CAM 需要卷积层，而这个网络没有：请选择显著图或积分梯度。",
     "error.yours.labels_encoding": "标签文件不是 UTF-8 文本。请保存为纯文本，每行一个类别名称。",
+    "yours.partial": "{reason} 下面显示的是到该运算为止的网络部分，没有预测结果。",
+    "yours.attribution_partial": "这个网络只有一部分能被读取，因此没有可以解释的预测。",
     "error.prep.norm_channels": "{norm} 归一化用于 {has} 个通道，而这个网络接收 {takes} 个：请换一种归一化方式。",
 }

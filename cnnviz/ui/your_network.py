@@ -22,7 +22,7 @@ from cnnviz.figures.graph import ROW_HEIGHT, lane_layout, lanes_svg
 from cnnviz.figures.maps import png_bytes
 from cnnviz.graph.analysis import INPUT, GraphRow
 from cnnviz.graph.attribution import METHODS
-from cnnviz.graph.open import Limits, open_model
+from cnnviz.graph.open import Limits, ModelFileError, open_model
 from cnnviz.graph.preprocess import NORMS
 from cnnviz.pages.your_network import (DEMOS, FORMATS, IMAGE_SOURCES, MAPS_PER_PAGE, TEST_DIGITS, UPLOAD,
                                        NetworkFacts, YourNetworkResult, YourNetworkState, compute, demo_labels,
@@ -59,7 +59,14 @@ def _demo_facts(name: str, fmt: str) -> NetworkFacts:
 
 @shared_results(4)
 def _uploaded_facts(digest: str, filename: str, _data: bytes) -> NetworkFacts:
-    return describe(open_model(_data, filename))
+    """The upload's facts; for a model with an operator cnnviz cannot read, those of the part before it, with the
+    refusal as ``partial`` (any other refusal is raised)."""
+    try:
+        return describe(open_model(_data, filename))
+    except ModelFileError as error:
+        if error.supported_part is None:
+            raise
+        return describe(error.supported_part, partial=error)
 
 
 def _digest(data: bytes) -> str:
@@ -90,7 +97,10 @@ def _model(b: PageBinding, state: YourNetworkState) -> tuple[YourNetworkState, N
     data = upload.getvalue()
     digest = _digest(data)
     try:
-        return state, _uploaded_facts(digest, upload.name, data), f"upload:{digest}", labels
+        facts = _uploaded_facts(digest, upload.name, data)
+        if facts.partial is not None:
+            st.warning(tr("yours.partial", reason=tr_error(facts.partial)), icon=":material/warning:")
+        return state, facts, f"upload:{digest}", labels
     except UserError as error:
         st.error(tr_error(error), icon=":material/block:")
         st.info(tr("yours.waiting_upload"), icon=":material/upload_file:")
@@ -300,6 +310,8 @@ def _summary(facts: NetworkFacts, result: YourNetworkResult, labels: tuple[str, 
                    shape=shape_text(view.input_shape), params=count_text(facts.table.total_params),
                    macs=millions_text(facts.table.total_macs)))
     p = result.probabilities
+    if not len(p):  # a partial graph: no prediction
+        return
     st.markdown(tr("yours.says", label=escape(label_of(labels, result.predicted)), p=f"{p[result.predicted]:.1%}"))
     top = np.argsort(-p)[:5]
     st.caption(tr("yours.top", classes=" · ".join(f"{escape(label_of(labels, int(i)))} {p[i]:.1%}" for i in top)))
