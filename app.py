@@ -36,6 +36,8 @@ if __name__ == "__main__":  # a script run: the pages
             st.Page("cnnviz/ui/train.py", title=tr("nav.train"), icon=":material/monitoring:", url_path="train"),
             st.Page("cnnviz/ui/inspector.py", title=tr("nav.inspector"), icon=":material/biotech:",
                     url_path="inspector"),
+            st.Page("cnnviz/ui/your_network.py", title=tr("nav.yours"), icon=":material/account_tree:",
+                    url_path="your-network"),
         ],
         tr("nav.section.learn"): [
             st.Page("cnnviz/ui/lessons.py", title=tr("nav.lessons"), icon=":material/school:", url_path="lessons"),

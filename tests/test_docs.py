@@ -11,8 +11,8 @@ README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 TEST_COMMAND = "python -m pip install -r requirements-dev.txt && python -m pytest"
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
-PAGE_SCREENSHOTS = ["kernel_lab", "step_by_step", "receptive_field", "train", "inspector", "lessons", "signals",
-                    "backward", "class_lecturer", "class_student", "exercises"]
+PAGE_SCREENSHOTS = ["kernel_lab", "step_by_step", "receptive_field", "train", "inspector", "your_network", "lessons",
+                    "signals", "backward", "class_lecturer", "class_student", "exercises"]
 
 
 def code_blocks(text: str, language: str = "") -> list[str]:

@@ -56,7 +56,7 @@ def test_invert_makes_ink_on_paper_white_on_black_and_the_baseline_stays_empty()
     (lambda: Preprocess(resize=-1), "resize must be"),
     (lambda: prepare(np.zeros((2, 2, 4)), Preprocess(), (1, 2, 2)), r"pixels must be \(H, W\)"),
     (lambda: prepare(np.zeros((2, 2)), Preprocess(), (1, 0, 2)), "input_shape must be"),
-    (lambda: prepare(np.zeros((2, 2)), Preprocess(norm="imagenet"), (2, 2, 2)), "has 3 channels"),
+    (lambda: prepare(np.zeros((2, 2)), Preprocess(norm="imagenet"), (2, 2, 2)), "is for 3 channels"),
 ])
 def test_bad_settings_are_named(call, message):
     with pytest.raises(ValueError, match=message):

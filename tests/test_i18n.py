@@ -12,6 +12,8 @@ from cnnviz.conv import geometry, kernels, pipeline, samples, upsample
 from cnnviz.figures import maps
 from cnnviz.figures.signals import SignalText
 from cnnviz.figures.training import FigureText
+from cnnviz.graph import attribution as graph_attribution
+from cnnviz.graph import preprocess
 from cnnviz.i18n import CATALOG, LANGUAGES, t
 from cnnviz.pages import backward as backward_page
 from cnnviz.pages import inspector as inspector_page
@@ -20,6 +22,7 @@ from cnnviz.pages import lessons as lessons_page
 from cnnviz.pages import receptive_field as rf_page
 from cnnviz.pages import signals as signals_page
 from cnnviz.pages import step as step_page
+from cnnviz.pages import your_network as yours_page
 from cnnviz.training import config, job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,6 +173,11 @@ def runtime_keys() -> set[str]:
     keys |= {f"ex.hint.{kind}_{bias}" for kind in ("params", "separable") for bias in ("bias", "no_bias")}
     keys |= {f"ex.{part}.{kind}" for kind in exercises.KINDS for part in ("kind", "placeholder", "open")}
     keys |= {f"ex.level.{level}" for level in exercises.LEVELS}
+    keys |= {f"yours.model.{m}" for m in (*yours_page.DEMOS, yours_page.UPLOAD)}
+    keys |= {f"yours.format.{f}" for f in yours_page.FORMATS} | {f"yours.norm.{n}" for n in preprocess.NORMS}
+    keys |= {f"yours.picture.{s}" for s in yours_page.IMAGE_SOURCES}
+    keys |= {f"yours.source.{s}" for s in ("pt2", "onnx", "checkpoint")}
+    keys |= {f"yours.{part}.{m}" for m in graph_attribution.METHODS for part in ("method", "method_why")}
     return keys
 
 
@@ -249,7 +257,7 @@ def test_chinese_is_chinese():
               "kernels.prewitt_y.name", "kernels.scharr_x.name", "kernels.scharr_y.name", "kernels.gabor.name",
               "train.act.relu", "train.act.leaky_relu", "train.act.tanh", "train.act.gelu", "train.optimizer.adam",
               "train.optimizer.adamw", "train.optimizer.rmsprop", "train.schedule.onecycle", "train.device.cpu",
-              "kl.activation.leaky_relu"}
+              "kl.activation.leaky_relu", "yours.format.pt2", "yours.format.onnx", "yours.source.pt2"}
     assert sorted(untranslated - proper) == []
 
 

@@ -130,17 +130,18 @@ def enlarged_map(values: np.ndarray, peak: float, signed: bool, unit: tuple[int,
 
 
 def digit_picture(pixels28: np.ndarray, box: Box | None = None, side: int = LARGE_SIDE) -> np.ndarray:
-    """The digit as the network sees it (ink bright), with ``box`` (a receptive field) tinted and framed.
+    """The digit as the network sees it (ink bright), with ``box`` (a receptive field) tinted and framed. Any
+    picture in [0, 1] works, (H, W) or (H, W, 3).
 
     A box that reaches past the image is drawn on a margin of padding (slate), so a field that is partly padding
     shows how much.
     """
     pixels = np.asarray(pixels28, dtype=np.float32)
-    height, width = pixels.shape
+    height, width = pixels.shape[:2]
     margin = 0 if box is None else max(0, -box.top, -box.left, box.bottom - height, box.right - width)
     factor = max(1, side // (max(height, width) + 2 * margin))
     canvas = np.full((height + 2 * margin, width + 2 * margin, 3), PADDING_RGB, np.float32)
-    canvas[margin:margin + height, margin:margin + width] = pixels[..., None] * 255
+    canvas[margin:margin + height, margin:margin + width] = (pixels[..., None] if pixels.ndim == 2 else pixels) * 255
     if box is not None:
         inside = canvas[margin + box.top:margin + box.bottom, margin + box.left:margin + box.right]
         inside[...] = 0.6 * inside + 0.4 * np.array(HIGHLIGHT, np.float32)
@@ -154,7 +155,10 @@ def digit_picture(pixels28: np.ndarray, box: Box | None = None, side: int = LARG
 def attribution_picture(pixels28: np.ndarray, heat: np.ndarray, side: int = LARGE_SIDE) -> np.ndarray:
     """The digit dimmed to gray with ``heat`` (H, W) in [0, 1] laid over it: transparent at 0, opaque red at 1,
     turning yellow where it is strongest."""
-    pixels = np.asarray(pixels28, dtype=np.float32)[..., None] * 140 + 40  # (H, W, 1): ink stays visible under heat
+    pixels = np.asarray(pixels28, dtype=np.float32)
+    if pixels.ndim == 3:  # a colour picture: its brightness, so the heat's colours are the only colours
+        pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    pixels = pixels[..., None] * 140 + 40  # (H, W, 1): ink stays visible under heat
     heat = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)[..., None]  # (H, W, 1)
     colour = np.concatenate([np.full_like(heat, 230), 40 + 200 * heat ** 2, np.full_like(heat, 30)], axis=2)
     alpha = np.minimum(1.0, 1.5 * heat)

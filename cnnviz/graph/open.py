@@ -18,6 +18,7 @@ import torch
 from torch import fx
 
 from cnnviz.errors import UserError
+from cnnviz.graph.analysis import GraphTable, graph_table
 
 SOURCES = {".pt2": "pt2", ".onnx": "onnx", ".pt": "checkpoint", ".pth": "checkpoint"}  # extension -> reader
 
@@ -64,6 +65,11 @@ class ModelView:
     def graph_module(self) -> fx.GraphModule:
         """``program.module()``: the runnable torch.fx GraphModule (built once, then cached)."""
         return self.program.module()
+
+    def layer_table(self, input_shape: tuple[int, int, int] | None = None) -> GraphTable:
+        """One row per node (name, op, output_shape, params, macs, rf_size, jump, start...) for an image of
+        ``input_shape`` (C, H, W), the model's own by default: ``cnnviz.graph.analysis.graph_table``."""
+        return graph_table(self.graph_module, input_shape or self.input_shape)
 
 
 def open_model(data: bytes, filename: str, limits: Limits = Limits()) -> ModelView:

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnnviz.errors import UserError
+
 NORMS = {  # mean and std per channel on [0, 1] pixels, by name: the page's one-click choices
     "none": ((0.0,), (1.0,)),
     "mnist": ((0.1307,), (0.3081,)),  # cnnviz.data's, which the demo models were trained with
@@ -43,9 +45,8 @@ def _check_shape(input_shape: tuple[int, int, int]) -> None:
 
 def _norm(pre: Preprocess, channels: int) -> tuple[np.ndarray, np.ndarray]:
     mean, std = (np.asarray(v, dtype=np.float32) for v in NORMS[pre.norm])
-    if len(mean) not in (1, channels):
-        raise ValueError(f"the {pre.norm} normalisation has {len(mean)} channels and the network takes {channels}: "
-                         f"choose another")
+    if len(mean) not in (1, channels):  # a student's setting, not a bug: said in their language
+        raise UserError("error.prep.norm_channels", norm=pre.norm, has=len(mean), takes=channels)
     return np.resize(mean, channels), np.resize(std, channels)
 
 

@@ -322,3 +322,5 @@ def open_page_link(page_file: str, url_path: str, state: Any, label: str, *,
     except StreamlitPageNotFoundError:
         target = f"{url_path}?{urlencode(query)}" if query else url_path
         st.markdown(f"[{label}]({target})")
+# Your network: what the page last drew, so that a click on its pictures is decoded against them.
+YOURS_SHOWN: Transient[Any] = Transient("yours_shown", None)

@@ -1,0 +1,419 @@
+"""Your network: open any model (a demo, or your own .pt2 / .onnx / checkpoint) and look inside it.
+
+The page is three steps: ``controls`` (the model, the picture and how it is prepared, the view -> YourNetworkState),
+``compute`` (cnnviz.pages.your_network, cached per model, picture and state) and ``draw`` (the graph beside its layer
+table, the chosen layer's maps, a unit's field on the picture, and an attribution).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from html import escape
+
+import numpy as np
+import streamlit as st
+
+from cnnviz.analysis.clicks import unit_at_click
+from cnnviz.analysis.layer_table import count_text, millions_text, shape_text
+from cnnviz.conv.images import ImageError, load_image
+from cnnviz.errors import UserError
+from cnnviz.figures import network
+from cnnviz.figures.graph import ROW_HEIGHT, lane_layout, lanes_svg
+from cnnviz.figures.maps import png_bytes
+from cnnviz.graph.analysis import INPUT, GraphRow
+from cnnviz.graph.attribution import METHODS
+from cnnviz.graph.open import Limits, ModelFileError, open_model
+from cnnviz.graph.preprocess import NORMS
+from cnnviz.pages.your_network import (DEMOS, FORMATS, IMAGE_SOURCES, MAPS_PER_PAGE, TEST_DIGITS, UPLOAD,
+                                       NetworkFacts, YourNetworkResult, YourNetworkState, compute, demo_labels,
+                                       describe, digit_pixels, label_of, open_demo, parse_labels, sample_pixels)
+from cnnviz.conv.samples import sample_keys
+from cnnviz.ui import state as page_state
+from cnnviz.ui.clickable import clickable_picture
+from cnnviz.ui.common import file_uploader, guarded, section, tr, tr_error, tr_option
+from cnnviz.ui.housekeeping import shared_results
+from cnnviz.ui.page import Page, run_page
+from cnnviz.ui.state import PageBinding
+from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
+
+PAGE = "yours"
+MODEL_UPLOAD = "yours_model_upload"
+LABELS_UPLOAD = "yours_labels_upload"
+PICTURE_UPLOAD = "yours_picture_upload"
+GRID_CLICK = "yours_grid_click"  # the grid of maps: picks the channel shown large
+UNIT_CLICK = "yours_unit_click"  # the large map: picks the unit whose field is drawn
+TABLE_CLICK = "yours_table_click"  # the layer table: a row with maps picks the layer
+MODEL_UPLOAD_MB = Limits().max_file_bytes >> 20  # the reader's own cap: a larger file is refused before it is read
+PICTURE_SIDE = 1024  # px: an uploaded picture's longer side is brought down to this before preparing it
+LABELS_KB = 1024  # a labels file: ImageNet's 1,000 names are 20 KB
+
+SPEC = Page(PAGE, YourNetworkState, "yours.title", "yours.intro", sections=("model", "summary"))
+
+
+# --- the model ---------------------------------------------------------------------------------------------
+
+@shared_results(len(DEMOS) * len(FORMATS))
+def _demo_facts(name: str, fmt: str) -> NetworkFacts:
+    return describe(open_demo(name, fmt))
+
+
+@shared_results(4)
+def _uploaded_facts(digest: str, filename: str, _data: bytes) -> NetworkFacts:
+    """The upload's facts; for a model with an operator cnnviz cannot read, those of the part before it, with the
+    refusal as ``partial`` (any other refusal is raised)."""
+    try:
+        return describe(open_model(_data, filename))
+    except ModelFileError as error:
+        if error.supported_part is None:
+            raise
+        return describe(error.supported_part, partial=error)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+def _model(b: PageBinding, state: YourNetworkState) -> tuple[YourNetworkState, NetworkFacts, str, tuple[str, ...]]:
+    """The model chosen or uploaded: (state, its facts, a key naming it, its class names)."""
+    model = st.selectbox(tr("yours.model"), DEMOS + (UPLOAD,), key=b.seed("yours_model", state.model),
+                         format_func=tr_option("yours.model."))
+    state = replace(state, model=model)
+    if model != UPLOAD:
+        fmt = st.segmented_control(tr("yours.format"), FORMATS, required=True, key=b.seed("yours_fmt", state.fmt),
+                                   format_func=tr_option("yours.format."))
+        return replace(state, fmt=fmt), _demo_facts(model, fmt), f"demo:{model}:{fmt}", demo_labels()
+    upload = file_uploader(tr("yours.upload"), key=MODEL_UPLOAD, max_mb=MODEL_UPLOAD_MB, type=["pt2", "onnx", "pt", "pth"],
+                           help=tr("yours.upload_help"))
+    labels_file = file_uploader(tr("yours.labels"), key=LABELS_UPLOAD, max_mb=1, type=["txt"])
+    labels: tuple[str, ...] = ()
+    if labels_file is not None:
+        try:
+            labels = parse_labels(labels_file.getvalue()[:LABELS_KB << 10])
+        except UserError as error:
+            st.error(tr_error(error), icon=":material/error:")
+    if upload is None:
+        st.info(tr("yours.waiting_upload"), icon=":material/upload_file:")
+        return state, _demo_facts("resnet", "pt2"), "demo:resnet:pt2", labels or demo_labels()
+    data = upload.getvalue()
+    digest = _digest(data)
+    try:
+        facts = _uploaded_facts(digest, upload.name, data)
+        if facts.partial is not None:
+            st.warning(tr("yours.partial", reason=tr_error(facts.partial)), icon=":material/warning:")
+        return state, facts, f"upload:{digest}", labels
+    except UserError as error:
+        st.error(tr_error(error), icon=":material/block:")
+        st.info(tr("yours.waiting_upload"), icon=":material/upload_file:")
+        return state, _demo_facts("resnet", "pt2"), "demo:resnet:pt2", demo_labels()
+
+
+# --- the picture -------------------------------------------------------------------------------------------
+
+@shared_results(8)
+def _uploaded_picture(digest: str, _data: bytes) -> np.ndarray:
+    pixels = load_image(_data, max_side=PICTURE_SIDE)
+    pixels.setflags(write=False)  # shared by every session that uploads the same file
+    return pixels
+
+
+def _picture(b: PageBinding, state: YourNetworkState, facts: NetworkFacts
+             ) -> tuple[YourNetworkState, np.ndarray, str]:
+    """The picture chosen: (state, pixels in [0, 1], a key naming it)."""
+    source = st.segmented_control(tr("yours.picture"), IMAGE_SOURCES, required=True,
+                                  key=b.seed("yours_source", state.source), format_func=tr_option("yours.picture."))
+    state = replace(state, source=source)
+    if source == "digit":
+        digit = int(st.number_input(tr("yours.digit"), 0, TEST_DIGITS - 1, key=b.seed("yours_digit", state.digit)))
+        return replace(state, digit=digit), digit_pixels(digit), f"digit:{digit}"
+    if source == "sample":
+        sample = st.selectbox(tr("widgets.sample"), sample_keys(), key=b.seed("yours_sample", state.sample),
+                              format_func=tr_option("samples."))
+        return replace(state, sample=sample), sample_pixels(sample, facts.view.input_shape), f"sample:{sample}"
+    upload = file_uploader(tr("yours.picture_upload"), key=PICTURE_UPLOAD, max_mb=IMAGE_UPLOAD_MB, type=None)
+    if upload is not None:
+        data = upload.getvalue()
+        try:
+            return state, _uploaded_picture(_digest(data), data), f"picture:{_digest(data)}"
+        except ImageError as error:
+            st.error(tr_error(error), icon=":material/broken_image:")
+    st.info(tr("yours.waiting_picture"), icon=":material/image:")
+    return state, digit_pixels(0), "digit:0"
+
+
+def _preparation(b: PageBinding, state: YourNetworkState) -> YourNetworkState:
+    with st.expander(tr("yours.prepare"), icon=":material/crop:"):
+        crop = st.toggle(tr("yours.crop"), key=b.seed("yours_crop", state.crop), help=tr("yours.crop_help"))
+        resize = int(st.number_input(tr("yours.resize"), 0, 4096, key=b.seed("yours_resize", state.resize)))
+        norm = st.selectbox(tr("yours.norm"), tuple(NORMS), key=b.seed("yours_norm", state.norm),
+                            format_func=tr_option("yours.norm."))
+        invert = st.toggle(tr("yours.invert"), key=b.seed("yours_invert", state.invert))
+    return replace(state, crop=crop, resize=resize, norm=norm, invert=invert)
+
+
+# --- the view ----------------------------------------------------------------------------------------------
+
+def _new_click(key: str) -> dict | None:
+    """The picture's click if this page has not handled it yet (the component keeps its last click)."""
+    click = page_state.widget_value(key)
+    click = click.get("click") if isinstance(click, dict) else None
+    seen = page_state.CLICK_SEEN.of(key)
+    if not isinstance(click, dict) or click.get("unix_time") == seen.get():
+        return None
+    seen.set(click.get("unix_time"))
+    return click
+
+
+def _grid_layout(result: YourNetworkResult) -> network.GridLayout:
+    return network.grid_layout(result.maps.shape[1:], result.channels)
+
+
+def _clicks(state: YourNetworkState, shown: YourNetworkResult | None) -> YourNetworkState:
+    """A click on the grid (the channel shown large) or the large map (the unit), decoded against the pictures the
+    last run drew (``shown``)."""
+    grid, unit, table = _new_click(GRID_CLICK), _new_click(UNIT_CLICK), _new_click(TABLE_CLICK)
+    if table is not None and isinstance(table.get("layer"), str):
+        page_state.set_widget("yours_layer", table["layer"])  # the layer menu follows; _view checks the name
+    if shown is None or shown.maps is None:
+        return state
+    if grid is not None:
+        channel = _grid_layout(shown).channel_at(grid.get("x", -1), grid.get("y", -1), grid.get("width", 0),
+                                                 grid.get("height", 0))
+        if channel is not None:
+            state = replace(state, channel=channel, unit=None if channel != shown.state.channel else state.unit)
+    if unit is not None:
+        try:
+            state = replace(state, unit=unit_at_click(unit, shown.maps.shape[1:]))
+        except ValueError:
+            pass  # a click this page did not send
+    return state
+
+
+def _view(b: PageBinding, state: YourNetworkState, facts: NetworkFacts, labels: tuple[str, ...],
+          classes: int) -> YourNetworkState:
+    """Which layer's maps; which attribution, for which class."""
+    if facts.map_rows:
+        default = facts.cam_rows[0][0] if facts.cam_rows else facts.map_rows[0]
+        if page_state.widget_value("yours_layer", default) not in facts.map_rows:  # a layer of the model before
+            page_state.set_widget("yours_layer", state.layer if state.layer in facts.map_rows else default)
+        layer = st.selectbox(tr("yours.layer"), facts.map_rows,
+                             key=b.seed("yours_layer", state.layer if state.layer in facts.map_rows else default))
+        if layer != (state.layer or default):  # another layer: its own first channel, page and no unit yet
+            state = replace(state, channel=0, page=0, unit=None)
+        state = replace(state, layer=layer)
+    method = st.segmented_control(tr("yours.method"), METHODS, required=True, key=b.seed("yours_method", state.method),
+                                  format_func=tr_option("yours.method."))
+    target = st.selectbox(tr("yours.target"), [-1, *range(classes)],
+                          key=b.seed("yours_target", state.target if state.target < classes else -1),
+                          format_func=lambda t: tr("yours.target.predicted") if t < 0 else f"{t}: {label_of(labels, t)}")
+    cam_layer = state.cam_layer
+    if method == "grad_cam" and facts.cam_rows:
+        names = ["", *(name for name, _ in facts.cam_rows)]
+        cam_layer = st.selectbox(tr("yours.cam_layer"), names,
+                                 key=b.seed("yours_cam", cam_layer if cam_layer in names else ""),
+                                 format_func=lambda n: n or tr("yours.cam_layer.last"))
+    return replace(state, method=method, target=target, cam_layer=cam_layer)
+
+
+# --- drawing -----------------------------------------------------------------------------------------------
+
+_TABLE_CSS = f"""<style>
+.yours-graph {{ display: flex; align-items: flex-start; overflow-x: auto; font-size: 0.85rem; }}
+.yours-graph svg {{ flex: none; margin-top: {ROW_HEIGHT}px; }}
+.yours-graph table {{ border-collapse: collapse; white-space: nowrap; }}
+.yours-graph th, .yours-graph td {{ height: {ROW_HEIGHT}px; padding: 0 0.45rem; box-sizing: border-box;
+  border-bottom: 1px solid rgba(128, 128, 128, 0.25); text-align: left; }}
+.yours-graph td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+.yours-graph tr.chosen td {{ background: rgba(234, 88, 12, 0.12); }}
+.yours-graph tr[data-layer] {{ cursor: pointer; }}
+.yours-graph tr[data-layer]:hover td {{ background: rgba(234, 88, 12, 0.06); }}
+.yours-graph .op {{ opacity: 0.7; font-size: 0.8em; }}
+.yours-graph .warn {{ color: #c2410c; }}
+</style>"""
+
+
+# The table with its lanes, in the page's DOM through a component: st.html would strip the SVG. A click on a row
+# with maps sends its layer's name, as the layer menu would.
+_GRAPH_HTML = '<div class="yours-graph-root"></div>'
+_GRAPH_JS = """
+export default function ({ parentElement, data, setStateValue }) {
+  const root = parentElement.querySelector(".yours-graph-root");
+  if (root.shownHtml !== data.html) {
+    root.innerHTML = data.html;
+    root.shownHtml = data.html;
+  }
+  root.onclick = (event) => {
+    const row = event.target.closest("tr[data-layer]");
+    if (row) setStateValue("click", { layer: row.dataset.layer, unix_time: Date.now() });
+  };
+}
+"""
+_graph_component = st.components.v2.component("cnnviz.graph_table", html=_GRAPH_HTML, js=_GRAPH_JS,
+                                              isolate_styles=False)
+
+
+def _ignore() -> None:
+    """The click's rerun is all the page needs: it reads the click then."""
+
+
+def _pair_text(pair: tuple[int, int] | None) -> str:
+    if pair is None:
+        return "–"
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]} × {pair[1]}"
+
+
+def _row_cells(row: GraphRow) -> str:
+    flags = ""
+    if row.misaligned:
+        flags += f' <span class="warn" title="{escape(tr("yours.misaligned"))}">⚠</span>'
+    if not row.supported:
+        flags += f' <span class="warn" title="{escape(tr("yours.unsupported", op=row.target))}">?</span>'
+    name = f'{escape(row.name)} <span class="op">{escape(row.op)}</span>{flags}'
+    numbers = [count_text(row.params) if row.params else "", millions_text(row.macs) if row.macs else "",
+               _pair_text(row.rf_size), _pair_text(row.jump), _pair_text(row.start)]
+    return (f"<td>{name}</td><td>{escape(shape_text(row.output_shape))}</td>"
+            + "".join(f'<td class="num">{n}</td>' for n in numbers))
+
+
+def graph_html(facts: NetworkFacts, chosen: str) -> str:
+    """The layer table with the graph's lanes beside it, one row a layer (the image first); rows with maps carry
+    their name for a click."""
+    rows = facts.table.rows
+    index = {INPUT: 0, **{row.name: i + 1 for i, row in enumerate(rows)}}
+    layout = lane_layout([[]] + [[index[name] for name in row.inputs if name in index] for row in rows])
+    svg = lanes_svg(layout, chosen=index.get(chosen), label=tr("yours.graph_label", count=len(rows)))
+    heads = ("yours.col.layer", "yours.col.output", "yours.col.params", "yours.col.macs", "yours.col.rf",
+             "yours.col.jump", "yours.col.start")
+    head = "".join(f"<th>{escape(tr(key))}</th>" for key in heads)
+    first = (f"<tr><td>{escape(INPUT)}</td><td>{escape(shape_text(facts.table.input_shape))}</td>"
+             f'<td></td><td></td><td class="num">1</td><td class="num">1</td><td class="num">0</td></tr>')
+    maps = set(facts.map_rows)
+
+    def opening(row: GraphRow) -> str:
+        chosen_class = ' class="chosen"' if row.name == chosen else ""
+        layer = f' data-layer="{escape(row.name)}"' if row.name in maps else ""
+        return f"<tr{chosen_class}{layer}>"
+
+    body = "".join(f"{opening(row)}{_row_cells(row)}</tr>" for row in rows)
+    return (f'{_TABLE_CSS}<div class="yours-graph">{svg}<table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{first}{body}</tbody></table></div>")
+
+
+def graph_table(facts: NetworkFacts, chosen: str) -> None:
+    """The table with its lanes; a click on a row with maps shows that layer."""
+    _graph_component(key=TABLE_CLICK, data={"html": graph_html(facts, chosen)}, default={"click": None},
+                     width="stretch", on_click_change=_ignore)
+
+
+def _summary(facts: NetworkFacts, result: YourNetworkResult, labels: tuple[str, ...]) -> None:
+    view = facts.view
+    st.markdown(tr("yours.opened", name=escape(view.name), source=tr(f"yours.source.{view.source}"),
+                   shape=shape_text(view.input_shape), params=count_text(facts.table.total_params),
+                   macs=millions_text(facts.table.total_macs)))
+    p = result.probabilities
+    if not len(p):  # a partial graph: no prediction
+        return
+    st.markdown(tr("yours.says", label=escape(label_of(labels, result.predicted)), p=f"{p[result.predicted]:.1%}"))
+    top = np.argsort(-p)[:5]
+    st.caption(tr("yours.top", classes=" · ".join(f"{escape(label_of(labels, int(i)))} {p[i]:.1%}" for i in top)))
+
+
+def _on_page() -> None:
+    chosen = page_state.widget_value("yours_page")
+    if chosen is not None:  # a second click on the shown page unselects it: it stays shown
+        page_state.replace_view(PAGE, lambda s: replace(s, page=chosen, channel=chosen * MAPS_PER_PAGE, unit=None))
+
+
+def _maps(result: YourNetworkResult) -> None:
+    state, maps, row = result.state, result.maps, result.row
+    st.markdown(f"**{tr('yours.maps', layer=escape(row.name))}**")
+    peaks = np.abs(maps).reshape(len(maps), -1).max(axis=1)
+    signed = bool(maps.min() < 0)
+    grid, large = st.columns(2)
+    with grid:
+        clickable_picture(GRID_CLICK, png_bytes(network.maps_grid(maps, _grid_layout(result), peaks, signed,
+                                                                  state.channel)),
+                          alt=tr("yours.maps", layer=row.name))
+        first, last = result.channels.start, result.channels.stop - 1
+        if result.pages > 1:
+            st.segmented_control(tr("yours.page"), range(result.pages), key="yours_page", default=state.page,
+                                 format_func=lambda p: str(p + 1), on_change=_on_page)
+        st.caption(tr("yours.maps_page", first=first, last=last, count=len(maps)) + " · " + tr("yours.grid_help"))
+    with large:
+        clickable_picture(UNIT_CLICK, png_bytes(network.enlarged_map(maps[state.channel],
+                                                                     float(peaks[state.channel]), signed,
+                                                                     state.unit)),
+                          alt=tr("yours.large", channel=state.channel), cursor="crosshair")
+        st.caption(tr("yours.large", channel=state.channel) + " · " + tr("yours.unit_help"))
+
+
+def _field(result: YourNetworkResult) -> None:
+    state, row = result.state, result.row
+    st.markdown(f"**{tr('yours.input')}**")
+    st.image(png_bytes(network.digit_picture(result.shown, result.box)), width="stretch")
+    if row is None:
+        return
+    if row.rf_size is None:
+        reason = row.note.render(page_state.current_language()) if row.note is not None else ""
+        st.caption(tr("yours.field_unknown", reason=escape(reason)))
+    elif result.box is None:
+        st.caption(tr("yours.no_unit"))
+    else:
+        box = result.box
+        st.caption(tr("yours.field", row=state.unit[0], col=state.unit[1], layer=escape(row.name),
+                      rows=box.bottom - box.top, cols=box.right - box.left, top=box.top, left=box.left))
+        height, width = result.shown.shape[:2]
+        if box.top < 0 or box.left < 0 or box.bottom > height or box.right > width:
+            st.caption(tr("yours.field_padding"))
+
+
+def _attribution(result: YourNetworkResult, labels: tuple[str, ...]) -> None:
+    attribution = result.attribution
+    if attribution is None:
+        st.info(tr(result.attribution_note), icon=":material/info:")
+        return
+    st.image(png_bytes(network.attribution_picture(result.shown, attribution.normalised())), width="stretch")
+    st.markdown(tr("yours.attribution_title", method=tr(f"yours.method.{attribution.method}"),
+                   label=escape(label_of(labels, attribution.target))))
+    st.caption(tr(f"yours.method_why.{attribution.method}"))
+
+
+@shared_results(16)
+def _computed(model_key: str, picture_key: str, state: YourNetworkState, _facts: NetworkFacts,
+              _pixels: np.ndarray) -> YourNetworkResult:
+    return compute(_facts, _pixels, state)
+
+
+def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
+    controls, main = st.columns([1, 4], gap="medium")
+    with section("model", controls):
+        state, facts, model_key, labels = _model(b, b.state)
+        state, pixels, picture_key = _picture(b, state, facts)
+        state = _preparation(b, state)
+        state = _clicks(state, page_state.YOURS_SHOWN.get())
+        state = _view(b, state, facts, labels, facts.classes)
+    with main:
+        try:
+            result = _computed(model_key, picture_key, state, facts, pixels)
+        except UserError as error:
+            st.error(tr_error(error), icon=":material/error:")
+            return state
+        page_state.YOURS_SHOWN.set(result)
+        _summary(facts, result, labels)
+        with section("summary"):
+            st.markdown(f"**{tr('yours.table')}**")
+            graph_table(facts, result.row.name if result.row is not None else "")
+            st.caption(tr("yours.table_help"))
+        if result.maps is None:
+            st.info(tr("yours.no_maps"), icon=":material/info:")
+        else:
+            _maps(result)
+        picture, why = st.columns(2)
+        with picture:
+            _field(result)
+        with why:
+            st.markdown(f"**{tr('yours.why')}**")
+            _attribution(result, labels)
+    return result.state
+
+
+guarded(run_page, SPEC, steps)
