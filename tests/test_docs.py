@@ -96,4 +96,4 @@ def test_the_readmes_python_example_gives_the_values_it_shows():
             else:
                 assert value == expected, line
         checked += 1
-    assert checked == 16
+    assert checked == 18
