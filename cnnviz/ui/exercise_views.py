@@ -12,6 +12,7 @@ from cnnviz.exercises import make
 from cnnviz.figures.maps import png_bytes
 from cnnviz.pages.exercises import kernel_pictures
 from cnnviz.ui.common import tr
+from cnnviz.ui.housekeeping import shared_results
 
 
 def grid_table(rows: list[list], window: tuple[tuple[int, ...], tuple[int, ...]] | None = None) -> str:
@@ -53,7 +54,7 @@ def kernel_choices(params: dict, pictures: tuple[np.ndarray | bytes, np.ndarray 
                               for number, name in enumerate(params["options"], start=1)))
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@shared_results(32, copies=True)
 def pictures_png(kind: str, seed: int, level: int) -> tuple[bytes, bytes]:
     """A which-kernel problem's two pictures as PNG bytes, made once per problem: a class's banners poll every few
     seconds, and the same bytes keep the same address, so a phone never loads them twice."""

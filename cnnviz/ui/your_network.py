@@ -47,8 +47,6 @@ MODEL_UPLOAD_MB = Limits().max_file_bytes >> 20  # the reader's own cap: a large
 PICTURE_SIDE = 1024  # px: an uploaded picture's longer side is brought down to this before preparing it
 LABELS_KB = 1024  # a labels file: ImageNet's 1,000 names are 20 KB
 
-SPEC = Page(PAGE, YourNetworkState, "yours.title", "yours.intro", sections=("model", "summary"))
-
 
 # --- the model ---------------------------------------------------------------------------------------------
 
@@ -416,4 +414,4 @@ def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
     return result.state
 
 
-guarded(run_page, SPEC, steps)
+guarded(run_page, Page(PAGE, YourNetworkState, "yours.title", "yours.intro", sections=("model", "summary")), steps)
