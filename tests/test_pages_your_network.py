@@ -95,3 +95,9 @@ def test_labels_are_read_one_a_line_and_fall_back_to_numbers():
     assert [label_of(labels, i) for i in range(4)] == ["zero", "1", "two", "3"]
     with pytest.raises(UserError, match="not UTF-8"):
         parse_labels(b"\xff\xfe\x00bad")
+
+
+def test_onnx_rows_are_named_after_their_nodes_as_torch_rows_after_their_modules():
+    names = [row.name for row in describe(open_demo("resnet", "onnx")).table.rows]
+    assert names[:3] == ["stem.0.0.Conv", "stem.1.Relu", "stem.2.MaxPool"] and "block1.Add" in names
+    assert [row.name for row in describe(open_demo("resnet", "pt2")).table.rows][:2] == ["stem.0.0", "stem.0.1"]

@@ -26,7 +26,7 @@ def test_the_first_visit_opens_the_residual_demo_on_a_seven(at):
 
 
 def test_a_link_opens_the_onnx_inception_net_at_a_unit():
-    layer = "stem.0.Conv.conv2d"  # the ONNX node's name, and the operator it runs
+    layer = "stem.0.Conv"  # named after its ONNX node, as a torch layer after its module
     app = run_page("your_network", query={"m": "inception", "fmt": "onnx", "ly": layer, "u": "4,5", "dg": "1"})
     said = text(app)
     assert "(ONNX)" in said and f"Feature maps of {layer}" in said

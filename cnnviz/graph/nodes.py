@@ -23,6 +23,9 @@ ALIASES = {"_native_batch_norm_legit_no_training": "batch_norm", "_native_batch_
            "_adaptive_avg_pool2d": "adaptive_avg_pool2d", "addmm": "linear"}
 FIRST_OF_TUPLE = frozenset({"batch_norm", "max_pool2d", "dropout"})  # tuple-valued: item 0 is the output
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")  # module types that compute nothing themselves
+# Where a layer's module comes from: torch.nn, and the one module per ONNX node that onnx_import runs each operator in
+# (named after the node), so an ONNX row reads "stem.0.Conv" as a torch one reads "stem.0.0".
+LAYER_MODULES = ("torch.nn.modules.", "cnnviz.graph.onnx_import.")
 
 
 def short_op(node: fx.Node, args: dict[str, Any]) -> str:
@@ -160,7 +163,8 @@ def _module_call(node: fx.Node) -> tuple[str, str, bool]:
         return "", "", False
     key, (path, kind) = list(stack.items())[-1]
     kind = kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
-    return key, path, kind.startswith("torch.nn.modules.") and kind.rsplit(".", 1)[-1] not in CONTAINERS
+    layer = kind.startswith(LAYER_MODULES) and kind.rsplit(".", 1)[-1] not in CONTAINERS
+    return key, path, layer
 
 
 def row_names(rows: dict[fx.Node, fx.Node]) -> dict[fx.Node, str]:
