@@ -382,7 +382,7 @@ def _computed(model_key: str, picture_key: str, state: YourNetworkState, _facts:
 
 
 def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
-    controls, main = st.columns([1, 4], gap="medium")
+    controls, main = st.columns([2, 7], gap="medium")
     with section("model", controls):
         state, facts, model_key, labels = _model(b, b.state)
         state, pixels, picture_key = _picture(b, state, facts)
