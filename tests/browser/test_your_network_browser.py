@@ -1,7 +1,9 @@
 """Your network in Chromium: every demo model in both formats, then a residual block's unit, its field and its maps."""
 import pytest
+from playwright.sync_api import expect
 
 from browser_kit import assert_no_exception, open_page, query, wait_for_main_text, wait_idle
+from cnnviz.pages.your_network import describe, open_demo
 
 TABLE = ".st-key-yours_table_click"  # the layer table with its lanes (a component in the page's DOM)
 LARGE = ".st-key-yours_unit_click img"  # the large map: a click picks a unit
@@ -14,8 +16,11 @@ def test_each_demo_opens_in_both_formats(page, app_url, name):
         assert_no_exception(page)
         wait_for_main_text(page, f"{name} {source} takes one 1 × 28 × 28 image")
         wait_for_main_text(page, "It says 7")  # MNIST's first test digit
-        assert page.locator(f"{TABLE} svg circle").count() == page.locator(f"{TABLE} tbody tr").count()
-        assert page.locator(f"{LARGE}").count() == 1
+        rows = len(describe(open_demo(name, fmt)).table.rows) + 1  # and the image's
+        # Components draw after the script run: wait for them, a dot in the lanes for every row of the table.
+        expect(page.locator(f"{TABLE} tbody tr")).to_have_count(rows)
+        expect(page.locator(f"{TABLE} svg circle")).to_have_count(rows)
+        expect(page.locator(LARGE)).to_have_count(1)
 
 
 def test_a_unit_of_a_residual_block_shows_its_field_and_its_maps(page, app_url):
@@ -25,8 +30,9 @@ def test_a_unit_of_a_residual_block_shows_its_field_and_its_maps(page, app_url):
     wait_for_main_text(page, "Feature maps of block1.add")
     assert query(page)["ly"] == "block1.add"
     assert page.locator(f"{TABLE} tr.chosen").inner_text().startswith("block1.add")
-    # Both paths meet at the add: two lanes join in the drawing beside its row.
-    assert page.locator(f"{TABLE} svg path").count() > page.locator(f"{TABLE} tbody tr").count() - 1
+    # Both paths meet at the add: a line for every input of every row, one more than a chain would have.
+    table = describe(open_demo("resnet", "pt2")).table
+    expect(page.locator(f"{TABLE} svg path")).to_have_count(sum(len(row.inputs) for row in table.rows))
     large = page.locator(LARGE)
     box = large.bounding_box()
     side = box["width"] / 14  # 14 x 14 units, shown square
