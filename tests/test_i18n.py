@@ -178,6 +178,7 @@ def runtime_keys() -> set[str]:
     keys |= {f"yours.picture.{s}" for s in yours_page.IMAGE_SOURCES}
     keys |= {f"yours.source.{s}" for s in ("pt2", "onnx", "checkpoint")}
     keys |= {f"yours.{part}.{m}" for m in graph_attribution.METHODS for part in ("method", "method_why")}
+    keys |= {f"yours.grid_help.{scale}" for scale in ("signed", "gray")}
     return keys
 
 

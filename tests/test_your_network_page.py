@@ -99,7 +99,8 @@ def _onnx_with_a_gather() -> bytes:
 
 def test_a_model_with_an_unreadable_operator_shows_the_part_before_it():
     app = run_page("your_network", query={"m": "upload", "nm": "none"})
-    app.file_uploader(key="yours_model_upload").upload("partial.onnx", _onnx_with_a_gather(), "application/octet-stream")
+    upload = app.file_uploader(key="yours_model_upload")
+    upload.upload("partial.onnx", _onnx_with_a_gather(), "application/octet-stream")
     app.run()
     warned = "\n".join(w.value for w in app.warning)
     assert "Gather" in warned and "pick\\_rows" in warned and "without a prediction" in warned  # markdown-escaped

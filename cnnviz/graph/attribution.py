@@ -19,7 +19,8 @@ from cnnviz.analysis.attribution import Attribution, grad_cam_of, integrated_gra
 
 METHODS = ("saliency", "grad_cam", "integrated_gradients")
 PROBE = "cnnviz_probe"  # the spliced identity's name in the probed copy
-CONVOLUTIONS = ("aten.conv2d", "aten.convolution", "aten.conv_transpose2d", "aten._convolution")  # torch.export's spellings
+# torch.export's spellings of a convolution, before and after decompositions
+CONVOLUTIONS = ("aten.conv2d", "aten.convolution", "aten.conv_transpose2d", "aten._convolution")
 
 
 def _computing(gm: fx.GraphModule) -> dict[str, fx.Node]:

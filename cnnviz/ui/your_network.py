@@ -80,8 +80,8 @@ def _model(b: PageBinding, state: YourNetworkState) -> tuple[YourNetworkState, N
         fmt = st.segmented_control(tr("yours.format"), FORMATS, required=True, key=b.seed("yours_fmt", state.fmt),
                                    format_func=tr_option("yours.format."))
         return replace(state, fmt=fmt), _demo_facts(model, fmt), f"demo:{model}:{fmt}", demo_labels()
-    upload = file_uploader(tr("yours.upload"), key=MODEL_UPLOAD, max_mb=MODEL_UPLOAD_MB, type=["pt2", "onnx", "pt", "pth"],
-                           help=tr("yours.upload_help"))
+    upload = file_uploader(tr("yours.upload"), key=MODEL_UPLOAD, max_mb=MODEL_UPLOAD_MB,
+                           type=["pt2", "onnx", "pt", "pth"], help=tr("yours.upload_help"))
     labels_file = file_uploader(tr("yours.labels"), key=LABELS_UPLOAD, max_mb=1, type=["txt"])
     labels: tuple[str, ...] = ()
     if labels_file is not None:
@@ -202,7 +202,8 @@ def _view(b: PageBinding, state: YourNetworkState, facts: NetworkFacts, labels: 
                                   format_func=tr_option("yours.method."))
     target = st.selectbox(tr("yours.target"), [-1, *range(classes)],
                           key=b.seed("yours_target", state.target if state.target < classes else -1),
-                          format_func=lambda t: tr("yours.target.predicted") if t < 0 else f"{t}: {label_of(labels, t)}")
+                          format_func=lambda t: (tr("yours.target.predicted") if t < 0
+                                                 else f"{t}: {label_of(labels, t)}"))
     cam_layer = state.cam_layer
     if method == "grad_cam" and facts.cam_rows:
         names = ["", *(name for name, _ in facts.cam_rows)]
@@ -335,7 +336,9 @@ def _maps(result: YourNetworkResult) -> None:
         if result.pages > 1:
             st.segmented_control(tr("yours.page"), range(result.pages), key="yours_page", default=state.page,
                                  format_func=lambda p: str(p + 1), on_change=_on_page)
-        st.caption(tr("yours.maps_page", first=first, last=last, count=len(maps)) + " · " + tr("yours.grid_help"))
+        scale = "signed" if signed else "gray"  # after a ReLU nothing is negative: black to white, as the inspector
+        st.caption(tr("yours.maps_page", first=first, last=last, count=len(maps)) + " · "
+                   + tr(f"yours.grid_help.{scale}"))
     with large:
         clickable_picture(UNIT_CLICK, png_bytes(network.enlarged_map(maps[state.channel],
                                                                      float(peaks[state.channel]), signed,

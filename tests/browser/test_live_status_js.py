@@ -21,7 +21,8 @@ MOUNT = """async ([source, data]) => {
 
 def _serve(page, answer: dict) -> None:
     page.route(f"{ORIGIN}/train", lambda route: route.fulfill(content_type="text/html", body='<div id="parent"></div>'))
-    page.route(f"{ORIGIN}/api/**", lambda route: route.fulfill(content_type="application/json", body=json.dumps(answer)))
+    page.route(f"{ORIGIN}/api/**",
+               lambda route: route.fulfill(content_type="application/json", body=json.dumps(answer)))
     page.goto(f"{ORIGIN}/train")
 
 
