@@ -108,3 +108,15 @@ def test_a_model_with_an_unreadable_operator_shows_the_part_before_it():
     assert "**partial** (ONNX) takes one 2 × 8 × 8 image: 54 parameters" in said  # 3·2·3·3, no bias
     assert "It says" not in said and "Feature maps of" in said
     assert "no prediction to explain" in "\n".join(i.value for i in app.info)
+
+
+def test_an_uploaded_picture_is_prepared_for_the_network():
+    from PIL import Image
+
+    app = run_page("your_network", query={"src": "upload", "inv": "1"})
+    assert "Choose a picture above" in "\n".join(i.value for i in app.info)
+    buffer = io.BytesIO()
+    Image.new("RGB", (60, 40), (250, 250, 250)).save(buffer, format="PNG")  # a blank white page
+    app.file_uploader(key="yours_picture_upload").upload("page.png", buffer.getvalue(), "image/png").run()
+    assert not app.error and "Choose a picture above" not in "\n".join(i.value for i in app.info)
+    assert "It says" in text(app)

@@ -150,6 +150,7 @@ class NetworkFacts:
     map_rows: tuple[str, ...]  # rows whose output is (C, H, W) maps, in the graph's order
     cam_rows: tuple[tuple[str, str], ...]  # (row name, node name) of each convolution, for Grad-CAM
     classes: int  # the output's last dimension: the classes an attribution can explain; 0 for a partial graph
+    output_row: str  # the row whose value the network returns (its logits); "" if no row shows it
     partial: UserError | None = None  # why only the graph up to an unsupported operator is shown (no prediction)
 
 
@@ -163,7 +164,7 @@ def describe(view: ModelView, partial: UserError | None = None) -> NetworkFacts:
     output = next(node for node in view.graph_module.graph.nodes if node.op == "output").args[0]
     output = output[0] if isinstance(output, (tuple, list)) else output
     classes = 0 if partial is not None else int(output.meta["val"].shape[-1])
-    return NetworkFacts(view, table, map_rows, cams, classes, partial)
+    return NetworkFacts(view, table, map_rows, cams, classes, by_node.get(output.name, ""), partial)
 
 
 # --- the picture -----------------------------------------------------------------------------------------
@@ -184,6 +185,28 @@ def sample_pixels(key: str, input_shape: tuple[int, int, int]) -> np.ndarray:
 # --- one picture through the model ------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays
+class Forward:
+    """One picture through the model, prepared as set: the heavy part, done once per picture and layer."""
+
+    x: torch.Tensor  # the network's input, (1, C, H, W)
+    shown: np.ndarray  # the picture as the network sees it before normalising, (H, W) or (H, W, 3) in [0, 1]
+    probabilities: np.ndarray  # (classes,) softmax of the output; empty for a partial graph
+    predicted: int  # -1 for a partial graph
+    layer: str  # the row whose maps were kept ("" when the model has none)
+    maps: np.ndarray | None  # that row's output, (C, H, W)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays
+class Explanation:
+    """An attribution for one class, or why there is none."""
+
+    attribution: Attribution | None  # None when it could not be computed (the note says why)
+    note: str  # the reason's catalog key, when there is none
+    target: int  # the class asked for; -1: the predicted one
+    cam_layer: str  # Grad-CAM's layer as used; "": the last convolution
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays
 class YourNetworkResult:
     state: YourNetworkState  # the state as shown: the layer, channel and unit the page picked, if the link left them
     shown: np.ndarray  # the picture as the network sees it before normalising, (H, W) or (H, W, 3) in [0, 1]
@@ -202,33 +225,61 @@ def _chosen(names: tuple[str, ...], wanted: str, fallback: str) -> str:
     return wanted if wanted in names else fallback
 
 
+def shown_layer(facts: NetworkFacts, wanted: str) -> str:
+    """``wanted`` if the model has maps of that name, else the page's pick: the first convolution ("" without maps)."""
+    fallback = facts.cam_rows[0][0] if facts.cam_rows else (facts.map_rows[0] if facts.map_rows else "")
+    return _chosen(facts.map_rows, wanted, fallback)
+
+
 def _probabilities(output: torch.Tensor) -> np.ndarray:
     logits = output.detach().reshape(-1).to(torch.float64)
     return to_numpy(torch.softmax(logits, dim=0))
 
 
-def compute(facts: NetworkFacts, pixels: np.ndarray, state: YourNetworkState) -> YourNetworkResult:
-    """Run ``pixels`` (float in [0, 1], (H, W) or (H, W, 3)) through the model as ``state`` asks.
-
-    A layer, channel or unit the model does not have (a link made for another model) falls back to the page's own
-    pick, and the returned state says which was shown.
+def forward(facts: NetworkFacts, pixels: np.ndarray, preprocess: Preprocess, layer: str) -> Forward:
+    """``pixels`` (float in [0, 1], (H, W) or (H, W, 3)) prepared and run through the model once, keeping the
+    prediction and the maps of ``layer`` (as ``shown_layer`` resolves it).
 
     Raises:
         UserError: the picture cannot be prepared as set (a normalisation for another number of channels).
     """
     view = facts.view
-    gm = view.graph_module
-    x = prepare(pixels, state.preprocess, view.input_shape)
-    shown = fit(pixels, state.preprocess, view.input_shape)
+    x = prepare(pixels, preprocess, view.input_shape)
+    shown = fit(pixels, preprocess, view.input_shape)
     # Three channels are a colour picture; any other number shows as their mean, in gray.
     shown = np.moveaxis(shown, 0, -1) if shown.shape[0] == 3 else shown.mean(axis=0)
-    outputs = feature_maps(gm, x)  # every row's output; only the chosen row's is kept
-    probabilities = _probabilities(gm(x)) if facts.classes else np.zeros(0)  # a partial graph predicts nothing
+    outputs = feature_maps(view.graph_module, x)  # every row's output, the logits' row among them
+    if not facts.classes:  # a partial graph predicts nothing
+        probabilities = np.zeros(0)
+    else:  # the logits' row, already computed; a graph that returns something no row shows is run once more
+        probabilities = _probabilities(outputs[facts.output_row] if facts.output_row else view.graph_module(x))
     predicted = int(np.argmax(probabilities)) if facts.classes else -1
-    layer = _chosen(facts.map_rows, state.layer, next(iter(r for r, _ in facts.cam_rows), facts.map_rows[0]
-                                                       if facts.map_rows else ""))
+    layer = shown_layer(facts, layer)
+    return Forward(x, shown, probabilities, predicted, layer, to_numpy(outputs[layer][0]) if layer else None)
+
+
+def explain(facts: NetworkFacts, looked: Forward, preprocess: Preprocess, method: str, target: int,
+            cam_layer: str) -> Explanation:
+    """``method``'s attribution for class ``target`` (-1: the predicted one) at Grad-CAM's ``cam_layer`` ("": the
+    last convolution); a class or layer the model lacks falls back to those defaults."""
+    target = target if 0 <= target < len(looked.probabilities) else -1
+    cam_layer = _chosen(tuple(name for name, _ in facts.cam_rows), cam_layer, "")
+    if not facts.classes:  # a partial graph: no class to explain
+        return Explanation(None, "yours.attribution_partial", target, cam_layer)
+    try:
+        node = dict(facts.cam_rows).get(cam_layer) if cam_layer else None
+        attribution = attribute(facts.view.graph_module, looked.x, looked.predicted if target < 0 else target,
+                                method, node=node, baseline=black(preprocess, facts.view.input_shape[0]))
+    except ValueError:  # a graph Grad-CAM cannot read (no convolution): say so beside the picture
+        return Explanation(None, "yours.attribution_none", target, cam_layer)
+    return Explanation(attribution, "", target, cam_layer)
+
+
+def assemble(facts: NetworkFacts, looked: Forward, why: Explanation, state: YourNetworkState) -> YourNetworkResult:
+    """The page's view from a forward pass and an explanation: the channel, grid page and unit ``state`` asks for,
+    each falling back to the page's own pick when the maps lack it, and the unit's field."""
+    layer, maps = looked.layer, looked.maps
     row = facts.table.row(layer) if layer else None
-    maps = to_numpy(outputs[layer][0]) if layer else None
     channels, pages, channel, page, unit, box = range(0), 0, 0, 0, None, None
     if maps is not None:
         channel = state.channel if state.channel < len(maps) else 0
@@ -239,20 +290,22 @@ def compute(facts: NetworkFacts, pixels: np.ndarray, state: YourNetworkState) ->
             unit = state.unit
         if unit is not None and row.rf_size is not None:
             box = unit_box(facts.table, layer, *unit)
-    target = state.target if 0 <= state.target < len(probabilities) else -1
-    cam_names = tuple(name for name, _ in facts.cam_rows)
-    cam_layer = _chosen(cam_names, state.cam_layer, "")
-    attribution, note = None, ""
-    if not facts.classes:  # a partial graph: no class to explain
-        note = "yours.attribution_partial"
-    else:
-        try:
-            node = dict(facts.cam_rows).get(cam_layer) if cam_layer else None
-            attribution = attribute(gm, x, predicted if target < 0 else target, state.method, node=node,
-                                    baseline=black(state.preprocess, view.input_shape[0]))
-        except ValueError:  # a graph Grad-CAM cannot read (no convolution): say so beside the picture
-            note = "yours.attribution_none"
     shown_state = replace(state, layer=layer if state.layer else "", channel=channel, page=page, unit=unit,
-                          target=target, cam_layer=cam_layer)
-    return YourNetworkResult(shown_state, shown, probabilities, predicted, row, maps, channels, pages, box,
-                             attribution, note)
+                          target=why.target, cam_layer=why.cam_layer)
+    return YourNetworkResult(shown_state, looked.shown, looked.probabilities, looked.predicted, row, maps, channels,
+                             pages, box, why.attribution, why.note)
+
+
+def compute(facts: NetworkFacts, pixels: np.ndarray, state: YourNetworkState) -> YourNetworkResult:
+    """Run ``pixels`` (float in [0, 1], (H, W) or (H, W, 3)) through the model as ``state`` asks: ``forward``,
+    ``explain`` and ``assemble`` in one (the page caches the first two apart, so a click on a unit redoes neither).
+
+    A layer, channel or unit the model does not have (a link made for another model) falls back to the page's own
+    pick, and the returned state says which was shown.
+
+    Raises:
+        UserError: the picture cannot be prepared as set (a normalisation for another number of channels).
+    """
+    looked = forward(facts, pixels, state.preprocess, state.layer)
+    why = explain(facts, looked, state.preprocess, state.method, state.target, state.cam_layer)
+    return assemble(facts, looked, why, state)

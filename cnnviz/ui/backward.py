@@ -15,7 +15,7 @@ from cnnviz.figures import maps
 from cnnviz.pages.backward import (GRADIENTS, MAX_DILATION, MAX_INPUT, MAX_KERNEL, MAX_PAD, MAX_SEED, MAX_STRIDE,
                                    BackwardResult, BackwardState, clamp_unit, compute, factor, resized)
 from cnnviz.ui import state as page_state
-from cnnviz.ui.clickable import clickable_grids, clicked
+from cnnviz.ui.clickable import clickable_grids, new_click
 from cnnviz.ui.common import guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding
@@ -99,11 +99,9 @@ def _parse_pair(text: str) -> tuple[int, int]:
 def _apply_click(out_shape: tuple[int, int]) -> None:
     """A click on a cell of the output or its gradient, not handled yet: a one-hot gradient on that unit. It is
     read before the gradient's widgets are drawn, so they show it."""
-    click = clicked(CLICK)
-    seen = page_state.CLICK_SEEN.of(CLICK)
-    if click is None or click.get("unix_time") == seen.get():
+    click = new_click(CLICK)
+    if click is None:
         return
-    seen.set(click.get("unix_time"))
     row, col = click.get("row"), click.get("col")
     if isinstance(row, int) and isinstance(col, int) and 0 <= row < out_shape[0] and 0 <= col < out_shape[1]:
         page_state.set_widget("bw_gradient", "onehot")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnviz.ui.pictures import media_address
-from cnnviz.ui.state import widget_value
+from cnnviz.ui.state import CLICK_SEEN, widget_value
 
 _HTML = '<img class="cnnviz-clickable" alt="">'
 
@@ -46,6 +46,17 @@ def clicked(key: str) -> dict | None:
     sent = widget_value(key)
     click = sent.get("click") if isinstance(sent, dict) else None
     return click if isinstance(click, dict) else None
+
+
+def new_click(key: str) -> dict | None:
+    """``clicked(key)`` if the page has not handled that click yet, else None: the component keeps its last click
+    until the next one, and every rerun would read it again."""
+    click = clicked(key)
+    seen = CLICK_SEEN.of(key)
+    if click is None or click.get("unix_time") == seen.get():
+        return None
+    seen.set(click.get("unix_time"))
+    return click
 
 
 def clickable_picture(key: str, image: bytes, *, alt: str = "", cursor: str = "pointer") -> None:

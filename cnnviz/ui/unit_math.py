@@ -19,7 +19,7 @@ from cnnviz.figures.maps import png_bytes
 from cnnviz.pages.drill import OVERVIEW, SOFTMAX, DrillResult, overview_columns, resolve_drill
 from cnnviz.pages.inspector import INPUT_SHAPE, InspectorResult, InspectorState, ModelFacts
 from cnnviz.ui import state as page_state
-from cnnviz.ui.clickable import clickable_picture, clicked
+from cnnviz.ui.clickable import clickable_picture, new_click
 from cnnviz.ui.common import tr
 from cnnviz.ui.pictures import Picture, picture_grid
 from cnnviz.ui.state import PageBinding
@@ -56,20 +56,10 @@ def _map_key(state: InspectorState) -> str:
     return f"insp_drill_map_{state.drill}"  # one widget per layer: each has its own number of maps
 
 
-def _new_click(key: str) -> dict | None:
-    """The picture's click if this page has not handled it yet (the picture keeps it until the next click)."""
-    click = clicked(key)
-    seen = page_state.CLICK_SEEN.of(key)
-    if click is None or click.get("unix_time") == seen.get():
-        return None
-    seen.set(click.get("unix_time"))
-    return click
-
-
 def clicks(state: InspectorState, facts: ModelFacts) -> InspectorState:
     """Apply a click on the overview (a layer and its map, or a dense unit) or on the large map (a unit), each
     decoded against what this model's description draws."""
-    where, unit_click = _new_click(OVERVIEW_CLICK), _new_click(UNIT_CLICK)
+    where, unit_click = new_click(OVERVIEW_CLICK), new_click(UNIT_CLICK)
     if where is not None:
         layout = _layout(facts)
         hit = layout.hit(where.get("x", -1), where.get("y", -1), where.get("width", 0), where.get("height", 0))

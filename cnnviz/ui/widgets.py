@@ -41,8 +41,9 @@ def _read_only(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _digest(upload) -> str:
-    """A digest of an uploaded file's bytes, taken once per upload (hashing a phone photo takes milliseconds)."""
+def upload_digest(upload) -> str:
+    """A digest of an uploaded file's bytes, taken once per upload (hashing a phone photo takes milliseconds, a
+    model file far more): the key its decoded form is cached under."""
     digests = page_state.UPLOAD_DIGESTS.get()
     if digests is None:
         digests = {}
@@ -78,14 +79,25 @@ def image_input(b: PageBinding, key: str, *, source: str, sample: str, max_side:
                f"sample:{DEFAULT_SAMPLE}:{max_side}", source, sample)
     if upload is None:
         return standin
-    digest = _digest(upload)
     try:
-        pixels, downscaled, (width, height) = _decode(digest, max_side, upload)
+        pixels, note, name = uploaded_pixels(upload, max_side)
     except ImageError as error:
         st.error(tr_error(error), icon=":material/broken_image:")
         return standin[0], "", standin[2], source, sample
+    return pixels, note, name, source, sample
+
+
+def uploaded_pixels(upload, max_side: int) -> tuple[np.ndarray, str, str]:
+    """An uploaded picture decoded once for every session (read-only pixels in [0, 1]), a note if it was downscaled
+    ("" if not) and a key naming it.
+
+    Raises:
+        ImageError: not a picture that can be used, with the message to show.
+    """
+    digest = upload_digest(upload)
+    pixels, downscaled, (width, height) = _decode(digest, max_side, upload)
     note = tr("widgets.downscaled", width=width, height=height, w=pixels.shape[1], h=pixels.shape[0]) if downscaled else ""
-    return pixels, note, f"{digest}:{max_side}", source, sample
+    return pixels, note, f"{digest}:{max_side}"
 
 
 def pair_input(b: PageBinding, label: str, key: str, value: tuple[int, int], *, minimum: int,

@@ -6,7 +6,6 @@ table, the chosen layer's maps, a unit's field on the picture, and an attributio
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from html import escape
 
@@ -15,7 +14,7 @@ import streamlit as st
 
 from cnnviz.analysis.clicks import unit_at_click
 from cnnviz.analysis.layer_table import count_text, millions_text, shape_text
-from cnnviz.conv.images import ImageError, load_image
+from cnnviz.conv.images import ImageError
 from cnnviz.errors import UserError
 from cnnviz.figures import network
 from cnnviz.figures.graph import ROW_HEIGHT, lane_layout, lanes_svg
@@ -23,18 +22,19 @@ from cnnviz.figures.maps import png_bytes
 from cnnviz.graph.analysis import INPUT, GraphRow
 from cnnviz.graph.attribution import METHODS
 from cnnviz.graph.open import Limits, ModelFileError, open_model
-from cnnviz.graph.preprocess import NORMS
+from cnnviz.graph.preprocess import NORMS, Preprocess
 from cnnviz.pages.your_network import (DEMOS, FORMATS, IMAGE_SOURCES, MAPS_PER_PAGE, TEST_DIGITS, UPLOAD,
-                                       NetworkFacts, YourNetworkResult, YourNetworkState, compute, demo_labels,
-                                       describe, digit_pixels, label_of, open_demo, parse_labels, sample_pixels)
+                                       Explanation, Forward, NetworkFacts, YourNetworkResult, YourNetworkState,
+                                       assemble, demo_labels, describe, digit_pixels, explain, forward, label_of,
+                                       open_demo, parse_labels, sample_pixels, shown_layer)
 from cnnviz.conv.samples import sample_keys
 from cnnviz.ui import state as page_state
-from cnnviz.ui.clickable import clickable_picture
+from cnnviz.ui.clickable import clickable_picture, new_click
 from cnnviz.ui.common import file_uploader, guarded, section, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding
-from cnnviz.ui.widgets import IMAGE_UPLOAD_MB
+from cnnviz.ui.widgets import IMAGE_UPLOAD_MB, upload_digest, uploaded_pixels
 
 PAGE = "yours"
 MODEL_UPLOAD = "yours_model_upload"
@@ -56,19 +56,20 @@ def _demo_facts(name: str, fmt: str) -> NetworkFacts:
 
 
 @shared_results(4)
-def _uploaded_facts(digest: str, filename: str, _data: bytes) -> NetworkFacts:
+def _uploaded_facts(digest: str, filename: str, _upload) -> NetworkFacts:
     """The upload's facts; for a model with an operator cnnviz cannot read, those of the part before it, with the
-    refusal as ``partial`` (any other refusal is raised)."""
+    refusal as ``partial`` (any other refusal is raised). The file's bytes are read only on a miss."""
     try:
-        return describe(open_model(_data, filename))
+        return describe(open_model(_upload.getvalue(), filename))
     except ModelFileError as error:
         if error.supported_part is None:
             raise
         return describe(error.supported_part, partial=error)
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()[:16]
+def _standin(labels: tuple[str, ...]) -> tuple[NetworkFacts, str, tuple[str, ...]]:
+    """What the page shows while no usable model is uploaded: the residual demo (its facts, key and labels)."""
+    return _demo_facts("resnet", "pt2"), "demo:resnet:pt2", labels or demo_labels()
 
 
 def _model(b: PageBinding, state: YourNetworkState) -> tuple[YourNetworkState, NetworkFacts, str, tuple[str, ...]]:
@@ -89,30 +90,21 @@ def _model(b: PageBinding, state: YourNetworkState) -> tuple[YourNetworkState, N
             labels = parse_labels(labels_file.getvalue()[:LABELS_KB << 10])
         except UserError as error:
             st.error(tr_error(error), icon=":material/error:")
-    if upload is None:
-        st.info(tr("yours.waiting_upload"), icon=":material/upload_file:")
-        return state, _demo_facts("resnet", "pt2"), "demo:resnet:pt2", labels or demo_labels()
-    data = upload.getvalue()
-    digest = _digest(data)
-    try:
-        facts = _uploaded_facts(digest, upload.name, data)
-        if facts.partial is not None:
-            st.warning(tr("yours.partial", reason=tr_error(facts.partial)), icon=":material/warning:")
-        return state, facts, f"upload:{digest}", labels
-    except UserError as error:
-        st.error(tr_error(error), icon=":material/block:")
-        st.info(tr("yours.waiting_upload"), icon=":material/upload_file:")
-        return state, _demo_facts("resnet", "pt2"), "demo:resnet:pt2", demo_labels()
+    if upload is not None:
+        digest = upload_digest(upload)
+        try:
+            facts = _uploaded_facts(digest, upload.name, upload)
+        except UserError as error:
+            st.error(tr_error(error), icon=":material/block:")
+        else:
+            if facts.partial is not None:
+                st.warning(tr("yours.partial", reason=tr_error(facts.partial)), icon=":material/warning:")
+            return state, facts, f"upload:{digest}", labels
+    st.info(tr("yours.waiting_upload"), icon=":material/upload_file:")
+    return (state, *_standin(labels))
 
 
 # --- the picture -------------------------------------------------------------------------------------------
-
-@shared_results(8)
-def _uploaded_picture(digest: str, _data: bytes) -> np.ndarray:
-    pixels = load_image(_data, max_side=PICTURE_SIDE)
-    pixels.setflags(write=False)  # shared by every session that uploads the same file
-    return pixels
-
 
 def _picture(b: PageBinding, state: YourNetworkState, facts: NetworkFacts
              ) -> tuple[YourNetworkState, np.ndarray, str]:
@@ -129,11 +121,14 @@ def _picture(b: PageBinding, state: YourNetworkState, facts: NetworkFacts
         return replace(state, sample=sample), sample_pixels(sample, facts.view.input_shape), f"sample:{sample}"
     upload = file_uploader(tr("yours.picture_upload"), key=PICTURE_UPLOAD, max_mb=IMAGE_UPLOAD_MB, type=None)
     if upload is not None:
-        data = upload.getvalue()
         try:
-            return state, _uploaded_picture(_digest(data), data), f"picture:{_digest(data)}"
+            pixels, note, name = uploaded_pixels(upload, PICTURE_SIDE)
         except ImageError as error:
             st.error(tr_error(error), icon=":material/broken_image:")
+        else:
+            if note:
+                st.caption(note)
+            return state, pixels, f"picture:{name}"
     st.info(tr("yours.waiting_picture"), icon=":material/image:")
     return state, digit_pixels(0), "digit:0"
 
@@ -150,17 +145,6 @@ def _preparation(b: PageBinding, state: YourNetworkState) -> YourNetworkState:
 
 # --- the view ----------------------------------------------------------------------------------------------
 
-def _new_click(key: str) -> dict | None:
-    """The picture's click if this page has not handled it yet (the component keeps its last click)."""
-    click = page_state.widget_value(key)
-    click = click.get("click") if isinstance(click, dict) else None
-    seen = page_state.CLICK_SEEN.of(key)
-    if not isinstance(click, dict) or click.get("unix_time") == seen.get():
-        return None
-    seen.set(click.get("unix_time"))
-    return click
-
-
 def _grid_layout(result: YourNetworkResult) -> network.GridLayout:
     return network.grid_layout(result.maps.shape[1:], result.channels)
 
@@ -168,7 +152,7 @@ def _grid_layout(result: YourNetworkResult) -> network.GridLayout:
 def _clicks(state: YourNetworkState, shown: YourNetworkResult | None) -> YourNetworkState:
     """A click on the grid (the channel shown large) or the large map (the unit), decoded against the pictures the
     last run drew (``shown``)."""
-    grid, unit, table = _new_click(GRID_CLICK), _new_click(UNIT_CLICK), _new_click(TABLE_CLICK)
+    grid, unit, table = new_click(GRID_CLICK), new_click(UNIT_CLICK), new_click(TABLE_CLICK)
     if table is not None and isinstance(table.get("layer"), str):
         page_state.set_widget("yours_layer", table["layer"])  # the layer menu follows; _view checks the name
     if shown is None or shown.maps is None:
@@ -378,10 +362,26 @@ def _attribution(result: YourNetworkResult, labels: tuple[str, ...]) -> None:
     st.caption(tr(f"yours.method_why.{attribution.method}"))
 
 
+# Apart, so that a click on a unit, a channel or a page redoes neither the forward pass nor the attribution, and a
+# change of attribution does not redo the forward pass.
 @shared_results(16)
-def _computed(model_key: str, picture_key: str, state: YourNetworkState, _facts: NetworkFacts,
-              _pixels: np.ndarray) -> YourNetworkResult:
-    return compute(_facts, _pixels, state)
+def _forward(model_key: str, picture_key: str, preprocess: Preprocess, layer: str, _facts: NetworkFacts,
+             _pixels: np.ndarray) -> Forward:
+    return forward(_facts, _pixels, preprocess, layer)
+
+
+@shared_results(16)
+def _explained(model_key: str, picture_key: str, preprocess: Preprocess, method: str, target: int, cam_layer: str,
+               _facts: NetworkFacts, _looked: Forward) -> Explanation:
+    return explain(_facts, _looked, preprocess, method, target, cam_layer)
+
+
+def _computed(model_key: str, picture_key: str, state: YourNetworkState, facts: NetworkFacts,
+              pixels: np.ndarray) -> YourNetworkResult:
+    looked = _forward(model_key, picture_key, state.preprocess, shown_layer(facts, state.layer), facts, pixels)
+    why = _explained(model_key, picture_key, state.preprocess, state.method, state.target, state.cam_layer, facts,
+                     looked)
+    return assemble(facts, looked, why, state)
 
 
 def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
