@@ -30,6 +30,7 @@ VIEWS = {
     "receptive_field": ("receptive-field?preset=vgg16&layer=17&unit=3,3", 2700),
     "inspector": ("inspector?src=mnist&i=0&l=act1&u=5,6", 1500),
     "your_network": ("your-network?ly=block1.add&u=3,4", 2150),
+    "receptive_field_model": ("receptive-field?preset=yours&net=inception&node=mixed.cat&unit=4,9", 2000),
     "presentation": ("?k=sobel_x&present=1&hide=bank", 1000),  # presentation mode, as a lecturer's link opens it
     "signals": ("signals?at=9&c=1", 1500),
     "exercises": ("exercises?kind=conv_cell&set=2&q=4", 1250),

@@ -226,3 +226,86 @@ def test_one_run_computes_the_view_once(monkeypatch):
     broken = run_page(PAGE, timeout=60, query={"preset": "vgg16", "img": "mnist_digit"})
     assert "layer 17 (pool5) gets a 1x1 map" in broken.error[0].value
     assert calls == {"compute": 3, "analyzed_prefix": 1}
+
+
+# --- "your model": a model's graph instead of the stack -----------------------------------------------------
+
+MODEL_LINK = {"preset": "yours", "net": "resnet", "node": "block1.add", "unit": "3,4"}
+
+
+def test_a_link_opens_a_residual_blocks_unit_on_the_models_input():
+    at = run_page(PAGE, timeout=60, query=MODEL_LINK)
+    page = markdown(at)
+    # stem 3x3 p1, pool 2; block1's two 3x3 convs: field 12, jump 2, start -5 (the shortcut's 4 lies inside it)
+    assert "**Unit (3, 4)** of **block1.add** (output 14 × 14)" in page
+    assert "sees input rows 1 … 12 and columns 3 … 14: a field of **12** px, neighbouring units 2 px apart" in page
+    assert "takes one 1 × 28 × 28 image: 19,706 parameters" in page
+    assert images(at) == 2  # the effective field on random kernels and on the trained ones
+    assert page.count("90% of the gradient lies in") == 2
+    layer = at.selectbox(key="rf_layer")
+    assert layer.value == 9 and layer.format_func(9) == "block1.add · add"
+    assert not at.get("arrow_data_frame") and "rf_stack" not in at.session_state  # no stack editor for a graph
+    written = {key: at.query_params[key] for key in at.query_params if at.query_params[key]}
+    assert written == {"preset": "yours", "node": "block1.add", "unit": "3,4"}  # the residual net is the default
+    assert not at.warning  # both paths centred alike
+
+
+def test_picking_your_model_in_the_menu_then_a_layer_and_another_model():
+    at = run_page(PAGE, timeout=60)
+    at.selectbox(key="rf_preset").set_value("yours").run()
+    assert state(at).graph and state(at).network == "resnet" and state(at).node == ""
+    assert "**Unit (3, 3)** of **block2.relu_1** (output 7 × 7)" in markdown(at)  # the deepest layer of maps
+    at.selectbox(key="rf_layer").set_value(3).run()  # stem.2, the pool: the unit nearest the same centre
+    assert state(at).node == "stem.2" and at.query_params["node"] == "stem.2"
+    # block2.relu_1's (3, 3) is centred at -11 + 3·4 + 23/2 = 12.5; stem.2's unit i at -1 + 2i + 3/2: i = 6
+    assert "**Unit (6, 6)** of **stem.2**" in markdown(at)
+    at.selectbox(key="rf_network").set_value("inception").run()
+    assert state(at).network == "inception" and state(at).node == "" and at.query_params["net"] == "inception"
+    assert "**Unit (3, 3)** of **head.0** (output 7 × 7)" in markdown(at)
+    at.selectbox(key="rf_preset").set_value("vgg16").run()  # back to a stack: the model leaves the link
+    assert not state(at).graph and "net" not in at.query_params and "node" not in at.query_params
+
+
+def test_a_click_on_the_models_picture_and_on_a_row_of_its_table():
+    at = run_page(PAGE, timeout=60, query=MODEL_LINK)
+    at.session_state["rf_graph_click"] = {"click": {"layer": "block2.add", "unix_time": 1}}
+    at.run()
+    # block1.add's (3, 4) is centred at (6.5, 8.5); block2.add's unit i at -11 + 4i + 23/2 = 4i + 0.5: rows 1.5,
+    # halfway, go to the later unit 2; columns 2
+    assert state(at).node == "block2.add" and state(at).unit == (2, 2)
+    assert "**Unit (2, 2)** of **block2.add** (output 7 × 7)" in markdown(at)
+    at.session_state["rf_graph_click"] = {"click": {"layer": "head.2", "unix_time": 2}}  # the linear layer: no field
+    at.run()
+    assert state(at).node == "block2.add"
+    # The picture: 28 px and a margin as far as head.0's field reaches (11 px), 2 px a pixel wide... a click at the
+    # very first pixel of the picture's input lands on unit (0, 0).
+    margin = 11
+    side = 28 + 2 * margin
+    at.session_state["rf_click"] = {"x": margin + 0.5, "y": margin + 0.5, "width": side, "height": side,
+                                   "unix_time": 3}
+    at.run()
+    assert state(at).unit == (0, 0) and at.query_params["unit"] == "0,0"
+
+
+def test_an_uploaded_model_reached_by_a_link_without_it_says_where_to_open_one():
+    at = run_page(PAGE, timeout=60, query={"preset": "yours", "net": "upload"})
+    assert "No model has been uploaded in this session yet" in at.info[0].value
+    assert "Open a model on the Your network page" in markdown(at)
+
+
+def test_the_model_this_session_uploaded_is_offered_and_shown():
+    from cnnviz.pages.your_network import describe, open_demo
+
+    at = AppTest.from_file(str(UI / f"{PAGE}.py"), default_timeout=60)
+    at.session_state["_transient_yours_uploaded"] = ("upload:test", describe(open_demo("inception", "onnx")))
+    at.query_params.update({"preset": "yours", "net": "upload"})
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="rf_network").options[-1] == "Your own file"
+    assert "**Unit (3, 3)** of **head.0.MaxPool** (output 7 × 7)" in markdown(at)
+    assert any("cannot carry your uploaded model" in note.value for note in at.info)  # in the link's popover
+
+
+def test_the_your_network_page_links_to_its_models_fields():
+    at = run_page("your_network", timeout=120, query={"m": "inception", "fmt": "onnx"})
+    assert "receptive-field?preset=yours&net=inception&fmt=onnx" in markdown(at)

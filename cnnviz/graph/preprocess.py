@@ -93,6 +93,12 @@ def fit(pixels: np.ndarray, pre: Preprocess, input_shape: tuple[int, int, int]) 
     return np.clip(fitted, 0.0, 1.0)  # bilinear resizing stays in range; the clip guards float rounding
 
 
+def seen(pixels: np.ndarray, pre: Preprocess, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """``fit`` as a page draws it: (H, W, 3) for three channels, and any other number as their mean, (H, W) gray."""
+    fitted = fit(pixels, pre, input_shape)
+    return np.moveaxis(fitted, 0, -1) if fitted.shape[0] == 3 else fitted.mean(axis=0)
+
+
 def prepare(pixels: np.ndarray, pre: Preprocess, input_shape: tuple[int, int, int]) -> torch.Tensor:
     """``pixels`` (float in [0, 1], (H, W) or (H, W, 3)) as the network's input, (1, C, H, W) float32: ``fit``,
     then the normalisation."""

@@ -1,4 +1,5 @@
-"""The receptive-field explorer's state (stack, layer, unit, input) and its computation (boxes, table, fields).
+"""The receptive-field explorer's state (stack or model, layer, unit, input) and its computation (boxes, table,
+fields).
 
 A link names a preset and only what differs from it, so a lecturer's "VGG-16, pool5, unit (3, 3)" is short:
 
@@ -10,6 +11,12 @@ A link names a preset and only what differs from it, so a lecturer's "VGG-16, po
     ((212, 212), Box(top=6, left=6, bottom=218, right=218))
     >>> StackCodec().format(STACK_PRESETS["mnist"].layers)
     'c3p1_m2s2_c3p1_m2s2'
+
+The "yours" preset puts a model of the Your network page in the stack's place: a graph, whose rows and branches
+``graph_fields`` reads from its layer table, and whose link names the model and a row.
+
+    >>> ReceptiveFieldState().with_model("inception", "onnx").to_query()
+    {'preset': 'yours', 'net': 'inception', 'fmt': 'onnx'}
 """
 from __future__ import annotations
 
@@ -27,7 +34,10 @@ from cnnviz.analysis.effective_rf import EffectiveField, build_stack, image_tens
 from cnnviz.analysis.receptive_field import Box, RFRow, analyze, analyze_model, centre, input_box, unit_at
 from cnnviz.conv.geometry import LAYER_KINDS, Layer
 from cnnviz.conv.samples import sample_keys
+from cnnviz.graph.analysis import GraphTable
+from cnnviz.graph.effective import random_kernels, unit_field
 from cnnviz.model import ModelConfig, block_layers
+from cnnviz.pages.your_network import DEMOS, FORMATS, UPLOAD, NameCodec
 from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
 SOURCES = ("sample", "upload", "camera")  # where the image comes from; only a sample can travel in a link
@@ -112,7 +122,8 @@ STACK_PRESETS: dict[str, StackPreset] = {
     "resnet18_stem": StackPreset((conv(7, 2, 3), pool(3, 2, 1)), "camera"),
 }
 SESSION = "session"  # the preset name of the network trained (or loaded) in this session
-PRESET_NAMES = tuple(STACK_PRESETS) + (SESSION,)
+YOURS = "yours"  # the preset name of a model the Your network page opens: a demo, or this session's upload
+PRESET_NAMES = tuple(STACK_PRESETS) + (SESSION, YOURS)
 DEFAULT_PRESET = "mnist"
 # The tutorial's numbers for the last layer of a preset, shown beside the app's own.
 TUTORIAL_CLAIMS: dict[str, tuple[tuple[str, int], ...]] = {
@@ -198,6 +209,10 @@ class ReceptiveFieldState(PageState):
     channels: int = 64  # C, the channels of every conv, for the parameter counts
     seed: int = 0  # the random weights' seed
     nested: bool = True  # also draw the boxes of the same place in every earlier layer
+    # With the "yours" preset the network is a model's graph, not the stack (which then stays the default):
+    network: str = "resnet"  # a demo of the Your network page, or "upload" (this session's, never in a link)
+    fmt: str = "pt2"  # the demo's file: a torch.export program or an ONNX graph
+    node: str = ""  # the chosen row of the model's layer table; "": the page's pick (GraphFields.index)
 
     ANCHORS = ("preset",)  # the rest is written only where it differs from what the preset opens with
     FIELDS = (
@@ -211,6 +226,9 @@ class ReceptiveFieldState(PageState):
         Field("channels", "ch", IntCodec(1, 4096)),
         Field("seed", "seed", IntCodec(0, 9999)),
         Field("nested", "nest", BoolCodec()),
+        Field("network", "net", Choice(DEMOS + (UPLOAD,))),
+        Field("fmt", "fmt", Choice(FORMATS)),
+        Field("node", "node", NameCodec()),
     )
 
     def query_defaults(self) -> ReceptiveFieldState:
@@ -221,9 +239,30 @@ class ReceptiveFieldState(PageState):
     def with_preset(self, name: str) -> ReceptiveFieldState:
         """The preset's stack on its input, its last layer's centre unit chosen. The source stays: an upload
         stays the picture."""
-        preset = STACK_PRESETS[name]
+        preset, start = STACK_PRESETS[name], ReceptiveFieldState()
         return replace(self, preset=name, layers=preset.layers, layer=len(preset.layers) - 1, unit=None,
-                       sample=preset.sample, working_size=preset.working_size)
+                       sample=preset.sample, working_size=preset.working_size, network=start.network,
+                       fmt=start.fmt, node=start.node)
+
+    def with_model(self, network: str, fmt: str) -> ReceptiveFieldState:
+        """A model the Your network page opens (a demo as ``fmt``, or ``UPLOAD``), its deepest field chosen; the
+        stack goes back to the default, so a link carries only the model. The source stays: an upload stays the
+        picture; a sample becomes the MNIST digit the demos were trained for.
+
+        Raises:
+            ValueError: a network that is neither a demo nor ``UPLOAD``, or a format that is not a demo's.
+        """
+        if network not in DEMOS + (UPLOAD,) or fmt not in FORMATS:
+            raise ValueError(f"network must be one of {', '.join(DEMOS + (UPLOAD,))} and fmt one of "
+                             f"{', '.join(FORMATS)}, got network={network!r}, fmt={fmt!r}")
+        start = ReceptiveFieldState()
+        return replace(self, preset=YOURS, network=network, fmt=fmt, node="", unit=None, layers=start.layers,
+                       layer=start.layer, sample=start.sample)
+
+    @property
+    def graph(self) -> bool:
+        """Whether the network is a model's graph (the "yours" preset) rather than the editable stack."""
+        return self.preset == YOURS
 
     def with_layers(self, layers: Sequence[Layer], layer: int | None = None) -> ReceptiveFieldState:
         """An edited stack (the preset name stays, as where it started); the chosen layer kept inside it."""
@@ -334,16 +373,21 @@ def compute(state: ReceptiveFieldState, input_hw: Sequence[int]) -> RFView:
     return view_at(tuple(analyze(state.named_layers(), hw)), hw, state.layer, state.unit)
 
 
-def view_at(rows: tuple[RFRow, ...], input_hw: tuple[int, int], layer: int, unit: tuple[int, int] | None) -> RFView:
+def view_at(rows: tuple[RFRow, ...], input_hw: tuple[int, int], layer: int, unit: tuple[int, int] | None,
+            earlier: Sequence[Sequence[int]] | None = None) -> RFView:
     """The view of analysed ``rows`` with ``layer``'s ``unit`` chosen, both moved inside the stack as ``compute``
-    does: a unit picked on a run's view gets its own view without analysing the stack again."""
+    does: a unit picked on a run's view gets its own view without analysing the stack again.
+
+    ``earlier``: per row, the rows whose boxes nest inside its own (a graph's rows on the paths from the input,
+    ``GraphFields.earlier``); None for a stack, where every row before it does.
+    """
     layer = min(max(layer, 0), len(rows) - 1)
     out = rows[layer].out_size
     wanted = unit if unit is not None else (out[0] // 2, out[1] // 2)
     unit = (min(wanted[0], out[0] - 1), min(wanted[1], out[1] - 1))
     y, x = centre(rows, layer, *unit)
     nested = []
-    for index in range(layer + 1):
+    for index in [*(range(layer) if earlier is None else earlier[layer]), layer]:
         place = unit_at(rows, index, y, x)
         nested.append(NestedBox(index, place, input_box(rows, index, *place)))
     return RFView(rows, input_hw, layer, unit, input_box(rows, layer, *unit), tuple(nested))
@@ -352,6 +396,101 @@ def view_at(rows: tuple[RFRow, ...], input_hw: tuple[int, int], layer: int, unit
 def unit_in_layer(view: RFView, layer: int) -> tuple[int, int]:
     """The unit of ``layer`` centred nearest the chosen unit: where the view goes when the layer changes."""
     return unit_at(view.rows, layer, *centre(view.rows, view.layer, *view.unit))
+
+
+# --- a model's graph (the "yours" preset) ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GraphFields:
+    """The rows of a model's layer table that have a field on the input, as this page's rows, and for each the
+    earlier rows whose boxes nest in its own."""
+
+    rows: tuple[RFRow, ...]  # rows with maps and a known field, in the graph's order; ``kind`` is the operator
+    nodes: tuple[str, ...]  # each row's torch.fx node, for the effective field's probe
+    # Per row: the rows on its paths from the input (every branch), one per distinct field, the earliest; none with
+    # the row's own field (a ReLU after a conv adds no box).
+    earlier: tuple[tuple[int, ...], ...]
+    # Per row: the rows on its paths, itself included, where paths meet whose fields' centres differ (Araujo et al.).
+    misaligned: tuple[tuple[int, ...], ...]
+
+    def index(self, name: str) -> int:
+        """The row called ``name``; for "" or a name the model lacks (a link made for another), the page's pick: the
+        deepest row with more than one unit (a global pool's single unit sees the whole picture, and shows nothing
+        of how the field grows)."""
+        names = [row.name for row in self.rows]
+        if name in names:
+            return names.index(name)
+        spread = [row.index for row in self.rows if row.out_size[0] * row.out_size[1] > 1]
+        return spread[-1] if spread else len(self.rows) - 1
+
+
+def graph_fields(table: GraphTable) -> GraphFields:
+    """The rows of ``table`` (``cnnviz.graph.analysis.graph_table``) with a known field on a (C, H, W) map, and the
+    rows on each one's paths from the input. Rows whose field is unknown (after an upsampling or an operator cnnviz
+    does not know) and rows without maps (after flatten) are left out; their paths still count."""
+    rows: list[RFRow] = []
+    nodes: list[str] = []
+    flagged = 0  # rows where paths meet misaligned, as a bitmask over rows
+    index: dict[str, int] = {}  # table row name -> position in rows
+    # Each table row's ancestors as a bitmask over rows: a 5,000-node graph stays linear in memory.
+    ancestors: dict[str, int] = {}
+    for row in table.rows:
+        mask = 0
+        for parent in row.inputs:
+            mask |= ancestors.get(parent, 0) | (1 << index[parent] if parent in index else 0)
+        ancestors[row.name] = mask
+        if row.rf_size is not None and len(row.output_shape) == 3:
+            index[row.name] = len(rows)
+            rows.append(RFRow(len(rows), row.name, row.op, row.window or Layer(1), row.rf_size, row.jump, row.start,
+                              row.output_shape[1:]))
+            nodes.append(row.node)
+            flagged |= (1 << index[row.name]) if row.misaligned else 0
+    earlier, misaligned = [], []
+    for position, row in enumerate(rows):
+        seen, kept = {(row.size, row.jump, row.start)}, []
+        for before in range(position):
+            field = (rows[before].size, rows[before].jump, rows[before].start)
+            if ancestors[row.name] >> before & 1 and field not in seen:
+                seen.add(field)
+                kept.append(before)
+        earlier.append(tuple(kept))
+        on_path = (ancestors[row.name] | 1 << position) & flagged
+        misaligned.append(tuple(i for i in range(position + 1) if on_path >> i & 1))
+    return GraphFields(tuple(rows), tuple(nodes), tuple(earlier), tuple(misaligned))
+
+
+def graph_view(fields: GraphFields, input_hw: Sequence[int], node: str, unit: tuple[int, int] | None) -> RFView:
+    """The chosen row's unit (its centre unit for None) and its field on the model's input, with the boxes of the
+    same place on every path to it, as ``compute`` gives for a stack.
+
+    Raises:
+        ValueError: a model with no row that has a field on the input (a network without maps).
+    """
+    if not fields.rows:
+        raise ValueError("the model has no layer with a field on the input: no convolution or pooling maps")
+    hw = (int(input_hw[0]), int(input_hw[1]))
+    return view_at(fields.rows, hw, fields.index(node), unit, fields.earlier)
+
+
+def choose(state: ReceptiveFieldState, view: RFView, layer: int, unit: tuple[int, int]) -> ReceptiveFieldState:
+    """``state`` with ``view``'s row ``layer`` and its ``unit`` chosen: by position in a stack, by name in a graph
+    (a link to a model names its layers)."""
+    if state.graph:
+        return replace(state, node=view.rows[layer].name, unit=unit)
+    return replace(state, layer=layer, unit=unit)
+
+
+def misaligned_rows(fields: GraphFields, view: RFView) -> tuple[str, ...]:
+    """The rows on the chosen unit's paths (itself included) where paths meet misaligned: its field is a union of
+    fields centred on different pixels."""
+    return tuple(fields.rows[index].name for index in fields.misaligned[view.layer])
+
+
+def model_fields(gm: Any, fields: GraphFields, view: RFView, x: Any, seed: int) -> tuple[EffectiveField, EffectiveField]:
+    """The chosen unit's effective field on the prepared image ``x`` (1, C, H, W): with the model's kernels drawn
+    at random (seeded) and with its own trained ones."""
+    node, unit = fields.nodes[view.layer], view.unit
+    return (unit_field(random_kernels(gm, seed), node, x, *unit, view.box), unit_field(gm, node, x, *unit, view.box))
 
 
 # --- the table and the tutorial's numbers ---------------------------------------------------------------

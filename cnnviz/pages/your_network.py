@@ -32,7 +32,7 @@ from cnnviz.errors import UserError
 from cnnviz.graph.analysis import GraphRow, GraphTable, feature_maps, unit_box
 from cnnviz.graph.attribution import METHODS, attribute, conv_nodes
 from cnnviz.graph.open import ModelView, open_model
-from cnnviz.graph.preprocess import NORMS, Preprocess, black, fit, prepare
+from cnnviz.graph.preprocess import NORMS, Preprocess, black, prepare, seen
 from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, UnitCodec
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
@@ -245,9 +245,7 @@ def forward(facts: NetworkFacts, pixels: np.ndarray, preprocess: Preprocess, lay
     """
     view = facts.view
     x = prepare(pixels, preprocess, view.input_shape)
-    shown = fit(pixels, preprocess, view.input_shape)
-    # Three channels are a colour picture; any other number shows as their mean, in gray.
-    shown = np.moveaxis(shown, 0, -1) if shown.shape[0] == 3 else shown.mean(axis=0)
+    shown = seen(pixels, preprocess, view.input_shape)
     outputs = feature_maps(view.graph_module, x)  # every row's output, the logits' row among them
     if not facts.classes:  # a partial graph predicts nothing
         probabilities = np.zeros(0)

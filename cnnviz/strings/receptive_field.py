@@ -111,6 +111,29 @@ EN = {
     "rf.impossible": "This stack cannot run on a {h}×{w} input: {reason}. Remove or change that layer, or use a "
                      "larger input.",
     "rf.upload_link_note": "A link cannot carry your uploaded image: whoever opens it sees the sample image instead.",
+    "rf.preset.yours": "Your model (see Your network)",
+    "rf.model": "Model",
+    "rf.model_help": "A demo model, or the file you opened on the Your network page. Its fields follow every branch: "
+                     "where paths are added or concatenated, a unit sees the union of what each path sees.",
+    "rf.model_seed_help": "Seed of the random kernels the left-hand effective field is measured with.",
+    "rf.model_random_caption": "The same wiring with random kernels (PyTorch's default initialisation, seed {seed})",
+    "rf.model_trained_caption": "Trained weights: {name}",
+    "rf.model_erf_note": "The picture is fitted to the model's {h}×{w} input (resized, centre-cropped and normalised "
+                         "as on the Your network page); the gradient is taken there.",
+    "rf.misaligned": "Paths meet at {names} with fields centred on different pixels: a unit there mixes evidence "
+                     "from places that do not line up (Araujo et al., Distill 2019). The red box is the union of "
+                     "the paths' fields.",
+    "rf.model_table_title": "The model, layer by layer",
+    "rf.model_table_help": "Click a row with a field to choose that layer. The boxes on the picture are the chosen "
+                           "unit's field and, in other colours, the fields of the same place on every path that "
+                           "leads to it (one box per distinct field).",
+    "rf.model_link_note": "A link cannot carry your uploaded model or image: whoever opens it sees a demo and the "
+                          "sample image instead.",
+    "rf.model_upload_first": "No model has been uploaded in this session yet: open your .pt2, .onnx or checkpoint on "
+                             "the Your network page, then come back, or choose a demo model.",
+    "rf.open_yours": "Open a model on the Your network page",
+    "rf.model_no_fields": "This model has no layer of maps with a field on the input (no convolution or pooling "
+                          "before its first dense layer), so there is no unit to draw.",
 }
 
 ZH = {
@@ -207,4 +230,19 @@ ZH = {
                   "前者参数少 {saved}%，非线性也更强。",
     "rf.impossible": "这个层堆叠无法在 {h}×{w} 的输入上运行：{reason}。请删除或修改那一层，或者使用更大的输入。",
     "rf.upload_link_note": "链接无法带上你上传的图片：打开链接的人看到的是示例图片。",
+    "rf.preset.yours": "你的模型（见“你的网络”）",
+    "rf.model": "模型",
+    "rf.model_help": "示例模型，或你在“你的网络”页面打开的文件。感受野沿每条分支计算：路径相加或拼接处，一个单元看到的是各路径所见区域的并集。",
+    "rf.model_seed_help": "左侧有效感受野所用随机卷积核的种子。",
+    "rf.model_random_caption": "相同连接、随机卷积核（PyTorch 默认初始化，种子 {seed}）",
+    "rf.model_trained_caption": "训练后的权重：{name}",
+    "rf.model_erf_note": "图片被调整到模型的 {h}×{w} 输入（按“你的网络”页面的设置缩放、居中裁剪并归一化），梯度在该输入上计算。",
+    "rf.misaligned": "路径在 {names} 处汇合，但各路径感受野的中心不在同一像素：那里的单元混合了不对齐位置的信息"
+                     "（Araujo 等，Distill 2019）。红框是各路径感受野的并集。",
+    "rf.model_table_title": "逐层查看模型",
+    "rf.model_table_help": "点击有感受野的一行来选择该层。图上的框是所选单元的感受野，以及（其他颜色）通向它的每条路径上同一位置的感受野（每种不同的感受野一个框）。",
+    "rf.model_link_note": "链接无法带上你上传的模型或图片：打开链接的人看到的是示例模型和示例图片。",
+    "rf.model_upload_first": "本次会话中还没有上传模型：请先在“你的网络”页面打开你的 .pt2、.onnx 或检查点文件再回来，或者选择一个示例模型。",
+    "rf.open_yours": "到“你的网络”页面打开模型",
+    "rf.model_no_fields": "这个模型没有在输入上有感受野的特征图层（在第一个全连接层之前没有卷积或池化），因此没有可画的单元。",
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,34 +20,58 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from cnnviz import torch_threads
 from cnnviz.analysis.clicks import unit_at_click
 from cnnviz.analysis.effective_rf import MASS, EffectiveField
+from cnnviz.analysis.layer_table import count_text, millions_text, shape_text
 from cnnviz.analysis.receptive_field import Box, RFRow
 from cnnviz.conv.geometry import LAYER_KINDS, Layer
 from cnnviz.figures import receptive_fields
 from cnnviz.figures.maps import png_bytes
+from cnnviz.figures.receptive_fields import InputFrame
 from cnnviz.markdown_text import md_text
+from cnnviz.errors import UserError
+from cnnviz.graph.preprocess import Preprocess, prepare, seen
 from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, PRESET_NAMES, SESSION, WORKING_SIZES,
-                                          ReceptiveFieldState, RFView, add_layer, analyzed_prefix, check_layer,
-                                          claims, compare_stacks, compute, layer_params, move_layer, random_field,
-                                          remove_layer, session_layers, trained_field, unit_in_layer, view_at,
-                                          with_session)
+                                          YOURS, GraphFields, ReceptiveFieldState, RFView, add_layer,
+                                          analyzed_prefix, check_layer, choose, claims, compare_stacks, compute,
+                                          graph_fields, graph_view, layer_params, misaligned_rows, model_fields,
+                                          move_layer, random_field, remove_layer, session_layers, trained_field,
+                                          unit_in_layer, view_at, with_session)
+from cnnviz.pages.your_network import DEMOS, FORMATS, UPLOAD, NetworkFacts, YourNetworkState
 from cnnviz.ui import runs
 from cnnviz.ui import state as page_state
+from cnnviz.ui.clickable import new_click
 from cnnviz.ui.common import BASE_FONT_PX, PRESENT_FONT_PX, guarded, tr, tr_error, tr_option
 from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding, presenting
 from cnnviz.ui.widgets import image_input
+from cnnviz.ui.your_model import demo_facts, graph_table, uploaded
 
 PAGE = "receptive_field"
 STACK_COLUMNS = ("kind", "k", "s", "p", "d")  # the stack editor's columns
 STACK_NEW_ROW = {"kind": "conv", "k": 3, "s": 1, "p": 1, "d": 1}  # what a blank row added in the editor becomes
 TABLE_ROW_PX = 35  # Streamlit's table row height, px, at the browser's root font size (it grows with the font)
+GRAPH_CLICK = "rf_graph_click"  # a model's layer table: a click on a row with a field picks it
+MODEL_PICTURE_SIDE = WORKING_SIZES[-1]  # px: a picture's longer side before it is fitted to a model's input
 
 
 # --- callbacks: each changes the state; the next run seeds every widget from it -------------------------------
 
+def _yours_model() -> tuple[str, str]:
+    """The model the Your network page shows in this session (a demo and its format, or the upload), else its
+    first demo."""
+    shown = page_state.stored("yours")
+    if isinstance(shown, YourNetworkState) and (shown.model != UPLOAD or uploaded() is not None):
+        return shown.model, shown.fmt
+    start = YourNetworkState()
+    return start.model, start.fmt
+
+
 def _on_preset() -> None:
     name = page_state.widget_value("rf_preset")
+    if name == YOURS:
+        network, fmt = _yours_model()
+        page_state.replace_state(PAGE, lambda s: s.with_model(network, fmt))
+        return
     if name != SESSION:
         page_state.replace_state(PAGE, lambda s: s.with_preset(name))
         return
@@ -86,9 +111,14 @@ def _picked(state: ReceptiveFieldState, view: RFView) -> ReceptiveFieldState:
     if pick is not None:
         what, value = pick
         if what == "layer" and isinstance(value, int) and 0 <= value < len(view.rows):
-            state = replace(state, layer=value, unit=unit_in_layer(view, value))
+            state = choose(state, view, value, unit_in_layer(view, value))
         elif what == "unit" and value[0] is not None and value[1] is not None:
-            state = replace(state, layer=view.layer, unit=(int(value[0]), int(value[1])))
+            state = choose(state, view, view.layer, (int(value[0]), int(value[1])))
+    table = new_click(GRAPH_CLICK)  # a row of a model's layer table, by name
+    names = [row.name for row in view.rows]
+    if table is not None and table.get("layer") in names:
+        layer = names.index(table["layer"])
+        state = choose(state, view, layer, unit_in_layer(view, layer))
     click = page_state.widget_value("rf_click")
     seen = page_state.CLICK_SEEN.of("rf_click")
     if not isinstance(click, dict) or click.get("unix_time") == seen.get():
@@ -99,7 +129,7 @@ def _picked(state: ReceptiveFieldState, view: RFView) -> ReceptiveFieldState:
         unit = unit_at_click(click, view.input_hw, margin=margin, rows=view.rows, layer=view.layer)
     except ValueError:
         return state  # not a click this version of the component sends
-    return replace(state, layer=view.layer, unit=unit)
+    return choose(state, view, view.layer, unit)
 
 
 def _edit_stack(change) -> None:
@@ -108,9 +138,11 @@ def _edit_stack(change) -> None:
 
 # --- controls --------------------------------------------------------------------------------------------------
 
-def _layer_text(row: RFRow) -> str:
+def _layer_text(row: RFRow, graph: bool = False) -> str:
     """ "pool5 · max pool 2×2 s2": the layer's name, kind, window and what differs from stride 1, padding 0,
-    dilation 1."""
+    dilation 1; a model's row as its table writes it, "block1.add · add"."""
+    if graph:
+        return f"{row.name} · {row.kind}"
     layer = row.layer
     kernel, stride, dilation = layer.kernel[0], layer.stride[0], layer.dilation[0]
     padding = layer.padding[0][0]
@@ -198,6 +230,14 @@ def controls(b: PageBinding) -> tuple[ReceptiveFieldState, np.ndarray, str, str]
         st.subheader(tr("rf.network"))
         st.selectbox(tr("rf.preset"), options, key=b.seed("rf_preset", state.preset), on_change=_on_preset,
                      format_func=tr_option("rf.preset."), help=tr("rf.preset_help"))
+        if state.graph:  # a model's graph: its own channels, weights and input size
+            state = _model_picker(b, state)
+            seed = st.number_input(tr("rf.seed"), 0, 9999, key=b.seed("rf_seed", state.seed),
+                                   help=tr("rf.model_seed_help"))
+            st.subheader(tr("rf.input"))
+            image, note, image_key, source, sample = image_input(b, "rf", source=state.source, sample=state.sample,
+                                                                 max_side=MODEL_PICTURE_SIDE)
+            return replace(state, source=source, sample=sample, seed=int(seed)), image, note, image_key
         if state.edited:
             st.button(tr("rf.reset"), key="rf_reset", on_click=_on_reset, icon=":material/undo:")
         channels = st.number_input(tr("rf.channels"), 1, 4096, key=b.seed("rf_channels", state.channels),
@@ -213,11 +253,25 @@ def controls(b: PageBinding) -> tuple[ReceptiveFieldState, np.ndarray, str, str]
     return state, image, note, image_key
 
 
+def _model_picker(b: PageBinding, state: ReceptiveFieldState) -> ReceptiveFieldState:
+    """Which model: a demo in either format, or the one this session uploaded on the Your network page."""
+    options = DEMOS + ((UPLOAD,) if uploaded() is not None or state.network == UPLOAD else ())
+    network = st.selectbox(tr("rf.model"), options, key=b.seed("rf_network", state.network),
+                           format_func=tr_option("yours.model."), help=tr("rf.model_help"))
+    fmt = state.fmt
+    if network != UPLOAD:
+        fmt = st.segmented_control(tr("yours.format"), FORMATS, required=True, key=b.seed("rf_fmt", state.fmt),
+                                   format_func=tr_option("yours.format."))
+    if (network, fmt) != (state.network, state.fmt):  # another model: its own rows, the page's pick
+        state = replace(state, node="", unit=None)
+    return replace(state, network=network, fmt=fmt)
+
+
 def _unit_controls(b: PageBinding, state: ReceptiveFieldState, view: RFView) -> ReceptiveFieldState:
     """Layer and unit pickers that show the view's choice (the state decides; these change it by callback)."""
     count = len(view.rows)
     page_state.set_widget("rf_layer", view.layer)
-    labels = [_layer_text(row) for row in view.rows]  # translated now, not when AppTest asks
+    labels = [_layer_text(row, state.graph) for row in view.rows]  # translated now, not when AppTest asks
     st.selectbox(tr("rf.layer"), list(range(count)), key="rf_layer", on_change=_on_layer, format_func=labels.__getitem__)
     out = view.rows[view.layer].out_size
     sliders = st.columns(2)
@@ -390,6 +444,8 @@ def steps(b: PageBinding) -> ReceptiveFieldState:
     state, image, note, image_key = controls(b)
     if note:
         st.info(note, icon=":material/info:")
+    if state.graph:
+        return _graph_steps(b, state, image, image_key)
     in_channels = 1 if image.ndim == 2 else image.shape[2]
     try:
         view, problem = compute(state, image.shape[:2]), None
@@ -410,17 +466,126 @@ def steps(b: PageBinding) -> ReceptiveFieldState:
             st.error(tr("rf.impossible", h=image.shape[0], w=image.shape[1], reason=tr_error(problem)),
                      icon=":material/block:")
         return state
-    frame = receptive_fields.frame_for(view.rows, view.input_hw)  # the input's place in every picture
-    dots = receptive_fields.unit_centres(view.rows, view.layer, frame)
     with view_area:
-        picture_area, controls_area = st.columns([3, 2])
-        with controls_area:
-            state = _unit_controls(b, state, view)  # a pick reaches the next run through _picked
-            _unit_text(view, state, dense=dots is None)
-            _claims(state, view)
-        with picture_area:
-            _picture(view, state, image, frame, dots)
+        state, frame = _chosen_unit(b, state, view, image, lambda shown: _claims(shown, view))
         _effective(view, state, image, image_key, frame)
+    return state
+
+
+def _chosen_unit(b: PageBinding, state: ReceptiveFieldState, view: RFView, image: np.ndarray,
+                 below: Callable[[ReceptiveFieldState], None]) -> tuple[ReceptiveFieldState, InputFrame]:
+    """The picture with the chosen unit's boxes beside its pickers and numbers (``below`` adds under them): the
+    state as the pickers leave it, and the input's place in every picture."""
+    frame = receptive_fields.frame_for(view.rows, view.input_hw)
+    dots = receptive_fields.unit_centres(view.rows, view.layer, frame)
+    picture_area, controls_area = st.columns([3, 2])
+    with controls_area:
+        state = _unit_controls(b, state, view)  # a pick reaches the next run through _picked
+        _unit_text(view, state, dense=dots is None)
+        below(state)
+    with picture_area:
+        _picture(view, state, image, frame, dots)
+    return state, frame
+
+
+# --- a model's graph (the "yours" preset) ------------------------------------------------------------------
+
+def _model_found(state: ReceptiveFieldState) -> tuple[NetworkFacts, str] | None:
+    """(the model's facts, a key naming it); None for an upload this session does not have."""
+    if state.network != UPLOAD:
+        return demo_facts(state.network, state.fmt), f"demo:{state.network}:{state.fmt}"
+    upload = uploaded()
+    return None if upload is None else (upload[1], upload[0])
+
+
+def _preparation(state: ReceptiveFieldState) -> Preprocess:
+    """How a picture becomes the model's input: a demo's own (MNIST's normalisation; the same on every machine, so
+    a link shows the same fields); an upload's as set on the Your network page."""
+    shown = page_state.stored("yours")
+    if state.network == UPLOAD and isinstance(shown, YourNetworkState):
+        return shown.preprocess
+    return YourNetworkState().preprocess
+
+
+@shared_results(16)
+def _graph_fields(model_key: str, _facts: NetworkFacts) -> GraphFields:
+    return graph_fields(_facts.table)
+
+
+@shared_results(16)
+def _model_fields(model_key: str, picture_key: str, preprocess: Preprocess, node: str, unit: tuple[int, int],
+                  seed: int, _facts: NetworkFacts, _fields: GraphFields, _view: RFView, _x) -> tuple:
+    return torch_threads.run(model_fields, _facts.view.graph_module, _fields, _view, _x, seed)
+
+
+def _model_effective(view: RFView, state: ReceptiveFieldState, found: tuple[NetworkFacts, str], fields: GraphFields,
+                     picture_key: str, x, frame: InputFrame) -> None:
+    facts, model_key = found
+    st.subheader(tr("rf.erf_title"))
+    st.caption(tr("rf.erf_intro", mass=f"{100 * MASS:.0f}"))
+    try:
+        random, trained = _model_fields(model_key, picture_key, _preparation(state), fields.rows[view.layer].name,
+                                        view.unit, state.seed, facts, fields, view, x)
+    except ValueError as error:
+        st.warning(tr_error(error), icon=":material/block:")
+        return
+    left, right = st.columns(2)
+    with left:
+        _field_picture(random, view, frame, tr("rf.model_random_caption", seed=state.seed), "rf_random")
+    with right:
+        _field_picture(trained, view, frame, tr("rf.model_trained_caption", name=md_text(facts.view.name)),
+                       "rf_trained")
+    st.caption(tr("rf.model_erf_note", h=view.input_hw[0], w=view.input_hw[1]))
+
+
+def _misaligned(fields: GraphFields, view: RFView) -> None:
+    names = misaligned_rows(fields, view)
+    if names:
+        st.warning(tr("rf.misaligned", names=", ".join(names)), icon=":material/call_split:")
+
+
+def _graph_section(facts: NetworkFacts, fields: GraphFields, view: RFView | None) -> None:
+    """The model's layer table with its lanes; a click on a row with a field picks it."""
+    st.subheader(tr("rf.model_table_title"))
+    view_info = facts.view
+    st.markdown(tr("yours.opened", name=md_text(view_info.name), source=tr(f"yours.source.{view_info.source}"),
+                   shape=shape_text(view_info.input_shape), params=count_text(facts.table.total_params),
+                   macs=millions_text(facts.table.total_macs)))
+    chosen = view.rows[view.layer].name if view is not None else ""
+    graph_table(GRAPH_CLICK, facts.table, [row.name for row in fields.rows], chosen)
+    st.caption(tr("rf.model_table_help"))
+
+
+def _graph_steps(b: PageBinding, state: ReceptiveFieldState, image: np.ndarray, image_key: str
+                 ) -> ReceptiveFieldState:
+    """The page for a model's graph: its fields through every branch, on the picture fitted to its input."""
+    found = _model_found(state)
+    with st.sidebar:
+        page_state.share_link(state, note=tr("rf.model_link_note") if UPLOAD in (state.network, state.source) else "")
+    if found is None:
+        st.info(tr("rf.model_upload_first"), icon=":material/upload_file:")
+        page_state.open_page_link("cnnviz/ui/your_network.py", "your-network", None, tr("rf.open_yours"))
+        return state
+    facts, _ = found
+    try:
+        preprocess = _preparation(state)
+        shown = seen(image, preprocess, facts.view.input_shape)
+        x = prepare(image, preprocess, facts.view.input_shape)
+    except UserError as error:
+        st.error(tr_error(error), icon=":material/error:")
+        return state
+    fields = _graph_fields(found[1], facts)
+    if not fields.rows:
+        st.info(tr("rf.model_no_fields"), icon=":material/info:")
+        _graph_section(facts, fields, None)
+        return state
+    view = graph_view(fields, shown.shape[:2], state.node, state.unit)
+    picked = _picked(state, view)
+    if picked != state:
+        state, view = picked, graph_view(fields, shown.shape[:2], picked.node, picked.unit)
+    state, frame = _chosen_unit(b, state, view, shown, lambda _: _misaligned(fields, view))
+    _model_effective(view, state, found, fields, image_key, x, frame)
+    _graph_section(facts, fields, view)
     return state
 
 

@@ -324,3 +324,5 @@ def open_page_link(page_file: str, url_path: str, state: Any, label: str, *,
         st.markdown(f"[{label}]({target})")
 # Your network: what the page last drew, so that a click on its pictures is decoded against them.
 YOURS_SHOWN: Transient[Any] = Transient("yours_shown", None)
+# ... and the model this session uploaded there, (a key naming it, its NetworkFacts), for the Receptive fields page.
+YOURS_UPLOADED: Transient[Any] = Transient("yours_uploaded", None)

@@ -17,16 +17,15 @@ from cnnviz.analysis.layer_table import count_text, millions_text, shape_text
 from cnnviz.conv.images import ImageError
 from cnnviz.errors import UserError
 from cnnviz.figures import network
-from cnnviz.figures.graph import ROW_HEIGHT, lane_layout, lanes_svg
 from cnnviz.figures.maps import png_bytes
-from cnnviz.graph.analysis import INPUT, GraphRow
 from cnnviz.graph.attribution import METHODS
 from cnnviz.graph.open import Limits, ModelFileError, open_model
 from cnnviz.graph.preprocess import NORMS, Preprocess
+from cnnviz.pages.receptive_field import ReceptiveFieldState
 from cnnviz.pages.your_network import (DEMOS, FORMATS, IMAGE_SOURCES, MAPS_PER_PAGE, TEST_DIGITS, UPLOAD,
                                        Explanation, Forward, NetworkFacts, YourNetworkResult, YourNetworkState,
                                        assemble, demo_labels, describe, digit_pixels, explain, forward, label_of,
-                                       open_demo, parse_labels, sample_pixels, shown_layer)
+                                       parse_labels, sample_pixels, shown_layer)
 from cnnviz.conv.samples import sample_keys
 from cnnviz.ui import state as page_state
 from cnnviz.ui.clickable import clickable_picture, new_click
@@ -35,6 +34,7 @@ from cnnviz.ui.housekeeping import shared_results
 from cnnviz.ui.page import Page, run_page
 from cnnviz.ui.state import PageBinding
 from cnnviz.ui.widgets import IMAGE_UPLOAD_MB, upload_digest, uploaded_pixels
+from cnnviz.ui.your_model import demo_facts, graph_table, remember_upload
 
 PAGE = "yours"
 MODEL_UPLOAD = "yours_model_upload"
@@ -50,11 +50,6 @@ LABELS_KB = 1024  # a labels file: ImageNet's 1,000 names are 20 KB
 
 # --- the model ---------------------------------------------------------------------------------------------
 
-@shared_results(len(DEMOS) * len(FORMATS))
-def _demo_facts(name: str, fmt: str) -> NetworkFacts:
-    return describe(open_demo(name, fmt))
-
-
 @shared_results(4)
 def _uploaded_facts(digest: str, filename: str, _upload) -> NetworkFacts:
     """The upload's facts; for a model with an operator cnnviz cannot read, those of the part before it, with the
@@ -69,7 +64,7 @@ def _uploaded_facts(digest: str, filename: str, _upload) -> NetworkFacts:
 
 def _standin(labels: tuple[str, ...]) -> tuple[NetworkFacts, str, tuple[str, ...]]:
     """What the page shows while no usable model is uploaded: the residual demo (its facts, key and labels)."""
-    return _demo_facts("resnet", "pt2"), "demo:resnet:pt2", labels or demo_labels()
+    return demo_facts("resnet", "pt2"), "demo:resnet:pt2", labels or demo_labels()
 
 
 def _model(b: PageBinding, state: YourNetworkState) -> tuple[YourNetworkState, NetworkFacts, str, tuple[str, ...]]:
@@ -80,7 +75,7 @@ def _model(b: PageBinding, state: YourNetworkState) -> tuple[YourNetworkState, N
     if model != UPLOAD:
         fmt = st.segmented_control(tr("yours.format"), FORMATS, required=True, key=b.seed("yours_fmt", state.fmt),
                                    format_func=tr_option("yours.format."))
-        return replace(state, fmt=fmt), _demo_facts(model, fmt), f"demo:{model}:{fmt}", demo_labels()
+        return replace(state, fmt=fmt), demo_facts(model, fmt), f"demo:{model}:{fmt}", demo_labels()
     upload = file_uploader(tr("yours.upload"), key=MODEL_UPLOAD, max_mb=MODEL_UPLOAD_MB,
                            type=["pt2", "onnx", "pt", "pth"], help=tr("yours.upload_help"))
     labels_file = file_uploader(tr("yours.labels"), key=LABELS_UPLOAD, max_mb=1, type=["txt"])
@@ -99,6 +94,7 @@ def _model(b: PageBinding, state: YourNetworkState) -> tuple[YourNetworkState, N
         else:
             if facts.partial is not None:
                 st.warning(tr("yours.partial", reason=tr_error(facts.partial)), icon=":material/warning:")
+            remember_upload(f"upload:{digest}", facts)
             return state, facts, f"upload:{digest}", labels
     st.info(tr("yours.waiting_upload"), icon=":material/upload_file:")
     return (state, *_standin(labels))
@@ -199,94 +195,6 @@ def _view(b: PageBinding, state: YourNetworkState, facts: NetworkFacts, labels: 
 
 # --- drawing -----------------------------------------------------------------------------------------------
 
-_TABLE_CSS = f"""<style>
-.yours-graph {{ display: flex; align-items: flex-start; overflow-x: auto; font-size: 0.85rem; }}
-.yours-graph svg {{ flex: none; margin-top: {ROW_HEIGHT}px; }}
-.yours-graph table {{ border-collapse: collapse; white-space: nowrap; }}
-.yours-graph th, .yours-graph td {{ height: {ROW_HEIGHT}px; padding: 0 0.45rem; box-sizing: border-box;
-  border-bottom: 1px solid rgba(128, 128, 128, 0.25); text-align: left; }}
-.yours-graph td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-.yours-graph tr.chosen td {{ background: rgba(234, 88, 12, 0.12); }}
-.yours-graph tr[data-layer] {{ cursor: pointer; }}
-.yours-graph tr[data-layer]:hover td {{ background: rgba(234, 88, 12, 0.06); }}
-.yours-graph .op {{ opacity: 0.7; font-size: 0.8em; }}
-.yours-graph .warn {{ color: #c2410c; }}
-</style>"""
-
-
-# The table with its lanes, in the page's DOM through a component: st.html would strip the SVG. A click on a row
-# with maps sends its layer's name, as the layer menu would.
-_GRAPH_HTML = '<div class="yours-graph-root"></div>'
-_GRAPH_JS = """
-export default function ({ parentElement, data, setStateValue }) {
-  const root = parentElement.querySelector(".yours-graph-root");
-  if (root.shownHtml !== data.html) {
-    root.innerHTML = data.html;
-    root.shownHtml = data.html;
-  }
-  root.onclick = (event) => {
-    const row = event.target.closest("tr[data-layer]");
-    if (row) setStateValue("click", { layer: row.dataset.layer, unix_time: Date.now() });
-  };
-}
-"""
-_graph_component = st.components.v2.component("cnnviz.graph_table", html=_GRAPH_HTML, js=_GRAPH_JS,
-                                              isolate_styles=False)
-
-
-def _ignore() -> None:
-    """The click's rerun is all the page needs: it reads the click then."""
-
-
-def _pair_text(pair: tuple[int, int] | None) -> str:
-    if pair is None:
-        return "–"
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]} × {pair[1]}"
-
-
-def _row_cells(row: GraphRow) -> str:
-    flags = ""
-    if row.misaligned:
-        flags += f' <span class="warn" title="{escape(tr("yours.misaligned"))}">⚠</span>'
-    if not row.supported:
-        flags += f' <span class="warn" title="{escape(tr("yours.unsupported", op=row.target))}">?</span>'
-    name = f'{escape(row.name)} <span class="op">{escape(row.op)}</span>{flags}'
-    numbers = [count_text(row.params) if row.params else "", millions_text(row.macs) if row.macs else "",
-               _pair_text(row.rf_size), _pair_text(row.jump), _pair_text(row.start)]
-    return (f"<td>{name}</td><td>{escape(shape_text(row.output_shape))}</td>"
-            + "".join(f'<td class="num">{n}</td>' for n in numbers))
-
-
-def graph_html(facts: NetworkFacts, chosen: str) -> str:
-    """The layer table with the graph's lanes beside it, one row a layer (the image first); rows with maps carry
-    their name for a click."""
-    rows = facts.table.rows
-    index = {INPUT: 0, **{row.name: i + 1 for i, row in enumerate(rows)}}
-    layout = lane_layout([[]] + [[index[name] for name in row.inputs if name in index] for row in rows])
-    svg = lanes_svg(layout, chosen=index.get(chosen), label=tr("yours.graph_label", count=len(rows)))
-    heads = ("yours.col.layer", "yours.col.output", "yours.col.params", "yours.col.macs", "yours.col.rf",
-             "yours.col.jump", "yours.col.start")
-    head = "".join(f"<th>{escape(tr(key))}</th>" for key in heads)
-    first = (f"<tr><td>{escape(INPUT)}</td><td>{escape(shape_text(facts.table.input_shape))}</td>"
-             f'<td></td><td></td><td class="num">1</td><td class="num">1</td><td class="num">0</td></tr>')
-    maps = set(facts.map_rows)
-
-    def opening(row: GraphRow) -> str:
-        chosen_class = ' class="chosen"' if row.name == chosen else ""
-        layer = f' data-layer="{escape(row.name)}"' if row.name in maps else ""
-        return f"<tr{chosen_class}{layer}>"
-
-    body = "".join(f"{opening(row)}{_row_cells(row)}</tr>" for row in rows)
-    return (f'{_TABLE_CSS}<div class="yours-graph">{svg}<table><thead><tr>{head}</tr></thead>'
-            f"<tbody>{first}{body}</tbody></table></div>")
-
-
-def graph_table(facts: NetworkFacts, chosen: str) -> None:
-    """The table with its lanes; a click on a row with maps shows that layer."""
-    _graph_component(key=TABLE_CLICK, data={"html": graph_html(facts, chosen)}, default={"click": None},
-                     width="stretch", on_click_change=_ignore)
-
-
 def _summary(facts: NetworkFacts, result: YourNetworkResult, labels: tuple[str, ...]) -> None:
     view = facts.view
     st.markdown(tr("yours.opened", name=escape(view.name), source=tr(f"yours.source.{view.source}"),
@@ -384,6 +292,14 @@ def _computed(model_key: str, picture_key: str, state: YourNetworkState, facts: 
     return assemble(facts, looked, why, state)
 
 
+def _fields_link(model_key: str, state: YourNetworkState) -> None:
+    """A link to the Receptive fields page set to the model shown (the demo that stands in for a missing upload)."""
+    network, fmt = (UPLOAD, state.fmt) if model_key.startswith("upload:") else tuple(model_key.split(":")[1:])
+    page_state.open_page_link("cnnviz/ui/receptive_field.py", "receptive-field",
+                              ReceptiveFieldState().with_model(network, fmt), tr("yours.open_rf"),
+                              icon=":material/center_focus_strong:")
+
+
 def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
     controls, main = st.columns([2, 7], gap="medium")
     with section("model", controls):
@@ -402,8 +318,9 @@ def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
         _summary(facts, result, labels)
         with section("summary"):
             st.markdown(f"**{tr('yours.table')}**")
-            graph_table(facts, result.row.name if result.row is not None else "")
+            graph_table(TABLE_CLICK, facts.table, facts.map_rows, result.row.name if result.row is not None else "")
             st.caption(tr("yours.table_help"))
+            _fields_link(model_key, state)
         if result.maps is None:
             st.info(tr("yours.no_maps"), icon=":material/info:")
         else:
