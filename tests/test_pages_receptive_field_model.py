@@ -17,7 +17,7 @@ from cnnviz.graph import effective
 from cnnviz.graph.analysis import graph_table
 from cnnviz.graph.effective import random_kernels, unit_field
 from cnnviz.graph.preprocess import prepare
-from cnnviz.pages.receptive_field import (YOURS, ReceptiveFieldState, choose, graph_fields, graph_view,
+from cnnviz.pages.receptive_field import (MAX_NESTED, YOURS, ReceptiveFieldState, choose, graph_fields, graph_view,
                                           misaligned_rows, model_fields)
 from cnnviz.pages.your_network import YourNetworkState, describe, digit_pixels, open_demo
 
@@ -212,3 +212,27 @@ def test_both_readers_give_the_same_trained_field_and_both_fields_live():
 
 def test_the_effective_modules_example_holds():
     assert doctest.testmod(effective).failed == 0
+
+
+class _DeepResidual(nn.Module):
+    """Twenty residual 3x3 convs: every block widens the field by 2, twenty distinct fields on the path."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(2, 2, 3, padding=1) for _ in range(20))
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = x + torch.relu(conv(x))
+        return x
+
+
+def test_a_deep_networks_unit_nests_eight_boxes_first_to_last():
+    gm = torch.export.export(_DeepResidual().eval(), (torch.zeros(1, 2, 16, 16),)).module()
+    fields = graph_fields(graph_table(gm, (2, 16, 16)))
+    last = len(fields.rows) - 1
+    assert [fields.rows[i].size[0] for i in fields.earlier[last]] == list(range(3, 41, 2))  # 3, 5, ..., 39: all 19
+    view = graph_view(fields, (16, 16), fields.rows[last].name, (8, 8))
+    sizes = [view.rows[nested.layer].size[0] for nested in view.nested]
+    assert len(sizes) == MAX_NESTED + 1 and sizes[0] == 3 and sizes[-2] == 39 and sizes[-1] == 41
+    assert sizes == sorted(sizes)

@@ -48,6 +48,9 @@ MAX_LAYERS = 24  # the longest stack a link or the editor holds (VGG-16 has 18 l
 LIMITS = {"kernel": (1, 15), "stride": (1, 8), "padding": (0, 15), "dilation": (1, 8)}  # per layer, inclusive
 ERF_MAX_CHANNELS = 16  # channels of the random-weight network: more barely change the picture, only the time
 KIND_LETTERS = {"conv": "c", "max": "m", "avg": "a"}  # a layer's kind in a link
+# Earlier boxes drawn inside a model's chosen one, at most: a ResNet-50 unit has some fifty distinct fields on its
+# paths, and more than eight boxes (and legend entries) hide the picture rather than explain it.
+MAX_NESTED = 8
 
 
 def conv(kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> Layer:
@@ -374,12 +377,12 @@ def compute(state: ReceptiveFieldState, input_hw: Sequence[int]) -> RFView:
 
 
 def view_at(rows: tuple[RFRow, ...], input_hw: tuple[int, int], layer: int, unit: tuple[int, int] | None,
-            earlier: Sequence[Sequence[int]] | None = None) -> RFView:
+            earlier: Sequence[int] | None = None) -> RFView:
     """The view of analysed ``rows`` with ``layer``'s ``unit`` chosen, both moved inside the stack as ``compute``
     does: a unit picked on a run's view gets its own view without analysing the stack again.
 
-    ``earlier``: per row, the rows whose boxes nest inside its own (a graph's rows on the paths from the input,
-    ``GraphFields.earlier``); None for a stack, where every row before it does.
+    ``earlier``: the rows whose boxes nest inside the chosen one's (a graph's rows on its paths from the input);
+    None for a stack, where every row before it does.
     """
     layer = min(max(layer, 0), len(rows) - 1)
     out = rows[layer].out_size
@@ -387,7 +390,7 @@ def view_at(rows: tuple[RFRow, ...], input_hw: tuple[int, int], layer: int, unit
     unit = (min(wanted[0], out[0] - 1), min(wanted[1], out[1] - 1))
     y, x = centre(rows, layer, *unit)
     nested = []
-    for index in [*(range(layer) if earlier is None else earlier[layer]), layer]:
+    for index in [*(range(layer) if earlier is None else earlier), layer]:
         place = unit_at(rows, index, y, x)
         nested.append(NestedBox(index, place, input_box(rows, index, *place)))
     return RFView(rows, input_hw, layer, unit, input_box(rows, layer, *unit), tuple(nested))
@@ -430,32 +433,30 @@ def graph_fields(table: GraphTable) -> GraphFields:
     does not know) and rows without maps (after flatten) are left out; their paths still count."""
     rows: list[RFRow] = []
     nodes: list[str] = []
-    flagged = 0  # rows where paths meet misaligned, as a bitmask over rows
-    index: dict[str, int] = {}  # table row name -> position in rows
-    # Each table row's ancestors as a bitmask over rows: a 5,000-node graph stays linear in memory.
-    ancestors: dict[str, int] = {}
+    earlier: list[tuple[int, ...]] = []
+    misaligned: list[tuple[int, ...]] = []
+    # What each table row's paths from the input hold, merged from its inputs': the earliest field row of every
+    # distinct field, and the misaligned merges. Both stay as small as the number of distinct fields and merges, so a
+    # 5,000-node graph is read in one pass.
+    firsts: dict[str, dict[tuple, int]] = {}
+    merges: dict[str, frozenset[int]] = {}
     for row in table.rows:
-        mask = 0
+        first: dict[tuple, int] = {}
+        merged: frozenset[int] = frozenset()
         for parent in row.inputs:
-            mask |= ancestors.get(parent, 0) | (1 << index[parent] if parent in index else 0)
-        ancestors[row.name] = mask
+            for field, position in firsts.get(parent, {}).items():
+                first[field] = min(position, first.get(field, position))
+            merged |= merges.get(parent, frozenset())
         if row.rf_size is not None and len(row.output_shape) == 3:
-            index[row.name] = len(rows)
-            rows.append(RFRow(len(rows), row.name, row.op, row.window or Layer(1), row.rf_size, row.jump, row.start,
+            position, own = len(rows), (row.rf_size, row.jump, row.start)
+            rows.append(RFRow(position, row.name, row.op, row.window or Layer(1), row.rf_size, row.jump, row.start,
                               row.output_shape[1:]))
             nodes.append(row.node)
-            flagged |= (1 << index[row.name]) if row.misaligned else 0
-    earlier, misaligned = [], []
-    for position, row in enumerate(rows):
-        seen, kept = {(row.size, row.jump, row.start)}, []
-        for before in range(position):
-            field = (rows[before].size, rows[before].jump, rows[before].start)
-            if ancestors[row.name] >> before & 1 and field not in seen:
-                seen.add(field)
-                kept.append(before)
-        earlier.append(tuple(kept))
-        on_path = (ancestors[row.name] | 1 << position) & flagged
-        misaligned.append(tuple(i for i in range(position + 1) if on_path >> i & 1))
+            earlier.append(tuple(sorted(i for field, i in first.items() if field != own)))
+            merged |= {position} if row.misaligned else frozenset()
+            misaligned.append(tuple(sorted(merged)))
+            first.setdefault(own, position)  # for the rows after it: it, unless an earlier row had its field
+        firsts[row.name], merges[row.name] = first, merged
     return GraphFields(tuple(rows), tuple(nodes), tuple(earlier), tuple(misaligned))
 
 
@@ -469,7 +470,11 @@ def graph_view(fields: GraphFields, input_hw: Sequence[int], node: str, unit: tu
     if not fields.rows:
         raise ValueError("the model has no layer with a field on the input: no convolution or pooling maps")
     hw = (int(input_hw[0]), int(input_hw[1]))
-    return view_at(fields.rows, hw, fields.index(node), unit, fields.earlier)
+    layer = fields.index(node)
+    earlier = fields.earlier[layer]
+    if len(earlier) > MAX_NESTED:  # a deep network: the first, the last and others evenly between
+        earlier = tuple(earlier[round(i * (len(earlier) - 1) / (MAX_NESTED - 1))] for i in range(MAX_NESTED))
+    return view_at(fields.rows, hw, layer, unit, earlier)
 
 
 def choose(state: ReceptiveFieldState, view: RFView, layer: int, unit: tuple[int, int]) -> ReceptiveFieldState:

@@ -69,35 +69,46 @@ def _ignore() -> None:
     """The click's rerun is all the page needs: it reads ``clicked`` then."""
 
 
-# Grids of numbers (``maps.grid_html``) whose cells report a click: the cells of every grid wrapped in an element of
-# class "cv-click" send their (row, col) as the state ``click``, with the time, as the picture sends its x and y.
-_GRID_HTML = '<div class="cnnviz-click-grids"></div>'
+# HTML whose parts report a click: grids of numbers (``maps.grid_html``), a layer table's rows. The element clicked
+# inside the first one matching ``target`` sends its data-* attributes, with its table row and cell (as a grid's
+# (row, col)) and the time, as the state ``click``, as the picture sends its x and y.
+_HTML_ROOT = '<div class="cnnviz-click-html"></div>'
 
-_GRID_CSS = """
-.cnnviz-click-grids .cv-click td { cursor: pointer; }
-.cnnviz-click-grids .cv-click td:hover { outline: 2px solid #d97706; outline-offset: -2px; }
+_HTML_CSS = """
+.cnnviz-click-html .cv-click td { cursor: pointer; }
+.cnnviz-click-html .cv-click td:hover { outline: 2px solid #d97706; outline-offset: -2px; }
 """
 
-_GRID_JS = """
+_HTML_JS = """
 export default function ({ parentElement, data, setStateValue }) {
-  const box = parentElement.querySelector(".cnnviz-click-grids");
+  const box = parentElement.querySelector(".cnnviz-click-html");
   if (box.shownHtml !== data.html) {
     box.innerHTML = data.html;
     box.shownHtml = data.html;
   }
   box.onclick = (event) => {
-    const cell = event.target.closest(".cv-click td");
-    if (!cell) return;
-    setStateValue("click", { row: cell.parentElement.rowIndex, col: cell.cellIndex, unix_time: Date.now() });
+    const hit = event.target.closest(data.target);
+    if (!hit || !box.contains(hit)) return;
+    const cell = event.target.closest("td, th");
+    setStateValue("click", { ...hit.dataset, row: cell ? cell.parentElement.rowIndex : null,
+                             col: cell ? cell.cellIndex : null, unix_time: Date.now() });
   };
 }
 """
 
-_grid_component = st.components.v2.component("cnnviz.clickable_grids", html=_GRID_HTML, css=_GRID_CSS, js=_GRID_JS,
+_html_component = st.components.v2.component("cnnviz.clickable_html", html=_HTML_ROOT, css=_HTML_CSS, js=_HTML_JS,
                                              isolate_styles=False)
+
+
+def clickable_html(key: str, html: str, target: str) -> None:
+    """Show ``html`` in the page's DOM (st.html would strip an SVG); a click inside an element matching the CSS
+    selector ``target`` becomes ``clicked(key)``: the element's data-* attributes, the table row and cell clicked,
+    and the time."""
+    _html_component(key=key, data={"html": html, "target": target}, default={"click": None}, width="stretch",
+                    on_click_change=_ignore)
 
 
 def clickable_grids(key: str, html: str) -> None:
     """Show ``html`` (grids from ``maps.grid_html``); a click on a cell inside a "cv-click" element becomes
     ``clicked(key)``: its row, col and time."""
-    _grid_component(key=key, data={"html": html}, default={"click": None}, width="stretch", on_click_change=_ignore)
+    clickable_html(key, html, ".cv-click td")

@@ -8,13 +8,12 @@ from __future__ import annotations
 from html import escape
 from typing import Iterable
 
-import streamlit as st
-
 from cnnviz.analysis.layer_table import count_text, millions_text, shape_text
 from cnnviz.figures.graph import ROW_HEIGHT, lane_layout, lanes_svg
 from cnnviz.graph.analysis import INPUT, GraphRow, GraphTable
 from cnnviz.pages.your_network import DEMOS, FORMATS, NetworkFacts, describe, open_demo
 from cnnviz.ui import state as page_state
+from cnnviz.ui.clickable import clickable_html
 from cnnviz.ui.common import tr
 from cnnviz.ui.housekeeping import shared_results
 
@@ -51,30 +50,6 @@ _TABLE_CSS = f"""<style>
 .yours-graph .op {{ opacity: 0.7; font-size: 0.8em; }}
 .yours-graph .warn {{ color: #c2410c; }}
 </style>"""
-
-
-# The table with its lanes, in the page's DOM through a component: st.html would strip the SVG. A click on a row
-# that can be picked sends its layer's name, as the page's layer menu would.
-_GRAPH_HTML = '<div class="yours-graph-root"></div>'
-_GRAPH_JS = """
-export default function ({ parentElement, data, setStateValue }) {
-  const root = parentElement.querySelector(".yours-graph-root");
-  if (root.shownHtml !== data.html) {
-    root.innerHTML = data.html;
-    root.shownHtml = data.html;
-  }
-  root.onclick = (event) => {
-    const row = event.target.closest("tr[data-layer]");
-    if (row) setStateValue("click", { layer: row.dataset.layer, unix_time: Date.now() });
-  };
-}
-"""
-_graph_component = st.components.v2.component("cnnviz.graph_table", html=_GRAPH_HTML, js=_GRAPH_JS,
-                                              isolate_styles=False)
-
-
-def _ignore() -> None:
-    """The click's rerun is all a page needs: it reads the click then (``clickable.new_click``)."""
 
 
 def _pair_text(pair: tuple[int, int] | None) -> str:
@@ -122,5 +97,4 @@ def graph_html(table: GraphTable, pickable: Iterable[str], chosen: str) -> str:
 
 def graph_table(key: str, table: GraphTable, pickable: Iterable[str], chosen: str) -> None:
     """The table with its lanes; a click on a pickable row reaches the next run as ``new_click(key)``'s layer."""
-    _graph_component(key=key, data={"html": graph_html(table, pickable, chosen)}, default={"click": None},
-                     width="stretch", on_click_change=_ignore)
+    clickable_html(key, graph_html(table, pickable, chosen), "tr[data-layer]")
