@@ -306,6 +306,36 @@ def test_the_model_this_session_uploaded_is_offered_and_shown():
     assert any("cannot carry your uploaded model" in note.value for note in at.info)  # in the link's popover
 
 
-def test_the_your_network_page_links_to_its_models_fields():
+def test_the_your_network_page_links_to_its_models_fields_at_its_layer_and_unit():
     at = run_page("your_network", timeout=120, query={"m": "inception", "fmt": "onnx"})
-    assert "receptive-field?preset=yours&net=inception&fmt=onnx" in markdown(at)
+    # the page's first convolution, no unit chosen yet
+    assert "receptive-field?preset=yours&net=inception&fmt=onnx&node=stem.0.Conv)" in markdown(at)
+    at = run_page("your_network", timeout=120, query={"m": "resnet", "ly": "block1.add", "u": "3,4"})
+    assert "receptive-field?preset=yours&unit=3%2C4&node=block1.add)" in markdown(at)
+
+
+def test_a_colour_model_of_another_size_takes_a_colour_picture():
+    import io
+
+    import torch
+    from torch import nn
+
+    from cnnviz.graph.open import open_model
+    from cnnviz.pages.your_network import describe
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    buffer = io.BytesIO()
+    torch.export.save(torch.export.export(net, (torch.zeros(1, 3, 40, 48),)), buffer)
+    facts = describe(open_model(buffer.getvalue(), "colour.pt2"))
+    at = AppTest.from_file(str(UI / f"{PAGE}.py"), default_timeout=60)
+    at.session_state["_transient_yours_uploaded"] = ("upload:colour", facts)
+    at.query_params.update({"preset": "yours", "net": "upload", "img": "astronaut", "unit": "5,6"})
+    at.run()
+    assert not at.exception
+    # conv 3x3 s2 p1 (3, jump 2, start -1), then conv 3x3 p1: 7 px, jump 2, start -3; a 20 x 24 map
+    page = markdown(at)
+    assert "**Unit (5, 6)** of **2** (output 20 × 24)" in page
+    assert "sees input rows 7 … 13 and columns 9 … 15: a field of **7** px, neighbouring units 2 px apart" in page
+    assert page.count("90% of the gradient lies in") == 2

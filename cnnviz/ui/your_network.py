@@ -292,11 +292,15 @@ def _computed(model_key: str, picture_key: str, state: YourNetworkState, facts: 
     return assemble(facts, looked, why, state)
 
 
-def _fields_link(model_key: str, state: YourNetworkState) -> None:
-    """A link to the Receptive fields page set to the model shown (the demo that stands in for a missing upload)."""
+def _fields_link(model_key: str, result: YourNetworkResult) -> None:
+    """A link to the Receptive fields page set to the model shown (the demo that stands in for a missing upload),
+    and to its layer and unit when that layer has a field."""
+    state = result.state
     network, fmt = (UPLOAD, state.fmt) if model_key.startswith("upload:") else tuple(model_key.split(":")[1:])
-    page_state.open_page_link("cnnviz/ui/receptive_field.py", "receptive-field",
-                              ReceptiveFieldState().with_model(network, fmt), tr("yours.open_rf"),
+    there = ReceptiveFieldState().with_model(network, fmt)
+    if result.row is not None and result.row.rf_size is not None:
+        there = replace(there, node=result.row.name, unit=state.unit)
+    page_state.open_page_link("cnnviz/ui/receptive_field.py", "receptive-field", there, tr("yours.open_rf"),
                               icon=":material/center_focus_strong:")
 
 
@@ -320,7 +324,7 @@ def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
             st.markdown(f"**{tr('yours.table')}**")
             graph_table(TABLE_CLICK, facts.table, facts.map_rows, result.row.name if result.row is not None else "")
             st.caption(tr("yours.table_help"))
-            _fields_link(model_key, state)
+            _fields_link(model_key, result)
         if result.maps is None:
             st.info(tr("yours.no_maps"), icon=":material/info:")
         else:
