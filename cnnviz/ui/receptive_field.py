@@ -445,7 +445,11 @@ def steps(b: PageBinding) -> ReceptiveFieldState:
     if note:
         st.info(note, icon=":material/info:")
     if state.graph:
-        return _graph_steps(b, state, image, image_key)
+        state = _graph_steps(b, state, image, image_key)
+        with st.sidebar:  # the link of the view as drawn, after this run's click
+            upload = UPLOAD in (state.network, state.source)
+            page_state.share_link(state, note=tr("rf.model_link_note") if upload else "")
+        return state
     in_channels = 1 if image.ndim == 2 else image.shape[2]
     try:
         view, problem = compute(state, image.shape[:2]), None
@@ -560,8 +564,6 @@ def _graph_steps(b: PageBinding, state: ReceptiveFieldState, image: np.ndarray, 
                  ) -> ReceptiveFieldState:
     """The page for a model's graph: its fields through every branch, on the picture fitted to its input."""
     found = _model_found(state)
-    with st.sidebar:
-        page_state.share_link(state, note=tr("rf.model_link_note") if UPLOAD in (state.network, state.source) else "")
     if found is None:
         st.info(tr("rf.model_upload_first"), icon=":material/upload_file:")
         page_state.open_page_link("cnnviz/ui/your_network.py", "your-network", None, tr("rf.open_yours"))
