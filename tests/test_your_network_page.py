@@ -120,3 +120,10 @@ def test_an_uploaded_picture_is_prepared_for_the_network():
     app.file_uploader(key="yours_picture_upload").upload("page.png", buffer.getvalue(), "image/png").run()
     assert not app.error and "Choose a picture above" not in "\n".join(i.value for i in app.info)
     assert "It says" in text(app)
+
+
+def test_the_settings_are_in_the_sidebar_with_a_link_that_says_what_it_cannot_carry(at):
+    assert at.sidebar.selectbox(key="yours_model").value == "resnet"  # settings fold away on a phone
+    assert not any("cannot carry" in note.value for note in at.info)  # a demo's link carries everything
+    app = run_page("your_network", query={"m": "upload"})
+    assert any("cannot carry your uploaded model or picture" in note.value for note in app.sidebar.info)

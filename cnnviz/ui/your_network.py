@@ -304,37 +304,44 @@ def _fields_link(model_key: str, result: YourNetworkResult) -> None:
                               icon=":material/center_focus_strong:")
 
 
+def _share(state: YourNetworkState) -> None:
+    with st.sidebar:
+        upload = UPLOAD in (state.model, state.source)
+        page_state.share_link(state, note=tr("yours.upload_link_note") if upload else "")
+
+
 def steps(b: PageBinding[YourNetworkState]) -> YourNetworkState:
-    controls, main = st.columns([2, 7], gap="medium")
-    with section("model", controls):
+    # The settings live in the sidebar, as on every page: on a phone it folds away and the network shows first.
+    with section("model", st.sidebar):
         state, facts, model_key, labels = _model(b, b.state)
         state, pixels, picture_key = _picture(b, state, facts)
         state = _preparation(b, state)
         state = _clicks(state, page_state.YOURS_SHOWN.get())
         state = _view(b, state, facts, labels, facts.classes)
-    with main:
-        try:
-            result = _computed(model_key, picture_key, state, facts, pixels)
-        except UserError as error:
-            st.error(tr_error(error), icon=":material/error:")
-            return state
-        page_state.YOURS_SHOWN.set(result)
-        _summary(facts, result, labels)
-        with section("summary"):
-            st.markdown(f"**{tr('yours.table')}**")
-            graph_table(TABLE_CLICK, facts.table, facts.map_rows, result.row.name if result.row is not None else "")
-            st.caption(tr("yours.table_help"))
-            _fields_link(model_key, result)
-        if result.maps is None:
-            st.info(tr("yours.no_maps"), icon=":material/info:")
-        else:
-            _maps(result)
-        picture, why = st.columns(2)
-        with picture:
-            _field(result)
-        with why:
-            st.markdown(f"**{tr('yours.why')}**")
-            _attribution(result, labels)
+    try:
+        result = _computed(model_key, picture_key, state, facts, pixels)
+    except UserError as error:
+        st.error(tr_error(error), icon=":material/error:")
+        _share(state)
+        return state
+    page_state.YOURS_SHOWN.set(result)
+    _summary(facts, result, labels)
+    with section("summary"):
+        st.markdown(f"**{tr('yours.table')}**")
+        graph_table(TABLE_CLICK, facts.table, facts.map_rows, result.row.name if result.row is not None else "")
+        st.caption(tr("yours.table_help"))
+        _fields_link(model_key, result)
+    if result.maps is None:
+        st.info(tr("yours.no_maps"), icon=":material/info:")
+    else:
+        _maps(result)
+    picture, why = st.columns(2)
+    with picture:
+        _field(result)
+    with why:
+        st.markdown(f"**{tr('yours.why')}**")
+        _attribution(result, labels)
+    _share(result.state)
     return result.state
 
 
