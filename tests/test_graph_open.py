@@ -431,7 +431,8 @@ def test_each_supported_onnx_operator_computes_what_torch_computes(case):
     assert (view.source, view.input_shape) == ("onnx", tuple(shape[1:]))
     x = torch.randn(shape)
     torch.testing.assert_close(view.graph_module(x), reference(x), rtol=1e-5, atol=1e-5)
-    assert view.param_count == sum(value.size for value in inits.values())
+    statistics = {"m", "v"} if case == "BatchNormalization" else set()  # batch norm's running mean and variance
+    assert view.param_count == sum(value.size for name, value in inits.items() if name not in statistics)
 
 
 @needs_onnx
@@ -687,3 +688,17 @@ def test_everyday_operators_of_a_mobile_net_are_allowed():
     view = open_model(pt2_bytes(net, (1, 3, 16, 16)), "mobile.pt2")
     x = torch.randn(1, 3, 16, 16)
     torch.testing.assert_close(view.graph_module(x), net(x))
+
+
+@needs_onnx
+def test_both_formats_count_the_same_parameters_but_what_folding_changes():
+    count = {(name, fmt): open_model((ROOT / "assets" / "models" / f"{name}.{fmt}").read_bytes(),
+                                     f"{name}.{fmt}").param_count
+             for name in DEMO_MODELS for fmt in ("pt2", "onnx")}
+    # Batch norm's running statistics are buffers in both: the default net (batch norm after a pool, not folded)
+    # and the Inception net (none) count alike.
+    assert count["default", "onnx"] == count["default", "pt2"] == 108_970
+    assert count["inception", "onnx"] == count["inception", "pt2"]
+    # The exporter folds the residual net's six batch norms into the convolutions before them: each loses its scale
+    # and shift (2 x 16+16+16+32+32+32 = 288) and its convolution gains a bias (144).
+    assert count["resnet", "pt2"] - count["resnet", "onnx"] == 288 - 144

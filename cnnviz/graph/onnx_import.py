@@ -186,11 +186,14 @@ class OnnxGraph(nn.Module):
         self.weight_names: dict[str, str] = {}  # ONNX value name -> parameter or buffer attribute
         computed = {name for step in steps for index, name in enumerate(step.inputs)
                     if index not in SETTINGS.get(step.op, ())}
+        # Batch norm's running mean and variance are statistics, not weights: buffers, as torch's BatchNorm2d keeps
+        # them, so a network counts the same parameters as .onnx and as .pt2.
+        statistics = {name for step in steps if step.op == "BatchNormalization" for name in step.inputs[3:5]}
         for index, (name, value) in enumerate(values.items()):
             tensor = torch.from_numpy(np.ascontiguousarray(value))
             if tensor.is_floating_point() and name in computed:
                 attribute = f"w{index}_" + "".join(c if c.isalnum() else "_" for c in name)[:60]
-                if name in folded:
+                if name in folded or name in statistics:
                     self.register_buffer(attribute, tensor.float())
                 else:
                     self.register_parameter(attribute, nn.Parameter(tensor.float(), requires_grad=False))
