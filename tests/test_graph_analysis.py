@@ -278,6 +278,7 @@ def test_autograd_reaches_only_pixels_inside_the_field(module, shape, exact):
             unit_sum = maps[row.node][0, :, unit[0], unit[1]].sum()  # every channel: every path's field
             (grad,) = torch.autograd.grad(unit_sum, image, retain_graph=True)
             support = grad[0].abs().sum(0) > 0  # (H, W)
+            assert analysis.walked_box(table, row.name, *unit) == unit_box(table, row.name, *unit)  # two ways, one box
             box = unit_box(table, row.name, *unit).clip(*shape[1:])
             inside = torch.zeros_like(support)
             inside[box.top:box.bottom, box.left:box.right] = True
@@ -604,3 +605,122 @@ def test_narrowing_rows_moves_the_start_and_swapping_axes_loses_the_field():
     assert field(table, "narrow")[:3] == ((3, 1), (1, 1), (2, 0))
     assert table.row("permute").output_shape == (1, 6, 6)
     assert table.row("permute").rf_size is None and "permute" in str(table.row("permute").note)
+
+
+# --- one unit's field walked back, through upsampling and transposed convolutions ---------------------------------
+
+class Resampled(nn.Module):
+    """A conv, then ``middle`` (an upsampling, a transposed conv, a shuffle...), then a 3x3 conv: a decoder's step."""
+
+    def __init__(self, middle, channels_after: int = 3):
+        super().__init__()
+        self.down = nn.Conv2d(3, 3, 3, 2, 1)
+        self.middle = middle
+        self.up = nn.Conv2d(channels_after, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.up(self.middle(self.down(x)))
+
+
+class Interpolate(nn.Module):
+    def __init__(self, **options):
+        super().__init__()
+        self.options = options
+
+    def forward(self, x):
+        return F.interpolate(x, **self.options)
+
+
+class Squeeze(nn.Module):
+    """A squeeze-and-excitation scale: each unit times a function of the whole map."""
+
+    def forward(self, x):
+        return x * torch.sigmoid(x.mean((2, 3), keepdim=True) / 1000)  # small: the sigmoid's slope stays above 0
+
+
+class SqueezeDense(nn.Module):
+    """Squeeze-and-excitation as SENet writes it: the map's mean through a dense layer, back as a 1x1 map."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc(x.mean((2, 3))) / 1000)[:, :, None, None]
+
+
+RESAMPLED = {
+    "nearest": Resampled(Interpolate(scale_factor=2, mode="nearest")),
+    "nearest_to_a_size": Resampled(Interpolate(size=(9, 11), mode="nearest")),
+    "nearest_exact": Resampled(Interpolate(scale_factor=3, mode="nearest-exact")),
+    "bilinear": Resampled(Interpolate(scale_factor=2, mode="bilinear")),
+    "bilinear_corners": Resampled(Interpolate(size=(9, 11), mode="bilinear", align_corners=True)),
+    "bicubic": Resampled(Interpolate(scale_factor=2, mode="bicubic")),
+    "transposed": Resampled(nn.ConvTranspose2d(3, 3, 3, stride=2, padding=1, output_padding=1)),
+    "transposed_dilated": Resampled(nn.ConvTranspose2d(3, 3, 2, stride=2, dilation=2)),  # taps land on even units
+    "transposed_gaps": Resampled(nn.ConvTranspose2d(3, 3, 1, stride=3)),  # a 1x1 kernel, stride 3: holes
+    "shuffle": Resampled(nn.Sequential(nn.Conv2d(3, 12, 1), nn.PixelShuffle(2))),
+    "uneven_pool_and_back": Resampled(nn.Sequential(nn.AdaptiveAvgPool2d(3), Interpolate(size=(7, 5)))),
+    "squeeze_excite": Resampled(Squeeze()),
+    "squeeze_excite_dense": Resampled(SqueezeDense()),
+}
+
+
+@pytest.mark.parametrize("name", RESAMPLED)
+def test_a_walked_units_field_is_what_autograd_reaches(name):
+    """Linear layers of ones (no ReLU, no max) and a positive input: the gradient's support is exactly the input
+    pixels a unit depends on. Walking back (``walked_box``) gives that support's box, unit by unit, for rows whose
+    units have fields of different sizes as for the rest; a unit of a transposed conv's hole reads none."""
+    shape = (3, 8, 8)
+    gm = export(_ones(RESAMPLED[name]), shape)
+    table = graph_table(gm, shape)
+    image = (torch.rand(1, *shape) + 0.5).requires_grad_(True)
+    maps = _maps_with_grad(gm, image)
+    varying, empty = 0, 0
+    for row in (row for row in table.rows if len(row.output_shape) == 3):
+        assert row.reach is not None, row.name
+        varying += row.varies
+        for r in range(row.output_shape[1]):
+            for c in range(row.output_shape[2]):
+                (grad,) = torch.autograd.grad(maps[row.node][0, :, r, c].sum(), image, retain_graph=True)
+                support = grad[0].abs().sum(0) > 0
+                box = analysis.walked_box(table, row.name, r, c)
+                if box is None:
+                    assert not support.any(), (row.name, r, c)
+                    empty += 1
+                    continue
+                clipped = box.clip(*shape[1:])
+                inside = torch.zeros_like(support)
+                inside[clipped.top:clipped.bottom, clipped.left:clipped.right] = True
+                assert torch.equal(support, inside), (row.name, (r, c), box)
+                if row.rf_size is not None:
+                    assert box == unit_box(table, row.name, r, c)  # the walk agrees with size, jump and start
+    assert varying >= (0 if name.startswith("squeeze_excite") else 1)
+    assert (empty > 0) == (name in ("transposed_gaps", "transposed_dilated"))
+
+
+def test_unit_box_answers_for_a_row_whose_units_vary_and_names_a_hole():
+    table = graph_table(export(_ones(RESAMPLED["nearest"]), (3, 8, 8)), (3, 8, 8))
+    row = next(row for row in table.rows if row.op == "upsample_nearest2d")
+    assert row.rf_size is None and row.varies and row.note is not None  # the table still says why it has no size
+    # down: 3x3 s2 p1, so unit i of its 4x4 map sees input 2i-1..2i+1; nearest x2: unit u reads down's u // 2
+    assert unit_box(table, row.name, 5, 2) == Box(3, 1, 6, 4)
+    gaps = graph_table(export(_ones(RESAMPLED["transposed_gaps"]), (3, 8, 8)), (3, 8, 8))
+    hole = next(row for row in gaps.rows if row.op == "conv_transpose2d")
+    assert unit_box(gaps, hole.name, 0, 0) == Box(-1, -1, 2, 2)  # input unit 0 of the 1x1, stride-3 scatter
+    with pytest.raises(UserError, match=r"Unit \(1, 0\) of .* reads no input pixel"):
+        unit_box(gaps, hole.name, 1, 0)
+
+
+def test_every_demo_rows_walk_agrees_with_its_size_jump_and_start():
+    from cnnviz.pages.your_network import describe, open_demo
+
+    for name in ("default", "resnet", "inception"):
+        for fmt in ("pt2", "onnx"):
+            table = describe(open_demo(name, fmt)).table
+            for row in table.rows:
+                if row.rf_size is None:
+                    continue
+                height, width = row.output_shape[1:]
+                for unit in {(0, 0), (height // 2, width // 3), (height - 1, width - 1)}:
+                    assert analysis.walked_box(table, row.name, *unit) == unit_box(table, row.name, *unit), row.name

@@ -101,3 +101,53 @@ def test_onnx_rows_are_named_after_their_nodes_as_torch_rows_after_their_modules
     names = [row.name for row in describe(open_demo("resnet", "onnx")).table.rows]
     assert names[:3] == ["stem.0.0.Conv", "stem.1.Relu", "stem.2.MaxPool"] and "block1.Add" in names
     assert [row.name for row in describe(open_demo("resnet", "pt2")).table.rows][:2] == ["stem.0.0", "stem.0.1"]
+
+
+def decoder_bytes() -> bytes:
+    """A small encoder-decoder on MNIST's shape, as a .pt2: conv s2 (28 -> 14), nearest upsampling x2, a transposed
+    conv with a stride above its kernel (holes), a 3x3 conv, global pool, linear."""
+    import io
+
+    import torch
+    from torch import nn
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down = nn.Conv2d(1, 4, 3, 2, 1)
+            self.up = nn.Upsample(scale_factor=2)
+            self.scatter = nn.ConvTranspose2d(4, 4, 1, stride=2)
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+        def forward(self, x):
+            return self.head(self.conv(self.scatter(self.up(self.down(x)))))
+
+    torch.manual_seed(0)
+    buffer = io.BytesIO()
+    torch.export.save(torch.export.export(Decoder().eval(), (torch.zeros(1, 1, 28, 28),)), buffer)
+    return buffer.getvalue()
+
+
+def _decoder():
+    from cnnviz.graph.open import open_model
+
+    return describe(open_model(decoder_bytes(), "decoder.pt2"))
+
+
+def test_a_unit_after_an_upsampling_gets_its_own_field_and_a_hole_says_so():
+    facts = _decoder()
+    rows = {row.name: row for row in facts.table.rows}
+    assert rows["up"].varies and rows["up"].rf_size is None and rows["down"].rf_size == (3, 3)
+    # up's unit (5, 9) reads down's (2, 4), which sees input rows 3..5 and columns 7..9
+    result = compute(facts, digit_pixels(0), YourNetworkState(model="upload", layer="up", unit=(5, 9)))
+    assert result.box == Box(3, 7, 6, 10)
+    # scatter's unit (4, 6): even units read up's (2, 3), i.e. down's (1, 1): rows and columns 1..3
+    assert compute(facts, digit_pixels(0), YourNetworkState(model="upload", layer="scatter", unit=(4, 6))).box == \
+        Box(1, 1, 4, 4)
+    hole = compute(facts, digit_pixels(0), YourNetworkState(model="upload", layer="scatter", unit=(3, 6)))
+    assert hole.box is None and hole.state.unit == (3, 6)  # an odd row: no input pixel, and the page says so
+    # conv (3x3 after the scatter) at (3, 6) reads scatter's rows 2..4 and columns 5..7: two even rows (2, 4) and
+    # one even column (6), so up's (1..2, 3), down's (0..1, 1): input rows -1..3, columns 1..3
+    assert compute(facts, digit_pixels(0), YourNetworkState(model="upload", layer="conv", unit=(3, 6))).box == \
+        Box(-1, 1, 4, 4)

@@ -127,3 +127,24 @@ def test_the_settings_are_in_the_sidebar_with_a_link_that_says_what_it_cannot_ca
     assert not any("cannot carry" in note.value for note in at.info)  # a demo's link carries everything
     app = run_page("your_network", query={"m": "upload"})
     assert any("cannot carry your uploaded model or picture" in note.value for note in app.sidebar.info)
+
+
+def test_a_decoders_unit_after_an_upsampling_shows_its_own_field_and_a_hole_says_so():
+    from test_pages_your_network import decoder_bytes
+
+    app = run_page("your_network", query={"m": "upload"})
+    app.file_uploader(key="yours_model_upload").upload("decoder.pt2", decoder_bytes(), "application/octet-stream")
+    app.run()
+    assert not app.error
+    app.session_state["yours_layer"] = "up"  # 28 x 28 units, each reading one unit of down's 14 x 14
+    app.run()
+    app.session_state["yours_unit_click"] = {"click": {"x": 9.5 * 10, "y": 5.5 * 10, "width": 280, "height": 280,
+                                                       "unix_time": 1}}
+    app.run()
+    assert "Unit (5, 9) of up sees 3 × 3 input pixels, from row 3 and column 7." in text(app)
+    app.session_state["yours_layer"] = "scatter"  # 55 x 55: a 1x1 kernel at stride 2 writes the even units only
+    app.run()
+    app.session_state["yours_unit_click"] = {"click": {"x": 6.5 * 10, "y": 3.5 * 10, "width": 550, "height": 550,
+                                                       "unix_time": 2}}
+    app.run()
+    assert "Unit (3, 6) of scatter reads no input pixel" in text(app)

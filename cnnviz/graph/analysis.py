@@ -32,7 +32,7 @@ from cnnviz.analysis import receptive_field
 from cnnviz.analysis.receptive_field import Box, RFRow
 from cnnviz.conv.geometry import Layer, is_int
 from cnnviz.errors import Text, UserError
-from cnnviz.graph.fields import KNOWN, Field, Step, step
+from cnnviz.graph.fields import KNOWN, Field, Reach, Step, reach, step
 from cnnviz.graph.nodes import (INPUT, arguments, as_graph_module, as_shapes, data_nodes, exported_shape, image_node,
                                 output_shape_of, row_names, rows_of, run, short_op, weights_read)
 
@@ -56,6 +56,14 @@ class GraphRow:
     window: Layer | None = None  # kernel, stride, padding and dilation of a conv or pooling row
     supported: bool = True  # False: cnnviz does not know the operator (``note`` names it)
     note: Text | None = None  # why the field is unknown, in the reader's language
+    # How a unit reads the maps before it, for its own field where no size, jump and start describe the row (after
+    # an upsampling): ``unit_box`` walks back along it. None: no map, or an operator cnnviz cannot follow.
+    reach: Reach | None = None
+
+    @property
+    def varies(self) -> bool:
+        """Whether the row's units have fields of their own sizes (``unit_box`` finds each), not one size."""
+        return self.rf_size is None and self.reach is not None and len(self.output_shape) == 3
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,7 @@ def graph_table(gm: Any, input_shape: Sequence[int] | None = None) -> GraphTable
     names[image] = INPUT
     parameters = {id(p): p.numel() for p in gm.parameters()}
     by_target = {name: id(p) for name, p in gm.named_parameters(remove_duplicate=False)}
-    counted, built, fields, lost = set(), [], {image: Field.of_input()}, {}
+    counted, built, fields, lost, reaches = set(), [], {image: Field.of_input()}, {}, {}
     for node, source in rows.items():
         args = arguments(source)
         op = short_op(source, args)
@@ -158,12 +166,15 @@ def graph_table(gm: Any, input_shape: Sequence[int] | None = None) -> GraphTable
         supported = op in KNOWN
         note = row_step.note if supported else Text("gtable.note.unknown_op", op=str(source.target), name=names[node])
         field = row_step.field
+        # A unit's field can be walked back only where every row on its paths can be (unknown from an operator on).
+        walkable = supported and all(p is image or reaches.get(p) is not None for p in parents)
+        row_reach = reaches[node] = reach(op, as_shapes(args, shapes), out_shape) if walkable else None
         built.append(GraphRow(
             names[node], node.name, op, str(source.target), tuple(names[p] for p in parents),
             tuple(out_shape[1:]) if out_shape else (), params,
             _macs(op, as_shapes(args, shapes), out_shape) if supported else 0,
             field.size if field else None, field.jump if field else None, field.start if field else None,
-            row_step.misaligned, row_step.window, supported, note))
+            row_step.misaligned, row_step.window, supported, note, row_reach))
     return GraphTable(tuple(built), input_shape, sum(row.params for row in built), sum(row.macs for row in built))
 
 
@@ -182,16 +193,59 @@ def _field_row(table: GraphTable, node_name: str) -> tuple[GraphRow, RFRow]:
 
 
 def unit_box(table: GraphTable, node_name: str, row: int, col: int) -> Box:
-    """The input region unit (row, col) of ``node_name`` sees, padding included, as ``receptive_field.input_box``.
+    """The input region unit (row, col) of ``node_name`` sees, padding included, as ``receptive_field.input_box``;
+    for a row whose units' fields vary (after an upsampling), the one ``walked_box`` finds.
 
     Raises:
-        UserError: no such row, a row without a known field, or a unit outside its map.
+        UserError: no such row, a row without a known field, a unit outside its map, or a unit that reads none of
+            the input (a transposed convolution's gap).
     """
-    info, rf_row = _field_row(table, node_name)
-    for axis, value, limit in (("row", row, info.output_shape[1]), ("col", col, info.output_shape[2])):
-        if not is_int(value) or not 0 <= value < limit:
-            raise UserError("error.gtable.unit", axis=axis, last=limit - 1, name=node_name, value=value)
+    if not isinstance(table, GraphTable):
+        raise ValueError(f"table must be a GraphTable, got {type(table).__name__}")
+    info = table.row(node_name)
+    if len(info.output_shape) == 3:
+        for axis, value, limit in (("row", row, info.output_shape[1]), ("col", col, info.output_shape[2])):
+            if not is_int(value) or not 0 <= value < limit:
+                raise UserError("error.gtable.unit", axis=axis, last=limit - 1, name=node_name, value=value)
+    if info.varies:
+        box = walked_box(table, node_name, row, col)
+        if box is None:
+            raise UserError("error.gtable.unit_sees_nothing", name=node_name, row=row, col=col)
+        return box
+    _, rf_row = _field_row(table, node_name)
     return receptive_field.input_box([rf_row], 0, row, col)
+
+
+def walked_box(table: GraphTable, node_name: str, row: int, col: int) -> Box | None:
+    """The input region unit (row, col) of ``node_name`` reads, found by walking back through the graph row by row
+    (``GraphRow.reach``), the union over every path: exact for any row, whether or not one size, jump and start
+    describe it. None when the unit reads no input pixel, or a row on the way has no reach (an operator cnnviz
+    cannot follow).
+
+    Raises:
+        UserError: no such row.
+    """
+    table.row(node_name)
+    # (H, W) of every map; a vector counts as one place, which reads all it is computed from
+    shapes = {INPUT: table.input_shape[1:],
+              **{r.name: r.output_shape[1:] if len(r.output_shape) == 3 else (1, 1) for r in table.rows}}
+    pending: dict[str, list[list[int]]] = {node_name: [[row, row], [col, col]]}  # row name -> [[lo, hi], [lo, hi]]
+    for current in reversed(table.rows):  # every row before the rows it reads
+        ranges = pending.pop(current.name, None)
+        if ranges is None:
+            continue
+        if current.reach is None:
+            return None
+        for parent in current.inputs:
+            mapped = [current.reach.back(axis, *ranges[axis], shapes[parent][axis], shapes[current.name][axis])
+                      for axis in (0, 1)]
+            if None in mapped:
+                continue
+            held = pending.get(parent)
+            pending[parent] = [list(span) for span in mapped] if held is None else \
+                [[min(h[0], m[0]), max(h[1], m[1])] for h, m in zip(held, mapped)]
+    seen = pending.get(INPUT)
+    return None if seen is None else Box(seen[0][0], seen[1][0], seen[0][1] + 1, seen[1][1] + 1)
 
 
 def unit_at(table: GraphTable, node_name: str, y: float, x: float) -> tuple[int, int]:

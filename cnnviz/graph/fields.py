@@ -18,6 +18,7 @@ unknown. So are the fields after an operator this module does not know. A map wi
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -200,3 +201,150 @@ def step(op: str, args: dict[str, Any], parents: Sequence[tuple[Field | None, tu
             return Step(field)
         return Step(None, note=Text("gtable.note.unsupported", op=op, name=name))
     return Step(field)  # POINTWISE
+
+
+# --- one unit's field, walked back: exact for every operator cnnviz knows -----------------------------------
+
+# How the resampling kinds of Reach read their input (PyTorch's interpolation, per axis, ``r`` = input/output).
+RESAMPLING = frozenset({"adaptive", "nearest", "nearest_exact", "linear", "linear_corners", "cubic", "cubic_corners",
+                        "transposed", "shuffle"})
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Which units of a map a row reads, for a range of the row's own units, per axis: exact unit by unit, also
+    where no single size, jump and start describe the row (after an upsampling or a transposed convolution).
+
+    A unit's field is then found by walking back from it to the input (``analysis.unit_box``): a window's span,
+    the input units an interpolation blends, the inputs a transposed convolution scatters from, the union where
+    paths meet.
+    """
+
+    kind: str  # "same", "all" (a vector: every unit read), "window", "crop", or one of RESAMPLING
+    axes: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())  # per axis (rows, cols), the numbers ``kind`` reads
+
+    def back(self, axis: int, lo: int, hi: int, in_size: int, out_size: int) -> tuple[int, int] | None:
+        """The parent's units that units ``lo``..``hi`` (inclusive) of this row read along ``axis``, where the
+        parent's map has ``in_size`` units and this row's ``out_size``; None when they read none of it.
+
+        Units outside the map (a later window's padding) extend a window or a crop the way padding does; a
+        resampling row has no such units, so the range is cut to its map first."""
+        numbers = self.axes[axis]
+        if self.kind == "same":
+            return (0, 0) if in_size == 1 and out_size != 1 else (lo, hi)  # a broadcast (an SE block's scale)
+        if self.kind == "all":
+            return 0, in_size - 1
+        if self.kind == "window":
+            stride, before, span = numbers
+            return lo * stride - before, hi * stride - before + span - 1
+        if self.kind == "crop":
+            first, step_ = numbers
+            return first + lo * step_, first + hi * step_
+        lo, hi = max(lo, 0), min(hi, out_size - 1)
+        if lo > hi:
+            return None
+        if self.kind == "transposed":  # input i writes output i·s − p + t·d for each tap t
+            stride, before, kernel, dilation = numbers
+            # The taps repeat every stride outputs, so the range's first and last inputs are read by its first and
+            # last stride units; a unit no tap lands on (a stride above the kernel's span) reads none.
+            edges = set(range(lo, min(lo + stride, hi + 1))) | set(range(max(hi - stride + 1, lo), hi + 1))
+            read = [(o + before - t * dilation) // stride for o in edges for t in range(kernel)
+                    if (o + before - t * dilation) % stride == 0
+                    and 0 <= (o + before - t * dilation) // stride < in_size]
+            return (min(read), max(read)) if read else None
+        if self.kind == "shuffle":
+            return lo // numbers[0], hi // numbers[0]
+        if self.kind == "adaptive":  # PyTorch's windows: floor(o·in/out) to ceil((o+1)·in/out)
+            return lo * in_size // out_size, -((-(hi + 1) * in_size) // out_size) - 1
+        ratio = numbers[0] if numbers else in_size / out_size
+        if self.kind == "nearest":
+            first, last = math.floor(lo * ratio), math.floor(hi * ratio)
+        elif self.kind == "nearest_exact":
+            first, last = math.floor((lo + 0.5) * ratio), math.floor((hi + 0.5) * ratio)
+        else:  # an interpolation: a unit reads the taps around its source position that weigh more than 0
+            corners = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+            # At an exact source position the taps beside it weigh 0, so the extreme taps of the range are found on
+            # its first two and last two units.
+            first = min(self._taps(o, ratio, corners)[0] for o in (lo, min(lo + 1, hi)))
+            last = max(self._taps(o, ratio, corners)[1] for o in (max(hi - 1, lo), hi))
+        return max(first, 0), min(last, in_size - 1)
+
+    def _taps(self, unit: int, ratio: float, corners: float) -> tuple[int, int]:
+        """The first and last input unit that output ``unit`` of an interpolation reads with a weight above 0."""
+        if self.kind.endswith("corners"):
+            source = unit * corners  # corners aligned: output o sits at o·(in − 1)/(out − 1)
+        else:  # half-pixel centres; linear clamps below 0, cubic reads the clamped border instead
+            source = (unit + 0.5) * ratio - 0.5
+            source = max(source, 0.0) if self.kind == "linear" else source
+        base, between = math.floor(source), source != math.floor(source)
+        if self.kind.startswith("linear"):
+            return base, base + between
+        return base - between, base + 2 * between
+
+
+def _scale_ratios(args: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per axis, the input/output ratio an interpolation uses when it was given scale factors (1/scale); () to
+    compute it from the sizes."""
+    factors = args.get("scale_factors") or [args.get("scales_h"), args.get("scales_w")]
+    return tuple(((1.0 / float(f),) if f else ()) for f in list(factors)[-2:]) if factors else ((), ())
+
+
+def reach(op: str, args: dict[str, Any], out_shape: tuple[int, ...] | None) -> Reach | None:
+    """How ``op`` reads its maps unit by unit (``Reach``); "all" for an output without places (a vector, which
+    reads everything it is computed from); None for an operator whose reading cnnviz does not know. ``args`` as for
+    ``step``."""
+    if out_shape is None or op not in KNOWN:
+        return None
+    if len(out_shape) != 4:
+        return Reach("all")
+    if op in POINTWISE or op in MERGES or op == "cat":
+        return None if op == "cat" and _spatial_dim(args.get("dim", 0), 4) is not None else Reach("same")
+    if op in CHANNEL_OPS:
+        return None if _spatial_dim(args.get("dim", 0), 4) is not None else Reach("same")
+    if op in SHAPE_OPS:
+        keeps = op != "permute" or [d % 4 for d in args["dims"]] == [0, 1, 2, 3]
+        shape = args.get("input") or args.get("self")
+        if keeps and shape is not None and tuple(shape) == tuple(out_shape):
+            return Reach("same")
+        return Reach("all") if tuple(out_shape[2:]) == (1, 1) else None  # a vector made a 1x1 map: one place
+    if op in ("conv2d", "max_pool2d", "avg_pool2d", "conv_transpose2d"):
+        kernel = _pair(args["weight"][2:] if "conv" in op else args["kernel_size"], (1, 1))
+        stride = _pair(args.get("stride"), (1, 1) if "conv" in op else kernel)
+        dilation = _pair(args.get("dilation"), (1, 1))
+        padding = args.get("padding", 0)
+        in_hw = tuple((args.get("input") or args.get("self"))[2:])
+        if isinstance(padding, str):
+            befores = tuple(before for before, _ in resolve_padding(padding, kernel, stride=stride, dilation=dilation,
+                                                                    input_hw=in_hw))
+        else:
+            befores = _pair(padding, (0, 0))
+        if op == "conv_transpose2d":
+            return Reach("transposed", tuple(zip(stride, befores, kernel, dilation)))
+        return Reach("window", tuple((s, b, (k - 1) * d + 1) for s, b, k, d in zip(stride, befores, kernel, dilation)))
+    if op in ("adaptive_avg_pool2d", "adaptive_max_pool2d", "mean", "amax"):
+        if op in ("mean", "amax") and {d % 4 for d in args.get("dim") or ()} != {2, 3}:
+            return None
+        return Reach("adaptive")
+    if op in ("slice", "narrow"):
+        axis = _spatial_dim(args["dim"], 4)
+        if axis is None:
+            return Reach("same")
+        size = (args.get("input") or args.get("self"))[2 + axis]
+        first = args.get("start") or 0
+        first = max(first + size, 0) if first < 0 else min(first, size)
+        axes = [(0, 1), (0, 1)]
+        axes[axis] = (first, args.get("step", 1))
+        return Reach("crop", tuple(axes))
+    if op in ("constant_pad_nd", "pad"):
+        pad = list(args["pad"]) + [0] * 4  # (left, right, top, bottom): the last axis first
+        return Reach("crop", ((-pad[2], 1), (-pad[0], 1)))
+    if op == "pixel_shuffle":
+        factor = args["upscale_factor"]
+        return Reach("shuffle", ((factor,), (factor,)))
+    corners = bool(args.get("align_corners"))
+    kind = {"upsample_nearest2d": "nearest", "_upsample_nearest_exact2d": "nearest_exact",
+            "upsample_bilinear2d": "linear_corners" if corners else "linear",
+            "upsample_bicubic2d": "cubic_corners" if corners else "cubic"}.get(op)
+    if kind is None:
+        return None
+    return Reach(kind, ((), ()) if corners else _scale_ratios(args))

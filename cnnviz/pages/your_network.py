@@ -286,8 +286,11 @@ def assemble(facts: NetworkFacts, looked: Forward, why: Explanation, state: Your
         channels = page_channels(len(maps), page, MAPS_PER_PAGE)
         if state.unit is not None and state.unit[0] < maps.shape[1] and state.unit[1] < maps.shape[2]:
             unit = state.unit
-        if unit is not None and row.rf_size is not None:
-            box = unit_box(facts.table, layer, *unit)
+        if unit is not None and (row.rf_size is not None or row.varies):
+            try:
+                box = unit_box(facts.table, layer, *unit)  # after an upsampling: walked back, unit by unit
+            except UserError:
+                box = None  # a transposed convolution's hole: the unit reads no input pixel
     shown_state = replace(state, layer=layer if state.layer else "", channel=channel, page=page, unit=unit,
                           target=why.target, cam_layer=why.cam_layer)
     return YourNetworkResult(shown_state, looked.shown, looked.probabilities, looked.predicted, row, maps, channels,

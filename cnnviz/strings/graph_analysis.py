@@ -17,6 +17,7 @@ EN = {
     "error.gtable.run_failed": "the model failed at node {node} on this image: {reason}",
     "error.gtable.no_row": "the model has no layer called {name!r}; its layers begin {names}",
     "error.gtable.no_field": "{name} has no receptive field to draw: {reason}",
+    "error.gtable.unit_sees_nothing": "Unit ({row}, {col}) of {name} reads no input pixel: a transposed convolution with a stride larger than its kernel leaves gaps. Choose a unit next to it.",
     "error.gtable.unit": "{axis} must be from 0 to {last} for {name}, got {axis}={value!r}",
 }
 
@@ -37,5 +38,6 @@ ZH = {
     "error.gtable.run_failed": "模型在这张图像上于节点 {node} 处出错：{reason}",
     "error.gtable.no_row": "模型中没有名为 {name!r} 的层；它的层从这些开始：{names}",
     "error.gtable.no_field": "{name} 没有可以画出的感受野：{reason}",
+    "error.gtable.unit_sees_nothing": "{name} 的单元 ({row}, {col}) 不读取任何输入像素：步长大于卷积核的转置卷积会留下空隙。请选择它旁边的单元。",
     "error.gtable.unit": "{name} 的 {axis} 必须在 0 到 {last} 之间，得到的是 {axis}={value!r}",
 }

@@ -65,8 +65,9 @@ def _row_cells(row: GraphRow) -> str:
     if not row.supported:
         flags += f' <span class="warn" title="{escape(tr("yours.unsupported", op=row.target))}">?</span>'
     name = f'{escape(row.name)} <span class="op">{escape(row.op)}</span>{flags}'
+    field = escape(tr("yours.varies")) if row.varies else _pair_text(row.rf_size)  # after an upsampling: per unit
     numbers = [count_text(row.params) if row.params else "", millions_text(row.macs) if row.macs else "",
-               _pair_text(row.rf_size), _pair_text(row.jump), _pair_text(row.start)]
+               field, _pair_text(row.jump), _pair_text(row.start)]
     return (f"<td>{name}</td><td>{escape(shape_text(row.output_shape))}</td>"
             + "".join(f'<td class="num">{n}</td>' for n in numbers))
 

@@ -245,9 +245,11 @@ def _field(result: YourNetworkResult) -> None:
     st.image(png_bytes(network.digit_picture(result.shown, result.box)), width="stretch")
     if row is None:
         return
-    if row.rf_size is None:
+    if row.rf_size is None and not row.varies:
         reason = row.note.render(page_state.current_language()) if row.note is not None else ""
         st.caption(tr("yours.field_unknown", reason=escape(reason)))
+    elif result.box is None and state.unit is not None:  # a unit in a transposed convolution's hole
+        st.caption(tr("yours.field_none", row=state.unit[0], col=state.unit[1], layer=escape(row.name)))
     elif result.box is None:
         st.caption(tr("yours.no_unit"))
     else:
