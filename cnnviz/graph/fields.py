@@ -9,7 +9,9 @@ mixes evidence centred on different input pixels, as a shortcut without padding 
 
 Upsampling and transposed convolutions are outside the framework: how many input units a unit sees depends on
 where it sits (the checkerboard), so no single size, jump and start describes a layer, and the fields after one are
-unknown. So are the fields after an operator this module does not know. A map without spatial axes (after
+unknown as three numbers. Each unit's own field is still exact: ``Reach`` says how a row reads the maps before it,
+unit by unit, and ``analysis.walked_box`` walks a unit back to the input along it. The fields after an operator
+this module does not know are unknown either way. A map without spatial axes (after
 ``flatten`` or a linear layer) has no field at all, which is a different thing from an unknown one.
 
     >>> from cnnviz.conv.geometry import Layer
