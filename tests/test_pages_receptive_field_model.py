@@ -200,7 +200,7 @@ def test_both_readers_give_the_same_trained_field_and_both_fields_live():
         view = open_demo("resnet", fmt)
         x = prepare(digit_pixels(0), YourNetworkState().preprocess, view.input_shape)
         chosen = graph_view(fields[fmt], (28, 28), node, (3, 4))
-        measured[fmt] = model_fields(view.graph_module, fields[fmt], chosen, x, seed=0)
+        measured[fmt] = model_fields(view.graph_module, random_kernels(view.graph_module, 0), fields[fmt], chosen, x)
     random, trained = measured["pt2"]
     # The .pt2 keeps batch norm and the .onnx has it folded into the convs: the same function, the same gradient.
     np.testing.assert_allclose(trained.grad, measured["onnx"][1].grad, rtol=1e-4, atol=1e-6)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from cnnviz.classroom.store import ClassConfig, ClassRun, ClassStore, Current, Question, Room
+from cnnviz.classroom.store import MISSING, ClassConfig, ClassRun, ClassStore, Current, Question, Room
 from cnnviz.errors import UserError
 from cnnviz.training import shared
 
@@ -204,17 +204,11 @@ class RedisClassStore(ClassStore):
             args=[key_digest, expiry_ms, code, projector_digest]))
 
     @available
-    def _class_of(self, key_digest: str) -> str:
-        code = _text(self.redis.get(lecturer_key(key_digest)))
+    def _class_by(self, role: str, credential_digest: str) -> str:
+        where = lecturer_key if role == "lecturer" else projector_key
+        code = _text(self.redis.get(where(credential_digest)))
         if not code:
-            raise UserError("error.class.wrong_key")
-        return code
-
-    @available
-    def _class_of_projector(self, projector_digest: str) -> str:
-        code = _text(self.redis.get(projector_key(projector_digest)))
-        if not code:
-            raise UserError("error.class.projector_gone")
+            raise UserError(MISSING[role])
         return code
 
     @available

@@ -43,6 +43,8 @@ PREDICT = "predict"  # the kind of a free prompt ("predict the output size befor
 PAGE_LINK = re.compile(r"/(?!/)[A-Za-z0-9_\-/]*(\?[A-Za-z0-9_\-.,:=&%~+]*)?")
 MAX_LINK_CHARS = 1000  # a page's state in a link stays well under this
 WATCH_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")  # token_urlsafe's
+# Who opens a class with a secret, and what a secret that opens no live class says: a lecturer's key, a projector's id.
+MISSING = {"lecturer": "error.class.wrong_key", "projector": "error.class.projector_gone"}
 
 
 @dataclass(frozen=True)
@@ -414,14 +416,16 @@ class ClassStore(ABC):
         return self._seat_of(digest(student_token))
 
     def _lecturer(self, lecturer_key: str) -> str:
-        if not isinstance(lecturer_key, str) or not lecturer_key:
-            raise UserError("error.class.wrong_key")
-        return self._class_of(digest(lecturer_key))
+        return self._opened("lecturer", lecturer_key)
 
     def _projected(self, projector: str) -> str:
-        if not isinstance(projector, str) or not projector:
-            raise UserError("error.class.projector_gone")
-        return self._class_of_projector(digest(projector))
+        return self._opened("projector", projector)
+
+    def _opened(self, role: str, credential: str) -> str:
+        """The code of the live class a lecturer key or a projector id (``role``) opens; ``MISSING[role]`` else."""
+        if not isinstance(credential, str) or not credential:
+            raise UserError(MISSING[role])
+        return self._class_by(role, digest(credential))
 
     # --- what a store implements: each step atomic, each raising the UserError its docstring names ----------------
 
@@ -430,12 +434,9 @@ class ClassStore(ABC):
         """A new class under ``code``, expiring ``config.expiry_seconds`` from now; False if ``code`` is taken."""
 
     @abstractmethod
-    def _class_of(self, key_digest: str) -> str:
-        """The code of the live class this key controls; error.class.wrong_key otherwise."""
-
-    @abstractmethod
-    def _class_of_projector(self, projector_digest: str) -> str:
-        """The code of the live class this projector id shows; error.class.projector_gone otherwise."""
+    def _class_by(self, role: str, credential_digest: str) -> str:
+        """The code of the live class this lecturer key or projector id (``role``, a key of ``MISSING``) opens;
+        ``MISSING[role]`` otherwise."""
 
     @abstractmethod
     def _join(self, code: str, name: str, token_digest: str) -> int:
@@ -536,18 +537,11 @@ class InProcessClassStore(ClassStore):
             self._projectors[projector_digest] = code
             return True
 
-    def _class_of(self, key_digest: str) -> str:
+    def _class_by(self, role: str, credential_digest: str) -> str:
         with self._lock:
-            code = self._keys.get(key_digest)
+            code = (self._keys if role == "lecturer" else self._projectors).get(credential_digest)
             if code is None or self._live(code) is None:
-                raise UserError("error.class.wrong_key")
-            return code
-
-    def _class_of_projector(self, projector_digest: str) -> str:
-        with self._lock:
-            code = self._projectors.get(projector_digest)
-            if code is None or self._live(code) is None:
-                raise UserError("error.class.projector_gone")
+                raise UserError(MISSING[role])
             return code
 
     def _join(self, code: str, name: str, token_digest: str) -> int:

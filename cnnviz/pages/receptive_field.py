@@ -35,7 +35,7 @@ from cnnviz.analysis.receptive_field import Box, RFRow, analyze, analyze_model, 
 from cnnviz.conv.geometry import LAYER_KINDS, Layer
 from cnnviz.conv.samples import sample_keys
 from cnnviz.graph.analysis import GraphTable
-from cnnviz.graph.effective import random_kernels, unit_field
+from cnnviz.graph.effective import unit_field
 from cnnviz.model import ModelConfig, block_layers
 from cnnviz.pages.your_network import DEMOS, FORMATS, UPLOAD, NameCodec
 from cnnviz.urlstate import BoolCodec, Choice, Codec, Field, IntCodec, PageState, UnitCodec
@@ -491,11 +491,13 @@ def misaligned_rows(fields: GraphFields, view: RFView) -> tuple[str, ...]:
     return tuple(fields.rows[index].name for index in fields.misaligned[view.layer])
 
 
-def model_fields(gm: Any, fields: GraphFields, view: RFView, x: Any, seed: int) -> tuple[EffectiveField, EffectiveField]:
-    """The chosen unit's effective field on the prepared image ``x`` (1, C, H, W): with the model's kernels drawn
-    at random (seeded) and with its own trained ones."""
+def model_fields(gm: Any, random: Any, fields: GraphFields, view: RFView, x: Any
+                 ) -> tuple[EffectiveField, EffectiveField]:
+    """The chosen unit's effective field on the prepared image ``x`` (1, C, H, W): on ``random``, the model with its
+    kernels drawn at random (``cnnviz.graph.effective.random_kernels``, made once per model and seed, not per
+    unit), and on the model ``gm`` itself."""
     node, unit = fields.nodes[view.layer], view.unit
-    return (unit_field(random_kernels(gm, seed), node, x, *unit, view.box), unit_field(gm, node, x, *unit, view.box))
+    return unit_field(random, node, x, *unit, view.box), unit_field(gm, node, x, *unit, view.box)
 
 
 # --- the table and the tutorial's numbers ---------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from cnnviz.figures.maps import png_bytes
 from cnnviz.figures.receptive_fields import InputFrame
 from cnnviz.markdown_text import md_text
 from cnnviz.errors import UserError
+from cnnviz.graph.effective import random_kernels
 from cnnviz.graph.preprocess import Preprocess, prepare, seen
 from cnnviz.pages.receptive_field import (ERF_MAX_CHANNELS, LIMITS, MAX_LAYERS, PRESET_NAMES, SESSION, WORKING_SIZES,
                                           YOURS, GraphFields, ReceptiveFieldState, RFView, add_layer,
@@ -519,7 +520,14 @@ def _graph_fields(model_key: str, _facts: NetworkFacts) -> GraphFields:
 @shared_results(16)
 def _model_fields(model_key: str, picture_key: str, preprocess: Preprocess, node: str, unit: tuple[int, int],
                   seed: int, _facts: NetworkFacts, _fields: GraphFields, _view: RFView, _x) -> tuple:
-    return torch_threads.run(model_fields, _facts.view.graph_module, _fields, _view, _x, seed)
+    return torch_threads.run(model_fields, _facts.view.graph_module, _random_model(model_key, seed, _facts), _fields,
+                             _view, _x)
+
+
+@shared_results(2)
+def _random_model(model_key: str, seed: int, _facts: NetworkFacts) -> Any:
+    """The model with random kernels: a copy of every weight, made once per model and seed, not once per unit."""
+    return torch_threads.run(random_kernels, _facts.view.graph_module, seed)
 
 
 def _model_effective(view: RFView, state: ReceptiveFieldState, found: tuple[NetworkFacts, str], fields: GraphFields,
